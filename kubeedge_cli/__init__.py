@@ -1,0 +1,1 @@
+"""kubeedge_cli."""

@@ -1,0 +1,72 @@
+"""kedge's error tree. Every failure a user can act on is one of these; the CLI maps them to exit codes.
+
+    KedgeError                  exit 1   anything kedge understood but could not do
+    ├── ConfigError             exit 2   bad config file, key or --set value (names file, key, type)
+    ├── UsageError              exit 2   flags that contradict each other
+    ├── PreflightFailed         exit 3   named checks failed before anything changed
+    ├── Unreachable             exit 4   cloud, Kubernetes API or Docker engine not answering
+    ├── AuthError               exit 5   token or certificate refused
+    ├── PartialFailure          exit 6   a multi-step undo (reset) finished with errors
+    ├── ProtocolError                    a frame that is not a KubeEdge message (see protocol.codec)
+    └── NotFound / Conflict              objects missing or changed underneath us
+
+Each error carries `hint`, one line naming the fix, and its message names the endpoint, file or object.
+"""
+
+from __future__ import annotations
+
+
+class KedgeError(Exception):
+    """Base of every error kedge raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(KedgeError):
+    """A config file, key or override is wrong."""
+
+
+class UsageError(KedgeError):
+    """The command line asks for something contradictory."""
+
+
+class PreflightFailed(KedgeError):
+    """One or more named preflight checks failed; `failed` lists their names."""
+
+    def __init__(self, message: str, *, failed: list[str] | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = failed or []
+
+
+class Unreachable(KedgeError):
+    """An endpoint (cloud, Kubernetes API, Docker engine, broker) did not answer."""
+
+
+class AuthError(KedgeError):
+    """A token or certificate was refused."""
+
+
+class PartialFailure(KedgeError):
+    """Work finished, but some steps failed; `errors` lists them."""
+
+    def __init__(self, message: str, *, errors: list[str] | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.errors = errors or []
+
+
+class ProtocolError(KedgeError):
+    """Input that is not a valid KubeEdge message."""
+
+
+class NotFound(KedgeError):
+    """An object that should exist does not."""
+
+
+class Conflict(KedgeError):
+    """An object changed underneath us or already exists."""
