@@ -8,10 +8,26 @@ from __future__ import annotations
 
 import sys
 
+# Global options that take a value (kubeedge_cli/options.py): their value is not a command word,
+# so `kedge --root /x edge run` and `kedge -o json edge run` still dispatch.
+_VALUED = frozenset({"-o", "--output", "--kubeconfig", "--root"})
+
 
 def _is_edge_run(argv: list[str]) -> bool:
-    words = [a for a in argv if not a.startswith("-")]
-    return words[:2] == ["edge", "run"] and not ({"-h", "--help"} & set(argv))
+    if {"-h", "--help"} & set(argv):
+        return False
+    words: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED:
+            skip = True
+        elif not arg.startswith("-"):
+            words.append(arg)
+            if len(words) == 2:
+                break
+    return words == ["edge", "run"]
 
 
 def run() -> None:
@@ -26,3 +42,7 @@ def run() -> None:
     from kubeedge_cli.main import main
 
     main()
+
+
+if __name__ == "__main__":  # PyInstaller runs this file as the script (build.spec)
+    run()
