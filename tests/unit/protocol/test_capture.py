@@ -22,9 +22,9 @@ from runtime.protocol import (
     response_to,
 )
 
-CAPTURE = Path("/work/shared/kubeedge-wire/capture.jsonl")
-if not CAPTURE.exists():  # a clone of the repo carries its own copy
-    CAPTURE = Path(__file__).parent / "capture.jsonl"
+# A copy of shared/kubeedge-wire/capture.jsonl (KubeEdge v1.23.0-beta session), kept in the repo so a
+# fresh clone tests against it.
+CAPTURE = Path(__file__).parent / "data" / "capture.jsonl"
 
 
 def _frames() -> list[dict[str, Any]]:
