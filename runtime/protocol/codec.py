@@ -3,9 +3,10 @@
 Anything that is not a KubeEdge message becomes ``MalformedMessage`` (or ``FrameTooLarge``) — the
 reader loop catches exactly those and never sees a raw ``ValueError``/``TypeError``/``RecursionError``.
 Structure is checked, meaning is not: unknown operations, groups, sources or resource shapes pass.
-orjson is used because it measured ~4-9x faster than stdlib json on the recorded frames
-(docs/protocol.md). Like Go's decoder into interface{}, orjson reads integers beyond 64 bits as
-floats, so no fallback parser is needed; encoding falls back to stdlib json only for such integers.
+orjson is used because it measured ~2.5x faster to parse and ~4x faster to write than stdlib json
+on the recorded frames (docs/protocol.md). Like Go's decoder into interface{}, orjson reads integers
+beyond 64 bits as floats, so no fallback parser is needed; encoding falls back to stdlib json only
+for such integers.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _size(data: str | bytes) -> int:
     return len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
 
 
-def decode(data: str | bytes, *, limit: int = MAX_FRAME_BYTES) -> Message:
+def decode(data: str | bytes | bytearray | memoryview, *, limit: int = MAX_FRAME_BYTES) -> Message:
     """Parse and validate one frame. Raises only MalformedMessage / FrameTooLarge."""
     if isinstance(data, bytearray | memoryview):
         data = bytes(data)
