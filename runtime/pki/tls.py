@@ -1,0 +1,50 @@
+"""ssl contexts built from in-memory DER (the ssl module only loads files, so we use a 0600 temp dir).
+
+Why one place: the bootstrap server (:10002, client certificate optional) and CloudHub (:10000,
+client certificate required) must offer the same ECDSA certificate and TLS floor (1.2+).
+"""
+
+from __future__ import annotations
+
+import ssl
+import tempfile
+from pathlib import Path
+
+from runtime.pki import certs
+
+
+def _load_chain(ctx: ssl.SSLContext, cert_der: bytes, key_der: bytes) -> None:
+    with tempfile.TemporaryDirectory(prefix="kedge-tls-") as tmp:
+        cert_file, key_file = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
+        cert_file.write_bytes(certs.cert_pem(certs.load_cert(cert_der)))
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(certs.key_pem(certs.load_key(key_der)))
+        ctx.load_cert_chain(str(cert_file), str(key_file))
+
+
+def server_context(
+    cert_der: bytes, key_der: bytes, ca_der: bytes, *, require_client_cert: bool = False
+) -> ssl.SSLContext:
+    """Server side: our certificate; client certificates verified against the CA (optional or required)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    _load_chain(ctx, cert_der, key_der)
+    ctx.load_verify_locations(cadata=certs.cert_pem(certs.load_cert(ca_der)).decode("ascii"))
+    ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+    return ctx
+
+
+def client_context(
+    ca_der: bytes | None, cert_der: bytes | None = None, key_der: bytes | None = None
+) -> ssl.SSLContext:
+    """Client side: trust only the cluster CA (None: no verification — only to fetch /ca.crt)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if ca_der is None:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx.load_verify_locations(cadata=certs.cert_pem(certs.load_cert(ca_der)).decode("ascii"))
+    if cert_der is not None and key_der is not None:
+        _load_chain(ctx, cert_der, key_der)
+    return ctx
