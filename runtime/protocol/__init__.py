@@ -40,10 +40,13 @@ from runtime.protocol.message import (
     Message,
     ack,
     error_to,
+    failure_status,
     keepalive,
     new_message,
     now_ms,
+    object_result,
     response_to,
+    split_result,
 )
 from runtime.protocol.resource import (
     CLUSTER_NAMESPACE,
@@ -123,11 +126,14 @@ __all__ = [
     "encode",
     "encode_bytes",
     "error_to",
+    "failure_status",
     "keepalive",
     "new_message",
     "now_ms",
+    "object_result",
     "parse_resource",
     "response_to",
+    "split_result",
     "strip_node_prefix",
     "validate",
 ]

@@ -181,3 +181,44 @@ def error_to(
 def keepalive() -> Message:
     """The edgehub application keepalive, exactly as recorded (sent every 15 s)."""
     return new_message(SRC_WEBSOCKET, GROUP_RESOURCE, OP_KEEPALIVE, "node", KEEPALIVE_CONTENT)
+
+
+# ---------------------------------------------------------------- response content shapes
+# The cloud answers node, lease and podpatch requests with {"Object": <obj|null>, "Err": null |
+# {"ErrStatus": <metav1.Status>}} and configmap/secret/token queries with the bare object
+# (design.md §4 table); the edge must accept both.
+
+
+def failure_status(
+    code: int, reason: str, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A metav1.Status for a failed request, in the recorded field order."""
+    status: dict[str, Any] = {"metadata": {}, "status": "Failure", "message": message, "reason": reason}
+    if details:
+        status["details"] = details
+    status["code"] = code
+    return status
+
+
+def object_result(obj: Any, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The wrapped response content: the object, or null plus the error status."""
+    return {"Object": obj, "Err": None if status is None else {"ErrStatus": status}}
+
+
+def split_result(content: Any) -> tuple[Any, dict[str, Any] | None]:
+    """(object, error status or None) from either response form. Never raises.
+
+    Bare content (an object, "OK", a string) comes back as (content, None). A non-Status ``Err``
+    (Go marshals other error types as ``{}``) becomes a generic 500 status so it is never mistaken
+    for success.
+    """
+    wrapped = isinstance(content, dict) and ("Object" in content or "Err" in content)
+    if not wrapped or "kind" in content:
+        return content, None
+    err = content.get("Err")
+    if err is None:
+        return content.get("Object"), None
+    status = err.get("ErrStatus") if isinstance(err, dict) else None
+    if not isinstance(status, dict):
+        status = failure_status(500, "InternalError", f"error from peer: {err!r:.200}")
+    return content.get("Object"), status

@@ -16,10 +16,13 @@ from runtime.protocol import (
     encode,
     encode_bytes,
     error_to,
+    failure_status,
     keepalive,
     new_message,
+    object_result,
     parse_resource,
     response_to,
+    split_result,
 )
 
 # A copy of shared/kubeedge-wire/capture.jsonl (KubeEdge v1.23.0-beta session), kept in the repo so a
@@ -117,3 +120,29 @@ def test_new_message_and_error() -> None:
     assert e.operation == "error" and e.parent_msg_id == m.msg_id and e.content == "forbidden"
     assert e.is_response and e.resource == m.resource
     assert decode(encode(e)) == e
+
+
+def test_split_result_on_every_recorded_response() -> None:
+    errors = {}
+    for r in FRAMES:
+        m = r["msg"]
+        if r["dir"] != "cloud->edge" or m["route"].get("operation") != "response":
+            continue
+        obj, status = split_result(m["content"])
+        if status is not None:
+            errors[r["seq"]] = (status["code"], status["reason"])
+            assert obj == m["content"]["Object"]  # null, or the node edgecore sent (seq 151)
+        elif isinstance(m["content"], dict) and "Object" in m["content"]:
+            assert obj == m["content"]["Object"] and obj["metadata"]["name"]
+        else:
+            assert obj == m["content"]  # bare ConfigMap / TokenRequest / "OK"
+    assert errors == {4: (404, "NotFound"), 20: (404, "NotFound"), 151: (409, "AlreadyExists")}
+
+
+def test_object_result_reproduces_recorded_error() -> None:
+    rec = next(r["msg"]["content"] for r in FRAMES if r["seq"] == 151)
+    status = failure_status(409, "AlreadyExists", 'nodes "ke-edge-1" already exists',
+                            {"name": "ke-edge-1", "kind": "nodes"})
+    assert object_result(rec["Object"], status) == rec
+    assert split_result({"Object": None, "Err": {}})[1]["code"] == 500  # type: ignore[index]
+    assert split_result({"Object": {"a": 1}, "Err": None}) == ({"a": 1}, None)
