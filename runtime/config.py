@@ -199,7 +199,10 @@ def save(cfg: Any, path: Path) -> None:
 
 
 def apply_overrides(cfg: Any, overrides: typing.Iterable[str]) -> None:
-    """Apply ``a.b=c`` strings in place; the value is parsed to the field's type."""
+    """Apply ``a.b=c`` strings in place; the value is parsed to the field's type.
+
+    Lists are comma-separated, tables ``k=v,k2=v2``; ``node.labels.zone=a`` sets one table entry.
+    """
     for item in overrides:
         where = f"--set {item}"
         key, sep, text = item.partition("=")
@@ -214,6 +217,9 @@ def apply_overrides(cfg: Any, overrides: typing.Iterable[str]) -> None:
                 _unknown(where, ".".join(parts[: i + 1]), fields)
             f = fields[part]
             hint = _hints(type(target))[part]
+            if i == len(parts) - 2 and typing.get_origin(hint) is dict:  # node.labels.zone=a
+                getattr(target, part)[parts[-1]] = text
+                break
             if i < len(parts) - 1:
                 if not _is_dc(hint):
                     section = ".".join(parts[: i + 1])

@@ -68,6 +68,8 @@ def test_overrides_parse_to_field_types(tmp_path: Path) -> None:
     assert cfg.node.taints == ["k=v:NoSchedule", "x=y:NoExecute"]
     assert cfg.mqtt.mode == "external"
     assert cfg.node.name == "edge 1"
+    apply_overrides(cfg, ["node.labels.zone=eu-1", "node.labels.a=9"])
+    assert cfg.node.labels == {"a": "9", "b": "2", "zone": "eu-1"}
     c = CloudConfig()
     apply_overrides(c, ["advertise_addresses=1.2.3.4,5.6.7.8", "advertise_addresses="])
     assert c.advertise_addresses == []
@@ -145,6 +147,7 @@ def test_bad_toml_and_bad_utf8(tmp_path: Path) -> None:
         ("nope.x=1", "unknown key nope"),
         ("hub=1", "hub is a section"),
         ("node.name.x=1", "node.name is a string, not a section"),
+        ("node.labels.a.b=1", "node.labels is a table of string values, not a section"),
         ("hub.cert_port", "expected KEY=VALUE"),
     ],
 )
