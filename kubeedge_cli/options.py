@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 
-class Format(str, enum.Enum):
+class Format(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(Format.json)
     table = "table"
     json = "json"
     yaml = "yaml"

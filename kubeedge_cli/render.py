@@ -17,7 +17,9 @@ out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
-def data(obj: Any, fmt: Format, *, columns: Sequence[str] | None = None, rows: Sequence[Sequence[Any]] = ()) -> None:
+def data(
+    obj: Any, fmt: Format, *, columns: Sequence[str] | None = None, rows: Sequence[Sequence[Any]] = ()
+) -> None:
     """Print `obj` as JSON/YAML, or the given columns/rows as a plain table."""
     if fmt is Format.json:
         sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
