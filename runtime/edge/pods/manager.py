@@ -1,0 +1,255 @@
+"""PodManager: the edge's kubelet on the Docker Engine, hosted by the edge runtime.
+
+    mgr = PodManager(DockerAdapter(), node_name="edge-1", state_dir=paths.state, refs=cache,
+                     on_status=send_podpatch)
+    await mgr.start()                  # adopt containers already running (labels, this node only)
+    await mgr.sync_pod(pod)            # desired state from the cache / the cloud
+    await mgr.run(stop_event)          # restarts, probes, status emission
+    await mgr.delete_pod(pod, grace)   # graceful stop, containers removed
+
+It never stops containers on its own shutdown (pods outlive the runtime: autonomy), and it never
+touches a container without `io.kedge.managed=true` and this node's `io.kedge.node` label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from runtime.edge.pods import labels, observe, translate, volumes
+from runtime.edge.pods.adapter import DockerAdapter
+from runtime.edge.pods.refs import RefResolver
+from runtime.edge.pods.sandbox import PAUSE_IMAGE, rootfs_tar
+from runtime.edge.pods.worker import Ctx, PodWorker
+from runtime.errors import KedgeError
+
+log = logging.getLogger(__name__)
+OnStatus = Callable[[dict[str, Any], dict[str, Any]], Awaitable[None]]
+
+
+def default_host_ip() -> str:
+    """The address of the interface holding the default route (no packet is sent), else loopback."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))
+        return str(s.getsockname()[0])
+    return "127.0.0.1"
+
+
+class PodManager:
+    def __init__(
+        self,
+        docker: DockerAdapter,
+        *,
+        node_name: str,
+        state_dir: Path,
+        refs: RefResolver,
+        on_status: OnStatus,
+        clock: Callable[[], float] = time.monotonic,
+        host_ip: str | None = None,
+        backoff_initial: float = 10.0,
+        backoff_max: float = 300.0,
+        sync_period: float = 1.0,
+        volume_refresh: float = 10.0,
+    ) -> None:
+        self.docker, self.node, self.on_status = docker, node_name, on_status
+        self.sync_period = sync_period
+        self._wake = asyncio.Event()
+        self._pause_lock = asyncio.Lock()
+        self._pause_ok = False
+        self.ctx = Ctx(docker=docker, node=node_name, state_dir=Path(state_dir), refs=refs,
+                       host_ip=host_ip or default_host_ip(), clock=clock, ensure_pause=self._ensure_pause,
+                       wake=self._wake.set, backoff_initial=backoff_initial, backoff_max=backoff_max,
+                       volume_refresh=volume_refresh)
+        self.pods: dict[str, PodWorker] = {}
+        self.adopted: dict[str, list[dict[str, Any]]] = {}  # uid -> inspected containers, before sync_pod
+        self._inspect: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (list State, inspect)
+        self._errors: dict[str, int] = {}
+
+    # -- docker view ------------------------------------------------------------------------------
+    async def _containers(self, uid: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Inspected managed containers of this node by pod uid (inspect cached until State changes)."""
+        sel = labels.selector(self.node)
+        if uid:
+            sel[labels.POD_UID] = uid
+        out: dict[str, list[dict[str, Any]]] = {}
+        seen: set[str] = set()
+        for s in await self.docker.list_containers(sel):
+            cid, state = s["Id"], s.get("State", "")
+            seen.add(cid)
+            cached = self._inspect.get(cid)
+            if cached is None or cached[0] != state or state == "running" and not cached[1]["State"]["Running"]:
+                info = await self.docker.inspect(cid)
+                if info is None:
+                    continue
+                self._inspect[cid] = (state, info)
+            out.setdefault(s["Labels"].get(labels.POD_UID, ""), []).append(self._inspect[cid][1])
+        if uid is None:
+            for cid in [c for c in self._inspect if c not in seen]:
+                del self._inspect[cid]
+        return out
+
+    async def _ensure_pause(self) -> None:
+        async with self._pause_lock:
+            if self._pause_ok:
+                return
+            if await self.docker.image(PAUSE_IMAGE) is None:
+                repo, _, tag = PAUSE_IMAGE.rpartition(":")
+                log.info("importing sandbox image %s", PAUSE_IMAGE)
+                await self.docker.import_image(rootfs_tar(), repo, tag, ['ENTRYPOINT ["/pause"]'])
+            self._pause_ok = True
+
+    # -- public interface -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Adopt what is running: containers stay untouched until their pod is synced or orphaned."""
+        self.adopted = await self._containers()
+        log.info("adopted %d containers of %d pods", sum(map(len, self.adopted.values())), len(self.adopted))
+
+    async def sync_pod(self, pod: dict[str, Any]) -> None:
+        uid = pod["metadata"]["uid"]
+        worker = self.pods.get(uid)
+        if worker is None:
+            worker = self.pods[uid] = PodWorker(self.ctx, pod)
+            self.adopted.pop(uid, None)
+        else:
+            old = worker.pod
+            worker.pod = pod
+            if (old.get("spec") or {}).get("volumes") != (pod.get("spec") or {}).get("volumes"):
+                worker.refreshed = -1e18
+        if pod["metadata"].get("deletionTimestamp") and worker.deleting:
+            return
+        await self._sync(worker)
+
+    async def _sync(self, worker: PodWorker, infos: list[dict[str, Any]] | None = None) -> None:
+        async with worker.lock:
+            if infos is None:
+                infos = (await self._containers(worker.uid)).get(worker.uid, [])
+            try:
+                await worker.sync(infos)
+                self._errors.pop(worker.uid, None)
+            except KedgeError as exc:
+                self._log_error(worker.uid, f"pod {worker.pod['metadata'].get('name')}: {exc}")
+            if not worker.deleting:
+                infos = (await self._containers(worker.uid)).get(worker.uid, [])
+                worker.load(infos)
+                await self._emit(worker)
+
+    async def _emit(self, worker: PodWorker) -> None:
+        st = worker.build_status()
+        if st != worker.status:
+            worker.status = st
+            try:
+                await self.on_status(worker.pod, st)
+            except Exception:
+                log.exception("on_status for pod %s failed", worker.pod["metadata"].get("name"))
+
+    def _log_error(self, key: str, msg: str) -> None:
+        n = self._errors.get(key, 0)
+        self._errors[key] = n + 1
+        if n == 0:
+            log.warning("%s", msg)
+
+    async def refresh_volumes(self, namespace: str | None = None) -> None:
+        """Rewrite configmap/secret/projected volumes now (call when the cache saw such an object change)."""
+        for w in list(self.pods.values()):
+            if namespace is None or w.pod["metadata"].get("namespace", "default") == namespace:
+                w.refreshed = -1e18
+        self._wake.set()
+
+    async def delete_pod(self, pod: dict[str, Any], grace: int | None = None) -> None:
+        uid = pod["metadata"]["uid"]
+        worker = self.pods.get(uid) or PodWorker(self.ctx, pod)
+        self.pods[uid] = worker
+        async with worker.lock:
+            worker.load((await self._containers(uid)).get(uid, []))
+            await worker.terminate(grace)
+            worker.load((await self._containers(uid)).get(uid, []))
+            final = worker.build_status()
+            if final != worker.status:
+                worker.status = final
+                try:
+                    await self.on_status(worker.pod, final)
+                except Exception:
+                    log.exception("final status of %s", pod["metadata"].get("name"))
+            for infos in worker.history.values():
+                for info in infos:
+                    await self.docker.remove(info["Id"])
+            volumes.remove(self.ctx.state_dir / "pods" / uid)
+        self.pods.pop(uid, None)
+        self.adopted.pop(uid, None)
+
+    async def remove_orphans(self, known_uids: set[str]) -> None:
+        """Stop and remove containers (and volume dirs) of pods not in `known_uids`."""
+        for uid, infos in (await self._containers()).items():
+            if uid in known_uids:
+                continue
+            grace = int((infos[0]["Config"].get("Labels") or {}).get(labels.GRACE, "30"))
+            meta = {"uid": uid, "name": infos[0]["Config"]["Labels"].get(labels.POD_NAME, uid),
+                    "namespace": infos[0]["Config"]["Labels"].get(labels.POD_NS, "default")}
+            log.info("removing orphaned pod %s/%s (%s)", meta["namespace"], meta["name"], uid)
+            worker = self.pods.get(uid)
+            await self.delete_pod(worker.pod if worker else {"metadata": meta, "spec": {}}, grace)
+        pods_dir = self.ctx.state_dir / "pods"
+        if pods_dir.is_dir():
+            for d in pods_dir.iterdir():
+                if d.name not in known_uids and d.name not in self.pods:
+                    volumes.remove(d)
+
+    def local_status(self) -> list[dict[str, Any]]:
+        """Rows for `kedge status`: namespace, name, uid, phase, ready (n/m), restarts, age (seconds)."""
+        rows = []
+        for w in self.pods.values():
+            st = w.status or {}
+            cs = st.get("containerStatuses") or []
+            age = 0
+            if w.start_time:
+                with contextlib.suppress(ValueError):
+                    age = int(time.time() - time.mktime(time.strptime(w.start_time, "%Y-%m-%dT%H:%M:%SZ"))
+                              + time.mktime(time.gmtime(0)))
+            rows.append({
+                "namespace": w.pod["metadata"].get("namespace", "default"),
+                "name": w.pod["metadata"]["name"],
+                "uid": w.uid,
+                "phase": st.get("phase", "Pending"),
+                "ready": f"{sum(1 for c in cs if c.get('ready'))}/{len(cs)}",
+                "restarts": sum(int(c.get("restartCount", 0)) for c in cs),
+                "age": max(0, age),
+            })
+        return sorted(rows, key=lambda r: (r["namespace"], r["name"]))
+
+    async def reconcile_all(self) -> None:
+        try:
+            groups = await self._containers()
+        except KedgeError as exc:
+            self._log_error("docker", f"listing containers: {exc}")
+            return
+        self._errors.pop("docker", None)
+        workers = [w for w in self.pods.values() if not w.deleting]
+        results = await asyncio.gather(*(self._sync(w, groups.get(w.uid, [])) for w in workers),
+                                       return_exceptions=True)
+        for w, r in zip(workers, results, strict=True):
+            if isinstance(r, Exception):
+                self._log_error(w.uid, f"pod {w.pod['metadata'].get('name')}: {r!r}")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reconcile every sync_period (sooner when a probe flips) until `stop` is set."""
+        while not stop.is_set():
+            self._wake.clear()
+            await self.reconcile_all()
+            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waits, timeout=self.sync_period, return_when=asyncio.FIRST_COMPLETED)
+            for f in waits:
+                f.cancel()
+
+    async def stop(self) -> None:
+        """Stop probing; containers keep running (the next start adopts them)."""
+        for w in self.pods.values():
+            w.stop_probes()
+
+
+__all__ = ["PodManager", "default_host_ip", "translate", "observe"]

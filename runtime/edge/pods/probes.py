@@ -1,0 +1,118 @@
+"""Liveness, readiness and startup probes: exec (docker exec), httpGet and tcpSocket to the pod IP.
+
+One `ProbeWorker` task per (container instance, probe kind), like kubelet's prober workers: it waits
+initialDelaySeconds, probes every periodSeconds with timeoutSeconds, and flips its result only after
+successThreshold / failureThreshold consecutive outcomes. `on_change` tells the manager to recompute.
+Liveness and readiness wait until the startup probe (if any) has succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from runtime.edge.pods.adapter import DockerAdapter
+
+log = logging.getLogger(__name__)
+
+
+def _port(c: dict[str, Any], port: int | str) -> int:
+    if isinstance(port, int) or str(port).isdigit():
+        return int(port)
+    for p in c.get("ports") or []:
+        if p.get("name") == port:
+            return int(p["containerPort"])
+    raise ValueError(f"container {c.get('name')}: no port named {port!r}")
+
+
+async def _http(host: str, port: int, path: str, scheme: str, headers: list[dict[str, str]],
+                timeout: float) -> bool:
+    """A minimal HTTP/1.0 GET; 200-399 is success (kubelet does not follow redirects off-host)."""
+    ssl = None
+    if scheme.upper() == "HTTPS":
+        import ssl as ssl_mod
+
+        ssl = ssl_mod.create_default_context()
+        ssl.check_hostname, ssl.verify_mode = False, ssl_mod.CERT_NONE  # kubelet skips verification too
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ssl), timeout)
+    try:
+        extra = "".join(f"{h['name']}: {h['value']}\r\n" for h in headers)
+        writer.write(f"GET {path or '/'} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/kedge\r\n"
+                     f"{extra}Accept: */*\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        parts = line.split()
+        return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
+    finally:
+        writer.close()
+
+
+async def run_handler(docker: DockerAdapter, cid: str, c: dict[str, Any], handler: dict[str, Any],
+                      pod_ip: str, timeout: float) -> bool:
+    """One probe or lifecycle-hook attempt; True on success. Errors count as failure."""
+    try:
+        if "exec" in handler:
+            code, _ = await docker.exec(cid, [str(x) for x in handler["exec"]["command"]], timeout)
+            return code == 0
+        if "httpGet" in handler:
+            h = handler["httpGet"]
+            return await _http(h.get("host") or pod_ip, _port(c, h["port"]), h.get("path", "/"),
+                               h.get("scheme", "HTTP"), h.get("httpHeaders") or [], timeout)
+        if "tcpSocket" in handler:
+            h = handler["tcpSocket"]
+            _, w = await asyncio.wait_for(asyncio.open_connection(h.get("host") or pod_ip,
+                                                                  _port(c, h["port"])), timeout)
+            w.close()
+            return True
+        if "sleep" in handler:
+            await asyncio.sleep(min(float(handler["sleep"]["seconds"]), timeout))
+            return True
+    except (OSError, TimeoutError, ValueError) as exc:
+        log.debug("probe of %s failed: %s", c.get("name"), exc)
+        return False
+    except Exception as exc:  # a docker error (container gone) is a failed probe, never a crash
+        log.debug("probe of %s errored: %s", c.get("name"), exc)
+        return False
+    return False
+
+
+class ProbeWorker:
+    """Periodic prober for one probe of one container instance; `result` is the debounced outcome."""
+
+    def __init__(self, docker: DockerAdapter, cid: str, c: dict[str, Any], kind: str, probe: dict[str, Any],
+                 pod_ip: str, on_change: Callable[[], None], gate: Callable[[], bool] = lambda: True) -> None:
+        self.kind, self.cid = kind, cid
+        self.result = kind == "liveness"  # liveness starts "alive", readiness/startup "not yet"
+        self._docker, self._c, self._probe, self._ip = docker, c, probe, pod_ip
+        self._on_change, self._gate = on_change, gate
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=f"probe-{self.kind}-{self.cid[:12]}")
+
+    def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    async def _loop(self) -> None:
+        p = self._probe
+        period = max(float(p.get("periodSeconds", 10)), 0.1)
+        timeout = float(p.get("timeoutSeconds", 1))
+        ok_needed, fail_needed = int(p.get("successThreshold", 1)), int(p.get("failureThreshold", 3))
+        await asyncio.sleep(float(p.get("initialDelaySeconds", 0)))
+        oks = fails = 0
+        while True:
+            if self._gate():
+                ok = await run_handler(self._docker, self.cid, self._c, p, self._ip, timeout)
+                oks, fails = (oks + 1, 0) if ok else (0, fails + 1)
+                new = True if oks >= ok_needed else (False if fails >= fail_needed else self.result)
+                if new != self.result:
+                    self.result = new
+                    log.info("%s probe of %s: %s", self.kind, self._c.get("name"),
+                             "success" if new else "failure")
+                    self._on_change()
+                if self.kind == "startup" and self.result:
+                    return  # startup probes stop once they succeed
+            await asyncio.sleep(period)
