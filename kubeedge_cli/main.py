@@ -7,7 +7,7 @@ import sys
 import typer
 
 from kubeedge_cli import render
-from kubeedge_cli.commands import version
+from kubeedge_cli.commands import cloud, version
 from kubeedge_cli.errors import exit_code_for
 from kubeedge_cli.options import Format, KubeconfigOpt, OutputOpt, RootOpt, Settings, VerboseOpt
 from runtime.errors import KedgeError
@@ -38,6 +38,7 @@ def _globals(
 # Top-level commands (unnamed typers) and groups (named typers) are registered here, nowhere else.
 for module in (version,):
     app.add_typer(module.app)
+app.add_typer(cloud.app, name="cloud")
 
 
 def _output_format(argv: list[str]) -> Format:

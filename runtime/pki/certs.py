@@ -25,7 +25,11 @@ CA_DAYS = 100 * 365  # long-lived: every joined edge trusts it; replacing it mea
 LEAF_DAYS = 365
 NODE_ORG = "system:nodes"
 NODE_CN_PREFIX = "system:node:"
-_BACKDATE = dt.timedelta(minutes=5)  # tolerate clock skew between cloud and edge
+_BACKDATE = dt.timedelta(minutes=5)
+_USAGES = {
+    "client": ExtendedKeyUsageOID.CLIENT_AUTH,
+    "server": ExtendedKeyUsageOID.SERVER_AUTH,
+}  # tolerate clock skew between cloud and edge
 
 
 class CSRRejected(AuthError):
@@ -184,7 +188,7 @@ class CA:
         self,
         subject: x509.Name,
         public_key: ec.EllipticCurvePublicKey,
-        usage: x509.ObjectIdentifier,
+        usages: Sequence[x509.ObjectIdentifier],
         days: int,
         sans: Sequence[x509.GeneralName] = (),
         now: dt.datetime | None = None,
@@ -213,7 +217,7 @@ class CA:
                 ),
                 critical=True,
             )
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
             )
@@ -234,10 +238,15 @@ class CA:
                 x509.NameAttribute(NameOID.COMMON_NAME, "kedge-cloudhub"),
             ]
         )
-        return self._leaf(subject, key.public_key(), ExtendedKeyUsageOID.SERVER_AUTH, days, sans, now), key
+        return self._leaf(subject, key.public_key(), [ExtendedKeyUsageOID.SERVER_AUTH], days, sans, now), key
 
     def sign_node_csr(
-        self, csr_der: bytes, node: str, days: int = LEAF_DAYS, now: dt.datetime | None = None
+        self,
+        csr_der: bytes,
+        node: str,
+        days: int = LEAF_DAYS,
+        now: dt.datetime | None = None,
+        usages: Sequence[str] = ("client",),
     ) -> x509.Certificate:
         """Edge client certificate for `node` from its DER CSR (CN system:node:<node>, O system:nodes).
 
@@ -267,7 +276,8 @@ class CA:
                 x509.NameAttribute(NameOID.COMMON_NAME, want_cn),
             ]
         )
-        return self._leaf(subject, pub, ExtendedKeyUsageOID.CLIENT_AUTH, days, (), now)
+        oids = [_USAGES[u] for u in usages]  # ("client",) unless a KubeEdge peer asks for ServerAuth too
+        return self._leaf(subject, pub, oids, days, (), now)
 
     def verify_client(self, cert: x509.Certificate, now: dt.datetime | None = None) -> str:
         """Check a presented client certificate was issued by this CA, is current and names a node."""

@@ -5,8 +5,7 @@ run sees the same state. Creation races are settled by the API server: create, a
 AlreadyExists re-read and use the winner's object — so two concurrent inits end with ONE CA, and
 nothing ever uses a CA that is not persisted (we return what we read back or what create accepted).
 
-The store talks to Kubernetes through `Objects`, a five-call dict-level interface, because only
-runtime/kube may import lightkube; `runtime.kube` provides the implementation.
+The store talks to Kubernetes through runtime.kube's dict-level KubeClient.
 """
 
 from __future__ import annotations
@@ -16,9 +15,12 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from runtime.errors import Conflict, NotFound
+from runtime.kube.client import KubeClient
+from runtime.kube.errors import KubeNotFound
+from runtime.kube.resources import SECRETS
 from runtime.pki import certs, tokens
 
 NAMESPACE = "kubeedge"
@@ -35,28 +37,6 @@ ANN_NODE = "kedge.io/node"
 ANN_REVOKED = "kedge.io/revoked"
 TOKEN_SELECTOR = f"{LABEL_KIND}=join-token"
 REISSUE_BEFORE = dt.timedelta(days=30)
-
-
-class Objects(Protocol):
-    """Dict-level access to Kubernetes objects (implemented in runtime/kube over lightkube).
-
-    get → None when absent; create raises runtime.errors.Conflict when the name is taken; replace
-    raises Conflict when metadata.resourceVersion is stale; delete → False when already absent.
-    """
-
-    async def get(
-        self, api_version: str, kind: str, name: str, namespace: str | None
-    ) -> dict[str, Any] | None: ...
-
-    async def create(self, obj: dict[str, Any]) -> dict[str, Any]: ...
-
-    async def replace(self, obj: dict[str, Any]) -> dict[str, Any]: ...
-
-    async def list(
-        self, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
-    ) -> list[dict[str, Any]]: ...
-
-    async def delete(self, api_version: str, kind: str, name: str, namespace: str | None) -> bool: ...
 
 
 def _b64(data: bytes) -> str:
@@ -143,14 +123,30 @@ def _token_info(secret: dict[str, Any]) -> TokenInfo | None:
 
 
 class PKIStore:
-    """CA, signing key, tokens and serving certificate over an `Objects` implementation."""
+    """CA, signing key, tokens and serving certificate, kept in Secrets through a KubeClient."""
 
-    def __init__(self, objects: Objects, namespace: str = NAMESPACE) -> None:
-        self.objects = objects
+    def __init__(self, client: KubeClient, namespace: str = NAMESPACE) -> None:
+        self.client = client
         self.namespace = namespace
 
     async def _get(self, name: str) -> dict[str, Any] | None:
-        return await self.objects.get("v1", "Secret", name, self.namespace)
+        try:
+            return await self.client.get(SECRETS, name, namespace=self.namespace)
+        except KubeNotFound:
+            return None
+
+    async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.client.create(SECRETS, body, namespace=self.namespace)
+
+    async def _replace(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.client.replace(SECRETS, body, namespace=self.namespace)
+
+    async def _delete(self, name: str) -> bool:
+        try:
+            await self.client.delete(SECRETS, name, namespace=self.namespace)
+        except KubeNotFound:
+            return False
+        return True
 
     async def _create_or_read(self, name: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Read; if absent create; if the create loses a race (409) read the winner's copy."""
@@ -158,7 +154,7 @@ class PKIStore:
         if existing is not None:
             return existing
         try:
-            return await self.objects.create(make())
+            return await self._create(make())
         except Conflict:
             winner = await self._get(name)
             if winner is None:  # created and deleted in between: give up loudly, never guess
@@ -224,7 +220,7 @@ class PKIStore:
             ann[ANN_DESCRIPTION] = description
         if node:
             ann[ANN_NODE] = node
-        await self.objects.create(
+        await self._create(
             _secret(
                 TOKEN_PREFIX + claims.jti,
                 "join-token",
@@ -238,7 +234,7 @@ class PKIStore:
         return TokenInfo(claims.jti, claims.exp, description, node, False), token
 
     async def list_tokens(self) -> list[TokenInfo]:
-        items = await self.objects.list("v1", "Secret", self.namespace, TOKEN_SELECTOR)
+        items = (await self.client.list(SECRETS, namespace=self.namespace, labels=TOKEN_SELECTOR)).items
         infos = [i for i in (_token_info(s) for s in items) if i is not None]
         return sorted(infos, key=lambda t: t.expires)
 
@@ -257,7 +253,7 @@ class PKIStore:
                 return info
             secret.setdefault("metadata", {}).setdefault("annotations", {})[ANN_REVOKED] = "true"
             try:
-                await self.objects.replace(secret)
+                await self._replace(secret)
             except Conflict:
                 continue
             return TokenInfo(info.id, info.expires, info.description, info.node, True)
@@ -269,7 +265,7 @@ class PKIStore:
         gone = []
         for info in await self.list_tokens():
             if info.expires <= now:
-                await self.objects.delete("v1", "Secret", TOKEN_PREFIX + info.id, self.namespace)
+                await self._delete(TOKEN_PREFIX + info.id)
                 gone.append(info.id)
         return gone
 
@@ -317,10 +313,10 @@ class PKIStore:
             )
             try:
                 if secret is None:
-                    await self.objects.create(body)
+                    await self._create(body)
                 else:
                     body["metadata"]["resourceVersion"] = secret["metadata"].get("resourceVersion")
-                    await self.objects.replace(body)
+                    await self._replace(body)
             except Conflict:
                 continue  # another replica re-issued first: use theirs if it fits
             return certs.cert_der(new_cert), certs.key_der(new_key)

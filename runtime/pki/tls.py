@@ -48,3 +48,8 @@ def client_context(
     if cert_der is not None and key_der is not None:
         _load_chain(ctx, cert_der, key_der)
     return ctx
+
+
+def reload_chain(ctx: ssl.SSLContext, cert_der: bytes, key_der: bytes) -> None:
+    """Swap the certificate of a live context: later handshakes use it, open connections keep theirs."""
+    _load_chain(ctx, cert_der, key_der)

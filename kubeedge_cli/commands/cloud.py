@@ -1,0 +1,62 @@
+"""`kedge cloud run`: run the cloud role in the foreground (the Deployment's command, or host mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kubeedge_cli.options import KubeconfigOpt, RootOpt, VerboseOpt, settings
+
+app = typer.Typer(no_args_is_help=True, help="Cloud role commands.")
+
+
+def _logging(level: str, verbose: int) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+async def _main(
+    cfg_path: Path | None, root: Path, kubeconfig: Path | None, sets: list[str], verbose: int
+) -> None:
+    from runtime.cloud import run as cloud_run
+    from runtime.config import load_cloud
+
+    cfg = load_cloud(cfg_path, root, sets)
+    _logging(cfg.log_level, verbose)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await cloud_run.run(cfg, stop, cloud_run.default_extra_tasks(), root=root, kubeconfig=kubeconfig)
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="cloud.toml (default <root>/etc/kedge/cloud.toml).")
+    ] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c.")] = None,
+    kubeconfig: KubeconfigOpt = None,
+    root: RootOpt = None,
+    verbose: VerboseOpt = None,
+) -> None:
+    """Run the cloud: certificate bootstrap (:10002), CloudHub (:10000), controllers, health endpoints.
+
+    Serves /healthz, /readyz and /metrics on metrics_address; stops gracefully on SIGTERM or SIGINT.
+    """
+    s = settings(ctx, kubeconfig=kubeconfig, root=root, verbose=verbose)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency everywhere but Windows
+        runner = asyncio.run
+    runner(_main(config, s.root, s.kubeconfig, sets or [], s.verbose))
