@@ -1,0 +1,139 @@
+"""Render templates/ into the objects `kedge init` applies (plain YAML + `{{ name }}`, no Helm).
+
+Why so simple: the manifests must be readable as they ship, `--dry-run -o yaml` must print exactly
+what is applied, and the single binary must not need a template engine. Values are substituted as
+text; a value that must be a YAML string with newlines (the cloud.toml) is passed JSON-encoded,
+which YAML reads as a double-quoted scalar. An unknown `{{ name }}` is an error, never left in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from runtime import __version__
+from runtime.config import CloudConfig, dump
+from runtime.errors import KedgeError, UsageError
+from runtime.templates import templates_dir
+
+NAMESPACE = "kubeedge"
+HEALTH_PORT = 10550
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+Mode = Literal["cluster", "host"]
+_VAR = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+
+# What each mode installs: in-cluster runs the cloud as a Deployment; host/embedded run it as a
+# local process, so they need the CRDs, namespace, RBAC and FlowSchema but no workload objects.
+CLUSTER_FILES = (
+    "00-namespace.yaml", "crds/*.yaml", "20-rbac.yaml", "30-flowschema.yaml",
+    "40-configmap.yaml", "50-deployment.yaml", "60-service.yaml",
+)  # fmt: skip
+HOST_FILES = ("00-namespace.yaml", "crds/*.yaml", "20-rbac.yaml", "30-flowschema.yaml")
+
+
+@dataclass
+class InstallOptions:
+    mode: Mode = "cluster"
+    image: str = f"kedge/kedge:{__version__}"
+    pull_policy: str = "IfNotPresent"
+    replicas: int = 1
+    service_type: str = "ClusterIP"
+    advertise_addresses: list[str] = field(default_factory=list)
+    cpu_request: str = "100m"
+    memory_request: str = "128Mi"
+    memory_limit: str = "512Mi"
+    namespace: str = NAMESPACE
+    with_flowschema: bool = True
+
+    def validate(self) -> None:
+        if self.service_type not in SERVICE_TYPES:
+            raise UsageError(
+                f"--service-type {self.service_type}: expected one of {', '.join(SERVICE_TYPES)}"
+            )
+        if self.replicas < 1:
+            raise UsageError(f"--replicas {self.replicas}: must be at least 1")
+
+
+def cloud_config(opts: InstallOptions) -> CloudConfig:
+    """The cloud.toml the in-cluster Deployment runs with (host mode writes its own, see init)."""
+    cfg = CloudConfig()
+    cfg.advertise_addresses = list(opts.advertise_addresses)
+    cfg.namespace = opts.namespace
+    cfg.hub.bind = "0.0.0.0"
+    cfg.metrics_address = f"0.0.0.0:{HEALTH_PORT}"
+    return cfg
+
+
+def values(opts: InstallOptions) -> dict[str, str]:
+    toml = dump(cloud_config(opts))
+    return {
+        "namespace": opts.namespace,
+        "image": opts.image,
+        "pull_policy": opts.pull_policy,
+        "replicas": str(opts.replicas),
+        "service_type": opts.service_type,
+        "version": __version__,
+        "cloud_toml": json.dumps(toml),
+        "config_hash": hashlib.sha256(toml.encode()).hexdigest()[:16],
+        "cpu_request": opts.cpu_request,
+        "memory_request": opts.memory_request,
+        "memory_limit": opts.memory_limit,
+    }
+
+
+def substitute(text: str, vals: dict[str, str], where: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in vals:
+            raise KedgeError(f"template {where}: unknown value {{{{ {name} }}}}", hint="a packaging bug")
+        return vals[name]
+
+    return _VAR.sub(one, text)
+
+
+def template_files(mode: Mode, base: Path | None = None) -> list[Path]:
+    base = base or templates_dir()
+    out: list[Path] = []
+    for pattern in CLUSTER_FILES if mode == "cluster" else HOST_FILES:
+        found = sorted(base.glob(pattern))
+        if not found:
+            raise KedgeError(f"templates: {base / pattern} missing", hint="reinstall kedge")
+        out += found
+    return out
+
+
+def render(opts: InstallOptions, base: Path | None = None) -> list[dict[str, Any]]:
+    """Every object to apply, in apply order (namespace, CRDs, RBAC, …, Service)."""
+    opts.validate()
+    vals = values(opts)
+    objs: list[dict[str, Any]] = []
+    for path in template_files(opts.mode, base):
+        if path.name == "30-flowschema.yaml" and not opts.with_flowschema:
+            continue
+        text = substitute(path.read_text(), vals, path.name)
+        objs += [doc for doc in yaml.safe_load_all(text) if doc]
+    return objs
+
+
+def to_yaml(objs: list[dict[str, Any]]) -> str:
+    """A multi-document stream `kubectl apply -f -` accepts."""
+    return "".join("---\n" + yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in objs)
+
+
+def ref(obj: dict[str, Any]) -> str:
+    """kubectl-style `kind.group/name` (e.g. `deployment.apps/kedge-cloud`)."""
+    api = obj.get("apiVersion", "")
+    group = api.split("/")[0] if "/" in api else ""
+    kind = obj.get("kind", "").lower()
+    return f"{kind}.{group}/{obj['metadata']['name']}" if group else f"{kind}/{obj['metadata']['name']}"
+
+
+def replace_options(opts: InstallOptions, **changes: Any) -> InstallOptions:
+    return dataclasses.replace(opts, **changes)
