@@ -34,7 +34,7 @@ apt_install() {  # apt_install PKG... — `apt-get update` only once, and only w
 
 ensure_debs() {  # system tools the tests and the demo use (design.md §8)
     local missing=()
-    have dockerd || missing+=(docker.io)
+    have dockerd || missing+=(docker.io cgroupfs-mount)  # recommends are off: name what dockerd needs
     have mosquitto || missing+=(mosquitto)
     have mosquitto_pub || missing+=(mosquitto-clients)
     deb_installed busybox-static || missing+=(busybox-static)  # a dynamic busybox can't be a rootfs
@@ -75,6 +75,18 @@ ensure_venv() {  # .venv with `pip install -e .[test]`, redone only when pyproje
     fi
 }
 
+ensure_cgroups() {  # containers need cgroup hierarchies; a bare VM may boot without them mounted
+    if awk '$3 == "cgroup" || $3 == "cgroup2" {found = 1} END {exit !found}' /proc/mounts; then
+        return 0
+    fi
+    log "mounting cgroups"
+    if have cgroupfs-mount; then
+        cgroupfs-mount
+    else
+        mount -t cgroup2 none /sys/fs/cgroup
+    fi
+}
+
 ensure_docker() {  # a running engine; start dockerd in the background when none answers
     have docker || die "docker CLI missing (ensure_debs installs docker.io)"
     if docker info >/dev/null 2>&1; then
@@ -82,16 +94,23 @@ ensure_docker() {  # a running engine; start dockerd in the background when none
     fi
     have dockerd || die "dockerd missing (ensure_debs installs docker.io)"
     [ "$(id -u)" = 0 ] || die "the Docker engine is not running and starting it needs root"
+    ensure_cgroups
     mkdir -p "$(dirname "$DOCKERD_LOG")"
     log "starting dockerd (log: $DOCKERD_LOG)"
     local dockerd_bin
     dockerd_bin="$(command -v dockerd || echo /usr/sbin/dockerd)"
-    setsid "$dockerd_bin" >>"$DOCKERD_LOG" 2>&1 </dev/null &
-    local i
+    # KEDGE_DOCKERD_ARGS: extra flags, e.g. a second engine on its own socket (with DOCKER_HOST)
+    # shellcheck disable=SC2086
+    setsid "$dockerd_bin" ${KEDGE_DOCKERD_ARGS:-} >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    local pid=$! i
     for i in $(seq 1 120); do
         if docker info >/dev/null 2>&1; then
             log "dockerd ready after $((i / 2)) s"
             return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$DOCKERD_LOG" >&2 || true
+            die "dockerd exited during start-up (log above: $DOCKERD_LOG)"
         fi
         sleep 0.5
     done
