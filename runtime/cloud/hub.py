@@ -1,0 +1,333 @@
+"""CloudHub: the cloud end of the edge channel (design.md §4 "Channel", "Reliable delivery").
+
+A websockets server over mutual TLS. The node of a session is the client certificate's CN
+(``system:node:<node>``); the URL path and the ``node_id`` header must agree with it or the upgrade is
+refused with 403 before any message flows. One session per node: a newer one replaces the older. Each
+node has a ``Downlink`` (runtime/protocol/delivery.py) that outlives its sessions, so unacked messages
+survive a reconnect. One housekeeping task — not one timer per edge — drops silent sessions and
+resends overdue messages, which keeps 10,000 idle edges cheap.
+
+Resources: inside the cloud they carry ``node/<node>/``; the hub adds the prefix on the way up (unless
+``prefix_upstream=False``) and strips any prefix on the way down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource as _rlimit
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from runtime import __version__
+from runtime.cloud.hub_metrics import HubMetrics
+from runtime.cloud.hub_session import LogOnce, OnAck, OnMessage, Session, SessionInfo
+from runtime.protocol import MAX_FRAME_BYTES, Message, add_node_prefix, strip_node_prefix
+from runtime.protocol.delivery import MAX_RESENDS, RESEND_AFTER, Downlink
+
+log = logging.getLogger("kedge.cloudhub")
+
+NODE_CN_PREFIX = "system:node:"
+HDR_NODE_ID = "node_id"
+HDR_PROJECT_ID = "project_id"
+HDR_VERSION = "X-Kedge-Version"  # kedge extras; KubeEdge peers neither send nor read them
+HDR_EPOCH = "X-Kedge-Cache-Epoch"
+CLOSE_REPLACED = 4000  # private-use close codes (RFC 6455 §7.4.2)
+CLOSE_SILENT = 4001
+CLOSE_STUCK = 4002
+
+OnSession = Callable[[SessionInfo], Awaitable[None]]
+
+
+def server_ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
+    """TLS 1.2+, client certificate required and verified against the kedge CA."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def raise_nofile_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (one fd per edge); returns the new soft limit."""
+    soft, hard = _rlimit.getrlimit(_rlimit.RLIMIT_NOFILE)
+    if hard == _rlimit.RLIM_INFINITY or soft < hard:
+        target = 1_048_576 if hard == _rlimit.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            _rlimit.setrlimit(_rlimit.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
+def node_from_cert(ws: ServerConnection) -> str | None:
+    """The node named by the verified client certificate's CN, or None."""
+    sslobj = ws.transport.get_extra_info("ssl_object")
+    cert: Any = sslobj.getpeercert() if sslobj is not None else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName" and isinstance(value, str) and value.startswith(NODE_CN_PREFIX):
+                return value[len(NODE_CN_PREFIX):] or None
+    return None
+
+
+def parse_path(path: str) -> tuple[str, str] | None:
+    """``/<projectID>/<node>/events`` → (project, node)."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if len(parts) == 3 and parts[2] == "events" and parts[0] and parts[1]:
+        return parts[0], parts[1]
+    return None
+
+
+class CloudHub:
+    """The websocket server every edge dials. See the module docstring for the rules it enforces."""
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext,
+        on_message: OnMessage,
+        host: str = "0.0.0.0",
+        port: int = 10000,
+        on_connect: OnSession | None = None,
+        on_disconnect: OnSession | None = None,
+        on_ack: OnAck | None = None,
+        registry: CollectorRegistry | None = None,
+        keepalive_timeout: float = 30.0,
+        resend_after: float = RESEND_AFTER,
+        max_resends: int = MAX_RESENDS,
+        rate: float = 30.0,
+        burst: int = 60,
+        queue_size: int = 256,
+        send_timeout: float = 10.0,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        prefix_upstream: bool = True,
+        tick: float | None = None,
+    ) -> None:
+        self.host, self.port, self.ssl_context = host, port, ssl_context
+        self.on_message, self.on_connect, self.on_disconnect, self.on_ack = (
+            on_message, on_connect, on_disconnect, on_ack)
+        self.keepalive_timeout = keepalive_timeout
+        self.resend_after, self.max_resends = resend_after, max_resends
+        self.rate, self.burst = rate, burst
+        self.queue_size, self.send_timeout = queue_size, send_timeout
+        self.max_frame_bytes = max_frame_bytes
+        self.prefix_upstream = prefix_upstream
+        self.tick = tick if tick is not None else max(0.01, min(1.0, resend_after / 4, keepalive_timeout / 4))
+        self.metrics = HubMetrics(registry)
+        self.metrics.bind(self.pending_acks, lambda: sum(s.queue_depth for s in self._sessions.values()))
+        self._log = LogOnce()
+        self._sessions: dict[str, Session] = {}
+        self._links: dict[str, Downlink] = {}
+        self._handshakes: dict[ServerConnection, tuple[str, str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._server: Server | None = None
+        self._housekeeper: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        raise_nofile_limit()
+        self._server = await serve(
+            self._handler, self.host, self.port, ssl=self.ssl_context,
+            process_request=self._process_request, process_response=self._process_response,
+            max_size=self.max_frame_bytes, compression=None, ping_interval=None,
+            max_queue=4, server_header=f"kedge/{__version__}", logger=log,
+            close_timeout=min(5.0, self.keepalive_timeout),
+        )
+        self._housekeeper = asyncio.create_task(self._housekeeping(), name="cloudhub-housekeeping")
+        log.info("cloudhub listening on %s:%d", self.host, self.bound_port)
+
+    async def stop(self) -> None:
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeper
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def bound_port(self) -> int:
+        assert self._server is not None, "start() first"
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    # --- API ---
+
+    async def send(self, node: str, msg: Message, *, reliable_key: str | None = None,
+                   wait: float | None = None) -> bool:
+        """Send to one edge. With ``reliable_key`` (use the object UID) the message is kept until acked
+        — also across disconnects — and True is returned. Otherwise it is queued on the live session,
+        waiting up to ``wait`` seconds (default ``send_timeout``) for room; False when the edge is offline or
+        too slow (the stuck session is then closed; its edge reconnects and resyncs)."""
+        owner, rest = strip_node_prefix(msg.resource)
+        if owner is not None:
+            msg.resource = rest
+        session = self._sessions.get(node)
+        if reliable_key is not None:
+            link = self._link(node)
+            link.send(msg, reliable_key, time.monotonic())
+            if session is not None:
+                session.wake()
+            return True
+        if session is None:
+            self.metrics.send_dropped.inc()
+            return False
+        if await session.put(msg, self.send_timeout if wait is None else wait):
+            return True
+        self.metrics.send_dropped.inc()
+        self.metrics.closed.labels("stuck").inc()
+        log.warning("edge %s: send queue full for %.1fs, closing its session", node, self.send_timeout)
+        self._spawn(session.close(CLOSE_STUCK, "edge too slow"))
+        return False
+
+    def sessions(self) -> list[SessionInfo]:
+        out = []
+        for node, s in sorted(self._sessions.items()):
+            s.info.pending_acks = self._links[node].pending_count if node in self._links else 0
+            out.append(s.info)
+        return out
+
+    def connected(self, node: str) -> bool:
+        return node in self._sessions
+
+    def pending_acks(self, node: str | None = None) -> int:
+        if node is not None:
+            return self._links[node].pending_count if node in self._links else 0
+        return sum(link.pending_count for link in self._links.values())
+
+    def downlink(self, node: str) -> Downlink:
+        """The node's reliable-delivery state (e.g. ``forget()`` on a new cache epoch)."""
+        return self._link(node)
+
+    # --- internals ---
+
+    def _link(self, node: str) -> Downlink:
+        link = self._links.get(node)
+        if link is None:
+            link = self._links[node] = Downlink(
+                self.resend_after, self.max_resends, online=node in self._sessions)
+        return link
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _refuse(self, ws: ServerConnection, status: HTTPStatus, reason: str, text: str) -> Response:
+        self.metrics.refused.labels(reason).inc()
+        self._log.warning(f"refused:{reason}", f"cloudhub: refused upgrade from {ws.remote_address}: {text}",
+                          time.monotonic())
+        return ws.respond(status, text + "\n")
+
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        cert_node = node_from_cert(ws)
+        if cert_node is None:
+            return self._refuse(ws, HTTPStatus.FORBIDDEN, "certificate",
+                                f"client certificate CN must be {NODE_CN_PREFIX}<node>")
+        parsed = parse_path(request.path)
+        if parsed is None:
+            return self._refuse(ws, HTTPStatus.NOT_FOUND, "path",
+                                f"path {request.path!r} is not /<projectID>/<node>/events")
+        project, path_node = parsed
+        header_node = request.headers.get(HDR_NODE_ID, "")
+        for claimed, where in ((path_node, "path"), (header_node, "node_id header")):
+            if claimed and claimed != cert_node:
+                return self._refuse(ws, HTTPStatus.FORBIDDEN, "node_mismatch",
+                                    f"{where} names node {claimed!r} but the certificate is {cert_node!r}")
+        self._handshakes[ws] = (cert_node, request.headers.get(HDR_PROJECT_ID, "") or project)
+        return None
+
+    def _process_response(self, ws: ServerConnection, request: Request, response: Response) -> None:
+        if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            response.headers[HDR_VERSION] = __version__
+        else:
+            self._handshakes.pop(ws, None)
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        node, project = self._handshakes.pop(ws)
+        version = ws.request.headers.get(HDR_VERSION, "") if ws.request else ""
+        epoch = ws.request.headers.get(HDR_EPOCH, "") if ws.request else ""
+        remote = ws.remote_address
+        info = SessionInfo(
+            node=node, project_id=project, peer_kind="kedge" if version else "kubeedge",
+            version=version, epoch=epoch, remote=f"{remote[0]}:{remote[1]}" if remote else "",
+            since=time.time(), last_contact=time.time(),
+        )
+        link = self._link(node)
+        session = Session(ws, info, link, self.metrics, self._log, rate=self.rate, burst=self.burst,
+                          queue_size=self.queue_size, max_frame_bytes=self.max_frame_bytes)
+        old = self._sessions.get(node)
+        self._sessions[node] = session
+        if old is not None:
+            old.active = False
+            self.metrics.closed.labels("replaced").inc()
+            log.info("edge %s: new session from %s replaces the one from %s", node, info.remote,
+                     old.info.remote)
+            self._spawn(old.close(CLOSE_REPLACED, "replaced by a newer session"))
+        link.reconnected(time.monotonic())
+        self.metrics.connected.set(len(self._sessions))
+        log.info("edge %s connected from %s (%s %s, epoch %s)", node, info.remote, info.peer_kind,
+                 version or "-", epoch or "-")
+        await self._callback(self.on_connect, info)
+        try:
+            await session.run(self._upstream, self.on_ack)
+        finally:
+            if self._retire(session, "ended"):
+                log.info("edge %s disconnected (%s)", node, ws.close_reason or ws.close_code)
+                await self._callback(self.on_disconnect, info)
+
+    def _retire(self, session: Session, reason: str) -> bool:
+        """Take the node offline if ``session`` is still its current one; True if it was."""
+        node = session.info.node
+        session.active = False
+        if self._sessions.get(node) is not session:
+            return False
+        del self._sessions[node]
+        self._links[node].disconnected()
+        self.metrics.connected.set(len(self._sessions))
+        self.metrics.closed.labels(reason).inc()
+        return True
+
+    async def _upstream(self, node: str, msg: Message) -> None:
+        if self.prefix_upstream and msg.resource:
+            msg.resource = add_node_prefix(node, msg.resource)
+        await self.on_message(node, msg)
+
+    async def _callback(self, cb: OnSession | None, info: SessionInfo) -> None:
+        if cb is None:
+            return
+        try:
+            await cb(info)
+        except Exception:
+            log.exception("cloudhub callback %s failed for edge %s", getattr(cb, "__name__", cb), info.node)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            now = time.monotonic()
+            for node, s in list(self._sessions.items()):
+                if s.active and not s.busy and now - s.last_contact > self.keepalive_timeout:
+                    log.warning("edge %s: silent for %.0fs, dropping its session", node, now - s.last_contact)
+                    self._retire(s, "silent")
+                    self._spawn(s.close(CLOSE_SILENT, "keepalive timeout"))
+                    self._spawn(self._callback(self.on_disconnect, s.info))
+            for node, link in self._links.items():
+                deadline = link.next_deadline()
+                if deadline is not None and deadline <= now:
+                    n = link.tick(now)
+                    if n:
+                        self.metrics.resends.inc(n)
+                        s2 = self._sessions.get(node)
+                        if s2 is not None:
+                            s2.wake()

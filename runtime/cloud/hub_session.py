@@ -1,0 +1,219 @@
+"""One edge's websocket session inside the CloudHub: reader, writer, rate limit, malformed-frame policy.
+
+Why a session object: each edge gets its own bounded send queue and its own writer task, so a slow edge
+only ever blocks itself (design.md §3); its reader applies the edge's token bucket by sleeping, which
+pushes back through TCP instead of dropping. Reliable messages are not queued here: the writer pulls
+them from the node's ``Downlink``, which holds at most one per object, so resends never pile up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from runtime.cloud.hub_metrics import HubMetrics
+from runtime.protocol import OP_KEEPALIVE, MalformedMessage, Message, decode, encode
+from runtime.protocol.delivery import Acked, Downlink, is_ack
+
+log = logging.getLogger("kedge.cloudhub")
+
+MALFORMED_IN_A_ROW = 3  # that many bad frames back to back close the session
+CLOSE_POLICY = 1008  # websocket close code "policy violation"
+
+
+class TokenBucket:
+    """Sans-I/O token bucket: ``take(now)`` reserves one token and returns how long to wait for it."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = float(burst)
+        self._tokens = float(burst)
+        self._at: float | None = None
+
+    def take(self, now: float) -> float:
+        if self._at is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
+class LogOnce:
+    """Say a repeating problem once per ``every`` seconds, then count (design.md §3)."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every = every
+        self._last: dict[str, float] = {}
+        self.suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, text: str, now: float) -> None:
+        last = self._last.get(key)
+        if last is not None and now - last < self.every:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return
+        n = self.suppressed.pop(key, 0)
+        self._last[key] = now
+        log.warning("%s%s", text, f" ({n} similar suppressed)" if n else "")
+
+
+@dataclass
+class SessionInfo:
+    """What ``sessions()`` and the callbacks report about one edge's session."""
+
+    node: str
+    project_id: str
+    peer_kind: str  # "kedge" or "kubeedge"
+    version: str  # kedge version the edge announced ("" for KubeEdge peers)
+    epoch: str  # cache epoch the edge announced ("" for KubeEdge peers)
+    remote: str
+    since: float  # wall clock, seconds since the epoch
+    last_contact: float = 0.0  # wall clock of the last frame received
+    last_keepalive: float | None = None
+    pending_acks: int = 0
+    malformed: int = 0
+
+
+OnMessage = Callable[[str, Message], Awaitable[None]]
+OnAck = Callable[[str, Acked], Awaitable[None]]
+
+
+class Session:
+    """Reader + writer for one connection. ``run`` returns when the connection ends."""
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        info: SessionInfo,
+        link: Downlink,
+        metrics: HubMetrics,
+        logger: LogOnce,
+        *,
+        rate: float,
+        burst: int,
+        queue_size: int,
+        max_frame_bytes: int,
+    ) -> None:
+        self.ws = ws
+        self.info = info
+        self.link = link
+        self.metrics = metrics
+        self.logger = logger
+        self.bucket = TokenBucket(rate, burst)
+        self.queue_size = queue_size
+        self.max_frame_bytes = max_frame_bytes
+        self.active = True  # False once replaced: the writer stops pulling from the shared Downlink
+        self.busy = False  # inside on_message: not silent, just slow
+        self.last_contact = time.monotonic()
+        self._queue: deque[Message] = deque()
+        self._wake = asyncio.Event()
+        self._space = asyncio.Event()
+        self._bad_in_a_row = 0
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def put(self, msg: Message, wait: float) -> bool:
+        """Queue an unreliable message; wait up to ``wait`` seconds for room (backpressure). False if none."""
+        deadline = time.monotonic() + wait
+        while len(self._queue) >= self.queue_size:
+            self._space.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._space.wait(), remaining)
+            except TimeoutError:
+                return False
+        self._queue.append(msg)
+        self._wake.set()
+        return True
+
+    async def close(self, code: int, reason: str) -> None:
+        self.active = False
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason)
+
+    async def run(self, on_message: OnMessage, on_ack: OnAck | None) -> None:
+        writer = asyncio.create_task(self._writer(), name=f"cloudhub-writer-{self.info.node}")
+        try:
+            await self._reader(on_message, on_ack)
+        except ConnectionClosed:
+            pass
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await writer
+
+    async def _writer(self) -> None:
+        self._wake.set()  # the Downlink may already hold output (reconnect)
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while True:
+                batch = self.link.data_to_send() if self.active else []
+                if not batch and self._queue:
+                    batch = [self._queue.popleft()]
+                    self._space.set()
+                if not batch:
+                    break
+                for m in batch:
+                    await self.ws.send(encode(m))
+                    self.metrics.sent(m.operation, m.resource)
+
+    async def _reader(self, on_message: OnMessage, on_ack: OnAck | None) -> None:
+        node = self.info.node
+        async for data in self.ws:
+            now = time.monotonic()
+            wait = self.bucket.take(now)
+            if wait > 0:
+                self.metrics.throttled.inc()
+                await asyncio.sleep(wait)
+            self.last_contact = time.monotonic()
+            self.info.last_contact = time.time()
+            try:
+                msg = decode(data, limit=self.max_frame_bytes)
+            except MalformedMessage as exc:
+                self.metrics.malformed.inc()
+                self.info.malformed += 1
+                self._bad_in_a_row += 1
+                self.logger.warning(f"malformed:{node}", f"edge {node}: malformed frame: {exc}", now)
+                if self._bad_in_a_row >= MALFORMED_IN_A_ROW:
+                    self.metrics.closed.labels("malformed").inc()
+                    log.warning("edge %s: %d malformed frames in a row, closing its session", node,
+                                self._bad_in_a_row)
+                    await self.close(CLOSE_POLICY, "malformed frames")
+                    return
+                continue
+            self._bad_in_a_row = 0
+            self.metrics.received(msg.operation, msg.resource)
+            if msg.operation == OP_KEEPALIVE:
+                self.info.last_keepalive = self.info.last_contact
+                continue
+            if not msg.msg_id and not msg.operation and not msg.resource:
+                continue  # edgecore's empty goodbye frame on SIGTERM (recorded)
+            if is_ack(msg):
+                for ev in self.link.receive(msg, now):
+                    if on_ack is not None:
+                        await on_ack(node, ev)
+                continue  # acks of responses are dropped here: nobody waits for them
+            self.busy = True
+            try:
+                await on_message(node, msg)
+            except Exception:
+                log.exception("edge %s: handler failed for %s %s", node, msg.operation, msg.resource)
+            finally:
+                self.busy = False
