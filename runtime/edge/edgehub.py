@@ -1,0 +1,353 @@
+"""EdgeHub: the edge end of the channel (design.md §4) — dial, keep alive, reconnect forever, queue.
+
+The edge dials ``wss://<cloud>/<projectID>/<node>/events`` with its node certificate and the headers
+``node_id`` and ``project_id`` (what edgecore sends) plus kedge's extras (``X-Kedge-Version``,
+``X-Kedge-Cache-Epoch``; a KubeEdge cloudcore ignores them). A kedge cloud answers the upgrade with
+``X-Kedge-Version``, which is how ``status()["peer_kind"]`` knows what it talks to.
+
+Reconnects use ``backoff()`` (jittered, capped, restarted after a connection opened); errors are sorted
+by ``classify`` into retry / auth / fatal. An auth failure (our certificate refused, the cloud's not
+trusted) is surfaced in ``status()`` and retried with the same cap — a certificate may be renewed or the
+cloud fixed while we wait. While offline ``send`` writes to the durable ``Outbox``; on reconnect the
+outbox drains first, in order, and new messages queue behind it.
+
+Responses to our requests are resolved for ``request()`` and acknowledged with "OK" as edgecore does
+(except a response that itself is "OK"). Everything else goes to ``on_message``, whose owner acks
+after committing (``await hub.ack(msg)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus, InvalidURI
+
+from runtime import __version__
+from runtime.edge.outbox import Outbox
+from runtime.errors import Unreachable
+from runtime.protocol import (
+    ACK_CONTENT,
+    MAX_FRAME_BYTES,
+    OP_ERROR,
+    OP_RESPONSE,
+    MalformedMessage,
+    Message,
+    ack,
+    backoff,
+    decode,
+    encode,
+    keepalive,
+)
+
+log = logging.getLogger("kedge.edgehub")
+
+KUBEEDGE_PROJECT_ID = "e632aba927ea4ac2b575ec1603d56f10"  # KubeEdge's default (runtime/config.py)
+HDR_VERSION = "X-Kedge-Version"
+HDR_EPOCH = "X-Kedge-Cache-Epoch"
+
+
+class Failure(Enum):
+    RETRY = "retry"
+    AUTH = "auth"
+    FATAL = "fatal"
+
+
+_AUTH_SSL_REASONS = (
+    "CERTIFICATE_REQUIRED", "CERTIFICATE_EXPIRED", "UNKNOWN_CA", "BAD_CERTIFICATE",
+    "CERTIFICATE_UNKNOWN", "CERTIFICATE_REVOKED", "CERTIFICATE_VERIFY_FAILED", "ACCESS_DENIED",
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def classify(exc: BaseException) -> Failure:
+    """Retry policy: TLS refusals either way and HTTP 401/403 are AUTH, a bad URL is FATAL, the rest
+    (refused, reset, timeouts, 5xx) is RETRY.
+
+    With TLS 1.3 the server checks the client certificate after the client finished its handshake, so
+    a refused certificate reaches us only as the connection closing before any HTTP response (the
+    alert is swallowed by the ssl layer). A kedge cloud answers every other refusal with an HTTP
+    status, so that shape counts as AUTH too."""
+    if isinstance(exc, InvalidMessage) and any(
+        isinstance(e, EOFError) and "HTTP status line" in str(e) for e in _chain(exc)
+    ):
+        return Failure.AUTH
+    for e in _chain(exc):
+        if isinstance(e, InvalidURI):
+            return Failure.FATAL
+        if isinstance(e, InvalidStatus) and e.response.status_code in (401, 403):
+            return Failure.AUTH
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return Failure.AUTH
+        if isinstance(e, ssl.SSLError) and any(r in f"{e.reason} {e}" for r in _AUTH_SSL_REASONS):
+            return Failure.AUTH
+    return Failure.RETRY
+
+
+def client_ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
+    """The node's identity and the pinned kedge CA; TLS 1.2+."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+OnMessage = Callable[[Message], Awaitable[None]]
+
+
+class EdgeHub:
+    """One node's link to the cloud. ``run(stop)`` owns the connection until ``stop`` is set."""
+
+    def __init__(
+        self,
+        server: str,
+        node: str,
+        *,
+        on_message: OnMessage,
+        outbox_path: str | Path,
+        ssl_context: ssl.SSLContext | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        ca: str | None = None,
+        project_id: str = KUBEEDGE_PROJECT_ID,
+        epoch: str = "",
+        heartbeat: float = 15.0,
+        dead_after: float | None = None,
+        reconnect_cap: float = 30.0,
+        reconnect_initial: float = 0.5,
+        connect_timeout: float = 10.0,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        outbox_max_messages: int = 10_000,
+        policy: Callable[[BaseException], Failure] = classify,
+    ) -> None:
+        if ssl_context is None:
+            if not (cert and key and ca):
+                raise ValueError("EdgeHub needs ssl_context or cert, key and ca paths")
+            ssl_context = client_ssl_context(cert, key, ca)
+        self.url = f"wss://{server}/{project_id}/{node}/events"
+        self.node, self.project_id, self.epoch = node, project_id, epoch
+        self.ssl_context = ssl_context
+        self.on_message = on_message
+        self.heartbeat = heartbeat
+        # A cut link only shows through silence, and the cloud never answers keepalives, so a
+        # websocket ping (answered by kedge and by KubeEdge's gorilla alike) every 2 heartbeats tells
+        # us the cloud is gone; `dead_after` seconds without its pong close the link.
+        self.dead_after = dead_after if dead_after is not None else 2 * heartbeat
+        self.reconnect_cap, self.reconnect_initial = reconnect_cap, reconnect_initial
+        self.connect_timeout = connect_timeout
+        self.max_frame_bytes = max_frame_bytes
+        self.policy = policy
+        self.outbox = Outbox(outbox_path, max_messages=outbox_max_messages)
+        self._ws: ClientConnection | None = None
+        self._backlog = True  # until the outbox was seen empty on a live link
+        self._send_lock = asyncio.Lock()
+        self._waiters: dict[str, asyncio.Future[Message]] = {}
+        self._kick = asyncio.Event()
+        self._since: float | None = None
+        self._last_contact: float | None = None
+        self._backoff: float | None = None
+        self._peer_kind = ""
+        self._peer_version = ""
+        self._reconnects = -1  # the first connection is not a reconnect
+        self._last_error = ""
+        self._auth_error = ""
+        self._malformed = 0
+        self._last_malformed_log = 0.0
+
+    # --- public API ---
+
+    def headers(self) -> dict[str, str]:
+        h = {"node_id": self.node, "project_id": self.project_id, HDR_VERSION: __version__}
+        if self.epoch:
+            h[HDR_EPOCH] = self.epoch
+        return h
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected,
+            "since": self._since,
+            "last_contact": self._last_contact,
+            "backoff": self._backoff,
+            "peer_kind": self._peer_kind,
+            "peer_version": self._peer_version,
+            "reconnects": max(self._reconnects, 0),
+            "last_error": self._last_error,
+            "auth_error": self._auth_error,
+            "outbox": len(self.outbox),
+            "outbox_dropped": dict(self.outbox.dropped),
+            "malformed": self._malformed,
+        }
+
+    async def send(self, msg: Message) -> None:
+        """Write now when online and nothing is queued; otherwise append to the durable outbox."""
+        async with self._send_lock:
+            ws = self._ws
+            if ws is not None and not self._backlog:
+                try:
+                    await ws.send(encode(msg))
+                    return
+                except ConnectionClosed:
+                    pass
+            await self.outbox.put(msg)
+            self._backlog = True
+            self._kick.set()
+
+    async def ack(self, msg: Message) -> None:
+        """Acknowledge a cloud→edge message after committing it (the cloud resends until then)."""
+        await self.send(ack(msg))
+
+    async def request(self, msg: Message, timeout: float = 30.0) -> Message:  # noqa: ASYNC109
+        """Send and wait for the response whose parent_msg_id is ``msg.msg_id``; Unreachable on timeout."""
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiters[msg.msg_id] = fut
+        try:
+            await self.send(msg)
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise Unreachable(
+                f"cloud {self.url}: no response to {msg.operation} {msg.resource} within {timeout:g}s",
+                hint="check `kedge status` for the cloud link",
+            ) from None
+        finally:
+            self._waiters.pop(msg.msg_id, None)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, serve, reconnect with backoff — until ``stop`` is set. Raises only FATAL errors."""
+        await self.outbox.open()
+        self._backlog = len(self.outbox) > 0
+        delays = backoff(self.reconnect_initial, cap=self.reconnect_cap)
+        try:
+            while not stop.is_set():
+                try:
+                    async with connect(
+                        self.url, ssl=self.ssl_context, additional_headers=self.headers(),
+                        max_size=self.max_frame_bytes, compression=None,
+                        ping_interval=2 * self.heartbeat, ping_timeout=self.dead_after,
+                        open_timeout=self.connect_timeout, close_timeout=min(5.0, self.dead_after),
+                        proxy=None,
+                        user_agent_header=f"kedge/{__version__}", max_queue=4,
+                    ) as ws:
+                        delays = backoff(self.reconnect_initial, cap=self.reconnect_cap)
+                        await self._serve(ws, stop)
+                except Exception as exc:
+                    kind = self.policy(exc)
+                    if kind is Failure.FATAL:
+                        raise
+                    self._note_failure(exc, kind)
+                if stop.is_set():
+                    break
+                self._backoff = next(delays)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._backoff)
+        finally:
+            self._backoff = None
+            await self.outbox.close()
+
+    # --- internals ---
+
+    def _note_failure(self, exc: BaseException, kind: Failure) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        if kind is Failure.AUTH:
+            self._auth_error = text
+        if text != self._last_error:  # say it once, then the status counts reconnects
+            log.warning("cloud %s: %s (%s; retrying with backoff)", self.url, text, kind.value)
+        self._last_error = text
+
+    async def _serve(self, ws: ClientConnection, stop: asyncio.Event) -> None:
+        resp_headers = ws.response.headers if ws.response is not None else {}
+        self._peer_version = resp_headers.get(HDR_VERSION, "")
+        self._peer_kind = "kedge" if self._peer_version else "kubeedge"
+        self._ws = ws
+        self._since = self._last_contact = time.time()
+        self._backoff = None
+        self._reconnects += 1
+        self._auth_error = self._last_error = ""
+        log.info("connected to %s (%s peer)", self.url, self._peer_kind)
+        tasks = [
+            asyncio.create_task(self._keepalive(ws), name="edgehub-keepalive"),
+            asyncio.create_task(self._drain(ws), name="edgehub-drain"),
+            asyncio.create_task(self._close_on(stop, ws), name="edgehub-stop"),
+        ]
+        self._kick.set()
+        try:
+            await self._reader(ws)
+        finally:
+            self._ws = None
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.info("disconnected from %s (%s)", self.url, ws.close_reason or ws.close_code)
+
+    async def _close_on(self, stop: asyncio.Event, ws: ClientConnection) -> None:
+        await stop.wait()
+        await ws.close()
+
+    async def _keepalive(self, ws: ClientConnection) -> None:
+        while True:
+            await ws.send(encode(keepalive()))
+            await asyncio.sleep(self.heartbeat)
+
+    async def _drain(self, ws: ClientConnection) -> None:
+        """Send the outbox in order; new messages queue behind it until it is empty."""
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            while True:
+                batch = await self.outbox.peek(100)
+                if not batch:
+                    async with self._send_lock:
+                        if len(self.outbox) == 0:
+                            self._backlog = False
+                            break
+                    continue
+                for _, m in batch:
+                    await ws.send(encode(m))
+                await self.outbox.delete([rid for rid, _ in batch])
+
+    async def _reader(self, ws: ClientConnection) -> None:
+        try:
+            async for data in ws:
+                self._last_contact = time.time()
+                try:
+                    msg = decode(data, limit=self.max_frame_bytes)
+                except MalformedMessage as exc:
+                    self._malformed += 1
+                    if time.monotonic() - self._last_malformed_log > 60:
+                        self._last_malformed_log = time.monotonic()
+                        log.warning("cloud sent a malformed frame (%d so far): %s", self._malformed, exc)
+                    continue
+                if msg.parent_msg_id and msg.operation in (OP_RESPONSE, OP_ERROR):
+                    fut = self._waiters.get(msg.parent_msg_id)
+                    if msg.content != ACK_CONTENT:
+                        await self.send(ack(msg))  # edgecore acks every response (recorded)
+                    if fut is not None and not fut.done():
+                        fut.set_result(msg)
+                        continue
+                    if msg.content == ACK_CONTENT and fut is None:
+                        continue
+                try:
+                    await self.on_message(msg)
+                except Exception:
+                    log.exception("edgehub handler failed for %s %s", msg.operation, msg.resource)
+        except ConnectionClosed:
+            pass
