@@ -1,0 +1,63 @@
+"""`kedge apiserver`: run the embedded Kubernetes API server in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer()
+
+
+@app.command()
+def apiserver(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where objects, keys and admin.kubeconfig live.")],
+    port: Annotated[int, typer.Option("--port", help="HTTPS port (0: any free port).")] = 6443,
+    bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "127.0.0.1",
+    in_memory: Annotated[bool, typer.Option("--in-memory", help="Keep objects in memory only (tests).")] = False,
+    kubeconfig_out: Annotated[
+        Path | None, typer.Option("--kubeconfig-out", help="Also write the admin kubeconfig here.")
+    ] = None,
+    fsync: Annotated[bool, typer.Option("--fsync", help="fsync every commit (survives power loss).")] = False,
+    watch_history: Annotated[int, typer.Option("--watch-history", hidden=True)] = 10_000,
+) -> None:
+    """Run a Kubernetes API server (embedded, sqlite-backed) until SIGTERM/SIGINT.
+
+    Prints the admin kubeconfig path on stdout once it is ready.
+    """
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from runtime.apiserver.run import serve
+
+    async def main() -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(serve(data_dir, host=bind, port=port, in_memory=in_memory,
+                                         kubeconfig_out=kubeconfig_out, ready=ready, fsync=fsync,
+                                         watch_history=watch_history))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if ready.is_set():
+            print(kubeconfig_out or data_dir / "admin.kubeconfig", flush=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        waiter.cancel()
+
+    _run(main())
+
+
+def _run(coro: object) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        asyncio.run(coro)  # type: ignore[arg-type]
+        return
+    uvloop.run(coro)  # type: ignore[arg-type]

@@ -1,0 +1,27 @@
+"""The server's state shared by every handler: kinds, objects, credentials and hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.apiserver.resources import Registry
+from runtime.apiserver.storage import Store
+
+Obj = dict[str, Any]
+MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's MaxRequestBodyBytes
+
+
+@dataclass
+class Api:
+    registry: Registry
+    store: Store
+    admin_token: str
+    server_url: str = ""
+    signer: Any = None  # auth.TokenSigner
+    # Namespace deletion: None → the server removes the namespace's objects itself; a controller that
+    # owns the Terminating phase sets this to a callable and the server only marks the namespace.
+    namespace_finalizer: Callable[[str], Awaitable[None]] | None = None
+    bookmark_interval: float = 60.0
+    extra: dict[str, Any] = field(default_factory=dict)

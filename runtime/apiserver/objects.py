@@ -1,0 +1,175 @@
+"""Metadata rules every write follows: names, uid, timestamps, generation, what a write may change.
+
+Pure functions over dicts; handlers call them in the same order the generic registry does
+(BeforeCreate/BeforeUpdate), so their effects show up exactly where Kubernetes shows them.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import uuid
+from typing import Any
+
+from runtime.apiserver.resources import ResourceType
+from runtime.apiserver.status import ApiError, invalid
+
+Obj = dict[str, Any]
+
+_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_SUBDOMAIN_RE = re.compile(f"^{_LABEL}(\\.{_LABEL})*$")
+_LABEL_RE = re.compile(f"^{_LABEL}$")
+_GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
+    "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
+    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def rfc3339(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def parse_time(s: str) -> float:
+    import calendar
+
+    return float(calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")))
+
+
+def generate_name(prefix: str) -> str:
+    return prefix + "".join(random.choice(_GEN_ALPHABET) for _ in range(5))
+
+
+def name_errors(rt: ResourceType, name: str) -> list[tuple[str, str, str]]:
+    causes: list[tuple[str, str, str]] = []
+    if rt.name_is_label:
+        if len(name) > 63:
+            causes.append(("metadata.name", "FieldValueInvalid",
+                           f'metadata.name: Invalid value: "{name}": must be no more than 63 characters'))
+        if not _LABEL_RE.match(name):
+            causes.append(("metadata.name", "FieldValueInvalid",
+                           f'metadata.name: Invalid value: "{name}": {LABEL_MSG}'))
+    elif rt.crd or rt.kind not in ("Event",):
+        if len(name) > 253:
+            causes.append(("metadata.name", "FieldValueInvalid",
+                           f'metadata.name: Invalid value: "{name}": must be no more than 253 characters'))
+        if not _SUBDOMAIN_RE.match(name):
+            causes.append(("metadata.name", "FieldValueInvalid",
+                           f'metadata.name: Invalid value: "{name}": {SUBDOMAIN_MSG}'))
+    return causes
+
+
+def metadata_errors(obj: Obj) -> list[tuple[str, str, str]]:
+    """Type checks the decoder would make (labels/annotations must be string maps)."""
+    meta = obj.get("metadata")
+    causes: list[tuple[str, str, str]] = []
+    if not isinstance(meta, dict):
+        return causes
+    for field in ("labels", "annotations"):
+        m = meta.get(field)
+        if m is None:
+            continue
+        if not isinstance(m, dict) or any(not isinstance(v, str) for v in m.values()):
+            causes.append((f"metadata.{field}", "FieldValueInvalid",
+                           f"metadata.{field}: Invalid value: must be a map of strings"))
+    return causes
+
+
+def prepare_create(rt: ResourceType, obj: Obj, namespace: str) -> Obj:
+    """Fill server-owned metadata on create (the name is settled by the caller)."""
+    meta = obj.setdefault("metadata", {})
+    if rt.namespaced:
+        meta["namespace"] = namespace
+    else:
+        meta.pop("namespace", None)
+    meta["uid"] = str(uuid.uuid4())
+    meta["creationTimestamp"] = now()
+    for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+        meta.pop(k, None)
+    if rt.generation or rt.crd:
+        meta["generation"] = 1
+    else:
+        meta.pop("generation", None)
+    if rt.reset_status_on_create or (rt.crd and rt.has_status):
+        obj.pop("status", None)
+        if not rt.crd:
+            obj["status"] = {}
+    if rt.kind == "Namespace" and not rt.group:
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj["status"] = {"phase": "Active"}
+    return obj
+
+
+_SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+
+
+def prepare_update(rt: ResourceType, old: Obj, new: Obj, subresource: str) -> Obj:
+    """Carry server-owned fields over and keep spec/status apart when status is a subresource."""
+    om, nm = old.get("metadata", {}), new.setdefault("metadata", {})
+    for k in _SERVER_META:
+        if k in om:
+            nm[k] = om[k]
+        else:
+            nm.pop(k, None)
+    if rt.namespaced:
+        nm["namespace"] = om.get("namespace", "")
+    if subresource == "status":
+        out = {k: v for k, v in old.items() if k != "status"}
+        if "status" in new:
+            out["status"] = new["status"]
+        # metadata: labels, annotations, ownerReferences and finalizers may not change through status
+        out["metadata"] = {**om, "resourceVersion": nm.get("resourceVersion", om.get("resourceVersion"))}
+        return out
+    if rt.has_status:
+        if "status" in old:
+            new["status"] = old["status"]
+        else:
+            new.pop("status", None)
+    if (rt.generation or rt.crd) and _spec_changed(old, new):
+        nm["generation"] = int(om.get("generation", 1)) + 1
+    return new
+
+
+def _spec_changed(old: Obj, new: Obj) -> bool:
+    skip = ("metadata", "status", "apiVersion", "kind")
+    return {k: v for k, v in old.items() if k not in skip} != {k: v for k, v in new.items() if k not in skip}
+
+
+def same_object(old: Obj, new: Obj) -> bool:
+    """A no-op write: Kubernetes then keeps the resourceVersion (managedFields times excepted)."""
+    def strip(o: Obj) -> Obj:
+        meta = {k: v for k, v in o.get("metadata", {}).items() if k not in ("resourceVersion", "managedFields")}
+        mf = [{k: v for k, v in f.items() if k != "time"} for f in o.get("metadata", {}).get("managedFields", [])]
+        return {**o, "metadata": meta, "_mf": mf}
+
+    return strip(old) == strip(new)
+
+
+def check_finalizer_additions(rt: ResourceType, old: Obj, new: Obj) -> None:
+    om, nm = old.get("metadata", {}), new.get("metadata", {})
+    if om.get("deletionTimestamp"):
+        added = set(nm.get("finalizers") or []) - set(om.get("finalizers") or [])
+        if added:
+            name = nm.get("name", "")
+            raise invalid(rt.kind, name, rt.group, [(
+                "metadata.finalizers", "FieldValueForbidden",
+                f"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, "
+                f"found new finalizers []string{{{', '.join(repr(a).replace(chr(39), chr(34)) for a in sorted(added))}}}",
+            )])
+
+
+def require(cond: bool, err: ApiError) -> None:
+    if not cond:
+        raise err

@@ -1,0 +1,129 @@
+"""Start the embedded API server: storage, credentials, TLS, the four namespaces, the admin kubeconfig.
+
+`serve()` runs until cancelled; the admin kubeconfig (mode 0600) is written only once the socket is
+bound, with the port actually bound, so its appearance means "ready".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from runtime.apiserver import objects
+from runtime.apiserver.api import Api
+from runtime.apiserver.app import make_app
+from runtime.apiserver.auth import TokenSigner, load_admin_token
+from runtime.apiserver.certs import ensure_serving_cert
+from runtime.apiserver.crds import CrdController
+from runtime.apiserver.db import Database
+from runtime.apiserver.resources import Registry
+from runtime.apiserver.storage import Store
+from runtime.fsutil import write_atomic
+
+log = logging.getLogger("kedge.apiserver")
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
+    doc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kedge", "cluster": {
+            "server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
+        "users": [{"name": "kedge-admin", "user": {"token": token}}],
+        "contexts": [{"name": "kedge", "context": {"cluster": "kedge", "user": "kedge-admin"}}],
+        "current-context": "kedge",
+        "preferences": {},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+async def bootstrap(store: Store) -> None:
+    """Objects every cluster starts with (only the missing ones, so restarts keep RVs)."""
+    changes = []
+    for name in INITIAL_NAMESPACES:
+        if store.get("/namespaces", "", name) is None:
+            import uuid
+
+            obj = {"kind": "Namespace", "apiVersion": "v1", "metadata": {
+                "name": name, "uid": str(uuid.uuid4()), "creationTimestamp": objects.now(),
+                "labels": {"kubernetes.io/metadata.name": name}, "resourceVersion": str(store.next_rv())},
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+            changes.append(("ADDED", "/namespaces", ("", name), obj))
+    if changes:
+        await store.commit(changes)
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+async def serve(
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 6443,
+    in_memory: bool = False,
+    kubeconfig_out: Path | None = None,
+    ready: asyncio.Event | None = None,
+    fsync: bool = False,
+    watch_history: int = 10_000,
+) -> None:
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    pki = data_dir / "pki"
+    cert = ensure_serving_cert(pki, host)
+    token = load_admin_token(data_dir / "admin.token")
+    signer = TokenSigner(pki / "sa.key")
+    db = None if in_memory else Database(data_dir / "state.db", fsync=fsync)
+    store = Store(db, history=watch_history)
+    store.load()
+    registry = Registry()
+    crd_ctl = CrdController(registry, store)
+    crd_ctl.load()
+    store.listeners.append(crd_ctl)
+    loop = asyncio.get_running_loop()
+    store.start(loop)
+    await bootstrap(store)
+    store.floor = store.rv
+    api = Api(registry=registry, store=store, admin_token=token, signer=signer)
+    app = make_app(api)
+    sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    sslctx.load_cert_chain(cert.cert_file, cert.key_file)
+    sslctx.set_alpn_protocols(["http/1.1"])
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=sslctx, backlog=1024, reuse_address=True)
+    await site.start()
+    server = site._server  # bound port (port 0 → the kernel's choice)
+    assert server is not None
+    bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"https://{_url_host(host)}:{bound}"
+    api.server_url = url
+    text = kubeconfig(url, cert.ca_pem, token)
+    write_atomic(data_dir / "admin.kubeconfig", text)
+    if kubeconfig_out is not None:
+        write_atomic(Path(kubeconfig_out), text)
+    log.info("apiserver serving on %s", url)
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for ws in store.watchers.values():
+            for w in ws:
+                w.close()
+        await runner.cleanup()
+        store.close()

@@ -1,0 +1,164 @@
+"""Kubernetes `kind: Status` error bodies, one constructor per reason a real apiserver sends.
+
+Clients (kubectl, lightkube, client-go) branch on `reason` and `code`, and print `message`, so the
+three must match what Kubernetes sends word for word; `details.kind` is the resource (plural) name,
+as the apiserver's `errors.NewNotFound(qualifiedResource, name)` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class ApiError(Exception):
+    """An HTTP error answered with a Status body; raised anywhere in a handler, rendered once."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details is not None:
+            out["details"] = self.details
+        return out
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.body())
+
+
+def _qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
+
+
+def _details(name: str, resource: str, group: str) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if name:
+        d["name"] = name
+    if group:
+        d["group"] = group
+    d["kind"] = resource
+    return d
+
+
+def not_found(resource: str, name: str, group: str = "") -> ApiError:
+    return ApiError(
+        404, "NotFound", f'{_qualified(resource, group)} "{name}" not found', _details(name, resource, group)
+    )
+
+
+def already_exists(resource: str, name: str, group: str = "") -> ApiError:
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{_qualified(resource, group)} "{name}" already exists',
+        _details(name, resource, group),
+    )
+
+
+def conflict(resource: str, name: str, group: str, why: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": {why}',
+        _details(name, resource, group),
+    )
+
+
+MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def stale(resource: str, name: str, group: str = "") -> ApiError:
+    return conflict(resource, name, group, MODIFIED)
+
+
+def invalid(kind: str, name: str, group: str, causes: list[tuple[str, str, str]]) -> ApiError:
+    """422; causes are (field, reason type e.g. FieldValueInvalid, message 'field: Invalid value: ...')."""
+    qual = f"{kind}.{group}" if group else kind
+    msgs = [c[2] for c in causes]
+    text = msgs[0] if len(msgs) == 1 else "[" + ", ".join(msgs) + "]"
+    details: dict[str, Any] = {"name": name, "kind": kind}
+    if group:
+        details["group"] = group
+    details["causes"] = [{"reason": r, "message": m.split(": ", 1)[-1], "field": f} for f, r, m in causes]
+    return ApiError(422, "Invalid", f'{qual} "{name}" is invalid: {text}', details)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+    return ApiError(405, "MethodNotAllowed", message, {})
+
+
+def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: {', '.join(accepted)}",
+    )
+
+
+def not_acceptable(accepted: list[str]) -> ApiError:
+    return ApiError(
+        406,
+        "NotAcceptable",
+        f"only the following media types are accepted: {', '.join(accepted)}",
+    )
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+
+
+def gone(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def forbidden(message: str, resource: str = "", name: str = "", group: str = "") -> ApiError:
+    return ApiError(403, "Forbidden", message, _details(name, resource, group) if resource else None)
+
+
+def path_not_found() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def internal(message: str) -> ApiError:
+    return ApiError(500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
+
+
+def success(name: str, resource: str, group: str = "", uid: str = "") -> dict[str, Any]:
+    details = _details(name, resource, group)
+    if uid:
+        details["uid"] = uid
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }

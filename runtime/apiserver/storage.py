@@ -1,0 +1,243 @@
+"""Objects in memory (raw JSON bytes + a small projection for selectors), one global resourceVersion,
+an event history window for watch resume, and fan-out to watchers.
+
+Why raw bytes: GET and LIST answer stored bytes without re-encoding, and 10,000 pods cost ~30 MB
+instead of ~150 MB of dicts. A write is applied to memory at once (so the next write computes on it)
+and its watch event is emitted only once it is durable; readers of memory may see a write a few
+hundred microseconds before its commit, never an event for one that was not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from runtime.apiserver.db import Database, Row
+
+Obj = dict[str, Any]
+Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
+
+
+class Entry:
+    """One stored object: its JSON and what selectors read without decoding it."""
+
+    __slots__ = ("fields", "labels", "raw", "rv")
+
+    def __init__(self, raw: bytes, obj: Obj) -> None:
+        self.raw = raw
+        meta = obj.get("metadata") or {}
+        self.rv = int(meta.get("resourceVersion") or 0)
+        self.labels: dict[str, str] = meta.get("labels") or {}
+        spec = obj.get("spec")
+        status = obj.get("status")
+        self.fields: Obj = {"metadata": {"name": meta.get("name", ""), "namespace": meta.get("namespace", "")}}
+        if obj.get("kind") == "Pod":
+            self.fields["spec"] = {"nodeName": (spec or {}).get("nodeName", "")}
+            self.fields["status"] = {"phase": (status or {}).get("phase", "")}
+
+    def obj(self) -> Obj:
+        """A fresh, mutable copy of the object."""
+        out: Obj = orjson.loads(self.raw)
+        return out
+
+    @classmethod
+    def of(cls, obj: Obj) -> Entry:
+        return cls(orjson.dumps(obj), obj)
+
+
+@dataclass(slots=True)
+class Event:
+    type: str  # ADDED MODIFIED DELETED
+    res: str
+    key: Key
+    rv: int
+    new: Entry  # for DELETED: the object as deleted (with the deletion's resourceVersion)
+    prev: Entry | None
+    _frame: bytes | None = None
+
+    def frame(self) -> bytes:
+        if self._frame is None:
+            self._frame = b'{"type":"' + self.type.encode() + b'","object":' + self.new.raw + b"}\n"
+        return self._frame
+
+
+class Watcher:
+    """A subscriber: decides per event what (if anything) it sees, and buffers frames for its writer."""
+
+    def __init__(
+        self,
+        res: str,
+        namespace: str | None,
+        name: str | None,
+        match: Callable[[Entry], bool] | None,
+        after_rv: int,
+        limit: int = 100_000,
+    ) -> None:
+        self.res = res
+        self.namespace = namespace
+        self.name = name
+        self.match = match
+        self.after_rv = after_rv
+        self.frames: list[bytes] = []
+        self.wake = asyncio.Event()
+        self.closed = False
+        self.overflow = False
+        self.limit = limit
+        self.last_rv = after_rv
+
+    def _scoped(self, key: Key) -> bool:
+        if self.namespace is not None and key[0] != self.namespace:
+            return False
+        return self.name is None or key[1] == self.name
+
+    def offer(self, ev: Event) -> None:
+        if ev.rv <= self.after_rv or self.closed or not self._scoped(ev.key):
+            return
+        frame = self._translate(ev)
+        if frame is None:
+            return
+        self.last_rv = ev.rv
+        if len(self.frames) >= self.limit:
+            self.overflow = True
+            self.closed = True
+        else:
+            self.frames.append(frame)
+        self.wake.set()
+
+    def _translate(self, ev: Event) -> bytes | None:
+        if self.match is None:
+            return ev.frame()
+        cur = ev.type != "DELETED" and self.match(ev.new)
+        old = ev.prev is not None and self.match(ev.prev)
+        if ev.type == "DELETED":
+            return ev.frame() if old or self.match(ev.new) else None
+        if cur and old:
+            return ev.frame()
+        if cur:
+            return b'{"type":"ADDED","object":' + ev.new.raw + b"}\n"
+        if old and ev.prev is not None:
+            # stopped matching: DELETED carrying the previous state at the event's resourceVersion
+            prev = ev.prev.obj()
+            prev.setdefault("metadata", {})["resourceVersion"] = str(ev.rv)
+            return b'{"type":"DELETED","object":' + orjson.dumps(prev) + b"}\n"
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake.set()
+
+
+class Store:
+    def __init__(self, db: Database | None, *, history: int = 10_000) -> None:
+        self.db = db
+        self.data: dict[str, dict[Key, Entry]] = collections.defaultdict(dict)
+        self.rv = 0  # last resourceVersion handed out (memory may be ahead of disk by one batch)
+        self.history: collections.deque[Event] = collections.deque()
+        self.history_size = history
+        self.floor = 0  # oldest resourceVersion a watch may resume from
+        self.emitted_rv = 0  # every event up to here has been offered to watchers (bookmarks use it)
+        self.watchers: dict[str, set[Watcher]] = collections.defaultdict(set)
+        self.listeners: list[Callable[[Event], None]] = []  # in-process observers (CRD registry)
+
+    def load(self) -> None:
+        if self.db is None:
+            return
+        rv, rows = self.db.load()
+        for res, ns, name, raw in rows:
+            if raw is not None:
+                self.data[res][(ns, name)] = Entry(raw, orjson.loads(raw))
+        self.rv = rv
+        self.floor = rv
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.floor = self.rv
+        self.emitted_rv = self.rv
+        if self.db is not None:
+            self.db.start(loop)
+
+    # -- reads ----------------------------------------------------------------------------------
+    def get(self, res: str, ns: str, name: str) -> Entry | None:
+        return self.data[res].get((ns, name))
+
+    def items(self, res: str, ns: str | None) -> list[tuple[Key, Entry]]:
+        """Sorted by (namespace, name), like etcd's key order."""
+        bucket = self.data[res]
+        if ns is None:
+            return sorted(bucket.items())
+        return sorted((k, e) for k, e in bucket.items() if k[0] == ns)
+
+    # -- writes ---------------------------------------------------------------------------------
+    def next_rv(self) -> int:
+        self.rv += 1
+        return self.rv
+
+    def commit(self, changes: Iterable[tuple[str, str, Key, Obj]]) -> asyncio.Future[None]:
+        """Apply (type, res, key, obj) changes, each already carrying its resourceVersion.
+
+        Memory changes now; the returned future resolves when they are durable and their events sent.
+        """
+        events: list[Event] = []
+        rows: list[Row] = []
+        top = self.rv
+        for typ, res, key, obj in changes:
+            bucket = self.data[res]
+            prev = bucket.get(key)
+            entry = Entry.of(obj)
+            top = max(top, entry.rv)
+            if typ == "DELETED":
+                bucket.pop(key, None)
+                rows.append((res, key[0], key[1], None))
+            else:
+                bucket[key] = entry
+                rows.append((res, key[0], key[1], entry.raw))
+            events.append(Event(typ, res, key, entry.rv, entry, prev))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def done() -> None:
+            for ev in events:
+                self._emit(ev)
+            if not fut.done():
+                fut.set_result(None)
+
+        if self.db is None:
+            done()
+        else:
+            self.db.submit(rows, top, done)
+        return fut
+
+    def _emit(self, ev: Event) -> None:
+        self.emitted_rv = max(self.emitted_rv, ev.rv)
+        self.history.append(ev)
+        if len(self.history) > self.history_size:
+            old = self.history.popleft()
+            self.floor = old.rv
+        for w in tuple(self.watchers.get(ev.res, ())):
+            w.offer(ev)
+        for listener in self.listeners:
+            listener(ev)
+
+    # -- watch ----------------------------------------------------------------------------------
+    def subscribe(self, w: Watcher) -> None:
+        self.watchers[w.res].add(w)
+
+    def unsubscribe(self, w: Watcher) -> None:
+        self.watchers[w.res].discard(w)
+
+    def replay(self, w: Watcher) -> None:
+        """Offer the kept events after the watcher's starting resourceVersion (caller checked floor)."""
+        for ev in self.history:
+            if ev.res == w.res and ev.rv > w.after_rv:
+                w.offer(ev)
+
+    def close(self) -> None:
+        for ws in self.watchers.values():
+            for w in ws:
+                w.close()
+        if self.db is not None:
+            self.db.close()

@@ -1,0 +1,275 @@
+"""Create, update and patch: the generic registry's write path, with admission and managedFields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import yaml
+
+from runtime.apiserver import objects, semantics, validation
+from runtime.apiserver.api import Api
+from runtime.apiserver.context import Ctx, require_object
+from runtime.apiserver.resources import ResourceType
+from runtime.apiserver.status import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    forbidden,
+    invalid,
+    method_not_allowed,
+    not_found,
+    stale,
+    unsupported_media_type,
+)
+
+Obj = dict[str, Any]
+Result = tuple[int, bytes]
+
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+}
+
+
+def check_gvk(rt: ResourceType, obj: Obj) -> None:
+    """Fill a missing apiVersion/kind from the URL; refuse a different one, as the decoder does."""
+    av, kind = obj.get("apiVersion"), obj.get("kind")
+    if not av:
+        obj["apiVersion"] = rt.api_version
+    elif av != rt.api_version:
+        raise bad_request(
+            f"the API version in the data ({av}) does not match the expected API version ({rt.api_version})"
+        )
+    if not kind:
+        obj["kind"] = rt.kind
+    elif kind != rt.kind:
+        raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
+    if not isinstance(obj.get("metadata", {}), dict):
+        raise bad_request("metadata must be an object")
+
+
+def check_namespace(ctx: Ctx, obj: Obj) -> None:
+    meta = obj.setdefault("metadata", {})
+    if ctx.rt.namespaced:
+        if not ctx.target.namespace:
+            raise method_not_allowed()
+        ns = meta.get("namespace")
+        if ns and ns != ctx.ns:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+
+
+def namespace_open(api: Api, ctx: Ctx) -> None:
+    if not ctx.rt.namespaced:
+        return
+    ns = api.store.get("/namespaces", "", ctx.ns)
+    if ns is None:
+        raise not_found("namespaces", ctx.ns)
+    if b'"deletionTimestamp"' in ns.raw:
+        raise forbidden(
+            f'{ctx.rt.plural} "{ctx.target.name or ""}" is forbidden: unable to create new content in namespace '
+            f"{ctx.ns} because it is being terminated",
+            ctx.rt.plural, ctx.target.name or "", ctx.rt.group,
+        )
+
+
+async def create(api: Api, ctx: Ctx, obj: Obj | None = None, *, status: int = 201) -> Result:
+    rt = ctx.rt
+    if obj is None:
+        obj = require_object(ctx.decode_body())
+        check_gvk(rt, obj)
+        obj = validation.check_fields(ctx, rt, obj)
+    check_namespace(ctx, obj)
+    meta = obj["metadata"]
+    name = meta.get("name") or ""
+    if not name:
+        gen = meta.get("generateName") or ""
+        if not gen:
+            raise invalid(rt.kind, "", rt.group, [(
+                "metadata.name", "FieldValueRequired",
+                "metadata.name: Required value: name or generateName is required")])
+        name = objects.generate_name(gen)
+        meta["name"] = name
+    causes = objects.name_errors(rt, name) + objects.metadata_errors(obj)
+    if causes:
+        raise invalid(rt.kind, name, rt.group, causes)
+    ctx.target.name = ctx.target.name or name
+    namespace_open(api, ctx)
+    key = (ctx.ns if rt.namespaced else "", name)
+    if api.store.get(rt.key, *key) is not None:
+        raise already_exists(rt.plural, name, rt.group)
+    objects.prepare_create(rt, obj, ctx.ns)
+    if not rt.crd:
+        obj = semantics.admit_create(rt.plural, obj)
+    validation.validate(rt, obj, None)
+    obj = semantics.update_managed_fields(None, obj, manager=ctx.manager(), operation="Update")
+    if ctx.dry_run:
+        return status, orjson.dumps(obj)
+    obj["metadata"]["resourceVersion"] = str(api.store.next_rv())
+    await api.store.commit([("ADDED", rt.key, key, obj)])
+    after = api.store.get(rt.key, *key)
+    return status, after.raw if after is not None else orjson.dumps(obj)
+
+
+async def update(api: Api, ctx: Ctx) -> Result:
+    rt, name = ctx.rt, ctx.target.name or ""
+    obj = require_object(ctx.decode_body())
+    check_gvk(rt, obj)
+    obj = validation.check_fields(ctx, rt, obj)
+    check_namespace(ctx, obj)
+    body_name = obj["metadata"].get("name")
+    if body_name != name:
+        raise bad_request(f"the name of the object ({body_name or ''}) does not match the name on the URL ({name})")
+    entry = api.store.get(rt.key, ctx.ns, name)
+    if entry is None:
+        if rt.create_on_update and not ctx.target.sub:
+            obj["metadata"].pop("resourceVersion", None)
+            return await create(api, ctx, obj)
+        raise not_found(rt.plural, name, rt.group)
+    old = entry.obj()
+    rv = obj["metadata"].get("resourceVersion")
+    if not rv and not rt.unconditional_update:
+        raise invalid(rt.kind, name, rt.group, [(
+            "metadata.resourceVersion", "FieldValueInvalid",
+            "metadata.resourceVersion: Invalid value: 0: must be specified for an update")])
+    return await save_update(api, ctx, old, obj, check_rv=bool(rv), manager_op="Update")
+
+
+async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool, manager_op: str) -> Result:
+    """The common tail of PUT and PATCH: preconditions, server fields, no-op detection, finalizers."""
+    rt, name = ctx.rt, ctx.target.name or ""
+    om, nm = old["metadata"], new.setdefault("metadata", {})
+    if check_rv and str(nm.get("resourceVersion")) != om.get("resourceVersion"):
+        raise stale(rt.plural, name, rt.group)
+    if nm.get("uid") and nm["uid"] != om.get("uid"):
+        raise conflict(rt.plural, name, rt.group,
+                       f"Precondition failed: UID in precondition: {nm['uid']}, UID in object meta: {om.get('uid')}")
+    if nm.get("name", name) != name:
+        raise bad_request(f"the name of the object ({nm.get('name')}) does not match the name on the URL ({name})")
+    nm["name"] = name
+    new = objects.prepare_update(rt, old, new, ctx.target.sub)
+    objects.check_finalizer_additions(rt, old, new)
+    causes = objects.metadata_errors(new)
+    if causes:
+        raise invalid(rt.kind, name, rt.group, causes)
+    validation.validate(rt, new, old)
+    if manager_op:
+        new = semantics.update_managed_fields(old, new, manager=ctx.manager(), operation=manager_op)
+    new["metadata"]["resourceVersion"] = om.get("resourceVersion")
+    if objects.same_object(old, new):
+        entry = api.store.get(rt.key, ctx.ns, name)
+        return 200, entry.raw if entry is not None else orjson.dumps(old)
+    if ctx.dry_run:
+        return 200, orjson.dumps(new)
+    key = (ctx.ns, name)
+    new["metadata"]["resourceVersion"] = str(api.store.next_rv())
+    if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") and (
+        rt.plural != "pods" or not new["metadata"].get("deletionGracePeriodSeconds")
+    ):
+        await api.store.commit([("DELETED", rt.key, key, new)])
+        return 200, orjson.dumps(new)
+    await api.store.commit([("MODIFIED", rt.key, key, new)])
+    after = api.store.get(rt.key, *key)
+    return 200, after.raw if after is not None else orjson.dumps(new)
+
+
+def _patch_error(exc: Exception) -> ApiError:
+    code = int(getattr(exc, "code", 422))
+    reason = {400: "BadRequest", 409: "Conflict"}.get(code, "Invalid")
+    return ApiError(code, reason, str(exc))
+
+
+async def patch(api: Api, ctx: Ctx) -> Result:
+    rt, name = ctx.rt, ctx.target.name or ""
+    ptype = PATCH_TYPES.get(ctx.content_type())
+    accepted = [t for t, k in PATCH_TYPES.items() if not (k == "strategic" and rt.crd)]
+    if ptype is None or (ptype == "strategic" and rt.crd):
+        raise unsupported_media_type(ctx.content_type(), accepted)
+    if ptype == "apply":
+        return await apply(api, ctx)
+    entry = api.store.get(rt.key, ctx.ns, name)
+    if entry is None:
+        raise not_found(rt.plural, name, rt.group)
+    old = entry.obj()
+    try:
+        body: Any = orjson.loads(ctx.body) if ctx.body else None
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"error decoding patch: {exc}") from exc
+    try:
+        if ptype == "json":
+            if not isinstance(body, list):
+                raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+            new = semantics.apply_json_patch(old, body)
+        else:
+            if not isinstance(body, dict):
+                raise bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+            if ptype == "merge":
+                new = semantics.apply_merge_patch(old, body)
+            else:
+                new = semantics.apply_strategic_merge_patch(old, body, rt.kind, rt.api_version)
+    except semantics.PatchError as exc:
+        raise _patch_error(exc) from exc
+    if not isinstance(new, dict):
+        raise bad_request("the patched object is not an object")
+    check_gvk(rt, new)
+    new = validation.check_fields(ctx, rt, new)
+    patched_rv = (new.get("metadata") or {}).get("resourceVersion")
+    check = bool(patched_rv) and patched_rv != old["metadata"].get("resourceVersion")
+    return await save_update(api, ctx, old, new, check_rv=check, manager_op="Update")
+
+
+async def apply(api: Api, ctx: Ctx) -> Result:
+    rt, name = ctx.rt, ctx.target.name or ""
+    manager = ctx.query.get("fieldManager")
+    if not manager:
+        raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
+    try:
+        applied = yaml.safe_load(ctx.body) if ctx.body else None
+    except yaml.YAMLError as exc:
+        raise bad_request(f"error decoding YAML: {exc}") from exc
+    applied = require_object(applied)
+    if not applied.get("apiVersion") or not applied.get("kind"):
+        raise bad_request("apiVersion and kind must be set in an apply request")
+    check_gvk(rt, applied)
+    applied = validation.check_fields(ctx, rt, applied)
+    check_namespace(ctx, applied)
+    meta = applied.setdefault("metadata", {})
+    if meta.get("name", name) != name:
+        raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+    force = ctx.query.get("force", "") in ("true", "1")
+    entry = api.store.get(rt.key, ctx.ns, name)
+    live = entry.obj() if entry is not None else None
+    if live is None and ctx.target.sub:
+        raise not_found(rt.plural, name, rt.group)
+    try:
+        result = semantics.server_side_apply(
+            live, applied, manager=manager, force=force, kind=rt.kind, api_version=rt.api_version
+        )
+    except semantics.ApplyConflict as exc:
+        raise _apply_conflict(exc) from exc
+    except semantics.PatchError as exc:
+        raise _patch_error(exc) from exc
+    if live is None:
+        result.setdefault("metadata", {})["name"] = name
+        result["metadata"].pop("resourceVersion", None)
+        return await create(api, ctx, result)
+    rv = meta.get("resourceVersion")
+    if rv and rv != live["metadata"].get("resourceVersion"):
+        raise stale(rt.plural, name, rt.group)
+    return await save_update(api, ctx, live, result, check_rv=False, manager_op="")
+
+
+def _apply_conflict(exc: Exception) -> ApiError:
+    conflicts: list[str] = list(getattr(exc, "conflicts", []) or [str(exc)])
+    msg = str(exc)
+    if not msg.startswith("Apply failed"):
+        n = len(conflicts)
+        msg = f"Apply failed with {n} conflict{'s' if n != 1 else ''}: " + "; ".join(conflicts)
+    causes = []
+    for c in conflicts:
+        field = c.rsplit(": ", 1)[-1] if ": " in c else ""
+        causes.append({"reason": "FieldManagerConflict", "message": c.rsplit(": ", 1)[0], "field": field})
+    return ApiError(409, "Conflict", msg, {"causes": causes})
