@@ -7,7 +7,7 @@ import sys
 import typer
 
 from kubeedge_cli import render
-from kubeedge_cli.commands import cloud, version
+from kubeedge_cli.commands import apiserver, cloud, version
 from kubeedge_cli.errors import exit_code_for
 from kubeedge_cli.options import Format, KubeconfigOpt, OutputOpt, RootOpt, Settings, VerboseOpt
 from runtime.errors import KedgeError
@@ -36,7 +36,7 @@ def _globals(
 
 
 # Top-level commands (unnamed typers) and groups (named typers) are registered here, nowhere else.
-for module in (version,):
+for module in (version, apiserver):
     app.add_typer(module.app)
 app.add_typer(cloud.app, name="cloud")
 
