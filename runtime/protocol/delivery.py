@@ -155,8 +155,14 @@ class Downlink:
             self._out.clear()
 
     def data_to_send(self) -> list[Message]:
-        """Messages to write now, in order; the caller owns them."""
+        """Messages to write now, in order, each once (resends queued while a slow writer was busy
+        collapse into one); the caller owns them."""
         out, self._out = self._out, []
+        if len(out) > 1:
+            unique: dict[str, Message] = {}
+            for m in out:
+                unique.setdefault(m.msg_id, m)  # the first occurrence keeps its place
+            out = list(unique.values())
         return out
 
 

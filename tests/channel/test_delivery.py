@@ -117,6 +117,18 @@ def test_offline_keeps_pending_and_reconnect_sends_all_in_order() -> None:
     assert link.next_deadline() == 65.0
 
 
+def test_resends_queued_behind_a_slow_writer_collapse() -> None:
+    link = Downlink(resend_after=1.0)
+    m = pod("a", "1")
+    link.send(m, "u1", now=0.0)  # the writer is stuck: nobody calls data_to_send for a while
+    for t in range(1, 6):
+        link.tick(now=float(t))
+    b = pod("b", "1", uid="ub")
+    link.send(b, "ub", now=6.0)
+    link.tick(now=7.0)
+    assert link.data_to_send() == [m, b]
+
+
 def test_next_deadline_is_earliest_due() -> None:
     link = Downlink(resend_after=5.0)
     assert link.next_deadline() is None
