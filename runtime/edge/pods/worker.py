@@ -325,9 +325,14 @@ class PodWorker:
         sb = self._cur(labels.SANDBOX_NAME)
         obs.sandbox_ready = (not self.deleting and self.mounts is not None and
                              (translate.host_network(self.pod) or (sb is not None and observe.running(sb))))
+        initializing = False
         for kind, key in (("init", "initContainers"), ("app", "containers")):
             for c in self.spec.get(key) or []:
                 o = observe.container(c["name"], c["image"], self.history.get(c["name"], []))
+                if kind == "init" and not (o.terminated and o.terminated.exit_code == 0):
+                    initializing = True
+                if kind == "app" and initializing and not o.container_id:
+                    o.waiting_reason = "PodInitializing"
                 wait = self.waiting.get(c["name"]) or (
                     self.waiting.get("__mount__") or self.waiting.get("__sandbox__") if o.container_id == "" else None)
                 if wait and o.running_since is None:
