@@ -99,7 +99,8 @@ ensure_docker() {  # a running engine; start dockerd in the background when none
     log "starting dockerd (log: $DOCKERD_LOG)"
     local dockerd_bin
     dockerd_bin="$(command -v dockerd || echo /usr/sbin/dockerd)"
-    # KEDGE_DOCKERD_ARGS: extra flags, e.g. a second engine on its own socket (with DOCKER_HOST)
+    # KEDGE_DOCKERD_ARGS: extra flags, e.g. a second engine on its own socket (with DOCKER_HOST).
+    # Never --bridge=none beside a running engine: dockerd then deletes the shared docker0 link.
     # shellcheck disable=SC2086
     setsid "$dockerd_bin" ${KEDGE_DOCKERD_ARGS:-} >>"$DOCKERD_LOG" 2>&1 </dev/null &
     local pid=$! i

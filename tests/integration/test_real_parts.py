@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 import uuid
+from pathlib import Path
 
 import docker
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.fixtures.procs import KEDGE, Spawner, log_tail, start, stop, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -100,3 +106,39 @@ def test_mqtt_publish_receive_qos0_qos1_and_retained(mosquitto: tuple[str, int])
         for c in (sub, pub):
             c.loop_stop()
             c.disconnect()
+
+
+def test_wait_for_fails_at_once_with_the_log_tail_when_the_process_exits(tmp_path: Path) -> None:
+    log = tmp_path / "s.log"
+    proc = start(["sh", "-c", "echo listening failed: port in use; exit 3"], log)
+    began = time.monotonic()
+    with pytest.raises(pytest.fail.Exception) as failed:
+        wait_for(lambda: False, 30, proc, log, what="the server")
+    assert time.monotonic() - began < 5
+    assert "exited with 3 before the server" in str(failed.value)
+    assert "listening failed: port in use" in str(failed.value)
+
+
+def test_stop_terminates_the_whole_process_group(tmp_path: Path) -> None:
+    # The parent ignores SIGTERM (forcing the SIGKILL path); its child must not outlive it.
+    script = "trap '' TERM; sleep 60 & echo $! > child.pid; wait"
+    proc = start(["sh", "-c", script], tmp_path / "g.log", cwd=tmp_path)
+    pid_file = tmp_path / "child.pid"
+    child = int(wait_for(lambda: pid_file.read_text().strip(), 10, proc, tmp_path / "g.log", what="child"))
+    began = time.monotonic()
+    assert stop(proc, timeout=1) == -signal.SIGKILL
+    assert time.monotonic() - began < 5
+    wait_for(lambda: not os.path.exists(f"/proc/{child}") or _zombie(child), 5, what="child to exit")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_kedge_subprocess_runs(spawn: Spawner) -> None:
+    proc, log = spawn([*KEDGE, "version", "-o", "json"], "version")
+    assert proc.wait(timeout=60) == 0, log_tail(log)
+    assert '"kedgeVersion"' in log.read_text()
