@@ -1,0 +1,167 @@
+"""Detached local processes for host and embedded mode: start, find, wait ready, stop (issue 6).
+
+`kedge init --host/--embedded` leaves `kedge cloud run` (and `kedge apiserver`) running in the
+background after it returns: own session (so the terminal's signals do not reach them), stdout and
+stderr to <root>/var/log/kedge/<role>.log, pid in <root>/run/kedge/<role>.pid. A pid file is only
+trusted when that pid is alive AND is a kedge process (pids are reused), so a stale file after a
+reboot never makes reset kill a stranger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from runtime.errors import KedgeError
+from runtime.fsutil import write_atomic
+from runtime.paths import Paths, Role
+
+
+def kedge_argv() -> list[str]:
+    """How to run this same kedge: the frozen binary itself, or `python -m kubeedge_cli`."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "kubeedge_cli"]
+
+
+def _is_kedge(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"kedge" in cmdline or b"kubeedge_cli" in cmdline
+
+
+def running_pid(root: Path, role: Role) -> int | None:
+    """The pid recorded for `role` under `root`, if that process is alive and is kedge."""
+    pid_file = Paths.of(root, role).pid_file
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid if _is_kedge(pid) else None
+
+
+def start_detached(root: Path, role: Role, args: Sequence[str], env: dict[str, str] | None = None) -> int:
+    """Start `kedge <args>` in its own session, log to the role's log file, record its pid."""
+    paths = Paths.of(root, role)
+    paths.log_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with paths.log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            [*kedge_argv(), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            close_fds=True,
+        )
+    write_atomic(paths.pid_file, f"{proc.pid}\n", mode=0o644)
+    return proc.pid
+
+
+def log_tail(root: Path, role: Role, lines: int = 15) -> str:
+    try:
+        text = Paths.of(root, role).log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # reap if it is our child
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_file(path: Path, pid: int, root: Path, role: Role, timeout: float) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size > 0:
+            return path
+        if not _alive(pid):
+            raise KedgeError(f"{role} (pid {pid}) exited before writing {path}; log:\n{log_tail(root, role)}")
+        time.sleep(0.1)
+    raise KedgeError(f"timed out after {timeout:.0f}s waiting for {role} to write {path}",
+                     hint=f"see {Paths.of(root, role).log_file}")  # fmt: skip
+
+
+def cloud_health_url(root: Path) -> str | None:
+    """http://host:port of the local cloud's health server, from the addresses file it writes."""
+    try:
+        data = json.loads((Paths.of(root, "cloud").state / "addresses.json").read_text())
+    except (OSError, ValueError):
+        return None
+    host, _, port = str(data.get("health", "")).rpartition(":")
+    if not port:
+        return None
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def wait_cloud_ready(root: Path, pid: int, timeout: float) -> str:
+    """Wait until the local cloud answers /readyz with 200; returns its health URL."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        url = cloud_health_url(root)
+        if url and http_ok(url + "/readyz"):
+            return url
+        if not _alive(pid):
+            raise KedgeError(f"kedge cloud run (pid {pid}) exited; log:\n{log_tail(root, 'cloud')}",
+                             hint=f"see {Paths.of(root, 'cloud').log_file}")  # fmt: skip
+        time.sleep(0.1)
+    raise KedgeError(f"timed out after {timeout:.0f}s waiting for the local cloud's /readyz",
+                     hint=f"see {Paths.of(root, 'cloud').log_file}")  # fmt: skip
+
+
+def stop_process(root: Path, role: Role, timeout: float = 10.0) -> int | None:
+    """SIGTERM the role's process group, SIGKILL after `timeout`; remove the pid file. Returns the pid."""
+    pid = running_pid(root, role)
+    pid_file = Paths.of(root, role).pid_file
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        while _alive(pid) and time.monotonic() < deadline + 5:
+            time.sleep(0.05)
+    pid_file.unlink(missing_ok=True)
+    return pid
