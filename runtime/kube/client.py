@@ -11,6 +11,7 @@ Every failure leaves as a runtime.errors type (see runtime/kube/errors.py).
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -302,6 +303,43 @@ class KubeClient:
             opts["dryRun"] = ["All"]
         return await self.request("DELETE", r.path(self._ns(r, namespace), name), body=opts)
 
+    async def delete_collection(
+        self,
+        res: ResLike,
+        *,
+        namespace: str | None = None,
+        labels: Selector = None,
+        fields: Selector = None,
+        propagation: Literal["Foreground", "Background", "Orphan"] | None = None,
+    ) -> dict[str, Any]:
+        """DELETE on the collection (`kubectl delete --all`); returns the server's list of deleted objects."""
+        r = res_of(res)
+        params = {"labelSelector": selector(labels), "fieldSelector": selector(fields)}
+        opts: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation is not None:
+            opts["propagationPolicy"] = propagation
+        return await self.request(
+            "DELETE", r.path(namespace if r.namespaced else None), params=params, body=opts
+        )
+
+    async def discover(self, verbs: tuple[str, ...] = ()) -> builtins.list[Res]:
+        """Every top-level resource the server serves (at each group's preferred version) that
+        supports all of `verbs`."""
+        core = await self.request("GET", "/api/v1")
+        found = [_res_of_discovery("", "v1", r, verbs) for r in core.get("resources") or []]
+        groups = await self.request("GET", "/apis")
+        for group in groups.get("groups") or []:
+            gv = (group.get("preferredVersion") or {}).get("groupVersion")
+            if not gv:
+                continue
+            try:
+                doc = await self.request("GET", f"/apis/{gv}")
+            except KubeNotFound:
+                continue  # a CRD group going away while we look
+            grp, _, ver = gv.partition("/")
+            found += [_res_of_discovery(grp, ver, r, verbs) for r in doc.get("resources") or []]
+        return [r for r in found if r is not None]
+
     async def watch_stream(
         self,
         res: ResLike,
@@ -358,6 +396,15 @@ class KubeClient:
         if dry_run:
             params["dryRun"] = "All"
         return params
+
+
+def _res_of_discovery(group: str, version: str, entry: dict[str, Any], verbs: tuple[str, ...]) -> Res | None:
+    name = entry.get("name") or ""
+    if "/" in name or not entry.get("kind"):
+        return None  # subresource
+    if not set(verbs) <= set(entry.get("verbs") or []):
+        return None
+    return Res(group, version, entry["kind"], name, bool(entry.get("namespaced")))
 
 
 def _param(value: Any) -> Any:

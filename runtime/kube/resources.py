@@ -16,6 +16,8 @@ from lightkube import codecs
 from lightkube.core import resource as lkr
 from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import (
+    GenericGlobalResource,
+    GenericNamespacedResource,
     create_global_resource,
     create_namespaced_resource,
     create_resources_from_crd,
@@ -97,13 +99,20 @@ BUILTIN: tuple[Res, ...] = (
 )  # fmt: skip
 
 
-def _generic(res: Res) -> type[lkr.Resource]:
+def _generic(res: Res) -> type[GenericNamespacedResource]:
     existing = resource_registry.get(res.api_version, res.kind)
     if existing is not None:
+        assert issubclass(existing, GenericNamespacedResource)
         return existing
-    make = create_namespaced_resource if res.namespaced else create_global_resource
-    cls: type[lkr.Resource] = make(res.group, res.version, res.kind, res.plural)
-    return cls
+    return create_namespaced_resource(res.group, res.version, res.kind, res.plural)
+
+
+def _generic_global(res: Res) -> type[GenericGlobalResource]:
+    existing = resource_registry.get(res.api_version, res.kind)
+    if existing is not None:
+        assert issubclass(existing, GenericGlobalResource)
+        return existing
+    return create_global_resource(res.group, res.version, res.kind, res.plural)
 
 
 # lightkube generic resources for the KubeEdge kinds (registered, so codecs.from_dict knows them)
@@ -111,7 +120,7 @@ Device = _generic(DEVICES)
 DeviceModel = _generic(DEVICEMODELS)
 DeviceStatus = _generic(DEVICESTATUSES)
 ObjectSync = _generic(OBJECTSYNCS)
-ClusterObjectSync = _generic(CLUSTEROBJECTSYNCS)
+ClusterObjectSync = _generic_global(CLUSTEROBJECTSYNCS)
 
 
 def lookup(api_version: str, kind: str) -> Res | None:
