@@ -1,0 +1,590 @@
+"""Printers for built-in kinds, as kube-apiserver's pkg/printers/internalversion defines them.
+
+Columns (names, types, priorities) and cell values match the real server; the server always prints
+the wide form and kubectl hides priority-1 columns unless `-o wide`. Used by tables.to_table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+Obj = dict[str, Any]
+
+NAME_DOC = (
+    "Name must be unique within a namespace. Is required when creating resources, although some resources "
+    "may allow a client to request the generation of an appropriate name automatically. Name is primarily "
+    "intended for creation idempotence and configuration definition. Cannot be updated. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+)
+CREATED_DOC = (
+    "CreationTimestamp is a timestamp representing the server time when this object was created. It is not "
+    "guaranteed to be set in happens-before order across separate operations. Clients may not set this "
+    "value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for "
+    "lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+)
+
+
+def col(name: str, desc: str = "", typ: str = "string", fmt: str = "", priority: int = 0) -> Obj:
+    return {"name": name, "type": typ, "format": fmt, "description": desc, "priority": priority}
+
+
+NAME = col("Name", NAME_DOC, fmt="name")
+AGE = col("Age", CREATED_DOC)
+TEMPLATE_WIDE = [
+    col("Containers", "Names of each container in the template.", priority=1),
+    col("Images", "Images referenced by each container in the template.", priority=1),
+    col("Selector", "A label query over pods that should match the replica count.", priority=1),
+]
+
+
+# ---------------------------------------------------------------- time
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def human_duration(seconds: float) -> str:
+    """apimachinery duration.HumanDuration: what kubectl shows in AGE columns."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        rest = s % 60
+        return f"{minutes}m" if rest == 0 else f"{minutes}m{rest}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h" if rest == 0 else f"{hours}h{rest}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        rest = hours % 24
+        return f"{hours // 24}d" if rest == 0 else f"{hours // 24}d{rest}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        dy = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if dy == 0 else f"{hours // 24 // 365}y{dy}d"
+    return f"{hours // 24 // 365}y"
+
+
+def since(value: Any, now: datetime) -> str:
+    """translateTimestampSince: "<unknown>" for a missing time."""
+    ts = parse_time(value)
+    if ts is None:
+        return "<unknown>"
+    return human_duration((now - ts).total_seconds())
+
+
+def _age(o: Obj, now: datetime) -> str:
+    return since((o.get("metadata") or {}).get("creationTimestamp"), now)
+
+
+def name_of(o: Obj) -> str:
+    return str((o.get("metadata") or {}).get("name", ""))
+
+
+def _get(o: Any, *path: str) -> Any:
+    for p in path:
+        if not isinstance(o, dict):
+            return None
+        o = o.get(p)
+    return o
+
+
+# ---------------------------------------------------------------- pods
+
+
+def _pod_row(pod: Obj, now: datetime) -> Obj:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    meta = pod.get("metadata") or {}
+    containers = spec.get("containers") or []
+    init_specs = {c.get("name"): c for c in spec.get("initContainers") or []}
+    total = len(containers) + sum(1 for c in init_specs.values() if c.get("restartPolicy") == "Always")
+    ready = restarts = sidecar_restarts = 0
+    last_restart: datetime | None = None
+    last_sidecar_restart: datetime | None = None
+    phase = status.get("phase") or ""
+    reason = status.get("reason") or phase
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
+            reason = "SchedulingGated"
+
+    def later(a: datetime | None, cs: Obj) -> datetime | None:
+        t = parse_time(_get(cs, "lastState", "terminated", "finishedAt"))
+        return t if t is not None and (a is None or t > a) else a
+
+    initializing = False
+    n_init = len(spec.get("initContainers") or [])
+    for i, cs in enumerate(status.get("initContainerStatuses") or []):
+        restarts += int(cs.get("restartCount") or 0)
+        last_restart = later(last_restart, cs)
+        sidecar = (init_specs.get(cs.get("name")) or {}).get("restartPolicy") == "Always"
+        if sidecar:
+            sidecar_restarts += int(cs.get("restartCount") or 0)
+            last_sidecar_restart = later(last_sidecar_restart, cs)
+        state = cs.get("state") or {}
+        term, wait = state.get("terminated"), state.get("waiting")
+        if term is not None and int(term.get("exitCode") or 0) == 0:
+            continue
+        if sidecar and cs.get("started"):
+            ready += 1 if cs.get("ready") else 0
+            continue
+        if term is not None:
+            if term.get("reason"):
+                reason = "Init:" + term["reason"]
+            elif term.get("signal"):
+                reason = f"Init:Signal:{term['signal']}"
+            else:
+                reason = f"Init:ExitCode:{term.get('exitCode', 0)}"
+        elif wait is not None and wait.get("reason") and wait["reason"] != "PodInitializing":
+            reason = "Init:" + wait["reason"]
+        else:
+            reason = f"Init:{i}/{n_init}"
+        initializing = True
+        break
+    initialized = any(
+        c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    if not initializing or initialized:
+        restarts, last_restart = sidecar_restarts, last_sidecar_restart
+        has_running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            restarts += int(cs.get("restartCount") or 0)
+            last_restart = later(last_restart, cs)
+            state = cs.get("state") or {}
+            wait, term = state.get("waiting"), state.get("terminated")
+            if wait is not None and wait.get("reason"):
+                reason = wait["reason"]
+            elif term is not None and term.get("reason"):
+                reason = term["reason"]
+            elif term is not None:
+                reason = (
+                    f"Signal:{term['signal']}"
+                    if term.get("signal")
+                    else f"ExitCode:{term.get('exitCode', 0)}"
+                )
+            elif cs.get("ready") and state.get("running") is not None:
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            has_ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+            )
+            reason = "Running" if has_ready else "NotReady"
+    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
+        reason = "Unknown"
+    elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
+        reason = "Terminating"
+    restarts_str = str(restarts)
+    if restarts and last_restart is not None:
+        restarts_str = f"{restarts} ({human_duration((now - last_restart).total_seconds())} ago)"
+    ips = status.get("podIPs") or []
+    ip = (ips[0].get("ip") if ips else "") or "<none>"
+    gates = spec.get("readinessGates") or []
+    gates_str = "<none>"
+    if gates:
+        conds = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+        gates_str = f"{sum(1 for g in gates if conds.get(g.get('conditionType')) == 'True')}/{len(gates)}"
+    row: Obj = {
+        "cells": [
+            name_of(pod),
+            f"{ready}/{total}",
+            reason,
+            restarts_str,
+            _age(pod, now),
+            ip,
+            spec.get("nodeName") or "<none>",
+            status.get("nominatedNodeName") or "<none>",
+            gates_str,
+        ]
+    }
+    if phase == "Succeeded":
+        row["conditions"] = [
+            {
+                "type": "Completed",
+                "status": "True",
+                "reason": "Succeeded",
+                "message": "The pod has completed successfully.",
+            }
+        ]
+    elif phase == "Failed":
+        row["conditions"] = [
+            {"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}
+        ]
+    return row
+
+
+POD_COLUMNS = [
+    NAME,
+    col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
+    col("Status", "The aggregate status of the containers in this pod."),
+    col(
+        "Restarts",
+        "The number of times the containers in this pod have been restarted and when the last "
+        "container in this pod has restarted.",
+    ),
+    AGE,
+    col(
+        "IP",
+        "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet "
+        "allocated.",
+        priority=1,
+    ),
+    col("Node", "NodeName indicates in which node this pod is scheduled.", priority=1),
+    col(
+        "Nominated Node",
+        "nominatedNodeName is set only when this pod preempts other pods on the node.",
+        priority=1,
+    ),
+    col(
+        "Readiness Gates",
+        "If specified, all readiness gates will be evaluated for pod readiness.",
+        priority=1,
+    ),
+]
+
+
+# ---------------------------------------------------------------- other built-in kinds
+
+
+def _node_row(n: Obj, now: datetime) -> Obj:
+    conds = {c.get("type"): c for c in _get(n, "status", "conditions") or []}
+    status: list[str] = []
+    if "Ready" in conds:
+        status.append("Ready" if conds["Ready"].get("status") == "True" else "NotReady")
+    if not status:
+        status.append("Unknown")
+    if _get(n, "spec", "unschedulable"):
+        status.append("SchedulingDisabled")
+    roles: set[str] = set()
+    for k, v in ((n.get("metadata") or {}).get("labels") or {}).items():
+        if k.startswith("node-role.kubernetes.io/") and k[len("node-role.kubernetes.io/") :]:
+            roles.add(k[len("node-role.kubernetes.io/") :])
+        elif k == "kubernetes.io/role" and v:
+            roles.add(v)
+    info = _get(n, "status", "nodeInfo") or {}
+    addrs = _get(n, "status", "addresses") or []
+
+    def addr(kind: str) -> str:
+        return next((a.get("address") for a in addrs if a.get("type") == kind), None) or "<none>"
+
+    return {
+        "cells": [
+            name_of(n),
+            ",".join(status),
+            ",".join(sorted(roles)) or "<none>",
+            _age(n, now),
+            info.get("kubeletVersion", ""),
+            addr("InternalIP"),
+            addr("ExternalIP"),
+            info.get("osImage") or "<unknown>",
+            info.get("kernelVersion") or "<unknown>",
+            info.get("containerRuntimeVersion") or "<unknown>",
+        ]
+    }
+
+
+NODE_COLUMNS = [
+    NAME,
+    col("Status", "The status of the node"),
+    col("Roles", "The roles of the node"),
+    AGE,
+    col("Version", "Kubelet Version reported by the node."),
+    col("Internal-IP", "List of addresses reachable to the node.", priority=1),
+    col("External-IP", "List of addresses reachable to the node.", priority=1),
+    col(
+        "OS-Image",
+        "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+        priority=1,
+    ),
+    col(
+        "Kernel-Version",
+        "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+        priority=1,
+    ),
+    col(
+        "Container-Runtime",
+        "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+        priority=1,
+    ),
+]
+
+
+def _event_row(e: Obj, now: datetime) -> Obj:
+    first = since(e.get("firstTimestamp"), now)
+    if parse_time(e.get("firstTimestamp")) is None:
+        first = since(e.get("eventTime"), now)
+    last = since(e.get("lastTimestamp"), now) if parse_time(e.get("lastTimestamp")) else first
+    count = e.get("count") or 0
+    series = e.get("series")
+    if isinstance(series, dict):
+        last = since(series.get("lastObservedTime"), now)
+        count = series.get("count") or 0
+    elif count == 0:
+        count = 1
+    io = e.get("involvedObject") or {}
+    kind = str(io.get("kind", "")).lower()
+    target = f"{kind}/{io['name']}" if io.get("name") else kind
+    component = _get(e, "source", "component") or e.get("reportingComponent") or ""
+    instance = _get(e, "source", "host") or e.get("reportingInstance") or ""
+    source = f"{component}, {instance}" if instance else component
+    return {
+        "cells": [
+            last,
+            e.get("type", ""),
+            e.get("reason", ""),
+            target,
+            io.get("fieldPath", ""),
+            source,
+            str(e.get("message", "")).strip(),
+            first,
+            int(count),
+            name_of(e),
+        ]
+    }
+
+
+EVENT_COLUMNS = [
+    col("Last Seen", "The time at which the most recent occurrence of this event was recorded."),
+    col("Type", "Type of this event (Normal, Warning), new types could be added in the future"),
+    col(
+        "Reason",
+        "This should be a short, machine understandable string that gives the reason for the "
+        "transition into the object's current status.",
+    ),
+    col("Object", "The object that this event is about."),
+    col(
+        "Subobject",
+        "If referring to a piece of an object instead of an entire object, this string should "
+        "contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2].",
+        priority=1,
+    ),
+    col(
+        "Source",
+        "The component reporting this event. Should be a short machine understandable string.",
+        priority=1,
+    ),
+    col("Message", "A human-readable description of the status of this operation."),
+    col(
+        "First Seen",
+        "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
+        priority=1,
+    ),
+    col("Count", "The number of times this event has occurred.", priority=1),
+    col("Name", NAME_DOC, fmt="name", priority=1),
+]
+
+
+def _containers(o: Obj) -> tuple[str, str]:
+    cs = _get(o, "spec", "template", "spec", "containers") or []
+    return ",".join(c.get("name", "") for c in cs), ",".join(c.get("image", "") for c in cs)
+
+
+def _selector_str(sel: Any) -> str:
+    from runtime.apiserver.selectors import SelectorError, label_selector_from_dict
+
+    try:
+        return str(label_selector_from_dict(sel))
+    except SelectorError:
+        return "<invalid>"
+
+
+def _deployment_row(d: Obj, now: datetime) -> Obj:
+    st = d.get("status") or {}
+    names, images = _containers(d)
+    desired = _get(d, "spec", "replicas")
+    return {
+        "cells": [
+            name_of(d),
+            f"{int(st.get('readyReplicas') or 0)}/{int(1 if desired is None else desired)}",
+            int(st.get("updatedReplicas") or 0),
+            int(st.get("availableReplicas") or 0),
+            _age(d, now),
+            names,
+            images,
+            _selector_str(_get(d, "spec", "selector")),
+        ]
+    }
+
+
+def _replicaset_row(rs: Obj, now: datetime) -> Obj:
+    st = rs.get("status") or {}
+    names, images = _containers(rs)
+    desired = _get(rs, "spec", "replicas")
+    return {
+        "cells": [
+            name_of(rs),
+            int(1 if desired is None else desired),
+            int(st.get("replicas") or 0),
+            int(st.get("readyReplicas") or 0),
+            _age(rs, now),
+            names,
+            images,
+            _selector_str(_get(rs, "spec", "selector")),
+        ]
+    }
+
+
+def _port_string(ports: list[Obj]) -> str:
+    out = []
+    for p in ports:
+        proto = p.get("protocol") or "TCP"
+        if p.get("nodePort"):
+            out.append(f"{p.get('port')}:{p['nodePort']}/{proto}")
+        else:
+            out.append(f"{p.get('port')}/{proto}")
+    return ",".join(out)
+
+
+def _service_row(s: Obj, now: datetime) -> Obj:
+    spec = s.get("spec") or {}
+    stype = spec.get("type") or ""
+    ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    external = ",".join(spec.get("externalIPs") or [])
+    if stype == "LoadBalancer":
+        lb = ",".join(
+            i.get("ip") or i.get("hostname") or "" for i in _get(s, "status", "loadBalancer", "ingress") or []
+        )
+        joined = ",".join(x for x in (external, lb) if x)
+        external = joined or "<pending>"
+    elif stype == "ExternalName":
+        external = spec.get("externalName") or ""
+    sel = spec.get("selector") or {}
+    return {
+        "cells": [
+            name_of(s),
+            stype,
+            ips[0] if ips else "<none>",
+            external or "<none>",
+            _port_string(spec.get("ports") or []) or "<none>",
+            _age(s, now),
+            ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>",
+        ]
+    }
+
+
+SERVICE_COLUMNS = [
+    NAME,
+    col("Type", "type determines how the Service is exposed."),
+    col("Cluster-IP", "clusterIP is the IP address of the service."),
+    col(
+        "External-IP",
+        "externalIPs is a list of IP addresses for which nodes in the cluster will also accept "
+        "traffic for this service.",
+    ),
+    col("Port(s)", "The list of ports that are exposed by this service."),
+    AGE,
+    col(
+        "Selector",
+        "Route service traffic to pods with label keys and values matching this selector.",
+        priority=1,
+    ),
+]
+
+
+def _endpoints_row(e: Obj, now: datetime) -> Obj:
+    pairs = []
+    for ss in e.get("subsets") or []:
+        for a in ss.get("addresses") or []:
+            for p in ss.get("ports") or [{}]:
+                pairs.append(f"{a.get('ip')}:{p['port']}" if p.get("port") else str(a.get("ip")))
+    shown = ",".join(pairs[:3]) + (f" + {len(pairs) - 3} more..." if len(pairs) > 3 else "")
+    return {"cells": [name_of(e), shown or "<none>", _age(e, now)]}
+
+
+def _simple(*cells: Callable[[Obj], Any]) -> Callable[[Obj, datetime], Obj]:
+    def row(o: Obj, now: datetime) -> Obj:
+        return {"cells": [name_of(o), *(c(o) for c in cells), _age(o, now)]}
+
+    return row
+
+
+PRINTERS: dict[str, tuple[list[Obj], Callable[[Obj, datetime], Obj]]] = {
+    "pods": (POD_COLUMNS, _pod_row),
+    "nodes": (NODE_COLUMNS, _node_row),
+    "events": (EVENT_COLUMNS, _event_row),
+    "namespaces": (
+        [NAME, col("Status", "The status of the namespace"), AGE],
+        _simple(lambda o: _get(o, "status", "phase") or ""),
+    ),
+    "configmaps": (
+        [NAME, col("Data", "Data contains the configuration data."), AGE],
+        _simple(lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
+    ),
+    "secrets": (
+        [
+            NAME,
+            col("Type", "Used to facilitate programmatic handling of secret data."),
+            col("Data", "Data contains the secret data."),
+            AGE,
+        ],
+        _simple(lambda o: o.get("type", ""), lambda o: len(o.get("data") or {})),
+    ),
+    "serviceaccounts": (
+        [
+            NAME,
+            col(
+                "Secrets",
+                "Secrets is a list of the secrets in the same namespace that pods "
+                "running using this ServiceAccount are allowed to use.",
+            ),
+            AGE,
+        ],
+        _simple(lambda o: len(o.get("secrets") or [])),
+    ),
+    "leases": (
+        [NAME, col("Holder", "holderIdentity contains the identity of the holder of a current lease."), AGE],
+        _simple(lambda o: _get(o, "spec", "holderIdentity") or ""),
+    ),
+    "services": (SERVICE_COLUMNS, _service_row),
+    "endpoints": (
+        [NAME, col("Endpoints", "The set of all endpoints is the union of all subsets."), AGE],
+        _endpoints_row,
+    ),
+    "deployments": (
+        [
+            NAME,
+            col("Ready", "Number of the pod with ready state"),
+            col(
+                "Up-to-date",
+                "Total number of non-terminated pods targeted by this deployment that have "
+                "the desired template spec.",
+            ),
+            col(
+                "Available",
+                "Total number of available pods (ready for at least minReadySeconds) "
+                "targeted by this deployment.",
+            ),
+            AGE,
+            *TEMPLATE_WIDE,
+        ],
+        _deployment_row,
+    ),
+    "replicasets": (
+        [
+            NAME,
+            col("Desired", "Replicas is the number of desired replicas.", "integer"),
+            col("Current", "Replicas is the most recently observed number of replicas.", "integer"),
+            col("Ready", "The number of ready replicas for this replica set.", "integer"),
+            AGE,
+            *TEMPLATE_WIDE,
+        ],
+        _replicaset_row,
+    ),
+}
