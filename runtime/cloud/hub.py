@@ -120,6 +120,7 @@ class CloudHub:
         self.queue_size, self.send_timeout = queue_size, send_timeout
         self.max_frame_bytes = max_frame_bytes
         self.prefix_upstream = prefix_upstream
+        self.close_wait = min(5.0, keepalive_timeout)
         self.tick = tick if tick is not None else max(0.01, min(1.0, resend_after / 4, keepalive_timeout / 4))
         self.metrics = HubMetrics(registry)
         self.metrics.bind(self.pending_acks, lambda: sum(s.queue_depth for s in self._sessions.values()))
@@ -140,7 +141,7 @@ class CloudHub:
             process_request=self._process_request, process_response=self._process_response,
             max_size=self.max_frame_bytes, compression=None, ping_interval=None,
             max_queue=4, server_header=f"kedge/{__version__}", logger=log,
-            close_timeout=min(5.0, self.keepalive_timeout),
+            close_timeout=self.close_wait,
         )
         self._housekeeper = asyncio.create_task(self._housekeeping(), name="cloudhub-housekeeping")
         log.info("cloudhub listening on %s:%d", self.host, self.bound_port)
@@ -186,9 +187,10 @@ class CloudHub:
         if await session.put(msg, self.send_timeout if wait is None else wait):
             return True
         self.metrics.send_dropped.inc()
-        self.metrics.closed.labels("stuck").inc()
         log.warning("edge %s: send queue full for %.1fs, closing its session", node, self.send_timeout)
-        self._spawn(session.close(CLOSE_STUCK, "edge too slow"))
+        if self._retire(session, "stuck"):
+            self._spawn(self._callback(self.on_disconnect, session.info))
+        self._spawn(session.close(CLOSE_STUCK, "edge too slow", self.close_wait))
         return False
 
     def sessions(self) -> list[SessionInfo]:
@@ -266,7 +268,8 @@ class CloudHub:
         )
         link = self._link(node)
         session = Session(ws, info, link, self.metrics, self._log, rate=self.rate, burst=self.burst,
-                          queue_size=self.queue_size, max_frame_bytes=self.max_frame_bytes)
+                          queue_size=self.queue_size, max_frame_bytes=self.max_frame_bytes,
+                          close_wait=self.close_wait)
         old = self._sessions.get(node)
         self._sessions[node] = session
         if old is not None:
@@ -274,7 +277,7 @@ class CloudHub:
             self.metrics.closed.labels("replaced").inc()
             log.info("edge %s: new session from %s replaces the one from %s", node, info.remote,
                      old.info.remote)
-            self._spawn(old.close(CLOSE_REPLACED, "replaced by a newer session"))
+            self._spawn(old.close(CLOSE_REPLACED, "replaced by a newer session", self.close_wait))
         link.reconnected(time.monotonic())
         self.metrics.connected.set(len(self._sessions))
         log.info("edge %s connected from %s (%s %s, epoch %s)", node, info.remote, info.peer_kind,
@@ -320,7 +323,7 @@ class CloudHub:
                 if s.active and not s.busy and now - s.last_contact > self.keepalive_timeout:
                     log.warning("edge %s: silent for %.0fs, dropping its session", node, now - s.last_contact)
                     self._retire(s, "silent")
-                    self._spawn(s.close(CLOSE_SILENT, "keepalive timeout"))
+                    self._spawn(s.close(CLOSE_SILENT, "keepalive timeout", self.close_wait))
                     self._spawn(self._callback(self.on_disconnect, s.info))
             for node, link in self._links.items():
                 deadline = link.next_deadline()

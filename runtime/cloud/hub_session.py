@@ -102,6 +102,7 @@ class Session:
         burst: int,
         queue_size: int,
         max_frame_bytes: int,
+        close_wait: float = 5.0,
     ) -> None:
         self.ws = ws
         self.info = info
@@ -111,6 +112,7 @@ class Session:
         self.bucket = TokenBucket(rate, burst)
         self.queue_size = queue_size
         self.max_frame_bytes = max_frame_bytes
+        self.close_wait = close_wait
         self.active = True  # False once replaced: the writer stops pulling from the shared Downlink
         self.busy = False  # inside on_message: not silent, just slow
         self.last_contact = time.monotonic()
@@ -142,10 +144,14 @@ class Session:
         self._wake.set()
         return True
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, code: int, reason: str, wait: float = 5.0) -> None:
+        """Close with ``code``; a peer that does not read (its close frame stuck behind a full socket
+        buffer, where websockets' close() would wait forever) is cut off after ``wait`` seconds."""
         self.active = False
-        with contextlib.suppress(Exception):
-            await self.ws.close(code, reason)
+        try:
+            await asyncio.wait_for(self.ws.close(code, reason), wait)
+        except Exception:
+            self.ws.transport.abort()
 
     async def run(self, on_message: OnMessage, on_ack: OnAck | None) -> None:
         writer = asyncio.create_task(self._writer(), name=f"cloudhub-writer-{self.info.node}")
@@ -195,7 +201,7 @@ class Session:
                     self.metrics.closed.labels("malformed").inc()
                     log.warning("edge %s: %d malformed frames in a row, closing its session", node,
                                 self._bad_in_a_row)
-                    await self.close(CLOSE_POLICY, "malformed frames")
+                    await self.close(CLOSE_POLICY, "malformed frames", self.close_wait)
                     return
                 continue
             self._bad_in_a_row = 0
