@@ -1,0 +1,153 @@
+"""The edge runtime's message handling: cache every cloud→edge object, ack after commit, drive pods.
+
+Why here and not in the hub: the ack must follow the sqlite commit (design.md §4), and what an object
+means (a pod to start, a ConfigMap to refresh) is the runtime's business, not the channel's. Pod work
+that may take long (graceful deletes) runs in background tasks so the websocket reader never stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from runtime.edge.metastore import Change, MetaStore
+from runtime.protocol import (
+    GROUP_META,
+    GROUP_TWIN,
+    OP_DELETE,
+    OP_INSERT,
+    OP_PATCH,
+    OP_UPDATE,
+    SRC_DEVICECONTROLLER,
+    SRC_EDGED,
+    SRC_META,
+    Message,
+    ack,
+    new_message,
+    parse_resource,
+    split_result,
+)
+
+log = logging.getLogger("kedge.edge.agent")
+ACKED_OPS = (OP_INSERT, OP_UPDATE, OP_DELETE)
+
+
+class Hub(Protocol):
+    @property
+    def connected(self) -> bool: ...
+
+    async def send(self, msg: Message) -> None: ...
+
+    async def request(self, msg: Message, timeout: float = 30.0) -> Message: ...  # noqa: ASYNC109
+
+
+class Pods(Protocol):
+    """The subset of runtime.edge.pods.PodManager the agent drives."""
+
+    async def sync_pod(self, pod: dict[str, Any]) -> None: ...
+
+    async def delete_pod(self, pod: dict[str, Any], grace: int | None = None) -> None: ...
+
+    async def refresh_volumes(self, namespace: str | None = None) -> None: ...
+
+
+def ack_for(msg: Message) -> Message:
+    """edgecore acks device-controller messages as source meta, group twin (capture seq 93/95)."""
+    if msg.source == SRC_DEVICECONTROLLER:
+        return ack(msg, source=SRC_META, group=GROUP_TWIN)
+    return ack(msg)
+
+
+def podpatch(pod: dict[str, Any], status: dict[str, Any]) -> Message:
+    """A pod status report as edgecore sends it: a JSON-string patch carrying the pod's UID (seq 31)."""
+    meta = pod.get("metadata") or {}
+    body = json.dumps({"metadata": {"uid": meta.get("uid", "")}, "status": status}, separators=(",", ":"))
+    return new_message(SRC_EDGED, GROUP_META, OP_PATCH,
+                       f"{meta.get('namespace', 'default')}/podpatch/{meta.get('name', '')}", body)
+
+
+class Agent:
+    """Handles what the cloud sends (``on_message``) and what the pods report (``on_pod_status``)."""
+
+    def __init__(self, store: MetaStore, node: str) -> None:
+        self.store = store
+        self.node = node
+        self.hub: Hub | None = None
+        self.pods: Pods | None = None
+        self.applied = 0
+        self.last_applied: float | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed: %r", task.get_name(), task.exception())
+
+    async def on_message(self, msg: Message) -> None:
+        res = parse_resource(msg.resource)
+        if msg.operation not in ACKED_OPS or res is None or not res.namespace or not res.name:
+            log.debug("not cached: %s %s %s", msg.source, msg.operation, msg.resource)
+            return  # e.g. twin membership updates: the device plane's (recorded without an ack)
+        change = await self.store.apply(msg)  # committed …
+        assert self.hub is not None
+        await self.hub.send(ack_for(msg))  # … then acked
+        self.applied += 1
+        self.last_applied = asyncio.get_running_loop().time()
+        self._dispatch(change, msg)
+
+    def _dispatch(self, change: Change, msg: Message) -> None:
+        if self.pods is None or change.op == "ignored":
+            return
+        if change.type == "pod":
+            pod = msg.content if isinstance(msg.content, dict) else None
+            if pod is None or not (pod.get("metadata") or {}).get("uid"):
+                return
+            if change.op == "delete":
+                self._spawn(self.pods.delete_pod(pod), f"delete-pod-{change.name}")
+            elif (pod.get("metadata") or {}).get("deletionTimestamp"):
+                self._spawn(self._graceful_delete(pod), f"terminate-pod-{change.name}")
+            else:
+                self._spawn(self.pods.sync_pod(pod), f"sync-pod-{change.name}")
+        elif change.type in ("configmap", "secret"):
+            self._spawn(self.pods.refresh_volumes(change.namespace), f"refresh-{change.namespace}")
+
+    async def _graceful_delete(self, pod: dict[str, Any]) -> None:
+        """Stop the containers, then the final delete with the UID precondition (capture seq 79)."""
+        assert self.pods is not None and self.hub is not None
+        meta = pod["metadata"]
+        await self.pods.delete_pod(pod, meta.get("deletionGracePeriodSeconds"))
+        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
+        req = new_message(SRC_EDGED, GROUP_META, OP_DELETE,
+                          f"{meta.get('namespace', 'default')}/pod/{meta['name']}", body)
+        resp = await self.hub.request(req, timeout=30.0)
+        _, err = split_result(resp.content)
+        if err is not None and err.get("code") != 404:
+            log.warning("final delete of pod %s refused: %s", meta["name"], err.get("message"))
+
+    async def on_pod_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        if self.hub is not None:
+            await self.hub.send(podpatch(pod, status))  # queued durably while offline
+
+    async def restore_pods(self) -> int:
+        """Hand every cached pod of this node to the pod manager (offline start, design.md §5)."""
+        if self.pods is None:
+            return 0
+        pods = [p for p in await self.store.list("pod") if isinstance(p, dict)]
+        for pod in pods:
+            if (pod.get("spec") or {}).get("nodeName", self.node) == self.node:
+                await self.pods.sync_pod(pod)
+        return len(pods)
+
+    async def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,129 @@
+"""`kedge edge run [--root R] [--config F] [--set a.b=c] [--foreground] [--no-pods]` — before typer loads.
+
+Dispatched by kubeedge_cli/entry.py so the long-lived edge process never imports typer, rich,
+lightkube or cryptography (design.md §3). Here: argparse, logging, glibc arenas capped at 2, the fd
+limit raised, a pid file (refusing to start twice), uvloop, SIGTERM/SIGINT → graceful stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import resource
+import signal
+import sys
+from pathlib import Path
+
+M_ARENA_MAX = -8  # glibc mallopt parameter
+
+
+def _limit_arenas() -> None:
+    """MALLOC_ARENA_MAX=2 without a re-exec: threads (sqlite, docker) otherwise get 64 MiB arenas."""
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
+
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="kedge edge run", description="Run the edge runtime in this process.")
+    p.add_argument("words", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("--root", default=os.environ.get("KEDGE_ROOT", "/"))
+    p.add_argument("--config", default=None, help="edge config (default <root>/etc/kedge/edge.toml)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="A.B=C")
+    p.add_argument("--foreground", action="store_true", help="attached to this terminal (always the case)")
+    p.add_argument("--no-pods", action="store_true", help="do not host the pod manager")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-o", "--output", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--kubeconfig", default=None, help=argparse.SUPPRESS)
+    args = p.parse_intermixed_args(argv)
+    if args.words[:2] != ["edge", "run"] or len(args.words) > 2:
+        p.error(f"unexpected arguments: {' '.join(args.words)}")
+    return args
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_pid_file(path: Path) -> None:
+    """Write our pid; refuse when a live process holds the file (a stale one is taken over)."""
+    from runtime.errors import UsageError
+
+    with contextlib.suppress(OSError, ValueError):
+        other = int(path.read_text().split()[0])
+        if other != os.getpid() and _pid_alive(other):
+            raise UsageError(f"an edge runtime is already running (pid {other}, {path})",
+                             hint="stop it first, or use `kedge status`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    _limit_arenas()
+    raise_nofile()
+    from runtime.config import load_edge
+    from runtime.errors import KedgeError
+    from runtime.paths import Paths
+
+    level = logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = Path(args.root)
+    pid_file = Paths.of(root, "edge").pid_file
+    try:
+        cfg = load_edge(Path(args.config) if args.config else None, root, args.sets)
+        claim_pid_file(pid_file)
+    except KedgeError as exc:
+        sys.stderr.write(f"error: {exc}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
+        return 2
+    try:
+        return _serve(cfg, root, pods=not args.no_pods)
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if int(pid_file.read_text().split()[0]) == os.getpid():
+                pid_file.unlink()
+
+
+def _serve(cfg: object, root: Path, *, pods: bool) -> int:
+    from runtime.edge.run import run
+    from runtime.errors import KedgeError
+
+    async def amain() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(cfg, root, stop, pods=pods)  # type: ignore[arg-type]
+
+    try:
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(amain())
+        else:
+            uvloop.run(amain())
+    except KedgeError as exc:
+        sys.stderr.write(f"error: {exc}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
+        return 1
+    return 0

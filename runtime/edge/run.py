@@ -1,0 +1,188 @@
+"""The edge runtime root: ``run(cfg, root, stop)`` starts the named tasks and ends when any one ends.
+
+Tasks (style.md "Root tasks"): edgehub (the cloud link), node (registration, status, lease), pods (the
+PodManager when importable and the engine answers; retried, never fatal), statusd (local health), and
+stop. ``asyncio.wait(FIRST_COMPLETED)``; the rest are cancelled and awaited, then the finished ones'
+``.result()`` surfaces the failure that ended the run. The runtime never sees CLI objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+from runtime import __version__
+from runtime.config import EdgeConfig
+from runtime.edge.agent import Agent
+from runtime.edge.cacherefs import CacheRefs
+from runtime.edge.edgehub import EdgeHub
+from runtime.edge.engine import engine_facts
+from runtime.edge.layout import EdgeFiles
+from runtime.edge.metastore import MetaStore
+from runtime.edge.nodestatus import NodeStatus
+from runtime.edge.statusd import StatusServer
+from runtime.errors import ConfigError, KedgeError
+from runtime.protocol import backoff
+
+log = logging.getLogger("kedge.edge")
+
+
+def cert_not_after(path: Path) -> float | None:
+    """Expiry of a PEM certificate without importing cryptography (the stdlib decoder)."""
+    try:
+        decoded = ssl._ssl._test_decode_cert(str(path))  # type: ignore[attr-defined]
+        return float(ssl.cert_time_to_seconds(decoded["notAfter"]))
+    except (OSError, ValueError, KeyError, ssl.SSLError):
+        return None
+
+
+def process_facts() -> dict[str, Any]:
+    rss = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+    t = os.times()
+    return {"pid": os.getpid(), "rssBytes": rss, "cpuSeconds": round(t.user + t.system, 3)}
+
+
+class EdgeRuntime:
+    """Everything `kedge edge run` hosts; build, then ``await run(stop)``."""
+
+    def __init__(self, cfg: EdgeConfig, root: Path, *, pods: bool = True, lease_every: float = 10.0) -> None:
+        if not cfg.node.name or not cfg.hub.server:
+            where = EdgeFiles.of(root).paths.config_file
+            raise ConfigError(f"{where}: node.name and hub.server are required",
+                              hint="run `kedge join` first")
+        self.cfg, self.root, self.files = cfg, root, EdgeFiles.of(root)
+        self.want_pods = pods
+        self.lease_every = lease_every
+        self.started = time.time()
+        self.store: MetaStore | None = None
+        self.hub: EdgeHub | None = None
+        self.node: NodeStatus | None = None
+        self.agent: Agent | None = None
+        self.pod_manager: Any = None
+        self.pods_error = ""
+        self.runtime_version = ""
+        self.cert_expiry = cert_not_after(self.files.cert)
+
+    async def status(self) -> dict[str, Any]:
+        hub = self.hub.status() if self.hub else {}
+        node = self.node.state() if self.node else {}
+        cache = await self.store.stats() if self.store else {}
+        pods = self.pod_manager.local_status() if self.pod_manager is not None else []
+        healthy = bool(hub.get("connected") and node.get("registered") and node.get("ready"))
+        return {
+            "role": "edge", "version": __version__, "running": True, "healthy": healthy,
+            "since": self.started,
+            "cloud": {"server": self.cfg.hub.server, **hub},
+            "node": node,
+            "certificate": {"path": str(self.files.cert), "notAfter": self.cert_expiry},
+            "cache": cache,
+            "pods": pods,
+            "podsError": self.pods_error,
+            "runtimeVersion": self.runtime_version,
+            "process": process_facts(),
+        }
+
+    async def _pods(self, stop: asyncio.Event) -> None:
+        """Host the PodManager when it exists; Docker trouble is reported and retried, never fatal."""
+        if not self.want_pods:
+            await stop.wait()
+            return
+        try:
+            from runtime.edge.pods import DockerAdapter, PodManager
+        except ImportError as exc:
+            self.pods_error = f"pod manager not available: {exc}"
+            await stop.wait()
+            return
+        assert self.store is not None and self.hub is not None and self.agent is not None
+        mgr = PodManager(DockerAdapter(self.cfg.runtime.docker_host or None), node_name=self.cfg.node.name,
+                         state_dir=self.files.paths.state, refs=CacheRefs(self.store, self.hub),
+                         on_status=self.agent.on_pod_status)
+        delays = backoff(1.0, cap=30.0)
+        while not stop.is_set():
+            try:
+                await mgr.start()
+                break
+            except KedgeError as exc:
+                if self.pods_error != str(exc):
+                    log.warning("pods: %s (retrying)", exc)
+                self.pods_error = str(exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), next(delays))
+        if stop.is_set():
+            return
+        self.pods_error = ""
+        self.pod_manager = mgr
+        self.agent.pods = mgr
+        n = await self.agent.restore_pods()
+        log.info("pods: %d restored from the cache", n)
+        try:
+            await mgr.run(stop)
+        finally:
+            await mgr.stop()
+
+    async def _engine_version(self) -> None:
+        with contextlib.suppress(KedgeError):
+            facts = await engine_facts(self.cfg.runtime.docker_host, timeout=3.0)
+            self.runtime_version = f"docker://{facts['version']}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        cfg, files = self.cfg, self.files
+        self.store = store = await MetaStore.open(Path(cfg.cache.db))
+        self.agent = agent = Agent(store, cfg.node.name)
+        self.hub = hub = EdgeHub(
+            cfg.hub.server, cfg.node.name, on_message=agent.on_message, outbox_path=files.outbox,
+            cert=str(files.cert), key=str(files.key), ca=str(files.ca), project_id=cfg.hub.project_id,
+            epoch=store.epoch, heartbeat=cfg.hub.heartbeat_seconds,
+            reconnect_cap=cfg.hub.reconnect_cap_seconds, connect_timeout=cfg.hub.connect_timeout_seconds,
+            max_frame_bytes=cfg.hub.max_frame_bytes,
+        )
+        agent.hub = hub
+        await self._engine_version()
+        self.node = NodeStatus(
+            hub, cfg.node.name, state_dir=files.paths.state, cloud=cfg.hub.server, labels=cfg.node.labels,
+            taints=cfg.node.taints, with_edge_taint=cfg.node.with_edge_taint,
+            runtime_version=lambda: self.runtime_version,
+            cached_node=lambda: store.get("node", "null", cfg.node.name), lease_every=self.lease_every,
+        )
+        statusd = StatusServer(Path(cfg.status.socket), self.status, tcp=cfg.metrics_address)
+        await statusd.start()
+        tasks = {
+            asyncio.create_task(hub.run(stop), name="edgehub"),
+            asyncio.create_task(self.node.run(stop), name="node"),
+            asyncio.create_task(self._pods(stop), name="pods"),
+            asyncio.create_task(stop.wait(), name="stop"),
+        }
+        log.info("edge runtime %s started: node %s, cloud %s, cache epoch %s", __version__,
+                 cfg.node.name, cfg.hub.server, store.epoch)
+        try:
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            stop.set()  # let every task wind down on its own first (the hub closes its socket)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5.0)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for t in done:
+                if t.get_name() != "stop":
+                    log.info("root task %s ended; stopping", t.get_name())
+                t.result()
+        finally:
+            await agent.close()
+            await statusd.stop()
+            await store.close()
+            log.info("edge runtime stopped")
+
+
+async def run(cfg: EdgeConfig, root: Path, stop: asyncio.Event, *, pods: bool = True) -> None:
+    """The one entry point the launcher (and tests) call."""
+    await EdgeRuntime(cfg, root, pods=pods).run(stop)

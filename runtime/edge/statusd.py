@@ -1,0 +1,147 @@
+"""The edge runtime's local health endpoint: HTTP/1.0 on a 0600 unix socket (and optionally TCP).
+
+    GET /status    the runtime's health as JSON (what `kedge status` prints)
+    GET /metrics   the same figures in Prometheus text format
+
+Why hand-written: two routes do not justify an HTTP framework in the smallest process kedge runs, and
+the Prometheus text format is a few lines. The socket is 0600 because the status names the node, the
+cloud and the pods; the directory is created 0755 as /run usually is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("kedge.edge.statusd")
+StatusFn = Callable[[], Any]  # returns a dict, or an awaitable of one
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, dict[str, str], float]]) -> None:
+    if isinstance(value, bool):
+        out.append((prefix, {}, 1.0 if value else 0.0))
+    elif isinstance(value, int | float):
+        out.append((prefix, {}, float(value)))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}_{k}", v, out)
+
+
+def metrics_text(status: dict[str, Any]) -> str:
+    """Every numeric/bool leaf of the status as a gauge ``kedge_edge_<path>`` (names sanitised)."""
+    rows: list[tuple[str, dict[str, str], float]] = []
+    for key in ("cloud", "node", "cache", "process"):
+        _flatten(f"kedge_edge_{key}", status.get(key) or {}, rows)
+    counts = ((status.get("cache") or {}).get("objects")) or {}
+    lines = []
+    for name, _, v in rows:
+        clean = "".join(c if c.isalnum() or c == "_" else "_" for c in name).lower()
+        if "_objects_" in clean:
+            continue
+        lines.append(f"# TYPE {clean} gauge\n{clean} {v:g}")
+    lines.append("# TYPE kedge_edge_cache_objects gauge")
+    lines += [f'kedge_edge_cache_objects{{type="{t}"}} {n}' for t, n in sorted(counts.items())]
+    lines.append("# TYPE kedge_edge_pods gauge")
+    lines.append(f"kedge_edge_pods {len(status.get('pods') or [])}")
+    return "\n".join(lines) + "\n"
+
+
+class StatusServer:
+    def __init__(self, socket_path: Path, status: StatusFn, tcp: str = "") -> None:
+        self.socket_path = socket_path
+        self.status = status
+        self.tcp = tcp
+        self._servers: list[asyncio.Server] = []
+
+    async def _status(self) -> dict[str, Any]:
+        result = self.status()
+        if asyncio.iscoroutine(result):
+            result = await result
+        return dict(result)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(10):
+                line = await reader.readline()
+                while (await reader.readline()).strip():
+                    pass
+            parts = line.decode("latin-1").split()
+            path = parts[1] if len(parts) > 1 else "/"
+            if path.startswith("/metrics"):
+                body = metrics_text(await self._status()).encode()
+                ctype, code = "text/plain; version=0.0.4", 200
+            elif path in ("/", "/status"):
+                body = json.dumps(await self._status(), default=str).encode()
+                ctype, code = "application/json", 200
+            else:
+                body, ctype, code = b"not found\n", "text/plain", 404
+            reason = "OK" if code == 200 else "Not Found"
+            head = f"HTTP/1.0 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+            writer.write(head.encode() + body)
+            await writer.drain()
+        except Exception as exc:  # a broken client must never take the runtime down
+            log.debug("status request failed: %s", exc)
+        finally:
+            writer.close()
+
+    async def start(self) -> None:
+        path = self.socket_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # a stale socket of a killed runtime
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        self._servers.append(await asyncio.start_unix_server(self._handle, sock=sock))
+        if self.tcp:
+            host, _, port = self.tcp.rpartition(":")
+            self._servers.append(await asyncio.start_server(self._handle, host or "127.0.0.1", int(port)))
+        log.info("status endpoint on %s%s", path, f" and {self.tcp}" if self.tcp else "")
+
+    async def stop(self) -> None:
+        for s in self._servers:
+            s.close()
+            await s.wait_closed()
+        self._servers.clear()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+
+
+def query(socket_path: Path, path: str = "/status", timeout: float = 3.0) -> tuple[int, bytes]:
+    """Blocking client for the CLI: (HTTP status, body). Raises OSError when nothing listens."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(socket_path))
+        s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    fields = head.split(b" ", 2)
+    return (int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0), body
+
+
+def read_status(socket_path: Path, timeout: float = 3.0) -> dict[str, Any] | None:
+    """The running runtime's status, or None when it does not answer."""
+    try:
+        code, body = query(socket_path, "/status", timeout)
+    except OSError:
+        return None
+    if code != 200:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
