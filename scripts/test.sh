@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # The test command (README.md, .ci/run): install what is missing, then ruff, mypy and pytest.
-# Arguments go to pytest (default: the whole suite, -q). Exits non-zero on any failure, and when
-# pytest ran no test (its exit code 5 is passed through).
+# Arguments go to pytest (default: the whole suite, -q). Every stage runs even when an earlier one
+# failed, so one run reports everything; the exit code is non-zero if any stage failed, and pytest's
+# own code (5: no test ran) wins when pytest failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_all
 
+failed=()
 log "ruff check ."
-"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" check . || failed+=(ruff)
 log "mypy (files from pyproject.toml)"
-"$VENV/bin/mypy"
+"$VENV/bin/mypy" || failed+=(mypy)
 
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(-q)
 log "pytest ${args[*]}"
-exec "$VENV/bin/python" -m pytest "${args[@]}"
+rc=0
+"$VENV/bin/python" -m pytest "${args[@]}" || rc=$?
+[ "$rc" = 0 ] || failed+=("pytest (exit $rc)")
+
+if [ ${#failed[@]} -gt 0 ]; then
+    log "FAILED: ${failed[*]}"
+    [ "$rc" != 0 ] && exit "$rc"
+    exit 1
+fi
+log "all checks passed"
