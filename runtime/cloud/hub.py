@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 from runtime import __version__
 from runtime.cloud.hub_metrics import HubMetrics
 from runtime.cloud.hub_session import LogOnce, OnAck, OnMessage, Session, SessionInfo
+from runtime.config import CloudHubSection
 from runtime.protocol import MAX_FRAME_BYTES, Message, add_node_prefix, strip_node_prefix
 from runtime.protocol.delivery import MAX_RESENDS, RESEND_AFTER, Downlink
 
@@ -131,6 +132,18 @@ class CloudHub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._housekeeper: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_config(cls, hub: CloudHubSection, *, ssl_context: ssl.SSLContext, on_message: OnMessage,
+                    **kw: Any) -> CloudHub:
+        """Build from ``[hub]`` of cloud.toml; ``kw`` adds callbacks, registry or overrides."""
+        opts: dict[str, Any] = dict(
+            host=hub.bind, port=hub.websocket_port, keepalive_timeout=hub.keepalive_timeout_seconds,
+            max_frame_bytes=hub.max_frame_bytes, rate=hub.rate_limit_qps, burst=hub.rate_limit_burst,
+            resend_after=hub.resend_seconds,
+        )
+        opts.update(kw)
+        return cls(ssl_context=ssl_context, on_message=on_message, **opts)
 
     # --- lifecycle ---
 

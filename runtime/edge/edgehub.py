@@ -32,6 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus, InvalidURI
 
 from runtime import __version__
+from runtime.config import KUBEEDGE_PROJECT_ID, EdgeHubSection
 from runtime.edge.outbox import Outbox
 from runtime.errors import Unreachable
 from runtime.protocol import (
@@ -50,7 +51,6 @@ from runtime.protocol import (
 
 log = logging.getLogger("kedge.edgehub")
 
-KUBEEDGE_PROJECT_ID = "e632aba927ea4ac2b575ec1603d56f10"  # KubeEdge's default (runtime/config.py)
 HDR_VERSION = "X-Kedge-Version"
 HDR_EPOCH = "X-Kedge-Cache-Epoch"
 
@@ -169,6 +169,18 @@ class EdgeHub:
         self._auth_error = ""
         self._malformed = 0
         self._last_malformed_log = 0.0
+
+    @classmethod
+    def from_config(cls, hub: EdgeHubSection, node: str, *, on_message: OnMessage, outbox_path: str | Path,
+                    **kw: Any) -> EdgeHub:
+        """Build from ``[hub]`` of edge.toml; ``kw`` adds ssl_context or cert/key/ca, epoch, overrides."""
+        opts: dict[str, Any] = dict(
+            project_id=hub.project_id, heartbeat=hub.heartbeat_seconds,
+            reconnect_cap=hub.reconnect_cap_seconds, connect_timeout=hub.connect_timeout_seconds,
+            max_frame_bytes=hub.max_frame_bytes,
+        )
+        opts.update(kw)
+        return cls(hub.server, node, on_message=on_message, outbox_path=outbox_path, **opts)
 
     # --- public API ---
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import resource
 import ssl
+from pathlib import Path
 
 import pytest
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidMessage, InvalidStatus, InvalidURI
 from websockets.http11 import Response
 
-from runtime.cloud.hub import parse_path, raise_nofile_limit
+from runtime import __version__
+from runtime.cloud.hub import CloudHub, parse_path, raise_nofile_limit
 from runtime.cloud.hub_metrics import labels_of
 from runtime.cloud.hub_session import TokenBucket
-from runtime.edge.edgehub import Failure, classify
+from runtime.config import CloudConfig, EdgeConfig
+from runtime.edge.edgehub import EdgeHub, Failure, classify
+from runtime.protocol.message import Message
+from tests.fixtures.tlscerts import TLSCerts
 
 
 def test_token_bucket_burst_then_rate() -> None:
@@ -66,3 +71,22 @@ def test_retry_policy() -> None:
     other.__cause__ = ValueError("bad status line")
     assert classify(other) is Failure.RETRY
     assert classify(InvalidURI("x", "bad")) is Failure.FATAL
+
+
+async def test_from_config(tmp_path: Path, tls_certs: TLSCerts) -> None:
+    async def on_cloud(node: str, msg: Message) -> None: ...
+    async def on_edge(msg: Message) -> None: ...
+
+    c = CloudConfig()
+    c.hub.keepalive_timeout_seconds = 12.0
+    hub = CloudHub.from_config(c.hub, ssl_context=tls_certs.server_context(), on_message=on_cloud, port=0)
+    assert (hub.host, hub.port, hub.keepalive_timeout, hub.rate, hub.burst, hub.resend_after) == (
+        "0.0.0.0", 0, 12.0, 30.0, 60, 5.0)
+    e = EdgeConfig()
+    e.hub.server = "127.0.0.1:10000"
+    edge = EdgeHub.from_config(e.hub, "n1", on_message=on_edge, outbox_path=tmp_path / "o.db",
+                               ssl_context=tls_certs.client_context(tls_certs.client("n1")), epoch="ep")
+    assert edge.url == f"wss://127.0.0.1:10000/{e.hub.project_id}/n1/events"
+    assert edge.heartbeat == 15.0 and edge.dead_after == 30.0
+    assert edge.headers() == {"node_id": "n1", "project_id": e.hub.project_id,
+                              "X-Kedge-Version": __version__, "X-Kedge-Cache-Epoch": "ep"}
