@@ -109,9 +109,9 @@ class DockerAdapter:
     async def start(self, cid: str) -> None:
         await self._call(lambda api: api.start(cid))
 
-    async def stop(self, cid: str, timeout: int) -> None:
-        """SIGTERM (the image's stop signal), SIGKILL after `timeout` seconds."""
-        await self._call(lambda api: api.stop(cid, timeout=timeout))
+    async def stop(self, cid: str, grace: int) -> None:
+        """SIGTERM (the image's stop signal), SIGKILL after `grace` seconds."""
+        await self._call(lambda api: api.stop(cid, timeout=grace))
 
     async def kill(self, cid: str, signal: str = "SIGKILL") -> None:
         await self._call(lambda api: api.kill(cid, signal=signal))
@@ -122,8 +122,8 @@ class DockerAdapter:
         except NotFound:
             pass
 
-    async def exec(self, cid: str, cmd: list[str], timeout: float) -> tuple[int, bytes]:
-        """Run `cmd` in the container; exit code and combined output. Timeout gives (-1, b"timeout")."""
+    async def exec(self, cid: str, cmd: list[str], limit: float) -> tuple[int, bytes]:
+        """Run `cmd` in the container; exit code and output. Over `limit` seconds: (-1, b"timeout")."""
 
         def run(api: Any) -> tuple[int, bytes]:
             ex = api.exec_create(cid, cmd, stdout=True, stderr=True)
@@ -132,7 +132,7 @@ class DockerAdapter:
             return (code if code is not None else -1), out
 
         try:
-            return await asyncio.wait_for(self._call(run), timeout)
+            return await asyncio.wait_for(self._call(run), limit)
         except TimeoutError:
             return -1, b"timeout"
 

@@ -39,11 +39,15 @@ async def resolve(
             value = field_value(pod, vf["fieldRef"]["fieldPath"], host_ip, pod_ip)
         elif "resourceFieldRef" in vf:
             r = vf["resourceFieldRef"]
-            value = resource_value(pod, r.get("containerName") or container["name"], r["resource"],
-                                   r.get("divisor"))
+            value = resource_value(
+                pod, r.get("containerName") or container["name"], r["resource"], r.get("divisor")
+            )
         else:
-            kind, ref = ("configmap", vf.get("configMapKeyRef")) if "configMapKeyRef" in vf else (
-                "secret", vf.get("secretKeyRef"))
+            kind, ref = (
+                ("configmap", vf.get("configMapKeyRef"))
+                if "configMapKeyRef" in vf
+                else ("secret", vf.get("secretKeyRef"))
+            )
             if not ref:
                 raise RefMissing(f"env {name}: unsupported valueFrom {sorted(vf)}")
             data = await source_data(refs, ns, kind, ref["name"], bool(ref.get("optional")))

@@ -68,8 +68,9 @@ async def ensure(docker: DockerAdapter, refs: RefResolver, pod: dict[str, Any], 
     present = await docker.image(image) is not None
     if policy == "Never":
         if not present:
-            raise ImageError("ErrImageNeverPull",
-                             f'Container image "{image}" is not present with pull policy of Never')
+            raise ImageError(
+                "ErrImageNeverPull", f'Container image "{image}" is not present with pull policy of Never'
+            )
         return
     if policy == "IfNotPresent" and present:
         return

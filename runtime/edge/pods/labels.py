@@ -23,8 +23,21 @@ GRACE = "io.kedge.pod.terminationGracePeriod"
 SANDBOX_NAME = "POD"
 
 # Fields whose change means "recreate the container" (kubelet hashes the container spec likewise).
-_HASHED = ("image", "command", "args", "workingDir", "env", "envFrom", "ports", "volumeMounts",
-           "securityContext", "resources", "tty", "stdin", "volumeDevices")
+_HASHED = (
+    "image",
+    "command",
+    "args",
+    "workingDir",
+    "env",
+    "envFrom",
+    "ports",
+    "volumeMounts",
+    "securityContext",
+    "resources",
+    "tty",
+    "stdin",
+    "volumeDevices",
+)
 
 
 def selector(node: str) -> dict[str, str]:
@@ -36,8 +49,9 @@ def spec_hash(container: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def for_container(node: str, pod: dict[str, Any], name: str, kind: str, restarts: int,
-                  hash_: str = "") -> dict[str, str]:
+def for_container(
+    node: str, pod: dict[str, Any], name: str, kind: str, restarts: int, hash_: str = ""
+) -> dict[str, str]:
     meta = pod["metadata"]
     spec = pod.get("spec", {})
     return {
@@ -56,5 +70,4 @@ def for_container(node: str, pod: dict[str, Any], name: str, kind: str, restarts
 
 def docker_name(pod: dict[str, Any], container: str, restarts: int) -> str:
     meta = pod["metadata"]
-    return (f"kedge_{container}_{meta['name']}_{meta.get('namespace', 'default')}_"
-            f"{meta['uid'][:8]}_{restarts}")
+    return f"kedge_{container}_{meta['name']}_{meta.get('namespace', 'default')}_{meta['uid'][:8]}_{restarts}"

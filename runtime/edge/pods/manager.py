@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from runtime.edge.pods import labels, observe, translate, volumes
+from runtime.edge.pods import labels, volumes
 from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.refs import RefResolver
 from runtime.edge.pods.sandbox import PAUSE_IMAGE, rootfs_tar
@@ -62,10 +62,19 @@ class PodManager:
         self._wake = asyncio.Event()
         self._pause_lock = asyncio.Lock()
         self._pause_ok = False
-        self.ctx = Ctx(docker=docker, node=node_name, state_dir=Path(state_dir), refs=refs,
-                       host_ip=host_ip or default_host_ip(), clock=clock, ensure_pause=self._ensure_pause,
-                       wake=self._wake.set, backoff_initial=backoff_initial, backoff_max=backoff_max,
-                       volume_refresh=volume_refresh)
+        self.ctx = Ctx(
+            docker=docker,
+            node=node_name,
+            state_dir=Path(state_dir),
+            refs=refs,
+            host_ip=host_ip or default_host_ip(),
+            clock=clock,
+            ensure_pause=self._ensure_pause,
+            wake=self._wake.set,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            volume_refresh=volume_refresh,
+        )
         self.pods: dict[str, PodWorker] = {}
         self.adopted: dict[str, list[dict[str, Any]]] = {}  # uid -> inspected containers, before sync_pod
         self._inspect: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (list State, inspect)
@@ -83,7 +92,11 @@ class PodManager:
             cid, state = s["Id"], s.get("State", "")
             seen.add(cid)
             cached = self._inspect.get(cid)
-            if cached is None or cached[0] != state or state == "running" and not cached[1]["State"]["Running"]:
+            if (
+                cached is None
+                or cached[0] != state
+                or (state == "running" and not cached[1]["State"]["Running"])
+            ):
                 info = await self.docker.inspect(cid)
                 if info is None:
                     continue
@@ -189,8 +202,11 @@ class PodManager:
             if uid in known_uids:
                 continue
             grace = int((infos[0]["Config"].get("Labels") or {}).get(labels.GRACE, "30"))
-            meta = {"uid": uid, "name": infos[0]["Config"]["Labels"].get(labels.POD_NAME, uid),
-                    "namespace": infos[0]["Config"]["Labels"].get(labels.POD_NS, "default")}
+            meta = {
+                "uid": uid,
+                "name": infos[0]["Config"]["Labels"].get(labels.POD_NAME, uid),
+                "namespace": infos[0]["Config"]["Labels"].get(labels.POD_NS, "default"),
+            }
             log.info("removing orphaned pod %s/%s (%s)", meta["namespace"], meta["name"], uid)
             worker = self.pods.get(uid)
             await self.delete_pod(worker.pod if worker else {"metadata": meta, "spec": {}}, grace)
@@ -209,17 +225,22 @@ class PodManager:
             age = 0
             if w.start_time:
                 with contextlib.suppress(ValueError):
-                    age = int(time.time() - time.mktime(time.strptime(w.start_time, "%Y-%m-%dT%H:%M:%SZ"))
-                              + time.mktime(time.gmtime(0)))
-            rows.append({
-                "namespace": w.pod["metadata"].get("namespace", "default"),
-                "name": w.pod["metadata"]["name"],
-                "uid": w.uid,
-                "phase": st.get("phase", "Pending"),
-                "ready": f"{sum(1 for c in cs if c.get('ready'))}/{len(cs)}",
-                "restarts": sum(int(c.get("restartCount", 0)) for c in cs),
-                "age": max(0, age),
-            })
+                    age = int(
+                        time.time()
+                        - time.mktime(time.strptime(w.start_time, "%Y-%m-%dT%H:%M:%SZ"))
+                        + time.mktime(time.gmtime(0))
+                    )
+            rows.append(
+                {
+                    "namespace": w.pod["metadata"].get("namespace", "default"),
+                    "name": w.pod["metadata"]["name"],
+                    "uid": w.uid,
+                    "phase": st.get("phase", "Pending"),
+                    "ready": f"{sum(1 for c in cs if c.get('ready'))}/{len(cs)}",
+                    "restarts": sum(int(c.get("restartCount", 0)) for c in cs),
+                    "age": max(0, age),
+                }
+            )
         return sorted(rows, key=lambda r: (r["namespace"], r["name"]))
 
     async def reconcile_all(self) -> None:
@@ -230,8 +251,9 @@ class PodManager:
             return
         self._errors.pop("docker", None)
         workers = [w for w in self.pods.values() if not w.deleting]
-        results = await asyncio.gather(*(self._sync(w, groups.get(w.uid, [])) for w in workers),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._sync(w, groups.get(w.uid, [])) for w in workers), return_exceptions=True
+        )
         for w, r in zip(workers, results, strict=True):
             if isinstance(r, Exception):
                 self._log_error(w.uid, f"pod {w.pod['metadata'].get('name')}: {r!r}")
@@ -252,4 +274,4 @@ class PodManager:
             w.stop_probes()
 
 
-__all__ = ["PodManager", "default_host_ip", "translate", "observe"]
+__all__ = ["PodManager", "default_host_ip"]

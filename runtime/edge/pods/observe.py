@@ -32,9 +32,14 @@ def terminated(info: dict[str, Any]) -> Terminated:
     st = info["State"]
     code = int(st.get("ExitCode", 0))
     reason = "OOMKilled" if st.get("OOMKilled") else ("Completed" if code == 0 else "Error")
-    return Terminated(exit_code=code, reason=reason, started_at=ts(st.get("StartedAt")),
-                      finished_at=ts(st.get("FinishedAt")), container_id=f"docker://{info['Id']}",
-                      message=str(st.get("Error") or ""))
+    return Terminated(
+        exit_code=code,
+        reason=reason,
+        started_at=ts(st.get("StartedAt")),
+        finished_at=ts(st.get("FinishedAt")),
+        container_id=f"docker://{info['Id']}",
+        message=str(st.get("Error") or ""),
+    )
 
 
 def container(name: str, image: str, history: list[dict[str, Any]]) -> ContainerObs:

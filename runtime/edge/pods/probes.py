@@ -27,8 +27,9 @@ def _port(c: dict[str, Any], port: int | str) -> int:
     raise ValueError(f"container {c.get('name')}: no port named {port!r}")
 
 
-async def _http(host: str, port: int, path: str, scheme: str, headers: list[dict[str, str]],
-                timeout: float) -> bool:
+async def _http(
+    host: str, port: int, path: str, scheme: str, headers: list[dict[str, str]], limit: float
+) -> bool:
     """A minimal HTTP/1.0 GET; 200-399 is success (kubelet does not follow redirects off-host)."""
     ssl = None
     if scheme.upper() == "HTTPS":
@@ -36,38 +37,48 @@ async def _http(host: str, port: int, path: str, scheme: str, headers: list[dict
 
         ssl = ssl_mod.create_default_context()
         ssl.check_hostname, ssl.verify_mode = False, ssl_mod.CERT_NONE  # kubelet skips verification too
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ssl), timeout)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ssl), limit)
     try:
         extra = "".join(f"{h['name']}: {h['value']}\r\n" for h in headers)
-        writer.write(f"GET {path or '/'} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/kedge\r\n"
-                     f"{extra}Accept: */*\r\nConnection: close\r\n\r\n".encode())
+        writer.write(
+            f"GET {path or '/'} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/kedge\r\n"
+            f"{extra}Accept: */*\r\nConnection: close\r\n\r\n".encode()
+        )
         await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), timeout)
+        line = await asyncio.wait_for(reader.readline(), limit)
         parts = line.split()
         return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
     finally:
         writer.close()
 
 
-async def run_handler(docker: DockerAdapter, cid: str, c: dict[str, Any], handler: dict[str, Any],
-                      pod_ip: str, timeout: float) -> bool:
+async def run_handler(
+    docker: DockerAdapter, cid: str, c: dict[str, Any], handler: dict[str, Any], pod_ip: str, limit: float
+) -> bool:
     """One probe or lifecycle-hook attempt; True on success. Errors count as failure."""
     try:
         if "exec" in handler:
-            code, _ = await docker.exec(cid, [str(x) for x in handler["exec"]["command"]], timeout)
+            code, _ = await docker.exec(cid, [str(x) for x in handler["exec"]["command"]], limit)
             return code == 0
         if "httpGet" in handler:
             h = handler["httpGet"]
-            return await _http(h.get("host") or pod_ip, _port(c, h["port"]), h.get("path", "/"),
-                               h.get("scheme", "HTTP"), h.get("httpHeaders") or [], timeout)
+            return await _http(
+                h.get("host") or pod_ip,
+                _port(c, h["port"]),
+                h.get("path", "/"),
+                h.get("scheme", "HTTP"),
+                h.get("httpHeaders") or [],
+                limit,
+            )
         if "tcpSocket" in handler:
             h = handler["tcpSocket"]
-            _, w = await asyncio.wait_for(asyncio.open_connection(h.get("host") or pod_ip,
-                                                                  _port(c, h["port"])), timeout)
+            _, w = await asyncio.wait_for(
+                asyncio.open_connection(h.get("host") or pod_ip, _port(c, h["port"])), limit
+            )
             w.close()
             return True
         if "sleep" in handler:
-            await asyncio.sleep(min(float(handler["sleep"]["seconds"]), timeout))
+            await asyncio.sleep(min(float(handler["sleep"]["seconds"]), limit))
             return True
     except (OSError, TimeoutError, ValueError) as exc:
         log.debug("probe of %s failed: %s", c.get("name"), exc)
@@ -81,8 +92,17 @@ async def run_handler(docker: DockerAdapter, cid: str, c: dict[str, Any], handle
 class ProbeWorker:
     """Periodic prober for one probe of one container instance; `result` is the debounced outcome."""
 
-    def __init__(self, docker: DockerAdapter, cid: str, c: dict[str, Any], kind: str, probe: dict[str, Any],
-                 pod_ip: str, on_change: Callable[[], None], gate: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        docker: DockerAdapter,
+        cid: str,
+        c: dict[str, Any],
+        kind: str,
+        probe: dict[str, Any],
+        pod_ip: str,
+        on_change: Callable[[], None],
+        gate: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.kind, self.cid = kind, cid
         self.result = kind == "liveness"  # liveness starts "alive", readiness/startup "not yet"
         self._docker, self._c, self._probe, self._ip = docker, c, probe, pod_ip
@@ -110,8 +130,9 @@ class ProbeWorker:
                 new = True if oks >= ok_needed else (False if fails >= fail_needed else self.result)
                 if new != self.result:
                     self.result = new
-                    log.info("%s probe of %s: %s", self.kind, self._c.get("name"),
-                             "success" if new else "failure")
+                    log.info(
+                        "%s probe of %s: %s", self.kind, self._c.get("name"), "success" if new else "failure"
+                    )
                     self._on_change()
                 if self.kind == "startup" and self.result:
                     return  # startup probes stop once they succeed

@@ -49,13 +49,18 @@ class PodObs:
     pod_ip: str | None = None
     sandbox_ready: bool = False
     start_time: str | None = None
+    terminating: bool = False  # the pod is being deleted: a stopped pod's phase is terminal
     init: list[ContainerObs] = field(default_factory=list)
     containers: list[ContainerObs] = field(default_factory=list)
 
 
 def _terminated(t: Terminated) -> dict[str, Any]:
-    out: dict[str, Any] = {"exitCode": t.exit_code, "reason": t.reason, "startedAt": t.started_at,
-                           "finishedAt": t.finished_at}
+    out: dict[str, Any] = {
+        "exitCode": t.exit_code,
+        "reason": t.reason,
+        "startedAt": t.started_at,
+        "finishedAt": t.finished_at,
+    }
     if t.container_id:
         out["containerID"] = t.container_id
     if t.message:
@@ -142,6 +147,8 @@ def phase(pod: dict[str, Any], obs: PodObs) -> str:
     if running:
         return "Running"
     if stopped:
+        if obs.terminating:
+            return "Succeeded" if stopped == succeeded else "Failed"
         if policy == "Always":
             return "Running"
         if stopped == succeeded:
@@ -150,8 +157,14 @@ def phase(pod: dict[str, Any], obs: PodObs) -> str:
     return "Pending"
 
 
-def _cond(typ: str, ok: bool, now: str, prev: dict[str, dict[str, Any]], reason: str | None = None,
-          message: str | None = None) -> dict[str, Any]:
+def _cond(
+    typ: str,
+    ok: bool,
+    now: str,
+    prev: dict[str, dict[str, Any]],
+    reason: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
     status = "True" if ok else "False"
     old = prev.get(typ)
     when = old["lastTransitionTime"] if old and old.get("status") == status else now
@@ -168,7 +181,7 @@ def build(pod: dict[str, Any], obs: PodObs, prev: dict[str, Any] | None, now: st
     spec = pod.get("spec", {})
     old = {c["type"]: c for c in (prev or {}).get("conditions") or []}
     ph = phase(pod, obs)
-    specs = {c["name"]: c for c in list(spec.get("initContainers") or []) + list(spec.get("containers") or [])}
+    specs = {c["name"]: c for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]}
     not_init = [o.name for o in obs.init if not (o.terminated and o.terminated.exit_code == 0)]
     unready = [o.name for o in obs.containers if not o.ready]
     done = ph in ("Succeeded", "Failed")
@@ -177,8 +190,14 @@ def build(pod: dict[str, Any], obs: PodObs, prev: dict[str, Any] | None, now: st
     ready_msg = None if done else f"containers with unready status: [{' '.join(unready)}]"
     conditions = [
         _cond("PodReadyToStartContainers", obs.sandbox_ready and not done, now, old),
-        _cond("Initialized", not not_init, now, old, "ContainersNotInitialized",
-              f"containers with incomplete status: [{' '.join(not_init)}]"),
+        _cond(
+            "Initialized",
+            not not_init,
+            now,
+            old,
+            "ContainersNotInitialized",
+            f"containers with incomplete status: [{' '.join(not_init)}]",
+        ),
         _cond("Ready", not unready and not done, now, old, ready_reason, ready_msg),
         _cond("ContainersReady", not unready and not done, now, old, ready_reason, ready_msg),
         _cond("PodScheduled", True, now, old),

@@ -22,14 +22,17 @@ def host_network(pod: dict[str, Any]) -> bool:
     return bool(pod.get("spec", {}).get("hostNetwork"))
 
 
-def sandbox_config(pod: dict[str, Any], node: str, attempt: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def sandbox_config(
+    pod: dict[str, Any], node: str, attempt: int
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
     spec = pod.get("spec", {})
-    ports: dict[str, int] = {}
+    ports: dict[str, int | tuple[str, int]] = {}
     for c in spec.get("containers") or []:
         for p in c.get("ports") or []:
             if p.get("hostPort"):
                 proto = (p.get("protocol") or "TCP").lower()
-                ports[f"{p['containerPort']}/{proto}"] = int(p["hostPort"])
+                hp = int(p["hostPort"])
+                ports[f"{p['containerPort']}/{proto}"] = (p["hostIP"], hp) if p.get("hostIP") else hp
     config = {
         "image": PAUSE_IMAGE,
         "labels": labels.for_container(node, pod, labels.SANDBOX_NAME, "sandbox", attempt),

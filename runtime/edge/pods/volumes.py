@@ -32,31 +32,41 @@ class TokenCache:
 
     tokens: dict[tuple[str, str], tuple[str, float, int]] = field(default_factory=dict)
 
-    async def get(self, refs: RefResolver, pod: dict[str, Any], key: tuple[str, str], src: dict[str, Any],
-                  now: float) -> str:
+    async def get(
+        self, refs: RefResolver, pod: dict[str, Any], key: tuple[str, str], src: dict[str, Any], now: float
+    ) -> str:
         cached = self.tokens.get(key)
         exp = int(src.get("expirationSeconds", 3607))
         if cached and now - cached[1] < 0.8 * cached[2]:
             return cached[0]
         meta, spec = pod["metadata"], pod.get("spec", {})
         aud = [src["audience"]] if src.get("audience") else None
-        token = await refs.sa_token(meta.get("namespace", "default"),
-                                    spec.get("serviceAccountName") or "default", pod, exp, aud)
+        token = await refs.sa_token(
+            meta.get("namespace", "default"), spec.get("serviceAccountName") or "default", pod, exp, aud
+        )
         if token:
             self.tokens[key] = (token, now, exp)
             return token
         if cached:
             return cached[0]  # offline: the last token stays until the cloud answers again
-        raise RefMissing(f"failed to fetch token for service account "
-                         f"{spec.get('serviceAccountName') or 'default'}")
+        raise RefMissing(
+            f"failed to fetch token for service account {spec.get('serviceAccountName') or 'default'}"
+        )
 
 
 def _mode(item: dict[str, Any], default: int) -> int:
     return int(item["mode"]) if item.get("mode") is not None else default
 
 
-async def _keys(refs: RefResolver, ns: str, kind: str, name: str, items: list[dict[str, Any]] | None,
-                optional: bool, mode: int) -> atomic_dir.Payload:
+async def _keys(
+    refs: RefResolver,
+    ns: str,
+    kind: str,
+    name: str,
+    items: list[dict[str, Any]] | None,
+    optional: bool,
+    mode: int,
+) -> atomic_dir.Payload:
     data = await source_data(refs, ns, kind, name, optional)
     if not items:
         return {k: (v, mode) for k, v in data.items()}
@@ -70,8 +80,9 @@ async def _keys(refs: RefResolver, ns: str, kind: str, name: str, items: list[di
     return out
 
 
-def _downward(pod: dict[str, Any], items: list[dict[str, Any]], mode: int, host_ip: str,
-              pod_ip: str) -> atomic_dir.Payload:
+def _downward(
+    pod: dict[str, Any], items: list[dict[str, Any]], mode: int, host_ip: str, pod_ip: str
+) -> atomic_dir.Payload:
     out: atomic_dir.Payload = {}
     for it in items:
         if "fieldRef" in it:
@@ -83,18 +94,39 @@ def _downward(pod: dict[str, Any], items: list[dict[str, Any]], mode: int, host_
     return out
 
 
-async def payload_of(refs: RefResolver, pod: dict[str, Any], vol: dict[str, Any], tokens: TokenCache,
-                     host_ip: str, pod_ip: str, now: float) -> atomic_dir.Payload | None:
+async def payload_of(
+    refs: RefResolver,
+    pod: dict[str, Any],
+    vol: dict[str, Any],
+    tokens: TokenCache,
+    host_ip: str,
+    pod_ip: str,
+    now: float,
+) -> atomic_dir.Payload | None:
     """The files of a configMap/secret/downwardAPI/projected volume; None for other kinds."""
     ns = pod["metadata"].get("namespace", "default")
     if "configMap" in vol:
         v = vol["configMap"]
-        return await _keys(refs, ns, "configmap", v["name"], v.get("items"), bool(v.get("optional")),
-                           int(v.get("defaultMode", 0o644)))
+        return await _keys(
+            refs,
+            ns,
+            "configmap",
+            v["name"],
+            v.get("items"),
+            bool(v.get("optional")),
+            int(v.get("defaultMode", 0o644)),
+        )
     if "secret" in vol:
         v = vol["secret"]
-        return await _keys(refs, ns, "secret", v["secretName"], v.get("items"), bool(v.get("optional")),
-                           int(v.get("defaultMode", 0o644)))
+        return await _keys(
+            refs,
+            ns,
+            "secret",
+            v["secretName"],
+            v.get("items"),
+            bool(v.get("optional")),
+            int(v.get("defaultMode", 0o644)),
+        )
     if "downwardAPI" in vol:
         v = vol["downwardAPI"]
         return _downward(pod, v.get("items") or [], int(v.get("defaultMode", 0o644)), host_ip, pod_ip)
@@ -110,8 +142,9 @@ async def payload_of(refs: RefResolver, pod: dict[str, Any], vol: dict[str, Any]
             elif "configMap" in src or "secret" in src:
                 kind = "configmap" if "configMap" in src else "secret"
                 s = src["configMap"] if kind == "configmap" else src["secret"]
-                out.update(await _keys(refs, ns, kind, s["name"], s.get("items"), bool(s.get("optional")),
-                                       mode))
+                out.update(
+                    await _keys(refs, ns, kind, s["name"], s.get("items"), bool(s.get("optional")), mode)
+                )
             elif "downwardAPI" in src:
                 out.update(_downward(pod, src["downwardAPI"].get("items") or [], mode, host_ip, pod_ip))
         return out
@@ -133,8 +166,15 @@ def _host_path(v: dict[str, Any]) -> Volume:
     return Volume("bind", path)
 
 
-async def materialise(refs: RefResolver, pod: dict[str, Any], root: Path, tokens: TokenCache,
-                      host_ip: str, pod_ip: str, now: float | None = None) -> tuple[dict[str, Volume], bool]:
+async def materialise(
+    refs: RefResolver,
+    pod: dict[str, Any],
+    root: Path,
+    tokens: TokenCache,
+    host_ip: str,
+    pod_ip: str,
+    now: float | None = None,
+) -> tuple[dict[str, Volume], bool]:
     """Write every volume of `pod` under `root`; the mounts by volume name, and whether any file changed."""
     now = time.monotonic() if now is None else now
     out: dict[str, Volume] = {}

@@ -114,8 +114,15 @@ class PodWorker:
         if self.mounts is not None and self.ctx.clock() - self.refreshed < self.ctx.volume_refresh:
             return True
         try:
-            self.mounts, _ = await volumes.materialise(self.ctx.refs, self.pod, self.vol_root, self.tokens,
-                                                       self.ctx.host_ip, self.pod_ip(), self.ctx.clock())
+            self.mounts, _ = await volumes.materialise(
+                self.ctx.refs,
+                self.pod,
+                self.vol_root,
+                self.tokens,
+                self.ctx.host_ip,
+                self.pod_ip(),
+                self.ctx.clock(),
+            )
             self.refreshed = self.ctx.clock()
             self.waiting.pop("__mount__", None)
         except (RefMissing, OSError, ValueError) as exc:
@@ -131,7 +138,8 @@ class PodWorker:
         if sb is not None:  # sandbox lost (docker restart, kill): containers in its netns must go too
             for hist in self.history.values():
                 for info in hist:
-                    if info["HostConfig"].get("NetworkMode") == f"container:{sb['Id']}" and observe.running(info):
+                    joined = info["HostConfig"].get("NetworkMode") == f"container:{sb['Id']}"
+                    if joined and observe.running(info):
                         await self.ctx.docker.kill(info["Id"])
                         self.backoff.pop((info["Config"]["Labels"] or {}).get(labels.CONTAINER, ""), None)
         await self.ctx.ensure_pause()
@@ -147,12 +155,12 @@ class PodWorker:
             self.waiting["__sandbox__"] = ("ContainerCreating", f"failed to create pod sandbox: {exc}")
             return False
         self.waiting.pop("__sandbox__", None)
-        info = await self.ctx.docker.inspect(cid)
-        self.history[labels.SANDBOX_NAME] = [info] if info else []
+        created = await self.ctx.docker.inspect(cid)
+        self.history[labels.SANDBOX_NAME] = [created] if created else []
         # env and downwardAPI files may name the pod IP: refresh volumes now that it is known
         self.refreshed = -1e18
         await self._volumes()
-        return info is not None and observe.running(info)
+        return created is not None and observe.running(created)
 
     async def _init_containers(self) -> bool:
         policy = self.spec.get("restartPolicy", "Always")
@@ -169,7 +177,8 @@ class PodWorker:
             if policy == "Never":
                 return False
             if self._in_backoff(c["name"]):
-                self.waiting[c["name"]] = ("CrashLoopBackOff", f"back-off restarting failed container {c['name']}")
+                msg = f"back-off restarting failed container {c['name']}"
+                self.waiting[c["name"]] = ("CrashLoopBackOff", msg)
                 return False
             await self._start(c, "init", observe.restarts(cur) + 1, backoff=True)
             return False
@@ -188,7 +197,7 @@ class PodWorker:
                 why = "spec changed" if changed else "liveness probe failed"
                 log.info("pod %s container %s: %s, restarting", self.pod["metadata"]["name"], name, why)
                 await self._stop_one(cur, c, self._grace(None))
-                cur = await self.ctx.docker.inspect(cur["Id"]) or cur
+                cur = (await self.ctx.docker.inspect(cur["Id"])) or cur
                 self.history[name] = [cur, *self.history[name][1:]]
                 if changed:
                     await self._start(c, "app", observe.restarts(cur) + 1)
@@ -206,7 +215,8 @@ class PodWorker:
         name, docker = c["name"], self.ctx.docker
         pull_key = f"pull:{name}"
         if self._in_backoff(pull_key):
-            self.waiting[name] = ("ImagePullBackOff", self.waiting.get(name, ("", f'Back-off pulling image "{c["image"]}"'))[1])
+            msg = self.waiting.get(name, ("", f'Back-off pulling image "{c["image"]}"'))[1]
+            self.waiting[name] = ("ImagePullBackOff", msg)
             return
         try:
             await images.ensure(docker, self.ctx.refs, self.pod, c)
@@ -222,8 +232,16 @@ class PodWorker:
             return
         sb = self._cur(labels.SANDBOX_NAME)
         dname, cfg, host = translate.container_config(
-            self.pod, c, kind=kind, node=self.ctx.node, restarts=restarts, env=env,
-            volumes=self.mounts or {}, sandbox_id=sb["Id"] if sb else None)
+            self.pod,
+            c,
+            kind=kind,
+            node=self.ctx.node,
+            restarts=restarts,
+            env=env,
+            volumes=self.mounts or {},
+            sandbox_id=sb["Id"] if sb else None,
+        )
+        cid = ""
         try:
             old = self.history.get(name, [])
             for info in old[1:] + [i for i in old[:1] if observe.restarts(i) >= restarts]:
@@ -233,17 +251,19 @@ class PodWorker:
         except Unreachable:
             raise
         except KedgeError as exc:
-            self.waiting[name] = ("RunContainerError" if "cid" in locals() else "CreateContainerError", str(exc))
+            self.waiting[name] = ("RunContainerError" if cid else "CreateContainerError", str(exc))
             if backoff:
                 self._bump(name)
             return
         self.waiting.pop(name, None)
         if backoff:
             self._bump(name)
-        info = await docker.inspect(cid)
-        if info:
-            self.history[name] = [info, *[i for i in self.history.get(name, [])[:1] if i["Id"] != cid
-                                          and observe.restarts(i) < restarts]]
+        created = await docker.inspect(cid)
+        if created:
+            prev = [
+                i for i in self.history.get(name, [])[:1] if i["Id"] != cid and observe.restarts(i) < restarts
+            ]
+            self.history[name] = [created, *prev]
 
     # -- probes -----------------------------------------------------------------------------------
     def _sync_probes(self) -> None:
@@ -264,8 +284,16 @@ class PodWorker:
                 if worker is not None:
                     worker.stop()
                 gate = self._startup_gate(c["name"], cur["Id"]) if kind != "startup" else (lambda: True)
-                worker = ProbeWorker(self.ctx.docker, cur["Id"], c, kind, probe, self.pod_ip() or "127.0.0.1",
-                                     self.ctx.wake, gate)
+                worker = ProbeWorker(
+                    self.ctx.docker,
+                    cur["Id"],
+                    c,
+                    kind,
+                    probe,
+                    self.pod_ip() or "127.0.0.1",
+                    self.ctx.wake,
+                    gate,
+                )
                 self.probes[key] = worker
                 worker.start()
         for key in [k for k in self.probes if k not in live]:
@@ -275,6 +303,7 @@ class PodWorker:
         def gate() -> bool:
             w = self.probes.get((name, "startup"))
             return w is None or w.cid != cid or w.result
+
         return gate
 
     def stop_probes(self) -> None:
@@ -302,7 +331,7 @@ class PodWorker:
         left = max(0, round(grace - (self.ctx.clock() - start)))
         if observe.running(info):
             try:
-                await self.ctx.docker.stop(info["Id"], timeout=left)
+                await self.ctx.docker.stop(info["Id"], grace=left)
             except KedgeError as exc:
                 log.warning("stopping %s: %s", info["Id"][:12], exc)
 
@@ -312,19 +341,29 @@ class PodWorker:
         self.stop_probes()
         g = self._grace(grace)
         specs = {c["name"]: c for c in self.spec.get("containers") or []}
-        jobs = [self._stop_one(h[0], specs.get(n), g) for n, h in self.history.items()
-                if h and n != labels.SANDBOX_NAME]
+        jobs = [
+            self._stop_one(h[0], specs.get(n), g)
+            for n, h in self.history.items()
+            if h and n != labels.SANDBOX_NAME
+        ]
         await asyncio.gather(*jobs)
         for info in self.history.get(labels.SANDBOX_NAME, [])[:1]:
             await self._stop_one(info, None, 0)
 
     # -- status -----------------------------------------------------------------------------------
     def observation(self) -> status.PodObs:
-        obs = status.PodObs(host_ip=self.ctx.host_ip, pod_ip=self.pod_ip() or None,
-                            start_time=self.start_time or None)
+        obs = status.PodObs(
+            host_ip=self.ctx.host_ip,
+            pod_ip=self.pod_ip() or None,
+            start_time=self.start_time or None,
+            terminating=self.deleting,
+        )
         sb = self._cur(labels.SANDBOX_NAME)
-        obs.sandbox_ready = (not self.deleting and self.mounts is not None and
-                             (translate.host_network(self.pod) or (sb is not None and observe.running(sb))))
+        obs.sandbox_ready = (
+            not self.deleting
+            and self.mounts is not None
+            and (translate.host_network(self.pod) or (sb is not None and observe.running(sb)))
+        )
         initializing = False
         for kind, key in (("init", "initContainers"), ("app", "containers")):
             for c in self.spec.get(key) or []:
@@ -333,8 +372,8 @@ class PodWorker:
                     initializing = True
                 if kind == "app" and initializing and not o.container_id:
                     o.waiting_reason = "PodInitializing"
-                wait = self.waiting.get(c["name"]) or (
-                    self.waiting.get("__mount__") or self.waiting.get("__sandbox__") if o.container_id == "" else None)
+                pod_wait = self.waiting.get("__mount__") or self.waiting.get("__sandbox__")
+                wait = self.waiting.get(c["name"]) or (pod_wait if not o.container_id else None)
                 if wait and o.running_since is None:
                     o.waiting_reason, o.waiting_message = wait
                     if o.terminated is not None:
@@ -342,12 +381,15 @@ class PodWorker:
                 startup = self.probes.get((c["name"], "startup"))
                 ready = self.probes.get((c["name"], "readiness"))
                 cid = o.container_id.removeprefix("docker://")
-                o.started = o.running_since is not None and (
-                    startup is None or (startup.cid == cid and startup.result)) and not (
-                    c.get("startupProbe") and startup is None)
+                o.started = (
+                    o.running_since is not None
+                    and (startup is None or (startup.cid == cid and startup.result))
+                    and not (c.get("startupProbe") and startup is None)
+                )
                 if kind == "app":
-                    o.ready = o.started and (ready.result and ready.cid == cid if ready else
-                                             not c.get("readinessProbe"))
+                    o.ready = o.started and (
+                        ready.result and ready.cid == cid if ready else not c.get("readinessProbe")
+                    )
                 (obs.init if kind == "init" else obs.containers).append(o)
         return obs
 

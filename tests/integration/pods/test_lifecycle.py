@@ -30,17 +30,23 @@ async def test_crashing_container_restarts_with_backoff(pod_env: PodEnv) -> None
     assert "back-off" in backoffs[0]["message"]
     last = cstatus(st, "app")["lastState"]["terminated"]
     assert last["exitCode"] == 3 and last["reason"] == "Error"
-    in_backoff = [s for n, s in pod_env.statuses if n == "crash"
-                  and cstatus(s, "app")["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff"]
+    in_backoff = [
+        s
+        for n, s in pod_env.statuses
+        if n == "crash" and cstatus(s, "app")["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff"
+    ]
     # restartPolicy Always: a crash loop is still phase Running, but not Ready
     assert {s["phase"] for s in in_backoff} == {"Running"}
-    assert {next(c for c in s["conditions"] if c["type"] == "Ready")["status"] for s in in_backoff} == {"False"}
+    assert {next(c for c in s["conditions"] if c["type"] == "Ready")["status"] for s in in_backoff} == {
+        "False"
+    }
 
 
 async def test_restart_policy_never_and_onfailure(pod_env: PodEnv) -> None:
     m = pod_env.manager()
-    await m.sync_pod(pod_env.pod("never", [{"name": "app", "command": ["sh", "-c", "exit 4"]}],
-                                 restartPolicy="Never"))
+    await m.sync_pod(
+        pod_env.pod("never", [{"name": "app", "command": ["sh", "-c", "exit 4"]}], restartPolicy="Never")
+    )
     await m.sync_pod(pod_env.pod("done", [{"name": "app", "command": ["true"]}], restartPolicy="OnFailure"))
     pod_env.run(m)
     failed = await pod_env.wait("never", lambda s: s["phase"] == "Failed")
@@ -54,15 +60,26 @@ async def test_restart_policy_never_and_onfailure(pod_env: PodEnv) -> None:
 
 async def test_missing_image_is_err_image_pull_not_a_crash(pod_env: PodEnv) -> None:
     m = pod_env.manager()
-    pod = pod_env.pod("nopull", [{"name": "app", "image": "registry.invalid/kedge/none:1",
-                                  "imagePullPolicy": "IfNotPresent", "command": ["true"]}])
+    pod = pod_env.pod(
+        "nopull",
+        [
+            {
+                "name": "app",
+                "image": "registry.invalid/kedge/none:1",
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["true"],
+            }
+        ],
+    )
     await m.sync_pod(pod)
     st = pod_env.last("nopull")
     waiting = cstatus(st, "app")["state"]["waiting"]
     assert waiting["reason"] == "ErrImagePull" and "registry.invalid/kedge/none:1" in waiting["message"]
     assert st["phase"] == "Pending"
     pod_env.run(m)
-    await pod_env.wait("nopull", lambda s: cstatus(s, "app")["state"]["waiting"]["reason"] == "ImagePullBackOff")
+    await pod_env.wait(
+        "nopull", lambda s: cstatus(s, "app")["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    )
     never = pod_env.pod("neverpull", [{"name": "app", "image": "kedge.local/absent:1", "command": ["true"]}])
     await m.sync_pod(never)
     assert cstatus(pod_env.last("neverpull"), "app")["state"]["waiting"]["reason"] == "ErrImageNeverPull"
@@ -70,10 +87,10 @@ async def test_missing_image_is_err_image_pull_not_a_crash(pod_env: PodEnv) -> N
 
 async def test_readiness_probe_flips_ready(pod_env: PodEnv, docker_client: docker.DockerClient) -> None:
     m = pod_env.manager()
-    probe = {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 0.2,
-             "failureThreshold": 1}
-    await m.sync_pod(pod_env.pod("ready", [{"name": "app", "command": ["sleep", "3600"],
-                                            "readinessProbe": probe}]))
+    probe = {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 0.2, "failureThreshold": 1}
+    await m.sync_pod(
+        pod_env.pod("ready", [{"name": "app", "command": ["sleep", "3600"], "readinessProbe": probe}])
+    )
     pod_env.run(m)
     st = await pod_env.wait("ready", lambda s: s["phase"] == "Running")
     assert not cstatus(st, "app")["ready"]
@@ -87,25 +104,35 @@ async def test_readiness_probe_flips_ready(pod_env: PodEnv, docker_client: docke
     assert cstatus(st, "app")["restartCount"] == 0
 
 
-async def test_liveness_failure_restarts_and_http_tcp_probes(pod_env: PodEnv,
-                                                             docker_client: docker.DockerClient) -> None:
+async def test_liveness_failure_restarts_and_http_tcp_probes(
+    pod_env: PodEnv, docker_client: docker.DockerClient
+) -> None:
     m = pod_env.manager()
-    pod = pod_env.pod("live", [{
-        "name": "app",
-        "command": ["sh", "-c", "mkdir -p /www && touch /www/ok && exec httpd -f -p 8080 -h /www"],
-        "ports": [{"name": "http", "containerPort": 8080}],
-        "livenessProbe": {"httpGet": {"path": "/ok", "port": "http"}, "periodSeconds": 0.2,
-                          "failureThreshold": 2},
-        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 0.2},
-        "startupProbe": {"exec": {"command": ["test", "-f", "/www/ok"]}, "periodSeconds": 0.2},
-    }])
+    pod = pod_env.pod(
+        "live",
+        [
+            {
+                "name": "app",
+                "command": ["sh", "-c", "mkdir -p /www && touch /www/ok && exec httpd -f -p 8080 -h /www"],
+                "ports": [{"name": "http", "containerPort": 8080}],
+                "livenessProbe": {
+                    "httpGet": {"path": "/ok", "port": "http"},
+                    "periodSeconds": 0.2,
+                    "failureThreshold": 2,
+                },
+                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 0.2},
+                "startupProbe": {"exec": {"command": ["test", "-f", "/www/ok"]}, "periodSeconds": 0.2},
+            }
+        ],
+    )
     await m.sync_pod(pod)
     pod_env.run(m)
     st = await pod_env.wait("live", lambda s: cstatus(s, "app")["ready"])
     assert cstatus(st, "app")["started"]
     docker_client.containers.get(cid_of(st, "app")).exec_run(["rm", "/www/ok"])
-    st = await pod_env.wait("live", lambda s: cstatus(s, "app")["restartCount"] == 1
-                            and cstatus(s, "app")["ready"])
+    st = await pod_env.wait(
+        "live", lambda s: cstatus(s, "app")["restartCount"] == 1 and cstatus(s, "app")["ready"]
+    )
     assert cstatus(st, "app")["lastState"]["terminated"]["exitCode"] != 0
 
 
@@ -134,18 +161,29 @@ async def test_restarted_runtime_adopts_without_restarting(pod_env: PodEnv) -> N
     assert rows[0]["name"] == "adopt" and rows[0]["ready"] == "1/1" and rows[0]["phase"] == "Running"
 
 
-async def test_delete_runs_prestop_and_honours_grace(pod_env: PodEnv, docker_client: docker.DockerClient,
-                                                     tmp_path: Path) -> None:
+async def test_delete_runs_prestop_and_honours_grace(
+    pod_env: PodEnv, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
     host = tmp_path / "host"
     host.mkdir()
     m = pod_env.manager()
-    pod = pod_env.pod("bye", [{
-        "name": "app",
-        "command": ["sh", "-c", "trap 'echo term >> /host/log; exit 0' TERM; while true; do sleep 0.1; done"],
-        "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "echo prestop >> /host/log"]}}},
-        "volumeMounts": [{"name": "host", "mountPath": "/host"}],
-    }], volumes=[{"name": "host", "hostPath": {"path": str(host), "type": "Directory"}}],
-        terminationGracePeriodSeconds=10)
+    pod = pod_env.pod(
+        "bye",
+        [
+            {
+                "name": "app",
+                "command": [
+                    "sh",
+                    "-c",
+                    "trap 'echo term >> /host/log; exit 0' TERM; while true; do sleep 0.1; done",
+                ],
+                "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "echo prestop >> /host/log"]}}},
+                "volumeMounts": [{"name": "host", "mountPath": "/host"}],
+            }
+        ],
+        volumes=[{"name": "host", "hostPath": {"path": str(host), "type": "Directory"}}],
+        terminationGracePeriodSeconds=10,
+    )
     await m.sync_pod(pod)
     st = await pod_env.wait("bye", lambda s: s["phase"] == "Running")
     t0 = time.monotonic()
@@ -155,7 +193,9 @@ async def test_delete_runs_prestop_and_honours_grace(pod_env: PodEnv, docker_cli
     assert took < 5, f"a container that exits on SIGTERM must not wait out the grace period ({took:.1f}s)"
     final = pod_env.last("bye")
     assert cstatus(final, "app")["state"]["terminated"]["exitCode"] == 0
-    assert not docker_client.containers.list(all=True, filters={"label": f"{labels.POD_UID}={pod['metadata']['uid']}"})
+    assert not docker_client.containers.list(
+        all=True, filters={"label": f"{labels.POD_UID}={pod['metadata']['uid']}"}
+    )
     assert not (pod_env.state / "pods" / pod["metadata"]["uid"]).exists()
     assert cid_of(st, "app")
     assert m.local_status() == []
@@ -163,7 +203,9 @@ async def test_delete_runs_prestop_and_honours_grace(pod_env: PodEnv, docker_cli
 
 async def test_stubborn_container_is_killed_after_grace(pod_env: PodEnv) -> None:
     m = pod_env.manager()
-    pod = pod_env.pod("stubborn", [{"name": "app", "command": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]}])
+    pod = pod_env.pod(
+        "stubborn", [{"name": "app", "command": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]}]
+    )
     await m.sync_pod(pod)
     await pod_env.wait("stubborn", lambda s: s["phase"] == "Running")
     t0 = time.monotonic()
@@ -173,24 +215,27 @@ async def test_stubborn_container_is_killed_after_grace(pod_env: PodEnv) -> None
     assert cstatus(pod_env.last("stubborn"), "app")["state"]["terminated"]["exitCode"] == 137
 
 
-async def test_orphans_removed_and_foreign_containers_untouched(pod_env: PodEnv,
-                                                                docker_client: docker.DockerClient,
-                                                                busybox_image: str,
-                                                                docker_cleanup: dict[str, str]) -> None:
-    foreign = docker_client.containers.run(busybox_image, ["sleep", "3600"], detach=True,
-                                           labels={**docker_cleanup, labels.NODE: pod_env.node})
+async def test_orphans_removed_and_foreign_containers_untouched(
+    pod_env: PodEnv, docker_client: docker.DockerClient, busybox_image: str, docker_cleanup: dict[str, str]
+) -> None:
+    foreign = docker_client.containers.run(
+        busybox_image, ["sleep", "3600"], detach=True, labels={**docker_cleanup, labels.NODE: pod_env.node}
+    )
     m = pod_env.manager()
     keep = pod_env.pod("keep", [{"name": "app", "command": ["sleep", "3600"]}])
-    gone = pod_env.pod("gone", [{"name": "app", "command": ["sleep", "3600"]}],
-                       terminationGracePeriodSeconds=0)
+    gone = pod_env.pod(
+        "gone", [{"name": "app", "command": ["sleep", "3600"]}], terminationGracePeriodSeconds=0
+    )
     await m.sync_pod(keep)
     await m.sync_pod(gone)
     m2 = pod_env.manager()
     await m2.start()
     assert set(m2.adopted) == {keep["metadata"]["uid"], gone["metadata"]["uid"]}
     await m2.remove_orphans({keep["metadata"]["uid"]})
-    left = {c.labels.get(labels.POD_NAME) for c in docker_client.containers.list(
-        all=True, filters={"label": f"{labels.NODE}={pod_env.node}"})}
+    left = {
+        c.labels.get(labels.POD_NAME)
+        for c in docker_client.containers.list(all=True, filters={"label": f"{labels.NODE}={pod_env.node}"})
+    }
     assert left == {"keep", None}
     foreign.reload()
     assert foreign.status == "running"
@@ -203,14 +248,17 @@ async def test_lost_sandbox_is_recreated(pod_env: PodEnv, docker_client: docker.
     await m.sync_pod(pod)
     pod_env.run(m)
     st = await pod_env.wait("sbx", lambda s: cstatus(s, "app")["ready"])
-    sandbox = docker_client.containers.list(filters={"label": [f"{labels.POD_UID}={pod['metadata']['uid']}",
-                                                               f"{labels.KIND}=sandbox"]})[0]
+    sandbox = docker_client.containers.list(
+        filters={"label": [f"{labels.POD_UID}={pod['metadata']['uid']}", f"{labels.KIND}=sandbox"]}
+    )[0]
     t0 = time.monotonic()
     sandbox.stop(timeout=10)
     assert time.monotonic() - t0 < 3, "the pause program must exit on SIGTERM"
     sandbox.reload()
     assert sandbox.attrs["State"]["ExitCode"] == 0
-    st2 = await pod_env.wait("sbx", lambda s: cstatus(s, "app")["restartCount"] == 1 and cstatus(s, "app")["ready"])
+    st2 = await pod_env.wait(
+        "sbx", lambda s: cstatus(s, "app")["restartCount"] == 1 and cstatus(s, "app")["ready"]
+    )
     assert cid_of(st2, "app") != cid_of(st, "app") and st2["podIP"]
 
 
@@ -219,8 +267,12 @@ async def test_host_network_pod_has_no_sandbox(pod_env: PodEnv, docker_client: d
     pod = pod_env.pod("hostnet", [{"name": "app", "command": ["sleep", "3600"]}], hostNetwork=True)
     await m.sync_pod(pod)
     st = await pod_env.wait("hostnet", lambda s: s["phase"] == "Running")
-    kinds = [c.labels[labels.KIND] for c in docker_client.containers.list(
-        filters={"label": f"{labels.POD_UID}={pod['metadata']['uid']}"})]
+    kinds = [
+        c.labels[labels.KIND]
+        for c in docker_client.containers.list(
+            filters={"label": f"{labels.POD_UID}={pod['metadata']['uid']}"}
+        )
+    ]
     assert kinds == ["app"]
     assert st["podIP"] == st["hostIP"] == "127.0.0.1"
     info = docker_client.api.inspect_container(cid_of(st, "app"))

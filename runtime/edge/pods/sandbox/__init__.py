@@ -38,7 +38,8 @@ class UnsupportedArch(RuntimeError):
 def _x86_64() -> bytes:
     head = (
         b"\x31\xff"  # xor edi, edi                 SIG_BLOCK
-        + b"\x68" + struct.pack("<i", SIG_SET)  # push SIG_SET (sign-extended to 8 bytes)
+        + b"\x68"
+        + struct.pack("<i", SIG_SET)  # push SIG_SET (sign-extended to 8 bytes)
         + b"\x48\x89\xe6"  # mov rsi, rsp              &set
         + b"\x31\xd2"  # xor edx, edx                 oldset = NULL
         + b"\x41\xba\x08\x00\x00\x00"  # mov r10d, 8   sigsetsize
@@ -84,7 +85,12 @@ def _aarch64() -> bytes:
     return b"".join(struct.pack("<I", w) for w in words)
 
 
-_ARCHES = {"x86_64": (62, _x86_64), "amd64": (62, _x86_64), "aarch64": (183, _aarch64), "arm64": (183, _aarch64)}
+_ARCHES = {
+    "x86_64": (62, _x86_64),
+    "amd64": (62, _x86_64),
+    "aarch64": (183, _aarch64),
+    "arm64": (183, _aarch64),
+}
 
 
 def pause_elf(arch: str | None = None) -> bytes:

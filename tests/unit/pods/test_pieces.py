@@ -1,0 +1,141 @@
+"""Pure pieces of the pod manager: the generated pause ELF, atomic volume dirs, quantities, translation."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import struct
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime.edge.pods import atomic_dir, labels, quantity, translate
+from runtime.edge.pods.envs import expand
+from runtime.edge.pods.images import pull_policy, registry_of
+from runtime.edge.pods.sandbox import UnsupportedArch, pause_elf, rootfs_tar
+from runtime.edge.pods.volumes import Volume
+
+
+@pytest.mark.parametrize("arch,machine", [("x86_64", 62), ("aarch64", 183)])
+def test_pause_elf_is_a_tiny_static_executable(arch: str, machine: int) -> None:
+    elf = pause_elf(arch)
+    assert elf[:4] == b"\x7fELF" and elf[4] == 2 and len(elf) < 512
+    e_type, e_machine, _, e_entry, e_phoff = struct.unpack_from("<HHIQQ", elf, 16)
+    assert (e_type, e_machine, e_phoff) == (2, machine, 64)
+    p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", elf, 64)
+    assert (p_type, p_flags, p_offset, p_filesz, p_memsz) == (1, 5, 0, len(elf), len(elf))
+    assert p_vaddr < e_entry < p_vaddr + len(elf)
+    if arch == "aarch64":
+        assert (len(elf) - 120) % 4 == 0
+
+
+def test_pause_elf_unknown_arch_names_the_way_out() -> None:
+    with pytest.raises(UnsupportedArch, match="docker import"):
+        pause_elf("riscv64")
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="runs the native x86_64 program")
+def test_pause_program_sleeps_and_exits_zero_on_sigterm(tmp_path: Path) -> None:
+    exe = tmp_path / "pause"
+    exe.write_bytes(pause_elf())
+    exe.chmod(0o755)
+    proc = subprocess.Popen([str(exe)])
+    time.sleep(0.3)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=5) == 0
+
+
+def test_rootfs_tar_is_deterministic() -> None:
+    data = rootfs_tar("x86_64")
+    assert data == rootfs_tar("x86_64")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        (member,) = tar.getmembers()
+        assert member.name == "pause" and member.mode == 0o755
+
+
+def test_atomic_dir_swaps_whole_payload(tmp_path: Path) -> None:
+    d = tmp_path / "vol"
+    assert atomic_dir.write(d, {"a": (b"1", 0o644), "sub/b": (b"2", 0o400)})
+    assert (d / "a").read_bytes() == b"1" and (d / "sub" / "b").read_bytes() == b"2"
+    assert os.readlink(d / "a") == "..data/a" and ((d / "sub" / "b").stat().st_mode & 0o777) == 0o400
+    first = os.readlink(d / "..data")
+    assert not atomic_dir.write(d, {"a": (b"1", 0o644), "sub/b": (b"2", 0o400)})  # unchanged: no rewrite
+    assert atomic_dir.write(d, {"a": (b"new", 0o644)})
+    assert (d / "a").read_bytes() == b"new" and not (d / "sub").exists()
+    assert os.readlink(d / "..data") != first and not (d / first).exists()
+    with pytest.raises(ValueError):
+        atomic_dir.write(d, {"../escape": (b"x", 0o644)})
+
+
+def test_quantities() -> None:
+    assert quantity.parse("500m") * 1000 == 500
+    assert quantity.parse("128Mi") == 128 * 2**20 and quantity.parse("1G") == 10**9
+    assert quantity.parse(2) == 2 and quantity.parse("1.5") * 2 == 3
+    with pytest.raises(ValueError):
+        quantity.parse("lots")
+
+
+def test_expand_like_kubelet() -> None:
+    env = {"A": "x"}
+    assert expand("$(A)-$(B)-$$(A)", env) == "x-$(B)-$(A)"
+
+
+def test_images() -> None:
+    assert registry_of("busybox") == "docker.io" and registry_of("reg.local:5000/a/b:1") == "reg.local:5000"
+    assert pull_policy({"image": "busybox"}) == "Always" and pull_policy({"image": "a:1"}) == "IfNotPresent"
+    assert pull_policy({"image": "a:latest"}) == "Always"
+
+
+def test_container_translation() -> None:
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "0123456789"},
+        "spec": {
+            "securityContext": {"runAsUser": 1000, "fsGroup": 2000},
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "img",
+                    "command": ["run"],
+                    "args": ["$(X)"],
+                    "ports": [{"containerPort": 80, "hostPort": 8080}],
+                    "securityContext": {
+                        "privileged": True,
+                        "runAsGroup": 3,
+                        "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True,
+                    },
+                    "resources": {"limits": {"cpu": "250m", "memory": "1Gi"}},
+                    "volumeMounts": [
+                        {"name": "cfg", "mountPath": "/cfg"},
+                        {"name": "dev", "mountPath": "/dev/ttyUSB0"},
+                        {"name": "mem", "mountPath": "/tmpfs"},
+                    ],
+                }
+            ],
+        },
+    }
+    c = pod["spec"]["containers"][0]
+    vols = {
+        "cfg": Volume("bind", "/state/cfg", read_only=True),
+        "dev": Volume("device", "/dev/ttyUSB0"),
+        "mem": Volume("tmpfs"),
+    }
+    name, cfg, host = translate.container_config(
+        pod, c, kind="app", node="n", restarts=2, env={"X": "y"}, volumes=vols, sandbox_id="sb"
+    )
+    assert name == "kedge_c_p_ns_01234567_2"
+    assert cfg["entrypoint"] == ["run"] and cfg["command"] == ["y"] and cfg["user"] == "1000:3"
+    assert cfg["labels"][labels.RESTARTS] == "2" and cfg["labels"][labels.HASH] == labels.spec_hash(c)
+    assert host["network_mode"] == host["ipc_mode"] == "container:sb"
+    assert host["privileged"] and host["cap_add"] == ["NET_ADMIN"] and host["cap_drop"] == ["ALL"]
+    assert host["read_only"] and host["group_add"] == ["2000"]
+    assert host["nano_cpus"] == 250_000_000 and host["mem_limit"] == 2**30
+    assert host["binds"] == ["/state/cfg:/cfg:ro"] and host["tmpfs"] == {"/tmpfs": "rw"}
+    assert host["devices"] == ["/dev/ttyUSB0:/dev/ttyUSB0:rwm"]
+    _, scfg, shost = translate.sandbox_config(pod, "n", 0)
+    assert shost["port_bindings"] == {"80/tcp": 8080} and scfg["hostname"] == "p"
