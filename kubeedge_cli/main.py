@@ -7,7 +7,7 @@ import sys
 import typer
 
 from kubeedge_cli import render
-from kubeedge_cli.commands import apiserver, cloud, version
+from kubeedge_cli.commands import apiserver, cloud, init, reset, token, version
 from kubeedge_cli.errors import exit_code_for
 from kubeedge_cli.options import Format, KubeconfigOpt, OutputOpt, RootOpt, Settings, VerboseOpt
 from runtime.errors import KedgeError
@@ -39,6 +39,9 @@ def _globals(
 for module in (version, apiserver):
     app.add_typer(module.app)
 app.add_typer(cloud.app, name="cloud")
+app.add_typer(init.app)
+app.add_typer(reset.app)
+app.add_typer(token.app, name="token")
 
 
 def _output_format(argv: list[str]) -> Format:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kubeedge_cli import render
 from kubeedge_cli.options import KubeconfigOpt, RootOpt, VerboseOpt, settings
+
+if TYPE_CHECKING:
+    from runtime.kube.client import KubeClient
 
 app = typer.Typer(no_args_is_help=True, help="Cloud role commands.")
 
@@ -53,10 +58,29 @@ def run(
     Serves /healthz, /readyz and /metrics on metrics_address; stops gracefully on SIGTERM or SIGINT.
     """
     s = settings(ctx, kubeconfig=kubeconfig, root=root, verbose=verbose)
+    runner: Callable[..., Any] = asyncio.run
     try:
         import uvloop
 
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency everywhere but Windows
-        runner = asyncio.run
+        pass
     runner(_main(config, s.root, s.kubeconfig, sets or [], s.verbose))
+
+
+def connect(kubeconfig: Path | None, root: Path) -> KubeClient:
+    """KubeClient by the usual lookup; when nothing is configured, the admin kubeconfig that
+    `kedge init --embedded` wrote under --root. Reports which kubeconfig is used (design.md §7)."""
+    from runtime.errors import ConfigError
+    from runtime.kube.client import make_client
+    from runtime.paths import Paths
+
+    try:
+        client = make_client(kubeconfig)
+    except ConfigError:
+        local = Paths.of(root, "cloud").admin_kubeconfig
+        if kubeconfig is not None or not local.is_file():
+            raise
+        client = make_client(local)
+    render.message(f"using kubeconfig {client.source} ({client.server})")
+    return client

@@ -1,0 +1,235 @@
+"""`kedge init`: install the cloud role (into the cluster, as a host process, or fully embedded)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+
+from kubeedge_cli import render
+from kubeedge_cli.commands.cloud import connect
+from kubeedge_cli.commands.token import parse_duration
+from kubeedge_cli.options import Format, KubeconfigOpt, OutputOpt, RootOpt, Settings, settings
+from runtime.errors import UsageError
+
+app = typer.Typer()
+
+EXAMPLES = """
+Examples:
+
+  kedge init --advertise-address 203.0.113.10          # into the current kubeconfig's cluster
+  kedge init --dry-run -o yaml | kubectl apply -f -    # review, then apply yourself
+  kedge init --embedded --root /srv/kedge              # API server + cloud on this machine
+"""
+
+
+def _print_checks(results: list[Any]) -> None:
+    for r in results:
+        tag = {"ok": "ok", "warning": "warn", "error": "FAIL"}[r.level]
+        render.message(f"  [{tag}] {r.name}: {r.message}")
+
+
+@app.command(epilog=EXAMPLES)
+def init(
+    ctx: typer.Context,
+    host: Annotated[
+        bool, typer.Option("--host", help="Run the cloud as a local process (kubeconfig's cluster).")
+    ] = False,
+    embedded: Annotated[
+        bool, typer.Option("--embedded", help="Start the embedded API server and the cloud on this machine.")
+    ] = False,
+    advertise: Annotated[
+        list[str] | None,
+        typer.Option("--advertise-address", help="IP or DNS name edges use to reach the cloud (repeatable)."),
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option("--image", help="Cloud image (default kedge/kedge:<version>).")
+    ] = None,
+    replicas: Annotated[int, typer.Option("--replicas", help="Cloud replicas (in-cluster).")] = 1,
+    service_type: Annotated[
+        str, typer.Option("--service-type", help="ClusterIP, NodePort or LoadBalancer.")
+    ] = "ClusterIP",
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="cloud.toml override a.b=c (host/embedded).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifests; change nothing.")] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Do not wait for the cloud to be ready.")
+    ] = False,
+    timeout: Annotated[str, typer.Option("--timeout", help="How long to wait for readiness.")] = "5m",
+    no_token: Annotated[bool, typer.Option("--no-token", help="Do not create a join token.")] = False,
+    token_ttl: Annotated[str, typer.Option("--token-ttl", help="Lifetime of the printed token.")] = "24h",
+    ignore: Annotated[
+        str, typer.Option("--ignore-preflight-errors", help="Checks to downgrade to warnings: NAME,… or all.")
+    ] = "",
+    patch_daemonsets: Annotated[
+        bool,
+        typer.Option("--patch-daemonsets", help="Keep existing DaemonSets off edge nodes (node affinity)."),
+    ] = False,
+    apiserver_port: Annotated[int, typer.Option("--apiserver-port", help="Embedded API server port.")] = 6443,
+    output: OutputOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    root: RootOpt = None,
+) -> None:
+    """Install the kedge cloud: CRDs, RBAC, CA, the cloud itself; print the `kedge join` line."""
+    s = settings(ctx, output=output, kubeconfig=kubeconfig, root=root)
+    if host and embedded:
+        raise UsageError(
+            "--host and --embedded exclude each other (--embedded already runs the cloud locally)"
+        )
+    if embedded and kubeconfig is not None:
+        raise UsageError("--embedded starts its own API server; --kubeconfig does not apply")
+    from runtime.cloud.install import InstallOptions
+
+    opts = InstallOptions(
+        mode="cluster" if not (host or embedded) else "host",
+        replicas=replicas,
+        service_type=service_type,
+        advertise_addresses=list(advertise or []),
+    )
+    if image:
+        opts.image = image
+    opts.validate()
+    wait_s, ttl_s = parse_duration(timeout), parse_duration(token_ttl)
+    mode = "embedded" if embedded else "host" if host else "cluster"
+    asyncio.run(
+        _init(s, opts, mode, sets or [], dry_run=dry_run, wait=not no_wait, wait_s=wait_s,
+              token=not no_token, ttl_s=ttl_s, ignore=ignore.split(","), patch_ds=patch_daemonsets,
+              apiserver_port=apiserver_port)
+    )  # fmt: skip
+
+
+async def _init(
+    s: Settings, opts: Any, mode: str, sets: list[str], *, dry_run: bool, wait: bool, wait_s: float,
+    token: bool, ttl_s: float, ignore: list[str], patch_ds: bool, apiserver_port: int,
+) -> None:  # fmt: skip
+    from runtime.cloud import init_preflight as pre
+    from runtime.cloud import init_procs, init_run
+    from runtime.cloud.install import render as render_objects
+    from runtime.cloud.install import to_yaml
+    from runtime.kube.apply import apply_objects
+    from runtime.kube.client import make_client
+
+    root = s.root
+    if dry_run:
+        objs = render_objects(opts)
+        if s.output is Format.json:
+            render.data(objs, Format.json)
+        else:
+            print(to_yaml(objs), end="", flush=True)
+        return
+
+    total = 6 + (1 if mode == "embedded" else 0)
+    steps = render.Steps(total)
+    kubeconfig = s.kubeconfig
+    if mode == "embedded":
+        with steps.step("starting the embedded API server"):
+            path, pid, started = await asyncio.to_thread(init_run.start_apiserver, root, apiserver_port)
+            kubeconfig = path
+            render.message(f"  apiserver pid {pid} ({'started' if started else 'already running'}), "
+                           f"kubeconfig {path}")  # fmt: skip
+    client = make_client(kubeconfig) if kubeconfig is not None else connect(None, root)
+    kubeconfig = kubeconfig or client.source_info.path  # the local cloud process uses the same file
+    summary: dict[str, Any] = {"mode": mode}
+    async with client:
+        if mode == "embedded":
+            await init_run.wait_api(client, 60)
+        with steps.step("preflight checks"):
+            pf = pre.Preflight()
+            await pre.check_api(pf, client)
+            await pre.check_permissions(pf, client)
+            pre.check_addresses(pf, opts.advertise_addresses)
+            if mode != "cluster" and init_procs.running_pid(root, "cloud") is None:
+                pre.check_ports(pf, _local_ports(opts, sets))
+            await pre.check_existing(pf, client, opts.namespace)
+            await pre.check_daemonsets(pf, client)
+            _print_checks(pf.enforce(ignore))
+            if patch_ds and pf.daemonsets:
+                patched = await pre.patch_daemonsets(client, pf.daemonsets)
+                render.message(
+                    f"  patched {len(patched)} DaemonSet(s) to stay off edge nodes: {', '.join(patched)}"
+                )
+        with steps.step("applying manifests"):
+            results = await apply_objects(client, render_objects(opts))
+            summary["objects"] = [
+                {"object": r.describe().rsplit(" ", 1)[0], "result": r.action} for r in results
+            ]
+            if s.output is Format.table:
+                for r in results:
+                    print(r.describe(), flush=True)
+        with steps.step("certificate authority"):
+            ca = await init_run.ensure_pki(client, opts.namespace)
+            summary["caHash"] = "sha256:" + ca.hash
+            render.message(f"  CA sha256:{ca.hash}")
+        with steps.step("starting the cloud" if mode != "cluster" else "cloud deployment applied"):
+            record_kc = str(kubeconfig.resolve()) if kubeconfig else ""
+            init_run.InstallRecord(mode, opts.namespace, record_kc).save(root)  # type: ignore[arg-type]
+            if mode != "cluster":
+                cfg_path = init_run.write_host_config(root, opts, kubeconfig, sets)
+                pid, started = await asyncio.to_thread(init_run.start_cloud, root, kubeconfig)
+                summary["cloudPid"] = pid
+                state = "started" if started else "already running"
+                render.message(f"  kedge cloud run pid {pid} ({state}), config {cfg_path}")
+        with steps.step("waiting for the cloud to be ready" if wait else "not waiting (--no-wait)"):
+            if wait and mode == "cluster":
+                await init_run.wait_deployment(client, opts.namespace, wait_s)
+            elif wait:
+                url = await asyncio.to_thread(init_procs.wait_cloud_ready, root, summary["cloudPid"], wait_s)
+                summary["health"] = url
+        with steps.step("join token" if token else "no join token (--no-token)"):
+            if token:
+                info, tok = await init_run.create_token(
+                    client, opts.namespace, ttl=ttl_s, description="kedge init"
+                )
+                cloud = (opts.advertise_addresses or ["<cloud-address>"])[0]
+                port = _hub_port(sets) if mode != "cluster" else 10000
+                command = f"kedge join --cloud {_hostport(cloud, port)} --token {tok}"
+                summary["join"] = {"id": info.id, "token": tok, "expires": info.as_dict()["expires"],
+                                   "command": command}  # fmt: skip
+    if mode == "embedded":
+        summary["kubeconfig"] = str(kubeconfig)
+    _finish(s, summary, mode)
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _override(sets: list[str], key: str) -> str | None:
+    for item in reversed(sets):
+        k, _, v = item.partition("=")
+        if k.strip() == key:
+            return v.strip()
+    return None
+
+
+def _hub_port(sets: list[str]) -> int:
+    value = _override(sets, "hub.websocket_port")
+    return int(value) if value and value.isdigit() else 10000
+
+
+def _local_ports(opts: Any, sets: list[str]) -> list[tuple[str, int]]:
+    bind = _override(sets, "hub.bind") or "0.0.0.0"
+    ports = [(bind, _hub_port(sets))]
+    cert = _override(sets, "hub.cert_port")
+    ports.append((bind, int(cert) if cert and cert.isdigit() else 10002))
+    health = _override(sets, "metrics_address") or "127.0.0.1:10550"
+    h, _, p = health.rpartition(":")
+    ports.append((h or "127.0.0.1", int(p) if p.isdigit() else 10550))
+    return ports
+
+
+def _finish(s: Settings, summary: dict[str, Any], mode: str) -> None:
+    if s.output is not Format.table:
+        render.data(summary, s.output)
+        return
+    if mode == "embedded":
+        render.message("\nThe embedded control plane is running. Its admin kubeconfig:")
+        print(summary["kubeconfig"], flush=True)
+        render.message(f"  export KUBECONFIG={summary['kubeconfig']}")
+    if "join" in summary:
+        render.message(f"\nOn each edge machine run (token {summary['join']['id']} expires "
+                       f"{summary['join']['expires']}):")  # fmt: skip
+        print(summary["join"]["command"], flush=True)
+    render.message(f"\nkedge cloud installed ({mode} mode).")
