@@ -53,6 +53,10 @@ class Ctx:
         if not self.body:
             raise bad_request("the body of the request was empty")
         ct = self.content_type()
+        if "protobuf" in ct or "cbor" in ct:
+            from runtime.apiserver.status import unsupported_media_type
+
+            raise unsupported_media_type(ct, ["application/json", "application/yaml"])
         try:
             if "yaml" in ct:
                 return yaml.safe_load(self.body)

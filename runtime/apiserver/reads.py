@@ -50,6 +50,19 @@ def matcher(ctx: Ctx) -> Any:
     return match
 
 
+def needs_conversion(rt: ResourceType) -> bool:
+    return rt.crd and bool(rt.storage_version) and rt.version != rt.storage_version
+
+
+def as_version(rt: ResourceType, raw: bytes) -> bytes:
+    """A custom resource read through a non-storage version carries that version (conversion None)."""
+    if not needs_conversion(rt):
+        return raw
+    obj = orjson.loads(raw)
+    obj["apiVersion"] = rt.api_version
+    return orjson.dumps(obj)
+
+
 def get(api: Api, ctx: Ctx) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     entry = api.store.get(rt.key, ctx.ns, name)
@@ -62,7 +75,7 @@ def get(api: Api, ctx: Ctx) -> Result:
         return 200, orjson.dumps(table), f"{JSON};as=Table;v={v};g=meta.k8s.io"
     if as_ == "PartialObjectMetadata":
         return 200, orjson.dumps(_partial(entry.obj(), v)), f"{JSON};as=PartialObjectMetadata;v={v};g=meta.k8s.io"
-    return 200, entry.raw, JSON
+    return 200, as_version(rt, entry.raw), JSON
 
 
 def _partial(obj: Obj, v: str) -> Obj:
@@ -130,7 +143,7 @@ def list_(api: Api, ctx: Ctx) -> Result:
         body = {"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{v}", "metadata": meta,
                 "items": [_partial(e.obj(), v) for e in entries]}
         return 200, orjson.dumps(body), f"{JSON};as=PartialObjectMetadataList;v={v};g=meta.k8s.io"
-    return 200, list_bytes(rt, meta, [e.raw for e in entries]), JSON
+    return 200, list_bytes(rt, meta, [as_version(rt, e.raw) for e in entries]), JSON
 
 
 def list_bytes(rt: ResourceType, meta: Obj, raws: list[bytes]) -> bytes:

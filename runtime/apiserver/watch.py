@@ -17,7 +17,8 @@ from aiohttp import web
 from runtime.apiserver import semantics
 from runtime.apiserver.api import Api
 from runtime.apiserver.context import Ctx
-from runtime.apiserver.reads import matcher, view_of
+from runtime.apiserver.reads import matcher, needs_conversion, view_of
+from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.status import bad_request, gone
 from runtime.apiserver.storage import Watcher
 
@@ -46,6 +47,7 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
     rv_param = q.get("resourceVersion", "")
     as_, v = view_of(str(ctx.headers.get("Accept", "")))
     table = as_ == "Table"
+    convert = needs_conversion(rt)
     initial: list[bytes] = []
     expired: str | None = None
     if rv_param in ("", "0") or send_initial:
@@ -78,8 +80,7 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
         if replay:
             store.replay(w)
         if initial:
-            await resp.write(_convert(b"".join(initial), rt.plural, rt.printer_columns, v) if table
-                             else b"".join(initial))
+            await resp.write(_render(b"".join(initial), rt, v, table, convert))
         if send_initial and bookmarks:
             await resp.write(_bookmark(ctx, after, initial_end=True))
         deadline = time.monotonic() + timeout
@@ -96,7 +97,7 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
             if w.frames:
                 frames, w.frames = w.frames, []
                 data = b"".join(frames)
-                await resp.write(_convert(data, rt.plural, rt.printer_columns, v) if table else data)
+                await resp.write(_render(data, rt, v, table, convert))
             if bookmarks and time.monotonic() >= next_bookmark:
                 await resp.write(_bookmark(ctx, max(store.emitted_rv, w.last_rv)))
                 next_bookmark = time.monotonic() + api.bookmark_interval
@@ -112,13 +113,20 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
     return resp
 
 
-def _convert(data: bytes, plural: str, columns: list[Obj] | None, v: str) -> bytes:
+def _render(data: bytes, rt: ResourceType, v: str, table: bool, convert: bool) -> bytes:
+    if not table and not convert:
+        return data
     out = []
     for line in data.splitlines():
         ev = orjson.loads(line)
-        table = semantics.to_table(plural, [ev["object"]], columns)
-        table["apiVersion"] = f"meta.k8s.io/{v}"
-        table.setdefault("metadata", {})["resourceVersion"] = ev["object"].get("metadata", {}).get(
+        if convert and ev["object"].get("kind") != "Status":
+            ev["object"]["apiVersion"] = rt.api_version
+        if not table:
+            out.append(orjson.dumps(ev))
+            continue
+        tab = semantics.to_table(rt.plural, [ev["object"]], rt.printer_columns)
+        tab["apiVersion"] = f"meta.k8s.io/{v}"
+        tab.setdefault("metadata", {})["resourceVersion"] = ev["object"].get("metadata", {}).get(
             "resourceVersion", "")
-        out.append(orjson.dumps({"type": ev["type"], "object": table}))
+        out.append(orjson.dumps({"type": ev["type"], "object": tab}))
     return b"\n".join(out) + b"\n"

@@ -10,6 +10,7 @@ import yaml
 from runtime.apiserver import objects, semantics, validation
 from runtime.apiserver.api import Api
 from runtime.apiserver.context import Ctx, require_object
+from runtime.apiserver.reads import as_version, needs_conversion
 from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.status import (
     ApiError,
@@ -109,9 +110,15 @@ async def create(api: Api, ctx: Ctx, obj: Obj | None = None, *, status: int = 20
     if ctx.dry_run:
         return status, orjson.dumps(obj)
     obj["metadata"]["resourceVersion"] = str(api.store.next_rv())
-    await api.store.commit([("ADDED", rt.key, key, obj)])
+    await api.store.commit([("ADDED", rt.key, key, to_storage(rt, obj))])
     after = api.store.get(rt.key, *key)
-    return status, after.raw if after is not None else orjson.dumps(obj)
+    return status, as_version(rt, after.raw) if after is not None else orjson.dumps(obj)
+
+
+def to_storage(rt: ResourceType, obj: Obj) -> Obj:
+    if needs_conversion(rt):
+        obj["apiVersion"] = f"{rt.group}/{rt.storage_version}"
+    return obj
 
 
 async def update(api: Api, ctx: Ctx) -> Result:
@@ -161,7 +168,7 @@ async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool,
     new["metadata"]["resourceVersion"] = om.get("resourceVersion")
     if objects.same_object(old, new):
         entry = api.store.get(rt.key, ctx.ns, name)
-        return 200, entry.raw if entry is not None else orjson.dumps(old)
+        return 200, as_version(rt, entry.raw) if entry is not None else orjson.dumps(old)
     if ctx.dry_run:
         return 200, orjson.dumps(new)
     key = (ctx.ns, name)
@@ -169,11 +176,11 @@ async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool,
     if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") and (
         rt.plural != "pods" or not new["metadata"].get("deletionGracePeriodSeconds")
     ):
-        await api.store.commit([("DELETED", rt.key, key, new)])
-        return 200, orjson.dumps(new)
-    await api.store.commit([("MODIFIED", rt.key, key, new)])
+        await api.store.commit([("DELETED", rt.key, key, to_storage(rt, new))])
+        return 200, as_version(rt, orjson.dumps(new))
+    await api.store.commit([("MODIFIED", rt.key, key, to_storage(rt, new))])
     after = api.store.get(rt.key, *key)
-    return 200, after.raw if after is not None else orjson.dumps(new)
+    return 200, as_version(rt, after.raw) if after is not None else orjson.dumps(new)
 
 
 def _patch_error(exc: Exception) -> ApiError:

@@ -1,0 +1,138 @@
+"""Watch: event order, resume from a resourceVersion, 410 Gone, selectors, timeouts."""
+
+from __future__ import annotations
+
+import json
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from tests.kubeapi.conftest import Kube, configmap
+
+
+@contextmanager
+def watching(kube: Kube, path: str, **params: str) -> Iterator[queue.Queue[dict[str, Any]]]:
+    """Events of a watch, read on a thread, as a queue (the stream is open once this yields)."""
+    q: queue.Queue[dict[str, Any]] = queue.Queue()
+    opened = threading.Event()
+    stop = threading.Event()
+    client = httpx.Client(base_url=kube.server.url, verify=ssl.create_default_context(cafile=str(kube.server.ca_file)),
+                          headers={"Authorization": f"Bearer {kube.server.token}"},
+                          timeout=httpx.Timeout(30, read=None))
+
+    def run() -> None:
+        try:
+            with client.stream("GET", path, params={"watch": "1", **params}) as r:
+                opened.set()
+                for line in r.iter_lines():
+                    if stop.is_set():
+                        return
+                    if line:
+                        q.put(json.loads(line))
+                q.put({"type": "_CLOSED"})
+        except Exception as exc:
+            q.put({"type": "_ERROR", "error": repr(exc)})
+            opened.set()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    assert opened.wait(10)
+    time.sleep(0.2)  # the server registers the watch right after sending headers
+    try:
+        yield q
+    finally:
+        stop.set()
+        client.close()
+
+
+def take(q: queue.Queue[dict[str, Any]], n: int, timeout: float = 10) -> list[tuple[str, str]]:
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        ev = q.get(timeout=max(0.01, deadline - time.monotonic()))
+        if ev["type"] == "BOOKMARK":
+            continue
+        out.append((ev["type"], ev["object"]["metadata"].get("name", "")))
+    return out
+
+
+def test_watch_from_list_resource_version_sees_changes_in_order(kube: Kube, ns: str) -> None:
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    kube.post(path, configmap("before"))
+    rv = kube.get(path).json()["metadata"]["resourceVersion"]
+    with watching(kube, path, resourceVersion=rv) as q:
+        created = kube.post(path, configmap("a")).json()
+        kube.put(f"{path}/a", dict(created, data={"x": "1"}))
+        kube.delete(f"{path}/a")
+        assert take(q, 3) == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+
+
+def test_watch_without_resource_version_starts_with_current_state(kube: Kube, ns: str) -> None:
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    kube.post(path, configmap("x"))
+    kube.post(path, configmap("y"))
+    with watching(kube, path) as q:
+        assert sorted(take(q, 2)) == [("ADDED", "x"), ("ADDED", "y")]
+        kube.post(path, configmap("z"))
+        assert take(q, 1) == [("ADDED", "z")]
+
+
+def test_watch_resumes_from_a_past_resource_version(kube: Kube, ns: str) -> None:
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    first = kube.post(path, configmap("a")).json()
+    kube.post(path, configmap("b"))
+    kube.delete(f"{path}/a")
+    with watching(kube, path, resourceVersion=first["metadata"]["resourceVersion"]) as q:
+        assert take(q, 2) == [("ADDED", "b"), ("DELETED", "a")]
+
+
+def test_watch_from_expired_resource_version_is_410_gone(kube: Kube, ns: str) -> None:
+    with watching(kube, f"/api/v1/namespaces/{ns}/configmaps", resourceVersion="1") as q:
+        ev = q.get(timeout=10)
+    assert ev["type"] == "ERROR"
+    assert ev["object"]["kind"] == "Status"
+    assert ev["object"]["code"] == 410 and ev["object"]["reason"] == "Expired"
+
+
+def test_watch_with_label_selector_sends_deleted_when_object_stops_matching(kube: Kube, ns: str) -> None:
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    rv = kube.get(path).json()["metadata"]["resourceVersion"]
+    with watching(kube, path, resourceVersion=rv, labelSelector="app=web") as q:
+        kube.post(path, configmap("other", labels={"app": "db"}))
+        kube.post(path, configmap("w", labels={"app": "web"}))
+        kube.patch(f"{path}/w", {"metadata": {"labels": {"app": "db"}}}, "application/merge-patch+json")
+        kube.patch(f"{path}/w", {"metadata": {"labels": {"app": "web"}}}, "application/merge-patch+json")
+        assert take(q, 3) == [("ADDED", "w"), ("DELETED", "w"), ("ADDED", "w")]
+
+
+def test_watch_timeout_seconds_ends_the_stream(kube: Kube, ns: str) -> None:
+    start = time.monotonic()
+    with watching(kube, f"/api/v1/namespaces/{ns}/configmaps", timeoutSeconds="1") as q:
+        while True:
+            ev = q.get(timeout=10)
+            if ev["type"] in ("_CLOSED", "_ERROR"):
+                break
+    assert ev["type"] == "_CLOSED"
+    assert time.monotonic() - start < 8
+
+
+def test_watch_single_object_by_field_selector(kube: Kube, ns: str) -> None:
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    rv = kube.get(path).json()["metadata"]["resourceVersion"]
+    with watching(kube, path, resourceVersion=rv, fieldSelector="metadata.name=b") as q:
+        kube.post(path, configmap("a"))
+        kube.post(path, configmap("b"))
+        assert take(q, 1) == [("ADDED", "b")]
+
+
+def test_watch_all_namespaces(kube: Kube, ns: str) -> None:
+    rv = kube.get("/api/v1/configmaps").json()["metadata"]["resourceVersion"]
+    with watching(kube, "/api/v1/configmaps", resourceVersion=rv, labelSelector=f"t={ns}") as q:
+        kube.post(f"/api/v1/namespaces/{ns}/configmaps", configmap("a", labels={"t": ns}))
+        assert take(q, 1) == [("ADDED", "a")]
