@@ -14,6 +14,7 @@ touches a container without `io.kedge.managed=true` and this node's `io.kedge.no
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import logging
 import socket
@@ -31,6 +32,8 @@ from runtime.errors import KedgeError
 
 log = logging.getLogger(__name__)
 OnStatus = Callable[[dict[str, Any], dict[str, Any]], Awaitable[None]]
+OnDeleted = Callable[[dict[str, Any]], Awaitable[None]]
+_GONE_MAX = 4096
 
 
 def default_host_ip() -> str:
@@ -56,8 +59,10 @@ class PodManager:
         backoff_max: float = 300.0,
         sync_period: float = 1.0,
         volume_refresh: float = 10.0,
+        on_deleted: OnDeleted | None = None,
     ) -> None:
-        self.docker, self.node, self.on_status = docker, node_name, on_status
+        self.docker, self.node, self.on_status, self.on_deleted = docker, node_name, on_status, on_deleted
+        self._gone: dict[str, None] = {}  # uids deleted here (bounded), so late updates do not revive them
         self.sync_period = sync_period
         self._wake = asyncio.Event()
         self._pause_lock = asyncio.Lock()
@@ -124,7 +129,15 @@ class PodManager:
         log.info("adopted %d containers of %d pods", sum(map(len, self.adopted.values())), len(self.adopted))
 
     async def sync_pod(self, pod: dict[str, Any]) -> None:
+        """Make the pod's containers match `pod` (awaits one reconcile, image pulls included: callers
+        that must not wait should run it in a task). A pod with deletionTimestamp is terminated."""
         uid = pod["metadata"]["uid"]
+        if uid in self._gone:
+            return
+        if pod["metadata"].get("deletionTimestamp"):
+            if not (uid in self.pods and self.pods[uid].deleting):
+                await self.delete_pod(pod, pod["metadata"].get("deletionGracePeriodSeconds"))
+            return
         worker = self.pods.get(uid)
         if worker is None:
             worker = self.pods[uid] = PodWorker(self.ctx, pod)
@@ -134,8 +147,6 @@ class PodManager:
             worker.pod = pod
             if (old.get("spec") or {}).get("volumes") != (pod.get("spec") or {}).get("volumes"):
                 worker.refreshed = -1e18
-        if pod["metadata"].get("deletionTimestamp") and worker.deleting:
-            return
         await self._sync(worker)
 
     async def _sync(self, worker: PodWorker, infos: list[dict[str, Any]] | None = None) -> None:
@@ -147,6 +158,9 @@ class PodManager:
                 self._errors.pop(worker.uid, None)
             except KedgeError as exc:
                 self._log_error(worker.uid, f"pod {worker.pod['metadata'].get('name')}: {exc}")
+            except Exception as exc:  # a malformed spec must not take the runtime down
+                if self._log_error(worker.uid, f"pod {worker.pod['metadata'].get('name')}: {exc!r}"):
+                    log.exception("reconciling pod %s", worker.pod["metadata"].get("name"))
             if not worker.deleting:
                 infos = (await self._containers(worker.uid)).get(worker.uid, [])
                 worker.load(infos)
@@ -161,11 +175,13 @@ class PodManager:
             except Exception:
                 log.exception("on_status for pod %s failed", worker.pod["metadata"].get("name"))
 
-    def _log_error(self, key: str, msg: str) -> None:
+    def _log_error(self, key: str, msg: str) -> bool:
+        """Say a repeating failure once (design.md §3), then count; True when it was logged."""
         n = self._errors.get(key, 0)
         self._errors[key] = n + 1
         if n == 0:
             log.warning("%s", msg)
+        return n == 0
 
     async def refresh_volumes(self, namespace: str | None = None) -> None:
         """Rewrite configmap/secret/projected volumes now (call when the cache saw such an object change)."""
@@ -175,15 +191,24 @@ class PodManager:
         self._wake.set()
 
     async def delete_pod(self, pod: dict[str, Any], grace: int | None = None) -> None:
+        """Graceful stop (preStop, SIGTERM, SIGKILL after the grace), final status, containers removed,
+        then `on_deleted(pod)` — the runtime's cue to send the final delete with the UID precondition."""
+        await self._delete(pod, grace, report=True)
+
+    async def _delete(self, pod: dict[str, Any], grace: int | None, report: bool) -> None:
         uid = pod["metadata"]["uid"]
+        known = uid in self.pods
         worker = self.pods.get(uid) or PodWorker(self.ctx, pod)
+        if known and pod.get("spec"):
+            worker.pod = pod
         self.pods[uid] = worker
         async with worker.lock:
             worker.load((await self._containers(uid)).get(uid, []))
+            had_containers = bool(worker.history)
             await worker.terminate(grace)
             worker.load((await self._containers(uid)).get(uid, []))
             final = worker.build_status()
-            if final != worker.status:
+            if report and (known or had_containers) and final != worker.status:
                 worker.status = final
                 try:
                     await self.on_status(worker.pod, final)
@@ -195,6 +220,14 @@ class PodManager:
             volumes.remove(self.ctx.state_dir / "pods" / uid)
         self.pods.pop(uid, None)
         self.adopted.pop(uid, None)
+        self._gone[uid] = None
+        while len(self._gone) > _GONE_MAX:
+            del self._gone[next(iter(self._gone))]
+        if report and self.on_deleted is not None:
+            try:
+                await self.on_deleted(pod)
+            except Exception:
+                log.exception("on_deleted for pod %s failed", pod["metadata"].get("name"))
 
     async def remove_orphans(self, known_uids: set[str]) -> None:
         """Stop and remove containers (and volume dirs) of pods not in `known_uids`."""
@@ -209,7 +242,7 @@ class PodManager:
             }
             log.info("removing orphaned pod %s/%s (%s)", meta["namespace"], meta["name"], uid)
             worker = self.pods.get(uid)
-            await self.delete_pod(worker.pod if worker else {"metadata": meta, "spec": {}}, grace)
+            await self._delete(worker.pod if worker else {"metadata": meta, "spec": {}}, grace, report=False)
         pods_dir = self.ctx.state_dir / "pods"
         if pods_dir.is_dir():
             for d in pods_dir.iterdir():
@@ -226,9 +259,7 @@ class PodManager:
             if w.start_time:
                 with contextlib.suppress(ValueError):
                     age = int(
-                        time.time()
-                        - time.mktime(time.strptime(w.start_time, "%Y-%m-%dT%H:%M:%SZ"))
-                        + time.mktime(time.gmtime(0))
+                        time.time() - calendar.timegm(time.strptime(w.start_time, "%Y-%m-%dT%H:%M:%SZ"))
                     )
             rows.append(
                 {
