@@ -1,0 +1,138 @@
+"""Pods, status subresources, generation, namespaces: lifecycle rules of the real registries."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.kubeapi.conftest import Kube, configmap, pod
+
+
+def pods(ns: str, name: str = "") -> str:
+    return f"/api/v1/namespaces/{ns}/pods" + (f"/{name}" if name else "")
+
+
+def eventually(fn: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_pod_create_gets_defaults_and_pending_phase(kube: Kube, ns: str) -> None:
+    p = kube.post(pods(ns), pod("p")).json()
+    spec = p["spec"]
+    assert spec["restartPolicy"] == "Always" and spec["dnsPolicy"] == "ClusterFirst"
+    assert spec["schedulerName"] == "default-scheduler"
+    assert spec["terminationGracePeriodSeconds"] == 30
+    assert spec["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    assert p["status"]["phase"] == "Pending"
+    assert p["status"]["qosClass"] == "BestEffort"
+    tols = {(t["key"], t.get("tolerationSeconds")) for t in spec["tolerations"]}
+    assert ("node.kubernetes.io/not-ready", 300) in tols and ("node.kubernetes.io/unreachable", 300) in tols
+
+
+def test_unbound_pod_is_deleted_at_once(kube: Kube, ns: str) -> None:
+    kube.post(pods(ns), pod("p"))
+    r = kube.delete(pods(ns, "p"))
+    assert r.status_code == 200
+    assert kube.get(pods(ns, "p")).status_code == 404
+
+
+def test_bound_pod_is_deleted_gracefully(kube: Kube, ns: str) -> None:
+    kube.post(pods(ns), pod("p", nodeName="node-x"))
+    r = kube.delete(pods(ns, "p"))
+    assert r.status_code == 200
+    meta = kube.get(pods(ns, "p")).json()["metadata"]
+    assert meta["deletionTimestamp"] and meta["deletionGracePeriodSeconds"] == 30
+    r = kube.delete(pods(ns, "p"), {"gracePeriodSeconds": 0})
+    assert r.status_code == 200
+    assert kube.get(pods(ns, "p")).status_code == 404
+
+
+def test_terminated_bound_pod_is_deleted_at_once(kube: Kube, ns: str) -> None:
+    p = kube.post(pods(ns), pod("p", nodeName="node-x")).json()
+    p["status"] = {"phase": "Succeeded"}
+    r = kube.put(pods(ns, "p") + "/status", p)
+    assert r.status_code == 200, r.text
+    kube.delete(pods(ns, "p"))
+    assert kube.get(pods(ns, "p")).status_code == 404
+
+
+def test_binding_assigns_node_once(kube: Kube, ns: str) -> None:
+    kube.post(pods(ns), pod("p"))
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"}}
+    r = kube.post(pods(ns, "p") + "/binding", binding)
+    assert r.status_code == 201, r.text
+    assert kube.get(pods(ns, "p")).json()["spec"]["nodeName"] == "n1"
+    r = kube.post(pods(ns, "p") + "/binding", dict(binding, target={"kind": "Node", "name": "n2"}))
+    assert r.status_code == 409
+
+
+def test_status_subresource_keeps_spec_and_status_apart(kube: Kube, ns: str) -> None:
+    p = kube.post(pods(ns), pod("p")).json()
+    p["status"]["phase"] = "Running"
+    p["spec"]["activeDeadlineSeconds"] = 5
+    r = kube.put(pods(ns, "p") + "/status", p)
+    assert r.status_code == 200
+    assert r.json()["status"]["phase"] == "Running" and "activeDeadlineSeconds" not in r.json()["spec"]
+    cur = r.json()
+    cur["status"]["phase"] = "Failed"
+    cur["metadata"]["labels"] = {"x": "y"}
+    r = kube.put(pods(ns, "p"), cur)
+    assert r.status_code == 200
+    assert r.json()["status"]["phase"] == "Running" and r.json()["metadata"]["labels"] == {"x": "y"}
+
+
+def test_generation_bumps_on_spec_change_only(kube: Kube, ns: str) -> None:
+    path = f"/apis/apps/v1/namespaces/{ns}/deployments"
+    d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
+                  "template": {"metadata": {"labels": {"a": "b"}},
+                               "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+    d = kube.post(path, d).json()
+    assert d["metadata"]["generation"] == 1
+    d = kube.patch(f"{path}/d", {"metadata": {"labels": {"l": "1"}}}, "application/merge-patch+json").json()
+    assert d["metadata"]["generation"] == 1
+    d = kube.patch(f"{path}/d", {"status": {"replicas": 1}}, "application/merge-patch+json",
+                   ).json()
+    assert d["metadata"]["generation"] == 1 and d.get("status", {}).get("replicas") is None
+    d = kube.patch(f"{path}/d/status", {"status": {"observedGeneration": 1, "replicas": 1}},
+                   "application/merge-patch+json").json()
+    assert d["status"]["replicas"] == 1 and d["metadata"]["generation"] == 1
+    d = kube.patch(f"{path}/d", {"spec": {"replicas": 3}}, "application/merge-patch+json").json()
+    assert d["metadata"]["generation"] == 2
+    scale = kube.get(f"{path}/d/scale").json()
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 3
+
+
+def test_namespace_deletion_removes_its_objects(kube: Kube) -> None:
+    name = f"gone-{int(time.time() * 1000) % 100000}"
+    assert kube.post("/api/v1/namespaces", {"metadata": {"name": name}}).status_code == 201
+    kube.post(f"/api/v1/namespaces/{name}/configmaps", configmap("c"))
+    r = kube.delete(f"/api/v1/namespaces/{name}")
+    assert r.status_code == 200
+    assert r.json()["status"]["phase"] == "Terminating"
+    eventually(lambda: kube.get(f"/api/v1/namespaces/{name}").status_code == 404)
+    assert kube.get(f"/api/v1/namespaces/{name}/configmaps/c").status_code == 404
+
+
+def test_initial_namespaces_cannot_be_deleted(kube: Kube) -> None:
+    r = kube.delete("/api/v1/namespaces/default")
+    assert r.status_code == 403 and r.json()["reason"] == "Forbidden"
+    assert "this namespace may not be deleted" in r.json()["message"]
+
+
+def test_cluster_scoped_create_ignores_namespace_path_rules(kube: Kube) -> None:
+    name = f"node-{int(time.time() * 1000) % 100000}"
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"a": "b"}},
+            "status": {"capacity": {"cpu": "2"}}}
+    r = kube.post("/api/v1/nodes", node)
+    assert r.status_code == 201, r.text
+    assert "namespace" not in r.json()["metadata"]
+    assert r.json()["status"]["capacity"] == {"cpu": "2"}  # node status is kept on create
+    assert kube.delete(f"/api/v1/nodes/{name}").status_code == 200
