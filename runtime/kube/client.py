@@ -11,6 +11,7 @@ Every failure leaves as a runtime.errors type (see runtime/kube/errors.py).
 
 from __future__ import annotations
 
+import base64
 import builtins
 import json
 from collections.abc import AsyncIterator, Mapping
@@ -74,6 +75,17 @@ class KubeClient:
             self._http: httpx.AsyncClient = make_httpx_client(source.single, params)
         self._lightkube: AsyncClient | None = None
         self._discovered: dict[tuple[str, str], Res] = {}
+
+    @property
+    def ca_pem(self) -> str | None:
+        """The cluster CA the kubeconfig trusts (PEM), None when it relies on system roots."""
+        cluster = self.source_info.single.cluster
+        if cluster.certificate_auth_data:
+            return base64.b64decode(cluster.certificate_auth_data).decode()
+        if cluster.certificate_auth:
+            path = Path(str(self.source_info.single.abs_file(cluster.certificate_auth)))
+            return path.read_text()
+        return None
 
     @property
     def lightkube(self) -> AsyncClient:

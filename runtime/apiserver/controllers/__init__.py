@@ -1,0 +1,9 @@
+"""The embedded control plane's controllers: what kube-controller-manager and kube-scheduler do for a
+one-machine cluster, each a small watch-driven module on runtime.kube (never on the store directly),
+so each behaves the same against the embedded server and a real one.
+
+    serviceaccounts.py  `default` ServiceAccount + `kube-root-ca.crt` in every namespace
+    namespaces.py       namespace lifecycle: empty a deleted namespace, then drop its finalizer
+    scheduler.py        bind pending pods to fitting nodes (fit.py holds the filters)
+    manager.py          run_controllers(): start them together, any failure stops all
+"""

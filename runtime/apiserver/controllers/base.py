@@ -1,0 +1,137 @@
+"""What every controller here is built from: an informer (a watched, always-current cache) and a
+deduplicating work queue with per-key retry backoff — client-go's shape, on runtime.kube.
+
+Why a cache and a queue: controllers react to many events about the same object (a pod gets several
+status updates a second); reconciling by key from the cache collapses them into one pass over the
+latest state, and a failing key is retried with backoff without blocking the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from runtime.errors import KedgeError
+from runtime.kube.client import KubeClient, Selector
+from runtime.kube.resources import ResLike
+from runtime.kube.retry import is_retryable
+from runtime.kube.watch import watch_with_resume
+from runtime.protocol.backoff import backoff
+
+Obj = dict[str, Any]
+OnChange = Callable[[str, Obj, "Obj | None"], None]  # (event type, object, previous or None)
+log = logging.getLogger(__name__)
+
+
+def key_of(obj: Obj) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+class Informer:
+    """A cache of one resource kept current by watch_with_resume; `on_change` sees every change."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        res: ResLike,
+        *,
+        namespace: str | None = None,
+        labels: Selector = None,
+        fields: Selector = None,
+        on_change: OnChange | None = None,
+    ) -> None:
+        self.client, self.res = client, res
+        self.namespace, self.labels, self.fields = namespace, labels, fields
+        self.on_change: list[OnChange] = [on_change] if on_change else []
+        self.store: dict[tuple[str, str], Obj] = {}
+        self.synced = asyncio.Event()
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        return self.store.get((namespace, name))
+
+    def items(self) -> list[Obj]:
+        return list(self.store.values())
+
+    async def run(self) -> None:
+        events = watch_with_resume(self.client, self.res, self.namespace, self.labels, self.fields)
+        async for typ, obj in events:
+            if obj is None:  # LISTED
+                self.synced.set()
+                continue
+            key = key_of(obj)
+            prev = self.store.get(key)
+            if typ == "DELETED":
+                self.store.pop(key, None)
+            else:
+                self.store[key] = obj
+            for fn in self.on_change:
+                fn("ADDED" if typ == "SYNC" else typ, obj, prev)
+
+
+class WorkQueue:
+    """Keys waiting for reconcile; a key is queued at most once and never processed twice at a time."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._active: set[str] = set()
+        self._dirty: set[str] = set()
+
+    def add(self, key: str) -> None:
+        if key in self._active:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: str, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self.add, key)
+
+    async def get(self) -> str:
+        key = await self._queue.get()
+        self._queued.discard(key)
+        self._active.add(key)
+        return key
+
+    def done(self, key: str) -> None:
+        self._active.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+
+async def run_worker(name: str, queue: WorkQueue, reconcile: Callable[[str], Awaitable[None]]) -> None:
+    """Reconcile keys forever; a failed key is re-queued with its own backoff (reset on success)."""
+    delays: dict[str, Any] = {}
+    while True:
+        key = await queue.get()
+        try:
+            await reconcile(key)
+            delays.pop(key, None)
+        except KedgeError as exc:
+            delay = next(delays.setdefault(key, backoff(initial=0.1, cap=10.0)))
+            level = logging.DEBUG if is_retryable(exc) else logging.WARNING
+            log.log(level, "%s: %s failed (%s); retry in %.1fs", name, key, exc, delay)
+            queue.add_after(key, delay)
+        finally:
+            queue.done(key)
+
+
+async def run_all(name: str, *coros: Awaitable[None]) -> None:
+    """Run a controller's informers and workers; the first to fail ends them all and re-raises."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            t.result()
+        raise RuntimeError(f"controller {name}: a task ended unexpectedly")
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,66 @@
+"""Start the controllers together (kube-controller-manager + kube-scheduler for one machine).
+
+Any controller ending stops the rest and re-raises: a control plane with a dead scheduler must not
+look healthy. `api` is the in-process embedded server, when there is one: the namespace controller
+then claims the Terminating phase from the server's stand-in purge.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from runtime.apiserver.controllers import namespaces
+from runtime.apiserver.controllers.base import run_all
+from runtime.apiserver.controllers.namespaces import NamespaceLifecycle
+from runtime.apiserver.controllers.scheduler import Scheduler
+from runtime.apiserver.controllers.serviceaccounts import NamespaceDefaults
+from runtime.errors import ConfigError
+from runtime.kube.client import KubeClient, make_client
+
+ALL = ("serviceaccount-and-root-ca", "namespace", "scheduler")
+log = logging.getLogger(__name__)
+
+
+async def run_controllers(
+    client: KubeClient,
+    *,
+    api: Any | None = None,
+    ca_pem: str | None = None,
+    enabled: Iterable[str] = ALL,
+) -> None:
+    """Run the enabled controllers until cancelled (or until one fails, which is re-raised)."""
+    wanted = set(enabled)
+    unknown = wanted - set(ALL)
+    if unknown:
+        raise ConfigError(
+            f"unknown controllers: {', '.join(sorted(unknown))}", hint=f"known: {', '.join(ALL)}"
+        )
+    runs = []
+    if "serviceaccount-and-root-ca" in wanted:
+        ca = ca_pem or client.ca_pem
+        if not ca:
+            raise ConfigError(
+                f"root CA publisher: the kubeconfig for {client.server} names no CA",
+                hint="pass ca_pem or use a kubeconfig with certificate-authority(-data)",
+            )
+        runs.append(NamespaceDefaults(client, ca).run())
+    if "namespace" in wanted:
+        if api is not None:
+            namespaces.claim(api)
+        runs.append(NamespaceLifecycle(client).run())
+    if "scheduler" in wanted:
+        runs.append(Scheduler(client).run())
+    log.info("controllers running against %s: %s", client.server, ", ".join(sorted(wanted)))
+    await run_all("controller-manager", *runs)
+
+
+async def run_embedded(api: Any, kubeconfig: Path, *, enabled: Iterable[str] = ALL) -> None:
+    """For the embedded server's root task: the controllers on its admin kubeconfig."""
+    client = make_client(kubeconfig)
+    try:
+        await run_controllers(client, api=api, enabled=enabled)
+    finally:
+        await client.close()
