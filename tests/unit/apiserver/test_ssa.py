@@ -1,0 +1,278 @@
+"""managedFields and server-side apply behave as kube-apiserver's field manager does.
+
+The first tests rebuild the managedFields a real apiserver recorded (the KubeEdge capture holds pods
+created with `kubectl apply`, i.e. manager kubectl-client-side-apply) from the object kubectl sent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.apiserver.admission import default_object
+from runtime.apiserver.fieldsets import from_fields_v1, path_string, to_fields_v1
+from runtime.apiserver.ssa import ApplyConflict, server_side_apply, update_managed_fields
+
+CAPTURE = Path(__file__).parent.parent / "protocol" / "data" / "capture.jsonl"
+T1, T2 = "2026-11-28T10:00:00Z", "2026-11-28T10:05:00Z"
+
+
+def _recorded_pods() -> list[dict[str, Any]]:
+    frames = [json.loads(line) for line in CAPTURE.read_text().splitlines() if line.strip()]
+    out = []
+    for f in frames:
+        if (
+            f["dir"] == "cloud->edge"
+            and f["msg"]["route"]["operation"] == "insert"
+            and "/pod/" in f["msg"]["route"]["resource"]
+        ):
+            out.append(f["msg"]["content"])
+    return out
+
+
+@pytest.mark.parametrize("real", _recorded_pods(), ids=lambda p: p["metadata"]["name"])
+def test_create_managed_fields_match_real_server(real: dict[str, Any]) -> None:
+    last_applied = real["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    sent = json.loads(last_applied)  # what `kubectl apply` (client-side) POSTs ...
+    sent["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": last_applied}
+    decoded = default_object("pods", sent)  # ... after the server's decode-time defaulting
+    out = update_managed_fields(None, decoded, manager="kubectl-client-side-apply", time=T1)
+    [entry] = out["metadata"]["managedFields"]
+    [want] = real["metadata"]["managedFields"]
+    assert entry == {**want, "time": T1}
+
+
+def test_fields_v1_round_trip_and_paths() -> None:
+    fields = {
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {"f:ports": {'k:{"port":80,"protocol":"TCP"}': {".": {}, "f:port": {}}}},
+        "f:finalizers": {'v:"a"': {}},
+    }
+    paths = from_fields_v1(fields)
+    assert to_fields_v1(paths) == fields
+    assert sorted(path_string(p) for p in paths) == [
+        '.finalizers[="a"]',
+        ".metadata.labels",
+        ".metadata.labels.app",
+        '.spec.ports[port=80,protocol="TCP"]',
+        '.spec.ports[port=80,protocol="TCP"].port',
+    ]
+
+
+CM = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "c", "namespace": "default", "labels": {"app": "x"}},
+    "data": {"a": "1", "b": "2"},
+}
+
+
+def _live(obj: dict[str, Any]) -> dict[str, Any]:
+    """What the server stores after create (uid/resourceVersion are the core's)."""
+    out = json.loads(json.dumps(obj))
+    out["metadata"].update({"uid": "u1", "resourceVersion": "5", "creationTimestamp": T1})
+    return out
+
+
+def test_apply_create_owns_exactly_the_applied_fields() -> None:
+    out = server_side_apply(
+        None, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T1
+    )
+    assert out["data"] == {"a": "1", "b": "2"}
+    assert out["metadata"]["managedFields"] == [
+        {
+            "manager": "kubectl",
+            "operation": "Apply",
+            "apiVersion": "v1",
+            "time": T1,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:data": {"f:a": {}, "f:b": {}}, "f:metadata": {"f:labels": {"f:app": {}}}},
+        }
+    ]
+
+
+def test_reapply_is_a_noop_and_removed_fields_are_pruned() -> None:
+    live = _live(
+        server_side_apply(
+            None, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T1
+        )
+    )
+    again = server_side_apply(
+        live, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T2
+    )
+    assert again == live  # same object, same managedFields time: the server can skip the write
+    smaller = {**CM, "data": {"a": "1"}, "metadata": {"name": "c", "namespace": "default"}}
+    out = server_side_apply(
+        live, smaller, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T2
+    )
+    assert out["data"] == {"a": "1"}
+    assert "labels" not in out["metadata"]
+    assert out["metadata"]["uid"] == "u1" and out["metadata"]["resourceVersion"] == "5"
+    assert out["metadata"]["managedFields"][0]["fieldsV1"] == {"f:data": {"f:a": {}}}
+
+
+def test_fields_owned_by_others_survive_pruning() -> None:
+    live = _live(
+        server_side_apply(
+            None, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T1
+        )
+    )
+    # Another writer (kubectl edit / patch) changes data.b: it takes ownership of it.
+    edited = json.loads(json.dumps(live))
+    edited["data"]["b"] = "edited"
+    live = update_managed_fields(live, edited, manager="kubectl-edit", time=T2)
+    assert [m["manager"] for m in live["metadata"]["managedFields"]] == ["kubectl", "kubectl-edit"]
+    assert live["metadata"]["managedFields"][1]["fieldsV1"] == {"f:data": {"f:b": {}}}
+    assert live["metadata"]["managedFields"][0]["fieldsV1"] == {
+        "f:data": {"f:a": {}},
+        "f:metadata": {"f:labels": {"f:app": {}}},
+    }
+    out = server_side_apply(
+        live,
+        {**CM, "data": {"a": "1"}},
+        manager="kubectl",
+        force=False,
+        kind="ConfigMap",
+        api_version="v1",
+        time=T2,
+    )
+    assert out["data"] == {"a": "1", "b": "edited"}
+
+
+DEP = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "d", "namespace": "default"},
+    "spec": {
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "d"}},
+        "template": {
+            "metadata": {"labels": {"app": "d"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1"}]},
+        },
+    },
+}
+
+
+def test_apply_conflict_with_update_manager_and_force() -> None:
+    created = _live(update_managed_fields(None, DEP, manager="kubectl-client-side-apply", time=T1))
+    changed = json.loads(json.dumps(DEP))
+    changed["spec"]["replicas"] = 3
+    with pytest.raises(ApplyConflict) as exc:
+        server_side_apply(
+            created,
+            changed,
+            manager="kubectl",
+            force=False,
+            kind="Deployment",
+            api_version="apps/v1",
+            time=T2,
+        )
+    assert str(exc.value) == (
+        'Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using '
+        "apps/v1: .spec.replicas"
+    )
+    assert exc.value.conflicts == ['conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas']
+    assert exc.value.causes == [
+        {
+            "type": "FieldManagerConflict",
+            "field": ".spec.replicas",
+            "message": 'conflict with "kubectl-client-side-apply" using apps/v1',
+        }
+    ]
+    # Applying the same values is not a conflict: ownership is shared.
+    shared = server_side_apply(
+        created, DEP, manager="kubectl", force=False, kind="Deployment", api_version="apps/v1", time=T2
+    )
+    assert [m["manager"] for m in shared["metadata"]["managedFields"]] == [
+        "kubectl",
+        "kubectl-client-side-apply",
+    ]
+    forced = server_side_apply(
+        created, changed, manager="kubectl", force=True, kind="Deployment", api_version="apps/v1", time=T2
+    )
+    assert forced["spec"]["replicas"] == 3
+    owners = {m["manager"]: m["fieldsV1"] for m in forced["metadata"]["managedFields"]}
+    assert "f:replicas" in owners["kubectl"]["f:spec"]
+    assert "f:replicas" not in owners["kubectl-client-side-apply"]["f:spec"]
+
+
+def test_apply_merges_keyed_lists_and_multiple_conflicts_message() -> None:
+    live = _live(
+        server_side_apply(
+            None, DEP, manager="a", force=False, kind="Deployment", api_version="apps/v1", time=T1
+        )
+    )
+    side = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "default"},
+        "spec": {"template": {"spec": {"containers": [{"name": "side", "image": "busybox"}]}}},
+    }
+    out = server_side_apply(
+        live, side, manager="b", force=False, kind="Deployment", api_version="apps/v1", time=T2
+    )
+    assert [c["name"] for c in out["spec"]["template"]["spec"]["containers"]] == ["c", "side"]
+    b = next(m for m in out["metadata"]["managedFields"] if m["manager"] == "b")
+    assert b["fieldsV1"] == {
+        "f:spec": {
+            "f:template": {
+                "f:spec": {"f:containers": {'k:{"name":"side"}': {".": {}, "f:image": {}, "f:name": {}}}}
+            }
+        }
+    }
+    clash = json.loads(json.dumps(DEP))
+    clash["spec"]["replicas"] = 2
+    clash["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+    with pytest.raises(ApplyConflict) as exc:
+        server_side_apply(
+            _live(out), clash, manager="b", force=False, kind="Deployment", api_version="apps/v1"
+        )
+    assert str(exc.value) == (
+        'Apply failed with 2 conflicts: conflicts with "a":\n- .spec.replicas\n'
+        '- .spec.template.spec.containers[name="c"].image'
+    )
+
+
+def test_update_on_status_subresource_owns_only_status() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "x"}]},
+        "status": {"phase": "Pending"},
+    }
+    live = _live(update_managed_fields(None, pod, manager="kubectl-create", time=T1))
+    assert "f:status" not in live["metadata"]["managedFields"][0]["fieldsV1"]
+    new = json.loads(json.dumps(live))
+    new["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    out = update_managed_fields(live, new, manager="edgecore", subresource="status", time=T2)
+    entry = out["metadata"]["managedFields"][1]
+    assert entry == {
+        "manager": "edgecore",
+        "operation": "Update",
+        "apiVersion": "v1",
+        "time": T2,
+        "fieldsType": "FieldsV1",
+        "subresource": "status",
+        "fieldsV1": {
+            "f:status": {
+                "f:conditions": {".": {}, 'k:{"type":"Ready"}': {".": {}, "f:status": {}, "f:type": {}}},
+                "f:phase": {},
+            }
+        },
+    }
+    # An update that changes nothing leaves managedFields (and their times) alone.
+    assert (
+        update_managed_fields(
+            out,
+            json.loads(json.dumps(out)),
+            manager="edgecore",
+            subresource="status",
+            time="2030-01-01T00:00:00Z",
+        )
+        == out
+    )
