@@ -42,6 +42,11 @@ app.add_typer(cloud.app, name="cloud")
 app.add_typer(init.app)
 app.add_typer(reset.app)
 app.add_typer(token.app, name="token")
+from kubeedge_cli.commands import edge, join, status  # noqa: E402 - edge agent commands
+
+app.add_typer(join.app)
+app.add_typer(status.app)
+app.add_typer(edge.app, name="edge")
 
 
 def _output_format(argv: list[str]) -> Format:

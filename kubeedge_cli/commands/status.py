@@ -1,0 +1,158 @@
+"""`kedge status`: health of the roles installed under --root; exit 1 when any is unhealthy.
+
+Edge: asks the running runtime over its 0600 status socket; when it does not answer, reads the files
+(config, certificate, cache) and says the runtime is down. The JSON/YAML schema is the same either way:
+``{"edge": {...}, "cloud": {...}}`` with only the installed roles present.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from kubeedge_cli import render
+from kubeedge_cli.options import Format, OutputOpt, RootOpt, settings
+from runtime.errors import KedgeError
+
+app = typer.Typer()
+# The cloud side may expose `status(root: Path) -> dict` (with a "healthy" key) here.
+CLOUD_STATUS = "runtime.cloud.status:status"
+
+
+def _cert_expiry(path: Path) -> float | None:
+    try:
+        from runtime.pki import certs
+
+        return certs.not_after(certs.load_cert(path.read_bytes())).timestamp()
+    except (OSError, ValueError, KedgeError):
+        return None
+
+
+def edge_offline(root: Path, why: str) -> dict[str, Any]:
+    """The edge status from files alone, in the same schema the runtime serves."""
+    from runtime import __version__
+    from runtime.config import load_edge
+    from runtime.edge.layout import EdgeFiles
+    from runtime.edge.metastore import read_stats
+
+    files = EdgeFiles.of(root)
+    server, node, db = "", "", files.paths.state / "cache.db"
+    try:
+        cfg = load_edge(None, root)
+        server, node, db = cfg.hub.server, cfg.node.name, Path(cfg.cache.db)
+    except KedgeError as exc:
+        why += f"; config: {exc}"
+    return {
+        "role": "edge", "version": __version__, "running": False, "healthy": False, "since": None,
+        "message": why,
+        "cloud": {"server": server, "connected": False, "since": None, "last_contact": None, "backoff": None,
+                  "peer_kind": "", "last_error": "", "auth_error": "", "outbox": None},
+        "node": {"name": node, "registered": None, "ready": None, "uid": "", "lastReport": None,
+                 "leaseRenewed": None, "lastError": ""},
+        "certificate": {"path": str(files.cert), "notAfter": _cert_expiry(files.cert)},
+        "cache": read_stats(db) or {"path": str(db), "epoch": "", "objects": {}, "bytes": 0,
+                                    "lastSync": None},
+        "pods": [], "podsError": "", "runtimeVersion": "", "process": None,
+    }
+
+
+def edge_status(root: Path) -> dict[str, Any]:
+    from runtime.config import load_edge
+    from runtime.edge.statusd import read_status
+
+    try:
+        sock = Path(load_edge(None, root).status.socket)
+    except KedgeError as exc:
+        return edge_offline(root, f"cannot read the edge config: {exc}")
+    live = read_status(sock)
+    if live is None:
+        return edge_offline(root, f"the edge runtime is not running (no answer on {sock})")
+    live.setdefault("message", "")
+    return live
+
+
+def cloud_status(root: Path) -> dict[str, Any]:
+    module, _, name = CLOUD_STATUS.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return {"role": "cloud", "healthy": None, "message": "no cloud role installed (no cloud status in "
+                                                              "this build)"}
+    return dict(fn(root))
+
+
+def _ago(ts: Any) -> str:
+    if not isinstance(ts, int | float):
+        return "-"
+    s = int(time.time() - ts)
+    return f"{s}s ago" if s < 120 else f"{s // 60}m ago" if s < 7200 else f"{s // 3600}h ago"
+
+
+def _when(ts: Any) -> str:
+    if not isinstance(ts, int | float):
+        return "-"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _print_edge(e: dict[str, Any]) -> None:
+    c, n, cache = e.get("cloud") or {}, e.get("node") or {}, e.get("cache") or {}
+    link = "connected" if c.get("connected") else "DISCONNECTED"
+    pid = (e.get("process") or {}).get("pid")
+    peer = c.get("peer_kind") or "-"
+    rows = [
+        ("runtime", ("running" if e.get("running") else "NOT RUNNING") + (f" (pid {pid})" if pid else "")),
+        ("health", "healthy" if e.get("healthy") else "UNHEALTHY"),
+        ("cloud", f"{c.get('server', '')} {link} ({peer} peer), since {_ago(c.get('since'))}, "
+                  f"last contact {_ago(c.get('last_contact'))}"
+                  + (f", retry in {c['backoff']:.1f}s" if c.get("backoff") else "")),
+        ("node", f"{n.get('name', '')} ready={n.get('ready')} registered={n.get('registered')}"),
+        ("certificate", f"expires {_when((e.get('certificate') or {}).get('notAfter'))}"),
+        ("cache", f"{sum((cache.get('objects') or {}).values())} objects, "
+                  f"{cache.get('bytes', 0) // 1024} KiB, "
+                  f"epoch {cache.get('epoch') or '-'}, last sync {_ago(cache.get('lastSync'))}"),
+    ]
+    if e.get("process"):
+        p = e["process"]
+        rows.append(("process", f"RSS {p.get('rssBytes', 0) / 2**20:.1f} MiB, CPU {p.get('cpuSeconds')}s"))
+    for problem in (e.get("message"), c.get("auth_error") or c.get("last_error"), n.get("lastError"),
+                    e.get("podsError")):
+        if problem:
+            rows.append(("problem", str(problem)))
+    render.table(["edge", "status"], rows)
+    pods = e.get("pods") or []
+    if pods:
+        render.message("")
+        render.table(["namespace", "name", "phase", "ready", "restarts", "age"],
+                     [[p["namespace"], p["name"], p["phase"], p["ready"], p["restarts"], f"{p['age']}s"]
+                      for p in pods])
+
+
+@app.command()
+def status(ctx: typer.Context, output: OutputOpt = None, root: RootOpt = None) -> None:
+    """Health of this machine's kedge roles (cloud link, node, certificate, cache, pods)."""
+    from runtime.paths import Paths
+
+    s = settings(ctx, output=output, root=root)
+    out: dict[str, Any] = {}
+    if Paths.of(s.root, "edge").installed():
+        out["edge"] = edge_status(s.root)
+    if Paths.of(s.root, "cloud").installed():
+        out["cloud"] = cloud_status(s.root)
+    if not out:
+        render.error(KedgeError(f"no kedge role installed under {s.root}",
+                                hint="`kedge join` (edge) or `kedge init` (cloud)"), s.output)
+        raise typer.Exit(1)
+    if s.output is Format.table:
+        if "edge" in out:
+            _print_edge(out["edge"])
+        if "cloud" in out:
+            render.data(out["cloud"], Format.table)
+    else:
+        render.data(out, s.output)
+    if any(r.get("healthy") is False for r in out.values()):
+        raise typer.Exit(1)
