@@ -121,8 +121,15 @@ class Handler:
         body = await request.read() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
         if len(body) > MAX_BODY:
             raise too_large(MAX_BODY)
-        ctx = Ctx(method, target, dict(request.query), request.headers, body, user=user,
-                  user_agent=request.headers.get("User-Agent", ""))
+        ctx = Ctx(
+            method,
+            target,
+            dict(request.query),
+            request.headers,
+            body,
+            user=user,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
         verb = self._verb(ctx, watch)
         rt = target.rt
         if not target.sub and verb not in rt.verbs:

@@ -51,11 +51,19 @@ class TokenSigner:
             assert isinstance(key, ec.EllipticCurvePrivateKey)
         else:
             key = ec.generate_private_key(ec.SECP256R1())
-            write_atomic(key_file, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption()))
+            write_atomic(
+                key_file,
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
         self._key = key
         self._pub = key.public_key()
-        der = self._pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        der = self._pub.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         import hashlib
 
         self.kid = _b64(hashlib.sha256(der).digest())
@@ -92,19 +100,30 @@ class TokenSigner:
             return None
         return claims
 
-    def issue(self, namespace: str, sa: Obj, audiences: list[str], expiration: int, pod: Obj | None) -> tuple[str, int]:
+    def issue(
+        self, namespace: str, sa: Obj, audiences: list[str], expiration: int, pod: Obj | None
+    ) -> tuple[str, int]:
         now = int(time.time())
         exp = now + expiration
-        kube: Obj = {"namespace": namespace,
-                     "serviceaccount": {"name": sa["metadata"]["name"], "uid": sa["metadata"]["uid"]}}
+        kube: Obj = {
+            "namespace": namespace,
+            "serviceaccount": {"name": sa["metadata"]["name"], "uid": sa["metadata"]["uid"]},
+        }
         if pod is not None:
             kube["pod"] = {"name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}
             node = (pod.get("spec") or {}).get("nodeName")
             if node:
                 kube["node"] = {"name": node}
-        claims = {"aud": audiences, "exp": exp, "iat": now, "nbf": now, "iss": ISSUER,
-                  "jti": str(uuid.uuid4()), "kubernetes.io": kube,
-                  "sub": f"system:serviceaccount:{namespace}:{sa['metadata']['name']}"}
+        claims = {
+            "aud": audiences,
+            "exp": exp,
+            "iat": now,
+            "nbf": now,
+            "iss": ISSUER,
+            "jti": str(uuid.uuid4()),
+            "kubernetes.io": kube,
+            "sub": f"system:serviceaccount:{namespace}:{sa['metadata']['name']}",
+        }
         return self.sign(claims), exp
 
 

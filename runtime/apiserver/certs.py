@@ -19,8 +19,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from runtime.fsutil import write_atomic
 
-DNS_SANS = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local"]
+DNS_SANS = [
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+]
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,9 @@ def _now() -> datetime.datetime:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _sans(bind: str) -> list[x509.GeneralName]:
@@ -77,12 +83,17 @@ def ensure_serving_cert(pki: Path, bind: str) -> ServingCert:
         ca_priv = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kedge-apiserver-ca")])
         ca = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(ca_priv.public_key()).serial_number(x509.random_serial_number())
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(ca_priv.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(_now() - datetime.timedelta(minutes=5))
             .not_valid_after(_now() + datetime.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_priv.public_key()), critical=False)
             .sign(ca_priv, hashes.SHA256())
         )
@@ -94,15 +105,20 @@ def ensure_serving_cert(pki: Path, bind: str) -> ServingCert:
     leaf = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca.subject).public_key(leaf_key.public_key())
+        .issuer_name(ca.subject)
+        .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(_now() - datetime.timedelta(minutes=5))
         .not_valid_after(_now() + datetime.timedelta(days=365))
         .add_extension(x509.SubjectAlternativeName(_sans(bind)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_priv.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_priv.public_key()), critical=False
+        )
         .sign(ca_priv, hashes.SHA256())
     )
     write_atomic(key, _key_pem(leaf_key))

@@ -81,8 +81,11 @@ def resolve(registry: Registry, group: str, version: str, rest: list[str]) -> Ta
     if not rest:
         raise path_not_found()
     ns: str | None = None
-    if rest[0] == "namespaces" and len(rest) >= 3 and group == "" and not (
-        len(rest) == 3 and rest[2] in ("status", "finalize")
+    if (
+        rest[0] == "namespaces"
+        and len(rest) >= 3
+        and group == ""
+        and not (len(rest) == 3 and rest[2] in ("status", "finalize"))
     ):
         ns, rest = rest[1], rest[2:]
     elif rest[0] == "namespaces" and len(rest) >= 3 and group != "":

@@ -20,7 +20,9 @@ def types_of(crd: Obj) -> list[ResourceType]:
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
     versions = spec.get("versions") or []
-    storage = next((v.get("name") for v in versions if v.get("storage")), versions[0]["name"] if versions else "")
+    storage = next(
+        (v.get("name") for v in versions if v.get("storage")), versions[0]["name"] if versions else ""
+    )
     out = []
     for v in versions:
         if not v.get("served", True):
@@ -28,15 +30,26 @@ def types_of(crd: Obj) -> list[ResourceType]:
         subs = v.get("subresources") or {}
         sub_names = tuple(s for s in ("scale", "status") if s in subs)
         schema = (v.get("schema") or {}).get("openAPIV3Schema")
-        out.append(ResourceType(
-            group=spec.get("group", ""), version=v["name"], plural=names.get("plural", ""),
-            kind=names.get("kind", ""), namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-            singular=names.get("singular") or names.get("kind", "").lower(),
-            short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
-            subresources=sub_names, generation=True, crd=True, storage_version=storage,
-            unconditional_update=False, printer_columns=v.get("additionalPrinterColumns"), schema=schema,
-            extra={"scale": subs.get("scale")},
-        ))
+        out.append(
+            ResourceType(
+                group=spec.get("group", ""),
+                version=v["name"],
+                plural=names.get("plural", ""),
+                kind=names.get("kind", ""),
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                singular=names.get("singular") or names.get("kind", "").lower(),
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                subresources=sub_names,
+                generation=True,
+                crd=True,
+                storage_version=storage,
+                unconditional_update=False,
+                printer_columns=v.get("additionalPrinterColumns"),
+                schema=schema,
+                extra={"scale": subs.get("scale")},
+            )
+        )
     return out
 
 
@@ -53,19 +66,41 @@ def validate_crd(crd: Obj) -> None:
     if not names.get("kind"):
         causes.append(("spec.names.kind", "FieldValueRequired", "spec.names.kind: Required value"))
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        causes.append(("spec.scope", "FieldValueNotSupported",
-                       f'spec.scope: Unsupported value: "{spec.get("scope", "")}": supported values: "Cluster", '
-                       '"Namespaced"'))
+        causes.append(
+            (
+                "spec.scope",
+                "FieldValueNotSupported",
+                f'spec.scope: Unsupported value: "{spec.get("scope", "")}": supported values: "Cluster", '
+                '"Namespaced"',
+            )
+        )
     versions = spec.get("versions") or []
     if not versions:
-        causes.append(("spec.versions", "FieldValueInvalid", "spec.versions: Invalid value: null: must have exactly "
-                       "one version marked as storage version"))
+        causes.append(
+            (
+                "spec.versions",
+                "FieldValueInvalid",
+                "spec.versions: Invalid value: null: must have exactly one version marked as storage version",
+            )
+        )
     elif sum(1 for v in versions if v.get("storage")) != 1:
-        causes.append(("spec.versions", "FieldValueInvalid", "spec.versions: Invalid value: "
-                       f"{[v.get('name') for v in versions]}: must have exactly one version marked as storage version"))
+        causes.append(
+            (
+                "spec.versions",
+                "FieldValueInvalid",
+                "spec.versions: Invalid value: "
+                f"{[v.get('name') for v in versions]}: "
+                "must have exactly one version marked as storage version",
+            )
+        )
     if group and plural and name != f"{plural}.{group}":
-        causes.append(("metadata.name", "FieldValueInvalid",
-                       f'metadata.name: Invalid value: "{name}": must be spec.names.plural+"."+spec.group'))
+        causes.append(
+            (
+                "metadata.name",
+                "FieldValueInvalid",
+                f'metadata.name: Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+            )
+        )
     if causes:
         raise invalid("CustomResourceDefinition", name, "apiextensions.k8s.io", causes)
 
@@ -122,10 +157,20 @@ class CrdController:
         status["acceptedNames"] = spec.get("names") or {}
         status["storedVersions"] = sorted({v["name"] for v in spec.get("versions") or [] if v.get("storage")})
         status["conditions"] = [
-            {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now, "reason": "NoConflicts",
-             "message": "no conflicts found"},
-            {"type": "Established", "status": "True", "lastTransitionTime": now, "reason": "InitialNamesAccepted",
-             "message": "the initial names have been accepted"},
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "lastTransitionTime": now,
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "lastTransitionTime": now,
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+            },
         ]
         crd["metadata"]["resourceVersion"] = str(self.store.next_rv())
         await self.store.commit([("MODIFIED", CRD_KEY, ("", name), crd)])
@@ -141,5 +186,7 @@ class CrdController:
 
 
 def _established(crd: Obj) -> bool:
-    return any(c.get("type") == "Established" and c.get("status") == "True"
-               for c in (crd.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Established" and c.get("status") == "True"
+        for c in (crd.get("status") or {}).get("conditions") or []
+    )

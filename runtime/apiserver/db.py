@@ -43,7 +43,10 @@ class Database:
         cur = self._conn.execute("SELECT v FROM meta WHERE k = 'rv'")
         row = cur.fetchone()
         rv = int(row[0]) if row else 0
-        rows = [(r, n, m, bytes(b)) for r, n, m, b in self._conn.execute("SELECT res, ns, name, raw FROM objects")]
+        rows: list[Row] = [
+            (str(r), str(n), str(m), bytes(b))
+            for r, n, m, b in self._conn.execute("SELECT res, ns, name, raw FROM objects")
+        ]
         return rv, rows
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -51,8 +51,9 @@ async def delete(api: Api, ctx: Ctx) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     opts = options(ctx)
     if rt.kind == "Namespace" and not rt.group and name in PROTECTED_NAMESPACES:
-        raise forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                        "namespaces", name)
+        raise forbidden(
+            f'namespaces "{name}" is forbidden: this namespace may not be deleted', "namespaces", name
+        )
     entry = api.store.get(rt.key, ctx.ns, name)
     if entry is None:
         raise not_found(rt.plural, name, rt.group)
@@ -65,12 +66,20 @@ async def delete(api: Api, ctx: Ctx) -> Result:
 def check_preconditions(rt: ResourceType, obj: Obj, pre: Obj) -> None:
     meta, name = obj["metadata"], obj["metadata"]["name"]
     if pre.get("uid") and pre["uid"] != meta.get("uid"):
-        raise conflict(rt.plural, name, rt.group,
-                       f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}")
+        raise conflict(
+            rt.plural,
+            name,
+            rt.group,
+            f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}",
+        )
     if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
-        raise conflict(rt.plural, name, rt.group,
-                       f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-                       f"ResourceVersion in object meta: {meta.get('resourceVersion')}")
+        raise conflict(
+            rt.plural,
+            name,
+            rt.group,
+            f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+            f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
+        )
 
 
 def _pod_grace(obj: Obj, opts: Obj) -> int:

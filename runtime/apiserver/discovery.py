@@ -58,8 +58,13 @@ class Discovery:
         reg = self.registry
         parts = [p for p in path.split("/") if p]
         if parts == ["api"]:
-            return orjson.dumps({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]})
+            return orjson.dumps(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}],
+                }
+            )
         if parts == ["api", "v1"]:
             return self._resources("", "v1", core=True)
         if parts == ["apis"]:

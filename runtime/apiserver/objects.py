@@ -56,18 +56,34 @@ def name_errors(rt: ResourceType, name: str) -> list[tuple[str, str, str]]:
     causes: list[tuple[str, str, str]] = []
     if rt.name_is_label:
         if len(name) > 63:
-            causes.append(("metadata.name", "FieldValueInvalid",
-                           f'metadata.name: Invalid value: "{name}": must be no more than 63 characters'))
+            causes.append(
+                (
+                    "metadata.name",
+                    "FieldValueInvalid",
+                    f'metadata.name: Invalid value: "{name}": must be no more than 63 characters',
+                )
+            )
         if not _LABEL_RE.match(name):
-            causes.append(("metadata.name", "FieldValueInvalid",
-                           f'metadata.name: Invalid value: "{name}": {LABEL_MSG}'))
+            causes.append(
+                ("metadata.name", "FieldValueInvalid", f'metadata.name: Invalid value: "{name}": {LABEL_MSG}')
+            )
     elif rt.crd or rt.kind not in ("Event",):
         if len(name) > 253:
-            causes.append(("metadata.name", "FieldValueInvalid",
-                           f'metadata.name: Invalid value: "{name}": must be no more than 253 characters'))
+            causes.append(
+                (
+                    "metadata.name",
+                    "FieldValueInvalid",
+                    f'metadata.name: Invalid value: "{name}": must be no more than 253 characters',
+                )
+            )
         if not _SUBDOMAIN_RE.match(name):
-            causes.append(("metadata.name", "FieldValueInvalid",
-                           f'metadata.name: Invalid value: "{name}": {SUBDOMAIN_MSG}'))
+            causes.append(
+                (
+                    "metadata.name",
+                    "FieldValueInvalid",
+                    f'metadata.name: Invalid value: "{name}": {SUBDOMAIN_MSG}',
+                )
+            )
     return causes
 
 
@@ -82,8 +98,13 @@ def metadata_errors(obj: Obj) -> list[tuple[str, str, str]]:
         if m is None:
             continue
         if not isinstance(m, dict) or any(not isinstance(v, str) for v in m.values()):
-            causes.append((f"metadata.{field}", "FieldValueInvalid",
-                           f"metadata.{field}: Invalid value: must be a map of strings"))
+            causes.append(
+                (
+                    f"metadata.{field}",
+                    "FieldValueInvalid",
+                    f"metadata.{field}: Invalid value: must be a map of strings",
+                )
+            )
     return causes
 
 
@@ -149,9 +170,15 @@ def _spec_changed(old: Obj, new: Obj) -> bool:
 
 def same_object(old: Obj, new: Obj) -> bool:
     """A no-op write: Kubernetes then keeps the resourceVersion (managedFields times excepted)."""
+
     def strip(o: Obj) -> Obj:
-        meta = {k: v for k, v in o.get("metadata", {}).items() if k not in ("resourceVersion", "managedFields")}
-        mf = [{k: v for k, v in f.items() if k != "time"} for f in o.get("metadata", {}).get("managedFields", [])]
+        meta = {
+            k: v for k, v in o.get("metadata", {}).items() if k not in ("resourceVersion", "managedFields")
+        }
+        mf = [
+            {k: v for k, v in f.items() if k != "time"}
+            for f in o.get("metadata", {}).get("managedFields", [])
+        ]
         return {**o, "metadata": meta, "_mf": mf}
 
     return strip(old) == strip(new)
@@ -163,11 +190,21 @@ def check_finalizer_additions(rt: ResourceType, old: Obj, new: Obj) -> None:
         added = set(nm.get("finalizers") or []) - set(om.get("finalizers") or [])
         if added:
             name = nm.get("name", "")
-            raise invalid(rt.kind, name, rt.group, [(
-                "metadata.finalizers", "FieldValueForbidden",
-                f"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, "
-                f"found new finalizers []string{{{', '.join(repr(a).replace(chr(39), chr(34)) for a in sorted(added))}}}",
-            )])
+            quoted = ", ".join(f'"{a}"' for a in sorted(added))
+            raise invalid(
+                rt.kind,
+                name,
+                rt.group,
+                [
+                    (
+                        "metadata.finalizers",
+                        "FieldValueForbidden",
+                        "metadata.finalizers: Forbidden: no new finalizers can be added if the object is "
+                        "being "
+                        f"deleted, found new finalizers []string{{{quoted}}}",
+                    )
+                ],
+            )
 
 
 def require(cond: bool, err: ApiError) -> None:

@@ -41,19 +41,34 @@ def _paths_for(rt: ResourceType) -> dict[str, Obj]:
     collection: Obj = {}
     ext = {"x-kubernetes-group-version-kind": gvk}
     if "create" in rt.verbs:
-        collection["post"] = {"operationId": f"create{op_id}", "parameters": _PARAMS, **ext,
-                              "x-kubernetes-action": "post"}
+        collection["post"] = {
+            "operationId": f"create{op_id}",
+            "parameters": _PARAMS,
+            **ext,
+            "x-kubernetes-action": "post",
+        }
     if "list" in rt.verbs:
         collection["get"] = {"operationId": f"list{op_id}", **ext, "x-kubernetes-action": "list"}
     if "get" in rt.verbs:
         item["get"] = {"operationId": f"read{op_id}", **ext, "x-kubernetes-action": "get"}
     if "update" in rt.verbs:
-        item["put"] = {"operationId": f"replace{op_id}", "parameters": _PARAMS, **ext, "x-kubernetes-action": "put"}
+        item["put"] = {
+            "operationId": f"replace{op_id}",
+            "parameters": _PARAMS,
+            **ext,
+            "x-kubernetes-action": "put",
+        }
     if "patch" in rt.verbs:
-        item["patch"] = {"operationId": f"patch{op_id}", "parameters": [*_PARAMS, {
-            "name": "force", "in": "query", "schema": {"type": "boolean"}, "uniqueItems": True}], **ext,
+        item["patch"] = {
+            "operationId": f"patch{op_id}",
+            "parameters": [
+                *_PARAMS,
+                {"name": "force", "in": "query", "schema": {"type": "boolean"}, "uniqueItems": True},
+            ],
+            **ext,
             "requestBody": {"content": {t: {"schema": {"type": "object"}} for t in _patch_types(rt)}},
-            "x-kubernetes-action": "patch"}
+            "x-kubernetes-action": "patch",
+        }
     if "delete" in rt.verbs:
         item["delete"] = {"operationId": f"delete{op_id}", **ext, "x-kubernetes-action": "delete"}
     out: dict[str, Obj] = {}
@@ -63,7 +78,9 @@ def _paths_for(rt: ResourceType) -> dict[str, Obj]:
         out[f"{prefix}{ns}/{rt.plural}/{{name}}"] = item
     if "status" in rt.subresources:
         out[f"{prefix}{ns}/{rt.plural}/{{name}}/status"] = {
-            k: {**v, "operationId": v["operationId"] + "Status"} for k, v in item.items() if k in ("get", "put", "patch")
+            k: {**v, "operationId": v["operationId"] + "Status"}
+            for k, v in item.items()
+            if k in ("get", "put", "patch")
         }
     return out
 
@@ -103,8 +120,12 @@ class OpenAPI:
                 s = _schema_for(rt)
                 if s is not None:
                     schemas[f"{rt.group}.{rt.version}.{rt.kind}"] = s
-            doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
-                   "paths": paths, "components": {"schemas": schemas}}
+            doc = {
+                "openapi": "3.0.0",
+                "info": {"title": "Kubernetes", "version": "v1.32.0"},
+                "paths": paths,
+                "components": {"schemas": schemas},
+            }
             raw = orjson.dumps(doc)
             self._docs[gv] = raw
             digest = hashlib.sha512(raw).hexdigest()[:128].upper()
@@ -115,7 +136,7 @@ class OpenAPI:
     def document(self, path: str, _hash: str) -> tuple[bytes | None, str]:
         if self._gen != self.registry.generation:
             self._rebuild()
-        rest = path[len("/openapi/"):].strip("/")
+        rest = path[len("/openapi/") :].strip("/")
         if rest == "v3":
             return self._index, JSON
         if rest.startswith("v3/"):

@@ -74,7 +74,11 @@ def get(api: Api, ctx: Ctx) -> Result:
         table["apiVersion"] = f"meta.k8s.io/{v}"
         return 200, orjson.dumps(table), f"{JSON};as=Table;v={v};g=meta.k8s.io"
     if as_ == "PartialObjectMetadata":
-        return 200, orjson.dumps(_partial(entry.obj(), v)), f"{JSON};as=PartialObjectMetadata;v={v};g=meta.k8s.io"
+        return (
+            200,
+            orjson.dumps(_partial(entry.obj(), v)),
+            f"{JSON};as=PartialObjectMetadata;v={v};g=meta.k8s.io",
+        )
     return 200, as_version(rt, entry.raw), JSON
 
 
@@ -112,6 +116,7 @@ def select(api: Api, ctx: Ctx) -> tuple[list[Entry], int, str, int | None]:
         pairs = [(k, e) for k, e in pairs if k > start]
     out: list[Entry] = []
     token, remaining = "", None
+    last_key: tuple[str, str] = ("", "")
     for i, (k, e) in enumerate(pairs):
         if match is not None and not match(e):
             continue
@@ -140,8 +145,12 @@ def list_(api: Api, ctx: Ctx) -> Result:
         table["metadata"] = meta
         return 200, orjson.dumps(table), f"{JSON};as=Table;v={v};g=meta.k8s.io"
     if as_ in ("PartialObjectMetadataList", "PartialObjectMetadata"):
-        body = {"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{v}", "metadata": meta,
-                "items": [_partial(e.obj(), v) for e in entries]}
+        body = {
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": f"meta.k8s.io/{v}",
+            "metadata": meta,
+            "items": [_partial(e.obj(), v) for e in entries],
+        }
         return 200, orjson.dumps(body), f"{JSON};as=PartialObjectMetadataList;v={v};g=meta.k8s.io"
     return 200, list_bytes(rt, meta, [as_version(rt, e.raw) for e in entries]), JSON
 

@@ -71,15 +71,23 @@ class ResourceType:
         main["storageVersionHash"] = _hash(self.key + self.version)
         out.append(main)
         for sub in self.subresources:
-            entry: dict[str, Any] = {"name": f"{self.plural}/{sub}", "singularName": "", "namespaced": self.namespaced}
+            entry: dict[str, Any] = {
+                "name": f"{self.plural}/{sub}",
+                "singularName": "",
+                "namespaced": self.namespaced,
+            }
             if sub == "status":
                 entry.update(kind=self.kind, verbs=["get", "patch", "update"])
             elif sub == "scale":
-                entry.update(group="autoscaling", version="v1", kind="Scale", verbs=["get", "patch", "update"])
+                entry.update(
+                    group="autoscaling", version="v1", kind="Scale", verbs=["get", "patch", "update"]
+                )
             elif sub == "binding":
                 entry.update(kind="Binding", verbs=["create"])
             elif sub == "token":
-                entry.update(group="authentication.k8s.io", version="v1", kind="TokenRequest", verbs=["create"])
+                entry.update(
+                    group="authentication.k8s.io", version="v1", kind="TokenRequest", verbs=["create"]
+                )
             elif sub == "finalize":
                 entry.update(kind=self.kind, verbs=["update"])
             elif sub == "eviction":
@@ -103,43 +111,151 @@ def builtin_types() -> list[ResourceType]:
     """Every built-in kind, in the order discovery lists them."""
     st = ("status",)
     return [
-        _r("", "v1", "namespaces", "Namespace", False, short_names=("ns",), subresources=("finalize", "status"),
-           verbs=("create", "delete", "get", "list", "patch", "update", "watch"), return_deleted=True,
-           name_is_label=True),
+        _r(
+            "",
+            "v1",
+            "namespaces",
+            "Namespace",
+            False,
+            short_names=("ns",),
+            subresources=("finalize", "status"),
+            verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+            return_deleted=True,
+            name_is_label=True,
+        ),
         _r("", "v1", "nodes", "Node", False, short_names=("no",), subresources=st, return_deleted=True),
-        _r("", "v1", "pods", "Pod", True, short_names=("po",), categories=("all",),
-           subresources=("binding", "eviction", "status"), return_deleted=True),
+        _r(
+            "",
+            "v1",
+            "pods",
+            "Pod",
+            True,
+            short_names=("po",),
+            categories=("all",),
+            subresources=("binding", "eviction", "status"),
+            return_deleted=True,
+        ),
         _r("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
         _r("", "v1", "secrets", "Secret", True),
-        _r("", "v1", "services", "Service", True, short_names=("svc",), categories=("all",), subresources=st,
-           return_deleted=True, name_is_label=True),
+        _r(
+            "",
+            "v1",
+            "services",
+            "Service",
+            True,
+            short_names=("svc",),
+            categories=("all",),
+            subresources=st,
+            return_deleted=True,
+            name_is_label=True,
+        ),
         _r("", "v1", "endpoints", "Endpoints", True, short_names=("ep",), create_on_update=True),
         _r("", "v1", "serviceaccounts", "ServiceAccount", True, short_names=("sa",), subresources=("token",)),
         _r("", "v1", "events", "Event", True, short_names=("ev",), create_on_update=True),
         _r("coordination.k8s.io", "v1", "leases", "Lease", True, create_on_update=True),
-        _r("apps", "v1", "deployments", "Deployment", True, short_names=("deploy",), categories=("all",),
-           subresources=("scale", "status"), generation=True, reset_status_on_create=True),
-        _r("apps", "v1", "replicasets", "ReplicaSet", True, short_names=("rs",), categories=("all",),
-           subresources=("scale", "status"), generation=True, reset_status_on_create=True),
-        _r("apps", "v1", "daemonsets", "DaemonSet", True, short_names=("ds",), categories=("all",),
-           subresources=st, generation=True, reset_status_on_create=True),
-        _r("apps", "v1", "statefulsets", "StatefulSet", True, short_names=("sts",), categories=("all",),
-           subresources=("scale", "status"), generation=True, reset_status_on_create=True),
-        _r("batch", "v1", "jobs", "Job", True, categories=("all",), subresources=st, generation=True,
-           reset_status_on_create=True),
+        _r(
+            "apps",
+            "v1",
+            "deployments",
+            "Deployment",
+            True,
+            short_names=("deploy",),
+            categories=("all",),
+            subresources=("scale", "status"),
+            generation=True,
+            reset_status_on_create=True,
+        ),
+        _r(
+            "apps",
+            "v1",
+            "replicasets",
+            "ReplicaSet",
+            True,
+            short_names=("rs",),
+            categories=("all",),
+            subresources=("scale", "status"),
+            generation=True,
+            reset_status_on_create=True,
+        ),
+        _r(
+            "apps",
+            "v1",
+            "daemonsets",
+            "DaemonSet",
+            True,
+            short_names=("ds",),
+            categories=("all",),
+            subresources=st,
+            generation=True,
+            reset_status_on_create=True,
+        ),
+        _r(
+            "apps",
+            "v1",
+            "statefulsets",
+            "StatefulSet",
+            True,
+            short_names=("sts",),
+            categories=("all",),
+            subresources=("scale", "status"),
+            generation=True,
+            reset_status_on_create=True,
+        ),
+        _r(
+            "batch",
+            "v1",
+            "jobs",
+            "Job",
+            True,
+            categories=("all",),
+            subresources=st,
+            generation=True,
+            reset_status_on_create=True,
+        ),
         _r("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
         _r("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
         _r("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
         _r("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
-        _r("flowcontrol.apiserver.k8s.io", "v1", "flowschemas", "FlowSchema", False, subresources=st,
-           generation=True),
-        _r("flowcontrol.apiserver.k8s.io", "v1", "prioritylevelconfigurations", "PriorityLevelConfiguration",
-           False, subresources=st, generation=True),
-        _r("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False,
-           verbs=("create",)),
-        _r("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=("create",)),
-        _r("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
-           short_names=("crd", "crds"), subresources=st, generation=True, categories=("api-extensions",)),
+        _r(
+            "flowcontrol.apiserver.k8s.io",
+            "v1",
+            "flowschemas",
+            "FlowSchema",
+            False,
+            subresources=st,
+            generation=True,
+        ),
+        _r(
+            "flowcontrol.apiserver.k8s.io",
+            "v1",
+            "prioritylevelconfigurations",
+            "PriorityLevelConfiguration",
+            False,
+            subresources=st,
+            generation=True,
+        ),
+        _r(
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            False,
+            verbs=("create",),
+        ),
+        _r(
+            "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=("create",)
+        ),
+        _r(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            False,
+            short_names=("crd", "crds"),
+            subresources=st,
+            generation=True,
+            categories=("api-extensions",),
+        ),
         _r("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",), create_on_update=True),
         _r("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     ]

@@ -35,8 +35,15 @@ def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
     doc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "kedge", "cluster": {
-            "server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
+        "clusters": [
+            {
+                "name": "kedge",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+                },
+            }
+        ],
         "users": [{"name": "kedge-admin", "user": {"token": token}}],
         "contexts": [{"name": "kedge", "context": {"cluster": "kedge", "user": "kedge-admin"}}],
         "current-context": "kedge",
@@ -52,10 +59,19 @@ async def bootstrap(store: Store) -> None:
         if store.get("/namespaces", "", name) is None:
             import uuid
 
-            obj = {"kind": "Namespace", "apiVersion": "v1", "metadata": {
-                "name": name, "uid": str(uuid.uuid4()), "creationTimestamp": objects.now(),
-                "labels": {"kubernetes.io/metadata.name": name}, "resourceVersion": str(store.next_rv())},
-                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+            obj = {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": {
+                    "name": name,
+                    "uid": str(uuid.uuid4()),
+                    "creationTimestamp": objects.now(),
+                    "labels": {"kubernetes.io/metadata.name": name},
+                    "resourceVersion": str(store.next_rv()),
+                },
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }
             changes.append(("ADDED", "/namespaces", ("", name), obj))
     if changes:
         await store.commit(changes)
@@ -107,9 +123,8 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=sslctx, backlog=1024, reuse_address=True)
     await site.start()
-    server = site._server  # bound port (port 0 → the kernel's choice)
-    assert server is not None
-    bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server: Any = site._server  # bound port (port 0 → the kernel's choice)
+    bound = int(server.sockets[0].getsockname()[1])
     url = f"https://{_url_host(host)}:{bound}"
     api.server_url = url
     text = kubeconfig(url, cert.ca_pem, token)

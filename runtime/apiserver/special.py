@@ -12,7 +12,7 @@ from runtime.apiserver.api import Api
 from runtime.apiserver.auth import ISSUER
 from runtime.apiserver.context import Ctx, require_object
 from runtime.apiserver.deletes import delete_object
-from runtime.apiserver.status import bad_request, conflict, invalid, not_found
+from runtime.apiserver.status import ApiError, bad_request, conflict, invalid, not_found
 from runtime.apiserver.writes import save_update
 
 Obj = dict[str, Any]
@@ -24,7 +24,9 @@ async def binding(api: Api, ctx: Ctx) -> Result:
     name = ctx.target.name or ""
     target = body.get("target") or {}
     if not target.get("name"):
-        raise invalid("Binding", name, "", [("target.name", "FieldValueRequired", "target.name: Required value")])
+        raise invalid(
+            "Binding", name, "", [("target.name", "FieldValueRequired", "target.name: Required value")]
+        )
     entry = api.store.get("/pods", ctx.ns, name)
     if entry is None:
         raise not_found("pods", name)
@@ -32,18 +34,25 @@ async def binding(api: Api, ctx: Ctx) -> Result:
     if pod["metadata"].get("deletionTimestamp"):
         raise conflict("pods/binding", name, "", f"pod {name} is being deleted, cannot be assigned to a host")
     if (pod.get("spec") or {}).get("nodeName"):
-        raise conflict("pods/binding", name, "",
-                       f"pod {name} is already assigned to node \"{pod['spec']['nodeName']}\"")
-    uid = ((body.get("metadata") or {}).get("uid"))
+        raise conflict(
+            "pods/binding", name, "", f'pod {name} is already assigned to node "{pod["spec"]["nodeName"]}"'
+        )
+    uid = (body.get("metadata") or {}).get("uid")
     if uid and uid != pod["metadata"].get("uid"):
-        raise conflict("pods/binding", name, "",
-                       f"Precondition failed: UID in precondition: {uid}, UID in object meta: {pod['metadata'].get('uid')}")
+        raise conflict(
+            "pods/binding",
+            name,
+            "",
+            f"Precondition failed: UID in precondition: {uid}, "
+            f"UID in object meta: {pod['metadata'].get('uid')}",
+        )
     new = orjson.loads(entry.raw)
     new["spec"]["nodeName"] = target["name"]
     conds = new.setdefault("status", {}).setdefault("conditions", [])
     conds[:] = [c for c in conds if c.get("type") != "PodScheduled"]
-    conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                  "lastTransitionTime": objects.now()})
+    conds.append(
+        {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": objects.now()}
+    )
     if not ctx.dry_run:
         new["metadata"]["resourceVersion"] = str(api.store.next_rv())
         await api.store.commit([("MODIFIED", "/pods", (ctx.ns, name), new)])
@@ -77,9 +86,19 @@ async def token(api: Api, ctx: Ctx) -> Result:
     sa = sa_entry.obj()
     exp = int(spec.get("expirationSeconds") or 3600)
     if exp < 600:
-        raise invalid("TokenRequest", name, "authentication.k8s.io", [(
-            "spec.expirationSeconds", "FieldValueInvalid",
-            f"spec.expirationSeconds: Invalid value: {exp}: may not specify a duration less than 10 minutes")])
+        raise invalid(
+            "TokenRequest",
+            name,
+            "authentication.k8s.io",
+            [
+                (
+                    "spec.expirationSeconds",
+                    "FieldValueInvalid",
+                    f"spec.expirationSeconds: Invalid value: {exp}: "
+                    "may not specify a duration less than 10 minutes",
+                )
+            ],
+        )
     exp = min(exp, 2**32)
     audiences = list(spec.get("audiences") or [ISSUER])
     pod = None
@@ -95,13 +114,19 @@ async def token(api: Api, ctx: Ctx) -> Result:
                 raise not_found("pods", ref_name)
             pod = pentry.obj()
             if ref.get("uid") and ref["uid"] != pod["metadata"].get("uid"):
-                raise conflict("pods", ref_name, "",
-                               f"the UID in the bound object reference ({ref['uid']}) does not match the UID in record. "
-                               "The object might have been deleted and then recreated")
+                raise conflict(
+                    "pods",
+                    ref_name,
+                    "",
+                    f"the UID in the bound object reference ({ref['uid']}) does not match the UID in record. "
+                    "The object might have been deleted and then recreated",
+                )
             pod_sa = (pod.get("spec") or {}).get("serviceAccountName") or "default"
             if pod_sa != name:
-                raise bad_request(f'cannot bind token for serviceaccount "{name}" to pod running with '
-                                  f'different serviceaccount name.')
+                raise bad_request(
+                    f'cannot bind token for serviceaccount "{name}" to pod running with '
+                    f"different serviceaccount name."
+                )
     tok, expires = api.signer.issue(ctx.ns, sa, audiences, exp, pod)
     out = {
         "kind": "TokenRequest",
@@ -120,10 +145,16 @@ async def review(api: Api, ctx: Ctx) -> Result:
     body.setdefault("kind", rt.kind)
     body.setdefault("metadata", {})["creationTimestamp"] = None
     if rt.plural == "selfsubjectaccessreviews":
-        body["status"] = {"allowed": True, "reason": "kedge embedded API server: every authenticated user is admin"}
+        body["status"] = {
+            "allowed": True,
+            "reason": "kedge embedded API server: every authenticated user is admin",
+        }
     else:
-        groups = ["system:masters", "system:authenticated"] if ctx.user == "admin" else ["system:serviceaccounts",
-                                                                                        "system:authenticated"]
+        groups = (
+            ["system:masters", "system:authenticated"]
+            if ctx.user == "admin"
+            else ["system:serviceaccounts", "system:authenticated"]
+        )
         body["status"] = {"userInfo": {"username": ctx.user, "groups": groups}}
     return 201, orjson.dumps(body)
 
@@ -133,9 +164,13 @@ def _scale_of(obj: Obj, rt_group: str, plural: str) -> Obj:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     sel = (spec.get("selector") or {}).get("matchLabels") or {}
     out: Obj = {
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                     if k in meta},
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        },
         "spec": {"replicas": spec.get("replicas", 1)},
         "status": {"replicas": status.get("replicas", 0)},
     }
@@ -152,17 +187,36 @@ async def scale(api: Api, ctx: Ctx) -> Result:
     obj = entry.obj()
     if ctx.method == "GET":
         return 200, orjson.dumps(_scale_of(obj, rt.group, rt.plural))
-    body = require_object(ctx.decode_body())
+    body = require_object(ctx.decode_body()) if ctx.method != "PATCH" else {}
     if ctx.method == "PATCH":
-        from runtime.apiserver.semantics import apply_json_patch, apply_merge_patch
+        from runtime.apiserver.semantics import PatchError, apply_json_patch, apply_merge_patch
 
         cur = _scale_of(obj, rt.group, rt.plural)
-        body = apply_json_patch(cur, body) if ctx.content_type().endswith("json-patch+json") else apply_merge_patch(
-            cur, body)
+        try:
+            raw: Any = orjson.loads(ctx.body)
+        except orjson.JSONDecodeError as exc:
+            raise bad_request(f"error decoding patch: {exc}") from exc
+        try:
+            if ctx.content_type().endswith("json-patch+json") and isinstance(raw, list):
+                body = apply_json_patch(cur, raw)
+            else:
+                body = apply_merge_patch(cur, require_object(raw))
+        except PatchError as exc:
+            raise ApiError(exc.code, "Invalid" if exc.code == 422 else "BadRequest", exc.message) from exc
     replicas = (body.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or replicas < 0:
-        raise invalid("Scale", name, "autoscaling", [("spec.replicas", "FieldValueInvalid",
-                      f"spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0")])
+        raise invalid(
+            "Scale",
+            name,
+            "autoscaling",
+            [
+                (
+                    "spec.replicas",
+                    "FieldValueInvalid",
+                    f"spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0",
+                )
+            ],
+        )
     rv = (body.get("metadata") or {}).get("resourceVersion")
     new = entry.obj()
     new.setdefault("spec", {})["replicas"] = replicas
@@ -192,8 +246,11 @@ async def finalize(api: Api, ctx: Ctx) -> Result:
         raise stale("namespaces", name)
     new["metadata"]["resourceVersion"] = str(api.store.next_rv())
     typ = "MODIFIED"
-    if new["metadata"].get("deletionTimestamp") and not new["spec"]["finalizers"] and not new["metadata"].get(
-            "finalizers"):
+    if (
+        new["metadata"].get("deletionTimestamp")
+        and not new["spec"]["finalizers"]
+        and not new["metadata"].get("finalizers")
+    ):
         typ = "DELETED"
     await api.store.commit([(typ, "/namespaces", ("", name), new)])
     return 200, orjson.dumps(new)

@@ -35,7 +35,9 @@ class Entry:
         self.labels: dict[str, str] = meta.get("labels") or {}
         spec = obj.get("spec")
         status = obj.get("status")
-        self.fields: Obj = {"metadata": {"name": meta.get("name", ""), "namespace": meta.get("namespace", "")}}
+        self.fields: Obj = {
+            "metadata": {"name": meta.get("name", ""), "namespace": meta.get("namespace", "")}
+        }
         if obj.get("kind") == "Pod":
             self.fields["spec"] = {"nodeName": (spec or {}).get("nodeName", "")}
             self.fields["status"] = {"phase": (status or {}).get("phase", "")}

@@ -13,9 +13,21 @@ from runtime.apiserver.status import ApiError, bad_request, invalid
 Obj = dict[str, Any]
 
 OBJECT_META = {
-    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-    "ownerReferences", "finalizers", "managedFields",
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
 }
 _BASE = {"apiVersion", "kind", "metadata"}
 _SPEC_STATUS = _BASE | {"spec", "status"}
@@ -30,17 +42,54 @@ TOP_LEVEL: dict[str, set[str]] = {
     "ClusterRoleBinding": _BASE | {"subjects", "roleRef"},
     "EndpointSlice": _BASE | {"addressType", "endpoints", "ports"},
 }
-for _k in ("Namespace", "Node", "Pod", "Service", "Lease", "Deployment", "ReplicaSet", "DaemonSet",
-           "StatefulSet", "Job", "FlowSchema", "PriorityLevelConfiguration", "CustomResourceDefinition",
-           "SelfSubjectAccessReview", "SelfSubjectReview"):
+for _k in (
+    "Namespace",
+    "Node",
+    "Pod",
+    "Service",
+    "Lease",
+    "Deployment",
+    "ReplicaSet",
+    "DaemonSet",
+    "StatefulSet",
+    "Job",
+    "FlowSchema",
+    "PriorityLevelConfiguration",
+    "CustomResourceDefinition",
+    "SelfSubjectAccessReview",
+    "SelfSubjectReview",
+):
     TOP_LEVEL[_k] = _SPEC_STATUS
 TOP_LEVEL_CORE_EVENT = _BASE | {
-    "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count", "type",
-    "eventTime", "series", "action", "related", "reportingComponent", "reportingInstance",
+    "involvedObject",
+    "reason",
+    "message",
+    "source",
+    "firstTimestamp",
+    "lastTimestamp",
+    "count",
+    "type",
+    "eventTime",
+    "series",
+    "action",
+    "related",
+    "reportingComponent",
+    "reportingInstance",
 }
 TOP_LEVEL_EVENTS_V1 = _BASE | {
-    "eventTime", "series", "reportingController", "reportingInstance", "action", "reason", "regarding",
-    "related", "note", "type", "deprecatedSource", "deprecatedFirstTimestamp", "deprecatedLastTimestamp",
+    "eventTime",
+    "series",
+    "reportingController",
+    "reportingInstance",
+    "action",
+    "reason",
+    "regarding",
+    "related",
+    "note",
+    "type",
+    "deprecatedSource",
+    "deprecatedFirstTimestamp",
+    "deprecatedLastTimestamp",
     "deprecatedCount",
 }
 
@@ -55,9 +104,7 @@ def check_fields(ctx: Ctx, rt: ResourceType, obj: Obj) -> Obj:
     """Drop unknown fields; report them as fieldValidation asks (400 for Strict, a warning for Warn)."""
     mode = ctx.query.get("fieldValidation", "Warn") or "Warn"
     if mode not in ("Ignore", "Warn", "Strict"):
-        raise bad_request(
-            f'fieldValidation parameter "{mode}" must be one of "Ignore", "Warn", or "Strict"'
-        )
+        raise bad_request(f'fieldValidation parameter "{mode}" must be one of "Ignore", "Warn", or "Strict"')
     unknown: list[str] = []
     meta = obj.get("metadata")
     if isinstance(meta, dict):
@@ -124,18 +171,32 @@ def validate(rt: ResourceType, new: Obj, old: Obj | None) -> None:
     if rt.kind == "Pod" and not rt.group:
         containers = (new.get("spec") or {}).get("containers")
         if not containers:
-            raise invalid("Pod", name, "", [("spec.containers", "FieldValueRequired",
-                                            "spec.containers: Required value")])
+            raise invalid(
+                "Pod",
+                name,
+                "",
+                [("spec.containers", "FieldValueRequired", "spec.containers: Required value")],
+            )
         causes = []
         for i, c in enumerate(containers):
             if not isinstance(c, dict):
                 continue
             if not c.get("name"):
-                causes.append((f"spec.containers[{i}].name", "FieldValueRequired",
-                               f"spec.containers[{i}].name: Required value"))
+                causes.append(
+                    (
+                        f"spec.containers[{i}].name",
+                        "FieldValueRequired",
+                        f"spec.containers[{i}].name: Required value",
+                    )
+                )
             if not c.get("image") and old is None:
-                causes.append((f"spec.containers[{i}].image", "FieldValueRequired",
-                               f"spec.containers[{i}].image: Required value"))
+                causes.append(
+                    (
+                        f"spec.containers[{i}].image",
+                        "FieldValueRequired",
+                        f"spec.containers[{i}].image: Required value",
+                    )
+                )
         if causes:
             raise invalid("Pod", name, "", causes)
     if rt.kind == "CustomResourceDefinition":

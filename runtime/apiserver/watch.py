@@ -66,8 +66,9 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
         if after < store.floor:
             expired = f"too old resource version: {after} ({store.floor})"
         replay = True
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
-                                                   "Cache-Control": "no-cache, private"})
+    resp = web.StreamResponse(
+        status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+    )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     if expired is not None:
@@ -126,7 +127,8 @@ def _render(data: bytes, rt: ResourceType, v: str, table: bool, convert: bool) -
             continue
         tab = semantics.to_table(rt.plural, [ev["object"]], rt.printer_columns)
         tab["apiVersion"] = f"meta.k8s.io/{v}"
-        tab.setdefault("metadata", {})["resourceVersion"] = ev["object"].get("metadata", {}).get(
-            "resourceVersion", "")
+        tab.setdefault("metadata", {})["resourceVersion"] = (
+            ev["object"].get("metadata", {}).get("resourceVersion", "")
+        )
         out.append(orjson.dumps({"type": ev["type"], "object": tab}))
     return b"\n".join(out) + b"\n"

@@ -60,7 +60,9 @@ def check_namespace(ctx: Ctx, obj: Obj) -> None:
             raise method_not_allowed()
         ns = meta.get("namespace")
         if ns and ns != ctx.ns:
-            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
 
 
 def namespace_open(api: Api, ctx: Ctx) -> None:
@@ -71,13 +73,19 @@ def namespace_open(api: Api, ctx: Ctx) -> None:
         raise not_found("namespaces", ctx.ns)
     if b'"deletionTimestamp"' in ns.raw:
         raise forbidden(
-            f'{ctx.rt.plural} "{ctx.target.name or ""}" is forbidden: unable to create new content in namespace '
+            f'{ctx.rt.plural} "{ctx.target.name or ""}" is forbidden: '
+            "unable to create new content in namespace "
+            f""
             f"{ctx.ns} because it is being terminated",
-            ctx.rt.plural, ctx.target.name or "", ctx.rt.group,
+            ctx.rt.plural,
+            ctx.target.name or "",
+            ctx.rt.group,
         )
 
 
-async def create(api: Api, ctx: Ctx, obj: Obj | None = None, *, status: int = 201) -> Result:
+async def create(
+    api: Api, ctx: Ctx, obj: Obj | None = None, *, status: int = 201, managed: bool = True
+) -> Result:
     rt = ctx.rt
     if obj is None:
         obj = require_object(ctx.decode_body())
@@ -89,9 +97,18 @@ async def create(api: Api, ctx: Ctx, obj: Obj | None = None, *, status: int = 20
     if not name:
         gen = meta.get("generateName") or ""
         if not gen:
-            raise invalid(rt.kind, "", rt.group, [(
-                "metadata.name", "FieldValueRequired",
-                "metadata.name: Required value: name or generateName is required")])
+            raise invalid(
+                rt.kind,
+                "",
+                rt.group,
+                [
+                    (
+                        "metadata.name",
+                        "FieldValueRequired",
+                        "metadata.name: Required value: name or generateName is required",
+                    )
+                ],
+            )
         name = objects.generate_name(gen)
         meta["name"] = name
     causes = objects.name_errors(rt, name) + objects.metadata_errors(obj)
@@ -104,9 +121,17 @@ async def create(api: Api, ctx: Ctx, obj: Obj | None = None, *, status: int = 20
         raise already_exists(rt.plural, name, rt.group)
     objects.prepare_create(rt, obj, ctx.ns)
     if not rt.crd:
-        obj = semantics.admit_create(rt.plural, obj)
+        automount = None
+        if rt.kind == "Pod" and not rt.group:
+            sa_name = (obj.get("spec") or {}).get("serviceAccountName") or "default"
+            sa = api.store.get("/serviceaccounts", ctx.ns, sa_name)
+            automount = sa.obj().get("automountServiceAccountToken") if sa is not None else None
+        obj = semantics.admit_create(rt.plural, obj, sa_automount=automount)
     validation.validate(rt, obj, None)
-    obj = semantics.update_managed_fields(None, obj, manager=ctx.manager(), operation="Update")
+    if managed:
+        obj = semantics.update_managed_fields(
+            None, obj, manager=ctx.manager(), operation="Update", subresource=ctx.target.sub
+        )
     if ctx.dry_run:
         return status, orjson.dumps(obj)
     obj["metadata"]["resourceVersion"] = str(api.store.next_rv())
@@ -129,7 +154,9 @@ async def update(api: Api, ctx: Ctx) -> Result:
     check_namespace(ctx, obj)
     body_name = obj["metadata"].get("name")
     if body_name != name:
-        raise bad_request(f"the name of the object ({body_name or ''}) does not match the name on the URL ({name})")
+        raise bad_request(
+            f"the name of the object ({body_name or ''}) does not match the name on the URL ({name})"
+        )
     entry = api.store.get(rt.key, ctx.ns, name)
     if entry is None:
         if rt.create_on_update and not ctx.target.sub:
@@ -139,9 +166,18 @@ async def update(api: Api, ctx: Ctx) -> Result:
     old = entry.obj()
     rv = obj["metadata"].get("resourceVersion")
     if not rv and not rt.unconditional_update:
-        raise invalid(rt.kind, name, rt.group, [(
-            "metadata.resourceVersion", "FieldValueInvalid",
-            "metadata.resourceVersion: Invalid value: 0: must be specified for an update")])
+        raise invalid(
+            rt.kind,
+            name,
+            rt.group,
+            [
+                (
+                    "metadata.resourceVersion",
+                    "FieldValueInvalid",
+                    "metadata.resourceVersion: Invalid value: 0: must be specified for an update",
+                )
+            ],
+        )
     return await save_update(api, ctx, old, obj, check_rv=bool(rv), manager_op="Update")
 
 
@@ -152,10 +188,16 @@ async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool,
     if check_rv and str(nm.get("resourceVersion")) != om.get("resourceVersion"):
         raise stale(rt.plural, name, rt.group)
     if nm.get("uid") and nm["uid"] != om.get("uid"):
-        raise conflict(rt.plural, name, rt.group,
-                       f"Precondition failed: UID in precondition: {nm['uid']}, UID in object meta: {om.get('uid')}")
+        raise conflict(
+            rt.plural,
+            name,
+            rt.group,
+            f"Precondition failed: UID in precondition: {nm['uid']}, UID in object meta: {om.get('uid')}",
+        )
     if nm.get("name", name) != name:
-        raise bad_request(f"the name of the object ({nm.get('name')}) does not match the name on the URL ({name})")
+        raise bad_request(
+            f"the name of the object ({nm.get('name')}) does not match the name on the URL ({name})"
+        )
     nm["name"] = name
     new = objects.prepare_update(rt, old, new, ctx.target.sub)
     objects.check_finalizer_additions(rt, old, new)
@@ -164,7 +206,9 @@ async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool,
         raise invalid(rt.kind, name, rt.group, causes)
     validation.validate(rt, new, old)
     if manager_op:
-        new = semantics.update_managed_fields(old, new, manager=ctx.manager(), operation=manager_op)
+        new = semantics.update_managed_fields(
+            old, new, manager=ctx.manager(), operation=manager_op, subresource=ctx.target.sub
+        )
     new["metadata"]["resourceVersion"] = om.get("resourceVersion")
     if objects.same_object(old, new):
         entry = api.store.get(rt.key, ctx.ns, name)
@@ -173,8 +217,10 @@ async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool,
         return 200, orjson.dumps(new)
     key = (ctx.ns, name)
     new["metadata"]["resourceVersion"] = str(api.store.next_rv())
-    if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") and (
-        rt.plural != "pods" or not new["metadata"].get("deletionGracePeriodSeconds")
+    if (
+        new["metadata"].get("deletionTimestamp")
+        and not new["metadata"].get("finalizers")
+        and (rt.plural != "pods" or not new["metadata"].get("deletionGracePeriodSeconds"))
     ):
         await api.store.commit([("DELETED", rt.key, key, to_storage(rt, new))])
         return 200, as_version(rt, orjson.dumps(new))
@@ -245,7 +291,9 @@ async def apply(api: Api, ctx: Ctx) -> Result:
     check_namespace(ctx, applied)
     meta = applied.setdefault("metadata", {})
     if meta.get("name", name) != name:
-        raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+        raise bad_request(
+            f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+        )
     force = ctx.query.get("force", "") in ("true", "1")
     entry = api.store.get(rt.key, ctx.ns, name)
     live = entry.obj() if entry is not None else None
@@ -253,7 +301,13 @@ async def apply(api: Api, ctx: Ctx) -> Result:
         raise not_found(rt.plural, name, rt.group)
     try:
         result = semantics.server_side_apply(
-            live, applied, manager=manager, force=force, kind=rt.kind, api_version=rt.api_version
+            live,
+            applied,
+            manager=manager,
+            force=force,
+            kind=rt.kind,
+            api_version=rt.api_version,
+            subresource=ctx.target.sub,
         )
     except semantics.ApplyConflict as exc:
         raise _apply_conflict(exc) from exc
@@ -262,21 +316,20 @@ async def apply(api: Api, ctx: Ctx) -> Result:
     if live is None:
         result.setdefault("metadata", {})["name"] = name
         result["metadata"].pop("resourceVersion", None)
-        return await create(api, ctx, result)
+        return await create(api, ctx, result, managed=False)
     rv = meta.get("resourceVersion")
     if rv and rv != live["metadata"].get("resourceVersion"):
         raise stale(rt.plural, name, rt.group)
     return await save_update(api, ctx, live, result, check_rv=False, manager_op="")
 
 
-def _apply_conflict(exc: Exception) -> ApiError:
-    conflicts: list[str] = list(getattr(exc, "conflicts", []) or [str(exc)])
-    msg = str(exc)
-    if not msg.startswith("Apply failed"):
-        n = len(conflicts)
-        msg = f"Apply failed with {n} conflict{'s' if n != 1 else ''}: " + "; ".join(conflicts)
-    causes = []
-    for c in conflicts:
-        field = c.rsplit(": ", 1)[-1] if ": " in c else ""
-        causes.append({"reason": "FieldManagerConflict", "message": c.rsplit(": ", 1)[0], "field": field})
-    return ApiError(409, "Conflict", msg, {"causes": causes})
+def _apply_conflict(exc: semantics.ApplyConflict) -> ApiError:
+    causes = [
+        {
+            "reason": c.get("type", "FieldManagerConflict"),
+            "message": c.get("message", ""),
+            "field": c.get("field", ""),
+        }
+        for c in exc.causes
+    ]
+    return ApiError(409, "Conflict", str(exc), {"causes": causes})
