@@ -32,7 +32,7 @@ from runtime.cloud.hub_metrics import HubMetrics
 from runtime.cloud.hub_session import LogOnce, OnAck, OnMessage, Session, SessionInfo
 from runtime.config import CloudHubSection
 from runtime.protocol import MAX_FRAME_BYTES, Message, add_node_prefix, strip_node_prefix
-from runtime.protocol.delivery import MAX_RESENDS, RESEND_AFTER, Downlink
+from runtime.protocol.delivery import MAX_RESENDS, RESEND_AFTER, Acked, Downlink
 
 log = logging.getLogger("kedge.cloudhub")
 
@@ -94,7 +94,7 @@ class CloudHub:
         self,
         *,
         ssl_context: ssl.SSLContext,
-        on_message: OnMessage,
+        on_message: OnMessage | None = None,
         host: str = "0.0.0.0",
         port: int = 10000,
         on_connect: OnSession | None = None,
@@ -113,8 +113,12 @@ class CloudHub:
         tick: float | None = None,
     ) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
-        self.on_message, self.on_connect, self.on_disconnect, self.on_ack = (
-            on_message, on_connect, on_disconnect, on_ack)
+        self._on_message: list[OnMessage] = []
+        self._on_connect: list[OnSession] = []
+        self._on_disconnect: list[OnSession] = []
+        self._on_ack: list[OnAck] = []
+        self.subscribe(on_message=on_message, on_connect=on_connect, on_disconnect=on_disconnect,
+                       on_ack=on_ack)
         self.keepalive_timeout = keepalive_timeout
         self.resend_after, self.max_resends = resend_after, max_resends
         self.rate, self.burst = rate, burst
@@ -134,8 +138,8 @@ class CloudHub:
         self._housekeeper: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_config(cls, hub: CloudHubSection, *, ssl_context: ssl.SSLContext, on_message: OnMessage,
-                    **kw: Any) -> CloudHub:
+    def from_config(cls, hub: CloudHubSection, *, ssl_context: ssl.SSLContext,
+                    on_message: OnMessage | None = None, **kw: Any) -> CloudHub:
         """Build from ``[hub]`` of cloud.toml; ``kw`` adds callbacks, registry or overrides."""
         opts: dict[str, Any] = dict(
             host=hub.bind, port=hub.websocket_port, keepalive_timeout=hub.keepalive_timeout_seconds,
@@ -178,6 +182,35 @@ class CloudHub:
 
     # --- API ---
 
+    def subscribe(
+        self,
+        *,
+        on_message: OnMessage | None = None,
+        on_connect: OnSession | None = None,
+        on_disconnect: OnSession | None = None,
+        on_ack: OnAck | None = None,
+    ) -> Callable[[], None]:
+        """Add callbacks (each controller subscribes its own; all are called, in subscription order).
+        ``on_message(node, msg)`` gets every edge message except keepalives and acks, resource
+        prefixed ``node/<node>/``; ``on_connect(info)`` every new session (the resync point);
+        ``on_disconnect(info)`` when a node is left without a session; ``on_ack(node, Acked)`` for each
+        reliable message the edge committed. Callbacks run on the node's reader: keep them short (a
+        slow one delays that node only). Returns a function that unsubscribes."""
+        pairs: list[tuple[list[Any], Any]] = [
+            (self._on_message, on_message), (self._on_connect, on_connect),
+            (self._on_disconnect, on_disconnect), (self._on_ack, on_ack),
+        ]
+        added = [(lst, cb) for lst, cb in pairs if cb is not None]
+        for lst, cb in added:
+            lst.append(cb)
+
+        def unsubscribe() -> None:
+            for lst, cb in added:
+                with contextlib.suppress(ValueError):
+                    lst.remove(cb)
+
+        return unsubscribe
+
     async def send(self, node: str, msg: Message, *, reliable_key: str | None = None,
                    wait: float | None = None) -> bool:
         """Send to one edge. With ``reliable_key`` (use the object UID) the message is kept until acked
@@ -202,7 +235,7 @@ class CloudHub:
         self.metrics.send_dropped.inc()
         log.warning("edge %s: send queue full for %.1fs, closing its session", node, self.send_timeout)
         if self._retire(session, "stuck"):
-            self._spawn(self._callback(self.on_disconnect, session.info))
+            self._spawn(self._callback(self._on_disconnect, session.info))
         self._spawn(session.close(CLOSE_STUCK, "edge too slow", self.close_wait))
         return False
 
@@ -295,13 +328,13 @@ class CloudHub:
         self.metrics.connected.set(len(self._sessions))
         log.info("edge %s connected from %s (%s %s, epoch %s)", node, info.remote, info.peer_kind,
                  version or "-", epoch or "-")
-        await self._callback(self.on_connect, info)
+        await self._callback(self._on_connect, info)
         try:
-            await session.run(self._upstream, self.on_ack)
+            await session.run(self._upstream, self._acked)
         finally:
             if self._retire(session, "ended"):
                 log.info("edge %s disconnected (%s)", node, ws.close_reason or ws.close_code)
-                await self._callback(self.on_disconnect, info)
+                await self._callback(self._on_disconnect, info)
 
     def _retire(self, session: Session, reason: str) -> bool:
         """Take the node offline if ``session`` is still its current one; True if it was."""
@@ -318,15 +351,29 @@ class CloudHub:
     async def _upstream(self, node: str, msg: Message) -> None:
         if self.prefix_upstream and msg.resource:
             msg.resource = add_node_prefix(node, msg.resource)
-        await self.on_message(node, msg)
+        if not self._on_message:
+            self._log.warning("unhandled", f"cloudhub: no subscriber for {msg.operation} {msg.resource}",
+                              time.monotonic())
+        for cb in list(self._on_message):
+            try:
+                await cb(node, msg)
+            except Exception:
+                log.exception("edge %s: handler failed for %s %s", node, msg.operation, msg.resource)
 
-    async def _callback(self, cb: OnSession | None, info: SessionInfo) -> None:
-        if cb is None:
-            return
-        try:
-            await cb(info)
-        except Exception:
-            log.exception("cloudhub callback %s failed for edge %s", getattr(cb, "__name__", cb), info.node)
+    async def _acked(self, node: str, ev: Acked) -> None:
+        for cb in list(self._on_ack):
+            try:
+                await cb(node, ev)
+            except Exception:
+                log.exception("edge %s: ack handler failed for %s", node, ev.key)
+
+    async def _callback(self, cbs: list[OnSession], info: SessionInfo) -> None:
+        for cb in list(cbs):
+            try:
+                await cb(info)
+            except Exception:
+                log.exception("cloudhub callback %s failed for edge %s", getattr(cb, "__name__", cb),
+                              info.node)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -337,7 +384,7 @@ class CloudHub:
                     log.warning("edge %s: silent for %.0fs, dropping its session", node, now - s.last_contact)
                     self._retire(s, "silent")
                     self._spawn(s.close(CLOSE_SILENT, "keepalive timeout", self.close_wait))
-                    self._spawn(self._callback(self.on_disconnect, s.info))
+                    self._spawn(self._callback(self._on_disconnect, s.info))
             for node, link in self._links.items():
                 deadline = link.next_deadline()
                 if deadline is not None and deadline <= now:

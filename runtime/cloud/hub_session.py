@@ -84,7 +84,7 @@ class SessionInfo:
 
 
 OnMessage = Callable[[str, Message], Awaitable[None]]
-OnAck = Callable[[str, Acked], Awaitable[None]]
+OnAck = Callable[[str, Acked], Awaitable[None]]  # (node, what the edge committed)
 
 
 class Session:
@@ -153,7 +153,7 @@ class Session:
         except Exception:
             self.ws.transport.abort()
 
-    async def run(self, on_message: OnMessage, on_ack: OnAck | None) -> None:
+    async def run(self, on_message: OnMessage, on_ack: OnAck) -> None:
         writer = asyncio.create_task(self._writer(), name=f"cloudhub-writer-{self.info.node}")
         try:
             await self._reader(on_message, on_ack)
@@ -180,7 +180,7 @@ class Session:
                     await self.ws.send(encode(m))
                     self.metrics.sent(m.operation, m.resource)
 
-    async def _reader(self, on_message: OnMessage, on_ack: OnAck | None) -> None:
+    async def _reader(self, on_message: OnMessage, on_ack: OnAck) -> None:
         node = self.info.node
         async for data in self.ws:
             now = time.monotonic()
@@ -213,8 +213,7 @@ class Session:
                 continue  # edgecore's empty goodbye frame on SIGTERM (recorded)
             if is_ack(msg):
                 for ev in self.link.receive(msg, now):
-                    if on_ack is not None:
-                        await on_ack(node, ev)
+                    await on_ack(node, ev)
                 continue  # acks of responses are dropped here: nobody waits for them
             self.busy = True
             try:

@@ -1,0 +1,55 @@
+"""The hub as a `kedge cloud run` root task: started from a CloudContext, found by controllers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, cast
+
+from prometheus_client import CollectorRegistry
+
+from runtime.cloud import hub_task
+from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.run import CloudContext
+from runtime.config import CloudConfig
+from runtime.protocol import new_message
+from runtime.protocol.message import Message
+from tests.channel.conftest import until
+from tests.fixtures.tlscerts import TLSCerts
+
+
+async def test_serve_and_subscribe(tls_certs: TLSCerts, edge_factory: Callable[..., Any]) -> None:
+    cfg = CloudConfig()
+    cfg.hub.bind, cfg.hub.websocket_port = "127.0.0.1", 0
+    none = cast(Any, None)
+    ctx = CloudContext(cfg, none, none, none, tls_certs.authority, CollectorRegistry())
+    ctx.hub_ssl = tls_certs.server_context()
+    task = asyncio.create_task(hub_task.serve(ctx))
+    hub = await hub_task.hub_for(ctx, wait=5)
+    assert ctx.ready()["cloudhub"]
+    host, _, port = ctx.addresses["hub"].rpartition(":")
+    assert host == "127.0.0.1" and int(port) == hub.bound_port
+    got: list[tuple[str, Message]] = []
+    connected: list[SessionInfo] = []
+
+    async def on_message(node: str, msg: Message) -> None:
+        got.append((node, msg))
+
+    async def on_connect(info: SessionInfo) -> None:
+        connected.append(info)
+
+    unsubscribe = hub.subscribe(on_message=on_message, on_connect=on_connect)
+    edge = await edge_factory("ctl", ctx.addresses["hub"])
+    await until(lambda: connected, what="on_connect")
+    await edge.hub.send(new_message("edged", "meta", "query", "default/configmap/c"))
+    await until(lambda: got, what="message to subscriber")
+    assert got[0] == ("ctl", got[0][1]) and got[0][1].resource == "node/ctl/default/configmap/c"
+    unsubscribe()
+    await edge.hub.send(new_message("edged", "meta", "query", "default/configmap/d"))
+    await asyncio.sleep(0.3)
+    assert len(got) == 1
+    assert ctx.registry.get_sample_value("kedge_cloudhub_connected_edges") == 1  # the cloud's registry
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert not ctx.ready()["cloudhub"]
+    await until(lambda: not edge.hub.status()["connected"], what="edge sees the hub gone")
