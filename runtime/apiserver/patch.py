@@ -57,6 +57,19 @@ def _missing(kind: str, op: dict[str, Any]) -> str:
     return f'add operation does not apply: doc is missing path: "{path}": missing value'
 
 
+_OMIT_EMPTY_META = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
+def normalize_meta(obj: dict[str, Any]) -> dict[str, Any]:
+    """What decoding into ObjectMeta does: empty labels/annotations/finalizers/ownerReferences vanish."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for k in _OMIT_EMPTY_META:
+            if k in meta and (meta[k] is None or meta[k] == {} or meta[k] == []):
+                del meta[k]
+    return obj
+
+
 def apply_json_patch(obj: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
     """Apply an RFC 6902 operation list; the input is not modified."""
     if not isinstance(ops, list):
@@ -88,7 +101,7 @@ def apply_json_patch(obj: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
             raise PatchError(_missing(kind, op)) from None
     if not isinstance(doc, dict):
         raise PatchError("patch result is not a JSON object", 422)
-    return doc
+    return normalize_meta(doc)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -112,7 +125,7 @@ def apply_merge_patch(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, A
         raise PatchError("json: cannot unmarshal into Go value of type map[string]interface {}", 400)
     out = merge_patch(copy.deepcopy(obj), patch)
     assert isinstance(out, dict)
-    return out
+    return normalize_meta(out)
 
 
 def create_merge_patch(original: Any, modified: Any) -> Any:

@@ -14,7 +14,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from runtime.apiserver.patch import PatchError
+from runtime.apiserver.patch import PatchError, normalize_meta
 
 # (patchStrategy, patchMergeKey, element or field struct name)
 Field = tuple[str, str, str | None]
@@ -529,4 +529,4 @@ def apply_strategic_merge_patch(
     merged = _merge_map(copy.deepcopy(obj), copy.deepcopy(patch), schema)
     out = strip_directives(merged)
     assert isinstance(out, dict)
-    return out
+    return normalize_meta(out)
