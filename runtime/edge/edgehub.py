@@ -159,6 +159,7 @@ class EdgeHub:
         self._send_lock = asyncio.Lock()
         self._waiters: dict[str, asyncio.Future[Message]] = {}
         self._kick = asyncio.Event()
+        self._up = asyncio.Event()
         self._since: float | None = None
         self._last_contact: float | None = None
         self._backoff: float | None = None
@@ -209,6 +210,10 @@ class EdgeHub:
             "outbox_dropped": dict(self.outbox.dropped),
             "malformed": self._malformed,
         }
+
+    async def wait_connected(self, wait: float | None = None) -> None:
+        """Return once a session is up; TimeoutError after ``wait`` seconds (None: no limit)."""
+        await asyncio.wait_for(self._up.wait(), wait)
 
     async def send(self, msg: Message) -> None:
         """Write now when online and nothing is queued; otherwise append to the durable outbox."""
@@ -290,6 +295,7 @@ class EdgeHub:
         self._peer_version = resp_headers.get(HDR_VERSION, "")
         self._peer_kind = "kedge" if self._peer_version else "kubeedge"
         self._ws = ws
+        self._up.set()
         self._since = self._last_contact = time.time()
         self._backoff = None
         self._reconnects += 1
@@ -305,6 +311,7 @@ class EdgeHub:
             await self._reader(ws)
         finally:
             self._ws = None
+            self._up.clear()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -234,3 +234,26 @@ async def test_partition_then_reconnect_with_backoff(
     assert st["reconnects"] == 1 and st["backoff"] is None
     assert cloud.hub.connected("cut")
     assert [d.node for d in cloud.disconnects] == ["cut"]
+
+
+async def test_idle_traffic_per_edge(
+    cloud_factory: Callable[..., Any], edge_factory: Callable[..., Any], tcp_proxy: list[TcpProxy]
+) -> None:
+    """Bytes on the wire (TLS included) of an idle kedge edge: one keepalive per heartbeat plus a
+    websocket ping/pong every two. Measured at a fast cadence and scaled to the default 15 s."""
+    cloud: Cloud = await cloud_factory()
+    proxy = await TcpProxy("127.0.0.1", cloud.hub.bound_port).start()
+    tcp_proxy.append(proxy)
+    heartbeat = 0.25
+    edge = await edge_factory("idle", proxy.address, heartbeat=heartbeat)
+    await edge.hub.wait_connected(5)
+    await asyncio.sleep(0.6)  # past the handshake
+    up0, down0, t0 = proxy.bytes_up, proxy.bytes_down, time.monotonic()
+    await asyncio.sleep(4.0)
+    elapsed = time.monotonic() - t0
+    per_beat = (proxy.bytes_up - up0 + proxy.bytes_down - down0) / (elapsed / heartbeat)
+    kbit_s_at_default = per_beat * 8 / 15.0 / 1000
+    print(f"idle: {per_beat:.0f} bytes per heartbeat -> {kbit_s_at_default:.3f} kbit/s at 15 s")
+    assert 150 < per_beat < 400, per_beat  # a recorded keepalive is ~196 bytes of JSON
+    assert kbit_s_at_default <= 0.25  # design target for kedge-to-kedge idle edges
+    assert cloud.hub.connected("idle")
