@@ -152,12 +152,10 @@ async def _init(
                 )
         with steps.step("applying manifests"):
             results = await apply_objects(client, render_objects(opts))
-            summary["objects"] = [
-                {"object": r.describe().rsplit(" ", 1)[0], "result": r.action} for r in results
-            ]
+            summary["objects"] = [{"object": _ref(r), "result": r.action} for r in results]
             if s.output is Format.table:
                 for r in results:
-                    print(r.describe(), flush=True)
+                    print(f"{_ref(r)} {r.action}", flush=True)
         with steps.step("certificate authority"):
             ca = await init_run.ensure_pki(client, opts.namespace)
             summary["caHash"] = "sha256:" + ca.hash
@@ -184,12 +182,22 @@ async def _init(
                 )
                 cloud = (opts.advertise_addresses or ["<cloud-address>"])[0]
                 port = _hub_port(sets) if mode != "cluster" else 10000
+                bound = init_procs.cloud_addresses(root).get("hub", "") if mode != "cluster" else ""
+                if bound.rpartition(":")[2].isdigit():
+                    port = int(bound.rpartition(":")[2])  # the port the local hub actually bound
                 command = f"kedge join --cloud {_hostport(cloud, port)} --token {tok}"
                 summary["join"] = {"id": info.id, "token": tok, "expires": info.as_dict()["expires"],
                                    "command": command}  # fmt: skip
     if mode == "embedded":
         summary["kubeconfig"] = str(kubeconfig)
     _finish(s, summary, mode)
+
+
+def _ref(result: Any) -> str:
+    """kubectl's `deployment.apps/kedge-cloud` naming."""
+    from runtime.cloud.install import ref
+
+    return ref(result.object) if result.object else result.describe().rsplit(" ", 1)[0]
 
 
 def _hostport(host: str, port: int) -> str:

@@ -109,12 +109,18 @@ def wait_file(path: Path, pid: int, root: Path, role: Role, timeout: float) -> P
                      hint=f"see {Paths.of(root, role).log_file}")  # fmt: skip
 
 
-def cloud_health_url(root: Path) -> str | None:
-    """http://host:port of the local cloud's health server, from the addresses file it writes."""
+def cloud_addresses(root: Path) -> dict[str, str]:
+    """What the local cloud bound ({"health": "h:p", "bootstrap": "h:p", "hub": "h:p" …})."""
     try:
         data = json.loads((Paths.of(root, "cloud").state / "addresses.json").read_text())
     except (OSError, ValueError):
-        return None
+        return {}
+    return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def cloud_health_url(root: Path) -> str | None:
+    """http://host:port of the local cloud's health server, from the addresses file it writes."""
+    data = cloud_addresses(root)
     host, _, port = str(data.get("health", "")).rpartition(":")
     if not port:
         return None
