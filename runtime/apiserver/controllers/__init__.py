@@ -5,5 +5,8 @@ so each behaves the same against the embedded server and a real one.
     serviceaccounts.py  `default` ServiceAccount + `kube-root-ca.crt` in every namespace
     namespaces.py       namespace lifecycle: empty a deleted namespace, then drop its finalizer
     scheduler.py        bind pending pods to fitting nodes (fit.py holds the filters)
+    gc.py               ownerReferences: background, foreground and orphan propagation
+    replicasets.py      ReplicaSet → pods (create, adopt, scale down, status)
+    deployments.py      Deployment → ReplicaSets (rolling update, Recreate, status, history)
     manager.py          run_controllers(): start them together, any failure stops all
 """

@@ -14,13 +14,23 @@ from typing import Any
 
 from runtime.apiserver.controllers import namespaces
 from runtime.apiserver.controllers.base import run_all
+from runtime.apiserver.controllers.deployments import DeploymentController
+from runtime.apiserver.controllers.gc import GarbageCollector
 from runtime.apiserver.controllers.namespaces import NamespaceLifecycle
+from runtime.apiserver.controllers.replicasets import ReplicaSetController
 from runtime.apiserver.controllers.scheduler import Scheduler
 from runtime.apiserver.controllers.serviceaccounts import NamespaceDefaults
 from runtime.errors import ConfigError
 from runtime.kube.client import KubeClient, make_client
 
-ALL = ("serviceaccount-and-root-ca", "namespace", "scheduler")
+ALL = (
+    "serviceaccount-and-root-ca",
+    "namespace",
+    "scheduler",
+    "garbage-collector",
+    "replicaset",
+    "deployment",
+)
 log = logging.getLogger(__name__)
 
 
@@ -53,6 +63,12 @@ async def run_controllers(
         runs.append(NamespaceLifecycle(client).run())
     if "scheduler" in wanted:
         runs.append(Scheduler(client).run())
+    if "garbage-collector" in wanted:
+        runs.append(GarbageCollector(client).run())
+    if "replicaset" in wanted:
+        runs.append(ReplicaSetController(client).run())
+    if "deployment" in wanted:
+        runs.append(DeploymentController(client).run())
     log.info("controllers running against %s: %s", client.server, ", ".join(sorted(wanted)))
     await run_all("controller-manager", *runs)
 

@@ -80,11 +80,14 @@ class Scheduler:
             self.queue.add(key)
 
     def _node_changed(self, typ: str, node: Obj, prev: Obj | None) -> None:
-        if prev is None or typ == "DELETED" or (node.get("spec"), node.get("metadata", {}).get("labels")) != (
-            prev.get("spec"), prev.get("metadata", {}).get("labels")
-        ) or fit.is_ready(node) != fit.is_ready(prev) or (node.get("status") or {}).get("allocatable") != (
-            prev.get("status") or {}
-        ).get("allocatable"):  # fmt: skip
+        if (
+            prev is None
+            or typ == "DELETED"
+            or (node.get("spec"), node.get("metadata", {}).get("labels"))
+            != (prev.get("spec"), prev.get("metadata", {}).get("labels"))
+            or fit.is_ready(node) != fit.is_ready(prev)
+            or (node.get("status") or {}).get("allocatable") != (prev.get("status") or {}).get("allocatable")
+        ):
             self._retry_pending()
 
     # -- one pod ----------------------------------------------------------------------------------
@@ -123,10 +126,11 @@ class Scheduler:
             return
         target = max(fits, key=lambda f: (f[0], [-ord(c) for c in f[1]]))[1]
         binding = {
-            "apiVersion": "v1", "kind": "Binding",
+            "apiVersion": "v1",
+            "kind": "Binding",
             "metadata": {"name": name, "namespace": namespace, "uid": pod["metadata"].get("uid")},
             "target": {"apiVersion": "v1", "kind": "Node", "name": target},
-        }  # fmt: skip
+        }
         try:
             await self.client.create(PODS, binding, namespace=namespace, name=name, subresource="binding")
         except (KubeNotFound, Conflict):
@@ -140,15 +144,23 @@ class Scheduler:
         if self.reported.get(key) == message:
             return
         cond = {
-            "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
-            "lastProbeTime": None, "lastTransitionTime": _now(),
-        }  # fmt: skip
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+            "lastProbeTime": None,
+            "lastTransitionTime": _now(),
+        }
         meta = pod["metadata"]
         try:
             await self.client.patch(
-                PODS, meta["name"], {"status": {"conditions": [cond]}}, namespace=meta.get("namespace"),
-                type="strategic", subresource="status",
-            )  # fmt: skip
+                PODS,
+                meta["name"],
+                {"status": {"conditions": [cond]}},
+                namespace=meta.get("namespace"),
+                type="strategic",
+                subresource="status",
+            )
         except KubeNotFound:
             return
         self.reported[key] = message
@@ -160,14 +172,22 @@ class Scheduler:
         event = {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta.get("namespace")},
             "involvedObject": {
-                "apiVersion": "v1", "kind": "Pod", "name": meta["name"], "namespace": meta.get("namespace"),
-                "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
             },
-            "reason": reason, "message": message, "type": typ,
+            "reason": reason,
+            "message": message,
+            "type": typ,
             "source": {"component": SCHEDULER_NAME},
             "reportingComponent": SCHEDULER_NAME,
-            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
-        }  # fmt: skip
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
         try:
             await self.client.create(EVENTS, event, namespace=meta.get("namespace"))
         except Exception as exc:  # events are best effort, as in client-go's recorder

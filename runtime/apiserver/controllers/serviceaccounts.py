@@ -65,11 +65,12 @@ class NamespaceDefaults:
             if cm is None:
                 body = {
                     "metadata": {
-                        "name": ROOT_CA, "namespace": ns,
+                        "name": ROOT_CA,
+                        "namespace": ns,
                         "annotations": {"kubernetes.io/description": DESCRIPTION},
                     },
                     "data": {"ca.crt": self.ca_pem},
-                }  # fmt: skip
+                }
                 await self._create(CONFIGMAPS, body)
             elif (cm.get("data") or {}) != {"ca.crt": self.ca_pem}:
                 fixed = {**cm, "data": {"ca.crt": self.ca_pem}}

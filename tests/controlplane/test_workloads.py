@@ -1,0 +1,167 @@
+"""Garbage collection and Deployments → ReplicaSets → Pods, through kubectl and runtime.kube; written
+against Kubernetes behaviour so they also pass on a real cluster (KEDGE_TEST_KUBECONFIG)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from typing import Any
+
+import pytest
+
+from runtime.kube.client import KubeClient
+from runtime.kube.errors import KubeNotFound
+from runtime.kube.resources import CONFIGMAPS, DEPLOYMENTS, PODS, REPLICASETS
+from tests.controlplane.test_controllers import eventually, new_namespace, unique
+from tests.fixtures.controlplane import ControlPlane, FakeKubelet
+
+
+async def kubectl(cp: ControlPlane, *args: str, check: bool = True, stdin: str | None = None) -> str:
+    exe = shutil.which("kubectl")
+    if exe is None:
+        pytest.fail("kubectl is not installed (scripts/test.sh installs it)")
+    env = {**os.environ, "KUBECONFIG": str(cp.kubeconfig)}
+    proc = await asyncio.create_subprocess_exec(
+        exe,
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {err.decode()}")
+    return out.decode()
+
+
+def owned_cm(name: str, ns: str, owner: dict[str, Any], block: bool = False) -> dict[str, Any]:
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"],
+           "uid": owner["metadata"]["uid"], "blockOwnerDeletion": block}  # fmt: skip
+    return {"metadata": {"name": name, "namespace": ns, "ownerReferences": [ref]}}
+
+
+async def absent(client: KubeClient, ns: str, name: str) -> bool:
+    try:
+        await client.get(CONFIGMAPS, name, namespace=ns)
+    except KubeNotFound:
+        return True
+    return False
+
+
+async def test_gc_background_foreground_orphan(controlplane: ControlPlane) -> None:
+    client = controlplane.client
+    ns = await new_namespace(client)
+
+    owner = await client.create(CONFIGMAPS, {"metadata": {"name": "bg-owner", "namespace": ns}})
+    await client.create(CONFIGMAPS, owned_cm("bg-dep", ns, owner))
+    await client.delete(CONFIGMAPS, "bg-owner", namespace=ns, propagation="Background")
+    await eventually(lambda: absent(client, ns, "bg-dep"), what="background dependent collected")
+
+    owner = await client.create(CONFIGMAPS, {"metadata": {"name": "fg-owner", "namespace": ns}})
+    dep = owned_cm("fg-dep", ns, owner, block=True)
+    dep["metadata"]["finalizers"] = ["example.com/hold"]
+    await client.create(CONFIGMAPS, dep)
+    await client.delete(CONFIGMAPS, "fg-owner", namespace=ns, propagation="Foreground")
+    held = await eventually(
+        lambda: _deleting(client, ns, "fg-dep"), what="foreground dependent marked for deletion"
+    )
+    assert held
+    await asyncio.sleep(0.5)
+    blocked = await client.get(CONFIGMAPS, "fg-owner", namespace=ns)  # owner waits for its blocking dependent
+    assert "foregroundDeletion" in blocked["metadata"]["finalizers"]
+    await client.patch(CONFIGMAPS, "fg-dep", {"metadata": {"finalizers": None}}, namespace=ns)
+    await eventually(lambda: absent(client, ns, "fg-owner"), what="foreground owner removed")
+
+    owner = await client.create(CONFIGMAPS, {"metadata": {"name": "or-owner", "namespace": ns}})
+    await client.create(CONFIGMAPS, owned_cm("or-dep", ns, owner))
+    await client.delete(CONFIGMAPS, "or-owner", namespace=ns, propagation="Orphan")
+    await eventually(lambda: absent(client, ns, "or-owner"), what="orphaning owner removed")
+    orphan = await client.get(CONFIGMAPS, "or-dep", namespace=ns)
+    assert not orphan["metadata"].get("ownerReferences")
+
+    alive = await client.create(CONFIGMAPS, {"metadata": {"name": "alive", "namespace": ns}})
+    both = owned_cm("two-owners", ns, alive)
+    gone_ref = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "ghost",
+        "uid": "00000000-0000-0000-0000-000000000001",
+    }
+    both["metadata"]["ownerReferences"].append(gone_ref)
+    await client.create(CONFIGMAPS, both)
+
+    async def dangling_removed() -> bool:
+        obj = await client.get(CONFIGMAPS, "two-owners", namespace=ns)
+        return [r["name"] for r in obj["metadata"]["ownerReferences"]] == ["alive"]
+
+    await eventually(dangling_removed, what="dangling reference removed, object kept")
+
+
+async def _deleting(client: KubeClient, ns: str, name: str) -> bool:
+    return bool((await client.get(CONFIGMAPS, name, namespace=ns))["metadata"].get("deletionTimestamp"))
+
+
+async def pods_of(client: KubeClient, ns: str, app: str) -> list[dict[str, Any]]:
+    return (await client.list(PODS, namespace=ns, labels={"app": app})).items
+
+
+async def test_deployment_schedules_scales_rolls_and_deletes(controlplane: ControlPlane) -> None:
+    client = controlplane.client
+    ns = await new_namespace(client)
+    nodes = [unique("node") for _ in range(3)]
+    async with FakeKubelet(client, nodes):
+        # `kubectl create deployment` posts protobuf, which the embedded server does not decode yet:
+        # generate the manifest client-side and create it as JSON (same object, same server path).
+        manifest = await kubectl(
+            controlplane,
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.25",
+            "--replicas=3",
+            "-n",
+            ns,
+            "--dry-run=client",
+            "-o",
+            "json",
+        )
+        await kubectl(controlplane, "create", "-f", "-", stdin=manifest)
+        await kubectl(controlplane, "rollout", "status", "deployment/web", "-n", ns, "--timeout=60s")
+        pods = await pods_of(client, ns, "web")
+        assert len(pods) == 3 and all(p["spec"].get("nodeName") in nodes for p in pods)
+        assert len({p["spec"]["nodeName"] for p in pods}) == 3  # spread over the three nodes
+        d = await client.get(DEPLOYMENTS, "web", namespace=ns)
+        assert d["status"]["availableReplicas"] == 3 and d["status"]["updatedReplicas"] == 3
+
+        await kubectl(controlplane, "scale", "deployment/web", "--replicas=5", "-n", ns)
+        await kubectl(controlplane, "rollout", "status", "deployment/web", "-n", ns, "--timeout=60s")
+
+        async def five_running() -> bool:
+            ps = [p for p in await pods_of(client, ns, "web") if not p["metadata"].get("deletionTimestamp")]
+            return len(ps) == 5
+
+        await eventually(five_running, within=20, what="5 pods")
+
+        await kubectl(controlplane, "set", "image", "deployment/web", "nginx=nginx:1.26", "-n", ns)
+        await kubectl(controlplane, "rollout", "status", "deployment/web", "-n", ns, "--timeout=60s")
+
+        async def rolled() -> bool:
+            ps = await pods_of(client, ns, "web")
+            images = [p["spec"]["containers"][0]["image"] for p in ps]
+            return images == ["nginx:1.26"] * 5
+
+        await eventually(rolled, within=20, what="all pods on the new image")
+        sets = (await client.list(REPLICASETS, namespace=ns)).items
+        assert sorted(rs["spec"]["replicas"] for rs in sets) == [0, 5]
+        revisions = sorted(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for rs in sets)
+        assert revisions == ["1", "2"]
+
+        await kubectl(controlplane, "delete", "deployment", "web", "-n", ns)
+
+        async def all_gone() -> bool:
+            left = (await client.list(REPLICASETS, namespace=ns)).items + await pods_of(client, ns, "web")
+            return not left
+
+        await eventually(all_gone, within=20, what="ReplicaSets and pods collected")
