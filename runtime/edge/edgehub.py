@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 import time
@@ -160,6 +161,7 @@ class EdgeHub:
         self._waiters: dict[str, asyncio.Future[Message]] = {}
         self._kick = asyncio.Event()
         self._up = asyncio.Event()
+        self._close_task: asyncio.Future[None] | None = None
         self._since: float | None = None
         self._last_contact: float | None = None
         self._backoff: float | None = None
@@ -306,6 +308,8 @@ class EdgeHub:
             asyncio.create_task(self._drain(ws), name="edgehub-drain"),
             asyncio.create_task(self._close_on(stop, ws), name="edgehub-stop"),
         ]
+        for t in tasks:
+            t.add_done_callback(functools.partial(self._helper_done, ws=ws))
         self._kick.set()
         try:
             await self._reader(ws)
@@ -316,6 +320,14 @@ class EdgeHub:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("disconnected from %s (%s)", self.url, ws.close_reason or ws.close_code)
+
+    def _helper_done(self, task: asyncio.Task[None], ws: ClientConnection) -> None:
+        """A helper that fails (e.g. the outbox's disk) must not leave a half-working link: log it and
+        close the link, so the next session starts clean."""
+        if task.cancelled() or isinstance(task.exception(), ConnectionClosed | None):
+            return
+        log.error("edgehub %s failed: %r; reconnecting", task.get_name(), task.exception())
+        self._close_task = asyncio.ensure_future(ws.close(1011, "edge internal error"))
 
     async def _close_on(self, stop: asyncio.Event, ws: ClientConnection) -> None:
         await stop.wait()

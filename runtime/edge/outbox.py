@@ -10,7 +10,8 @@ by reason:
 2. ``event`` — Kubernetes events, informative only;
 3. ``oldest`` — anything else.
 
-Keepalives are never queued (they only mean something live). Delivery is at least once: rows are
+Keepalives are never queued (they only mean something live). A corrupt file is moved aside and its
+messages counted as ``corrupt`` drops. Delivery is at least once: rows are
 deleted after they were written to the socket, so a crash in between resends them.
 sqlite3 blocks, so every call runs on a worker thread behind a lock (design.md §3).
 """
@@ -18,9 +19,15 @@ sqlite3 blocks, so every call runs on a worker thread behind a lock (design.md �
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from runtime.protocol import (
     OP_KEEPALIVE,
@@ -35,6 +42,8 @@ from runtime.protocol import (
     parse_resource,
 )
 
+log = logging.getLogger("kedge.edgehub")
+T = TypeVar("T")
 _STATUS_TYPES = frozenset({RT_PODPATCH, RT_NODEPATCH, RT_PODSTATUS})
 DEFAULT_MAX_MESSAGES = 10_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -73,7 +82,7 @@ class Outbox:
         self.path = str(path)
         self.max_messages = max_messages
         self.max_bytes = max_bytes
-        self.dropped: dict[str, int] = {"superseded": 0, "event": 0, "oldest": 0, "unreadable": 0}
+        self.dropped = dict.fromkeys(("superseded", "event", "oldest", "unreadable", "corrupt"), 0)
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._count = 0
@@ -173,23 +182,47 @@ class Outbox:
                 self._db.close()
                 self._db = None
 
+    def _guarded(self, fn: Callable[[], T]) -> T:
+        """Run ``fn``; a corrupt database file is moved aside (its messages counted as dropped) and a
+        fresh one started, so a damaged disk never turns into a reconnect loop."""
+        try:
+            return fn()
+        except sqlite3.DatabaseError as exc:
+            if self.path == ":memory:":
+                raise
+            with self._lock:
+                lost = self._count
+                if self._db is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.close()
+                    self._db = None
+                aside = f"{self.path}.corrupt-{int(time.time())}"
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(OSError):
+                        os.replace(self.path + suffix, aside + suffix)
+                self.dropped["corrupt"] += lost
+                self._count = self._bytes = 0
+            log.error("outbox %s is unreadable (%s): moved aside to %s, %d queued message(s) lost",
+                      self.path, exc, aside, lost)
+            return fn()
+
     # --- async API ---
 
     async def open(self) -> None:
-        await asyncio.to_thread(self._conn)
+        await asyncio.to_thread(self._guarded, self._conn)
 
     async def put(self, msg: Message) -> None:
         """Append (keepalives are ignored), making room as the module docstring says."""
         if msg.operation == OP_KEEPALIVE:
             return
-        await asyncio.to_thread(self._put, msg)
+        await asyncio.to_thread(self._guarded, lambda: self._put(msg))
 
     async def peek(self, n: int = 100) -> list[tuple[int, Message]]:
         """The oldest ``n`` messages with their row ids, in order; unreadable rows are dropped."""
-        return await asyncio.to_thread(self._peek, n)
+        return await asyncio.to_thread(self._guarded, lambda: self._peek(n))
 
     async def delete(self, ids: list[int]) -> None:
-        await asyncio.to_thread(self._delete, ids)
+        await asyncio.to_thread(self._guarded, lambda: self._delete(ids))
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)

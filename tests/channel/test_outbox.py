@@ -22,6 +22,10 @@ def other(i: int) -> Message:
     return new_message("twin", "resource", "update", f"default/device/d{i}", {"i": i})
 
 
+def set_aside(d: Path) -> list[str]:
+    return [p.name for p in d.iterdir() if ".corrupt-" in p.name]
+
+
 async def drain(ob: Outbox) -> list[Message]:
     out: list[Message] = []
     while batch := await ob.peek(3):
@@ -65,7 +69,7 @@ async def test_drop_order_superseded_then_events_then_oldest(tmp_path: Path) -> 
     await ob.put(other(2))  # full: the superseded podpatch a#1 goes
     await ob.put(other(3))  # no superseded left: the oldest event goes
     await ob.put(other(4))  # nothing cheap left: the oldest message (other 1) goes
-    assert ob.dropped == {"superseded": 1, "event": 1, "oldest": 1, "unreadable": 0}
+    assert ob.dropped == {"superseded": 1, "event": 1, "oldest": 1, "unreadable": 0, "corrupt": 0}
     left = await drain(ob)
     assert [m.resource for m in left] == [
         "default/podpatch/a", "default/podpatch/b", "default/device/d2", "default/device/d3",
@@ -100,3 +104,20 @@ async def test_unreadable_rows_are_dropped_and_counted(tmp_path: Path) -> None:
     assert [m.resource for m in await drain(ob)] == ["default/device/d1", "default/device/d2"]
     assert ob.dropped["unreadable"] == 1
     await ob.close()
+
+
+async def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "ob.db"
+    ob = Outbox(path)
+    await ob.open()
+    for i in range(3):
+        await ob.put(other(i))
+    await ob.close()
+    path.write_bytes(b"this is not a database" * 500)  # e.g. a damaged disk
+    ob = Outbox(path)
+    await ob.open()  # never raises: the damaged file goes aside and a new queue starts
+    await ob.put(other(9))
+    assert [m.resource for m in await drain(ob)] == ["default/device/d9"]
+    assert set_aside(tmp_path)
+    await ob.close()
+
