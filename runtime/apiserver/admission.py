@@ -12,6 +12,7 @@ no I/O: the ServiceAccount's own automount flag is passed in by the caller.
 
 from __future__ import annotations
 
+import base64
 import copy
 import secrets
 from collections.abc import Callable
@@ -294,8 +295,15 @@ def _default_namespace(ns: Obj) -> None:
 
 
 def _default_secret(s: Obj) -> None:
+    """Convert_v1_Secret_To_core_Secret: stringData overwrites data (base64) and is never stored."""
     if not s.get("type"):
         s["type"] = "Opaque"
+    string_data = s.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = s.get("data") or {}
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+        s["data"] = data
 
 
 def _default_node(n: Obj) -> None:
