@@ -1,0 +1,104 @@
+"""`kedge cloud run` as a process (health, metrics, bootstrap, SIGTERM) and the serving-cert lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import signal
+import ssl
+from pathlib import Path
+
+import httpx
+
+from runtime.cloud import run as cloud_run
+from runtime.config import CloudConfig
+from runtime.kube.client import KubeClient
+from runtime.pki import certs, tls
+from runtime.pki.store import PKIStore
+from tests.fixtures.apiserver import ApiServer
+from tests.fixtures.cloudinit import ensure_namespace
+from tests.fixtures.procs import KEDGE, Spawner, wait_for
+
+
+async def test_cloud_run_serves_health_metrics_bootstrap_and_stops_on_sigterm(
+    apiserver: ApiServer, kube: KubeClient, spawn: Spawner, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    proc, log = spawn([*KEDGE, "cloud", "run", "--kubeconfig", str(apiserver.kubeconfig), "--root", str(root),
+                       "--set", "hub.cert_port=0", "--set", "metrics_address=127.0.0.1:0",
+                       "--set", "advertise_addresses=127.0.0.1,cloud.test"], "cloud")  # fmt: skip
+    addresses = root / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
+    data = wait_for(lambda: json.loads(addresses.read_text()), 30, proc, log, what="addresses.json")
+    health = "http://" + data["health"]
+    async with httpx.AsyncClient(base_url=health, timeout=5) as plain:
+        ready = await plain.get("/readyz")
+        assert ready.status_code == 200 and "[+]bootstrap ok" in ready.text
+        text = (await plain.get("/metrics")).text
+    assert "kedge_cloud_serving_cert_expiry_timestamp_seconds" in text
+    # the bootstrap server presents the serving certificate from the persisted CA, SANs as advertised
+    store = PKIStore(kube)
+    ca = await store.load_ca()
+    assert ca is not None
+    port = int(data["bootstrap"].rpartition(":")[2])
+    async with httpx.AsyncClient(verify=tls.client_context(ca.cert_der), timeout=10) as c:
+        resp = await c.get(f"https://127.0.0.1:{port}/ca.crt")
+    assert resp.content == ca.cert_der
+    peer = ssl.get_server_certificate(("127.0.0.1", port))
+    assert certs.sans_of(certs.load_cert(peer.encode())) == {"127.0.0.1", "cloud.test"}
+    async with httpx.AsyncClient(base_url=health, timeout=5) as plain:
+        metrics = (await plain.get("/metrics")).text
+    assert 'kedge_bootstrap_requests_total{code="200",endpoint="ca.crt"} 1.0' in metrics
+    # graceful stop
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 15) == 0
+    assert not addresses.exists()
+
+
+async def test_serving_certificate_reissued_near_expiry_or_on_new_addresses(kube: KubeClient) -> None:
+    store = PKIStore(kube)
+    ca = await store.ensure_ca()
+    first, _ = await store.ensure_serving(ca, ["127.0.0.1"])
+    same, _ = await store.ensure_serving(ca, ["127.0.0.1"])
+    assert same == first
+    moved, _ = await store.ensure_serving(ca, ["127.0.0.1", "10.1.1.1"])
+    assert moved != first and certs.sans_of(certs.load_cert(moved)) == {"127.0.0.1", "10.1.1.1"}
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=340)  # 25 days left: re-issue
+    renewed, _ = await store.ensure_serving(ca, ["127.0.0.1", "10.1.1.1"], now=later)
+    assert renewed != moved
+    not_yet = dt.datetime.now(dt.UTC) + dt.timedelta(days=300)
+    kept, _ = await store.ensure_serving(ca, ["127.0.0.1", "10.1.1.1"], now=not_yet)
+    assert kept == renewed
+
+
+async def test_concurrent_ca_creation_yields_one_ca(kube: KubeClient) -> None:
+    stores = [PKIStore(kube) for _ in range(6)]
+    cas = await asyncio.gather(*(s.ensure_ca() for s in stores))
+    assert len({ca.cert_der for ca in cas}) == 1
+    persisted = await stores[0].load_ca()
+    assert persisted is not None and persisted.cert_der == cas[0].cert_der
+
+
+async def test_run_stops_when_an_extra_task_fails(apiserver: ApiServer, tmp_path: Path) -> None:
+    """Any root task ending stops the process; its error surfaces (style.md, root tasks)."""
+    from runtime.kube.client import make_client
+
+    async with make_client(apiserver.kubeconfig) as c:
+        await ensure_namespace(c)
+    cfg = CloudConfig()
+    cfg.hub.cert_port = 0
+    cfg.metrics_address = "127.0.0.1:0"
+
+    async def broken(ctx: cloud_run.CloudContext) -> None:
+        assert ctx.hub_ssl is not None and ctx.ca is not None
+        raise RuntimeError("hub could not bind")
+
+    stop = asyncio.Event()
+    try:
+        await asyncio.wait_for(
+            cloud_run.run(cfg, stop, [broken], root=tmp_path, kubeconfig=apiserver.kubeconfig), 30
+        )
+    except RuntimeError as exc:
+        assert "hub could not bind" in str(exc)
+    else:
+        raise AssertionError("run() returned although a root task failed")
