@@ -19,6 +19,7 @@ import logging
 import resource as _rlimit
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -132,7 +133,9 @@ class CloudHub:
         self._log = LogOnce()
         self._sessions: dict[str, Session] = {}
         self._links: dict[str, Downlink] = {}
-        self._handshakes: dict[ServerConnection, tuple[str, str]] = {}
+        # (node, project) from process_request to the handler; weak so failed handshakes leave nothing
+        self._handshakes: weakref.WeakKeyDictionary[ServerConnection, tuple[str, str]] = (
+            weakref.WeakKeyDictionary())
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._housekeeper: asyncio.Task[None] | None = None
@@ -303,7 +306,11 @@ class CloudHub:
             self._handshakes.pop(ws, None)
 
     async def _handler(self, ws: ServerConnection) -> None:
-        node, project = self._handshakes.pop(ws)
+        found = self._handshakes.pop(ws, None)
+        if found is None:  # cannot happen: process_request accepted it; refuse rather than guess
+            await ws.close(1011, "handshake state lost")
+            return
+        node, project = found
         version = ws.request.headers.get(HDR_VERSION, "") if ws.request else ""
         epoch = ws.request.headers.get(HDR_EPOCH, "") if ws.request else ""
         remote = ws.remote_address
