@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatu
 from runtime import __version__
 from runtime.config import KUBEEDGE_PROJECT_ID, EdgeHubSection
 from runtime.edge.outbox import Outbox
-from runtime.errors import Unreachable
+from runtime.errors import AuthError, Unreachable
 from runtime.protocol import (
     ACK_CONTENT,
     MAX_FRAME_BYTES,
@@ -170,6 +170,8 @@ class EdgeHub:
         self._reconnects = -1  # the first connection is not a reconnect
         self._last_error = ""
         self._auth_error = ""
+        # The last refusal as an AuthError (exit code 5 for a CLI that surfaces it); None once connected.
+        self.auth_failure: AuthError | None = None
         self._malformed = 0
         self._last_malformed_log = 0.0
 
@@ -288,6 +290,10 @@ class EdgeHub:
         text = f"{type(exc).__name__}: {exc}"
         if kind is Failure.AUTH:
             self._auth_error = text
+            self.auth_failure = AuthError(
+                f"cloud {self.url} refused node {self.node}'s certificate or is not trusted: {text}",
+                hint="check the node certificate's expiry and CA (`kedge status`); re-join if it expired",
+            )
         if text != self._last_error:  # say it once, then the status counts reconnects
             log.warning("cloud %s: %s (%s; retrying with backoff)", self.url, text, kind.value)
         self._last_error = text
@@ -302,6 +308,7 @@ class EdgeHub:
         self._backoff = None
         self._reconnects += 1
         self._auth_error = self._last_error = ""
+        self.auth_failure = None
         log.info("connected to %s (%s peer)", self.url, self._peer_kind)
         tasks = [
             asyncio.create_task(self._keepalive(ws), name="edgehub-keepalive"),

@@ -77,6 +77,7 @@ async def test_edgehub_surfaces_auth_error_and_keeps_retrying(
     await until(lambda: edge.hub.status()["auth_error"], what="auth error in status")
     st = edge.hub.status()
     assert not st["connected"]
+    assert edge.hub.auth_failure is not None and "edge-exp" in str(edge.hub.auth_failure)
     await asyncio.sleep(0.6)
     assert not edge.task.done()  # still retrying with the capped backoff
     assert st["backoff"] is None or st["backoff"] <= 0.5
