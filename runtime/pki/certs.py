@@ -25,6 +25,7 @@ CA_DAYS = 100 * 365  # long-lived: every joined edge trusts it; replacing it mea
 LEAF_DAYS = 365
 NODE_ORG = "system:nodes"
 NODE_CN_PREFIX = "system:node:"
+LEGACY_CN, LEGACY_ORG = "kubeedge.io", "kubeedge"  # edgecore before v1.17 (any case of the O)
 _BACKDATE = dt.timedelta(minutes=5)
 _USAGES = {
     "client": ExtendedKeyUsageOID.CLIENT_AUTH,
@@ -251,7 +252,9 @@ class CA:
         """Edge client certificate for `node` from its DER CSR (CN system:node:<node>, O system:nodes).
 
         The CSR must ask for exactly that subject: a token or certificate authenticates one node, and
-        signing any other subject would let it impersonate another.
+        signing any other subject would let it impersonate another. Older KubeEdge edgecores send the
+        fixed subject CN=kubeedge.io O=KubeEdge; that names no node, so it is accepted and the
+        certificate is issued for the authenticated node all the same.
         """
         try:
             csr = x509.load_der_x509_csr(csr_der)
@@ -265,7 +268,8 @@ class CA:
         want_cn = NODE_CN_PREFIX + node
         cns = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         orgs = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
-        if cns != [want_cn] or orgs != [NODE_ORG]:
+        legacy = cns == [LEGACY_CN] and [o.lower() for o in orgs] == [LEGACY_ORG]
+        if not legacy and (cns != [want_cn] or orgs != [NODE_ORG]):
             raise CSRRejected(
                 f"subject mismatch: CSR asks for CN={','.join(cns) or '-'} O={','.join(orgs) or '-'}, "
                 f"node {node} may only ask for CN={want_cn} O={NODE_ORG}"

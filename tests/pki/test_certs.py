@@ -136,3 +136,20 @@ async def test_client_refuses_server_of_other_ca(ca: certs.CA) -> None:
     server_ctx = tls.server_context(certs.cert_der(scert), certs.key_der(skey), other.cert_der)
     with pytest.raises(ssl.SSLCertVerificationError):
         await _handshake(server_ctx, tls.client_context(ca.cert_der), "127.0.0.1")
+
+
+def test_legacy_kubeedge_csr_subject_gets_a_node_certificate(ca: certs.CA) -> None:
+    """Older edgecores ask for CN=kubeedge.io O=kubeEdge (plus C/L/ST); the node still gets its own CN."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = certs.new_key()
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kubeEdge"),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, "Hangzhou"),
+        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Zhejiang"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "kubeedge.io"),
+    ])  # fmt: skip
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    cert = ca.sign_node_csr(csr.public_bytes(serialization.Encoding.DER), "edge-old")
+    assert certs.node_of(cert) == "edge-old"
