@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import resource as _rlimit
 import ssl
 import time
 import weakref
@@ -29,6 +28,20 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from runtime import __version__
+from runtime.cloud.hub_handshake import (
+    CLOSE_REPLACED,
+    CLOSE_SILENT,
+    CLOSE_STUCK,
+    HDR_EPOCH,
+    HDR_NODE_ID,
+    HDR_PROJECT_ID,
+    HDR_VERSION,
+    NODE_CN_PREFIX,
+    node_from_cert,
+    parse_path,
+    raise_nofile_limit,
+    server_ssl_context,
+)
 from runtime.cloud.hub_metrics import HubMetrics
 from runtime.cloud.hub_session import LogOnce, OnAck, OnMessage, Session, SessionInfo
 from runtime.config import CloudHubSection
@@ -37,55 +50,9 @@ from runtime.protocol.delivery import MAX_RESENDS, RESEND_AFTER, Acked, Downlink
 
 log = logging.getLogger("kedge.cloudhub")
 
-NODE_CN_PREFIX = "system:node:"
-HDR_NODE_ID = "node_id"
-HDR_PROJECT_ID = "project_id"
-HDR_VERSION = "X-Kedge-Version"  # kedge extras; KubeEdge peers neither send nor read them
-HDR_EPOCH = "X-Kedge-Cache-Epoch"
-CLOSE_REPLACED = 4000  # private-use close codes (RFC 6455 §7.4.2)
-CLOSE_SILENT = 4001
-CLOSE_STUCK = 4002
+__all__ = ["CloudHub", "SessionInfo", "parse_path", "raise_nofile_limit", "server_ssl_context"]
 
 OnSession = Callable[[SessionInfo], Awaitable[None]]
-
-
-def server_ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
-    """TLS 1.2+, client certificate required and verified against the kedge CA."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_cert_chain(cert, key)
-    return ctx
-
-
-def raise_nofile_limit() -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit (one fd per edge); returns the new soft limit."""
-    soft, hard = _rlimit.getrlimit(_rlimit.RLIMIT_NOFILE)
-    if hard == _rlimit.RLIM_INFINITY or soft < hard:
-        target = 1_048_576 if hard == _rlimit.RLIM_INFINITY else hard
-        with contextlib.suppress(ValueError, OSError):
-            _rlimit.setrlimit(_rlimit.RLIMIT_NOFILE, (target, hard))
-            return target
-    return soft
-
-
-def node_from_cert(ws: ServerConnection) -> str | None:
-    """The node named by the verified client certificate's CN, or None."""
-    sslobj = ws.transport.get_extra_info("ssl_object")
-    cert: Any = sslobj.getpeercert() if sslobj is not None else None
-    for rdn in (cert or {}).get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName" and isinstance(value, str) and value.startswith(NODE_CN_PREFIX):
-                return value[len(NODE_CN_PREFIX):] or None
-    return None
-
-
-def parse_path(path: str) -> tuple[str, str] | None:
-    """``/<projectID>/<node>/events`` → (project, node)."""
-    parts = path.split("?", 1)[0].strip("/").split("/")
-    if len(parts) == 3 and parts[2] == "events" and parts[0] and parts[1]:
-        return parts[0], parts[1]
-    return None
 
 
 class CloudHub:

@@ -1,0 +1,60 @@
+"""Upgrade-time rules of the CloudHub: who the peer is (certificate CN), what URL and headers it
+may use, the close codes, and the process limits a hub needs. Kept apart from the server loop so the
+rules read in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import resource as _rlimit
+import ssl
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+
+NODE_CN_PREFIX = "system:node:"
+HDR_NODE_ID = "node_id"
+HDR_PROJECT_ID = "project_id"
+HDR_VERSION = "X-Kedge-Version"  # kedge extras; KubeEdge peers neither send nor read them
+HDR_EPOCH = "X-Kedge-Cache-Epoch"
+CLOSE_REPLACED = 4000  # private-use close codes (RFC 6455 §7.4.2)
+CLOSE_SILENT = 4001
+CLOSE_STUCK = 4002
+
+
+def server_ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
+    """TLS 1.2+, client certificate required and verified against the kedge CA."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def raise_nofile_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (one fd per edge); returns the new soft limit."""
+    soft, hard = _rlimit.getrlimit(_rlimit.RLIMIT_NOFILE)
+    if hard == _rlimit.RLIM_INFINITY or soft < hard:
+        target = 1_048_576 if hard == _rlimit.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            _rlimit.setrlimit(_rlimit.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
+def node_from_cert(ws: ServerConnection) -> str | None:
+    """The node named by the verified client certificate's CN, or None."""
+    sslobj = ws.transport.get_extra_info("ssl_object")
+    cert: Any = sslobj.getpeercert() if sslobj is not None else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName" and isinstance(value, str) and value.startswith(NODE_CN_PREFIX):
+                return value[len(NODE_CN_PREFIX):] or None
+    return None
+
+
+def parse_path(path: str) -> tuple[str, str] | None:
+    """``/<projectID>/<node>/events`` → (project, node)."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if len(parts) == 3 and parts[2] == "events" and parts[0] and parts[1]:
+        return parts[0], parts[1]
+    return None
