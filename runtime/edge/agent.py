@@ -78,6 +78,7 @@ class Agent:
         self.hub: Hub | None = None
         self.pods: Pods | None = None
         self.applied = 0
+        self.pod_seen = asyncio.Event()  # a pod arrived: the runtime starts the pod manager if idle
         self.last_applied: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -105,8 +106,10 @@ class Agent:
         self._dispatch(change, msg)
 
     def _dispatch(self, change: Change, msg: Message) -> None:
+        if change.type == "pod" and change.op != "ignored":
+            self.pod_seen.set()
         if self.pods is None or change.op == "ignored":
-            return
+            return  # without a pod manager yet, restore_pods() picks the cache up when it starts
         if change.type == "pod":
             pod = msg.content if isinstance(msg.content, dict) else None
             if pod is None or not (pod.get("metadata") or {}).get("uid"):

@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import ssl
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from runtime import __version__
 from runtime.config import EdgeConfig
 from runtime.edge.agent import Agent
 from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.edgehub import EdgeHub
-from runtime.edge.engine import engine_facts
+from runtime.edge.engine import engine_facts, engine_get
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import NodeStatus
+from runtime.edge.renew import renew_forever
 from runtime.edge.statusd import StatusServer
 from runtime.errors import ConfigError, KedgeError
 from runtime.protocol import backoff
@@ -71,7 +74,6 @@ class EdgeRuntime:
         self.pod_manager: Any = None
         self.pods_error = ""
         self.runtime_version = ""
-        self.cert_expiry = cert_not_after(self.files.cert)
 
     async def status(self) -> dict[str, Any]:
         hub = self.hub.status() if self.hub else {}
@@ -84,7 +86,7 @@ class EdgeRuntime:
             "since": self.started,
             "cloud": {"server": self.cfg.hub.server, **hub},
             "node": node,
-            "certificate": {"path": str(self.files.cert), "notAfter": self.cert_expiry},
+            "certificate": {"path": str(self.files.cert), "notAfter": cert_not_after(self.files.cert)},
             "cache": cache,
             "pods": pods,
             "podsError": self.pods_error,
@@ -104,6 +106,16 @@ class EdgeRuntime:
             await stop.wait()
             return
         assert self.store is not None and self.hub is not None and self.agent is not None
+        if not await self._pods_needed():
+            self.pods_error = ""
+            log.info("pods: none cached and no kedge containers; the pod manager starts with the first pod")
+            waiter = asyncio.ensure_future(self.agent.pod_seen.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+            if stop.is_set():
+                return
         mgr = PodManager(DockerAdapter(self.cfg.runtime.docker_host or None), node_name=self.cfg.node.name,
                          state_dir=self.files.paths.state, refs=CacheRefs(self.store, self.hub),
                          on_status=self.agent.on_pod_status)
@@ -129,6 +141,20 @@ class EdgeRuntime:
             await mgr.run(stop)
         finally:
             await mgr.stop()
+
+    async def _pods_needed(self) -> bool:
+        """True when pods are cached or kedge containers of this node exist (to adopt); Docker trouble
+        counts as "needed" so the manager reports it. Idle edges thus never load the docker SDK."""
+        assert self.store is not None
+        if await self.store.list("pod"):
+            return True
+        filters = json.dumps({"label": ["io.kedge.managed=true", f"io.kedge.node={self.cfg.node.name}"]})
+        try:
+            found = await engine_get(self.cfg.runtime.docker_host,
+                                     "/containers/json?all=1&filters=" + quote(filters), timeout=5.0)
+        except KedgeError:
+            return True
+        return bool(found)
 
     async def _engine_version(self) -> None:
         with contextlib.suppress(KedgeError):
@@ -160,6 +186,9 @@ class EdgeRuntime:
             asyncio.create_task(hub.run(stop), name="edgehub"),
             asyncio.create_task(self.node.run(stop), name="node"),
             asyncio.create_task(self._pods(stop), name="pods"),
+            asyncio.create_task(renew_forever(files, cfg.hub.server.rsplit(":", 1)[0].strip("[]"),
+                                              cfg.hub.cert_port, cfg.node.name, hub.ssl_context, stop),
+                                name="renew"),
             asyncio.create_task(stop.wait(), name="stop"),
         }
         log.info("edge runtime %s started: node %s, cloud %s, cache epoch %s", __version__,

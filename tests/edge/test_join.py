@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from runtime.edge.layout import EdgeFiles
+from runtime.edge.renew import renew_once
 from tests.fixtures.edgecloud import EdgeCloud
 from tests.fixtures.procs import KEDGE
 
@@ -49,6 +51,11 @@ def test_join_to_ready_status_and_reset_twice(edge_cloud: EdgeCloud, tmp_path: P
         assert edge["running"] and edge["healthy"] and edge["cloud"]["connected"]
         assert edge["cloud"]["peer_kind"] == "kedge" and edge["node"]["ready"] is True
         assert edge["cache"]["epoch"] and edge["certificate"]["notAfter"] > time.time() + 300 * 86400
+        # certificate renewal with the current certificate (no token) replaces the file in place
+        files = EdgeFiles.of(root)
+        before = files.cert.read_bytes()
+        not_after = renew_once(files, "127.0.0.1", edge_cloud.bootstrap, "e2e-1")
+        assert files.cert.read_bytes() != before and not_after > time.time() + 300 * 86400
         # re-running join converges (same key, same node), and is quick
         again = kedge(*join_args(edge_cloud, root, "e2e-1"))
         assert again.returncode == 0, again.stderr

@@ -1,0 +1,103 @@
+"""Memory of an idle `kedge edge run`, 60 s after start, printed as one JSON line (target <= 40 MB).
+
+VmRSS, anonymous RSS (RssAnon) and PSS (smaps_rollup) summed over every process of the runtime (the
+process started by `kedge join` and its children — a one-file PyInstaller build has a bootloader
+parent; its unpacked _MEI* directory is counted too when /tmp is tmpfs). The edge is joined to the
+test cloud of join_time.py, connected, idle, with no pods; the pod manager is hosted as in production
+(`--no-pods` measures the runtime without it, for comparison).
+
+    .venv/bin/python scripts/bench/edge_rss.py [--settle 60] [--no-pods]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts" / "bench"))
+
+from join_time import cloud, join, reset  # noqa: E402
+
+from tests.fixtures.procs import KEDGE  # noqa: E402
+
+
+def children(pid: int) -> list[int]:
+    out = [pid]
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out += children(int(p.name))
+    return out
+
+
+def memory(pid: int) -> dict[str, int]:
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    kb = {k: int(status[k].split()[0]) for k in ("VmRSS", "RssAnon", "RssFile") if k in status}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            kb["Pss"] = int(line.split()[1])
+    return kb
+
+
+def mei_kb() -> int:
+    """Size of PyInstaller's unpacked _MEI* dirs when /tmp is tmpfs (they then live in RAM)."""
+    mounts = Path("/proc/mounts").read_text().split("\n")
+    if not any(f" {tempfile.gettempdir()} tmpfs" in m for m in mounts):
+        return 0
+    total = 0
+    for d in Path(tempfile.gettempdir()).glob("_MEI*"):
+        total += sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+    return total // 1024
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--settle", type=float, default=60.0)
+    p.add_argument("--no-pods", action="store_true")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kedge-rss-bench-") as tmp_s, cloud(Path(tmp_s)) as info:
+        root = Path(tmp_s) / "edge"
+        done = join(info, root, "bench-rss")
+        if done.returncode != 0:
+            sys.exit(f"join failed: {done.stderr[-2000:]}")
+        pid = int((root / "run" / "kedge" / "edge.pid").read_text())
+        if args.no_pods:  # restart the runtime without the pod manager
+            os.kill(pid, 15)
+            time.sleep(2)
+            log = (root / "var" / "log" / "kedge" / "edge.log").open("ab")
+            proc = subprocess.Popen([*KEDGE, "edge", "run", "--root", str(root), "--no-pods"],
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                    env=dict(os.environ, MALLOC_ARENA_MAX="2"))
+            pid = proc.pid
+        time.sleep(args.settle)
+        pids = children(pid)
+        per = {str(x): memory(x) for x in pids}
+        total = {k: sum(m.get(k, 0) for m in per.values()) for k in ("VmRSS", "RssAnon", "Pss")}
+        mei = mei_kb()
+        reset(root)
+    print(json.dumps({
+        "benchmark": "edge_rss", "settle_s": args.settle, "pods_manager": not args.no_pods,
+        "processes": len(pids), "vmrss_mb": round(total["VmRSS"] / 1024, 1),
+        "anon_mb": round(total["RssAnon"] / 1024, 1), "pss_mb": round((total["Pss"] + mei) / 1024, 1),
+        "mei_tmpfs_mb": round(mei / 1024, 1), "target_mb": 40, "anchor_edgecore_mb": 122,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "kernel": platform.release()},
+        "kedge": " ".join(KEDGE),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""`kedge join` to node Ready, first join, printed as one JSON line (design.md §8; target <= 3 s).
+
+Starts a cloud (a real `kedge apiserver`, the real `kedge cloud run` root with its bootstrap server,
+and the real CloudHub; the edge-controller answers come from tests/fixtures/edgecloud.py until the
+cloud's own controller lands), then times `kedge join` as a user runs it — a fresh process, preflight,
+key, CSR, certificate, config, detached `kedge edge run`, until the runtime reports the node Ready —
+for N fresh nodes, and resets each.
+
+    .venv/bin/python scripts/bench/join_time.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.fixtures.kube import RestartableApiServer  # noqa: E402
+from tests.fixtures.procs import KEDGE, start, stop, wait_for_file  # noqa: E402
+
+
+@contextlib.contextmanager
+def cloud(tmp: Path) -> Iterator[dict[str, Any]]:
+    api = RestartableApiServer(tmp)
+    api.start()
+    out, log = tmp / "edgecloud.json", tmp / "edgecloud.log"
+    proc = start([sys.executable, "-m", "tests.fixtures.edgecloud", "--kubeconfig", str(api.kubeconfig),
+                  "--root", str(tmp / "cloudroot"), "--out", str(out)], log, cwd=REPO)
+    try:
+        wait_for_file(out, proc, log, timeout=60)
+        yield {**json.loads(out.read_text()), "kubeconfig": str(api.kubeconfig)}
+    finally:
+        stop(proc)
+        api.stop()
+
+
+def join(info: dict[str, Any], root: Path, node: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*KEDGE, "join", "--token", info["token"], "--server", f"127.0.0.1:{info['hub']}", "--cert-port",
+         str(info["bootstrap"]), "--node-name", node, "--root", str(root)],
+        capture_output=True, text=True, timeout=120)
+
+
+def reset(root: Path) -> None:
+    subprocess.run([*KEDGE, "reset", "edge", "--force", "--root", str(root)], capture_output=True, timeout=60)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=3)
+    args = p.parse_args()
+    times: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="kedge-join-bench-") as tmp_s, cloud(Path(tmp_s)) as info:
+        for i in range(args.runs):
+            root = Path(tmp_s) / f"edge{i}"
+            t0 = time.perf_counter()
+            done = join(info, root, f"bench-join-{i}")
+            times.append(time.perf_counter() - t0)
+            reset(root)
+            if done.returncode != 0:
+                sys.exit(f"join failed ({done.returncode}): {done.stderr[-2000:]}")
+    print(json.dumps({
+        "benchmark": "join_time", "runs": args.runs, "first_join_s": round(times[0], 3),
+        "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3),
+        "target_s": 3.0, "anchor_edgecore_s": 15.0,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "kernel": platform.release()},
+        "kedge": " ".join(KEDGE),
+    }))
+
+
+if __name__ == "__main__":
+    main()
