@@ -156,3 +156,28 @@ async def test_token_list_revoke_gc(bootstrap_server: BootstrapServer) -> None:
     assert a.id in gone and b.id not in gone
     with pytest.raises(Exception, match="not found"):
         await store.revoke_token(a.id)
+
+
+async def test_joiner_client_against_the_server(bootstrap_server: BootstrapServer) -> None:
+    """runtime.pki.client is what `kedge join` uses: fetch, pin, request, renew; refusals typed."""
+    from runtime.errors import AuthError, Conflict
+    from runtime.pki import client
+
+    srv = bootstrap_server
+    _, token = await srv.store.create_token(ttl=600)
+    ca_der = await client.fetch_ca(srv.url)
+    jwt = tokens.check_ca(token, ca_der)
+    assert not await client.node_taken(srv.url, ca_der, "edge-j")
+    key, cert = await client.request_certificate(srv.url, ca_der, "edge-j", jwt=jwt)
+    assert certs.node_of(certs.load_cert(cert)) == "edge-j"
+    key2, cert2 = await client.request_certificate(
+        srv.url, ca_der, "edge-j", current=(cert, certs.key_der(key))
+    )
+    assert certs.key_hash(certs.load_cert(cert2)) == certs.key_hash(key2.public_key())
+    with pytest.raises(AuthError, match="certificate is for node edge-j"):
+        await client.request_certificate(srv.url, ca_der, "edge-k", current=(cert, certs.key_der(key)))
+    await srv.client.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {
+        "name": "edge-l", "annotations": {ANN_KEY_HASH: "sha256:" + "1" * 64}}})  # fmt: skip
+    assert await client.node_taken(srv.url, ca_der, "edge-l")
+    with pytest.raises(Conflict, match="node name taken"):
+        await client.request_certificate(srv.url, ca_der, "edge-l", jwt=jwt)
