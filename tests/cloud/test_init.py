@@ -227,3 +227,34 @@ def test_host_mode_starts_a_ready_local_cloud(apiserver: ApiServer, root: Path) 
     assert pid is not None
     run_ok(["reset", "--root", str(root), "--force"])
     assert not _alive(pid)
+
+
+DAEMONSET = """
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: kube-proxy, namespace: kube-system}
+spec:
+  selector: {matchLabels: {app: kube-proxy}}
+  template:
+    metadata: {labels: {app: kube-proxy}}
+    spec:
+      containers: [{name: proxy, image: registry.k8s.io/kube-proxy:v1.32.0}]
+"""
+
+
+def test_edge_daemonsets_warned_and_patched(apiserver: ApiServer, tmp_path: Path) -> None:
+    kc = str(apiserver.kubeconfig)
+    kubectl(apiserver.kubeconfig, "apply", "-f", "-", stdin=DAEMONSET)
+    warned = run_ok(["init", "--kubeconfig", kc, "--root", str(tmp_path), "--no-wait", "--no-token"])
+    assert "[warn] edge-daemonsets" in warned.stderr and "kube-system/kube-proxy" in warned.stderr
+    patched = run_ok(["init", "--kubeconfig", kc, "--root", str(tmp_path), "--no-wait", "--no-token",
+                      "--patch-daemonsets"])  # fmt: skip
+    assert "patched 1 DaemonSet" in patched.stderr
+    ds = json.loads(
+        kubectl(apiserver.kubeconfig, "-n", "kube-system", "get", "ds", "kube-proxy", "-o", "json")
+    )
+    terms = ds["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]  # fmt: skip
+    assert {"key": "node-role.kubernetes.io/edge", "operator": "DoesNotExist"} in terms[0]["matchExpressions"]
+    again = run_ok(["init", "--kubeconfig", kc, "--root", str(tmp_path), "--no-wait", "--no-token"])
+    assert "[ok] edge-daemonsets" in again.stderr
