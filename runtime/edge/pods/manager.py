@@ -162,8 +162,11 @@ class PodManager:
                 if self._log_error(worker.uid, f"pod {worker.pod['metadata'].get('name')}: {exc!r}"):
                     log.exception("reconciling pod %s", worker.pod["metadata"].get("name"))
             if not worker.deleting:
-                infos = (await self._containers(worker.uid)).get(worker.uid, [])
-                worker.load(infos)
+                if worker.changed:
+                    try:
+                        worker.load((await self._containers(worker.uid)).get(worker.uid, []))
+                    except KedgeError as exc:
+                        self._log_error(worker.uid, f"pod {worker.pod['metadata'].get('name')}: {exc}")
                 await self._emit(worker)
 
     async def _emit(self, worker: PodWorker) -> None:

@@ -59,6 +59,7 @@ class PodWorker:
         self.status: dict[str, Any] | None = None
         self.start_time: str = (pod.get("status") or {}).get("startTime") or ""
         self.deleting = False
+        self.changed = False
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -97,6 +98,8 @@ class PodWorker:
 
     # -- reconcile --------------------------------------------------------------------------------
     async def sync(self, infos: list[dict[str, Any]]) -> None:
+        """One reconcile pass; `self.changed` tells the caller whether docker state was modified."""
+        self.changed = False
         self.load(infos)
         if self.deleting:
             return
@@ -106,8 +109,8 @@ class PodWorker:
             return
         if not await self._init_containers():
             return
-        for c in self.spec.get("containers") or []:
-            await self._app_container(c)
+        # app containers are independent (state is keyed by container name): start them together
+        await asyncio.gather(*(self._app_container(c) for c in self.spec.get("containers") or []))
         self._sync_probes()
 
     async def _volumes(self) -> bool:
@@ -140,11 +143,13 @@ class PodWorker:
                 for info in hist:
                     joined = info["HostConfig"].get("NetworkMode") == f"container:{sb['Id']}"
                     if joined and observe.running(info):
+                        self.changed = True
                         await self.ctx.docker.kill(info["Id"])
                         self.backoff.pop((info["Config"]["Labels"] or {}).get(labels.CONTAINER, ""), None)
         await self.ctx.ensure_pause()
         name, cfg, host = translate.sandbox_config(self.pod, self.ctx.node, attempt)
         try:
+            self.changed = True
             for info in self.history.get(labels.SANDBOX_NAME, []):
                 await self.ctx.docker.remove(info["Id"])
             cid = await self.ctx.docker.create(name, host_config=host, **cfg)
@@ -196,6 +201,7 @@ class PodWorker:
             if changed or (live is not None and live.cid == cur["Id"] and not live.result):
                 why = "spec changed" if changed else "liveness probe failed"
                 log.info("pod %s container %s: %s, restarting", self.pod["metadata"]["name"], name, why)
+                self.changed = True
                 await self._stop_one(cur, c, self._grace(None))
                 cur = (await self.ctx.docker.inspect(cur["Id"])) or cur
                 self.history[name] = [cur, *self.history[name][1:]]
@@ -242,6 +248,7 @@ class PodWorker:
             sandbox_id=sb["Id"] if sb else None,
         )
         cid = ""
+        self.changed = True
         try:
             old = self.history.get(name, [])
             for info in old[1:] + [i for i in old[:1] if observe.restarts(i) >= restarts]:

@@ -1,0 +1,116 @@
+"""Pod start latency, printed as one JSON line (design.md §8).
+
+Today it measures the edge's share only (`--local`, the default): PodManager.sync_pod(pod) → the first
+status with phase Running and every container ready, on the real Docker engine, for N pods created one
+after another (p50/p99 over N). The end-to-end figure of issue 9 (pod created via the API → Running in
+the API) adds the cloud and the channel and needs the full path; it will be a second mode here.
+
+    .venv/bin/python scripts/bench/pod_latency.py --pods 100 [--image kedge.local/busybox:1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from runtime.edge.pods import DockerAdapter, PodManager, labels
+
+
+class NoRefs:
+    async def configmap(self, ns: str, name: str) -> dict[str, Any] | None:
+        return None
+
+    async def secret(self, ns: str, name: str) -> dict[str, Any] | None:
+        return None
+
+    async def sa_token(
+        self, ns: str, sa: str, pod: dict[str, Any], expiration: int, audience: list[str] | None
+    ) -> str | None:
+        return "token"
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+
+async def main(n: int, image: str) -> dict[str, Any]:
+    node = f"bench-{uuid.uuid4().hex[:8]}"
+    ready: dict[str, float] = {}
+    arrived = asyncio.Event()
+
+    async def on_status(pod: dict[str, Any], st: dict[str, Any]) -> None:
+        cs = st.get("containerStatuses") or []
+        if st["phase"] == "Running" and cs and all(c["ready"] for c in cs):
+            ready.setdefault(pod["metadata"]["uid"], time.perf_counter())
+            arrived.set()
+
+    docker = DockerAdapter()
+    with tempfile.TemporaryDirectory() as tmp:
+        mgr = PodManager(docker, node_name=node, state_dir=Path(tmp), refs=NoRefs(), on_status=on_status)
+        await mgr.start()
+        stop = asyncio.Event()
+        loop = asyncio.create_task(mgr.run(stop))
+        lat: list[float] = []
+        try:
+            for i in range(n):
+                uid = str(uuid.uuid4())
+                pod = {
+                    "metadata": {"name": f"bench-{i}", "namespace": "default", "uid": uid},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": image,
+                                "imagePullPolicy": "Never",
+                                "command": ["sleep", "3600"],
+                            }
+                        ],
+                        "terminationGracePeriodSeconds": 0,
+                    },
+                }
+                t0 = time.perf_counter()
+                await mgr.sync_pod(pod)
+                while uid not in ready:
+                    arrived.clear()
+                    await arrived.wait()
+                lat.append(ready[uid] - t0)
+        finally:
+            stop.set()
+            await loop
+            for w in list(mgr.pods.values()):
+                await mgr.delete_pod(w.pod, 0)
+            await mgr.remove_orphans(set())
+            await docker.close()
+    return {
+        "bench": "pod_latency",
+        "mode": "local (sync_pod -> Running+Ready status)",
+        "pods": n,
+        "p50_ms": round(statistics.median(lat) * 1000, 1),
+        "p99_ms": round(pct(lat, 99) * 1000, 1),
+        "max_ms": round(max(lat) * 1000, 1),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "label_selector": labels.selector(node),
+    }
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pods", type=int, default=100)
+    ap.add_argument("--image", default="kedge.local/busybox:1")
+    args = ap.parse_args()
+    print(json.dumps(asyncio.run(main(args.pods, args.image))))
