@@ -24,7 +24,8 @@ KUBELET_VERSION = f"{KUBE_VERSION}-kedge.{__version__}"
 KUBELET_PORT = 10350  # edgecore's (recorded daemonEndpoints)
 MAX_PODS = 110
 RESERVED_MEMORY_KI = 100 * 1024  # edgecore reserves 100 Mi (recorded capacity - allocatable)
-EPHEMERAL_ALLOCATABLE = 0.9  # edgecore: allocatable = 90 % of the filesystem (recorded)
+# kubelet's default eviction threshold nodefs.available<10%, a float32 in Go: 0.1 as float32 (recorded)
+EVICTION_NODEFS = 0.10000000149011612
 EDGE_ROLE = "node-role.kubernetes.io/edge"
 ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm", "i686": "386",
         "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
@@ -162,7 +163,7 @@ def node_status(facts: Facts, now: str, previous: list[dict[str, Any]] | None = 
     capacity = {"cpu": str(facts.cpus), "ephemeral-storage": f"{disk_ki}Ki", "hugepages-1Gi": "0",
                 "hugepages-2Mi": "0", "memory": f"{facts.memory_ki}Ki", "pods": str(MAX_PODS)}
     allocatable = dict(capacity)
-    allocatable["ephemeral-storage"] = str(int(facts.disk_bytes * EPHEMERAL_ALLOCATABLE))
+    allocatable["ephemeral-storage"] = str(facts.disk_bytes - int(facts.disk_bytes * EVICTION_NODEFS))
     allocatable["memory"] = f"{max(0, facts.memory_ki - RESERVED_MEMORY_KI)}Ki"
     return {
         "capacity": capacity,

@@ -110,7 +110,7 @@ def remove_containers(node: str, docker_host: str, dry_run: bool, prune_images: 
     return rows
 
 
-def delete_node(files: EdgeFiles, node: str, server: str) -> dict[str, str]:
+def delete_node_via_cloud(files: EdgeFiles, node: str, server: str) -> dict[str, str]:
     """``delete null/node/<node>`` through the cloud channel with this node's certificate."""
     from runtime.edge.edgehub import EdgeHub
     from runtime.protocol import GROUP_META, OP_DELETE, SRC_EDGED, new_message, split_result
@@ -143,7 +143,7 @@ def delete_node(files: EdgeFiles, node: str, server: str) -> dict[str, str]:
 
 
 def reset_edge(root: Path, *, dry_run: bool = False, prune_images: bool = False,
-               delete_node_too: bool = False) -> list[dict[str, str]]:
+               delete_node: bool = False) -> list[dict[str, str]]:
     """Everything `kedge join` and `kedge edge run` left under ``root``; safe to run twice."""
     files = EdgeFiles.of(root)
     rows = [stop_runtime(files, dry_run)]
@@ -151,8 +151,9 @@ def reset_edge(root: Path, *, dry_run: bool = False, prune_images: bool = False,
     with contextlib.suppress(KedgeError):
         cfg = load_edge(None, root)
         node, server, docker_host = cfg.node.name, cfg.hub.server, cfg.runtime.docker_host
-    if delete_node_too and node and server:
-        rows.append(_row(f"node {node}", "would delete") if dry_run else delete_node(files, node, server))
+    if delete_node and node and server:
+        rows.append(_row(f"node {node}", "would delete") if dry_run
+                    else delete_node_via_cloud(files, node, server))
     if node:
         rows += remove_containers(node, docker_host, dry_run, prune_images)
     p = files.paths

@@ -39,7 +39,8 @@ def test_join_to_ready_status_and_reset_twice(edge_cloud: EdgeCloud, tmp_path: P
         assert {"key": "node-role.kubernetes.io/edge", "effect": "NoSchedule"} in node["spec"]["taints"]
         st = node["status"]
         assert {"cpu", "memory", "pods", "ephemeral-storage"} <= set(st["allocatable"])
-        assert st["nodeInfo"]["kubeletVersion"].startswith("v1.") and "-kedge." in st["nodeInfo"]["kubeletVersion"]
+        kubelet = st["nodeInfo"]["kubeletVersion"]
+        assert kubelet.startswith("v1.") and "-kedge." in kubelet
         assert st["nodeInfo"]["bootID"] and st["nodeInfo"]["machineID"]
         ready = next(c for c in st["conditions"] if c["type"] == "Ready")
         assert ready["status"] == "True"

@@ -37,7 +37,9 @@ def seed_cache(db: Path) -> None:
     asyncio.run(go())
 
 
-def test_status_offline_then_runtime_without_cloud(tls_certs: TLSCerts, tmp_path: Path, spawn: Spawner) -> None:
+def test_status_offline_then_runtime_without_cloud(
+    tls_certs: TLSCerts, tmp_path: Path, spawn: Spawner
+) -> None:
     cfg = make_edge_root(tmp_path, tls_certs, "st-1", f"127.0.0.1:{closed_port()}")
     seed_cache(Path(cfg.cache.db))
     off = kedge("status", "-o", "json", "--root", str(tmp_path))

@@ -1,0 +1,83 @@
+"""Node object and nodepatch content (pure), and the cache-backed RefResolver online and offline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from runtime.cloud.hub import CloudHub
+from runtime.edge import nodeinfo
+from runtime.edge.cacherefs import CacheRefs
+from runtime.edge.edgehub import EdgeHub
+from runtime.edge.metastore import MetaStore
+from runtime.edge.nodestatus import status_patch
+from runtime.edge.run import EdgeRuntime
+from tests.fixtures.edge import RecordedController, make_edge_root, wait_until
+from tests.fixtures.tlscerts import TLSCerts
+
+FACTS = nodeinfo.Facts(hostname="h", ip="192.0.2.2", cpus=2, memory_ki=24684092, disk_bytes=264212084 * 1024,
+                       disk_free_bytes=100 << 30, mem_available_ki=1 << 24, machine_id="m", system_uuid="s",
+                       boot_id="b", kernel="6.1", os_image="Debian", arch="amd64")
+
+
+def test_node_matches_recorded_quantities_and_taint() -> None:
+    node = nodeinfo.build_node("ke-edge-1", FACTS, labels={"zone": "a"}, with_edge_taint=True,
+                               taints=["dedicated=iot:NoExecute"], now="2026-11-28T09:32:38Z")
+    st = node["status"]
+    # the recorded edgecore on the same memory/disk figures (capture seq 6)
+    assert st["capacity"]["memory"] == "24684092Ki" and st["allocatable"]["memory"] == "24581692Ki"
+    assert st["capacity"]["ephemeral-storage"] == "264212084Ki"
+    assert st["allocatable"]["ephemeral-storage"] == "243497856212"
+    assert node["spec"]["taints"] == [{"key": "dedicated", "value": "iot", "effect": "NoExecute"},
+                                      {"key": "node-role.kubernetes.io/edge", "effect": "NoSchedule"}]
+    assert node["metadata"]["labels"]["zone"] == "a"
+    assert [c["type"] for c in st["conditions"]] == ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+
+
+def test_status_patch_sends_heartbeats_and_only_changes() -> None:
+    first = nodeinfo.node_status(FACTS, "2026-11-28T09:32:38Z")
+    full = json.loads(status_patch(None, first))["status"]
+    assert {"capacity", "allocatable", "addresses", "nodeInfo", "conditions"} <= set(full)
+    later = nodeinfo.node_status(FACTS, "2026-11-28T09:33:38Z", first["conditions"])
+    beat = json.loads(status_patch(first, later))["status"]
+    assert set(beat) == {"$setElementOrder/conditions", "conditions"}
+    assert all(set(c) == {"type", "lastHeartbeatTime"} for c in beat["conditions"])
+    low_disk = nodeinfo.Facts(**{**FACTS.__dict__, "disk_free_bytes": 1 << 20})
+    pressured = nodeinfo.node_status(low_disk, "2026-11-28T09:34:38Z", later["conditions"])
+    changed = {c["type"]: c for c in json.loads(status_patch(later, pressured))["status"]["conditions"]}
+    assert changed["DiskPressure"]["status"] == "True"
+    assert changed["DiskPressure"]["lastTransitionTime"] == "2026-11-28T09:34:38Z"
+    assert set(changed["Ready"]) == {"type", "lastHeartbeatTime"}
+
+
+async def test_refs_query_online_and_serve_the_cache_offline(tls_certs: TLSCerts, tmp_path: Path) -> None:
+    ctl = RecordedController()
+    hub = CloudHub(ssl_context=tls_certs.server_context(), on_message=ctl.on_message, host="127.0.0.1",
+                   port=0, prefix_upstream=False)
+    ctl.hub = hub
+    await hub.start()
+    cfg = make_edge_root(tmp_path, tls_certs, "refs-1", f"127.0.0.1:{hub.bound_port}")
+    rt = EdgeRuntime(cfg, tmp_path, pods=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(rt.run(stop))
+    try:
+        await wait_until(lambda: rt.hub is not None and rt.hub.connected, 15, "connected")
+        assert rt.store is not None and rt.hub is not None
+        cm = await CacheRefs(rt.store, rt.hub).configmap("default", "cm1")
+        assert cm is not None and cm["data"] == {"k": "v"}
+        assert [m.resource for m in ctl.requests if m.operation == "query"] == ["default/configmap/cm1"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await hub.stop()
+    store = await MetaStore.open(Path(cfg.cache.db))
+    offline = EdgeHub("127.0.0.1:1", "refs-1", on_message=ctl.on_message, outbox_path=tmp_path / "o.db",
+                      ssl_context=tls_certs.client_context(None))  # never started: offline
+    try:
+        refs = CacheRefs(store, offline)
+        assert (await refs.configmap("default", "cm1"))["data"] == {"k": "v"}
+        assert await refs.secret("default", "nope") is None
+        assert await refs.sa_token("default", "default", {"metadata": {"uid": "u"}}, 3607, None) is None
+    finally:
+        await store.close()
