@@ -20,6 +20,7 @@ from fractions import Fraction
 from typing import Any
 
 from runtime.apiserver.quantity import QuantityError, canonical_quantity, parse_quantity
+from runtime.apiserver.typed import typed_node, typed_pod
 
 Obj = dict[str, Any]
 
@@ -179,6 +180,7 @@ def default_pod(pod: Obj) -> None:
                     req.setdefault(name, q)
     if spec.get("enableServiceLinks") is None:
         spec["enableServiceLinks"] = True
+    typed_pod(pod)
     if spec.get("hostNetwork"):
         for key in ("containers", "initContainers"):
             for c in spec.get(key) or []:
@@ -307,6 +309,7 @@ def _default_secret(s: Obj) -> None:
 
 
 def _default_node(n: Obj) -> None:
+    typed_node(n)
     status = n.get("status")
     if isinstance(status, dict) and status.get("allocatable") is None and status.get("capacity") is not None:
         status["allocatable"] = dict(status["capacity"])
@@ -500,7 +503,19 @@ def _reset_status(resource: str, empty: Obj) -> Callable[[Obj], Obj]:
     return fn
 
 
+def _node_create(node: Obj) -> Obj:
+    """TaintNodesByCondition: a new node is not-ready (NoSchedule) until node lifecycle says otherwise."""
+    out = default_object("nodes", node)
+    taints = out["spec"].get("taints") or []
+    if not any(
+        t.get("key") == "node.kubernetes.io/not-ready" and t.get("effect") == "NoSchedule" for t in taints
+    ):
+        out["spec"]["taints"] = [*taints, {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
+    return out
+
+
 _CREATE: dict[str, Callable[[Obj], Obj]] = {
+    "nodes": _node_create,
     "namespaces": _namespace_create,
     "deployments": _reset_status("deployments", {}),
     "replicasets": _reset_status("replicasets", {"replicas": 0}),  # the one non-omitempty field

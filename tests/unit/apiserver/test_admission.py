@@ -379,3 +379,54 @@ def test_image_tag(image: str, tag: str) -> None:
 )
 def test_canonical_quantity(q: str, canon: str) -> None:
     assert canonical_quantity(q) == canon
+
+
+def test_node_create_matches_recorded_real_server() -> None:
+    """edgecore's node registration (recorded) and the Node the real apiserver stored from it."""
+    import json
+    from pathlib import Path
+
+    frames = {}
+    for line in (
+        (Path(__file__).parent.parent / "protocol" / "data" / "capture.jsonl").read_text().splitlines()
+    ):
+        f = json.loads(line)
+        frames[f["seq"]] = f["msg"]["content"]
+    sent, stored = frames[6], frames[7]["Object"]
+    out = admit_create("nodes", sent)
+    # Typed zero values (daemonEndpoints, nodeInfo, condition times) and the TaintNodesByCondition taint.
+    assert out["status"] == stored["status"]
+    assert (
+        out["spec"]
+        == stored["spec"]
+        == {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]}
+    )
+    bare = admit_create("nodes", {"metadata": {"name": "n"}})
+    assert bare["status"]["nodeInfo"]["kubeletVersion"] == "" and bare["status"]["daemonEndpoints"] == {
+        "kubeletEndpoint": {"Port": 0}
+    }
+
+
+def test_pod_status_writes_get_typed_zero_values() -> None:
+    pod = {
+        "spec": {"containers": [{"name": "c", "image": "x"}]},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "c", "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}],
+        },
+    }
+    out = default_object("pods", pod)
+    assert out["status"]["conditions"] == [
+        {"type": "Ready", "status": "True", "lastProbeTime": None, "lastTransitionTime": None}
+    ]
+    assert out["status"]["containerStatuses"] == [
+        {
+            "name": "c",
+            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+            "lastState": {},
+            "ready": False,
+            "restartCount": 0,
+            "image": "",
+            "imageID": "",
+        }
+    ]
