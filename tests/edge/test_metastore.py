@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from runtime.edge.metastore import MetaStore, read_stats
-from runtime.protocol import new_message
+from runtime.protocol import Message, new_message
 
 WRITER = textwrap.dedent(
     """
@@ -38,7 +38,7 @@ WRITER = textwrap.dedent(
 )
 
 
-def pod_msg(name: str, uid: str, op: str = "insert", rv: str = "1") -> object:
+def pod_msg(name: str, uid: str, op: str = "insert", rv: str = "1") -> Message:
     pod = {"metadata": {"name": name, "namespace": "default", "uid": uid, "resourceVersion": rv}}
     return new_message("edgecontroller", "resource", op, f"default/pod/{name}", pod, resourceversion=rv)
 

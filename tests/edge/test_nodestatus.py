@@ -13,6 +13,7 @@ from runtime.edge.edgehub import EdgeHub
 from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import status_patch
 from runtime.edge.run import EdgeRuntime
+from runtime.protocol import Message
 from tests.fixtures.edge import RecordedController, make_edge_root, wait_until
 from tests.fixtures.tlscerts import TLSCerts
 
@@ -72,11 +73,15 @@ async def test_refs_query_online_and_serve_the_cache_offline(tls_certs: TLSCerts
         await asyncio.wait_for(task, 10)
         await hub.stop()
     store = await MetaStore.open(Path(cfg.cache.db))
-    offline = EdgeHub("127.0.0.1:1", "refs-1", on_message=ctl.on_message, outbox_path=tmp_path / "o.db",
+    async def ignore(_: Message) -> None:
+        return None
+
+    offline = EdgeHub("127.0.0.1:1", "refs-1", on_message=ignore, outbox_path=tmp_path / "o.db",
                       ssl_context=tls_certs.client_context(None))  # never started: offline
     try:
         refs = CacheRefs(store, offline)
-        assert (await refs.configmap("default", "cm1"))["data"] == {"k": "v"}
+        cached = await refs.configmap("default", "cm1")
+        assert cached is not None and cached["data"] == {"k": "v"}
         assert await refs.secret("default", "nope") is None
         assert await refs.sa_token("default", "default", {"metadata": {"uid": "u"}}, 3607, None) is None
     finally:
