@@ -137,5 +137,12 @@ async def _run_runtime(joiner: object, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from runtime.edge.launcher import claim_pid_file
+
     cfg = load_edge(None, joiner.opts.root)
-    await run(cfg, joiner.opts.root, stop)
+    pid_file = joiner.files.paths.pid_file
+    claim_pid_file(pid_file)  # so `kedge reset` and a second `kedge edge run` see this runtime
+    try:
+        await run(cfg, joiner.opts.root, stop)
+    finally:
+        pid_file.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import socket
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from runtime.edge.join import fetch_ca
 from runtime.pki import tokens
 from tests.edge.test_join import join_args, kedge
 from tests.fixtures.edgecloud import EdgeCloud
+from tests.fixtures.procs import KEDGE, Spawner, wait_for
 
 
 def closed_port() -> int:
@@ -69,3 +71,15 @@ def test_preflight_failures_are_named(edge_cloud: EdgeCloud, tmp_path: Path) -> 
     done = kedge(*base, "--set", f"runtime.docker_host=unix://{tmp_path}/no-docker.sock",
                  "--ignore-preflight-errors=docker")
     assert done.returncode == 0, done.stderr
+
+
+def test_join_foreground_runs_in_process(edge_cloud: EdgeCloud, tmp_path: Path, spawn: Spawner) -> None:
+    root = tmp_path / "fg"
+    proc, log = spawn([*KEDGE, *join_args(edge_cloud, root, "fg-1", "--foreground")], "join-fg")
+    wait_for(lambda: b"running in the foreground" in log.read_bytes(), 60, proc, log, what="node Ready")
+    assert int((root / "run" / "kedge" / "edge.pid").read_text()) == proc.pid  # in this process
+    st = kedge("status", "-o", "json", "--root", str(root))
+    assert st.returncode == 0, st.stdout + st.stderr
+    assert json.loads(st.stdout)["edge"]["process"]["pid"] == proc.pid
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0, log.read_text()[-2000:]
