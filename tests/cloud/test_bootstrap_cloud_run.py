@@ -25,9 +25,11 @@ async def test_cloud_run_serves_health_metrics_bootstrap_and_stops_on_sigterm(
     apiserver: ApiServer, kube: KubeClient, spawn: Spawner, tmp_path: Path
 ) -> None:
     root = tmp_path / "root"
+    sets = ["hub.cert_port=0", "hub.websocket_port=0", "metrics_address=127.0.0.1:0",
+            "advertise_addresses=127.0.0.1,cloud.test"]  # fmt: skip
+    args = [a for s in sets for a in ("--set", s)]
     proc, log = spawn([*KEDGE, "cloud", "run", "--kubeconfig", str(apiserver.kubeconfig), "--root", str(root),
-                       "--set", "hub.cert_port=0", "--set", "metrics_address=127.0.0.1:0",
-                       "--set", "advertise_addresses=127.0.0.1,cloud.test"], "cloud")  # fmt: skip
+                       *args], "cloud")  # fmt: skip
     addresses = root / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
     data = wait_for(lambda: json.loads(addresses.read_text()), 30, proc, log, what="addresses.json")
     health = "http://" + data["health"]
