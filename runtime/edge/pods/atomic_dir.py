@@ -38,8 +38,9 @@ def _check(rel: str) -> None:
         raise ValueError(f"invalid volume item path {rel!r}")
 
 
-def write(target: Path, payload: Payload) -> bool:
-    """Make `target` show exactly `payload`; True when something changed."""
+def write(target: Path, payload: Payload, gid: int | None = None) -> bool:
+    """Make `target` show exactly `payload`; True when something changed. `gid` (the pod's fsGroup)
+    owns the files, as kubelet's volume ownership does."""
     for rel in payload:
         _check(rel)
     target.mkdir(parents=True, exist_ok=True)
@@ -48,11 +49,15 @@ def write(target: Path, payload: Payload) -> bool:
     stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.", time.gmtime())
     new = Path(tempfile.mkdtemp(prefix=stamp, dir=target))
     os.chmod(new, 0o755)
+    if gid is not None:
+        os.chown(new, -1, gid)
     for rel, (content, mode) in payload.items():
         path = new / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         os.chmod(path, mode)
+        if gid is not None:
+            os.chown(path, -1, gid)
     old = (target / DATA).resolve() if (target / DATA).is_symlink() else None
     tmp_link = target / "..data_tmp"
     if tmp_link.is_symlink():

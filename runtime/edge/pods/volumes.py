@@ -177,6 +177,8 @@ async def materialise(
 ) -> tuple[dict[str, Volume], bool]:
     """Write every volume of `pod` under `root`; the mounts by volume name, and whether any file changed."""
     now = time.monotonic() if now is None else now
+    fs_group = (pod.get("spec", {}).get("securityContext") or {}).get("fsGroup")
+    gid = int(fs_group) if fs_group is not None else None
     out: dict[str, Volume] = {}
     changed = False
     for vol in pod.get("spec", {}).get("volumes") or []:
@@ -190,12 +192,17 @@ async def materialise(
             else:
                 target.mkdir(parents=True, exist_ok=True)
                 os.chmod(target, 0o777)  # kubelet: world-writable so any runAsUser can use it
+                if gid is not None:
+                    os.chown(target, -1, gid)
+                    os.chmod(target, 0o2777)  # setgid: new files inherit the fsGroup
                 out[name] = Volume("bind", str(target))
         else:
             payload = await payload_of(refs, pod, vol, tokens, host_ip, pod_ip, now)
             if payload is None:
                 raise RefMissing(f"volume {name!r}: unsupported volume type {sorted(set(vol) - {'name'})}")
-            changed |= atomic_dir.write(target, payload)
+            if gid is not None:  # group-readable for the fsGroup, like kubelet's SetVolumeOwnership
+                payload = {k: (v, m | 0o040) for k, (v, m) in payload.items()}
+            changed |= atomic_dir.write(target, payload, gid)
             out[name] = Volume("bind", str(target), read_only=True)
     return out, changed
 

@@ -301,10 +301,26 @@ class PodWorker:
                     self.ctx.wake,
                     gate,
                 )
+                known = self._reported(c["name"], cur["Id"])
+                if known is not None and kind != "liveness":
+                    # adopted container: start from the last reported result, so a runtime restart
+                    # does not flap Ready (and the Service endpoints) while the first probe runs
+                    worker.result = bool(known.get("ready" if kind == "readiness" else "started"))
                 self.probes[key] = worker
                 worker.start()
         for key in [k for k in self.probes if k not in live]:
             self.probes.pop(key).stop()
+
+    def _reported(self, name: str, cid: str) -> dict[str, Any] | None:
+        """The status last reported for this very container instance (the cached pod carries it)."""
+        for cs in (self.pod.get("status") or {}).get("containerStatuses") or []:
+            if cs.get("name") == name and cs.get("containerID") == f"docker://{cid}":
+                return dict(cs)
+        if self.status:  # same process: what we emitted ourselves
+            for cs in self.status.get("containerStatuses") or []:
+                if cs.get("name") == name and cs.get("containerID") == f"docker://{cid}":
+                    return dict(cs)
+        return None
 
     def _startup_gate(self, name: str, cid: str) -> Callable[[], bool]:
         def gate() -> bool:

@@ -277,3 +277,22 @@ async def test_host_network_pod_has_no_sandbox(pod_env: PodEnv, docker_client: d
     assert st["podIP"] == st["hostIP"] == "127.0.0.1"
     info = docker_client.api.inspect_container(cid_of(st, "app"))
     assert info["HostConfig"]["NetworkMode"] == "host"
+
+
+async def test_adoption_keeps_probed_readiness_without_flapping(pod_env: PodEnv) -> None:
+    m = pod_env.manager()
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 5, "initialDelaySeconds": 3}
+    pod = pod_env.pod("steady", [{"name": "app", "command": ["sleep", "3600"], "readinessProbe": probe}])
+    await m.sync_pod(pod)
+    pod_env.run(m)
+    ready = await pod_env.wait("steady", lambda s: cstatus(s, "app")["ready"], within=10)
+    await pod_env.halt()
+    pod_env.statuses.clear()
+    cached = {**pod, "status": ready}  # what the edge's cache holds: the pod with its last status
+    m2 = pod_env.manager()
+    await m2.start()
+    await m2.sync_pod(cached)
+    pod_env.run(m2)
+    await asyncio.sleep(1.0)
+    assert [cstatus(s, "app")["ready"] for n, s in pod_env.statuses] == [True]
+    assert cid_of(pod_env.last("steady"), "app") == cid_of(ready, "app")

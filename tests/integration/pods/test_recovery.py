@@ -138,3 +138,35 @@ async def test_host_port_and_run_as_user(pod_env: PodEnv, docker_client: docker.
         except OSError:
             await asyncio.sleep(0.1)
     assert body.strip() == "1234"
+
+
+async def test_char_device_hostpath_is_a_usable_device(
+    pod_env: PodEnv, docker_client: docker.DockerClient
+) -> None:
+    """The IoT case: a host device (here /dev/null) reaches an unprivileged container as a device."""
+    m = pod_env.manager()
+    pod = pod_env.pod(
+        "dev",
+        [
+            {
+                "name": "app",
+                "command": ["sleep", "3600"],
+                "volumeMounts": [{"name": "serial", "mountPath": "/dev/kedge-serial"}],
+            }
+        ],
+        volumes=[{"name": "serial", "hostPath": {"path": "/dev/null", "type": "CharDevice"}}],
+    )
+    await m.sync_pod(pod)
+    st = await pod_env.wait("dev", lambda s: s["phase"] == "Running")
+    c = docker_client.containers.get(cid_of(st, "app"))
+    res = c.exec_run(["sh", "-c", "test -c /dev/kedge-serial && echo ok > /dev/kedge-serial && echo wrote"])
+    assert res.exit_code == 0 and res.output == b"wrote\n"
+    assert not docker_client.api.inspect_container(c.id)["HostConfig"]["Privileged"]
+    missing = pod_env.pod(
+        "nodev",
+        [{"name": "app", "command": ["true"], "volumeMounts": [{"name": "serial", "mountPath": "/dev/x"}]}],
+        volumes=[{"name": "serial", "hostPath": {"path": "/dev/kedge-absent", "type": "CharDevice"}}],
+    )
+    await m.sync_pod(missing)
+    waiting = cstatus(pod_env.last("nodev"), "app")["state"]["waiting"]
+    assert waiting["reason"] == "ContainerCreating" and "/dev/kedge-absent" in waiting["message"]

@@ -68,3 +68,24 @@ async def test_image_pull_secret_auth() -> None:
     hub = await auth_for(refs, pod, "library/busybox")
     assert hub is not None and hub["username"] == "hub"
     assert await auth_for(refs, pod, "other.example/app:1") is None
+
+
+async def test_fs_group_owns_volume_files(tmp_path: Path) -> None:
+    refs = MemRefs()
+    refs.put_secret("ns", "s", {"k": "v"})
+    pod = {
+        **POD,
+        "spec": {
+            "securityContext": {"fsGroup": 4242},
+            "volumes": [
+                {"name": "sec", "secret": {"secretName": "s", "defaultMode": 0o400}},
+                {"name": "scratch", "emptyDir": {}},
+            ],
+        },
+    }
+    await volumes.materialise(refs, pod, tmp_path, volumes.TokenCache(), "h", "p")
+    st = (tmp_path / "sec" / "k").stat()
+    assert st.st_gid == 4242 and st.st_mode & 0o777 == 0o440
+    assert (tmp_path / "scratch").stat().st_gid == 4242
+    _, changed = await volumes.materialise(refs, pod, tmp_path, volumes.TokenCache(), "h", "p")
+    assert not changed  # same payload, same modes: nothing rewritten on refresh
