@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime.apiserver.smp import KIND_SCHEMA, SCHEMAS
+from runtime.apiserver.patchmeta import KIND_SCHEMA, SCHEMAS
 
 Elem = tuple[str, str]
 Path = tuple[Elem, ...]

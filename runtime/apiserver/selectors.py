@@ -9,86 +9,33 @@ and everything else is refused with Kubernetes' own message.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-
-class SelectorError(Exception):
-    """A selector string that kube-apiserver would answer with 400 BadRequest."""
-
-
-# ---------------------------------------------------------------- validation (apimachinery/util/validation)
-
-_INT_RE = re.compile(r"^[+-]?[0-9]+$")  # strconv.ParseInt(s, 10, 64): no spaces, no underscores
-_QNAME_CHAR = "[A-Za-z0-9]"
-_QNAME_EXT = "[-A-Za-z0-9_.]"
-_QNAME_FMT = f"({_QNAME_CHAR}{_QNAME_EXT}*)?{_QNAME_CHAR}"
-_QNAME_RE = re.compile(f"^{_QNAME_FMT}$")
-_LABEL_VALUE_FMT = f"({_QNAME_FMT})?"
-_LABEL_VALUE_RE = re.compile(f"^{_LABEL_VALUE_FMT}$")
-_DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL + "(\\." + _DNS1123_LABEL + ")*"
-_DNS1123_SUBDOMAIN_RE = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
-
-_QNAME_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-    f"'{_QNAME_FMT}')"
+from runtime.apiserver.fieldselectors import (
+    FIELD_SPECS,
+    FieldSelector,
+    FieldTerm,
+    SelectorError,
+    escape_field_value,
+    parse_field_selector,
 )
+from runtime.apiserver.names import INT_RE as _INT_RE
+from runtime.apiserver.names import label_value_errors, qualified_name_errors
 
-
-def qualified_name_errors(value: str) -> list[str]:
-    """IsQualifiedName: `[prefix/]name`, as label and annotation keys must be."""
-    errs: list[str] = []
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs.extend("prefix part " + e for e in dns1123_subdomain_errors(prefix))
-    else:
-        return [
-            "a qualified name " + _QNAME_MSG + " with an optional DNS subdomain prefix and '/' "
-            "(e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part must be no more than 63 characters")
-    if name and not _QNAME_RE.match(name):
-        errs.append("name part " + _QNAME_MSG)
-    return errs
-
-
-def dns1123_subdomain_errors(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > 253:
-        errs.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
-        errs.append(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-            f"validation is '{_DNS1123_SUBDOMAIN_FMT}')"
-        )
-    return errs
-
-
-def label_value_errors(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _LABEL_VALUE_RE.match(value):
-        errs.append(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-            "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-            f"'12345', regex used for validation is '{_LABEL_VALUE_FMT}')"
-        )
-    return errs
+__all__ = [
+    "FIELD_SPECS",
+    "FieldSelector",
+    "FieldTerm",
+    "LabelSelector",
+    "Requirement",
+    "SelectorError",
+    "escape_field_value",
+    "label_selector_from_dict",
+    "parse_field_selector",
+    "parse_label_selector",
+]
 
 
 def _invalid(path: str, value: str, detail: str) -> str:
@@ -382,254 +329,3 @@ def label_selector_from_dict(sel: Mapping[str, Any] | None) -> LabelSelector:
             raise SelectorError(f'"{expr.get("operator", "")}" is not a valid label selector operator')
         reqs.append(new_requirement(str(expr.get("key", "")), op, [str(v) for v in expr.get("values") or []]))
     return LabelSelector(tuple(sorted(reqs, key=lambda r: r.key)))
-
-
-# ---------------------------------------------------------------- field selectors
-
-
-@dataclass(frozen=True)
-class FieldTerm:
-    field: str
-    value: str
-    negate: bool = False
-
-
-@dataclass(frozen=True)
-class FieldSelector:
-    """A conjunction of `field=value` / `field!=value` terms over a resource's selectable fields."""
-
-    resource: str
-    terms: tuple[FieldTerm, ...] = ()
-    _fields: Callable[[dict[str, Any]], dict[str, str]] | None = field(
-        default=None, compare=False, repr=False
-    )
-
-    def matches(self, obj: Mapping[str, Any]) -> bool:
-        if not self.terms:
-            return True
-        fn = self._fields or _meta_fields
-        have = fn(dict(obj))
-        for t in self.terms:
-            val = have.get(t.field, "")
-            if (val == t.value) == t.negate:
-                return False
-        return True
-
-    def requires_exact(self, name: str) -> str | None:
-        """The value a term pins `name` to (lets the core serve `metadata.name=x` from one key)."""
-        for t in self.terms:
-            if t.field == name and not t.negate:
-                return t.value
-        return None
-
-    def empty(self) -> bool:
-        return not self.terms
-
-    def __str__(self) -> str:
-        return ",".join(
-            f"{t.field}{'!=' if t.negate else '='}{escape_field_value(t.value)}" for t in self.terms
-        )
-
-
-def escape_field_value(v: str) -> str:
-    return v.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
-
-
-def _unescape(v: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(v):
-        c = v[i]
-        if c == "\\":
-            if i + 1 >= len(v) or v[i + 1] not in "\\,=":
-                raise SelectorError("invalid escape sequence")
-            out.append(v[i + 1])
-            i += 2
-            continue
-        if c in ",=":
-            raise SelectorError(f"invalid field selector: unescaped character in value: {ord(c)}")
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def _split_terms(s: str) -> list[str]:
-    terms, cur, i = [], [], 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and i + 1 < len(s):
-            cur.append(s[i : i + 2])
-            i += 2
-            continue
-        if c == ",":
-            terms.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    terms.append("".join(cur))
-    return terms
-
-
-def _split_term(term: str) -> tuple[str, str, str] | None:
-    i = 0
-    while i < len(term):
-        if term[i] == "\\":
-            i += 2
-            continue
-        for op in ("!=", "==", "="):
-            if term.startswith(op, i):
-                return term[:i], op, term[i + len(op) :]
-        i += 1
-    return None
-
-
-def _get(obj: Mapping[str, Any], *path: str) -> Any:
-    cur: Any = obj
-    for p in path:
-        if not isinstance(cur, Mapping):
-            return None
-        cur = cur.get(p)
-    return cur
-
-
-def _s(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
-def _meta_fields(obj: dict[str, Any], namespaced: bool = True) -> dict[str, str]:
-    out = {"metadata.name": _s(_get(obj, "metadata", "name"))}
-    if namespaced:
-        out["metadata.namespace"] = _s(_get(obj, "metadata", "namespace"))
-    return out
-
-
-def _pod_fields(pod: dict[str, Any]) -> dict[str, str]:
-    ips = _get(pod, "status", "podIPs") or []
-    first_ip = (
-        _s(ips[0].get("ip")) if ips and isinstance(ips[0], Mapping) else _s(_get(pod, "status", "podIP"))
-    )
-    return {
-        **_meta_fields(pod),
-        "spec.nodeName": _s(_get(pod, "spec", "nodeName")),
-        "spec.restartPolicy": _s(_get(pod, "spec", "restartPolicy")),
-        "spec.schedulerName": _s(_get(pod, "spec", "schedulerName")),
-        "spec.serviceAccountName": _s(_get(pod, "spec", "serviceAccountName")),
-        "spec.hostNetwork": _s(bool(_get(pod, "spec", "hostNetwork"))),
-        "status.phase": _s(_get(pod, "status", "phase")),
-        "status.podIP": first_ip,
-        "status.nominatedNodeName": _s(_get(pod, "status", "nominatedNodeName")),
-    }
-
-
-def _event_fields(ev: dict[str, Any]) -> dict[str, str]:
-    io = ev.get("involvedObject") or {}
-    source = _s(_get(ev, "source", "component")) or _s(ev.get("reportingComponent"))
-    return {
-        **_meta_fields(ev),
-        **{
-            f"involvedObject.{k}": _s(io.get(k))
-            for k in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
-        },
-        "reason": _s(ev.get("reason")),
-        "reportingComponent": _s(ev.get("reportingComponent")),
-        "source": source,
-        "type": _s(ev.get("type")),
-    }
-
-
-@dataclass(frozen=True)
-class _FieldSpec:
-    labels: frozenset[str]
-    extract: Callable[[dict[str, Any]], dict[str, str]]
-    aliases: Mapping[str, str] = field(default_factory=dict)
-
-
-_META = frozenset({"metadata.name", "metadata.namespace"})
-
-FIELD_SPECS: dict[str, _FieldSpec] = {
-    "pods": _FieldSpec(
-        _META
-        | {
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-            "status.podIPs",
-            "status.nominatedNodeName",
-        },
-        _pod_fields,
-        {"spec.host": "spec.nodeName"},
-    ),
-    "nodes": _FieldSpec(
-        frozenset({"metadata.name", "spec.unschedulable"}),
-        lambda o: {
-            **_meta_fields(o, False),
-            "spec.unschedulable": _s(bool(_get(o, "spec", "unschedulable"))),
-        },
-    ),
-    "namespaces": _FieldSpec(
-        frozenset({"metadata.name", "status.phase"}),
-        lambda o: {**_meta_fields(o, False), "status.phase": _s(_get(o, "status", "phase"))},
-    ),
-    "events": _FieldSpec(
-        _META
-        | {
-            f"involvedObject.{k}"
-            for k in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
-        }
-        | {"reason", "reportingComponent", "source", "type"},
-        _event_fields,
-    ),
-    "secrets": _FieldSpec(_META | {"type"}, lambda o: {**_meta_fields(o), "type": _s(o.get("type"))}),
-    "services": _FieldSpec(
-        _META | {"spec.clusterIP", "spec.type"},
-        lambda o: {
-            **_meta_fields(o),
-            "spec.clusterIP": _s(_get(o, "spec", "clusterIP")),
-            "spec.type": _s(_get(o, "spec", "type")),
-        },
-    ),
-    "replicationcontrollers": _FieldSpec(
-        _META | {"status.replicas"},
-        lambda o: {**_meta_fields(o), "status.replicas": _s(_get(o, "status", "replicas") or 0)},
-    ),
-    "replicasets": _FieldSpec(
-        _META | {"status.replicas"},
-        lambda o: {**_meta_fields(o), "status.replicas": _s(_get(o, "status", "replicas") or 0)},
-    ),
-}
-
-
-def parse_field_selector(s: str | None, resource: str) -> FieldSelector:
-    """fields.ParseSelector plus the resource's field-label conversion (unknown fields are refused)."""
-    spec = FIELD_SPECS.get(resource)
-    extract = spec.extract if spec else _meta_fields
-    if not s:
-        return FieldSelector(resource, (), extract)
-    terms: list[FieldTerm] = []
-    for part in sorted(_split_terms(s)):
-        if part == "":
-            continue
-        split = _split_term(part)
-        if split is None:
-            raise SelectorError(f"invalid selector: '{s}'; can't understand '{part}'")
-        lhs, op, rhs = split
-        value = _unescape(rhs)
-        if spec is not None:
-            lhs = spec.aliases.get(lhs, lhs)
-            if lhs not in spec.labels:
-                raise SelectorError(f"field label not supported: {lhs}")
-        elif lhs not in _META:
-            raise SelectorError(
-                f'"{lhs}" is not a known field selector: only "metadata.name", "metadata.namespace"'
-            )
-        terms.append(FieldTerm(lhs, value, negate=(op == "!=")))
-    return FieldSelector(resource, tuple(terms), extract)

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from runtime.apiserver.kindprinters import PRINTERS
 from runtime.apiserver.printers import (
     CREATED_DOC,
     NAME,
-    PRINTERS,
     col,
     human_duration,
     name_of,

@@ -1,0 +1,78 @@
+"""Name, label-key and label-value validation with apimachinery's messages (util/validation).
+
+Selectors, and metadata validation in general, reject exactly what Kubernetes rejects and say so in
+the same words, because clients and tests match on them.
+"""
+
+from __future__ import annotations
+
+import re
+
+INT_RE = re.compile(r"^[+-]?[0-9]+$")  # strconv.ParseInt(s, 10, 64): no spaces, no underscores
+_QNAME_CHAR = "[A-Za-z0-9]"
+_QNAME_EXT = "[-A-Za-z0-9_.]"
+_QNAME_FMT = f"({_QNAME_CHAR}{_QNAME_EXT}*)?{_QNAME_CHAR}"
+_QNAME_RE = re.compile(f"^{_QNAME_FMT}$")
+_LABEL_VALUE_FMT = f"({_QNAME_FMT})?"
+_LABEL_VALUE_RE = re.compile(f"^{_LABEL_VALUE_FMT}$")
+_DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL + "(\\." + _DNS1123_LABEL + ")*"
+_DNS1123_SUBDOMAIN_RE = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
+
+_QNAME_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+    f"'{_QNAME_FMT}')"
+)
+
+
+def qualified_name_errors(value: str) -> list[str]:
+    """IsQualifiedName: `[prefix/]name`, as label and annotation keys must be."""
+    errs: list[str] = []
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs.extend("prefix part " + e for e in dns1123_subdomain_errors(prefix))
+    else:
+        return [
+            "a qualified name " + _QNAME_MSG + " with an optional DNS subdomain prefix and '/' "
+            "(e.g. 'example.com/MyName')"
+        ]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part must be no more than 63 characters")
+    if name and not _QNAME_RE.match(name):
+        errs.append("name part " + _QNAME_MSG)
+    return errs
+
+
+def dns1123_subdomain_errors(value: str) -> list[str]:
+    errs: list[str] = []
+    if len(value) > 253:
+        errs.append("must be no more than 253 characters")
+    if not _DNS1123_SUBDOMAIN_RE.match(value):
+        errs.append(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+            "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+            f"validation is '{_DNS1123_SUBDOMAIN_FMT}')"
+        )
+    return errs
+
+
+def label_value_errors(value: str) -> list[str]:
+    errs: list[str] = []
+    if len(value) > 63:
+        errs.append("must be no more than 63 characters")
+    if not _LABEL_VALUE_RE.match(value):
+        errs.append(
+            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+            "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+            f"'12345', regex used for validation is '{_LABEL_VALUE_FMT}')"
+        )
+    return errs
