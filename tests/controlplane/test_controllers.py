@@ -14,7 +14,7 @@ import pytest
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Forbidden, KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, EVENTS, NAMESPACES, NODES, PODS, SERVICEACCOUNTS
-from tests.fixtures.controlplane import ControlPlane
+from tests.fixtures.controlplane import ControlPlane, LeaseRenewer
 
 T = TypeVar("T")
 
@@ -166,6 +166,7 @@ async def test_scheduler_binds_by_selector_taints_and_resources(
     client = controlplane.client
     ns = await new_namespace(client)
     a, b, c = (unique(n) for n in ("a", "b", "c"))
+    leases = await LeaseRenewer(client, [a, b, c]).__aenter__()
     await make_node(client, a, labels={"zone": zone}, cpu="1")
     await make_node(
         client, b, labels={"zone": zone}, taints=[{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]
@@ -183,9 +184,14 @@ async def test_scheduler_binds_by_selector_taints_and_resources(
         got = await client.get(PODS, "p2", namespace=ns)
         scheduled = [x for x in got["status"].get("conditions", []) if x["type"] == "PodScheduled"]
         assert scheduled and scheduled[0]["status"] == "True"
-        events = (await client.list(EVENTS, namespace=ns)).items
-        assert any(e["reason"] == "Scheduled" and e["involvedObject"]["name"] == "p2" for e in events)
+
+        async def scheduled_event() -> bool:
+            events = (await client.list(EVENTS, namespace=ns)).items
+            return any(e["reason"] == "Scheduled" and e["involvedObject"]["name"] == "p2" for e in events)
+
+        await eventually(scheduled_event, what="Scheduled event")
     finally:
+        await leases.stop()
         for n in (a, b, c):
             await client.delete(NODES, n)
 
@@ -218,8 +224,11 @@ async def test_unschedulable_pod_gets_condition_and_event_then_binds(
     await eventually(failed_event, what="FailedScheduling event")
 
     name = unique("late")
-    await make_node(client, name, labels={"zone": zone})
-    try:
-        assert await eventually(lambda: bound_node(client, ns, "waiting"), what="bound after node") == name
-    finally:
-        await client.delete(NODES, name)
+    async with LeaseRenewer(client, [name]):
+        await make_node(client, name, labels={"zone": zone})
+        try:
+            assert (
+                await eventually(lambda: bound_node(client, ns, "waiting"), what="bound after node") == name
+            )
+        finally:
+            await client.delete(NODES, name)

@@ -8,5 +8,6 @@ so each behaves the same against the embedded server and a real one.
     gc.py               ownerReferences: background, foreground and orphan propagation
     replicasets.py      ReplicaSet → pods (create, adopt, scale down, status)
     deployments.py      Deployment → ReplicaSets (rolling update, Recreate, status, history)
+    nodelifecycle.py    Lease/heartbeat → Ready Unknown, condition taints, NoExecute eviction
     manager.py          run_controllers(): start them together, any failure stops all
 """

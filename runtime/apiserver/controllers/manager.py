@@ -17,6 +17,7 @@ from runtime.apiserver.controllers.base import run_all
 from runtime.apiserver.controllers.deployments import DeploymentController
 from runtime.apiserver.controllers.gc import GarbageCollector
 from runtime.apiserver.controllers.namespaces import NamespaceLifecycle
+from runtime.apiserver.controllers.nodelifecycle import NodeLifecycle
 from runtime.apiserver.controllers.replicasets import ReplicaSetController
 from runtime.apiserver.controllers.scheduler import Scheduler
 from runtime.apiserver.controllers.serviceaccounts import NamespaceDefaults
@@ -30,6 +31,7 @@ ALL = (
     "garbage-collector",
     "replicaset",
     "deployment",
+    "node-lifecycle",
 )
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,14 @@ async def run_controllers(
     api: Any | None = None,
     ca_pem: str | None = None,
     enabled: Iterable[str] = ALL,
+    node_grace: float = 40.0,
+    node_monitor_period: float = 5.0,
 ) -> None:
-    """Run the enabled controllers until cancelled (or until one fails, which is re-raised)."""
+    """Run the enabled controllers until cancelled (or until one fails, which is re-raised).
+
+    `node_grace` is kube-controller-manager's --node-monitor-grace-period (40 s) and
+    `node_monitor_period` its --node-monitor-period (5 s); tests shrink both.
+    """
     wanted = set(enabled)
     unknown = wanted - set(ALL)
     if unknown:
@@ -69,14 +77,17 @@ async def run_controllers(
         runs.append(ReplicaSetController(client).run())
     if "deployment" in wanted:
         runs.append(DeploymentController(client).run())
+    if "node-lifecycle" in wanted:
+        runs.append(NodeLifecycle(client, grace=node_grace, period=node_monitor_period).run())
     log.info("controllers running against %s: %s", client.server, ", ".join(sorted(wanted)))
     await run_all("controller-manager", *runs)
 
 
-async def run_embedded(api: Any, kubeconfig: Path, *, enabled: Iterable[str] = ALL) -> None:
-    """For the embedded server's root task: the controllers on its admin kubeconfig."""
+async def run_embedded(api: Any, kubeconfig: Path, **options: Any) -> None:
+    """For the embedded server's root task: the controllers on its admin kubeconfig
+    (options as run_controllers: enabled, node_grace, node_monitor_period, ca_pem)."""
     client = make_client(kubeconfig)
     try:
-        await run_controllers(client, api=api, enabled=enabled)
+        await run_controllers(client, api=api, **options)
     finally:
         await client.close()
