@@ -79,6 +79,7 @@ class Agent:
         self.pods: Pods | None = None
         self.applied = 0
         self.pod_seen = asyncio.Event()  # a pod arrived: the runtime starts the pod manager if idle
+        self._terminating: set[str] = set()  # pod UIDs whose graceful delete is under way or done
         self.last_applied: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -117,7 +118,10 @@ class Agent:
             if change.op == "delete":
                 self._spawn(self.pods.delete_pod(pod), f"delete-pod-{change.name}")
             elif (pod.get("metadata") or {}).get("deletionTimestamp"):
-                self._spawn(self._graceful_delete(pod), f"terminate-pod-{change.name}")
+                uid = pod["metadata"]["uid"]
+                if uid not in self._terminating:  # the cloud sends several updates while terminating
+                    self._terminating.add(uid)
+                    self._spawn(self._graceful_delete(pod), f"terminate-pod-{change.name}")
             else:
                 self._spawn(self.pods.sync_pod(pod), f"sync-pod-{change.name}")
         elif change.type in ("configmap", "secret"):
