@@ -124,6 +124,7 @@ async def _init(
     steps = render.Steps(total)
     kubeconfig = s.kubeconfig
     if mode == "embedded":
+        _check_apiserver_port(root, apiserver_port, ignore)
         with steps.step("starting the embedded API server"):
             path, pid, started = await asyncio.to_thread(init_run.start_apiserver, root, apiserver_port)
             kubeconfig = path
@@ -191,6 +192,18 @@ async def _init(
     if mode == "embedded":
         summary["kubeconfig"] = str(kubeconfig)
     _finish(s, summary, mode)
+
+
+def _check_apiserver_port(root: Any, port: int, ignore: list[str]) -> None:
+    """The embedded API server starts before the other checks can run: check its port first."""
+    from runtime.cloud import init_preflight as pre
+    from runtime.cloud import init_procs
+
+    if not port or init_procs.running_pid(root, "apiserver") is not None:
+        return
+    pf = pre.Preflight()
+    pre.check_ports(pf, [("127.0.0.1", port)])
+    _print_checks(pf.enforce(ignore))
 
 
 def _ref(result: Any) -> str:

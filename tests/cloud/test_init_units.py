@@ -1,0 +1,97 @@
+"""Pure parts of init: template rendering, preflight decisions, DaemonSet patches; plus two cheap
+failure paths through the real CLI (busy port, readiness timeout naming the object)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from runtime.cloud import init_preflight as pre
+from runtime.cloud.install import InstallOptions, ref, render, substitute, to_yaml
+from runtime.errors import KedgeError, PreflightFailed, UsageError
+from tests.fixtures.apiserver import ApiServer
+from tests.fixtures.cloudinit import kedge
+
+
+def test_render_cluster_and_host_sets() -> None:
+    cluster = render(
+        InstallOptions(advertise_addresses=["10.0.0.1"], replicas=3, service_type="LoadBalancer")
+    )
+    kinds = [o["kind"] for o in cluster]
+    assert kinds[0] == "Namespace" and {"Deployment", "Service", "ConfigMap", "FlowSchema"} <= set(kinds)
+    deploy = next(o for o in cluster if o["kind"] == "Deployment")
+    assert deploy["spec"]["replicas"] == 3
+    svc = next(o for o in cluster if o["kind"] == "Service")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    host = render(InstallOptions(mode="host"))
+    assert not {"Deployment", "Service", "ConfigMap"} & {o["kind"] for o in host}
+    assert ref(deploy) == "deployment.apps/kedge-cloud" and ref(cluster[0]) == "namespace/kubeedge"
+    assert to_yaml(cluster).count("\n---\n") == len(cluster) - 1
+
+
+def test_render_refuses_bad_values_and_unknown_placeholders() -> None:
+    with pytest.raises(UsageError, match="ClusterIP, NodePort, LoadBalancer"):
+        render(InstallOptions(service_type="ExternalName"))
+    with pytest.raises(UsageError, match="at least 1"):
+        render(InstallOptions(replicas=0))
+    with pytest.raises(KedgeError, match="unknown value"):
+        substitute("a: {{ nope }}", {}, "x.yaml")
+
+
+def test_address_validation() -> None:
+    for ok in ("10.0.0.1", "::1", "cloud.example.com", "localhost", "a-b.c"):
+        assert pre.valid_address(ok), ok
+    for bad in ("not_valid!", "-lead.example", "a..b", ""):
+        assert not pre.valid_address(bad), bad
+
+
+def test_enforce_ignores_by_name_or_all() -> None:
+    pf = pre.Preflight()
+    pf.add("ports", "error", "busy")
+    pf.add("advertise-address", "error", "bad")
+    with pytest.raises(PreflightFailed) as exc:
+        pf.enforce(["ports"])
+    assert exc.value.failed == ["advertise-address"]
+    assert "ignore-preflight-errors=advertise-address" in (exc.value.hint or "")
+    pf.enforce(["all"])
+    with pytest.raises(KedgeError, match="unknown check"):
+        pre.Preflight().enforce(["no-such-check"])
+
+
+def test_daemonset_edge_exclusion() -> None:
+    plain = {"spec": {"template": {"spec": {"containers": []}}}}
+    assert not pre.excludes_edge(plain)
+    patch = pre.edge_exclusion_patch(plain)
+    patched = {"spec": {"template": {"spec": patch["spec"]["template"]["spec"]}}}
+    assert pre.excludes_edge(patched)
+    # an existing term keeps its expressions and gains ours (terms are ORed: each needs it)
+    two = {"spec": {"template": {"spec": {"affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]},
+            {"matchExpressions": [{"key": "x", "operator": "Exists"}]}]}}}}}}}  # fmt: skip
+    terms = pre.edge_exclusion_patch(two)["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]  # fmt: skip
+    assert all({"key": pre.EDGE_LABEL, "operator": "DoesNotExist"} in t["matchExpressions"] for t in terms)
+    assert terms[0]["matchExpressions"][0]["key"] == "kubernetes.io/os"
+
+
+def test_embedded_init_refuses_a_busy_apiserver_port(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = kedge("init", "--embedded", "--root", str(tmp_path), "--apiserver-port", str(port))
+    assert proc.returncode == 3, proc.stderr
+    assert "[ports]" in proc.stderr and f"127.0.0.1:{port}" in proc.stderr
+    assert not (tmp_path / "run" / "kedge" / "apiserver.pid").exists()
+
+
+def test_in_cluster_wait_times_out_naming_the_deployment(apiserver: ApiServer, tmp_path: Path) -> None:
+    """The embedded API server has no kubelet: the Deployment never becomes available."""
+    proc = kedge("init", "--kubeconfig", str(apiserver.kubeconfig), "--root", str(tmp_path),
+                 "--timeout", "2s", "--no-token")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "deployment.apps/kedge-cloud" in proc.stderr and "available replicas" in proc.stderr
+    assert "kubectl -n kubeedge describe deployment kedge-cloud" in proc.stderr
