@@ -166,7 +166,9 @@ async def _init(
             init_run.InstallRecord(mode, opts.namespace, record_kc).save(root)  # type: ignore[arg-type]
             if mode != "cluster":
                 cfg_path = init_run.write_host_config(root, opts, kubeconfig, sets)
-                pid, started = await asyncio.to_thread(init_run.start_cloud, root, kubeconfig)
+                pid, started = await asyncio.to_thread(
+                    init_run.start_cloud, root, kubeconfig, systemd=mode == "host"
+                )
                 summary["cloudPid"] = pid
                 state = "started" if started else "already running"
                 render.message(f"  kedge cloud run pid {pid} ({state}), config {cfg_path}")

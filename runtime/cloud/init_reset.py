@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.cloud import init_procs
+from runtime.cloud import init_procs, init_systemd
 from runtime.cloud.init_run import InstallRecord, remove_local_files
 from runtime.cloud.install import InstallOptions, ref, render
 from runtime.errors import KedgeError
@@ -109,6 +109,20 @@ async def delete_cluster_objects(
     if purge:
         items.append(await _delete(client, NAMESPACES, namespace, None, f"namespace/{namespace}", dry_run))
     return items
+
+
+def stop_unit(root: Path, dry_run: bool) -> list[ResetItem]:
+    """Host mode under systemd: the kedge-cloud.service unit (root / only)."""
+    if root.resolve() != Path("/") or not init_systemd.installed():
+        return []
+    label = f"systemd unit {init_systemd.UNIT_NAME}"
+    if dry_run:
+        return [ResetItem(label, "would stop")]
+    try:
+        init_systemd.remove()
+    except OSError as exc:
+        return [ResetItem(label, "failed", str(exc))]
+    return [ResetItem(label, "removed")]
 
 
 def stop_local(root: Path, role: str, dry_run: bool) -> ResetItem:

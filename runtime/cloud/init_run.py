@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from runtime.cloud import init_procs
+from runtime.cloud import init_procs, init_systemd
 from runtime.cloud.install import InstallOptions, cloud_config
 from runtime.config import apply_overrides, save
 from runtime.errors import KedgeError
@@ -122,8 +122,14 @@ def write_host_config(
     return path
 
 
-def start_cloud(root: Path, kubeconfig: Path | None) -> tuple[int, bool]:
-    """Start `kedge cloud run` unless one is already running under this root; (pid, started)."""
+def start_cloud(root: Path, kubeconfig: Path | None, *, systemd: bool = False) -> tuple[int, bool]:
+    """Start `kedge cloud run` unless one is already running under this root; (pid, started).
+
+    With `systemd` (host mode on a machine whose PID 1 is systemd, root /) it becomes the unit
+    kedge-cloud.service instead of a detached process."""
+    if systemd and init_systemd.available(root):
+        Paths.of(root, "cloud").state.joinpath("addresses.json").unlink(missing_ok=True)
+        return init_systemd.install(kubeconfig.resolve() if kubeconfig else None), True
     pid = init_procs.running_pid(root, "cloud")
     if pid is not None:
         return pid, False

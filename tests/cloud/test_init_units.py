@@ -95,3 +95,14 @@ def test_in_cluster_wait_times_out_naming_the_deployment(apiserver: ApiServer, t
     assert proc.returncode == 1, proc.stderr
     assert "deployment.apps/kedge-cloud" in proc.stderr and "available replicas" in proc.stderr
     assert "kubectl -n kubeedge describe deployment kedge-cloud" in proc.stderr
+
+
+def test_systemd_unit_text() -> None:
+    from runtime.cloud import init_systemd
+
+    text = init_systemd.unit_text(Path("/etc/kedge/admin.kubeconfig"), ["/usr/local/bin/kedge"])
+    assert (
+        "ExecStart=/usr/local/bin/kedge cloud run --root / --kubeconfig /etc/kedge/admin.kubeconfig" in text
+    )
+    assert "Restart=always" in text and "LimitNOFILE=" in text and "WantedBy=multi-user.target" in text
+    assert not init_systemd.available(Path("/tmp"))  # never for a test root
