@@ -7,6 +7,7 @@ the same 400 it would see on a real cluster.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,9 @@ class FieldTerm:
     field: str
     value: str
     negate: bool = False
+    getter: Callable[[Mapping[str, Any]], str] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -29,17 +33,11 @@ class FieldSelector:
 
     resource: str
     terms: tuple[FieldTerm, ...] = ()
-    _fields: Callable[[dict[str, Any]], dict[str, str]] | None = field(
-        default=None, compare=False, repr=False
-    )
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        if not self.terms:
-            return True
-        fn = self._fields or _meta_fields
-        have = fn(dict(obj))
+        """Only the fields the terms name are read (lists of 10,000 pods stay cheap)."""
         for t in self.terms:
-            val = have.get(t.field, "")
+            val = t.getter(obj) if t.getter is not None else _path_getter(t.field)(obj)
             if (val == t.value) == t.negate:
                 return False
         return True
@@ -174,6 +172,8 @@ def _event_fields(ev: dict[str, Any]) -> dict[str, str]:
 @dataclass(frozen=True)
 class _FieldSpec:
     labels: frozenset[str]
+    # The whole field set, as the registry's ToSelectableFields returns it (tests check the getters
+    # used for matching against it).
     extract: Callable[[dict[str, Any]], dict[str, str]]
     aliases: Mapping[str, str] = field(default_factory=dict)
 
@@ -240,9 +240,8 @@ FIELD_SPECS: dict[str, _FieldSpec] = {
 def parse_field_selector(s: str | None, resource: str) -> FieldSelector:
     """fields.ParseSelector plus the resource's field-label conversion (unknown fields are refused)."""
     spec = FIELD_SPECS.get(resource)
-    extract = spec.extract if spec else _meta_fields
     if not s:
-        return FieldSelector(resource, (), extract)
+        return FieldSelector(resource, ())
     terms: list[FieldTerm] = []
     for part in sorted(_split_terms(s)):
         if part == "":
@@ -260,5 +259,29 @@ def parse_field_selector(s: str | None, resource: str) -> FieldSelector:
             raise SelectorError(
                 f'"{lhs}" is not a known field selector: only "metadata.name", "metadata.namespace"'
             )
-        terms.append(FieldTerm(lhs, value, negate=(op == "!=")))
-    return FieldSelector(resource, tuple(terms), extract)
+        getter = _SPECIAL_GETTERS.get((resource, lhs)) or _path_getter(lhs)
+        terms.append(FieldTerm(lhs, value, negate=(op == "!="), getter=getter))
+    return FieldSelector(resource, tuple(terms))
+
+
+def _path_getter(label: str) -> Callable[[Mapping[str, Any]], str]:
+    parts = tuple(label.split("."))
+    return lambda obj: _s(_get(obj, *parts))
+
+
+def _first_pod_ip(pod: Mapping[str, Any]) -> str:
+    ips = _get(pod, "status", "podIPs") or []
+    if ips and isinstance(ips[0], Mapping):
+        return _s(ips[0].get("ip"))
+    return _s(_get(pod, "status", "podIP"))
+
+
+_SPECIAL_GETTERS: dict[tuple[str, str], Callable[[Mapping[str, Any]], str]] = {
+    ("pods", "status.podIP"): _first_pod_ip,
+    ("pods", "status.podIPs"): lambda o: "",  # selectable but never set (ToSelectableFields omits it)
+    ("pods", "spec.hostNetwork"): lambda o: _s(bool(_get(o, "spec", "hostNetwork"))),
+    ("nodes", "spec.unschedulable"): lambda o: _s(bool(_get(o, "spec", "unschedulable"))),
+    ("events", "source"): lambda o: _s(_get(o, "source", "component")) or _s(o.get("reportingComponent")),
+    ("replicationcontrollers", "status.replicas"): lambda o: _s(_get(o, "status", "replicas") or 0),
+    ("replicasets", "status.replicas"): lambda o: _s(_get(o, "status", "replicas") or 0),
+}

@@ -160,9 +160,10 @@ def _skeleton(new: Obj) -> Obj:
 
 
 def _with_fields(obj: Obj, managers: list[Manager]) -> Obj:
-    out = copy.deepcopy(obj)
+    """A copy sharing everything but the top level and metadata (callers never mutate nested values)."""
+    out = dict(obj)
     encoded = _encode(managers)
-    meta = out.setdefault("metadata", {})
+    meta = out["metadata"] = dict(out.get("metadata") or {})
     if encoded:
         meta["managedFields"] = encoded
     else:
@@ -171,8 +172,10 @@ def _with_fields(obj: Obj, managers: list[Manager]) -> Obj:
 
 
 def _strip_meta(obj: Obj) -> Obj:
-    out = copy.deepcopy(obj)
-    (out.get("metadata") or {}).pop("managedFields", None)
+    """A shallow view without metadata.managedFields, for read-only comparison."""
+    out = dict(obj)
+    if isinstance(out.get("metadata"), dict) and "managedFields" in out["metadata"]:
+        out["metadata"] = {k: v for k, v in out["metadata"].items() if k != "managedFields"}
     return out
 
 

@@ -189,3 +189,35 @@ def test_field_selector_escapes_and_other_resources() -> None:
         {"metadata": {"name": "s"}, "type": "Opaque"}
     )
     assert parse_field_selector("", "pods").matches(POD)
+
+
+@pytest.mark.parametrize("resource", ["pods", "nodes", "events", "secrets", "services", "namespaces"])
+def test_matching_reads_the_same_fields_as_the_full_field_set(resource: str) -> None:
+    """Matching reads single fields; they must agree with the full ToSelectableFields set."""
+    from runtime.apiserver.selectors import FIELD_SPECS
+
+    spec = FIELD_SPECS[resource]
+    samples: list[dict[str, object]] = [
+        POD,
+        {"metadata": {"name": "x"}},
+        {
+            "metadata": {"name": "e", "namespace": "n"},
+            "involvedObject": {"kind": "Pod", "name": "p", "uid": "u"},
+            "reason": "R",
+            "type": "Warning",
+            "source": {"component": "kubelet"},
+            "reportingComponent": "rc",
+        },
+        {
+            "metadata": {"name": "n"},
+            "spec": {"unschedulable": True, "type": "NodePort", "clusterIP": "1.2.3.4"},
+            "status": {"phase": "Active"},
+            "type": "kubernetes.io/tls",
+        },
+    ]
+    for obj in samples:
+        full = spec.extract(dict(obj))
+        for label in sorted(spec.labels - {"status.podIPs"}):
+            want = full.get(label, "")
+            sel = parse_field_selector(f"{label}={want}", resource)
+            assert sel.matches(obj), (label, want)
