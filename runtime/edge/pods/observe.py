@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from runtime.edge.pods import labels
@@ -26,6 +27,17 @@ def restarts(info: dict[str, Any]) -> int:
         return int((info["Config"].get("Labels") or {}).get(labels.RESTARTS, "0"))
     except ValueError:
         return 0
+
+
+def ran_for(info: dict[str, Any]) -> float:
+    """Seconds between a stopped container's start and finish (0 when unknown)."""
+    st = info["State"]
+    try:
+        start = dt.datetime.fromisoformat(ts(st.get("StartedAt")).replace("Z", "+00:00"))
+        end = dt.datetime.fromisoformat(ts(st.get("FinishedAt")).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max(0.0, (end - start).total_seconds())
 
 
 def terminated(info: dict[str, Any]) -> Terminated:

@@ -212,6 +212,8 @@ class PodWorker:
         if policy == "Never" or (policy == "OnFailure" and code == 0):
             self.waiting.pop(name, None)
             return
+        if observe.ran_for(cur) > 2 * self.ctx.backoff_max:
+            self.backoff.pop(name, None)  # it ran well for a long time: start over (kubelet resets too)
         if self._in_backoff(name):
             self.waiting[name] = ("CrashLoopBackOff", f"back-off restarting failed container {name}")
             return
@@ -413,6 +415,8 @@ class PodWorker:
                     o.ready = o.started and (
                         ready.result and ready.cid == cid if ready else not c.get("readinessProbe")
                     )
+                else:  # kubelet reports a successfully completed init container as ready
+                    o.ready = o.terminated is not None and o.terminated.exit_code == 0
                 (obs.init if kind == "init" else obs.containers).append(o)
         return obs
 

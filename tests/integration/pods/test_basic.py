@@ -92,6 +92,7 @@ async def test_init_containers_run_in_order_before_app(
     pod_env.run(m)
     st = await pod_env.wait("init", lambda s: s["phase"] == "Running")
     assert [c["state"]["terminated"]["reason"] for c in st["initContainerStatuses"]] == ["Completed"] * 2
+    assert all(c["ready"] and not c["started"] for c in st["initContainerStatuses"])
     assert exec_out(docker_client, st, "app", ["cat", "/w/order"]) == "first\nsecond\n"
     assert next(c for c in st["conditions"] if c["type"] == "Initialized")["status"] == "True"
 
