@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Annotated, Any
 
 import typer
@@ -93,11 +94,14 @@ def init(
     opts.validate()
     wait_s, ttl_s = parse_duration(timeout), parse_duration(token_ttl)
     mode = "embedded" if embedded else "host" if host else "cluster"
-    asyncio.run(
-        _init(s, opts, mode, sets or [], dry_run=dry_run, wait=not no_wait, wait_s=wait_s,
-              token=not no_token, ttl_s=ttl_s, ignore=ignore.split(","), patch_ds=patch_daemonsets,
-              apiserver_port=apiserver_port)
-    )  # fmt: skip
+    from runtime.cloud.init_procs import exclusive
+
+    with contextlib.nullcontext() if dry_run else exclusive(s.root, "init"):
+        asyncio.run(
+            _init(s, opts, mode, sets or [], dry_run=dry_run, wait=not no_wait, wait_s=wait_s,
+                  token=not no_token, ttl_s=ttl_s, ignore=ignore.split(","), patch_ds=patch_daemonsets,
+                  apiserver_port=apiserver_port)
+        )  # fmt: skip
 
 
 async def _init(

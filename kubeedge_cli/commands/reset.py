@@ -80,9 +80,12 @@ def reset(
             raise typer.Exit(1)
     rows: list[dict[str, Any]] = []
     if "cloud" in roles:
-        rows += asyncio.run(
-            _reset_cloud(_kubeconfig(s.kubeconfig, s.root), s.root, dry_run, delete_crds, purge)
-        )
+        from runtime.cloud.init_procs import exclusive
+
+        with exclusive(s.root, "reset"):
+            rows += asyncio.run(
+                _reset_cloud(_kubeconfig(s.kubeconfig, s.root), s.root, dry_run, delete_crds, purge)
+            )
     if "edge" in roles:
         rows += _reset_edge(s.root, dry_run)
     failed = [r for r in rows if r["result"] == "failed"]

@@ -10,6 +10,7 @@ reboot never makes reset kill a stranger.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runtime.errors import KedgeError
@@ -171,3 +172,26 @@ def stop_process(root: Path, role: Role, timeout: float = 10.0) -> int | None:
             time.sleep(0.05)
     pid_file.unlink(missing_ok=True)
     return pid
+
+
+@contextlib.contextmanager
+def exclusive(root: Path, what: str) -> Iterator[None]:
+    """One init/reset of the cloud role per root at a time (flock: released when the holder dies,
+    so a crash never leaves a stale lock). The file records the holder's pid for the message."""
+    path = Paths.of(root, "cloud").pid_file.with_name("cloud-admin.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise KedgeError(
+                f"another kedge init/reset (pid {holder}) is working under {root}",
+                hint="wait for it to finish; the lock is released when it exits",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {what}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock

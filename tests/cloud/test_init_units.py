@@ -106,3 +106,16 @@ def test_systemd_unit_text() -> None:
     )
     assert "Restart=always" in text and "LimitNOFILE=" in text and "WantedBy=multi-user.target" in text
     assert not init_systemd.available(Path("/tmp"))  # never for a test root
+
+
+def test_init_and_reset_exclude_each_other_per_root(tmp_path: Path) -> None:
+    from runtime.cloud.init_procs import exclusive
+
+    with exclusive(tmp_path, "init"):
+        busy = kedge("reset", "cloud", "--root", str(tmp_path), "--force", "--kubeconfig", "/nonexistent")
+    assert busy.returncode == 1 and "another kedge init/reset" in busy.stderr
+    with exclusive(tmp_path, "init"):
+        busy = kedge("init", "--embedded", "--root", str(tmp_path), "--apiserver-port", "0")
+    assert busy.returncode == 1 and "another kedge init/reset" in busy.stderr
+    with exclusive(tmp_path, "again"):  # released when the holder is done
+        pass
