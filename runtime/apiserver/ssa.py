@@ -338,9 +338,9 @@ def _remove(node: Any, path: Path, struct: str | None) -> bool:
 
 
 def _covered(path: Path, owned: set[Path]) -> bool:
-    """Whether anyone owns the path, something below it, or an atomic value containing it."""
+    """Whether anyone owns the path or something below it (owning a parent map does not keep a child)."""
     n = len(path)
-    return any(o[:n] == path or path[: len(o)] == o for o in owned)
+    return any(o[:n] == path for o in owned)
 
 
 # ---------------------------------------------------------------- Apply

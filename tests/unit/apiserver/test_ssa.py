@@ -276,3 +276,79 @@ def test_update_on_status_subresource_owns_only_status() -> None:
         )
         == out
     )
+
+
+def test_prune_removes_a_label_even_when_another_manager_owns_the_map() -> None:
+    created = _live(update_managed_fields(None, {**CM, "data": {}}, manager="creator", time=T1))
+    # creator owns metadata.labels (it created the map) and labels.app.
+    assert created["metadata"]["managedFields"][0]["fieldsV1"]["f:metadata"] == {
+        "f:labels": {".": {}, "f:app": {}}
+    }
+    mine = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "default", "labels": {"extra": "1"}},
+    }
+    live = _live(
+        server_side_apply(
+            created, mine, manager="applier", force=False, kind="ConfigMap", api_version="v1", time=T2
+        )
+    )
+    assert live["metadata"]["labels"] == {"app": "x", "extra": "1"}
+    out = server_side_apply(
+        live,
+        {**mine, "metadata": {"name": "c", "namespace": "default"}},
+        manager="applier",
+        force=False,
+        kind="ConfigMap",
+        api_version="v1",
+        time=T2,
+    )
+    assert out["metadata"]["labels"] == {"app": "x"}
+    assert [m["manager"] for m in out["metadata"]["managedFields"]] == ["creator"]
+
+
+def test_deployment_strategy_switch_with_retain_keys() -> None:
+    """What client-side `kubectl apply` sends when a Deployment moves to the Recreate strategy."""
+    from runtime.apiserver.smp import apply_strategic_merge_patch
+
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            }
+        },
+    }
+    patch = {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": None, "type": "Recreate"}}}
+    out = apply_strategic_merge_patch(dep, patch, "Deployment", "apps/v1")
+    assert out["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_first_apply_to_an_untracked_object_creates_before_first_apply() -> None:
+    live = _live(CM)  # no managedFields (e.g. they were reset with managedFields: [])
+    out = server_side_apply(
+        live,
+        {**CM, "data": {"b": "2"}},
+        manager="x",
+        force=False,
+        kind="ConfigMap",
+        api_version="v1",
+        time=T2,
+    )
+    assert out["data"] == {"a": "1", "b": "2"}
+    owners = {m["manager"]: (m["operation"], m["fieldsV1"]) for m in out["metadata"]["managedFields"]}
+    assert owners["before-first-apply"][0] == "Update"
+    assert owners["before-first-apply"][1]["f:data"] == {"f:a": {}, "f:b": {}}
+    with pytest.raises(ApplyConflict, match='conflict with "before-first-apply" using v1: .data.a'):
+        server_side_apply(
+            _live(out),
+            {**CM, "data": {"a": "9"}},
+            manager="x",
+            force=False,
+            kind="ConfigMap",
+            api_version="v1",
+        )
