@@ -32,9 +32,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from runtime import __version__
 from runtime.cloud import bootstrap
 from runtime.config import CloudConfig
-from runtime.errors import ConfigError
+from runtime.errors import ConfigError, KedgeError
 from runtime.fsutil import write_atomic
 from runtime.kube.client import KubeClient, make_client
+from runtime.kube.errors import KubeNotFound
 from runtime.paths import Paths
 from runtime.pki import certs, tls
 from runtime.pki.store import REISSUE_BEFORE, PKIStore
@@ -142,7 +143,13 @@ async def build_context(cfg: CloudConfig, root: Path, kubeconfig: Path | None = 
     client = make_client(_kubeconfig_flag(cfg, kubeconfig))
     try:
         store = PKIStore(client, cfg.namespace)
-        ca = await store.ensure_ca()
+        try:
+            ca = await store.ensure_ca()
+        except KubeNotFound as exc:
+            raise KedgeError(
+                f"cannot keep the CA in namespace {cfg.namespace} of {client.server}: {exc}",
+                hint="install the cloud's namespace and CRDs first: kedge init --host (or kedge init)",
+            ) from exc
         ctx = CloudContext(cfg, paths, client, store, ca, CollectorRegistry())
         cert, key = await store.ensure_serving(ca, ctx.advertise(), cfg.hub.cert_validity_days)
         ctx.install_serving(cert, key)

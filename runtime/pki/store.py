@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.errors import Conflict, NotFound
+from runtime.errors import Conflict, NotFound, UsageError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import SECRETS
@@ -37,6 +38,7 @@ ANN_NODE = "kedge.io/node"
 ANN_REVOKED = "kedge.io/revoked"
 TOKEN_SELECTOR = f"{LABEL_KIND}=join-token"
 REISSUE_BEFORE = dt.timedelta(days=30)
+_NODE_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def _b64(data: bytes) -> str:
@@ -209,6 +211,8 @@ class PKIStore:
         now: float | None = None,
     ) -> tuple[TokenInfo, str]:
         """Persist the token's record first, then hand out the string: an unrecorded token never verifies."""
+        if node and not _NODE_NAME.match(node):
+            raise UsageError(f"--node {node!r}: not a valid node name (lower-case DNS-1123 subdomain)")
         ca = await self.ensure_ca()
         key = await self.signing_key()
         assert key is not None

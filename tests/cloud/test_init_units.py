@@ -119,3 +119,25 @@ def test_init_and_reset_exclude_each_other_per_root(tmp_path: Path) -> None:
     assert busy.returncode == 1 and "another kedge init/reset" in busy.stderr
     with exclusive(tmp_path, "again"):  # released when the holder is done
         pass
+
+
+def test_reset_without_role_refuses_when_cloud_and_edge_share_the_root(tmp_path: Path) -> None:
+    for role in ("cloud", "edge"):
+        (tmp_path / "etc" / "kedge").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "etc" / "kedge" / f"{role}.toml").write_text("")
+    proc = kedge("reset", "--root", str(tmp_path), "--force")
+    assert proc.returncode == 2 and "both cloud and edge" in proc.stderr
+    assert (tmp_path / "etc" / "kedge" / "edge.toml").exists()
+
+
+def test_token_for_an_invalid_node_name_is_refused(apiserver: ApiServer) -> None:
+    proc = kedge("token", "create", "--kubeconfig", str(apiserver.kubeconfig), "--node", "Bad_Name")
+    assert proc.returncode == 2 and "not a valid node name" in proc.stderr
+
+
+def test_cloud_run_without_init_says_what_to_do(apiserver: ApiServer, tmp_path: Path) -> None:
+    proc = kedge("cloud", "run", "--kubeconfig", str(apiserver.kubeconfig), "--root", str(tmp_path),
+                 "--set", "hub.cert_port=0", "--set", "hub.websocket_port=0",
+                 "--set", "metrics_address=127.0.0.1:0", timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    assert "namespace kubeedge" in proc.stderr and "kedge init" in proc.stderr
