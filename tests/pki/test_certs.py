@@ -153,3 +153,30 @@ def test_legacy_kubeedge_csr_subject_gets_a_node_certificate(ca: certs.CA) -> No
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
     cert = ca.sign_node_csr(csr.public_bytes(serialization.Encoding.DER), "edge-old")
     assert certs.node_of(cert) == "edge-old"
+
+
+async def test_reload_chain_swaps_the_certificate_for_new_handshakes(ca: certs.CA) -> None:
+    """The running cloud re-issues its serving certificate in place (no restart, no new socket)."""
+    old_cert, old_key = ca.issue_serving(["127.0.0.1"])
+    new_cert, new_key = ca.issue_serving(["127.0.0.1", "cloud.renewed"])
+    server_ctx = tls.server_context(certs.cert_der(old_cert), certs.key_der(old_key), ca.cert_der)
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for swap in (False, True):
+            if swap:
+                tls.reload_chain(server_ctx, certs.cert_der(new_cert), certs.key_der(new_key))
+            _, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=tls.client_context(ca.cert_der), server_hostname="127.0.0.1"
+            )
+            seen.append(writer.get_extra_info("ssl_object").getpeercert(binary_form=True))
+            writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen == [certs.cert_der(old_cert), certs.cert_der(new_cert)]
