@@ -104,3 +104,35 @@ async def test_run_stops_when_an_extra_task_fails(apiserver: ApiServer, tmp_path
         assert "hub could not bind" in str(exc)
     else:
         raise AssertionError("run() returned although a root task failed")
+
+
+async def test_serving_lifecycle_reissues_a_short_lived_certificate(
+    apiserver: ApiServer, kube: KubeClient, tmp_path: Path
+) -> None:
+    from runtime.kube.resources import SECRETS
+    from runtime.pki import store as pki_store
+
+    ctx = await cloud_run.build_context(CloudConfig(), tmp_path, apiserver.kubeconfig)
+    try:
+        await kube.delete(SECRETS, pki_store.SERVING_SECRET, namespace="kubeedge")
+        short, key = await ctx.store.ensure_serving(ctx.ca, ctx.advertise(), days=20)
+        ctx.install_serving(short, key)
+        task = asyncio.create_task(cloud_run._serving_lifecycle(ctx, every=0.05))
+        try:
+            await wait_until(lambda: ctx.serving_cert != short, 10)
+        finally:
+            task.cancel()
+        left = certs.remaining(certs.load_cert(ctx.serving_cert))
+        assert left > dt.timedelta(days=360)
+        stored = await ctx.store.ensure_serving(ctx.ca, ctx.advertise())
+        assert stored[0] == ctx.serving_cert  # persisted for the other replicas
+    finally:
+        await ctx.client.close()
+
+
+async def wait_until(cond: object, within: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not cond():  # type: ignore[operator]
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
