@@ -256,3 +256,22 @@ def admit_create(resource: str, obj: Obj, *, sa_automount: bool | None = None) -
     if fn is not None:
         return fn(obj)
     return default_object(resource, obj)
+
+
+def admit_create_tracked(
+    resource: str,
+    obj: Obj,
+    *,
+    manager: str,
+    sa_automount: bool | None = None,
+    api_version: str | None = None,
+    time: str | None = None,
+) -> Obj:
+    """The create path in the real server's order: decode-time defaults, then managedFields (the writer
+    owns what it sent plus the defaults), then admission (fields the plugins add belong to nobody)."""
+    from runtime.apiserver.ssa import update_managed_fields
+
+    tracked = update_managed_fields(
+        None, default_object(resource, obj), manager=manager, api_version=api_version, time=time
+    )
+    return admit_create(resource, tracked, sa_automount=sa_automount)
