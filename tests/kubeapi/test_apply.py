@@ -119,3 +119,30 @@ def test_kubectl_server_side_apply_conflict(kubectl: Kubectl, ns: str) -> None:
         input=cm_yaml(a="2"),
     )
     assert kubectl.json("-n", ns, "get", "cm", "c")["data"] == {"a": "2"}
+
+
+async def test_lightkube_apply(apiserver_session: Any, ns: str) -> None:
+    """lightkube's apply() (the access layer's create-or-update) against the server."""
+    from lightkube import AsyncClient, KubeConfig
+    from lightkube.core.exceptions import ApiError
+    from lightkube.models.meta_v1 import ObjectMeta
+    from lightkube.resources.core_v1 import ConfigMap
+
+    client = AsyncClient(KubeConfig.from_file(str(apiserver_session.kubeconfig)), namespace=ns)
+    try:
+        obj = ConfigMap(metadata=ObjectMeta(name="lk", namespace=ns), data={"a": "1"})
+        first = await client.apply(obj, field_manager="kedge")
+        again = await client.apply(obj, field_manager="kedge")
+        assert first.metadata is not None and again.metadata is not None
+        assert again.metadata.resourceVersion == first.metadata.resourceVersion
+        assert [m.manager for m in again.metadata.managedFields or []] == ["kedge"]
+        other = ConfigMap(metadata=ObjectMeta(name="lk", namespace=ns), data={"a": "2"})
+        try:
+            await client.apply(other, field_manager="someone-else")
+            raise AssertionError("expected a 409 conflict")
+        except ApiError as exc:
+            assert exc.status.code == 409 and exc.status.reason == "Conflict"
+        forced = await client.apply(other, field_manager="someone-else", force=True)
+        assert forced.data == {"a": "2"}
+    finally:
+        await client.close()
