@@ -188,11 +188,7 @@ async def _init(
                     client, opts.namespace, ttl=ttl_s, description="kedge init"
                 )
                 cloud = (opts.advertise_addresses or ["<cloud-address>"])[0]
-                port = _hub_port(sets) if mode != "cluster" else 10000
-                bound = init_procs.cloud_addresses(root).get("hub", "") if mode != "cluster" else ""
-                if bound.rpartition(":")[2].isdigit():
-                    port = int(bound.rpartition(":")[2])  # the port the local hub actually bound
-                command = f"kedge join --cloud {_hostport(cloud, port)} --token {tok}"
+                command = _join_line(cloud, tok, mode, sets, init_procs.cloud_addresses(root))
                 summary["join"] = {"id": info.id, "token": tok, "expires": info.as_dict()["expires"],
                                    "command": command}  # fmt: skip
     if mode == "embedded":
@@ -217,6 +213,21 @@ def _ref(result: Any) -> str:
     from runtime.cloud.install import ref
 
     return ref(result.object) if result.object else result.describe().rsplit(" ", 1)[0]
+
+
+def _join_line(cloud: str, token: str, mode: str, sets: list[str], bound: dict[str, str]) -> str:
+    """`kedge join --server H:P [--cert-port N] --token T`, with the ports the local cloud bound."""
+    hub, cert = 10000, 10002
+    if mode != "cluster":
+        hub = _hub_port(sets)
+        value = _override(sets, "hub.cert_port")
+        cert = int(value) if value and value.isdigit() else 10002
+        for key in ("hub", "bootstrap"):
+            port = bound.get(key, "").rpartition(":")[2]
+            if port.isdigit():  # what the local cloud actually bound (port 0 in tests)
+                hub, cert = (int(port), cert) if key == "hub" else (hub, int(port))
+    extra = f" --cert-port {cert}" if cert != 10002 else ""
+    return f"kedge join --server {_hostport(cloud, hub)}{extra} --token {token}"
 
 
 def _hostport(host: str, port: int) -> str:

@@ -65,7 +65,10 @@ def test_embedded_init_converges_and_reset_stops_everything(root: Path) -> None:
     kubeconfig = root / "etc" / "kedge" / "admin.kubeconfig"
     assert str(kubeconfig) in first.stdout.splitlines()
     join = [line for line in first.stdout.splitlines() if line.startswith("kedge join ")]
-    assert len(join) == 1 and "--token " in join[0] and "--cloud 127.0.0.1:" in join[0]
+    assert len(join) == 1 and "--token " in join[0] and "--server 127.0.0.1:" in join[0]
+    bound = init_procs.cloud_addresses(root)
+    assert f"--server 127.0.0.1:{bound['hub'].rpartition(':')[2]} " in join[0]
+    assert f"--cert-port {bound['bootstrap'].rpartition(':')[2]} " in join[0]
     created = _objects(first.stdout)
     assert created["customresourcedefinition.apiextensions.k8s.io/devices.devices.kubeedge.io"] == "created"
     assert "deployment.apps/kedge-cloud" not in created  # the cloud runs locally in embedded mode
@@ -106,7 +109,7 @@ def test_default_mode_no_wait_against_apiserver(disk_apiserver: ApiServer, tmp_p
     summary = json.loads(out.stdout)
     results = {o["object"]: o["result"] for o in summary["objects"]}
     assert results["deployment.apps/kedge-cloud"] == "created"
-    assert summary["join"]["command"].startswith("kedge join --cloud 10.9.8.7:10000 --token ")
+    assert summary["join"]["command"].startswith("kedge join --server 10.9.8.7:10000 --token ")
     deploy = json.loads(kubectl(apiserver.kubeconfig, "-n", "kubeedge", "get", "deployment", "kedge-cloud",
                                 "-o", "json"))  # fmt: skip
     container = deploy["spec"]["template"]["spec"]["containers"][0]
