@@ -94,3 +94,41 @@ def test_node_table(kube: Kube, kubectl: Kubectl) -> None:
         assert cells[:3] == [name, "Unknown", "edge"] and cells[-1] == "v1.32.0-kedge"
     finally:
         kube.delete(f"/api/v1/nodes/{name}")
+
+
+def test_event_table_and_kubectl_get_events(kube: Kube, kubectl: Kubectl, ns: str) -> None:
+    ev = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "p.1"},
+        "type": "Warning",
+        "reason": "BackOff",
+        "message": "Back-off restarting failed container",
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": ns},
+        "source": {"component": "kubelet", "host": "edge-1"},
+        "firstTimestamp": "2026-01-01T00:00:00Z",
+        "lastTimestamp": "2026-01-01T00:00:00Z",
+        "count": 3,
+    }
+    r = kube.post(f"/api/v1/namespaces/{ns}/events", ev)
+    assert r.status_code == 201, r.text
+    t = table(kube, f"/api/v1/namespaces/{ns}/events")
+    assert [c["name"] for c in t["columnDefinitions"] if c["priority"] == 0] == [
+        "Last Seen",
+        "Type",
+        "Reason",
+        "Object",
+        "Message",
+    ]
+    cells = t["rows"][0]["cells"]
+    assert cells[1:7] == [
+        "Warning",
+        "BackOff",
+        "pod/p",
+        "",
+        "kubelet, edge-1",
+        "Back-off restarting failed container",
+    ]
+    assert cells[8:] == [3, "p.1"]
+    header = kubectl("-n", ns, "get", "events").stdout.splitlines()[0]
+    assert header.split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
