@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from runtime.kube.resources import NODES, PODS
+import pytest
+
+from runtime.kube.errors import KubeNotFound
+from runtime.kube.resources import LEASES, NODES, PODS
 from tests.controlplane.test_controllers import eventually, new_namespace, unique
 from tests.fixtures.controlplane import ControlPlane, FakeKubelet, LeaseRenewer
 
@@ -85,3 +88,63 @@ async def test_silent_node_turns_unknown_tainted_and_evicts(controlplane: Contro
     finally:
         await renewer.stop()
         await client.delete(NODES, node)
+
+
+async def test_node_deletion_takes_its_lease_and_pods(controlplane: ControlPlane) -> None:
+    """The Lease (ownerReference → Node) goes with the Node (garbage collector); pods bound to the
+    vanished node are force-deleted (pod GC)."""
+    client = controlplane.client
+    ns = await new_namespace(client)
+    node = unique("gone")
+    kubelet = FakeKubelet(client, [node])
+    await kubelet.register()
+    owner = await client.get(NODES, node)
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": node, "namespace": "kube-node-lease", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "Node", "name": node, "uid": owner["metadata"]["uid"]}]},
+        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40},
+    }  # fmt: skip
+    await client.create(LEASES, lease)
+    await client.create(PODS, bound_pod("stranded", ns, node, []))
+    await client.delete(NODES, node)
+
+    async def lease_gone() -> bool:
+        try:
+            await client.get(LEASES, node, namespace="kube-node-lease")
+        except KubeNotFound:
+            return True
+        return False
+
+    async def pod_gone() -> bool:
+        try:
+            await client.get(PODS, "stranded", namespace=ns)
+        except KubeNotFound:
+            return True
+        return False
+
+    await eventually(lease_gone, within=15, what="lease collected with its node")
+    await eventually(pod_gone, within=max(15.0, controlplane.node_grace * 3), what="orphaned pod collected")
+
+
+async def test_terminated_pods_beyond_threshold_are_collected(controlplane: ControlPlane) -> None:
+    if controlplane.terminated_threshold > 50:
+        pytest.skip("a real cluster's threshold (12,500 terminated pods) is too large to reach in a test")
+    client = controlplane.client
+    ns = await new_namespace(client)
+    node = unique("worker")
+    await FakeKubelet(client, [node]).register()  # no pod handling: the test sets the phases
+    async with LeaseRenewer(client, [node]):
+        total = controlplane.terminated_threshold + 3
+        for i in range(total):
+            await client.create(PODS, bound_pod(f"done-{i}", ns, node, []))
+            done = {"status": {"phase": "Succeeded"}}
+            await client.patch(PODS, f"done-{i}", done, namespace=ns, subresource="status")
+
+        async def trimmed() -> list[str] | None:
+            names = sorted(p["metadata"]["name"] for p in (await client.list(PODS, namespace=ns)).items)
+            return names if len(names) <= controlplane.terminated_threshold else None
+
+        left = await eventually(trimmed, within=15, what="terminated pods trimmed")
+        assert left == sorted(f"done-{i}" for i in range(3, total))  # the oldest went first
+    await client.delete(NODES, node)

@@ -9,5 +9,6 @@ so each behaves the same against the embedded server and a real one.
     replicasets.py      ReplicaSet → pods (create, adopt, scale down, status)
     deployments.py      Deployment → ReplicaSets (rolling update, Recreate, status, history)
     nodelifecycle.py    Lease/heartbeat → Ready Unknown, condition taints, NoExecute eviction
+    podgc.py            pods on deleted nodes, terminated pods beyond the threshold
     manager.py          run_controllers(): start them together, any failure stops all
 """

@@ -18,6 +18,7 @@ from runtime.apiserver.controllers.deployments import DeploymentController
 from runtime.apiserver.controllers.gc import GarbageCollector
 from runtime.apiserver.controllers.namespaces import NamespaceLifecycle
 from runtime.apiserver.controllers.nodelifecycle import NodeLifecycle
+from runtime.apiserver.controllers.podgc import PodGC
 from runtime.apiserver.controllers.replicasets import ReplicaSetController
 from runtime.apiserver.controllers.scheduler import Scheduler
 from runtime.apiserver.controllers.serviceaccounts import NamespaceDefaults
@@ -32,6 +33,7 @@ ALL = (
     "replicaset",
     "deployment",
     "node-lifecycle",
+    "pod-garbage-collector",
 )
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,15 @@ async def run_controllers(
     enabled: Iterable[str] = ALL,
     node_grace: float = 40.0,
     node_monitor_period: float = 5.0,
+    podgc_period: float = 20.0,
+    podgc_quarantine: float = 40.0,
+    terminated_pod_threshold: int = 12500,
 ) -> None:
     """Run the enabled controllers until cancelled (or until one fails, which is re-raised).
 
     `node_grace` is kube-controller-manager's --node-monitor-grace-period (40 s) and
-    `node_monitor_period` its --node-monitor-period (5 s); tests shrink both.
+    `node_monitor_period` its --node-monitor-period (5 s); `terminated_pod_threshold` is
+    --terminated-pod-gc-threshold (12,500); tests shrink them.
     """
     wanted = set(enabled)
     unknown = wanted - set(ALL)
@@ -79,6 +85,14 @@ async def run_controllers(
         runs.append(DeploymentController(client).run())
     if "node-lifecycle" in wanted:
         runs.append(NodeLifecycle(client, grace=node_grace, period=node_monitor_period).run())
+    if "pod-garbage-collector" in wanted:
+        gc = PodGC(
+            client,
+            period=podgc_period,
+            quarantine=podgc_quarantine,
+            terminated_threshold=terminated_pod_threshold,
+        )
+        runs.append(gc.run())
     log.info("controllers running against %s: %s", client.server, ", ".join(sorted(wanted)))
     await run_all("controller-manager", *runs)
 
