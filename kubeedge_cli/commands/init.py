@@ -113,7 +113,6 @@ async def _init(
     from runtime.cloud.install import render as render_objects
     from runtime.cloud.install import to_yaml
     from runtime.kube.apply import apply_objects
-    from runtime.kube.client import make_client
 
     root = s.root
     if dry_run:
@@ -134,7 +133,7 @@ async def _init(
             kubeconfig = path
             render.message(f"  apiserver pid {pid} ({'started' if started else 'already running'}), "
                            f"kubeconfig {path}")  # fmt: skip
-    client = make_client(kubeconfig) if kubeconfig is not None else connect(None, root)
+    client = connect(kubeconfig, root)
     kubeconfig = kubeconfig or client.source_info.path  # the local cloud process uses the same file
     summary: dict[str, Any] = {"mode": mode}
     async with client:

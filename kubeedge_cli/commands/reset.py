@@ -126,7 +126,6 @@ async def _reset_cloud(
 ) -> list[dict[str, Any]]:
     from runtime.cloud import init_reset
     from runtime.cloud.init_run import InstallRecord
-    from runtime.kube.client import make_client
 
     record = InstallRecord.load(root)
     namespace = record.namespace if record else "kubeedge"
@@ -136,7 +135,7 @@ async def _reset_cloud(
     reachable = not (embedded and init_reset.init_procs.running_pid(root, "apiserver") is None)
     if reachable:
         try:
-            client = make_client(kubeconfig) if kubeconfig is not None else connect(None, root)
+            client = connect(kubeconfig, root)
         except KedgeError as exc:
             items.append(init_reset.ResetItem("Kubernetes API", "failed", str(exc)))
             reachable = False
