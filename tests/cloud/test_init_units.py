@@ -141,3 +141,42 @@ def test_cloud_run_without_init_says_what_to_do(apiserver: ApiServer, tmp_path: 
                  "--set", "metrics_address=127.0.0.1:0", timeout=60)  # fmt: skip
     assert proc.returncode == 1
     assert "namespace kubeedge" in proc.stderr and "kedge init" in proc.stderr
+
+
+async def test_api_older_than_1_16_is_refused_naming_the_minimum(tmp_path: Path) -> None:
+    """A stand-in for a Kubernetes 1.15 API server: /version says 1.15, apiextensions/v1 is absent."""
+    from aiohttp import web
+
+    from runtime.kube.client import make_client
+
+    async def version(_: web.Request) -> web.Response:
+        return web.json_response({"major": "1", "minor": "15+", "gitVersion": "v1.15.12"})
+
+    async def missing(_: web.Request) -> web.Response:
+        return web.json_response({"kind": "Status", "code": 404, "reason": "NotFound"}, status=404)
+
+    app = web.Application()
+    app.router.add_get("/version", version)
+    app.router.add_get("/apis/apiextensions.k8s.io/v1", missing)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    kubeconfig = tmp_path / "old.kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: old\n"
+        f"clusters: [{{name: old, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: old, context: {cluster: old, user: u}}]\n"
+    )
+    try:
+        async with make_client(kubeconfig) as client:
+            pf = pre.Preflight()
+            await pre.check_api(pf, client)
+    finally:
+        await runner.cleanup()
+    with pytest.raises(PreflightFailed) as exc:
+        pf.enforce([])
+    assert exc.value.failed == ["api-version"]
+    assert "v1.15.12" in str(exc.value) and "1.16 or newer" in str(exc.value)
