@@ -1,0 +1,145 @@
+"""The cloud's controllers for edge nodes (design.md sections 4 and 5), as one root task of `kedge cloud run`.
+
+``run(ctx)`` (run.EXTRA_TASKS entry ``runtime.cloud.controllers:run``) finds the hub with
+``hub_task.hub_for(ctx)`` and runs ``CloudControllers``: the edge controller (objects down, reliable,
+resync from persisted ack state), the edge-request answers, node liveness (Lease from session,
+disconnect taint, autonomy window) and this replica's Lease with takeover of dead replicas' nodes.
+Tests build ``CloudControllers`` directly with short timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from runtime.cloud.controllers.edgectl import EdgeController
+from runtime.cloud.controllers.liveness import ANN_OWNER, NodeLiveness
+from runtime.cloud.controllers.replicas import Replicas
+from runtime.cloud.controllers.requests import EdgeRequests
+from runtime.cloud.controllers.syncstore import SyncStore
+from runtime.cloud.controllers.world import World, meta
+from runtime.cloud.hub import CloudHub
+from runtime.cloud.hub_session import SessionInfo
+from runtime.kube.client import KubeClient
+from runtime.protocol import Message
+
+if TYPE_CHECKING:
+    from runtime.cloud.run import CloudContext
+
+log = logging.getLogger("kedge.cloud.controllers")
+
+__all__ = ["CloudControllers", "current", "run"]
+
+_running: dict[int, CloudControllers] = {}  # id(ctx) -> controllers, for the status endpoint
+
+
+class CloudControllers:
+    """Everything the cloud runs for its edges, wired to one hub and one API client."""
+
+    def __init__(self, client: KubeClient, hub: CloudHub, *, namespace: str = "kubeedge",
+                 replica: str | None = None, lease_renew: float = 10.0, lease_seconds: int = 40,
+                 autonomy: float = 86400.0, replica_duration: float = 15.0, replica_renew: float = 5.0,
+                 flush_every: float = 1.0, tick: float = 1.0, persist: bool = True) -> None:
+        self.client, self.hub, self.namespace = client, hub, namespace
+        self.world = World()
+        self.store = SyncStore(client, namespace, flush_every=flush_every) if persist else None
+        self.replicas = Replicas(client, namespace, replica, duration=replica_duration,
+                                 renew_every=replica_renew)
+        self.liveness = NodeLiveness(client, self.world, self.replicas.identity, renew_every=lease_renew,
+                                     lease_seconds=lease_seconds, autonomy=autonomy, tick=tick)
+        self.edge: EdgeController | None = None
+        self.requests = EdgeRequests(client, self.world, self._respond, lease_min_write=lease_renew,
+                                     on_lease=self.liveness.edge_renewed)
+        self.started = time.time()
+
+    @property
+    def identity(self) -> str:
+        return self.replicas.identity
+
+    async def _respond(self, node: str, msg: Message) -> None:
+        await self.hub.send(node, msg)
+
+    async def run(self) -> None:
+        from runtime.protocol.delivery import AckState
+
+        acks = await self.store.load() if self.store is not None else AckState()
+        self.edge = EdgeController(self.client, self.hub, self.world, acks, self.store)
+        self.hub.subscribe(on_message=self._on_message, on_connect=self._on_connect,
+                           on_disconnect=self._on_disconnect, on_ack=self.edge.on_ack)
+        for info in self.hub.sessions():  # edges that connected before we subscribed
+            await self.liveness.on_connect(info)
+        tasks = [asyncio.create_task(self.edge.run(), name="edge-controller"),
+                 asyncio.create_task(self.liveness.run(), name="node-liveness"),
+                 asyncio.create_task(self.replicas.run(self._take_over), name="replica-lease")]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _on_message(self, node: str, msg: Message) -> None:
+        assert self.edge is not None
+        if not self.edge.synced.is_set():
+            await asyncio.wait_for(self.edge.synced.wait(), 60)
+        await self.requests.handle(node, msg)
+
+    async def _on_connect(self, info: SessionInfo) -> None:
+        await self.liveness.on_connect(info)
+        assert self.edge is not None
+        await self.edge.on_connect(info)
+
+    async def _on_disconnect(self, info: SessionInfo) -> None:
+        await self.liveness.on_disconnect(info)
+        assert self.edge is not None
+        await self.edge.on_disconnect(info)
+
+    async def _take_over(self, dead: str) -> None:
+        for name, node in list(self.world.nodes.items()):
+            owner = (meta(node).get("annotations") or {}).get(ANN_OWNER)
+            if owner == dead and not self.hub.connected(name) and await self.liveness.claim(name, dead):
+                log.info("node %s: taken over from dead replica %s", name, dead)
+
+    def status(self) -> dict[str, Any]:
+        """The cloud-role part of `kedge status`: edges, acks, replica."""
+        edges = [{
+            "name": s.node, "since": s.since, "lastKeepalive": getattr(s, "last_keepalive", None),
+            "lastContact": s.last_contact, "replica": self.identity,
+            "peer": "kedge" if s.peer_kind == "kedge" else "KubeEdge", "version": s.version,
+            "epoch": s.epoch, "remote": s.remote, "pendingAcks": s.pending_acks,
+        } for s in self.hub.sessions()]
+        return {
+            "replica": self.identity, "leader": self.replicas.is_leader(), "replicas": self.replicas.live,
+            "connectedEdges": len(edges), "edges": edges, "pendingAcks": self.hub.pending_acks(),
+            "heldNodes": self.liveness.owned(), "synced": bool(self.edge and self.edge.synced.is_set()),
+            "ackStateBacklog": self.store.backlog if self.store else 0,
+        }
+
+
+def current(ctx: CloudContext) -> CloudControllers | None:
+    return _running.get(id(ctx))
+
+
+async def run(ctx: CloudContext) -> None:
+    """Root task: the controllers beside ``runtime.cloud.hub_task:serve`` (and the status socket)."""
+    from runtime.cloud import hub_task
+    from runtime.cloud.status import serve_status
+
+    hub = await hub_task.hub_for(ctx)
+    cfg = ctx.cfg
+    ctl = CloudControllers(ctx.client, hub, namespace=cfg.namespace, lease_renew=cfg.lease.renew_seconds,
+                           lease_seconds=cfg.lease.duration_seconds,
+                           autonomy=float(cfg.autonomy_window_seconds))
+    _running[id(ctx)] = ctl
+    ctx.ready_checks["controllers"] = lambda: bool(ctl.edge and ctl.edge.synced.is_set())
+    status_task = asyncio.create_task(serve_status(ctx, ctl), name="cloud-status")
+    try:
+        await ctl.run()
+    finally:
+        status_task.cancel()
+        await asyncio.gather(status_task, return_exceptions=True)
+        _running.pop(id(ctx), None)
