@@ -37,8 +37,8 @@ def root(tmp_path: Path) -> Iterator[Path]:
     try:
         yield r
     finally:
-        for role in ("cloud", "apiserver"):
-            init_procs.stop_process(r, role)  # type: ignore[arg-type]
+        init_procs.stop_process(r, "cloud")
+        init_procs.stop_process(r, "apiserver")
 
 
 def _objects(stdout: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ def test_enforce_ignores_by_name_or_all() -> None:
 
 
 def test_daemonset_edge_exclusion() -> None:
-    plain = {"spec": {"template": {"spec": {"containers": []}}}}
+    plain: dict[str, Any] = {"spec": {"template": {"spec": {"containers": []}}}}
     assert not pre.excludes_edge(plain)
     patch = pre.edge_exclusion_patch(plain)
     patched = {"spec": {"template": {"spec": patch["spec"]["template"]["spec"]}}}
