@@ -204,6 +204,9 @@ def update_managed_fields(
         managers = _decode(new)  # the client set managedFields explicitly ([] resets them)
     else:
         managers = _decode(old)
+    if old is not None and not managers:
+        # skipNonAppliedManager: an existing object nobody tracks stays untracked until its first apply.
+        return _with_fields(new, [])
     before = _strip_meta(old) if old is not None else _skeleton(new)
     after = _strip_meta(new)
     struct = root_struct(str(new.get("kind", "")))
@@ -364,7 +367,8 @@ def server_side_apply(
     if live is not None and not managers:
         # Objects never written with field tracking: everything so far belongs to "before-first-apply".
         first = Manager({"manager": "before-first-apply", "operation": "Update", "apiVersion": api_version})
-        first.fields = _filter(to_field_set(base, struct), subresource, True)
+        added, modified, _ = compare(_skeleton(base), base, struct)
+        first.fields = _filter(added | modified, "", True)
         managers.append(first)
     config = _strip_meta(applied)
     config = _drop_nulls(config)

@@ -342,8 +342,8 @@ def test_first_apply_to_an_untracked_object_creates_before_first_apply() -> None
     assert out["data"] == {"a": "1", "b": "2"}
     owners = {m["manager"]: (m["operation"], m["fieldsV1"]) for m in out["metadata"]["managedFields"]}
     assert owners["before-first-apply"][0] == "Update"
-    assert owners["before-first-apply"][1]["f:data"] == {"f:a": {}, "f:b": {}}
-    with pytest.raises(ApplyConflict, match='conflict with "before-first-apply" using v1: .data.a'):
+    assert owners["before-first-apply"][1]["f:data"] == {".": {}, "f:a": {}, "f:b": {}}
+    with pytest.raises(ApplyConflict, match=r'conflict with "before-first-apply" using v1: \.data\.a'):
         server_side_apply(
             _live(out),
             {**CM, "data": {"a": "9"}},
@@ -352,3 +352,11 @@ def test_first_apply_to_an_untracked_object_creates_before_first_apply() -> None
             kind="ConfigMap",
             api_version="v1",
         )
+
+
+def test_updates_to_untracked_objects_stay_untracked() -> None:
+    live = _live(CM)  # e.g. managedFields were reset with managedFields: []
+    edited = json.loads(json.dumps(live))
+    edited["data"]["a"] = "changed"
+    out = update_managed_fields(live, edited, manager="kubectl-edit", time=T2)
+    assert "managedFields" not in out["metadata"] and out["data"]["a"] == "changed"
