@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import typer
@@ -11,7 +13,7 @@ import typer
 from kubeedge_cli import render
 from kubeedge_cli.commands.cloud import connect
 from kubeedge_cli.options import Format, KubeconfigOpt, OutputOpt, RootOpt, settings
-from runtime.errors import UsageError
+from runtime.errors import KedgeError, UsageError
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke join tokens.")
 _DUR = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s)")
@@ -28,6 +30,19 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise UsageError(f"--ttl {text}: must be positive")
     return seconds
+
+
+@contextlib.asynccontextmanager
+async def _installed(namespace: str) -> AsyncIterator[None]:
+    """A missing namespace means kedge's cloud was never installed here: say so, with the fix."""
+    from runtime.kube.errors import KubeNotFound
+
+    try:
+        yield
+    except KubeNotFound as exc:
+        raise KedgeError(
+            f"{exc}", hint=f"install the cloud first (`kedge init`); namespace {namespace}"
+        ) from exc
 
 
 @app.command("create")
@@ -50,7 +65,7 @@ def create(
     async def main() -> None:
         from runtime.pki.store import PKIStore
 
-        async with connect(s.kubeconfig, s.root) as client:
+        async with connect(s.kubeconfig, s.root) as client, _installed(namespace):
             info, token = await PKIStore(client, namespace).create_token(
                 ttl=seconds, description=description, node=node
             )

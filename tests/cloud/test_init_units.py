@@ -131,9 +131,11 @@ def test_reset_without_role_refuses_when_cloud_and_edge_share_the_root(tmp_path:
     assert (tmp_path / "etc" / "kedge" / "edge.toml").exists()
 
 
-def test_token_for_an_invalid_node_name_is_refused(apiserver: ApiServer) -> None:
+def test_token_create_refusals(apiserver: ApiServer) -> None:
     proc = kedge("token", "create", "--kubeconfig", str(apiserver.kubeconfig), "--node", "Bad_Name")
     assert proc.returncode == 2 and "not a valid node name" in proc.stderr
+    proc = kedge("token", "create", "--kubeconfig", str(apiserver.kubeconfig))  # no kedge init yet
+    assert proc.returncode == 1 and "kedge init" in proc.stderr
 
 
 def test_cloud_run_without_init_says_what_to_do(apiserver: ApiServer, tmp_path: Path) -> None:
