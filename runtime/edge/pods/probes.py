@@ -137,3 +137,55 @@ class ProbeWorker:
                 if self.kind == "startup" and self.result:
                     return  # startup probes stop once they succeed
             await asyncio.sleep(period)
+
+
+Reported = Callable[[str, str], "dict[str, Any] | None"]
+
+
+class ProbeSet(dict[tuple[str, str], ProbeWorker]):
+    """A pod's probe workers by (container name, kind), kept in step with its running containers."""
+
+    def sync(
+        self,
+        docker: DockerAdapter,
+        running: list[tuple[dict[str, Any], str]],
+        pod_ip: str,
+        wake: Callable[[], None],
+        reported: Reported,
+    ) -> None:
+        live: set[tuple[str, str]] = set()
+        for c, cid in running:
+            for kind in ("startup", "readiness", "liveness"):
+                probe = c.get(f"{kind}Probe")
+                if not probe:
+                    continue
+                key = (c["name"], kind)
+                live.add(key)
+                worker = self.get(key)
+                if worker is not None and worker.cid == cid:
+                    continue
+                if worker is not None:
+                    worker.stop()
+                gate = self._startup_gate(c["name"], cid) if kind != "startup" else (lambda: True)
+                worker = ProbeWorker(docker, cid, c, kind, probe, pod_ip, wake, gate)
+                known = reported(c["name"], cid)
+                if known is not None and kind != "liveness":
+                    # adopted container: start from the last reported result, so a runtime restart
+                    # does not flap Ready (and the Service endpoints) while the first probe runs
+                    worker.result = bool(known.get("ready" if kind == "readiness" else "started"))
+                self[key] = worker
+                worker.start()
+        for key in [k for k in self if k not in live]:
+            self.pop(key).stop()
+
+    def _startup_gate(self, name: str, cid: str) -> Callable[[], bool]:
+        def gate() -> bool:
+            w = self.get((name, "startup"))
+            return w is None or w.cid != cid or w.result
+
+        return gate
+
+    def stop_all(self) -> None:
+        for w in self.values():
+            w.stop()
+        self.clear()

@@ -18,7 +18,7 @@ from typing import Any
 
 from runtime.edge.pods import envs, images, labels, observe, status, translate, volumes
 from runtime.edge.pods.adapter import DockerAdapter
-from runtime.edge.pods.probes import ProbeWorker
+from runtime.edge.pods.probes import ProbeSet
 from runtime.edge.pods.refs import RefMissing, RefResolver
 from runtime.errors import KedgeError, Unreachable
 
@@ -52,7 +52,7 @@ class PodWorker:
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.waiting: dict[str, tuple[str, str]] = {}
         self.backoff: dict[str, tuple[float, float]] = {}  # key -> (delay, last attempt)
-        self.probes: dict[tuple[str, str], ProbeWorker] = {}
+        self.probes = ProbeSet()
         self.tokens = volumes.TokenCache()
         self.mounts: dict[str, volumes.Volume] | None = None
         self.refreshed = -1e18
@@ -276,42 +276,14 @@ class PodWorker:
 
     # -- probes -----------------------------------------------------------------------------------
     def _sync_probes(self) -> None:
-        live: set[tuple[str, str]] = set()
+        running = []
         for c in self.spec.get("containers") or []:
             cur = self._cur(c["name"])
-            if cur is None or not observe.running(cur):
-                continue
-            for kind in ("startup", "readiness", "liveness"):
-                probe = c.get(f"{kind}Probe")
-                if not probe:
-                    continue
-                key = (c["name"], kind)
-                live.add(key)
-                worker = self.probes.get(key)
-                if worker is not None and worker.cid == cur["Id"]:
-                    continue
-                if worker is not None:
-                    worker.stop()
-                gate = self._startup_gate(c["name"], cur["Id"]) if kind != "startup" else (lambda: True)
-                worker = ProbeWorker(
-                    self.ctx.docker,
-                    cur["Id"],
-                    c,
-                    kind,
-                    probe,
-                    self.pod_ip() or "127.0.0.1",
-                    self.ctx.wake,
-                    gate,
-                )
-                known = self._reported(c["name"], cur["Id"])
-                if known is not None and kind != "liveness":
-                    # adopted container: start from the last reported result, so a runtime restart
-                    # does not flap Ready (and the Service endpoints) while the first probe runs
-                    worker.result = bool(known.get("ready" if kind == "readiness" else "started"))
-                self.probes[key] = worker
-                worker.start()
-        for key in [k for k in self.probes if k not in live]:
-            self.probes.pop(key).stop()
+            if cur is not None and observe.running(cur):
+                running.append((c, str(cur["Id"])))
+        self.probes.sync(
+            self.ctx.docker, running, self.pod_ip() or "127.0.0.1", self.ctx.wake, self._reported
+        )
 
     def _reported(self, name: str, cid: str) -> dict[str, Any] | None:
         """The status last reported for this very container instance (the cached pod carries it)."""
@@ -324,17 +296,8 @@ class PodWorker:
                     return dict(cs)
         return None
 
-    def _startup_gate(self, name: str, cid: str) -> Callable[[], bool]:
-        def gate() -> bool:
-            w = self.probes.get((name, "startup"))
-            return w is None or w.cid != cid or w.result
-
-        return gate
-
     def stop_probes(self) -> None:
-        for w in self.probes.values():
-            w.stop()
-        self.probes.clear()
+        self.probes.stop_all()
 
     # -- deletion ---------------------------------------------------------------------------------
     def _grace(self, grace: int | None) -> int:
