@@ -48,7 +48,7 @@ ExtraTask = Callable[["CloudContext"], Awaitable[None]]
 
 # The tasks `kedge cloud run` adds to the root, as "module:function" (each `async def f(ctx)`):
 # CloudHub (:10000) and the controllers register here, one line each.
-EXTRA_TASKS: list[str] = ["runtime.cloud.hub_task:serve"]
+EXTRA_TASKS: list[str] = ["runtime.cloud.hub_task:serve", "runtime.cloud.controllers:run"]
 
 
 def default_extra_tasks() -> list[ExtraTask]:

@@ -23,6 +23,7 @@ from runtime.cloud.controllers.world import World, meta
 from runtime.cloud.hub import CloudHub
 from runtime.cloud.hub_session import SessionInfo
 from runtime.kube.client import KubeClient
+from runtime.kube.errors import KubeNotFound
 from runtime.protocol import Message
 
 if TYPE_CHECKING:
@@ -64,7 +65,14 @@ class CloudControllers:
     async def run(self) -> None:
         from runtime.protocol.delivery import AckState
 
-        acks = await self.store.load() if self.store is not None else AckState()
+        acks = AckState()
+        if self.store is not None:
+            try:
+                acks = await self.store.load()
+            except KubeNotFound:
+                log.warning("ObjectSync CRD (reliablesyncs.kubeedge.io) not installed: ack state is kept "
+                            "in memory only, a restarted cloud resends everything (`kedge init` installs it)")
+                self.store = None
         self.edge = EdgeController(self.client, self.hub, self.world, acks, self.store)
         self.hub.subscribe(on_message=self._on_message, on_connect=self._on_connect,
                            on_disconnect=self._on_disconnect, on_ack=self.edge.on_ack)
