@@ -26,6 +26,15 @@ Obj = dict[str, Any]
 DEFAULT_TIMEOUT = 1800.0
 
 
+def _next_bookmark(now: float, deadline: float, every: float) -> float:
+    """Like the watch cache: roughly every `every` seconds, and once 2 s before the watch times out."""
+    nxt = now + every
+    pre = deadline - 2.0
+    if pre < nxt:
+        nxt = pre if pre > now else float("inf")
+    return nxt
+
+
 def _bookmark(ctx: Ctx, rv: int, initial_end: bool = False) -> bytes:
     meta: Obj = {"resourceVersion": str(rv)}
     if initial_end:
@@ -85,7 +94,7 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
         if send_initial and bookmarks:
             await resp.write(_bookmark(ctx, after, initial_end=True))
         deadline = time.monotonic() + timeout
-        next_bookmark = time.monotonic() + api.bookmark_interval
+        next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
         while not w.closed:
             now = time.monotonic()
             if now >= deadline:
@@ -101,7 +110,7 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
                 await resp.write(_render(data, rt, v, table, convert))
             if bookmarks and time.monotonic() >= next_bookmark:
                 await resp.write(_bookmark(ctx, max(store.emitted_rv, w.last_rv)))
-                next_bookmark = time.monotonic() + api.bookmark_interval
+                next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
         if w.overflow:
             err = gone("watch consumer too slow; events dropped").body()
             await resp.write(orjson.dumps({"type": "ERROR", "object": err}) + b"\n")

@@ -22,9 +22,12 @@ def watching(kube: Kube, path: str, **params: str) -> Iterator[queue.Queue[dict[
     q: queue.Queue[dict[str, Any]] = queue.Queue()
     opened = threading.Event()
     stop = threading.Event()
-    client = httpx.Client(base_url=kube.server.url, verify=ssl.create_default_context(cafile=str(kube.server.ca_file)),
-                          headers={"Authorization": f"Bearer {kube.server.token}"},
-                          timeout=httpx.Timeout(30, read=None))
+    client = httpx.Client(
+        base_url=kube.server.url,
+        verify=ssl.create_default_context(cafile=str(kube.server.ca_file)),
+        headers={"Authorization": f"Bearer {kube.server.token}"},
+        timeout=httpx.Timeout(30, read=None),
+    )
 
     def run() -> None:
         try:
@@ -136,3 +139,20 @@ def test_watch_all_namespaces(kube: Kube, ns: str) -> None:
     with watching(kube, "/api/v1/configmaps", resourceVersion=rv, labelSelector=f"t={ns}") as q:
         kube.post(f"/api/v1/namespaces/{ns}/configmaps", configmap("a", labels={"t": ns}))
         assert take(q, 1) == [("ADDED", "a")]
+
+
+def test_watch_bookmark_before_timeout(kube: Kube, ns: str) -> None:
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    kube.post(path, configmap("a"))
+    rv = kube.get(path).json()["metadata"]["resourceVersion"]
+    with watching(kube, path, resourceVersion=rv, allowWatchBookmarks="true", timeoutSeconds="5") as q:
+        events = []
+        while True:
+            ev = q.get(timeout=15)
+            if ev["type"] in ("_CLOSED", "_ERROR"):
+                break
+            events.append(ev)
+    marks = [e for e in events if e["type"] == "BOOKMARK"]
+    assert marks, events
+    assert marks[0]["object"]["kind"] == "ConfigMap"
+    assert marks[0]["object"]["metadata"]["resourceVersion"]

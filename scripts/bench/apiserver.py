@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Benchmark the embedded API server; prints one JSON line (figures + machine facts).
+
+    .venv/bin/python scripts/bench/apiserver.py [--pods 10000] [--watchers 200] [--updates 1000]
+
+Measures, against a `kedge apiserver` subprocess on a sqlite data dir (durable mode):
+- creates_per_s: sequential pod creates over one keep-alive HTTPS connection (http.client);
+- list_10k_ms: median time to GET the list of all pods (full body read);
+- rss_mb_at_pods: server RSS with those pods stored;
+- watch fan-out: N watchers on one namespace (in 2 client processes), U sequential ConfigMap updates;
+  delivery latency = event received by a watcher - update request sent; p50/p99 over all deliveries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import signal
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RV_RE = re.compile(rb'"resourceVersion":"(\d+)"')
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str, Path]:
+    cmd = [sys.executable, "-m", "kubeedge_cli", "apiserver", "--data-dir", str(data_dir), "--port", "0"]
+    log = (data_dir.parent / "apiserver.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+    kc = data_dir / "admin.kubeconfig"
+    deadline = time.monotonic() + 30
+    while not kc.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("apiserver did not start")
+        time.sleep(0.05)
+    doc = yaml.safe_load(kc.read_text())
+    server = doc["clusters"][0]["cluster"]["server"]
+    token = doc["users"][0]["user"]["token"]
+    ca = data_dir / "pki" / "ca.crt"
+    return proc, server, token, ca
+
+
+def conn(server: str, ca: Path) -> http.client.HTTPSConnection:
+    host, port = server.removeprefix("https://").rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(ca))
+    return http.client.HTTPSConnection(host, int(port), context=ctx, timeout=60)
+
+
+def call(c: http.client.HTTPSConnection, token: str, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"}
+    c.request(method, path, body=data, headers=headers)
+    r = c.getresponse()
+    return r.status, r.read()
+
+
+def pod(i: int) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"pod-{i:05d}", "labels": {"app": "bench", "shard": str(i % 10)}},
+            "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "ports": [{"containerPort": 80}],
+                                     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- watchers (child processes) ---------------------------------------------------------------------
+def watcher_main(server: str, token: str, ca: str, n: int, ns: str, rv: str, expect: int, q: Any,
+                 ready: Any) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_watchers(server, token, ca, n, ns, rv, expect, q, ready))
+
+
+async def _watchers(server: str, token: str, ca: str, n: int, ns: str, rv: str, expect: int, q: Any,
+                    ready: Any) -> None:
+    import aiohttp
+
+    ctx = ssl.create_default_context(cafile=ca)
+    received: list[tuple[int, float]] = []
+    connector = aiohttp.TCPConnector(ssl=ctx, limit=0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                     headers={"Authorization": f"Bearer {token}"}) as session:
+        opened = 0
+
+        async def one() -> None:
+            nonlocal opened
+            url = f"{server}/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=600"
+            async with session.get(url) as resp:
+                opened += 1
+                if opened == n:
+                    ready.set()
+                got = 0
+                buf = b""
+                async for chunk in resp.content.iter_any():
+                    now = time.time()
+                    buf += chunk
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        m = RV_RE.search(line)
+                        if m:
+                            received.append((int(m.group(1)), now))
+                            got += 1
+                    if got >= expect:
+                        return
+
+        await asyncio.gather(*(one() for _ in range(n)))
+    q.put(received)
+
+
+def fanout(server: str, token: str, ca: Path, watchers: int, updates: int) -> dict[str, float]:
+    c = conn(server, ca)
+    call(c, token, "POST", "/api/v1/namespaces", {"metadata": {"name": "fan"}})
+    st, body = call(c, token, "POST", "/api/v1/namespaces/fan/configmaps", {"metadata": {"name": "hot"},
+                                                                            "data": {"v": "0"}})
+    obj = json.loads(body)
+    rv = obj["metadata"]["resourceVersion"]
+    q: Any = mp.Queue()
+    procs, readies = [], []
+    per = [watchers // 2, watchers - watchers // 2]
+    for n in per:
+        ready = mp.Event()
+        p = mp.Process(target=watcher_main, args=(server, token, str(ca), n, "fan", rv, updates, q, ready))
+        p.start()
+        procs.append(p)
+        readies.append(ready)
+    for r in readies:
+        r.wait(60)
+    time.sleep(1.0)
+    sent: dict[int, float] = {}
+    for i in range(updates):
+        t = time.time()
+        c.request("PATCH", "/api/v1/namespaces/fan/configmaps/hot", body=json.dumps({"data": {"v": str(i + 1)}}),
+                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/merge-patch+json"})
+        r = c.getresponse()
+        out = r.read()
+        sent[int(json.loads(out)["metadata"]["resourceVersion"])] = t
+    results: list[tuple[int, float]] = []
+    for _ in procs:
+        results += q.get(timeout=300)
+    for p in procs:
+        p.join(30)
+    lat = sorted((recv - sent[rv_]) * 1000 for rv_, recv in results if rv_ in sent)
+    return {
+        "watch_deliveries": len(lat),
+        "watch_p50_ms": round(statistics.median(lat), 2),
+        "watch_p99_ms": round(lat[int(len(lat) * 0.99) - 1], 2),
+        "watch_max_ms": round(lat[-1], 2),
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(int(mem) / 1024 / 1024, 1),
+            "python": platform.python_version(), "kernel": platform.release()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pods", type=int, default=10_000)
+    ap.add_argument("--watchers", type=int, default=200)
+    ap.add_argument("--updates", type=int, default=1000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        proc, server, token, ca = start_server(data)
+        try:
+            c = conn(server, ca)
+            call(c, token, "POST", "/api/v1/namespaces", {"metadata": {"name": "bench"}})
+            bodies = [pod(i) for i in range(args.pods)]
+            t0 = time.perf_counter()
+            for b in bodies:
+                st, _ = call(c, token, "POST", "/api/v1/namespaces/bench/pods", b)
+                assert st == 201, st
+            create_s = time.perf_counter() - t0
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                st, body = call(c, token, "GET", "/api/v1/namespaces/bench/pods")
+                times.append((time.perf_counter() - t) * 1000)
+                assert st == 200 and body.count(b'"kind":"Pod"') == args.pods
+            rss = rss_mb(proc.pid)
+            fan = fanout(server, token, ca, args.watchers, args.updates)
+            out = {
+                "bench": "apiserver",
+                "pods": args.pods,
+                "creates_per_s": round(args.pods / create_s, 1),
+                "list_ms": round(statistics.median(times), 1),
+                "list_bytes": len(body),
+                "rss_mb_at_pods": round(rss, 1),
+                "watchers": args.watchers,
+                "updates": args.updates,
+                **fan,
+                "storage": "sqlite WAL (synchronous=NORMAL)",
+                "machine": machine(),
+            }
+            print(json.dumps(out), flush=True)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(20)
+
+
+if __name__ == "__main__":
+    main()
