@@ -360,3 +360,56 @@ def test_updates_to_untracked_objects_stay_untracked() -> None:
     edited["data"]["a"] = "changed"
     out = update_managed_fields(live, edited, manager="kubectl-edit", time=T2)
     assert "managedFields" not in out["metadata"] and out["data"]["a"] == "changed"
+
+
+def test_apply_sets_and_multi_key_lists() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default", "finalizers": ["a.io/x"]},
+        "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}]},
+    }
+    out = server_side_apply(None, pod, manager="m", force=False, kind="Pod", api_version="v1", time=T1)
+    fields = out["metadata"]["managedFields"][0]["fieldsV1"]
+    assert fields["f:metadata"] == {"f:finalizers": {'v:"a.io/x"': {}}}
+    # listMapKeys containerPort+protocol, protocol defaulted to TCP in the key.
+    assert fields["f:spec"]["f:containers"]['k:{"name":"c"}']["f:ports"] == {
+        'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}
+    }
+    other = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default", "finalizers": ["b.io/y"]},
+    }
+    merged = server_side_apply(
+        _live(out), other, manager="n", force=False, kind="Pod", api_version="v1", time=T2
+    )
+    assert merged["metadata"]["finalizers"] == ["a.io/x", "b.io/y"]  # sets merge, each owner keeps its item
+
+
+def test_apply_on_status_subresource_owns_status_only() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    }
+    live = _live(update_managed_fields(None, pod, manager="creator", time=T1))
+    st = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default"},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    out = server_side_apply(
+        live, st, manager="kubelet", force=False, kind="Pod", api_version="v1", subresource="status", time=T2
+    )
+    entry = next(m for m in out["metadata"]["managedFields"] if m["manager"] == "kubelet")
+    assert entry["subresource"] == "status" and entry["operation"] == "Apply"
+    assert entry["fieldsV1"] == {
+        "f:status": {
+            "f:conditions": {'k:{"type":"Ready"}': {".": {}, "f:status": {}, "f:type": {}}},
+            "f:phase": {},
+        }
+    }
+    assert out["status"]["phase"] == "Running"
