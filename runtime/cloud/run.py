@@ -77,6 +77,7 @@ class CloudContext:
     ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)  # what each server actually bound
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    in_cluster: bool = False  # running in a pod with the ServiceAccount's credentials
     serving_expiry: Gauge = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +97,13 @@ class CloudContext:
         return out
 
     def advertise(self) -> list[str]:
-        return list(self.cfg.advertise_addresses) or ["127.0.0.1", "localhost"]
+        """SANs of the serving certificate: the advertise addresses (default loopback) and, in a
+        pod, the Service's DNS names so edges inside the cluster can verify it too."""
+        out = list(self.cfg.advertise_addresses) or ["127.0.0.1", "localhost"]
+        if self.in_cluster:
+            ns = self.cfg.namespace
+            out += [f"kedge-cloud.{ns}.svc", f"kedge-cloud.{ns}.svc.cluster.local"]
+        return out
 
     def install_serving(self, cert_der: bytes, key_der: bytes) -> None:
         """Use a (new) serving certificate: existing ssl contexts are re-loaded in place, so servers
@@ -151,6 +158,7 @@ async def build_context(cfg: CloudConfig, root: Path, kubeconfig: Path | None = 
                 hint="install the cloud's namespace and CRDs first: kedge init --host (or kedge init)",
             ) from exc
         ctx = CloudContext(cfg, paths, client, store, ca, CollectorRegistry())
+        ctx.in_cluster = client.source_info.source == "in-cluster"
         cert, key = await store.ensure_serving(ca, ctx.advertise(), cfg.hub.cert_validity_days)
         ctx.install_serving(cert, key)
     except BaseException:

@@ -183,3 +183,19 @@ async def test_api_older_than_1_16_is_refused_naming_the_minimum(tmp_path: Path)
         pf.enforce([])
     assert exc.value.failed == ["api-version"]
     assert "v1.15.12" in str(exc.value) and "1.16 or newer" in str(exc.value)
+
+
+def test_in_cluster_cloud_adds_its_service_names_to_the_sans() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from runtime.cloud.run import CloudContext
+    from runtime.config import CloudConfig
+
+    cfg = CloudConfig()
+    cfg.advertise_addresses = ["203.0.113.7"]
+    ctx = CloudContext(cfg, None, None, None, None, CollectorRegistry())  # type: ignore[arg-type]
+    assert ctx.advertise() == ["203.0.113.7"]
+    ctx.in_cluster = True
+    assert ctx.advertise() == [
+        "203.0.113.7", "kedge-cloud.kubeedge.svc", "kedge-cloud.kubeedge.svc.cluster.local"
+    ]  # fmt: skip
