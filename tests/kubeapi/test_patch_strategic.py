@@ -246,3 +246,47 @@ def test_recorded_pod_status_patches(kube: Kube, ns: str, node: str) -> None:
     assert st["podIPs"] == [{"ip": "192.0.2.2"}] and st["qosClass"] == "BestEffort"
     # The spec is untouched by status patches.
     assert r.json()["spec"]["containers"] == created["spec"]["containers"]
+
+
+def test_kubectl_commands_that_send_strategic_patches(
+    kubectl: Kubectl, kube: Kube, ns: str, node: str
+) -> None:
+    """taint, cordon, set image and rollout restart: the patches kubectl itself builds."""
+    kubectl("taint", "nodes", node, "dedicated=edge:NoSchedule")
+    kubectl("cordon", node)
+    n = kube.get(f"/api/v1/nodes/{node}").json()
+    assert {"key": "dedicated", "value": "edge", "effect": "NoSchedule"} in n["spec"]["taints"]
+    assert n["spec"]["unschedulable"] is True
+    kubectl("taint", "nodes", node, "dedicated:NoSchedule-")
+    kubectl("uncordon", node)
+    n = kube.get(f"/api/v1/nodes/{node}").json()
+    assert all(t["key"] != "dedicated" for t in n["spec"].get("taints", []))
+    assert not n["spec"].get("unschedulable")
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {
+                    "containers": [
+                        {"name": "a", "image": "nginx:1.25"},
+                        {"name": "b", "image": "busybox:1.36"},
+                    ]
+                },
+            },
+        },
+    }
+    assert kube.post(f"/apis/apps/v1/namespaces/{ns}/deployments", dep).status_code == 201
+    kubectl("-n", ns, "set", "image", "deployment/d", "b=busybox:1.37")
+    kubectl("-n", ns, "rollout", "restart", "deployment/d")
+    d = kube.get(f"/apis/apps/v1/namespaces/{ns}/deployments/d").json()
+    tpl = d["spec"]["template"]
+    assert [(c["name"], c["image"]) for c in tpl["spec"]["containers"]] == [
+        ("a", "nginx:1.25"),
+        ("b", "busybox:1.37"),
+    ]
+    assert "kubectl.kubernetes.io/restartedAt" in tpl["metadata"]["annotations"]
+    assert d["metadata"]["generation"] == 3
