@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -464,3 +465,31 @@ def test_tracked_create_reproduces_recorded_pods_exactly() -> None:
         assert json.loads(json.dumps(out["spec"]).replace(mine_vol, real_vol)) == real["spec"]
         assert out["metadata"]["managedFields"] == real["metadata"]["managedFields"]
         assert out["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+
+
+@pytest.mark.parametrize(
+    ("resource", "obj"),
+    [
+        (
+            "pods",
+            {
+                "spec": {
+                    "containers": [{"name": "c", "image": "x", "resources": {"limits": {"cpu": "1"}}}],
+                    "volumes": [{"name": "v"}],
+                },
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            },
+        ),
+        ("deployments", {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}}),
+        ("services", {"spec": {"type": "LoadBalancer", "ports": [{"port": 1}]}}),
+        ("secrets", {"stringData": {"a": "b"}}),
+        ("namespaces", {"metadata": {"name": "n"}}),
+        ("nodes", {"metadata": {"name": "n"}, "status": {"capacity": {"cpu": "1"}}}),
+        ("statefulsets", {"spec": {"template": {"spec": {"containers": []}}}}),
+        ("daemonsets", {"spec": {"template": {"spec": {"containers": []}}}}),
+    ],
+)
+def test_defaulting_is_idempotent(resource: str, obj: dict[str, Any]) -> None:
+    """The server defaults on every decode (create, update, patch result): twice must equal once."""
+    once = default_object(resource, obj)
+    assert default_object(resource, once) == once
