@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from runtime.kube.resources import CONFIGMAPS, LEASES, NODES, OBJECTSYNCS, PODS, SECRETS
-from runtime.protocol import OP_DELETE, OP_INSERT, OP_PATCH, OP_QUERY, OP_UPDATE
+from runtime.kube.resources import CONFIGMAPS, OBJECTSYNCS, PODS, SECRETS
+from runtime.protocol import OP_DELETE, OP_INSERT, OP_UPDATE
 from tests.fixtures.cloudctl import CloudEnv, until
 
 
@@ -56,7 +55,8 @@ async def test_pod_fan_out_reaches_only_its_edge_with_references(cloudenv: Cloud
             obj = await client.get(OBJECTSYNCS, f"fan-1.{uid}", namespace="kubeedge")
         except Exception:
             return False
-        return bool(obj.get("status", {}).get("objectResourceVersion") == created["metadata"]["resourceVersion"])
+        acked = obj.get("status", {}).get("objectResourceVersion")
+        return bool(acked == created["metadata"]["resourceVersion"])
 
     await until(persisted, what="ObjectSync written")
     # update → update with the new RV; delete → delete
