@@ -99,7 +99,7 @@ class Bootstrap:
         try:
             if not node:
                 raise Refused(400, "NodeName header is required")
-            renewing = await self._authenticate(request, node)
+            renewing, existing = await self._authenticate(request, node)
             csr = await request.read()
             if not csr:
                 raise Refused(400, "request body must be the DER certificate signing request")
@@ -107,7 +107,8 @@ class Bootstrap:
                 cert = self.ca.sign_node_csr(csr, node, self.cert_days, usages=_usages(request))
             except certs.CSRRejected as exc:
                 raise Refused(400, str(exc)) from exc
-            await self._record_key(node, cert)
+            if existing is not None:  # a new Node gets its key hash when the hub registers it
+                await self._record_key(node, cert)
         except Refused as exc:
             log.info("refused certificate for node %s: %s (%d)", node or "?", exc.reason, exc.status)
             self._count("edge.crt", exc.status)
@@ -116,8 +117,10 @@ class Bootstrap:
         self._count("edge.crt", 200)
         return web.Response(body=certs.cert_der(cert), content_type="application/octet-stream")
 
-    async def _authenticate(self, request: web.Request, node: str) -> bool:
-        """A current client certificate for the same node, or a valid token; returns True on renewal."""
+    async def _authenticate(self, request: web.Request, node: str) -> tuple[bool, dict[str, Any] | None]:
+        """A current client certificate for the same node, or a valid token.
+
+        Returns (renewal?, the Node's annotations or None when the Node does not exist)."""
         peer = _peer_cert(request)
         if peer is not None:
             try:
@@ -126,7 +129,7 @@ class Bootstrap:
                 raise Refused(401, f"failed to verify the certificate for node {node}: {exc}") from exc
             if named != node:
                 raise Refused(401, f"certificate is for node {named}, request is for node {node}")
-            return True
+            return True, await self._node_annotations(node)
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if not header:
@@ -134,24 +137,24 @@ class Bootstrap:
         if scheme.lower() != "bearer" or not value.strip():
             raise Refused(400, "malformed token: Authorization must be `Bearer <token>`")
         jwt = value.strip()
-        if jwt.count(".") == 4:  # the whole `<ca hash>.<jwt>` join token: accept it too
-            jwt = tokens.split_token(jwt)[1]
         try:
+            if jwt.count(".") == 3:  # the whole `<ca hash>.<jwt>` join token: accept it too
+                jwt = tokens.split_token(jwt)[1]
             claims = await self.store.verify_token(jwt)
         except tokens.TokenError as exc:
             status = 400 if exc.reason == "malformed" else 401
             raise Refused(status, f"token validation failure: {exc}") from exc
         if claims.node and claims.node != node:
             raise Refused(401, f"token {claims.jti} was created for node {claims.node}, not {node}")
+        existing = await self._node_annotations(node)
         if not claims.node:
-            existing = await self._node_annotations(node)
             if existing is not None and existing.get(ANN_KEY_HASH):
                 raise Refused(
                     409,
                     f"node name taken: node {node} already exists with a registered key; a token is no "
                     f"licence to take it over — use `kedge token create --node {node}` to re-join it",
                 )
-        return False
+        return False, existing
 
     async def _node_annotations(self, node: str) -> dict[str, Any] | None:
         try:
@@ -161,7 +164,7 @@ class Bootstrap:
         return dict((obj.get("metadata") or {}).get("annotations") or {})
 
     async def _record_key(self, node: str, cert: Any) -> None:
-        """Record the new key hash on an existing Node (the hub records it at first registration)."""
+        """Record the new key hash on the existing Node."""
         patch = {"metadata": {"annotations": {ANN_KEY_HASH: certs.key_hash(cert)}}}
         try:
             await self.client.patch(NODES, node, patch, type="merge")

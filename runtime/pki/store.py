@@ -127,9 +127,13 @@ def _token_info(secret: dict[str, Any]) -> TokenInfo | None:
 class PKIStore:
     """CA, signing key, tokens and serving certificate, kept in Secrets through a KubeClient."""
 
-    def __init__(self, client: KubeClient, namespace: str = NAMESPACE) -> None:
+    def __init__(
+        self, client: KubeClient, namespace: str = NAMESPACE, key_cache_seconds: float = 30.0
+    ) -> None:
         self.client = client
         self.namespace = namespace
+        self.key_cache_seconds = key_cache_seconds
+        self._key: tuple[bytes, float] | None = None  # (signing key, monotonic time read)
 
     async def _get(self, name: str) -> dict[str, Any] | None:
         try:
@@ -273,9 +277,19 @@ class PKIStore:
                 gone.append(info.id)
         return gone
 
+    async def _cached_signing_key(self) -> bytes | None:
+        """The signing key, re-read at most every `key_cache_seconds` (a burst of joins should not
+        read the same Secret each time; a purge + re-init is picked up within that window)."""
+        now = time.monotonic()
+        if self._key is not None and now - self._key[1] < self.key_cache_seconds:
+            return self._key[0]
+        key = await self.signing_key(create=False)
+        self._key = (key, now) if key is not None else None
+        return key
+
     async def verify_token(self, jwt: str, now: float | None = None) -> tokens.Claims:
         """Signature, expiry, then revocation; raises TokenError naming the reason."""
-        key = await self.signing_key(create=False)
+        key = await self._cached_signing_key()
         if key is None:
             raise tokens.TokenError("unknown", "no join tokens exist in this cluster")
         claims = tokens.verify_jwt(jwt, key, now)

@@ -181,3 +181,19 @@ async def test_joiner_client_against_the_server(bootstrap_server: BootstrapServe
     assert await client.node_taken(srv.url, ca_der, "edge-l")
     with pytest.raises(Conflict, match="node name taken"):
         await client.request_certificate(srv.url, ca_der, "edge-l", jwt=jwt)
+
+
+async def test_whole_join_token_as_bearer(bootstrap_server: BootstrapServer) -> None:
+    """Some clients send the whole `<hash>.<jwt>` token: accepted; a bad hash part is malformed."""
+    srv = bootstrap_server
+    _, token = await srv.store.create_token(ttl=600)
+    jwt = tokens.split_token(token)[1]
+    async with _client(srv) as c:
+        for bearer, status in ((token, 200), (f"zz.{jwt}", 400)):
+            headers = {"NodeName": "edge-w", "Authorization": f"Bearer {bearer}"}
+            r = await c.request(
+                "GET", "/edge.crt", headers=headers, content=certs.make_csr(certs.new_key(), "edge-w")
+            )
+            assert r.status_code == status, r.text
+            if status == 400:
+                assert "malformed token" in r.text
