@@ -53,10 +53,19 @@ class Ctx:
         if not self.body:
             raise bad_request("the body of the request was empty")
         ct = self.content_type()
-        if "protobuf" in ct or "cbor" in ct:
+        if "protobuf" in ct:
+            from runtime.apiserver import protobuf
+
+            try:
+                return protobuf.decode(self.body)
+            except (protobuf.ProtobufError, UnicodeDecodeError, IndexError) as exc:
+                raise ApiError(415, "UnsupportedMediaType", f"{exc}") from exc
+        if "cbor" in ct:
             from runtime.apiserver.status import unsupported_media_type
 
-            raise unsupported_media_type(ct, ["application/json", "application/yaml"])
+            raise unsupported_media_type(
+                ct, ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
+            )
         try:
             if "yaml" in ct:
                 return yaml.safe_load(self.body)

@@ -219,3 +219,18 @@ def test_get_watch_streams_changes(kubectl: Kubectl, ns: str) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert "configmap/w1" in out and "configmap/w2" in out
+
+
+def test_typed_client_commands_send_protobuf_and_work(kubectl: Kubectl, ns: str) -> None:
+    """kubectl's generators and auth commands post protobuf bodies."""
+    kubectl("-n", ns, "create", "configmap", "g1", "--from-literal=k=v")
+    assert kubectl.json("-n", ns, "get", "cm", "g1")["data"] == {"k": "v"}
+    kubectl("-n", ns, "create", "secret", "generic", "s1", "--from-literal=a=b")
+    assert kubectl.json("-n", ns, "get", "secret", "s1")["data"] == {"a": "Yg=="}
+    kubectl("-n", ns, "create", "serviceaccount", "robot")
+    token = kubectl("-n", ns, "create", "token", "robot", "--audience=x", "--duration=3607s").stdout.strip()
+    assert token.count(".") == 2
+    kubectl("-n", ns, "create", "deployment", "web", "--image=nginx:1.25", "--replicas=2")
+    d = kubectl.json("-n", ns, "get", "deployment", "web")
+    assert d["spec"]["replicas"] == 2 and d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+    assert kubectl("auth", "can-i", "create", "pods", "-n", ns).stdout.strip() == "yes"
