@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
 from typing import Any
 
-from runtime.kube.resources import CONFIGMAPS, OBJECTSYNCS, PODS, SECRETS
-from runtime.protocol import OP_DELETE, OP_INSERT, OP_UPDATE
+from runtime.kube.resources import CONFIGMAPS, OBJECTSYNCS, PODS, SECRETS, SERVICEACCOUNTS
+from runtime.protocol import OP_DELETE, OP_INSERT, OP_PATCH, OP_QUERY, OP_UPDATE
 from tests.fixtures.cloudctl import CloudEnv, until
 
 
@@ -68,3 +71,133 @@ async def test_pod_fan_out_reaches_only_its_edge_with_references(cloudenv: Cloud
     assert not e2.got(typ="pod")
     assert n1["metadata"]["labels"]["node-role.kubernetes.io/edge"] == ""
     assert cloud.hub.pending_acks() == 0 or await until(lambda: cloud.hub.pending_acks() == 0, what="acks")
+
+
+async def test_unacked_message_is_resent_until_acked(cloudenv: CloudEnv) -> None:
+    env, client = cloudenv, cloudenv.client
+    cloud = await env.cloud()
+    e = await env.edge("slow-1", cloud)
+    await env.register(e)
+    await until(lambda: e.got(OP_INSERT, "node"), what="node sent")
+    e.auto_ack = False
+    created = await client.create(PODS, pod("p", "slow-1"))
+    await until(lambda: len(e.got(OP_INSERT, "pod")) >= 2, what="a resend of the unacked insert")
+    first, second = e.got(OP_INSERT, "pod")[:2]
+    assert first.msg_id == second.msg_id and first.resourceversion == created["metadata"]["resourceVersion"]
+    assert cloud.hub.pending_acks("slow-1") >= 1
+    await e.hub.ack(second)
+    await until(lambda: cloud.hub.pending_acks("slow-1") == 0 or
+                all(m.operation != OP_INSERT or "pod" not in m.resource
+                    for _, m in cloud.hub.downlink("slow-1").pending()), what="pod acked")
+    n = len(e.got(OP_INSERT, "pod"))
+    e.auto_ack = True
+    await asyncio.sleep(1.2)  # > 2 resend periods: nothing more for the acked pod
+    assert len(e.got(OP_INSERT, "pod")) == n
+
+
+async def test_pod_recreated_while_edge_away_arrives_as_delete_then_insert(cloudenv: CloudEnv) -> None:
+    env, client = cloudenv, cloudenv.client
+    cloud = await env.cloud()
+    e = await env.edge("away-1", cloud)
+    await env.register(e)
+    old = await client.create(PODS, pod("same", "away-1"))
+    await until(lambda: cloud.ctl.edge and cloud.ctl.edge.acks.get("away-1", old["metadata"]["uid"]),
+                what="first incarnation acked")
+    await e.stop()
+    await until(lambda: not cloud.hub.connected("away-1"), what="edge gone")
+    await client.delete(PODS, "same", namespace="default", grace_period=0)
+    await until(lambda: "same" not in {p["metadata"]["name"] for p in cloud.ctl.world.pods.values()},
+                what="old pod gone")
+    new = await client.create(PODS, pod("same", "away-1"))
+    e2 = await env.edge("away-1", cloud)
+    await until(lambda: e2.got(OP_INSERT, "pod"), what="new incarnation")
+    pods = [m for m in e2.received if "/pod/" in m.resource]
+    assert [(m.operation, m.content["metadata"]["uid"]) for m in pods] == [
+        (OP_DELETE, old["metadata"]["uid"]), (OP_INSERT, new["metadata"]["uid"])]
+
+
+async def test_references_authorized_and_refused(cloudenv: CloudEnv) -> None:
+    env, client = cloudenv, cloudenv.client
+    cloud = await env.cloud()
+    a, b = await env.edge("ref-a", cloud), await env.edge("ref-b", cloud)
+    await env.register(a)
+    await env.register(b)
+    await client.create(SERVICEACCOUNTS, {"metadata": {"name": "robot", "namespace": "default"}})
+    for name in ("used", "other"):
+        cm = {"metadata": {"name": name, "namespace": "default"}, "data": {"k": "v"}}
+        await client.create(CONFIGMAPS, cm)
+    p = await client.create(PODS, pod("pa", "ref-a", cm="used", secret="not-there", sa="robot"))
+    await client.create(PODS, pod("pb", "ref-b"))
+    await until(lambda: a.got(OP_INSERT, "pod"), what="pod at ref-a")
+    # referenced ConfigMap: the bare object
+    ok = await a.request(OP_QUERY, "default/configmap/used")
+    assert ok.content["kind"] == "ConfigMap" and ok.content["data"] == {"k": "v"} and ok.resourceversion
+    # not referenced by any pod on the node: 403 in the wrapped form, never silence
+    for node, res in ((a, "default/configmap/other"), (b, "default/configmap/used"),
+                      (a, "default/secret/unreferenced")):
+        r = await node.request(OP_QUERY, res)
+        assert r.content["Object"] is None and r.content["Err"]["ErrStatus"]["code"] == 403, (res, r.content)
+    # referenced but missing: 404
+    r = await a.request(OP_QUERY, "default/secret/not-there")
+    assert r.content["Err"]["ErrStatus"]["code"] == 404
+    # service-account token: only for the pod's SA, bound to that pod on this node
+    ref = {"kind": "Pod", "apiVersion": "v1", "name": "pa", "uid": p["metadata"]["uid"]}
+    tr = {"metadata": {"creationTimestamp": None},
+          "spec": {"audiences": None, "expirationSeconds": 3607, "boundObjectRef": ref},
+          "status": {"token": "", "expirationTimestamp": None}}
+    tok = await a.request(OP_QUERY, "default/serviceaccounttoken/robot", tr)
+    assert tok.content["kind"] == "TokenRequest" and tok.content["status"]["token"]
+    assert tok.content["spec"]["boundObjectRef"]["uid"] == p["metadata"]["uid"]
+    assert tok.content["spec"]["expirationSeconds"] == 3607
+    for node, sa in ((a, "default"), (b, "robot")):  # wrong SA for the pod; pod not on that node
+        r = await node.request(OP_QUERY, f"default/serviceaccounttoken/{sa}", tr)
+        assert r.content["Err"]["ErrStatus"]["code"] == 403, r.content
+    # another node's pod, lease or Node
+    patch = json.dumps({"metadata": {"uid": p["metadata"]["uid"]}, "status": {"phase": "Running"}})
+    for op, res, body in ((OP_PATCH, "default/podpatch/pa", patch),
+                          (OP_UPDATE, "kube-node-lease/lease/ref-a", {}),
+                          (OP_PATCH, "null/nodepatch/ref-a", "{}"), (OP_DELETE, "default/pod/pa", {})):
+        r = await b.request(op, res, body)
+        assert r.content["Err"]["ErrStatus"]["code"] == 403, (res, r.content)
+    # the owner may patch its pod's status (UID precondition), and a stale UID is refused
+    r = await a.request(OP_PATCH, "default/podpatch/pa", patch)
+    assert r.content["Err"] is None and r.content["Object"]["status"]["phase"] == "Running"
+    stale = json.dumps({"metadata": {"uid": "00000000-0000-0000-0000-000000000000"},
+                        "status": {"phase": "Failed"}})
+    r = await a.request(OP_PATCH, "default/podpatch/pa", stale)
+    assert r.content["Err"]["ErrStatus"]["code"] == 409, r.content
+    # and delete it with the UID precondition → "OK"
+    r = await a.request(OP_DELETE, "default/pod/pa", {"gracePeriodSeconds": 0,
+                                                      "preconditions": {"uid": p["metadata"]["uid"]}})
+    assert r.content == "OK"
+
+
+def kubectl(env: CloudEnv, *args: str) -> Any:
+    out = subprocess.run(["kubectl", "--kubeconfig", str(env.cp.kubeconfig), *args, "-o", "json"],
+                         capture_output=True, text=True, timeout=30, check=True)
+    return json.loads(out.stdout)
+
+
+async def test_registration_status_patch_and_lease_visible_through_kubectl(cloudenv: CloudEnv) -> None:
+    env = cloudenv
+    cloud = await env.cloud()
+    e = await env.edge("kc-1", cloud)
+    await env.register(e)
+    node = await asyncio.to_thread(kubectl, env, "get", "node", "kc-1")
+    assert node["metadata"]["labels"]["node-role.kubernetes.io/edge"] == ""
+    assert node["status"]["capacity"]["pods"] == "110"
+    cond = {"type": "Ready", "status": "True", "reason": "EdgeReady",
+            "message": "edge is posting ready status",
+            "lastHeartbeatTime": "2026-11-28T09:32:39Z", "lastTransitionTime": "2026-11-28T09:32:39Z"}
+    r = await e.request(OP_PATCH, "null/nodepatch/kc-1", json.dumps({"status": {"conditions": [cond]}}))
+    assert r.content["Err"] is None and r.resourceversion
+    node = await asyncio.to_thread(kubectl, env, "get", "node", "kc-1")
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True" and ready["reason"] == "EdgeReady"
+    # kedge edge ↔ kedge cloud: the cloud renews the node's Lease from the session
+    lease1 = await asyncio.to_thread(kubectl, env, "get", "lease", "-n", "kube-node-lease", "kc-1")
+    await asyncio.sleep(1.5)
+    lease2 = await asyncio.to_thread(kubectl, env, "get", "lease", "-n", "kube-node-lease", "kc-1")
+    assert lease2["spec"]["renewTime"] > lease1["spec"]["renewTime"]
+    assert lease2["spec"]["holderIdentity"] == "kc-1"
+    assert node["metadata"]["annotations"]["node.kedge.io/session-owner"] == cloud.ctl.identity
