@@ -5,7 +5,7 @@ status with phase Running and every container ready, on the real Docker engine, 
 after another (p50/p99 over N). The end-to-end figure of issue 9 (pod created via the API → Running in
 the API) adds the cloud and the channel and needs the full path; it will be a second mode here.
 
-    .venv/bin/python scripts/bench/pod_latency.py --pods 100 [--image kedge.local/busybox:1]
+    .venv/bin/python scripts/bench/pod_latency.py --pods 100 [--host-network] [--image kedge.local/busybox:1]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
-async def main(n: int, image: str) -> dict[str, Any]:
+async def main(n: int, image: str, host_network: bool) -> dict[str, Any]:
     node = f"bench-{uuid.uuid4().hex[:8]}"
     ready: dict[str, float] = {}
     arrived = asyncio.Event()
@@ -97,7 +97,7 @@ async def main(n: int, image: str) -> dict[str, Any]:
     return {
         "bench": "pod_latency",
         "mode": "local (sync_pod -> Running+Ready status)",
-        "pods": n,
+        "pods": n, "hostNetwork": host_network,
         "p50_ms": round(statistics.median(lat) * 1000, 1),
         "p99_ms": round(pct(lat, 99) * 1000, 1),
         "max_ms": round(max(lat) * 1000, 1),
@@ -112,5 +112,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pods", type=int, default=100)
     ap.add_argument("--image", default="kedge.local/busybox:1")
+    ap.add_argument("--host-network", action="store_true", help="pods without a sandbox")
     args = ap.parse_args()
-    print(json.dumps(asyncio.run(main(args.pods, args.image))))
+    print(json.dumps(asyncio.run(main(args.pods, args.image, args.host_network))))
