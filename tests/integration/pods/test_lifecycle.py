@@ -296,3 +296,32 @@ async def test_adoption_keeps_probed_readiness_without_flapping(pod_env: PodEnv)
     await asyncio.sleep(1.0)
     assert [cstatus(s, "app")["ready"] for n, s in pod_env.statuses] == [True]
     assert cid_of(pod_env.last("steady"), "app") == cid_of(ready, "app")
+
+
+async def test_pull_always_falls_back_to_the_local_image_offline(pod_env: PodEnv) -> None:
+    """Edge deviation from kubelet: an unreachable registry must not stop a present image from running."""
+    m = pod_env.manager()
+    await m.sync_pod(
+        pod_env.pod("always", [{"name": "app", "command": ["sleep", "3600"], "imagePullPolicy": "Always"}])
+    )
+    st = await pod_env.wait("always", lambda s: s["phase"] == "Running")
+    assert cstatus(st, "app")["imageID"].startswith("sha256:")
+
+
+async def test_failing_init_container(pod_env: PodEnv) -> None:
+    m = pod_env.manager()
+    init = [{"name": "setup", "command": ["sh", "-c", "exit 2"]}]
+    app = [{"name": "app", "command": ["sleep", "3600"]}]
+    await m.sync_pod(
+        pod_env.pod(
+            "initnever", [dict(c) for c in app], restartPolicy="Never", initContainers=[dict(c) for c in init]
+        )
+    )
+    await m.sync_pod(pod_env.pod("initretry", [dict(c) for c in app], initContainers=[dict(c) for c in init]))
+    pod_env.run(m)
+    failed = await pod_env.wait("initnever", lambda s: s["phase"] == "Failed")
+    assert failed["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 2
+    assert cstatus(failed, "app")["state"]["waiting"]["reason"] == "PodInitializing"
+    retry = await pod_env.wait("initretry", lambda s: s["initContainerStatuses"][0]["restartCount"] >= 1)
+    assert retry["phase"] == "Pending"
+    assert {c["type"]: c["status"] for c in retry["conditions"]}["Initialized"] == "False"
