@@ -66,7 +66,6 @@ class PodManager:
         self.sync_period = sync_period
         self._wake = asyncio.Event()
         self._pause_lock = asyncio.Lock()
-        self._pause_ok = False
         self.ctx = Ctx(
             docker=docker,
             node=node_name,
@@ -113,14 +112,11 @@ class PodManager:
         return out
 
     async def _ensure_pause(self) -> None:
-        async with self._pause_lock:
-            if self._pause_ok:
-                return
+        async with self._pause_lock:  # checked per sandbox: someone may have pruned it meanwhile
             if await self.docker.image(PAUSE_IMAGE) is None:
                 repo, _, tag = PAUSE_IMAGE.rpartition(":")
                 log.info("importing sandbox image %s", PAUSE_IMAGE)
                 await self.docker.import_image(rootfs_tar(), repo, tag, ['ENTRYPOINT ["/pause"]'])
-            self._pause_ok = True
 
     # -- public interface -------------------------------------------------------------------------
     async def start(self) -> None:

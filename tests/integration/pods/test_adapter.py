@@ -58,3 +58,35 @@ async def test_calls_run_off_the_event_loop(pod_env: PodEnv) -> None:
     assert await docker.inspect("kedge-no-such-container") is None
     with pytest.raises(NotFound):
         await docker.start("kedge-no-such-container")
+
+
+async def test_sandbox_rootfs_imports_and_runs_air_gapped(docker_client: object) -> None:
+    """The import path of the pause image, under a throwaway tag (the shared tag stays in use)."""
+    import uuid
+
+    import docker as docker_sdk
+
+    from runtime.edge.pods.sandbox import rootfs_tar
+
+    client = docker_sdk.from_env()
+    tag = uuid.uuid4().hex[:10]
+    adapter = DockerAdapter()
+    await adapter.import_image(rootfs_tar(), "kedge.local/pause-test", tag, ['ENTRYPOINT ["/pause"]'])
+    image = f"kedge.local/pause-test:{tag}"
+    try:
+        info = await adapter.image(image)
+        assert info is not None and info["Config"]["Entrypoint"] == ["/pause"]
+        assert info["Size"] < 4096  # a few hundred bytes of program, nothing else
+        c = client.containers.run(image, detach=True, network_mode="none")
+        try:
+            t0 = time.monotonic()
+            c.stop(timeout=10)
+            assert time.monotonic() - t0 < 3
+            c.reload()
+            assert c.attrs["State"]["ExitCode"] == 0
+        finally:
+            c.remove(force=True)
+    finally:
+        client.images.remove(image, force=True)
+        client.close()
+        await adapter.close()
