@@ -250,3 +250,61 @@ async def test_configmap_volume_live_update_and_secret_mode(
         await asyncio.sleep(0.1)
     assert sh("cat /etc/cfg/greeting") == "v2"
     assert cstatus(pod_env.last("vols"), "app")["restartCount"] == 0
+
+
+async def test_subpath_and_projected_items_with_modes(
+    pod_env: PodEnv, docker_client: docker.DockerClient
+) -> None:
+    pod_env.refs.put_configmap("default", "app", {"app.conf": "a=1", "other": "x"})
+    pod_env.refs.put_secret("default", "tls", {"tls.key": "KEY"})
+    m = pod_env.manager()
+    pod = pod_env.pod(
+        "subpath",
+        [
+            {
+                "name": "app",
+                "command": ["sleep", "3600"],
+                "resources": {"limits": {"memory": "32Mi"}},
+                "volumeMounts": [
+                    {"name": "cfg", "mountPath": "/etc/app.conf", "subPath": "app.conf"},
+                    {"name": "all", "mountPath": "/etc/all"},
+                ],
+            }
+        ],
+        volumes=[
+            {"name": "cfg", "configMap": {"name": "app"}},
+            {
+                "name": "all",
+                "projected": {
+                    "defaultMode": 0o644,
+                    "sources": [
+                        {
+                            "secret": {
+                                "name": "tls",
+                                "items": [{"key": "tls.key", "path": "keys/tls.key", "mode": 0o600}],
+                            }
+                        },
+                        {
+                            "downwardAPI": {
+                                "items": [
+                                    {
+                                        "path": "mem",
+                                        "resourceFieldRef": {
+                                            "containerName": "app",
+                                            "resource": "limits.memory",
+                                            "divisor": "1Mi",
+                                        },
+                                    }
+                                ]
+                            }
+                        },
+                    ],
+                },
+            },
+        ],
+    )
+    await m.sync_pod(pod)
+    st = await pod_env.wait("subpath", lambda s: s["phase"] == "Running")
+    assert exec_out(docker_client, st, "app", ["cat", "/etc/app.conf"]) == "a=1"
+    assert exec_out(docker_client, st, "app", ["stat", "-L", "-c", "%a", "/etc/all/keys/tls.key"]) == "600\n"
+    assert exec_out(docker_client, st, "app", ["cat", "/etc/all/keys/tls.key", "/etc/all/mem"]) == "KEY32"
