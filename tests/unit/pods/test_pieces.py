@@ -139,3 +139,35 @@ def test_container_translation() -> None:
     assert host["devices"] == ["/dev/ttyUSB0:/dev/ttyUSB0:rwm"]
     _, scfg, shost = translate.sandbox_config(pod, "n", 0)
     assert shost["port_bindings"] == {"80/tcp": 8080} and scfg["hostname"] == "p"
+
+
+def test_backoff_doubles_to_the_cap_like_kubelet(tmp_path: Path) -> None:
+    from runtime.edge.pods.adapter import DockerAdapter
+    from runtime.edge.pods.worker import Ctx, PodWorker
+    from tests.fixtures.pods import MemRefs
+
+    now = [0.0]
+
+    async def nothing() -> None:
+        return None
+
+    ctx = Ctx(
+        docker=DockerAdapter("unix:///nonexistent"),
+        node="n",
+        state_dir=tmp_path,
+        refs=MemRefs(),
+        host_ip="127.0.0.1",
+        clock=lambda: now[0],
+        ensure_pause=nothing,
+        wake=lambda: None,
+    )
+    w = PodWorker(ctx, {"metadata": {"uid": "u", "name": "p"}, "spec": {}})
+    delays = []
+    for _ in range(7):
+        assert not w._in_backoff("c")
+        w._bump("c")
+        delays.append(w.backoff["c"][0])
+        now[0] += delays[-1] - 0.01
+        assert w._in_backoff("c")
+        now[0] += 0.02
+    assert delays == [10, 20, 40, 80, 160, 300, 300]
