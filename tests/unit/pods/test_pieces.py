@@ -10,6 +10,7 @@ import subprocess
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,7 +93,7 @@ def test_images() -> None:
 
 
 def test_container_translation() -> None:
-    pod = {
+    pod: dict[str, Any] = {
         "metadata": {"name": "p", "namespace": "ns", "uid": "0123456789"},
         "spec": {
             "securityContext": {"runAsUser": 1000, "fsGroup": 2000},

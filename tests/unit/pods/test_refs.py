@@ -43,7 +43,10 @@ async def test_token_refreshed_at_80_percent_and_kept_while_offline() -> None:
 
 async def test_missing_optional_and_required_sources(tmp_path: Path) -> None:
     refs = MemRefs()
-    pod = {**POD, "spec": {"volumes": [{"name": "opt", "configMap": {"name": "none", "optional": True}}]}}
+    pod: dict[str, Any] = {
+        **POD,
+        "spec": {"volumes": [{"name": "opt", "configMap": {"name": "none", "optional": True}}]},
+    }
     mounts, _ = await volumes.materialise(refs, pod, tmp_path, volumes.TokenCache(), "h", "p")
     assert mounts["opt"].read_only and not [
         p for p in (tmp_path / "opt").iterdir() if not p.name.startswith("..")
