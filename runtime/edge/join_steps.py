@@ -210,7 +210,9 @@ class Joiner:
                     break
                 await asyncio.sleep(0.1)
         paths.log_file.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, MALLOC_ARENA_MAX="2")
+        # PYINSTALLER_RESET_ENVIRONMENT: a frozen child would otherwise run inside OUR unpacked _MEI
+        # directory, which is deleted when `kedge join` exits (its lazy imports would then fail)
+        env = dict(os.environ, MALLOC_ARENA_MAX="2", PYINSTALLER_RESET_ENVIRONMENT="1")
         with paths.log_file.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: ASYNC220 - a detached child, not awaited
                 [*kedge_command(), "edge", "run", "--root", str(self.opts.root)], stdout=log,

@@ -43,6 +43,17 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def bootloader_of(pid: int) -> int:
+    """A one-file PyInstaller binary runs as bootloader parent + Python child (same executable, same
+    command line); count from the parent then."""
+    try:
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        same = Path(f"/proc/{ppid}/cmdline").read_bytes() == Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, IndexError, ValueError):
+        return pid
+    return ppid if same else pid
+
+
 def memory(pid: int) -> dict[str, int]:
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     kb = {k: int(status[k].split()[0]) for k in ("VmRSS", "RssAnon", "RssFile") if k in status}
@@ -74,16 +85,23 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"join failed: {done.stderr[-2000:]}")
         pid = int((root / "run" / "kedge" / "edge.pid").read_text())
-        if args.no_pods:  # restart the runtime without the pod manager
-            os.kill(pid, 15)
-            time.sleep(2)
-            log = (root / "var" / "log" / "kedge" / "edge.log").open("ab")
-            proc = subprocess.Popen([*KEDGE, "edge", "run", "--root", str(root), "--no-pods"],
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env=dict(os.environ, MALLOC_ARENA_MAX="2"))
-            pid = proc.pid
+        # restart it as its service unit would (fresh process, clean environment), --no-pods if asked
+        os.kill(pid, 15)
+        while (root / "run" / "kedge" / "edge.pid").exists():
+            time.sleep(0.1)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("_PYI", "_MEI"))}
+        log = (root / "var" / "log" / "kedge" / "edge.log").open("ab")
+        flags = ["--no-pods"] if args.no_pods else []
+        proc = subprocess.Popen([*KEDGE, "edge", "run", "--root", str(root), *flags],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=dict(env, MALLOC_ARENA_MAX="2"))
+        pid_file = root / "run" / "kedge" / "edge.pid"
+        while not pid_file.exists():
+            time.sleep(0.1)
+        pid = int(pid_file.read_text())
         time.sleep(args.settle)
-        pids = children(pid)
+        pids = children(bootloader_of(pid))
+        assert proc.poll() is None, "the runtime exited"
         per = {str(x): memory(x) for x in pids}
         total = {k: sum(m.get(k, 0) for m in per.values()) for k in ("VmRSS", "RssAnon", "Pss")}
         mei = mei_kb()
