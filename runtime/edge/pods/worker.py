@@ -56,7 +56,10 @@ class PodWorker:
         self.tokens = volumes.TokenCache()
         self.mounts: dict[str, volumes.Volume] | None = None
         self.refreshed = -1e18
-        self.status: dict[str, Any] | None = None
+        # the status the cloud already holds (a cached pod carries it): an adopted, unchanged pod
+        # then sends nothing after a runtime restart, and transition times continue where they were
+        known = pod.get("status") or {}
+        self.status: dict[str, Any] | None = dict(known) if known.get("conditions") else None
         self.start_time: str = (pod.get("status") or {}).get("startTime") or ""
         self.deleting = False
         self.changed = False
