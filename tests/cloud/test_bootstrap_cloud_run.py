@@ -34,8 +34,14 @@ async def test_cloud_run_serves_health_metrics_bootstrap_and_stops_on_sigterm(
     data = wait_for(lambda: json.loads(addresses.read_text()), 30, proc, log, what="addresses.json")
     health = "http://" + data["health"]
     async with httpx.AsyncClient(base_url=health, timeout=5) as plain:
-        ready = await plain.get("/readyz")
-        assert ready.status_code == 200 and "[+]bootstrap ok" in ready.text
+        assert (await plain.get("/healthz")).status_code == 200
+        for _ in range(200):  # the hub may bind a moment after health and bootstrap
+            ready = await plain.get("/readyz")
+            if ready.status_code == 200:
+                break
+            assert ready.status_code == 503 and "not ready" in ready.text
+            await asyncio.sleep(0.05)
+        assert ready.status_code == 200 and "[+]bootstrap ok" in ready.text, ready.text
         text = (await plain.get("/metrics")).text
     assert "kedge_cloud_serving_cert_expiry_timestamp_seconds" in text
     # the bootstrap server presents the serving certificate from the persisted CA, SANs as advertised
