@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,9 @@ class DockerAdapter:
         self._base_url = base_url
         self._timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker")
+        # exec (probes, preStop) gets its own threads: a hung probe command keeps its thread busy past
+        # its timeout and must not starve container creation and listing
+        self._exec_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker-exec")
         self._api: Any = None
 
     @property
@@ -68,17 +70,18 @@ class DockerAdapter:
         except docker.errors.DockerException as exc:
             raise Unreachable(f"Docker engine {self.url}: {exc}", hint="is dockerd running?") from exc
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _call(self, fn: Callable[..., T], *args: Any, pool: ThreadPoolExecutor | None = None) -> T:
         def run() -> T:
             with self._errors():
-                return fn(self._client(), *args, **kwargs)
+                return fn(self._client(), *args)
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(run))
+        return await asyncio.get_running_loop().run_in_executor(pool or self._pool, run)
 
     async def close(self) -> None:
         if self._api is not None:
             await asyncio.get_running_loop().run_in_executor(self._pool, self._api.close)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._exec_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- engine ---------------------------------------------------------------------------------
     async def version(self) -> dict[str, Any]:
@@ -132,7 +135,7 @@ class DockerAdapter:
             return (code if code is not None else -1), out
 
         try:
-            return await asyncio.wait_for(self._call(run), limit)
+            return await asyncio.wait_for(self._call(run, pool=self._exec_pool), limit)
         except TimeoutError:
             return -1, b"timeout"
 
