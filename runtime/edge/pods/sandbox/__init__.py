@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import platform
 import struct
-import tarfile
 
 PAUSE_IMAGE = "kedge.local/pause:1"
 SIG_SET = (1 << (2 - 1)) | (1 << (15 - 1))  # SIGINT, SIGTERM
@@ -111,6 +110,8 @@ def pause_elf(arch: str | None = None) -> bytes:
 
 def rootfs_tar(arch: str | None = None) -> bytes:
     """The sandbox rootfs as a tar stream for `docker import` (deterministic: same bytes every time)."""
+    import tarfile  # only when the image is missing: the edge process stays small
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         data = pause_elf(arch)
