@@ -149,9 +149,9 @@ class PodWorker:
                         self.changed = True
                         await self.ctx.docker.kill(info["Id"])
                         self.backoff.pop((info["Config"]["Labels"] or {}).get(labels.CONTAINER, ""), None)
-        await self.ctx.ensure_pause()
         name, cfg, host = translate.sandbox_config(self.pod, self.ctx.node, attempt)
         try:
+            await self.ctx.ensure_pause()
             self.changed = True
             for info in self.history.get(labels.SANDBOX_NAME, []):
                 await self.ctx.docker.remove(info["Id"])

@@ -20,17 +20,19 @@ import io
 import platform
 import struct
 
+from runtime.errors import KedgeError
+
 PAUSE_IMAGE = "kedge.local/pause:1"
 SIG_SET = (1 << (2 - 1)) | (1 << (15 - 1))  # SIGINT, SIGTERM
 _BASE = 0x400000
 _EHDR, _PHDR = 64, 56
 
 
-class UnsupportedArch(RuntimeError):
+class UnsupportedArch(KedgeError):
     def __init__(self, arch: str) -> None:
         super().__init__(
-            f"no built-in sandbox program for {arch!r} (have x86_64, aarch64); "
-            f"docker import a rootfs with a static /pause as {PAUSE_IMAGE}"
+            f"no built-in sandbox program for {arch!r} (have x86_64, aarch64)",
+            hint=f"docker import a rootfs holding a static /pause as {PAUSE_IMAGE}",
         )
 
 
