@@ -236,7 +236,7 @@ class Joiner:
                 return f"Ready after {time.monotonic() - self.started:.1f}s"
             if self.proc is not None and self.proc.poll() is not None:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         cloud = (last or {}).get("cloud") or {}
         node = (last or {}).get("node") or {}
         why = cloud.get("auth_error") or cloud.get("last_error") or node.get("lastError")

@@ -216,7 +216,7 @@ class NodeStatus:
     async def _wait_connected(self, stop: asyncio.Event) -> None:
         while not self.hub.connected and not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.1)
+                await asyncio.wait_for(stop.wait(), 0.05)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: register once, then status every ``check_every`` s, lease for KubeEdge peers."""

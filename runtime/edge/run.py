@@ -24,7 +24,7 @@ from runtime.config import EdgeConfig
 from runtime.edge.agent import Agent
 from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.edgehub import EdgeHub
-from runtime.edge.engine import engine_facts, engine_get
+from runtime.edge.engine import engine_get
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import NodeStatus
@@ -157,9 +157,9 @@ class EdgeRuntime:
         return bool(found)
 
     async def _engine_version(self) -> None:
-        with contextlib.suppress(KedgeError):
-            facts = await engine_facts(self.cfg.runtime.docker_host, timeout=3.0)
-            self.runtime_version = f"docker://{facts['version']}"
+        with contextlib.suppress(KedgeError):  # /version only: /info is slow on a busy engine
+            version = await engine_get(self.cfg.runtime.docker_host, "/version", timeout=3.0)
+            self.runtime_version = f"docker://{version.get('Version', 'unknown')}"
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg, files = self.cfg, self.files
