@@ -41,6 +41,26 @@ def _json(status: int, body: bytes, ctype: str = JSON, warnings: list[str] | Non
     return web.Response(body=body, status=status, headers=headers)
 
 
+async def _stream(request: web.Request, status: int, parts: list[bytes], ctype: str) -> web.StreamResponse:
+    resp = web.StreamResponse(
+        status=status, headers={"Content-Type": ctype, "Cache-Control": "no-cache, private"}
+    )
+    resp.content_length = sum(len(p) for p in parts)
+    await resp.prepare(request)
+    batch: list[bytes] = []
+    size = 0
+    for p in parts:
+        batch.append(p)
+        size += len(p)
+        if size >= 1 << 20:
+            await resp.write(b"".join(batch))
+            batch, size = [], 0
+    if batch:
+        await resp.write(b"".join(batch))
+    await resp.write_eof()
+    return resp
+
+
 class Handler:
     def __init__(self, api: Api) -> None:
         self.api = api
@@ -137,6 +157,8 @@ class Handler:
         if verb == "watch":
             return await serve_watch(self.api, ctx, request)
         status, out, ctype = await self._dispatch(ctx, verb)
+        if isinstance(out, reads.ListBody):
+            return await _stream(request, status, out, ctype)
         return _json(status, out, ctype, ctx.warnings)
 
     def _discovery(self, request: web.Request, path: str) -> web.Response:
@@ -166,7 +188,7 @@ class Handler:
             raise method_not_allowed()
         return verb
 
-    async def _dispatch(self, ctx: Ctx, verb: str) -> tuple[int, bytes, str]:
+    async def _dispatch(self, ctx: Ctx, verb: str) -> tuple[int, Any, str]:
         api, sub, rt = self.api, ctx.target.sub, ctx.rt
         if sub in ("binding", "eviction", "token"):
             if verb != "create":

@@ -20,10 +20,11 @@ from runtime.apiserver.context import Ctx
 from runtime.apiserver.reads import matcher, needs_conversion, view_of
 from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.status import bad_request, gone
-from runtime.apiserver.storage import Watcher
+from runtime.apiserver.storage import Watcher, as_chunk
 
 Obj = dict[str, Any]
 DEFAULT_TIMEOUT = 1800.0
+MAX_BUFFERED = 16 * 1024 * 1024  # a watcher this far behind is closed; it re-lists and watches again
 
 
 def _next_bookmark(now: float, deadline: float, every: float) -> float:
@@ -95,6 +96,21 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
             await resp.write(_bookmark(ctx, after, initial_end=True))
         deadline = time.monotonic() + timeout
         next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
+        direct = not table and not convert and request.transport is not None
+        if direct:
+            transport = request.transport
+            assert transport is not None
+
+            def sink(data: bytes) -> bool:
+                if transport.is_closing():
+                    return False
+                transport.write(data)
+                return transport.get_write_buffer_size() < MAX_BUFFERED
+
+            pending, w.frames = w.frames, []
+            if pending and not sink(as_chunk(b"".join(pending))):
+                w.close()
+            w.sink = sink
         while not w.closed:
             now = time.monotonic()
             if now >= deadline:
@@ -108,9 +124,14 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
                 frames, w.frames = w.frames, []
                 data = b"".join(frames)
                 await resp.write(_render(data, rt, v, table, convert))
-            if bookmarks and time.monotonic() >= next_bookmark:
-                await resp.write(_bookmark(ctx, max(store.emitted_rv, w.last_rv)))
+            if bookmarks and time.monotonic() >= next_bookmark and not w.closed:
+                mark = _bookmark(ctx, max(store.emitted_rv, w.last_rv))
+                if w.sink is not None:
+                    w.sink(as_chunk(mark))
+                else:
+                    await resp.write(mark)
                 next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
+        w.sink = None
         if w.overflow:
             err = gone("watch consumer too slow; events dropped").body()
             await resp.write(orjson.dumps({"type": "ERROR", "object": err}) + b"\n")

@@ -96,38 +96,47 @@ def watcher_main(server: str, token: str, ca: str, n: int, ns: str, rv: str, exp
 
 async def _watchers(server: str, token: str, ca: str, n: int, ns: str, rv: str, expect: int, q: Any,
                     ready: Any) -> None:
-    import aiohttp
-
+    """n raw watch connections (asyncio protocols, no HTTP client library: the client must stay cheap)."""
+    loop = asyncio.get_running_loop()
     ctx = ssl.create_default_context(cafile=ca)
+    host, port = server.removeprefix("https://").rsplit(":", 1)
     received: list[tuple[int, float]] = []
-    connector = aiohttp.TCPConnector(ssl=ctx, limit=0)
-    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     headers={"Authorization": f"Bearer {token}"}) as session:
-        opened = 0
+    done = loop.create_future()
+    finished = 0
+    request = (f"GET /api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=600 "
+               f"HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
 
-        async def one() -> None:
-            nonlocal opened
-            url = f"{server}/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=600"
-            async with session.get(url) as resp:
-                opened += 1
-                if opened == n:
-                    ready.set()
-                got = 0
-                buf = b""
-                async for chunk in resp.content.iter_any():
-                    now = time.time()
-                    buf += chunk
-                    *lines, buf = buf.split(b"\n")
-                    for line in lines:
-                        m = RV_RE.search(line)
-                        if m:
-                            received.append((int(m.group(1)), now))
-                            got += 1
-                    if got >= expect:
-                        return
+    class Watch(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buf = b""
+            self.got = 0
 
-        await asyncio.gather(*(one() for _ in range(n)))
+        def connection_made(self, transport: Any) -> None:
+            transport.write(request)
+
+        def data_received(self, data: bytes) -> None:
+            nonlocal finished
+            now = time.time()
+            self.buf += data
+            cut = self.buf.rfind(b"\n")
+            if cut < 0:
+                return
+            lines, self.buf = self.buf[:cut], self.buf[cut + 1:]
+            for m in RV_RE.finditer(lines):
+                received.append((int(m.group(1)), now))
+                self.got += 1
+            if self.got >= expect and self.got - len(RV_RE.findall(lines)) < expect:
+                finished += 1
+                if finished == n and not done.done():
+                    done.set_result(None)
+
+    conns = [await loop.create_connection(Watch, host, int(port), ssl=ctx, server_hostname=host)
+             for _ in range(n)]
+    await asyncio.sleep(0.5)
+    ready.set()
+    await asyncio.wait_for(done, timeout=600)
+    for t, _ in conns:
+        t.close()
     q.put(received)
 
 

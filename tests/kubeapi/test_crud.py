@@ -111,7 +111,9 @@ def test_invalid_name_is_422_with_causes(kube: Kube, ns: str) -> None:
     assert r.status_code == 422
     body = r.json()
     assert body["reason"] == "Invalid"
-    assert body["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"')
+    assert body["message"].startswith(
+        'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"'
+    )
     assert body["details"]["causes"][0]["field"] == "metadata.name"
     assert body["details"]["causes"][0]["reason"] == "FieldValueInvalid"
 
@@ -160,8 +162,10 @@ def test_dry_run_create_stores_nothing(kube: Kube, ns: str) -> None:
 
 def test_delete_preconditions_and_delete(kube: Kube, ns: str) -> None:
     created = kube.post(cm_path(ns), configmap("a")).json()
-    r = kube.delete(cm_path(ns, "a"), {"kind": "DeleteOptions", "apiVersion": "v1",
-                                        "preconditions": {"uid": str(uuid.uuid4())}})
+    r = kube.delete(
+        cm_path(ns, "a"),
+        {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": str(uuid.uuid4())}},
+    )
     assert r.status_code == 409 and r.json()["reason"] == "Conflict"
     assert "Precondition failed: UID in precondition" in r.json()["message"]
     r = kube.delete(cm_path(ns, "a"), {"preconditions": {"resourceVersion": "1"}})
@@ -179,8 +183,9 @@ def test_finalizers_block_deletion_until_removed(kube: Kube, ns: str) -> None:
     marked = kube.get(cm_path(ns, "f")).json()
     assert marked["metadata"]["deletionTimestamp"]
     assert marked["metadata"]["finalizers"] == ["example.com/hold"]
-    r = kube.patch(cm_path(ns, "f"), {"metadata": {"finalizers": ["example.com/other"]}},
-                   "application/merge-patch+json")
+    r = kube.patch(
+        cm_path(ns, "f"), {"metadata": {"finalizers": ["example.com/other"]}}, "application/merge-patch+json"
+    )
     assert r.status_code == 422  # no new finalizers while deleting
     r = kube.patch(cm_path(ns, "f"), {"metadata": {"finalizers": None}}, "application/merge-patch+json")
     assert r.status_code == 200, r.text
@@ -250,3 +255,11 @@ def test_field_validation(kube: Kube, ns: str) -> None:
     body["metadata"]["name"] = "i"
     r = kube.post(cm_path(ns), body, params={"fieldValidation": "Ignore"})
     assert r.status_code == 201 and "Warning" not in r.headers
+
+
+def test_large_list_is_complete_json(kube: Kube, ns: str) -> None:
+    for i in range(600):
+        assert kube.post(cm_path(ns), configmap(f"m{i:03d}", {"i": str(i)})).status_code == 201
+    body = kube.get(cm_path(ns)).json()
+    assert body["kind"] == "ConfigMapList"
+    assert [i["metadata"]["name"] for i in body["items"]] == [f"m{i:03d}" for i in range(600)]
