@@ -112,7 +112,7 @@ def main() -> None:
         "anon_mb": round(total["RssAnon"] / 1024, 1), "pss_mb": round((total["Pss"] + mei) / 1024, 1),
         "mei_tmpfs_mb": round(mei / 1024, 1), "target_mb": 40, "anchor_edgecore_mb": 122,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "kernel": platform.release()},
+                    "kernel": platform.release(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "kedge": " ".join(KEDGE),
     }))
 

@@ -1,10 +1,9 @@
 """`kedge join` to node Ready, first join, printed as one JSON line (design.md §8; target <= 3 s).
 
-Starts a cloud (a real `kedge apiserver`, the real `kedge cloud run` root with its bootstrap server,
-and the real CloudHub; the edge-controller answers come from tests/fixtures/edgecloud.py until the
-cloud's own controller lands), then times `kedge join` as a user runs it — a fresh process, preflight,
-key, CSR, certificate, config, detached `kedge edge run`, until the runtime reports the node Ready —
-for N fresh nodes, and resets each.
+Starts the real cloud (`kedge apiserver`, `kedge cloud run` with its bootstrap server, CloudHub and
+controllers, a token from `kedge token create`), then times `kedge join` as a user runs it — a fresh
+process, preflight, key, CSR, certificate, config, detached `kedge edge run`, until the runtime reports
+the node Ready — for N fresh nodes, and resets each.
 
     .venv/bin/python scripts/bench/join_time.py [--runs 3]
 """
@@ -12,6 +11,7 @@ for N fresh nodes, and resets each.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -29,22 +29,41 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tests.fixtures.kube import RestartableApiServer  # noqa: E402
-from tests.fixtures.procs import KEDGE, start, stop, wait_for_file  # noqa: E402
+from tests.fixtures.procs import KEDGE, start, stop, wait_for  # noqa: E402
 
 
 @contextlib.contextmanager
 def cloud(tmp: Path) -> Iterator[dict[str, Any]]:
+    """`kedge apiserver` + `kedge cloud run` (bootstrap, CloudHub, controllers) + a token."""
     api = RestartableApiServer(tmp)
     api.start()
-    out, log = tmp / "edgecloud.json", tmp / "edgecloud.log"
-    proc = start([sys.executable, "-m", "tests.fixtures.edgecloud", "--kubeconfig", str(api.kubeconfig),
-                  "--root", str(tmp / "cloudroot"), "--out", str(out)], log, cwd=REPO)
+    croot = tmp / "cloudroot"
+    sets = ["hub.cert_port=0", "hub.websocket_port=0", "hub.bind=127.0.0.1", "metrics_address=127.0.0.1:0"]
+    log = tmp / "cloud.log"
+    proc = None
     try:
-        wait_for_file(out, proc, log, timeout=60)
-        yield {**json.loads(out.read_text()), "kubeconfig": str(api.kubeconfig)}
+        asyncio.run(_prepare(api.kubeconfig))
+        proc = start([*KEDGE, "cloud", "run", "--kubeconfig", str(api.kubeconfig), "--root", str(croot),
+                      *[a for s in sets for a in ("--set", s)]], log)
+        addresses = croot / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
+        addr = wait_for(lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 60, proc, log,
+                        what="hub address")
+        tok = subprocess.run([*KEDGE, "token", "create", "--kubeconfig", str(api.kubeconfig), "-o", "json"],
+                             capture_output=True, text=True, timeout=60, check=True)
+        port = {k: int(addr[k].rsplit(":", 1)[1]) for k in ("hub", "bootstrap")}
+        yield {**port, "token": json.loads(tok.stdout)["token"], "kubeconfig": str(api.kubeconfig)}
     finally:
-        stop(proc)
+        if proc is not None:
+            stop(proc)
         api.stop()
+
+
+async def _prepare(kubeconfig: Path) -> None:
+    from runtime.kube.client import make_client
+    from tests.fixtures.cloudctl import prepare_cluster
+
+    async with make_client(kubeconfig) as client:
+        await prepare_cluster(client)
 
 
 def join(info: dict[str, Any], root: Path, node: str) -> subprocess.CompletedProcess[str]:
@@ -77,7 +96,7 @@ def main() -> None:
         "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3),
         "target_s": 3.0, "anchor_edgecore_s": 15.0,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "kernel": platform.release()},
+                    "kernel": platform.release(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "kedge": " ".join(KEDGE),
     }))
 
