@@ -199,6 +199,8 @@ def validate(rt: ResourceType, new: Obj, old: Obj | None) -> None:
                 )
         if causes:
             raise invalid("Pod", name, "", causes)
+    if rt.kind == "Pod" and not rt.group and old is not None:
+        _pod_update(name, old, new)
     if rt.kind == "CustomResourceDefinition":
         from runtime.apiserver.crds import validate_crd
 
@@ -206,3 +208,40 @@ def validate(rt: ResourceType, new: Obj, old: Obj | None) -> None:
 
 
 __all__ = ["ApiError", "check_fields", "validate"]
+
+
+POD_UPDATE_FORBIDDEN = (
+    "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to "
+    "existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
+    "negative)"
+)
+
+
+def _pod_update(name: str, old: Obj, new: Obj) -> None:
+    """ValidatePodUpdate: a pod's spec is immutable but for images, deadlines and added tolerations."""
+    import copy
+
+    os_, ns_ = old.get("spec") or {}, new.get("spec") or {}
+    if os_ == ns_:
+        return
+    mutated = copy.deepcopy(ns_)
+    for field in ("containers", "initContainers"):
+        olds, news = os_.get(field) or [], mutated.get(field) or []
+        if len(olds) == len(news):
+            for o, n in zip(olds, news, strict=True):
+                if isinstance(o, dict) and isinstance(n, dict) and "image" in o:
+                    n["image"] = o["image"]
+    if "activeDeadlineSeconds" in ns_:
+        mutated["activeDeadlineSeconds"] = os_.get("activeDeadlineSeconds")
+        if mutated["activeDeadlineSeconds"] is None:
+            del mutated["activeDeadlineSeconds"]
+    old_tol = os_.get("tolerations") or []
+    new_tol = ns_.get("tolerations") or []
+    if all(t in new_tol for t in old_tol):
+        if old_tol:
+            mutated["tolerations"] = old_tol
+        else:
+            mutated.pop("tolerations", None)
+    if mutated != os_:
+        raise invalid("Pod", name, "", [("spec", "FieldValueForbidden", POD_UPDATE_FORBIDDEN)])

@@ -9,6 +9,7 @@ import yaml
 
 from runtime.apiserver import objects, semantics, validation
 from runtime.apiserver.api import Api
+from runtime.apiserver.defaults import default_object
 from runtime.apiserver.context import Ctx, require_object
 from runtime.apiserver.reads import as_version, needs_conversion
 from runtime.apiserver.resources import ResourceType
@@ -199,6 +200,8 @@ async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool,
             f"the name of the object ({nm.get('name')}) does not match the name on the URL ({name})"
         )
     nm["name"] = name
+    if not rt.crd:
+        new = default_object(rt.plural, new)  # the decoder defaults every write, not only creates
     new = objects.prepare_update(rt, old, new, ctx.target.sub)
     objects.check_finalizer_additions(rt, old, new)
     causes = objects.metadata_errors(new)

@@ -64,8 +64,12 @@ def test_terminated_bound_pod_is_deleted_at_once(kube: Kube, ns: str) -> None:
 
 def test_binding_assigns_node_once(kube: Kube, ns: str) -> None:
     kube.post(pods(ns), pod("p"))
-    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
-               "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"}}
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "p"},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"},
+    }
     r = kube.post(pods(ns, "p") + "/binding", binding)
     assert r.status_code == 201, r.text
     assert kube.get(pods(ns, "p")).json()["spec"]["nodeName"] == "n1"
@@ -90,19 +94,34 @@ def test_status_subresource_keeps_spec_and_status_apart(kube: Kube, ns: str) -> 
 
 def test_generation_bumps_on_spec_change_only(kube: Kube, ns: str) -> None:
     path = f"/apis/apps/v1/namespaces/{ns}/deployments"
-    d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-         "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
-                  "template": {"metadata": {"labels": {"a": "b"}},
-                               "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+    d = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+            },
+        },
+    }
     d = kube.post(path, d).json()
     assert d["metadata"]["generation"] == 1
     d = kube.patch(f"{path}/d", {"metadata": {"labels": {"l": "1"}}}, "application/merge-patch+json").json()
     assert d["metadata"]["generation"] == 1
-    d = kube.patch(f"{path}/d", {"status": {"replicas": 1}}, "application/merge-patch+json",
-                   ).json()
+    d = kube.patch(
+        f"{path}/d",
+        {"status": {"replicas": 1}},
+        "application/merge-patch+json",
+    ).json()
     assert d["metadata"]["generation"] == 1 and d.get("status", {}).get("replicas") is None
-    d = kube.patch(f"{path}/d/status", {"status": {"observedGeneration": 1, "replicas": 1}},
-                   "application/merge-patch+json").json()
+    d = kube.patch(
+        f"{path}/d/status",
+        {"status": {"observedGeneration": 1, "replicas": 1}},
+        "application/merge-patch+json",
+    ).json()
     assert d["status"]["replicas"] == 1 and d["metadata"]["generation"] == 1
     d = kube.patch(f"{path}/d", {"spec": {"replicas": 3}}, "application/merge-patch+json").json()
     assert d["metadata"]["generation"] == 2
@@ -129,10 +148,32 @@ def test_initial_namespaces_cannot_be_deleted(kube: Kube) -> None:
 
 def test_cluster_scoped_create_ignores_namespace_path_rules(kube: Kube) -> None:
     name = f"node-{int(time.time() * 1000) % 100000}"
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"a": "b"}},
-            "status": {"capacity": {"cpu": "2"}}}
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"a": "b"}},
+        "status": {"capacity": {"cpu": "2"}},
+    }
     r = kube.post("/api/v1/nodes", node)
     assert r.status_code == 201, r.text
     assert "namespace" not in r.json()["metadata"]
     assert r.json()["status"]["capacity"] == {"cpu": "2"}  # node status is kept on create
     assert kube.delete(f"/api/v1/nodes/{name}").status_code == 200
+
+
+def test_pod_spec_is_immutable_but_for_images(kube: Kube, ns: str) -> None:
+    kube.post(pods(ns), pod("p"))
+    r = kube.patch(
+        pods(ns, "p"),
+        {"spec": {"containers": [{"name": "c", "image": "busybox:1.37"}]}},
+        "application/strategic-merge-patch+json",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["spec"]["containers"][0]["image"] == "busybox:1.37"
+    r = kube.patch(pods(ns, "p"), {"spec": {"restartPolicy": "Never"}}, "application/merge-patch+json")
+    assert r.status_code == 422 and r.json()["reason"] == "Invalid"
+    assert "pod updates may not change fields" in r.json()["message"]
+    cur = kube.get(pods(ns, "p")).json()
+    r = kube.put(pods(ns, "p"), cur)  # a full round trip of the stored pod is no change
+    assert r.status_code == 200
+    assert r.json()["metadata"]["resourceVersion"] == cur["metadata"]["resourceVersion"]
