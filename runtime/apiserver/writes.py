@@ -9,8 +9,8 @@ import yaml
 
 from runtime.apiserver import objects, semantics, validation
 from runtime.apiserver.api import Api
-from runtime.apiserver.defaults import default_object
 from runtime.apiserver.context import Ctx, require_object
+from runtime.apiserver.defaults import default_object
 from runtime.apiserver.reads import as_version, needs_conversion
 from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.status import (
