@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import builtins
 import json
+import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +22,26 @@ from typing import Any, Literal
 
 import httpx
 from lightkube import AsyncClient
-from lightkube.config.client_adapter import AsyncClient as make_httpx_client
 from lightkube.config.client_adapter import ConnectionParams
 
 from runtime.kube.config import KubeSource, resolve_kubeconfig
 from runtime.kube.errors import KubeNotFound, error_for_response, error_for_status, kube_errors, unreachable
 from runtime.kube.resources import Res, ResLike, lookup, res_of
 
+# httpcore runs `import sniffio` on every async request; with sniffio absent (recent anyio no longer
+# needs it) each failed import searches sys.path again: ~0.6 ms of CPU per request, measured in
+# scripts/bench/controlplane.py. Remember the miss once (httpcore then assumes asyncio, as it does).
+try:
+    import sniffio  # noqa: F401
+except ImportError:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+
 FIELD_MANAGER = "kedge"
+# Requests: enough keep-alive connections that bursts never pay a TLS handshake, few enough that
+# httpcore's per-request pool scan stays cheap. Watches hold a connection each for minutes, so
+# they get a pool of their own instead of crowding (and slowing) the request pool.
+POOL = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+WATCH_POOL = httpx.Limits(max_connections=None, max_keepalive_connections=0)
 PatchKind = Literal["merge", "strategic", "json", "apply"]
 PATCH_CONTENT_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
@@ -71,8 +84,9 @@ class KubeClient:
         self.field_manager = field_manager
         self.timeout = timeout
         params = ConnectionParams(timeout=httpx.Timeout(timeout), trust_env=False)
-        with kube_errors(self.server):
-            self._http: httpx.AsyncClient = make_httpx_client(source.single, params)
+        with kube_errors(self.server):  # lightkube's auth/TLS from the kubeconfig, kedge's pool size
+            self._http = httpx.AsyncClient(**params.httpx_params(source.single), limits=POOL)
+            self._watch_http = httpx.AsyncClient(**params.httpx_params(source.single), limits=WATCH_POOL)
         self._lightkube: AsyncClient | None = None
         self._discovered: dict[tuple[str, str], Res] = {}
 
@@ -99,6 +113,7 @@ class KubeClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self._watch_http.aclose()
         if self._lightkube is not None:
             await self._lightkube.close()
 
@@ -381,7 +396,7 @@ class KubeClient:
         read = read_timeout if read_timeout is not None else timeout_seconds + 30.0
         timeout = httpx.Timeout(self.timeout, read=read)
         try:
-            async with self._http.stream(
+            async with self._watch_http.stream(
                 "GET", path, params=clean, headers={"Accept": "application/json"}, timeout=timeout
             ) as resp:
                 if resp.status_code >= 400:

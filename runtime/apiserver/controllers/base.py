@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtime.errors import KedgeError
-from runtime.kube.client import KubeClient, Selector
-from runtime.kube.resources import ResLike
+from runtime.kube.client import KubeClient, Selector, selector
+from runtime.kube.resources import ResLike, res_of
 from runtime.kube.retry import is_retryable
 from runtime.kube.watch import watch_with_resume
 from runtime.protocol.backoff import backoff
@@ -31,7 +32,11 @@ def key_of(obj: Obj) -> tuple[str, str]:
 
 
 class Informer:
-    """A cache of one resource kept current by watch_with_resume; `on_change` sees every change."""
+    """A cache of one resource kept current by watch_with_resume; `on_change` sees every change.
+
+    Shared (see `shared_informer`): several controllers may `run()` the same informer; one watch
+    serves them all and stops when the last of them stops.
+    """
 
     def __init__(
         self,
@@ -48,6 +53,8 @@ class Informer:
         self.on_change: list[OnChange] = [on_change] if on_change else []
         self.store: dict[tuple[str, str], Obj] = {}
         self.synced = asyncio.Event()
+        self._task: asyncio.Future[None] | None = None
+        self._runners = 0
 
     def get(self, namespace: str, name: str) -> Obj | None:
         return self.store.get((namespace, name))
@@ -56,6 +63,22 @@ class Informer:
         return list(self.store.values())
 
     async def run(self) -> None:
+        """Keep the cache current until cancelled (the watch itself is shared between callers)."""
+        self._runners += 1
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._watch())
+        task = self._task
+        try:
+            await asyncio.shield(task)
+        finally:
+            self._runners -= 1
+            if self._runners == 0:
+                task.cancel()
+                self._task = None
+                self.synced.clear()
+
+    async def _watch(self) -> None:
+        self.store.clear()
         events = watch_with_resume(self.client, self.res, self.namespace, self.labels, self.fields)
         async for typ, obj in events:
             if obj is None:  # LISTED
@@ -69,6 +92,35 @@ class Informer:
                 self.store[key] = obj
             for fn in self.on_change:
                 fn("ADDED" if typ == "SYNC" else typ, obj, prev)
+
+
+_shared: weakref.WeakKeyDictionary[KubeClient, dict[tuple[Any, ...], Informer]] = weakref.WeakKeyDictionary()
+
+
+def shared_informer(
+    client: KubeClient,
+    res: ResLike,
+    *,
+    namespace: str | None = None,
+    labels: Selector = None,
+    fields: Selector = None,
+    on_change: OnChange | None = None,
+) -> Informer:
+    """The client's one Informer for (resource, namespace, selectors), with `on_change` added.
+
+    client-go's shared informers: controllers watching pods or nodes share a watch and a cache
+    instead of decoding every event once per controller.
+    """
+    key = (res_of(res), namespace, selector(labels), selector(fields))
+    registry = _shared.setdefault(client, {})
+    inf = registry.get(key)
+    if inf is None:
+        inf = registry[key] = Informer(client, res, namespace=namespace, labels=labels, fields=fields)
+    if on_change is not None:
+        inf.on_change.append(on_change)
+        for obj in inf.items():  # a late subscriber still sees what is already cached
+            on_change("ADDED", obj, None)
+    return inf
 
 
 class WorkQueue:

@@ -17,7 +17,7 @@ import json
 import math
 from typing import Any
 
-from runtime.apiserver.controllers.base import Informer, Obj, WorkQueue, run_all, run_worker
+from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
 from runtime.apiserver.controllers.replicasets import controller_uid, owner_ref
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound
@@ -81,8 +81,8 @@ class DeploymentController:
     def __init__(self, client: KubeClient) -> None:
         self.client = client
         self.queue = WorkQueue()
-        self.deployments = Informer(client, DEPLOYMENTS, on_change=self._changed)
-        self.sets = Informer(client, REPLICASETS, on_change=self._rs_changed)
+        self.deployments = shared_informer(client, DEPLOYMENTS, on_change=self._changed)
+        self.sets = shared_informer(client, REPLICASETS, on_change=self._rs_changed)
 
     def _changed(self, typ: str, d: Obj, prev: Obj | None) -> None:
         if typ != "DELETED":

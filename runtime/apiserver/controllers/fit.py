@@ -120,7 +120,10 @@ class NodeUsage:
         self.pods = 0
 
     def add(self, pod: Obj, sign: int = 1) -> None:
-        for r, v in pod_requests(pod).items():
+        self.add_requests(pod_requests(pod), sign)
+
+    def add_requests(self, requests: dict[str, Fraction], sign: int = 1) -> None:
+        for r, v in requests.items():
             self.requested[r] += sign * v
         self.pods += sign
 

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from typing import Any
 
-from runtime.apiserver.controllers.base import Informer, Obj, WorkQueue, run_all, run_worker
+from runtime.apiserver.controllers.base import Informer, Obj, WorkQueue, run_all, run_worker, shared_informer
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import Res
@@ -55,7 +55,7 @@ class GarbageCollector:
         def changed(typ: str, obj: Obj, prev: Obj | None) -> None:
             self._changed(rid, typ, obj, prev)
 
-        inf = Informer(self.client, res, on_change=changed)
+        inf = shared_informer(self.client, res, on_change=changed)
         self.informers[rid] = inf
         task = asyncio.ensure_future(inf.run())
         self.tasks.add(task)
@@ -124,9 +124,8 @@ class GarbageCollector:
     async def reconcile(self, key: str) -> None:
         kind, rid, ns, name = key.split("|", 3)
         res = self.resources[rid]
-        try:
-            obj = await self.client.get(res, name, namespace=ns or None)
-        except KubeNotFound:
+        obj = self.informers[rid].get(ns, name)  # the cache; owners are what gets checked live
+        if obj is None:
             return
         if kind == "dep":
             await self._dependent(res, obj)

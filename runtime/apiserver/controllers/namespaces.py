@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from runtime.apiserver.controllers.base import Informer, Obj, WorkQueue, run_all, run_worker
+from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import ApiError, Forbidden, KubeConflict, KubeNotFound
 from runtime.kube.resources import NAMESPACES, Res
@@ -40,7 +40,7 @@ class NamespaceLifecycle:
         self.client = client
         self.recheck = recheck
         self.queue = WorkQueue()
-        self.namespaces = Informer(client, NAMESPACES, on_change=self._changed)
+        self.namespaces = shared_informer(client, NAMESPACES, on_change=self._changed)
 
     def _changed(self, typ: str, ns: Obj, prev: Obj | None) -> None:
         if typ != "DELETED" and (ns.get("metadata") or {}).get("deletionTimestamp"):

@@ -22,7 +22,7 @@ import logging
 import time
 from typing import Any
 
-from runtime.apiserver.controllers.base import Informer, Obj, WorkQueue, run_all, run_worker
+from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
 from runtime.apiserver.controllers.fit import is_terminal, tolerates
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
@@ -57,6 +57,9 @@ def ready_status(node: Obj) -> str:
 
 
 def desired_condition_taints(node: Obj) -> set[tuple[str, str]]:
+    conds = (node.get("status") or {}).get("conditions") or []
+    if not any(c.get("type") == "Ready" for c in conds):
+        return set()  # never reported: left alone until the grace period marks it Unknown
     ready = ready_status(node)
     key = {"Unknown": UNREACHABLE, "False": NOT_READY}.get(ready)
     return {(key, "NoSchedule"), (key, "NoExecute")} if key else set()
@@ -89,9 +92,11 @@ class NodeLifecycle:
         self.grace, self.period = grace, period
         self.queue = WorkQueue()
         self.seen: dict[str, tuple[Any, float]] = {}  # node -> (heartbeat signature, local time seen)
-        self.nodes = Informer(client, NODES, on_change=self._node_changed)
-        self.leases = Informer(client, LEASES, namespace="kube-node-lease", on_change=self._lease_changed)
-        self.pods = Informer(client, PODS, on_change=self._pod_changed)
+        self.nodes = shared_informer(client, NODES, on_change=self._node_changed)
+        self.leases = shared_informer(
+            client, LEASES, namespace="kube-node-lease", on_change=self._lease_changed
+        )
+        self.pods = shared_informer(client, PODS, on_change=self._pod_changed)
 
     def _node_changed(self, typ: str, node: Obj, prev: Obj | None) -> None:
         name = node["metadata"]["name"]
@@ -197,8 +202,7 @@ class NodeLifecycle:
             subresource="status",
             type="strategic",
         )
-        self.nodes.store[("", node["metadata"]["name"])] = out
-        return out
+        return out  # not written into the shared cache: other controllers diff against it
 
     async def _sync_taints(self, node: Obj) -> Obj:
         taints: list[Obj] = list((node.get("spec") or {}).get("taints") or [])
@@ -223,8 +227,7 @@ class NodeLifecycle:
         except Conflict:
             self.queue.add(node["metadata"]["name"])  # the cache catches up, then we go again
             return node
-        self.nodes.store[("", node["metadata"]["name"])] = out
-        return out
+        return out  # not written into the shared cache: other controllers diff against it
 
     async def _evict(self, node: Obj) -> None:
         taints = [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoExecute"]

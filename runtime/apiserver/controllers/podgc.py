@@ -16,7 +16,7 @@ import datetime
 import logging
 import time
 
-from runtime.apiserver.controllers.base import Informer, Obj, run_all
+from runtime.apiserver.controllers.base import Obj, run_all, shared_informer
 from runtime.apiserver.controllers.fit import is_terminal
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
@@ -38,8 +38,8 @@ class PodGC:
     ) -> None:
         self.client = client
         self.period, self.quarantine, self.threshold = period, quarantine, terminated_threshold
-        self.pods = Informer(client, PODS)
-        self.nodes = Informer(client, NODES)
+        self.pods = shared_informer(client, PODS)
+        self.nodes = shared_informer(client, NODES)
         self.missing_since: dict[str, float] = {}
 
     async def run(self) -> None:

@@ -9,11 +9,16 @@ change. A pod just bound is "assumed" on its node until the watch shows it, so a
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
+from collections.abc import Coroutine
+from fractions import Fraction
+from typing import Any
 
 from runtime.apiserver.controllers import fit
-from runtime.apiserver.controllers.base import Informer, Obj, WorkQueue, run_all, run_worker
+from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import EVENTS, NODES, PODS
@@ -49,8 +54,11 @@ class Scheduler:
         self.queue = WorkQueue()
         self.assumed: dict[str, tuple[str, Obj]] = {}  # pod key -> (node, pod) until the watch shows it
         self.reported: dict[str, str] = {}  # pod key -> last Unschedulable message written
-        self.pods = Informer(client, PODS, on_change=self._pod_changed)
-        self.nodes = Informer(client, NODES, on_change=self._node_changed)
+        self.pods = shared_informer(client, PODS, on_change=self._pod_changed)
+        self._binding = asyncio.Semaphore(4)  # binds in flight
+        self._request_cache: dict[str, dict[str, Fraction]] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+        self.nodes = shared_informer(client, NODES, on_change=self._node_changed)
 
     async def run(self) -> None:
         async def worker() -> None:
@@ -71,6 +79,8 @@ class Scheduler:
 
     def _pod_changed(self, typ: str, pod: Obj, prev: Obj | None) -> None:
         key = _key(pod)
+        if typ == "DELETED":
+            self._request_cache.pop(pod["metadata"].get("uid", ""), None)
         if typ == "DELETED" or (pod.get("spec") or {}).get("nodeName"):
             self.assumed.pop(key, None)
             self.reported.pop(key, None)
@@ -92,17 +102,25 @@ class Scheduler:
 
     # -- one pod ----------------------------------------------------------------------------------
 
+    def _requests(self, pod: Obj) -> dict[str, Fraction]:
+        """A pod's requests, parsed once per pod (a pod's resources do not change)."""
+        uid = pod["metadata"].get("uid", "")
+        got = self._request_cache.get(uid)
+        if got is None:
+            got = self._request_cache[uid] = fit.pod_requests(pod)
+        return got
+
     def _usage(self) -> dict[str, fit.NodeUsage]:
         usage: dict[str, fit.NodeUsage] = {}
         seen: set[str] = set()
         for pod in self.pods.items():
             node = (pod.get("spec") or {}).get("nodeName")
             if node and not fit.is_terminal(pod):
-                usage.setdefault(node, fit.NodeUsage()).add(pod)
+                usage.setdefault(node, fit.NodeUsage()).add_requests(self._requests(pod))
                 seen.add(_key(pod))
         for key, (node, pod) in self.assumed.items():
             if key not in seen:
-                usage.setdefault(node, fit.NodeUsage()).add(pod)
+                usage.setdefault(node, fit.NodeUsage()).add_requests(self._requests(pod))
         return usage
 
     async def schedule(self, key: str) -> None:
@@ -125,18 +143,35 @@ class Scheduler:
             await self._unschedulable(pod, fit.unschedulable_message(len(nodes), reasons))
             return
         target = max(fits, key=lambda f: (f[0], [-ord(c) for c in f[1]]))[1]
-        binding = {
-            "apiVersion": "v1",
-            "kind": "Binding",
-            "metadata": {"name": name, "namespace": namespace, "uid": pod["metadata"].get("uid")},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": target},
-        }
-        try:
-            await self.client.create(PODS, binding, namespace=namespace, name=name, subresource="binding")
-        except (KubeNotFound, Conflict):
-            return  # deleted, or bound by someone else meanwhile: the watch tells the rest
+        # assume now, bind in the background (kube-scheduler's binding cycle): the next pod is
+        # placed at once, counting this one on its node
         self.assumed[key] = (target, pod)
         self.reported.pop(key, None)
+        self._spawn(self._bind(key, pod, target))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _bind(self, key: str, pod: Obj, target: str) -> None:
+        namespace, _, name = key.partition("/")
+        binding = {
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name, "namespace": namespace, "uid": pod["metadata"].get("uid")},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": target},
+        }  # fmt: skip
+        async with self._binding:
+            try:
+                await self.client.create(PODS, binding, namespace=namespace, name=name, subresource="binding")
+            except (KubeNotFound, Conflict):
+                self.assumed.pop(key, None)  # deleted, or bound by someone else: the watch tells the rest
+                return
+            except KedgeError as exc:
+                self.assumed.pop(key, None)
+                log.warning("binding %s to %s failed: %s; retrying", key, target, exc)
+                self.queue.add_after(key, 1.0)
+                return
         await self._event(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {target}")
 
     async def _unschedulable(self, pod: Obj, message: str) -> None:
@@ -164,7 +199,7 @@ class Scheduler:
         except KubeNotFound:
             return
         self.reported[key] = message
-        await self._event(pod, "Warning", "FailedScheduling", message)
+        self._spawn(self._event(pod, "Warning", "FailedScheduling", message))
 
     async def _event(self, pod: Obj, typ: str, reason: str, message: str) -> None:
         meta = pod["metadata"]

@@ -8,7 +8,7 @@ terminating namespace is left alone.
 
 from __future__ import annotations
 
-from runtime.apiserver.controllers.base import Informer, Obj, WorkQueue, run_all, run_worker
+from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, Forbidden, KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, NAMESPACES, SERVICEACCOUNTS, Res
@@ -39,11 +39,11 @@ class NamespaceDefaults:
             meta = obj.get("metadata") or {}
             self.queue.add(meta.get("namespace") or meta.get("name") or "")
 
-        self.namespaces = Informer(client, NAMESPACES, on_change=by_namespace)
-        self.accounts = Informer(
+        self.namespaces = shared_informer(client, NAMESPACES, on_change=by_namespace)
+        self.accounts = shared_informer(
             client, SERVICEACCOUNTS, fields="metadata.name=default", on_change=by_namespace
         )
-        self.configmaps = Informer(
+        self.configmaps = shared_informer(
             client, CONFIGMAPS, fields=f"metadata.name={ROOT_CA}", on_change=by_namespace
         )
 
