@@ -93,9 +93,8 @@ class NodeLifecycle:
         self.queue = WorkQueue()
         self.seen: dict[str, tuple[Any, float]] = {}  # node -> (heartbeat signature, local time seen)
         self.nodes = shared_informer(client, NODES, on_change=self._node_changed)
-        self.leases = shared_informer(
-            client, LEASES, namespace="kube-node-lease", on_change=self._lease_changed
-        )
+        # all namespaces, so the garbage collector's lease watch is this same one
+        self.leases = shared_informer(client, LEASES, on_change=self._lease_changed)
         self.pods = shared_informer(client, PODS, on_change=self._pod_changed)
 
     def _node_changed(self, typ: str, node: Obj, prev: Obj | None) -> None:
@@ -107,7 +106,8 @@ class NodeLifecycle:
         self.queue.add(name)
 
     def _lease_changed(self, typ: str, lease: Obj, prev: Obj | None) -> None:
-        self._observe(lease["metadata"]["name"])
+        if lease["metadata"].get("namespace") == "kube-node-lease":
+            self._observe(lease["metadata"]["name"])
 
     def _pod_changed(self, typ: str, pod: Obj, prev: Obj | None) -> None:
         node = (pod.get("spec") or {}).get("nodeName")
