@@ -125,6 +125,15 @@ class CloudControllers:
             "connectedEdges": len(edges), "edges": edges, "pendingAcks": self.hub.pending_acks(),
             "heldNodes": self.liveness.owned(), "synced": bool(self.edge and self.edge.synced.is_set()),
             "ackStateBacklog": self.store.backlog if self.store else 0,
+            "counters": {  # monotonic, for rates (benchmarks, dashboards)
+                "messagesSent": self.edge.messages_sent if self.edge else 0,
+                "requestsAnswered": self.requests.answered,
+                "apiWrites": (self.requests.writes + self.liveness.lease_writes + self.liveness.node_writes
+                              + (self.store.writes if self.store else 0)),
+                "leaseWrites": self.liveness.lease_writes, "nodeWrites": self.liveness.node_writes,
+                "ackStateWrites": self.store.writes if self.store else 0,
+                "requestWrites": self.requests.writes,
+            },
         }
 
 

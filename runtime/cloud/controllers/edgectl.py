@@ -166,6 +166,9 @@ class EdgeController:
         self.sent.pop(info.node, None)
 
     async def on_ack(self, node: str, ev: Acked) -> None:
+        r = parse_resource(ev.resource)
+        if r is None or r.type not in _RANK:
+            return  # another controller's message (devices): its ack state is not ours to resync
         self.acks.apply(node, ev)
         if self.store is not None:
             self.store.mark(node, ev.key)

@@ -84,6 +84,7 @@ class EdgeRequests:
         self.on_lease = on_lease  # told when an edge wrote its own lease (KubeEdge peers)
         self._leases: dict[str, tuple[float, dict[str, Any]]] = {}  # node -> (monotonic, last written)
         self.answered = 0
+        self.writes = 0  # API writes made for edge requests (leases included; throttled ones not)
 
     async def handle(self, node: str, msg: Message) -> None:
         if msg.operation == OP_RESPONSE or msg.group != GROUP_META:
@@ -104,6 +105,8 @@ class EdgeRequests:
         rv = ""
         try:
             content = await handler(node, msg, ns, name)
+            if r.type != RT_LEASE and (msg.operation != OP_QUERY or r.type == RT_SERVICEACCOUNTTOKEN):
+                self.writes += 1
             if content is None:
                 return  # events: accepted, no answer (edgecore does not wait for one)
             if isinstance(content, tuple):
@@ -176,6 +179,7 @@ class EdgeRequests:
             body["metadata"].pop("resourceVersion", None)  # the edge's renewal wins, as a kubelet's does
             obj = await self.client.replace(LEASES, body, namespace=LEASE_NS)
         self._leases[node] = (now, obj)
+        self.writes += 1
         return object_result(obj)
 
     # --- pods ------------------------------------------------------------------------------------

@@ -102,19 +102,23 @@ class SyncStore:
         epochs, self._epochs_dirty = self._epochs_dirty, set()
         sem = asyncio.Semaphore(self.concurrency)
 
-        async def one(name: str, write: Any) -> None:
+        async def one(name: str, write: Any, retry: set[str], key: str) -> None:
             async with sem:
                 try:
                     await write
                 except Exception as exc:  # retried on the next flush
-                    log.warning("ack state %s: write failed: %s", name, exc)
-                    self._dirty.add(name) if not name.endswith(EPOCH_SUFFIX) else None
+                    failed.append(f"{name}: {exc}")
+                    retry.add(key)
                     self._kick.set()
 
-        jobs = [one(n, self._write(n, state.entries.get(n))) for n in names]
-        jobs += [one(_epoch_name(node), self._write_epoch(node, state.epochs.get(node, "")))
-                 for node in epochs]
+        jobs = [one(n, self._write(n, state.entries.get(n)), self._dirty, n) for n in names]
+        jobs += [one(_epoch_name(node), self._write_epoch(node, state.epochs.get(node, "")),
+                     self._epochs_dirty, node) for node in epochs]
+        failed: list[str] = []
         await asyncio.gather(*jobs)
+        if failed:  # one line per flush, not one per object (design.md §3)
+            log.warning("ack state: %d write(s) failed, retried next flush; first: %s", len(failed),
+                        failed[0])
 
     async def _write(self, name: str, entry: AckEntry | None) -> None:
         if entry is None:
