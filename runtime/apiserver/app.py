@@ -47,16 +47,8 @@ async def _stream(request: web.Request, status: int, parts: list[bytes], ctype: 
     )
     resp.content_length = sum(len(p) for p in parts)
     await resp.prepare(request)
-    batch: list[bytes] = []
-    size = 0
     for p in parts:
-        batch.append(p)
-        size += len(p)
-        if size >= 1 << 20:
-            await resp.write(b"".join(batch))
-            batch, size = [], 0
-    if batch:
-        await resp.write(b"".join(batch))
+        await resp.write(p)
     await resp.write_eof()
     return resp
 

@@ -163,10 +163,21 @@ class ListBody(list[bytes]):
 
 
 def list_parts(rt: ResourceType, meta: Obj, raws: list[bytes]) -> list[bytes]:
+    """head, items joined in ~1 MiB slices, tail: one copy of the items, written slice by slice."""
     head = orjson.dumps({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta})
     parts = [head[:-1] + b',"items":[']
-    for i, raw in enumerate(raws):
-        parts.append(b"," + raw if i else raw)
+    group: list[bytes] = []
+    size = 0
+    for raw in raws:
+        group.append(raw)
+        size += len(raw)
+        if size >= 1 << 20:
+            parts.append(b",".join(group) + (b"," if len(parts) else b""))
+            group, size = [], 0
+    if group:
+        parts.append(b",".join(group))
+    elif len(parts) > 1:
+        parts[-1] = parts[-1][:-1]
     parts.append(b"]}")
     return parts
 

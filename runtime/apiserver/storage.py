@@ -174,6 +174,7 @@ class Store:
         self.emitted_rv = 0  # every event up to here has been offered to watchers (bookmarks use it)
         self.watchers: dict[str, set[Watcher]] = collections.defaultdict(set)
         self.listeners: list[Callable[[Event], None]] = []  # in-process observers (CRD registry)
+        self._order: dict[str, list[Key]] = {}
 
     def load(self) -> None:
         if self.db is None:
@@ -196,11 +197,14 @@ class Store:
         return self.data[res].get((ns, name))
 
     def items(self, res: str, ns: str | None) -> list[tuple[Key, Entry]]:
-        """Sorted by (namespace, name), like etcd's key order."""
+        """Sorted by (namespace, name), like etcd's key order (the order is cached until keys change)."""
         bucket = self.data[res]
+        keys = self._order.get(res)
+        if keys is None:
+            keys = self._order[res] = sorted(bucket)
         if ns is None:
-            return sorted(bucket.items())
-        return sorted((k, e) for k, e in bucket.items() if k[0] == ns)
+            return [(k, bucket[k]) for k in keys]
+        return [(k, bucket[k]) for k in keys if k[0] == ns]
 
     # -- writes ---------------------------------------------------------------------------------
     def next_rv(self) -> int:
@@ -220,6 +224,8 @@ class Store:
             prev = bucket.get(key)
             entry = Entry.of(obj)
             top = max(top, entry.rv)
+            if prev is None or typ == "DELETED":
+                self._order.pop(res, None)
             if typ == "DELETED":
                 bucket.pop(key, None)
                 rows.append((res, key[0], key[1], None))

@@ -189,7 +189,8 @@ def machine() -> dict[str, Any]:
             break
     mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
     return {"cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(int(mem) / 1024 / 1024, 1),
-            "python": platform.python_version(), "kernel": platform.release()}
+            "python": platform.python_version(), "kernel": platform.release(),
+            "loadavg_1m_at_end": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -198,6 +199,7 @@ def main() -> None:
     ap.add_argument("--watchers", type=int, default=200)
     ap.add_argument("--updates", type=int, default=1000)
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         proc, server, token, ca = start_server(data)
@@ -229,7 +231,7 @@ def main() -> None:
                 "updates": args.updates,
                 **fan,
                 "storage": "sqlite WAL (synchronous=NORMAL)",
-                "machine": machine(),
+                "machine": {**machine(), "loadavg_1m_at_start": load_start},
             }
             print(json.dumps(out), flush=True)
         finally:
