@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from runtime.apiserver.controllers.replicasets import is_pod_ready
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, DEPLOYMENTS, PODS, REPLICASETS
@@ -165,3 +166,46 @@ async def test_deployment_schedules_scales_rolls_and_deletes(controlplane: Contr
             return not left
 
         await eventually(all_gone, within=20, what="ReplicaSets and pods collected")
+
+
+async def test_rolling_update_respects_max_surge_and_unavailable(controlplane: ControlPlane) -> None:
+    """maxSurge=1, maxUnavailable=0 on 3 replicas: never more than 4 pods alive, never fewer than 3 ready."""
+    client = controlplane.client
+    ns = await new_namespace(client)
+    nodes = [unique("roll") for _ in range(2)]
+    deployment = {
+        "metadata": {"name": "api", "namespace": ns},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "api"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": {"app": "api"}},
+                         "spec": {"containers": [{"name": "c", "image": "app:1"}]}},
+        },
+    }  # fmt: skip
+    async with FakeKubelet(client, nodes):
+        await client.create(DEPLOYMENTS, deployment)
+        await kubectl(controlplane, "rollout", "status", "deployment/api", "-n", ns, "--timeout=60s")
+        alive_max, ready_min = 0, 99
+        stop = asyncio.Event()
+
+        async def observe() -> None:
+            nonlocal alive_max, ready_min
+            while not stop.is_set():
+                pods = [
+                    p for p in await pods_of(client, ns, "api") if not p["metadata"].get("deletionTimestamp")
+                ]
+                ready = [p for p in pods if is_pod_ready(p)]
+                alive_max, ready_min = max(alive_max, len(pods)), min(ready_min, len(ready))
+                await asyncio.sleep(0.01)
+
+        watcher = asyncio.create_task(observe())
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "app:2"}]}}}}
+        await client.patch(DEPLOYMENTS, "api", patch, namespace=ns, type="strategic")
+        await kubectl(controlplane, "rollout", "status", "deployment/api", "-n", ns, "--timeout=60s")
+        stop.set()
+        await watcher
+        assert alive_max <= 4, alive_max
+        assert ready_min >= 3, ready_min
+        images = {p["spec"]["containers"][0]["image"] for p in await pods_of(client, ns, "api")}
+        assert images == {"app:2"}
