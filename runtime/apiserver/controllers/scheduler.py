@@ -56,7 +56,9 @@ class Scheduler:
         self.reported: dict[str, str] = {}  # pod key -> last Unschedulable message written
         self.pods = shared_informer(client, PODS, on_change=self._pod_changed)
         self._binding = asyncio.Semaphore(4)  # binds in flight
-        self._request_cache: dict[str, dict[str, Fraction]] = {}
+        # incremental accounting: what each node's pods (bound or assumed) request, by pod key
+        self.counted: dict[str, tuple[str, dict[str, Fraction]]] = {}
+        self.usage: dict[str, fit.NodeUsage] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self.nodes = shared_informer(client, NODES, on_change=self._node_changed)
 
@@ -77,11 +79,39 @@ class Scheduler:
         for key in list(self.reported):
             self.queue.add(key)
 
+    def _count(self, key: str, node: str, pod: Obj) -> None:
+        if key in self.counted and self.counted[key][0] == node:
+            return
+        self._uncount(key)
+        requests = fit.pod_requests(pod)
+        self.counted[key] = (node, requests)
+        self.usage.setdefault(node, fit.NodeUsage()).add_requests(requests)
+
+    def _uncount(self, key: str) -> None:
+        old = self.counted.pop(key, None)
+        if old is not None:
+            self.usage[old[0]].add_requests(old[1], -1)
+
+    def _unassume(self, key: str, target: str) -> None:
+        """Undo an assumption whose bind failed (unless the watch already placed the pod for real)."""
+        if self.assumed.pop(key, None) is None:
+            return
+        namespace, _, name = key.partition("/")
+        cached = self.pods.get(namespace, name)
+        if (
+            not (cached and (cached.get("spec") or {}).get("nodeName"))
+            and self.counted.get(key, ("",))[0] == target
+        ):
+            self._uncount(key)
+
     def _pod_changed(self, typ: str, pod: Obj, prev: Obj | None) -> None:
         key = _key(pod)
-        if typ == "DELETED":
-            self._request_cache.pop(pod["metadata"].get("uid", ""), None)
-        if typ == "DELETED" or (pod.get("spec") or {}).get("nodeName"):
+        node = (pod.get("spec") or {}).get("nodeName")
+        if typ == "DELETED" or fit.is_terminal(pod):
+            self._uncount(key)
+        elif node:
+            self._count(key, node, pod)
+        if typ == "DELETED" or node:
             self.assumed.pop(key, None)
             self.reported.pop(key, None)
             if typ == "DELETED" or fit.is_terminal(pod):
@@ -102,33 +132,12 @@ class Scheduler:
 
     # -- one pod ----------------------------------------------------------------------------------
 
-    def _requests(self, pod: Obj) -> dict[str, Fraction]:
-        """A pod's requests, parsed once per pod (a pod's resources do not change)."""
-        uid = pod["metadata"].get("uid", "")
-        got = self._request_cache.get(uid)
-        if got is None:
-            got = self._request_cache[uid] = fit.pod_requests(pod)
-        return got
-
-    def _usage(self) -> dict[str, fit.NodeUsage]:
-        usage: dict[str, fit.NodeUsage] = {}
-        seen: set[str] = set()
-        for pod in self.pods.items():
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node and not fit.is_terminal(pod):
-                usage.setdefault(node, fit.NodeUsage()).add_requests(self._requests(pod))
-                seen.add(_key(pod))
-        for key, (node, pod) in self.assumed.items():
-            if key not in seen:
-                usage.setdefault(node, fit.NodeUsage()).add_requests(self._requests(pod))
-        return usage
-
     async def schedule(self, key: str) -> None:
         namespace, _, name = key.partition("/")
         pod = self.pods.get(namespace, name)
         if pod is None or not _pending(pod) or key in self.assumed:
             return
-        usage = self._usage()
+        usage = self.usage
         nodes = sorted(self.nodes.items(), key=lambda n: n["metadata"]["name"])
         fits: list[tuple[float, str]] = []
         reasons: list[str] = []
@@ -146,6 +155,7 @@ class Scheduler:
         # assume now, bind in the background (kube-scheduler's binding cycle): the next pod is
         # placed at once, counting this one on its node
         self.assumed[key] = (target, pod)
+        self._count(key, target, pod)
         self.reported.pop(key, None)
         self._spawn(self._bind(key, pod, target))
 
@@ -165,10 +175,10 @@ class Scheduler:
             try:
                 await self.client.create(PODS, binding, namespace=namespace, name=name, subresource="binding")
             except (KubeNotFound, Conflict):
-                self.assumed.pop(key, None)  # deleted, or bound by someone else: the watch tells the rest
+                self._unassume(key, target)  # deleted, or bound by someone else: the watch tells the rest
                 return
             except KedgeError as exc:
-                self.assumed.pop(key, None)
+                self._unassume(key, target)
                 log.warning("binding %s to %s failed: %s; retrying", key, target, exc)
                 self.queue.add_after(key, 1.0)
                 return
