@@ -75,6 +75,12 @@ def pod(i: int) -> dict[str, Any]:
                                      "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
 
 
+def cpu_s(pid: int) -> float:
+    """user+system CPU seconds of a process (its own threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -140,7 +146,7 @@ async def _watchers(server: str, token: str, ca: str, n: int, ns: str, rv: str, 
     q.put(received)
 
 
-def fanout(server: str, token: str, ca: Path, watchers: int, updates: int) -> dict[str, float]:
+def fanout(server: str, token: str, ca: Path, watchers: int, updates: int, pid: int) -> dict[str, float]:
     c = conn(server, ca)
     call(c, token, "POST", "/api/v1/namespaces", {"metadata": {"name": "fan"}})
     st, body = call(c, token, "POST", "/api/v1/namespaces/fan/configmaps", {"metadata": {"name": "hot"},
@@ -160,6 +166,7 @@ def fanout(server: str, token: str, ca: Path, watchers: int, updates: int) -> di
         r.wait(60)
     time.sleep(1.0)
     sent: dict[int, float] = {}
+    c0 = cpu_s(pid)
     for i in range(updates):
         t = time.time()
         c.request("PATCH", "/api/v1/namespaces/fan/configmaps/hot", body=json.dumps({"data": {"v": str(i + 1)}}),
@@ -170,6 +177,7 @@ def fanout(server: str, token: str, ca: Path, watchers: int, updates: int) -> di
     results: list[tuple[int, float]] = []
     for _ in procs:
         results += q.get(timeout=300)
+    fan_cpu = cpu_s(pid) - c0
     for p in procs:
         p.join(30)
     lat = sorted((recv - sent[rv_]) * 1000 for rv_, recv in results if rv_ in sent)
@@ -178,6 +186,7 @@ def fanout(server: str, token: str, ca: Path, watchers: int, updates: int) -> di
         "watch_p50_ms": round(statistics.median(lat), 2),
         "watch_p99_ms": round(lat[int(len(lat) * 0.99) - 1], 2),
         "watch_max_ms": round(lat[-1], 2),
+        "server_cpu_ms_per_update_fanout": round(fan_cpu / updates * 1000, 2),
     }
 
 
@@ -207,24 +216,30 @@ def main() -> None:
             c = conn(server, ca)
             call(c, token, "POST", "/api/v1/namespaces", {"metadata": {"name": "bench"}})
             bodies = [pod(i) for i in range(args.pods)]
+            c0 = cpu_s(proc.pid)
             t0 = time.perf_counter()
             for b in bodies:
                 st, _ = call(c, token, "POST", "/api/v1/namespaces/bench/pods", b)
                 assert st == 201, st
             create_s = time.perf_counter() - t0
+            create_cpu = cpu_s(proc.pid) - c0
+            c0 = cpu_s(proc.pid)
             times = []
             for _ in range(5):
                 t = time.perf_counter()
                 st, body = call(c, token, "GET", "/api/v1/namespaces/bench/pods")
                 times.append((time.perf_counter() - t) * 1000)
                 assert st == 200 and body.count(b'"kind":"Pod"') == args.pods
+            list_cpu = (cpu_s(proc.pid) - c0) / 5
             rss = rss_mb(proc.pid)
-            fan = fanout(server, token, ca, args.watchers, args.updates)
+            fan = fanout(server, token, ca, args.watchers, args.updates, proc.pid)
             out = {
                 "bench": "apiserver",
                 "pods": args.pods,
                 "creates_per_s": round(args.pods / create_s, 1),
+                "server_cpu_ms_per_create": round(create_cpu / args.pods * 1000, 3),
                 "list_ms": round(statistics.median(times), 1),
+                "server_cpu_ms_per_list": round(list_cpu * 1000, 1),
                 "list_bytes": len(body),
                 "rss_mb_at_pods": round(rss, 1),
                 "watchers": args.watchers,
