@@ -67,6 +67,13 @@ def systemd_is_pid1() -> bool:
     return Path("/run/systemd/system").is_dir()
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class Joiner:
     """Holds what the steps share (the pinned CA, the key) between them."""
 
@@ -217,9 +224,10 @@ class Joiner:
             self.proc = subprocess.Popen(  # noqa: ASYNC220 - a detached child, not awaited
                 [*kedge_command(), "edge", "run", "--root", str(self.opts.root)], stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        for _ in range(200):
-            if self._running_pid() == self.proc.pid:
-                return f"pid {self.proc.pid}, log {paths.log_file}"
+        for _ in range(400):
+            pid = self._running_pid()
+            if pid is not None and (pid == self.proc.pid or _parent(pid) == self.proc.pid):
+                return f"pid {pid}, log {paths.log_file}"  # a one-file build: the bootloader's child
             if self.proc.poll() is not None:
                 raise KedgeError(f"start runtime: `kedge edge run` exited with {self.proc.returncode}",
                                  hint=f"see {paths.log_file}")
