@@ -201,3 +201,21 @@ async def test_registration_status_patch_and_lease_visible_through_kubectl(cloud
     assert lease2["spec"]["renewTime"] > lease1["spec"]["renewTime"]
     assert lease2["spec"]["holderIdentity"] == "kc-1"
     assert node["metadata"]["annotations"]["node.kedge.io/session-owner"] == cloud.ctl.identity
+
+
+async def test_a_1mib_secret_crosses_the_channel_with_its_pod(cloudenv: CloudEnv) -> None:
+    import base64
+    import os
+
+    env, client = cloudenv, cloudenv.client
+    cloud = await env.cloud()
+    e = await env.edge("big-1", cloud)
+    await env.register(e)
+    blob = os.urandom(1 << 20)  # 1 MiB: the largest Secret Kubernetes stores
+    await client.create(SECRETS, {"metadata": {"name": "big", "namespace": "default"},
+                                  "data": {"blob": base64.b64encode(blob).decode()}})
+    await client.create(PODS, pod("bigpod", "big-1", secret="big"))
+    await until(lambda: e.got(OP_INSERT, "secret"), within=20, what="1 MiB secret at the edge")
+    (msg,) = [m for m in e.got(OP_INSERT, "secret") if m.resource == "default/secret/big"]
+    assert base64.b64decode(msg.content["data"]["blob"]) == blob
+    await until(lambda: cloud.hub.pending_acks("big-1") == 0, what="acked")

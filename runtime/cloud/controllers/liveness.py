@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import datetime as dt
 import logging
 import re
@@ -73,7 +74,7 @@ class NodeLiveness:
 
     def __init__(self, client: KubeClient, world: World, replica: str, *, renew_every: float = 10.0,
                  lease_seconds: int = 40, autonomy: float = 86400.0, tick: float = 1.0,
-                 concurrency: int = 32) -> None:
+                 concurrency: int = 64) -> None:
         self.client, self.world, self.replica = client, world, replica
         self.renew_every, self.lease_seconds = renew_every, lease_seconds
         self.autonomy, self.tick, self.concurrency = autonomy, tick, concurrency
@@ -178,11 +179,15 @@ class NodeLiveness:
     async def mark(self, node: str, connected: bool, since: float = 0.0) -> bool:
         """Owner annotation + taint (one conditional update) and the EdgeConnected condition. False when
         the Node is not there yet (registration comes after the session opens): retried next tick."""
-        for _ in range(5):
-            try:
-                obj = await self.client.get(NODES, node)
-            except KubeNotFound:
-                return False
+        cached = self.world.nodes.get(node)
+        for attempt in range(5):
+            if attempt == 0 and cached is not None:  # the watch's copy: a stale one just costs a retry
+                obj = copy.deepcopy(cached)
+            else:
+                try:
+                    obj = await self.client.get(NODES, node)
+                except KubeNotFound:
+                    return False
             m = obj.setdefault("metadata", {})
             ann = m.setdefault("annotations", {})
             owner = ann.get(ANN_OWNER)
