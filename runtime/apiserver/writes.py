@@ -40,6 +40,10 @@ PATCH_TYPES = {
 def check_gvk(rt: ResourceType, obj: Obj) -> None:
     """Fill a missing apiVersion/kind from the URL; refuse a different one, as the decoder does."""
     av, kind = obj.get("apiVersion"), obj.get("kind")
+    if av is not None and not isinstance(av, str):
+        raise bad_request(_unmarshal(av, "apiVersion", "string"))
+    if kind is not None and not isinstance(kind, str):
+        raise bad_request(_unmarshal(kind, "kind", "string"))
     if not av:
         obj["apiVersion"] = rt.api_version
     elif av != rt.api_version:
@@ -50,8 +54,51 @@ def check_gvk(rt: ResourceType, obj: Obj) -> None:
         obj["kind"] = rt.kind
     elif kind != rt.kind:
         raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
-    if not isinstance(obj.get("metadata", {}), dict):
-        raise bad_request("metadata must be an object")
+    meta = obj.get("metadata", {})
+    if meta is None:
+        obj["metadata"] = meta = {}
+    if not isinstance(meta, dict):
+        raise bad_request(_unmarshal(meta, "metadata", "v1.ObjectMeta"))
+    for key, want in META_TYPES.items():
+        v = meta.get(key)
+        if v is None:
+            continue
+        if want == "string" and not isinstance(v, str):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "string"))
+        if want == "int64" and (isinstance(v, bool) or not isinstance(v, int)):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "int64"))
+        if want == "map" and (not isinstance(v, dict) or any(not isinstance(x, str) for x in v.values())):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "map[string]string"))
+        if want == "strings" and (not isinstance(v, list) or any(not isinstance(x, str) for x in v)):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "[]string"))
+        if want == "objects" and (not isinstance(v, list) or any(not isinstance(x, dict) for x in v)):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "[]v1.Object"))
+
+
+META_TYPES = {
+    "name": "string",
+    "generateName": "string",
+    "namespace": "string",
+    "uid": "string",
+    "resourceVersion": "string",
+    "selfLink": "string",
+    "creationTimestamp": "string",
+    "deletionTimestamp": "string",
+    "generation": "int64",
+    "deletionGracePeriodSeconds": "int64",
+    "labels": "map",
+    "annotations": "map",
+    "finalizers": "strings",
+    "ownerReferences": "objects",
+    "managedFields": "objects",
+}
+
+
+def _unmarshal(v: Any, field: str, go_type: str) -> str:
+    js = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number"}.get(
+        type(v), "value"
+    )
+    return f"json: cannot unmarshal {js} into Go struct field {field} of type {go_type}"
 
 
 def check_namespace(ctx: Ctx, obj: Obj) -> None:
