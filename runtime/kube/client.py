@@ -41,6 +41,7 @@ FIELD_MANAGER = "kedge"
 # httpcore's per-request pool scan stays cheap. Watches hold a connection each for minutes, so
 # they get a pool of their own instead of crowding (and slowing) the request pool.
 POOL = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+WATCH_SILENCE = 90.0  # a watch with no line (event or bookmark) for this long is presumed dead
 WATCH_POOL = httpx.Limits(max_connections=None, max_keepalive_connections=0)
 PatchKind = Literal["merge", "strategic", "json", "apply"]
 PATCH_CONTENT_TYPES: dict[str, str] = {
@@ -382,7 +383,9 @@ class KubeClient:
         """ONE watch request: yields events until the server ends it (timeoutSeconds) — no retry.
 
         Raises Gone on 410 (as HTTP status or as an ERROR event), Unreachable when the connection
-        fails or stays silent longer than `read_timeout` (default timeout_seconds + 30).
+        fails or the server does not answer within `read_timeout`. A watch that goes silent for
+        `read_timeout` (default 90 s; servers send a bookmark about every minute) simply ends, so a
+        connection lost without a reset (a silent partition) is resumed instead of hanging for hours.
         runtime.kube.watch.watch_with_resume builds the resuming loop on this.
         """
         r = res_of(res)
@@ -393,14 +396,16 @@ class KubeClient:
         }  # fmt: skip
         path = r.path(namespace if r.namespaced else None)
         clean = {k: _param(v) for k, v in params.items() if v is not None}
-        read = read_timeout if read_timeout is not None else timeout_seconds + 30.0
+        read = read_timeout if read_timeout is not None else min(timeout_seconds + 30.0, WATCH_SILENCE)
         timeout = httpx.Timeout(self.timeout, read=read)
+        streaming = False
         try:
             async with self._watch_http.stream(
                 "GET", path, params=clean, headers={"Accept": "application/json"}, timeout=timeout
             ) as resp:
                 if resp.status_code >= 400:
                     raise error_for_response(self.server, resp, await resp.aread())
+                streaming = True
                 async for line in resp.aiter_lines():
                     if not line.strip():
                         continue
@@ -413,6 +418,10 @@ class KubeClient:
                         obj.setdefault("apiVersion", r.api_version)
                         obj.setdefault("kind", r.kind)
                     yield WatchEvent(str(kind), obj)
+        except httpx.ReadTimeout as exc:
+            if streaming:
+                return  # silent for too long: end this watch, the caller resumes from its last RV
+            raise unreachable(self.server, exc) from exc
         except httpx.TransportError as exc:
             raise unreachable(self.server, exc) from exc
         except ValueError as exc:  # a torn JSON line: treat like a broken connection

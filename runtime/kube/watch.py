@@ -11,7 +11,8 @@ request is driven directly (KubeClient.watch_stream) and:
   for changed resourceVersions — so consumers never miss a deletion that happened in the gap;
 - connection errors / silent connections → capped, jittered backoff, then resume from the last
   resourceVersion seen (bookmarks advance it without emitting anything);
-- the server ending a watch (timeoutSeconds) → resume at once.
+- the server ending a watch (timeoutSeconds), or a watch silent for longer than `read_timeout`
+  (a partition that dropped packets instead of resetting the connection) → resume at once.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ async def watch_with_resume(
 ) -> AsyncIterator[Event]:
     """Yield ("SYNC", obj)…, ("LISTED", None), then live events forever (until cancelled).
 
-    `read_timeout` bounds how long a watch may stay silent before it counts as broken (default
-    timeout_seconds + 30; the server's bookmarks keep a healthy idle watch alive).
+    `read_timeout` bounds how long a watch may stay silent before it is presumed dead and resumed
+    (default 90 s; the server's bookmarks keep a healthy idle watch talking).
     """
     res = res_of(resource_type)
     store: dict[Key, dict[str, Any]] = {}

@@ -174,6 +174,33 @@ async def test_watch_resumes_after_partition_without_relist(
             await watch.close()
 
 
+async def test_watch_resumes_after_silent_partition(
+    restartable_apiserver: RestartableApiServer, tcp_proxy_factory: list[TcpProxy], tmp_path: Path
+) -> None:
+    """Packets dropped, no reset: the silent watch is presumed dead after read_timeout and resumed."""
+    server = restartable_apiserver
+    proxy = await make_proxy(tcp_proxy_factory, server.port)
+    via = kubeconfig_via(server.kubeconfig, proxy.port, tmp_path / "via.kubeconfig")
+    async with client_for(server.kubeconfig) as direct, client_for(via, request_timeout=1.0) as watcher:
+        await direct.create(CONFIGMAPS, cm("a"))
+        gen = watch_with_resume(
+            watcher, CONFIGMAPS, namespace=NS, read_timeout=1.0, delays=lambda: repeat(0.2)
+        )
+        watch = Collector(gen)
+        try:
+            await watch.wait(has(("LISTED", None)))
+            proxy.freeze()
+            await direct.create(CONFIGMAPS, cm("b"))
+            await direct.delete(CONFIGMAPS, "a", namespace=NS)
+            await asyncio.sleep(2.5)
+            assert watch.events == [("SYNC", "a"), ("LISTED", None)]  # nothing got through
+            proxy.restore()
+            await watch.wait(has(("ADDED", "b"), ("DELETED", "a")), within=10)
+            assert watch.events == [("SYNC", "a"), ("LISTED", None), ("ADDED", "b"), ("DELETED", "a")]
+        finally:
+            await watch.close()
+
+
 async def test_watch_relists_on_410_and_emits_deleted(
     restartable_apiserver: RestartableApiServer,
     tcp_proxy_factory: list[TcpProxy],
