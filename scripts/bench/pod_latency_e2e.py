@@ -52,10 +52,12 @@ def ready(pod: dict[str, Any]) -> bool:
 
 
 class DockerStarts:
-    """Docker `start` events of the node's app containers → pod uid → first start time (a thread)."""
+    """Docker `start` events of the node's containers → pod uid → first start time of its app container
+    (`times`) and of its sandbox (`sandbox`); read on a thread."""
 
     def __init__(self, client: docker.DockerClient, node: str, loop: asyncio.AbstractEventLoop) -> None:
         self.times: dict[str, float] = {}
+        self.sandbox: dict[str, float] = {}
         self.changed = asyncio.Event()
         self._loop = loop
         filters = {"type": "container", "event": "start", "label": [f"io.kedge.node={node}"]}
@@ -66,9 +68,12 @@ class DockerStarts:
         try:
             for ev in self._stream:
                 attrs = (ev.get("Actor") or {}).get("Attributes") or {}
-                if attrs.get("io.kedge.container.kind") == "app":
-                    uid, now = attrs.get("io.kedge.pod.uid", ""), time.perf_counter()
+                kind, now = attrs.get("io.kedge.container.kind"), time.perf_counter()
+                uid = attrs.get("io.kedge.pod.uid", "")
+                if kind == "app":
                     self._loop.call_soon_threadsafe(self._record, uid, now)
+                elif kind == "sandbox":
+                    self._loop.call_soon_threadsafe(self.sandbox.setdefault, uid, now)
         except Exception:  # the stream closes at the end
             pass
 
@@ -86,6 +91,7 @@ async def measure(
     run = uuid.uuid4().hex[:6]
     label = f"kedge-bench={run}"
     api_ready: dict[str, float] = {}
+    bound: dict[str, float] = {}
     arrived = asyncio.Event()
 
     async def watch() -> None:
@@ -93,6 +99,8 @@ async def measure(
             try:
                 async for ev in kube.watch_stream(PODS, namespace=NS, labels=label, timeout_seconds=600):
                     uid = ev.object.get("metadata", {}).get("uid", "")
+                    if (ev.object.get("spec") or {}).get("nodeName"):
+                        bound.setdefault(uid, time.perf_counter())
                     if ev.type == "MODIFIED" and ready(ev.object) and uid not in api_ready:
                         api_ready[uid] = time.perf_counter()
                         arrived.set()
@@ -104,6 +112,8 @@ async def measure(
     await asyncio.sleep(1.0)  # watch and event stream open
     to_docker: list[float] = []
     to_api: list[float] = []
+    to_bound: list[float] = []
+    to_sandbox: list[float] = []
     try:
         for i in range(n):
             pod: dict[str, Any] = {
@@ -130,6 +140,8 @@ async def measure(
                     w.cancel()
             to_docker.append(starts.times[uid] - t0)
             to_api.append(api_ready[uid] - t0)
+            to_bound.append(bound.get(uid, api_ready[uid]) - t0)
+            to_sandbox.append(starts.sandbox.get(uid, starts.times[uid]) - t0)
     finally:
         watcher.cancel()
         starts.close()
@@ -141,6 +153,10 @@ async def measure(
         "max_ms": round(max(to_api) * 1000, 1),
         "docker_start_p50_ms": round(statistics.median(to_docker) * 1000, 1),
         "docker_start_p99_ms": round(pct(to_docker, 99) * 1000, 1),
+        # where the time goes (p50 of: POST -> bound by the scheduler; POST -> sandbox started)
+        "bound_p50_ms": round(statistics.median(to_bound) * 1000, 1),
+        "sandbox_start_p50_ms": round(statistics.median(to_sandbox) * 1000, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
 

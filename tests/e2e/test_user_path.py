@@ -183,3 +183,38 @@ def test_offline_edge_keeps_pods_and_reconnect_restarts_nothing(e2e: E2E) -> Non
     assert len(app_containers(e2e, pods3)) == 3
     assert pod_containers(e2e, pods) == started, "a container that did not change was restarted"
     cloud.kubectl("delete", "deployment", "auto", "--wait=false")
+
+
+def test_init_container_host_network_and_readiness_probe(e2e: E2E) -> None:
+    cloud, edge = e2e.cloud, e2e.edge
+    pod = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shapes", "labels": {"app": "shapes"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 1, "hostNetwork": True,
+            "initContainers": [{"name": "init", "image": IMAGE,
+                                "command": ["sh", "-c", "echo from-init > /work/msg"],
+                                "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+            "containers": [{"name": "app", "image": IMAGE, "command": ["sleep", "3600"],
+                            "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+                            "readinessProbe": {"exec": {"command": ["test", "-f", "/work/ready"]},
+                                               "periodSeconds": 1}}],
+            "volumes": [{"name": "work", "emptyDir": {}}],
+        },
+    }  # fmt: skip
+    cloud.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+
+    def phase_running_not_ready() -> dict[str, Any] | None:
+        p = cloud.get("pod", "shapes")
+        st = p["status"]
+        conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
+        return p if st.get("phase") == "Running" and conds.get("Ready") == "False" else None
+
+    p = until(phase_running_not_ready, 60, "pod shapes Running but not Ready (probe failing)")
+    assert p["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    (cid,) = app_containers(e2e, [p])
+    ctr = edge.docker.containers.get(cid)
+    assert ctr.attrs["HostConfig"]["NetworkMode"] == "host"
+    assert ctr.exec_run(["cat", "/work/msg"]).output.decode().strip() == "from-init"
+    assert ctr.exec_run(["touch", "/work/ready"]).exit_code == 0
+    until(lambda: running_pods(e2e, "shapes", 1), 30, "pod shapes Ready once the probe passes")
+    cloud.kubectl("delete", "pod", "shapes", "--wait=false")
