@@ -95,3 +95,13 @@ def test_eviction_delay() -> None:
     assert eviction_delay(tol(effect="NoExecute", tolerationSeconds=5), [taint], now) == 0.0  # overdue
     assert eviction_delay(tol(effect="NoExecute"), [taint], now) is None  # forever
     assert eviction_delay({"spec": {}}, [schedule], now) is None  # NoSchedule never evicts
+
+
+def test_stored_only_warning() -> None:
+    from runtime.apiserver.controllers.kinds import stored_only_warning
+
+    assert stored_only_warning("apps", "DaemonSet") == (
+        '299 - "stored only: no DaemonSet controller in the embedded control plane"'
+    )
+    assert stored_only_warning("apps", "Deployment") is None
+    assert stored_only_warning("", "Pod") is None
