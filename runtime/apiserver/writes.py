@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -59,6 +61,10 @@ def check_gvk(rt: ResourceType, obj: Obj) -> None:
         obj["metadata"] = meta = {}
     if not isinstance(meta, dict):
         raise bad_request(_unmarshal(meta, "metadata", "v1.ObjectMeta"))
+    for key in ("spec", "status", "data"):
+        v = obj.get(key)
+        if v is not None and not isinstance(v, dict) and not (rt.crd and key == "data"):
+            raise bad_request(_unmarshal(v, f"{rt.kind}.{key}", f"{rt.kind}{key.capitalize()}"))
     for key, want in META_TYPES.items():
         v = meta.get(key)
         if v is None:
@@ -92,6 +98,16 @@ META_TYPES = {
     "ownerReferences": "objects",
     "managedFields": "objects",
 }
+
+
+@contextlib.contextmanager
+def decoding() -> Iterator[None]:
+    """Malformed nested fields surface as Python type errors in defaulting and admission; Kubernetes
+    rejects such a body while decoding it, with 400."""
+    try:
+        yield
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        raise bad_request(f"the object provided is unrecognized: {type(exc).__name__}: {exc}") from exc
 
 
 def _unmarshal(v: Any, field: str, go_type: str) -> str:
@@ -174,12 +190,15 @@ async def create(
             sa_name = (obj.get("spec") or {}).get("serviceAccountName") or "default"
             sa = api.store.get("/serviceaccounts", ctx.ns, sa_name)
             automount = sa.obj().get("automountServiceAccountToken") if sa is not None else None
-        obj = semantics.admit_create(rt.plural, obj, sa_automount=automount)
-    validation.validate(rt, obj, None)
+        with decoding():
+            obj = semantics.admit_create(rt.plural, obj, sa_automount=automount)
+    with decoding():
+        validation.validate(rt, obj, None)
     if managed:
-        obj = semantics.update_managed_fields(
-            None, obj, manager=ctx.manager(), operation="Update", subresource=ctx.target.sub
-        )
+        with decoding():
+            obj = semantics.update_managed_fields(
+                None, obj, manager=ctx.manager(), operation="Update", subresource=ctx.target.sub
+            )
     if ctx.dry_run:
         return status, orjson.dumps(obj)
     obj["metadata"]["resourceVersion"] = str(api.store.next_rv())
@@ -247,18 +266,21 @@ async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool,
             f"the name of the object ({nm.get('name')}) does not match the name on the URL ({name})"
         )
     nm["name"] = name
-    if not rt.crd:
-        new = default_object(rt.plural, new)  # the decoder defaults every write, not only creates
-    new = objects.prepare_update(rt, old, new, ctx.target.sub)
+    with decoding():
+        if not rt.crd:
+            new = default_object(rt.plural, new)  # the decoder defaults every write, not only creates
+        new = objects.prepare_update(rt, old, new, ctx.target.sub)
     objects.check_finalizer_additions(rt, old, new)
     causes = objects.metadata_errors(new)
     if causes:
         raise invalid(rt.kind, name, rt.group, causes)
-    validation.validate(rt, new, old)
+    with decoding():
+        validation.validate(rt, new, old)
     if manager_op:
-        new = semantics.update_managed_fields(
-            old, new, manager=ctx.manager(), operation=manager_op, subresource=ctx.target.sub
-        )
+        with decoding():
+            new = semantics.update_managed_fields(
+                old, new, manager=ctx.manager(), operation=manager_op, subresource=ctx.target.sub
+            )
     new["metadata"]["resourceVersion"] = om.get("resourceVersion")
     if objects.same_object(old, new):
         entry = api.store.get(rt.key, ctx.ns, name)
@@ -315,6 +337,8 @@ async def patch(api: Api, ctx: Ctx) -> Result:
                 new = semantics.apply_strategic_merge_patch(old, body, rt.kind, rt.api_version)
     except semantics.PatchError as exc:
         raise _patch_error(exc) from exc
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        raise bad_request(f"the patch could not be applied: {type(exc).__name__}: {exc}") from exc
     if not isinstance(new, dict):
         raise bad_request("the patched object is not an object")
     check_gvk(rt, new)
@@ -350,15 +374,16 @@ async def apply(api: Api, ctx: Ctx) -> Result:
     if live is None and ctx.target.sub:
         raise not_found(rt.plural, name, rt.group)
     try:
-        result = semantics.server_side_apply(
-            live,
-            applied,
-            manager=manager,
-            force=force,
-            kind=rt.kind,
-            api_version=rt.api_version,
-            subresource=ctx.target.sub,
-        )
+        with decoding():
+            result = semantics.server_side_apply(
+                live,
+                applied,
+                manager=manager,
+                force=force,
+                kind=rt.kind,
+                api_version=rt.api_version,
+                subresource=ctx.target.sub,
+            )
     except semantics.ApplyConflict as exc:
         raise _apply_conflict(exc) from exc
     except semantics.PatchError as exc:

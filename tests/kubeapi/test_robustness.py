@@ -132,3 +132,26 @@ def test_kedge_apiserver_prints_its_kubeconfig_path(tmp_path: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
+
+
+def test_malformed_nested_fields_are_client_errors(kube: Kube, ns: str) -> None:
+    bad: list[object] = [5, "x", [], True, [{"name": 5}], [{"name": "c", "image": "i", "env": 5}],
+                         [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "abc"}}}]]
+    n = 0
+    for path, base, field in (
+        (f"/api/v1/namespaces/{ns}/pods", {"spec": {"containers": [{"name": "c", "image": "i"}]}}, ("spec",)),
+        (f"/api/v1/namespaces/{ns}/pods", {"spec": {}}, ("spec", "containers")),
+        (f"/apis/apps/v1/namespaces/{ns}/deployments", {"spec": {"selector": {"matchLabels": {"a": "b"}}}},
+         ("spec", "template")),
+        (f"/api/v1/namespaces/{ns}/services", {"spec": {}}, ("spec", "ports")),
+    ):
+        for v in bad:
+            n += 1
+            obj: dict = {"metadata": {"name": f"f{n}"}, **base}  # type: ignore[type-arg]
+            cur = obj
+            for p in field[:-1]:
+                cur = cur.setdefault(p, {})
+            cur[field[-1]] = v
+            r = kube.post(path, obj)
+            assert r.status_code < 500, (path, field, v, r.text)
+            assert r.status_code in (201, 400, 422), (path, field, v, r.text)
