@@ -109,6 +109,11 @@ async def main(n: int, image: str, host_network: bool) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    if "--e2e" in sys.argv[1:]:  # the end-to-end mode (API -> Running in the API): pod_latency_e2e.py
+        from pod_latency_e2e import main as e2e_main
+
+        print(json.dumps(e2e_main([a for a in sys.argv[1:] if a != "--e2e"])))
+        raise SystemExit(0)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pods", type=int, default=100)
     ap.add_argument("--image", default="kedge.local/busybox:1")
