@@ -55,6 +55,11 @@ def _sans(bind: str) -> list[x509.GeneralName]:
         ip = ipaddress.ip_address(bind)
         if not ip.is_unspecified:
             ips.add(str(ip))
+        else:  # every address: the host's own addresses are what remote clients dial
+            try:
+                ips.update(a for a in socket.gethostbyname_ex(host)[2] if a)
+            except OSError:
+                pass
     except ValueError:
         if bind and bind not in DNS_SANS:
             names.append(x509.DNSName(bind))
