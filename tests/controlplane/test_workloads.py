@@ -209,3 +209,54 @@ async def test_rolling_update_respects_max_surge_and_unavailable(controlplane: C
         assert ready_min >= 3, ready_min
         images = {p["spec"]["containers"][0]["image"] for p in await pods_of(client, ns, "api")}
         assert images == {"app:2"}
+
+
+OPEN = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.gc.kedge.test"},
+    "spec": {
+        "group": "gc.kedge.test",
+        "names": {"kind": "Widget", "listKind": "WidgetList", "plural": "widgets", "singular": "widget"},
+        "scope": "Namespaced",
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": OPEN}}],
+    },
+}
+
+
+async def test_gc_collects_custom_resources_and_survives_crd_deletion(controlplane: ControlPlane) -> None:
+    from runtime.kube.apply import apply_objects
+    from runtime.kube.resources import CRDS, Res
+
+    client = controlplane.client
+    ns = await new_namespace(client)
+    widgets = Res("gc.kedge.test", "v1", "Widget", "widgets", True)
+    await apply_objects(client, [CRD])
+    try:
+        owner = await client.create(CONFIGMAPS, {"metadata": {"name": "widget-owner", "namespace": ns}})
+        ref = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "name": "widget-owner",
+            "uid": owner["metadata"]["uid"],
+        }
+        await client.create(widgets, {"metadata": {"name": "w1", "namespace": ns, "ownerReferences": [ref]}})
+        await asyncio.sleep(1.5)  # the collector rediscovers kinds periodically (10 s on a real cluster)
+        await client.delete(CONFIGMAPS, "widget-owner", namespace=ns)
+
+        async def widget_gone() -> bool:
+            try:
+                await client.get(widgets, "w1", namespace=ns)
+            except KubeNotFound:
+                return True
+            return False
+
+        await eventually(widget_gone, within=30, what="custom resource collected with its owner")
+    finally:
+        await client.delete(CRDS, CRD["metadata"]["name"])
+    await asyncio.sleep(1.5)  # the Widget watch now fails: the control plane must carry on
+    owner = await client.create(CONFIGMAPS, {"metadata": {"name": "after-crd", "namespace": ns}})
+    await client.create(CONFIGMAPS, owned_cm("after-dep", ns, owner))
+    await client.delete(CONFIGMAPS, "after-crd", namespace=ns)
+    await eventually(lambda: absent(client, ns, "after-dep"), what="GC still collecting after CRD deletion")

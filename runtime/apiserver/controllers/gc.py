@@ -18,7 +18,15 @@ import asyncio
 import logging
 from typing import Any
 
-from runtime.apiserver.controllers.base import Informer, Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.base import (
+    Informer,
+    Obj,
+    OnChange,
+    WorkQueue,
+    run_all,
+    run_worker,
+    shared_informer,
+)
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import Res
@@ -43,7 +51,8 @@ class GarbageCollector:
         self.resources: dict[str, Res] = {}
         self.dependents: dict[str, set[Ref]] = {}  # owner uid -> dependents
         self.by_uid: dict[str, Ref] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.watch_tasks: dict[str, asyncio.Future[None]] = {}
+        self.handlers: dict[str, OnChange] = {}
         self.discovered = asyncio.Event()
 
     # -- graph ------------------------------------------------------------------------------------
@@ -57,8 +66,8 @@ class GarbageCollector:
 
         inf = shared_informer(self.client, res, on_change=changed)
         self.informers[rid] = inf
-        task = asyncio.ensure_future(inf.run())
-        self.tasks.add(task)
+        self.handlers[rid] = changed
+        self.watch_tasks[rid] = asyncio.ensure_future(inf.run())
 
     def _changed(self, rid: str, typ: str, obj: Obj, prev: Obj | None) -> None:
         meta = obj.get("metadata") or {}
@@ -99,11 +108,22 @@ class GarbageCollector:
                 self.discovered.set()
             except Exception as exc:  # discovery failing must not stop collection of known kinds
                 log.debug("gc discovery: %s", exc)
-            for t in [t for t in self.tasks if t.done()]:
-                self.tasks.discard(t)
-                if not t.cancelled() and t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
+            self._drop_failed()
             await asyncio.sleep(self.rediscover)
+
+    def _drop_failed(self) -> None:
+        """A kind whose watch failed for good (its CRD was deleted, or it cannot be listed) is
+        forgotten — rediscovery re-adds it if it is served again — instead of stopping the GC."""
+        for rid, task in list(self.watch_tasks.items()):
+            if not task.done():
+                continue
+            del self.watch_tasks[rid]
+            inf = self.informers.pop(rid, None)
+            handler = self.handlers.pop(rid, None)
+            if inf is not None and handler in inf.on_change:
+                inf.on_change.remove(handler)
+            if not task.cancelled() and task.exception() is not None:
+                log.info("gc: no longer watching %s: %s", rid, task.exception())
 
     async def run(self) -> None:
         async def worker() -> None:
@@ -115,9 +135,9 @@ class GarbageCollector:
         try:
             await run_all(self.name, self._discover_forever(), worker())
         finally:
-            for t in self.tasks:
+            for t in self.watch_tasks.values():
                 t.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await asyncio.gather(*self.watch_tasks.values(), return_exceptions=True)
 
     # -- reconcile --------------------------------------------------------------------------------
 

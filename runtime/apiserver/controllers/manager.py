@@ -49,6 +49,7 @@ async def run_controllers(
     podgc_period: float = 20.0,
     podgc_quarantine: float = 40.0,
     terminated_pod_threshold: int = 12500,
+    gc_rediscover: float = 10.0,
 ) -> None:
     """Run the enabled controllers until cancelled (or until one fails, which is re-raised).
 
@@ -78,7 +79,7 @@ async def run_controllers(
     if "scheduler" in wanted:
         runs.append(Scheduler(client).run())
     if "garbage-collector" in wanted:
-        runs.append(GarbageCollector(client).run())
+        runs.append(GarbageCollector(client, rediscover=gc_rediscover).run())
     if "replicaset" in wanted:
         runs.append(ReplicaSetController(client).run())
     if "deployment" in wanted:
