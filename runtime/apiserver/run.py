@@ -77,6 +77,65 @@ async def bootstrap(store: Store) -> None:
         await store.commit(changes)
 
 
+async def publish_self(store: Store, host: str, port: int) -> None:
+    """The `kubernetes` Service (10.96.0.1:443) and its Endpoints, as kube-apiserver keeps them."""
+    import uuid
+
+    changes: list[tuple[str, str, tuple[str, str], dict[str, Any]]] = []
+    ip = "127.0.0.1" if host in ("0.0.0.0", "::", "", "localhost") else host
+    if store.get("/services", "default", "kubernetes") is None:
+        svc = {
+            "kind": "Service",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": objects.now(),
+                "labels": {"component": "apiserver", "provider": "kubernetes"},
+                "resourceVersion": str(store.next_rv()),
+            },
+            "spec": {
+                "ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": port}],
+                "clusterIP": "10.96.0.1",
+                "clusterIPs": ["10.96.0.1"],
+                "type": "ClusterIP",
+                "sessionAffinity": "None",
+                "ipFamilies": ["IPv4"],
+                "ipFamilyPolicy": "SingleStack",
+                "internalTrafficPolicy": "Cluster",
+            },
+            "status": {"loadBalancer": {}},
+        }
+        changes.append(("ADDED", "/services", ("default", "kubernetes"), svc))
+    subsets: list[dict[str, Any]] = [
+        {"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
+    ]
+    ep = store.get("/endpoints", "default", "kubernetes")
+    if ep is None:
+        obj = {
+            "kind": "Endpoints",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": objects.now(),
+                "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"},
+                "resourceVersion": str(store.next_rv()),
+            },
+            "subsets": subsets,
+        }
+        changes.append(("ADDED", "/endpoints", ("default", "kubernetes"), obj))
+    elif ep.obj().get("subsets") != subsets:
+        cur = ep.obj()
+        cur["subsets"] = subsets
+        cur["metadata"]["resourceVersion"] = str(store.next_rv())
+        changes.append(("MODIFIED", "/endpoints", ("default", "kubernetes"), cur))
+    if changes:
+        await store.commit(changes)
+
+
 def _url_host(host: str) -> str:
     if host in ("0.0.0.0", ""):
         return "127.0.0.1"
@@ -125,6 +184,7 @@ async def serve(
     await site.start()
     server: Any = site._server  # bound port (port 0 → the kernel's choice)
     bound = int(server.sockets[0].getsockname()[1])
+    await publish_self(store, host, bound)
     url = f"https://{_url_host(host)}:{bound}"
     api.server_url = url
     text = kubeconfig(url, cert.ca_pem, token)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -13,6 +11,7 @@ from runtime.apiserver import objects, semantics, validation
 from runtime.apiserver.api import Api
 from runtime.apiserver.context import Ctx, require_object
 from runtime.apiserver.defaults import default_object
+from runtime.apiserver.guards import admission, allocate, check_gvk, decoding
 from runtime.apiserver.reads import as_version, needs_conversion
 from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.status import (
@@ -37,84 +36,6 @@ PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/apply-patch+yaml": "apply",
 }
-
-
-def check_gvk(rt: ResourceType, obj: Obj) -> None:
-    """Fill a missing apiVersion/kind from the URL; refuse a different one, as the decoder does."""
-    av, kind = obj.get("apiVersion"), obj.get("kind")
-    if av is not None and not isinstance(av, str):
-        raise bad_request(_unmarshal(av, "apiVersion", "string"))
-    if kind is not None and not isinstance(kind, str):
-        raise bad_request(_unmarshal(kind, "kind", "string"))
-    if not av:
-        obj["apiVersion"] = rt.api_version
-    elif av != rt.api_version:
-        raise bad_request(
-            f"the API version in the data ({av}) does not match the expected API version ({rt.api_version})"
-        )
-    if not kind:
-        obj["kind"] = rt.kind
-    elif kind != rt.kind:
-        raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
-    meta = obj.get("metadata", {})
-    if meta is None:
-        obj["metadata"] = meta = {}
-    if not isinstance(meta, dict):
-        raise bad_request(_unmarshal(meta, "metadata", "v1.ObjectMeta"))
-    for key in ("spec", "status", "data"):
-        v = obj.get(key)
-        if v is not None and not isinstance(v, dict) and not (rt.crd and key == "data"):
-            raise bad_request(_unmarshal(v, f"{rt.kind}.{key}", f"{rt.kind}{key.capitalize()}"))
-    for key, want in META_TYPES.items():
-        v = meta.get(key)
-        if v is None:
-            continue
-        if want == "string" and not isinstance(v, str):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "string"))
-        if want == "int64" and (isinstance(v, bool) or not isinstance(v, int)):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "int64"))
-        if want == "map" and (not isinstance(v, dict) or any(not isinstance(x, str) for x in v.values())):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "map[string]string"))
-        if want == "strings" and (not isinstance(v, list) or any(not isinstance(x, str) for x in v)):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "[]string"))
-        if want == "objects" and (not isinstance(v, list) or any(not isinstance(x, dict) for x in v)):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "[]v1.Object"))
-
-
-META_TYPES = {
-    "name": "string",
-    "generateName": "string",
-    "namespace": "string",
-    "uid": "string",
-    "resourceVersion": "string",
-    "selfLink": "string",
-    "creationTimestamp": "string",
-    "deletionTimestamp": "string",
-    "generation": "int64",
-    "deletionGracePeriodSeconds": "int64",
-    "labels": "map",
-    "annotations": "map",
-    "finalizers": "strings",
-    "ownerReferences": "objects",
-    "managedFields": "objects",
-}
-
-
-@contextlib.contextmanager
-def decoding() -> Iterator[None]:
-    """Malformed nested fields surface as Python type errors in defaulting and admission; Kubernetes
-    rejects such a body while decoding it, with 400."""
-    try:
-        yield
-    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
-        raise bad_request(f"the object provided is unrecognized: {type(exc).__name__}: {exc}") from exc
-
-
-def _unmarshal(v: Any, field: str, go_type: str) -> str:
-    js = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number"}.get(
-        type(v), "value"
-    )
-    return f"json: cannot unmarshal {js} into Go struct field {field} of type {go_type}"
 
 
 def check_namespace(ctx: Ctx, obj: Obj) -> None:
@@ -190,8 +111,10 @@ async def create(
             sa_name = (obj.get("spec") or {}).get("serviceAccountName") or "default"
             sa = api.store.get("/serviceaccounts", ctx.ns, sa_name)
             automount = sa.obj().get("automountServiceAccountToken") if sa is not None else None
-        with decoding():
+        with decoding(), admission(rt, name):
             obj = semantics.admit_create(rt.plural, obj, sa_automount=automount)
+            if rt.kind == "Service" and not rt.group:
+                obj = allocate(api, obj, None)
     with decoding():
         validation.validate(rt, obj, None)
     if managed:
@@ -266,10 +189,12 @@ async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool,
             f"the name of the object ({nm.get('name')}) does not match the name on the URL ({name})"
         )
     nm["name"] = name
-    with decoding():
+    with decoding(), admission(rt, name):
         if not rt.crd:
             new = default_object(rt.plural, new)  # the decoder defaults every write, not only creates
         new = objects.prepare_update(rt, old, new, ctx.target.sub)
+        if rt.kind == "Service" and not rt.group and ctx.target.sub != "status":
+            new = allocate(api, new, old)
     objects.check_finalizer_additions(rt, old, new)
     causes = objects.metadata_errors(new)
     if causes:

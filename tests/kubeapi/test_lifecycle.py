@@ -177,3 +177,34 @@ def test_pod_spec_is_immutable_but_for_images(kube: Kube, ns: str) -> None:
     r = kube.put(pods(ns, "p"), cur)  # a full round trip of the stored pod is no change
     assert r.status_code == 200
     assert r.json()["metadata"]["resourceVersion"] == cur["metadata"]["resourceVersion"]
+
+
+def test_services_get_cluster_ips_and_the_kubernetes_service_exists(kube: Kube, ns: str) -> None:
+    k = kube.get("/api/v1/namespaces/default/services/kubernetes").json()
+    assert k["spec"]["ports"][0]["port"] == 443 and k["spec"]["clusterIP"]
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"selector": {"a": "b"}, "ports": [{"port": 80}], "type": "NodePort"},
+    }
+    r = kube.post(f"/api/v1/namespaces/{ns}/services", svc)
+    assert r.status_code == 201, r.text
+    spec = r.json()["spec"]
+    assert (
+        spec["clusterIP"]
+        and spec["clusterIPs"] == [spec["clusterIP"]]
+        and spec["clusterIP"] != k["spec"]["clusterIP"]
+    )
+    assert 30000 <= spec["ports"][0]["nodePort"] <= 32767
+    assert spec["ports"][0]["targetPort"] == 80
+    other = dict(svc, metadata={"name": "t"})
+    other["spec"] = dict(svc["spec"], ports=[{"port": 80, "nodePort": spec["ports"][0]["nodePort"]}])
+    r = kube.post(f"/api/v1/namespaces/{ns}/services", other)
+    assert r.status_code == 422 and r.json()["reason"] == "Invalid"
+
+
+def test_unknown_priority_class_is_forbidden(kube: Kube, ns: str) -> None:
+    r = kube.post(pods(ns), pod("p", priorityClassName="no-such-class"))
+    assert r.status_code == 403 and r.json()["reason"] == "Forbidden"
+    assert r.json()["message"] == 'pods "p" is forbidden: no PriorityClass with name no-such-class was found'

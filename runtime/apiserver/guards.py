@@ -1,0 +1,125 @@
+"""Checks the decoder and admission make before a write is computed: types of the envelope and
+ObjectMeta (Go's json decoding answers them with 400), admission refusals with their own Status, and
+Service address allocation against every stored Service."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from runtime.apiserver.admission import AdmissionError
+from runtime.apiserver.api import Api
+from runtime.apiserver.resources import ResourceType
+from runtime.apiserver.services import allocate_service
+from runtime.apiserver.status import ApiError, bad_request
+
+Obj = dict[str, Any]
+
+
+def check_gvk(rt: ResourceType, obj: Obj) -> None:
+    """Fill a missing apiVersion/kind from the URL; refuse a different one, as the decoder does."""
+    av, kind = obj.get("apiVersion"), obj.get("kind")
+    if av is not None and not isinstance(av, str):
+        raise bad_request(_unmarshal(av, "apiVersion", "string"))
+    if kind is not None and not isinstance(kind, str):
+        raise bad_request(_unmarshal(kind, "kind", "string"))
+    if not av:
+        obj["apiVersion"] = rt.api_version
+    elif av != rt.api_version:
+        raise bad_request(
+            f"the API version in the data ({av}) does not match the expected API version ({rt.api_version})"
+        )
+    if not kind:
+        obj["kind"] = rt.kind
+    elif kind != rt.kind:
+        raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
+    meta = obj.get("metadata", {})
+    if meta is None:
+        obj["metadata"] = meta = {}
+    if not isinstance(meta, dict):
+        raise bad_request(_unmarshal(meta, "metadata", "v1.ObjectMeta"))
+    for key in ("spec", "status", "data"):
+        v = obj.get(key)
+        if v is not None and not isinstance(v, dict) and not (rt.crd and key == "data"):
+            raise bad_request(_unmarshal(v, f"{rt.kind}.{key}", f"{rt.kind}{key.capitalize()}"))
+    for key, want in META_TYPES.items():
+        v = meta.get(key)
+        if v is None:
+            continue
+        if want == "string" and not isinstance(v, str):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "string"))
+        if want == "int64" and (isinstance(v, bool) or not isinstance(v, int)):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "int64"))
+        if want == "map" and (not isinstance(v, dict) or any(not isinstance(x, str) for x in v.values())):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "map[string]string"))
+        if want == "strings" and (not isinstance(v, list) or any(not isinstance(x, str) for x in v)):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "[]string"))
+        if want == "objects" and (not isinstance(v, list) or any(not isinstance(x, dict) for x in v)):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", "[]v1.Object"))
+
+
+META_TYPES = {
+    "name": "string",
+    "generateName": "string",
+    "namespace": "string",
+    "uid": "string",
+    "resourceVersion": "string",
+    "selfLink": "string",
+    "creationTimestamp": "string",
+    "deletionTimestamp": "string",
+    "generation": "int64",
+    "deletionGracePeriodSeconds": "int64",
+    "labels": "map",
+    "annotations": "map",
+    "finalizers": "strings",
+    "ownerReferences": "objects",
+    "managedFields": "objects",
+}
+
+
+@contextlib.contextmanager
+def admission(rt: ResourceType, name: str) -> Iterator[None]:
+    """Admission and allocation refusals carry their own Status code and reason."""
+    try:
+        yield
+    except AdmissionError as exc:
+        msg = exc.message
+        if exc.code == 403 and " is forbidden: " not in msg:
+            qual = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+            msg = f'{qual} "{name}" is forbidden: {msg}'
+        details = {"name": name, "kind": rt.plural} if exc.code in (403, 422) else None
+        raise ApiError(exc.code, exc.reason, msg, details) from exc
+
+
+def allocate(api: Api, svc: Obj, old: Obj | None) -> Obj:
+    """Cluster IPs and node ports, unique across every stored Service (as the service registry)."""
+    ips: set[str] = set()
+    ports: set[int] = set()
+    me = ((svc.get("metadata") or {}).get("namespace"), (svc.get("metadata") or {}).get("name"))
+    for key, e in api.store.items("/services", None):
+        if key == me:
+            continue
+        spec = e.obj().get("spec") or {}
+        ips.update(i for i in [spec.get("clusterIP"), *(spec.get("clusterIPs") or [])] if i and i != "None")
+        ports.update(
+            p["nodePort"] for p in spec.get("ports") or [] if isinstance(p, dict) and p.get("nodePort")
+        )
+    return allocate_service(svc, ips, ports, old=old)
+
+
+@contextlib.contextmanager
+def decoding() -> Iterator[None]:
+    """Malformed nested fields surface as Python type errors in defaulting and admission; Kubernetes
+    rejects such a body while decoding it, with 400."""
+    try:
+        yield
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        raise bad_request(f"the object provided is unrecognized: {type(exc).__name__}: {exc}") from exc
+
+
+def _unmarshal(v: Any, field: str, go_type: str) -> str:
+    js = {dict: "object", list: "array", str: "string", bool: "bool", int: "number", float: "number"}.get(
+        type(v), "value"
+    )
+    return f"json: cannot unmarshal {js} into Go struct field {field} of type {go_type}"
