@@ -17,6 +17,7 @@ import yaml
 from aiohttp import web
 
 from runtime.apiserver import objects
+from runtime.apiserver.admission import SYSTEM_PRIORITY_CLASSES
 from runtime.apiserver.api import Api
 from runtime.apiserver.app import make_app
 from runtime.apiserver.auth import TokenSigner, load_admin_token
@@ -54,7 +55,7 @@ def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
 
 async def bootstrap(store: Store) -> None:
     """Objects every cluster starts with (only the missing ones, so restarts keep RVs)."""
-    changes = []
+    changes: list[tuple[str, str, tuple[str, str], dict[str, Any]]] = []
     for name in INITIAL_NAMESPACES:
         if store.get("/namespaces", "", name) is None:
             import uuid
@@ -73,6 +74,31 @@ async def bootstrap(store: Store) -> None:
                 "status": {"phase": "Active"},
             }
             changes.append(("ADDED", "/namespaces", ("", name), obj))
+    descriptions = {
+        "system-node-critical": "Used for system critical pods that must not be moved from their current "
+        "node.",
+        "system-cluster-critical": "Used for system critical pods that must run in the cluster, but can be "
+        "moved to another node if necessary.",
+    }
+    for name, value in SYSTEM_PRIORITY_CLASSES.items():
+        if store.get("scheduling.k8s.io/priorityclasses", "", name) is None:
+            import uuid
+
+            pc = {
+                "kind": "PriorityClass",
+                "apiVersion": "scheduling.k8s.io/v1",
+                "metadata": {
+                    "name": name,
+                    "uid": str(uuid.uuid4()),
+                    "creationTimestamp": objects.now(),
+                    "resourceVersion": str(store.next_rv()),
+                },
+                "value": value,
+                "globalDefault": False,
+                "description": descriptions[name],
+                "preemptionPolicy": "PreemptLowerPriority",
+            }
+            changes.append(("ADDED", "scheduling.k8s.io/priorityclasses", ("", name), pc))
     if changes:
         await store.commit(changes)
 

@@ -41,6 +41,7 @@ TOP_LEVEL: dict[str, set[str]] = {
     "RoleBinding": _BASE | {"subjects", "roleRef"},
     "ClusterRoleBinding": _BASE | {"subjects", "roleRef"},
     "EndpointSlice": _BASE | {"addressType", "endpoints", "ports"},
+    "PriorityClass": _BASE | {"value", "globalDefault", "description", "preemptionPolicy"},
 }
 for _k in (
     "Namespace",

@@ -8,6 +8,7 @@ import orjson
 import yaml
 
 from runtime.apiserver import objects, semantics, validation
+from runtime.apiserver.admission import admit_pod_create
 from runtime.apiserver.api import Api
 from runtime.apiserver.context import Ctx, require_object
 from runtime.apiserver.defaults import default_object
@@ -112,7 +113,14 @@ async def create(
             sa = api.store.get("/serviceaccounts", ctx.ns, sa_name)
             automount = sa.obj().get("automountServiceAccountToken") if sa is not None else None
         with decoding(), admission(rt, name):
-            obj = semantics.admit_create(rt.plural, obj, sa_automount=automount)
+            if rt.kind == "Pod" and not rt.group:
+                classes = {
+                    k[1]: int(e.obj().get("value", 0))
+                    for k, e in api.store.items("scheduling.k8s.io/priorityclasses", None)
+                }
+                obj = admit_pod_create(obj, automount, priority_classes=classes)
+            else:
+                obj = semantics.admit_create(rt.plural, obj, sa_automount=automount)
             if rt.kind == "Service" and not rt.group:
                 obj = allocate(api, obj, None)
     with decoding():

@@ -208,3 +208,29 @@ def test_unknown_priority_class_is_forbidden(kube: Kube, ns: str) -> None:
     r = kube.post(pods(ns), pod("p", priorityClassName="no-such-class"))
     assert r.status_code == 403 and r.json()["reason"] == "Forbidden"
     assert r.json()["message"] == 'pods "p" is forbidden: no PriorityClass with name no-such-class was found'
+
+
+def test_priority_classes_set_pod_priority(kube: Kube, ns: str) -> None:
+    pcs = {
+        i["metadata"]["name"]: i["value"]
+        for i in kube.get("/apis/scheduling.k8s.io/v1/priorityclasses").json()["items"]
+    }
+    assert pcs["system-node-critical"] == 2000001000 and pcs["system-cluster-critical"] == 2000000000
+    name = f"pc-{ns}"
+    r = kube.post(
+        "/apis/scheduling.k8s.io/v1/priorityclasses",
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": name},
+            "value": 1234,
+        },
+    )
+    assert r.status_code == 201, r.text
+    try:
+        p = kube.post(pods(ns), pod("p", priorityClassName=name)).json()
+        assert p["spec"]["priority"] == 1234
+        p = kube.post(pods(ns), pod("q", priorityClassName="system-node-critical")).json()
+        assert p["spec"]["priority"] == 2000001000
+    finally:
+        kube.delete(f"/apis/scheduling.k8s.io/v1/priorityclasses/{name}")
