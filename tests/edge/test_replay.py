@@ -168,3 +168,29 @@ async def test_kedge_peer_gets_no_lease_traffic(tls_certs: TLSCerts, tmp_path: P
         stop.set()
         await asyncio.wait_for(task, 10)
         await hub.stop()
+
+
+async def test_restart_reregisters_409_and_reuses_lease(
+    cloud: Any, tls_certs: TLSCerts, tmp_path: Path
+) -> None:
+    """The recorded restart (seq 139-163): insert → 409 AlreadyExists is fine, the Lease is found by
+    query and updated, never created twice."""
+    hub, ctl, _ = cloud
+    cfg = make_edge_root(tmp_path, tls_certs, NODE, f"127.0.0.1:{hub.bound_port}")
+    for _ in range(2):
+        rt = EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.3)
+        stop = asyncio.Event()
+        task = asyncio.create_task(rt.run(stop))
+        try:
+            await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")  # noqa: B023
+            await wait_until(lambda: rt.node is not None and rt.node.lease_renewed, 10, "lease")  # noqa: B023
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    inserts = [m for m in ctl.requests if m.operation == "insert"]
+    assert [m.resource for m in inserts] == [f"null/node/{NODE}", f"kube-node-lease/lease/{NODE}",
+                                             f"null/node/{NODE}"]
+    # the second insert was answered 409 AlreadyExists (the node existed), yet the node got Ready
+    lease_ops = [m.operation for m in ctl.requests if "/lease/" in m.resource]
+    assert lease_ops[:2] == ["query", "insert"]  # first start: 404, then create (seq 19-22)
+    assert lease_ops[2:4] == ["query", "update"]  # restart: found, then renewed at once (seq 141-144)
