@@ -75,3 +75,15 @@ def test_status_offline_then_runtime_without_cloud(
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=15) == 0, log.read_text()[-2000:]
     assert not sock.exists() and not (tmp_path / "run" / "kedge" / "edge.pid").exists()
+
+
+def test_reset_dry_run_changes_nothing(tls_certs: TLSCerts, tmp_path: Path) -> None:
+    cfg = make_edge_root(tmp_path, tls_certs, "dry-1", f"127.0.0.1:{closed_port()}")
+    seed_cache(Path(cfg.cache.db))
+    done = kedge("reset", "edge", "--dry-run", "-o", "json", "--root", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    rows = {r["object"]: r["result"] for r in json.loads(done.stdout)}
+    config = str(tmp_path / "etc" / "kedge" / "edge.toml")
+    assert rows[config] == "would delete" and rows["process kedge edge run"] == "not running"
+    assert (tmp_path / "etc" / "kedge" / "edge.toml").exists() and Path(cfg.cache.db).exists()
+    assert not any(r == "removed" for r in rows.values())
