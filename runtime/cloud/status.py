@@ -54,7 +54,7 @@ async def snapshot(ctx: CloudContext, ctl: CloudControllers) -> dict[str, Any]:
                     if ctx.serving_cert else None},
     }
     try:
-        body["tokens"] = [t.as_dict() for t in await ctx.store.list_tokens()]
+        body["tokens"] = [t.as_dict() for t in await asyncio.wait_for(ctx.store.list_tokens(), 3.0)]
     except Exception as exc:
         body["tokens"], body["message"] = [], f"tokens: {exc}"
     return body

@@ -16,8 +16,9 @@ each node's cache epoch is a CR named ``<node>.cache-epoch`` (kind CacheEpoch).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound
@@ -101,21 +102,29 @@ class SyncStore:
         names, self._dirty = self._dirty, set()
         epochs, self._epochs_dirty = self._epochs_dirty, set()
         sem = asyncio.Semaphore(self.concurrency)
+        failed: list[str] = []
 
-        async def one(name: str, write: Any, retry: set[str], key: str) -> None:
+        async def one(name: str, write: Callable[[], Awaitable[None]], retry: set[str], key: str) -> None:
             async with sem:
                 try:
-                    await write
+                    await write()
                 except Exception as exc:  # retried on the next flush
                     failed.append(f"{name}: {exc}")
                     retry.add(key)
                     self._kick.set()
 
-        jobs = [one(n, self._write(n, state.entries.get(n)), self._dirty, n) for n in names]
-        jobs += [one(_epoch_name(node), self._write_epoch(node, state.epochs.get(node, "")),
-                     self._epochs_dirty, node) for node in epochs]
-        failed: list[str] = []
-        await asyncio.gather(*jobs)
+        jobs = [one(n, functools.partial(self._write, n, state.entries.get(n)), self._dirty, n)
+                for n in names]
+        jobs += [one(_epoch_name(node), functools.partial(self._write_epoch, node,
+                                                            state.epochs.get(node, "")),
+                     self._epochs_dirty, node)
+                 for node in epochs]
+        try:
+            await asyncio.gather(*jobs)
+        except asyncio.CancelledError:  # stopping mid-flush: the final flush writes this batch again
+            self._dirty |= names
+            self._epochs_dirty |= epochs
+            raise
         if failed:  # one line per flush, not one per object (design.md §3)
             log.warning("ack state: %d write(s) failed, retried next flush; first: %s", len(failed),
                         failed[0])
