@@ -130,7 +130,7 @@ async def _reset_cloud(
     record = InstallRecord.load(root)
     namespace = record.namespace if record else "kubeedge"
     items = [*init_reset.stop_unit(root, dry_run), init_reset.stop_local(root, "cloud", dry_run)]
-    embedded = record is not None and record.mode == "embedded"
+    embedded = init_reset.is_embedded(root, record)
     # an embedded API server that is not running holds nothing to delete (its data stays until --purge)
     reachable = not (embedded and init_reset.init_procs.running_pid(root, "apiserver") is None)
     if reachable:

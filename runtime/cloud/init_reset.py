@@ -20,6 +20,7 @@ from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import DEVICEMODELS, DEVICES, DEVICESTATUSES, NAMESPACES, SECRETS, Res
+from runtime.paths import Paths
 from runtime.pki import store
 
 
@@ -141,8 +142,16 @@ def stop_local(root: Path, role: str, dry_run: bool) -> ResetItem:
     return ResetItem(label, "stopped")
 
 
+def is_embedded(root: Path, record: InstallRecord | None) -> bool:
+    """Embedded install: by the record, or — once a first reset removed the record — by the embedded
+    API server's data still under the root (so a second reset, or a later --purge, knows it)."""
+    if record is not None:
+        return record.mode == "embedded"
+    return Paths.of(root, "apiserver").state.exists()
+
+
 def local_cleanup(root: Path, record: InstallRecord | None, *, purge: bool, dry_run: bool) -> list[ResetItem]:
-    embedded = record is not None and record.mode == "embedded"
+    embedded = is_embedded(root, record)
     if dry_run:
         return [ResetItem("local files of the cloud role under " + str(root), "would delete")]
     return [ResetItem(p, "removed") for p in remove_local_files(root, embedded=embedded, purge=purge)]
