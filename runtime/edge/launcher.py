@@ -125,5 +125,15 @@ def _serve(cfg: object, root: Path, *, pods: bool) -> int:
             uvloop.run(amain())
     except KedgeError as exc:
         sys.stderr.write(f"error: {exc}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
-        return 1
+        return _exit_code(exc)
     return 0
+
+
+def _exit_code(exc: BaseException) -> int:
+    """design.md §7's codes (the CLI's table lives in kubeedge_cli, which the runtime never imports)."""
+    from runtime.errors import AuthError, ConfigError, Unreachable, UsageError
+
+    for cls, code in ((ConfigError, 2), (UsageError, 2), (Unreachable, 4), (AuthError, 5)):
+        if isinstance(exc, cls):
+            return code
+    return 1
