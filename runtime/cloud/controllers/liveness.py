@@ -74,7 +74,7 @@ class NodeLiveness:
 
     def __init__(self, client: KubeClient, world: World, replica: str, *, renew_every: float = 10.0,
                  lease_seconds: int = 40, autonomy: float = 86400.0, tick: float = 1.0,
-                 concurrency: int = 64) -> None:
+                 concurrency: int = 32) -> None:
         self.client, self.world, self.replica = client, world, replica
         self.renew_every, self.lease_seconds = renew_every, lease_seconds
         self.autonomy, self.tick, self.concurrency = autonomy, tick, concurrency

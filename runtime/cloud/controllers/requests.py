@@ -10,6 +10,7 @@ for every request, wrapped or bare.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -77,13 +78,16 @@ class EdgeRequests:
     """``handle(node, msg)`` answers one edge request through ``send(node, response)``."""
 
     def __init__(self, client: KubeClient, world: World, send: Send, *,
-                 lease_min_write: float = LEASE_MIN_WRITE, on_lease: Callable[[str], None] | None = None
-                 ) -> None:
+                 lease_min_write: float = LEASE_MIN_WRITE, on_lease: Callable[[str], None] | None = None,
+                 concurrency: int = 32) -> None:
         self.client, self.world, self.send = client, world, send
         self.lease_min_write = lease_min_write
         self.on_lease = on_lease  # told when an edge wrote its own lease (KubeEdge peers)
         self._leases: dict[str, tuple[float, dict[str, Any]]] = {}  # node -> (monotonic, last written)
         self.answered = 0
+        # At most this many API calls in flight for edge requests: thousands of edges renewing at once
+        # would otherwise queue in the HTTP client's pool, whose bookkeeping grows with the queue.
+        self._api = asyncio.Semaphore(concurrency)
         self.writes = 0  # API writes made for edge requests (leases included; throttled ones not)
 
     async def handle(self, node: str, msg: Message) -> None:
@@ -104,7 +108,8 @@ class EdgeRequests:
         name, ns = r.name, r.k8s_namespace or ""
         rv = ""
         try:
-            content = await handler(node, msg, ns, name)
+            async with self._api:
+                content = await handler(node, msg, ns, name)
             if r.type != RT_LEASE and (msg.operation != OP_QUERY or r.type == RT_SERVICEACCOUNTTOKEN):
                 self.writes += 1
             if content is None:

@@ -44,7 +44,7 @@ class SyncStore:
     """Loads an ``AckState`` from the cluster and writes its changes back, batched."""
 
     def __init__(self, client: KubeClient, namespace: str, *, flush_every: float = 1.0,
-                 concurrency: int = 32) -> None:
+                 concurrency: int = 16) -> None:
         self.client, self.namespace = client, namespace
         self.flush_every, self.concurrency = flush_every, concurrency
         self.writes = 0  # API writes done (a metric for tests and the benchmark)
