@@ -328,7 +328,18 @@ async def apply(api: Api, ctx: Ctx) -> Result:
     rv = meta.get("resourceVersion")
     if rv and rv != live["metadata"].get("resourceVersion"):
         raise stale(rt.plural, name, rt.group)
+    if not live["metadata"].get("managedFields") and _without_managed(result) == _without_managed(live):
+        # Nothing to change, and the only news would be "before-first-apply" taking ownership of an
+        # object nobody tracked (e.g. created by an apply of nothing but its name): a no-op, as for
+        # any other re-apply of the same configuration.
+        assert entry is not None
+        return 200, as_version(rt, entry.raw)
     return await save_update(api, ctx, live, result, check_rv=False, manager_op="")
+
+
+def _without_managed(obj: Obj) -> Obj:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
 
 
 def _apply_conflict(exc: semantics.ApplyConflict) -> ApiError:
