@@ -43,7 +43,8 @@ stage_init_embedded() {
     # Stop-gap (notes/e2e-bugs.md B1): the embedded API server does not start its controllers yet, so a
     # Deployment would never get pods. Run them beside it until its log says they run.
     local pidfile="$QS/cloud/run/kedge/controllers.pid"
-    if ! grep -q "controllers running" "$QS/cloud/var/log/kedge/apiserver.log" 2>/dev/null \
+    if ! "${KEDGE[@]}" apiserver --help 2>/dev/null | grep -q -- --no-controllers \
+        && ! grep -q "controllers running" "$QS/cloud/var/log/kedge/apiserver.log" 2>/dev/null \
         && ! qs_alive "$pidfile"; then
         log "starting the embedded controllers beside the API server (stop-gap)"
         # shellcheck disable=SC2016
