@@ -17,29 +17,60 @@ app = typer.Typer()
 
 @app.command()
 def apiserver(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where objects, keys and admin.kubeconfig live.")],
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where objects, keys and admin.kubeconfig live.")
+    ],
     port: Annotated[int, typer.Option("--port", help="HTTPS port (0: any free port).")] = 6443,
     bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "127.0.0.1",
-    in_memory: Annotated[bool, typer.Option("--in-memory", help="Keep objects in memory only (tests).")] = False,
+    in_memory: Annotated[
+        bool, typer.Option("--in-memory", help="Keep objects in memory only (tests).")
+    ] = False,
     kubeconfig_out: Annotated[
         Path | None, typer.Option("--kubeconfig-out", help="Also write the admin kubeconfig here.")
     ] = None,
     fsync: Annotated[bool, typer.Option("--fsync", help="fsync every commit (survives power loss).")] = False,
     watch_history: Annotated[int, typer.Option("--watch-history", hidden=True)] = 10_000,
+    controllers: Annotated[
+        bool,
+        typer.Option(
+            "--controllers/--no-controllers",
+            help="Run the embedded control plane (scheduler, GC, namespaces, node lifecycle, Deployments).",
+        ),
+    ] = True,
+    node_grace: Annotated[
+        float,
+        typer.Option(
+            "--node-monitor-grace-period",
+            help="Seconds without a Lease renewal before a node turns Unknown (kube-controller-manager: 40).",
+        ),
+    ] = 40.0,
 ) -> None:
     """Run a Kubernetes API server (embedded, sqlite-backed) until SIGTERM/SIGINT.
 
     Prints the admin kubeconfig path on stdout once it is ready.
     """
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the controllers' client: one line per request
     from runtime.apiserver.run import serve
 
     async def main() -> None:
         ready = asyncio.Event()
-        task = asyncio.create_task(serve(data_dir, host=bind, port=port, in_memory=in_memory,
-                                         kubeconfig_out=kubeconfig_out, ready=ready, fsync=fsync,
-                                         watch_history=watch_history))
+        task = asyncio.create_task(
+            serve(
+                data_dir,
+                host=bind,
+                port=port,
+                in_memory=in_memory,
+                kubeconfig_out=kubeconfig_out,
+                ready=ready,
+                fsync=fsync,
+                watch_history=watch_history,
+                controllers=controllers,
+                controller_options={"node_grace": node_grace},
+            )
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)

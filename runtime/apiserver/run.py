@@ -180,7 +180,12 @@ async def serve(
     ready: asyncio.Event | None = None,
     fsync: bool = False,
     watch_history: int = 10_000,
+    controllers: bool = True,
+    controller_options: dict[str, Any] | None = None,
 ) -> None:
+    """Serve the API until cancelled; with `controllers`, the embedded control plane runs beside it
+    (scheduler, GC, namespaces, node lifecycle, Deployments…) so the server behaves like a small
+    cluster, not an object store. A controller task that dies takes the server down with it."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)
@@ -221,6 +226,11 @@ async def serve(
     if ready is not None:
         ready.set()
     try:
+        if controllers:
+            from runtime.apiserver.controllers.manager import run_embedded
+
+            await run_embedded(api, data_dir / "admin.kubeconfig", **(controller_options or {}))
+            raise RuntimeError("embedded controllers stopped")
         await asyncio.Event().wait()
     finally:
         for ws in store.watchers.values():

@@ -38,7 +38,8 @@ RV_RE = re.compile(rb'"resourceVersion":"(\d+)"')
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str, Path]:
-    cmd = [sys.executable, "-m", "kubeedge_cli", "apiserver", "--data-dir", str(data_dir), "--port", "0"]
+    cmd = [sys.executable, "-m", "kubeedge_cli", "apiserver", "--data-dir", str(data_dir), "--port", "0",
+           "--no-controllers"]  # the raw server: no scheduler reacting to 10,000 unschedulable pods
     log = (data_dir.parent / "apiserver.log").open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
     kc = data_dir / "admin.kubeconfig"

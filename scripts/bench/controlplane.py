@@ -168,6 +168,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "--port",
             "0",
             "--in-memory",
+            "--no-controllers",  # this bench runs and measures the controllers in its own process
         ],
         tmp / "apiserver.log",
     )

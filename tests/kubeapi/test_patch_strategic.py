@@ -39,26 +39,57 @@ def two_containers(kube: Kube, ns: str) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_strategic_merge_merges_containers_and_env_by_name(kube: Kube, ns: str) -> None:
-    two_containers(kube, ns)
-    r = kube.patch(
-        pods(ns, "p"),
-        {
-            "metadata": {"labels": {"x": "1"}},
-            "spec": {
-                "containers": [{"name": "a", "image": "busybox:1.37", "env": [{"name": "Y", "value": "9"}]}]
+def deployment_two_containers(kube: Kube, ns: str) -> str:
+    """A Deployment: its pod template takes any container change (a Pod's spec would refuse it)."""
+    labels = {"app": "p"}
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "p"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "a",
+                            "image": "busybox:1.36",
+                            "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}],
+                        },
+                        {"name": "b", "image": "busybox:1.36"},
+                    ]
+                },
             },
         },
+    }
+    path = f"/apis/apps/v1/namespaces/{ns}/deployments"
+    r = kube.post(path, body)
+    assert r.status_code == 201, r.text
+    return f"{path}/p"
+
+
+def test_strategic_merge_merges_containers_and_env_by_name(kube: Kube, ns: str) -> None:
+    path = deployment_two_containers(kube, ns)
+    patch = {"name": "a", "image": "busybox:1.37", "env": [{"name": "Y", "value": "9"}]}
+    r = kube.patch(
+        path,
+        {"metadata": {"labels": {"x": "1"}}, "spec": {"template": {"spec": {"containers": [patch]}}}},
         SMP,
     )
     assert r.status_code == 200, r.text
-    spec = r.json()["spec"]
+    spec = r.json()["spec"]["template"]["spec"]
     assert [(c["name"], c["image"]) for c in spec["containers"]] == [
         ("a", "busybox:1.37"),
         ("b", "busybox:1.36"),
     ]
     assert spec["containers"][0]["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "9"}]
-    # A JSON merge patch replaces lists wholesale: the same patch on a ConfigMap-like list shows it.
+    # A JSON merge patch replaces lists wholesale, where a strategic one would merge them.
+    r = kube.patch(path, {"spec": {"template": {"spec": {"containers": [patch]}}}}, MERGE)
+    assert r.status_code == 200, r.text
+    assert [c["name"] for c in r.json()["spec"]["template"]["spec"]["containers"]] == ["a"]
+    two_containers(kube, ns)
     r = kube.patch(pods(ns, "p"), {"metadata": {"finalizers": ["example.com/x"]}}, MERGE)
     r = kube.patch(pods(ns, "p"), {"metadata": {"finalizers": ["example.com/y"]}}, MERGE)
     assert r.json()["metadata"]["finalizers"] == ["example.com/y"]
@@ -94,13 +125,13 @@ def test_strategic_directives_on_labels_finalizers_and_tolerations(kube: Kube, n
     )
     meta = r.json()["metadata"]
     assert "finalizers" not in meta and meta["labels"] == {"c": "3"}
-    # Pod tolerations have no merge key: a strategic patch replaces the list.
-    r = kube.patch(
-        path, {"spec": {"tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}]}}, SMP
-    )
+    # Pod tolerations have no merge key: a strategic patch replaces the list (a pod may only add
+    # tolerations, so the new list keeps the admitted ones; a merge would have duplicated them).
+    admitted = kube.get(path).json()["spec"]["tolerations"]
+    wanted = [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}, *admitted]
+    r = kube.patch(path, {"spec": {"tolerations": wanted}}, SMP)
     assert r.status_code == 200, r.text
-    tols = r.json()["spec"]["tolerations"]
-    assert tols == [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}]
+    assert r.json()["spec"]["tolerations"] == wanted
 
 
 def test_patch_errors(kube: Kube, ns: str) -> None:
