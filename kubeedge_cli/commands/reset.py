@@ -7,7 +7,6 @@ Prompts on a TTY, needs --force otherwise; continues past errors and exits 6 if 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -23,7 +22,6 @@ from runtime.errors import KedgeError, PartialFailure, UsageError
 app = typer.Typer()
 # The edge role's reset lives with the edge runtime: `def reset_edge(root: Path, *, dry_run: bool)
 # -> list[dict]` with keys object/result/error (same rows as the cloud's).
-EDGE_RESET = "runtime.edge.reset:reset_edge"
 
 
 def _installed(root: Path) -> list[str]:
@@ -47,6 +45,13 @@ def reset(
     ] = False,
     purge: Annotated[
         bool, typer.Option("--purge", help="Also delete the CA and namespace: every joined edge loses trust.")
+    ] = False,
+    prune_images: Annotated[
+        bool, typer.Option("--prune-images", help="Edge: also remove the images kedge's pods used.")
+    ] = False,
+    delete_node: Annotated[
+        bool,
+        typer.Option("--delete-node", help="Edge: also delete this node's Node object (own certificate)."),
     ] = False,
     output: OutputOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -87,7 +92,9 @@ def reset(
                 _reset_cloud(_kubeconfig(s.kubeconfig, s.root), s.root, dry_run, delete_crds, purge)
             )
     if "edge" in roles:
-        rows += _reset_edge(s.root, dry_run)
+        from runtime.edge.reset import reset_edge
+
+        rows += reset_edge(s.root, dry_run=dry_run, prune_images=prune_images, delete_node=delete_node)
     failed = [r for r in rows if r["result"] == "failed"]
     if s.output is Format.table:
         render.table(["object", "result"], [[r["object"], r["result"]] for r in rows])
@@ -109,16 +116,6 @@ def _kubeconfig(flag: Path | None, root: Path) -> Path | None:
     if flag is None and record and record.kubeconfig and os.path.isfile(record.kubeconfig):
         return Path(record.kubeconfig)
     return flag
-
-
-def _reset_edge(root: Path, dry_run: bool) -> list[dict[str, Any]]:
-    module, _, name = EDGE_RESET.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return [{"object": f"edge role under {root}", "result": "failed",
-                 "error": "this build has no edge reset"}]  # fmt: skip
-    return list(fn(root, dry_run=dry_run))
 
 
 async def _reset_cloud(
