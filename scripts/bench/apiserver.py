@@ -38,8 +38,17 @@ RV_RE = re.compile(rb'"resourceVersion":"(\d+)"')
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str, Path]:
-    cmd = [sys.executable, "-m", "kubeedge_cli", "apiserver", "--data-dir", str(data_dir), "--port", "0",
-           "--no-controllers"]  # the raw server: no scheduler reacting to 10,000 unschedulable pods
+    cmd = [
+        sys.executable,
+        "-m",
+        "kubeedge_cli",
+        "apiserver",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        "0",
+        "--no-controllers",
+    ]  # the raw server: no scheduler reacting to 10,000 unschedulable pods
     log = (data_dir.parent / "apiserver.log").open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
     kc = data_dir / "admin.kubeconfig"
@@ -61,19 +70,36 @@ def conn(server: str, ca: Path) -> http.client.HTTPSConnection:
     return http.client.HTTPSConnection(host, int(port), context=ctx, timeout=60)
 
 
-def call(c: http.client.HTTPSConnection, token: str, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+def call(
+    c: http.client.HTTPSConnection, token: str, method: str, path: str, body: Any = None
+) -> tuple[int, bytes]:
     data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"}
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
     c.request(method, path, body=data, headers=headers)
     r = c.getresponse()
     return r.status, r.read()
 
 
 def pod(i: int) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"pod-{i:05d}", "labels": {"app": "bench", "shard": str(i % 10)}},
-            "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "ports": [{"containerPort": 80}],
-                                     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"pod-{i:05d}", "labels": {"app": "bench", "shard": str(i % 10)}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "nginx:1.25",
+                    "ports": [{"containerPort": 80}],
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                }
+            ]
+        },
+    }
 
 
 def cpu_s(pid: int) -> float:
@@ -90,8 +116,9 @@ def rss_mb(pid: int) -> float:
 
 
 # -- watchers (child processes) ---------------------------------------------------------------------
-def watcher_main(server: str, token: str, ca: str, n: int, ns: str, rv: str, expect: int, q: Any,
-                 ready: Any) -> None:
+def watcher_main(
+    server: str, token: str, ca: str, n: int, ns: str, rv: str, expect: int, q: Any, ready: Any
+) -> None:
     try:
         import uvloop
 
@@ -101,8 +128,9 @@ def watcher_main(server: str, token: str, ca: str, n: int, ns: str, rv: str, exp
     asyncio.run(_watchers(server, token, ca, n, ns, rv, expect, q, ready))
 
 
-async def _watchers(server: str, token: str, ca: str, n: int, ns: str, rv: str, expect: int, q: Any,
-                    ready: Any) -> None:
+async def _watchers(
+    server: str, token: str, ca: str, n: int, ns: str, rv: str, expect: int, q: Any, ready: Any
+) -> None:
     """n raw watch connections (asyncio protocols, no HTTP client library: the client must stay cheap)."""
     loop = asyncio.get_running_loop()
     ctx = ssl.create_default_context(cafile=ca)
@@ -110,8 +138,10 @@ async def _watchers(server: str, token: str, ca: str, n: int, ns: str, rv: str, 
     received: list[tuple[int, float]] = []
     done = loop.create_future()
     finished = 0
-    request = (f"GET /api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=600 "
-               f"HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n").encode()
+    request = (
+        f"GET /api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=600 "
+        f"HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
 
     class Watch(asyncio.Protocol):
         def __init__(self) -> None:
@@ -128,7 +158,7 @@ async def _watchers(server: str, token: str, ca: str, n: int, ns: str, rv: str, 
             cut = self.buf.rfind(b"\n")
             if cut < 0:
                 return
-            lines, self.buf = self.buf[:cut], self.buf[cut + 1:]
+            lines, self.buf = self.buf[:cut], self.buf[cut + 1 :]
             for m in RV_RE.finditer(lines):
                 received.append((int(m.group(1)), now))
                 self.got += 1
@@ -137,8 +167,9 @@ async def _watchers(server: str, token: str, ca: str, n: int, ns: str, rv: str, 
                 if finished == n and not done.done():
                     done.set_result(None)
 
-    conns = [await loop.create_connection(Watch, host, int(port), ssl=ctx, server_hostname=host)
-             for _ in range(n)]
+    conns = [
+        await loop.create_connection(Watch, host, int(port), ssl=ctx, server_hostname=host) for _ in range(n)
+    ]
     await asyncio.sleep(0.5)
     ready.set()
     await asyncio.wait_for(done, timeout=600)
@@ -150,8 +181,13 @@ async def _watchers(server: str, token: str, ca: str, n: int, ns: str, rv: str, 
 def fanout(server: str, token: str, ca: Path, watchers: int, updates: int, pid: int) -> dict[str, float]:
     c = conn(server, ca)
     call(c, token, "POST", "/api/v1/namespaces", {"metadata": {"name": "fan"}})
-    st, body = call(c, token, "POST", "/api/v1/namespaces/fan/configmaps", {"metadata": {"name": "hot"},
-                                                                            "data": {"v": "0"}})
+    _, body = call(
+        c,
+        token,
+        "POST",
+        "/api/v1/namespaces/fan/configmaps",
+        {"metadata": {"name": "hot"}, "data": {"v": "0"}},
+    )
     obj = json.loads(body)
     rv = obj["metadata"]["resourceVersion"]
     q: Any = mp.Queue()
@@ -170,8 +206,12 @@ def fanout(server: str, token: str, ca: Path, watchers: int, updates: int, pid: 
     c0 = cpu_s(pid)
     for i in range(updates):
         t = time.time()
-        c.request("PATCH", "/api/v1/namespaces/fan/configmaps/hot", body=json.dumps({"data": {"v": str(i + 1)}}),
-                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/merge-patch+json"})
+        c.request(
+            "PATCH",
+            "/api/v1/namespaces/fan/configmaps/hot",
+            body=json.dumps({"data": {"v": str(i + 1)}}),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/merge-patch+json"},
+        )
         r = c.getresponse()
         out = r.read()
         sent[int(json.loads(out)["metadata"]["resourceVersion"])] = t
@@ -198,9 +238,14 @@ def machine() -> dict[str, Any]:
             cpu = line.split(":", 1)[1].strip()
             break
     mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
-    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(int(mem) / 1024 / 1024, 1),
-            "python": platform.python_version(), "kernel": platform.release(),
-            "loadavg_1m_at_end": os.getloadavg()[0]}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "mem_gb": round(int(mem) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "loadavg_1m_at_end": os.getloadavg()[0],
+    }
 
 
 def main() -> None:

@@ -26,12 +26,23 @@ class Kube:
 
     def __init__(self, server: ApiServer) -> None:
         self.server = server
-        self.http = httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=str(server.ca_file)),
-                                 timeout=30,
-                                 headers={"Authorization": f"Bearer {server.token}"})
+        self.http = httpx.Client(
+            base_url=server.url,
+            verify=ssl.create_default_context(cafile=str(server.ca_file)),
+            timeout=30,
+            headers={"Authorization": f"Bearer {server.token}"},
+        )
 
-    def request(self, method: str, path: str, body: Any = None, *, ctype: str = "application/json",
-                params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        ctype: str = "application/json",
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         content = None
         if body is not None:
             content = body if isinstance(body, (bytes, str)) else json.dumps(body)
@@ -80,8 +91,9 @@ class Kubectl:
         self.cache = cache
         self.binary = shutil.which("kubectl")
 
-    def __call__(self, *args: str, input: str | None = None, check: bool = True,
-                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         if self.binary is None:
             pytest.fail("kubectl is not installed (scripts/test.sh installs it)")
         cmd = [self.binary, "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache), *args]
@@ -100,8 +112,12 @@ def kubectl(apiserver_session: ApiServer, tmp_path: Path) -> Kubectl:
 
 
 def pod(name: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-                            "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}], **spec}}
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}], **spec},
+    }
     return body
 
 

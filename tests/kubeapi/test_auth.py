@@ -20,24 +20,36 @@ def claims(token: str) -> dict[str, Any]:
 
 
 def as_token(kube: Kube, token: str) -> httpx.Client:
-    return httpx.Client(base_url=kube.server.url,
-                        verify=ssl.create_default_context(cafile=str(kube.server.ca_file)),
-                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return httpx.Client(
+        base_url=kube.server.url,
+        verify=ssl.create_default_context(cafile=str(kube.server.ca_file)),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
 
 
 def whoami(client: httpx.Client) -> httpx.Response:
-    return client.post("/apis/authentication.k8s.io/v1/selfsubjectreviews",
-                       json={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    return client.post(
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        json={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+    )
 
 
 def test_pod_bound_token_request(kube: Kube, ns: str) -> None:
-    sa = kube.post(f"/api/v1/namespaces/{ns}/serviceaccounts",
-                   {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}}).json()
+    sa = kube.post(
+        f"/api/v1/namespaces/{ns}/serviceaccounts",
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}},
+    ).json()
     p = kube.post(f"/api/v1/namespaces/{ns}/pods", pod("p", serviceAccountName="robot")).json()
-    req = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-           "spec": {"audiences": ["api", "vault"], "expirationSeconds": 3607,
-                    "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "p",
-                                       "uid": p["metadata"]["uid"]}}}
+    req = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {
+            "audiences": ["api", "vault"],
+            "expirationSeconds": 3607,
+            "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "p", "uid": p["metadata"]["uid"]},
+        },
+    }
     r = kube.post(f"/api/v1/namespaces/{ns}/serviceaccounts/robot/token", req)
     assert r.status_code == 201, r.text
     tr = r.json()
@@ -52,11 +64,17 @@ def test_pod_bound_token_request(kube: Kube, ns: str) -> None:
 
 
 def test_token_authenticates_until_its_pod_is_gone(kube: Kube, ns: str) -> None:
-    kube.post(f"/api/v1/namespaces/{ns}/serviceaccounts",
-              {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}})
+    kube.post(
+        f"/api/v1/namespaces/{ns}/serviceaccounts",
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}},
+    )
     p = kube.post(f"/api/v1/namespaces/{ns}/pods", pod("p", serviceAccountName="robot")).json()
-    req = {"spec": {"audiences": [], "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "p",
-                                                        "uid": p["metadata"]["uid"]}}}
+    req = {
+        "spec": {
+            "audiences": [],
+            "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "p", "uid": p["metadata"]["uid"]},
+        }
+    }
     tok = kube.post(f"/api/v1/namespaces/{ns}/serviceaccounts/robot/token", req).json()["status"]["token"]
     with as_token(kube, tok) as c:
         r = whoami(c)
@@ -75,14 +93,21 @@ def test_token_request_refusals(kube: Kube, ns: str) -> None:
     kube.post(f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": "robot"}})
     r = kube.post(f"/api/v1/namespaces/{ns}/serviceaccounts/robot/token", {"spec": {"expirationSeconds": 60}})
     assert r.status_code == 422
-    r = kube.post(f"/api/v1/namespaces/{ns}/serviceaccounts/robot/token",
-                  {"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "nope"}}})
+    r = kube.post(
+        f"/api/v1/namespaces/{ns}/serviceaccounts/robot/token",
+        {"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "nope"}}},
+    )
     assert r.status_code == 404
 
 
 def test_admin_is_allowed_everything(kube: Kube) -> None:
-    r = kube.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
-        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-        "spec": {"resourceAttributes": {"verb": "create", "resource": "pods", "namespace": "default"}}})
+    r = kube.post(
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": "create", "resource": "pods", "namespace": "default"}},
+        },
+    )
     assert r.status_code == 201
     assert r.json()["status"]["allowed"] is True

@@ -14,23 +14,44 @@ from tests.kubeapi.conftest import Kube, Kubectl
 
 
 def crd_body(group: str, scope: str = "Namespaced") -> dict[str, Any]:
-    schema = {"type": "object", "properties": {
-        "spec": {"type": "object", "properties": {"size": {"type": "integer"}, "color": {"type": "string"}}},
-        "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
-    }}
-    cols = [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
-            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}]
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {"size": {"type": "integer"}, "color": {"type": "string"}},
+            },
+            "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+        },
+    }
+    cols = [
+        {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    ]
     return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"widgets.{group}"},
         "spec": {
-            "group": group, "scope": scope,
+            "group": group,
+            "scope": scope,
             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wdg"]},
             "versions": [
-                {"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                 "schema": {"openAPIV3Schema": schema}, "additionalPrinterColumns": cols},
-                {"name": "v1beta1", "served": True, "storage": False, "subresources": {"status": {}},
-                 "schema": {"openAPIV3Schema": schema}},
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {"openAPIV3Schema": schema},
+                    "additionalPrinterColumns": cols,
+                },
+                {
+                    "name": "v1beta1",
+                    "served": True,
+                    "storage": False,
+                    "subresources": {"status": {}},
+                    "schema": {"openAPIV3Schema": schema},
+                },
             ],
         },
     }
@@ -65,8 +86,12 @@ def crd(kube: Kube) -> Iterator[str]:
 
 
 def widget(name: str, group: str, size: int = 1, version: str = "v1") -> dict[str, Any]:
-    return {"apiVersion": f"{group}/{version}", "kind": "Widget", "metadata": {"name": name},
-            "spec": {"size": size}}
+    return {
+        "apiVersion": f"{group}/{version}",
+        "kind": "Widget",
+        "metadata": {"name": name},
+        "spec": {"size": size},
+    }
 
 
 def test_crd_serves_its_kind_in_discovery_and_crud(kube: Kube, crd: str, ns: str) -> None:
@@ -108,7 +133,9 @@ def test_custom_resource_status_subresource_and_generation(kube: Kube, crd: str,
     assert r.json()["metadata"]["generation"] == 2
 
 
-def test_custom_resource_prunes_unknown_fields_and_refuses_strategic_merge(kube: Kube, crd: str, ns: str) -> None:
+def test_custom_resource_prunes_unknown_fields_and_refuses_strategic_merge(
+    kube: Kube, crd: str, ns: str
+) -> None:
     path = f"/apis/{crd}/v1/namespaces/{ns}/widgets"
     body = widget("w", crd)
     body["spec"]["bogus"] = True
@@ -132,7 +159,12 @@ def test_kubectl_get_shows_printer_columns(kubectl: Kubectl, kube: Kube, crd: st
 
 def test_deleting_the_crd_stops_serving_its_kind(kube: Kube, ns: str) -> None:
     group = f"g{uuid.uuid4().hex[:8]}.example.com"
-    assert kube.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd_body(group, "Cluster")).status_code == 201
+    assert (
+        kube.post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd_body(group, "Cluster")
+        ).status_code
+        == 201
+    )
     path = f"/apis/{group}/v1/widgets"
     wait_until(lambda: kube.post(path, widget("c1", group)).status_code == 201, 10)
     assert kube.get(f"{path}/c1").json()["metadata"].get("namespace") is None

@@ -21,8 +21,16 @@ def test_core_group_discovery(kube: Kube) -> None:
     res = {r["name"]: r for r in doc["resources"]}
     assert res["pods"]["kind"] == "Pod" and res["pods"]["namespaced"] is True
     assert "po" in res["pods"]["shortNames"]
-    assert set(res["pods"]["verbs"]) >= {"create", "delete", "deletecollection", "get", "list", "patch", "update",
-                                         "watch"}
+    assert set(res["pods"]["verbs"]) >= {
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    }
     for sub in ("pods/status", "pods/binding", "nodes/status", "serviceaccounts/token", "namespaces/status"):
         assert sub in res, sub
     assert res["namespaces"]["namespaced"] is False and res["nodes"]["namespaced"] is False
@@ -30,8 +38,14 @@ def test_core_group_discovery(kube: Kube) -> None:
 
 def test_group_discovery(kube: Kube) -> None:
     groups = {g["name"]: g for g in kube.get("/apis").json()["groups"]}
-    for g in ("apps", "coordination.k8s.io", "rbac.authorization.k8s.io", "apiextensions.k8s.io",
-              "flowcontrol.apiserver.k8s.io", "authorization.k8s.io"):
+    for g in (
+        "apps",
+        "coordination.k8s.io",
+        "rbac.authorization.k8s.io",
+        "apiextensions.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "authorization.k8s.io",
+    ):
         assert g in groups, g
     assert groups["apps"]["preferredVersion"]["groupVersion"] == "apps/v1"
     apps = kube.get("/apis/apps/v1").json()

@@ -16,8 +16,12 @@ from tests.fixtures.procs import stop
 
 
 def client(s: ApiServer) -> httpx.Client:
-    return httpx.Client(base_url=s.url, verify=ssl.create_default_context(cafile=str(s.ca_file)),
-                        headers={"Authorization": f"Bearer {s.token}"}, timeout=30)
+    return httpx.Client(
+        base_url=s.url,
+        verify=ssl.create_default_context(cafile=str(s.ca_file)),
+        headers={"Authorization": f"Bearer {s.token}"},
+        timeout=30,
+    )
 
 
 @pytest.fixture
@@ -35,8 +39,10 @@ def test_acknowledged_writes_survive_kill_9(data_dir: Path) -> None:
             assert c.post("/api/v1/namespaces", json={"metadata": {"name": "d"}}).status_code == 201
             acked: dict[str, str] = {}
             for i in range(200):
-                r = c.post("/api/v1/namespaces/d/configmaps",
-                           json={"metadata": {"name": f"cm{i}"}, "data": {"i": str(i)}})
+                r = c.post(
+                    "/api/v1/namespaces/d/configmaps",
+                    json={"metadata": {"name": f"cm{i}"}, "data": {"i": str(i)}},
+                )
                 assert r.status_code == 201
                 acked[f"cm{i}"] = r.json()["metadata"]["resourceVersion"]
             for i in range(0, 200, 2):

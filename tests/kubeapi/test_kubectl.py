@@ -83,9 +83,21 @@ def test_server_side_apply(kubectl: Kubectl, ns: str) -> None:
     kubectl("-n", ns, "apply", "--server-side", "-f", "-", input=DEPLOY.replace("replicas: 2", "replicas: 4"))
     assert kubectl.json("-n", ns, "get", "deployment", "web")["spec"]["replicas"] == 4
     other = DEPLOY.replace("replicas: 2", "replicas: 5")
-    res = kubectl("-n", ns, "apply", "--server-side", "--field-manager=other", "-f", "-", input=other, check=False)
+    res = kubectl(
+        "-n", ns, "apply", "--server-side", "--field-manager=other", "-f", "-", input=other, check=False
+    )
     assert res.returncode != 0 and "conflict" in res.stderr.lower()
-    kubectl("-n", ns, "apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-", input=other)
+    kubectl(
+        "-n",
+        ns,
+        "apply",
+        "--server-side",
+        "--field-manager=other",
+        "--force-conflicts",
+        "-f",
+        "-",
+        input=other,
+    )
     assert kubectl.json("-n", ns, "get", "deployment", "web")["spec"]["replicas"] == 5
 
 
@@ -232,5 +244,7 @@ def test_typed_client_commands_send_protobuf_and_work(kubectl: Kubectl, ns: str)
     assert token.count(".") == 2
     kubectl("-n", ns, "create", "deployment", "web", "--image=nginx:1.25", "--replicas=2")
     d = kubectl.json("-n", ns, "get", "deployment", "web")
-    assert d["spec"]["replicas"] == 2 and d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+    assert (
+        d["spec"]["replicas"] == 2 and d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+    )
     assert kubectl("auth", "can-i", "create", "pods", "-n", ns).stdout.strip() == "yes"

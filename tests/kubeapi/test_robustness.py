@@ -135,14 +135,24 @@ def test_kedge_apiserver_prints_its_kubeconfig_path(tmp_path: Path) -> None:
 
 
 def test_malformed_nested_fields_are_client_errors(kube: Kube, ns: str) -> None:
-    bad: list[object] = [5, "x", [], True, [{"name": 5}], [{"name": "c", "image": "i", "env": 5}],
-                         [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "abc"}}}]]
+    bad: list[object] = [
+        5,
+        "x",
+        [],
+        True,
+        [{"name": 5}],
+        [{"name": "c", "image": "i", "env": 5}],
+        [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "abc"}}}],
+    ]
     n = 0
     for path, base, field in (
         (f"/api/v1/namespaces/{ns}/pods", {"spec": {"containers": [{"name": "c", "image": "i"}]}}, ("spec",)),
         (f"/api/v1/namespaces/{ns}/pods", {"spec": {}}, ("spec", "containers")),
-        (f"/apis/apps/v1/namespaces/{ns}/deployments", {"spec": {"selector": {"matchLabels": {"a": "b"}}}},
-         ("spec", "template")),
+        (
+            f"/apis/apps/v1/namespaces/{ns}/deployments",
+            {"spec": {"selector": {"matchLabels": {"a": "b"}}}},
+            ("spec", "template"),
+        ),
         (f"/api/v1/namespaces/{ns}/services", {"spec": {}}, ("spec", "ports")),
     ):
         for v in bad:
