@@ -106,36 +106,41 @@ async def create(
     if api.store.get(rt.key, *key) is not None:
         raise already_exists(rt.plural, name, rt.group)
     objects.prepare_create(rt, obj, ctx.ns)
-    if not rt.crd:
-        automount = None
-        if rt.kind == "Pod" and not rt.group:
-            sa_name = (obj.get("spec") or {}).get("serviceAccountName") or "default"
-            sa = api.store.get("/serviceaccounts", ctx.ns, sa_name)
-            automount = sa.obj().get("automountServiceAccountToken") if sa is not None else None
-        with decoding(), admission(rt, name):
-            if rt.kind == "Pod" and not rt.group:
-                classes = {
-                    k[1]: int(e.obj().get("value", 0))
-                    for k, e in api.store.items("scheduling.k8s.io/priorityclasses", None)
-                }
-                obj = admit_pod_create(obj, automount, priority_classes=classes)
-            else:
-                obj = semantics.admit_create(rt.plural, obj, sa_automount=automount)
-            if rt.kind == "Service" and not rt.group:
-                obj = allocate(api, obj, None)
-    with decoding():
-        validation.validate(rt, obj, None)
-    if managed:
-        with decoding():
+    # The real server's order: decode-time defaults, managedFields (the writer owns what it sent plus
+    # the defaults), then admission (what the plugins add belongs to nobody).
+    with decoding(), admission(rt, name):
+        if not rt.crd:
+            obj = default_object(rt.plural, obj)
+        if managed:
             obj = semantics.update_managed_fields(
                 None, obj, manager=ctx.manager(), operation="Update", subresource=ctx.target.sub
             )
+        if rt.kind == "Pod" and not rt.group:
+            obj = admit_pod_create(obj, _automount(api, ctx, obj), priority_classes=_priority_classes(api))
+        elif not rt.crd:
+            obj = semantics.admit_create(rt.plural, obj)
+        if rt.kind == "Service" and not rt.group:
+            obj = allocate(api, obj, None)
+        validation.validate(rt, obj, None)
     if ctx.dry_run:
         return status, orjson.dumps(obj)
     obj["metadata"]["resourceVersion"] = str(api.store.next_rv())
     await api.store.commit([("ADDED", rt.key, key, to_storage(rt, obj))])
     after = api.store.get(rt.key, *key)
     return status, as_version(rt, after.raw) if after is not None else orjson.dumps(obj)
+
+
+def _automount(api: Api, ctx: Ctx, pod: Obj) -> bool | None:
+    sa_name = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+    sa = api.store.get("/serviceaccounts", ctx.ns, sa_name)
+    return sa.obj().get("automountServiceAccountToken") if sa is not None else None
+
+
+def _priority_classes(api: Api) -> dict[str, int]:
+    return {
+        k[1]: int(e.obj().get("value", 0))
+        for k, e in api.store.items("scheduling.k8s.io/priorityclasses", None)
+    }
 
 
 def to_storage(rt: ResourceType, obj: Obj) -> Obj:

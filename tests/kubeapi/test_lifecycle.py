@@ -234,3 +234,13 @@ def test_priority_classes_set_pod_priority(kube: Kube, ns: str) -> None:
         assert p["spec"]["priority"] == 2000001000
     finally:
         kube.delete(f"/apis/scheduling.k8s.io/v1/priorityclasses/{name}")
+
+
+def test_fields_added_by_admission_belong_to_nobody(kube: Kube, ns: str) -> None:
+    p = kube.post(pods(ns), pod("p"), params={"fieldManager": "maker"}).json()
+    assert any(v["name"].startswith("kube-api-access-") for v in p["spec"]["volumes"])
+    (entry,) = [m for m in p["metadata"]["managedFields"] if m["manager"] == "maker"]
+    assert entry["operation"] == "Update"
+    spec = entry["fieldsV1"]["f:spec"]
+    assert "f:containers" in spec and "f:restartPolicy" in spec  # sent, and defaulted at decode
+    assert "f:volumes" not in spec and "f:tolerations" not in spec  # added by admission plugins
