@@ -33,36 +33,12 @@ QS_NODE="${KEDGE_QUICKSTART_NODE:-$(hostname -s | tr '[:upper:]_' '[:lower:]-')}
 QS_KUBECONFIG="$QS/cloud/etc/kedge/admin.kubeconfig"
 
 qs_kubectl() { kubectl --kubeconfig "$QS_KUBECONFIG" "$@"; }
-qs_alive() { local pid; pid="$(cat "$1" 2>/dev/null)" && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
 stage_init_embedded() {
     log "kedge init --embedded --root $QS/cloud (API server :$QS_API_PORT, cloud :$QS_HUB_PORT/:$QS_CERT_PORT)"
     "${KEDGE[@]}" init --embedded --root "$QS/cloud" --no-token --advertise-address 127.0.0.1 \
         --apiserver-port "$QS_API_PORT" --set "hub.websocket_port=$QS_HUB_PORT" \
         --set "hub.cert_port=$QS_CERT_PORT"
-    # Stop-gap (notes/e2e-bugs.md B1): the embedded API server does not start its controllers yet, so a
-    # Deployment would never get pods. Run them beside it until its log says they run.
-    local pidfile="$QS/cloud/run/kedge/controllers.pid"
-    if ! "${KEDGE[@]}" apiserver --help 2>/dev/null | grep -q -- --no-controllers \
-        && ! grep -q "controllers running" "$QS/cloud/var/log/kedge/apiserver.log" 2>/dev/null \
-        && ! qs_alive "$pidfile"; then
-        log "starting the embedded controllers beside the API server (stop-gap)"
-        # shellcheck disable=SC2016
-        setsid "$VENV/bin/python" -c 'import asyncio, os, sys
-from pathlib import Path
-from runtime.apiserver.controllers.manager import run_embedded
-async def main(kubeconfig, pid):  # for as long as the API server lives (kedge reset stops it)
-    task = asyncio.ensure_future(run_embedded(None, Path(kubeconfig)))
-    while not task.done():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            task.cancel()
-        await asyncio.sleep(1)
-asyncio.run(main(sys.argv[1], int(sys.argv[2])))' "$QS_KUBECONFIG" "$(cat "$QS/cloud/run/kedge/apiserver.pid")" \
-            >>"$QS/cloud/var/log/kedge/controllers.log" 2>&1 </dev/null &
-        echo $! >"$pidfile"
-    fi
 }
 
 stage_token() {
