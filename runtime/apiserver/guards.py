@@ -57,6 +57,7 @@ def check_gvk(rt: ResourceType, obj: Obj) -> None:
             raise bad_request(_unmarshal(v, f"metadata.{key}", "[]string"))
         if want == "objects" and (not isinstance(v, list) or any(not isinstance(x, dict) for x in v)):
             raise bad_request(_unmarshal(v, f"metadata.{key}", "[]v1.Object"))
+    check_types(rt, obj)
 
 
 META_TYPES = {
@@ -123,3 +124,137 @@ def _unmarshal(v: Any, field: str, go_type: str) -> str:
         type(v), "value"
     )
     return f"json: cannot unmarshal {js} into Go struct field {field} of type {go_type}"
+
+
+# Go types of the pod fields clients write most; Kubernetes' typed decoding rejects anything else.
+S, INT, B, M, OBJ, LS, LO = "string", "int64", "bool", "map[string]string", "object", "[]string", "[]object"
+POD_SPEC = {
+    **dict.fromkeys(("nodeSelector",), M),
+    **dict.fromkeys(
+        (
+            "volumes",
+            "containers",
+            "initContainers",
+            "ephemeralContainers",
+            "imagePullSecrets",
+            "tolerations",
+            "hostAliases",
+            "topologySpreadConstraints",
+            "readinessGates",
+            "resourceClaims",
+            "schedulingGates",
+        ),
+        LO,
+    ),
+    **dict.fromkeys(
+        (
+            "restartPolicy",
+            "dnsPolicy",
+            "serviceAccountName",
+            "serviceAccount",
+            "nodeName",
+            "hostname",
+            "subdomain",
+            "schedulerName",
+            "priorityClassName",
+            "runtimeClassName",
+            "preemptionPolicy",
+        ),
+        S,
+    ),
+    **dict.fromkeys(("terminationGracePeriodSeconds", "activeDeadlineSeconds", "priority"), INT),
+    **dict.fromkeys(
+        (
+            "automountServiceAccountToken",
+            "hostNetwork",
+            "hostPID",
+            "hostIPC",
+            "shareProcessNamespace",
+            "enableServiceLinks",
+            "setHostnameAsFQDN",
+            "hostUsers",
+        ),
+        B,
+    ),
+    **dict.fromkeys(("securityContext", "affinity", "dnsConfig", "overhead", "os", "resources"), OBJ),
+}
+CONTAINER = {
+    **dict.fromkeys(
+        (
+            "name",
+            "image",
+            "workingDir",
+            "imagePullPolicy",
+            "terminationMessagePath",
+            "terminationMessagePolicy",
+            "restartPolicy",
+        ),
+        S,
+    ),
+    **dict.fromkeys(("command", "args"), LS),
+    **dict.fromkeys(("ports", "env", "envFrom", "volumeMounts", "volumeDevices", "resizePolicy"), LO),
+    **dict.fromkeys(
+        ("resources", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "securityContext"), OBJ
+    ),
+    **dict.fromkeys(("stdin", "stdinOnce", "tty"), B),
+}
+ITEMS = {
+    "tolerations": {"key": S, "operator": S, "value": S, "effect": S, "tolerationSeconds": INT},
+    "env": {"name": S, "value": S, "valueFrom": OBJ},
+    "ports": {"name": S, "protocol": S, "hostIP": S, "containerPort": INT, "hostPort": INT},
+    "volumeMounts": {"name": S, "mountPath": S, "subPath": S, "readOnly": B},
+    "volumes": {"name": S},
+}
+_GO_KIND: dict[str, type] = {S: str, INT: int, B: bool, M: dict, OBJ: dict, LS: list, LO: list}
+
+
+def _typed(value: Any, want: str) -> bool:
+    if want == INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if want in (M, OBJ):
+        return isinstance(value, dict) and (want == OBJ or all(isinstance(v, str) for v in value.values()))
+    if want in (LS, LO):
+        item = str if want == LS else dict
+        return isinstance(value, list) and all(isinstance(v, item) for v in value)
+    return isinstance(value, _GO_KIND[want])
+
+
+def _check_fields(obj: Obj, types: dict[str, str], path: str, struct: str) -> None:
+    for key, want in types.items():
+        v = obj.get(key)
+        if v is not None and not _typed(v, want):
+            raise bad_request(_unmarshal(v, f"{struct}.{path}.{key}", want))
+
+
+def check_pod_spec(spec: Any, path: str) -> None:
+    if spec is None:
+        return
+    if not isinstance(spec, dict):
+        raise bad_request(_unmarshal(spec, f"PodSpec.{path}", "v1.PodSpec"))
+    _check_fields(spec, POD_SPEC, path, "PodSpec")
+    for group in ("containers", "initContainers"):
+        for i, c in enumerate(spec.get(group) or []):
+            _check_fields(c, CONTAINER, f"{path}.{group}[{i}]", "Container")
+            for sub in ("env", "ports", "volumeMounts"):
+                for j, item in enumerate(c.get(sub) or []):
+                    _check_fields(item, ITEMS[sub], f"{path}.{group}[{i}].{sub}[{j}]", "Container")
+    for sub in ("tolerations", "volumes"):
+        for j, item in enumerate(spec.get(sub) or []):
+            _check_fields(item, ITEMS[sub], f"{path}.{sub}[{j}]", "PodSpec")
+
+
+def check_types(rt: ResourceType, obj: Obj) -> None:
+    """The pod specs of built-in kinds, decoded as strictly as Go structs would be."""
+    if rt.crd:
+        return
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    if rt.kind == "Pod" and not rt.group:
+        check_pod_spec(spec, "spec")
+    elif rt.kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job"):
+        template = spec.get("template")
+        if template is not None and not isinstance(template, dict):
+            raise bad_request(_unmarshal(template, f"{rt.kind}Spec.spec.template", "v1.PodTemplateSpec"))
+        if isinstance(template, dict):
+            check_pod_spec(template.get("spec"), "spec.template.spec")

@@ -165,3 +165,31 @@ def test_malformed_nested_fields_are_client_errors(kube: Kube, ns: str) -> None:
             r = kube.post(path, obj)
             assert r.status_code < 500, (path, field, v, r.text)
             assert r.status_code in (201, 400, 422), (path, field, v, r.text)
+
+
+def test_pod_spec_fields_are_decoded_as_their_types(kube: Kube, ns: str) -> None:
+    base = {"containers": [{"name": "c", "image": "i"}]}
+    for i, (field, value) in enumerate(
+        [
+            ("nodeSelector", 5),
+            ("nodeSelector", {"a": 1}),
+            ("tolerations", "x"),
+            ("restartPolicy", 5),
+            ("hostNetwork", "yes"),
+            ("containers", [{"name": "c", "image": "i", "command": "sh"}]),
+            ("containers", [{"name": "c", "image": "i", "ports": [{"containerPort": "80"}]}]),
+        ]
+    ):
+        r = kube.post(
+            f"/api/v1/namespaces/{ns}/pods", {"metadata": {"name": f"p{i}"}, "spec": {**base, field: value}}
+        )
+        assert r.status_code == 400, (field, value, r.text)
+        assert r.json()["reason"] == "BadRequest"
+    d = {
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {**base, "nodeSelector": 5}},
+        },
+    }
+    assert kube.post(f"/apis/apps/v1/namespaces/{ns}/deployments", d).status_code == 400
