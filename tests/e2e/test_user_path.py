@@ -174,14 +174,24 @@ def test_offline_edge_keeps_pods_and_reconnect_restarts_nothing(e2e: E2E) -> Non
     assert local == dict.fromkeys(names, "Running"), status["edge"]["pods"]  # served from the edge
     assert pod_containers(e2e, pods) == started
 
-    # the API server is still up: a change made while the edge is cut off
+    # the API server is still up: changes made while the edge is cut off (a scale-up, a pod deleted)
     cloud.kubectl("scale", "deployment", "auto", "--replicas=3")
+    gone, kept = pods
+    cloud.kubectl("delete", "pod", gone["metadata"]["name"], "--wait=false")
+    assert pod_containers(e2e, [gone]), "the edge is offline: nothing can have removed the containers yet"
     out = cloud.init("--no-token")  # the user brings the cloud back by re-running init
     assert "kedge cloud run pid" in out.stderr + out.stdout
     until(edge.connected, 60, "the edge reconnected to the restarted cloud")
-    pods3 = until(lambda: running_pods(e2e, "auto", 3), 90, "the scaled-up third pod Running")
+    pods3 = until(
+        lambda: running_pods(e2e, "auto", 3), 90, "3 auto pods Running (scaled up, deleted one replaced)"
+    )
+    assert gone["metadata"]["uid"] not in {p["metadata"]["uid"] for p in pods3}
     assert len(app_containers(e2e, pods3)) == 3
-    assert pod_containers(e2e, pods) == started, "a container that did not change was restarted"
+    until(
+        lambda: not pod_containers(e2e, [gone]), 30, "the containers of the pod deleted while offline removed"
+    )
+    kept_ctrs = {cid: t for cid, t in started.items() if cid in pod_containers(e2e, [kept])}
+    assert len(kept_ctrs) == 2 and pod_containers(e2e, [kept]) == kept_ctrs, "an unchanged pod was restarted"
     cloud.kubectl("delete", "deployment", "auto", "--wait=false")
 
 
