@@ -135,8 +135,9 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
         if w.overflow:
             err = gone("watch consumer too slow; events dropped").body()
             await resp.write(orjson.dumps({"type": "ERROR", "object": err}) + b"\n")
-    except (ConnectionResetError, asyncio.CancelledError):
-        raise
+    except ConnectionResetError:  # the client went away: nothing left to tell it
+        store.unsubscribe(w)
+        return resp
     finally:
         store.unsubscribe(w)
     with contextlib.suppress(ConnectionResetError, RuntimeError):

@@ -20,6 +20,9 @@ import pytest
 
 from tests.fixtures.apiserver import ApiServer
 
+# Objects a cluster's controllers put into every namespace (root CA publisher); tests look past them.
+CLUSTER_MADE = {"kube-root-ca.crt"}
+
 
 class Kube:
     """A thin httpx wrapper: paths in, (status, JSON) out."""

@@ -78,18 +78,31 @@ def test_binding_assigns_node_once(kube: Kube, ns: str) -> None:
 
 
 def test_status_subresource_keeps_spec_and_status_apart(kube: Kube, ns: str) -> None:
-    p = kube.post(pods(ns), pod("p")).json()
-    p["status"]["phase"] = "Running"
-    p["spec"]["activeDeadlineSeconds"] = 5
-    r = kube.put(pods(ns, "p") + "/status", p)
-    assert r.status_code == 200
-    assert r.json()["status"]["phase"] == "Running" and "activeDeadlineSeconds" not in r.json()["spec"]
-    cur = r.json()
-    cur["status"]["phase"] = "Failed"
-    cur["metadata"]["labels"] = {"x": "y"}
-    r = kube.put(pods(ns, "p"), cur)
-    assert r.status_code == 200
-    assert r.json()["status"]["phase"] == "Running" and r.json()["metadata"]["labels"] == {"x": "y"}
+    kube.post(pods(ns), pod("p"))
+
+    def put(path: str, change: Any) -> Any:
+        for _ in range(10):  # a scheduler may write the pod's status in between: re-read on 409
+            cur = kube.get(pods(ns, "p")).json()
+            change(cur)
+            r = kube.put(path, cur)
+            if r.status_code != 409:
+                assert r.status_code == 200, r.text
+                return r.json()
+        raise AssertionError("kept conflicting")
+
+    def to_running(p: Any) -> None:
+        p["status"]["phase"] = "Running"
+        p["spec"]["activeDeadlineSeconds"] = 5
+
+    after = put(pods(ns, "p") + "/status", to_running)
+    assert after["status"]["phase"] == "Running" and "activeDeadlineSeconds" not in after["spec"]
+
+    def relabel(p: Any) -> None:
+        p["status"]["phase"] = "Failed"
+        p["metadata"]["labels"] = {"x": "y"}
+
+    after = put(pods(ns, "p"), relabel)
+    assert after["status"]["phase"] == "Running" and after["metadata"]["labels"] == {"x": "y"}
 
 
 def test_generation_bumps_on_spec_change_only(kube: Kube, ns: str) -> None:
