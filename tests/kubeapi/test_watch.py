@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import socket
 import ssl
 import threading
 import time
@@ -16,42 +18,86 @@ import httpx
 from tests.kubeapi.conftest import CLUSTER_MADE, Kube, configmap
 
 
+class _Stream:
+    """A raw HTTPS watch connection whose reader can be stopped safely from another thread.
+
+    Closing an httpx client while a thread is blocked reading it frees the file descriptor under the
+    reader; the next test's connection may get the same descriptor and lose TLS records to the stale
+    reader. shutdown() wakes the reader first, the socket is closed only after it has returned.
+    """
+
+    def __init__(self, kube: Kube, path: str, params: dict[str, str]) -> None:
+        url = httpx.URL(kube.server.url)
+        ctx = ssl.create_default_context(cafile=str(kube.server.ca_file))
+        raw = socket.create_connection((url.host, url.port or 443), timeout=10)
+        self.sock = ctx.wrap_socket(raw, server_hostname=url.host)
+        self.sock.settimeout(None)
+        query = str(httpx.QueryParams({"watch": "1", **params}))
+        self.sock.sendall(
+            f"GET {path}?{query} HTTP/1.1\r\nHost: {url.host}\r\n"
+            f"Authorization: Bearer {kube.server.token}\r\nAccept: application/json\r\n\r\n".encode()
+        )
+        self.buf = b""
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        self.buf += data
+        return bool(data)
+
+    def status(self) -> int:
+        while b"\r\n\r\n" not in self.buf:
+            if not self._fill():
+                raise ConnectionError("closed before headers")
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        return int(head.split(b" ", 2)[1])
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            while b"\r\n" not in self.buf:
+                if not self._fill():
+                    return
+            size_line, rest = self.buf.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            while len(rest) < size + 2:
+                if not self._fill():
+                    return
+                rest = self.buf.split(b"\r\n", 1)[1]
+            if size == 0:
+                return
+            yield rest[:size]
+            self.buf = rest[size + 2 :]
+
+
 @contextmanager
 def watching(kube: Kube, path: str, **params: str) -> Iterator[queue.Queue[dict[str, Any]]]:
     """Events of a watch, read on a thread, as a queue (the stream is open once this yields)."""
     q: queue.Queue[dict[str, Any]] = queue.Queue()
-    opened = threading.Event()
-    stop = threading.Event()
-    client = httpx.Client(
-        base_url=kube.server.url,
-        verify=ssl.create_default_context(cafile=str(kube.server.ca_file)),
-        headers={"Authorization": f"Bearer {kube.server.token}"},
-        timeout=httpx.Timeout(30, read=None),
-    )
+    stream = _Stream(kube, path, params)
+    assert stream.status() == 200
 
     def run() -> None:
+        pending = b""
         try:
-            with client.stream("GET", path, params={"watch": "1", **params}) as r:
-                opened.set()
-                for line in r.iter_lines():
-                    if stop.is_set():
-                        return
-                    if line:
+            for chunk in stream.chunks():
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
                         q.put(json.loads(line))
-                q.put({"type": "_CLOSED"})
-        except Exception as exc:
+            q.put({"type": "_CLOSED"})
+        except OSError as exc:
             q.put({"type": "_ERROR", "error": repr(exc)})
-            opened.set()
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
-    assert opened.wait(10)
     time.sleep(0.2)  # the server registers the watch right after sending headers
     try:
         yield q
     finally:
-        stop.set()
-        client.close()
+        with contextlib.suppress(OSError):
+            stream.sock.shutdown(socket.SHUT_RDWR)
+        t.join(10)
+        stream.sock.close()
 
 
 def take(q: queue.Queue[dict[str, Any]], n: int, timeout: float = 10) -> list[tuple[str, str]]:
