@@ -59,6 +59,20 @@ class Informer:
     def get(self, namespace: str, name: str) -> Obj | None:
         return self.store.get((namespace, name))
 
+    async def write_status(self, obj: Obj, status: Obj) -> None:
+        """Patch `obj`'s status subresource and keep the answer in the cache, so the next reconcile
+        (before the watch event arrives) compares against what was written; a vanished object is done."""
+        from runtime.kube.errors import KubeNotFound
+
+        meta = obj["metadata"]
+        try:
+            out = await self.client.patch(
+                self.res, meta["name"], {"status": status}, namespace=meta["namespace"], subresource="status"
+            )
+        except KubeNotFound:
+            return
+        self.store[(meta["namespace"], meta["name"])] = out
+
     def items(self) -> list[Obj]:
         return list(self.store.values())
 

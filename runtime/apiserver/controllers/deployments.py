@@ -305,15 +305,4 @@ class DeploymentController:
         ] == [(c["type"], c["status"], c["reason"]) for c in status["conditions"]]
         if same:
             return
-        meta = d["metadata"]
-        try:
-            out = await self.client.patch(
-                DEPLOYMENTS,
-                meta["name"],
-                {"status": status},
-                namespace=meta["namespace"],
-                subresource="status",
-            )
-        except KubeNotFound:
-            return
-        self.deployments.store[(meta["namespace"], meta["name"])] = out
+        await self.deployments.write_status(d, status)

@@ -218,15 +218,4 @@ class ReplicaSetController:
         old = rs.get("status") or {}
         if all(old.get(k, 0) == v for k, v in status.items()):
             return
-        meta = rs["metadata"]
-        try:
-            updated = await self.client.patch(
-                REPLICASETS,
-                meta["name"],
-                {"status": status},
-                namespace=meta["namespace"],
-                subresource="status",
-            )
-        except KubeNotFound:
-            return
-        self.sets.store[(meta["namespace"], meta["name"])] = updated
+        await self.sets.write_status(rs, status)
