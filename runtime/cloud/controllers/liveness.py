@@ -164,13 +164,13 @@ class NodeLiveness:
 
     async def _one(self, node: str, st: NodeState, now: float, sem: asyncio.Semaphore) -> None:
         async with sem:
-            try:
-                if st.mark_pending:
-                    st.mark_pending = not await self.mark(node, st.connected, st.disconnected_at)
+            try:  # the Lease first: Ready depends on it; the marks only describe the session
                 edge_does_it = st.connected and (st.peer_kind != "kedge" or now < st.edge_renews_until)
                 if not edge_does_it and now >= st.next_renew and node in self.world.nodes:
                     await self.renew_lease(node)
                     st.next_renew = now + self.renew_every
+                if st.mark_pending:
+                    st.mark_pending = not await self.mark(node, st.connected, st.disconnected_at)
             except KedgeError as exc:
                 log.warning("node %s: %s", node, exc)
 
