@@ -321,6 +321,7 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
 
         async def mark() -> tuple[int, float]:
             for s in sims:
+                assert s.stdin is not None
                 s.stdin.write(b"mark\n")
             total, got, t = 0, 0, 0.0
             while got < len(sims):
@@ -361,6 +362,7 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
                 latencies.append(msg["t"] - created.pop(msg["pod"]))
         latencies.sort()
         for s in sims:
+            assert s.stdin is not None
             s.stdin.write(b"quit\n")
         await asyncio.gather(*(asyncio.wait_for(s.wait(), 60) for s in sims), return_exceptions=True)
         for t in pumps:
@@ -382,12 +384,12 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
             "idle_window_s": round(window, 1),
         }
     finally:
-        for p in reversed(procs):
-            p.terminate()
+        for proc in reversed(procs):
+            proc.terminate()
             try:
-                p.wait(30)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
-                p.kill()
+                proc.kill()
 
 
 def _pct(xs: list[float], p: int) -> float | None:
