@@ -182,11 +182,20 @@ def _priority(spec: Obj, classes: dict[str, int] | None) -> None:
 
 
 def admit_pod_create(
-    pod: Obj, sa_automount: bool | None = None, *, priority_classes: dict[str, int] | None = None
+    pod: Obj,
+    sa_automount: bool | None = None,
+    *,
+    priority_classes: dict[str, int] | None = None,
+    owned: bool = False,
 ) -> Obj:
     """A pod as a real server stores it on create: defaults, ServiceAccount, Priority,
-    DefaultTolerationSeconds, then status reset to Pending with its QoS class."""
-    out = default_object("pods", pod)
+    DefaultTolerationSeconds, then status reset to Pending with its QoS class. A copy, unless the
+    caller `owned` the input outright (nothing else refers to it): then it is changed in place."""
+    if owned:
+        out = pod
+        default_pod(out)
+    else:
+        out = default_object("pods", pod)
     spec = out["spec"]
     mirror = "kubernetes.io/config.mirror" in ((out.get("metadata") or {}).get("annotations") or {})
     if not mirror:

@@ -91,29 +91,30 @@ def item_elem(lt: ListType, item: Any, index: int) -> Elem:
 
 
 def to_fields_v1(paths: set[Path]) -> dict[str, Any]:
+    """The FieldsV1 tree, keys sorted; "." marks a member that is owned itself and has children."""
     root: dict[str, Any] = {}
-    for path in sorted(paths):
+    for path in paths:
         node = root
         for kind, val in path:
-            node = node.setdefault(f"{kind}:{val}", {})
-
-    # "." marks members that also have children.
-    def mark(node: dict[str, Any], prefix: Path) -> None:
-        for k, child in node.items():
-            if k == ".":
-                continue
-            kind, _, val = k.partition(":")
-            p = (*prefix, (kind, val))
-            if child and p in paths:
-                child["."] = {}
-            mark(child, p)
-
-    mark(root, ())
-    return _sorted(root)
+            key = kind + ":" + val
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            node = child
+        if path:
+            node["."] = None  # owned; dropped again by _finish when the node turns out to be a leaf
+    return _finish(root)
 
 
-def _sorted(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: _sorted(node[k]) for k in sorted(node)}
+def _finish(node: dict[str, Any]) -> dict[str, Any]:
+    # "." sorts before every "f:", "i:", "k:", "v:" key, so it goes first when kept.
+    keys = sorted(k for k in node if k != ".")
+    if not keys:
+        return {}
+    out: dict[str, Any] = {".": {}} if "." in node else {}
+    for k in keys:
+        out[k] = _finish(node[k])
+    return out
 
 
 def from_fields_v1(fields: Any) -> set[Path]:

@@ -116,7 +116,9 @@ async def create(
                 None, obj, manager=ctx.manager(), operation="Update", subresource=ctx.target.sub
             )
         if rt.kind == "Pod" and not rt.group:
-            obj = admit_pod_create(obj, _automount(api, ctx, obj), priority_classes=_priority_classes(api))
+            obj = admit_pod_create(
+                obj, _automount(api, ctx, obj), priority_classes=_priority_classes(api), owned=True
+            )
         elif not rt.crd:
             obj = semantics.admit_create(rt.plural, obj)
         if rt.kind == "Service" and not rt.group:
