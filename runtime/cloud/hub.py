@@ -39,6 +39,7 @@ from runtime.cloud.hub_handshake import (
     NODE_CN_PREFIX,
     node_from_cert,
     parse_path,
+    peer_key_hash,
     raise_nofile_limit,
     server_ssl_context,
 )
@@ -284,7 +285,7 @@ class CloudHub:
         info = SessionInfo(
             node=node, project_id=project, peer_kind="kedge" if version else "kubeedge",
             version=version, epoch=epoch, remote=f"{remote[0]}:{remote[1]}" if remote else "",
-            since=time.time(), last_contact=time.time(),
+            since=time.time(), last_contact=time.time(), key_hash=peer_key_hash(ws),
         )
         link = self._link(node)
         session = Session(ws, info, link, self.metrics, self._log, rate=self.rate, burst=self.burst,

@@ -52,6 +52,16 @@ def node_from_cert(ws: ServerConnection) -> str | None:
     return None
 
 
+def peer_key_hash(ws: ServerConnection) -> str:
+    """Hash of the verified client certificate's public key ("" if unavailable), recorded on the Node
+    so that a join token alone cannot take the name over later (design.md §4)."""
+    from runtime.pki.certs import key_hash, load_cert
+
+    sslobj = ws.transport.get_extra_info("ssl_object")
+    der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+    return key_hash(load_cert(der)) if der else ""
+
+
 def parse_path(path: str) -> tuple[str, str] | None:
     """``/<projectID>/<node>/events`` → (project, node)."""
     parts = path.split("?", 1)[0].strip("/").split("/")

@@ -81,6 +81,7 @@ class SessionInfo:
     last_keepalive: float | None = None
     pending_acks: int = 0
     malformed: int = 0
+    key_hash: str = ""  # sha256 of the client certificate's public key: the node's key (design.md §4)
 
 
 OnMessage = Callable[[str, Message], Awaitable[None]]

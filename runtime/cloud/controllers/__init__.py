@@ -97,6 +97,8 @@ class CloudControllers:
         await self.requests.handle(node, msg)
 
     async def _on_connect(self, info: SessionInfo) -> None:
+        if info.key_hash:
+            self.requests.key_hashes[info.node] = info.key_hash
         await self.liveness.on_connect(info)
         assert self.edge is not None
         await self.edge.on_connect(info)

@@ -22,6 +22,7 @@ from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound, StatusInfo
 from runtime.kube.resources import CONFIGMAPS, EVENTS, LEASES, NODES, PODS, SECRETS, SERVICEACCOUNTS
+from runtime.pki import ANN_KEY_HASH
 from runtime.protocol import (
     GROUP_META,
     OP_DELETE,
@@ -83,6 +84,7 @@ class EdgeRequests:
         self.client, self.world, self.send = client, world, send
         self.lease_min_write = lease_min_write
         self.on_lease = on_lease  # told when an edge wrote its own lease (KubeEdge peers)
+        self.key_hashes: dict[str, str] = {}  # node -> hash of its session's certificate key
         self._leases: dict[str, tuple[float, dict[str, Any]]] = {}  # node -> (monotonic, last written)
         self.answered = 0
         # At most this many API calls in flight for edge requests: thousands of edges renewing at once
@@ -141,7 +143,11 @@ class EdgeRequests:
         self._own(node, name, "node")
         if msg.operation == OP_INSERT:
             body = dict(msg.content or {})
-            body.setdefault("metadata", {})["name"] = name
+            body["metadata"] = {**(body.get("metadata") or {}), "name": name}
+            key = self.key_hashes.get(node)
+            if key:  # first registration records the node's key: a token alone cannot take it over
+                body["metadata"]["annotations"] = {**(body["metadata"].get("annotations") or {}),
+                                                   ANN_KEY_HASH: key}
             try:
                 return object_result(await self.client.create(NODES, body))
             except AlreadyExists as exc:  # re-registration: the existing Node and the 409 (recorded)
@@ -149,6 +155,10 @@ class EdgeRequests:
                     existing: Any = await self.client.get(NODES, name)
                 except KubeNotFound:
                     existing = None
+                recorded = meta(existing or {}).get("annotations", {}).get(ANN_KEY_HASH)
+                if key and existing is not None and not recorded:  # registered before keys were recorded
+                    patch = {"metadata": {"annotations": {ANN_KEY_HASH: key}}}
+                    existing = await self.client.patch(NODES, name, patch, type="merge")
                 return object_result(existing, status_of(exc, name, "nodes"))
         if msg.operation == OP_UPDATE:
             return object_result(await self.client.replace(NODES, msg.content))
