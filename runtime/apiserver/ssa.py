@@ -16,6 +16,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from runtime.apiserver.createfields import create_fields_v1
 from runtime.apiserver.fieldsets import (
     ATOMIC_FIELDS,
     ListType,
@@ -196,10 +197,11 @@ def update_managed_fields(
     """`new` with managedFields after a write by `manager` (Create and Update are both "Update")."""
     version = api_version or str(new.get("apiVersion", ""))
     meta_new = new.get("metadata") or {}
-    if (
-        "managedFields" in meta_new
-        and isinstance(meta_new["managedFields"], list)
-        and (old is None or meta_new["managedFields"] != (old.get("metadata") or {}).get("managedFields"))
+    explicit = "managedFields" in meta_new and isinstance(meta_new["managedFields"], list)
+    if old is None and not explicit and not subresource and reset_status:
+        return _created(new, manager, version, time)
+    if explicit and (
+        old is None or meta_new["managedFields"] != (old.get("metadata") or {}).get("managedFields")
     ):
         managers = _decode(new)  # the client set managedFields explicitly ([] resets them)
     else:
@@ -227,6 +229,26 @@ def update_managed_fields(
         mine.fields |= changed
         mine.entry["time"] = time or now_rfc3339()
     return _with_fields(new, managers)
+
+
+def _created(new: Obj, manager: str, version: str, time: str | None) -> Obj:
+    """The common create (no previous managers, main resource): FieldsV1 built in one walk."""
+    fields = create_fields_v1(_skeleton(new), new, root_struct(str(new.get("kind", ""))))
+    out = dict(new)
+    meta = out["metadata"] = dict(out.get("metadata") or {})
+    if fields:
+        entry = {
+            "manager": manager,
+            "operation": "Update",
+            "apiVersion": version,
+            "time": time or now_rfc3339(),
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields,
+        }
+        meta["managedFields"] = [entry]
+    else:
+        meta.pop("managedFields", None)
+    return out
 
 
 # ---------------------------------------------------------------- merge (typed)
