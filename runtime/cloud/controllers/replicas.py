@@ -82,7 +82,7 @@ class Replicas:
         await self.renew()
         now = dt.datetime.now(dt.UTC)
         found = await self.client.list(LEASES, namespace=self.namespace, labels={LABEL: "true"})
-        live = [self.identity]
+        live, expired = [self.identity], []
         for lease in found.items:
             spec = lease.get("spec") or {}
             holder = str(spec.get("holderIdentity") or "")
@@ -92,7 +92,11 @@ class Replicas:
             ttl = float(spec.get("leaseDurationSeconds") or self.duration)
             if renewed is not None and (now - renewed).total_seconds() <= ttl:
                 live.append(holder)
-                continue
+            else:
+                expired.append((holder, lease))
+        # Leadership moves first: singleton work must not wait for the (slow) takeover of nodes.
+        self.live = sorted(live)
+        for holder, lease in expired:
             log.warning("cloud replica %s: lease expired; taking over its nodes", holder)
             await on_orphan(holder)
             self.taken_over.append(holder)
@@ -102,7 +106,6 @@ class Replicas:
                                          resource_version=m.get("resourceVersion"))
             except (KubeNotFound, KubeConflict):
                 pass  # another replica got there first, or it came back
-        self.live = sorted(live)
 
     async def renew(self) -> None:
         now = _ts(dt.datetime.now(dt.UTC))
