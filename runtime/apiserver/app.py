@@ -16,6 +16,7 @@ from runtime.apiserver import deletes, openapi, reads, special, writes
 from runtime.apiserver.api import MAX_BODY, Api
 from runtime.apiserver.auth import same_token
 from runtime.apiserver.context import Ctx, resolve
+from runtime.apiserver.controllers.kinds import stored_only_message
 from runtime.apiserver.discovery import Discovery, version_info
 from runtime.apiserver.resources import REVIEW_KINDS
 from runtime.apiserver.status import (
@@ -149,6 +150,10 @@ class Handler:
         if verb == "watch":
             return await serve_watch(self.api, ctx, request)
         status, out, ctype = await self._dispatch(ctx, verb)
+        if verb in ("create", "update", "patch") and not target.sub:
+            stored_only = stored_only_message(rt.group, rt.kind)
+            if stored_only:  # kubectl prints it: the object is kept but nothing will run it
+                ctx.warnings.append(stored_only)
         if isinstance(out, reads.ListBody):
             return await _stream(request, status, out, ctype)
         return _json(status, out, ctype, ctx.warnings)

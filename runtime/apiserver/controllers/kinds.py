@@ -22,8 +22,14 @@ STORED_ONLY: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-def stored_only_warning(group: str, kind: str) -> str | None:
-    """The `Warning` header value for a write of `kind`, or None when a controller runs it."""
+def stored_only_message(group: str, kind: str) -> str | None:
+    """The warning text for a write of `kind`, or None when a controller runs it."""
     if (group, kind) not in STORED_ONLY:
         return None
-    return f'299 - "stored only: no {kind} controller in the embedded control plane"'
+    return f"stored only: no {kind} controller in the embedded control plane"
+
+
+def stored_only_warning(group: str, kind: str) -> str | None:
+    """The `Warning` header value for a write of `kind`, or None when a controller runs it."""
+    message = stored_only_message(group, kind)
+    return None if message is None else f'299 - "{message}"'
