@@ -76,7 +76,19 @@ def item_key(lt: ListType, item: Any) -> str:
         return json.dumps(item, separators=(",", ":"))
     src = item if isinstance(item, dict) else {}
     key = {k: src.get(k, lt.defaults.get(k)) for k in lt.keys if k in src or k in lt.defaults}
+    memo = tuple((k, type(v), v) for k, v in key.items())  # types too: 1, 1.0 and True differ in JSON
+    if all(type(v) in _KEY_SCALARS for _, _, v in memo):
+        text = _KEY_MEMO.get(memo)
+        if text is None:
+            if len(_KEY_MEMO) >= 8192:
+                _KEY_MEMO.clear()
+            text = _KEY_MEMO[memo] = json.dumps(key, sort_keys=True, separators=(",", ":"))
+        return text
     return json.dumps(key, sort_keys=True, separators=(",", ":"))
+
+
+_KEY_SCALARS = (str, int, float, bool, type(None))
+_KEY_MEMO: dict[tuple[tuple[str, type, Any], ...], str] = {}  # list keys repeat: container names, ports
 
 
 def item_elem(lt: ListType, item: Any, index: int) -> Elem:

@@ -220,7 +220,13 @@ def _typed(value: Any, want: str) -> bool:
 
 
 def _check_fields(obj: Obj, types: dict[str, str], path: str, struct: str) -> None:
-    for key, want in types.items():
+    for key, v in obj.items():  # the common case, all well typed, in one pass over what was sent
+        want = types.get(key)
+        if want is not None and v is not None and not _typed(v, want):
+            break
+    else:
+        return
+    for key, want in types.items():  # report the first bad field in the declared order
         v = obj.get(key)
         if v is not None and not _typed(v, want):
             raise bad_request(_unmarshal(v, f"{struct}.{path}.{key}", want))
