@@ -110,6 +110,9 @@ def test_engine_restart_offline_brings_pods_back_and_reconnect_restarts_nothing(
     pods = until(lambda: ready_pods(env, 2), 90, "2 pods Running/Ready on the private engine")
     uids = {p["metadata"]["uid"] for p in pods}
     names = {p["metadata"]["name"] for p in pods}
+    assert all(p["status"]["podIP"].startswith(f"172.31.{dockerd.subnet}.") for p in pods), (
+        "not on the private bridge"
+    )
     first = running(env, uids)
     assert len(first) == 4  # 2 sandboxes + 2 app containers
 
@@ -161,6 +164,13 @@ def test_engine_restart_offline_brings_pods_back_and_reconnect_restarts_nothing(
     after = until(api_current, 60, "the pods Running/Ready in the API with the new containers")
     assert {p["metadata"]["uid"] for p in after} == uids
     assert [cs["restartCount"] for p in after for cs in p["status"]["containerStatuses"]] == [2, 2]
+    # the previous instance stays for lastState (kubelet keeps one); older generations are removed
+    every = {cid: c for cid, c in edge.containers().items() if c["labels"].get("io.kedge.pod.uid") in uids}
+    exited = {cid for cid, c in every.items() if not c["running"]}
+    assert len(every) == 6 and exited <= set(second) and len(exited) == 2, every
+    for p in after:
+        (cs,) = p["status"]["containerStatuses"]
+        assert cs["lastState"]["terminated"]["containerID"].removeprefix("docker://") in exited, cs
     time.sleep(3)  # a few reconcile periods after the reconnect
     assert {cid: c["started"] for cid, c in running(env, uids).items()} == ids, "a container was restarted"
     cloud.kubectl("delete", "deployment", APP, "--wait=false")
