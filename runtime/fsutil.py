@@ -30,3 +30,26 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def read_pid(path: Path) -> int | None:
+    """The pid recorded in a pid file, or None when the file is missing, empty or not a pid."""
+    try:
+        first = path.read_text().split()
+        return int(first[0]) if first else None
+    except (OSError, ValueError):
+        return None
+
+
+def live_pid(path: Path) -> int | None:
+    """The recorded pid if that process exists (it may belong to another user), else None."""
+    pid = read_pid(path)
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid

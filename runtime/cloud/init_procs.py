@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runtime.errors import KedgeError
-from runtime.fsutil import write_atomic
+from runtime.fsutil import live_pid, write_atomic
 from runtime.paths import Paths, Role
 
 
@@ -43,18 +43,8 @@ def _is_kedge(pid: int) -> bool:
 
 def running_pid(root: Path, role: Role) -> int | None:
     """The pid recorded for `role` under `root`, if that process is alive and is kedge."""
-    pid_file = Paths.of(root, role).pid_file
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return pid if _is_kedge(pid) else None
+    pid = live_pid(Paths.of(root, role).pid_file)
+    return pid if pid is not None and _is_kedge(pid) else None
 
 
 def start_detached(root: Path, role: Role, args: Sequence[str], env: dict[str, str] | None = None) -> int:

@@ -10,7 +10,6 @@ here only, lazily, for the key and CSR (the edge runtime itself never loads it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ from runtime.edge import join
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.statusd import read_status
 from runtime.errors import AuthError, KedgeError, Unreachable
-from runtime.fsutil import write_atomic
+from runtime.fsutil import live_pid, write_atomic
 from runtime.pki import tokens
 
 RENEW_BEFORE = 30 * 86400
@@ -191,11 +190,7 @@ class Joiner:
         return str(self.files.paths.config_file)
 
     def _running_pid(self) -> int | None:
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(self.files.paths.pid_file.read_text().split()[0])
-            os.kill(pid, 0)
-            return pid
-        return None
+        return live_pid(self.files.paths.pid_file)
 
     async def start_runtime(self) -> str:
         if self.opts.foreground:

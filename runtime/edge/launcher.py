@@ -18,6 +18,8 @@ import signal
 import sys
 from pathlib import Path
 
+from runtime.fsutil import read_pid, write_atomic
+
 M_ARENA_MAX = -8  # glibc mallopt parameter
 
 
@@ -69,13 +71,11 @@ def claim_pid_file(path: Path) -> None:
     """Write our pid; refuse when a live process holds the file (a stale one is taken over)."""
     from runtime.errors import UsageError
 
-    with contextlib.suppress(OSError, ValueError):
-        other = int(path.read_text().split()[0])
-        if other != os.getpid() and _pid_alive(other):
-            raise UsageError(f"an edge runtime is already running (pid {other}, {path})",
-                             hint="stop it first, or use `kedge status`")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{os.getpid()}\n")
+    other = read_pid(path)
+    if other is not None and other != os.getpid() and _pid_alive(other):
+        raise UsageError(f"an edge runtime is already running (pid {other}, {path})",
+                         hint="stop it first, or use `kedge status`")
+    write_atomic(path, f"{os.getpid()}\n", mode=0o644)  # readers never see it empty
 
 
 def main(argv: list[str]) -> int:
@@ -100,8 +100,8 @@ def main(argv: list[str]) -> int:
     try:
         return _serve(cfg, root, pods=not args.no_pods)
     finally:
-        with contextlib.suppress(OSError, ValueError):
-            if int(pid_file.read_text().split()[0]) == os.getpid():
+        if read_pid(pid_file) == os.getpid():
+            with contextlib.suppress(OSError):
                 pid_file.unlink()
 
 

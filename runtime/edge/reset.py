@@ -22,6 +22,7 @@ from typing import Any
 from runtime.config import load_edge
 from runtime.edge.layout import EdgeFiles
 from runtime.errors import KedgeError
+from runtime.fsutil import live_pid
 
 UNIT = Path("/etc/systemd/system/kedge-edge.service")
 
@@ -31,11 +32,7 @@ def _row(obj: str, result: str, error: str = "") -> dict[str, str]:
 
 
 def _pid(files: EdgeFiles) -> int | None:
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(files.paths.pid_file.read_text().split()[0])
-        os.kill(pid, 0)
-        return pid
-    return None
+    return live_pid(files.paths.pid_file)
 
 
 def stop_runtime(files: EdgeFiles, dry_run: bool) -> dict[str, str]:
