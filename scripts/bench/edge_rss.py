@@ -4,9 +4,10 @@ VmRSS, anonymous RSS (RssAnon) and PSS (smaps_rollup) summed over every process 
 process started by `kedge join` and its children — a one-file PyInstaller build has a bootloader
 parent; its unpacked _MEI* directory is counted too when /tmp is tmpfs). The edge is joined to the
 test cloud of join_time.py, connected, idle, with no pods; the pod manager is hosted as in production
-(`--no-pods` measures the runtime without it, for comparison).
+(`--no-pods` measures the runtime without it, for comparison). `--pods N` first runs N pods on the
+edge (bound to it, busybox `sleep`) and measures once all are Running (target <= 45 MB at 10 pods).
 
-    .venv/bin/python scripts/bench/edge_rss.py [--settle 60] [--no-pods]
+    .venv/bin/python scripts/bench/edge_rss.py [--settle 60] [--no-pods | --pods 10]
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -74,10 +77,35 @@ def mei_kb() -> int:
     return total // 1024
 
 
+def run_pods(kubeconfig: str, node: str, n: int, timeout: float = 120.0) -> None:
+    """N pods bound to `node` (no scheduler needed), then wait until the API shows them all Running."""
+    docs = [{
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"rss-{i}", "namespace": "default", "labels": {"bench": "edge-rss"}},
+        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "automountServiceAccountToken": False,
+                 "containers": [
+            {"name": "app", "image": "kedge.local/busybox:1", "command": ["sleep", "36000"]}]},
+    } for i in range(n)]  # fmt: skip
+    kubectl = ["kubectl", "--kubeconfig", kubeconfig]
+    done = subprocess.run([*kubectl, "apply", "-f", "-"], text=True, capture_output=True,
+                          input=yaml.safe_dump_all(docs))
+    if done.returncode != 0:
+        sys.exit(f"kubectl apply failed: {done.stderr}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run([*kubectl, "get", "pods", "-l", "bench=edge-rss", "-o", "json"],
+                             text=True, check=True, capture_output=True).stdout
+        if sum(p["status"].get("phase") == "Running" for p in json.loads(out)["items"]) == n:
+            return
+        time.sleep(0.5)
+    sys.exit(f"{n} pods not Running on {node} within {timeout:.0f} s")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--settle", type=float, default=60.0)
     p.add_argument("--no-pods", action="store_true")
+    p.add_argument("--pods", type=int, default=0, help="run this many pods before measuring")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="kedge-rss-bench-") as tmp_s, cloud(Path(tmp_s)) as info:
         root = Path(tmp_s) / "edge"
@@ -99,6 +127,8 @@ def main() -> None:
         while not pid_file.exists():
             time.sleep(0.1)
         pid = int(pid_file.read_text())
+        if args.pods:
+            run_pods(info["kubeconfig"], "bench-rss", args.pods)
         time.sleep(args.settle)
         pids = children(bootloader_of(pid))
         assert proc.poll() is None, "the runtime exited"
@@ -107,10 +137,10 @@ def main() -> None:
         mei = mei_kb()
         reset(root)
     print(json.dumps({
-        "benchmark": "edge_rss", "settle_s": args.settle, "pods_manager": not args.no_pods,
+        "benchmark": "edge_rss", "settle_s": args.settle, "pods_manager": not args.no_pods, "pods": args.pods,
         "processes": len(pids), "vmrss_mb": round(total["VmRSS"] / 1024, 1),
         "anon_mb": round(total["RssAnon"] / 1024, 1), "pss_mb": round((total["Pss"] + mei) / 1024, 1),
-        "mei_tmpfs_mb": round(mei / 1024, 1), "target_mb": 40, "anchor_edgecore_mb": 122,
+        "mei_tmpfs_mb": round(mei / 1024, 1), "target_mb": 45 if args.pods else 40, "anchor_edgecore_mb": 122,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "kernel": platform.release(), "loadavg_1m": round(os.getloadavg()[0], 2)},
         "kedge": " ".join(KEDGE),
