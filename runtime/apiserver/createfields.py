@@ -18,20 +18,19 @@ _OWN = "."
 _MISSING = object()
 # ssa._STRIPPED and reset_status for a main-resource write: never owned by anyone.
 _TOP_DROP = ("f:apiVersion", "f:kind", "f:status")
-_META_DROP = tuple(
-    "f:" + k
-    for k in (
-        "name",
-        "namespace",
-        "creationTimestamp",
-        "selfLink",
-        "uid",
-        "clusterName",
-        "generation",
-        "managedFields",
-        "resourceVersion",
-    )
+# metadata fields the server sets: no manager ever owns them (ssa._STRIPPED uses the same list)
+UNOWNED_META = (
+    "name",
+    "namespace",
+    "creationTimestamp",
+    "selfLink",
+    "uid",
+    "clusterName",
+    "generation",
+    "managedFields",
+    "resourceVersion",
 )
+_META_DROP = tuple("f:" + k for k in UNOWNED_META)
 
 
 def create_fields_v1(skeleton: Any, new: Any, struct: str | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from runtime.apiserver.createfields import create_fields_v1
+from runtime.apiserver.createfields import UNOWNED_META, create_fields_v1
 from runtime.apiserver.fieldsets import (
     ATOMIC_FIELDS,
     ListType,
@@ -38,20 +38,7 @@ Obj = dict[str, Any]
 _STRIPPED: set[Path] = {
     (("f", "apiVersion"),),
     (("f", "kind"),),
-    *(
-        (("f", "metadata"), ("f", k))
-        for k in (
-            "name",
-            "namespace",
-            "creationTimestamp",
-            "selfLink",
-            "uid",
-            "clusterName",
-            "generation",
-            "managedFields",
-            "resourceVersion",
-        )
-    ),
+    *((("f", "metadata"), ("f", k)) for k in UNOWNED_META),
 }
 
 
