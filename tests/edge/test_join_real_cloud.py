@@ -10,7 +10,7 @@ from pathlib import Path
 
 from runtime.kube.client import KubeClient
 from tests.fixtures.apiserver import ApiServer
-from tests.fixtures.cloudctl import prepare_cluster
+from tests.fixtures.cloudctl import prepare_cluster, until
 from tests.fixtures.procs import KEDGE, Spawner, wait_for
 
 
@@ -53,10 +53,14 @@ async def test_join_real_cloud_to_ready(apiserver: ApiServer, kube: KubeClient, 
         edge = json.loads(st.stdout)["edge"]
         assert edge["healthy"] and edge["cloud"]["peer_kind"] == "kedge"
         # a kedge cloud keeps the Lease itself: it exists though the edge never sent lease traffic
-        lease = await asyncio.to_thread(subprocess.run, ["kubectl", "--kubeconfig", kc, "get", "lease", "-n",
-                                                         "kube-node-lease", "real-1", "-o", "name"],
-                                        capture_output=True, text=True, timeout=30)
-        assert lease.stdout.strip() == "lease.coordination.k8s.io/real-1", lease.stderr
+        # (written on the cloud's renewal tick, so within one renewal period of the session, not at once)
+        async def lease_exists() -> bool:
+            cmd = ["kubectl", "--kubeconfig", kc, "-n", "kube-node-lease", "get", "lease/real-1"]
+            cmd += ["-o", "name"]
+            got = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=30)
+            return got.stdout.strip() == "lease.coordination.k8s.io/real-1"
+
+        await until(lease_exists, within=20.0, what="the cloud-kept Lease of real-1")
         # the same machine re-joining keeps its key and node (converges)
         again = await asyncio.to_thread(run, *args)
         assert again.returncode == 0, again.stderr
