@@ -110,10 +110,10 @@ class Handler:
 
             return _json(200, orjson.dumps(version_info()))
         if path.startswith("/openapi/"):
-            body, ctype = self.openapi.document(path, request.query.get("hash", ""))
-            if body is None:
+            reply = await self.openapi.serve(path, request.query, request.headers)
+            if reply is None:
                 raise path_not_found()
-            return _json(200, body, ctype)
+            return web.Response(body=reply.body, status=reply.status, headers=reply.headers)
         parts = [p for p in path.split("/") if p]
         if not parts or parts[0] not in ("api", "apis"):
             raise path_not_found()

@@ -5,11 +5,13 @@
 Responses stay JSON (the client accepts both). Only the messages those commands send are described
 here, field numbers as in k8s.io/api's generated.proto; proto2 writes zero values of non-pointer fields,
 which JSON omits (omitempty), so zeros are dropped except for the pointer fields listed in KEEP_ZERO.
+The encoding primitives at the end serve the one protobuf document the server writes, /openapi/v2.
 """
 
 from __future__ import annotations
 
 import base64
+import struct
 from typing import Any
 
 MAGIC = b"k8s\x00"
@@ -333,3 +335,35 @@ def decode(body: bytes) -> dict[str, Any]:
         raise ProtobufError(f"protobuf bodies of kind {kind!r} are not supported; send JSON")
     obj = decode_message(unknown.get("raw", b""), kind)
     return {"apiVersion": tm.get("apiVersion", ""), "kind": kind, **obj}
+
+
+# Encoding: the few wire primitives the OpenAPI v2 protobuf document (openapi_pb.py) is built from.
+
+
+def uvarint(n: int) -> bytes:
+    """An unsigned varint; negative int64 values go out as their 64-bit two's complement, as protobuf does."""
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def enc_bytes(num: int, payload: bytes) -> bytes:
+    """A length-delimited field (string, bytes or embedded message); empty payloads are still written."""
+    return uvarint(num << 3 | 2) + uvarint(len(payload)) + payload
+
+
+def enc_str(num: int, s: str) -> bytes:
+    """A proto3 string field: empty strings are the default and are not written."""
+    return enc_bytes(num, s.encode()) if s else b""
+
+
+def enc_varint(num: int, n: int) -> bytes:
+    return uvarint(num << 3) + uvarint(n) if n else b""
+
+
+def enc_double(num: int, x: float) -> bytes:
+    return uvarint(num << 3 | 1) + struct.pack("<d", x) if x else b""
