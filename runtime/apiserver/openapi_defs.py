@@ -197,6 +197,7 @@ def crd_definition_name(group: str, version: str, kind: str) -> str:
 
 
 _DROPPED = ("allOf", "anyOf", "oneOf", "not", "nullable")
+_OBJECT_META = {"$ref": "#/definitions/" + definition_name("meta_v1", "ObjectMeta")}
 
 
 def _to_v2(s: Obj) -> Obj:
@@ -222,8 +223,11 @@ def _to_v2(s: Obj) -> Obj:
         nullable = {k for k, v in props.items() if isinstance(v, dict) and v.get("nullable")}
         if "required" in out:
             out["required"] = [r for r in out["required"] if r not in nullable]
-        if out.get("x-kubernetes-embedded-resource"):
-            _add_type_meta(out["properties"], {"type": "object"})
+    if out.get("x-kubernetes-embedded-resource") and not out.get("x-kubernetes-preserve-unknown-fields"):
+        # an embedded object gets TypeMeta and ObjectMeta, unless kubectl must accept any field in it
+        _add_type_meta(out.setdefault("properties", {}), _OBJECT_META)
+        required = list(out.get("required", []))
+        out["required"] = required + [k for k in ("kind", "apiVersion") if k not in required]
     return out
 
 
@@ -241,7 +245,7 @@ def crd_definition(group: str, version: str, kind: str, schema: Obj | None) -> O
         return {"type": "object", **gvk}
     out = _to_v2(schema)
     props = dict(out.get("properties") or {})
-    _add_type_meta(props, {"$ref": "#/definitions/" + definition_name("meta_v1", "ObjectMeta")})
+    _add_type_meta(props, _OBJECT_META)
     out["properties"] = props
     return {**out, **gvk}
 

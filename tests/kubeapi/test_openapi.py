@@ -147,6 +147,11 @@ def gadgets(kube: Kube) -> Iterator[str]:
         "port": {"x-kubernetes-int-or-string": True},
         "note": {"type": "string", "nullable": True},
         "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        "template": {
+            "type": "object",
+            "x-kubernetes-embedded-resource": True,
+            "properties": {"data": {"type": "object", "additionalProperties": {"type": "string"}}},
+        },
     }
     schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": spec_props}}}
     body = {
@@ -190,6 +195,12 @@ def test_custom_resources_in_a_list_validate_against_their_schema(
     res = kctl("-n", ns, "create", _strict(kctl), "-f", "-", input=_list(bad), check=False)
     assert res.returncode != 0 and 'unknown field "bogus"' in res.stderr
     assert "NotFound" in kctl("-n", ns, "get", "gadgets", "g2", check=False).stderr
+    # an embedded resource has apiVersion, kind and metadata besides its own fields
+    embedded = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "t"}, "data": {}, "stray": 1}
+    bad = _gadget(gadgets, "g3", template=embedded)
+    res = kctl("-n", ns, "create", _strict(kctl), "-f", "-", input=_list(bad), check=False)
+    assert res.returncode != 0 and 'unknown field "stray"' in res.stderr
+    assert not re.search(r'unknown field "(apiVersion|kind|metadata)"', res.stderr)
     kctl("-n", ns, "apply", "-f", "-", input=_list(good))  # records last-applied-configuration
     out = kctl("-n", ns, "apply", "-f", "-", input=_list({**good, "spec": {"size": 5}})).stdout
     assert f"gadget.{gadgets}/g1 configured" in out
