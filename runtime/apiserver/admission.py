@@ -59,7 +59,14 @@ class AdmissionError(Exception):
 
 
 def random_suffix(n: int = 5) -> str:
-    return "".join(secrets.choice(_RAND_ALPHABET) for _ in range(n))
+    """n letters of utilrand's alphabet, uniform, from one draw of the system RNG (one syscall)."""
+    size = len(_RAND_ALPHABET)
+    v = secrets.randbelow(size**n)
+    out = []
+    for _ in range(n):
+        v, i = divmod(v, size)
+        out.append(_RAND_ALPHABET[i])
+    return "".join(out)
 
 
 # ---------------------------------------------------------------- create-time admission
@@ -187,13 +194,16 @@ def admit_pod_create(
     *,
     priority_classes: dict[str, int] | None = None,
     owned: bool = False,
+    defaulted: bool = False,
 ) -> Obj:
     """A pod as a real server stores it on create: defaults, ServiceAccount, Priority,
     DefaultTolerationSeconds, then status reset to Pending with its QoS class. A copy, unless the
-    caller `owned` the input outright (nothing else refers to it): then it is changed in place."""
+    caller `owned` the input outright (nothing else refers to it): then it is changed in place, and
+    not defaulted again when the caller says it already was (`defaulted`: defaulting is idempotent)."""
     if owned:
         out = pod
-        default_pod(out)
+        if not defaulted:
+            default_pod(out)
     else:
         out = default_object("pods", pod)
     spec = out["spec"]

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.apiserver.fieldsets import ATOMIC_FIELDS, field_struct, item_elem, list_type
+from runtime.apiserver.fieldsets import ATOMIC_FIELDS, ListType, field_struct, item_elem, list_type
 
-Node = dict[str, Any]  # "kind:val" -> child Node; the key "." marks a node owned itself
 _OWN = "."
 _MISSING = object()
 # ssa._STRIPPED and reset_status for a main-resource write: never owned by anyone.
@@ -36,8 +35,7 @@ _META_DROP = tuple("f:" + k for k in UNOWNED_META)
 def create_fields_v1(skeleton: Any, new: Any, struct: str | None) -> dict[str, Any]:
     """FieldsV1 of what `new` adds or changes over `skeleton` (its typed zero value), filtered as
     update_managed_fields filters a main-resource write with status reset; {} when nothing is owned."""
-    root: Node = {}
-    _cmp(skeleton, new, struct, root)
+    root = _cmp(skeleton, new, struct) or {}
     for k in _TOP_DROP:
         root.pop(k, None)
     meta = root.get("f:metadata")
@@ -45,97 +43,107 @@ def create_fields_v1(skeleton: Any, new: Any, struct: str | None) -> dict[str, A
         meta.pop(_OWN, None)
         for k in _META_DROP:
             meta.pop(k, None)
-    return _finish(root) or {}
+        if not meta:
+            del root["f:metadata"]
+    return root
 
 
-def _own(node: Node, key: str) -> Node:
-    child = node.get(key)
-    if child is None:
-        child = node[key] = {}
-    child[_OWN] = None
-    return child
+# Each walk returns its finished FieldsV1 node (keys sorted, "." first on an owned node with
+# children), or None when nothing at or below it is owned: no second pass to prune and sort.
 
 
-def _child(node: Node, key: str) -> Node:
-    child = node.get(key)
-    if child is None:
-        child = node[key] = {}
-    return child
+def _owned(children: dict[str, Any] | None) -> dict[str, Any]:
+    return {_OWN: {}, **children} if children else {}
 
 
-def _cmp(old: Any, new: Any, struct: str | None, node: Node) -> None:
+def _cmp(old: Any, new: Any, struct: str | None) -> dict[str, Any] | None:
     """fieldsets._cmp, keeping only what lands in `added` or `modified`."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for k in set(old) | set(new):
-            o, n = old.get(k, _MISSING), new.get(k, _MISSING)
-            if o is _MISSING:
-                _all(n, field_struct(struct, k), struct, k, _own(node, "f:" + k))
-            elif n is _MISSING:
-                continue
-            elif k in ATOMIC_FIELDS:
-                if o != n:
-                    _own(node, "f:" + k)
-            elif isinstance(o, list) and isinstance(n, list):
-                _cmp_list(o, n, struct, k, node)
-            elif isinstance(o, dict) and isinstance(n, dict):
-                _cmp(o, n, field_struct(struct, k), _child(node, "f:" + k))
-            elif o != n or type(o) is not type(n):
-                child = _own(node, "f:" + k)
-                if isinstance(n, (dict, list)):
-                    _all(n, field_struct(struct, k), struct, k, child)
-        return
-    if old != new:
-        raise ValueError("create_fields_v1 needs two maps at the top")
-
-
-def _cmp_list(old: list[Any], new: list[Any], struct: str | None, name: str, node: Node) -> None:
-    lt = list_type(struct, name)
-    key = "f:" + name
-    if lt.kind == "atomic":
+    if not (isinstance(old, dict) and isinstance(new, dict)):
         if old != new:
-            _own(node, key)
-        return
+            raise ValueError("create_fields_v1 needs two maps at the top")
+        return None
+    out: dict[str, Any] = {}
+    for k in sorted(old.keys() | new.keys()):  # "f:" + k sorts as k does
+        o, n = old.get(k, _MISSING), new.get(k, _MISSING)
+        if n is _MISSING:
+            continue
+        if o is _MISSING:
+            out["f:" + k] = _owned(_all(n, field_struct(struct, k), struct, k))
+        elif k in ATOMIC_FIELDS:
+            if o != n:
+                out["f:" + k] = {}
+        elif isinstance(o, list) and isinstance(n, list):
+            child = _cmp_list(o, n, struct, k)
+            if child is not None:
+                out["f:" + k] = child
+        elif isinstance(o, dict) and isinstance(n, dict):
+            child = _cmp(o, n, field_struct(struct, k))
+            if child is not None:
+                out["f:" + k] = child
+        elif o != n or type(o) is not type(n):
+            below = _all(n, field_struct(struct, k), struct, k) if isinstance(n, (dict, list)) else None
+            out["f:" + k] = _owned(below)
+    return out or None
+
+
+def _cmp_list(old: list[Any], new: list[Any], struct: str | None, name: str) -> dict[str, Any] | None:
+    lt = _list_type(struct, name)
+    if lt.kind == "atomic":
+        return {} if old != new else None
     o_items = {item_elem(lt, it, i): it for i, it in enumerate(old)}
     n_items = {item_elem(lt, it, i): it for i, it in enumerate(new)}
-    here = _child(node, key)
+    out: dict[str, Any] = {}
     for e, item in n_items.items():
         if e not in o_items:
-            child = _own(here, e[0] + ":" + e[1])
-            if lt.kind == "map":
-                _all(item, lt.elem, lt.elem, "", child)
+            out[e[0] + ":" + e[1]] = _owned(_all(item, lt.elem, lt.elem, "") if lt.kind == "map" else None)
         elif lt.kind == "map":
-            _cmp(o_items[e], item, lt.elem, _child(here, e[0] + ":" + e[1]))
+            child = _cmp(o_items[e], item, lt.elem)
+            if child is not None:
+                out[e[0] + ":" + e[1]] = child
+    return {k: out[k] for k in sorted(out)} if out else None
 
 
-def _all(value: Any, sub: str | None, parent: str | None, name: str, node: Node) -> None:
-    """fieldsets._all: every node under a newly added value."""
+def _all(value: Any, sub: str | None, parent: str | None, name: str) -> dict[str, Any] | None:
+    """fieldsets._all: every node under a newly added value (the children of its owned node)."""
     if name in ATOMIC_FIELDS:
-        return
+        return None
+    out: dict[str, Any] = {}
     if isinstance(value, dict):
-        for k, v in value.items():
-            child = _own(node, "f:" + k)
+        for k in sorted(value):
+            v = value[k]
             if isinstance(v, (dict, list)) and k not in ATOMIC_FIELDS:  # a scalar has nothing below
-                _all(v, field_struct(sub, k), sub, k, child)
-    elif isinstance(value, list):
-        lt = list_type(parent, name)
+                out["f:" + k] = _owned(_all(v, field_struct(sub, k), sub, k))
+            else:
+                out["f:" + k] = {}
+        return out
+    if isinstance(value, list):
+        lt = _list_type(parent, name)
         if lt.kind == "atomic":
-            return
+            return None
         for i, item in enumerate(value):
             kind, val = item_elem(lt, item, i)
-            child = _own(node, kind + ":" + val)
-            if lt.kind == "map":
-                _all(item, lt.elem, None, "", child)
+            key = kind + ":" + val
+            node = _owned(_all(item, lt.elem, None, "") if lt.kind == "map" else None)
+            out[key] = _union(out[key], node) if key in out else node  # a repeated key: one node
+        return {k: out[k] for k in sorted(out)}
+    return None
 
 
-def _finish(node: Node) -> dict[str, Any] | None:
-    """Sorted FieldsV1; None for a node neither owned nor above an owned one."""
-    if len(node) == 1 and _OWN in node:
-        return {}  # an owned leaf
-    out: dict[str, Any] = {}
-    for k in sorted(k for k in node if k != _OWN):
-        child = _finish(node[k])
-        if child is not None:
-            out[k] = child
-    if _OWN in node:
-        return {_OWN: {}, **out} if out else {}
-    return out or None
+def _union(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two owned nodes for the same list item, as one (the item's fields from both)."""
+    keys = sorted((a.keys() | b.keys()) - {_OWN})
+    if not keys:
+        return {}
+    merged = {k: _union(a[k], b[k]) if k in a and k in b else a.get(k, b.get(k)) for k in keys}
+    return {_OWN: {}, **merged}
+
+
+_LIST_TYPES: dict[tuple[str | None, str], ListType] = {}
+
+
+def _list_type(struct: str | None, name: str) -> ListType:
+    """fieldsets.list_type, memoised (the schema tables are fixed at import)."""
+    lt = _LIST_TYPES.get((struct, name))
+    if lt is None:
+        lt = _LIST_TYPES[(struct, name)] = list_type(struct, name)
+    return lt

@@ -321,9 +321,10 @@ def json_copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def default_object(resource: str, obj: Obj) -> Obj:
-    """Decode-time defaults for `resource` (plural name); a copy, the input is untouched."""
-    out = json_copy(obj)
+def default_object(resource: str, obj: Obj, *, owned: bool = False) -> Obj:
+    """Decode-time defaults for `resource` (plural name); a copy, the input is untouched — unless the
+    caller `owned` it (freshly decoded, referenced nowhere else): then it is defaulted in place."""
+    out = obj if owned else json_copy(obj)
     fn = _DEFAULTERS.get(resource)
     if fn is not None:
         fn(out)

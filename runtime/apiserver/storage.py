@@ -182,7 +182,8 @@ class Store:
         rv, rows = self.db.load()
         for res, ns, name, raw in rows:
             if raw is not None:
-                self.data[res][(ns, name)] = Entry(raw, orjson.loads(raw))
+                entry = self.data[res][(ns, name)] = Entry(raw, orjson.loads(raw))
+                rv = max(rv, entry.rv)
         self.rv = rv
         self.floor = rv
 
@@ -245,7 +246,10 @@ class Store:
         if self.db is None:
             done()
         else:
-            self.db.submit(rows, top, done)
+            # Queued as the loop's last ready callback rather than now: the writer thread wakes when
+            # the loop is about to sleep (not to wait for the GIL it still holds), and writes made
+            # in the same loop turn share one commit. Order is kept: call_soon is FIFO.
+            loop.call_soon(self.db.submit, rows, top, done)
         return fut
 
     def _emit(self, ev: Event) -> None:

@@ -73,6 +73,7 @@ async def create(
     api: Api, ctx: Ctx, obj: Obj | None = None, *, status: int = 201, managed: bool = True
 ) -> Result:
     rt = ctx.rt
+    owned = obj is None  # decoded here: nothing else holds it, so defaulting may work in place
     if obj is None:
         obj = require_object(ctx.decode_body())
         check_gvk(rt, obj)
@@ -110,14 +111,23 @@ async def create(
     # the defaults), then admission (what the plugins add belongs to nobody).
     with decoding(), admission(rt, name):
         if not rt.crd:
-            obj = default_object(rt.plural, obj)
+            obj = default_object(rt.plural, obj, owned=owned)
         if managed:
             obj = semantics.update_managed_fields(
-                None, obj, manager=ctx.manager(), operation="Update", subresource=ctx.target.sub
+                None,
+                obj,
+                manager=ctx.manager(),
+                operation="Update",
+                subresource=ctx.target.sub,
+                time=obj["metadata"]["creationTimestamp"],  # the same clock, read once
             )
         if rt.kind == "Pod" and not rt.group:
             obj = admit_pod_create(
-                obj, _automount(api, ctx, obj), priority_classes=_priority_classes(api), owned=True
+                obj,
+                _automount(api, ctx, obj),
+                priority_classes=_priority_classes(api, obj),
+                owned=True,
+                defaulted=True,
             )
         elif not rt.crd:
             obj = semantics.admit_create(rt.plural, obj)
@@ -135,10 +145,16 @@ async def create(
 def _automount(api: Api, ctx: Ctx, pod: Obj) -> bool | None:
     sa_name = (pod.get("spec") or {}).get("serviceAccountName") or "default"
     sa = api.store.get("/serviceaccounts", ctx.ns, sa_name)
-    return sa.obj().get("automountServiceAccountToken") if sa is not None else None
+    if sa is None or b'"automountServiceAccountToken"' not in sa.raw:  # no need to decode it
+        return None
+    flag: bool | None = sa.obj().get("automountServiceAccountToken")
+    return flag
 
 
-def _priority_classes(api: Api) -> dict[str, int]:
+def _priority_classes(api: Api, pod: Obj) -> dict[str, int] | None:
+    """The stored PriorityClasses, read only when the pod names one (admission knows the system ones)."""
+    if not (pod.get("spec") or {}).get("priorityClassName"):
+        return None
     return {
         k[1]: int(e.obj().get("value", 0))
         for k, e in api.store.items("scheduling.k8s.io/priorityclasses", None)
