@@ -83,14 +83,14 @@ def _qos_sum(pod: Obj) -> tuple[dict[str, Fraction], dict[str, Fraction], bool]:
             if name in ("cpu", "memory"):
                 v = parse_quantity(q)
                 if v != 0:
-                    requests[name] = requests.get(name, Fraction(0)) + v
+                    requests[name] = requests[name] + v if name in requests else v
         seen = set()
         for name, q in (res.get("limits") or {}).items():
             if name in ("cpu", "memory"):
                 v = parse_quantity(q)
                 if v != 0:
                     seen.add(name)
-                    limits[name] = limits.get(name, Fraction(0)) + v
+                    limits[name] = limits[name] + v if name in limits else v
         if seen != {"cpu", "memory"}:
             guaranteed = False
     return requests, limits, guaranteed
