@@ -18,6 +18,7 @@ from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CRDS, Res, res_from_crd
+from runtime.kube.wire import Propagation
 
 Action = Literal["created", "configured", "unchanged", "deleted", "not found", "failed"]
 _VOLATILE_META = ("managedFields", "resourceVersion", "generation")
@@ -109,7 +110,7 @@ async def delete_objects(
     client: KubeClient,
     objs: list[dict[str, Any]],
     *,
-    propagation: Literal["Foreground", "Background", "Orphan"] = "Background",
+    propagation: Propagation = "Background",
     dry_run: bool = False,
 ) -> list[ApplyResult]:
     """Delete in reverse order (custom resources before their CRD); best effort, one result each."""

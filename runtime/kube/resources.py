@@ -7,9 +7,9 @@ and `res_of()` accepts any lightkube resource class too (including the generic D
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from lightkube import codecs
@@ -22,6 +22,8 @@ from lightkube.generic_resource import (
     create_namespaced_resource,
     create_resources_from_crd,
 )
+
+G = TypeVar("G", GenericNamespacedResource, GenericGlobalResource)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class Res:
             if subresource:
                 base += f"/{subresource}"
         return base
+
+    def collection_path(self, namespace: str | None = None) -> str:
+        """The list/watch/deletecollection URL: one namespace, or all (None), of a namespaced kind."""
+        return self.path(namespace if self.namespaced else None)
 
 
 ResLike = Res | type[lkr.Resource]
@@ -99,28 +105,25 @@ BUILTIN: tuple[Res, ...] = (
 )  # fmt: skip
 
 
-def _generic(res: Res) -> type[GenericNamespacedResource]:
+def _generic(res: Res, base: type[G], create: Callable[[str, str, str, str], type[G]]) -> type[G]:
+    """lightkube's generic class for `res`: the registered one if any (a CRD already seen), else a new one."""
     existing = resource_registry.get(res.api_version, res.kind)
     if existing is not None:
-        assert issubclass(existing, GenericNamespacedResource)
+        assert issubclass(existing, base)
         return existing
-    return create_namespaced_resource(res.group, res.version, res.kind, res.plural)
+    return create(res.group, res.version, res.kind, res.plural)
 
 
-def _generic_global(res: Res) -> type[GenericGlobalResource]:
-    existing = resource_registry.get(res.api_version, res.kind)
-    if existing is not None:
-        assert issubclass(existing, GenericGlobalResource)
-        return existing
-    return create_global_resource(res.group, res.version, res.kind, res.plural)
+def _namespaced(res: Res) -> type[GenericNamespacedResource]:
+    return _generic(res, GenericNamespacedResource, create_namespaced_resource)
 
 
 # lightkube generic resources for the KubeEdge kinds (registered, so codecs.from_dict knows them)
-Device = _generic(DEVICES)
-DeviceModel = _generic(DEVICEMODELS)
-DeviceStatus = _generic(DEVICESTATUSES)
-ObjectSync = _generic(OBJECTSYNCS)
-ClusterObjectSync = _generic_global(CLUSTEROBJECTSYNCS)
+Device = _namespaced(DEVICES)
+DeviceModel = _namespaced(DEVICEMODELS)
+DeviceStatus = _namespaced(DEVICESTATUSES)
+ObjectSync = _namespaced(OBJECTSYNCS)
+ClusterObjectSync = _generic(CLUSTEROBJECTSYNCS, GenericGlobalResource, create_global_resource)
 
 
 def lookup(api_version: str, kind: str) -> Res | None:

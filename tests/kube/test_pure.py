@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.kube.client import selector
 from runtime.kube.resources import DEVICES, NODES, PODS, Device, Res, load_yaml, lookup, res_of
 from runtime.kube.watch import relist_diff
+from runtime.kube.wire import selector
 
 
 def test_paths() -> None:

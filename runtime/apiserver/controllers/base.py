@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtime.errors import KedgeError
-from runtime.kube.client import KubeClient, Selector, selector
+from runtime.kube.client import KubeClient
 from runtime.kube.resources import ResLike, res_of
 from runtime.kube.retry import is_retryable
 from runtime.kube.watch import watch_with_resume
+from runtime.kube.wire import Selector, selector
 from runtime.protocol.backoff import backoff
 
 Obj = dict[str, Any]
