@@ -6,12 +6,13 @@ rules of apimachinery's strategicpatch (new list items go first unless `$setElem
 otherwise). This module follows that algorithm step by step, including Go's insertion sort, so the
 merged lists come out in the same order as on a real cluster. Custom resources have no struct tags:
 kube-apiserver refuses strategic merge for them with 415, and so does `apply_strategic_merge_patch`.
+Here: the directives and the merge of maps and lists; the order of merged lists is in smp_order.py,
+Go's equality, sort and error rendering in smp_go.py.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 from runtime.apiserver.patch import PatchError, normalize_meta
@@ -20,6 +21,14 @@ from runtime.apiserver.patchmeta import (
     SCHEMAS,
     UNSUPPORTED_MEDIA,
     supports_strategic_merge,
+)
+from runtime.apiserver.smp_go import bad_type, go_equal, go_repr, no_merge_key
+from runtime.apiserver.smp_order import (
+    DIRECTIVE,
+    index_of,
+    normalize_element_order,
+    partition,
+    validate_order,
 )
 
 __all__ = [
@@ -30,7 +39,6 @@ __all__ = [
     "supports_strategic_merge",
 ]
 
-_DIRECTIVE = "$patch"
 _RETAIN = "$retainKeys"
 _ORDER = "$setElementOrder/"
 _DELETE_PRIM = "$deleteFromPrimitiveList/"
@@ -51,147 +59,6 @@ def _strategy(raw: str) -> str:
     return parts[0] if parts else ""
 
 
-def _go(v: Any) -> str:
-    """Rough Go %v rendering for error messages."""
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{_go(x)}" for k, x in sorted(v.items())) + "]"
-    if isinstance(v, list):
-        return "[" + " ".join(_go(x) for x in v) + "]"
-    if v is None:
-        return "<nil>"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
-def _bad_type(expected: str, actual: Any) -> PatchError:
-    names = {dict: "map[string]interface {}", list: "[]interface {}", str: "string", bool: "bool"}
-    got = names.get(type(actual), "float64" if isinstance(actual, (int, float)) else "<nil>")
-    return PatchError(f"expected a {expected}, but received a {got}", 500)
-
-
-def _no_merge_key(m: Any, key: str) -> PatchError:
-    return PatchError(f"map: {_go(m)} does not contain declared merge key: {key}", 500)
-
-
-def _index(items: list[Any], val: Any, merge_key: str, is_map: bool) -> int:
-    def get(x: Any) -> Any:
-        if is_map:
-            return x.get(merge_key) if isinstance(x, dict) else None
-        return x
-
-    target = get(val)
-    for i, v in enumerate(items):
-        if _eq(get(v), target):
-            return i
-    return -1
-
-
-def _eq(a: Any, b: Any) -> bool:
-    # Go compares interface{} values: 1 (float64) == 1.0, but "1" != 1 and True != 1.
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return bool(a == b) and (isinstance(a, str) == isinstance(b, str))
-
-
-def _go_stable_sort(items: list[Any], less: Callable[[Any, Any], bool]) -> list[Any]:
-    """sort.SliceStable: insertion sort on blocks of 20 (the comparator here is not a strict order,
-    so only Go's exact algorithm reproduces Go's result)."""
-    data = list(items)
-    n = len(data)
-
-    def insertion(a: int, b: int) -> None:
-        for i in range(a + 1, b):
-            j = i
-            while j > a and less(data[j], data[j - 1]):
-                data[j], data[j - 1] = data[j - 1], data[j]
-                j -= 1
-
-    if n <= 20:
-        insertion(0, n)
-        return data
-    # Larger lists: blockwise insertion then a stable merge; close enough for lists this long.
-    for a in range(0, n, 20):
-        insertion(a, min(a + 20, n))
-    return data
-
-
-def _normalize_slice_order(to_sort: list[Any], order: list[Any], merge_key: str, is_map: bool) -> list[Any]:
-    to_delete: list[Any] = []
-    if is_map:
-        for item in to_sort + order:
-            if not isinstance(item, dict):
-                raise _bad_type("map[string]interface {}", item)
-            if merge_key not in item:
-                raise _no_merge_key(item, merge_key)
-        keep = [x for x in to_sort if x.get(_DIRECTIVE) != "delete"]
-        to_delete = [x for x in to_sort if x.get(_DIRECTIVE) == "delete"]
-        to_sort = keep
-
-    def less(x: Any, y: Any) -> bool:
-        ii = _index(order, x, merge_key, is_map)
-        if ii >= 0:
-            ij = _index(order, y, merge_key, is_map)
-            if ij >= 0:
-                return ii < ij
-        return True
-
-    return _go_stable_sort(to_sort, less) + to_delete
-
-
-def _merge_sorted(
-    left: list[Any], right: list[Any], server: list[Any], merge_key: str, is_map: bool
-) -> list[Any]:
-    out: list[Any] = []
-    i = j = 0
-    while i < len(left) or j < len(right):
-        if i >= len(left):
-            out.append(right[j])
-            j += 1
-        elif j >= len(right):
-            out.append(left[i])
-            i += 1
-        else:
-            li = _index(server, left[i], merge_key, is_map)
-            ri = _index(server, right[j], merge_key, is_map)
-            if li >= 0 and ri >= 0 and li < ri:
-                out.append(left[i])
-                i += 1
-            else:
-                out.append(right[j])
-                j += 1
-    return out
-
-
-def _normalize_element_order(
-    patch: list[Any],
-    server_only: list[Any],
-    patch_order: list[Any],
-    server_order: list[Any],
-    merge_key: str,
-    is_map: bool,
-) -> list[Any]:
-    patch = _normalize_slice_order(patch, patch_order, merge_key, is_map)
-    server_only = _normalize_slice_order(server_only, server_order, merge_key, is_map)
-    return _merge_sorted(server_only, patch, server_order, merge_key, is_map)
-
-
-def _partition(items: list[Any], by: list[Any], merge_key: str) -> tuple[list[Any], list[Any]]:
-    inside: list[Any] = []
-    outside: list[Any] = []
-    for v in items:
-        if merge_key:
-            if not isinstance(v, dict):
-                raise _bad_type("map[string]interface {}", v)
-            if merge_key not in v:
-                raise _no_merge_key(v, merge_key)
-            found = _index(by, v, merge_key, True) >= 0
-        else:
-            found = any(_eq(v, b) for b in by)
-        (inside if found else outside).append(v)
-    return inside, outside
-
-
 def _is_map_list(*lists: list[Any]) -> bool:
     kind: type | None = None
     for lst in lists:
@@ -202,7 +69,7 @@ def _is_map_list(*lists: list[Any]) -> bool:
                     raise PatchError("lists of lists are not supported", 422)
                 kind = t
             elif t is not kind and not (t in (int, float) and kind in (int, float)):
-                raise PatchError(f"list element types are not identical: {_go(list(lists))}", 500)
+                raise PatchError(f"list element types are not identical: {go_repr(list(lists))}", 500)
     if kind is None:
         raise PatchError("no elements in any of the given slices", 500)
     return kind is dict
@@ -216,7 +83,7 @@ def _dedupe(items: list[Any]) -> list[Any]:
     while i < length:
         j = i + 1
         while j <= length:
-            if _eq(s[i], s[j]):
+            if go_equal(s[i], s[j]):
                 s[j] = s[length]
                 s = s[:length]
                 length -= 1
@@ -234,7 +101,7 @@ def _merge_slice(
     is_map = _is_map_list(original, patch)
     if not is_map:
         if delete_list:
-            return [v for v in original if not any(_eq(v, d) for d in patch)]
+            return [v for v in original if not any(go_equal(v, d) for d in patch)]
         merged = _dedupe(original + patch)
     else:
         if not merge_key:
@@ -243,14 +110,14 @@ def _merge_slice(
         merged = list(original)
         for v in patch:
             if merge_key not in v:
-                raise _no_merge_key(v, merge_key)
-            idx = _index(merged, v, merge_key, True)
+                raise no_merge_key(v, merge_key)
+            idx = index_of(merged, v, merge_key, True)
             if idx >= 0:
                 merged[idx] = _merge_map(merged[idx], v, schema)
             else:
                 merged.append(v)
-    patch_items, server_only = _partition(merged, patch, merge_key)
-    return _normalize_element_order(patch_items, server_only, patch, original, merge_key, is_map)
+    patch_items, server_only = partition(merged, patch, merge_key)
+    return normalize_element_order(patch_items, server_only, patch, original, merge_key, is_map)
 
 
 def _special_elements(original: list[Any], patch: list[Any], merge_key: str) -> tuple[list[Any], list[Any]]:
@@ -258,23 +125,23 @@ def _special_elements(original: list[Any], patch: list[Any], merge_key: str) -> 
     replace = False
     for v in patch:
         if not isinstance(v, dict):
-            raise _bad_type("map[string]interface {}", v)
-        if _DIRECTIVE not in v:
+            raise bad_type("map[string]interface {}", v)
+        if DIRECTIVE not in v:
             rest.append(v)
             continue
-        directive = v[_DIRECTIVE]
+        directive = v[DIRECTIVE]
         if directive == "delete":
             if merge_key not in v:
-                raise _no_merge_key(v, merge_key)
+                raise no_merge_key(v, merge_key)
             original = [
-                o for o in original if not (isinstance(o, dict) and _eq(o.get(merge_key), v[merge_key]))
+                o for o in original if not (isinstance(o, dict) and go_equal(o.get(merge_key), v[merge_key]))
             ]
         elif directive == "replace":
             replace = True
         elif directive == "merge":
             raise PatchError("merging lists cannot yet be specified in the patch", 500)
         else:
-            raise PatchError(f"unknown patch type: {directive} in map: {_go(v)}", 500)
+            raise PatchError(f"unknown patch type: {directive} in map: {go_repr(v)}", 500)
     if replace:
         return rest, []
     return original, rest
@@ -284,9 +151,9 @@ def _merge_slice_handler(
     original: Any, patch: Any, schema: _Schema, strategy: str, merge_key: str, delete_list: bool
 ) -> list[Any]:
     if not isinstance(original, list):
-        raise _bad_type("[]interface {}", original)
+        raise bad_type("[]interface {}", original)
     if not isinstance(patch, list):
-        raise _bad_type("[]interface {}", patch)
+        raise bad_type("[]interface {}", patch)
     if strategy == "merge":
         return _merge_slice(original, patch, schema, merge_key, delete_list)
     return patch
@@ -320,10 +187,10 @@ def _set_element_order(original: dict[str, Any], patch: dict[str, Any], schema: 
         orig_list = original.get(field) if found_orig else []
         patch_list = patch.get(field) if found_patch else []
         if not isinstance(orig_list, list) or not isinstance(patch_list, list):
-            raise _bad_type("[]interface {}", orig_list if not isinstance(orig_list, list) else patch_list)
+            raise bad_type("[]interface {}", orig_list if not isinstance(orig_list, list) else patch_list)
         raw, merge_key, sub = schema.lookup(field)
         strategy = _strategy(raw)
-        _validate_order(patch_list, order, merge_key)
+        validate_order(patch_list, order, merge_key)
         if found_orig and not found_patch:
             merged = orig_list
         elif found_patch and not found_orig:
@@ -332,50 +199,20 @@ def _set_element_order(original: dict[str, Any], patch: dict[str, Any], schema: 
             merged = _merge_slice_handler(orig_list, patch_list, sub, strategy, merge_key, False)
         else:
             continue
-        inside, outside = _partition(merged, order, merge_key)
+        inside, outside = partition(merged, order, merge_key)
         is_map = _is_map_list(orig_list, patch_list) if (orig_list or patch_list) else bool(merge_key)
-        original[field] = _normalize_element_order(inside, outside, order, orig_list, merge_key, is_map)
+        original[field] = normalize_element_order(inside, outside, order, orig_list, merge_key, is_map)
         patch.pop(field, None)
 
 
-def _validate_order(patch_list: list[Any], order: list[Any], merge_key: str) -> None:
-    if not order or not patch_list:
-        return
-    items = (
-        [p for p in patch_list if not (isinstance(p, dict) and p.get(_DIRECTIVE) == "delete")]
-        if merge_key
-        else list(patch_list)
-    )
-    pi = oi = 0
-    while pi < len(items) and oi < len(order):
-        if isinstance(items[pi], dict) and _DIRECTIVE in items[pi]:
-            pi += 1
-            continue
-        if merge_key:
-            if not isinstance(items[pi], dict) or not isinstance(order[oi], dict):
-                raise _bad_type("map[string]interface {}", items[pi])
-            same = _eq(items[pi].get(merge_key), order[oi].get(merge_key))
-        else:
-            same = _eq(items[pi], order[oi])
-        if same:
-            pi += 1
-        oi += 1
-    if pi < len(items) and oi >= len(order):
-        raise PatchError(
-            f"The order in patch list:\n{_go(patch_list)}\n doesn't match $setElementOrder list:\n"
-            f"{_go(order)}\n",
-            500,
-        )
-
-
 def _merge_map(original: dict[str, Any] | None, patch: dict[str, Any], schema: _Schema) -> dict[str, Any]:
-    if _DIRECTIVE in patch:
-        directive = patch[_DIRECTIVE]
+    if DIRECTIVE in patch:
+        directive = patch[DIRECTIVE]
         if directive == "replace":
-            return {k: v for k, v in patch.items() if k != _DIRECTIVE}
+            return {k: v for k, v in patch.items() if k != DIRECTIVE}
         if directive == "delete":
             return {}
-        raise PatchError(f"unknown patch type: {directive} in map: {_go(patch)}", 500)
+        raise PatchError(f"unknown patch type: {directive} in map: {go_repr(patch)}", 500)
     original = {} if original is None else original
     _apply_retain_keys(original, patch)
     _set_element_order(original, patch, schema)
@@ -410,6 +247,7 @@ def _merge_map(original: dict[str, Any] | None, patch: dict[str, Any], schema: _
 
 
 # Time fields a typed server always serialises (as null when unset): metav1.Time is a struct.
+
 _NULL_TIMES = {"lastProbeTime", "lastTransitionTime", "lastHeartbeatTime", "creationTimestamp"}
 
 

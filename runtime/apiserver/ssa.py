@@ -7,32 +7,28 @@ field another manager owns is a 409 conflict unless `force`. Update/Create write
 the writer takes the fields it added or changed, other managers lose them. A re-apply that changes
 nothing returns the live object unchanged, managedFields and timestamps included, so the server can
 skip the write and keep the resourceVersion.
+
+Here: how each write moves fields between managers. The managedFields entries themselves are in
+ssa_managers.py, the typed merge and field removal in ssa_merge.py.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from runtime.apiserver.createfields import UNOWNED_META, create_fields_v1
-from runtime.apiserver.fieldsets import (
-    ATOMIC_FIELDS,
-    ListType,
-    Path,
-    compare,
-    field_struct,
-    from_fields_v1,
-    item_elem,
-    list_type,
-    path_string,
-    root_struct,
-    to_field_set,
-    to_fields_v1,
+from runtime.apiserver.fieldsets import Path, compare, path_string, root_struct, to_field_set
+from runtime.apiserver.ssa_managers import (
+    Obj,
+    add_manager,
+    managers_of,
+    with_entries,
+    with_managers,
+    without_managed_fields,
 )
-
-Obj = dict[str, Any]
+from runtime.apiserver.ssa_merge import merge, remove_paths
 
 # stripmeta: fields no manager ever owns.
 _STRIPPED: set[Path] = {
@@ -71,61 +67,6 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# ---------------------------------------------------------------- managers
-
-
-class Manager:
-    def __init__(self, entry: Obj) -> None:
-        self.entry = {k: v for k, v in entry.items() if k not in ("fieldsV1", "fieldsType")}
-        self.fields: set[Path] = from_fields_v1(entry.get("fieldsV1") or {})
-
-    @property
-    def ident(self) -> tuple[str, str, str, str]:
-        e = self.entry
-        version = "" if e.get("operation") == "Apply" else str(e.get("apiVersion", ""))
-        return (
-            str(e.get("manager", "")),
-            str(e.get("operation", "")),
-            version,
-            str(e.get("subresource", "")),
-        )
-
-    def describe(self) -> str:
-        e = self.entry
-        who = json.dumps(e.get("manager", ""))
-        if e.get("subresource"):
-            who += f" with subresource {json.dumps(e['subresource'])}"
-        if e.get("operation") == "Update":
-            who += f" using {e.get('apiVersion', '')}"
-        return who
-
-    def encode(self) -> Obj:
-        out = dict(self.entry)
-        out["fieldsType"] = "FieldsV1"
-        out["fieldsV1"] = to_fields_v1(self.fields)
-        order = ["manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource"]
-        return {k: out[k] for k in order if k in out}
-
-
-def _decode(obj: Obj | None) -> list[Manager]:
-    entries = ((obj or {}).get("metadata") or {}).get("managedFields") or []
-    return [Manager(e) for e in entries if isinstance(e, dict)]
-
-
-def _encode(managers: list[Manager]) -> list[Obj]:
-    live = [m for m in managers if m.fields]
-    live.sort(
-        key=lambda m: (
-            m.entry.get("operation", ""),
-            m.entry.get("time", ""),
-            m.entry.get("manager", ""),
-            m.entry.get("apiVersion", ""),
-            m.entry.get("subresource", ""),
-        )
-    )
-    return [m.encode() for m in live]
-
-
 def _filter(paths: set[Path], subresource: str, reset_status: bool) -> set[Path]:
     out = set()
     for p in paths:
@@ -145,26 +86,6 @@ def _skeleton(new: Obj) -> Obj:
     if new.get("kind") == "Pod" and isinstance(new.get("spec"), dict):
         base["spec"] = {"containers": []} if "containers" in new["spec"] else {}
     return base
-
-
-def _with_fields(obj: Obj, managers: list[Manager]) -> Obj:
-    """A copy sharing everything but the top level and metadata (callers never mutate nested values)."""
-    out = dict(obj)
-    encoded = _encode(managers)
-    meta = out["metadata"] = dict(out.get("metadata") or {})
-    if encoded:
-        meta["managedFields"] = encoded
-    else:
-        meta.pop("managedFields", None)
-    return out
-
-
-def _strip_meta(obj: Obj) -> Obj:
-    """A shallow view without metadata.managedFields, for read-only comparison."""
-    out = dict(obj)
-    if isinstance(out.get("metadata"), dict) and "managedFields" in out["metadata"]:
-        out["metadata"] = {k: v for k, v in out["metadata"].items() if k != "managedFields"}
-    return out
 
 
 # ---------------------------------------------------------------- Update / Create
@@ -190,14 +111,14 @@ def update_managed_fields(
     if explicit and (
         old is None or meta_new["managedFields"] != (old.get("metadata") or {}).get("managedFields")
     ):
-        managers = _decode(new)  # the client set managedFields explicitly ([] resets them)
+        managers = managers_of(new)  # the client set managedFields explicitly ([] resets them)
     else:
-        managers = _decode(old)
+        managers = managers_of(old)
     if old is not None and not managers:
         # skipNonAppliedManager: an existing object nobody tracks stays untracked until its first apply.
-        return _with_fields(new, [])
-    before = _strip_meta(old) if old is not None else _skeleton(new)
-    after = _strip_meta(new)
+        return with_managers(new, [])
+    before = without_managed_fields(old) if old is not None else _skeleton(new)
+    after = without_managed_fields(new)
     struct = root_struct(str(new.get("kind", "")))
     added, modified, removed = (_filter(s, subresource, reset_status) for s in compare(before, after, struct))
     changed = added | modified
@@ -208,154 +129,35 @@ def update_managed_fields(
         ident = (manager, "Update", version, subresource)
         mine = next((m for m in managers if m.ident == ident), None)
         if mine is None:
-            entry = {"manager": manager, "operation": "Update", "apiVersion": version}
-            if subresource:
-                entry["subresource"] = subresource
-            mine = Manager(entry)
-            managers.append(mine)
+            mine = add_manager(managers, manager, "Update", version, subresource)
         mine.fields |= changed
         mine.entry["time"] = time or now_rfc3339()
-    return _with_fields(new, managers)
+    return with_managers(new, managers)
 
 
 def _created(new: Obj, manager: str, version: str, time: str | None) -> Obj:
     """The common create (no previous managers, main resource): FieldsV1 built in one walk."""
     fields = create_fields_v1(_skeleton(new), new, root_struct(str(new.get("kind", ""))))
-    out = dict(new)
-    meta = out["metadata"] = dict(out.get("metadata") or {})
-    if fields:
-        entry = {
-            "manager": manager,
-            "operation": "Update",
-            "apiVersion": version,
-            "time": time or now_rfc3339(),
-            "fieldsType": "FieldsV1",
-            "fieldsV1": fields,
-        }
-        meta["managedFields"] = [entry]
-    else:
-        meta.pop("managedFields", None)
-    return out
+    if not fields:
+        return with_entries(new, [])
+    entry = {
+        "manager": manager,
+        "operation": "Update",
+        "apiVersion": version,
+        "time": time or now_rfc3339(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }
+    return with_entries(new, [entry])
 
 
-# ---------------------------------------------------------------- merge (typed)
-
-
-def merge(live: Any, config: Any, struct: str | None) -> Any:
-    """TypedValue.Merge: config wins for scalars and atomic values; maps and keyed lists merge."""
-    if isinstance(live, dict) and isinstance(config, dict):
-        out = dict(live)
-        for k, v in config.items():
-            if k in out and k not in ATOMIC_FIELDS:
-                if isinstance(out[k], list) and isinstance(v, list):
-                    out[k] = _merge_list(out[k], v, list_type(struct, k))
-                    continue
-                if isinstance(out[k], dict) and isinstance(v, dict):
-                    out[k] = merge(out[k], v, field_struct(struct, k))
-                    continue
-            out[k] = copy.deepcopy(v)
-        return out
-    return copy.deepcopy(config)
-
-
-def _merge_list(lhs: list[Any], rhs: list[Any], lt: ListType) -> list[Any]:
-    """mergingWalker.visitListItems: a two-pointer walk keeping live order, shared items in config order."""
-    if lt.kind == "atomic":
-        return copy.deepcopy(rhs)
-    lpe = [item_elem(lt, it, i) for i, it in enumerate(lhs)]
-    rpe = [item_elem(lt, it, i) for i, it in enumerate(rhs)]
-    lmap = dict(zip(lpe, lhs, strict=True))
-    rmap = dict(zip(rpe, rhs, strict=True))
-    shared = [pe for pe in rpe if pe in lmap]
-    next_shared = shared.pop(0) if shared else None
-    merged_r: set[Any] = set()
-    out: list[Any] = []
-
-    def item(pe: Any) -> Any:
-        if pe in lmap and pe in rmap:
-            return merge(lmap[pe], rmap[pe], lt.elem) if lt.kind == "map" else copy.deepcopy(rmap[pe])
-        return copy.deepcopy(rmap.get(pe, lmap.get(pe)))
-
-    li = ri = 0
-    while li < len(lpe) or ri < len(rpe):
-        if li < len(lpe) and ri < len(rpe):
-            pe = lpe[li]
-            if pe == rpe[ri]:
-                merged_r.add(pe)
-                out.append(item(pe))
-                li += 1
-                ri += 1
-                next_shared = shared.pop(0) if shared else None
-                continue
-            if pe in rmap and next_shared is not None and next_shared != pe:
-                li += 1
-                continue
-        if li < len(lpe):
-            pe = lpe[li]
-            if pe not in rmap:
-                out.append(copy.deepcopy(lhs[li]))
-                li += 1
-                continue
-            if pe in merged_r:
-                li += 1
-                continue
-        if ri < len(rpe):
-            pe = rpe[ri]
-            merged_r.add(pe)
-            out.append(item(pe))
-            ri += 1
-            if next_shared is not None and next_shared == pe:
-                next_shared = shared.pop(0) if shared else None
-    return out
-
-
-# ---------------------------------------------------------------- removal
-
-
-def remove_paths(obj: Any, paths: set[Path], struct: str | None) -> Any:
-    """A copy of obj without the given fields / list items; maps emptied by the removal disappear."""
-    out = copy.deepcopy(obj)
-    for path in sorted(paths, key=len, reverse=True):
-        _remove(out, path, struct)
-    return out
-
-
-def _remove(node: Any, path: Path, struct: str | None) -> bool:
-    if not path or not isinstance(node, dict):
-        return False
-    (kind, name), rest = path[0], path[1:]
-    if kind != "f" or name not in node:
-        return False
-    if not rest:
-        del node[name]
-        return True
-    child = node[name]
-    if isinstance(child, dict):
-        gone = _remove(child, rest, field_struct(struct, name))
-        if gone and not child:
-            del node[name]
-        return gone
-    if isinstance(child, list):
-        lt = list_type(struct, name)
-        for i, it in enumerate(child):
-            if item_elem(lt, it, i) == rest[0]:
-                if len(rest) == 1:
-                    del child[i]
-                else:
-                    _remove(it, rest[1:], lt.elem)
-                if not child:
-                    del node[name]
-                return True
-    return False
+# ---------------------------------------------------------------- Apply
 
 
 def _covered(path: Path, owned: set[Path]) -> bool:
     """Whether anyone owns the path or something below it (owning a parent map does not keep a child)."""
     n = len(path)
     return any(o[:n] == path for o in owned)
-
-
-# ---------------------------------------------------------------- Apply
 
 
 def server_side_apply(
@@ -371,15 +173,14 @@ def server_side_apply(
 ) -> Obj:
     """The object after `manager` applies `applied` to `live` (None: create). Raises ApplyConflict."""
     struct = root_struct(kind)
-    managers = _decode(live)
-    base = _strip_meta(live) if live is not None else _skeleton(applied)
+    managers = managers_of(live)
+    base = without_managed_fields(live) if live is not None else _skeleton(applied)
     if live is not None and not managers:
         # Objects never written with field tracking: everything so far belongs to "before-first-apply".
-        first = Manager({"manager": "before-first-apply", "operation": "Update", "apiVersion": api_version})
         added, modified, _ = compare(_skeleton(base), base, struct)
+        first = add_manager(managers, "before-first-apply", "Update", api_version)
         first.fields = _filter(added | modified, "", True)
-        managers.append(first)
-    config = _strip_meta(applied)
+    config = without_managed_fields(applied)
     config = _drop_nulls(config)
     merged = merge(base, config, struct)
     applied_set = _filter(to_field_set(config, struct), subresource, subresource == "")
@@ -405,11 +206,7 @@ def server_side_apply(
     if live is not None and merged == base and mine is not None and mine.fields == applied_set:
         return copy.deepcopy(live)  # no-op: identical object, identical managedFields
     if mine is None:
-        entry: Obj = {"manager": manager, "operation": "Apply", "apiVersion": api_version}
-        if subresource:
-            entry["subresource"] = subresource
-        mine = Manager(entry)
-        managers.append(mine)
+        mine = add_manager(managers, manager, "Apply", api_version, subresource)
     mine.entry["apiVersion"] = api_version
     mine.fields = applied_set
     mine.entry["time"] = time or now_rfc3339()
@@ -418,7 +215,7 @@ def server_side_apply(
         result.setdefault("metadata", {}).update(
             {k: v for k, v in (live.get("metadata") or {}).items() if k in _LIVE_META}
         )
-    return _with_fields(result, managers)
+    return with_managers(result, managers)
 
 
 _LIVE_META = {"name", "namespace", "uid", "resourceVersion", "creationTimestamp", "generation", "selfLink"}

@@ -10,13 +10,16 @@ import pytest
 from runtime.apiserver.admission import default_object
 from runtime.apiserver.createfields import create_fields_v1
 from runtime.apiserver.fieldsets import compare, root_struct, to_fields_v1
-from runtime.apiserver.ssa import _filter, _skeleton, _strip_meta, update_managed_fields
+from runtime.apiserver.ssa import _filter, _skeleton, update_managed_fields
+from runtime.apiserver.ssa_managers import without_managed_fields
 
 T = "2026-11-28T10:00:00Z"
 
 
 def _general(obj: dict[str, Any]) -> dict[str, Any]:
-    added, modified, _ = compare(_skeleton(obj), _strip_meta(obj), root_struct(str(obj.get("kind", ""))))
+    added, modified, _ = compare(
+        _skeleton(obj), without_managed_fields(obj), root_struct(str(obj.get("kind", "")))
+    )
     return to_fields_v1(_filter(added | modified, "", True))
 
 
