@@ -1,15 +1,19 @@
 """Global options (design.md §7), declared once and accepted both before and after the command.
 
-`kedge -o json version` and `kedge version -o json` mean the same: every command takes the shared
-option types below with a default of None and resolves them with `settings(ctx, ...)`.
+`kedge -o json version` and `kedge version -o json` mean the same: a command names the global options
+it takes with `@global_options(...)` and receives `s`, the Settings merged from both places (a command
+with one or two of them may declare them itself and call `settings(ctx, ...)`, the same merge).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -62,3 +66,43 @@ def settings(
         verbose=verbose or base.verbose,
         root=root or base.root,
     )
+
+
+_GLOBAL: dict[str, Any] = {
+    "output": OutputOpt,
+    "kubeconfig": KubeconfigOpt,
+    "verbose": VerboseOpt,
+    "root": RootOpt,
+}
+R = TypeVar("R")
+
+
+def global_options(*names: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Give a command the global options `names` (after its own, in this order) and call it with `s`,
+    the Settings merged by `settings()`; so the options and their merge are written once, not per command.
+
+    A command that must know what was given to it alone (not before it) declares that option itself,
+    under the same name: it is still listed in this order, passed through, and merged into `s`.
+    """
+
+    def decorate(command: Callable[..., R]) -> Callable[..., R]:
+        own = dict(inspect.signature(command, eval_str=True).parameters)
+        del own["s"]
+        declared = {n: own.pop(n) for n in names if n in own}
+        tail = [
+            declared.get(n) or inspect.Parameter(n, _KW, default=None, annotation=_GLOBAL[n]) for n in names
+        ]
+        ctx = inspect.Parameter("ctx", _KW, annotation=typer.Context)
+
+        @functools.wraps(command)
+        def run(ctx: typer.Context, **kwargs: Any) -> R:
+            given = {n: kwargs[n] if n in declared else kwargs.pop(n) for n in names}
+            return command(s=settings(ctx, **given), **kwargs)
+
+        run.__signature__ = inspect.Signature([ctx, *own.values(), *tail])  # type: ignore[attr-defined]
+        return run
+
+    return decorate
+
+
+_KW = inspect.Parameter.POSITIONAL_OR_KEYWORD

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from kubeedge_cli import eventloop
+
 app = typer.Typer()
 
 
@@ -82,13 +84,4 @@ def apiserver(
             await task
         waiter.cancel()
 
-    _run(main())
-
-
-def _run(coro: object) -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(coro)  # type: ignore[arg-type]
-        return
-    uvloop.run(coro)  # type: ignore[arg-type]
+    eventloop.run(main())

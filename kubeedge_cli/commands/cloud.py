@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kubeedge_cli import render
-from kubeedge_cli.options import KubeconfigOpt, RootOpt, VerboseOpt, settings
+from kubeedge_cli import eventloop, render
+from kubeedge_cli.options import Settings, global_options
 
 if TYPE_CHECKING:
     from runtime.kube.client import KubeClient
@@ -43,29 +42,19 @@ async def _main(
 
 
 @app.command("run")
+@global_options("kubeconfig", "root", "verbose")
 def run(
-    ctx: typer.Context,
+    s: Settings,
     config: Annotated[
         Path | None, typer.Option("--config", help="cloud.toml (default <root>/etc/kedge/cloud.toml).")
     ] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c.")] = None,
-    kubeconfig: KubeconfigOpt = None,
-    root: RootOpt = None,
-    verbose: VerboseOpt = None,
 ) -> None:
     """Run the cloud: certificate bootstrap (:10002), CloudHub (:10000), controllers, health endpoints.
 
     Serves /healthz, /readyz and /metrics on metrics_address; stops gracefully on SIGTERM or SIGINT.
     """
-    s = settings(ctx, kubeconfig=kubeconfig, root=root, verbose=verbose)
-    runner: Callable[..., Any] = asyncio.run
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency everywhere but Windows
-        pass
-    runner(_main(config, s.root, s.kubeconfig, sets or [], s.verbose))
+    eventloop.run(_main(config, s.root, s.kubeconfig, sets or [], s.verbose))
 
 
 def connect(kubeconfig: Path | None, root: Path) -> KubeClient:

@@ -11,7 +11,7 @@ import typer
 from kubeedge_cli import render
 from kubeedge_cli.commands.cloud import connect
 from kubeedge_cli.commands.token import parse_duration
-from kubeedge_cli.options import Format, KubeconfigOpt, OutputOpt, RootOpt, Settings, settings
+from kubeedge_cli.options import Format, KubeconfigOpt, Settings, global_options
 from runtime.errors import UsageError
 
 app = typer.Typer()
@@ -32,8 +32,9 @@ def _print_checks(results: list[Any]) -> None:
 
 
 @app.command(epilog=EXAMPLES)
+@global_options("output", "kubeconfig", "root")
 def init(
-    ctx: typer.Context,
+    s: Settings,
     host: Annotated[
         bool, typer.Option("--host", help="Run the cloud as a local process (kubeconfig's cluster).")
     ] = False,
@@ -69,12 +70,9 @@ def init(
         typer.Option("--patch-daemonsets", help="Keep existing DaemonSets off edge nodes (node affinity)."),
     ] = False,
     apiserver_port: Annotated[int, typer.Option("--apiserver-port", help="Embedded API server port.")] = 6443,
-    output: OutputOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    root: RootOpt = None,
+    kubeconfig: KubeconfigOpt = None,  # as given to init itself: --embedded refuses it
 ) -> None:
     """Install the kedge cloud: CRDs, RBAC, CA, the cloud itself; print the `kedge join` line."""
-    s = settings(ctx, output=output, kubeconfig=kubeconfig, root=root)
     if host and embedded:
         raise UsageError(
             "--host and --embedded exclude each other (--embedded already runs the cloud locally)"

@@ -16,7 +16,7 @@ import typer
 
 from kubeedge_cli import render
 from kubeedge_cli.commands.cloud import connect
-from kubeedge_cli.options import Format, KubeconfigOpt, OutputOpt, RootOpt, settings
+from kubeedge_cli.options import Format, KubeconfigOpt, Settings, global_options
 from runtime.errors import KedgeError, PartialFailure, UsageError
 
 app = typer.Typer()
@@ -31,8 +31,9 @@ def _installed(root: Path) -> list[str]:
 
 
 @app.command()
+@global_options("output", "kubeconfig", "root")
 def reset(
-    ctx: typer.Context,
+    s: Settings,
     role: Annotated[
         str | None, typer.Argument(help="cloud, edge or all (default: the installed one).")
     ] = None,
@@ -53,12 +54,9 @@ def reset(
         bool,
         typer.Option("--delete-node", help="Edge: also delete this node's Node object (own certificate)."),
     ] = False,
-    output: OutputOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    root: RootOpt = None,
+    kubeconfig: KubeconfigOpt = None,  # as given to reset itself: with nothing installed, reset that cluster
 ) -> None:
     """Remove what `kedge init` (cloud) or `kedge join` (edge) set up under --root."""
-    s = settings(ctx, output=output, kubeconfig=kubeconfig, root=root)
     installed = _installed(s.root)
     if role is None:
         if len(installed) > 1:

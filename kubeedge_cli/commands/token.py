@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from kubeedge_cli import render
 from kubeedge_cli.commands.cloud import connect
-from kubeedge_cli.options import Format, KubeconfigOpt, OutputOpt, RootOpt, settings
+from kubeedge_cli.options import Format, Settings, global_options
 from runtime.errors import KedgeError, UsageError
+
+if TYPE_CHECKING:
+    from runtime.pki.store import PKIStore, TokenInfo
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke join tokens.")
 _DUR = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s)")
 NamespaceOpt = Annotated[str, typer.Option("--namespace", help="Where kedge keeps its Secrets.")]
+T = TypeVar("T")
 
 
 def parse_duration(text: str) -> float:
@@ -45,88 +49,70 @@ async def _installed(namespace: str) -> AsyncIterator[None]:
         ) from exc
 
 
+def _with_store(s: Settings, namespace: str, use: Callable[[PKIStore], Awaitable[T]]) -> T:
+    """Every token command: connect (saying which kubeconfig), run `use` on the namespace's token
+    store, close the connection."""
+
+    async def main() -> T:
+        from runtime.pki.store import PKIStore
+
+        async with connect(s.kubeconfig, s.root) as client:
+            return await use(PKIStore(client, namespace))
+
+    return asyncio.run(main())
+
+
 @app.command("create")
+@global_options("output", "kubeconfig", "root")
 def create(
-    ctx: typer.Context,
+    s: Settings,
     ttl: Annotated[str, typer.Option("--ttl", help="Lifetime, e.g. 24h, 90m, 7d.")] = "24h",
     description: Annotated[str, typer.Option("--description", help="Free text shown by list.")] = "",
     node: Annotated[
         str, typer.Option("--node", help="Only for this node name (also lets it re-join an existing node).")
     ] = "",
     namespace: NamespaceOpt = "kubeedge",
-    output: OutputOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    root: RootOpt = None,
 ) -> None:
     """Create a join token; prints the token (or JSON with id, token, expires)."""
-    s = settings(ctx, output=output, kubeconfig=kubeconfig, root=root)
     seconds = parse_duration(ttl)
 
-    async def main() -> None:
-        from runtime.pki.store import PKIStore
+    async def create_token(store: PKIStore) -> tuple[TokenInfo, str]:
+        async with _installed(namespace):
+            return await store.create_token(ttl=seconds, description=description, node=node)
 
-        async with connect(s.kubeconfig, s.root) as client, _installed(namespace):
-            info, token = await PKIStore(client, namespace).create_token(
-                ttl=seconds, description=description, node=node
-            )
-        body = {**info.as_dict(), "token": token}
-        if s.output is Format.table:
-            render.message(f"token {info.id} expires {body['expires']}" + (f", node {node}" if node else ""))
-            print(token, flush=True)
-        else:
-            render.data(body, s.output)
-
-    asyncio.run(main())
+    info, token = _with_store(s, namespace, create_token)
+    body = {**info.as_dict(), "token": token}
+    if s.output is Format.table:
+        render.message(f"token {info.id} expires {body['expires']}" + (f", node {node}" if node else ""))
+        print(token, flush=True)
+    else:
+        render.data(body, s.output)
 
 
 @app.command("list")
-def list_(
-    ctx: typer.Context,
-    namespace: NamespaceOpt = "kubeedge",
-    output: OutputOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    root: RootOpt = None,
-) -> None:
+@global_options("output", "kubeconfig", "root")
+def list_(s: Settings, namespace: NamespaceOpt = "kubeedge") -> None:
     """List join tokens: id, expiry, remaining time, description, node."""
-    s = settings(ctx, output=output, kubeconfig=kubeconfig, root=root)
-
-    async def main() -> None:
-        from runtime.pki.store import PKIStore
-
-        async with connect(s.kubeconfig, s.root) as client:
-            infos = await PKIStore(client, namespace).list_tokens()
-        rows = [t.as_dict() for t in infos]
-        if s.output is Format.table:
-            render.table(
-                ["id", "expires", "remaining", "description", "node"],
-                [[r["id"], r["expires"], r["remaining"], r["description"], r["node"]] for r in rows],
-            )
-        else:
-            render.data(rows, s.output)
-
-    asyncio.run(main())
+    rows = [t.as_dict() for t in _with_store(s, namespace, lambda store: store.list_tokens())]
+    if s.output is Format.table:
+        render.table(
+            ["id", "expires", "remaining", "description", "node"],
+            [[r["id"], r["expires"], r["remaining"], r["description"], r["node"]] for r in rows],
+        )
+    else:
+        render.data(rows, s.output)
 
 
 @app.command("revoke")
+@global_options("output", "kubeconfig", "root")
 def revoke(
-    ctx: typer.Context,
+    s: Settings,
     token_id: Annotated[str, typer.Argument(metavar="ID", help="Token id from `kedge token list`.")],
     namespace: NamespaceOpt = "kubeedge",
-    output: OutputOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-    root: RootOpt = None,
 ) -> None:
     """Revoke a token: the bootstrap server refuses it from now on (401, "revoked")."""
-    s = settings(ctx, output=output, kubeconfig=kubeconfig, root=root)
-
-    async def main() -> None:
-        from runtime.pki.store import PKIStore
-
-        async with connect(s.kubeconfig, s.root) as client:
-            info = await PKIStore(client, namespace).revoke_token(token_id)
-        if s.output is Format.table:
-            render.message(f"token {info.id} revoked")
-        else:
-            render.data(info.as_dict(), s.output)
-
-    asyncio.run(main())
+    info = _with_store(s, namespace, lambda store: store.revoke_token(token_id))
+    if s.output is Format.table:
+        render.message(f"token {info.id} revoked")
+    else:
+        render.data(info.as_dict(), s.output)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
+from typing import Annotated
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from kubeedge_cli.entry import _is_edge_run
 from kubeedge_cli.errors import exit_code_for
+from kubeedge_cli.options import Format, KubeconfigOpt, Settings, global_options
 from runtime import PROTOCOL_VERSION, __version__
 from runtime.errors import (
     AuthError,
@@ -105,3 +110,70 @@ def test_exit_code_for_subclass_follows_its_base() -> None:
 )
 def test_edge_run_dispatch(argv: list[str], dispatch: bool) -> None:
     assert _is_edge_run(argv) is dispatch
+
+
+def _probe_app() -> tuple[typer.Typer, list[tuple[Settings, str, Path | None]]]:
+    """The real main callback (global options before the command) with a command that records what
+    @global_options hands it; `kubeconfig` is declared by the command itself, so it also sees its own."""
+    from kubeedge_cli.main import _globals
+
+    seen: list[tuple[Settings, str, Path | None]] = []
+    app = typer.Typer()
+    app.callback()(_globals)
+
+    @app.command()
+    @global_options("output", "kubeconfig", "root")
+    def probe(
+        s: Settings,
+        name: Annotated[str, typer.Option("--name")] = "",
+        kubeconfig: KubeconfigOpt = None,
+    ) -> None:
+        seen.append((s, name, kubeconfig))
+
+    return app, seen
+
+
+@pytest.mark.parametrize(
+    ("argv", "output", "kubeconfig", "own"),
+    [
+        (
+            ["probe", "--name", "n", "-o", "json", "--kubeconfig", "/k", "--root", "/r"],
+            Format.json,
+            "/k",
+            "/k",
+        ),
+        (
+            ["-o", "json", "--kubeconfig", "/k", "--root", "/r", "probe", "--name", "n"],
+            Format.json,
+            "/k",
+            None,
+        ),
+        (
+            ["-o", "yaml", "--root", "/x", "probe", "--name", "n", "-o", "json", "--root", "/r"],
+            Format.json,
+            None,
+            None,
+        ),
+    ],
+)
+def test_global_options_merge_before_and_after_the_command(
+    argv: list[str], output: Format, kubeconfig: str | None, own: str | None
+) -> None:
+    app, seen = _probe_app()
+    done = CliRunner().invoke(app, argv)
+    assert done.exit_code == 0, done.output
+    [(s, name, given)] = seen
+    assert (s.output, s.kubeconfig, s.root, name) == (
+        output,
+        Path(kubeconfig) if kubeconfig else None,
+        Path("/r"),
+        "n",
+    )
+    assert given == (Path(own) if own else None)
+
+
+def test_global_options_are_listed_after_the_command_options() -> None:
+    app, _ = _probe_app()
+    help_text = CliRunner().invoke(app, ["probe", "--help"], env={"COLUMNS": "200"}).output
+    places = [help_text.index(o) for o in ("--name", "--output", "--kubeconfig", "--root")]
+    assert places == sorted(places), help_text
