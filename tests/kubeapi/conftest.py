@@ -94,19 +94,26 @@ class Kubectl:
         self.cache = cache
         self.binary = shutil.which("kubectl")
 
+    def argv(self, *args: str) -> list[str]:
+        """The kubectl command line for `args`, on this server's kubeconfig and a private cache."""
+        if self.binary is None:
+            pytest.fail("kubectl is not installed (scripts/test.sh installs it)")
+        return [self.binary, "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache), *args]
+
     def __call__(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        if self.binary is None:
-            pytest.fail("kubectl is not installed (scripts/test.sh installs it)")
-        cmd = [self.binary, "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache), *args]
-        res = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+        res = subprocess.run(self.argv(*args), input=input, capture_output=True, text=True, timeout=timeout)
         if check and res.returncode != 0:
             pytest.fail(f"{' '.join(args)} failed ({res.returncode}):\n{res.stderr}\n{res.stdout}")
         return res
 
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json").stdout)
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """kubectl running in the background (`wait`, `get -w`); text stdout and stderr are piped."""
+        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture

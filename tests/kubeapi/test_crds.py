@@ -3,13 +3,13 @@ columns, cluster scope, and gone when the CRD is deleted."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.fixtures.procs import wait_for
 from tests.kubeapi.conftest import Kube, Kubectl
 
 
@@ -57,16 +57,6 @@ def crd_body(group: str, scope: str = "Namespaced") -> dict[str, Any]:
     }
 
 
-def wait_until(fn: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def crd(kube: Kube) -> Iterator[str]:
     group = f"g{uuid.uuid4().hex[:8]}.example.com"
@@ -79,8 +69,8 @@ def crd(kube: Kube) -> Iterator[str]:
         conds = (c.get("status") or {}).get("conditions") or []
         return any(x["type"] == "Established" and x["status"] == "True" for x in conds)
 
-    wait_until(established, 10)
-    wait_until(lambda: kube.get(f"/apis/{group}/v1").status_code == 200, 10)
+    wait_for(established, 10, what=f"CRD {name} Established")
+    wait_for(lambda: kube.get(f"/apis/{group}/v1").status_code == 200, 10, what=f"{group}/v1 served")
     yield group
     kube.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
 
@@ -166,11 +156,11 @@ def test_deleting_the_crd_stops_serving_its_kind(kube: Kube, ns: str) -> None:
         == 201
     )
     path = f"/apis/{group}/v1/widgets"
-    wait_until(lambda: kube.post(path, widget("c1", group)).status_code == 201, 10)
+    wait_for(lambda: kube.post(path, widget("c1", group)).status_code == 201, 10, what="a widget created")
     assert kube.get(f"{path}/c1").json()["metadata"].get("namespace") is None
     kube.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
-    wait_until(lambda: kube.get(path).status_code == 404, 30)
-    wait_until(lambda: kube.get(f"/apis/{group}/v1").status_code == 404, 30)
+    wait_for(lambda: kube.get(path).status_code == 404, 30, what="widgets gone")
+    wait_for(lambda: kube.get(f"/apis/{group}/v1").status_code == 404, 30, what=f"{group}/v1 gone")
 
 
 def test_invalid_crd_is_422(kube: Kube) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 from tests.kubeapi.conftest import Kubectl
@@ -166,24 +165,7 @@ def test_delete_and_wait_for_delete(kubectl: Kubectl, ns: str) -> None:
         "-n", ns, "patch", "cm", "gone", "--type=merge", "-p", '{"metadata":{"finalizers":["example.com/x"]}}'
     )
     kubectl("-n", ns, "delete", "cm", "gone", "--wait=false")
-    waiter = subprocess.Popen(
-        [
-            kubectl.binary or "kubectl",
-            "--kubeconfig",
-            str(kubectl.kubeconfig),
-            "--cache-dir",
-            str(kubectl.cache),
-            "-n",
-            ns,
-            "wait",
-            "--for=delete",
-            "cm/gone",
-            "--timeout=30s",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    waiter = kubectl.popen("-n", ns, "wait", "--for=delete", "cm/gone", "--timeout=30s")
     time.sleep(1.0)
     assert waiter.poll() is None  # still held by the finalizer
     kubectl(
@@ -202,26 +184,7 @@ def test_delete_and_wait_for_delete(kubectl: Kubectl, ns: str) -> None:
 
 
 def test_get_watch_streams_changes(kubectl: Kubectl, ns: str) -> None:
-    proc = subprocess.Popen(
-        [
-            kubectl.binary or "kubectl",
-            "--kubeconfig",
-            str(kubectl.kubeconfig),
-            "--cache-dir",
-            str(kubectl.cache),
-            "-n",
-            ns,
-            "get",
-            "cm",
-            "-w",
-            "-o",
-            "name",
-            "--request-timeout=0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = kubectl.popen("-n", ns, "get", "cm", "-w", "-o", "name", "--request-timeout=0")
     try:
         time.sleep(1.5)
         kubectl("-n", ns, "create", "-f", "-", input=cm("w1"))

@@ -5,21 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tests.fixtures.procs import wait_for
 from tests.kubeapi.conftest import Kube, configmap, pod
 
 
 def pods(ns: str, name: str = "") -> str:
     return f"/api/v1/namespaces/{ns}/pods" + (f"/{name}" if name else "")
-
-
-def eventually(fn: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def test_pod_create_gets_defaults_and_pending_phase(kube: Kube, ns: str) -> None:
@@ -149,7 +140,9 @@ def test_namespace_deletion_removes_its_objects(kube: Kube) -> None:
     r = kube.delete(f"/api/v1/namespaces/{name}")
     assert r.status_code == 200
     assert r.json()["status"]["phase"] == "Terminating"
-    eventually(lambda: kube.get(f"/api/v1/namespaces/{name}").status_code == 404)
+    wait_for(
+        lambda: kube.get(f"/api/v1/namespaces/{name}").status_code == 404, 60, what=f"namespace {name} gone"
+    )
     assert kube.get(f"/api/v1/namespaces/{name}/configmaps/c").status_code == 404
 
 
