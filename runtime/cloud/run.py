@@ -78,6 +78,9 @@ class CloudContext:
     addresses: dict[str, str] = field(default_factory=dict)  # what each server actually bound
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     in_cluster: bool = False  # running in a pod with the ServiceAccount's credentials
+    # Whether this replica does the cluster's singleton work (token GC); the controllers replace it with
+    # their replica leadership, a cloud without them is alone.
+    leader: Callable[[], bool] = field(default=lambda: True)
     serving_expiry: Gauge = field(init=False)
 
     def __post_init__(self) -> None:
@@ -241,9 +244,10 @@ async def _serving_lifecycle(ctx: CloudContext, every: float = CERT_CHECK_SECOND
 
 
 async def _token_gc(ctx: CloudContext, every: float = TOKEN_GC_SECONDS) -> None:
+    """Delete expired join tokens, on the leading replica only (others would race it)."""
     while True:
         try:
-            gone = await ctx.store.gc_tokens()
+            gone = await ctx.store.gc_tokens() if ctx.leader() else []
             if gone:
                 log.info("garbage-collected %d expired join token(s)", len(gone))
         except Exception as exc:

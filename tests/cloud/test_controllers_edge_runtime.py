@@ -10,6 +10,7 @@ from typing import Any
 
 from runtime.cloud.controllers.liveness import CONDITION, TAINT_KEY
 from runtime.edge.run import EdgeRuntime
+from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, LEASES, NODES, PODS
 from tests.cloud.test_controllers import pod
 from tests.fixtures.cloudctl import CloudEnv, until
@@ -54,6 +55,8 @@ async def test_real_edge_runtime_with_the_cloud_controllers(cloudenv: CloudEnv, 
         await until(lambda: cached("configmap", "rc"), what="configmap pushed with the pod")
         uid = created["metadata"]["uid"]
         await until(lambda: cloud.ctl.edge and cloud.ctl.edge.acks.get("rt-1", uid), what="acked by the edge")
+        # the first renewal creates the Lease (paced with the others, so it may follow the ack)
+        await until(lambda: _renewed(client, ""), what="lease created by the cloud")
         lease = await client.get(LEASES, "rt-1", namespace="kube-node-lease")
         await until(lambda: _renewed(client, lease["spec"]["renewTime"]), what="lease renewed by the cloud")
         await client.patch(CONFIGMAPS, "rc", {"data": {"k": "2"}}, namespace="default")
@@ -72,7 +75,10 @@ async def test_real_edge_runtime_with_the_cloud_controllers(cloudenv: CloudEnv, 
 
 
 async def _renewed(client: Any, before: str) -> bool:
-    lease = await client.get(LEASES, "rt-1", namespace="kube-node-lease")
+    try:
+        lease = await client.get(LEASES, "rt-1", namespace="kube-node-lease")
+    except KubeNotFound:
+        return False
     return bool(lease["spec"]["renewTime"] > before)
 
 

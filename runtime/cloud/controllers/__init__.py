@@ -52,7 +52,8 @@ class CloudControllers:
                                      lease_seconds=lease_seconds, autonomy=autonomy, tick=tick)
         self.edge: EdgeController | None = None
         self.requests = EdgeRequests(client, self.world, self._respond, lease_min_write=lease_renew,
-                                     on_lease=self.liveness.edge_renewed)
+                                     on_lease=self.liveness.edge_renewed,
+                                     on_register=self.liveness.registration_marks)
         self.started = time.time()
 
     @property
@@ -154,6 +155,7 @@ async def run(ctx: CloudContext) -> None:
                            lease_seconds=cfg.lease.duration_seconds,
                            autonomy=float(cfg.autonomy_window_seconds))
     _running[id(ctx)] = ctl
+    ctx.leader = ctl.replicas.is_leader  # singleton work of run.py (token GC) on one replica only
     ctx.ready_checks["controllers"] = lambda: bool(ctl.edge and ctl.edge.synced.is_set())
     status_task = asyncio.create_task(serve_status(ctx, ctl), name="cloud-status")
     try:

@@ -6,8 +6,9 @@ that held it (annotation ``node.kedge.io/session-owner``, set with a resourceVer
 update) sets condition ``EdgeConnected=False`` and taint ``node.kedge.io/disconnected:NoSchedule``
 (never a ``node.kubernetes.io/*`` key: the node-lifecycle controller owns those) and keeps renewing the
 Lease for the node's autonomy window (annotation ``node.kedge.io/autonomy-window``, default 24 h), so
-Ready stays as last reported and nothing is evicted. A reconnect removes the taint. One loop serves
-every node — no task per edge — and writes each Lease at most every ``renew_every`` seconds.
+Ready stays as last reported and nothing is evicted. A reconnect removes the taint. One schedule serves
+every node — no task per edge — and writes each Lease at most every ``renew_every`` seconds, spread
+evenly over that period, through a few keep-alive connections (leasehttp.py).
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import asyncio
 import contextlib
 import copy
 import datetime as dt
+import heapq
+import itertools
 import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.cloud.controllers.leasehttp import LeaseHTTP
 from runtime.cloud.controllers.world import World, meta
-from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.hub_session import LogOnce, SessionInfo, TokenBucket
 from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeConflict, KubeNotFound
@@ -36,6 +40,8 @@ ANN_AUTONOMY = "node.kedge.io/autonomy-window"
 TAINT_KEY = "node.kedge.io/disconnected"
 CONDITION = "EdgeConnected"
 LEASE_NS = "kube-node-lease"
+LEASE_PATH = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases"
+PACE_SLACK = 1.25  # renewals go out at most this much faster than N / renew_every (bursts spread)
 
 
 def now_rfc3339(micro: bool = False) -> str:
@@ -58,41 +64,53 @@ def parse_window(text: Any, default: float) -> float:
     return sum(float(v) * {"h": 3600, "m": 60, "s": 1}[u] for v, u in parts)
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeState:
     connected: bool
     peer_kind: str = "kedge"
     disconnected_at: float = 0.0  # wall clock
     mark_pending: bool = True  # owner/taint/condition still to be written
-    next_renew: float = 0.0  # monotonic
     edge_renews_until: float = 0.0  # monotonic: a KubeEdge edge wrote its own lease recently
+    seq: int = 0  # which entry of the renewal schedule is this node's current one
 
 
 class NodeLiveness:
     """Owner annotation, EdgeConnected, disconnected taint and Lease renewal for the nodes this replica
-    holds (connected here, or disconnected/orphaned and still within their autonomy window)."""
+    holds (connected here, or disconnected/orphaned and still within their autonomy window).
+
+    Renewals: one schedule (a heap of due times) for every held node; a dispatcher hands due renewals,
+    paced to at most ``PACE_SLACK * N / renew_every`` per second so a burst of connects spreads over
+    the period, to ``concurrency`` workers — the bound on API writes in flight. Each Lease is next due
+    ``renew_every`` after its write started, so no Lease is written more often than that."""
 
     def __init__(self, client: KubeClient, world: World, replica: str, *, renew_every: float = 10.0,
                  lease_seconds: int = 40, autonomy: float = 86400.0, tick: float = 1.0,
-                 concurrency: int = 32) -> None:
+                 concurrency: int = 8) -> None:
         self.client, self.world, self.replica = client, world, replica
         self.renew_every, self.lease_seconds = renew_every, lease_seconds
         self.autonomy, self.tick, self.concurrency = autonomy, tick, concurrency
         self.nodes: dict[str, NodeState] = {}
         self.lease_writes = 0
         self.node_writes = 0
-        self._leases: dict[str, dict[str, Any]] = {}
+        self.renew_lag = 0.0  # seconds the last dispatched renewal was overdue (0 when keeping up)
+        self._due: list[tuple[float, int, str]] = []  # (monotonic due, seq, node); stale seqs skipped
+        self._seq = itertools.count(1)
+        self._offline: set[str] = set()  # held but not connected: autonomy window and owner checks
+        self._unmarked: set[str] = set()  # session marks still to be written
+        self._pace = TokenBucket(1.0, max(1, concurrency))
+        self._http: LeaseHTTP | None = None
+        self._log = LogOnce()
 
     # --- events ----------------------------------------------------------------------------------
 
     async def on_connect(self, info: SessionInfo) -> None:
-        self.nodes[info.node] = NodeState(connected=True, peer_kind=info.peer_kind)
+        self._hold(info.node, NodeState(connected=True, peer_kind=info.peer_kind))
 
     async def on_disconnect(self, info: SessionInfo) -> None:
         st = self.nodes.get(info.node)
         if st is None or st.connected:
-            self.nodes[info.node] = NodeState(connected=False, peer_kind=info.peer_kind,
-                                              disconnected_at=time.time())
+            self._hold(info.node, NodeState(connected=False, peer_kind=info.peer_kind,
+                                            disconnected_at=time.time()))
 
     def edge_renewed(self, node: str) -> None:
         """A KubeEdge edge wrote its own Lease: do not write it too while it keeps doing so."""
@@ -103,7 +121,26 @@ class NodeLiveness:
     def adopt(self, node: str, since: float) -> None:
         """Take over a dead replica's node (not connected here): renew for what is left of its window."""
         if node not in self.nodes:
-            self.nodes[node] = NodeState(connected=False, disconnected_at=since)
+            self._hold(node, NodeState(connected=False, disconnected_at=since))
+
+    def _hold(self, node: str, st: NodeState) -> None:
+        old = self.nodes.get(node)
+        self.nodes[node] = st
+        (self._offline.discard if st.connected else self._offline.add)(node)
+        self._unmarked.add(node)
+        if old is not None:  # keep its place in the schedule
+            st.seq = old.seq
+        else:  # a new node's Lease is due at once (paced with the others)
+            self._schedule(node, st, time.monotonic())
+
+    def _drop(self, node: str) -> None:
+        self.nodes.pop(node, None)
+        self._offline.discard(node)
+        self._unmarked.discard(node)
+
+    def _schedule(self, node: str, st: NodeState, at: float) -> None:
+        st.seq = next(self._seq)
+        heapq.heappush(self._due, (at, st.seq, node))
 
     async def claim(self, node: str, dead: str) -> bool:
         """Make this replica the owner of ``node`` if ``dead`` still is (resourceVersion-conditional)."""
@@ -134,45 +171,112 @@ class NodeLiveness:
     def owned(self) -> list[str]:
         return sorted(self.nodes)
 
+    def registration_marks(self, body: dict[str, Any]) -> None:
+        """Put this replica's session marks (owner annotation, EdgeConnected=True) into a Node the edge
+        registers through us, so that a first connect costs the create and no further Node write."""
+        m = body.setdefault("metadata", {})
+        m["annotations"] = {**(m.get("annotations") or {}), ANN_OWNER: self.replica}
+        status = body.setdefault("status", {})
+        conds = [c for c in status.get("conditions") or [] if c.get("type") != CONDITION]
+        status["conditions"] = [*conds, self._condition_for(True)]
+
     # --- the loop --------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        if self._http is None:
+            try:
+                self._http = LeaseHTTP.for_client(self.client, connections=self.concurrency)
+            except Exception as exc:  # an unusual kubeconfig: the general client still works
+                log.warning("lease renewals through the general API client (%s)", exc)
+        jobs: asyncio.Queue[tuple[str, str]] = asyncio.Queue(self.concurrency)
+        workers = [asyncio.create_task(self._worker(jobs), name=f"lease-renewal-{i}")
+                   for i in range(self.concurrency)]
+        last = -self.tick
+        try:
+            while True:
+                now = time.monotonic()
+                if now - last >= self.tick:
+                    last = now
+                    for marked in self._housekeep(time.time()):
+                        await jobs.put(("mark", marked))
+                node = self._pop_due(now)
+                if node is None:
+                    nxt = self._due[0][0] if self._due else now + self.tick
+                    await asyncio.sleep(min(max(nxt - now, 0.005), self.tick, 0.2))
+                    continue
+                self._pace.rate = max(1.0, len(self.nodes) / self.renew_every * PACE_SLACK)
+                wait = self._pace.take(now)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await jobs.put(("lease", node))
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            if self._http is not None:
+                await self._http.close()
+
+    def _pop_due(self, now: float) -> str | None:
+        """The most overdue node whose renewal is due, or None."""
+        while self._due:
+            at, seq, node = self._due[0]
+            st = self.nodes.get(node)
+            if st is None or st.seq != seq:
+                heapq.heappop(self._due)
+                continue
+            if at > now:
+                return None
+            heapq.heappop(self._due)
+            self.renew_lag = now - at
+            return node  # the worker schedules the next renewal when it starts this one
+        return None
+
+    def _housekeep(self, wall: float) -> list[str]:
+        """Drop offline nodes another replica now holds or whose autonomy window is over; return the
+        nodes whose session marks can be written now (their Node is known, or they are offline)."""
+        for node in list(self._offline):
+            st, obj = self.nodes[node], self.world.nodes.get(node)
+            ann = meta(obj).get("annotations", {}) if obj else {}
+            owner = ann.get(ANN_OWNER)
+            if owner not in (None, self.replica) and not st.mark_pending:
+                log.info("node %s: now held by replica %s; stop renewing", node, owner)
+                self._drop(node)
+                continue
+            window = parse_window(ann.get(ANN_AUTONOMY), self.autonomy)
+            if wall - st.disconnected_at > window:
+                log.warning("node %s: autonomy window (%.0fs) over; Kubernetes takes over", node, window)
+                self._drop(node)
+        ready = [n for n in self._unmarked if n in self.world.nodes or n in self._offline]
+        self._unmarked.difference_update(ready)
+        return ready
+
+    async def _worker(self, jobs: asyncio.Queue[tuple[str, str]]) -> None:
         while True:
-            await self.step()
-            await asyncio.sleep(self.tick)
-
-    async def step(self) -> None:
-        now, wall = time.monotonic(), time.time()
-        sem = asyncio.Semaphore(self.concurrency)
-        jobs = []
-        for node, st in list(self.nodes.items()):
-            obj = self.world.nodes.get(node)
-            if not st.connected:
-                owner = meta(obj).get("annotations", {}).get(ANN_OWNER) if obj else None
-                if owner not in (None, self.replica) and not st.mark_pending:
-                    log.info("node %s: now held by replica %s; stop renewing", node, owner)
-                    del self.nodes[node]
-                    continue
-                window = parse_window(meta(obj).get("annotations", {}).get(ANN_AUTONOMY) if obj else None,
-                                      self.autonomy)
-                if wall - st.disconnected_at > window:
-                    log.warning("node %s: autonomy window (%.0fs) over; Kubernetes takes over", node, window)
-                    del self.nodes[node]
-                    continue
-            jobs.append(self._one(node, st, now, sem))
-        await asyncio.gather(*jobs)
-
-    async def _one(self, node: str, st: NodeState, now: float, sem: asyncio.Semaphore) -> None:
-        async with sem:
-            try:  # the Lease first: Ready depends on it; the marks only describe the session
-                edge_does_it = st.connected and (st.peer_kind != "kedge" or now < st.edge_renews_until)
-                if not edge_does_it and now >= st.next_renew and node in self.world.nodes:
-                    await self.renew_lease(node)
-                    st.next_renew = now + self.renew_every
-                if st.mark_pending:
+            kind, node = await jobs.get()
+            st = self.nodes.get(node)
+            if st is None:
+                continue
+            try:
+                if kind == "lease":
+                    await self._renew(node, st)
+                elif st.mark_pending:
                     st.mark_pending = not await self.mark(node, st.connected, st.disconnected_at)
+                    if st.mark_pending and self.nodes.get(node) is st:
+                        self._unmarked.add(node)
             except KedgeError as exc:
-                log.warning("node %s: %s", node, exc)
+                if kind == "mark" and self.nodes.get(node) is st:
+                    self._unmarked.add(node)
+                self._log.warning(f"{kind}:{type(exc).__name__}", f"node {node}: {kind}: {exc}",
+                                  time.monotonic())
+
+    async def _renew(self, node: str, st: NodeState) -> None:
+        """Write the Lease unless the edge does; the next write is due one period after this one."""
+        now = time.monotonic()
+        registered = node in self.world.nodes
+        self._schedule(node, st, now + (self.renew_every if registered else self.tick))
+        if not registered or (st.connected and (st.peer_kind != "kedge" or now < st.edge_renews_until)):
+            return  # not registered yet (try again soon), or the edge renews its own Lease through us
+        await self.renew_lease(node)
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -221,42 +325,30 @@ class NodeLiveness:
         for c in (obj.get("status") or {}).get("conditions") or []:
             if c.get("type") == CONDITION and c.get("status") == want:
                 return
-        now = now_rfc3339()
-        cond = {"type": CONDITION, "status": want, "lastHeartbeatTime": now, "lastTransitionTime": now,
-                "reason": "EdgeConnected" if connected else "EdgeDisconnected",
-                "message": (f"edge connected to cloud replica {self.replica}" if connected else
-                            f"edge session with cloud replica {self.replica} ended; autonomy window runs")}
-        await self.client.patch(NODES, node, {"status": {"conditions": [cond]}}, type="strategic",
-                                subresource="status")
+        await self.client.patch(NODES, node, {"status": {"conditions": [self._condition_for(connected)]}},
+                                type="strategic", subresource="status")
         self.node_writes += 1
 
-    async def renew_lease(self, node: str) -> None:
-        lease = self._leases.get(node)
-        now = now_rfc3339(micro=True)
-        for _ in range(3):
-            if lease is None:
-                try:
-                    lease = await self.client.get(LEASES, node, namespace=LEASE_NS)
-                except KubeNotFound:
-                    lease = await self._create_lease(node, now)
-                    if lease is not None:
-                        self._leases[node] = lease
-                        return
-                    continue
-            spec = lease.setdefault("spec", {})
-            spec.update(holderIdentity=spec.get("holderIdentity") or node, renewTime=now,
-                        leaseDurationSeconds=spec.get("leaseDurationSeconds") or self.lease_seconds)
-            try:
-                self._leases[node] = await self.client.replace(LEASES, lease, namespace=LEASE_NS)
-                self.lease_writes += 1
-                return
-            except KubeConflict:
-                lease = None  # written by the edge or another replica: re-read
-            except KubeNotFound:
-                lease = None
-                self._leases.pop(node, None)
+    def _condition_for(self, connected: bool) -> dict[str, str]:
+        now = now_rfc3339()
+        return {"type": CONDITION, "status": "True" if connected else "False", "lastHeartbeatTime": now,
+                "lastTransitionTime": now, "reason": "EdgeConnected" if connected else "EdgeDisconnected",
+                "message": (f"edge connected to cloud replica {self.replica}" if connected else
+                            f"edge session with cloud replica {self.replica} ended; autonomy window runs")}
 
-    async def _create_lease(self, node: str, now: str) -> dict[str, Any] | None:
+    async def renew_lease(self, node: str) -> None:
+        """renewTime by merge PATCH (no read, no resourceVersion to keep); a missing Lease is created."""
+        now = now_rfc3339(micro=True)
+        try:
+            if self._http is not None:
+                await self._http.patch(f"{LEASE_PATH}/{node}", b'{"spec":{"renewTime":"%s"}}' % now.encode())
+            else:
+                await self.client.patch(LEASES, node, {"spec": {"renewTime": now}}, namespace=LEASE_NS)
+            self.lease_writes += 1
+        except KubeNotFound:
+            await self._create_lease(node, now)
+
+    async def _create_lease(self, node: str, now: str) -> None:
         n = self.world.nodes.get(node)
         body: dict[str, Any] = {
             "metadata": {"name": node, "namespace": LEASE_NS},
@@ -265,9 +357,6 @@ class NodeLiveness:
         if n is not None and meta(n).get("uid"):
             body["metadata"]["ownerReferences"] = [
                 {"apiVersion": "v1", "kind": "Node", "name": node, "uid": meta(n)["uid"]}]
-        try:
-            created = await self.client.create(LEASES, body, namespace=LEASE_NS)
+        with contextlib.suppress(AlreadyExists):  # created meanwhile (by the edge): fine
+            await self.client.create(LEASES, body, namespace=LEASE_NS)
             self.lease_writes += 1
-            return created
-        except AlreadyExists:
-            return None

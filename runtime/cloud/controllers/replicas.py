@@ -61,6 +61,7 @@ class Replicas:
         self.duration, self.renew_every = duration, renew_every
         self.live: list[str] = [self.identity]
         self.taken_over: list[str] = []
+        self.observed = False  # the live set was listed at least once: leadership is known
         self._lease: dict[str, Any] | None = None
 
     @property
@@ -68,7 +69,8 @@ class Replicas:
         return PREFIX + self.identity
 
     def is_leader(self) -> bool:
-        return bool(self.live) and min(self.live) == self.identity
+        """True on the live replica whose identity sorts first — never before the peers were listed."""
+        return self.observed and bool(self.live) and min(self.live) == self.identity
 
     async def run(self, on_orphan: OnOrphan) -> None:
         while True:
@@ -96,6 +98,7 @@ class Replicas:
                 expired.append((holder, lease))
         # Leadership moves first: singleton work must not wait for the (slow) takeover of nodes.
         self.live = sorted(live)
+        self.observed = True
         for holder, lease in expired:
             log.warning("cloud replica %s: lease expired; taking over its nodes", holder)
             await on_orphan(holder)

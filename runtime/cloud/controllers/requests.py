@@ -80,10 +80,11 @@ class EdgeRequests:
 
     def __init__(self, client: KubeClient, world: World, send: Send, *,
                  lease_min_write: float = LEASE_MIN_WRITE, on_lease: Callable[[str], None] | None = None,
-                 concurrency: int = 32) -> None:
+                 on_register: Callable[[dict[str, Any]], None] | None = None, concurrency: int = 32) -> None:
         self.client, self.world, self.send = client, world, send
         self.lease_min_write = lease_min_write
         self.on_lease = on_lease  # told when an edge wrote its own lease (KubeEdge peers)
+        self.on_register = on_register  # adds the session marks to a Node registered through us
         self.key_hashes: dict[str, str] = {}  # node -> hash of its session's certificate key
         self._leases: dict[str, tuple[float, dict[str, Any]]] = {}  # node -> (monotonic, last written)
         self.answered = 0
@@ -148,6 +149,8 @@ class EdgeRequests:
             if key:  # first registration records the node's key: a token alone cannot take it over
                 body["metadata"]["annotations"] = {**(body["metadata"].get("annotations") or {}),
                                                    ANN_KEY_HASH: key}
+            if self.on_register is not None:
+                self.on_register(body)
             try:
                 return object_result(await self.client.create(NODES, body))
             except AlreadyExists as exc:  # re-registration: the existing Node and the 409 (recorded)

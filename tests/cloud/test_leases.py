@@ -1,0 +1,168 @@
+"""Lease renewals at scale: the lean HTTP path, the paced schedule, and the writes a connect costs."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import time
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+from lightkube.config.client_adapter import BearerAuth
+
+from runtime.cloud import run as cloud_run
+from runtime.cloud.controllers.leasehttp import LeaseHTTP, parse_response
+from runtime.cloud.controllers.liveness import ANN_OWNER, CONDITION, LEASE_NS, LEASE_PATH, NodeLiveness
+from runtime.cloud.controllers.replicas import Replicas
+from runtime.cloud.controllers.world import EDGE_LABEL, World
+from runtime.cloud.hub_session import SessionInfo
+from runtime.kube.client import KubeClient
+from runtime.kube.errors import KubeNotFound, Unauthorized
+from runtime.kube.resources import LEASES, NODES
+from runtime.pki.store import PKIStore
+from tests.fixtures.cloudctl import CloudEnv, until
+from tests.fixtures.cloudinit import ensure_namespace
+
+
+def test_parse_response_forms() -> None:
+    buf = bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 404 NF\r\nContent-Le")
+    assert parse_response(buf) == (200, b"{}", True)
+    assert parse_response(buf) is None  # the next one is incomplete and stays in the buffer
+    buf += b"ngth: 0\r\nConnection: close\r\n\r\n"
+    assert parse_response(buf) == (404, b"", False) and not buf
+    chunked = bytearray(
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n"
+    )
+    assert parse_response(chunked) is None
+    chunked += b"\r\n"
+    assert parse_response(chunked) == (201, b"abcde", True) and not chunked
+    assert parse_response(bytearray(b"HTTP/1.0 204 No Content\r\n\r\n")) == (204, b"", False)
+    with pytest.raises(ValueError):
+        parse_response(bytearray(b"SSH-2.0-x\r\n\r\n"))
+
+
+async def test_lease_http_patches_through_the_kubeconfig(kube: KubeClient) -> None:
+    await kube.create(
+        LEASES, {"metadata": {"name": "lh-1"}, "spec": {"holderIdentity": "lh-1"}}, namespace=LEASE_NS
+    )
+    http = LeaseHTTP.for_client(kube, connections=2)
+    try:
+        for i in range(6):
+            body = b'{"spec":{"renewTime":"2026-12-04T12:00:0%d.000000Z"}}' % i
+            assert await http.patch(f"{LEASE_PATH}/lh-1", body) == 200
+        lease = await kube.get(LEASES, "lh-1", namespace=LEASE_NS)
+        assert lease["spec"]["renewTime"].startswith("2026-12-04T12:00:05")
+        assert lease["spec"]["holderIdentity"] == "lh-1"  # a merge patch leaves the rest alone
+        assert http.requests == 6 and len(http._idle) <= 2  # keep-alive: no connection per request
+        with pytest.raises(KubeNotFound):
+            await http.patch(f"{LEASE_PATH}/lh-missing", b'{"spec":{}}')
+        http.auth, http._authorization = BearerAuth("not-the-token"), None
+        with pytest.raises(Unauthorized):
+            await http.patch(f"{LEASE_PATH}/lh-1", b'{"spec":{}}')
+    finally:
+        await http.close()
+
+
+def _ts(text: str) -> float:
+    t = dt.datetime.strptime(text[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+    return t.replace(tzinfo=dt.UTC).timestamp()
+
+
+async def test_renewals_are_paced_spread_and_never_too_often(kube: KubeClient) -> None:
+    """30 nodes connect at once; renew_every 1 s: the first round is spread (not 30 writes at once),
+    every Lease is renewed each period, and no Lease is written twice within the period."""
+    n, period = 30, 1.0
+    world = World()
+    for i in range(n):
+        node = await kube.create(NODES, {"metadata": {"name": f"pace-{i}", "labels": {EDGE_LABEL: ""}}})
+        world.apply("Node", "ADDED", node)
+    live = NodeLiveness(kube, world, "rep-pace", renew_every=period, tick=0.1, concurrency=4)
+    t0 = time.time()
+    for i in range(n):
+        await live.on_connect(
+            SessionInfo(
+                node=f"pace-{i}",
+                project_id="p",
+                peer_kind="kedge",
+                version="1",
+                epoch="",
+                remote="",
+                since=t0,
+            )
+        )
+    task = asyncio.create_task(live.run())
+    seen: dict[str, set[str]] = defaultdict(set)
+    try:
+        while time.time() - t0 < 3.6:
+            for lease in (await kube.list(LEASES, namespace=LEASE_NS)).items:
+                name = lease["metadata"]["name"]
+                if name.startswith("pace-") and lease["spec"].get("renewTime"):
+                    seen[name].add(lease["spec"]["renewTime"])
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert len(seen) == n
+    writes = sorted(_ts(t) for times in seen.values() for t in times)
+    for name, times in seen.items():
+        ts = sorted(_ts(t) for t in times)
+        assert len(ts) >= 3, (name, ts)
+        gaps = [b - a for a, b in itertools.pairwise(ts)]
+        assert min(gaps) >= 0.9 * period, (name, gaps)  # at most one write per period
+        assert max(gaps) <= 1.6 * period, (name, gaps)  # and one every period
+    first_round = [w for w in writes if w < writes[0] + 0.2]
+    assert len(first_round) <= 4 + 0.2 * 1.25 * n + 2, len(first_round)  # burst, then paced: not all 30
+    assert writes[n - 1] - writes[0] >= 0.5 * period  # the first round spreads over the period
+
+
+async def test_first_connect_writes_the_node_once(cloudenv: CloudEnv) -> None:
+    """The registration carries the session marks: no Node write of the cloud's own after the create."""
+    cloud = await cloudenv.cloud()
+    e = await cloudenv.edge("once-1", cloud)
+    await cloudenv.register(e)
+    await until(lambda: "once-1" in cloud.ctl.world.nodes and cloud.ctl.liveness.lease_writes, what="lease")
+    await until(lambda: not cloud.ctl.liveness.nodes["once-1"].mark_pending, what="marks settled")
+    node = await cloudenv.client.get(NODES, "once-1")
+    assert node["metadata"]["annotations"][ANN_OWNER] == cloud.ctl.identity
+    cond = next(c for c in node["status"]["conditions"] if c["type"] == CONDITION)
+    assert cond["status"] == "True"
+    assert cloud.ctl.liveness.node_writes == 0
+
+
+async def test_token_gc_runs_on_the_leader_only(kube: KubeClient) -> None:
+    await ensure_namespace(kube, "kubeedge")
+    store = PKIStore(kube, "kubeedge")
+    info, _ = await store.create_token(ttl=60, now=time.time() - 600)  # expired
+    leader = [False]
+    ctx = cast(cloud_run.CloudContext, SimpleNamespace(store=store, leader=lambda: leader[0]))
+    task = asyncio.create_task(cloud_run._token_gc(ctx, every=0.05))
+    await asyncio.sleep(0.5)
+    assert info.id in {t.id for t in await store.list_tokens()}  # a follower leaves it alone
+    leader[0] = True
+
+    async def gone() -> bool:
+        return info.id not in {t.id for t in await store.list_tokens()}
+
+    try:
+        deadline = time.monotonic() + 10
+        while not await gone():
+            assert time.monotonic() < deadline, "the leader did not collect the expired token"
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_no_leadership_before_the_peers_were_listed(kube: KubeClient) -> None:
+    await ensure_namespace(kube, "kubeedge")
+    reps = Replicas(kube, "kubeedge", "aaa-first")
+
+    async def no_orphans(_: str) -> None:
+        return None
+
+    assert not reps.is_leader()  # alone in its own view, but it has not looked yet
+    await reps.step(no_orphans)
+    assert reps.is_leader()
