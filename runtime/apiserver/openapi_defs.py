@@ -252,3 +252,13 @@ def crd_definition(group: str, version: str, kind: str, schema: Obj | None) -> O
 
 def kinds_of(triples: Iterable[tuple[str, str, str]]) -> tuple[tuple[str, str, str], ...]:
     return tuple(sorted(set(triples)))
+
+
+_SHARED = _Builder()
+
+
+def kind_definition(group: str, version: str, kind: str) -> tuple[str, Obj] | None:
+    """A built-in kind's definition name and the (shared, grown on demand) definitions it reaches —
+    what the server-side field validation walks, built once from the same source as /openapi/v2."""
+    ref = _SHARED.ref(module_for(group, version), kind)
+    return (ref["$ref"].rsplit("/", 1)[1], _SHARED.defs) if ref is not None else None

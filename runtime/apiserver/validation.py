@@ -1,169 +1,97 @@
-"""Unknown-field handling (fieldValidation Ignore/Warn/Strict, CRD pruning) and the few validations
-clients notice. Unknown fields are always dropped before storing, as decoding into Go types does.
+"""Unknown- and duplicate-field handling (fieldValidation Ignore/Warn/Strict) and the few validations
+clients notice. Unknown fields are dropped at any depth before storing, as decoding into Go types or
+pruning against a CRD's structural schema does (the trees: fieldtree.py). Server-side apply bodies
+go through the same check; a real server fails those with a 500 "field not declared in schema" from
+its typed conversion instead, which is not reproduced here.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import orjson
+
 from runtime.apiserver.context import Ctx
+from runtime.apiserver.duplicates import duplicate_fields
+from runtime.apiserver.fieldtree import Node, Struct, builtin_tree, crd_tree, object_meta_tree, prune
 from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.status import ApiError, bad_request, invalid
 
 Obj = dict[str, Any]
 
-OBJECT_META = {
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-}
-_BASE = {"apiVersion", "kind", "metadata"}
-_SPEC_STATUS = _BASE | {"spec", "status"}
-TOP_LEVEL: dict[str, set[str]] = {
-    "ConfigMap": _BASE | {"data", "binaryData", "immutable"},
-    "Secret": _BASE | {"data", "stringData", "type", "immutable"},
-    "Endpoints": _BASE | {"subsets"},
-    "ServiceAccount": _BASE | {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
-    "Role": _BASE | {"rules"},
-    "ClusterRole": _BASE | {"rules", "aggregationRule"},
-    "RoleBinding": _BASE | {"subjects", "roleRef"},
-    "ClusterRoleBinding": _BASE | {"subjects", "roleRef"},
-    "EndpointSlice": _BASE | {"addressType", "endpoints", "ports"},
-    "PriorityClass": _BASE | {"value", "globalDefault", "description", "preemptionPolicy"},
-}
-for _k in (
-    "Namespace",
-    "Node",
-    "Pod",
-    "Service",
-    "Lease",
-    "Deployment",
-    "ReplicaSet",
-    "DaemonSet",
-    "StatefulSet",
-    "Job",
-    "FlowSchema",
-    "PriorityLevelConfiguration",
-    "CustomResourceDefinition",
-    "SelfSubjectAccessReview",
-    "SelfSubjectReview",
-):
-    TOP_LEVEL[_k] = _SPEC_STATUS
-TOP_LEVEL_CORE_EVENT = _BASE | {
-    "involvedObject",
-    "reason",
-    "message",
-    "source",
-    "firstTimestamp",
-    "lastTimestamp",
-    "count",
-    "type",
-    "eventTime",
-    "series",
-    "action",
-    "related",
-    "reportingComponent",
-    "reportingInstance",
-}
-TOP_LEVEL_EVENTS_V1 = _BASE | {
-    "eventTime",
-    "series",
-    "reportingController",
-    "reportingInstance",
-    "action",
-    "reason",
-    "regarding",
-    "related",
-    "note",
-    "type",
-    "deprecatedSource",
-    "deprecatedFirstTimestamp",
-    "deprecatedLastTimestamp",
-    "deprecatedCount",
-}
-
-
-def _allowed_top(rt: ResourceType) -> set[str] | None:
-    if rt.kind == "Event":
-        return TOP_LEVEL_EVENTS_V1 if rt.group else TOP_LEVEL_CORE_EVENT
-    return TOP_LEVEL.get(rt.kind)
+PATCH_CONTENT_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
 
 
 def check_fields(ctx: Ctx, rt: ResourceType, obj: Obj) -> Obj:
-    """Drop unknown fields; report them as fieldValidation asks (400 for Strict, a warning for Warn)."""
+    """Drop unknown fields at any depth, as decoding does; report them as fieldValidation asks:
+    Strict fails the request (400 for a body, 422 for a patch), Warn adds one warning per field."""
     mode = ctx.query.get("fieldValidation", "Warn") or "Warn"
     if mode not in ("Ignore", "Warn", "Strict"):
         raise bad_request(f'fieldValidation parameter "{mode}" must be one of "Ignore", "Warn", or "Strict"')
+    texts = [f'duplicate field "{d}"' for d in _duplicates(ctx, obj)] if mode != "Ignore" else []
     unknown: list[str] = []
-    meta = obj.get("metadata")
-    if isinstance(meta, dict):
-        for k in list(meta):
-            if k not in OBJECT_META:
-                unknown.append(f"metadata.{k}")
-                del meta[k]
-    if rt.crd and rt.schema is not None:
-        _prune(obj, rt.schema, "", unknown, root=True)
+    if rt.crd:
+        if rt.schema is not None:
+            prune(obj, crd_tree(rt.schema), "", unknown)
+            unknown.sort()  # the apiextensions pruner sorts the paths it reports
+        else:
+            prune(obj, _root_meta(), "", unknown)
     else:
-        allowed = _allowed_top(rt)
-        if allowed is not None:
-            for k in list(obj):
-                if k not in allowed:
-                    unknown.append(k)
-                    del obj[k]
-    if unknown and mode != "Ignore":
-        texts = [f'unknown field "{u}"' for u in unknown]
-        if mode == "Strict":
-            raise bad_request("strict decoding error: " + ", ".join(texts))
-        ctx.warnings.extend(texts)
+        prune(obj, builtin_tree(rt.group, rt.version, rt.kind), "", unknown)
+    if mode != "Ignore":
+        texts += [f'unknown field "{u}"' for u in unknown]
+    if texts:
+        if mode == "Warn":
+            ctx.warnings.extend(texts)
+        elif ctx.method == "PATCH" and ctx.content_type() in PATCH_CONTENT_TYPES:
+            raise _strict_patch_error(obj, texts)
+        else:
+            raise bad_request(_cannot_handle(rt, obj, "strict decoding error: " + ", ".join(texts)))
     return obj
 
 
-def _prune(value: Any, schema: Obj, path: str, unknown: list[str], root: bool = False) -> None:
-    if not isinstance(schema, dict):
-        return
-    if isinstance(value, dict):
-        if schema.get("x-kubernetes-preserve-unknown-fields"):
-            props = schema.get("properties") or {}
-            for k, sub in props.items():
-                if k in value:
-                    _prune(value[k], sub, f"{path}.{k}" if path else k, unknown)
-            return
-        props = schema.get("properties")
-        addl = schema.get("additionalProperties")
-        if props is None and addl is None:
-            if schema.get("type") == "object" and not root:
-                for k in list(value):
-                    unknown.append(f"{path}.{k}" if path else k)
-                    del value[k]
-            return
-        for k in list(value):
-            sub_path = f"{path}.{k}" if path else k
-            if root and k in _BASE:
-                continue
-            if props is not None and k in props:
-                _prune(value[k], props[k], sub_path, unknown)
-            elif isinstance(addl, dict):
-                _prune(value[k], addl, sub_path, unknown)
-            elif addl is True:
-                continue
-            else:
-                unknown.append(sub_path)
-                del value[k]
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            _prune(item, schema["items"], f"{path}[{i}]", unknown)
+def _duplicates(ctx: Ctx, obj: Obj) -> list[str]:
+    """Fields a JSON body (or merge/strategic patch) gives twice; YAML and protobuf bodies are not
+    looked at."""
+    ctype = ctx.content_type()
+    if ctx.method in ("POST", "PUT") and ctype == "application/json":
+        return duplicate_fields(ctx.body, obj)
+    if ctx.method == "PATCH" and ctype in PATCH_CONTENT_TYPES[1:]:
+        try:
+            return duplicate_fields(ctx.body, orjson.loads(ctx.body))
+        except orjson.JSONDecodeError:
+            return []
+    return []
+
+
+def _cannot_handle(rt: ResourceType, obj: Obj, why: str) -> str:
+    """transformDecodeError: `Deployment in version "v1" cannot be handled as a Deployment: …`."""
+    kind = obj.get("kind") or rt.kind
+    version = str(obj.get("apiVersion") or rt.api_version).rsplit("/", 1)[-1]
+    return f'{kind} in version "{version}" cannot be handled as a {rt.kind}: {why}'
+
+
+def _strict_patch_error(patched: Obj, texts: list[str]) -> ApiError:
+    """The patch handlers' strict failure: 422 Invalid on field `patch`, the value the patched object."""
+    value = orjson.dumps(patched).decode()
+    why = "strict decoding error: " + ", ".join(texts)
+    return invalid(
+        "",
+        "",
+        "",
+        [("patch", "FieldValueInvalid", f"patch: Invalid value: {orjson.dumps(value).decode()}: {why}")],
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _root_meta() -> Node:
+    """A custom resource without a schema: only its metadata is checked."""
+    return Struct({"metadata": object_meta_tree()}, None)
 
 
 def validate(rt: ResourceType, new: Obj, old: Obj | None) -> None:

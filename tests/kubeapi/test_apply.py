@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tests.kubeapi.clientversion import show_managed_fields
 from tests.kubeapi.conftest import Kube, Kubectl
 
 APPLY = "application/apply-patch+yaml"
@@ -92,7 +93,7 @@ def test_apply_requires_field_manager(kube: Kube, ns: str) -> None:
 
 def test_kubectl_server_side_apply_conflict(kubectl: Kubectl, ns: str) -> None:
     kubectl("-n", ns, "apply", "--server-side", "-f", "-", input=cm_yaml(a="1"))
-    obj = json.loads(kubectl("-n", ns, "get", "cm", "c", "-o", "json", "--show-managed-fields").stdout)
+    obj = json.loads(kubectl("-n", ns, "get", "cm", "c", "-o", "json", *show_managed_fields(kubectl)).stdout)
     assert [m["manager"] for m in obj["metadata"]["managedFields"]] == ["kubectl"]
     res = kubectl(
         "-n",
