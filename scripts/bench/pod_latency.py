@@ -1,11 +1,12 @@
 """Pod start latency, printed as one JSON line (design.md §8).
 
-Today it measures the edge's share only (`--local`, the default): PodManager.sync_pod(pod) → the first
-status with phase Running and every container ready, on the real Docker engine, for N pods created one
-after another (p50/p99 over N). The end-to-end figure of issue 9 (pod created via the API → Running in
-the API) adds the cloud and the channel and needs the full path; it will be a second mode here.
+`--local` (the default) measures the edge's share: PodManager.sync_pod(pod) → the first status with
+phase Running and every container ready, on the real Docker engine, for N pods created one after
+another (p50/p99 over N). `--e2e` measures issue 9's figure, pod created via the API → Running in the
+API, over the whole path (pod_latency_e2e.py), with where the time goes.
 
     .venv/bin/python scripts/bench/pod_latency.py --pods 100 [--host-network] [--image kedge.local/busybox:1]
+    .venv/bin/python scripts/bench/pod_latency.py --e2e --pods 100
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ async def main(n: int, image: str, host_network: bool) -> dict[str, Any]:
                             }
                         ],
                         "terminationGracePeriodSeconds": 0,
+                        "hostNetwork": host_network,
                     },
                 }
                 t0 = time.perf_counter()
@@ -97,10 +99,12 @@ async def main(n: int, image: str, host_network: bool) -> dict[str, Any]:
     return {
         "bench": "pod_latency",
         "mode": "local (sync_pod -> Running+Ready status)",
-        "pods": n, "hostNetwork": host_network,
+        "pods": n,
+        "hostNetwork": host_network,
         "p50_ms": round(statistics.median(lat) * 1000, 1),
         "p99_ms": round(pct(lat, 99) * 1000, 1),
         "max_ms": round(max(lat) * 1000, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),

@@ -52,15 +52,17 @@ def ready(pod: dict[str, Any]) -> bool:
 
 
 class DockerStarts:
-    """Docker `start` events of the node's containers → pod uid → first start time of its app container
-    (`times`) and of its sandbox (`sandbox`); read on a thread."""
+    """Docker `create`/`start` events of the node's containers → pod uid → first start time of its app
+    container (`times`), of its sandbox (`sandbox`), and first (kind, event) times (`seen`); read on a
+    thread."""
 
     def __init__(self, client: docker.DockerClient, node: str, loop: asyncio.AbstractEventLoop) -> None:
         self.times: dict[str, float] = {}
         self.sandbox: dict[str, float] = {}
+        self.seen: dict[tuple[str, str, str], float] = {}  # (uid, kind, event) -> first time
         self.changed = asyncio.Event()
         self._loop = loop
-        filters = {"type": "container", "event": "start", "label": [f"io.kedge.node={node}"]}
+        filters = {"type": "container", "event": ["create", "start"], "label": [f"io.kedge.node={node}"]}
         self._stream = client.events(decode=True, filters=filters)
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -70,6 +72,9 @@ class DockerStarts:
                 attrs = (ev.get("Actor") or {}).get("Attributes") or {}
                 kind, now = attrs.get("io.kedge.container.kind"), time.perf_counter()
                 uid = attrs.get("io.kedge.pod.uid", "")
+                self._loop.call_soon_threadsafe(self.seen.setdefault, (uid, kind, ev.get("status")), now)
+                if ev.get("status") != "start":
+                    continue
                 if kind == "app":
                     self._loop.call_soon_threadsafe(self._record, uid, now)
                 elif kind == "sandbox":
@@ -114,6 +119,7 @@ async def measure(
     to_api: list[float] = []
     to_bound: list[float] = []
     to_sandbox: list[float] = []
+    steps: dict[str, list[float]] = {"sandbox_create": [], "app_create": []}
     try:
         for i in range(n):
             pod: dict[str, Any] = {
@@ -142,6 +148,10 @@ async def measure(
             to_api.append(api_ready[uid] - t0)
             to_bound.append(bound.get(uid, api_ready[uid]) - t0)
             to_sandbox.append(starts.sandbox.get(uid, starts.times[uid]) - t0)
+            for step in steps:
+                kind, _, event = step.partition("_")
+                if (uid, kind, event) in starts.seen:
+                    steps[step].append(starts.seen[uid, kind, event] - t0)
     finally:
         watcher.cancel()
         starts.close()
@@ -153,9 +163,12 @@ async def measure(
         "max_ms": round(max(to_api) * 1000, 1),
         "docker_start_p50_ms": round(statistics.median(to_docker) * 1000, 1),
         "docker_start_p99_ms": round(pct(to_docker, 99) * 1000, 1),
-        # where the time goes (p50 of: POST -> bound by the scheduler; POST -> sandbox started)
+        # where the time goes, p50 of POST -> bound by the scheduler, sandbox created (docker `create`
+        # event), sandbox started, app container created (the app start is docker_start above)
         "bound_p50_ms": round(statistics.median(to_bound) * 1000, 1),
+        "sandbox_create_p50_ms": round(statistics.median(steps["sandbox_create"] or [0]) * 1000, 1),
         "sandbox_start_p50_ms": round(statistics.median(to_sandbox) * 1000, 1),
+        "app_create_p50_ms": round(statistics.median(steps["app_create"] or [0]) * 1000, 1),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 

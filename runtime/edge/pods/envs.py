@@ -15,6 +15,14 @@ def expand(s: str, env: dict[str, str]) -> str:
     return _REF.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), s)
 
 
+def needs_pod_ip(container: dict[str, Any]) -> bool:
+    """Whether the env names the pod IP (known only once the sandbox runs)."""
+    paths = (
+        (i.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath") for i in container.get("env") or []
+    )
+    return any(p in ("status.podIP", "status.podIPs") for p in paths)
+
+
 async def resolve(
     refs: RefResolver, pod: dict[str, Any], container: dict[str, Any], host_ip: str, pod_ip: str
 ) -> dict[str, str]:

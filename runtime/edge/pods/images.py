@@ -63,7 +63,10 @@ async def auth_for(refs: RefResolver, pod: dict[str, Any], image: str) -> dict[s
     return None
 
 
-async def ensure(docker: DockerAdapter, refs: RefResolver, pod: dict[str, Any], c: dict[str, Any]) -> None:
+async def ensure(
+    docker: DockerAdapter, refs: RefResolver, pod: dict[str, Any], c: dict[str, Any], pull: bool = True
+) -> None:
+    """The image per the pull policy; `pull=False` raises ImageError where a pull would be needed."""
     image, policy = c["image"], pull_policy(c)
     present = await docker.image(image) is not None
     if policy == "Never":
@@ -74,6 +77,8 @@ async def ensure(docker: DockerAdapter, refs: RefResolver, pod: dict[str, Any], 
         return
     if policy == "IfNotPresent" and present:
         return
+    if not pull:
+        raise ImageError("ErrImagePull", f'image "{image}" needs a pull')
     try:
         await docker.pull(image, await auth_for(refs, pod, image))
     except Unreachable:

@@ -83,6 +83,7 @@ class PodManager:
         self.adopted: dict[str, list[dict[str, Any]]] = {}  # uid -> inspected containers, before sync_pod
         self._inspect: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (list State, inspect)
         self._errors: dict[str, int] = {}
+        self._started = False  # start() listed the node's containers: pods not adopted then have none
 
     # -- docker view ------------------------------------------------------------------------------
     async def _containers(self, uid: str | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -122,6 +123,7 @@ class PodManager:
     async def start(self) -> None:
         """Adopt what is running: containers stay untouched until their pod is synced or orphaned."""
         self.adopted = await self._containers()
+        self._started = True
         log.info("adopted %d containers of %d pods", sum(map(len, self.adopted.values())), len(self.adopted))
 
     async def sync_pod(self, pod: dict[str, Any]) -> None:
@@ -135,30 +137,39 @@ class PodManager:
                 await self.delete_pod(pod, pod["metadata"].get("deletionGracePeriodSeconds"))
             return
         worker = self.pods.get(uid)
+        infos: list[dict[str, Any]] | None = None
         if worker is None:
             worker = self.pods[uid] = PodWorker(self.ctx, pod)
-            self.adopted.pop(uid, None)
+            if self.adopted.pop(uid, None) is None and self._started:
+                infos = []  # a pod new to this runtime has no containers yet: nothing to list
         else:
             old = worker.pod
             worker.pod = pod
             if (old.get("spec") or {}).get("volumes") != (pod.get("spec") or {}).get("volumes"):
                 worker.refreshed = -1e18
-        await self._sync(worker)
+        await self._sync(worker, infos)
 
-    async def _sync(self, worker: PodWorker, infos: list[dict[str, Any]] | None = None) -> None:
+    async def _sync(
+        self, worker: PodWorker, infos: list[dict[str, Any]] | None = None, generation: int = -1
+    ) -> None:
+        """Reconcile `worker` over `infos` (listed when None, or when the worker changed docker since
+        `generation`), then report its status — from what the worker itself saw when nothing is stale."""
         async with worker.lock:
-            if infos is None:
+            if infos is None or generation not in (-1, worker.generation):
                 infos = (await self._containers(worker.uid)).get(worker.uid, [])
             try:
                 await worker.sync(infos)
                 self._errors.pop(worker.uid, None)
             except KedgeError as exc:
+                worker.stale = True
                 self._log_error(worker.uid, f"pod {worker.pod['metadata'].get('name')}: {exc}")
             except Exception as exc:  # a malformed spec must not take the runtime down
+                worker.stale = True
                 if self._log_error(worker.uid, f"pod {worker.pod['metadata'].get('name')}: {exc!r}"):
                     log.exception("reconciling pod %s", worker.pod["metadata"].get("name"))
+            worker.generation += worker.changed
             if not worker.deleting:
-                if worker.changed:
+                if worker.changed and worker.stale:
                     try:
                         worker.load((await self._containers(worker.uid)).get(worker.uid, []))
                     except KedgeError as exc:
@@ -274,15 +285,16 @@ class PodManager:
         return sorted(rows, key=lambda r: (r["namespace"], r["name"]))
 
     async def reconcile_all(self) -> None:
+        workers = [w for w in self.pods.values() if not w.deleting]
+        gens = {w.uid: w.generation for w in workers}  # before listing: a worker busy meanwhile re-lists
         try:
             groups = await self._containers()
         except KedgeError as exc:
             self._log_error("docker", f"listing containers: {exc}")
             return
         self._errors.pop("docker", None)
-        workers = [w for w in self.pods.values() if not w.deleting]
         results = await asyncio.gather(
-            *(self._sync(w, groups.get(w.uid, [])) for w in workers), return_exceptions=True
+            *(self._sync(w, groups.get(w.uid, []), gens[w.uid]) for w in workers), return_exceptions=True
         )
         for w, r in zip(workers, results, strict=True):
             if isinstance(r, Exception):

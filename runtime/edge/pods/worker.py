@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.edge.pods import envs, images, labels, observe, status, translate, volumes
+from runtime.edge.pods import envs, images, labels, observe, status, stopping, translate, volumes
 from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.probes import ProbeSet
 from runtime.edge.pods.refs import RefMissing, RefResolver
-from runtime.errors import KedgeError, Unreachable
+from runtime.errors import KedgeError, NotFound, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Ctx:
     refs: RefResolver
     host_ip: str
     clock: Callable[[], float]
-    ensure_pause: Callable[[], Awaitable[None]]
+    ensure_pause: Callable[[], Awaitable[None]]  # import the sandbox image (create found it missing)
     wake: Callable[[], None]
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
@@ -62,7 +62,8 @@ class PodWorker:
         self.status: dict[str, Any] | None = dict(known) if known.get("conditions") else None
         self.start_time: str = (pod.get("status") or {}).get("startTime") or ""
         self.deleting = False
-        self.changed = False
+        self.changed = self.stale = False  # stale: docker changed in a way `history` does not show
+        self.generation = 0  # reconciles that changed docker (a listing older than that is outdated)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -79,14 +80,14 @@ class PodWorker:
             created = sorted(observe.ts(i.get("Created")) for i in infos)
             self.start_time = created[0] if created else now_iso()
 
-    def _cur(self, name: str) -> dict[str, Any] | None:
+    def current(self, name: str) -> dict[str, Any] | None:
         hist = self.history.get(name)
         return hist[0] if hist else None
 
     def pod_ip(self) -> str:
         if translate.host_network(self.pod):
             return self.ctx.host_ip
-        sb = self._cur(labels.SANDBOX_NAME)
+        sb = self.current(labels.SANDBOX_NAME)
         return str(sb["NetworkSettings"].get("IPAddress") or "") if sb and observe.running(sb) else ""
 
     # -- back-off ---------------------------------------------------------------------------------
@@ -101,8 +102,9 @@ class PodWorker:
 
     # -- reconcile --------------------------------------------------------------------------------
     async def sync(self, infos: list[dict[str, Any]]) -> None:
-        """One reconcile pass; `self.changed` tells the caller whether docker state was modified."""
-        self.changed = False
+        """One reconcile pass; `self.changed` tells the caller whether docker state was modified and
+        `self.stale` whether `history` may differ from it (else the status can be built right away)."""
+        self.changed = self.stale = False
         self.load(infos)
         if self.deleting:
             return
@@ -137,7 +139,7 @@ class PodWorker:
         return self.mounts is not None
 
     async def _sandbox(self) -> bool:
-        sb = self._cur(labels.SANDBOX_NAME)
+        sb = self.current(labels.SANDBOX_NAME)
         if sb is not None and observe.running(sb):
             return True
         attempt = observe.restarts(sb) + 1 if sb is not None else 0
@@ -150,32 +152,65 @@ class PodWorker:
                         await self.ctx.docker.kill(info["Id"])
                         self.backoff.pop((info["Config"]["Labels"] or {}).get(labels.CONTAINER, ""), None)
         name, cfg, host = translate.sandbox_config(self.pod, self.ctx.node, attempt)
+        self.changed = True
         try:
-            await self.ctx.ensure_pause()
-            self.changed = True
-            for info in self.history.get(labels.SANDBOX_NAME, []):
+            for info in self.history.pop(labels.SANDBOX_NAME, []):
                 await self.ctx.docker.remove(info["Id"])
-            cid = await self.ctx.docker.create(name, host_config=host, **cfg)
-            await self.ctx.docker.start(cid)
+            cid = await self._create_sandbox(name, cfg, host)
+            # docker needs the sandbox to exist for a `container:<id>` create, to run only for the start:
+            # the containers that run first are created while it starts (runc + network take long)
+            for r in await asyncio.gather(
+                self.ctx.docker.start(cid), self._precreate(cid), return_exceptions=True
+            ):
+                if isinstance(r, BaseException):
+                    raise r
         except Unreachable:
             raise
         except KedgeError as exc:
+            self.stale = True
             self.waiting["__sandbox__"] = ("ContainerCreating", f"failed to create pod sandbox: {exc}")
             return False
         self.waiting.pop("__sandbox__", None)
         created = await self.ctx.docker.inspect(cid)
         self.history[labels.SANDBOX_NAME] = [created] if created else []
+        self.stale |= created is None
         # env and downwardAPI files may name the pod IP: refresh volumes now that it is known
         self.refreshed = -1e18
         await self._volumes()
         return created is not None and observe.running(created)
 
+    async def _create_sandbox(self, name: str, cfg: dict[str, Any], host: dict[str, Any]) -> str:
+        try:
+            return await self.ctx.docker.create(name, host_config=host, **cfg)
+        except NotFound:  # the sandbox image is missing (first pod, or pruned): build it, once more
+            await self.ctx.ensure_pause()
+            return await self.ctx.docker.create(name, host_config=host, **cfg)
+
+    async def _precreate(self, sandbox_id: str) -> None:
+        """Create (not start) the first init container, else every app container, of a fresh pod —
+        best effort: what cannot be created yet without a pull or the pod IP is left to `_start`."""
+        inits = self.spec.get("initContainers") or []
+        first = [(c, "init") for c in inits[:1]] or [(c, "app") for c in self.spec.get("containers") or []]
+        if any(self.history.get(c["name"]) for c in [*inits, *(self.spec.get("containers") or [])]):
+            return
+
+        async def one(c: dict[str, Any], kind: str) -> None:
+            if envs.needs_pod_ip(c) or self._in_backoff(f"pull:{c['name']}"):
+                return
+            try:
+                cid = await self._create(c, kind, 0, sandbox_id, pull=False)
+            except (images.ImageError, RefMissing, KedgeError):
+                return
+            await self._record(c["name"], cid, 0)
+
+        await asyncio.gather(*(one(c, kind) for c, kind in first))
+
     async def _init_containers(self) -> bool:
         policy = self.spec.get("restartPolicy", "Always")
         for c in self.spec.get("initContainers") or []:
-            cur = self._cur(c["name"])
-            if cur is None:
-                await self._start(c, "init", 0)
+            cur = self.current(c["name"])
+            if cur is None or observe.never_started(cur):
+                await self._start(c, "init", observe.restarts(cur) if cur else 0)
                 return False
             if observe.running(cur):
                 return False
@@ -194,9 +229,9 @@ class PodWorker:
 
     async def _app_container(self, c: dict[str, Any]) -> None:
         name, policy = c["name"], self.spec.get("restartPolicy", "Always")
-        cur = self._cur(name)
-        if cur is None:
-            await self._start(c, "app", 0)
+        cur = self.current(name)
+        if cur is None or observe.never_started(cur):
+            await self._start(c, "app", observe.restarts(cur) if cur else 0)
             return
         if observe.running(cur):
             live = self.probes.get((name, "liveness"))
@@ -205,7 +240,7 @@ class PodWorker:
                 why = "spec changed" if changed else "liveness probe failed"
                 log.info("pod %s container %s: %s, restarting", self.pod["metadata"]["name"], name, why)
                 self.changed = True
-                await self._stop_one(cur, c, self._grace(None))
+                await self._stop_one(cur, c, stopping.grace_period(self.pod, None))
                 cur = (await self.ctx.docker.inspect(cur["Id"])) or cur
                 self.history[name] = [cur, *self.history[name][1:]]
                 if changed:
@@ -229,19 +264,65 @@ class PodWorker:
             msg = self.waiting.get(name, ("", f'Back-off pulling image "{c["image"]}"'))[1]
             self.waiting[name] = ("ImagePullBackOff", msg)
             return
+        sb = self.current(labels.SANDBOX_NAME)
+        sb_id = sb["Id"] if sb else None
+        cur = self.current(name)
         try:
-            await images.ensure(docker, self.ctx.refs, self.pod, c)
+            if cur is not None and self._startable(cur, c, restarts, sb_id):
+                cid = str(cur["Id"])  # created while the sandbox started (or before a runtime restart)
+            else:
+                cid = await self._create(c, kind, restarts, sb_id)
         except images.ImageError as exc:
             self.waiting[name] = (exc.reason, exc.message)
             self._bump(pull_key)
             return
-        self.backoff.pop(pull_key, None)
-        try:
-            env = await envs.resolve(self.ctx.refs, self.pod, c, self.ctx.host_ip, self.pod_ip())
-        except RefMissing as exc:
-            self.waiting[name] = ("CreateContainerConfigError", str(exc))
+        except Unreachable:
+            raise
+        except (RefMissing, KedgeError) as exc:
+            self.backoff.pop(pull_key, None)
+            config = isinstance(exc, RefMissing)
+            self.waiting[name] = (
+                "CreateContainerConfigError" if config else "CreateContainerError",
+                str(exc),
+            )
+            self.stale |= not config
+            if backoff and not config:
+                self._bump(name)
             return
-        sb = self._cur(labels.SANDBOX_NAME)
+        self.backoff.pop(pull_key, None)
+        self.changed = True
+        try:
+            await docker.start(cid)
+        except Unreachable:
+            raise
+        except KedgeError as exc:
+            self.waiting[name] = ("RunContainerError", str(exc))
+            self.stale = True
+            if backoff:
+                self._bump(name)
+            return
+        self.waiting.pop(name, None)
+        if backoff:
+            self._bump(name)
+        await self._record(name, cid, restarts)
+
+    def _startable(self, cur: dict[str, Any], c: dict[str, Any], restarts: int, sb_id: str | None) -> bool:
+        """`cur` was created for exactly this start: same restart count, spec and sandbox."""
+        host = cur["HostConfig"]
+        return (
+            observe.never_started(cur)
+            and observe.restarts(cur) == restarts
+            and (cur["Config"].get("Labels") or {}).get(labels.HASH) == labels.spec_hash(c)
+            and (translate.host_network(self.pod) or host.get("NetworkMode") == f"container:{sb_id}")
+        )
+
+    async def _create(
+        self, c: dict[str, Any], kind: str, restarts: int, sb_id: str | None, pull: bool = True
+    ) -> str:
+        """docker create (image per pull policy, env, volumes), after removing the instances but the
+        previous one (lastState). Raises ImageError, RefMissing, KedgeError."""
+        await images.ensure(self.ctx.docker, self.ctx.refs, self.pod, c, pull=pull)
+        env = await envs.resolve(self.ctx.refs, self.pod, c, self.ctx.host_ip, self.pod_ip())
         dname, cfg, host = translate.container_config(
             self.pod,
             c,
@@ -250,38 +331,31 @@ class PodWorker:
             restarts=restarts,
             env=env,
             volumes=self.mounts or {},
-            sandbox_id=sb["Id"] if sb else None,
+            sandbox_id=sb_id,
         )
-        cid = ""
+        old = self.history.get(c["name"], [])
+        prev = [i for i in old if observe.restarts(i) < restarts][:1]
         self.changed = True
-        try:
-            old = self.history.get(name, [])
-            for info in old[1:] + [i for i in old[:1] if observe.restarts(i) >= restarts]:
-                await docker.remove(info["Id"])  # keep only the previous instance (lastState)
-            cid = await docker.create(dname, host_config=host, **cfg)
-            await docker.start(cid)
-        except Unreachable:
-            raise
-        except KedgeError as exc:
-            self.waiting[name] = ("RunContainerError" if cid else "CreateContainerError", str(exc))
-            if backoff:
-                self._bump(name)
+        for info in old:
+            if info not in prev:
+                await self.ctx.docker.remove(info["Id"])
+        self.history[c["name"]] = prev
+        return await self.ctx.docker.create(dname, host_config=host, **cfg)
+
+    async def _record(self, name: str, cid: str, restarts: int) -> None:
+        """Put the new instance `cid` in front of the previous one (the only other one kept)."""
+        created = await self.ctx.docker.inspect(cid)
+        if created is None:
+            self.stale = True
             return
-        self.waiting.pop(name, None)
-        if backoff:
-            self._bump(name)
-        created = await docker.inspect(cid)
-        if created:
-            prev = [
-                i for i in self.history.get(name, [])[:1] if i["Id"] != cid and observe.restarts(i) < restarts
-            ]
-            self.history[name] = [created, *prev]
+        prev = [i for i in self.history.get(name, []) if i["Id"] != cid and observe.restarts(i) < restarts]
+        self.history[name] = [created, *prev[:1]]
 
     # -- probes -----------------------------------------------------------------------------------
     def _sync_probes(self) -> None:
         running = []
         for c in self.spec.get("containers") or []:
-            cur = self._cur(c["name"])
+            cur = self.current(c["name"])
             if cur is not None and observe.running(cur):
                 running.append((c, str(cur["Id"])))
         self.probes.sync(
@@ -303,34 +377,14 @@ class PodWorker:
         self.probes.stop_all()
 
     # -- deletion ---------------------------------------------------------------------------------
-    def _grace(self, grace: int | None) -> int:
-        if grace is not None:
-            return max(0, int(grace))
-        meta = self.pod.get("metadata", {})
-        if meta.get("deletionGracePeriodSeconds") is not None:
-            return int(meta["deletionGracePeriodSeconds"])
-        return int(self.spec.get("terminationGracePeriodSeconds", 30))
-
-    async def _stop_one(self, info: dict[str, Any], c: dict[str, Any] | None, grace: int) -> None:
-        """preStop (bounded by the grace period), then SIGTERM and SIGKILL at the end of the grace."""
-        start = self.ctx.clock()
-        hook = ((c or {}).get("lifecycle") or {}).get("preStop")
-        if hook and observe.running(info):
-            from runtime.edge.pods.probes import run_handler
-
-            await run_handler(self.ctx.docker, info["Id"], c or {}, hook, self.pod_ip(), max(grace, 1))
-        left = max(0, round(grace - (self.ctx.clock() - start)))
-        if observe.running(info):
-            try:
-                await self.ctx.docker.stop(info["Id"], grace=left)
-            except KedgeError as exc:
-                log.warning("stopping %s: %s", info["Id"][:12], exc)
+    def _stop_one(self, info: dict[str, Any], c: dict[str, Any] | None, grace: int) -> Awaitable[None]:
+        return stopping.stop(self.ctx.docker, self.ctx.clock, info, c, grace, self.pod_ip())
 
     async def terminate(self, grace: int | None) -> None:
         """Graceful stop of every container, app containers in parallel; the sandbox last."""
         self.deleting = True
         self.stop_probes()
-        g = self._grace(grace)
+        g = stopping.grace_period(self.pod, grace)
         specs = {c["name"]: c for c in self.spec.get("containers") or []}
         jobs = [
             self._stop_one(h[0], specs.get(n), g)
@@ -342,49 +396,5 @@ class PodWorker:
             await self._stop_one(info, None, 0)
 
     # -- status -----------------------------------------------------------------------------------
-    def observation(self) -> status.PodObs:
-        obs = status.PodObs(
-            host_ip=self.ctx.host_ip,
-            pod_ip=self.pod_ip() or None,
-            start_time=self.start_time or None,
-            terminating=self.deleting,
-        )
-        sb = self._cur(labels.SANDBOX_NAME)
-        obs.sandbox_ready = (
-            not self.deleting
-            and self.mounts is not None
-            and (translate.host_network(self.pod) or (sb is not None and observe.running(sb)))
-        )
-        initializing = False
-        for kind, key in (("init", "initContainers"), ("app", "containers")):
-            for c in self.spec.get(key) or []:
-                o = observe.container(c["name"], c["image"], self.history.get(c["name"], []))
-                if kind == "init" and not (o.terminated and o.terminated.exit_code == 0):
-                    initializing = True
-                if kind == "app" and initializing and not o.container_id:
-                    o.waiting_reason = "PodInitializing"
-                pod_wait = self.waiting.get("__mount__") or self.waiting.get("__sandbox__")
-                wait = self.waiting.get(c["name"]) or (pod_wait if not o.container_id else None)
-                if wait and o.running_since is None:
-                    o.waiting_reason, o.waiting_message = wait
-                    if o.terminated is not None:
-                        o.last, o.terminated = o.terminated, None
-                startup = self.probes.get((c["name"], "startup"))
-                ready = self.probes.get((c["name"], "readiness"))
-                cid = o.container_id.removeprefix("docker://")
-                o.started = (
-                    o.running_since is not None
-                    and (startup is None or (startup.cid == cid and startup.result))
-                    and not (c.get("startupProbe") and startup is None)
-                )
-                if kind == "app":
-                    o.ready = o.started and (
-                        ready.result and ready.cid == cid if ready else not c.get("readinessProbe")
-                    )
-                else:  # kubelet reports a successfully completed init container as ready
-                    o.ready = o.terminated is not None and o.terminated.exit_code == 0
-                (obs.init if kind == "init" else obs.containers).append(o)
-        return obs
-
     def build_status(self) -> dict[str, Any]:
-        return status.build(self.pod, self.observation(), self.status, now_iso())
+        return status.build(self.pod, observe.pod(self), self.status, now_iso())
