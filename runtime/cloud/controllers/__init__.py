@@ -134,6 +134,8 @@ class CloudControllers:
                 "apiWrites": (self.requests.writes + self.liveness.lease_writes + self.liveness.node_writes
                               + (self.store.writes if self.store else 0)),
                 "leaseWrites": self.liveness.lease_writes, "nodeWrites": self.liveness.node_writes,
+                "leaseRenewLagSeconds": round(self.liveness.renew_lag, 3),
+                "leaseRenewLagMaxSeconds": round(self.liveness.renew_lag_max, 3),
                 "ackStateWrites": self.store.writes if self.store else 0,
                 "requestWrites": self.requests.writes,
             },

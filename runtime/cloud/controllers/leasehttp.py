@@ -128,8 +128,8 @@ class _Conn(asyncio.Protocol):
 
 
 class LeaseHTTP:
-    """``patch(path, body)``: a merge PATCH; returns the decoded status code, raises kedge's typed
-    errors (KubeNotFound, KubeConflict, Unreachable …) like KubeClient does."""
+    """``patch(path, body)`` (merge PATCH) and ``create(path, body)`` (POST): return the status code,
+    raise kedge's typed errors (KubeNotFound, AlreadyExists, Unreachable …) like KubeClient does."""
 
     def __init__(
         self,
@@ -169,9 +169,15 @@ class LeaseHTTP:
             self._idle.pop().close()
 
     async def patch(self, path: str, body: bytes) -> int:
+        return await self.request(b"PATCH", path, body, MERGE_PATCH)
+
+    async def create(self, path: str, body: bytes) -> int:
+        return await self.request(b"POST", path, body, "application/json")
+
+    async def request(self, method: bytes, path: str, body: bytes, ctype: str) -> int:
         for attempt in range(2):
             header = await self._auth_header(refresh=attempt > 0)
-            status, data = await self._send(b"PATCH", path, body, MERGE_PATCH, header)
+            status, data = await self._send(method, path, body, ctype, header)
             if status != 401 or self.auth is None:
                 break
         if status >= 400:

@@ -19,6 +19,7 @@ import copy
 import datetime as dt
 import heapq
 import itertools
+import json
 import logging
 import re
 import time
@@ -93,6 +94,7 @@ class NodeLiveness:
         self.lease_writes = 0
         self.node_writes = 0
         self.renew_lag = 0.0  # seconds the last dispatched renewal was overdue (0 when keeping up)
+        self.renew_lag_max = 0.0  # the most overdue one since start
         self._due: list[tuple[float, int, str]] = []  # (monotonic due, seq, node); stale seqs skipped
         self._seq = itertools.count(1)
         self._offline: set[str] = set()  # held but not connected: autonomy window and owner checks
@@ -228,6 +230,7 @@ class NodeLiveness:
                 return None
             heapq.heappop(self._due)
             self.renew_lag = now - at
+            self.renew_lag_max = max(self.renew_lag_max, self.renew_lag)
             return node  # the worker schedules the next renewal when it starts this one
         return None
 
@@ -351,6 +354,7 @@ class NodeLiveness:
     async def _create_lease(self, node: str, now: str) -> None:
         n = self.world.nodes.get(node)
         body: dict[str, Any] = {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": node, "namespace": LEASE_NS},
             "spec": {"holderIdentity": node, "leaseDurationSeconds": self.lease_seconds, "renewTime": now},
         }
@@ -358,5 +362,8 @@ class NodeLiveness:
             body["metadata"]["ownerReferences"] = [
                 {"apiVersion": "v1", "kind": "Node", "name": node, "uid": meta(n)["uid"]}]
         with contextlib.suppress(AlreadyExists):  # created meanwhile (by the edge): fine
-            await self.client.create(LEASES, body, namespace=LEASE_NS)
+            if self._http is not None:
+                await self._http.create(LEASE_PATH, json.dumps(body).encode())
+            else:
+                await self.client.create(LEASES, body, namespace=LEASE_NS)
             self.lease_writes += 1

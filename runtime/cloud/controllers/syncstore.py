@@ -52,6 +52,7 @@ class SyncStore:
         self._epochs_dirty: set[str] = set()
         self._exists: set[str] = set()  # CR names known to exist
         self._kick = asyncio.Event()
+        self._in_flight = 0  # entries taken by the running flush and not yet written
 
     async def load(self) -> AckState:
         state = AckState()
@@ -88,7 +89,8 @@ class SyncStore:
 
     @property
     def backlog(self) -> int:
-        return len(self._dirty) + len(self._epochs_dirty)
+        """Entries not yet persisted: still dirty, or in the flush that is running."""
+        return len(self._dirty) + len(self._epochs_dirty) + self._in_flight
 
     async def run(self, state: AckState) -> None:
         """Flush forever (until cancelled); a failed write stays dirty and is retried next round."""
@@ -112,6 +114,8 @@ class SyncStore:
                     failed.append(f"{name}: {exc}")
                     retry.add(key)
                     self._kick.set()
+                finally:
+                    self._in_flight -= 1
 
         jobs = [one(n, functools.partial(self._write, n, state.entries.get(n)), self._dirty, n)
                 for n in names]
@@ -119,12 +123,15 @@ class SyncStore:
                                                             state.epochs.get(node, "")),
                      self._epochs_dirty, node)
                  for node in epochs]
+        self._in_flight += len(jobs)
         try:
             await asyncio.gather(*jobs)
         except asyncio.CancelledError:  # stopping mid-flush: the final flush writes this batch again
             self._dirty |= names
             self._epochs_dirty |= epochs
             raise
+        finally:
+            self._in_flight = 0  # jobs cancelled before they started never count themselves down
         if failed:  # one line per flush, not one per object (design.md §3)
             log.warning("ack state: %d write(s) failed, retried next flush; first: %s", len(failed),
                         failed[0])
