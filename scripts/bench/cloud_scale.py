@@ -6,10 +6,15 @@ kubeedge: no kedge headers, each edge also renews its Lease through the cloud ev
 connect time (all N sessions up and Nodes registered), cloud RSS per edge, cloud CPU during the idle
 window (the cloud process only, not the API server), API writes/s made by the cloud, idle payload bytes
 per edge per minute (websocket text frames both ways; pings not counted), and pod fan-out latency
-p50/p99 (pod create call → the pod's insert frame at its edge).
+p50/p99 (pod create call → the pod's insert frame at its edge). Lease health after the idle window:
+Lease writes/s, the oldest edge Lease (the node-lifecycle grace is 40 s), edge nodes not Ready, and
+the API server's CPU in the same window; the load average closes the line.
 
     .venv/bin/python scripts/bench/cloud_scale.py --edges 1000 [--procs 2] [--mode both] [--idle 60]
-        [--pods 200]
+        [--pods 200] [--set lease.renew_seconds=15]
+
+The simulated edges live in _simedge.py (one process per --procs, each dialing from its own loopback
+address); up to 10,000 edges fit the default file-descriptor hard limit (20,000 here).
 
 Each mode gets a fresh API server and cloud (a previous mode's disconnected nodes would otherwise be
 in their autonomy window, their leases renewed by the cloud, skewing the writes).
@@ -19,177 +24,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import datetime as dt
 import json
 import os
 import platform
-import random
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-PROJECT = "e632aba927ea4ac2b575ec1603d56f10"
-KEEPALIVE = 15.0
-LEASE_EVERY = 10.0
-
-
-# ------------------------------------------------------------------------------------------ edge side
-
-
-def node_body(node: str) -> dict[str, Any]:
-    return {"metadata": {"name": node, "labels": {"node-role.kubernetes.io/edge": "",
-                                                  "kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
-                                                  "kubernetes.io/arch": "amd64"}},
-            "spec": {}, "status": {"capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"},
-                                   "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"}}}
-
-
-class SimEdge:
-    def __init__(self, node: str) -> None:
-        self.node = node
-        self.ws: Any = None
-        self.waiters: dict[str, asyncio.Future[Any]] = {}
-
-
-async def sim(args: argparse.Namespace) -> None:
-    """One simulator process: edges [first, first+count), commands on stdin, JSON lines on stdout."""
-    from websockets.asyncio.client import connect
-
-    from runtime import __version__
-    from runtime.protocol import ack, decode, encode, keepalive, new_message
-
-    cert_dir = Path(args.certs)
-    ca = (cert_dir / "ca.pem").read_bytes().decode()
-    key = str(cert_dir / "key.pem")
-    kedge = args.mode == "kedge"
-    edges = [SimEdge(f"sim-{i:05d}") for i in range(args.first, args.first + args.count)]
-    counted = [0]  # payload bytes both ways
-    t0 = time.time()
-    out_lock = asyncio.Lock()
-
-    async def emit(obj: dict[str, Any]) -> None:
-        async with out_lock:
-            sys.stdout.write(json.dumps(obj) + "\n")
-            sys.stdout.flush()
-
-    def send_text(e: SimEdge, msg: Any) -> Any:
-        data = encode(msg)
-        counted[0] += len(data)
-        return e.ws.send(data)
-
-    async def reader(e: SimEdge) -> None:
-        with contextlib.suppress(Exception):
-            await read_loop(e)
-
-    async def read_loop(e: SimEdge) -> None:
-        async for data in e.ws:
-            counted[0] += len(data)
-            msg = decode(data)
-            if msg.parent_msg_id and msg.operation == "response":
-                fut = e.waiters.pop(msg.parent_msg_id, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(msg)
-                if msg.content != "OK":
-                    await send_text(e, ack(msg))
-                continue
-            await send_text(e, ack(msg))
-            if os.environ.get("KEDGE_BENCH_DEBUG"):
-                print(f"{time.time():.1f} {e.node} {msg.operation} {msg.resource} {msg.resourceversion}",
-                      file=sys.stderr)
-            if msg.operation == "insert" and "/pod/" in msg.resource:
-                await emit({"pod": msg.resource.rsplit("/", 1)[1], "t": time.time()})
-
-    async def request(e: SimEdge, op: str, resource: str, content: Any) -> Any:
-        msg = new_message("edged", "meta", op, resource, content)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        e.waiters[msg.msg_id] = fut
-        await send_text(e, msg)
-        return await asyncio.wait_for(fut, 120)
-
-    sem = asyncio.Semaphore(args.concurrency)
-
-    async def bring_up(e: SimEdge) -> None:
-        async with sem:
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=ca)
-            ctx.load_cert_chain(str(cert_dir / f"{e.node}.pem"), key)
-            headers = {"node_id": e.node, "project_id": PROJECT}
-            if kedge:
-                headers.update({"X-Kedge-Version": __version__, "X-Kedge-Cache-Epoch": uuid.uuid4().hex})
-            for attempt in range(20):
-                try:
-                    e.ws = await connect(f"wss://{args.server}/{PROJECT}/{e.node}/events", ssl=ctx,
-                                         additional_headers=headers, proxy=None, open_timeout=120,
-                                         ping_interval=2 * KEEPALIVE if kedge else None, max_size=None,
-                                         compression=None)
-                    break
-                except (OSError, TimeoutError):
-                    await asyncio.sleep(0.5 + attempt)
-            asyncio.get_running_loop().create_task(reader(e))
-            resp = await request(e, "insert", f"null/node/{e.node}", node_body(e.node))
-            assert isinstance(resp.content, dict), resp.content
-            if not kedge:
-                lease = {"metadata": {"name": e.node, "namespace": "kube-node-lease"},
-                         "spec": {"holderIdentity": e.node, "leaseDurationSeconds": 40,
-                                  "renewTime": _now()}}
-                await request(e, "insert", f"kube-node-lease/lease/{e.node}", lease)
-
-    async def spread(every: float, action: Any) -> None:
-        """One task per simulator (not per edge): each edge acts once per period, offsets spread."""
-        offsets = sorted((random.uniform(0, every), e) for e in edges) if edges else []
-        start = time.monotonic()
-        cycle = 0
-        while True:
-            for off, e in offsets:
-                delay = start + cycle * every + off - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                asyncio.get_running_loop().create_task(action(e))
-            cycle += 1
-
-    async def ka(e: SimEdge) -> None:
-        if e.ws is not None:  # keepalives start with the session, also while the others connect
-            with contextlib.suppress(Exception):
-                await send_text(e, keepalive())
-
-    async def lease(e: SimEdge) -> None:
-        body = {"metadata": {"name": e.node, "namespace": "kube-node-lease"},
-                "spec": {"holderIdentity": e.node, "leaseDurationSeconds": 40, "renewTime": _now()}}
-        try:
-            await request(e, "update", f"kube-node-lease/lease/{e.node}", body)
-        except TimeoutError:
-            pass
-
-    tasks = [asyncio.create_task(spread(KEEPALIVE, ka))]
-    await asyncio.gather(*(bring_up(e) for e in edges))
-    await emit({"ready": True, "seconds": time.time() - t0, "count": len(edges)})
-    if not kedge:
-        tasks.append(asyncio.create_task(spread(LEASE_EVERY, lease)))
-    loop = asyncio.get_running_loop()
-    reader_in = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader_in), sys.stdin)
-    while True:
-        line = (await reader_in.readline()).decode().strip()
-        if not line or line == "quit":
-            break
-        if line == "mark":
-            await emit({"bytes": counted[0], "t": time.time()})
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*(e.ws.close() for e in edges if e.ws is not None), return_exceptions=True)
-
-
-def _now() -> str:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+SIM = Path(__file__).with_name("_simedge.py")  # the simulated edges, 1-2 processes
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -258,7 +107,7 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
             await client.create(CRDS, doc)
         root = work / f"cloud-{mode}"
         sets = ["hub.websocket_port=0", "hub.cert_port=0", "hub.bind=127.0.0.1",
-                "metrics_address=127.0.0.1:0", "log_level=warning"]
+                "metrics_address=127.0.0.1:0", "log_level=warning", *args.set]
         cloud = start_proc([*kedge_cmd, "cloud", "run", "--kubeconfig", str(kubeconfig), "--root", str(root),
                             *[a for s in sets for a in ("--set", s)]], work / f"cloud-{mode}.log")
         procs.append(cloud)
@@ -291,8 +140,8 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
         for p in range(args.procs):
             first, count = p * per, max(0, min(per, args.edges - p * per))
             sims.append(await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--sim", "--server", server, "--certs", str(cert_dir),
-                "--mode", mode, "--first", str(first), "--count", str(count),
+                sys.executable, str(SIM), "--server", server, "--certs", str(cert_dir),
+                "--mode", mode, "--first", str(first), "--count", str(count), "--source", f"127.0.1.{p + 1}",
                 "--concurrency", str(args.concurrency),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 20))
         lines: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
@@ -312,7 +161,7 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
         connect_s = time.time() - t_start
         # settle: registration writes, Node updates sent down and their acks persisted
         await asyncio.sleep(max(10.0, connect_s / 2))
-        for _ in range(120):
+        for _ in range(300):
             st = await status(root)
             if st["pendingAcks"] == 0 and st["ackStateBacklog"] == 0:
                 break
@@ -334,13 +183,17 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
 
         st0 = await status(root)
         _, cpu_a = proc_stat(cloud.pid)
+        _, api_a = proc_stat(api.pid)
         b0, tb0 = await mark()
         await asyncio.sleep(args.idle)
         b1, tb1 = await mark()
         _, cpu_b = proc_stat(cloud.pid)
+        _, api_b = proc_stat(api.pid)
         st1 = await status(root)
+        health = await lease_health(client, args.edges)
         window = tb1 - tb0
         writes = st1["counters"]["apiWrites"] - st0["counters"]["apiWrites"]
+        lease_writes = st1["counters"]["leaseWrites"] - st0["counters"]["leaseWrites"]
         rss2, _ = proc_stat(cloud.pid)
         # fan-out: pods on distinct edges
         created: dict[str, float] = {}
@@ -382,6 +235,13 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
             "fanout_pods": len(latencies), "fanout_p50_ms": _pct(latencies, 50),
             "fanout_p99_ms": _pct(latencies, 99),
             "idle_window_s": round(window, 1),
+            "lease_writes_per_s": round(lease_writes / window, 1),
+            "apiserver_cpu_idle_pct": round(100 * (api_b - api_a) / window, 1),
+            # how late the most overdue Lease renewal was dispatched: through connect+settle / at the end
+            "lease_lag_max_before_idle_s": st0["counters"].get("leaseRenewLagMaxSeconds"),
+            "lease_lag_max_s": st1["counters"].get("leaseRenewLagMaxSeconds"),
+            **health,
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
         }
     finally:
         for proc in reversed(procs):
@@ -390,6 +250,31 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+async def lease_health(client: Any, edges: int) -> dict[str, Any]:
+    """After the idle window: the oldest edge Lease (must stay well inside the 40 s grace) and how
+    many edge nodes the node-lifecycle controller does not see Ready."""
+    from runtime.kube.resources import LEASES, NODES
+
+    now = dt.datetime.now(dt.UTC)
+    ages = []
+    for lease in (await client.list(LEASES, namespace="kube-node-lease")).items:
+        renewed = (lease.get("spec") or {}).get("renewTime")
+        if lease["metadata"]["name"].startswith("sim-") and renewed:
+            t = dt.datetime.strptime(renewed[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.UTC)
+            ages.append((now - t).total_seconds())
+    not_ready: dict[str, int] = {}  # reason -> nodes
+    for node in (await client.list(NODES)).items:
+        conds = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or []}
+        ready = conds.get("Ready") or {}
+        if node["metadata"]["name"].startswith("sim-") and ready.get("status") != "True":
+            why = f"{ready.get('status')}:{ready.get('reason')}@{str(ready.get('lastTransitionTime'))[11:19]}"
+            not_ready[why] = not_ready.get(why, 0) + 1
+    return {"leases": len(ages), "lease_age_max_s": round(max(ages), 1) if ages else None,
+            "lease_age_p50_s": round(sorted(ages)[len(ages) // 2], 1) if ages else None,
+            "nodes_not_ready": sum(not_ready.values()), "not_ready_reasons": dict(sorted(
+                not_ready.items(), key=lambda kv: -kv[1])[:5]), "edges_expected": edges}
 
 
 def _pct(xs: list[float], p: int) -> float | None:
@@ -415,15 +300,14 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=60.0)
     ap.add_argument("--pods", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=100)
-    ap.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--server", help=argparse.SUPPRESS)
-    ap.add_argument("--certs", help=argparse.SUPPRESS)
-    ap.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--set", action="append", default=[], help="extra cloud.toml override (a.b=c)")
     args = ap.parse_args()
     import uvloop
 
-    uvloop.run(sim(args) if args.sim else driver(args))
+    from runtime.cloud.hub_handshake import raise_nofile_limit
+
+    raise_nofile_limit()
+    uvloop.run(driver(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,230 @@
+"""The simulated edges of cloud_scale.py: one process holds edges [first, first+count), each with its
+own node certificate (real mTLS), registers its Node through the channel and idles as recorded.
+
+Commands on stdin (``mark``, ``quit``), JSON lines on stdout (``ready``, ``bytes``, ``pod``). Every
+process dials from its own loopback source address so 10,000 sessions never run short of ephemeral
+ports, and raises RLIMIT_NOFILE first (one descriptor per session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import ssl
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+PROJECT = "e632aba927ea4ac2b575ec1603d56f10"
+KEEPALIVE = 15.0
+LEASE_EVERY = 10.0
+
+
+def node_body(node: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": node,
+            "labels": {
+                "node-role.kubernetes.io/edge": "",
+                "kubernetes.io/hostname": node,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+            },
+        },
+        "spec": {},
+        "status": {
+            "capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+            "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+            # Ready as an edge reports it once; the node-lifecycle controller turns it Unknown if the
+            # Lease goes stale, which the benchmark counts
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "EdgeReady",
+                    "lastHeartbeatTime": _now(),
+                    "lastTransitionTime": _now(),
+                }
+            ],
+        },
+    }
+
+
+class SimEdge:
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.ws: Any = None
+        self.waiters: dict[str, asyncio.Future[Any]] = {}
+
+
+async def sim(args: argparse.Namespace) -> None:
+    """One simulator process: edges [first, first+count), commands on stdin, JSON lines on stdout."""
+    from websockets.asyncio.client import connect
+
+    from runtime import __version__
+    from runtime.cloud.hub_handshake import raise_nofile_limit
+    from runtime.protocol import ack, decode, encode, keepalive, new_message
+
+    raise_nofile_limit()
+
+    cert_dir = Path(args.certs)
+    ca = (cert_dir / "ca.pem").read_bytes().decode()
+    key = str(cert_dir / "key.pem")
+    kedge = args.mode == "kedge"
+    edges = [SimEdge(f"sim-{i:05d}") for i in range(args.first, args.first + args.count)]
+    counted = [0]  # payload bytes both ways
+    t0 = time.time()
+    out_lock = asyncio.Lock()
+
+    async def emit(obj: dict[str, Any]) -> None:
+        async with out_lock:
+            sys.stdout.write(json.dumps(obj) + "\n")
+            sys.stdout.flush()
+
+    def send_text(e: SimEdge, msg: Any) -> Any:
+        data = encode(msg)
+        counted[0] += len(data)
+        return e.ws.send(data)
+
+    async def reader(e: SimEdge) -> None:
+        with contextlib.suppress(Exception):
+            await read_loop(e)
+
+    async def read_loop(e: SimEdge) -> None:
+        async for data in e.ws:
+            counted[0] += len(data)
+            msg = decode(data)
+            if msg.parent_msg_id and msg.operation == "response":
+                fut = e.waiters.pop(msg.parent_msg_id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+                if msg.content != "OK":
+                    await send_text(e, ack(msg))
+                continue
+            await send_text(e, ack(msg))
+            if os.environ.get("KEDGE_BENCH_DEBUG"):
+                print(
+                    f"{time.time():.1f} {e.node} {msg.operation} {msg.resource} {msg.resourceversion}",
+                    file=sys.stderr,
+                )
+            if msg.operation == "insert" and "/pod/" in msg.resource:
+                await emit({"pod": msg.resource.rsplit("/", 1)[1], "t": time.time()})
+
+    async def request(e: SimEdge, op: str, resource: str, content: Any) -> Any:
+        msg = new_message("edged", "meta", op, resource, content)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        e.waiters[msg.msg_id] = fut
+        await send_text(e, msg)
+        return await asyncio.wait_for(fut, 120)
+
+    sem = asyncio.Semaphore(args.concurrency)
+
+    async def bring_up(e: SimEdge) -> None:
+        async with sem:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=ca)
+            ctx.load_cert_chain(str(cert_dir / f"{e.node}.pem"), key)
+            headers = {"node_id": e.node, "project_id": PROJECT}
+            if kedge:
+                headers.update({"X-Kedge-Version": __version__, "X-Kedge-Cache-Epoch": uuid.uuid4().hex})
+            for attempt in range(20):
+                try:
+                    e.ws = await connect(
+                        f"wss://{args.server}/{PROJECT}/{e.node}/events",
+                        ssl=ctx,
+                        additional_headers=headers,
+                        proxy=None,
+                        open_timeout=120,
+                        ping_interval=2 * KEEPALIVE if kedge else None,
+                        max_size=None,
+                        compression=None,
+                        local_addr=(args.source, 0),
+                    )
+                    break
+                except (OSError, TimeoutError):
+                    await asyncio.sleep(0.5 + attempt)
+            asyncio.get_running_loop().create_task(reader(e))
+            resp = await request(e, "insert", f"null/node/{e.node}", node_body(e.node))
+            assert isinstance(resp.content, dict), resp.content
+            if not kedge:
+                lease = {
+                    "metadata": {"name": e.node, "namespace": "kube-node-lease"},
+                    "spec": {"holderIdentity": e.node, "leaseDurationSeconds": 40, "renewTime": _now()},
+                }
+                await request(e, "insert", f"kube-node-lease/lease/{e.node}", lease)
+
+    async def spread(every: float, action: Any) -> None:
+        """One task per simulator (not per edge): each edge acts once per period, offsets spread."""
+        offsets = sorted((random.uniform(0, every), e) for e in edges) if edges else []
+        start = time.monotonic()
+        cycle = 0
+        while True:
+            for off, e in offsets:
+                delay = start + cycle * every + off - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                asyncio.get_running_loop().create_task(action(e))
+            cycle += 1
+
+    async def ka(e: SimEdge) -> None:
+        if e.ws is not None:  # keepalives start with the session, also while the others connect
+            with contextlib.suppress(Exception):
+                await send_text(e, keepalive())
+
+    async def lease(e: SimEdge) -> None:
+        body = {
+            "metadata": {"name": e.node, "namespace": "kube-node-lease"},
+            "spec": {"holderIdentity": e.node, "leaseDurationSeconds": 40, "renewTime": _now()},
+        }
+        try:
+            await request(e, "update", f"kube-node-lease/lease/{e.node}", body)
+        except TimeoutError:
+            pass
+
+    tasks = [asyncio.create_task(spread(KEEPALIVE, ka))]
+    await asyncio.gather(*(bring_up(e) for e in edges))
+    await emit({"ready": True, "seconds": time.time() - t0, "count": len(edges)})
+    if not kedge:
+        tasks.append(asyncio.create_task(spread(LEASE_EVERY, lease)))
+    loop = asyncio.get_running_loop()
+    reader_in = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader_in), sys.stdin)
+    while True:
+        line = (await reader_in.readline()).decode().strip()
+        if not line or line == "quit":
+            break
+        if line == "mark":
+            await emit({"bytes": counted[0], "t": time.time()})
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*(e.ws.close() for e in edges if e.ws is not None), return_exceptions=True)
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    for name in ("--server", "--certs", "--mode"):
+        ap.add_argument(name, required=True)
+    ap.add_argument("--source", default="127.0.0.1", help="loopback address to dial from")
+    ap.add_argument("--first", type=int, default=0)
+    ap.add_argument("--count", type=int, default=0)
+    ap.add_argument("--concurrency", type=int, default=100)
+    args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import uvloop
+
+    uvloop.run(sim(args))
+
+
+if __name__ == "__main__":
+    main()
