@@ -46,7 +46,30 @@ async def test_app_containers_are_created_while_the_sandbox_starts(
     assert all(instant(a["Created"]) < instant(sandbox["State"]["StartedAt"]) for a in apps)
     assert all(a["HostConfig"]["NetworkMode"] == f"container:{sandbox['Id']}" for a in apps)
     assert sandbox["HostConfig"]["SecurityOpt"] == ["seccomp=unconfined"]
-    assert not any(a["HostConfig"]["SecurityOpt"] for a in apps)  # apps keep docker's default filter
+
+
+def seccomp_mode(client: docker.DockerClient, container_id: str) -> str:
+    """The kernel's view of PID 1's seccomp mode in a container: 0 none, 2 filter."""
+    out = client.containers.get(container_id).exec_run(["grep", "^Seccomp:", "/proc/1/status"]).output
+    return out.decode().split()[-1]
+
+
+async def test_seccomp_follows_kubelet_defaults(pod_env: PodEnv, docker_client: docker.DockerClient) -> None:
+    """No profile → unconfined (kubelet without SeccompDefault); RuntimeDefault on the container or
+    the pod → docker's filter, seen by the kernel inside the running container."""
+    m = pod_env.manager()
+    await m.start()
+    plain = {"name": "plain", "command": ["sleep", "3600"]}
+    strict = {**plain, "name": "strict", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}
+    pod = pod_env.pod("seccomp", [plain, strict])
+    await m.sync_pod(pod)
+    assert pod_env.last("seccomp")["phase"] == "Running"
+    apps = {
+        a["Config"]["Labels"][labels.CONTAINER]: a
+        for a in of_kind(docker_client, pod["metadata"]["uid"], "app")
+    }
+    assert seccomp_mode(docker_client, apps["plain"]["Id"]) == "0"
+    assert seccomp_mode(docker_client, apps["strict"]["Id"]) == "2"
 
 
 async def test_failed_sandbox_start_then_runtime_restart_starts_fresh(

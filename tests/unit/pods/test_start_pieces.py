@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from runtime.edge.pods import labels, observe, translate
 from runtime.edge.pods.envs import needs_pod_ip
+from runtime.edge.pods.refs import RefMissing
 
 
 def info(cid: str, restarts: int, status: str, exit_code: int = 0) -> dict[str, Any]:
@@ -42,6 +45,21 @@ def test_sandbox_runs_unconfined_unless_the_pod_asks_for_a_profile() -> None:
     assert opts() == ["seccomp=unconfined"]
     assert opts(securityContext={"seccompProfile": {"type": "Unconfined"}}) == ["seccomp=unconfined"]
     assert opts(securityContext={"seccompProfile": {"type": "RuntimeDefault"}}) is None
+
+
+def test_container_seccomp_profile_overrides_the_pods(tmp_path: Any, monkeypatch: Any) -> None:
+    runtime_default = {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert translate.seccomp_opts(None, None) == ["seccomp=unconfined"]
+    assert translate.seccomp_opts(None, runtime_default) == []
+    assert translate.seccomp_opts({"seccompProfile": {"type": "Unconfined"}}, runtime_default) == [
+        "seccomp=unconfined"
+    ]
+    monkeypatch.setattr(translate, "SECCOMP_DIR", tmp_path)
+    (tmp_path / "p.json").write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
+    local = {"seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}}
+    assert translate.seccomp_opts(local) == ['seccomp={"defaultAction": "SCMP_ACT_ALLOW"}']
+    with pytest.raises(RefMissing, match=r"missing\.json"):
+        translate.seccomp_opts({"seccompProfile": {"type": "Localhost", "localhostProfile": "missing.json"}})
 
 
 def test_env_naming_the_pod_ip() -> None:
