@@ -14,41 +14,24 @@ import pytest
 from lightkube.config.client_adapter import BearerAuth
 
 from runtime.cloud import run as cloud_run
-from runtime.cloud.controllers.leasehttp import LeaseHTTP, parse_response
 from runtime.cloud.controllers.liveness import ANN_OWNER, CONDITION, LEASE_NS, LEASE_PATH, NodeLiveness
 from runtime.cloud.controllers.replicas import Replicas
 from runtime.cloud.controllers.world import EDGE_LABEL, World
 from runtime.cloud.hub_session import SessionInfo
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound, Unauthorized
+from runtime.kube.leanhttp import LeanHTTP
 from runtime.kube.resources import LEASES, NODES
 from runtime.pki.store import PKIStore
 from tests.fixtures.cloudctl import CloudEnv, until
 from tests.fixtures.cloudinit import ensure_namespace
 
 
-def test_parse_response_forms() -> None:
-    buf = bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 404 NF\r\nContent-Le")
-    assert parse_response(buf) == (200, b"{}", True)
-    assert parse_response(buf) is None  # the next one is incomplete and stays in the buffer
-    buf += b"ngth: 0\r\nConnection: close\r\n\r\n"
-    assert parse_response(buf) == (404, b"", False) and not buf
-    chunked = bytearray(
-        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n"
-    )
-    assert parse_response(chunked) is None
-    chunked += b"\r\n"
-    assert parse_response(chunked) == (201, b"abcde", True) and not chunked
-    assert parse_response(bytearray(b"HTTP/1.0 204 No Content\r\n\r\n")) == (204, b"", False)
-    with pytest.raises(ValueError):
-        parse_response(bytearray(b"SSH-2.0-x\r\n\r\n"))
-
-
 async def test_lease_http_patches_through_the_kubeconfig(kube: KubeClient) -> None:
     await kube.create(
         LEASES, {"metadata": {"name": "lh-1"}, "spec": {"holderIdentity": "lh-1"}}, namespace=LEASE_NS
     )
-    http = LeaseHTTP.for_client(kube, connections=2)
+    http = LeanHTTP.for_client(kube, connections=2)
     try:
         for i in range(6):
             body = b'{"spec":{"renewTime":"2026-12-04T12:00:0%d.000000Z"}}' % i
@@ -184,3 +167,46 @@ async def test_ack_state_backlog_counts_the_running_flush(kube: KubeClient) -> N
     assert not flush.done() and store.backlog > 0  # in flight, not yet written
     await flush
     assert store.backlog == 0 and store.writes >= 40
+
+
+async def test_lean_http_frames_chunked_and_closing_responses() -> None:
+    """A plain HTTP/1.1 server answering chunked then `Connection: close`: both bodies read whole,
+    the first connection reused, the closed one not."""
+    replies = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        b'HTTP/1.1 404 Not Found\r\nContent-Length: 17\r\n\r\n{"kind":"Status"}',
+    ]
+    accepted = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        while replies:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(
+                next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1]
+            )
+            await reader.readexactly(length)
+            reply = replies.pop(0)
+            writer.write(reply)
+            await writer.drain()
+            if b"Connection: close" in reply:
+                break
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    http = LeanHTTP(f"http://127.0.0.1:{port}", None, None, connections=1)
+    try:
+        assert await http.patch("/a", b'{"x":1}') == 200
+        assert len(http._idle) == 1  # kept alive after a chunked body
+        assert await http.create("/b", b"{}") == 201
+        assert not http._idle  # the server said close
+        with pytest.raises(KubeNotFound):
+            await http.patch("/c", b"{}")
+        assert accepted == 2 and http.requests == 3
+    finally:
+        await http.close()
+        server.close()
+        await server.wait_closed()

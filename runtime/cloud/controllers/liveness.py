@@ -8,7 +8,7 @@ update) sets condition ``EdgeConnected=False`` and taint ``node.kedge.io/disconn
 Lease for the node's autonomy window (annotation ``node.kedge.io/autonomy-window``, default 24 h), so
 Ready stays as last reported and nothing is evicted. A reconnect removes the taint. One schedule serves
 every node — no task per edge — and writes each Lease at most every ``renew_every`` seconds, spread
-evenly over that period, through a few keep-alive connections (leasehttp.py).
+evenly over that period, through a few keep-alive connections (runtime/kube/leanhttp.py).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.cloud.controllers.leasehttp import LeaseHTTP
 from runtime.cloud.controllers.world import World, meta
 from runtime.cloud.hub_session import LogOnce, SessionInfo, TokenBucket
 from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeConflict, KubeNotFound
+from runtime.kube.leanhttp import LeanHTTP
 from runtime.kube.resources import LEASES, NODES
 
 log = logging.getLogger("kedge.cloud.nodecontroller")
@@ -84,9 +84,18 @@ class NodeLiveness:
     the period, to ``concurrency`` workers — the bound on API writes in flight. Each Lease is next due
     ``renew_every`` after its write started, so no Lease is written more often than that."""
 
-    def __init__(self, client: KubeClient, world: World, replica: str, *, renew_every: float = 10.0,
-                 lease_seconds: int = 40, autonomy: float = 86400.0, tick: float = 1.0,
-                 concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        world: World,
+        replica: str,
+        *,
+        renew_every: float = 10.0,
+        lease_seconds: int = 40,
+        autonomy: float = 86400.0,
+        tick: float = 1.0,
+        concurrency: int = 8,
+    ) -> None:
         self.client, self.world, self.replica = client, world, replica
         self.renew_every, self.lease_seconds = renew_every, lease_seconds
         self.autonomy, self.tick, self.concurrency = autonomy, tick, concurrency
@@ -100,7 +109,7 @@ class NodeLiveness:
         self._offline: set[str] = set()  # held but not connected: autonomy window and owner checks
         self._unmarked: set[str] = set()  # session marks still to be written
         self._pace = TokenBucket(1.0, max(1, concurrency))
-        self._http: LeaseHTTP | None = None
+        self._http: LeanHTTP | None = None
         self._log = LogOnce()
 
     # --- events ----------------------------------------------------------------------------------
@@ -111,8 +120,9 @@ class NodeLiveness:
     async def on_disconnect(self, info: SessionInfo) -> None:
         st = self.nodes.get(info.node)
         if st is None or st.connected:
-            self._hold(info.node, NodeState(connected=False, peer_kind=info.peer_kind,
-                                            disconnected_at=time.time()))
+            self._hold(
+                info.node, NodeState(connected=False, peer_kind=info.peer_kind, disconnected_at=time.time())
+            )
 
     def edge_renewed(self, node: str) -> None:
         """A KubeEdge edge wrote its own Lease: do not write it too while it keeps doing so."""
@@ -164,8 +174,11 @@ class NodeLiveness:
             for t in (obj.get("spec") or {}).get("taints") or []:
                 if t.get("key") == TAINT_KEY and t.get("timeAdded"):
                     with contextlib.suppress(ValueError):
-                        since = dt.datetime.strptime(t["timeAdded"][:19], "%Y-%m-%dT%H:%M:%S").replace(
-                            tzinfo=dt.UTC).timestamp()
+                        since = (
+                            dt.datetime.strptime(t["timeAdded"][:19], "%Y-%m-%dT%H:%M:%S")
+                            .replace(tzinfo=dt.UTC)
+                            .timestamp()
+                        )
             self.adopt(node, since)
             return True
         return False
@@ -187,12 +200,14 @@ class NodeLiveness:
     async def run(self) -> None:
         if self._http is None:
             try:
-                self._http = LeaseHTTP.for_client(self.client, connections=self.concurrency)
+                self._http = LeanHTTP.for_client(self.client, connections=self.concurrency)
             except Exception as exc:  # an unusual kubeconfig: the general client still works
                 log.warning("lease renewals through the general API client (%s)", exc)
         jobs: asyncio.Queue[tuple[str, str]] = asyncio.Queue(self.concurrency)
-        workers = [asyncio.create_task(self._worker(jobs), name=f"lease-renewal-{i}")
-                   for i in range(self.concurrency)]
+        workers = [
+            asyncio.create_task(self._worker(jobs), name=f"lease-renewal-{i}")
+            for i in range(self.concurrency)
+        ]
         last = -self.tick
         try:
             while True:
@@ -269,8 +284,9 @@ class NodeLiveness:
             except KedgeError as exc:
                 if kind == "mark" and self.nodes.get(node) is st:
                     self._unmarked.add(node)
-                self._log.warning(f"{kind}:{type(exc).__name__}", f"node {node}: {kind}: {exc}",
-                                  time.monotonic())
+                self._log.warning(
+                    f"{kind}:{type(exc).__name__}", f"node {node}: {kind}: {exc}", time.monotonic()
+                )
 
     async def _renew(self, node: str, st: NodeState) -> None:
         """Write the Lease unless the edge does; the next write is due one period after this one."""
@@ -328,16 +344,29 @@ class NodeLiveness:
         for c in (obj.get("status") or {}).get("conditions") or []:
             if c.get("type") == CONDITION and c.get("status") == want:
                 return
-        await self.client.patch(NODES, node, {"status": {"conditions": [self._condition_for(connected)]}},
-                                type="strategic", subresource="status")
+        await self.client.patch(
+            NODES,
+            node,
+            {"status": {"conditions": [self._condition_for(connected)]}},
+            type="strategic",
+            subresource="status",
+        )
         self.node_writes += 1
 
     def _condition_for(self, connected: bool) -> dict[str, str]:
         now = now_rfc3339()
-        return {"type": CONDITION, "status": "True" if connected else "False", "lastHeartbeatTime": now,
-                "lastTransitionTime": now, "reason": "EdgeConnected" if connected else "EdgeDisconnected",
-                "message": (f"edge connected to cloud replica {self.replica}" if connected else
-                            f"edge session with cloud replica {self.replica} ended; autonomy window runs")}
+        return {
+            "type": CONDITION,
+            "status": "True" if connected else "False",
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+            "reason": "EdgeConnected" if connected else "EdgeDisconnected",
+            "message": (
+                f"edge connected to cloud replica {self.replica}"
+                if connected
+                else f"edge session with cloud replica {self.replica} ended; autonomy window runs"
+            ),
+        }
 
     async def renew_lease(self, node: str) -> None:
         """renewTime by merge PATCH (no read, no resourceVersion to keep); a missing Lease is created."""
@@ -354,13 +383,15 @@ class NodeLiveness:
     async def _create_lease(self, node: str, now: str) -> None:
         n = self.world.nodes.get(node)
         body: dict[str, Any] = {
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
             "metadata": {"name": node, "namespace": LEASE_NS},
             "spec": {"holderIdentity": node, "leaseDurationSeconds": self.lease_seconds, "renewTime": now},
         }
         if n is not None and meta(n).get("uid"):
             body["metadata"]["ownerReferences"] = [
-                {"apiVersion": "v1", "kind": "Node", "name": node, "uid": meta(n)["uid"]}]
+                {"apiVersion": "v1", "kind": "Node", "name": node, "uid": meta(n)["uid"]}
+            ]
         with contextlib.suppress(AlreadyExists):  # created meanwhile (by the edge): fine
             if self._http is not None:
                 await self._http.create(LEASE_PATH, json.dumps(body).encode())

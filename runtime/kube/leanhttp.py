@@ -1,13 +1,13 @@
-"""Lease renewals over a lean HTTP/1.1 path: merge PATCHes on a few keep-alive TLS connections.
+"""Many small writes over a few keep-alive HTTP/1.1 connections, framed by h11 (httpx's own HTTP/1.1
+engine) without httpx's per-request machinery.
 
-Why not KubeClient (httpx) for this one request: measured against the embedded API server, one httpx
-request costs 1.6 to 2.8 ms of client CPU (pool bookkeeping, request/response models, the auth flow per
-request), and more as requests queue for the pool. 10,000 edges whose Leases are renewed every 15 s
-are ≈ 670 writes/s — more than a core for the HTTP client alone. This path writes the request bytes
-directly and reads only the status line and the body's length: ≈ 0.1 ms per write. Same kubeconfig
-(lightkube's TLS context and auth flow, re-run every minute and on 401), same typed errors
-(runtime/kube/errors.py). Each connection carries one request at a time; ``connections`` of them are
-the bound on requests in flight.
+Why not KubeClient (httpx) for the cloud's Lease renewals: measured against the embedded API server,
+one httpx request costs 1.6 to 2.8 ms of client CPU (pool bookkeeping, request/response models, the auth
+flow per request), and more as requests queue for the pool. 10,000 edges whose Leases are renewed every
+15 s are ≈ 670 writes/s — more than a core for the HTTP client alone. Here a request is one h11 cycle on
+a connection kept open: same kubeconfig (lightkube's TLS context and auth flow, re-run every minute and
+on 401), same typed errors (runtime/kube/errors.py). Each connection carries one request at a time;
+``connections`` of them bound the requests in flight.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import h11
 import httpx
 from lightkube.config.client_adapter import user_auth, verify_cluster
 
@@ -28,98 +29,67 @@ AUTH_REFRESH = 60.0  # seconds: token files rotate (in-cluster ServiceAccount to
 MERGE_PATCH = "application/merge-patch+json"
 
 
-def parse_response(buf: bytearray) -> tuple[int, bytes, bool] | None:
-    """One complete HTTP/1.1 response at the start of ``buf`` → (status, body, keep-alive), consumed
-    from ``buf``; None while incomplete. Content-Length and chunked bodies; ValueError otherwise."""
-    end = buf.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    lines = bytes(buf[:end]).split(b"\r\n")
-    first = lines[0].split(b" ", 2)
-    if len(first) < 2 or not first[0].startswith(b"HTTP/1.") or not first[1].isdigit():
-        raise ValueError(f"not an HTTP/1.x response: {lines[0][:60]!r}")
-    status, keep = int(first[1]), first[0] == b"HTTP/1.1"
-    length, chunked = -1, False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name, value = name.strip().lower(), value.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding":
-            chunked = value.endswith(b"chunked")
-        elif name == b"connection":
-            keep = value == b"keep-alive" or (keep and value != b"close")
-    start = end + 4
-    if chunked:
-        return _chunked(buf, start, status, keep)
-    if length < 0:
-        if status in (204, 304) or 100 <= status < 200:
-            length = 0
-        else:
-            raise ValueError("response without Content-Length or chunked encoding")
-    if len(buf) < start + length:
-        return None
-    body = bytes(buf[start : start + length])
-    del buf[: start + length]
-    return status, body, keep
-
-
-def _chunked(buf: bytearray, pos: int, status: int, keep: bool) -> tuple[int, bytes, bool] | None:
-    parts: list[bytes] = []
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        size = int(bytes(buf[pos:eol]).split(b";", 1)[0].strip() or b"x", 16)
-        if size == 0:
-            tail = buf.find(b"\r\n\r\n", eol)  # optional trailers, then the empty line
-            if buf[eol + 2 : eol + 4] == b"\r\n":
-                tail = eol
-            if tail < 0:
-                return None
-            del buf[: tail + 4]
-            return status, b"".join(parts), keep
-        if len(buf) < eol + 2 + size + 2:
-            return None
-        parts.append(bytes(buf[eol + 2 : eol + 2 + size]))
-        pos = eol + 2 + size + 2
-
-
 class _Conn(asyncio.Protocol):
-    """One keep-alive connection; one request at a time."""
+    """One keep-alive connection; one request at a time, its framing kept by an h11.Connection."""
 
     def __init__(self) -> None:
         self.transport: Any = None  # asyncio's or uvloop's (SSL) transport
-        self.buf = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.status = 0
+        self.body: list[bytes] = []
         self.lost = False
+
+    @property
+    def reusable(self) -> bool:
+        return not self.lost and self.h11.our_state is h11.IDLE and self.h11.their_state is h11.IDLE
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        w = self.waiter
-        if w is None or w.done():
-            return
-        try:
-            got = parse_response(self.buf)
-        except ValueError as exc:
-            w.set_exception(ConnectionError(f"bad response: {exc}"))
-            return
-        if got is not None:
-            w.set_result(got)
+        self.h11.receive_data(data)
+        self._drain()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ConnectionError(f"connection lost: {exc or 'closed by server'}"))
+        with contextlib.suppress(h11.RemoteProtocolError):
+            self.h11.receive_data(b"")
+            self._drain()
+        self._fail(ConnectionError(f"connection lost: {exc or 'closed by server'}"))
 
-    async def roundtrip(self, request: bytes) -> tuple[int, bytes, bool]:
+    def _drain(self) -> None:
+        """Feed h11's events into the pending response; resolve it at EndOfMessage."""
+        while self.waiter is not None and not self.waiter.done():
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._fail(ConnectionError(f"bad response: {exc}"))
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Response):
+                self.status = event.status_code
+            elif isinstance(event, h11.Data):
+                self.body.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                self.waiter.set_result((self.status, b"".join(self.body)))
+                if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+                    self.h11.start_next_cycle()
+            elif isinstance(event, h11.ConnectionClosed):
+                self._fail(ConnectionError("connection closed by server"))
+
+    def _fail(self, exc: Exception) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+
+    async def roundtrip(self, request: h11.Request, body: bytes) -> tuple[int, bytes]:
         assert self.transport is not None
-        self.buf.clear()
+        self.status, self.body = 0, []
         self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
+        out = self.h11.send(request) or b""
+        out += (self.h11.send(h11.Data(data=body)) or b"") + (self.h11.send(h11.EndOfMessage()) or b"")
+        self.transport.write(out)
         return await self.waiter
 
     def close(self) -> None:
@@ -127,7 +97,7 @@ class _Conn(asyncio.Protocol):
             self.transport.close()
 
 
-class LeaseHTTP:
+class LeanHTTP:
     """``patch(path, body)`` (merge PATCH) and ``create(path, body)`` (POST): return the status code,
     raise kedge's typed errors (KubeNotFound, AlreadyExists, Unreachable …) like KubeClient does."""
 
@@ -154,7 +124,7 @@ class LeaseHTTP:
         self.requests = 0
 
     @classmethod
-    def for_client(cls, client: KubeClient, *, connections: int = 8) -> LeaseHTTP:
+    def for_client(cls, client: KubeClient, *, connections: int = 8) -> LeanHTTP:
         """The same server, TLS trust, client certificate and credentials as ``client``."""
         single = client.source_info.single
         if single.user is None:
@@ -203,17 +173,16 @@ class LeaseHTTP:
     async def _send(
         self, method: bytes, path: str, body: bytes, ctype: str, authorization: str | None
     ) -> tuple[int, bytes]:
-        head = [
-            method + b" " + path.encode() + b" HTTP/1.1",
-            b"Host: " + self.host_header.encode(),
-            b"Accept: application/json",
-            b"User-Agent: kedge-cloud-leases",
-            b"Content-Type: " + ctype.encode(),
-            b"Content-Length: " + str(len(body)).encode(),
+        headers = [
+            (b"Host", self.host_header.encode()),
+            (b"Accept", b"application/json"),
+            (b"User-Agent", b"kedge-lean-http"),
+            (b"Content-Type", ctype.encode()),
+            (b"Content-Length", str(len(body)).encode()),
         ]
         if authorization:
-            head.append(b"Authorization: " + authorization.encode())
-        request = b"\r\n".join(head) + b"\r\n\r\n" + body
+            headers.append((b"Authorization", authorization.encode()))
+        request = h11.Request(method=method, target=path.encode(), headers=headers)
         async with self._slots:
             for attempt in range(2):  # a reused connection the server has closed meanwhile: once more
                 reused = bool(self._idle)
@@ -222,7 +191,7 @@ class LeaseHTTP:
                     async with asyncio.timeout(self.timeout):
                         if conn is None:
                             conn = await self._connect()
-                        status, data, keep = await conn.roundtrip(request)
+                        status, data = await conn.roundtrip(request, body)
                 except (OSError, TimeoutError) as exc:
                     if conn is not None:
                         conn.close()
@@ -230,7 +199,7 @@ class LeaseHTTP:
                         continue
                     raise unreachable(self.server, exc) from exc
                 self.requests += 1
-                if keep and not conn.lost:
+                if conn.reusable:
                     self._idle.append(conn)
                 else:
                     conn.close()
