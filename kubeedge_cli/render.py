@@ -30,7 +30,7 @@ def data(
     elif columns is not None:
         table(columns, rows)
     else:
-        for key, value in (obj.items() if isinstance(obj, dict) else enumerate(obj)):
+        for key, value in obj.items() if isinstance(obj, dict) else enumerate(obj):
             sys.stdout.write(f"{key}: {value}\n")
     sys.stdout.flush()
 

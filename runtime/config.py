@@ -261,9 +261,7 @@ def _build(cls: type[T], data: Any, where: str, prefix: str) -> T:
 
 
 def _unknown(where: str, key: str, fields: dict[str, Any]) -> typing.NoReturn:
-    raise ConfigError(
-        f"{where}: unknown key {key}", hint=f"known keys here: {', '.join(sorted(fields))}"
-    )
+    raise ConfigError(f"{where}: unknown key {key}", hint=f"known keys here: {', '.join(sorted(fields))}")
 
 
 def _fail(where: str, key: str, value: Any, expected: str) -> typing.NoReturn:

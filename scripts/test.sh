@@ -12,6 +12,8 @@ ensure_all
 failed=()
 log "ruff check ."
 "$VENV/bin/ruff" check . || failed+=(ruff)
+log "ruff format --check ."
+"$VENV/bin/ruff" format --check . || failed+=(ruff-format)
 log "mypy (files from pyproject.toml)"
 "$VENV/bin/mypy" || failed+=(mypy)
 

@@ -21,7 +21,8 @@ app = typer.Typer(help="Edge role commands.")
 def run(
     ctx: typer.Context,
     config: Annotated[Path | None, typer.Option(help="Edge config (default <root>/etc/kedge/edge.toml).")] = (
-        None),
+        None
+    ),
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c")] = None,
     foreground: Annotated[bool, typer.Option(help="Attached to this terminal (always the case).")] = False,
     no_pods: Annotated[bool, typer.Option("--no-pods", help="Do not host the pod manager.")] = False,

@@ -45,20 +45,24 @@ def _docker_host(sets: list[str]) -> str:
 @app.command()
 def join(
     ctx: typer.Context,
-    token: Annotated[str, typer.Option(envvar="KEDGE_TOKEN", help="Join token (`kedge token create`, "
-                                                                  "or `keadm gettoken`).")],
+    token: Annotated[
+        str,
+        typer.Option(envvar="KEDGE_TOKEN", help="Join token (`kedge token create`, or `keadm gettoken`)."),
+    ],
     server: Annotated[str, typer.Option(envvar="KEDGE_SERVER", help="Cloud HOST[:PORT] (port 10000).")],
     cert_port: Annotated[int, typer.Option(help="Certificate server port on the same host.")] = 10002,
     node_name: Annotated[str | None, typer.Option(help="Node name (default: host name).")] = None,
     labels: Annotated[str | None, typer.Option(help="Node labels k=v,k2=v2.")] = None,
     with_edge_taint: Annotated[
-        bool, typer.Option(help="Taint node-role.kubernetes.io/edge:NoSchedule.")] = False,
+        bool, typer.Option(help="Taint node-role.kubernetes.io/edge:NoSchedule.")
+    ] = False,
     mqtt: Annotated[str, typer.Option(help="embedded | external=URL | off")] = "embedded",
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c")] = None,
     foreground: Annotated[bool, typer.Option(help="Run the runtime in this process.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Run the checks and print the plan; change nothing.")] = False,
     ignore_preflight_errors: Annotated[
-        str | None, typer.Option(help="Comma-separated check names to downgrade, or 'all'.")] = None,
+        str | None, typer.Option(help="Comma-separated check names to downgrade, or 'all'.")
+    ] = None,
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for Ready.")] = 60.0,
     root: RootOpt = None,
     output: OutputOpt = None,
@@ -69,9 +73,18 @@ def join(
 
     st = settings(ctx, output=output, root=root)
     opts = rj.JoinOptions(
-        token=token, server=server, root=Path(st.root), cert_port=cert_port, node_name=node_name or "",
-        labels=_labels(labels), with_edge_taint=with_edge_taint, mqtt=mqtt, sets=list(sets or []),
-        foreground=foreground, docker_host=_docker_host(list(sets or [])), ready_timeout=ready_timeout,
+        token=token,
+        server=server,
+        root=Path(st.root),
+        cert_port=cert_port,
+        node_name=node_name or "",
+        labels=_labels(labels),
+        with_edge_taint=with_edge_taint,
+        mqtt=mqtt,
+        sets=list(sets or []),
+        foreground=foreground,
+        docker_host=_docker_host(list(sets or [])),
+        ready_timeout=ready_timeout,
         ignore={s.strip() for s in (ignore_preflight_errors or "").split(",") if s.strip()},
     )
     joiner = Joiner(opts)
@@ -86,12 +99,18 @@ def join(
                 render.message(f"{'':28}hint: {c.hint}")
     if bad:
         raise PreflightFailed(
-            f"preflight failed: {', '.join(c.name for c in bad)}", failed=[c.name for c in bad],
-            hint="fix the checks above, or --ignore-preflight-errors=" + ",".join(c.name for c in bad))
+            f"preflight failed: {', '.join(c.name for c in bad)}",
+            failed=[c.name for c in bad],
+            hint="fix the checks above, or --ignore-preflight-errors=" + ",".join(c.name for c in bad),
+        )
     steps = joiner.steps()
     if dry_run:
-        plan = {"checks": [c.as_dict() for c in checks], "steps": [s.title for s in steps],
-                "node": opts.node_name, "server": opts.hub_addr}
+        plan = {
+            "checks": [c.as_dict() for c in checks],
+            "steps": [s.title for s in steps],
+            "node": opts.node_name,
+            "server": opts.hub_addr,
+        }
         if st.output is Format.table:
             for i, s in enumerate(steps, 1):
                 render.message(f"[dry-run] would [{i}/{len(steps)}] {s.title}")

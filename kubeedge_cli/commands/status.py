@@ -48,16 +48,39 @@ def edge_offline(root: Path, why: str) -> dict[str, Any]:
     except KedgeError as exc:
         why += f"; config: {exc}"
     return {
-        "role": "edge", "version": __version__, "running": False, "healthy": False, "since": None,
+        "role": "edge",
+        "version": __version__,
+        "running": False,
+        "healthy": False,
+        "since": None,
         "message": why,
-        "cloud": {"server": server, "connected": False, "since": None, "last_contact": None, "backoff": None,
-                  "peer_kind": "", "last_error": "", "auth_error": "", "outbox": None},
-        "node": {"name": node, "registered": None, "ready": None, "uid": "", "lastReport": None,
-                 "leaseRenewed": None, "lastError": ""},
+        "cloud": {
+            "server": server,
+            "connected": False,
+            "since": None,
+            "last_contact": None,
+            "backoff": None,
+            "peer_kind": "",
+            "last_error": "",
+            "auth_error": "",
+            "outbox": None,
+        },
+        "node": {
+            "name": node,
+            "registered": None,
+            "ready": None,
+            "uid": "",
+            "lastReport": None,
+            "leaseRenewed": None,
+            "lastError": "",
+        },
         "certificate": {"path": str(files.cert), "notAfter": _cert_expiry(files.cert)},
-        "cache": read_stats(db) or {"path": str(db), "epoch": "", "objects": {}, "bytes": 0,
-                                    "lastSync": None},
-        "pods": [], "podsError": "", "runtimeVersion": "", "process": None,
+        "cache": read_stats(db)
+        or {"path": str(db), "epoch": "", "objects": {}, "bytes": 0, "lastSync": None},
+        "pods": [],
+        "podsError": "",
+        "runtimeVersion": "",
+        "process": None,
     }
 
 
@@ -81,8 +104,11 @@ def cloud_status(root: Path) -> dict[str, Any]:
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
-        return {"role": "cloud", "healthy": None, "message": "no cloud role installed (no cloud status in "
-                                                              "this build)"}
+        return {
+            "role": "cloud",
+            "healthy": None,
+            "message": "no cloud role installed (no cloud status in this build)",
+        }
     return dict(fn(root))
 
 
@@ -107,29 +133,43 @@ def _print_edge(e: dict[str, Any]) -> None:
     rows = [
         ("runtime", ("running" if e.get("running") else "NOT RUNNING") + (f" (pid {pid})" if pid else "")),
         ("health", "healthy" if e.get("healthy") else "UNHEALTHY"),
-        ("cloud", f"{c.get('server', '')} {link} ({peer} peer), since {_ago(c.get('since'))}, "
-                  f"last contact {_ago(c.get('last_contact'))}"
-                  + (f", retry in {c['backoff']:.1f}s" if c.get("backoff") else "")),
+        (
+            "cloud",
+            f"{c.get('server', '')} {link} ({peer} peer), since {_ago(c.get('since'))}, "
+            f"last contact {_ago(c.get('last_contact'))}"
+            + (f", retry in {c['backoff']:.1f}s" if c.get("backoff") else ""),
+        ),
         ("node", f"{n.get('name', '')} ready={n.get('ready')} registered={n.get('registered')}"),
         ("certificate", f"expires {_when((e.get('certificate') or {}).get('notAfter'))}"),
-        ("cache", f"{sum((cache.get('objects') or {}).values())} objects, "
-                  f"{cache.get('bytes', 0) // 1024} KiB, "
-                  f"epoch {cache.get('epoch') or '-'}, last sync {_ago(cache.get('lastSync'))}"),
+        (
+            "cache",
+            f"{sum((cache.get('objects') or {}).values())} objects, "
+            f"{cache.get('bytes', 0) // 1024} KiB, "
+            f"epoch {cache.get('epoch') or '-'}, last sync {_ago(cache.get('lastSync'))}",
+        ),
     ]
     if e.get("process"):
         p = e["process"]
         rows.append(("process", f"RSS {p.get('rssBytes', 0) / 2**20:.1f} MiB, CPU {p.get('cpuSeconds')}s"))
-    for problem in (e.get("message"), c.get("auth_error") or c.get("last_error"), n.get("lastError"),
-                    e.get("podsError")):
+    for problem in (
+        e.get("message"),
+        c.get("auth_error") or c.get("last_error"),
+        n.get("lastError"),
+        e.get("podsError"),
+    ):
         if problem:
             rows.append(("problem", str(problem)))
     render.table(["edge", "status"], rows)
     pods = e.get("pods") or []
     if pods:
         render.message("")
-        render.table(["namespace", "name", "phase", "ready", "restarts", "age"],
-                     [[p["namespace"], p["name"], p["phase"], p["ready"], p["restarts"], f"{p['age']}s"]
-                      for p in pods])
+        render.table(
+            ["namespace", "name", "phase", "ready", "restarts", "age"],
+            [
+                [p["namespace"], p["name"], p["phase"], p["ready"], p["restarts"], f"{p['age']}s"]
+                for p in pods
+            ],
+        )
 
 
 @app.command()
@@ -144,8 +184,12 @@ def status(ctx: typer.Context, output: OutputOpt = None, root: RootOpt = None) -
     if Paths.of(s.root, "cloud").installed():
         out["cloud"] = cloud_status(s.root)
     if not out:
-        render.error(KedgeError(f"no kedge role installed under {s.root}",
-                                hint="`kedge join` (edge) or `kedge init` (cloud)"), s.output)
+        render.error(
+            KedgeError(
+                f"no kedge role installed under {s.root}", hint="`kedge join` (edge) or `kedge init` (cloud)"
+            ),
+            s.output,
+        )
         raise typer.Exit(1)
     if s.output is Format.table:
         if "edge" in out:

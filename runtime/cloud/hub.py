@@ -86,8 +86,9 @@ class CloudHub:
         self._on_connect: list[OnSession] = []
         self._on_disconnect: list[OnSession] = []
         self._on_ack: list[OnAck] = []
-        self.subscribe(on_message=on_message, on_connect=on_connect, on_disconnect=on_disconnect,
-                       on_ack=on_ack)
+        self.subscribe(
+            on_message=on_message, on_connect=on_connect, on_disconnect=on_disconnect, on_ack=on_ack
+        )
         self.keepalive_timeout = keepalive_timeout
         self.resend_after, self.max_resends = resend_after, max_resends
         self.rate, self.burst = rate, burst
@@ -103,18 +104,29 @@ class CloudHub:
         self._links: dict[str, Downlink] = {}
         # (node, project) from process_request to the handler; weak so failed handshakes leave nothing
         self._handshakes: weakref.WeakKeyDictionary[ServerConnection, tuple[str, str]] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._housekeeper: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_config(cls, hub: CloudHubSection, *, ssl_context: ssl.SSLContext,
-                    on_message: OnMessage | None = None, **kw: Any) -> CloudHub:
+    def from_config(
+        cls,
+        hub: CloudHubSection,
+        *,
+        ssl_context: ssl.SSLContext,
+        on_message: OnMessage | None = None,
+        **kw: Any,
+    ) -> CloudHub:
         """Build from ``[hub]`` of cloud.toml; ``kw`` adds callbacks, registry or overrides."""
         opts: dict[str, Any] = dict(
-            host=hub.bind, port=hub.websocket_port, keepalive_timeout=hub.keepalive_timeout_seconds,
-            max_frame_bytes=hub.max_frame_bytes, rate=hub.rate_limit_qps, burst=hub.rate_limit_burst,
+            host=hub.bind,
+            port=hub.websocket_port,
+            keepalive_timeout=hub.keepalive_timeout_seconds,
+            max_frame_bytes=hub.max_frame_bytes,
+            rate=hub.rate_limit_qps,
+            burst=hub.rate_limit_burst,
             resend_after=hub.resend_seconds,
         )
         opts.update(kw)
@@ -125,10 +137,18 @@ class CloudHub:
     async def start(self) -> None:
         raise_nofile_limit()
         self._server = await serve(
-            self._handler, self.host, self.port, ssl=self.ssl_context,
-            process_request=self._process_request, process_response=self._process_response,
-            max_size=self.max_frame_bytes, compression=None, ping_interval=None,
-            max_queue=4, server_header=f"kedge/{__version__}", logger=log,
+            self._handler,
+            self.host,
+            self.port,
+            ssl=self.ssl_context,
+            process_request=self._process_request,
+            process_response=self._process_response,
+            max_size=self.max_frame_bytes,
+            compression=None,
+            ping_interval=None,
+            max_queue=4,
+            server_header=f"kedge/{__version__}",
+            logger=log,
             close_timeout=self.close_wait,
         )
         self._housekeeper = asyncio.create_task(self._housekeeping(), name="cloudhub-housekeeping")
@@ -168,8 +188,10 @@ class CloudHub:
         reliable message the edge committed. Callbacks run on the node's reader: keep them short (a
         slow one delays that node only). Returns a function that unsubscribes."""
         pairs: list[tuple[list[Any], Any]] = [
-            (self._on_message, on_message), (self._on_connect, on_connect),
-            (self._on_disconnect, on_disconnect), (self._on_ack, on_ack),
+            (self._on_message, on_message),
+            (self._on_connect, on_connect),
+            (self._on_disconnect, on_disconnect),
+            (self._on_ack, on_ack),
         ]
         added = [(lst, cb) for lst, cb in pairs if cb is not None]
         for lst, cb in added:
@@ -182,8 +204,9 @@ class CloudHub:
 
         return unsubscribe
 
-    async def send(self, node: str, msg: Message, *, reliable_key: str | None = None,
-                   wait: float | None = None) -> bool:
+    async def send(
+        self, node: str, msg: Message, *, reliable_key: str | None = None, wait: float | None = None
+    ) -> bool:
         """Send to one edge. With ``reliable_key`` (use the object UID) the message is kept until acked
         — also across disconnects — and True is returned. Otherwise it is queued on the live session,
         waiting up to ``wait`` seconds (default ``send_timeout``) for room; False when the edge is offline or
@@ -235,7 +258,8 @@ class CloudHub:
         link = self._links.get(node)
         if link is None:
             link = self._links[node] = Downlink(
-                self.resend_after, self.max_resends, online=node in self._sessions)
+                self.resend_after, self.max_resends, online=node in self._sessions
+            )
         return link
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -245,25 +269,37 @@ class CloudHub:
 
     def _refuse(self, ws: ServerConnection, status: HTTPStatus, reason: str, text: str) -> Response:
         self.metrics.refused.labels(reason).inc()
-        self._log.warning(f"refused:{reason}", f"cloudhub: refused upgrade from {ws.remote_address}: {text}",
-                          time.monotonic())
+        self._log.warning(
+            f"refused:{reason}",
+            f"cloudhub: refused upgrade from {ws.remote_address}: {text}",
+            time.monotonic(),
+        )
         return ws.respond(status, text + "\n")
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         cert_node = node_from_cert(ws)
         if cert_node is None:
-            return self._refuse(ws, HTTPStatus.FORBIDDEN, "certificate",
-                                f"client certificate CN must be {NODE_CN_PREFIX}<node>")
+            return self._refuse(
+                ws,
+                HTTPStatus.FORBIDDEN,
+                "certificate",
+                f"client certificate CN must be {NODE_CN_PREFIX}<node>",
+            )
         parsed = parse_path(request.path)
         if parsed is None:
-            return self._refuse(ws, HTTPStatus.NOT_FOUND, "path",
-                                f"path {request.path!r} is not /<projectID>/<node>/events")
+            return self._refuse(
+                ws, HTTPStatus.NOT_FOUND, "path", f"path {request.path!r} is not /<projectID>/<node>/events"
+            )
         project, path_node = parsed
         header_node = request.headers.get(HDR_NODE_ID, "")
         for claimed, where in ((path_node, "path"), (header_node, "node_id header")):
             if claimed and claimed != cert_node:
-                return self._refuse(ws, HTTPStatus.FORBIDDEN, "node_mismatch",
-                                    f"{where} names node {claimed!r} but the certificate is {cert_node!r}")
+                return self._refuse(
+                    ws,
+                    HTTPStatus.FORBIDDEN,
+                    "node_mismatch",
+                    f"{where} names node {claimed!r} but the certificate is {cert_node!r}",
+                )
         self._handshakes[ws] = (cert_node, request.headers.get(HDR_PROJECT_ID, "") or project)
         return None
 
@@ -283,26 +319,48 @@ class CloudHub:
         epoch = ws.request.headers.get(HDR_EPOCH, "") if ws.request else ""
         remote = ws.remote_address
         info = SessionInfo(
-            node=node, project_id=project, peer_kind="kedge" if version else "kubeedge",
-            version=version, epoch=epoch, remote=f"{remote[0]}:{remote[1]}" if remote else "",
-            since=time.time(), last_contact=time.time(), key_hash=peer_key_hash(ws),
+            node=node,
+            project_id=project,
+            peer_kind="kedge" if version else "kubeedge",
+            version=version,
+            epoch=epoch,
+            remote=f"{remote[0]}:{remote[1]}" if remote else "",
+            since=time.time(),
+            last_contact=time.time(),
+            key_hash=peer_key_hash(ws),
         )
         link = self._link(node)
-        session = Session(ws, info, link, self.metrics, self._log, rate=self.rate, burst=self.burst,
-                          queue_size=self.queue_size, max_frame_bytes=self.max_frame_bytes,
-                          close_wait=self.close_wait)
+        session = Session(
+            ws,
+            info,
+            link,
+            self.metrics,
+            self._log,
+            rate=self.rate,
+            burst=self.burst,
+            queue_size=self.queue_size,
+            max_frame_bytes=self.max_frame_bytes,
+            close_wait=self.close_wait,
+        )
         old = self._sessions.get(node)
         self._sessions[node] = session
         if old is not None:
             old.active = False
             self.metrics.closed.labels("replaced").inc()
-            log.info("edge %s: new session from %s replaces the one from %s", node, info.remote,
-                     old.info.remote)
+            log.info(
+                "edge %s: new session from %s replaces the one from %s", node, info.remote, old.info.remote
+            )
             self._spawn(old.close(CLOSE_REPLACED, "replaced by a newer session", self.close_wait))
         link.reconnected(time.monotonic())
         self.metrics.connected.set(len(self._sessions))
-        log.info("edge %s connected from %s (%s %s, epoch %s)", node, info.remote, info.peer_kind,
-                 version or "-", epoch or "-")
+        log.info(
+            "edge %s connected from %s (%s %s, epoch %s)",
+            node,
+            info.remote,
+            info.peer_kind,
+            version or "-",
+            epoch or "-",
+        )
         await self._callback(self._on_connect, info)
         try:
             await session.run(self._upstream, self._acked)
@@ -327,8 +385,9 @@ class CloudHub:
         if self.prefix_upstream and msg.resource:
             msg.resource = add_node_prefix(node, msg.resource)
         if not self._on_message:
-            self._log.warning("unhandled", f"cloudhub: no subscriber for {msg.operation} {msg.resource}",
-                              time.monotonic())
+            self._log.warning(
+                "unhandled", f"cloudhub: no subscriber for {msg.operation} {msg.resource}", time.monotonic()
+            )
         for cb in list(self._on_message):
             try:
                 await cb(node, msg)
@@ -347,8 +406,9 @@ class CloudHub:
             try:
                 await cb(info)
             except Exception:
-                log.exception("cloudhub callback %s failed for edge %s", getattr(cb, "__name__", cb),
-                              info.node)
+                log.exception(
+                    "cloudhub callback %s failed for edge %s", getattr(cb, "__name__", cb), info.node
+                )
 
     async def _housekeeping(self) -> None:
         while True:

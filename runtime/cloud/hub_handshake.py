@@ -48,7 +48,7 @@ def node_from_cert(ws: ServerConnection) -> str | None:
     for rdn in (cert or {}).get("subject", ()):
         for key, value in rdn:
             if key == "commonName" and isinstance(value, str) and value.startswith(NODE_CN_PREFIX):
-                return value[len(NODE_CN_PREFIX):] or None
+                return value[len(NODE_CN_PREFIX) :] or None
     return None
 
 

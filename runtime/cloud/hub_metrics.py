@@ -9,9 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 # Label values come from peers; anything unknown is folded into "other" so a peer cannot grow the
 # metric's cardinality without bound.
-_OPERATIONS = frozenset(
-    "insert update patch delete query get response error upload keepalive".split()
-)
+_OPERATIONS = frozenset("insert update patch delete query get response error upload keepalive".split())
 _TYPES = frozenset(
     "pod configmap secret node nodepatch podpatch podstatus lease event serviceaccounttoken device "
     "devicemodel membership twin".split()
@@ -57,7 +55,8 @@ class HubMetrics:
         )
         self.closed = Counter("kedge_cloudhub_sessions_closed", "Sessions ended", ["reason"], registry=r)
         self.send_dropped = Counter(
-            "kedge_cloudhub_send_dropped", "Unreliable messages not delivered (edge offline or stuck)",
+            "kedge_cloudhub_send_dropped",
+            "Unreliable messages not delivered (edge offline or stuck)",
             registry=r,
         )
 

@@ -200,8 +200,9 @@ class Session:
                 self.logger.warning(f"malformed:{node}", f"edge {node}: malformed frame: {exc}", now)
                 if self._bad_in_a_row >= MALFORMED_IN_A_ROW:
                     self.metrics.closed.labels("malformed").inc()
-                    log.warning("edge %s: %d malformed frames in a row, closing its session", node,
-                                self._bad_in_a_row)
+                    log.warning(
+                        "edge %s: %d malformed frames in a row, closing its session", node, self._bad_in_a_row
+                    )
                     await self.close(CLOSE_POLICY, "malformed frames", self.close_wait)
                     return
                 continue

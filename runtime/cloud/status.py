@@ -41,8 +41,14 @@ def socket_path(root: Path) -> Path:
 async def snapshot(ctx: CloudContext, ctl: CloudControllers) -> dict[str, Any]:
     from runtime.pki import certs
 
-    body: dict[str, Any] = {"role": "cloud", "version": __version__, "running": True, "pid": os.getpid(),
-                            "since": ctl.started, "message": ""}
+    body: dict[str, Any] = {
+        "role": "cloud",
+        "version": __version__,
+        "running": True,
+        "pid": os.getpid(),
+        "since": ctl.started,
+        "message": "",
+    }
     body.update(ctl.status())
     ready = ctx.ready()
     body["ready"] = ready
@@ -50,8 +56,11 @@ async def snapshot(ctx: CloudContext, ctl: CloudControllers) -> dict[str, Any]:
     body["addresses"] = dict(ctx.addresses)
     body["certificates"] = {
         "ca": {"notAfter": certs.not_after(ctx.ca.cert).timestamp()},
-        "serving": {"notAfter": certs.not_after(certs.load_cert(ctx.serving_cert)).timestamp()
-                    if ctx.serving_cert else None},
+        "serving": {
+            "notAfter": certs.not_after(certs.load_cert(ctx.serving_cert)).timestamp()
+            if ctx.serving_cert
+            else None
+        },
     }
     try:
         body["tokens"] = [t.as_dict() for t in await asyncio.wait_for(ctx.store.list_tokens(), 3.0)]
@@ -125,9 +134,18 @@ def status(root: Path) -> dict[str, Any]:
     live = read(path)
     if live is not None:
         return live
-    return {"role": "cloud", "version": __version__, "running": False, "healthy": False, "since": None,
-            "message": f"the cloud (`kedge cloud run`) is not running (no answer on {path})",
-            "connectedEdges": 0, "edges": [], "pendingAcks": None, "checkedAt": time.time()}
+    return {
+        "role": "cloud",
+        "version": __version__,
+        "running": False,
+        "healthy": False,
+        "since": None,
+        "message": f"the cloud (`kedge cloud run`) is not running (no answer on {path})",
+        "connectedEdges": 0,
+        "edges": [],
+        "pendingAcks": None,
+        "checkedAt": time.time(),
+    }
 
 
 async def cloud_status(root: Path) -> dict[str, Any]:

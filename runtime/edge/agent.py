@@ -65,8 +65,13 @@ def podpatch(pod: dict[str, Any], status: dict[str, Any]) -> Message:
     """A pod status report as edgecore sends it: a JSON-string patch carrying the pod's UID (seq 31)."""
     meta = pod.get("metadata") or {}
     body = json.dumps({"metadata": {"uid": meta.get("uid", "")}, "status": status}, separators=(",", ":"))
-    return new_message(SRC_EDGED, GROUP_META, OP_PATCH,
-                       f"{meta.get('namespace', 'default')}/podpatch/{meta.get('name', '')}", body)
+    return new_message(
+        SRC_EDGED,
+        GROUP_META,
+        OP_PATCH,
+        f"{meta.get('namespace', 'default')}/podpatch/{meta.get('name', '')}",
+        body,
+    )
 
 
 class Agent:
@@ -133,8 +138,9 @@ class Agent:
         meta = pod["metadata"]
         await self.pods.delete_pod(pod, meta.get("deletionGracePeriodSeconds"))
         body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
-        req = new_message(SRC_EDGED, GROUP_META, OP_DELETE,
-                          f"{meta.get('namespace', 'default')}/pod/{meta['name']}", body)
+        req = new_message(
+            SRC_EDGED, GROUP_META, OP_DELETE, f"{meta.get('namespace', 'default')}/pod/{meta['name']}", body
+        )
         resp = await self.hub.request(req, timeout=30.0)
         _, err = split_result(resp.content)
         if err is not None and err.get("code") != 404:

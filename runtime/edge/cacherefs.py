@@ -46,8 +46,9 @@ class CacheRefs:
         self.store, self.hub, self.timeout = store, hub, timeout
 
     async def _query(self, resource: str, content: Any = None) -> Any:
-        resp = await self.hub.request(new_message(SRC_EDGED, GROUP_META, OP_QUERY, resource, content),
-                                      timeout=self.timeout)
+        resp = await self.hub.request(
+            new_message(SRC_EDGED, GROUP_META, OP_QUERY, resource, content), timeout=self.timeout
+        )
         obj, err = split_result(resp.content)
         if err is not None:
             if err.get("code") == 404:
@@ -89,11 +90,20 @@ class CacheRefs:
                 return str((cached.get("status") or {}).get("token") or "") or None
         elif not self.hub.connected:
             return None
-        body = {"metadata": {"creationTimestamp": None},
-                "spec": {"audiences": audience, "expirationSeconds": expiration,
-                         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": meta.get("name", ""),
-                                            "uid": meta.get("uid", "")}},
-                "status": {"token": "", "expirationTimestamp": None}}
+        body = {
+            "metadata": {"creationTimestamp": None},
+            "spec": {
+                "audiences": audience,
+                "expirationSeconds": expiration,
+                "boundObjectRef": {
+                    "kind": "Pod",
+                    "apiVersion": "v1",
+                    "name": meta.get("name", ""),
+                    "uid": meta.get("uid", ""),
+                },
+            },
+            "status": {"token": "", "expirationTimestamp": None},
+        }
         try:
             obj = await self._query(f"{ns}/serviceaccounttoken/{sa}", body)
         except KedgeError as exc:

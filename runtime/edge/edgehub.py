@@ -63,8 +63,14 @@ class Failure(Enum):
 
 
 _AUTH_SSL_REASONS = (
-    "CERTIFICATE_REQUIRED", "CERTIFICATE_EXPIRED", "UNKNOWN_CA", "BAD_CERTIFICATE",
-    "CERTIFICATE_UNKNOWN", "CERTIFICATE_REVOKED", "CERTIFICATE_VERIFY_FAILED", "ACCESS_DENIED",
+    "CERTIFICATE_REQUIRED",
+    "CERTIFICATE_EXPIRED",
+    "UNKNOWN_CA",
+    "BAD_CERTIFICATE",
+    "CERTIFICATE_UNKNOWN",
+    "CERTIFICATE_REVOKED",
+    "CERTIFICATE_VERIFY_FAILED",
+    "ACCESS_DENIED",
 )
 
 
@@ -176,12 +182,15 @@ class EdgeHub:
         self._last_malformed_log = 0.0
 
     @classmethod
-    def from_config(cls, hub: EdgeHubSection, node: str, *, on_message: OnMessage, outbox_path: str | Path,
-                    **kw: Any) -> EdgeHub:
+    def from_config(
+        cls, hub: EdgeHubSection, node: str, *, on_message: OnMessage, outbox_path: str | Path, **kw: Any
+    ) -> EdgeHub:
         """Build from ``[hub]`` of edge.toml; ``kw`` adds ssl_context or cert/key/ca, epoch, overrides."""
         opts: dict[str, Any] = dict(
-            project_id=hub.project_id, heartbeat=hub.heartbeat_seconds,
-            reconnect_cap=hub.reconnect_cap_seconds, connect_timeout=hub.connect_timeout_seconds,
+            project_id=hub.project_id,
+            heartbeat=hub.heartbeat_seconds,
+            reconnect_cap=hub.reconnect_cap_seconds,
+            connect_timeout=hub.connect_timeout_seconds,
             max_frame_bytes=hub.max_frame_bytes,
         )
         opts.update(kw)
@@ -261,12 +270,18 @@ class EdgeHub:
             while not stop.is_set():
                 try:
                     async with connect(
-                        self.url, ssl=self.ssl_context, additional_headers=self.headers(),
-                        max_size=self.max_frame_bytes, compression=None,
-                        ping_interval=2 * self.heartbeat, ping_timeout=self.dead_after,
-                        open_timeout=self.connect_timeout, close_timeout=min(5.0, self.dead_after),
+                        self.url,
+                        ssl=self.ssl_context,
+                        additional_headers=self.headers(),
+                        max_size=self.max_frame_bytes,
+                        compression=None,
+                        ping_interval=2 * self.heartbeat,
+                        ping_timeout=self.dead_after,
+                        open_timeout=self.connect_timeout,
+                        close_timeout=min(5.0, self.dead_after),
                         proxy=None,
-                        user_agent_header=f"kedge/{__version__}", max_queue=4,
+                        user_agent_header=f"kedge/{__version__}",
+                        max_queue=4,
                     ) as ws:
                         delays = backoff(self.reconnect_initial, cap=self.reconnect_cap)
                         await self._serve(ws, stop)

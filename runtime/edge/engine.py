@@ -27,8 +27,10 @@ async def engine_get(host: str, path: str, timeout: float = 5.0) -> Any:  # noqa
             elif url.scheme in ("tcp", "http"):
                 reader, writer = await asyncio.open_connection(url.hostname, url.port or 2375)
             else:
-                raise Unreachable(f"Docker engine {host}: unsupported scheme {url.scheme!r}",
-                                  hint="use unix:///var/run/docker.sock or tcp://host:port")
+                raise Unreachable(
+                    f"Docker engine {host}: unsupported scheme {url.scheme!r}",
+                    hint="use unix:///var/run/docker.sock or tcp://host:port",
+                )
             try:
                 writer.write(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
                 await writer.drain()
@@ -36,8 +38,10 @@ async def engine_get(host: str, path: str, timeout: float = 5.0) -> Any:  # noqa
             finally:
                 writer.close()
     except (OSError, TimeoutError) as exc:
-        raise Unreachable(f"Docker engine {host}: {exc or type(exc).__name__}",
-                          hint="start dockerd, or point runtime.docker_host at it") from exc
+        raise Unreachable(
+            f"Docker engine {host}: {exc or type(exc).__name__}",
+            hint="start dockerd, or point runtime.docker_host at it",
+        ) from exc
     head, _, body = raw.partition(b"\r\n\r\n")
     status = head.split(b" ", 2)[1:2]
     if status != [b"200"]:

@@ -32,8 +32,18 @@ HUB_PORT = 10000
 CERT_PORT = 10002
 MAX_SKEW = 60.0  # seconds; certificates are backdated 5 minutes, tokens expire by the minute
 MIN_FREE = 1 << 30  # 1 GiB for images and the cache
-CHECKS = ("token", "cert-port", "hub-port", "ca-hash", "server-cert", "node-name", "clock-skew", "docker",
-          "disk-space", "existing-state")
+CHECKS = (
+    "token",
+    "cert-port",
+    "hub-port",
+    "ca-hash",
+    "server-cert",
+    "node-name",
+    "clock-skew",
+    "docker",
+    "disk-space",
+    "existing-state",
+)
 
 
 @dataclass
@@ -98,9 +108,17 @@ def _ctx(ca_pem: str | None, check_hostname: bool = True) -> ssl.SSLContext:
     return ctx
 
 
-def https(host: str, port: int, method: str, path: str, *, ca_pem: str | None,
-          headers: dict[str, str] | None = None, body: bytes | None = None,
-          timeout: float = 10.0) -> tuple[int, bytes, dict[str, str]]:
+def https(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    *,
+    ca_pem: str | None,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, bytes, dict[str, str]]:
     """One HTTPS request to the bootstrap server: (status, body, headers). Raises OSError/ssl errors."""
     conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_ctx(ca_pem))
     try:
@@ -132,8 +150,10 @@ def token_claims(token: str) -> tuple[str, dict[str, Any]]:
 
 def peer_sans(host: str, port: int, ca_pem: str) -> list[str]:
     """The SANs of the certificate a TLS server presents (verified against the CA, hostname not)."""
-    with socket.create_connection((host, port), timeout=5) as raw, \
-            _ctx(ca_pem, check_hostname=False).wrap_socket(raw) as tls:
+    with (
+        socket.create_connection((host, port), timeout=5) as raw,
+        _ctx(ca_pem, check_hostname=False).wrap_socket(raw) as tls,
+    ):
         cert: dict[str, Any] = dict(tls.getpeercert() or {})
     return [str(pair[1]) for pair in cert.get("subjectAltName", ())]
 
@@ -158,7 +178,7 @@ def existing_identity(files: EdgeFiles) -> str | None:
     for rdn in decoded.get("subject", ()):
         for key, value in rdn:
             if key == "commonName" and value.startswith("system:node:"):
-                return str(value[len("system:node:"):])
+                return str(value[len("system:node:") :])
     return None
 
 
@@ -174,21 +194,37 @@ def _sync_preflight(opts: JoinOptions) -> list[Check]:
             out.append(Check("token", "error", "token has no exp claim", "create a new token"))
         elif exp <= time.time():
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
-            out.append(Check("token", "error", f"token expired at {when}",
-                             "create a new one with `kedge token create` (or `keadm gettoken`)"))
+            out.append(
+                Check(
+                    "token",
+                    "error",
+                    f"token expired at {when}",
+                    "create a new one with `kedge token create` (or `keadm gettoken`)",
+                )
+            )
         else:
             out.append(Check("token", "ok", f"valid for {int((exp - time.time()) / 60)} more minutes"))
     except tokens.TokenError as exc:
         out.append(Check("token", "error", str(exc), exc.hint or ""))
     # endpoints
     cert_err = _tcp(opts.host, opts.cert_port)
-    out.append(Check("cert-port", "error" if cert_err else "ok",
-                     f"certificate server {opts.cert_addr}: {cert_err or 'reachable'}",
-                     "check --server and --cert-port, and that `kedge cloud run` is up" if cert_err else ""))
+    out.append(
+        Check(
+            "cert-port",
+            "error" if cert_err else "ok",
+            f"certificate server {opts.cert_addr}: {cert_err or 'reachable'}",
+            "check --server and --cert-port, and that `kedge cloud run` is up" if cert_err else "",
+        )
+    )
     hub_err = _tcp(opts.host, opts.hub_port)
-    out.append(Check("hub-port", "error" if hub_err else "ok",
-                     f"cloud hub {opts.hub_addr}: {hub_err or 'reachable'}",
-                     "check the port in --server (CloudHub listens on 10000)" if hub_err else ""))
+    out.append(
+        Check(
+            "hub-port",
+            "error" if hub_err else "ok",
+            f"cloud hub {opts.hub_addr}: {hub_err or 'reachable'}",
+            "check the port in --server (CloudHub listens on 10000)" if hub_err else "",
+        )
+    )
     # CA pinned by the token
     ca_pem = None
     date_header = ""
@@ -198,30 +234,52 @@ def _sync_preflight(opts: JoinOptions) -> list[Check]:
             got = hashlib.sha256(der).hexdigest()
             if ca_hash and got != ca_hash:
                 detail = f"CA of {opts.cert_addr} has sha256 {got[:16]}…, the token expects {ca_hash[:16]}…"
-                out.append(Check("ca-hash", "error", detail,
-                                 "wrong cloud, or a man in the middle: check --server and the token"))
+                out.append(
+                    Check(
+                        "ca-hash",
+                        "error",
+                        detail,
+                        "wrong cloud, or a man in the middle: check --server and the token",
+                    )
+                )
             else:
                 ca_pem = ca_pem_of(der)
                 detail = f"CA sha256 {got[:16]}… matches the token" if ca_hash else "token malformed"
                 out.append(Check("ca-hash", "ok" if ca_hash else "error", detail))
         except (OSError, ssl.SSLError, KedgeError) as exc:
-            out.append(Check("ca-hash", "error", f"fetching https://{opts.cert_addr}/ca.crt: {exc}",
-                             "is this a kedge/KubeEdge certificate server?"))
+            out.append(
+                Check(
+                    "ca-hash",
+                    "error",
+                    f"fetching https://{opts.cert_addr}/ca.crt: {exc}",
+                    "is this a kedge/KubeEdge certificate server?",
+                )
+            )
     # server certificate valid for the address dialed
     if ca_pem is not None and not hub_err:
         try:
-            with socket.create_connection((opts.host, opts.hub_port), timeout=5) as raw, \
-                    _ctx(ca_pem).wrap_socket(raw, server_hostname=opts.host):
+            with (
+                socket.create_connection((opts.host, opts.hub_port), timeout=5) as raw,
+                _ctx(ca_pem).wrap_socket(raw, server_hostname=opts.host),
+            ):
                 pass
             out.append(Check("server-cert", "ok", f"{opts.hub_addr} presents a certificate for {opts.host}"))
         except ssl.SSLCertVerificationError as exc:
             sans = []
             with contextlib.suppress(OSError, ssl.SSLError):
                 sans = peer_sans(opts.host, opts.hub_port, ca_pem)
-            detail = (f"{opts.hub_addr}: certificate not valid for {opts.host!r} ({exc.verify_message}); "
-                      f"it holds SANs: {', '.join(sans) or 'none'}")
-            out.append(Check("server-cert", "error", detail,
-                             "dial one of those names, or add it with `kedge init --advertise-address`"))
+            detail = (
+                f"{opts.hub_addr}: certificate not valid for {opts.host!r} ({exc.verify_message}); "
+                f"it holds SANs: {', '.join(sans) or 'none'}"
+            )
+            out.append(
+                Check(
+                    "server-cert",
+                    "error",
+                    detail,
+                    "dial one of those names, or add it with `kedge init --advertise-address`",
+                )
+            )
         except (OSError, ssl.SSLError) as exc:
             out.append(Check("server-cert", "error", f"TLS to {opts.hub_addr}: {exc}"))
     # node name free, or held by this machine's key; the answer's Date header gives the clock skew
@@ -233,14 +291,26 @@ def _sync_preflight(opts: JoinOptions) -> list[Check]:
             skew = time.time() - email.utils.parsedate_to_datetime(date_header).timestamp()
             bad = abs(skew) > MAX_SKEW
             detail = f"clock differs from the cloud by {skew:+.0f}s"
-            out.append(Check("clock-skew", "error" if bad else "ok", detail,
-                             "synchronise the clock (NTP)" if bad else ""))
+            out.append(
+                Check(
+                    "clock-skew",
+                    "error" if bad else "ok",
+                    detail,
+                    "synchronise the clock (NTP)" if bad else "",
+                )
+            )
     # disk
     state = files.paths.state
     probe = next((p for p in (state, *state.parents) if p.exists()), Path("/"))
     free = shutil.disk_usage(probe).free
-    out.append(Check("disk-space", "ok" if free >= MIN_FREE else "warning",
-                     f"{free >> 20} MiB free under {probe}", "" if free >= MIN_FREE else "free some space"))
+    out.append(
+        Check(
+            "disk-space",
+            "ok" if free >= MIN_FREE else "warning",
+            f"{free >> 20} MiB free under {probe}",
+            "" if free >= MIN_FREE else "free some space",
+        )
+    )
     # existing local state
     out.append(_existing_state(opts, files))
     return out
@@ -258,8 +328,12 @@ def _node_name(opts: JoinOptions, files: EdgeFiles, ca_pem: str) -> tuple[Check,
     if status == 200 and existing_identity(files) == name:
         return Check("node-name", "ok", f"node {name!r} exists and this machine holds its key"), date
     if status == 200:
-        return Check("node-name", "error", f"node name {name!r} is taken in the cluster",
-                     "pick another --node-name, or `kedge token create --node <name>` to re-join it"), date
+        return Check(
+            "node-name",
+            "error",
+            f"node name {name!r} is taken in the cluster",
+            "pick another --node-name, or `kedge token create --node <name>` to re-join it",
+        ), date
     return Check("node-name", "warning", f"GET /node/{name} answered {status}"), date
 
 
@@ -274,9 +348,12 @@ def _existing_state(opts: JoinOptions, files: EdgeFiles) -> Check:
     if same:
         detail = f"already joined as {opts.node_name} to {opts.hub_addr}: converging"
         return Check("existing-state", "ok", detail)
-    return Check("existing-state", "error",
-                 f"{files.paths.config_file} joins node {cfg.node.name!r} to {cfg.hub.server!r}",
-                 "run `kedge reset edge` first to join elsewhere or under another name")
+    return Check(
+        "existing-state",
+        "error",
+        f"{files.paths.config_file} joins node {cfg.node.name!r} to {cfg.hub.server!r}",
+        "run `kedge reset edge` first to join elsewhere or under another name",
+    )
 
 
 async def preflight(opts: JoinOptions) -> list[Check]:
@@ -287,9 +364,15 @@ async def preflight(opts: JoinOptions) -> list[Check]:
         detail = f"Docker engine {facts['version']} (API {facts['apiVersion']})"
         checks.insert(-2, Check("docker", "ok", detail))
         if not facts["liveRestore"]:
-            checks.insert(-2, Check("docker", "warning",
-                                    "LiveRestoreEnabled is false: restarting dockerd kills every pod",
-                                    'set "live-restore": true in /etc/docker/daemon.json'))
+            checks.insert(
+                -2,
+                Check(
+                    "docker",
+                    "warning",
+                    "LiveRestoreEnabled is false: restarting dockerd kills every pod",
+                    'set "live-restore": true in /etc/docker/daemon.json',
+                ),
+            )
     except KedgeError as exc:
         checks.insert(-2, Check("docker", "error", str(exc), exc.hint or "install and start Docker"))
     for c in checks:

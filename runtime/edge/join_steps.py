@@ -85,8 +85,10 @@ class Joiner:
 
     def steps(self) -> list[Step]:
         return [
-            Step(f"fetching the cloud CA from {self.opts.cert_addr} and checking it against the token",
-                 self.pin_ca),
+            Step(
+                f"fetching the cloud CA from {self.opts.cert_addr} and checking it against the token",
+                self.pin_ca,
+            ),
             Step("ECDSA P-256 key and certificate signing request", self.ensure_key),
             Step(f"requesting the node certificate for {self.opts.node_name}", self.ensure_cert),
             Step(f"writing {self.files.paths.config_file}", self.write_config),
@@ -100,8 +102,10 @@ class Joiner:
         try:
             der = await asyncio.to_thread(join.fetch_ca, self.opts.host, self.opts.cert_port)
         except OSError as exc:
-            raise Unreachable(f"fetch CA: https://{self.opts.cert_addr}/ca.crt: {exc}",
-                              hint="check --server/--cert-port and that the cloud is running") from exc
+            raise Unreachable(
+                f"fetch CA: https://{self.opts.cert_addr}/ca.crt: {exc}",
+                hint="check --server/--cert-port and that the cloud is running",
+            ) from exc
         tokens.check_ca(self.opts.token, der)  # TokenError (auth, exit 5) on mismatch
         self.ca_pem = join.ca_pem_of(der)
         write_atomic(self.files.ca, self.ca_pem, mode=0o644)
@@ -132,8 +136,12 @@ class Joiner:
         except (OSError, ValueError, KedgeError):
             return False
         same_key = certs.key_hash(cert) == certs.key_hash(key.public_key())
-        return bool(same_key and cert.issuer == ca.subject and certs.node_of(cert) == self.opts.node_name
-                    and certs.remaining(cert).total_seconds() > RENEW_BEFORE)
+        return bool(
+            same_key
+            and cert.issuer == ca.subject
+            and certs.node_of(cert) == self.opts.node_name
+            and certs.remaining(cert).total_seconds() > RENEW_BEFORE
+        )
 
     def _request_cert(self) -> str:
         from runtime.pki import certs
@@ -146,15 +154,26 @@ class Joiner:
         url = f"https://{self.opts.cert_addr}/edge.crt"
         try:
             status, body, _ = join.https(
-                self.opts.host, self.opts.cert_port, "GET", "/edge.crt", ca_pem=self.ca_pem or None,
-                headers={"Authorization": f"Bearer {jwt}", "NodeName": self.opts.node_name,
-                         "Content-Type": "application/octet-stream"}, body=csr)
+                self.opts.host,
+                self.opts.cert_port,
+                "GET",
+                "/edge.crt",
+                ca_pem=self.ca_pem or None,
+                headers={
+                    "Authorization": f"Bearer {jwt}",
+                    "NodeName": self.opts.node_name,
+                    "Content-Type": "application/octet-stream",
+                },
+                body=csr,
+            )
         except OSError as exc:
             raise Unreachable(f"request certificate: {url}: {exc}", hint="is the cloud running?") from exc
         text = body[:300].decode(errors="replace").strip()
         if status in (401, 403, 409):
-            raise AuthError(f"request certificate: {url} refused ({status}): {text}",
-                            hint="create a fresh token (`kedge token create`), or pick another --node-name")
+            raise AuthError(
+                f"request certificate: {url} refused ({status}): {text}",
+                hint="create a fresh token (`kedge token create`), or pick another --node-name",
+            )
         if status != 200:
             raise KedgeError(f"request certificate: {url} answered {status}: {text}")
         cert = certs.load_cert(body)
@@ -184,8 +203,12 @@ class Joiner:
     async def write_config(self) -> str:
         cfg = self.build_config()
         save(cfg, self.files.paths.config_file)
-        facts = {"server": self.opts.hub_addr, "node": self.opts.node_name, "certServer": self.opts.cert_addr,
-                 "joined": time.time()}
+        facts = {
+            "server": self.opts.hub_addr,
+            "node": self.opts.node_name,
+            "certServer": self.opts.cert_addr,
+            "joined": time.time(),
+        }
         write_atomic(self.files.joined, json.dumps(facts))
         return str(self.files.paths.config_file)
 
@@ -217,15 +240,22 @@ class Joiner:
         env = dict(os.environ, MALLOC_ARENA_MAX="2", PYINSTALLER_RESET_ENVIRONMENT="1")
         with paths.log_file.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: ASYNC220 - a detached child, not awaited
-                [*kedge_command(), "edge", "run", "--root", str(self.opts.root)], stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+                [*kedge_command(), "edge", "run", "--root", str(self.opts.root)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
         for _ in range(400):
             pid = self._running_pid()
             if pid is not None and (pid == self.proc.pid or _parent(pid) == self.proc.pid):
                 return f"pid {pid}, log {paths.log_file}"  # a one-file build: the bootloader's child
             if self.proc.poll() is not None:
-                raise KedgeError(f"start runtime: `kedge edge run` exited with {self.proc.returncode}",
-                                 hint=f"see {paths.log_file}")
+                raise KedgeError(
+                    f"start runtime: `kedge edge run` exited with {self.proc.returncode}",
+                    hint=f"see {paths.log_file}",
+                )
             await asyncio.sleep(0.05)
         return f"pid {self.proc.pid} (no pid file yet), log {paths.log_file}"
 
@@ -246,4 +276,5 @@ class Joiner:
         raise Unreachable(
             f"wait for Ready: node {self.opts.node_name} not Ready via {self.opts.hub_addr} after "
             f"{self.opts.ready_timeout:g}s" + (f" ({why})" if why else ""),
-            hint=f"see {self.files.paths.log_file} and `kedge status`")
+            hint=f"see {self.files.paths.log_file} and `kedge status`",
+        )

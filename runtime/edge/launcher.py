@@ -73,8 +73,10 @@ def claim_pid_file(path: Path) -> None:
 
     other = read_pid(path)
     if other is not None and other != os.getpid() and _pid_alive(other):
-        raise UsageError(f"an edge runtime is already running (pid {other}, {path})",
-                         hint="stop it first, or use `kedge status`")
+        raise UsageError(
+            f"an edge runtime is already running (pid {other}, {path})",
+            hint="stop it first, or use `kedge status`",
+        )
     write_atomic(path, f"{os.getpid()}\n", mode=0o644)  # readers never see it empty
 
 
@@ -87,8 +89,9 @@ def main(argv: list[str]) -> int:
     from runtime.paths import Paths
 
     level = logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     root = Path(args.root)
     pid_file = Paths.of(root, "edge").pid_file
     try:

@@ -113,8 +113,9 @@ class MetaStore:
         if row is None:
             self.epoch = uuid.uuid4().hex[:16]
             db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (self.epoch,))
-            log.info("metastore: new cache %s, epoch %s (the cloud will send everything)",
-                     self.path, self.epoch)
+            log.info(
+                "metastore: new cache %s, epoch %s (the cloud will send everything)", self.path, self.epoch
+            )
         else:
             self.epoch = row[0]
 
@@ -128,7 +129,10 @@ class MetaStore:
         self.recovered_from = aside
         log.error(
             "metastore: cache %s is corrupt (%s); moved it to %s and starting an empty cache with a "
-            "new epoch — the cloud will resend every object", self.path, exc, aside,
+            "new epoch — the cloud will resend every object",
+            self.path,
+            exc,
+            aside,
         )
 
     def _apply(self, typ: str, ns: str, name: str, op: str, obj: Any) -> Change:
@@ -175,7 +179,8 @@ class MetaStore:
             rows = self._db.execute("SELECT data FROM objects WHERE type=? ORDER BY namespace, name", (typ,))
         else:
             rows = self._db.execute(
-                "SELECT data FROM objects WHERE type=? AND namespace=? ORDER BY name", (typ, ns))
+                "SELECT data FROM objects WHERE type=? AND namespace=? ORDER BY name", (typ, ns)
+            )
         return [orjson.loads(r[0]) for r in rows]
 
     def _stats(self) -> dict[str, Any]:
@@ -185,9 +190,14 @@ class MetaStore:
         size = sum(
             Path(str(self.path) + s).stat().st_size for s in ("", "-wal") if Path(str(self.path) + s).exists()
         )
-        return {"path": str(self.path), "epoch": self.epoch, "objects": counts, "bytes": size,
-                "lastSync": float(row[0]) if row else None,
-                "recoveredFrom": str(self.recovered_from) if self.recovered_from else None}
+        return {
+            "path": str(self.path),
+            "epoch": self.epoch,
+            "objects": counts,
+            "bytes": size,
+            "lastSync": float(row[0]) if row else None,
+            "recoveredFrom": str(self.recovered_from) if self.recovered_from else None,
+        }
 
     # ------------------------------------------------------------ async API
 
@@ -236,6 +246,10 @@ def read_stats(path: Path) -> dict[str, Any] | None:
             db.close()
     except sqlite3.Error as exc:
         return {"path": str(path), "error": str(exc)}
-    return {"path": str(path), "epoch": meta.get("epoch", ""), "objects": counts,
-            "bytes": path.stat().st_size,
-            "lastSync": float(meta["last_sync"]) if "last_sync" in meta else None}
+    return {
+        "path": str(path),
+        "epoch": meta.get("epoch", ""),
+        "objects": counts,
+        "bytes": path.stat().st_size,
+        "lastSync": float(meta["last_sync"]) if "last_sync" in meta else None,
+    }

@@ -27,15 +27,38 @@ RESERVED_MEMORY_KI = 100 * 1024  # edgecore reserves 100 Mi (recorded capacity -
 # kubelet's default eviction threshold nodefs.available<10%, a float32 in Go: 0.1 as float32 (recorded)
 EVICTION_NODEFS = 0.10000000149011612
 EDGE_ROLE = "node-role.kubernetes.io/edge"
-ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm", "i686": "386",
-        "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+ARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
 CONDITIONS = (
-    ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available",
-     "KubeletHasInsufficientMemory", "kubelet has insufficient memory available"),
-    ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure",
-     "KubeletHasDiskPressure", "kubelet has disk pressure"),
-    ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available",
-     "KubeletHasInsufficientPID", "kubelet has insufficient PID available"),
+    (
+        "MemoryPressure",
+        "KubeletHasSufficientMemory",
+        "kubelet has sufficient memory available",
+        "KubeletHasInsufficientMemory",
+        "kubelet has insufficient memory available",
+    ),
+    (
+        "DiskPressure",
+        "KubeletHasNoDiskPressure",
+        "kubelet has no disk pressure",
+        "KubeletHasDiskPressure",
+        "kubelet has disk pressure",
+    ),
+    (
+        "PIDPressure",
+        "KubeletHasSufficientPID",
+        "kubelet has sufficient PID available",
+        "KubeletHasInsufficientPID",
+        "kubelet has insufficient PID available",
+    ),
 )
 
 
@@ -145,23 +168,38 @@ def conditions(facts: Facts, now: str, previous: list[dict[str, Any]] | None = N
     out = []
     for ctype, ok_reason, ok_msg, bad_reason, bad_msg in CONDITIONS:
         bad = pressure[ctype]
-        out.append({"type": ctype, "status": "True" if bad else "False",
-                    "reason": bad_reason if bad else ok_reason, "message": bad_msg if bad else ok_msg})
-    out.append({"type": "Ready", "status": "True", "reason": "EdgeReady",
-                "message": "edge is posting ready status"})
+        out.append(
+            {
+                "type": ctype,
+                "status": "True" if bad else "False",
+                "reason": bad_reason if bad else ok_reason,
+                "message": bad_msg if bad else ok_msg,
+            }
+        )
+    out.append(
+        {"type": "Ready", "status": "True", "reason": "EdgeReady", "message": "edge is posting ready status"}
+    )
     for c in out:
         old = prev.get(c["type"])
         c["lastHeartbeatTime"] = now
         keep = old is not None and old.get("status") == c["status"] and old.get("lastTransitionTime")
         c["lastTransitionTime"] = old["lastTransitionTime"] if keep and old else now
-    return [{k: c[k] for k in ("type", "status", "lastHeartbeatTime", "lastTransitionTime", "reason",
-                               "message")} for c in out]
+    return [
+        {k: c[k] for k in ("type", "status", "lastHeartbeatTime", "lastTransitionTime", "reason", "message")}
+        for c in out
+    ]
 
 
 def node_status(facts: Facts, now: str, previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     disk_ki = facts.disk_bytes // 1024
-    capacity = {"cpu": str(facts.cpus), "ephemeral-storage": f"{disk_ki}Ki", "hugepages-1Gi": "0",
-                "hugepages-2Mi": "0", "memory": f"{facts.memory_ki}Ki", "pods": str(MAX_PODS)}
+    capacity = {
+        "cpu": str(facts.cpus),
+        "ephemeral-storage": f"{disk_ki}Ki",
+        "hugepages-1Gi": "0",
+        "hugepages-2Mi": "0",
+        "memory": f"{facts.memory_ki}Ki",
+        "pods": str(MAX_PODS),
+    }
     allocatable = dict(capacity)
     allocatable["ephemeral-storage"] = str(facts.disk_bytes - int(facts.disk_bytes * EVICTION_NODEFS))
     allocatable["memory"] = f"{max(0, facts.memory_ki - RESERVED_MEMORY_KI)}Ki"
@@ -169,14 +207,22 @@ def node_status(facts: Facts, now: str, previous: list[dict[str, Any]] | None = 
         "capacity": capacity,
         "allocatable": allocatable,
         "conditions": conditions(facts, now, previous),
-        "addresses": [{"type": "InternalIP", "address": facts.ip},
-                      {"type": "Hostname", "address": facts.hostname}],
+        "addresses": [
+            {"type": "InternalIP", "address": facts.ip},
+            {"type": "Hostname", "address": facts.hostname},
+        ],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
         "nodeInfo": {
-            "machineID": facts.machine_id, "systemUUID": facts.system_uuid, "bootID": facts.boot_id,
-            "kernelVersion": facts.kernel, "osImage": facts.os_image,
-            "containerRuntimeVersion": facts.runtime_version, "kubeletVersion": KUBELET_VERSION,
-            "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": facts.arch,
+            "machineID": facts.machine_id,
+            "systemUUID": facts.system_uuid,
+            "bootID": facts.boot_id,
+            "kernelVersion": facts.kernel,
+            "osImage": facts.os_image,
+            "containerRuntimeVersion": facts.runtime_version,
+            "kubeletVersion": KUBELET_VERSION,
+            "kubeProxyVersion": "",
+            "operatingSystem": "linux",
+            "architecture": facts.arch,
         },
     }
 
@@ -192,9 +238,13 @@ def build_node(
 ) -> dict[str, Any]:
     """The Node for the registration request (``insert null/node/<name>``)."""
     node_labels = {
-        "beta.kubernetes.io/arch": facts.arch, "beta.kubernetes.io/os": "linux",
-        "kubernetes.io/arch": facts.arch, "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-        "node-role.kubernetes.io/agent": "", EDGE_ROLE: "",
+        "beta.kubernetes.io/arch": facts.arch,
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": facts.arch,
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "node-role.kubernetes.io/agent": "",
+        EDGE_ROLE: "",
     }
     node_labels.update(labels or {})
     spec_taints = [parse_taint(t) for t in taints or []]
@@ -202,8 +252,12 @@ def build_node(
         spec_taints.append({"key": EDGE_ROLE, "effect": "NoSchedule"})  # as keadm --with-edge-taint
     spec: dict[str, Any] = {"taints": spec_taints} if spec_taints else {}
     return {
-        "metadata": {"name": name, "creationTimestamp": None, "labels": node_labels,
-                     "annotations": {"volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+        "metadata": {
+            "name": name,
+            "creationTimestamp": None,
+            "labels": node_labels,
+            "annotations": {"volumes.kubernetes.io/controller-managed-attach-detach": "true"},
+        },
         "spec": spec,
         "status": node_status(facts, now or rfc3339()),
     }

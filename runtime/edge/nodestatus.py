@@ -87,7 +87,8 @@ def _ready(node: Any) -> bool | None:
 
 def _micro(ts: float | None = None) -> str:
     return dt.datetime.fromtimestamp(time.time() if ts is None else ts, dt.UTC).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ")
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
 
 
 class NodeStatus:
@@ -126,9 +127,15 @@ class NodeStatus:
         self._sent: dict[str, Any] | None = None  # the status last accepted by the cloud
 
     def state(self) -> dict[str, Any]:
-        return {"name": self.name, "registered": self.registered, "ready": self.ready_in_cloud,
-                "uid": self.node_uid, "lastReport": self.last_report, "leaseRenewed": self.lease_renewed,
-                "lastError": self.last_error}
+        return {
+            "name": self.name,
+            "registered": self.registered,
+            "ready": self.ready_in_cloud,
+            "uid": self.node_uid,
+            "lastReport": self.last_report,
+            "leaseRenewed": self.lease_renewed,
+            "lastError": self.last_error,
+        }
 
     def facts(self) -> nodeinfo.Facts:
         return nodeinfo.collect(self.state_dir, self.cloud, self.runtime_version())
@@ -139,8 +146,13 @@ class NodeStatus:
         return split_result(resp.content)
 
     async def register(self) -> None:
-        node = nodeinfo.build_node(self.name, self.facts(), labels=self.labels, taints=self.taints,
-                                   with_edge_taint=self.with_edge_taint)
+        node = nodeinfo.build_node(
+            self.name,
+            self.facts(),
+            labels=self.labels,
+            taints=self.taints,
+            with_edge_taint=self.with_edge_taint,
+        )
         obj, err = await self._request(OP_INSERT, f"null/node/{self.name}", node)
         if err is not None and err.get("reason") != "AlreadyExists":
             raise KedgeError(f"node registration refused: {err.get('code')} {err.get('message')}")
@@ -153,10 +165,12 @@ class NodeStatus:
         """Send a nodepatch if the status changed (or ``force``); True when one was accepted."""
         now = nodeinfo.rfc3339()
         new = nodeinfo.node_status(self.facts(), now, (self._sent or {}).get("conditions"))
-        changed = self._sent is None or any(
-            self._sent.get(k) != new.get(k) for k in STATUS_FIELDS) or [
-            (c["type"], c["status"]) for c in self._sent["conditions"]] != [
-            (c["type"], c["status"]) for c in new["conditions"]]
+        changed = (
+            self._sent is None
+            or any(self._sent.get(k) != new.get(k) for k in STATUS_FIELDS)
+            or [(c["type"], c["status"]) for c in self._sent["conditions"]]
+            != [(c["type"], c["status"]) for c in new["conditions"]]
+        )
         if not (changed or force):
             return False
         obj, err = await self._request(OP_PATCH, f"null/nodepatch/{self.name}", status_patch(self._sent, new))
@@ -185,11 +199,17 @@ class NodeStatus:
                         self.node_uid = str((cached.get("metadata") or {}).get("uid") or "")
                 meta: dict[str, Any] = {"name": self.name, "namespace": LEASE_NS, "creationTimestamp": None}
                 if self.node_uid:
-                    meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": self.name,
-                                                "uid": self.node_uid}]
-                lease = {"metadata": meta, "spec": {"holderIdentity": self.name,
-                                                    "leaseDurationSeconds": LEASE_SECONDS,
-                                                    "renewTime": _micro()}}
+                    meta["ownerReferences"] = [
+                        {"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": self.node_uid}
+                    ]
+                lease = {
+                    "metadata": meta,
+                    "spec": {
+                        "holderIdentity": self.name,
+                        "leaseDurationSeconds": LEASE_SECONDS,
+                        "renewTime": _micro(),
+                    },
+                }
                 obj, err = await self._request(OP_INSERT, res, lease)
                 if err is not None:
                     raise KedgeError(f"lease create refused: {err.get('code')} {err.get('message')}")
@@ -242,5 +262,6 @@ class NodeStatus:
                 self._note(exc)
                 wait = next(delays)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(wait, max(0.05, next_lease - time.monotonic()))
-                                       if next_lease else wait)
+                await asyncio.wait_for(
+                    stop.wait(), min(wait, max(0.05, next_lease - time.monotonic())) if next_lease else wait
+                )

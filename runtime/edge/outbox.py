@@ -137,7 +137,8 @@ class Outbox:
         reason = "superseded"
         if row is None:
             row = db.execute(
-                "SELECT id, size FROM outbox WHERE kind = 'event' ORDER BY id LIMIT 1").fetchone()
+                "SELECT id, size FROM outbox WHERE kind = 'event' ORDER BY id LIMIT 1"
+            ).fetchone()
             reason = "event"
         if row is None:
             row = db.execute("SELECT id, size FROM outbox ORDER BY id LIMIT 1").fetchone()
@@ -169,8 +170,9 @@ class Outbox:
             db = self._conn()
             marks = ",".join("?" * len(ids))
             db.execute("BEGIN IMMEDIATE")
-            size = db.execute(f"SELECT count(*), coalesce(sum(size), 0) FROM outbox WHERE id IN ({marks})",
-                              ids).fetchone()
+            size = db.execute(
+                f"SELECT count(*), coalesce(sum(size), 0) FROM outbox WHERE id IN ({marks})", ids
+            ).fetchone()
             db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", ids)
             db.execute("COMMIT")
             self._count -= size[0]
@@ -202,8 +204,13 @@ class Outbox:
                         os.replace(self.path + suffix, aside + suffix)
                 self.dropped["corrupt"] += lost
                 self._count = self._bytes = 0
-            log.error("outbox %s is unreadable (%s): moved aside to %s, %d queued message(s) lost",
-                      self.path, exc, aside, lost)
+            log.error(
+                "outbox %s is unreadable (%s): moved aside to %s, %d queued message(s) lost",
+                self.path,
+                exc,
+                aside,
+                lost,
+            )
             return fn()
 
     # --- async API ---

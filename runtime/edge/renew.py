@@ -47,15 +47,21 @@ def renew_once(files: EdgeFiles, host: str, port: int, node: str, timeout: float
     ctx.load_cert_chain(str(files.cert), str(files.key))
     conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ctx)
     try:
-        conn.request("GET", "/edge.crt", body=csr, headers={"NodeName": node,
-                                                            "Content-Type": "application/octet-stream"})
+        conn.request(
+            "GET",
+            "/edge.crt",
+            body=csr,
+            headers={"NodeName": node, "Content-Type": "application/octet-stream"},
+        )
         resp = conn.getresponse()
         body = resp.read()
     finally:
         conn.close()
     if resp.status != 200:
-        raise KedgeError(f"certificate renewal at https://{host}:{port}/edge.crt refused ({resp.status}): "
-                         f"{body[:200].decode(errors='replace')}")
+        raise KedgeError(
+            f"certificate renewal at https://{host}:{port}/edge.crt refused ({resp.status}): "
+            f"{body[:200].decode(errors='replace')}"
+        )
     cert = certs.load_cert(body)
     if certs.node_of(cert) != node:
         raise KedgeError(f"renewed certificate names {certs.node_of(cert)!r}, not {node!r}")
@@ -64,8 +70,15 @@ def renew_once(files: EdgeFiles, host: str, port: int, node: str, timeout: float
 
 
 async def renew_forever(
-    files: EdgeFiles, host: str, port: int, node: str, hub_ssl: ssl.SSLContext | None,
-    stop: asyncio.Event, *, renew_before: float = RENEW_BEFORE, check_every: float = CHECK_EVERY,
+    files: EdgeFiles,
+    host: str,
+    port: int,
+    node: str,
+    hub_ssl: ssl.SSLContext | None,
+    stop: asyncio.Event,
+    *,
+    renew_before: float = RENEW_BEFORE,
+    check_every: float = CHECK_EVERY,
 ) -> None:
     """Until ``stop``: renew when less than ``renew_before`` seconds of validity remain."""
     while not stop.is_set():
@@ -76,8 +89,10 @@ async def renew_forever(
                 new = await asyncio.to_thread(renew_once, files, host, port, node)
                 if hub_ssl is not None:
                     hub_ssl.load_cert_chain(str(files.cert), str(files.key))
-                log.info("node certificate renewed; valid until %s",
-                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(new)))
+                log.info(
+                    "node certificate renewed; valid until %s",
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(new)),
+                )
             except (OSError, ssl.SSLError, KedgeError) as exc:
                 log.warning("certificate renewal failed (retrying in %.0fs): %s", RETRY_EVERY, exc)
                 wait = min(check_every, RETRY_EVERY)

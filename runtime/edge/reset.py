@@ -75,8 +75,9 @@ def remove_containers(node: str, docker_host: str, dry_run: bool, prune_images: 
     rows: list[dict[str, str]] = []
     images: set[str] = set()
     try:
-        found = client.containers.list(all=True, filters={"label": ["io.kedge.managed=true",
-                                                                     f"io.kedge.node={node}"]})
+        found = client.containers.list(
+            all=True, filters={"label": ["io.kedge.managed=true", f"io.kedge.node={node}"]}
+        )
         if not found:
             rows.append(_row(f"containers of node {node}", "not found"))
         for c in found:
@@ -116,16 +117,25 @@ def delete_node_via_cloud(files: EdgeFiles, node: str, server: str) -> dict[str,
         async def ignore(_: Any) -> None:
             return None
 
-        hub = EdgeHub(server, node, on_message=ignore, outbox_path=files.paths.state / "reset-outbox.db",
-                      cert=str(files.cert), key=str(files.key), ca=str(files.ca), reconnect_cap=1.0)
+        hub = EdgeHub(
+            server,
+            node,
+            on_message=ignore,
+            outbox_path=files.paths.state / "reset-outbox.db",
+            cert=str(files.cert),
+            key=str(files.key),
+            ca=str(files.ca),
+            reconnect_cap=1.0,
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(hub.run(stop))
         try:
             async with asyncio.timeout(10):
                 while not hub.connected:  # noqa: ASYNC110 - the hub exposes no event for it
                     await asyncio.sleep(0.05)
-            resp = await hub.request(new_message(SRC_EDGED, GROUP_META, OP_DELETE, f"null/node/{node}", None),
-                                     timeout=10)
+            resp = await hub.request(
+                new_message(SRC_EDGED, GROUP_META, OP_DELETE, f"null/node/{node}", None), timeout=10
+            )
             _, err = split_result(resp.content)
             if err is not None and err.get("code") != 404:
                 return _row(f"node {node}", "failed", str(err.get("message")))
@@ -139,8 +149,9 @@ def delete_node_via_cloud(files: EdgeFiles, node: str, server: str) -> dict[str,
     return asyncio.run(go())
 
 
-def reset_edge(root: Path, *, dry_run: bool = False, prune_images: bool = False,
-               delete_node: bool = False) -> list[dict[str, str]]:
+def reset_edge(
+    root: Path, *, dry_run: bool = False, prune_images: bool = False, delete_node: bool = False
+) -> list[dict[str, str]]:
     """Everything `kedge join` and `kedge edge run` left under ``root``; safe to run twice."""
     files = EdgeFiles.of(root)
     rows = [stop_runtime(files, dry_run)]
@@ -149,8 +160,9 @@ def reset_edge(root: Path, *, dry_run: bool = False, prune_images: bool = False,
         cfg = load_edge(None, root)
         node, server, docker_host = cfg.node.name, cfg.hub.server, cfg.runtime.docker_host
     if delete_node and node and server:
-        rows.append(_row(f"node {node}", "would delete") if dry_run
-                    else delete_node_via_cloud(files, node, server))
+        rows.append(
+            _row(f"node {node}", "would delete") if dry_run else delete_node_via_cloud(files, node, server)
+        )
     if node:
         rows += remove_containers(node, docker_host, dry_run, prune_images)
     p = files.paths

@@ -61,8 +61,9 @@ class EdgeRuntime:
     def __init__(self, cfg: EdgeConfig, root: Path, *, pods: bool = True, lease_every: float = 10.0) -> None:
         if not cfg.node.name or not cfg.hub.server:
             where = EdgeFiles.of(root).paths.config_file
-            raise ConfigError(f"{where}: node.name and hub.server are required",
-                              hint="run `kedge join` first")
+            raise ConfigError(
+                f"{where}: node.name and hub.server are required", hint="run `kedge join` first"
+            )
         self.cfg, self.root, self.files = cfg, root, EdgeFiles.of(root)
         self.want_pods = pods
         self.lease_every = lease_every
@@ -82,7 +83,10 @@ class EdgeRuntime:
         pods = self.pod_manager.local_status() if self.pod_manager is not None else []
         healthy = bool(hub.get("connected") and node.get("registered") and node.get("ready"))
         return {
-            "role": "edge", "version": __version__, "running": True, "healthy": healthy,
+            "role": "edge",
+            "version": __version__,
+            "running": True,
+            "healthy": healthy,
             "since": self.started,
             "cloud": {"server": self.cfg.hub.server, **hub},
             "node": node,
@@ -116,9 +120,13 @@ class EdgeRuntime:
             stopper.cancel()
             if stop.is_set():
                 return
-        mgr = PodManager(DockerAdapter(self.cfg.runtime.docker_host or None), node_name=self.cfg.node.name,
-                         state_dir=self.files.paths.state, refs=CacheRefs(self.store, self.hub),
-                         on_status=self.agent.on_pod_status)
+        mgr = PodManager(
+            DockerAdapter(self.cfg.runtime.docker_host or None),
+            node_name=self.cfg.node.name,
+            state_dir=self.files.paths.state,
+            refs=CacheRefs(self.store, self.hub),
+            on_status=self.agent.on_pod_status,
+        )
         delays = backoff(1.0, cap=30.0)
         while not stop.is_set():
             try:
@@ -150,8 +158,9 @@ class EdgeRuntime:
             return True
         filters = json.dumps({"label": ["io.kedge.managed=true", f"io.kedge.node={self.cfg.node.name}"]})
         try:
-            found = await engine_get(self.cfg.runtime.docker_host,
-                                     "/containers/json?all=1&filters=" + quote(filters), timeout=5.0)
+            found = await engine_get(
+                self.cfg.runtime.docker_host, "/containers/json?all=1&filters=" + quote(filters), timeout=5.0
+            )
         except KedgeError:
             return True
         return bool(found)
@@ -166,19 +175,33 @@ class EdgeRuntime:
         self.store = store = await MetaStore.open(Path(cfg.cache.db))
         self.agent = agent = Agent(store, cfg.node.name)
         self.hub = hub = EdgeHub(
-            cfg.hub.server, cfg.node.name, on_message=agent.on_message, outbox_path=files.outbox,
-            cert=str(files.cert), key=str(files.key), ca=str(files.ca), project_id=cfg.hub.project_id,
-            epoch=store.epoch, heartbeat=cfg.hub.heartbeat_seconds,
-            reconnect_cap=cfg.hub.reconnect_cap_seconds, connect_timeout=cfg.hub.connect_timeout_seconds,
+            cfg.hub.server,
+            cfg.node.name,
+            on_message=agent.on_message,
+            outbox_path=files.outbox,
+            cert=str(files.cert),
+            key=str(files.key),
+            ca=str(files.ca),
+            project_id=cfg.hub.project_id,
+            epoch=store.epoch,
+            heartbeat=cfg.hub.heartbeat_seconds,
+            reconnect_cap=cfg.hub.reconnect_cap_seconds,
+            connect_timeout=cfg.hub.connect_timeout_seconds,
             max_frame_bytes=cfg.hub.max_frame_bytes,
         )
         agent.hub = hub
         await self._engine_version()
         self.node = NodeStatus(
-            hub, cfg.node.name, state_dir=files.paths.state, cloud=cfg.hub.server, labels=cfg.node.labels,
-            taints=cfg.node.taints, with_edge_taint=cfg.node.with_edge_taint,
+            hub,
+            cfg.node.name,
+            state_dir=files.paths.state,
+            cloud=cfg.hub.server,
+            labels=cfg.node.labels,
+            taints=cfg.node.taints,
+            with_edge_taint=cfg.node.with_edge_taint,
             runtime_version=lambda: self.runtime_version,
-            cached_node=lambda: store.get("node", "null", cfg.node.name), lease_every=self.lease_every,
+            cached_node=lambda: store.get("node", "null", cfg.node.name),
+            lease_every=self.lease_every,
         )
         statusd = StatusServer(Path(cfg.status.socket), self.status, tcp=cfg.metrics_address)
         await statusd.start()
@@ -186,13 +209,26 @@ class EdgeRuntime:
             asyncio.create_task(hub.run(stop), name="edgehub"),
             asyncio.create_task(self.node.run(stop), name="node"),
             asyncio.create_task(self._pods(stop), name="pods"),
-            asyncio.create_task(renew_forever(files, cfg.hub.server.rsplit(":", 1)[0].strip("[]"),
-                                              cfg.hub.cert_port, cfg.node.name, hub.ssl_context, stop),
-                                name="renew"),
+            asyncio.create_task(
+                renew_forever(
+                    files,
+                    cfg.hub.server.rsplit(":", 1)[0].strip("[]"),
+                    cfg.hub.cert_port,
+                    cfg.node.name,
+                    hub.ssl_context,
+                    stop,
+                ),
+                name="renew",
+            ),
             asyncio.create_task(stop.wait(), name="stop"),
         }
-        log.info("edge runtime %s started: node %s, cloud %s, cache epoch %s", __version__,
-                 cfg.node.name, cfg.hub.server, store.epoch)
+        log.info(
+            "edge runtime %s started: node %s, cloud %s, cache epoch %s",
+            __version__,
+            cfg.node.name,
+            cfg.hub.server,
+            store.epoch,
+        )
         try:
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             stop.set()  # let every task wind down on its own first (the hub closes its socket)

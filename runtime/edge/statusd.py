@@ -96,8 +96,11 @@ class StatusServer:
         if len(str(path).encode()) > 107:  # sun_path holds 108 bytes including the NUL
             from runtime.errors import ConfigError
 
-            raise ConfigError(f"status.socket {path}: {len(str(path).encode())} bytes, a unix socket path "
-                              "is limited to 107", hint="set a shorter one: --set status.socket=/run/…")
+            raise ConfigError(
+                f"status.socket {path}: {len(str(path).encode())} bytes, a unix socket path "
+                "is limited to 107",
+                hint="set a shorter one: --set status.socket=/run/…",
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale socket of a killed runtime

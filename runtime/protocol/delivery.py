@@ -212,9 +212,9 @@ class AckState:
         """{uid: entry} for one node. UIDs never contain '.', node names may: split on the last one."""
         prefix = f"{node}."
         return {
-            name[len(prefix):]: e
+            name[len(prefix) :]: e
             for name, e in self.entries.items()
-            if name.startswith(prefix) and "." not in name[len(prefix):]
+            if name.startswith(prefix) and "." not in name[len(prefix) :]
         }
 
     def forget_node(self, node: str) -> None:

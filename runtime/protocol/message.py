@@ -153,8 +153,13 @@ def response_to(
 ) -> Message:
     """The cloud's answer to an edge request (recorded: source edgecontroller, group resource)."""
     return new_message(
-        source, group, OP_RESPONSE, req.resource, content,
-        parent_msg_id=req.msg_id, resourceversion=resourceversion,
+        source,
+        group,
+        OP_RESPONSE,
+        req.resource,
+        content,
+        parent_msg_id=req.msg_id,
+        resourceversion=resourceversion,
     )
 
 
@@ -167,7 +172,10 @@ def ack(msg: Message, *, source: str | None = None, group: str | None = None) ->
     return new_message(
         msg.source if source is None else source,
         msg.group if group is None else group,
-        OP_RESPONSE, msg.resource, ACK_CONTENT, parent_msg_id=msg.msg_id,
+        OP_RESPONSE,
+        msg.resource,
+        ACK_CONTENT,
+        parent_msg_id=msg.msg_id,
     )
 
 

@@ -91,8 +91,20 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
     procs: list[subprocess.Popen[bytes]] = []
     data = work / f"api-{mode}"
     data.mkdir()
-    api = start_proc([*kedge_cmd, "apiserver", "--data-dir", str(data), "--port", "0", "--in-memory",
-                      "--watch-history", "200000"], work / f"api-{mode}.log")
+    api = start_proc(
+        [
+            *kedge_cmd,
+            "apiserver",
+            "--data-dir",
+            str(data),
+            "--port",
+            "0",
+            "--in-memory",
+            "--watch-history",
+            "200000",
+        ],
+        work / f"api-{mode}.log",
+    )
     procs.append(api)
     try:
         kubeconfig = data / "admin.kubeconfig"
@@ -106,10 +118,27 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
         for doc in load_yaml(crd.read_text()):
             await client.create(CRDS, doc)
         root = work / f"cloud-{mode}"
-        sets = ["hub.websocket_port=0", "hub.cert_port=0", "hub.bind=127.0.0.1",
-                "metrics_address=127.0.0.1:0", "log_level=warning", *args.set]
-        cloud = start_proc([*kedge_cmd, "cloud", "run", "--kubeconfig", str(kubeconfig), "--root", str(root),
-                            *[a for s in sets for a in ("--set", s)]], work / f"cloud-{mode}.log")
+        sets = [
+            "hub.websocket_port=0",
+            "hub.cert_port=0",
+            "hub.bind=127.0.0.1",
+            "metrics_address=127.0.0.1:0",
+            "log_level=warning",
+            *args.set,
+        ]
+        cloud = start_proc(
+            [
+                *kedge_cmd,
+                "cloud",
+                "run",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--root",
+                str(root),
+                *[a for s in sets for a in ("--set", s)],
+            ],
+            work / f"cloud-{mode}.log",
+        )
         procs.append(cloud)
         addresses = root / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
         for _ in range(600):
@@ -139,11 +168,29 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
         t_start = time.time()
         for p in range(args.procs):
             first, count = p * per, max(0, min(per, args.edges - p * per))
-            sims.append(await asyncio.create_subprocess_exec(
-                sys.executable, str(SIM), "--server", server, "--certs", str(cert_dir),
-                "--mode", mode, "--first", str(first), "--count", str(count), "--source", f"127.0.1.{p + 1}",
-                "--concurrency", str(args.concurrency),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 20))
+            sims.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    str(SIM),
+                    "--server",
+                    server,
+                    "--certs",
+                    str(cert_dir),
+                    "--mode",
+                    mode,
+                    "--first",
+                    str(first),
+                    "--count",
+                    str(count),
+                    "--source",
+                    f"127.0.1.{p + 1}",
+                    "--concurrency",
+                    str(args.concurrency),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    limit=1 << 20,
+                )
+            )
         lines: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
 
         async def pump(i: int, s: Any) -> None:
@@ -223,16 +270,20 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
         await client.close()
         per_edge_min = (b1 - b0) / max(1, args.edges) / window * 60
         return {
-            "mode": mode, "edges": args.edges, "sim_procs": args.procs,
+            "mode": mode,
+            "edges": args.edges,
+            "sim_procs": args.procs,
             "connect_seconds": round(connect_s, 1),
-            "cloud_rss_mb": round(rss2 / 2**20, 1), "cloud_rss_baseline_mb": round(rss0 / 2**20, 1),
+            "cloud_rss_mb": round(rss2 / 2**20, 1),
+            "cloud_rss_baseline_mb": round(rss0 / 2**20, 1),
             "cloud_rss_kb_per_edge": round((rss1 - rss0) / 1024 / max(1, args.edges), 1),
             "cloud_cpu_idle_pct": round(100 * (cpu_b - cpu_a) / window, 1),
             "cloud_cpu_connect_s": round(cpu_a - cpu0, 1),
             "api_writes_per_s": round(writes / window, 1),
             "idle_bytes_per_edge_per_min": round(per_edge_min),
             "idle_kbit_s_per_edge": round(per_edge_min * 8 / 60 / 1000, 3),
-            "fanout_pods": len(latencies), "fanout_p50_ms": _pct(latencies, 50),
+            "fanout_pods": len(latencies),
+            "fanout_p50_ms": _pct(latencies, 50),
             "fanout_p99_ms": _pct(latencies, 99),
             "idle_window_s": round(window, 1),
             "lease_writes_per_s": round(lease_writes / window, 1),
@@ -271,10 +322,14 @@ async def lease_health(client: Any, edges: int) -> dict[str, Any]:
         if node["metadata"]["name"].startswith("sim-") and ready.get("status") != "True":
             why = f"{ready.get('status')}:{ready.get('reason')}@{str(ready.get('lastTransitionTime'))[11:19]}"
             not_ready[why] = not_ready.get(why, 0) + 1
-    return {"leases": len(ages), "lease_age_max_s": round(max(ages), 1) if ages else None,
-            "lease_age_p50_s": round(sorted(ages)[len(ages) // 2], 1) if ages else None,
-            "nodes_not_ready": sum(not_ready.values()), "not_ready_reasons": dict(sorted(
-                not_ready.items(), key=lambda kv: -kv[1])[:5]), "edges_expected": edges}
+    return {
+        "leases": len(ages),
+        "lease_age_max_s": round(max(ages), 1) if ages else None,
+        "lease_age_p50_s": round(sorted(ages)[len(ages) // 2], 1) if ages else None,
+        "nodes_not_ready": sum(not_ready.values()),
+        "not_ready_reasons": dict(sorted(not_ready.items(), key=lambda kv: -kv[1])[:5]),
+        "edges_expected": edges,
+    }
 
 
 def _pct(xs: list[float], p: int) -> float | None:

@@ -87,14 +87,19 @@ def run_pods(kubeconfig: str, node: str, n: int, timeout: float = 120.0) -> None
             {"name": "app", "image": "kedge.local/busybox:1", "command": ["sleep", "36000"]}]},
     } for i in range(n)]  # fmt: skip
     kubectl = ["kubectl", "--kubeconfig", kubeconfig]
-    done = subprocess.run([*kubectl, "apply", "-f", "-"], text=True, capture_output=True,
-                          input=yaml.safe_dump_all(docs))
+    done = subprocess.run(
+        [*kubectl, "apply", "-f", "-"], text=True, capture_output=True, input=yaml.safe_dump_all(docs)
+    )
     if done.returncode != 0:
         sys.exit(f"kubectl apply failed: {done.stderr}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run([*kubectl, "get", "pods", "-l", "bench=edge-rss", "-o", "json"],
-                             text=True, check=True, capture_output=True).stdout
+        out = subprocess.run(
+            [*kubectl, "get", "pods", "-l", "bench=edge-rss", "-o", "json"],
+            text=True,
+            check=True,
+            capture_output=True,
+        ).stdout
         if sum(p["status"].get("phase") == "Running" for p in json.loads(out)["items"]) == n:
             return
         time.sleep(0.5)
@@ -120,9 +125,13 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("_PYI", "_MEI"))}
         log = (root / "var" / "log" / "kedge" / "edge.log").open("ab")
         flags = ["--no-pods"] if args.no_pods else []
-        proc = subprocess.Popen([*KEDGE, "edge", "run", "--root", str(root), *flags],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(env, MALLOC_ARENA_MAX="2"))
+        proc = subprocess.Popen(
+            [*KEDGE, "edge", "run", "--root", str(root), *flags],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(env, MALLOC_ARENA_MAX="2"),
+        )
         pid_file = root / "run" / "kedge" / "edge.pid"
         while not pid_file.exists():
             time.sleep(0.1)
@@ -136,15 +145,30 @@ def main() -> None:
         total = {k: sum(m.get(k, 0) for m in per.values()) for k in ("VmRSS", "RssAnon", "Pss")}
         mei = mei_kb()
         reset(root)
-    print(json.dumps({
-        "benchmark": "edge_rss", "settle_s": args.settle, "pods_manager": not args.no_pods, "pods": args.pods,
-        "processes": len(pids), "vmrss_mb": round(total["VmRSS"] / 1024, 1),
-        "anon_mb": round(total["RssAnon"] / 1024, 1), "pss_mb": round((total["Pss"] + mei) / 1024, 1),
-        "mei_tmpfs_mb": round(mei / 1024, 1), "target_mb": 45 if args.pods else 40, "anchor_edgecore_mb": 122,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "kernel": platform.release(), "loadavg_1m": round(os.getloadavg()[0], 2)},
-        "kedge": " ".join(KEDGE),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "edge_rss",
+                "settle_s": args.settle,
+                "pods_manager": not args.no_pods,
+                "pods": args.pods,
+                "processes": len(pids),
+                "vmrss_mb": round(total["VmRSS"] / 1024, 1),
+                "anon_mb": round(total["RssAnon"] / 1024, 1),
+                "pss_mb": round((total["Pss"] + mei) / 1024, 1),
+                "mei_tmpfs_mb": round(mei / 1024, 1),
+                "target_mb": 45 if args.pods else 40,
+                "anchor_edgecore_mb": 122,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "kernel": platform.release(),
+                    "loadavg_1m": round(os.getloadavg()[0], 2),
+                },
+                "kedge": " ".join(KEDGE),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -43,13 +43,30 @@ def cloud(tmp: Path) -> Iterator[dict[str, Any]]:
     proc = None
     try:
         asyncio.run(_prepare(api.kubeconfig))
-        proc = start([*KEDGE, "cloud", "run", "--kubeconfig", str(api.kubeconfig), "--root", str(croot),
-                      *[a for s in sets for a in ("--set", s)]], log)
+        proc = start(
+            [
+                *KEDGE,
+                "cloud",
+                "run",
+                "--kubeconfig",
+                str(api.kubeconfig),
+                "--root",
+                str(croot),
+                *[a for s in sets for a in ("--set", s)],
+            ],
+            log,
+        )
         addresses = croot / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
-        addr = wait_for(lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 60, proc, log,
-                        what="hub address")
-        tok = subprocess.run([*KEDGE, "token", "create", "--kubeconfig", str(api.kubeconfig), "-o", "json"],
-                             capture_output=True, text=True, timeout=60, check=True)
+        addr = wait_for(
+            lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 60, proc, log, what="hub address"
+        )
+        tok = subprocess.run(
+            [*KEDGE, "token", "create", "--kubeconfig", str(api.kubeconfig), "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         port = {k: int(addr[k].rsplit(":", 1)[1]) for k in ("hub", "bootstrap")}
         yield {**port, "token": json.loads(tok.stdout)["token"], "kubeconfig": str(api.kubeconfig)}
     finally:
@@ -68,9 +85,24 @@ async def _prepare(kubeconfig: Path) -> None:
 
 def join(info: dict[str, Any], root: Path, node: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*KEDGE, "join", "--token", info["token"], "--server", f"127.0.0.1:{info['hub']}", "--cert-port",
-         str(info["bootstrap"]), "--node-name", node, "--root", str(root)],
-        capture_output=True, text=True, timeout=120)
+        [
+            *KEDGE,
+            "join",
+            "--token",
+            info["token"],
+            "--server",
+            f"127.0.0.1:{info['hub']}",
+            "--cert-port",
+            str(info["bootstrap"]),
+            "--node-name",
+            node,
+            "--root",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def reset(root: Path) -> None:
@@ -91,14 +123,26 @@ def main() -> None:
             reset(root)
             if done.returncode != 0:
                 sys.exit(f"join failed ({done.returncode}): {done.stderr[-2000:]}")
-    print(json.dumps({
-        "benchmark": "join_time", "runs": args.runs, "first_join_s": round(times[0], 3),
-        "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3),
-        "target_s": 3.0, "anchor_edgecore_s": 15.0,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "kernel": platform.release(), "loadavg_1m": round(os.getloadavg()[0], 2)},
-        "kedge": " ".join(KEDGE),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "join_time",
+                "runs": args.runs,
+                "first_join_s": round(times[0], 3),
+                "median_s": round(statistics.median(times), 3),
+                "max_s": round(max(times), 3),
+                "target_s": 3.0,
+                "anchor_edgecore_s": 15.0,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "kernel": platform.release(),
+                    "loadavg_1m": round(os.getloadavg()[0], 2),
+                },
+                "kedge": " ".join(KEDGE),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/channel/" in item.nodeid:
-            item.add_marker(pytest.mark.filterwarnings("ignore:Overriding the \"event_loop_policy\""))
+            item.add_marker(pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy"'))
 
 
 async def until(pred: Callable[[], Any], within: float = 5.0, what: str = "condition") -> Any:
@@ -88,9 +88,15 @@ async def cloud_factory(tls_certs: TLSCerts) -> AsyncIterator[Callable[..., Any]
 
         kw.setdefault("on_message", on_message)
         kw.setdefault("port", 0)
-        hub = CloudHub(host="127.0.0.1", ssl_context=tls_certs.server_context(),
-                       on_connect=on_connect, on_disconnect=on_disconnect, on_ack=on_ack,
-                       registry=registry, **kw)
+        hub = CloudHub(
+            host="127.0.0.1",
+            ssl_context=tls_certs.server_context(),
+            on_connect=on_connect,
+            on_disconnect=on_disconnect,
+            on_ack=on_ack,
+            registry=registry,
+            **kw,
+        )
         holder.append(Cloud(hub, registry))
         await hub.start()
         hubs.append(hub)
@@ -120,8 +126,15 @@ class Edge:
 async def edge_factory(tls_certs: TLSCerts, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     edges: list[Edge] = []
 
-    async def make(node: str, server: str, *, pair: CertPair | None = None, auto_ack: bool = True,
-                   outbox: Path | None = None, **kw: Any) -> Edge:
+    async def make(
+        node: str,
+        server: str,
+        *,
+        pair: CertPair | None = None,
+        auto_ack: bool = True,
+        outbox: Path | None = None,
+        **kw: Any,
+    ) -> Edge:
         pair = pair or tls_certs.client(node)
         holder: list[Edge] = []
 
@@ -134,9 +147,14 @@ async def edge_factory(tls_certs: TLSCerts, tmp_path: Path) -> AsyncIterator[Cal
         kw.setdefault("heartbeat", 0.5)
         kw.setdefault("reconnect_initial", 0.05)
         kw.setdefault("reconnect_cap", 0.5)
-        hub = EdgeHub(server, node, on_message=on_message,
-                      outbox_path=outbox or tmp_path / f"{node}-{len(edges)}-outbox.db",
-                      ssl_context=tls_certs.client_context(pair), **kw)
+        hub = EdgeHub(
+            server,
+            node,
+            on_message=on_message,
+            outbox_path=outbox or tmp_path / f"{node}-{len(edges)}-outbox.db",
+            ssl_context=tls_certs.client_context(pair),
+            **kw,
+        )
         stop = asyncio.Event()
         edge = Edge(hub, stop, asyncio.create_task(hub.run(stop)), auto_ack=auto_ack)
         holder.append(edge)

@@ -24,8 +24,9 @@ PROJECT = "e632aba927ea4ac2b575ec1603d56f10"
 
 def pod(name: str, rv: str = "1", body: dict[str, Any] | None = None) -> Message:
     content = body or {"metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"}}
-    return new_message("edgecontroller", "resource", "insert", f"default/pod/{name}", content,
-                       resourceversion=rv)
+    return new_message(
+        "edgecontroller", "resource", "insert", f"default/pod/{name}", content, resourceversion=rv
+    )
 
 
 def status(i: int) -> Message:
@@ -33,9 +34,13 @@ def status(i: int) -> Message:
 
 
 async def raw(cloud: Cloud, tls_certs: TLSCerts, node: str) -> ClientConnection:
-    return await connect(f"wss://{cloud.address}/{PROJECT}/{node}/events",
-                         ssl=tls_certs.client_context(tls_certs.client(node)),
-                         additional_headers={"node_id": node}, proxy=None, ping_interval=None)
+    return await connect(
+        f"wss://{cloud.address}/{PROJECT}/{node}/events",
+        ssl=tls_certs.client_context(tls_certs.client(node)),
+        additional_headers={"node_id": node},
+        proxy=None,
+        ping_interval=None,
+    )
 
 
 async def test_keepalive_keeps_session_and_silence_drops_it(
@@ -55,8 +60,9 @@ async def test_keepalive_keeps_session_and_silence_drops_it(
     assert all(m.operation != "keepalive" for _, m in cloud.messages)  # keepalives stay in the hub
 
 
-async def test_new_session_replaces_old(cloud: Cloud, tls_certs: TLSCerts,
-                                        edge_factory: Callable[..., Any]) -> None:
+async def test_new_session_replaces_old(
+    cloud: Cloud, tls_certs: TLSCerts, edge_factory: Callable[..., Any]
+) -> None:
     old = await raw(cloud, tls_certs, "twin")
     await until(lambda: cloud.hub.connected("twin"), what="first session")
     edge = await edge_factory("twin", cloud.address)
@@ -132,15 +138,22 @@ async def test_offline_queue_delivered_in_order_after_reconnect(
     assert edge.hub.status()["outbox"] == 0
 
 
-async def test_request_response_and_ack(cloud_factory: Callable[..., Any],
-                                        edge_factory: Callable[..., Any]) -> None:
+async def test_request_response_and_ack(
+    cloud_factory: Callable[..., Any], edge_factory: Callable[..., Any]
+) -> None:
     holder: list[Cloud] = []
 
     async def answer(node: str, msg: Message) -> None:
         holder[0].messages.append((node, msg))
         if msg.operation == "query":
-            reply = new_message("edgecontroller", "resource", "response", msg.resource,
-                                {"kind": "ConfigMap"}, parent_msg_id=msg.msg_id)
+            reply = new_message(
+                "edgecontroller",
+                "resource",
+                "response",
+                msg.resource,
+                {"kind": "ConfigMap"},
+                parent_msg_id=msg.msg_id,
+            )
             await holder[0].hub.send(node, reply)
 
     cloud: Cloud = await cloud_factory(on_message=answer)
@@ -152,8 +165,13 @@ async def test_request_response_and_ack(cloud_factory: Callable[..., Any],
     assert resp.parent_msg_id == q.msg_id and resp.content == {"kind": "ConfigMap"}
     assert resp.resource == "default/configmap/cm"  # prefix stripped on the way down
     # the edge acks the response with "OK", as edgecore does; the hub swallows such acks
-    await until(lambda: cloud.metric("kedge_cloudhub_messages_received_total",
-                                     operation="response", type="configmap") == 1, what="ack of response")
+    await until(
+        lambda: (
+            cloud.metric("kedge_cloudhub_messages_received_total", operation="response", type="configmap")
+            == 1
+        ),
+        what="ack of response",
+    )
     assert [m.operation for m in cloud.of("asker")] == ["query"]
 
 
@@ -161,10 +179,15 @@ async def test_secret_of_one_mib_crosses_both_ways(cloud: Cloud, edge_factory: C
     edge = await edge_factory("big", cloud.address)
     await until(lambda: edge.hub.status()["connected"], what="connected")
     data = base64.b64encode(os.urandom(1024 * 1024)).decode()
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default",
-                                                               "uid": "us"}, "data": {"blob": data}}
-    down = new_message("edgecontroller", "resource", "insert", "default/secret/s", secret,
-                       resourceversion="9")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "default", "uid": "us"},
+        "data": {"blob": data},
+    }
+    down = new_message(
+        "edgecontroller", "resource", "insert", "default/secret/s", secret, resourceversion="9"
+    )
     assert len(encode(down)) > 1_390_000  # 1 MiB of data is ~1.4 MB as JSON: above websockets' 1 MiB default
     await cloud.hub.send("big", down, reliable_key="us")
     await until(lambda: cloud.acks, what="secret acked")
@@ -216,8 +239,9 @@ async def test_partition_then_reconnect_with_backoff(
     cloud: Cloud = await cloud_factory(keepalive_timeout=1.0)
     proxy = await TcpProxy("127.0.0.1", cloud.hub.bound_port).start()
     tcp_proxy.append(proxy)
-    edge = await edge_factory("cut", proxy.address, heartbeat=0.2, dead_after=0.6, connect_timeout=0.5,
-                              reconnect_cap=1.0)
+    edge = await edge_factory(
+        "cut", proxy.address, heartbeat=0.2, dead_after=0.6, connect_timeout=0.5, reconnect_cap=1.0
+    )
     await until(lambda: edge.hub.status()["connected"], what="connected through proxy")
     proxy.cut()
     await until(lambda: not cloud.hub.connected("cut"), within=3, what="cloud drops the silent session")

@@ -253,7 +253,13 @@ def test_resync_messages_shape() -> None:
     ((key, m),) = resync_messages(current, {}, source="devicecontroller")
     assert key == "u"
     assert (m.source, m.group, m.operation, m.resource, m.resourceversion, m.content) == (
-        "devicecontroller", "resource", "insert", "default/device/d", "4", {"x": 1})
+        "devicecontroller",
+        "resource",
+        "insert",
+        "default/device/d",
+        "4",
+        {"x": 1},
+    )
     assert m.msg_id and m.timestamp > 0
     assert decode(encode(m)) == m
 

@@ -18,11 +18,17 @@ from tests.fixtures.tlscerts import TLSCerts
 PROJECT = "e632aba927ea4ac2b575ec1603d56f10"
 
 
-async def dial(cloud: Cloud, ctx: ssl.SSLContext, node: str, headers: dict[str, str] | None = None,
-               path_node: str | None = None) -> None:
+async def dial(
+    cloud: Cloud,
+    ctx: ssl.SSLContext,
+    node: str,
+    headers: dict[str, str] | None = None,
+    path_node: str | None = None,
+) -> None:
     url = f"wss://{cloud.address}/{PROJECT}/{path_node or node}/events"
-    async with connect(url, ssl=ctx, additional_headers=headers or {"node_id": node}, open_timeout=5,
-                       proxy=None):
+    async with connect(
+        url, ssl=ctx, additional_headers=headers or {"node_id": node}, open_timeout=5, proxy=None
+    ):
         pass
 
 

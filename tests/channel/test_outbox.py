@@ -72,7 +72,10 @@ async def test_drop_order_superseded_then_events_then_oldest(tmp_path: Path) -> 
     assert ob.dropped == {"superseded": 1, "event": 1, "oldest": 1, "unreadable": 0, "corrupt": 0}
     left = await drain(ob)
     assert [m.resource for m in left] == [
-        "default/podpatch/a", "default/podpatch/b", "default/device/d2", "default/device/d3",
+        "default/podpatch/a",
+        "default/podpatch/b",
+        "default/device/d2",
+        "default/device/d3",
         "default/device/d4",
     ]
     assert left[0].content == '{"i":2}'  # the newest status of a survived
@@ -120,4 +123,3 @@ async def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
     assert [m.resource for m in await drain(ob)] == ["default/device/d9"]
     assert set_aside(tmp_path)
     await ob.close()
-

@@ -29,10 +29,13 @@ def recorded() -> list[dict[str, Any]]:
 async def test_kubeedge_peer_with_recorded_frames(cloud: Cloud, tls_certs: TLSCerts) -> None:
     frames = recorded()
     node = "ke-edge-1"  # the recorded node's name
-    async with connect(f"wss://{cloud.address}/{PROJECT}/{node}/events",
-                       ssl=tls_certs.client_context(tls_certs.client(node)),
-                       additional_headers={"node_id": node, "project_id": PROJECT},
-                       proxy=None, ping_interval=None) as ws:
+    async with connect(
+        f"wss://{cloud.address}/{PROJECT}/{node}/events",
+        ssl=tls_certs.client_context(tls_certs.client(node)),
+        additional_headers={"node_id": node, "project_id": PROJECT},
+        proxy=None,
+        ping_interval=None,
+    ) as ws:
         await until(lambda: cloud.hub.connected(node), what="session")
         (info,) = cloud.hub.sessions()
         assert (info.peer_kind, info.version, info.epoch) == ("kubeedge", "", "")
@@ -49,8 +52,9 @@ async def test_kubeedge_peer_with_recorded_frames(cloud: Cloud, tls_certs: TLSCe
         assert first.resource == f"node/{node}/membership/detail"  # cloud-internal prefix added
         assert cloud.hub.connected(node)  # the empty goodbye frame is not an error
         # a recorded cloud->edge pod insert, delivered reliably and acked the way edgecore acks
-        down = next(f for f in frames
-                    if f["dir"] == "cloud->edge" and f["msg"]["route"]["operation"] == "insert")
+        down = next(
+            f for f in frames if f["dir"] == "cloud->edge" and f["msg"]["route"]["operation"] == "insert"
+        )
         m = decode(json.dumps(down["msg"]))
         uid = m.content["metadata"]["uid"]
         await cloud.hub.send(node, m, reliable_key=uid)
@@ -68,10 +72,15 @@ async def test_slow_edge_never_stalls_others(
     cloud: Cloud = await cloud_factory(queue_size=2, send_timeout=1.0, keepalive_timeout=2.0)
     good = await edge_factory("quick", cloud.address)
     # max_queue=1: the client stops reading after one frame, so TCP pushes back on the hub's writer.
-    slow = await connect(f"wss://{cloud.address}/{PROJECT}/slow/events",
-                         ssl=tls_certs.client_context(tls_certs.client("slow")),
-                         additional_headers={"node_id": "slow"}, proxy=None, ping_interval=None,
-                         max_queue=1, max_size=None)
+    slow = await connect(
+        f"wss://{cloud.address}/{PROJECT}/slow/events",
+        ssl=tls_certs.client_context(tls_certs.client("slow")),
+        additional_headers={"node_id": "slow"},
+        proxy=None,
+        ping_interval=None,
+        max_queue=1,
+        max_size=None,
+    )
     await until(lambda: cloud.hub.connected("slow") and cloud.hub.connected("quick"), what="sessions")
     blob = base64.b64encode(os.urandom(1024 * 1024)).decode()
 

@@ -34,8 +34,11 @@ class MiniSync:
 
 
 def obj(name: str, uid: str, rv: str) -> Current:
-    return Current(f"default/pod/{name}", rv, {"metadata": {"name": name, "namespace": "default", "uid": uid,
-                                                           "resourceVersion": rv}})
+    return Current(
+        f"default/pod/{name}",
+        rv,
+        {"metadata": {"name": name, "namespace": "default", "uid": uid, "resourceVersion": rv}},
+    )
 
 
 async def start(cloud_factory: Callable[..., Any], sync: MiniSync, port: int = 0) -> Cloud:
@@ -90,4 +93,6 @@ async def test_resync_only_changes_across_reconnect_restart_and_epoch(
     edge = await edge_factory("n", cloud2.address, epoch="e2")
     await until(lambda: len(edge.received) == 2 and cloud2.hub.pending_acks("n") == 0, what="full resend")
     assert sorted((m.operation, m.resource) for m in edge.received) == [
-        ("insert", "default/pod/a"), ("insert", "default/pod/b")]
+        ("insert", "default/pod/a"),
+        ("insert", "default/pod/b"),
+    ]

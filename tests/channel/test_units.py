@@ -81,12 +81,28 @@ async def test_from_config(tmp_path: Path, tls_certs: TLSCerts) -> None:
     c.hub.keepalive_timeout_seconds = 12.0
     hub = CloudHub.from_config(c.hub, ssl_context=tls_certs.server_context(), on_message=on_cloud, port=0)
     assert (hub.host, hub.port, hub.keepalive_timeout, hub.rate, hub.burst, hub.resend_after) == (
-        "0.0.0.0", 0, 12.0, 30.0, 60, 5.0)
+        "0.0.0.0",
+        0,
+        12.0,
+        30.0,
+        60,
+        5.0,
+    )
     e = EdgeConfig()
     e.hub.server = "127.0.0.1:10000"
-    edge = EdgeHub.from_config(e.hub, "n1", on_message=on_edge, outbox_path=tmp_path / "o.db",
-                               ssl_context=tls_certs.client_context(tls_certs.client("n1")), epoch="ep")
+    edge = EdgeHub.from_config(
+        e.hub,
+        "n1",
+        on_message=on_edge,
+        outbox_path=tmp_path / "o.db",
+        ssl_context=tls_certs.client_context(tls_certs.client("n1")),
+        epoch="ep",
+    )
     assert edge.url == f"wss://127.0.0.1:10000/{e.hub.project_id}/n1/events"
     assert edge.heartbeat == 15.0 and edge.dead_after == 30.0
-    assert edge.headers() == {"node_id": "n1", "project_id": e.hub.project_id,
-                              "X-Kedge-Version": __version__, "X-Kedge-Cache-Epoch": "ep"}
+    assert edge.headers() == {
+        "node_id": "n1",
+        "project_id": e.hub.project_id,
+        "X-Kedge-Version": __version__,
+        "X-Kedge-Cache-Epoch": "ep",
+    }

@@ -12,8 +12,9 @@ from runtime.protocol import OP_DELETE, OP_INSERT, OP_PATCH, OP_QUERY, OP_UPDATE
 from tests.fixtures.cloudctl import CloudEnv, until
 
 
-def pod(name: str, node: str, *, cm: str | None = None, secret: str | None = None,
-        sa: str | None = None) -> dict[str, Any]:
+def pod(
+    name: str, node: str, *, cm: str | None = None, secret: str | None = None, sa: str | None = None
+) -> dict[str, Any]:
     c: dict[str, Any] = {"name": "c", "image": "registry.local/busybox:1.36", "command": ["sleep", "3600"]}
     spec: dict[str, Any] = {"nodeName": node, "containers": [c]}
     if cm:
@@ -33,8 +34,9 @@ async def test_pod_fan_out_reaches_only_its_edge_with_references(cloudenv: Cloud
     await env.register(e2)
     await until(lambda: e1.got(OP_INSERT, "node") and e2.got(OP_INSERT, "node"), what="nodes sent down")
     await client.create(CONFIGMAPS, {"metadata": {"name": "cfg", "namespace": "default"}, "data": {"k": "v"}})
-    await client.create(SECRETS, {"metadata": {"name": "sec", "namespace": "default"},
-                                  "data": {"p": "cGFzcw=="}})
+    await client.create(
+        SECRETS, {"metadata": {"name": "sec", "namespace": "default"}, "data": {"p": "cGFzcw=="}}
+    )
     created = await client.create(PODS, pod("p1", "fan-1", cm="cfg", secret="sec"))
     await until(lambda: e1.got(OP_INSERT, "pod"), what="pod insert at fan-1")
     (ins,) = e1.got(OP_INSERT, "pod")
@@ -64,8 +66,12 @@ async def test_pod_fan_out_reaches_only_its_edge_with_references(cloudenv: Cloud
     await until(persisted, what="ObjectSync written")
     # update → update with the new RV; delete → delete
     upd = await client.patch(PODS, "p1", {"metadata": {"labels": {"v": "2"}}}, namespace="default")
-    await until(lambda: any(m.resourceversion == upd["metadata"]["resourceVersion"]
-                            for m in e1.got(OP_UPDATE, "pod")), what="pod update")
+    await until(
+        lambda: any(
+            m.resourceversion == upd["metadata"]["resourceVersion"] for m in e1.got(OP_UPDATE, "pod")
+        ),
+        what="pod update",
+    )
     await client.delete(PODS, "p1", namespace="default", grace_period=0)
     await until(lambda: e1.got(OP_DELETE, "pod"), what="pod delete")
     assert not e2.got(typ="pod")
@@ -86,9 +92,16 @@ async def test_unacked_message_is_resent_until_acked(cloudenv: CloudEnv) -> None
     assert first.msg_id == second.msg_id and first.resourceversion == created["metadata"]["resourceVersion"]
     assert cloud.hub.pending_acks("slow-1") >= 1
     await e.hub.ack(second)
-    await until(lambda: cloud.hub.pending_acks("slow-1") == 0 or
-                all(m.operation != OP_INSERT or "pod" not in m.resource
-                    for _, m in cloud.hub.downlink("slow-1").pending()), what="pod acked")
+    await until(
+        lambda: (
+            cloud.hub.pending_acks("slow-1") == 0
+            or all(
+                m.operation != OP_INSERT or "pod" not in m.resource
+                for _, m in cloud.hub.downlink("slow-1").pending()
+            )
+        ),
+        what="pod acked",
+    )
     n = len(e.got(OP_INSERT, "pod"))
     e.auto_ack = True
     await asyncio.sleep(1.2)  # > 2 resend periods: nothing more for the acked pod
@@ -101,19 +114,25 @@ async def test_pod_recreated_while_edge_away_arrives_as_delete_then_insert(cloud
     e = await env.edge("away-1", cloud)
     await env.register(e)
     old = await client.create(PODS, pod("same", "away-1"))
-    await until(lambda: cloud.ctl.edge and cloud.ctl.edge.acks.get("away-1", old["metadata"]["uid"]),
-                what="first incarnation acked")
+    await until(
+        lambda: cloud.ctl.edge and cloud.ctl.edge.acks.get("away-1", old["metadata"]["uid"]),
+        what="first incarnation acked",
+    )
     await e.stop()
     await until(lambda: not cloud.hub.connected("away-1"), what="edge gone")
     await client.delete(PODS, "same", namespace="default", grace_period=0)
-    await until(lambda: "same" not in {p["metadata"]["name"] for p in cloud.ctl.world.pods.values()},
-                what="old pod gone")
+    await until(
+        lambda: "same" not in {p["metadata"]["name"] for p in cloud.ctl.world.pods.values()},
+        what="old pod gone",
+    )
     new = await client.create(PODS, pod("same", "away-1"))
     e2 = await env.edge("away-1", cloud)
     await until(lambda: e2.got(OP_INSERT, "pod"), what="new incarnation")
     pods = [m for m in e2.received if "/pod/" in m.resource]
     assert [(m.operation, m.content["metadata"]["uid"]) for m in pods] == [
-        (OP_DELETE, old["metadata"]["uid"]), (OP_INSERT, new["metadata"]["uid"])]
+        (OP_DELETE, old["metadata"]["uid"]),
+        (OP_INSERT, new["metadata"]["uid"]),
+    ]
 
 
 async def test_references_authorized_and_refused(cloudenv: CloudEnv) -> None:
@@ -133,8 +152,11 @@ async def test_references_authorized_and_refused(cloudenv: CloudEnv) -> None:
     ok = await a.request(OP_QUERY, "default/configmap/used")
     assert ok.content["kind"] == "ConfigMap" and ok.content["data"] == {"k": "v"} and ok.resourceversion
     # not referenced by any pod on the node: 403 in the wrapped form, never silence
-    for node, res in ((a, "default/configmap/other"), (b, "default/configmap/used"),
-                      (a, "default/secret/unreferenced")):
+    for node, res in (
+        (a, "default/configmap/other"),
+        (b, "default/configmap/used"),
+        (a, "default/secret/unreferenced"),
+    ):
         r = await node.request(OP_QUERY, res)
         assert r.content["Object"] is None and r.content["Err"]["ErrStatus"]["code"] == 403, (res, r.content)
     # referenced but missing: 404
@@ -142,9 +164,11 @@ async def test_references_authorized_and_refused(cloudenv: CloudEnv) -> None:
     assert r.content["Err"]["ErrStatus"]["code"] == 404
     # service-account token: only for the pod's SA, bound to that pod on this node
     ref = {"kind": "Pod", "apiVersion": "v1", "name": "pa", "uid": p["metadata"]["uid"]}
-    tr = {"metadata": {"creationTimestamp": None},
-          "spec": {"audiences": None, "expirationSeconds": 3607, "boundObjectRef": ref},
-          "status": {"token": "", "expirationTimestamp": None}}
+    tr = {
+        "metadata": {"creationTimestamp": None},
+        "spec": {"audiences": None, "expirationSeconds": 3607, "boundObjectRef": ref},
+        "status": {"token": "", "expirationTimestamp": None},
+    }
     tok = await a.request(OP_QUERY, "default/serviceaccounttoken/robot", tr)
     assert tok.content["kind"] == "TokenRequest" and tok.content["status"]["token"]
     assert tok.content["spec"]["boundObjectRef"]["uid"] == p["metadata"]["uid"]
@@ -154,27 +178,37 @@ async def test_references_authorized_and_refused(cloudenv: CloudEnv) -> None:
         assert r.content["Err"]["ErrStatus"]["code"] == 403, r.content
     # another node's pod, lease or Node
     patch = json.dumps({"metadata": {"uid": p["metadata"]["uid"]}, "status": {"phase": "Running"}})
-    for op, res, body in ((OP_PATCH, "default/podpatch/pa", patch),
-                          (OP_UPDATE, "kube-node-lease/lease/ref-a", {}),
-                          (OP_PATCH, "null/nodepatch/ref-a", "{}"), (OP_DELETE, "default/pod/pa", {})):
+    for op, res, body in (
+        (OP_PATCH, "default/podpatch/pa", patch),
+        (OP_UPDATE, "kube-node-lease/lease/ref-a", {}),
+        (OP_PATCH, "null/nodepatch/ref-a", "{}"),
+        (OP_DELETE, "default/pod/pa", {}),
+    ):
         r = await b.request(op, res, body)
         assert r.content["Err"]["ErrStatus"]["code"] == 403, (res, r.content)
     # the owner may patch its pod's status (UID precondition), and a stale UID is refused
     r = await a.request(OP_PATCH, "default/podpatch/pa", patch)
     assert r.content["Err"] is None and r.content["Object"]["status"]["phase"] == "Running"
-    stale = json.dumps({"metadata": {"uid": "00000000-0000-0000-0000-000000000000"},
-                        "status": {"phase": "Failed"}})
+    stale = json.dumps(
+        {"metadata": {"uid": "00000000-0000-0000-0000-000000000000"}, "status": {"phase": "Failed"}}
+    )
     r = await a.request(OP_PATCH, "default/podpatch/pa", stale)
     assert r.content["Err"]["ErrStatus"]["code"] == 409, r.content
     # and delete it with the UID precondition → "OK"
-    r = await a.request(OP_DELETE, "default/pod/pa", {"gracePeriodSeconds": 0,
-                                                      "preconditions": {"uid": p["metadata"]["uid"]}})
+    r = await a.request(
+        OP_DELETE, "default/pod/pa", {"gracePeriodSeconds": 0, "preconditions": {"uid": p["metadata"]["uid"]}}
+    )
     assert r.content == "OK"
 
 
 def kubectl(env: CloudEnv, *args: str) -> Any:
-    out = subprocess.run(["kubectl", "--kubeconfig", str(env.cp.kubeconfig), *args, "-o", "json"],
-                         capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(
+        ["kubectl", "--kubeconfig", str(env.cp.kubeconfig), *args, "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -186,9 +220,14 @@ async def test_registration_status_patch_and_lease_visible_through_kubectl(cloud
     node = await asyncio.to_thread(kubectl, env, "get", "node", "kc-1")
     assert node["metadata"]["labels"]["node-role.kubernetes.io/edge"] == ""
     assert node["status"]["capacity"]["pods"] == "110"
-    cond = {"type": "Ready", "status": "True", "reason": "EdgeReady",
-            "message": "edge is posting ready status",
-            "lastHeartbeatTime": "2026-11-28T09:32:39Z", "lastTransitionTime": "2026-11-28T09:32:39Z"}
+    cond = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "EdgeReady",
+        "message": "edge is posting ready status",
+        "lastHeartbeatTime": "2026-11-28T09:32:39Z",
+        "lastTransitionTime": "2026-11-28T09:32:39Z",
+    }
     r = await e.request(OP_PATCH, "null/nodepatch/kc-1", json.dumps({"status": {"conditions": [cond]}}))
     assert r.content["Err"] is None and r.resourceversion
     node = await asyncio.to_thread(kubectl, env, "get", "node", "kc-1")
@@ -212,8 +251,13 @@ async def test_a_1mib_secret_crosses_the_channel_with_its_pod(cloudenv: CloudEnv
     e = await env.edge("big-1", cloud)
     await env.register(e)
     blob = os.urandom(1 << 20)  # 1 MiB: the largest Secret Kubernetes stores
-    await client.create(SECRETS, {"metadata": {"name": "big", "namespace": "default"},
-                                  "data": {"blob": base64.b64encode(blob).decode()}})
+    await client.create(
+        SECRETS,
+        {
+            "metadata": {"name": "big", "namespace": "default"},
+            "data": {"blob": base64.b64encode(blob).decode()},
+        },
+    )
     await client.create(PODS, pod("bigpod", "big-1", secret="big"))
     await until(lambda: e.got(OP_INSERT, "secret"), within=20, what="1 MiB secret at the edge")
     (msg,) = [m for m in e.got(OP_INSERT, "secret") if m.resource == "default/secret/big"]

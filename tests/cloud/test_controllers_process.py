@@ -26,13 +26,30 @@ async def test_cloud_run_process_serves_edges_and_status(
 ) -> None:
     await prepare_cluster(kube)
     root = tmp_path / "root"
-    sets = ["hub.cert_port=0", "hub.websocket_port=0", "hub.bind=127.0.0.1", "metrics_address=127.0.0.1:0",
-            "lease.renew_seconds=1"]
-    proc, log = spawn([*KEDGE, "cloud", "run", "--kubeconfig", str(apiserver.kubeconfig), "--root", str(root),
-                       *[a for s in sets for a in ("--set", s)]], "cloud")
+    sets = [
+        "hub.cert_port=0",
+        "hub.websocket_port=0",
+        "hub.bind=127.0.0.1",
+        "metrics_address=127.0.0.1:0",
+        "lease.renew_seconds=1",
+    ]
+    proc, log = spawn(
+        [
+            *KEDGE,
+            "cloud",
+            "run",
+            "--kubeconfig",
+            str(apiserver.kubeconfig),
+            "--root",
+            str(root),
+            *[a for s in sets for a in ("--set", s)],
+        ],
+        "cloud",
+    )
     addresses = root / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
-    data = wait_for(lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 30, proc, log,
-                    what="hub address")
+    data = wait_for(
+        lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 30, proc, log, what="hub address"
+    )
     ca = await PKIStore(kube).load_ca()
     assert ca is not None
     key = certs.new_key()
@@ -45,15 +62,23 @@ async def test_cloud_run_process_serves_edges_and_status(
         received.append(msg)
         await holder[0].ack(msg)
 
-    hub = EdgeHub(data["hub"], "proc-1", on_message=on_message, outbox_path=tmp_path / "outbox.db",
-                  ssl_context=ctx, epoch="e1", heartbeat=1.0)
+    hub = EdgeHub(
+        data["hub"],
+        "proc-1",
+        on_message=on_message,
+        outbox_path=tmp_path / "outbox.db",
+        ssl_context=ctx,
+        epoch="e1",
+        heartbeat=1.0,
+    )
     holder.append(hub)
     stop = asyncio.Event()
     task = asyncio.create_task(hub.run(stop))
     try:
         await hub.wait_connected(15)
-        resp = await hub.request(new_message(SRC_EDGED, GROUP_META, OP_INSERT, "null/node/proc-1",
-                                             node_body("proc-1")), 15)
+        resp = await hub.request(
+            new_message(SRC_EDGED, GROUP_META, OP_INSERT, "null/node/proc-1", node_body("proc-1")), 15
+        )
         assert resp.content["Err"] is None
         await kube.create(PODS, pod("pp", "proc-1"))
         await until(lambda: any(m.resource == "default/pod/pp" for m in received), within=15, what="pod")
@@ -75,7 +100,8 @@ async def test_cloud_run_process_serves_edges_and_status(
 
 
 def _status(root: Path) -> dict[str, Any]:
-    out = subprocess.run([*KEDGE, "status", "-o", "json", "--root", str(root)], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [*KEDGE, "status", "-o", "json", "--root", str(root)], capture_output=True, text=True, timeout=60
+    )
     data: dict[str, Any] = json.loads(out.stdout)
     return data

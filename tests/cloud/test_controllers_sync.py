@@ -51,8 +51,11 @@ async def test_disconnect_taints_keeps_lease_and_ready_then_reconnect_clears(clo
     await until(lambda: _true(node, lambda n: cond(n, CONDITION) == "True"), what="EdgeConnected=True")
     await e.stop()
     t0 = time.monotonic()
-    await until(lambda: _true(node, lambda n: TAINT_KEY in taints(n) and cond(n, CONDITION) == "False"),
-                within=30, what="disconnected taint")
+    await until(
+        lambda: _true(node, lambda n: TAINT_KEY in taints(n) and cond(n, CONDITION) == "False"),
+        within=30,
+        what="disconnected taint",
+    )
     assert time.monotonic() - t0 < 30
     n = await node()
     taint = next(t for t in n["spec"]["taints"] if t["key"] == TAINT_KEY)
@@ -73,8 +76,10 @@ async def test_disconnect_taints_keeps_lease_and_ready_then_reconnect_clears(clo
     assert (await client.get(PODS, "keep", namespace="default"))["metadata"].get("deletionTimestamp") is None
     # reconnect: taint gone, EdgeConnected=True
     await env.edge("auto-1", cloud)
-    await until(lambda: _true(node, lambda n: TAINT_KEY not in taints(n) and cond(n, CONDITION) == "True"),
-                what="taint removed on reconnect")
+    await until(
+        lambda: _true(node, lambda n: TAINT_KEY not in taints(n) and cond(n, CONDITION) == "True"),
+        what="taint removed on reconnect",
+    )
 
 
 async def _true(get: Any, pred: Any) -> bool:
@@ -93,14 +98,17 @@ async def test_cloud_restart_resyncs_only_changes_and_new_epoch_resends_all(clou
     assert edge_ctl is not None
     want = 6  # node, 3 pods, c1, kube-root-ca.crt
     await until(lambda: len(a.ctl.world.desired("rs-1")) == want, what="pods in the cloud's view")
-    await until(lambda: len(edge_ctl.acks.for_node("rs-1")) == want and a.hub.pending_acks() == 0,
-                what="everything acked")
+    await until(
+        lambda: len(edge_ctl.acks.for_node("rs-1")) == want and a.hub.pending_acks() == 0,
+        what="everything acked",
+    )
 
     async def persisted() -> bool:
         found = await client.list(OBJECTSYNCS, namespace="kubeedge")
         acked = {i["metadata"]["name"]: i.get("status", {}).get("objectResourceVersion") for i in found.items}
-        return all(acked.get(f"rs-1.{uid}") == entry.rv
-                   for uid, entry in edge_ctl.acks.for_node("rs-1").items())
+        return all(
+            acked.get(f"rs-1.{uid}") == entry.rv for uid, entry in edge_ctl.acks.for_node("rs-1").items()
+        )
 
     await until(persisted, what="ack state persisted")
     await e.stop()
@@ -113,7 +121,8 @@ async def test_cloud_restart_resyncs_only_changes_and_new_epoch_resends_all(clou
     await asyncio.sleep(1.0)  # anything else would have come by now
     pods = [m for m in e2.received if "/pod/" in m.resource]
     assert [(m.operation, m.resource, m.resourceversion) for m in pods] == [
-        ("update", "default/pod/p2", changed["metadata"]["resourceVersion"])]
+        ("update", "default/pod/p2", changed["metadata"]["resourceVersion"])
+    ]
     others = {(m.operation, m.resource) for m in e2.received if "/pod/" not in m.resource}
     assert others <= {("update", "null/node/rs-1")}, others  # the Node changed too (session owner b)
     # a new cache epoch (the edge's cache was rebuilt): everything again, as inserts
@@ -123,4 +132,5 @@ async def test_cloud_restart_resyncs_only_changes_and_new_epoch_resends_all(clou
     await until(lambda: len(e3.got(OP_INSERT)) >= want, what="full resend")
     await asyncio.sleep(0.5)
     assert sorted(m.resource for m in e3.got(OP_INSERT)) == sorted(
-        c.resource for c in b.ctl.world.desired("rs-1").values())
+        c.resource for c in b.ctl.world.desired("rs-1").values()
+    )

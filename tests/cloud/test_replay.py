@@ -24,10 +24,18 @@ NODE = "ke-edge-1"
 
 
 def recorded_pod(name: str) -> dict[str, Any]:
-    c: dict[str, Any] = {"name": "bb", "image": "registry.local/busybox:1.36", "command": ["sleep", "3600"],
-                         "imagePullPolicy": "Never"}
-    spec: dict[str, Any] = {"nodeName": NODE, "hostNetwork": True, "terminationGracePeriodSeconds": 5,
-                            "containers": [c]}
+    c: dict[str, Any] = {
+        "name": "bb",
+        "image": "registry.local/busybox:1.36",
+        "command": ["sleep", "3600"],
+        "imagePullPolicy": "Never",
+    }
+    spec: dict[str, Any] = {
+        "nodeName": NODE,
+        "hostNetwork": True,
+        "terminationGracePeriodSeconds": 5,
+        "containers": [c],
+    }
     if name == "demo-cm-pod":
         ref = {"configMapKeyRef": {"key": "greeting", "name": "demo-cm"}}
         c["env"] = [{"name": "GREETING", "valueFrom": ref}]
@@ -47,10 +55,13 @@ class Peer:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
-        self.ws = await connect(f"wss://{self.cloud.address}/{PROJECT}/{NODE}/events",
-                                ssl=self.env.tls.client_context(self.env.tls.client(NODE)),
-                                additional_headers={"node_id": NODE, "project_id": PROJECT},
-                                proxy=None, ping_interval=None)
+        self.ws = await connect(
+            f"wss://{self.cloud.address}/{PROJECT}/{NODE}/events",
+            ssl=self.env.tls.client_context(self.env.tls.client(NODE)),
+            additional_headers={"node_id": NODE, "project_id": PROJECT},
+            proxy=None,
+            ping_interval=None,
+        )
         self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._keepalive())]
         await until(lambda: self.cloud.hub.connected(NODE), what="session")
         (info,) = self.cloud.hub.sessions()
@@ -99,19 +110,26 @@ def form(content: Any) -> str:
 async def test_every_recorded_request_is_answered_as_recorded(cloudenv: CloudEnv) -> None:
     env, client = cloudenv, cloudenv.client
     frames = capture()
-    by_parent = {f["msg"]["header"].get("parent_msg_id"): f["msg"] for f in frames
-                 if f["dir"] == "cloud->edge" and f["msg"]["header"].get("parent_msg_id")}
+    by_parent = {
+        f["msg"]["header"].get("parent_msg_id"): f["msg"]
+        for f in frames
+        if f["dir"] == "cloud->edge" and f["msg"]["header"].get("parent_msg_id")
+    }
     rec_uid = {  # the recorded cluster's UIDs
         "node": by_parent[frames[5]["msg"]["header"]["msg_id"]]["content"]["Object"]["metadata"]["uid"],
         "lease": by_parent[frames[21]["msg"]["header"]["msg_id"]]["content"]["Object"]["metadata"]["uid"],
     }
     for f in frames:
         c = f["msg"].get("content")
-        if f["dir"] == "cloud->edge" and f["msg"]["route"].get("operation") == "insert" and \
-                f["msg"]["route"]["resource"].startswith("default/pod/"):
+        if (
+            f["dir"] == "cloud->edge"
+            and f["msg"]["route"].get("operation") == "insert"
+            and f["msg"]["route"]["resource"].startswith("default/pod/")
+        ):
             rec_uid["pod/" + c["metadata"]["name"]] = c["metadata"]["uid"]
-    await client.create(CONFIGMAPS, {"metadata": {"name": "demo-cm", "namespace": "default"},
-                                     "data": {"greeting": "hello"}})
+    await client.create(
+        CONFIGMAPS, {"metadata": {"name": "demo-cm", "namespace": "default"}, "data": {"greeting": "hello"}}
+    )
     actual: dict[str, str] = {}
     cloud = await env.cloud()
     all_pushed: list[Message] = []
@@ -131,8 +149,10 @@ async def test_every_recorded_request_is_answered_as_recorded(cloudenv: CloudEnv
                 continue
             if m["route"].get("group") != "meta":
                 continue  # keepalives, acks, twin membership (the device controller's)
-            for key, what in (("node", lambda: client.get(NODES, NODE)),
-                              ("lease", lambda: client.get(LEASES, NODE, namespace="kube-node-lease"))):
+            for key, what in (
+                ("node", lambda: client.get(NODES, NODE)),
+                ("lease", lambda: client.get(LEASES, NODE, namespace="kube-node-lease")),
+            ):
                 if key not in actual:
                     with contextlib.suppress(Exception):
                         actual[key] = (await what())["metadata"]["uid"]

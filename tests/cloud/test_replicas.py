@@ -30,14 +30,21 @@ async def test_two_replicas_one_killed_the_other_takes_over_its_edges(cloudenv: 
     async def node() -> dict[str, Any]:
         return await client.get(NODES, "tk-1")
 
-    await until(lambda: _pred(node, lambda n: n["metadata"]["annotations"].get(ANN_OWNER) == "rep-a"),
-                what="rep-a owns tk-1")
+    await until(
+        lambda: _pred(node, lambda n: n["metadata"]["annotations"].get(ANN_OWNER) == "rep-a"),
+        what="rep-a owns tk-1",
+    )
     await a.stop()  # killed: its Lease stays behind and expires
-    await until(lambda: _pred(node, lambda n: n["metadata"]["annotations"].get(ANN_OWNER) == "rep-b"),
-                within=30, what="rep-b took over tk-1")
+    await until(
+        lambda: _pred(node, lambda n: n["metadata"]["annotations"].get(ANN_OWNER) == "rep-b"),
+        within=30,
+        what="rep-b took over tk-1",
+    )
     assert "rep-a" in b.ctl.replicas.taken_over and b.ctl.replicas.is_leader()
-    await until(lambda: _pred(node, lambda n: TAINT_KEY in {t["key"] for t in n["spec"].get("taints") or []}),
-                what="tk-1 marked disconnected by rep-b")
+    await until(
+        lambda: _pred(node, lambda n: TAINT_KEY in {t["key"] for t in n["spec"].get("taints") or []}),
+        what="tk-1 marked disconnected by rep-b",
+    )
     seen = set()
     for _ in range(8):  # rep-b keeps tk-1's Lease renewed
         lease = await client.get(LEASES, "tk-1", namespace="kube-node-lease")

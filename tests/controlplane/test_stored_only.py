@@ -39,7 +39,7 @@ def test_stored_only_kind_is_kept_with_a_warning_kubectl_prints(apiserver: ApiSe
         pytest.skip("a real cluster runs DaemonSets: it has nothing to warn about")
     out = kubectl_apply(apiserver, DAEMONSET)
     assert "daemonset.apps/agent created" in out.stdout
-    assert 'Warning: stored only: no DaemonSet controller in the embedded control plane' in out.stderr
+    assert "Warning: stored only: no DaemonSet controller in the embedded control plane" in out.stderr
 
 
 def test_kinds_the_control_plane_runs_get_no_warning(apiserver: ApiServer) -> None:

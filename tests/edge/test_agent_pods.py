@@ -28,8 +28,13 @@ async def test_pod_runs_reports_and_terminates(
 ) -> None:
     node = f"agent-{uuid.uuid4().hex[:6]}"
     ctl = RecordedController()
-    hub = CloudHub(ssl_context=tls_certs.server_context(), on_message=ctl.on_message, host="127.0.0.1",
-                   port=0, prefix_upstream=False)
+    hub = CloudHub(
+        ssl_context=tls_certs.server_context(),
+        on_message=ctl.on_message,
+        host="127.0.0.1",
+        port=0,
+        prefix_upstream=False,
+    )
     ctl.hub = hub
     await hub.start()
     cfg = make_edge_root(tmp_path, tls_certs, node, f"127.0.0.1:{hub.bound_port}")
@@ -37,25 +42,48 @@ async def test_pod_runs_reports_and_terminates(
     stop = asyncio.Event()
     task = asyncio.create_task(rt.run(stop))
     uid = str(uuid.uuid4())
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "web", "namespace": "default", "uid": uid, "resourceVersion": "10"},
-           "spec": {"nodeName": node, "restartPolicy": "Always", "terminationGracePeriodSeconds": 1,
-                    "containers": [{"name": "c", "image": busybox_image, "command": ["sleep", "3600"],
-                                    "imagePullPolicy": "IfNotPresent"}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "default", "uid": uid, "resourceVersion": "10"},
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Always",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "c",
+                    "image": busybox_image,
+                    "command": ["sleep", "3600"],
+                    "imagePullPolicy": "IfNotPresent",
+                }
+            ],
+        },
+    }
     try:
         await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
-        await hub.send(node, new_message("edgecontroller", "resource", "insert", "default/pod/web", pod,
-                                         resourceversion="10"))
-        await wait_until(lambda: any(s["status"].get("phase") == "Running" for s in statuses(ctl, "web")),
-                         60, "podpatch Running")
+        await hub.send(
+            node,
+            new_message("edgecontroller", "resource", "insert", "default/pod/web", pod, resourceversion="10"),
+        )
+        await wait_until(
+            lambda: any(s["status"].get("phase") == "Running" for s in statuses(ctl, "web")),
+            60,
+            "podpatch Running",
+        )
         assert all(s["metadata"] == {"uid": uid} for s in statuses(ctl, "web"))
         assert rt.pod_manager is not None and rt.pod_manager.local_status()[0]["phase"] == "Running"
         gone = json.loads(json.dumps(pod))
-        gone["metadata"].update(resourceVersion="11", deletionTimestamp="2026-11-28T10:00:00Z",
-                                deletionGracePeriodSeconds=1)
+        gone["metadata"].update(
+            resourceVersion="11", deletionTimestamp="2026-11-28T10:00:00Z", deletionGracePeriodSeconds=1
+        )
         for rv in ("11", "12"):  # the cloud sends several updates while a pod terminates (recorded)
-            await hub.send(node, new_message("edgecontroller", "resource", "update", "default/pod/web", gone,
-                                             resourceversion=rv))
+            await hub.send(
+                node,
+                new_message(
+                    "edgecontroller", "resource", "update", "default/pod/web", gone, resourceversion=rv
+                ),
+            )
         await wait_until(lambda: [m for m in ctl.requests if m.operation == "delete"], 60, "final delete")
         await asyncio.sleep(0.5)
         deletes = [m for m in ctl.requests if m.operation == "delete"]

@@ -20,8 +20,20 @@ def kedge(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
 
 
 def join_args(cloud: EdgeCloud, root: Path, node: str, *extra: str) -> list[str]:
-    return ["join", "--token", cloud.token, "--server", f"127.0.0.1:{cloud.hub}", "--cert-port",
-            str(cloud.bootstrap), "--node-name", node, "--root", str(root), *extra]
+    return [
+        "join",
+        "--token",
+        cloud.token,
+        "--server",
+        f"127.0.0.1:{cloud.hub}",
+        "--cert-port",
+        str(cloud.bootstrap),
+        "--node-name",
+        node,
+        "--root",
+        str(root),
+        *extra,
+    ]
 
 
 def test_join_to_ready_status_and_reset_twice(edge_cloud: EdgeCloud, tmp_path: Path) -> None:

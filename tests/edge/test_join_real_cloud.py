@@ -18,30 +18,73 @@ def run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*KEDGE, *args], capture_output=True, text=True, timeout=timeout)
 
 
-async def test_join_real_cloud_to_ready(apiserver: ApiServer, kube: KubeClient, spawn: Spawner,
-                                        tmp_path: Path) -> None:
+async def test_join_real_cloud_to_ready(
+    apiserver: ApiServer, kube: KubeClient, spawn: Spawner, tmp_path: Path
+) -> None:
     await prepare_cluster(kube)
     croot, eroot = tmp_path / "cloud", tmp_path / "edge"
     sets = ["hub.cert_port=0", "hub.websocket_port=0", "hub.bind=127.0.0.1", "metrics_address=127.0.0.1:0"]
     kc = str(apiserver.kubeconfig)
-    proc, log = spawn([*KEDGE, "cloud", "run", "--kubeconfig", kc, "--root", str(croot),
-                       *[a for s in sets for a in ("--set", s)]], "cloud")
+    proc, log = spawn(
+        [
+            *KEDGE,
+            "cloud",
+            "run",
+            "--kubeconfig",
+            kc,
+            "--root",
+            str(croot),
+            *[a for s in sets for a in ("--set", s)],
+        ],
+        "cloud",
+    )
     addresses = croot / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
-    addr = wait_for(lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 30, proc, log,
-                    what="hub address")
+    addr = wait_for(
+        lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 30, proc, log, what="hub address"
+    )
     tok = await asyncio.to_thread(run, "token", "create", "--kubeconfig", kc, "-o", "json")
     assert tok.returncode == 0, tok.stderr
     token = json.loads(tok.stdout)["token"]
     hub_port, cert_port = addr["hub"].rsplit(":", 1)[1], addr["bootstrap"].rsplit(":", 1)[1]
-    args = ["join", "--token", token, "--server", f"127.0.0.1:{hub_port}", "--cert-port", cert_port,
-            "--node-name", "real-1", "--root", str(eroot), "--labels", "site=lab"]
+    args = [
+        "join",
+        "--token",
+        token,
+        "--server",
+        f"127.0.0.1:{hub_port}",
+        "--cert-port",
+        cert_port,
+        "--node-name",
+        "real-1",
+        "--root",
+        str(eroot),
+        "--labels",
+        "site=lab",
+    ]
     try:
         done = await asyncio.to_thread(run, *args)
         assert done.returncode == 0, done.stderr + "\n--- cloud ---\n" + log.read_text()[-3000:]
         assert "Ready after" in done.stderr
-        node = json.loads((await asyncio.to_thread(
-            subprocess.run, ["kubectl", "--kubeconfig", str(apiserver.kubeconfig), "get", "node", "real-1",
-                             "-o", "json"], capture_output=True, text=True, timeout=30)).stdout)
+        node = json.loads(
+            (
+                await asyncio.to_thread(
+                    subprocess.run,
+                    [
+                        "kubectl",
+                        "--kubeconfig",
+                        str(apiserver.kubeconfig),
+                        "get",
+                        "node",
+                        "real-1",
+                        "-o",
+                        "json",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+            ).stdout
+        )
         assert node["metadata"]["labels"]["node-role.kubernetes.io/edge"] == ""
         assert node["metadata"]["labels"]["site"] == "lab"
         assert {"cpu", "memory", "pods", "ephemeral-storage"} <= set(node["status"]["allocatable"])
@@ -52,6 +95,7 @@ async def test_join_real_cloud_to_ready(apiserver: ApiServer, kube: KubeClient, 
         assert st.returncode == 0, st.stdout + st.stderr
         edge = json.loads(st.stdout)["edge"]
         assert edge["healthy"] and edge["cloud"]["peer_kind"] == "kedge"
+
         # a kedge cloud keeps the Lease itself: it exists though the edge never sent lease traffic
         # (written on the cloud's renewal tick, so within one renewal period of the session, not at once)
         async def lease_exists() -> bool:

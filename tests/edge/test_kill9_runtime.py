@@ -19,8 +19,12 @@ from tests.fixtures.tlscerts import TLSCerts
 
 
 def cm(i: int) -> dict[str, Any]:
-    return {"kind": "ConfigMap", "apiVersion": "v1", "data": {"v": "x" * 100},
-            "metadata": {"name": f"cm{i}", "namespace": "default", "uid": f"u{i}", "resourceVersion": str(i)}}
+    return {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "data": {"v": "x" * 100},
+        "metadata": {"name": f"cm{i}", "namespace": "default", "uid": f"u{i}", "resourceVersion": str(i)},
+    }
 
 
 async def test_kill_9_while_caching_loses_no_acked_object(tls_certs: TLSCerts, tmp_path: Path) -> None:
@@ -30,8 +34,15 @@ async def test_kill_9_while_caching_loses_no_acked_object(tls_certs: TLSCerts, t
         acked.add(ev.key)
 
     ctl = RecordedController()
-    hub = CloudHub(ssl_context=tls_certs.server_context(), on_message=ctl.on_message, on_ack=on_ack,
-                   host="127.0.0.1", port=0, prefix_upstream=False, resend_after=1.0)
+    hub = CloudHub(
+        ssl_context=tls_certs.server_context(),
+        on_message=ctl.on_message,
+        on_ack=on_ack,
+        host="127.0.0.1",
+        port=0,
+        prefix_upstream=False,
+        resend_after=1.0,
+    )
     ctl.hub = hub
     await hub.start()
     cfg = make_edge_root(tmp_path, tls_certs, "k9-1", f"127.0.0.1:{hub.bound_port}")
@@ -44,9 +55,18 @@ async def test_kill_9_while_caching_loses_no_acked_object(tls_certs: TLSCerts, t
                 before = len(acked)
                 for _ in range(150):
                     sent += 1
-                    await hub.send("k9-1", new_message("edgecontroller", "resource", "insert",
-                                                       f"default/configmap/cm{sent}", cm(sent),
-                                                       resourceversion=str(sent)), reliable_key=f"u{sent}")
+                    await hub.send(
+                        "k9-1",
+                        new_message(
+                            "edgecontroller",
+                            "resource",
+                            "insert",
+                            f"default/configmap/cm{sent}",
+                            cm(sent),
+                            resourceversion=str(sent),
+                        ),
+                        reliable_key=f"u{sent}",
+                    )
                 await wait_until(lambda: len(acked) > before + 5, 20, "some acks")  # noqa: B023
                 await asyncio.sleep(0.02 * round_)
                 os.kill(proc.pid, signal.SIGKILL)

@@ -49,7 +49,9 @@ def test_kill_9_during_writes_loses_no_acked_object(tmp_path: Path) -> None:
     start = 0
     for round_ in range(6):
         proc = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(db), str(start)], stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", WRITER, str(db), str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
             cwd=Path(__file__).resolve().parents[2],
         )
         assert proc.stdout is not None

@@ -17,21 +17,41 @@ from runtime.protocol import Message
 from tests.fixtures.edge import RecordedController, make_edge_root, wait_until
 from tests.fixtures.tlscerts import TLSCerts
 
-FACTS = nodeinfo.Facts(hostname="h", ip="192.0.2.2", cpus=2, memory_ki=24684092, disk_bytes=264212084 * 1024,
-                       disk_free_bytes=100 << 30, mem_available_ki=1 << 24, machine_id="m", system_uuid="s",
-                       boot_id="b", kernel="6.1", os_image="Debian", arch="amd64")
+FACTS = nodeinfo.Facts(
+    hostname="h",
+    ip="192.0.2.2",
+    cpus=2,
+    memory_ki=24684092,
+    disk_bytes=264212084 * 1024,
+    disk_free_bytes=100 << 30,
+    mem_available_ki=1 << 24,
+    machine_id="m",
+    system_uuid="s",
+    boot_id="b",
+    kernel="6.1",
+    os_image="Debian",
+    arch="amd64",
+)
 
 
 def test_node_matches_recorded_quantities_and_taint() -> None:
-    node = nodeinfo.build_node("ke-edge-1", FACTS, labels={"zone": "a"}, with_edge_taint=True,
-                               taints=["dedicated=iot:NoExecute"], now="2026-11-28T09:32:38Z")
+    node = nodeinfo.build_node(
+        "ke-edge-1",
+        FACTS,
+        labels={"zone": "a"},
+        with_edge_taint=True,
+        taints=["dedicated=iot:NoExecute"],
+        now="2026-11-28T09:32:38Z",
+    )
     st = node["status"]
     # the recorded edgecore on the same memory/disk figures (capture seq 6)
     assert st["capacity"]["memory"] == "24684092Ki" and st["allocatable"]["memory"] == "24581692Ki"
     assert st["capacity"]["ephemeral-storage"] == "264212084Ki"
     assert st["allocatable"]["ephemeral-storage"] == "243497856212"
-    assert node["spec"]["taints"] == [{"key": "dedicated", "value": "iot", "effect": "NoExecute"},
-                                      {"key": "node-role.kubernetes.io/edge", "effect": "NoSchedule"}]
+    assert node["spec"]["taints"] == [
+        {"key": "dedicated", "value": "iot", "effect": "NoExecute"},
+        {"key": "node-role.kubernetes.io/edge", "effect": "NoSchedule"},
+    ]
     assert node["metadata"]["labels"]["zone"] == "a"
     assert [c["type"] for c in st["conditions"]] == ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
 
@@ -54,8 +74,13 @@ def test_status_patch_sends_heartbeats_and_only_changes() -> None:
 
 async def test_refs_query_online_and_serve_the_cache_offline(tls_certs: TLSCerts, tmp_path: Path) -> None:
     ctl = RecordedController()
-    hub = CloudHub(ssl_context=tls_certs.server_context(), on_message=ctl.on_message, host="127.0.0.1",
-                   port=0, prefix_upstream=False)
+    hub = CloudHub(
+        ssl_context=tls_certs.server_context(),
+        on_message=ctl.on_message,
+        host="127.0.0.1",
+        port=0,
+        prefix_upstream=False,
+    )
     ctl.hub = hub
     await hub.start()
     cfg = make_edge_root(tmp_path, tls_certs, "refs-1", f"127.0.0.1:{hub.bound_port}")
@@ -73,11 +98,17 @@ async def test_refs_query_online_and_serve_the_cache_offline(tls_certs: TLSCerts
         await asyncio.wait_for(task, 10)
         await hub.stop()
     store = await MetaStore.open(Path(cfg.cache.db))
+
     async def ignore(_: Message) -> None:
         return None
 
-    offline = EdgeHub("127.0.0.1:1", "refs-1", on_message=ignore, outbox_path=tmp_path / "o.db",
-                      ssl_context=tls_certs.client_context(None))  # never started: offline
+    offline = EdgeHub(
+        "127.0.0.1:1",
+        "refs-1",
+        on_message=ignore,
+        outbox_path=tmp_path / "o.db",
+        ssl_context=tls_certs.client_context(None),
+    )  # never started: offline
     try:
         refs = CacheRefs(store, offline)
         cached = await refs.configmap("default", "cm1")

@@ -26,8 +26,11 @@ def failed_checks(done: object) -> list[str]:
 
     assert isinstance(done, subprocess.CompletedProcess)
     assert done.returncode == 3, f"exit {done.returncode}: {done.stderr}"
-    return [line.split()[1] for line in done.stderr.splitlines()
-            if line.startswith("[preflight]") and " FAIL " in line]
+    return [
+        line.split()[1]
+        for line in done.stderr.splitlines()
+        if line.startswith("[preflight]") and " FAIL " in line
+    ]
 
 
 def test_preflight_failures_are_named(edge_cloud: EdgeCloud, tmp_path: Path) -> None:
@@ -37,8 +40,17 @@ def test_preflight_failures_are_named(edge_cloud: EdgeCloud, tmp_path: Path) -> 
     assert ok.returncode == 0, ok.stderr
     plan = json.loads(ok.stdout)
     verdicts = {c["name"]: c["verdict"] for c in plan["checks"]}
-    assert {"token", "cert-port", "hub-port", "ca-hash", "server-cert", "node-name", "docker",
-            "disk-space", "existing-state"} <= set(verdicts)
+    assert {
+        "token",
+        "cert-port",
+        "hub-port",
+        "ca-hash",
+        "server-cert",
+        "node-name",
+        "docker",
+        "disk-space",
+        "existing-state",
+    } <= set(verdicts)
     assert "error" not in verdicts.values()
     assert not root.exists(), "a dry run must not create anything"
 
@@ -68,8 +80,12 @@ def test_preflight_failures_are_named(edge_cloud: EdgeCloud, tmp_path: Path) -> 
     done = kedge(*base, "--set", f"runtime.docker_host=unix://{tmp_path}/no-docker.sock")
     assert failed_checks(done) == ["docker"], done.stderr
     # ... and the check can be downgraded by name
-    done = kedge(*base, "--set", f"runtime.docker_host=unix://{tmp_path}/no-docker.sock",
-                 "--ignore-preflight-errors=docker")
+    done = kedge(
+        *base,
+        "--set",
+        f"runtime.docker_host=unix://{tmp_path}/no-docker.sock",
+        "--ignore-preflight-errors=docker",
+    )
     assert done.returncode == 0, done.stderr
 
 

@@ -64,8 +64,13 @@ def recorded_pushes() -> list[Message]:
 async def cloud(tls_certs: TLSCerts, monkeypatch: pytest.MonkeyPatch) -> Any:
     frames = tap_frames(monkeypatch)
     ctl = RecordedController()
-    hub = KubeEdgeLikeHub(ssl_context=tls_certs.server_context(), on_message=ctl.on_message,
-                          host="127.0.0.1", port=0, prefix_upstream=False)
+    hub = KubeEdgeLikeHub(
+        ssl_context=tls_certs.server_context(),
+        on_message=ctl.on_message,
+        host="127.0.0.1",
+        port=0,
+        prefix_upstream=False,
+    )
     ctl.hub = hub
     await hub.start()
     try:
@@ -82,9 +87,15 @@ async def test_replay_matches_recording(cloud: Any, tls_certs: TLSCerts, tmp_pat
     task = asyncio.create_task(rt.run(stop))
     try:
         await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
-        await wait_until(lambda: rt.node is not None and rt.node.lease_renewed is not None
-                         and any(m.operation == "update" and "/lease/" in m.resource for m in ctl.requests),
-                         10, "lease create + update")
+        await wait_until(
+            lambda: (
+                rt.node is not None
+                and rt.node.lease_renewed is not None
+                and any(m.operation == "update" and "/lease/" in m.resource for m in ctl.requests)
+            ),
+            10,
+            "lease create + update",
+        )
         pushes = recorded_pushes()
         for m in pushes:
             await hub.send(NODE, m)
@@ -150,8 +161,13 @@ async def test_kedge_peer_gets_no_lease_traffic(tls_certs: TLSCerts, tmp_path: P
     from runtime.cloud.hub import CloudHub
 
     ctl = RecordedController()
-    hub = CloudHub(ssl_context=tls_certs.server_context(), on_message=ctl.on_message,
-                   host="127.0.0.1", port=0, prefix_upstream=False)
+    hub = CloudHub(
+        ssl_context=tls_certs.server_context(),
+        on_message=ctl.on_message,
+        host="127.0.0.1",
+        port=0,
+        prefix_upstream=False,
+    )
     ctl.hub = hub
     await hub.start()
     cfg = make_edge_root(tmp_path, tls_certs, "kedge-1", f"127.0.0.1:{hub.bound_port}")
@@ -188,8 +204,11 @@ async def test_restart_reregisters_409_and_reuses_lease(
             stop.set()
             await asyncio.wait_for(task, 10)
     inserts = [m for m in ctl.requests if m.operation == "insert"]
-    assert [m.resource for m in inserts] == [f"null/node/{NODE}", f"kube-node-lease/lease/{NODE}",
-                                             f"null/node/{NODE}"]
+    assert [m.resource for m in inserts] == [
+        f"null/node/{NODE}",
+        f"kube-node-lease/lease/{NODE}",
+        f"null/node/{NODE}",
+    ]
     # the second insert was answered 409 AlreadyExists (the node existed), yet the node got Ready
     lease_ops = [m.operation for m in ctl.requests if "/lease/" in m.resource]
     assert lease_ops[:2] == ["query", "insert"]  # first start: 404, then create (seq 19-22)

@@ -17,18 +17,30 @@ HEAVY = ("typer", "rich", "lightkube", "cryptography", "httpx", "docker", "aioht
 
 
 def test_edge_run_import_graph_stays_light() -> None:
-    code = ("import sys, runtime.edge.launcher, runtime.edge.run, kubeedge_cli.entry; "
-            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    code = (
+        "import sys, runtime.edge.launcher, runtime.edge.run, kubeedge_cli.entry; "
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout.split()
     loaded = [m for m in HEAVY if m in out and m != "kubeedge_cli"]
     assert not loaded, f"`kedge edge run` imports {loaded}"
 
 
 async def test_corrupt_cache_restarts_with_a_new_epoch(tls_certs: TLSCerts, tmp_path: Path) -> None:
     ctl = RecordedController()
-    hub = CloudHub(ssl_context=tls_certs.server_context(), on_message=ctl.on_message, host="127.0.0.1",
-                   port=0, prefix_upstream=False)
+    hub = CloudHub(
+        ssl_context=tls_certs.server_context(),
+        on_message=ctl.on_message,
+        host="127.0.0.1",
+        port=0,
+        prefix_upstream=False,
+    )
     ctl.hub = hub
     await hub.start()
     cfg = make_edge_root(tmp_path, tls_certs, "ep-1", f"127.0.0.1:{hub.bound_port}")

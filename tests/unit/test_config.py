@@ -45,8 +45,10 @@ def test_cloud_defaults(tmp_path: Path) -> None:
 def test_load_from_file_default_location(tmp_path: Path) -> None:
     f = tmp_path / "etc/kedge/edge.toml"
     f.parent.mkdir(parents=True)
-    f.write_text('[node]\nname = "e1"\nlabels = {zone = "a"}\n[hub]\nserver = "10.0.0.1:10000"\n'
-                 "heartbeat_seconds = 5\n[cache]\ndb = \"/x.db\"\n")
+    f.write_text(
+        '[node]\nname = "e1"\nlabels = {zone = "a"}\n[hub]\nserver = "10.0.0.1:10000"\n'
+        'heartbeat_seconds = 5\n[cache]\ndb = "/x.db"\n'
+    )
     cfg = load_edge(None, tmp_path)
     assert cfg.node.name == "e1" and cfg.node.labels == {"zone": "a"}
     assert cfg.hub.server == "10.0.0.1:10000"
@@ -56,11 +58,19 @@ def test_load_from_file_default_location(tmp_path: Path) -> None:
 
 
 def test_overrides_parse_to_field_types(tmp_path: Path) -> None:
-    cfg = load_edge(None, tmp_path, [
-        "hub.cert_port=10012", "hub.heartbeat_seconds=2.5", "node.with_edge_taint=yes",
-        "node.labels=a=1, b=2", "node.taints=k=v:NoSchedule,x=y:NoExecute", "mqtt.mode=external",
-        "node.name=edge 1",
-    ])
+    cfg = load_edge(
+        None,
+        tmp_path,
+        [
+            "hub.cert_port=10012",
+            "hub.heartbeat_seconds=2.5",
+            "node.with_edge_taint=yes",
+            "node.labels=a=1, b=2",
+            "node.taints=k=v:NoSchedule,x=y:NoExecute",
+            "mqtt.mode=external",
+            "node.name=edge 1",
+        ],
+    )
     assert cfg.hub.cert_port == 10012
     assert cfg.hub.heartbeat_seconds == 2.5
     assert cfg.node.with_edge_taint is True
@@ -94,14 +104,14 @@ def test_dump_roundtrips(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "key", "expected"),
     [
-        ("[hub]\ncert_port = \"x\"\n", "hub.cert_port", "an integer"),
+        ('[hub]\ncert_port = "x"\n', "hub.cert_port", "an integer"),
         ("[hub]\ncert_port = 70000\n", "hub.cert_port", "between 0 and 65535"),
         ("[hub]\nheartbeat_seconds = true\n", "hub.heartbeat_seconds", "a number"),
         ("[hub]\nheartbeat_seconds = 0\n", "hub.heartbeat_seconds", "> 0"),
         ("[node]\nwith_edge_taint = 1\n", "node.with_edge_taint", "a boolean"),
-        ("[node]\ntaints = \"a\"\n", "node.taints", "a list of strings"),
+        ('[node]\ntaints = "a"\n', "node.taints", "a list of strings"),
         ("[node]\nlabels = {a = 1}\n", "node.labels", "a table of string values"),
-        ("[mqtt]\nmode = \"cloud\"\n", "mqtt.mode", "one of 'embedded', 'external', 'off'"),
+        ('[mqtt]\nmode = "cloud"\n', "mqtt.mode", "one of 'embedded', 'external', 'off'"),
         ("hub = 3\n", "hub", "a table [section]"),
     ],
 )
@@ -130,7 +140,7 @@ def test_bad_toml_and_bad_utf8(tmp_path: Path) -> None:
     f.write_text("[hub\n")
     with pytest.raises(ConfigError, match=f"{f}: invalid TOML"):
         load(EdgeConfig, f)
-    f.write_bytes(b"name = \"\xff\"\n")
+    f.write_bytes(b'name = "\xff"\n')
     with pytest.raises(ConfigError, match="not UTF-8"):
         load(EdgeConfig, f)
 

@@ -39,21 +39,46 @@ _running: dict[int, CloudControllers] = {}  # id(ctx) -> controllers, for the st
 class CloudControllers:
     """Everything the cloud runs for its edges, wired to one hub and one API client."""
 
-    def __init__(self, client: KubeClient, hub: CloudHub, *, namespace: str = "kubeedge",
-                 replica: str | None = None, lease_renew: float = 10.0, lease_seconds: int = 40,
-                 autonomy: float = 86400.0, replica_duration: float = 15.0, replica_renew: float = 5.0,
-                 flush_every: float = 1.0, tick: float = 1.0, persist: bool = True) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        hub: CloudHub,
+        *,
+        namespace: str = "kubeedge",
+        replica: str | None = None,
+        lease_renew: float = 10.0,
+        lease_seconds: int = 40,
+        autonomy: float = 86400.0,
+        replica_duration: float = 15.0,
+        replica_renew: float = 5.0,
+        flush_every: float = 1.0,
+        tick: float = 1.0,
+        persist: bool = True,
+    ) -> None:
         self.client, self.hub, self.namespace = client, hub, namespace
         self.world = World()
         self.store = SyncStore(client, namespace, flush_every=flush_every) if persist else None
-        self.replicas = Replicas(client, namespace, replica, duration=replica_duration,
-                                 renew_every=replica_renew)
-        self.liveness = NodeLiveness(client, self.world, self.replicas.identity, renew_every=lease_renew,
-                                     lease_seconds=lease_seconds, autonomy=autonomy, tick=tick)
+        self.replicas = Replicas(
+            client, namespace, replica, duration=replica_duration, renew_every=replica_renew
+        )
+        self.liveness = NodeLiveness(
+            client,
+            self.world,
+            self.replicas.identity,
+            renew_every=lease_renew,
+            lease_seconds=lease_seconds,
+            autonomy=autonomy,
+            tick=tick,
+        )
         self.edge: EdgeController | None = None
-        self.requests = EdgeRequests(client, self.world, self._respond, lease_min_write=lease_renew,
-                                     on_lease=self.liveness.edge_renewed,
-                                     on_register=self.liveness.registration_marks)
+        self.requests = EdgeRequests(
+            client,
+            self.world,
+            self._respond,
+            lease_min_write=lease_renew,
+            on_lease=self.liveness.edge_renewed,
+            on_register=self.liveness.registration_marks,
+        )
         self.started = time.time()
 
     @property
@@ -71,17 +96,25 @@ class CloudControllers:
             try:
                 acks = await self.store.load()
             except KubeNotFound:
-                log.warning("ObjectSync CRD (reliablesyncs.kubeedge.io) not installed: ack state is kept "
-                            "in memory only, a restarted cloud resends everything (`kedge init` installs it)")
+                log.warning(
+                    "ObjectSync CRD (reliablesyncs.kubeedge.io) not installed: ack state is kept "
+                    "in memory only, a restarted cloud resends everything (`kedge init` installs it)"
+                )
                 self.store = None
         self.edge = EdgeController(self.client, self.hub, self.world, acks, self.store)
-        self.hub.subscribe(on_message=self._on_message, on_connect=self._on_connect,
-                           on_disconnect=self._on_disconnect, on_ack=self.edge.on_ack)
+        self.hub.subscribe(
+            on_message=self._on_message,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_ack=self.edge.on_ack,
+        )
         for info in self.hub.sessions():  # edges that connected before we subscribed
             await self.liveness.on_connect(info)
-        tasks = [asyncio.create_task(self.edge.run(), name="edge-controller"),
-                 asyncio.create_task(self.liveness.run(), name="node-liveness"),
-                 asyncio.create_task(self.replicas.run(self._take_over), name="replica-lease")]
+        tasks = [
+            asyncio.create_task(self.edge.run(), name="edge-controller"),
+            asyncio.create_task(self.liveness.run(), name="node-liveness"),
+            asyncio.create_task(self.replicas.run(self._take_over), name="replica-lease"),
+        ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for t in done:
@@ -117,23 +150,42 @@ class CloudControllers:
 
     def status(self) -> dict[str, Any]:
         """The cloud-role part of `kedge status`: edges, acks, replica."""
-        edges = [{
-            "name": s.node, "since": s.since, "lastKeepalive": getattr(s, "last_keepalive", None),
-            "lastContact": s.last_contact, "replica": self.identity,
-            "peer": "kedge" if s.peer_kind == "kedge" else "KubeEdge", "version": s.version,
-            "epoch": s.epoch, "remote": s.remote, "pendingAcks": s.pending_acks,
-        } for s in self.hub.sessions()]
+        edges = [
+            {
+                "name": s.node,
+                "since": s.since,
+                "lastKeepalive": getattr(s, "last_keepalive", None),
+                "lastContact": s.last_contact,
+                "replica": self.identity,
+                "peer": "kedge" if s.peer_kind == "kedge" else "KubeEdge",
+                "version": s.version,
+                "epoch": s.epoch,
+                "remote": s.remote,
+                "pendingAcks": s.pending_acks,
+            }
+            for s in self.hub.sessions()
+        ]
         return {
-            "replica": self.identity, "leader": self.replicas.is_leader(), "replicas": self.replicas.live,
-            "connectedEdges": len(edges), "edges": edges, "pendingAcks": self.hub.pending_acks(),
-            "heldNodes": self.liveness.owned(), "synced": bool(self.edge and self.edge.synced.is_set()),
+            "replica": self.identity,
+            "leader": self.replicas.is_leader(),
+            "replicas": self.replicas.live,
+            "connectedEdges": len(edges),
+            "edges": edges,
+            "pendingAcks": self.hub.pending_acks(),
+            "heldNodes": self.liveness.owned(),
+            "synced": bool(self.edge and self.edge.synced.is_set()),
             "ackStateBacklog": self.store.backlog if self.store else 0,
             "counters": {  # monotonic, for rates (benchmarks, dashboards)
                 "messagesSent": self.edge.messages_sent if self.edge else 0,
                 "requestsAnswered": self.requests.answered,
-                "apiWrites": (self.requests.writes + self.liveness.lease_writes + self.liveness.node_writes
-                              + (self.store.writes if self.store else 0)),
-                "leaseWrites": self.liveness.lease_writes, "nodeWrites": self.liveness.node_writes,
+                "apiWrites": (
+                    self.requests.writes
+                    + self.liveness.lease_writes
+                    + self.liveness.node_writes
+                    + (self.store.writes if self.store else 0)
+                ),
+                "leaseWrites": self.liveness.lease_writes,
+                "nodeWrites": self.liveness.node_writes,
                 "leaseRenewLagSeconds": round(self.liveness.renew_lag, 3),
                 "leaseRenewLagMaxSeconds": round(self.liveness.renew_lag_max, 3),
                 "ackStateWrites": self.store.writes if self.store else 0,
@@ -153,9 +205,14 @@ async def run(ctx: CloudContext) -> None:
 
     hub = await hub_task.hub_for(ctx)
     cfg = ctx.cfg
-    ctl = CloudControllers(ctx.client, hub, namespace=cfg.namespace, lease_renew=cfg.lease.renew_seconds,
-                           lease_seconds=cfg.lease.duration_seconds,
-                           autonomy=float(cfg.autonomy_window_seconds))
+    ctl = CloudControllers(
+        ctx.client,
+        hub,
+        namespace=cfg.namespace,
+        lease_renew=cfg.lease.renew_seconds,
+        lease_seconds=cfg.lease.duration_seconds,
+        autonomy=float(cfg.autonomy_window_seconds),
+    )
     _running[id(ctx)] = ctl
     ctx.leader = ctl.replicas.is_leader  # singleton work of run.py (token GC) on one replica only
     ctx.ready_checks["controllers"] = lambda: bool(ctl.edge and ctl.edge.synced.is_set())

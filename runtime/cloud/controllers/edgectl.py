@@ -36,7 +36,9 @@ from runtime.protocol.delivery import Acked, AckState, Current, _tombstone, plan
 log = logging.getLogger("kedge.cloud.edgecontroller")
 
 WATCHES: tuple[tuple[str, Res, str | None], ...] = (
-    ("Node", NODES, EDGE_LABEL), ("ConfigMap", CONFIGMAPS, None), ("Secret", SECRETS, None),
+    ("Node", NODES, EDGE_LABEL),
+    ("ConfigMap", CONFIGMAPS, None),
+    ("Secret", SECRETS, None),
     ("Pod", PODS, None),
 )
 # What goes first: referenced objects before the pod that needs them, pods deleted before them.
@@ -52,8 +54,9 @@ def _rank(resource: str, op: str) -> tuple[int, int]:
 class EdgeController:
     """Feeds ``world`` from the API and keeps every connected node's copy equal to it."""
 
-    def __init__(self, client: KubeClient, hub: CloudHub, world: World, acks: AckState,
-                 store: SyncStore | None = None) -> None:
+    def __init__(
+        self, client: KubeClient, hub: CloudHub, world: World, acks: AckState, store: SyncStore | None = None
+    ) -> None:
         self.client, self.hub, self.world, self.acks, self.store = client, hub, world, acks, store
         self.synced = asyncio.Event()
         self.sent: dict[str, dict[str, tuple[str, str]]] = {}  # node -> uid -> (resource, rv) told
@@ -64,8 +67,10 @@ class EdgeController:
         self.hub.subscribe(on_connect=self.on_connect, on_disconnect=self.on_disconnect, on_ack=self.on_ack)
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(self._watch(kind, res, labels), name=f"watch-{res.plural}")
-                 for kind, res, labels in WATCHES]
+        tasks = [
+            asyncio.create_task(self._watch(kind, res, labels), name=f"watch-{res.plural}")
+            for kind, res, labels in WATCHES
+        ]
         if self.store is not None:
             tasks.append(asyncio.create_task(self.store.run(self.acks), name="ack-state-flush"))
         try:
@@ -85,8 +90,11 @@ class EdgeController:
                 self._listed.add(kind)
                 if len(self._listed) == len(WATCHES) and not self.synced.is_set():
                     self.synced.set()
-                    log.info("edge controller synced: %d edge nodes, %d bound pods",
-                             len(self.world.nodes), len(self.world.pods))
+                    log.info(
+                        "edge controller synced: %d edge nodes, %d bound pods",
+                        len(self.world.nodes),
+                        len(self.world.pods),
+                    )
                     for node in [i.node for i in self.hub.sessions()]:
                         await self.resync(node)
                 continue
@@ -140,8 +148,14 @@ class EdgeController:
                 continue  # the Downlink already re-sent exactly this on reconnect
             await self._send(node, op, key, resource, rv, obj)
             n += 1
-        log.info("edge %s: resync sent %d message(s) (%d objects, %d acked, %d pending)", node, n,
-                 len(desired), len(acked), len(pending))
+        log.info(
+            "edge %s: resync sent %d message(s) (%d objects, %d acked, %d pending)",
+            node,
+            n,
+            len(desired),
+            len(acked),
+            len(pending),
+        )
 
     # --- hub callbacks ---------------------------------------------------------------------------
 
@@ -150,8 +164,9 @@ class EdgeController:
         before = set(self.acks.for_node(node))
         known = self.acks.epochs.get(node)
         if self.acks.observe_epoch(node, info.epoch):
-            log.info("edge %s: new cache epoch %s: its cache is new, everything is sent again", node,
-                     info.epoch)
+            log.info(
+                "edge %s: new cache epoch %s: its cache is new, everything is sent again", node, info.epoch
+            )
             self.hub.downlink(node).forget()
             if self.store is not None:
                 self.store.mark_node(self.acks, node, {AckState.name(node, u) for u in before})
@@ -172,4 +187,3 @@ class EdgeController:
         self.acks.apply(node, ev)
         if self.store is not None:
             self.store.mark(node, ev.key)
-

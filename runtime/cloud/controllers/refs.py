@@ -47,7 +47,7 @@ def pod_refs(pod: Obj) -> PodRefs:
         secret = vol.get("secret")
         if isinstance(secret, Mapping):
             secrets.add(str(secret.get("secretName") or ""))
-        for source in ((vol.get("projected") or {}).get("sources") or []):
+        for source in (vol.get("projected") or {}).get("sources") or []:
             if isinstance(source, Mapping):
                 cms.add(_name(source.get("configMap")))
                 secrets.add(_name(source.get("secret")))

@@ -31,7 +31,7 @@ def default_identity() -> str:
     """$KEDGE_REPLICA_ID, else <hostname>-<pid>-<random> (a pod name is unique; host mode adds the pid)."""
     raw = os.environ.get("KEDGE_REPLICA_ID") or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     clean = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")
-    return clean[:63 - len(PREFIX)].strip("-") or uuid.uuid4().hex[:12]
+    return clean[: 63 - len(PREFIX)].strip("-") or uuid.uuid4().hex[:12]
 
 
 def _ts(t: dt.datetime) -> str:
@@ -54,8 +54,15 @@ OnOrphan = Callable[[str], Awaitable[None]]
 class Replicas:
     """This replica's Lease, the live set, leadership, and takeover of expired peers."""
 
-    def __init__(self, client: KubeClient, namespace: str, identity: str | None = None, *,
-                 duration: float = 15.0, renew_every: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        namespace: str,
+        identity: str | None = None,
+        *,
+        duration: float = 15.0,
+        renew_every: float = 5.0,
+    ) -> None:
         self.client, self.namespace = client, namespace
         self.identity = identity or default_identity()
         self.duration, self.renew_every = duration, renew_every
@@ -105,8 +112,9 @@ class Replicas:
             self.taken_over.append(holder)
             m = lease.get("metadata") or {}
             try:
-                await self.client.delete(LEASES, m["name"], namespace=self.namespace,
-                                         resource_version=m.get("resourceVersion"))
+                await self.client.delete(
+                    LEASES, m["name"], namespace=self.namespace, resource_version=m.get("resourceVersion")
+                )
             except (KubeNotFound, KubeConflict):
                 pass  # another replica got there first, or it came back
 
@@ -119,9 +127,15 @@ class Replicas:
                 return
             except (KubeConflict, KubeNotFound):
                 self._lease = None
-        body = {"metadata": {"name": self.lease_name, "namespace": self.namespace, "labels": {LABEL: "true"}},
-                "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.duration),
-                         "acquireTime": now, "renewTime": now}}
+        body = {
+            "metadata": {"name": self.lease_name, "namespace": self.namespace, "labels": {LABEL: "true"}},
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": int(self.duration),
+                "acquireTime": now,
+                "renewTime": now,
+            },
+        }
         try:
             self._lease = await self.client.create(LEASES, body, namespace=self.namespace)
         except AlreadyExists:

@@ -78,9 +78,17 @@ def status_of(exc: BaseException, name: str, kind: str) -> dict[str, Any]:
 class EdgeRequests:
     """``handle(node, msg)`` answers one edge request through ``send(node, response)``."""
 
-    def __init__(self, client: KubeClient, world: World, send: Send, *,
-                 lease_min_write: float = LEASE_MIN_WRITE, on_lease: Callable[[str], None] | None = None,
-                 on_register: Callable[[dict[str, Any]], None] | None = None, concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        world: World,
+        send: Send,
+        *,
+        lease_min_write: float = LEASE_MIN_WRITE,
+        on_lease: Callable[[str], None] | None = None,
+        on_register: Callable[[dict[str, Any]], None] | None = None,
+        concurrency: int = 32,
+    ) -> None:
         self.client, self.world, self.send = client, world, send
         self.lease_min_write = lease_min_write
         self.on_lease = on_lease  # told when an edge wrote its own lease (KubeEdge peers)
@@ -104,8 +112,9 @@ class EdgeRequests:
             return
         handler = self._handlers().get(r.type)
         if handler is None:
-            content: Any = object_result(None, failure_status(
-                400, "BadRequest", f"unsupported request {msg.operation} {rest}"))
+            content: Any = object_result(
+                None, failure_status(400, "BadRequest", f"unsupported request {msg.operation} {rest}")
+            )
             await self.send(node, response_to(msg, content))
             return
         name, ns = r.name, r.k8s_namespace or ""
@@ -129,9 +138,17 @@ class EdgeRequests:
         await self.send(node, response_to(msg, content, resourceversion=rv))
 
     def _handlers(self) -> dict[str, Callable[[str, Message, str, str], Awaitable[Any]]]:
-        return {RT_NODE: self._node, RT_NODEPATCH: self._nodepatch, RT_LEASE: self._lease,
-                RT_PODPATCH: self._podpatch, RT_POD: self._pod, RT_CONFIGMAP: self._configmap,
-                RT_SECRET: self._secret, RT_SERVICEACCOUNTTOKEN: self._token, RT_EVENT: self._event}
+        return {
+            RT_NODE: self._node,
+            RT_NODEPATCH: self._nodepatch,
+            RT_LEASE: self._lease,
+            RT_PODPATCH: self._podpatch,
+            RT_POD: self._pod,
+            RT_CONFIGMAP: self._configmap,
+            RT_SECRET: self._secret,
+            RT_SERVICEACCOUNTTOKEN: self._token,
+            RT_EVENT: self._event,
+        }
 
     # --- the node's own objects ---------------------------------------------------------------
 
@@ -147,8 +164,10 @@ class EdgeRequests:
             body["metadata"] = {**(body.get("metadata") or {}), "name": name}
             key = self.key_hashes.get(node)
             if key:  # first registration records the node's key: a token alone cannot take it over
-                body["metadata"]["annotations"] = {**(body["metadata"].get("annotations") or {}),
-                                                   ANN_KEY_HASH: key}
+                body["metadata"]["annotations"] = {
+                    **(body["metadata"].get("annotations") or {}),
+                    ANN_KEY_HASH: key,
+                }
             if self.on_register is not None:
                 self.on_register(body)
             try:
@@ -225,8 +244,9 @@ class EdgeRequests:
         opts = msg.content if isinstance(msg.content, dict) else {}
         uid = (opts.get("preconditions") or {}).get("uid") or meta(pod).get("uid")
         grace = opts.get("gracePeriodSeconds")
-        await self.client.delete(PODS, name, namespace=ns, uid=str(uid),
-                                 grace_period=int(grace) if grace is not None else None)
+        await self.client.delete(
+            PODS, name, namespace=ns, uid=str(uid), grace_period=int(grace) if grace is not None else None
+        )
         return "OK"
 
     # --- references ------------------------------------------------------------------------------
@@ -257,10 +277,17 @@ class EdgeRequests:
         if pod is None:
             raise Refused(f"no pod {ns}/{ref['name']} on node {node!r} runs as service account {name!r}")
         body: dict[str, Any] = {
-            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "spec": {"expirationSeconds": int(spec.get("expirationSeconds") or TOKEN_SECONDS),
-                     "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": meta(pod)["name"],
-                                        "uid": meta(pod)["uid"]}},
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": int(spec.get("expirationSeconds") or TOKEN_SECONDS),
+                "boundObjectRef": {
+                    "kind": "Pod",
+                    "apiVersion": "v1",
+                    "name": meta(pod)["name"],
+                    "uid": meta(pod)["uid"],
+                },
+            },
         }
         if spec.get("audiences"):
             body["spec"]["audiences"] = spec["audiences"]

@@ -32,8 +32,14 @@ ANN_RESOURCE = "kedge.io/resource"
 ANN_NODE = "kedge.io/node"
 LABEL = "kedge.io/ack-state"
 EPOCH_SUFFIX = "cache-epoch"
-KINDS = {"pod": "Pod", "configmap": "ConfigMap", "secret": "Secret", "node": "Node",
-         "device": "Device", "devicemodel": "DeviceModel"}
+KINDS = {
+    "pod": "Pod",
+    "configmap": "ConfigMap",
+    "secret": "Secret",
+    "node": "Node",
+    "device": "Device",
+    "devicemodel": "DeviceModel",
+}
 
 
 def _epoch_name(node: str) -> str:
@@ -43,8 +49,9 @@ def _epoch_name(node: str) -> str:
 class SyncStore:
     """Loads an ``AckState`` from the cluster and writes its changes back, batched."""
 
-    def __init__(self, client: KubeClient, namespace: str, *, flush_every: float = 1.0,
-                 concurrency: int = 16) -> None:
+    def __init__(
+        self, client: KubeClient, namespace: str, *, flush_every: float = 1.0, concurrency: int = 16
+    ) -> None:
         self.client, self.namespace = client, namespace
         self.flush_every, self.concurrency = flush_every, concurrency
         self.writes = 0  # API writes done (a metric for tests and the benchmark)
@@ -117,12 +124,18 @@ class SyncStore:
                 finally:
                     self._in_flight -= 1
 
-        jobs = [one(n, functools.partial(self._write, n, state.entries.get(n)), self._dirty, n)
-                for n in names]
-        jobs += [one(_epoch_name(node), functools.partial(self._write_epoch, node,
-                                                            state.epochs.get(node, "")),
-                     self._epochs_dirty, node)
-                 for node in epochs]
+        jobs = [
+            one(n, functools.partial(self._write, n, state.entries.get(n)), self._dirty, n) for n in names
+        ]
+        jobs += [
+            one(
+                _epoch_name(node),
+                functools.partial(self._write_epoch, node, state.epochs.get(node, "")),
+                self._epochs_dirty,
+                node,
+            )
+            for node in epochs
+        ]
         self._in_flight += len(jobs)
         try:
             await asyncio.gather(*jobs)
@@ -133,8 +146,9 @@ class SyncStore:
         finally:
             self._in_flight = 0  # jobs cancelled before they started never count themselves down
         if failed:  # one line per flush, not one per object (design.md §3)
-            log.warning("ack state: %d write(s) failed, retried next flush; first: %s", len(failed),
-                        failed[0])
+            log.warning(
+                "ack state: %d write(s) failed, retried next flush; first: %s", len(failed), failed[0]
+            )
 
     async def _write(self, name: str, entry: AckEntry | None) -> None:
         if entry is None:
@@ -159,11 +173,17 @@ class SyncStore:
             if resource:
                 ann[ANN_RESOURCE] = resource
             body = {
-                "metadata": {"name": name, "namespace": self.namespace, "labels": {LABEL: "true"},
-                             "annotations": ann},
-                "spec": {"objectAPIVersion": "v1",
-                         "objectKind": kind or (KINDS.get(r.type, r.type) if r else ""),
-                         "objectName": r.name if r else node},
+                "metadata": {
+                    "name": name,
+                    "namespace": self.namespace,
+                    "labels": {LABEL: "true"},
+                    "annotations": ann,
+                },
+                "spec": {
+                    "objectAPIVersion": "v1",
+                    "objectKind": kind or (KINDS.get(r.type, r.type) if r else ""),
+                    "objectName": r.name if r else node,
+                },
             }
             try:
                 await self.client.create(OBJECTSYNCS, body, namespace=self.namespace)
@@ -172,8 +192,13 @@ class SyncStore:
                 pass
             self._exists.add(name)
         try:
-            await self.client.patch(OBJECTSYNCS, name, {"status": {"objectResourceVersion": rv}},
-                                    namespace=self.namespace, subresource="status")
+            await self.client.patch(
+                OBJECTSYNCS,
+                name,
+                {"status": {"objectResourceVersion": rv}},
+                namespace=self.namespace,
+                subresource="status",
+            )
             self.writes += 1
         except KubeNotFound:  # deleted underneath us (another replica forgot the node): recreate next time
             self._exists.discard(name)

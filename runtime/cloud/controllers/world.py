@@ -98,8 +98,10 @@ class World:
             refs = pod_refs(obj)
             self.pod_refs[uid] = refs
             ns = str(meta(obj).get("namespace") or "")
-            keys = tuple([(RT_CONFIGMAP, ns, n) for n in sorted(refs.configmaps)]
-                         + [(RT_SECRET, ns, n) for n in sorted(refs.secrets)])
+            keys = tuple(
+                [(RT_CONFIGMAP, ns, n) for n in sorted(refs.configmaps)]
+                + [(RT_SECRET, ns, n) for n in sorted(refs.secrets)]
+            )
             self.ref_keys[uid] = keys
             for key in keys:
                 self.ref_nodes[key][node] += 1
@@ -130,8 +132,12 @@ class World:
         for uid in self.pods_by_node.get(node, ()):
             pod = self.pods[uid]
             m = meta(pod)
-            if (m.get("namespace") == namespace and m.get("name") == pod_name
-                    and (not pod_uid or uid == pod_uid) and self.pod_refs[uid].service_account == sa):
+            if (
+                m.get("namespace") == namespace
+                and m.get("name") == pod_name
+                and (not pod_uid or uid == pod_uid)
+                and self.pod_refs[uid].service_account == sa
+            ):
                 return pod
         return None
 

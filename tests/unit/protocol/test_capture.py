@@ -104,8 +104,13 @@ def test_ack_matches_capture_for_pods_and_devices() -> None:
 
 def test_response_matches_capture() -> None:
     by_id = {r["msg"]["header"]["msg_id"]: r["msg"] for r in FRAMES}
-    rec = _by(lambda r: r["dir"] == "cloud->edge" and r["msg"]["route"].get("operation") == "response"
-              and "resourceversion" not in r["msg"]["header"])
+    rec = _by(
+        lambda r: (
+            r["dir"] == "cloud->edge"
+            and r["msg"]["route"].get("operation") == "response"
+            and "resourceversion" not in r["msg"]["header"]
+        )
+    )
     req = Message.from_dict(by_id[rec["header"]["parent_msg_id"]])
     mine = response_to(req, rec["content"]).to_dict()
     assert _shape(mine) == _shape(rec)
@@ -141,8 +146,9 @@ def test_split_result_on_every_recorded_response() -> None:
 
 def test_object_result_reproduces_recorded_error() -> None:
     rec = next(r["msg"]["content"] for r in FRAMES if r["seq"] == 151)
-    status = failure_status(409, "AlreadyExists", 'nodes "ke-edge-1" already exists',
-                            {"name": "ke-edge-1", "kind": "nodes"})
+    status = failure_status(
+        409, "AlreadyExists", 'nodes "ke-edge-1" already exists', {"name": "ke-edge-1", "kind": "nodes"}
+    )
     assert object_result(rec["Object"], status) == rec
     assert split_result({"Object": None, "Err": {}})[1]["code"] == 500  # type: ignore[index]
     assert split_result({"Object": {"a": 1}, "Err": None}) == ({"a": 1}, None)

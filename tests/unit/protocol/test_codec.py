@@ -107,14 +107,24 @@ def test_tolerated_shapes() -> None:
     # absent optional fields, unknown keys, unknown route values, float-typed integral timestamp
     m = decode('{"header":{},"route":{}}')
     assert m == Message()
-    m = decode('{"header":{"msg_id":"a","timestamp":1.7e12,"extra":1},"route":{"operation":"zap",'
-               '"group":"weird","resource":"a/b/c/d/e","x":2},"content":[1,2],"more":true}')
-    assert (m.timestamp, m.operation, m.group, m.resource, m.content) == (1_700_000_000_000, "zap",
-                                                                        "weird", "a/b/c/d/e", [1, 2])
+    m = decode(
+        '{"header":{"msg_id":"a","timestamp":1.7e12,"extra":1},"route":{"operation":"zap",'
+        '"group":"weird","resource":"a/b/c/d/e","x":2},"content":[1,2],"more":true}'
+    )
+    assert (m.timestamp, m.operation, m.group, m.resource, m.content) == (
+        1_700_000_000_000,
+        "zap",
+        "weird",
+        "a/b/c/d/e",
+        [1, 2],
+    )
     m = decode('{"header":{"timestamp":1,"sync":true,"type":"t"},"route":{"destination":"d"},"content":1}')
     assert m.sync and m.message_type == "t" and m.destination == "d"
-    assert json.loads(encode(m)) == {"header": {"msg_id": "", "timestamp": 1, "sync": True, "type": "t"},
-                                     "route": {"destination": "d"}, "content": 1}
+    assert json.loads(encode(m)) == {
+        "header": {"msg_id": "", "timestamp": 1, "sync": True, "type": "t"},
+        "route": {"destination": "d"},
+        "content": 1,
+    }
 
 
 def test_big_integers_in_content() -> None:
@@ -164,7 +174,8 @@ def test_public_names_match_all() -> None:
     import types
 
     public = {
-        n for n in dir(protocol)
+        n
+        for n in dir(protocol)
         if not n.startswith("_") and not isinstance(getattr(protocol, n), types.ModuleType)
     }
     assert public == set(protocol.__all__)

@@ -19,9 +19,9 @@ from runtime.protocol import (
 )
 
 CAPTURE = Path(__file__).parent / "data" / "capture.jsonl"
-RESOURCES = sorted({
-    json.loads(line)["msg"]["route"].get("resource", "") for line in CAPTURE.read_text().splitlines()
-} - {""})
+RESOURCES = sorted(
+    {json.loads(line)["msg"]["route"].get("resource", "") for line in CAPTURE.read_text().splitlines()} - {""}
+)
 
 
 @pytest.mark.parametrize("s", RESOURCES)
