@@ -32,16 +32,13 @@ from runtime.cloud.hub_handshake import (
     CLOSE_REPLACED,
     CLOSE_SILENT,
     CLOSE_STUCK,
-    HDR_EPOCH,
-    HDR_NODE_ID,
-    HDR_PROJECT_ID,
     HDR_VERSION,
-    NODE_CN_PREFIX,
-    node_from_cert,
+    Refusal,
     parse_path,
-    peer_key_hash,
     raise_nofile_limit,
     server_ssl_context,
+    session_info,
+    vet_upgrade,
 )
 from runtime.cloud.hub_metrics import HubMetrics
 from runtime.cloud.hub_session import LogOnce, OnAck, OnMessage, Session, SessionInfo
@@ -109,6 +106,7 @@ class CloudHub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._housekeeper: asyncio.Task[None] | None = None
+        self.admit: Callable[[], Awaitable[object]] | None = None  # awaited before a session starts
 
     @classmethod
     def from_config(
@@ -277,30 +275,10 @@ class CloudHub:
         return ws.respond(status, text + "\n")
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        cert_node = node_from_cert(ws)
-        if cert_node is None:
-            return self._refuse(
-                ws,
-                HTTPStatus.FORBIDDEN,
-                "certificate",
-                f"client certificate CN must be {NODE_CN_PREFIX}<node>",
-            )
-        parsed = parse_path(request.path)
-        if parsed is None:
-            return self._refuse(
-                ws, HTTPStatus.NOT_FOUND, "path", f"path {request.path!r} is not /<projectID>/<node>/events"
-            )
-        project, path_node = parsed
-        header_node = request.headers.get(HDR_NODE_ID, "")
-        for claimed, where in ((path_node, "path"), (header_node, "node_id header")):
-            if claimed and claimed != cert_node:
-                return self._refuse(
-                    ws,
-                    HTTPStatus.FORBIDDEN,
-                    "node_mismatch",
-                    f"{where} names node {claimed!r} but the certificate is {cert_node!r}",
-                )
-        self._handshakes[ws] = (cert_node, request.headers.get(HDR_PROJECT_ID, "") or project)
+        found = vet_upgrade(ws, request)
+        if isinstance(found, Refusal):
+            return self._refuse(ws, found.status, found.reason, found.text)
+        self._handshakes[ws] = found
         return None
 
     def _process_response(self, ws: ServerConnection, request: Request, response: Response) -> None:
@@ -315,20 +293,9 @@ class CloudHub:
             await ws.close(1011, "handshake state lost")
             return
         node, project = found
-        version = ws.request.headers.get(HDR_VERSION, "") if ws.request else ""
-        epoch = ws.request.headers.get(HDR_EPOCH, "") if ws.request else ""
-        remote = ws.remote_address
-        info = SessionInfo(
-            node=node,
-            project_id=project,
-            peer_kind="kedge" if version else "kubeedge",
-            version=version,
-            epoch=epoch,
-            remote=f"{remote[0]}:{remote[1]}" if remote else "",
-            since=time.time(),
-            last_contact=time.time(),
-            key_hash=peer_key_hash(ws),
-        )
+        if self.admit is not None:  # Lease renewals before new sessions (runtime/cloud/admission.py)
+            await self.admit()
+        info = session_info(ws, node, project)
         link = self._link(node)
         session = Session(
             ws,
@@ -358,8 +325,8 @@ class CloudHub:
             node,
             info.remote,
             info.peer_kind,
-            version or "-",
-            epoch or "-",
+            info.version or "-",
+            info.epoch or "-",
         )
         await self._callback(self._on_connect, info)
         try:

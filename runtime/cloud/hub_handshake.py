@@ -7,9 +7,15 @@ from __future__ import annotations
 import contextlib
 import resource as _rlimit
 import ssl
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request
+
+from runtime.cloud.hub_session import SessionInfo
 
 NODE_CN_PREFIX = "system:node:"
 HDR_NODE_ID = "node_id"
@@ -68,3 +74,51 @@ def parse_path(path: str) -> tuple[str, str] | None:
     if len(parts) == 3 and parts[2] == "events" and parts[0] and parts[1]:
         return parts[0], parts[1]
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an upgrade is refused: HTTP status, metric label, text for the peer and the log."""
+
+    status: HTTPStatus
+    reason: str
+    text: str
+
+
+def vet_upgrade(ws: ServerConnection, request: Request) -> tuple[str, str] | Refusal:
+    """(node, project) of an acceptable upgrade: the certificate names a node, the path has the
+    ``/<projectID>/<node>/events`` form, and neither path nor ``node_id`` header names another node."""
+    cert_node = node_from_cert(ws)
+    if cert_node is None:
+        return Refusal(
+            HTTPStatus.FORBIDDEN, "certificate", f"client certificate CN must be {NODE_CN_PREFIX}<node>"
+        )
+    parsed = parse_path(request.path)
+    if parsed is None:
+        return Refusal(
+            HTTPStatus.NOT_FOUND, "path", f"path {request.path!r} is not /<projectID>/<node>/events"
+        )
+    project, path_node = parsed
+    header_node = request.headers.get(HDR_NODE_ID, "")
+    for claimed, where in ((path_node, "path"), (header_node, "node_id header")):
+        if claimed and claimed != cert_node:
+            text = f"{where} names node {claimed!r} but the certificate is {cert_node!r}"
+            return Refusal(HTTPStatus.FORBIDDEN, "node_mismatch", text)
+    return cert_node, request.headers.get(HDR_PROJECT_ID, "") or project
+
+
+def session_info(ws: ServerConnection, node: str, project: str) -> SessionInfo:
+    """What `kedge status` and the controllers know of a new session (kedge peers send a version)."""
+    version = ws.request.headers.get(HDR_VERSION, "") if ws.request else ""
+    remote = ws.remote_address
+    return SessionInfo(
+        node=node,
+        project_id=project,
+        peer_kind="kedge" if version else "kubeedge",
+        version=version,
+        epoch=ws.request.headers.get(HDR_EPOCH, "") if ws.request else "",
+        remote=f"{remote[0]}:{remote[1]}" if remote else "",
+        since=time.time(),
+        last_contact=time.time(),
+        key_hash=peer_key_hash(ws),
+    )

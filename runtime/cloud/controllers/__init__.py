@@ -14,8 +14,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from runtime.cloud.admission import Admission
 from runtime.cloud.controllers.edgectl import EdgeController
 from runtime.cloud.controllers.liveness import ANN_OWNER, NodeLiveness
+from runtime.cloud.controllers.readiness import ReadyRestorer
 from runtime.cloud.controllers.replicas import Replicas
 from runtime.cloud.controllers.requests import EdgeRequests
 from runtime.cloud.controllers.syncstore import SyncStore
@@ -54,6 +56,7 @@ class CloudControllers:
         flush_every: float = 1.0,
         tick: float = 1.0,
         persist: bool = True,
+        admit_lag: float = 10.0,
     ) -> None:
         self.client, self.hub, self.namespace = client, hub, namespace
         self.world = World()
@@ -70,6 +73,12 @@ class CloudControllers:
             autonomy=autonomy,
             tick=tick,
         )
+        self.ready = ReadyRestorer(client, self.world, lambda: self.liveness.nodes, tick=tick)
+        # renewals win over new work: sessions and ack-state flushes wait while renewals lag
+        self.admission = Admission(self.liveness.lag_now, threshold=admit_lag)
+        hub.admit = self.admission
+        if self.store is not None:
+            self.store.gate = self.admission
         self.edge: EdgeController | None = None
         self.requests = EdgeRequests(
             client,
@@ -113,6 +122,7 @@ class CloudControllers:
         tasks = [
             asyncio.create_task(self.edge.run(), name="edge-controller"),
             asyncio.create_task(self.liveness.run(), name="node-liveness"),
+            asyncio.create_task(self.ready.run(), name="node-ready"),
             asyncio.create_task(self.replicas.run(self._take_over), name="replica-lease"),
         ]
         try:
@@ -188,6 +198,10 @@ class CloudControllers:
                 "nodeWrites": self.liveness.node_writes,
                 "leaseRenewLagSeconds": round(self.liveness.renew_lag, 3),
                 "leaseRenewLagMaxSeconds": round(self.liveness.renew_lag_max, 3),
+                "readyRestored": self.ready.restored,
+                "admissionsDelayed": self.admission.delayed,
+                "admissionsWaiting": self.admission.waiting,
+                "admissionHeldSeconds": round(self.admission.held_seconds, 3),
                 "ackStateWrites": self.store.writes if self.store else 0,
                 "requestWrites": self.requests.writes,
             },

@@ -173,12 +173,8 @@ class NodeLiveness:
             since = time.time()
             for t in (obj.get("spec") or {}).get("taints") or []:
                 if t.get("key") == TAINT_KEY and t.get("timeAdded"):
-                    with contextlib.suppress(ValueError):
-                        since = (
-                            dt.datetime.strptime(t["timeAdded"][:19], "%Y-%m-%dT%H:%M:%S")
-                            .replace(tzinfo=dt.UTC)
-                            .timestamp()
-                        )
+                    with contextlib.suppress(ValueError):  # RFC 3339, "Z" included
+                        since = dt.datetime.fromisoformat(t["timeAdded"]).timestamp()
             self.adopt(node, since)
             return True
         return False
@@ -232,6 +228,10 @@ class NodeLiveness:
             await asyncio.gather(*workers, return_exceptions=True)
             if self._http is not None:
                 await self._http.close()
+
+    def lag_now(self) -> float:
+        """How overdue the most overdue renewal is right now (0 when keeping up)."""
+        return max(0.0, time.monotonic() - self._due[0][0]) if self._due else 0.0
 
     def _pop_due(self, now: float) -> str | None:
         """The most overdue node whose renewal is due, or None."""

@@ -60,6 +60,7 @@ class SyncStore:
         self._exists: set[str] = set()  # CR names known to exist
         self._kick = asyncio.Event()
         self._in_flight = 0  # entries taken by the running flush and not yet written
+        self.gate: Callable[[], Awaitable[object]] | None = None  # awaited before each flush
 
     async def load(self) -> AckState:
         state = AckState()
@@ -105,6 +106,8 @@ class SyncStore:
             await self._kick.wait()
             await asyncio.sleep(self.flush_every)
             self._kick.clear()
+            if self.gate is not None:  # Lease renewals first (runtime/cloud/admission.py)
+                await self.gate()
             await self.flush(state)
 
     async def flush(self, state: AckState) -> None:

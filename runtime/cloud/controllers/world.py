@@ -18,6 +18,7 @@ from runtime.protocol.delivery import Current
 Obj = dict[str, Any]
 EDGE_LABEL = "node-role.kubernetes.io/edge"
 KIND_TYPES = {"Node": RT_NODE, "Pod": RT_POD, "ConfigMap": RT_CONFIGMAP, "Secret": RT_SECRET}
+UNKNOWN_REASON = "NodeStatusUnknown"  # what the node-lifecycle controller writes
 RefKey = tuple[str, str, str]  # (configmap|secret, namespace, name)
 
 
@@ -50,6 +51,8 @@ class World:
         self.ref_keys: dict[str, tuple[RefKey, ...]] = {}  # pod uid -> what it references
         self.objects: dict[RefKey, Obj] = {}  # referenced-kind objects, all namespaces
         self.ref_nodes: dict[RefKey, Counter[str]] = defaultdict(Counter)  # who references what
+        self.last_ready: dict[str, Obj] = {}  # node -> Ready condition as last reported by its edge
+        self.ready_unknown: set[str] = set()  # nodes the node-lifecycle controller set Ready=Unknown
 
     # --- feeding -----------------------------------------------------------------------------
 
@@ -74,9 +77,25 @@ class World:
         name = str(meta(obj).get("name") or "")
         is_edge = EDGE_LABEL in (meta(obj).get("labels") or {})
         if deleted or not is_edge:
+            self.last_ready.pop(name, None)
+            self.ready_unknown.discard(name)
             return {name} if self.nodes.pop(name, None) is not None else set()
         self.nodes[name] = obj
+        self._ready(name, obj)
         return {name}
+
+    def _ready(self, name: str, obj: Obj) -> None:
+        """Remember the edge's own Ready so it can be put back after the node-lifecycle controller
+        marked it Unknown while the cloud lagged or was away (a kedge edge re-sends only changes)."""
+        conds = (obj.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conds if isinstance(c, dict) and c.get("type") == "Ready"), None)
+        if ready is None:
+            return
+        if ready.get("status") == "Unknown" and ready.get("reason") == UNKNOWN_REASON:
+            self.ready_unknown.add(name)
+        else:
+            self.ready_unknown.discard(name)
+            self.last_ready[name] = ready
 
     def _pod(self, obj: Obj, deleted: bool) -> set[str]:
         uid = uid_of(obj)
