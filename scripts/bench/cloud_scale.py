@@ -291,6 +291,9 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
             # how late the most overdue Lease renewal was dispatched: through connect+settle / at the end
             "lease_lag_max_before_idle_s": st0["counters"].get("leaseRenewLagMaxSeconds"),
             "lease_lag_max_s": st1["counters"].get("leaseRenewLagMaxSeconds"),
+            # sessions held at the gate while renewals lagged; Ready conditions put back after Unknown
+            "admissions_delayed": st1["counters"].get("admissionsDelayed"),
+            "ready_restored": st1["counters"].get("readyRestored"),
             **health,
             "loadavg": [round(x, 2) for x in os.getloadavg()],
         }
