@@ -89,16 +89,18 @@ async def test_lifecycle_unknown_ready_gets_the_last_reported_ready_back(clouden
     seen: list[str] = []
 
     async def watch() -> None:
-        while True:
-            n = await client.get(NODES, "unk-1")
-            c = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
-            seen.append(f"{c['status']}/{c.get('reason')}")
-            await asyncio.sleep(0.05)
+        """Every Ready the API stored, from a watch (a poll can miss an Unknown restored within ms)."""
+        start = (await client.get(NODES, "unk-1"))["metadata"]["resourceVersion"]
+        async for ev in client.watch_stream(NODES, fields={"metadata.name": "unk-1"}, resource_version=start):
+            conds = (ev.object.get("status") or {}).get("conditions") or []
+            c = next((c for c in conds if c["type"] == "Ready"), None)
+            if c is not None:
+                seen.append(f"{c['status']}/{c.get('reason')}")
 
     poll = asyncio.create_task(watch())
     try:
         await until(lambda: cloud.ctl.ready.restored >= 1, within=20 + 4 * env.cp.node_grace, what="restored")
-        await until(lambda: seen[-1] == "True/EdgeReady", what="Ready=True as reported")
+        await until(lambda: bool(seen) and seen[-1] == "True/EdgeReady", what="Ready=True as reported")
     finally:
         poll.cancel()
     assert "Unknown/NodeStatusUnknown" in seen, seen
