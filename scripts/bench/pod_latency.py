@@ -7,6 +7,7 @@ API, over the whole path (pod_latency_e2e.py), with where the time goes.
 
     .venv/bin/python scripts/bench/pod_latency.py --pods 100 [--host-network] [--image kedge.local/busybox:1]
     .venv/bin/python scripts/bench/pod_latency.py --e2e --pods 100
+    .venv/bin/python scripts/bench/pod_latency.py --floor --pods 100   # Docker alone (pod_latency_floor.py)
 """
 
 from __future__ import annotations
@@ -117,6 +118,16 @@ if __name__ == "__main__":
         from pod_latency_e2e import main as e2e_main
 
         print(json.dumps(e2e_main([a for a in sys.argv[1:] if a != "--e2e"])))
+        raise SystemExit(0)
+    if "--floor" in sys.argv[1:]:  # the engine's own floor, no kedge between (pod_latency_floor.py)
+        from pod_latency_floor import main as floor_main
+
+        ap = argparse.ArgumentParser(description="Docker's own pod start floor")
+        ap.add_argument("--floor", action="store_true")
+        ap.add_argument("--pods", type=int, default=100)
+        ap.add_argument("--image", default="kedge.local/busybox:1")
+        args = ap.parse_args()
+        print(json.dumps(asyncio.run(floor_main(args.pods, args.image))))
         raise SystemExit(0)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pods", type=int, default=100)
