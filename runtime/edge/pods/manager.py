@@ -36,6 +36,16 @@ OnDeleted = Callable[[dict[str, Any]], Awaitable[None]]
 _GONE_MAX = 4096
 
 
+def _intent(pod: dict[str, Any]) -> tuple[Any, Any]:
+    """What the pod asks of this node: its spec and metadata, without what every write bumps. A cloud
+    update that differs only in status is the echo of the edge's own report; the periodic reconcile
+    still catches crashed containers."""
+    meta = {
+        k: v for k, v in (pod.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")
+    }
+    return pod.get("spec"), meta
+
+
 def default_host_ip() -> str:
     """The address of the interface holding the default route (no packet is sent), else loopback."""
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -145,6 +155,8 @@ class PodManager:
         else:
             old = worker.pod
             worker.pod = pod
+            if _intent(old) == _intent(pod) and not worker.stale:
+                return  # the echo of our own podpatch (or a resourceVersion bump): nothing to reconcile
             if (old.get("spec") or {}).get("volumes") != (pod.get("spec") or {}).get("volumes"):
                 worker.refreshed = -1e18
         await self._sync(worker, infos)

@@ -169,3 +169,31 @@ async def test_first_sandbox_on_an_engine_without_the_image_imports_it(
         for c in docker_client.api.containers(all=True, filters={"ancestor": image}):
             docker_client.api.remove_container(c["Id"], force=True)
         docker_client.images.remove(image, force=True)
+
+
+async def test_the_echo_of_our_own_status_asks_nothing_of_docker(pod_env: PodEnv) -> None:
+    """The cloud sends the pod back after each podpatch (new status and resourceVersion): that update
+    is not reconciled — no listing or inspect lands on the engine while the next pod starts. A change
+    of what the pod asks (here a label, which downward API volumes show) is."""
+    m = pod_env.manager()
+    await m.start()
+    pod = pod_env.pod("echo", [{"name": "app", "command": ["sleep", "3600"]}])
+    await m.sync_pod(pod)
+    status = pod_env.last("echo")
+    assert status["phase"] == "Running"
+    calls: list[str] = []
+    for name in ("list_containers", "inspect", "create", "start", "remove"):
+        real = getattr(m.docker, name)
+
+        async def counted(*a: Any, _real: Any = real, _name: str = name, **k: Any) -> Any:
+            calls.append(_name)
+            return await _real(*a, **k)
+
+        setattr(m.docker, name, counted)
+    echo = {**pod, "metadata": {**pod["metadata"], "resourceVersion": "4242"}, "status": status}
+    await m.sync_pod(echo)
+    assert calls == []
+    relabelled = {**echo, "metadata": {**echo["metadata"], "labels": {"tier": "edge"}}}
+    await m.sync_pod(relabelled)
+    assert "list_containers" in calls
+    assert pod_env.last("echo")["phase"] == "Running" and m.pods[pod["metadata"]["uid"]].pod is relabelled
