@@ -12,10 +12,9 @@ from typing import Any
 
 import docker
 
-from runtime.cloud.hub import CloudHub
 from runtime.edge.run import EdgeRuntime
 from runtime.protocol import new_message
-from tests.fixtures.edge import RecordedController, make_edge_root, wait_until
+from tests.fixtures.edge import RecordedCloud, RecordedController, make_edge_root, wait_until
 from tests.fixtures.tlscerts import TLSCerts
 
 
@@ -24,20 +23,15 @@ def statuses(ctl: RecordedController, name: str) -> list[dict[str, Any]]:
 
 
 async def test_pod_runs_reports_and_terminates(
-    tls_certs: TLSCerts, tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient
+    recorded_cloud: RecordedCloud,
+    tls_certs: TLSCerts,
+    tmp_path: Path,
+    busybox_image: str,
+    docker_client: docker.DockerClient,
 ) -> None:
     node = f"agent-{uuid.uuid4().hex[:6]}"
-    ctl = RecordedController()
-    hub = CloudHub(
-        ssl_context=tls_certs.server_context(),
-        on_message=ctl.on_message,
-        host="127.0.0.1",
-        port=0,
-        prefix_upstream=False,
-    )
-    ctl.hub = hub
-    await hub.start()
-    cfg = make_edge_root(tmp_path, tls_certs, node, f"127.0.0.1:{hub.bound_port}")
+    hub, ctl = recorded_cloud.hub, recorded_cloud.ctl
+    cfg = make_edge_root(tmp_path, tls_certs, node, recorded_cloud.server)
     rt = EdgeRuntime(cfg, tmp_path, pods=True)
     stop = asyncio.Event()
     task = asyncio.create_task(rt.run(stop))
@@ -94,6 +88,5 @@ async def test_pod_runs_reports_and_terminates(
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
-        await hub.stop()
         for c in docker_client.containers.list(all=True, filters={"label": f"io.kedge.node={node}"}):
             c.remove(force=True)

@@ -10,10 +10,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from runtime.cloud.hub import CloudHub
 from runtime.protocol import new_message
 from runtime.protocol.delivery import Acked
-from tests.fixtures.edge import RecordedController, make_edge_root, wait_until
+from tests.fixtures.edge import RecordedController, make_edge_root, serving, wait_until
 from tests.fixtures.procs import KEDGE, start, stop
 from tests.fixtures.tlscerts import TLSCerts
 
@@ -34,20 +33,9 @@ async def test_kill_9_while_caching_loses_no_acked_object(tls_certs: TLSCerts, t
         acked.add(ev.key)
 
     ctl = RecordedController()
-    hub = CloudHub(
-        ssl_context=tls_certs.server_context(),
-        on_message=ctl.on_message,
-        on_ack=on_ack,
-        host="127.0.0.1",
-        port=0,
-        prefix_upstream=False,
-        resend_after=1.0,
-    )
-    ctl.hub = hub
-    await hub.start()
-    cfg = make_edge_root(tmp_path, tls_certs, "k9-1", f"127.0.0.1:{hub.bound_port}")
-    sent = 0
-    try:
+    async with serving(ctl, tls_certs.server_context(), on_ack=on_ack, resend_after=1.0) as hub:
+        cfg = make_edge_root(tmp_path, tls_certs, "k9-1", f"127.0.0.1:{hub.bound_port}")
+        sent = 0
         for round_ in range(4):
             proc = start([*KEDGE, "edge", "run", "--root", str(tmp_path), "--no-pods"], tmp_path / "edge.log")
             try:
@@ -84,5 +72,3 @@ async def test_kill_9_while_caching_loses_no_acked_object(tls_certs: TLSCerts, t
         print(f"sent {sent}, acked {len(acked)}, cached {len(cached)}")
         lost = acked - cached
         assert not lost, f"{len(lost)} acked objects missing after kill -9: {sorted(lost)[:5]}"
-    finally:
-        await hub.stop()

@@ -6,7 +6,6 @@ import asyncio
 import json
 from pathlib import Path
 
-from runtime.cloud.hub import CloudHub
 from runtime.edge import nodeinfo
 from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.edgehub import EdgeHub
@@ -14,7 +13,7 @@ from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import status_patch
 from runtime.edge.run import EdgeRuntime
 from runtime.protocol import Message
-from tests.fixtures.edge import RecordedController, make_edge_root, wait_until
+from tests.fixtures.edge import RecordedCloud, make_edge_root, wait_until
 from tests.fixtures.tlscerts import TLSCerts
 
 FACTS = nodeinfo.Facts(
@@ -72,18 +71,11 @@ def test_status_patch_sends_heartbeats_and_only_changes() -> None:
     assert set(changed["Ready"]) == {"type", "lastHeartbeatTime"}
 
 
-async def test_refs_query_online_and_serve_the_cache_offline(tls_certs: TLSCerts, tmp_path: Path) -> None:
-    ctl = RecordedController()
-    hub = CloudHub(
-        ssl_context=tls_certs.server_context(),
-        on_message=ctl.on_message,
-        host="127.0.0.1",
-        port=0,
-        prefix_upstream=False,
-    )
-    ctl.hub = hub
-    await hub.start()
-    cfg = make_edge_root(tmp_path, tls_certs, "refs-1", f"127.0.0.1:{hub.bound_port}")
+async def test_refs_query_online_and_serve_the_cache_offline(
+    recorded_cloud: RecordedCloud, tls_certs: TLSCerts, tmp_path: Path
+) -> None:
+    ctl = recorded_cloud.ctl
+    cfg = make_edge_root(tmp_path, tls_certs, "refs-1", recorded_cloud.server)
     rt = EdgeRuntime(cfg, tmp_path, pods=False)
     stop = asyncio.Event()
     task = asyncio.create_task(rt.run(stop))
@@ -96,7 +88,7 @@ async def test_refs_query_online_and_serve_the_cache_offline(tls_certs: TLSCerts
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-        await hub.stop()
+        await recorded_cloud.hub.stop()  # the cloud is gone: the cache serves
     store = await MetaStore.open(Path(cfg.cache.db))
 
     async def ignore(_: Message) -> None:

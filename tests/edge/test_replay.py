@@ -18,9 +18,11 @@ from runtime.edge.run import EdgeRuntime
 from runtime.protocol import Message
 from tests.fixtures.edge import (
     KubeEdgeLikeHub,
+    RecordedCloud,
     RecordedController,
     capture,
     make_edge_root,
+    serving,
     tap_frames,
     wait_until,
 )
@@ -64,19 +66,8 @@ def recorded_pushes() -> list[Message]:
 async def cloud(tls_certs: TLSCerts, monkeypatch: pytest.MonkeyPatch) -> Any:
     frames = tap_frames(monkeypatch)
     ctl = RecordedController()
-    hub = KubeEdgeLikeHub(
-        ssl_context=tls_certs.server_context(),
-        on_message=ctl.on_message,
-        host="127.0.0.1",
-        port=0,
-        prefix_upstream=False,
-    )
-    ctl.hub = hub
-    await hub.start()
-    try:
+    async with serving(ctl, tls_certs.server_context(), hub_class=KubeEdgeLikeHub) as hub:
         yield hub, ctl, frames
-    finally:
-        await hub.stop()
 
 
 async def test_replay_matches_recording(cloud: Any, tls_certs: TLSCerts, tmp_path: Path) -> None:
@@ -157,20 +148,11 @@ async def test_replay_matches_recording(cloud: Any, tls_certs: TLSCerts, tmp_pat
         await asyncio.wait_for(task, 10)
 
 
-async def test_kedge_peer_gets_no_lease_traffic(tls_certs: TLSCerts, tmp_path: Path) -> None:
-    from runtime.cloud.hub import CloudHub
-
-    ctl = RecordedController()
-    hub = CloudHub(
-        ssl_context=tls_certs.server_context(),
-        on_message=ctl.on_message,
-        host="127.0.0.1",
-        port=0,
-        prefix_upstream=False,
-    )
-    ctl.hub = hub
-    await hub.start()
-    cfg = make_edge_root(tmp_path, tls_certs, "kedge-1", f"127.0.0.1:{hub.bound_port}")
+async def test_kedge_peer_gets_no_lease_traffic(
+    recorded_cloud: RecordedCloud, tls_certs: TLSCerts, tmp_path: Path
+) -> None:
+    hub, ctl = recorded_cloud.hub, recorded_cloud.ctl
+    cfg = make_edge_root(tmp_path, tls_certs, "kedge-1", recorded_cloud.server)
     rt = EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.2)
     stop = asyncio.Event()
     task = asyncio.create_task(rt.run(stop))
@@ -183,7 +165,6 @@ async def test_kedge_peer_gets_no_lease_traffic(tls_certs: TLSCerts, tmp_path: P
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-        await hub.stop()
 
 
 async def test_restart_reregisters_409_and_reuses_lease(

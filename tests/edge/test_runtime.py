@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runtime.cloud.hub import CloudHub
 from runtime.edge.run import EdgeRuntime
-from tests.fixtures.edge import RecordedController, make_edge_root, wait_until
+from tests.fixtures.edge import RecordedCloud, make_edge_root, wait_until
 from tests.fixtures.tlscerts import TLSCerts
 
 HEAVY = ("typer", "rich", "lightkube", "cryptography", "httpx", "docker", "aiohttp", "yaml", "kubeedge_cli")
@@ -32,36 +31,26 @@ def test_edge_run_import_graph_stays_light() -> None:
     assert not loaded, f"`kedge edge run` imports {loaded}"
 
 
-async def test_corrupt_cache_restarts_with_a_new_epoch(tls_certs: TLSCerts, tmp_path: Path) -> None:
-    ctl = RecordedController()
-    hub = CloudHub(
-        ssl_context=tls_certs.server_context(),
-        on_message=ctl.on_message,
-        host="127.0.0.1",
-        port=0,
-        prefix_upstream=False,
-    )
-    ctl.hub = hub
-    await hub.start()
-    cfg = make_edge_root(tmp_path, tls_certs, "ep-1", f"127.0.0.1:{hub.bound_port}")
+async def test_corrupt_cache_restarts_with_a_new_epoch(
+    recorded_cloud: RecordedCloud, tls_certs: TLSCerts, tmp_path: Path
+) -> None:
+    hub = recorded_cloud.hub
+    cfg = make_edge_root(tmp_path, tls_certs, "ep-1", recorded_cloud.server)
     epochs = []
-    try:
-        for corrupt in (False, True, False):
-            if corrupt:
-                with open(cfg.cache.db, "r+b") as f:  # noqa: ASYNC230 - a test poking a file
-                    f.write(os.urandom(4096))
-            rt = EdgeRuntime(cfg, tmp_path, pods=False)
-            stop = asyncio.Event()
-            task = asyncio.create_task(rt.run(stop))
-            await wait_until(lambda: hub.connected("ep-1") and hub.sessions()[0].epoch, 15, "session")
-            assert rt.store is not None
-            assert hub.sessions()[0].epoch == rt.store.epoch
-            epochs.append(rt.store.epoch)
-            stop.set()
-            await asyncio.wait_for(task, 10)
-            await wait_until(lambda: not hub.connected("ep-1"), 10, "session end")
-    finally:
-        await hub.stop()
+    for corrupt in (False, True, False):
+        if corrupt:
+            with open(cfg.cache.db, "r+b") as f:  # noqa: ASYNC230 - a test poking a file
+                f.write(os.urandom(4096))
+        rt = EdgeRuntime(cfg, tmp_path, pods=False)
+        stop = asyncio.Event()
+        task = asyncio.create_task(rt.run(stop))
+        await wait_until(lambda: hub.connected("ep-1") and hub.sessions()[0].epoch, 15, "session")
+        assert rt.store is not None
+        assert hub.sessions()[0].epoch == rt.store.epoch
+        epochs.append(rt.store.epoch)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await wait_until(lambda: not hub.connected("ep-1"), 10, "session end")
     assert epochs[0] != epochs[1], "a rebuilt cache must announce a new epoch (full resync)"
     assert epochs[1] == epochs[2], "an intact cache keeps its epoch (no needless resync)"
     assert [p for p in os.listdir(Path(cfg.cache.db).parent) if ".corrupt-" in p]

@@ -18,10 +18,9 @@ from typing import Any
 import docker
 import pytest
 
-from runtime.cloud.hub import CloudHub
 from runtime.edge.pods import labels
 from runtime.protocol import new_message
-from tests.fixtures.edge import RecordedController, make_edge_root
+from tests.fixtures.edge import RecordedCloud, RecordedController, make_edge_root
 from tests.fixtures.procs import KEDGE, log_tail, start, stop
 from tests.fixtures.tlscerts import TLSCerts
 
@@ -53,20 +52,15 @@ def running_ids(client: docker.DockerClient, node: str) -> dict[str, str]:
 
 
 async def test_kill_9_and_offline_restart_keep_pods_running(
-    tls_certs: TLSCerts, tmp_path: Path, busybox_image: str, docker_client: docker.DockerClient
+    recorded_cloud: RecordedCloud,
+    tls_certs: TLSCerts,
+    tmp_path: Path,
+    busybox_image: str,
+    docker_client: docker.DockerClient,
 ) -> None:
     node = f"auto-{uuid.uuid4().hex[:6]}"
-    ctl = RecordedController()
-    hub = CloudHub(
-        ssl_context=tls_certs.server_context(),
-        on_message=ctl.on_message,
-        host="127.0.0.1",
-        port=0,
-        prefix_upstream=False,
-    )
-    ctl.hub = hub
-    await hub.start()
-    make_edge_root(tmp_path, tls_certs, node, f"127.0.0.1:{hub.bound_port}")
+    hub, ctl = recorded_cloud.hub, recorded_cloud.ctl
+    make_edge_root(tmp_path, tls_certs, node, recorded_cloud.server)
     cmd = [*KEDGE, "edge", "run", "--root", str(tmp_path)]
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -151,6 +145,5 @@ async def test_kill_9_and_offline_restart_keep_pods_running(
     finally:
         for p in procs:
             stop(p)
-        await hub.stop()
         for c in docker_client.containers.list(all=True, filters={"label": f"{labels.NODE}={node}"}):
             c.remove(force=True)
