@@ -6,10 +6,11 @@ The edge dials ``wss://<cloud>/<projectID>/<node>/events`` with its node certifi
 ``X-Kedge-Version``, which is how ``status()["peer_kind"]`` knows what it talks to.
 
 Reconnects use ``backoff()`` (jittered, capped, restarted after a connection opened); errors are sorted
-by ``classify`` into retry / auth / fatal. An auth failure (our certificate refused, the cloud's not
-trusted) is surfaced in ``status()`` and retried with the same cap — a certificate may be renewed or the
-cloud fixed while we wait. While offline ``send`` writes to the durable ``Outbox``; on reconnect the
-outbox drains first, in order, and new messages queue behind it.
+by ``classify`` (runtime/edge/dial.py, with the handshake itself) into retry / auth / fatal. An auth
+failure (our certificate refused, the cloud's not trusted) is surfaced in ``status()`` and retried with
+the same cap — a certificate may be renewed or the cloud fixed while we wait. While offline ``send``
+writes to the durable ``Outbox``; on reconnect the outbox drains first, in order, and new messages queue
+behind it.
 
 Responses to our requests are resolved for ``request()`` and acknowledged with "OK" as edgecore does
 (except a response that itself is "OK"). Everything else goes to ``on_message``, whose owner acks
@@ -24,16 +25,16 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from enum import Enum
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus, InvalidURI
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from runtime import __version__
 from runtime.config import KUBEEDGE_PROJECT_ID, EdgeHubSection
+from runtime.edge.dial import HDR_EPOCH, HDR_VERSION, Failure, classify, client_ssl_context, dial
 from runtime.edge.outbox import Outbox
 from runtime.errors import AuthError, Unreachable
 from runtime.protocol import (
@@ -52,68 +53,8 @@ from runtime.protocol import (
 
 log = logging.getLogger("kedge.edgehub")
 
-HDR_VERSION = "X-Kedge-Version"
-HDR_EPOCH = "X-Kedge-Cache-Epoch"
-
-
-class Failure(Enum):
-    RETRY = "retry"
-    AUTH = "auth"
-    FATAL = "fatal"
-
-
-_AUTH_SSL_REASONS = (
-    "CERTIFICATE_REQUIRED",
-    "CERTIFICATE_EXPIRED",
-    "UNKNOWN_CA",
-    "BAD_CERTIFICATE",
-    "CERTIFICATE_UNKNOWN",
-    "CERTIFICATE_REVOKED",
-    "CERTIFICATE_VERIFY_FAILED",
-    "ACCESS_DENIED",
-)
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        yield e
-        e = e.__cause__ or e.__context__
-
-
-def classify(exc: BaseException) -> Failure:
-    """Retry policy: TLS refusals either way and HTTP 401/403 are AUTH, a bad URL is FATAL, the rest
-    (refused, reset, timeouts, 5xx) is RETRY.
-
-    With TLS 1.3 the server checks the client certificate after the client finished its handshake, so
-    a refused certificate reaches us only as the connection closing before any HTTP response (the
-    alert is swallowed by the ssl layer). A kedge cloud answers every other refusal with an HTTP
-    status, so that shape counts as AUTH too."""
-    if isinstance(exc, InvalidMessage) and any(
-        isinstance(e, EOFError) and "HTTP status line" in str(e) for e in _chain(exc)
-    ):
-        return Failure.AUTH
-    for e in _chain(exc):
-        if isinstance(e, InvalidURI):
-            return Failure.FATAL
-        if isinstance(e, InvalidStatus) and e.response.status_code in (401, 403):
-            return Failure.AUTH
-        if isinstance(e, ssl.SSLCertVerificationError):
-            return Failure.AUTH
-        if isinstance(e, ssl.SSLError) and any(r in f"{e.reason} {e}" for r in _AUTH_SSL_REASONS):
-            return Failure.AUTH
-    return Failure.RETRY
-
-
-def client_ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
-    """The node's identity and the pinned kedge CA; TLS 1.2+."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert, key)
-    return ctx
-
+# classify and friends live in dial.py; importing them from here keeps working
+__all__ = ["HDR_EPOCH", "HDR_VERSION", "EdgeHub", "Failure", "OnMessage", "classify", "client_ssl_context"]
 
 OnMessage = Callable[[Message], Awaitable[None]]
 
@@ -269,19 +210,14 @@ class EdgeHub:
         try:
             while not stop.is_set():
                 try:
-                    async with connect(
+                    async with dial(
                         self.url,
-                        ssl=self.ssl_context,
-                        additional_headers=self.headers(),
-                        max_size=self.max_frame_bytes,
-                        compression=None,
-                        ping_interval=2 * self.heartbeat,
-                        ping_timeout=self.dead_after,
-                        open_timeout=self.connect_timeout,
-                        close_timeout=min(5.0, self.dead_after),
-                        proxy=None,
-                        user_agent_header=f"kedge/{__version__}",
-                        max_queue=4,
+                        self.ssl_context,
+                        self.headers(),
+                        max_frame_bytes=self.max_frame_bytes,
+                        heartbeat=self.heartbeat,
+                        dead_after=self.dead_after,
+                        connect_timeout=self.connect_timeout,
                     ) as ws:
                         delays = backoff(self.reconnect_initial, cap=self.reconnect_cap)
                         await self._serve(ws, stop)
