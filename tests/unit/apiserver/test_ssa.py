@@ -1,80 +1,15 @@
-"""managedFields and server-side apply behave as kube-apiserver's field manager does.
-
-The first tests rebuild the managedFields a real apiserver recorded (the KubeEdge capture holds pods
-created with `kubectl apply`, i.e. manager kubectl-client-side-apply) from the object kubectl sent.
-"""
+"""Server-side apply behaves as kube-apiserver's field manager does: ownership, pruning, conflicts
+and force, keyed lists and sets, the status subresource. Update-operation managedFields:
+test_managed_fields.py."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from runtime.apiserver.admission import default_object
-from runtime.apiserver.fieldsets import from_fields_v1, path_string, to_fields_v1
 from runtime.apiserver.ssa import ApplyConflict, server_side_apply, update_managed_fields
-
-CAPTURE = Path(__file__).parent.parent / "protocol" / "data" / "capture.jsonl"
-T1, T2 = "2026-11-28T10:00:00Z", "2026-11-28T10:05:00Z"
-
-
-def _recorded_pods() -> list[dict[str, Any]]:
-    frames = [json.loads(line) for line in CAPTURE.read_text().splitlines() if line.strip()]
-    out = []
-    for f in frames:
-        if (
-            f["dir"] == "cloud->edge"
-            and f["msg"]["route"]["operation"] == "insert"
-            and "/pod/" in f["msg"]["route"]["resource"]
-        ):
-            out.append(f["msg"]["content"])
-    return out
-
-
-@pytest.mark.parametrize("real", _recorded_pods(), ids=lambda p: p["metadata"]["name"])
-def test_create_managed_fields_match_real_server(real: dict[str, Any]) -> None:
-    last_applied = real["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
-    sent = json.loads(last_applied)  # what `kubectl apply` (client-side) POSTs ...
-    sent["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": last_applied}
-    decoded = default_object("pods", sent)  # ... after the server's decode-time defaulting
-    out = update_managed_fields(None, decoded, manager="kubectl-client-side-apply", time=T1)
-    [entry] = out["metadata"]["managedFields"]
-    [want] = real["metadata"]["managedFields"]
-    assert entry == {**want, "time": T1}
-
-
-def test_fields_v1_round_trip_and_paths() -> None:
-    fields = {
-        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-        "f:spec": {"f:ports": {'k:{"port":80,"protocol":"TCP"}': {".": {}, "f:port": {}}}},
-        "f:finalizers": {'v:"a"': {}},
-    }
-    paths = from_fields_v1(fields)
-    assert to_fields_v1(paths) == fields
-    assert sorted(path_string(p) for p in paths) == [
-        '.finalizers[="a"]',
-        ".metadata.labels",
-        ".metadata.labels.app",
-        '.spec.ports[port=80,protocol="TCP"]',
-        '.spec.ports[port=80,protocol="TCP"].port',
-    ]
-
-
-CM = {
-    "apiVersion": "v1",
-    "kind": "ConfigMap",
-    "metadata": {"name": "c", "namespace": "default", "labels": {"app": "x"}},
-    "data": {"a": "1", "b": "2"},
-}
-
-
-def _live(obj: dict[str, Any]) -> dict[str, Any]:
-    """What the server stores after create (uid/resourceVersion are the core's)."""
-    out = json.loads(json.dumps(obj))
-    out["metadata"].update({"uid": "u1", "resourceVersion": "5", "creationTimestamp": T1})
-    return out
+from tests.unit.apiserver.fieldmgr_objects import CM, T1, T2, as_stored
 
 
 def test_apply_create_owns_exactly_the_applied_fields() -> None:
@@ -95,7 +30,7 @@ def test_apply_create_owns_exactly_the_applied_fields() -> None:
 
 
 def test_reapply_is_a_noop_and_removed_fields_are_pruned() -> None:
-    live = _live(
+    live = as_stored(
         server_side_apply(
             None, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T1
         )
@@ -115,7 +50,7 @@ def test_reapply_is_a_noop_and_removed_fields_are_pruned() -> None:
 
 
 def test_fields_owned_by_others_survive_pruning() -> None:
-    live = _live(
+    live = as_stored(
         server_side_apply(
             None, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T1
         )
@@ -158,7 +93,7 @@ DEP = {
 
 
 def test_apply_conflict_with_update_manager_and_force() -> None:
-    created = _live(update_managed_fields(None, DEP, manager="kubectl-client-side-apply", time=T1))
+    created = as_stored(update_managed_fields(None, DEP, manager="kubectl-client-side-apply", time=T1))
     changed = json.loads(json.dumps(DEP))
     changed["spec"]["replicas"] = 3
     with pytest.raises(ApplyConflict) as exc:
@@ -201,7 +136,7 @@ def test_apply_conflict_with_update_manager_and_force() -> None:
 
 
 def test_apply_merges_keyed_lists_and_multiple_conflicts_message() -> None:
-    live = _live(
+    live = as_stored(
         server_side_apply(
             None, DEP, manager="a", force=False, kind="Deployment", api_version="apps/v1", time=T1
         )
@@ -229,7 +164,7 @@ def test_apply_merges_keyed_lists_and_multiple_conflicts_message() -> None:
     clash["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
     with pytest.raises(ApplyConflict) as exc:
         server_side_apply(
-            _live(out), clash, manager="b", force=False, kind="Deployment", api_version="apps/v1"
+            as_stored(out), clash, manager="b", force=False, kind="Deployment", api_version="apps/v1"
         )
     assert str(exc.value) == (
         'Apply failed with 2 conflicts: conflicts with "a":\n- .spec.replicas\n'
@@ -237,49 +172,8 @@ def test_apply_merges_keyed_lists_and_multiple_conflicts_message() -> None:
     )
 
 
-def test_update_on_status_subresource_owns_only_status() -> None:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "p", "namespace": "default"},
-        "spec": {"containers": [{"name": "c", "image": "x"}]},
-        "status": {"phase": "Pending"},
-    }
-    live = _live(update_managed_fields(None, pod, manager="kubectl-create", time=T1))
-    assert "f:status" not in live["metadata"]["managedFields"][0]["fieldsV1"]
-    new = json.loads(json.dumps(live))
-    new["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-    out = update_managed_fields(live, new, manager="edgecore", subresource="status", time=T2)
-    entry = out["metadata"]["managedFields"][1]
-    assert entry == {
-        "manager": "edgecore",
-        "operation": "Update",
-        "apiVersion": "v1",
-        "time": T2,
-        "fieldsType": "FieldsV1",
-        "subresource": "status",
-        "fieldsV1": {
-            "f:status": {
-                "f:conditions": {".": {}, 'k:{"type":"Ready"}': {".": {}, "f:status": {}, "f:type": {}}},
-                "f:phase": {},
-            }
-        },
-    }
-    # An update that changes nothing leaves managedFields (and their times) alone.
-    assert (
-        update_managed_fields(
-            out,
-            json.loads(json.dumps(out)),
-            manager="edgecore",
-            subresource="status",
-            time="2030-01-01T00:00:00Z",
-        )
-        == out
-    )
-
-
 def test_prune_removes_a_label_even_when_another_manager_owns_the_map() -> None:
-    created = _live(update_managed_fields(None, {**CM, "data": {}}, manager="creator", time=T1))
+    created = as_stored(update_managed_fields(None, {**CM, "data": {}}, manager="creator", time=T1))
     # creator owns metadata.labels (it created the map) and labels.app.
     assert created["metadata"]["managedFields"][0]["fieldsV1"]["f:metadata"] == {
         "f:labels": {".": {}, "f:app": {}}
@@ -289,7 +183,7 @@ def test_prune_removes_a_label_even_when_another_manager_owns_the_map() -> None:
         "kind": "ConfigMap",
         "metadata": {"name": "c", "namespace": "default", "labels": {"extra": "1"}},
     }
-    live = _live(
+    live = as_stored(
         server_side_apply(
             created, mine, manager="applier", force=False, kind="ConfigMap", api_version="v1", time=T2
         )
@@ -308,28 +202,8 @@ def test_prune_removes_a_label_even_when_another_manager_owns_the_map() -> None:
     assert [m["manager"] for m in out["metadata"]["managedFields"]] == ["creator"]
 
 
-def test_deployment_strategy_switch_with_retain_keys() -> None:
-    """What client-side `kubectl apply` sends when a Deployment moves to the Recreate strategy."""
-    from runtime.apiserver.smp import apply_strategic_merge_patch
-
-    dep = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "d"},
-        "spec": {
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-            }
-        },
-    }
-    patch = {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": None, "type": "Recreate"}}}
-    out = apply_strategic_merge_patch(dep, patch, "Deployment", "apps/v1")
-    assert out["spec"]["strategy"] == {"type": "Recreate"}
-
-
 def test_first_apply_to_an_untracked_object_creates_before_first_apply() -> None:
-    live = _live(CM)  # no managedFields (e.g. they were reset with managedFields: [])
+    live = as_stored(CM)  # no managedFields (e.g. they were reset with managedFields: [])
     out = server_side_apply(
         live,
         {**CM, "data": {"b": "2"}},
@@ -345,21 +219,13 @@ def test_first_apply_to_an_untracked_object_creates_before_first_apply() -> None
     assert owners["before-first-apply"][1]["f:data"] == {".": {}, "f:a": {}, "f:b": {}}
     with pytest.raises(ApplyConflict, match=r'conflict with "before-first-apply" using v1: \.data\.a'):
         server_side_apply(
-            _live(out),
+            as_stored(out),
             {**CM, "data": {"a": "9"}},
             manager="x",
             force=False,
             kind="ConfigMap",
             api_version="v1",
         )
-
-
-def test_updates_to_untracked_objects_stay_untracked() -> None:
-    live = _live(CM)  # e.g. managedFields were reset with managedFields: []
-    edited = json.loads(json.dumps(live))
-    edited["data"]["a"] = "changed"
-    out = update_managed_fields(live, edited, manager="kubectl-edit", time=T2)
-    assert "managedFields" not in out["metadata"] and out["data"]["a"] == "changed"
 
 
 def test_apply_sets_and_multi_key_lists() -> None:
@@ -382,7 +248,7 @@ def test_apply_sets_and_multi_key_lists() -> None:
         "metadata": {"name": "p", "namespace": "default", "finalizers": ["b.io/y"]},
     }
     merged = server_side_apply(
-        _live(out), other, manager="n", force=False, kind="Pod", api_version="v1", time=T2
+        as_stored(out), other, manager="n", force=False, kind="Pod", api_version="v1", time=T2
     )
     assert merged["metadata"]["finalizers"] == ["a.io/x", "b.io/y"]  # sets merge, each owner keeps its item
 
@@ -394,7 +260,7 @@ def test_apply_on_status_subresource_owns_status_only() -> None:
         "metadata": {"name": "p", "namespace": "default"},
         "spec": {"containers": [{"name": "c", "image": "i"}]},
     }
-    live = _live(update_managed_fields(None, pod, manager="creator", time=T1))
+    live = as_stored(update_managed_fields(None, pod, manager="creator", time=T1))
     st = {
         "apiVersion": "v1",
         "kind": "Pod",
