@@ -56,7 +56,13 @@ def join(
     with_edge_taint: Annotated[
         bool, typer.Option(help="Taint node-role.kubernetes.io/edge:NoSchedule.")
     ] = False,
-    mqtt: Annotated[str, typer.Option(help="embedded | external=URL | off")] = "embedded",
+    mqtt: Annotated[
+        str,
+        typer.Option(
+            help="Device plane broker: embedded | external=URL | off. Recorded in the config only: "
+            "the MQTT device plane (design.md §6) is not in this build yet."
+        ),
+    ] = "embedded",
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c")] = None,
     foreground: Annotated[bool, typer.Option(help="Run the runtime in this process.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Run the checks and print the plan; change nothing.")] = False,
