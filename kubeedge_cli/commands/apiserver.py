@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from kubeedge_cli import eventloop
+from runtime import eventloop
 
 app = typer.Typer()
 

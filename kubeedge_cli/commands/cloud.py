@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kubeedge_cli import eventloop, render
+from kubeedge_cli import render
 from kubeedge_cli.options import Settings, global_options
+from runtime import eventloop
 
 if TYPE_CHECKING:
     from runtime.kube.client import KubeClient

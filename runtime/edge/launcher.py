@@ -18,6 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
+from runtime import eventloop
 from runtime.fsutil import read_pid, write_atomic
 
 M_ARENA_MAX = -8  # glibc mallopt parameter
@@ -120,12 +121,7 @@ def _serve(cfg: object, root: Path, *, pods: bool) -> int:
         await run(cfg, root, stop, pods=pods)  # type: ignore[arg-type]
 
     try:
-        try:
-            import uvloop
-        except ImportError:
-            asyncio.run(amain())
-        else:
-            uvloop.run(amain())
+        eventloop.run(amain())
     except KedgeError as exc:
         sys.stderr.write(f"error: {exc}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
         return _exit_code(exc)

@@ -1,7 +1,9 @@
-"""The event loop the long-running commands (`kedge cloud run`, `kedge apiserver`) run on.
+"""The event loop the long-running commands (`kedge cloud run`, `kedge apiserver`, `kedge edge run`) run on.
 
 uvloop where it is installed (design.md §3: far less memory per idle TLS connection than asyncio's
 transport, faster handshakes), asyncio's own loop otherwise; one place so every role gets the same.
+It lives in runtime/ (no import but asyncio) so the edge launcher, which never imports kubeedge_cli,
+shares it.
 """
 
 from __future__ import annotations
