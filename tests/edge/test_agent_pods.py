@@ -14,7 +14,7 @@ import docker
 
 from runtime.edge.run import EdgeRuntime
 from runtime.protocol import new_message
-from tests.fixtures.edge import RecordedCloud, RecordedController, make_edge_root, wait_until
+from tests.fixtures.edge import RecordedCloud, RecordedController, make_edge_root, running, wait_until
 from tests.fixtures.tlscerts import TLSCerts
 
 
@@ -32,9 +32,6 @@ async def test_pod_runs_reports_and_terminates(
     node = f"agent-{uuid.uuid4().hex[:6]}"
     hub, ctl = recorded_cloud.hub, recorded_cloud.ctl
     cfg = make_edge_root(tmp_path, tls_certs, node, recorded_cloud.server)
-    rt = EdgeRuntime(cfg, tmp_path, pods=True)
-    stop = asyncio.Event()
-    task = asyncio.create_task(rt.run(stop))
     uid = str(uuid.uuid4())
     pod = {
         "apiVersion": "v1",
@@ -55,38 +52,39 @@ async def test_pod_runs_reports_and_terminates(
         },
     }
     try:
-        await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
-        await hub.send(
-            node,
-            new_message("edgecontroller", "resource", "insert", "default/pod/web", pod, resourceversion="10"),
-        )
-        await wait_until(
-            lambda: any(s["status"].get("phase") == "Running" for s in statuses(ctl, "web")),
-            60,
-            "podpatch Running",
-        )
-        assert all(s["metadata"] == {"uid": uid} for s in statuses(ctl, "web"))
-        assert rt.pod_manager is not None and rt.pod_manager.local_status()[0]["phase"] == "Running"
-        gone = json.loads(json.dumps(pod))
-        gone["metadata"].update(
-            resourceVersion="11", deletionTimestamp="2026-11-28T10:00:00Z", deletionGracePeriodSeconds=1
-        )
-        for rv in ("11", "12"):  # the cloud sends several updates while a pod terminates (recorded)
+        async with running(EdgeRuntime(cfg, tmp_path, pods=True), 30) as rt:
+            await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
             await hub.send(
                 node,
                 new_message(
-                    "edgecontroller", "resource", "update", "default/pod/web", gone, resourceversion=rv
+                    "edgecontroller", "resource", "insert", "default/pod/web", pod, resourceversion="10"
                 ),
             )
-        await wait_until(lambda: [m for m in ctl.requests if m.operation == "delete"], 60, "final delete")
-        await asyncio.sleep(0.5)
-        deletes = [m for m in ctl.requests if m.operation == "delete"]
-        assert len(deletes) == 1 and deletes[0].resource == "default/pod/web"
-        assert deletes[0].content == {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
-        left = docker_client.containers.list(all=True, filters={"label": f"io.kedge.node={node}"})
-        assert not left, [c.name for c in left]
+            await wait_until(
+                lambda: any(s["status"].get("phase") == "Running" for s in statuses(ctl, "web")),
+                60,
+                "podpatch Running",
+            )
+            assert all(s["metadata"] == {"uid": uid} for s in statuses(ctl, "web"))
+            assert rt.pod_manager is not None and rt.pod_manager.local_status()[0]["phase"] == "Running"
+            gone = json.loads(json.dumps(pod))
+            gone["metadata"].update(
+                resourceVersion="11", deletionTimestamp="2026-11-28T10:00:00Z", deletionGracePeriodSeconds=1
+            )
+            for rv in ("11", "12"):  # the cloud sends several updates while a pod terminates (recorded)
+                await hub.send(
+                    node,
+                    new_message(
+                        "edgecontroller", "resource", "update", "default/pod/web", gone, resourceversion=rv
+                    ),
+                )
+            await wait_until(lambda: [m for m in ctl.requests if m.operation == "delete"], 60, "final delete")
+            await asyncio.sleep(0.5)
+            deletes = [m for m in ctl.requests if m.operation == "delete"]
+            assert len(deletes) == 1 and deletes[0].resource == "default/pod/web"
+            assert deletes[0].content == {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
+            left = docker_client.containers.list(all=True, filters={"label": f"io.kedge.node={node}"})
+            assert not left, [c.name for c in left]
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
         for c in docker_client.containers.list(all=True, filters={"label": f"io.kedge.node={node}"}):
             c.remove(force=True)

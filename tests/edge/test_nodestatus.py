@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import status_patch
 from runtime.edge.run import EdgeRuntime
 from runtime.protocol import Message
-from tests.fixtures.edge import RecordedCloud, make_edge_root, wait_until
+from tests.fixtures.edge import RecordedCloud, make_edge_root, running, wait_until
 from tests.fixtures.tlscerts import TLSCerts
 
 FACTS = nodeinfo.Facts(
@@ -76,19 +75,13 @@ async def test_refs_query_online_and_serve_the_cache_offline(
 ) -> None:
     ctl = recorded_cloud.ctl
     cfg = make_edge_root(tmp_path, tls_certs, "refs-1", recorded_cloud.server)
-    rt = EdgeRuntime(cfg, tmp_path, pods=False)
-    stop = asyncio.Event()
-    task = asyncio.create_task(rt.run(stop))
-    try:
+    async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
         await wait_until(lambda: rt.hub is not None and rt.hub.connected, 15, "connected")
         assert rt.store is not None and rt.hub is not None
         cm = await CacheRefs(rt.store, rt.hub).configmap("default", "cm1")
         assert cm is not None and cm["data"] == {"k": "v"}
         assert [m.resource for m in ctl.requests if m.operation == "query"] == ["default/configmap/cm1"]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await recorded_cloud.hub.stop()  # the cloud is gone: the cache serves
+    await recorded_cloud.hub.stop()  # the cloud is gone: the cache serves
     store = await MetaStore.open(Path(cfg.cache.db))
 
     async def ignore(_: Message) -> None:

@@ -22,6 +22,7 @@ from tests.fixtures.edge import (
     RecordedController,
     capture,
     make_edge_root,
+    running,
     serving,
     tap_frames,
     wait_until,
@@ -73,10 +74,7 @@ async def cloud(tls_certs: TLSCerts, monkeypatch: pytest.MonkeyPatch) -> Any:
 async def test_replay_matches_recording(cloud: Any, tls_certs: TLSCerts, tmp_path: Path) -> None:
     hub, ctl, frames = cloud
     cfg = make_edge_root(tmp_path, tls_certs, NODE, f"127.0.0.1:{hub.bound_port}")
-    rt = EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.3)
-    stop = asyncio.Event()
-    task = asyncio.create_task(rt.run(stop))
-    try:
+    async with running(EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.3)) as rt:
         await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
         await wait_until(
             lambda: (
@@ -143,9 +141,6 @@ async def test_replay_matches_recording(cloud: Any, tls_certs: TLSCerts, tmp_pat
         stats = await rt.store.stats()
         assert stats["objects"].get("node") == 1
         assert "pod" not in stats["objects"]  # both recorded pods were deleted at the end
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_kedge_peer_gets_no_lease_traffic(
@@ -153,18 +148,12 @@ async def test_kedge_peer_gets_no_lease_traffic(
 ) -> None:
     hub, ctl = recorded_cloud.hub, recorded_cloud.ctl
     cfg = make_edge_root(tmp_path, tls_certs, "kedge-1", recorded_cloud.server)
-    rt = EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.2)
-    stop = asyncio.Event()
-    task = asyncio.create_task(rt.run(stop))
-    try:
+    async with running(EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.2)) as rt:
         await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
         await asyncio.sleep(1.0)
         assert rt.hub is not None and rt.hub.status()["peer_kind"] == "kedge"
         assert not [m for m in ctl.requests if "/lease/" in m.resource]
         assert hub.sessions()[0].epoch == (await rt.store.stats())["epoch"] if rt.store else False
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_restart_reregisters_409_and_reuses_lease(
@@ -175,15 +164,9 @@ async def test_restart_reregisters_409_and_reuses_lease(
     hub, ctl, _ = cloud
     cfg = make_edge_root(tmp_path, tls_certs, NODE, f"127.0.0.1:{hub.bound_port}")
     for _ in range(2):
-        rt = EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.3)
-        stop = asyncio.Event()
-        task = asyncio.create_task(rt.run(stop))
-        try:
-            await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")  # noqa: B023
-            await wait_until(lambda: rt.node is not None and rt.node.lease_renewed, 10, "lease")  # noqa: B023
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
+        async with running(EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.3)) as rt:
+            await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
+            await wait_until(lambda: rt.node is not None and rt.node.lease_renewed, 10, "lease")
     inserts = [m for m in ctl.requests if m.operation == "insert"]
     assert [m.resource for m in inserts] == [
         f"null/node/{NODE}",
