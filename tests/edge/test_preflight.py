@@ -12,7 +12,7 @@ from runtime.edge.join import fetch_ca
 from runtime.pki import tokens
 from tests.edge.test_join import join_args, kedge
 from tests.fixtures.edgecloud import EdgeCloud
-from tests.fixtures.procs import KEDGE, Spawner, wait_for
+from tests.fixtures.procs import KEDGE, Spawner, runs_in, wait_for
 
 
 def closed_port() -> int:
@@ -93,9 +93,10 @@ def test_join_foreground_runs_in_process(edge_cloud: EdgeCloud, tmp_path: Path, 
     root = tmp_path / "fg"
     proc, log = spawn([*KEDGE, *join_args(edge_cloud, root, "fg-1", "--foreground")], "join-fg")
     wait_for(lambda: b"running in the foreground" in log.read_bytes(), 60, proc, log, what="node Ready")
-    assert int((root / "run" / "kedge" / "edge.pid").read_text()) == proc.pid  # in this process
+    pid = int((root / "run" / "kedge" / "edge.pid").read_text())
+    assert runs_in(pid, proc)  # in this process (the one-file binary: the bootloader's child)
     st = kedge("status", "-o", "json", "--root", str(root))
     assert st.returncode == 0, st.stdout + st.stderr
-    assert json.loads(st.stdout)["edge"]["process"]["pid"] == proc.pid
+    assert json.loads(st.stdout)["edge"]["process"]["pid"] == pid
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0, log.read_text()[-2000:]
