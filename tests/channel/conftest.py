@@ -17,6 +17,7 @@ from runtime.cloud.hub_session import SessionInfo
 from runtime.edge.edgehub import EdgeHub
 from runtime.protocol import Message
 from runtime.protocol.delivery import Acked
+from tests.fixtures.edge import recording_edgehub
 from tests.fixtures.tlscerts import CertPair, TLSCerts
 
 
@@ -137,20 +138,10 @@ async def edge_factory(tls_certs: TLSCerts, tmp_path: Path) -> AsyncIterator[Cal
     ) -> Edge:
         pair = pair or tls_certs.client(node)
         holder: list[Edge] = []
-
-        async def on_message(msg: Message) -> None:
-            e = holder[0]
-            e.received.append(msg)
-            if e.auto_ack:
-                await e.hub.ack(msg)
-
-        kw.setdefault("heartbeat", 0.5)
-        kw.setdefault("reconnect_initial", 0.05)
-        kw.setdefault("reconnect_cap", 0.5)
-        hub = EdgeHub(
+        hub = recording_edgehub(
             server,
             node,
-            on_message=on_message,
+            lambda: holder[0],
             outbox_path=outbox or tmp_path / f"{node}-{len(edges)}-outbox.db",
             ssl_context=tls_certs.client_context(pair),
             **kw,
