@@ -30,7 +30,24 @@ def _is_edge_run(argv: list[str]) -> bool:
     return words == ["edge", "run"]
 
 
+def _die_with_bootloader() -> None:
+    """The one-file binary runs Python in a child of PyInstaller's bootloader, which forwards signals
+    but cannot forward SIGKILL: have the kernel kill this process when the bootloader dies, so that
+    `kill -9` of the kedge a user started stops kedge, as it does when run from source."""
+    if not getattr(sys, "frozen", False) or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import os
+    import signal
+
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the bootloader was gone before the call
+        os._exit(1)
+
+
 def run() -> None:
+    _die_with_bootloader()
     argv = sys.argv[1:]
     if _is_edge_run(argv):
         try:
