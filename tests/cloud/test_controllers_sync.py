@@ -28,9 +28,10 @@ def taints(node: dict[str, Any]) -> set[str]:
     return {t["key"] for t in node.get("spec", {}).get("taints") or []}
 
 
-async def ready(e: Edge) -> None:
+async def ready(e: Edge, **report: str) -> None:
+    """The edge reports its Ready (READY, or with ``report``'s fields instead)."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    c = {**READY, "lastHeartbeatTime": now, "lastTransitionTime": now}
+    c = {**READY, **report, "lastHeartbeatTime": now, "lastTransitionTime": now}
     r = await e.request(OP_PATCH, f"null/nodepatch/{e.node}", json.dumps({"status": {"conditions": [c]}}))
     assert r.content["Err"] is None
 

@@ -8,11 +8,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from runtime.cloud.admission import Admission
+from runtime.cloud.controllers.leases import ANN_LAST_READY, LEASE_NS, note_of, note_text, ready_from_text
 from runtime.cloud.controllers.readiness import ReadyRestorer
 from runtime.cloud.controllers.world import EDGE_LABEL, World
 from runtime.kube.client import KubeClient
-from runtime.kube.resources import NODES
-from tests.cloud.test_controllers_sync import cond, ready
+from runtime.kube.errors import KubeNotFound
+from runtime.kube.resources import LEASES, NODES
+from tests.cloud.test_controllers_sync import READY, cond, ready
 from tests.fixtures.cloudctl import CloudEnv, until
 
 
@@ -78,6 +80,21 @@ async def test_new_sessions_wait_while_renewals_lag(cloudenv: CloudEnv) -> None:
     assert cloud.ctl.status()["counters"]["admissionsDelayed"] == 1
 
 
+async def watch_ready(client: KubeClient, node: str, seen: list[dict[str, Any]]) -> None:
+    """Every Ready the API stores for ``node`` from now on, from a watch (a poll can miss an Unknown
+    restored within ms)."""
+    start = (await client.get(NODES, node))["metadata"]["resourceVersion"]
+    async for ev in client.watch_stream(NODES, fields={"metadata.name": node}, resource_version=start):
+        conds = (ev.object.get("status") or {}).get("conditions") or []
+        c = next((c for c in conds if c["type"] == "Ready"), None)
+        if c is not None:
+            seen.append(c)
+
+
+def brief(c: dict[str, Any]) -> str:
+    return f"{c['status']}/{c.get('reason')}"
+
+
 async def test_lifecycle_unknown_ready_gets_the_last_reported_ready_back(cloudenv: CloudEnv) -> None:
     """A Lease renewed too rarely for the (test-short) node-monitor grace: the embedded node-lifecycle
     controller sets Ready=Unknown; the cloud puts the edge's last report back."""
@@ -86,23 +103,84 @@ async def test_lifecycle_unknown_ready_gets_the_last_reported_ready_back(clouden
     e = await env.edge("unk-1", cloud)
     await env.register(e)
     await ready(e)
-    seen: list[str] = []
-
-    async def watch() -> None:
-        """Every Ready the API stored, from a watch (a poll can miss an Unknown restored within ms)."""
-        start = (await client.get(NODES, "unk-1"))["metadata"]["resourceVersion"]
-        async for ev in client.watch_stream(NODES, fields={"metadata.name": "unk-1"}, resource_version=start):
-            conds = (ev.object.get("status") or {}).get("conditions") or []
-            c = next((c for c in conds if c["type"] == "Ready"), None)
-            if c is not None:
-                seen.append(f"{c['status']}/{c.get('reason')}")
-
-    poll = asyncio.create_task(watch())
+    seen: list[dict[str, Any]] = []
+    poll = asyncio.create_task(watch_ready(client, "unk-1", seen))
     try:
         await until(lambda: cloud.ctl.ready.restored >= 1, within=20 + 4 * env.cp.node_grace, what="restored")
-        await until(lambda: bool(seen) and seen[-1] == "True/EdgeReady", what="Ready=True as reported")
+        await until(lambda: bool(seen) and brief(seen[-1]) == "True/EdgeReady", what="Ready=True as reported")
     finally:
         poll.cancel()
-    assert "Unknown/NodeStatusUnknown" in seen, seen
+    assert "Unknown/NodeStatusUnknown" in [brief(c) for c in seen], seen
     n = await client.get(NODES, "unk-1")
     assert cond(n, "Ready") == "True"
+
+
+def test_last_ready_note_is_compact_and_malformed_notes_are_ignored() -> None:
+    text = note_text(note_of({**READY, "lastHeartbeatTime": "2026-01-01T00:00:00Z"}))
+    assert text == '{"status":"True","reason":"EdgeReady","message":"edge is posting ready status"}'
+    assert ready_from_text(text) == READY
+    assert ready_from_text('{"status":"False"}') == {"type": "Ready", "status": "False"}
+    for bad in (None, "", "not json", "[]", '{"status":"Maybe"}', '{"reason":"EdgeReady"}'):
+        assert ready_from_text(bad) is None, bad
+
+
+async def test_lease_carries_the_last_ready_only_when_the_report_changes(cloudenv: CloudEnv) -> None:
+    """The annotation rides in renewals the cloud makes anyway: written with the first renewal after a
+    report changed Ready, never again while it stays (the steady-state body is the plain renewTime one)."""
+    env, client = cloudenv, cloudenv.client
+    cloud = await env.cloud()
+    leases = cloud.ctl.liveness.leases
+    e = await env.edge("note-1", cloud)
+    await env.register(e)
+    await ready(e)
+
+    async def carries(want: dict[str, str]) -> bool:
+        try:
+            lease = await client.get(LEASES, "note-1", namespace=LEASE_NS)
+        except KubeNotFound:  # not created yet
+            return False
+        return ready_from_text((lease["metadata"].get("annotations") or {}).get(ANN_LAST_READY)) == want
+
+    await until(lambda: carries(READY), what="the reported Ready on the Lease")
+    notes, writes = leases.notes, leases.writes
+    await until(lambda: leases.writes >= writes + 4, what="four more renewals")
+    assert leases.notes == notes  # unchanged report: plain renewals
+    changed = {"type": "Ready", "status": "False", "reason": "EdgeNotReady", "message": "runtime down"}
+    await ready(e, **changed)
+    await until(lambda: carries(changed), what="the changed report on the Lease")
+    assert leases.notes == notes + 1
+
+
+async def test_restarted_cloud_puts_back_the_ready_reported_before_it_started(cloudenv: CloudEnv) -> None:
+    """The cloud's memory of the last report dies with it. The cloud goes away until the node-lifecycle
+    controller marks the node Unknown; a NEW cloud starts, the edge comes back without re-sending its
+    status (a kedge edge sends only changes): Ready is the last report again, reason and message too."""
+    env, client = cloudenv, cloudenv.client
+    old = await env.cloud("a")
+    e = await env.edge("rst-1", old, epoch="ep-1")
+    await env.register(e)
+    await ready(e)
+    await until(lambda: brief(old.ctl.world.last_ready.get("rst-1") or {"status": ""}) == "True/EdgeReady")
+    writes = old.ctl.liveness.lease_writes
+    await until(lambda: old.ctl.liveness.lease_writes >= writes + 2, what="renewals after the report")
+    await old.stop()
+    await e.stop()
+
+    async def unknown() -> bool:
+        n = await client.get(NODES, "rst-1")
+        c = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
+        return brief(c) == "Unknown/NodeStatusUnknown"
+
+    await until(unknown, within=20 + 4 * env.cp.node_grace, what="Ready=Unknown while no cloud renews")
+    new = await env.cloud("a")
+    assert "rst-1" in new.ctl.world.ready_unknown and "rst-1" not in new.ctl.world.last_ready
+    seen: list[dict[str, Any]] = []
+    poll = asyncio.create_task(watch_ready(client, "rst-1", seen))
+    try:
+        await env.edge("rst-1", new, epoch="ep-1")  # the edge back, nothing re-sent
+        await until(lambda: bool(seen) and brief(seen[-1]) == "True/EdgeReady", what="Ready as last reported")
+    finally:
+        poll.cancel()
+    assert {k: seen[-1].get(k) for k in READY} == READY
+    n = await client.get(NODES, "rst-1")
+    assert cond(n, "Ready") == "True" and new.ctl.ready.recalled == 1

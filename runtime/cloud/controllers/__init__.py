@@ -73,7 +73,9 @@ class CloudControllers:
             autonomy=autonomy,
             tick=tick,
         )
-        self.ready = ReadyRestorer(client, self.world, lambda: self.liveness.nodes, tick=tick)
+        self.ready = ReadyRestorer(
+            client, self.world, lambda: self.liveness.nodes, tick=tick, recall=self.liveness.leases.recall
+        )
         # renewals win over new work: sessions and ack-state flushes wait while renewals lag
         self.admission = Admission(self.liveness.lag_now, threshold=admit_lag)
         hub.admit = self.admission
@@ -199,6 +201,7 @@ class CloudControllers:
                 "leaseRenewLagSeconds": round(self.liveness.renew_lag, 3),
                 "leaseRenewLagMaxSeconds": round(self.liveness.renew_lag_max, 3),
                 "readyRestored": self.ready.restored,
+                "readyRecalled": self.ready.recalled,
                 "admissionsDelayed": self.admission.delayed,
                 "admissionsWaiting": self.admission.waiting,
                 "admissionHeldSeconds": round(self.admission.held_seconds, 3),

@@ -8,7 +8,8 @@ update) sets condition ``EdgeConnected=False`` and taint ``node.kedge.io/disconn
 Lease for the node's autonomy window (annotation ``node.kedge.io/autonomy-window``, default 24 h), so
 Ready stays as last reported and nothing is evicted. A reconnect removes the taint. One schedule serves
 every node — no task per edge — and writes each Lease at most every ``renew_every`` seconds, spread
-evenly over that period, through a few keep-alive connections (runtime/kube/leanhttp.py).
+evenly over that period, through a few keep-alive connections (runtime/cloud/controllers/leases.py,
+which also keeps the edge's last reported Ready on the Lease for a cloud that restarts).
 """
 
 from __future__ import annotations
@@ -19,20 +20,21 @@ import copy
 import datetime as dt
 import heapq
 import itertools
-import json
 import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.cloud.controllers.leases import LEASE_NS as LEASE_NS  # re-exported for tests
+from runtime.cloud.controllers.leases import LEASE_PATH as LEASE_PATH
+from runtime.cloud.controllers.leases import NodeLeases, now_rfc3339
 from runtime.cloud.controllers.world import World, meta
 from runtime.cloud.hub_session import LogOnce, SessionInfo, TokenBucket
 from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
-from runtime.kube.errors import AlreadyExists, KubeConflict, KubeNotFound
-from runtime.kube.leanhttp import LeanHTTP
-from runtime.kube.resources import LEASES, NODES
+from runtime.kube.errors import KubeConflict, KubeNotFound
+from runtime.kube.resources import NODES
 
 log = logging.getLogger("kedge.cloud.nodecontroller")
 
@@ -40,14 +42,7 @@ ANN_OWNER = "node.kedge.io/session-owner"
 ANN_AUTONOMY = "node.kedge.io/autonomy-window"
 TAINT_KEY = "node.kedge.io/disconnected"
 CONDITION = "EdgeConnected"
-LEASE_NS = "kube-node-lease"
-LEASE_PATH = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases"
 PACE_SLACK = 1.25  # renewals go out at most this much faster than N / renew_every (bursts spread)
-
-
-def now_rfc3339(micro: bool = False) -> str:
-    t = dt.datetime.now(dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if micro else t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_window(text: Any, default: float) -> float:
@@ -100,7 +95,7 @@ class NodeLiveness:
         self.renew_every, self.lease_seconds = renew_every, lease_seconds
         self.autonomy, self.tick, self.concurrency = autonomy, tick, concurrency
         self.nodes: dict[str, NodeState] = {}
-        self.lease_writes = 0
+        self.leases = NodeLeases(client, world, lease_seconds=lease_seconds)
         self.node_writes = 0
         self.renew_lag = 0.0  # seconds the last dispatched renewal was overdue (0 when keeping up)
         self.renew_lag_max = 0.0  # the most overdue one since start
@@ -109,8 +104,11 @@ class NodeLiveness:
         self._offline: set[str] = set()  # held but not connected: autonomy window and owner checks
         self._unmarked: set[str] = set()  # session marks still to be written
         self._pace = TokenBucket(1.0, max(1, concurrency))
-        self._http: LeanHTTP | None = None
         self._log = LogOnce()
+
+    @property
+    def lease_writes(self) -> int:
+        return self.leases.writes
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -147,6 +145,7 @@ class NodeLiveness:
 
     def _drop(self, node: str) -> None:
         self.nodes.pop(node, None)
+        self.leases.forget(node)
         self._offline.discard(node)
         self._unmarked.discard(node)
 
@@ -194,11 +193,7 @@ class NodeLiveness:
     # --- the loop --------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        if self._http is None:
-            try:
-                self._http = LeanHTTP.for_client(self.client, connections=self.concurrency)
-            except Exception as exc:  # an unusual kubeconfig: the general client still works
-                log.warning("lease renewals through the general API client (%s)", exc)
+        self.leases.open(self.concurrency)
         jobs: asyncio.Queue[tuple[str, str]] = asyncio.Queue(self.concurrency)
         workers = [
             asyncio.create_task(self._worker(jobs), name=f"lease-renewal-{i}")
@@ -226,8 +221,7 @@ class NodeLiveness:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            if self._http is not None:
-                await self._http.close()
+            await self.leases.close()
 
     def lag_now(self) -> float:
         """How overdue the most overdue renewal is right now (0 when keeping up)."""
@@ -295,7 +289,7 @@ class NodeLiveness:
         self._schedule(node, st, now + (self.renew_every if registered else self.tick))
         if not registered or (st.connected and (st.peer_kind != "kedge" or now < st.edge_renews_until)):
             return  # not registered yet (try again soon), or the edge renews its own Lease through us
-        await self.renew_lease(node)
+        await self.leases.renew(node)
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -367,34 +361,3 @@ class NodeLiveness:
                 else f"edge session with cloud replica {self.replica} ended; autonomy window runs"
             ),
         }
-
-    async def renew_lease(self, node: str) -> None:
-        """renewTime by merge PATCH (no read, no resourceVersion to keep); a missing Lease is created."""
-        now = now_rfc3339(micro=True)
-        try:
-            if self._http is not None:
-                await self._http.patch(f"{LEASE_PATH}/{node}", b'{"spec":{"renewTime":"%s"}}' % now.encode())
-            else:
-                await self.client.patch(LEASES, node, {"spec": {"renewTime": now}}, namespace=LEASE_NS)
-            self.lease_writes += 1
-        except KubeNotFound:
-            await self._create_lease(node, now)
-
-    async def _create_lease(self, node: str, now: str) -> None:
-        n = self.world.nodes.get(node)
-        body: dict[str, Any] = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": node, "namespace": LEASE_NS},
-            "spec": {"holderIdentity": node, "leaseDurationSeconds": self.lease_seconds, "renewTime": now},
-        }
-        if n is not None and meta(n).get("uid"):
-            body["metadata"]["ownerReferences"] = [
-                {"apiVersion": "v1", "kind": "Node", "name": node, "uid": meta(n)["uid"]}
-            ]
-        with contextlib.suppress(AlreadyExists):  # created meanwhile (by the edge): fine
-            if self._http is not None:
-                await self._http.create(LEASE_PATH, json.dumps(body).encode())
-            else:
-                await self.client.create(LEASES, body, namespace=LEASE_NS)
-            self.lease_writes += 1
