@@ -318,6 +318,7 @@ class CloudHub:
                 "edge %s: new session from %s replaces the one from %s", node, info.remote, old.info.remote
             )
             self._spawn(old.close(CLOSE_REPLACED, "replaced by a newer session", self.close_wait))
+            del old  # not held (with its connection) for the life of the new session
         link.reconnected(time.monotonic())
         self.metrics.connected.set(len(self._sessions))
         log.info(

@@ -108,10 +108,13 @@ def vet_upgrade(ws: ServerConnection, request: Request) -> tuple[str, str] | Ref
 
 
 def session_info(ws: ServerConnection, node: str, project: str) -> SessionInfo:
-    """What `kedge status` and the controllers know of a new session (kedge peers send a version)."""
+    """What `kedge status` and the controllers know of a new session (kedge peers send a version).
+    Then drops the upgrade response and empties the request's headers, which websockets would
+    otherwise keep for the connection's life (~5 KB per edge) though nothing reads them again (the
+    request itself stays: websockets takes a missing one for a handshake still to come)."""
     version = ws.request.headers.get(HDR_VERSION, "") if ws.request else ""
     remote = ws.remote_address
-    return SessionInfo(
+    info = SessionInfo(
         node=node,
         project_id=project,
         peer_kind="kedge" if version else "kubeedge",
@@ -122,3 +125,7 @@ def session_info(ws: ServerConnection, node: str, project: str) -> SessionInfo:
         last_contact=time.time(),
         key_hash=peer_key_hash(ws),
     )
+    if ws.request is not None:
+        ws.request.headers.clear()
+    ws.response = None
+    return info
