@@ -41,15 +41,24 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
-def live_pid(path: Path) -> int | None:
-    """The recorded pid if that process exists (it may belong to another user), else None."""
-    pid = read_pid(path)
-    if pid is None:
-        return None
+def pid_alive(pid: int) -> bool:
+    """True while `pid` runs (it may belong to another user). A zombie counts as gone: a process killed
+    after its parent died (the one-file binary's runtime, killed with its bootloader) waits for init to
+    reap it, and its pid file must not block the next start meanwhile."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return None
+        return False
     except PermissionError:
         pass
-    return pid
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):  # no procfs (or the process just went): trust kill(0)
+        return True
+
+
+def live_pid(path: Path) -> int | None:
+    """The recorded pid if that process runs, else None."""
+    pid = read_pid(path)
+    return pid if pid is not None and pid_alive(pid) else None

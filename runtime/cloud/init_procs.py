@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runtime.errors import KedgeError
-from runtime.fsutil import live_pid, write_atomic
+from runtime.fsutil import live_pid, pid_alive, write_atomic
 from runtime.paths import Paths, Role
 
 
@@ -81,11 +81,7 @@ def _alive(pid: int) -> bool:
             return False
     except ChildProcessError:
         pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return pid_alive(pid)
 
 
 def wait_file(path: Path, pid: int, root: Path, role: Role, timeout: float) -> Path:

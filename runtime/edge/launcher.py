@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from runtime import eventloop
-from runtime.fsutil import read_pid, write_atomic
+from runtime.fsutil import pid_alive, read_pid, write_atomic
 
 M_ARENA_MAX = -8  # glibc mallopt parameter
 
@@ -58,22 +58,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def claim_pid_file(path: Path) -> None:
     """Write our pid; refuse when a live process holds the file (a stale one is taken over)."""
     from runtime.errors import UsageError
 
     other = read_pid(path)
-    if other is not None and other != os.getpid() and _pid_alive(other):
+    if other is not None and other != os.getpid() and pid_alive(other):
         raise UsageError(
             f"an edge runtime is already running (pid {other}, {path})",
             hint="stop it first, or use `kedge status`",
