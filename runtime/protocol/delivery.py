@@ -39,7 +39,7 @@ def is_ack(msg: Message) -> bool:
     return msg.operation == OP_RESPONSE and msg.content == ACK_CONTENT and bool(msg.parent_msg_id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Acked:
     """The edge committed the message for ``key``; ``rv`` is its header.resourceversion."""
 
@@ -50,7 +50,7 @@ class Acked:
     msg_id: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     msg: Message
     due: float
@@ -64,8 +64,11 @@ class Downlink:
     an older, whose late ack is then ignored). ``tick`` re-queues overdue ones every ``resend_after``
     seconds, ``max_resends`` times; after that a message stays pending, silent, until
     ``reconnected``. While ``online`` is False nothing is queued for output (the edge is away) but
-    pending messages are kept and all go out, in send order, on ``reconnected``.
+    pending messages are kept and all go out, in send order, on ``reconnected``. Slotted: the cloud
+    holds one per edge.
     """
+
+    __slots__ = ("_by_id", "_out", "_pending", "max_resends", "online", "resend_after", "resends")
 
     def __init__(
         self, resend_after: float = RESEND_AFTER, max_resends: int = MAX_RESENDS, *, online: bool = True
@@ -169,7 +172,7 @@ class Downlink:
 # --- ack state -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AckEntry:
     """What the edge last committed for one object: its wire resource and resourceVersion."""
 
