@@ -15,7 +15,6 @@ import asyncio
 import logging
 from typing import Any
 
-from runtime.cloud.controllers.compact import shared_strings
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.controllers.world import EDGE_LABEL, World
 from runtime.cloud.hub import CloudHub
@@ -100,7 +99,7 @@ class EdgeController:
                         await self.resync(node)
                 continue
             assert obj is not None
-            touched = self.world.apply(kind, event, shared_strings(obj))
+            touched = self.world.apply(kind, event, obj)
             if self.synced.is_set():
                 for node in touched:
                     await self.reconcile(node)
