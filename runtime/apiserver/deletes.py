@@ -64,22 +64,21 @@ async def delete(api: Api, ctx: Ctx) -> Result:
 
 
 def check_preconditions(rt: ResourceType, obj: Obj, pre: Obj) -> None:
+    """DeleteOptions.preconditions, checked early as kube-apiserver's BeforeDelete does: its
+    Conflict names the kind (`ConfigMap "a"`, `Deployment.apps "d"`), not the resource."""
     meta, name = obj["metadata"], obj["metadata"]["name"]
     if pre.get("uid") and pre["uid"] != meta.get("uid"):
-        raise conflict(
-            rt.plural,
-            name,
-            rt.group,
-            f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}",
+        why = (
+            f"the UID in the precondition ({pre['uid']}) does not match the UID in record "
+            f"({meta.get('uid')}). The object might have been deleted and then recreated"
         )
+        raise conflict(rt.kind, name, rt.group, why)
     if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
-        raise conflict(
-            rt.plural,
-            name,
-            rt.group,
-            f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-            f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
+        why = (
+            f"the ResourceVersion in the precondition ({pre['resourceVersion']}) does not match the "
+            f"ResourceVersion in record ({meta.get('resourceVersion')}). The object might have been modified"
         )
+        raise conflict(rt.kind, name, rt.group, why)
 
 
 def _pod_grace(obj: Obj, opts: Obj) -> int:

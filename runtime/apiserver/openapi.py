@@ -8,9 +8,10 @@ CRD kinds only; for built-in kinds kubectl then takes the patch metadata from v2
 v2 (openapi_v2.py): the swagger document kubectl 1.20 validates every create/apply with, and 1.32
 every `kind: List`; served as JSON or as the gnostic protobuf kubectl asks for.
 
-Every document carries an ETag (quoted uppercase hex SHA-512 of the bytes) and Last-Modified and
-answers If-None-Match / If-Modified-Since with 304, as kube-openapi's handlers do; kubectl's HTTP
-cache revalidates /openapi/v2 that way. The v3 index links each group-version as `?hash=<etag>`:
+Every document carries an ETag (quoted uppercase hex SHA-512 of the bytes; /openapi/v2's protobuf
+shares the JSON's, as in kube-openapi) and Last-Modified and answers If-None-Match /
+If-Modified-Since with 304, as kube-openapi's handlers do; kubectl's HTTP cache revalidates
+/openapi/v2 that way. The v3 index links each group-version as `?hash=<etag>`:
 a matching hash is served `Cache-Control: public, immutable`, a stale one redirected (301) to the
 current URL.
 """
@@ -141,7 +142,10 @@ def _serve(doc: _Doc, ctype: str, headers: Any, extra: dict[str, str] | None = N
 
 def _build_v2(types: list[ResourceType], modified: float) -> dict[str, _Doc]:
     doc = openapi_v2.build(types)
-    return {JSON: _Doc.of(orjson.dumps(doc), modified), PB_V2: _Doc.of(encode_document(doc), modified)}
+    as_json = _Doc.of(orjson.dumps(doc), modified)
+    # kube-openapi's one ETag (of the JSON) for both representations: a client that cached either
+    # revalidates with it and gets 304
+    return {JSON: as_json, PB_V2: _Doc(encode_document(doc), as_json.etag, modified)}
 
 
 class OpenAPI:

@@ -96,7 +96,7 @@ def invalid(kind: str, name: str, group: str, causes: list[tuple[str, str, str]]
     qual = f"{kind}.{group}" if group else kind
     msgs = [c[2] for c in causes]
     text = msgs[0] if len(msgs) == 1 else "[" + ", ".join(msgs) + "]"
-    details: dict[str, Any] = {"name": name, "kind": kind}
+    details: dict[str, Any] = {"name": name, "kind": kind} if name else {"kind": kind}  # Go: omitempty
     if group:
         details["group"] = group
     details["causes"] = [{"reason": r, "message": m.split(": ", 1)[-1], "field": f} for f, r, m in causes]

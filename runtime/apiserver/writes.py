@@ -202,13 +202,22 @@ async def update(api: Api, ctx: Ctx) -> Result:
     return await save_update(api, ctx, old, obj, check_rv=bool(rv), manager_op="Update")
 
 
-async def save_update(api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool, manager_op: str) -> Result:
-    """The common tail of PUT and PATCH: preconditions, server fields, no-op detection, finalizers."""
+async def save_update(
+    api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool, manager_op: str, uid_precondition: bool = True
+) -> Result:
+    """The common tail of PUT and PATCH: preconditions, server fields, no-op detection, finalizers.
+
+    A PUT body's uid is a precondition (409, storage's text); a patch or apply that changes the uid
+    fails validation instead (422 `field is immutable`), as kube-apiserver answers: its patch
+    handler passes no object to take preconditions from."""
     rt, name = ctx.rt, ctx.target.name or ""
     om, nm = old["metadata"], new.setdefault("metadata", {})
     if check_rv and str(nm.get("resourceVersion")) != om.get("resourceVersion"):
         raise stale(rt.plural, name, rt.group)
     if nm.get("uid") and nm["uid"] != om.get("uid"):
+        if not uid_precondition:
+            why = f"metadata.uid: Invalid value: {orjson.dumps(nm['uid']).decode()}: field is immutable"
+            raise invalid(rt.kind, name, rt.group, [("metadata.uid", "FieldValueInvalid", why)])
         raise conflict(
             rt.plural,
             name,
@@ -301,14 +310,15 @@ async def patch(api: Api, ctx: Ctx) -> Result:
     new = validation.check_fields(ctx, rt, new)
     patched_rv = (new.get("metadata") or {}).get("resourceVersion")
     check = bool(patched_rv) and patched_rv != old["metadata"].get("resourceVersion")
-    return await save_update(api, ctx, old, new, check_rv=check, manager_op="Update")
+    return await save_update(api, ctx, old, new, check_rv=check, manager_op="Update", uid_precondition=False)
 
 
 async def apply(api: Api, ctx: Ctx) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     manager = ctx.query.get("fieldManager")
-    if not manager:
-        raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
+    if not manager:  # PatchOptions validation, as kube-apiserver words it
+        why = "fieldManager: Required value: is required for apply patch"
+        raise invalid("PatchOptions", "", "meta.k8s.io", [("fieldManager", "FieldValueRequired", why)])
     try:
         applied = yaml.safe_load(ctx.body) if ctx.body else None
     except yaml.YAMLError as exc:
@@ -357,7 +367,7 @@ async def apply(api: Api, ctx: Ctx) -> Result:
         # any other re-apply of the same configuration.
         assert entry is not None
         return 200, as_version(rt, entry.raw)
-    return await save_update(api, ctx, live, result, check_rv=False, manager_op="")
+    return await save_update(api, ctx, live, result, check_rv=False, manager_op="", uid_precondition=False)
 
 
 def _without_managed(obj: Obj) -> Obj:

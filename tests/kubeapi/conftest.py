@@ -22,6 +22,8 @@ from tests.fixtures.apiserver import ApiServer
 
 # Objects a cluster's controllers put into every namespace (root CA publisher); tests look past them.
 CLUSTER_MADE = {"kube-root-ca.crt"}
+# A schedulerName no scheduler serves: a pod that must stay unbound on a cluster with a scheduler.
+UNSCHEDULED = "kedge-test-no-such-scheduler"
 
 
 class Kube:
@@ -78,12 +80,37 @@ def kube(apiserver_session: ApiServer) -> Iterator[Kube]:
     k.close()
 
 
+def ensure_default_sa(kube: Kube, ns: str) -> None:
+    """Pods need the namespace's `default` ServiceAccount (the real ServiceAccount admission refuses
+    them without it). kube-controller-manager creates it on a full cluster; a bare API server — the
+    embedded one without controllers, or a real one alone — has none, so create it when absent
+    (409: the controller won the race)."""
+    path = f"/api/v1/namespaces/{ns}/serviceaccounts"
+    if kube.get(f"{path}/default").status_code == 404:
+        r = kube.post(path, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+        assert r.status_code in (201, 409), r.text
+
+
+def require_controllers(kube: Kube, what: str) -> None:
+    """Skip, saying so, when KEDGE_TEST_KUBECONFIG names a bare real API server (no
+    kube-controller-manager: no leader-election Lease in kube-system) and the test needs `what`.
+    The embedded server does that work itself, so it never skips."""
+    if kube.server.embedded:
+        return
+    lease = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager"
+    if kube.get(lease).status_code == 404:
+        pytest.skip(
+            f"needs kube-controller-manager ({what}); KEDGE_TEST_KUBECONFIG names an API server without it"
+        )
+
+
 @pytest.fixture
 def ns(kube: Kube) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards."""
+    """A fresh namespace per test (with its `default` ServiceAccount), deleted afterwards."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     r = kube.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     assert r.status_code == 201, r.text
+    ensure_default_sa(kube, name)
     yield name
     kube.delete(f"/api/v1/namespaces/{name}")
 

@@ -13,17 +13,7 @@ def _create(kube: Kube, path: str, body: dict) -> dict:  # type: ignore[type-arg
     return dict(r.json())
 
 
-def _wait_sa(kube: Kube, ns: str) -> None:
-    """Pods need the namespace's default ServiceAccount; a controller creates it on a full cluster, the bare
-    embedded server has none, so create it when absent (409 if the controller won the race)."""
-    path = f"/api/v1/namespaces/{ns}/serviceaccounts"
-    if kube.get(f"{path}/default").status_code == 404:
-        r = kube.post(path, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
-        assert r.status_code in (201, 409), r.text
-
-
 def test_pod_gets_token_volume_defaults_and_tolerations(kube: Kube, ns: str) -> None:
-    _wait_sa(kube, ns)
     body = pod("p")
     body["spec"]["initContainers"] = [{"name": "init", "image": "busybox"}]
     body["spec"]["containers"][0]["ports"] = [{"containerPort": 80}]
@@ -76,7 +66,6 @@ def test_pod_gets_token_volume_defaults_and_tolerations(kube: Kube, ns: str) -> 
 
 
 def test_automount_false_and_qos_classes(kube: Kube, ns: str) -> None:
-    _wait_sa(kube, ns)
     base = f"/api/v1/namespaces/{ns}/pods"
     p = _create(kube, base, pod("nomount", automountServiceAccountToken=False))
     assert "volumes" not in p["spec"] and "volumeMounts" not in p["spec"]["containers"][0]

@@ -87,8 +87,22 @@ def test_update_by_other_writer_keeps_field_on_prune(kube: Kube, ns: str) -> Non
 
 
 def test_apply_requires_field_manager(kube: Kube, ns: str) -> None:
+    """kube-apiserver 1.28 answers 422 Invalid on PatchOptions (kube-validation pod-apply-no-fieldmanager)."""
     r = kube.patch(f"/api/v1/namespaces/{ns}/configmaps/c", cm_yaml(a="1"), APPLY)
-    assert r.status_code == 400, r.text
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["reason"] == "Invalid"
+    assert body["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch'
+    )
+    assert body["details"] == {
+        "group": "meta.k8s.io",
+        "kind": "PatchOptions",
+        "causes": [
+            {"reason": "FieldValueRequired", "message": "Required value: is required for apply patch",
+             "field": "fieldManager"}
+        ],
+    }  # fmt: skip
 
 
 def test_kubectl_server_side_apply_conflict(kubectl: Kubectl, ns: str) -> None:

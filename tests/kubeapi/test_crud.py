@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.kubeapi.conftest import CLUSTER_MADE, Kube, configmap, pod
+from tests.kubeapi.conftest import CLUSTER_MADE, UNSCHEDULED, Kube, configmap, pod
 
 
 def cm_path(ns: str, name: str = "") -> str:
@@ -162,14 +162,21 @@ def test_dry_run_create_stores_nothing(kube: Kube, ns: str) -> None:
 
 def test_delete_preconditions_and_delete(kube: Kube, ns: str) -> None:
     created = kube.post(cm_path(ns), configmap("a")).json()
+    wrong, uid = str(uuid.uuid4()), created["metadata"]["uid"]
     r = kube.delete(
         cm_path(ns, "a"),
-        {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": str(uuid.uuid4())}},
+        {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": wrong}},
     )
     assert r.status_code == 409 and r.json()["reason"] == "Conflict"
-    assert "Precondition failed: UID in precondition" in r.json()["message"]
+    assert r.json()[
+        "message"
+    ] == (  # kube-apiserver 1.28's words (kube-validation misc-delete-precondition-uid)
+        f'Operation cannot be fulfilled on ConfigMap "a": the UID in the precondition ({wrong}) does not '
+        f"match the UID in record ({uid}). The object might have been deleted and then recreated"
+    )
+    assert r.json()["details"] == {"name": "a", "kind": "ConfigMap"}
     r = kube.delete(cm_path(ns, "a"), {"preconditions": {"resourceVersion": "1"}})
-    assert r.status_code == 409
+    assert r.status_code == 409 and r.json()["reason"] == "Conflict"
     r = kube.delete(cm_path(ns, "a"), {"preconditions": {"uid": created["metadata"]["uid"]}})
     assert r.status_code == 200, r.text
     assert kube.get(cm_path(ns, "a")).status_code == 404
@@ -234,7 +241,7 @@ def test_label_selectors(kube: Kube, ns: str) -> None:
 
 def test_pod_field_selectors(kube: Kube, ns: str) -> None:
     kube.post(f"/api/v1/namespaces/{ns}/pods", pod("p1", nodeName="n1"))
-    kube.post(f"/api/v1/namespaces/{ns}/pods", pod("p2"))
+    kube.post(f"/api/v1/namespaces/{ns}/pods", pod("p2", schedulerName=UNSCHEDULED))  # no scheduler binds it
     r = kube.get(f"/api/v1/namespaces/{ns}/pods", params={"fieldSelector": "spec.nodeName=n1"})
     assert [i["metadata"]["name"] for i in r.json()["items"]] == ["p1"]
     r = kube.get(f"/api/v1/namespaces/{ns}/pods", params={"fieldSelector": "metadata.name=p2"})

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from tests.fixtures.procs import wait_for
-from tests.kubeapi.conftest import Kube, configmap, pod
+from tests.kubeapi.conftest import Kube, configmap, pod, require_controllers
 
 
 def pods(ns: str, name: str = "") -> str:
@@ -134,6 +134,7 @@ def test_generation_bumps_on_spec_change_only(kube: Kube, ns: str) -> None:
 
 
 def test_namespace_deletion_removes_its_objects(kube: Kube) -> None:
+    require_controllers(kube, "the namespace controller empties and removes a Terminating namespace")
     name = f"gone-{int(time.time() * 1000) % 100000}"
     assert kube.post("/api/v1/namespaces", {"metadata": {"name": name}}).status_code == 201
     kube.post(f"/api/v1/namespaces/{name}/configmaps", configmap("c"))

@@ -254,9 +254,23 @@ def test_recorded_pod_status_patches(kube: Kube, ns: str, node: str) -> None:
     uid = created["metadata"]["uid"]
     patches = _recorded("pod", "demo-plain")
     assert len(patches) >= 4
-    # edgecore sends the pod's UID as a precondition: a stale UID is a conflict.
+    # edgecore sends the pod's UID in the patch: a stale one would change an immutable field, and
+    # kube-apiserver answers 422 (a patch carries no preconditions, unlike a PUT).
+    stale = patches[0]["metadata"]["uid"]
     r = kube.patch(pods(ns, "demo-plain", "status"), patches[0], SMP)
-    assert r.status_code == 409, r.text
+    assert r.status_code == 422, r.text
+    assert r.json()["reason"] == "Invalid"
+    assert (
+        r.json()["message"]
+        == f'Pod "demo-plain" is invalid: metadata.uid: Invalid value: "{stale}": field is immutable'
+    )
+    assert r.json()["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": f'Invalid value: "{stale}": field is immutable',
+            "field": "metadata.uid",
+        }
+    ]
     for patch in patches[:3]:
         patch["metadata"]["uid"] = uid
         r = kube.patch(pods(ns, "demo-plain", "status"), patch, SMP)
