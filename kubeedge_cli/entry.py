@@ -31,16 +31,27 @@ def _is_edge_run(argv: list[str]) -> bool:
 
 
 def _die_with_bootloader() -> None:
-    """The one-file binary runs Python in a child of PyInstaller's bootloader, which forwards signals
+    """A one-file PyInstaller build runs Python in a child of its bootloader, which forwards signals
     but cannot forward SIGKILL: have the kernel kill this process when the bootloader dies, so that
-    `kill -9` of the kedge a user started stops kedge, as it does when run from source."""
+    `kill -9` of the kedge a user started stops kedge, as it does when run from source. Armed only when
+    the parent really is that bootloader: never in the one-folder build (scripts/build.sh), where
+    Python runs in the process the user started and its parent may be a `kedge init` that exits."""
     if not getattr(sys, "frozen", False) or not sys.platform.startswith("linux"):
         return
-    import ctypes
     import os
+
+    here = os.path.dirname(os.path.realpath(sys.executable))
+    if os.path.realpath(getattr(sys, "_MEIPASS", here)) in (here, os.path.join(here, "_internal")):
+        return  # one-folder: the bundle lives beside the executable, no bootloader parent
+    parent = os.getppid()
+    try:
+        if os.readlink(f"/proc/{parent}/exe") != os.readlink("/proc/self/exe"):
+            return
+    except OSError:
+        return
+    import ctypes
     import signal
 
-    parent = os.getppid()
     ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the bootloader was gone before the call
         os._exit(1)

@@ -22,8 +22,9 @@ pytest_plugins = sorted(
 )
 
 # Variables that change kedge's or kubectl's behaviour; a developer's shell must not leak into tests.
-# KEDGE_TEST_* (test configuration, e.g. KEDGE_TEST_KUBECONFIG) and KEDGE_BIN (binary under test) stay.
-_KEEP = ("KEDGE_TEST_", "KEDGE_BIN")
+# KEDGE_TEST_* (test configuration, e.g. KEDGE_TEST_KUBECONFIG), KEDGE_BIN (binary under test) and
+# KEDGE_DATA_DIR (where it unpacks: one folder for the run, not one per test root) stay.
+_KEEP = ("KEDGE_TEST_", "KEDGE_BIN", "KEDGE_DATA_DIR")
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,6 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -24,13 +22,7 @@ from pathlib import Path
 from runtime.errors import KedgeError
 from runtime.fsutil import live_pid, pid_alive, write_atomic
 from runtime.paths import Paths, Role
-
-
-def kedge_argv() -> list[str]:
-    """How to run this same kedge: the frozen binary itself, or `python -m kubeedge_cli`."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable]
-    return [sys.executable, "-m", "kubeedge_cli"]
+from runtime.procs import spawn_detached
 
 
 def _is_kedge(pid: int) -> bool:
@@ -50,18 +42,7 @@ def running_pid(root: Path, role: Role) -> int | None:
 def start_detached(root: Path, role: Role, args: Sequence[str], env: dict[str, str] | None = None) -> int:
     """Start `kedge <args>` in its own session, log to the role's log file, record its pid."""
     paths = Paths.of(root, role)
-    paths.log_file.parent.mkdir(parents=True, exist_ok=True)
-    paths.pid_file.parent.mkdir(parents=True, exist_ok=True)
-    with paths.log_file.open("ab") as log:
-        proc = subprocess.Popen(
-            [*kedge_argv(), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-            close_fds=True,
-        )
+    proc = spawn_detached(args, paths.log_file, env)
     write_atomic(paths.pid_file, f"{proc.pid}\n", mode=0o644)
     return proc.pid
 

@@ -11,8 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from runtime.cloud.init_procs import kedge_argv
 from runtime.errors import KedgeError
+from runtime.procs import kedge_argv
 
 UNIT_NAME = "kedge-cloud.service"
 UNIT_PATH = Path("/etc/systemd/system") / UNIT_NAME

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from runtime.edge.statusd import read_status
 from runtime.errors import AuthError, KedgeError, Unreachable
 from runtime.fsutil import live_pid, write_atomic
 from runtime.pki import tokens
+from runtime.procs import kedge_argv, spawn_detached
 
 RENEW_BEFORE = 30 * 86400
 UNIT = """[Unit]
@@ -53,13 +53,6 @@ WantedBy=multi-user.target
 class Step:
     title: str
     run: Callable[[], Awaitable[str | None]]  # returns a one-line note (or None)
-
-
-def kedge_command() -> list[str]:
-    """How to start this kedge again: the frozen binary itself, else this interpreter + the package."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable]
-    return [sys.executable, "-m", "kubeedge_cli"]
 
 
 def systemd_is_pid1() -> bool:
@@ -221,7 +214,7 @@ class Joiner:
         paths = self.files.paths
         if systemd_is_pid1() and shutil.which("systemctl"):
             unit = Path("/etc/systemd/system/kedge-edge.service")
-            exe = " ".join(kedge_command())
+            exe = " ".join(kedge_argv())
             write_atomic(unit, UNIT.format(exe=exe, root=self.opts.root), mode=0o644)
             name = "kedge-edge.service"
             for cmd in (["daemon-reload"], ["enable", name], ["restart", name]):
@@ -234,19 +227,8 @@ class Joiner:
                 if self._running_pid() is None:
                     break
                 await asyncio.sleep(0.1)
-        paths.log_file.parent.mkdir(parents=True, exist_ok=True)
-        # PYINSTALLER_RESET_ENVIRONMENT: a frozen child would otherwise run inside OUR unpacked _MEI
-        # directory, which is deleted when `kedge join` exits (its lazy imports would then fail)
-        env = dict(os.environ, MALLOC_ARENA_MAX="2", PYINSTALLER_RESET_ENVIRONMENT="1")
-        with paths.log_file.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: ASYNC220 - a detached child, not awaited
-                [*kedge_command(), "edge", "run", "--root", str(self.opts.root)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=env,
-            )
+        args = ["edge", "run", "--root", str(self.opts.root)]
+        self.proc = spawn_detached(args, paths.log_file, {"MALLOC_ARENA_MAX": "2"})
         for _ in range(400):
             pid = self._running_pid()
             if pid is not None and (pid == self.proc.pid or _parent(pid) == self.proc.pid):
