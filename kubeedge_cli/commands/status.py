@@ -2,7 +2,8 @@
 
 Edge: asks the running runtime over its 0600 status socket; when it does not answer, reads the files
 (config, certificate, cache) and says the runtime is down. The JSON/YAML schema is the same either way:
-``{"edge": {...}, "cloud": {...}}`` with only the installed roles present.
+``{"edge": {...}, "cloud": {...}, "apiserver": {...}}`` with only the installed roles present (the
+embedded API server's entry names any failing controller).
 """
 
 from __future__ import annotations
@@ -183,6 +184,10 @@ def status(ctx: typer.Context, output: OutputOpt = None, root: RootOpt = None) -
         out["edge"] = edge_status(s.root)
     if Paths.of(s.root, "cloud").installed():
         out["cloud"] = cloud_status(s.root)
+    if Paths.of(s.root, "apiserver").installed():  # `kedge init --embedded`: server and controllers
+        from runtime.apiserver.selfstatus import status as apiserver_status
+
+        out["apiserver"] = apiserver_status(s.root)
     if not out:
         render.error(
             KedgeError(
@@ -196,6 +201,8 @@ def status(ctx: typer.Context, output: OutputOpt = None, root: RootOpt = None) -
             _print_edge(out["edge"])
         if "cloud" in out:
             render.data(out["cloud"], Format.table)
+        if "apiserver" in out:
+            render.data(out["apiserver"], Format.table)
     else:
         render.data(out, s.output)
     if any(r.get("healthy") is False for r in out.values()):

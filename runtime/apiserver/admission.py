@@ -258,6 +258,8 @@ _CREATE: dict[str, Callable[[Obj], Obj]] = {
     "namespaces": _namespace_create,
     "deployments": _reset_status("deployments", {}),
     "replicasets": _reset_status("replicasets", {"replicas": 0}),  # the one non-omitempty field
+    "replicationcontrollers": _reset_status("replicationcontrollers", {"replicas": 0}),
+    "apiservices": _reset_status("apiservices", {}),
     "daemonsets": _reset_status(
         "daemonsets",
         {"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0, "numberReady": 0},

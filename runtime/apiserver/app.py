@@ -12,7 +12,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from runtime.apiserver import crds as _crds  # noqa: F401  (registers CRD validation import path)
-from runtime.apiserver import deletes, openapi, reads, special, writes
+from runtime.apiserver import deletes, healthz, openapi, reads, special, writes
 from runtime.apiserver.api import MAX_BODY, Api
 from runtime.apiserver.auth import same_token
 from runtime.apiserver.context import Ctx, resolve
@@ -35,7 +35,15 @@ PUBLIC = {"/healthz", "/livez", "/readyz", "/version"}
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
-def _json(status: int, body: bytes, ctype: str = JSON, warnings: list[str] | None = None) -> web.Response:
+def _is_json(ctype: str) -> bool:
+    return ctype.split(";", 1)[0].strip() == JSON
+
+
+def _json(
+    status: int, body: bytes, ctype: str = JSON, warnings: list[str] | None = None, *, newline: bool = True
+) -> web.Response:
+    if newline and _is_json(ctype) and not body.endswith(b"\n"):
+        body += b"\n"  # kube-apiserver's JSON encoder ends every object with a newline
     headers: CIMultiDict[str] = CIMultiDict({"Content-Type": ctype, "Cache-Control": "no-cache, private"})
     for w in warnings or ():
         headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
@@ -46,6 +54,8 @@ async def _stream(request: web.Request, status: int, parts: list[bytes], ctype: 
     resp = web.StreamResponse(
         status=status, headers={"Content-Type": ctype, "Cache-Control": "no-cache, private"}
     )
+    if _is_json(ctype):
+        parts = [*parts, b"\n"]  # as _json: the encoder's newline after the object
     resp.content_length = sum(len(p) for p in parts)
     await resp.prepare(request)
     for p in parts:
@@ -103,12 +113,23 @@ class Handler:
         path = request.path
         method = request.method
         user = self._authenticate(request, path in PUBLIC)
-        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
-            return web.Response(text="ok", content_type="text/plain")
+        if path in healthz.PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            excluded = request.query.getall("exclude", [])
+            code, text = healthz.answer(
+                path, request.query, excluded, self.api.checks, user != "system:anonymous"
+            )
+            return web.Response(
+                text=text,
+                status=code,
+                content_type="text/plain",
+                charset="utf-8",
+                headers={"X-Content-Type-Options": "nosniff"},
+            )
         if path == "/version":
             import orjson
 
-            return _json(200, orjson.dumps(version_info()))
+            # WriteRawJSON: not the object encoder, so no newline after it
+            return _json(200, orjson.dumps(version_info()), newline=False)
         if path.startswith("/openapi/"):
             reply = await self.openapi.serve(path, request.query, request.headers)
             if reply is None:

@@ -193,6 +193,23 @@ def _default_replicaset(rs: Obj) -> None:
     _template_spec(rs)
 
 
+def _default_replicationcontroller(rc: Obj) -> None:
+    """SetDefaults_ReplicationController: selector and labels from the template's labels when empty."""
+    spec = rc.setdefault("spec", {})
+    template = spec.get("template")
+    labels = ((template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None) or None
+    if isinstance(labels, dict):
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        meta = rc.setdefault("metadata", {})
+        if not meta.get("labels"):
+            meta["labels"] = dict(labels)
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    if isinstance(template, dict):
+        default_pod_spec(template.setdefault("spec", {}))
+
+
 def _default_daemonset(ds: Obj) -> None:
     spec = ds.setdefault("spec", {})
     us = spec.setdefault("updateStrategy", {})
@@ -295,6 +312,7 @@ _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "podtemplates": lambda o: default_pod_spec(o.setdefault("template", {}).setdefault("spec", {})),
     "deployments": _default_deployment,
     "replicasets": _default_replicaset,
+    "replicationcontrollers": _default_replicationcontroller,
     "daemonsets": _default_daemonset,
     "statefulsets": _default_statefulset,
     "services": _default_service,

@@ -258,7 +258,7 @@ def check_types(rt: ResourceType, obj: Obj) -> None:
         return
     if rt.kind == "Pod" and not rt.group:
         check_pod_spec(spec, "spec")
-    elif rt.kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job"):
+    elif rt.kind in ("Deployment", "ReplicaSet", "ReplicationController", "DaemonSet", "StatefulSet", "Job"):
         template = spec.get("template")
         if template is not None and not isinstance(template, dict):
             raise bad_request(_unmarshal(template, f"{rt.kind}Spec.spec.template", "v1.PodTemplateSpec"))

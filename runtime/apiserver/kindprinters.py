@@ -42,6 +42,27 @@ def _selector_str(sel: Any) -> str:
         return "<invalid>"
 
 
+def _replicationcontroller_row(rc: Obj, now: datetime) -> Obj:
+    """As a ReplicaSet's row; the selector is a plain label map (labels.FormatLabels)."""
+    selector = _get(rc, "spec", "selector")
+    row = _replicaset_row({**rc, "spec": {**(rc.get("spec") or {}), "selector": None}}, now)
+    labels = selector if isinstance(selector, dict) else {}
+    row["cells"][-1] = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
+    return row
+
+
+def _apiservice_row(a: Obj, now: datetime) -> Obj:
+    """kube-aggregator's table: Local or namespace/name, and Available as True / False (Reason)."""
+    svc = _get(a, "spec", "service")
+    service = f"{svc.get('namespace', '')}/{svc.get('name', '')}" if isinstance(svc, dict) else "Local"
+    available = "Unknown"
+    for c in _get(a, "status", "conditions") or []:
+        if isinstance(c, dict) and c.get("type") == "Available":
+            ok = c.get("status") == "True"
+            available = str(c.get("status")) if ok else f"{c.get('status')} ({c.get('reason') or ''})"
+    return {"cells": [name_of(a), service, available, _age(a, now)]}
+
+
 def _deployment_row(d: Obj, now: datetime) -> Obj:
     st = d.get("status") or {}
     names, images = _containers(d)
@@ -223,5 +244,25 @@ PRINTERS: dict[str, tuple[list[Obj], Callable[[Obj, datetime], Obj]]] = {
             *TEMPLATE_WIDE,
         ],
         _replicaset_row,
+    ),
+    "replicationcontrollers": (
+        [
+            NAME,
+            col("Desired", "Replicas is the number of desired replicas.", "integer"),
+            col("Current", "Replicas is the most recently observed number of replicas.", "integer"),
+            col("Ready", "The number of ready replicas for this replication controller.", "integer"),
+            AGE,
+            *TEMPLATE_WIDE,
+        ],
+        _replicationcontroller_row,
+    ),
+    "apiservices": (
+        [
+            NAME,
+            col("Service", "The reference to the service that hosts this API endpoint."),
+            col("Available", "Whether this service is available."),
+            AGE,
+        ],
+        _apiservice_row,
     ),
 }

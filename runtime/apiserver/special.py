@@ -162,7 +162,9 @@ async def review(api: Api, ctx: Ctx) -> Result:
 def _scale_of(obj: Obj, rt_group: str, plural: str) -> Obj:
     meta = obj["metadata"]
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    sel = (spec.get("selector") or {}).get("matchLabels") or {}
+    selector = spec.get("selector") or {}
+    # a ReplicationController's selector is a plain label map, the others' a LabelSelector
+    sel = (selector if plural == "replicationcontrollers" else selector.get("matchLabels")) or {}
     out: Obj = {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",

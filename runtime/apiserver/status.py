@@ -29,6 +29,8 @@ class ApiError(Exception):
         self.details = details
 
     def body(self) -> dict[str, Any]:
+        """In metav1.Status's field order, as the real server's encoder writes it: kind, apiVersion,
+        metadata, status, message, reason, details, code (clients compare error bodies byte by byte)."""
         out: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -36,10 +38,10 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details is not None:
             out["details"] = self.details
+        out["code"] = self.code
         return out
 
     def to_bytes(self) -> bytes:

@@ -86,6 +86,8 @@ EVENTS = Res("", "v1", "Event", "events", True)
 LEASES = Res("coordination.k8s.io", "v1", "Lease", "leases", True)
 DEPLOYMENTS = Res("apps", "v1", "Deployment", "deployments", True)
 REPLICASETS = Res("apps", "v1", "ReplicaSet", "replicasets", True)
+REPLICATIONCONTROLLERS = Res("", "v1", "ReplicationController", "replicationcontrollers", True)
+APISERVICES = Res("apiregistration.k8s.io", "v1", "APIService", "apiservices", False)
 DAEMONSETS = Res("apps", "v1", "DaemonSet", "daemonsets", True)
 CRDS = Res("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False)
 
@@ -100,7 +102,7 @@ CLUSTEROBJECTSYNCS = Res(
 
 BUILTIN: tuple[Res, ...] = (
     NAMESPACES, NODES, PODS, CONFIGMAPS, SECRETS, SERVICES, ENDPOINTS, SERVICEACCOUNTS, EVENTS,
-    LEASES, DEPLOYMENTS, REPLICASETS, DAEMONSETS, CRDS,
+    LEASES, DEPLOYMENTS, REPLICASETS, REPLICATIONCONTROLLERS, DAEMONSETS, CRDS, APISERVICES,
     DEVICES, DEVICEMODELS, DEVICESTATUSES, OBJECTSYNCS, CLUSTEROBJECTSYNCS,
 )  # fmt: skip
 

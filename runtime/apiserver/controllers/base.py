@@ -14,7 +14,8 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from runtime.errors import KedgeError
+from runtime.apiserver.controllers.health import ControllerHealth, describe
+from runtime.errors import Conflict, KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.resources import ResLike, res_of
 from runtime.kube.retry import is_retryable
@@ -25,6 +26,29 @@ from runtime.protocol.backoff import backoff
 Obj = dict[str, Any]
 OnChange = Callable[[str, Obj, "Obj | None"], None]  # (event type, object, previous or None)
 log = logging.getLogger(__name__)
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    """An optional integer field as written by any client: missing, null or unreadable → `default`."""
+    if isinstance(value, bool) or value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def set_condition(conditions: Any, new: Obj) -> list[Obj]:
+    """`conditions` with `new` set as client-go's Set*Condition does: conditions of other types (and
+    foreign ones) stay; the same status and reason leaves the current one as is; the same status keeps
+    its lastTransitionTime; otherwise the old one of that type goes and `new` is appended."""
+    conds = [c for c in conditions if isinstance(c, dict)] if isinstance(conditions, list) else []
+    cur = next((c for c in conds if c.get("type") == new["type"]), None)
+    if cur is not None and cur.get("status") == new.get("status") and cur.get("reason") == new.get("reason"):
+        return conds
+    if cur is not None and cur.get("status") == new.get("status") and cur.get("lastTransitionTime"):
+        new = {**new, "lastTransitionTime": cur["lastTransitionTime"]}
+    return [c for c in conds if c.get("type") != new["type"]] + [new]
 
 
 def key_of(obj: Obj) -> tuple[str, str]:
@@ -61,18 +85,21 @@ class Informer:
         return self.store.get((namespace, name))
 
     async def write_status(self, obj: Obj, status: Obj) -> None:
-        """Patch `obj`'s status subresource and keep the answer in the cache, so the next reconcile
-        (before the watch event arrives) compares against what was written; a vanished object is done."""
+        """Patch `obj`'s status subresource (if it is still the version read) and keep the answer in
+        the cache, so the next reconcile (before the watch event arrives) compares against what was
+        written; a vanished object is done, a changed one a Conflict (the worker retries)."""
         from runtime.kube.errors import KubeNotFound
 
         meta = obj["metadata"]
+        # the status as read, or a conflict: a condition someone else adds meanwhile is never lost
+        body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
         try:
             out = await self.client.patch(
-                self.res, meta["name"], {"status": status}, namespace=meta["namespace"], subresource="status"
+                self.res, meta["name"], body, namespace=meta.get("namespace"), subresource="status"
             )
         except KubeNotFound:
             return
-        self.store[(meta["namespace"], meta["name"])] = out
+        self.store[key_of(out)] = out
 
     def items(self) -> list[Obj]:
         return list(self.store.values())
@@ -106,7 +133,10 @@ class Informer:
             else:
                 self.store[key] = obj
             for fn in self.on_change:
-                fn("ADDED" if typ == "SYNC" else typ, obj, prev)
+                try:
+                    fn("ADDED" if typ == "SYNC" else typ, obj, prev)
+                except Exception as exc:  # a handler's bug must not end the watch others share
+                    log.warning("%s: handler %s failed on %s: %s", self.res, fn, key, describe(exc))
 
 
 _shared: weakref.WeakKeyDictionary[KubeClient, dict[tuple[Any, ...], Informer]] = weakref.WeakKeyDictionary()
@@ -173,18 +203,35 @@ class WorkQueue:
         return self._queue.qsize()
 
 
-async def run_worker(name: str, queue: WorkQueue, reconcile: Callable[[str], Awaitable[None]]) -> None:
-    """Reconcile keys forever; a failed key is re-queued with its own backoff (reset on success)."""
+async def run_worker(
+    name: str,
+    queue: WorkQueue,
+    reconcile: Callable[[str], Awaitable[None]],
+    health: ControllerHealth | None = None,
+) -> None:
+    """Reconcile keys forever; a failed key is re-queued with its own backoff (reset on success).
+
+    Any exception of one reconcile costs that key a retry, never the worker: retryable API errors
+    (conflicts, timeouts) quietly, anything else recorded in `health` (logged once, counted, the
+    controller reported failing until the key reconciles or is gone).
+    """
+    health = health if health is not None else ControllerHealth()
+    health.register(name)
     delays: dict[str, Any] = {}
     while True:
         key = await queue.get()
         try:
             await reconcile(key)
             delays.pop(key, None)
-        except KedgeError as exc:
-            delay = next(delays.setdefault(key, backoff(initial=0.1, cap=10.0)))
-            level = logging.DEBUG if is_retryable(exc) else logging.WARNING
-            log.log(level, "%s: %s failed (%s); retry in %.1fs", name, key, exc, delay)
+            health.succeeded(name, key)
+        except Exception as exc:
+            if isinstance(exc, Conflict) or (isinstance(exc, KedgeError) and is_retryable(exc)):
+                delay = next(delays.setdefault(key, backoff(initial=0.1, cap=10.0)))
+                health.retried(name)
+                log.debug("%s: %s failed (%s); retry in %.1fs", name, key, exc, delay)
+            else:
+                delay = next(delays.setdefault(key, backoff(initial=0.2, cap=60.0)))
+                health.failed(name, key, exc)
             queue.add_after(key, delay)
         finally:
             queue.done(key)

@@ -17,7 +17,16 @@ import json
 import math
 from typing import Any
 
-from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.base import (
+    Obj,
+    WorkQueue,
+    as_int,
+    run_all,
+    run_worker,
+    set_condition,
+    shared_informer,
+)
+from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.apiserver.controllers.replicasets import controller_uid, owner_ref
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound
@@ -44,45 +53,51 @@ def template_hash(template: Obj, collisions: int = 0) -> str:
 
 def _strip_hash(template: Obj) -> Obj:
     t = copy.deepcopy(template)
-    (t.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
+    labels = (t.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop(HASH_LABEL, None)
     return t
 
 
 def resolve(value: Any, total: int, round_up: bool) -> int:
+    """An intOrString maxSurge/maxUnavailable (unset: 25%); an unreadable one counts as the default."""
     if value is None:
         value = "25%"
     if isinstance(value, str) and value.endswith("%"):
-        exact = int(value[:-1]) * total / 100
+        exact = as_int(value[:-1], 25) * total / 100
         return math.ceil(exact) if round_up else math.floor(exact)
-    return int(value)
+    return max(0, as_int(value, 0))
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _cond(typ: str, status: str, reason: str, message: str, old: list[Obj]) -> Obj:
-    prev = next((c for c in old if c.get("type") == typ), None)
+def _cond(typ: str, status: str, reason: str, message: str) -> Obj:
     now = _now()
-    changed = prev is None or prev.get("status") != status
     return {
         "type": typ,
         "status": status,
+        "lastUpdateTime": now,
+        "lastTransitionTime": now,
         "reason": reason,
         "message": message,
-        "lastUpdateTime": now,
-        "lastTransitionTime": now if changed else prev.get("lastTransitionTime", now),  # type: ignore[union-attr]
     }
 
 
 class DeploymentController:
     name = "deployment"
 
-    def __init__(self, client: KubeClient) -> None:
+    def __init__(self, client: KubeClient, *, health: ControllerHealth | None = None) -> None:
         self.client = client
+        self.health = health if health is not None else ControllerHealth()
         self.queue = WorkQueue()
-        self.deployments = shared_informer(client, DEPLOYMENTS, on_change=self._changed)
-        self.sets = shared_informer(client, REPLICASETS, on_change=self._rs_changed)
+        self.deployments = shared_informer(
+            client, DEPLOYMENTS, on_change=self.health.guard(self.name, self._changed)
+        )
+        self.sets = shared_informer(
+            client, REPLICASETS, on_change=self.health.guard(self.name, self._rs_changed)
+        )
 
     def _changed(self, typ: str, d: Obj, prev: Obj | None) -> None:
         if typ != "DELETED":
@@ -98,7 +113,7 @@ class DeploymentController:
         async def worker() -> None:
             await self.deployments.synced.wait()
             await self.sets.synced.wait()
-            await run_worker(self.name, self.queue, self.reconcile)
+            await run_worker(self.name, self.queue, self.reconcile, self.health)
 
         await run_all(self.name, self.deployments.run(), self.sets.run(), worker())
 
@@ -122,7 +137,7 @@ class DeploymentController:
             (rs for rs in sets if _strip_hash((rs.get("spec") or {}).get("template") or {}) == template), None
         )
         olds = [rs for rs in sets if rs is not new]
-        replicas = int(spec.get("replicas", 1))
+        replicas = as_int(spec.get("replicas"), 1)
         if spec.get("paused"):
             await self._status(d, new, olds)
             return
@@ -142,18 +157,19 @@ class DeploymentController:
         await self._status(d, new, olds)
 
     def _revision(self, olds: list[Obj]) -> str:
-        revs = [int((rs["metadata"].get("annotations") or {}).get(REVISION, "0") or 0) for rs in olds]
+        revs = [_revision_of(rs) for rs in olds]
         return str(max(revs, default=0) + 1)
 
     async def _create_rs(self, d: Obj, olds: list[Obj]) -> Obj:
         meta, spec = d["metadata"], d.get("spec") or {}
         template = copy.deepcopy(spec.get("template") or {})
-        h = template_hash(template, int((d.get("status") or {}).get("collisionCount", 0)))
-        template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = h
+        h = template_hash(template, as_int((d.get("status") or {}).get("collisionCount")))
+        tmeta = template["metadata"] = template.get("metadata") or {}
+        tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH_LABEL: h}
         selector = copy.deepcopy(spec.get("selector") or {})
-        selector.setdefault("matchLabels", {})[HASH_LABEL] = h
-        replicas = int(spec.get("replicas", 1))
-        first = not any(int((rs.get("spec") or {}).get("replicas", 0)) for rs in olds)
+        selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: h}
+        replicas = as_int(spec.get("replicas"), 1)
+        first = not any(_spec_replicas(rs) for rs in olds)
         strategy = spec.get("strategy") or {}
         surge = resolve((strategy.get("rollingUpdate") or {}).get("maxSurge"), replicas, True)
         start = replicas if first and strategy.get("type") != "Recreate" else 0
@@ -173,7 +189,7 @@ class DeploymentController:
             },
             "spec": {
                 "replicas": start,
-                "minReadySeconds": spec.get("minReadySeconds", 0),
+                "minReadySeconds": as_int(spec.get("minReadySeconds")),
                 "selector": selector,
                 "template": template,
             },
@@ -196,7 +212,7 @@ class DeploymentController:
         self.deployments.store[(d["metadata"]["namespace"], d["metadata"]["name"])] = updated
 
     async def _set_replicas(self, rs: Obj, n: int) -> None:
-        if int((rs.get("spec") or {}).get("replicas", 0)) == n:
+        if _spec_replicas(rs) == n:
             return
         meta = rs["metadata"]
         updated = await self.client.patch(
@@ -208,15 +224,14 @@ class DeploymentController:
     async def _recreate(self, new: Obj, olds: list[Obj], replicas: int) -> None:
         for rs in olds:
             await self._set_replicas(rs, 0)
-        if all(int((rs.get("status") or {}).get("replicas", 0)) == 0 for rs in olds):
+        if all(_status_count(rs, "replicas") == 0 for rs in olds):
             await self._set_replicas(new, replicas)
 
     async def _rolling(self, new: Obj, olds: list[Obj], replicas: int, surge: int, unavailable: int) -> None:
-        def spec_n(rs: Obj) -> int:
-            return int((rs.get("spec") or {}).get("replicas", 0))
+        spec_n = _spec_replicas
 
         def avail(rs: Obj) -> int:
-            return int((rs.get("status") or {}).get("availableReplicas", 0))
+            return _status_count(rs, "availableReplicas")
 
         # scale up the new ReplicaSet within replicas + maxSurge
         total = spec_n(new) + sum(spec_n(rs) for rs in olds)
@@ -230,7 +245,7 @@ class DeploymentController:
         min_available = replicas - unavailable
         all_available = avail(new) + sum(avail(rs) for rs in olds)
         budget = all_available - min_available
-        for rs in sorted(olds, key=lambda r: r["metadata"].get("creationTimestamp", "")):
+        for rs in sorted(olds, key=lambda r: str(r["metadata"].get("creationTimestamp") or "")):
             unhealthy = max(0, spec_n(rs) - avail(rs))  # not-available pods cost no availability
             target = spec_n(rs) - unhealthy
             down = min(target, max(0, budget))
@@ -239,14 +254,9 @@ class DeploymentController:
                 await self._set_replicas(rs, target - down)
 
     async def _cleanup(self, d: Obj, olds: list[Obj]) -> None:
-        limit = int((d.get("spec") or {}).get("revisionHistoryLimit", 10))
-        idle = [
-            rs
-            for rs in olds
-            if int((rs.get("spec") or {}).get("replicas", 0)) == 0
-            and int((rs.get("status") or {}).get("replicas", 0)) == 0
-        ]
-        idle.sort(key=lambda r: int((r["metadata"].get("annotations") or {}).get(REVISION, "0") or 0))
+        limit = as_int((d.get("spec") or {}).get("revisionHistoryLimit"), 10)
+        idle = [rs for rs in olds if _spec_replicas(rs) == 0 and _status_count(rs, "replicas") == 0]
+        idle.sort(key=_revision_of)
         for rs in idle[: max(0, len(idle) - limit)]:
             try:
                 await self.client.delete(
@@ -257,11 +267,11 @@ class DeploymentController:
 
     async def _status(self, d: Obj, new: Obj | None, olds: list[Obj]) -> None:
         spec = d.get("spec") or {}
-        replicas = int(spec.get("replicas", 1))
+        replicas = as_int(spec.get("replicas"), 1)
         sets = [rs for rs in [new, *olds] if rs is not None]
 
         def total(field: str, among: list[Obj]) -> int:
-            return sum(int((rs.get("status") or {}).get(field, 0)) for rs in among)
+            return sum(_status_count(rs, field) for rs in among)
 
         available = total("availableReplicas", sets)
         updated = total("replicas", [new]) if new is not None else 0
@@ -271,7 +281,7 @@ class DeploymentController:
             if (spec.get("strategy") or {}).get("type") == "Recreate"
             else resolve(ru.get("maxUnavailable"), replicas, False)
         )
-        old_conds = (d.get("status") or {}).get("conditions") or []
+        old = d.get("status") or {}
         available_ok = available >= replicas - max_unavailable
         complete = (
             new is not None
@@ -284,25 +294,34 @@ class DeploymentController:
             progress = ("NewReplicaSetAvailable", f'ReplicaSet "{name}" has successfully progressed.')
         else:
             progress = ("ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
-        progressing = _cond("Progressing", "True", *progress, old_conds)
         if available_ok:
             avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
         else:
             avail = ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
-        availability = _cond("Available", *avail, old_conds)
+        # only the two types this controller owns change; any other condition stays as written
+        conditions = set_condition(old.get("conditions"), _cond("Available", *avail))
+        conditions = set_condition(conditions, _cond("Progressing", "True", *progress))
         status: dict[str, Any] = {
-            "observedGeneration": d["metadata"].get("generation", 1),
+            "observedGeneration": as_int(d["metadata"].get("generation"), 1),
             "replicas": total("replicas", sets),
             "updatedReplicas": updated,
             "readyReplicas": total("readyReplicas", sets),
             "availableReplicas": available,
             "unavailableReplicas": max(0, total("replicas", sets) - available),
-            "conditions": [availability, progressing],
         }
-        old = d.get("status") or {}
-        same = all(old.get(k, 0) == v for k, v in status.items() if k != "conditions") and [
-            (c["type"], c["status"], c["reason"]) for c in old_conds
-        ] == [(c["type"], c["status"], c["reason"]) for c in status["conditions"]]
-        if same:
+        if all(old.get(k, 0) == v for k, v in status.items()) and conditions == old.get("conditions"):
             return
+        status["conditions"] = conditions
         await self.deployments.write_status(d, status)
+
+
+def _spec_replicas(rs: Obj) -> int:
+    return as_int((rs.get("spec") or {}).get("replicas"))
+
+
+def _status_count(rs: Obj, field: str) -> int:
+    return as_int((rs.get("status") or {}).get(field))
+
+
+def _revision_of(rs: Obj) -> int:
+    return as_int((rs["metadata"].get("annotations") or {}).get(REVISION))

@@ -27,6 +27,7 @@ from runtime.apiserver.controllers.base import (
     run_worker,
     shared_informer,
 )
+from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import Res
@@ -43,8 +44,11 @@ def _rid(res: Res) -> str:
 class GarbageCollector:
     name = "garbage-collector"
 
-    def __init__(self, client: KubeClient, *, rediscover: float = 10.0) -> None:
+    def __init__(
+        self, client: KubeClient, *, rediscover: float = 10.0, health: ControllerHealth | None = None
+    ) -> None:
         self.client = client
+        self.health = health if health is not None else ControllerHealth()
         self.rediscover = rediscover
         self.queue = WorkQueue()
         self.informers: dict[str, Informer] = {}
@@ -64,7 +68,7 @@ class GarbageCollector:
         def changed(typ: str, obj: Obj, prev: Obj | None) -> None:
             self._changed(rid, typ, obj, prev)
 
-        inf = shared_informer(self.client, res, on_change=changed)
+        inf = shared_informer(self.client, res, on_change=self.health.guard(self.name, changed))
         self.informers[rid] = inf
         self.handlers[rid] = changed
         self.watch_tasks[rid] = asyncio.ensure_future(inf.run())
@@ -130,7 +134,7 @@ class GarbageCollector:
             await self.discovered.wait()
             for inf in list(self.informers.values()):
                 await inf.synced.wait()
-            await run_worker(self.name, self.queue, self.reconcile)
+            await run_worker(self.name, self.queue, self.reconcile, self.health)
 
         try:
             await run_all(self.name, self._discover_forever(), worker())

@@ -1,21 +1,23 @@
 """Which workload kinds the embedded control plane runs, and the warning for those it only stores.
 
-A real cluster runs every built-in workload; the embedded one runs Deployments, ReplicaSets and
-Pods (scheduling, eviction, GC). A user applying a DaemonSet, StatefulSet, Job or CronJob must be
-told it will not run, and the API server says so the Kubernetes way — a `Warning` response header
-(code 299) that kubectl prints as `Warning: …`. The server calls `stored_only_warning()` on writes.
+A real cluster runs every built-in workload; the embedded one runs Deployments, ReplicaSets,
+ReplicationControllers and Pods (scheduling, eviction, GC). A user applying a DaemonSet, StatefulSet,
+Job or CronJob must be told it will not run, and the API server says so the Kubernetes way — a
+`Warning` response header (code 299) that kubectl prints as `Warning: …`. The server calls
+`stored_only_warning()` on writes.
 """
 
 from __future__ import annotations
 
-RUN: frozenset[tuple[str, str]] = frozenset({("apps", "Deployment"), ("apps", "ReplicaSet"), ("", "Pod")})
+RUN: frozenset[tuple[str, str]] = frozenset(
+    {("apps", "Deployment"), ("apps", "ReplicaSet"), ("", "ReplicationController"), ("", "Pod")}
+)
 STORED_ONLY: frozenset[tuple[str, str]] = frozenset(
     {
         ("apps", "DaemonSet"),
         ("apps", "StatefulSet"),
         ("batch", "Job"),
         ("batch", "CronJob"),
-        ("", "ReplicationController"),
         ("autoscaling", "HorizontalPodAutoscaler"),
         ("policy", "PodDisruptionBudget"),
     }

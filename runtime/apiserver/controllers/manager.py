@@ -1,29 +1,35 @@
 """Start the controllers together (kube-controller-manager + kube-scheduler for one machine).
 
-Any controller ending stops the rest and re-raises: a control plane with a dead scheduler must not
-look healthy. `api` is the in-process embedded server, when there is one: the namespace controller
-then claims the Terminating phase from the server's stand-in purge.
+Each controller runs supervised: one that stops (a watch that cannot be resumed, a bug) is logged,
+reported in `ControllerHealth` and restarted with backoff, so no object and no controller can take
+the process down — and the failure stays visible: with the embedded server, every controller is a
+`controller/<name>` check of /readyz (see `readiness`), and `kedge status` reads those. `api` is the
+in-process embedded server, when there is one: the namespace controller then claims the Terminating
+phase from the server's stand-in purge.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from runtime.apiserver.controllers import namespaces
-from runtime.apiserver.controllers.base import run_all
+from runtime.apiserver.controllers.apiservices import APIServiceAvailability
 from runtime.apiserver.controllers.deployments import DeploymentController
 from runtime.apiserver.controllers.gc import GarbageCollector
+from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.apiserver.controllers.namespaces import NamespaceLifecycle
 from runtime.apiserver.controllers.nodelifecycle import NodeLifecycle
 from runtime.apiserver.controllers.podgc import PodGC
-from runtime.apiserver.controllers.replicasets import ReplicaSetController
+from runtime.apiserver.controllers.replicasets import REPLICATIONCONTROLLER, ReplicaSetController
 from runtime.apiserver.controllers.scheduler import Scheduler
 from runtime.apiserver.controllers.serviceaccounts import NamespaceDefaults
 from runtime.errors import ConfigError
 from runtime.kube.client import KubeClient, make_client
+from runtime.protocol.backoff import backoff
 
 ALL = (
     "serviceaccount-and-root-ca",
@@ -31,9 +37,11 @@ ALL = (
     "scheduler",
     "garbage-collector",
     "replicaset",
+    "replicationcontroller",
     "deployment",
     "node-lifecycle",
     "pod-garbage-collector",
+    "apiservice-availability",
 )
 log = logging.getLogger(__name__)
 
@@ -50,12 +58,14 @@ async def run_controllers(
     podgc_quarantine: float = 40.0,
     terminated_pod_threshold: int = 12500,
     gc_rediscover: float = 10.0,
+    health: ControllerHealth | None = None,
 ) -> None:
-    """Run the enabled controllers until cancelled (or until one fails, which is re-raised).
+    """Run the enabled controllers until cancelled; a controller that stops is restarted.
 
     `node_grace` is kube-controller-manager's --node-monitor-grace-period (40 s) and
     `node_monitor_period` its --node-monitor-period (5 s); `terminated_pod_threshold` is
-    --terminated-pod-gc-threshold (12,500); tests shrink them.
+    --terminated-pod-gc-threshold (12,500); tests shrink them. `health` collects every
+    controller's failures (a fresh one when not given).
     """
     wanted = set(enabled)
     unknown = wanted - set(ALL)
@@ -63,7 +73,8 @@ async def run_controllers(
         raise ConfigError(
             f"unknown controllers: {', '.join(sorted(unknown))}", hint=f"known: {', '.join(ALL)}"
         )
-    runs = []
+    health = health if health is not None else ControllerHealth()
+    runs: dict[str, Callable[[], Awaitable[None]]] = {}
     if "serviceaccount-and-root-ca" in wanted:
         ca = ca_pem or client.ca_pem
         if not ca:
@@ -71,38 +82,83 @@ async def run_controllers(
                 f"root CA publisher: the kubeconfig for {client.server} names no CA",
                 hint="pass ca_pem or use a kubeconfig with certificate-authority(-data)",
             )
-        runs.append(NamespaceDefaults(client, ca).run())
+        runs["serviceaccount-and-root-ca"] = NamespaceDefaults(client, ca, health=health).run
     if "namespace" in wanted:
         if api is not None:
             namespaces.claim(api)
-        runs.append(NamespaceLifecycle(client).run())
+        runs["namespace"] = NamespaceLifecycle(client, health=health).run
     if "scheduler" in wanted:
-        runs.append(Scheduler(client).run())
+        runs["scheduler"] = Scheduler(client, health=health).run
     if "garbage-collector" in wanted:
-        runs.append(GarbageCollector(client, rediscover=gc_rediscover).run())
+        runs["garbage-collector"] = GarbageCollector(client, rediscover=gc_rediscover, health=health).run
     if "replicaset" in wanted:
-        runs.append(ReplicaSetController(client).run())
+        runs["replicaset"] = ReplicaSetController(client, health=health).run
+    if "replicationcontroller" in wanted:
+        rc = ReplicaSetController(client, kind=REPLICATIONCONTROLLER, health=health)
+        runs["replicationcontroller"] = rc.run
     if "deployment" in wanted:
-        runs.append(DeploymentController(client).run())
+        runs["deployment"] = DeploymentController(client, health=health).run
     if "node-lifecycle" in wanted:
-        runs.append(NodeLifecycle(client, grace=node_grace, period=node_monitor_period).run())
+        lifecycle = NodeLifecycle(client, grace=node_grace, period=node_monitor_period, health=health)
+        runs["node-lifecycle"] = lifecycle.run
     if "pod-garbage-collector" in wanted:
         gc = PodGC(
             client,
             period=podgc_period,
             quarantine=podgc_quarantine,
             terminated_threshold=terminated_pod_threshold,
+            health=health,
         )
-        runs.append(gc.run())
+        runs["pod-garbage-collector"] = gc.run
+    if "apiservice-availability" in wanted:
+        runs["apiservice-availability"] = APIServiceAvailability(client, health=health).run
+    for name in runs:
+        health.register(name)
     log.info("controllers running against %s: %s", client.server, ", ".join(sorted(wanted)))
-    await run_all("controller-manager", *runs)
+    tasks = [asyncio.ensure_future(supervise(name, run, health)) for name, run in runs.items()]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], health: ControllerHealth, *, cap: float = 30.0
+) -> None:
+    """Run one controller forever: when it stops (it never should), record why and start it again
+    after a backoff, so neither a bug nor a stored object the controller chokes on ends the process."""
+    delays = backoff(initial=0.5, cap=cap)
+    while True:
+        try:
+            await run()
+            exc: BaseException = RuntimeError("ended unexpectedly")
+        except Exception as failure:
+            exc = failure
+        health.crashed(name, exc)
+        await asyncio.sleep(next(delays))
+        health.running(name)
+
+
+def readiness(health: ControllerHealth, names: Iterable[str]) -> dict[str, Callable[[], str | None]]:
+    """/readyz checks `controller/<name>`: None while healthy, else what fails."""
+
+    def check(name: str) -> Callable[[], str | None]:
+        return lambda: health.problem(name)
+
+    return {f"controller/{name}": check(name) for name in names}
 
 
 async def run_embedded(api: Any, kubeconfig: Path, **options: Any) -> None:
     """For the embedded server's root task: the controllers on its admin kubeconfig
-    (options as run_controllers: enabled, node_grace, node_monitor_period, ca_pem)."""
+    (options as run_controllers: enabled, node_grace, node_monitor_period, ca_pem); their health
+    becomes the server's `controller/<name>` readiness checks."""
+    health = options.pop("health", None) or ControllerHealth()
+    api.checks.update(readiness(health, options.get("enabled", ALL)))
+    api.extra["controllers"] = health
     client = make_client(kubeconfig)
     try:
-        await run_controllers(client, api=api, **options)
+        await run_controllers(client, api=api, health=health, **options)
     finally:
         await client.close()

@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import ApiError, Forbidden, KubeConflict, KubeNotFound
 from runtime.kube.resources import NAMESPACES, Res
@@ -36,11 +37,16 @@ def claim(api: Any) -> None:
 class NamespaceLifecycle:
     name = "namespace"
 
-    def __init__(self, client: KubeClient, *, recheck: float = 0.5) -> None:
+    def __init__(
+        self, client: KubeClient, *, recheck: float = 0.5, health: ControllerHealth | None = None
+    ) -> None:
         self.client = client
+        self.health = health if health is not None else ControllerHealth()
         self.recheck = recheck
         self.queue = WorkQueue()
-        self.namespaces = shared_informer(client, NAMESPACES, on_change=self._changed)
+        self.namespaces = shared_informer(
+            client, NAMESPACES, on_change=self.health.guard(self.name, self._changed)
+        )
 
     def _changed(self, typ: str, ns: Obj, prev: Obj | None) -> None:
         if typ != "DELETED" and (ns.get("metadata") or {}).get("deletionTimestamp"):
@@ -49,7 +55,7 @@ class NamespaceLifecycle:
     async def run(self) -> None:
         async def worker() -> None:
             await self.namespaces.synced.wait()
-            await run_worker(self.name, self.queue, self.reconcile)
+            await run_worker(self.name, self.queue, self.reconcile, self.health)
 
         await run_all(self.name, self.namespaces.run(), worker())
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
 from runtime.apiserver.controllers.fit import is_terminal, tolerates
+from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import LEASES, NODES, PODS
@@ -87,15 +88,27 @@ def eviction_delay(pod: Obj, taints: list[Obj], now: float) -> float | None:
 class NodeLifecycle:
     name = "node-lifecycle"
 
-    def __init__(self, client: KubeClient, *, grace: float = 40.0, period: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        grace: float = 40.0,
+        period: float = 5.0,
+        health: ControllerHealth | None = None,
+    ) -> None:
         self.client = client
+        self.health = health if health is not None else ControllerHealth()
         self.grace, self.period = grace, period
         self.queue = WorkQueue()
         self.seen: dict[str, tuple[Any, float]] = {}  # node -> (heartbeat signature, local time seen)
-        self.nodes = shared_informer(client, NODES, on_change=self._node_changed)
+        self.nodes = shared_informer(
+            client, NODES, on_change=self.health.guard(self.name, self._node_changed)
+        )
         # all namespaces, so the garbage collector's lease watch is this same one
-        self.leases = shared_informer(client, LEASES, on_change=self._lease_changed)
-        self.pods = shared_informer(client, PODS, on_change=self._pod_changed)
+        self.leases = shared_informer(
+            client, LEASES, on_change=self.health.guard(self.name, self._lease_changed)
+        )
+        self.pods = shared_informer(client, PODS, on_change=self.health.guard(self.name, self._pod_changed))
 
     def _node_changed(self, typ: str, node: Obj, prev: Obj | None) -> None:
         name = node["metadata"]["name"]
@@ -138,7 +151,7 @@ class NodeLifecycle:
         async def worker() -> None:
             for inf in (self.nodes, self.leases, self.pods):
                 await inf.synced.wait()
-            await run_worker(self.name, self.queue, self.reconcile)
+            await run_worker(self.name, self.queue, self.reconcile, self.health)
 
         async def monitor() -> None:
             for inf in (self.nodes, self.leases):
@@ -150,9 +163,17 @@ class NodeLifecycle:
                 await asyncio.sleep(self.period)
                 for node in self.nodes.items():
                     name = node["metadata"]["name"]
-                    self._observe(name)
-                    if time.monotonic() - self.seen[name][1] > self.grace and ready_status(node) != "Unknown":
-                        self.queue.add(name)
+                    try:
+                        self._observe(name)
+                        if (
+                            time.monotonic() - self.seen[name][1] > self.grace
+                            and ready_status(node) != "Unknown"
+                        ):
+                            self.queue.add(name)
+                    except Exception as exc:  # one node it cannot read must not stop the monitor
+                        self.health.failed(self.name, f"monitor {name}", exc)
+                    else:
+                        self.health.succeeded(self.name, f"monitor {name}")
 
         await run_all(self.name, self.nodes.run(), self.leases.run(), self.pods.run(), worker(), monitor())
 

@@ -18,6 +18,7 @@ import time
 
 from runtime.apiserver.controllers.base import Obj, run_all, shared_informer
 from runtime.apiserver.controllers.fit import is_terminal
+from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import NODES, PODS
@@ -35,8 +36,10 @@ class PodGC:
         period: float = 20.0,
         quarantine: float = 40.0,
         terminated_threshold: int = 12500,
+        health: ControllerHealth | None = None,
     ) -> None:
         self.client = client
+        self.health = health if health is not None else ControllerHealth()
         self.period, self.quarantine, self.threshold = period, quarantine, terminated_threshold
         self.pods = shared_informer(client, PODS)
         self.nodes = shared_informer(client, NODES)
@@ -46,8 +49,13 @@ class PodGC:
         async def loop() -> None:
             await self.pods.synced.wait()
             await self.nodes.synced.wait()
+            self.health.register(self.name)
             while True:
-                await self.collect()
+                try:
+                    await self.collect()
+                    self.health.succeeded(self.name, "collect")
+                except Exception as exc:  # one pod it cannot handle must not stop collection
+                    self.health.failed(self.name, "collect", exc)
                 await asyncio.sleep(self.period)
 
         await run_all(self.name, self.pods.run(), self.nodes.run(), loop())

@@ -1,8 +1,11 @@
-"""ReplicaSet controller: keep `spec.replicas` active pods from the template, and report status.
+"""ReplicaSet and ReplicationController controller: keep `spec.replicas` active pods from the
+template, and report status.
 
-As kube-controller-manager's replicaset controller: pods are the RS's when their controller
-ownerReference is the RS (orphans matching the selector are adopted); creates use generateName
-`<rs>-`; surplus pods are deleted unscheduled first, then pending, then not ready, then newest.
+As kube-controller-manager's replicaset controller (its replicationcontroller controller is the same
+code, the RC's plain label-map selector read as `matchLabels`; `Replicated` says which kind): pods
+are the RS's when their controller ownerReference is the RS (orphans matching the selector are
+adopted); creates use generateName `<rs>-`; surplus pods are deleted unscheduled first, then
+pending, then not ready, then newest.
 Pods created or deleted here enter the cache at once ("expectations"), so a burst of reconciles
 never over-creates before the watch catches up.
 """
@@ -11,15 +14,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.base import Obj, WorkQueue, as_int, run_all, run_worker, shared_informer
 from runtime.apiserver.controllers.fit import is_terminal
+from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
-from runtime.kube.resources import PODS, REPLICASETS
+from runtime.kube.resources import PODS, REPLICASETS, REPLICATIONCONTROLLERS, Res
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Replicated:
+    """The kind whose replicas one controller keeps: its name, API and how its selector reads."""
+
+    controller: str
+    res: Res
+    selector: Callable[[Obj], Obj]  # the object's selector as a metav1.LabelSelector
+
+    @property
+    def kind(self) -> str:
+        return self.res.kind
+
+
+def _label_selector(obj: Obj) -> Obj:
+    sel = (obj.get("spec") or {}).get("selector")
+    return sel if isinstance(sel, dict) else {}
+
+
+def _label_map(obj: Obj) -> Obj:
+    sel = (obj.get("spec") or {}).get("selector")
+    return {"matchLabels": sel} if isinstance(sel, dict) else {}
+
+
+REPLICASET = Replicated("replicaset", REPLICASETS, _label_selector)
+REPLICATIONCONTROLLER = Replicated("replicationcontroller", REPLICATIONCONTROLLERS, _label_map)
 
 
 def selector_matches(selector: Obj, labels: dict[str, str]) -> bool:
@@ -30,6 +63,8 @@ def selector_matches(selector: Obj, labels: dict[str, str]) -> bool:
         if labels.get(k) != v:
             return False
     for e in selector.get("matchExpressions") or []:
+        if not isinstance(e, dict):
+            return False
         key, op, vals = e.get("key", ""), e.get("operator", ""), e.get("values") or []
         if op == "In" and labels.get(key) not in vals:
             return False
@@ -44,7 +79,7 @@ def selector_matches(selector: Obj, labels: dict[str, str]) -> bool:
 
 def is_pod_ready(pod: Obj) -> bool:
     conds = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+    return any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
 
 
 def is_active(pod: Obj) -> bool:
@@ -53,7 +88,7 @@ def is_active(pod: Obj) -> bool:
 
 def controller_uid(obj: Obj) -> str | None:
     for ref in obj["metadata"].get("ownerReferences") or []:
-        if ref.get("controller"):
+        if isinstance(ref, dict) and ref.get("controller"):
             return str(ref.get("uid"))
     return None
 
@@ -73,21 +108,33 @@ def owner_ref(owner: Obj, kind: str, api_version: str) -> Obj:
 def _deletion_rank(pod: Obj) -> tuple[int, int, int, str]:
     """Lower goes first: unscheduled, pending, not ready, then the newest."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
-    phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase", "Pending"), 0)
-    created = pod["metadata"].get("creationTimestamp", "")
+    phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}.get(str(status.get("phase") or "Pending"), 0)
+    created = str(pod["metadata"].get("creationTimestamp") or "")
     inverse = "".join(chr(0x10FFFF - ord(c)) for c in created)  # newest first
     return (1 if spec.get("nodeName") else 0, phase_rank, 1 if is_pod_ready(pod) else 0, inverse)
 
 
 class ReplicaSetController:
-    name = "replicaset"
+    """The replicaset controller, or with `kind=REPLICATIONCONTROLLER` the replicationcontroller one."""
 
-    def __init__(self, client: KubeClient, *, burst: int = 500) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        kind: Replicated = REPLICASET,
+        burst: int = 500,
+        health: ControllerHealth | None = None,
+    ) -> None:
         self.client = client
+        self.kind = kind
+        self.name = kind.controller
+        self.health = health if health is not None else ControllerHealth()
         self.burst = burst
         self.queue = WorkQueue()
-        self.sets = shared_informer(client, REPLICASETS, on_change=self._rs_changed)
-        self.pods = shared_informer(client, PODS, on_change=self._pod_changed)
+        self.sets = shared_informer(
+            client, kind.res, on_change=self.health.guard(self.name, self._rs_changed)
+        )
+        self.pods = shared_informer(client, PODS, on_change=self.health.guard(self.name, self._pod_changed))
 
     def _rs_changed(self, typ: str, rs: Obj, prev: Obj | None) -> None:
         if typ != "DELETED":
@@ -101,10 +148,7 @@ class ReplicaSetController:
             if meta.get("namespace") != ns:
                 continue
             if meta.get("uid") == uid or (
-                uid is None
-                and selector_matches(
-                    (rs.get("spec") or {}).get("selector") or {}, pod["metadata"].get("labels") or {}
-                )
+                uid is None and selector_matches(self.kind.selector(rs), pod["metadata"].get("labels") or {})
             ):
                 self.queue.add(f"{ns}/{meta['name']}")
 
@@ -112,13 +156,13 @@ class ReplicaSetController:
         async def worker() -> None:
             await self.sets.synced.wait()
             await self.pods.synced.wait()
-            await run_worker(self.name, self.queue, self.reconcile)
+            await run_worker(self.name, self.queue, self.reconcile, self.health)
 
         await run_all(self.name, self.sets.run(), self.pods.run(), worker())
 
     def _owned(self, rs: Obj) -> tuple[list[Obj], list[Obj]]:
         """(pods controlled by rs, orphans matching its selector) in its namespace."""
-        meta, spec = rs["metadata"], rs.get("spec") or {}
+        meta, selector = rs["metadata"], self.kind.selector(rs)
         owned, orphans = [], []
         for pod in self.pods.items():
             if pod["metadata"].get("namespace") != meta["namespace"]:
@@ -129,7 +173,7 @@ class ReplicaSetController:
             elif (
                 uid is None
                 and is_active(pod)
-                and selector_matches(spec.get("selector") or {}, pod["metadata"].get("labels") or {})
+                and selector_matches(selector, pod["metadata"].get("labels") or {})
             ):
                 orphans.append(pod)
         return owned, orphans
@@ -146,8 +190,11 @@ class ReplicaSetController:
             await self._scale(rs, [p for p in owned if is_active(p)])
         await self._status(rs)
 
+    def _owner_ref(self, owner: Obj) -> Obj:
+        return owner_ref(owner, self.kind.kind, self.kind.res.api_version)
+
     async def _adopt(self, rs: Obj, pod: Obj) -> Obj | None:
-        refs = [*(pod["metadata"].get("ownerReferences") or []), owner_ref(rs, "ReplicaSet", "apps/v1")]
+        refs = [*(pod["metadata"].get("ownerReferences") or []), self._owner_ref(rs)]
         patch = {"metadata": {"ownerReferences": refs, "resourceVersion": pod["metadata"]["resourceVersion"]}}
         try:
             return await self.client.patch(
@@ -157,7 +204,7 @@ class ReplicaSetController:
             return None
 
     async def _scale(self, rs: Obj, active: list[Obj]) -> None:
-        want = int((rs.get("spec") or {}).get("replicas", 1))
+        want = as_int((rs.get("spec") or {}).get("replicas"), 1)
         diff = len(active) - want
         ns = rs["metadata"]["namespace"]
         if diff < 0:
@@ -169,7 +216,7 @@ class ReplicaSetController:
                     "generateName": f"{rs['metadata']['name']}-", "namespace": ns,
                     "labels": dict(tmeta.get("labels") or {}),
                     "annotations": dict(tmeta.get("annotations") or {}),
-                    "ownerReferences": [owner_ref(rs, "ReplicaSet", "apps/v1")],
+                    "ownerReferences": [self._owner_ref(rs)],
                 },
                 "spec": template.get("spec") or {},
             }  # fmt: skip
@@ -202,7 +249,7 @@ class ReplicaSetController:
     async def _status(self, rs: Obj) -> None:
         owned, _ = self._owned(rs)
         active = [p for p in owned if is_active(p)]
-        labels = ((rs.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+        labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
         ready = [p for p in active if is_pod_ready(p)]
         status: dict[str, Any] = {
             "replicas": len(active),
@@ -213,7 +260,7 @@ class ReplicaSetController:
             ),
             "readyReplicas": len(ready),
             "availableReplicas": len(ready),
-            "observedGeneration": rs["metadata"].get("generation", 1),
+            "observedGeneration": as_int(rs["metadata"].get("generation"), 1),
         }
         old = rs.get("status") or {}
         if all(old.get(k, 0) == v for k, v in status.items()):

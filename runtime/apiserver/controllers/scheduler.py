@@ -18,6 +18,7 @@ from typing import Any
 
 from runtime.apiserver.controllers import fit
 from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
@@ -49,18 +50,21 @@ def _key(pod: Obj) -> str:
 class Scheduler:
     name = "scheduler"
 
-    def __init__(self, client: KubeClient) -> None:
+    def __init__(self, client: KubeClient, *, health: ControllerHealth | None = None) -> None:
         self.client = client
+        self.health = health if health is not None else ControllerHealth()
         self.queue = WorkQueue()
         self.assumed: dict[str, tuple[str, Obj]] = {}  # pod key -> (node, pod) until the watch shows it
         self.reported: dict[str, str] = {}  # pod key -> last Unschedulable message written
-        self.pods = shared_informer(client, PODS, on_change=self._pod_changed)
+        self.pods = shared_informer(client, PODS, on_change=self.health.guard(self.name, self._pod_changed))
         self._binding = asyncio.Semaphore(4)  # binds in flight
         # incremental accounting: what each node's pods (bound or assumed) request, by pod key
         self.counted: dict[str, tuple[str, dict[str, Fraction]]] = {}
         self.usage: dict[str, fit.NodeUsage] = {}
         self._tasks: set[asyncio.Future[None]] = set()
-        self.nodes = shared_informer(client, NODES, on_change=self._node_changed)
+        self.nodes = shared_informer(
+            client, NODES, on_change=self.health.guard(self.name, self._node_changed)
+        )
 
     async def run(self) -> None:
         async def worker() -> None:
@@ -69,7 +73,7 @@ class Scheduler:
             for pod in self.pods.items():
                 if _pending(pod):
                     self.queue.add(_key(pod))
-            await run_worker(self.name, self.queue, self.schedule)
+            await run_worker(self.name, self.queue, self.schedule, self.health)
 
         await run_all(self.name, self.pods.run(), self.nodes.run(), worker())
 
@@ -177,9 +181,12 @@ class Scheduler:
             except (KubeNotFound, Conflict):
                 self._unassume(key, target)  # deleted, or bound by someone else: the watch tells the rest
                 return
-            except KedgeError as exc:
+            except Exception as exc:
                 self._unassume(key, target)
-                log.warning("binding %s to %s failed: %s; retrying", key, target, exc)
+                if isinstance(exc, KedgeError):
+                    log.warning("binding %s to %s failed: %s; retrying", key, target, exc)
+                else:
+                    self.health.failed(self.name, f"bind {key}", exc)
                 self.queue.add_after(key, 1.0)
                 return
         await self._event(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {target}")

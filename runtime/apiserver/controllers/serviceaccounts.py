@@ -9,6 +9,7 @@ terminating namespace is left alone.
 from __future__ import annotations
 
 from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, Forbidden, KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, NAMESPACES, SERVICEACCOUNTS, Res
@@ -30,14 +31,17 @@ def _active(ns: Obj | None) -> bool:
 class NamespaceDefaults:
     name = "serviceaccount-and-root-ca"
 
-    def __init__(self, client: KubeClient, ca_pem: str) -> None:
+    def __init__(self, client: KubeClient, ca_pem: str, *, health: ControllerHealth | None = None) -> None:
         self.client = client
+        self.health = health if health is not None else ControllerHealth()
         self.ca_pem = ca_pem
         self.queue = WorkQueue()
 
-        def by_namespace(typ: str, obj: Obj, prev: Obj | None) -> None:
+        def queue_namespace(typ: str, obj: Obj, prev: Obj | None) -> None:
             meta = obj.get("metadata") or {}
             self.queue.add(meta.get("namespace") or meta.get("name") or "")
+
+        by_namespace = self.health.guard(self.name, queue_namespace)
 
         self.namespaces = shared_informer(client, NAMESPACES, on_change=by_namespace)
         self.accounts = shared_informer(
@@ -51,7 +55,7 @@ class NamespaceDefaults:
         async def worker() -> None:
             for inf in (self.namespaces, self.accounts, self.configmaps):
                 await inf.synced.wait()
-            await run_worker(self.name, self.queue, self.reconcile)
+            await run_worker(self.name, self.queue, self.reconcile, self.health)
 
         await run_all(self.name, self.namespaces.run(), self.accounts.run(), self.configmaps.run(), worker())
 

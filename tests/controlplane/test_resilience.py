@@ -1,0 +1,195 @@
+"""One object must never take the embedded control plane down (issue 25): a real `kedge apiserver`
+process with its controllers, a status patch real clients send, a restart on the same data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runtime.kube.resources import DEPLOYMENTS
+from tests.controlplane.test_controllers import eventually, new_namespace
+from tests.fixtures.apiserver import ApiServer, start_apiserver
+from tests.fixtures.controlplane import ControlPlane
+from tests.fixtures.procs import stop
+
+DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
+
+
+def http(server: ApiServer) -> httpx.Client:
+    verify = ssl.create_default_context(cafile=str(server.ca_file))
+    return httpx.Client(
+        base_url=server.url, verify=verify, headers={"Authorization": f"Bearer {server.token}"}
+    )
+
+
+def until(check: Callable[[], Any], within: float = 20.0, what: str = "") -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        time.sleep(0.2)
+
+
+def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9"}]},
+            },
+        },
+    }
+
+
+def conditions(c: httpx.Client, name: str) -> dict[str, dict[str, Any]]:
+    obj = c.get(f"{DEPLOY}/{name}").json()
+    return {x["type"]: x for x in (obj.get("status") or {}).get("conditions") or []}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "apiserver"
+
+
+def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) -> None:
+    server = start_apiserver(data_dir, "--controllers", in_memory=False)
+    assert server.proc is not None
+    try:
+        with http(server) as c:
+            assert c.post(DEPLOY, json=deployment("web")).status_code == 201
+            until(lambda: "Available" in conditions(c, "web"), what="the deployment controller's conditions")
+            # a foreign condition without `reason` (optional in Kubernetes), as the issue's patch
+            patch = {"status": {"conditions": [{"type": "example.com/Audited", "status": "True"}]}}
+            r = c.patch(
+                f"{DEPLOY}/web/status",
+                json=patch,
+                headers={"Content-Type": "application/strategic-merge-patch+json"},
+            )
+            assert r.status_code == 200, r.text
+            # the controller reconciles the changed object: scale it so there is work to do
+            r = c.patch(
+                f"{DEPLOY}/web",
+                json={"spec": {"replicas": 2}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            assert r.status_code == 200, r.text
+            until(
+                lambda: c.get(f"{DEPLOY}/web").json().get("status", {}).get("observedGeneration") == 2,
+                what="the deployment controller observing generation 2",
+            )
+            time.sleep(3.5)  # the issue saw the foreign condition vanish within ~3 s
+            assert server.proc.poll() is None, "kedge apiserver exited"
+            conds = conditions(c, "web")
+            assert conds["example.com/Audited"] == {"type": "example.com/Audited", "status": "True"}
+            assert {"Available", "Progressing"} <= set(conds)
+            assert c.get("/readyz").text == "ok"
+    finally:
+        stop(server.proc)
+    # the object stays stored: a restart on the same data dir must come up and keep reconciling
+    server = start_apiserver(data_dir, "--controllers", in_memory=False)
+    assert server.proc is not None
+    try:
+        with http(server) as c:
+            r = c.patch(
+                f"{DEPLOY}/web",
+                json={"spec": {"replicas": 3}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            assert r.status_code == 200, r.text
+            until(
+                lambda: c.get(f"{DEPLOY}/web").json().get("status", {}).get("observedGeneration") == 3,
+                what="the restarted controller observing generation 3",
+            )
+            assert "example.com/Audited" in conditions(c, "web")
+            verbose = c.get("/readyz", params={"verbose": "1"})
+            assert verbose.status_code == 200, verbose.text
+            assert "[+]controller/deployment ok" in verbose.text.splitlines()
+            assert server.proc.poll() is None
+    finally:
+        stop(server.proc)
+
+
+# -- in-process: a controller whose reconcile keeps failing on one object ----------------------------
+
+
+def readyz(kubeconfig: Path, token: bool = True) -> httpx.Response:
+    import base64
+
+    import yaml
+
+    doc = yaml.safe_load(kubeconfig.read_text())
+    cluster, user = doc["clusters"][0]["cluster"], doc["users"][0]["user"]
+    ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    headers = {"Authorization": f"Bearer {user['token']}"} if token else {}
+    return httpx.get(f"{cluster['server']}/readyz?verbose", verify=ctx, headers=headers)
+
+
+async def test_failing_object_is_isolated_retried_and_reported(
+    controlplane: ControlPlane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not controlplane.embedded:
+        pytest.skip("injects a fault into kedge's own deployment controller")
+    from runtime.apiserver.controllers.deployments import DeploymentController
+
+    client = controlplane.client
+    ns = await new_namespace(client)
+    calls: dict[str, int] = {}
+    original = DeploymentController._status
+
+    async def status_with_bug(self: DeploymentController, d: Any, new: Any, olds: Any) -> None:
+        if d["metadata"]["name"] == "broken":
+            calls["broken"] = calls.get("broken", 0) + 1
+            raise KeyError("reason")  # what a controller bug on one stored object looks like
+        await original(self, d, new, olds)
+
+    monkeypatch.setattr(DeploymentController, "_status", status_with_bug)
+    broken = deployment("broken")
+    await client.create(DEPLOYMENTS, {**broken, "metadata": {"name": "broken", "namespace": ns}})
+
+    async def reported() -> str | None:
+        r = await asyncio.to_thread(readyz, controlplane.kubeconfig)
+        return r.text if r.status_code == 500 and "[-]controller/deployment failed" in r.text else None
+
+    text = await eventually(reported, within=15, what="/readyz naming the deployment controller")
+    assert f"[-]controller/deployment failed: 1 object(s) failing: {ns}/broken: KeyError: 'reason'" in text
+    assert "[+]controller/replicaset ok" in text and text.endswith("readyz check failed\n")
+    anonymous = await asyncio.to_thread(readyz, controlplane.kubeconfig, False)
+    assert anonymous.status_code == 500
+    assert "[-]controller/deployment failed: reason withheld" in anonymous.text
+    # other objects of the same controller are still reconciled
+    fine = deployment("fine")
+    await client.create(DEPLOYMENTS, {**fine, "metadata": {"name": "fine", "namespace": ns}})
+
+    async def fine_available() -> bool:
+        d = await client.get(DEPLOYMENTS, "fine", namespace=ns)
+        return any(c.get("type") == "Available" for c in (d.get("status") or {}).get("conditions") or [])
+
+    await eventually(fine_available, within=15, what="the healthy deployment reconciled")
+    # retried with backoff, not dropped and not hammered
+    seen = calls["broken"]
+    await asyncio.sleep(1.5)
+    assert calls["broken"] > 1 and calls["broken"] - seen < 15
+    # gone object → the failure clears and readiness returns
+    await client.delete(DEPLOYMENTS, "broken", namespace=ns)
+
+    async def ready_again() -> bool:
+        r = await asyncio.to_thread(readyz, controlplane.kubeconfig)
+        return r.status_code == 200 and "[+]controller/deployment ok" in r.text
+
+    await eventually(ready_again, within=15, what="/readyz ok after the object is gone")
