@@ -81,6 +81,8 @@ class EdgeRuntimeSection:
     docker_host: str = "unix:///var/run/docker.sock"
     pod_sandbox_image: str = "kedge.local/busybox:1"
     volumes_dir: str = ""  # default <state>/pods
+    # pods creating/starting containers at once; 0 = from the CPU count (2 per core, 2..16)
+    parallel_pod_starts: int = field(default=0, metadata={"range": (0, 256)})
 
 
 @dataclass

@@ -151,13 +151,16 @@ class Agent:
             await self.hub.send(podpatch(pod, status))  # queued durably while offline
 
     async def restore_pods(self) -> int:
-        """Hand every cached pod of this node to the pod manager (offline start, design.md §5)."""
+        """Hand every cached pod of this node to the pod manager (offline start, design.md §5), all at
+        once as background tasks: the manager bounds how many start together, and a pod whose image
+        pull hangs holds up neither the others nor the manager's reconcile loop (issue 22)."""
         if self.pods is None:
             return 0
         pods = [p for p in await self.store.list("pod") if isinstance(p, dict)]
         for pod in pods:
             if (pod.get("spec") or {}).get("nodeName", self.node) == self.node:
-                await self.pods.sync_pod(pod)
+                name = (pod.get("metadata") or {}).get("name", "")
+                self._spawn(self.pods.sync_pod(pod), f"restore-pod-{name}")
         return len(pods)
 
     async def close(self) -> None:

@@ -104,7 +104,7 @@ class EdgeRuntime:
             await stop.wait()
             return
         try:
-            from runtime.edge.pods import DockerAdapter, PodManager
+            from runtime.edge.pods import DockerAdapter, PodManager, default_parallel
         except ImportError as exc:
             self.pods_error = f"pod manager not available: {exc}"
             await stop.wait()
@@ -120,12 +120,14 @@ class EdgeRuntime:
             stopper.cancel()
             if stop.is_set():
                 return
+        parallel = self.cfg.runtime.parallel_pod_starts or default_parallel()
         mgr = PodManager(
-            DockerAdapter(self.cfg.runtime.docker_host or None),
+            DockerAdapter(self.cfg.runtime.docker_host or None, workers=max(8, 2 * parallel)),
             node_name=self.cfg.node.name,
             state_dir=self.files.paths.state,
             refs=CacheRefs(self.store, self.hub),
             on_status=self.agent.on_pod_status,
+            parallel=parallel,
         )
         delays = backoff(1.0, cap=30.0)
         while not stop.is_set():

@@ -8,6 +8,7 @@ API, over the whole path (pod_latency_e2e.py), with where the time goes.
     .venv/bin/python scripts/bench/pod_latency.py --pods 100 [--host-network] [--image kedge.local/busybox:1]
     .venv/bin/python scripts/bench/pod_latency.py --e2e --pods 100
     .venv/bin/python scripts/bench/pod_latency.py --floor --pods 100   # Docker alone (pod_latency_floor.py)
+    .venv/bin/python scripts/bench/pod_latency.py --concurrent 10 --rounds 5   # N at once, beside the floor
 """
 
 from __future__ import annotations
@@ -119,19 +120,23 @@ if __name__ == "__main__":
 
         print(json.dumps(e2e_main([a for a in sys.argv[1:] if a != "--e2e"])))
         raise SystemExit(0)
-    if "--floor" in sys.argv[1:]:  # the engine's own floor, no kedge between (pod_latency_floor.py)
-        from pod_latency_floor import main as floor_main
-
-        ap = argparse.ArgumentParser(description="Docker's own pod start floor")
-        ap.add_argument("--floor", action="store_true")
-        ap.add_argument("--pods", type=int, default=100)
-        ap.add_argument("--image", default="kedge.local/busybox:1")
-        args = ap.parse_args()
-        print(json.dumps(asyncio.run(floor_main(args.pods, args.image))))
-        raise SystemExit(0)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pods", type=int, default=100)
     ap.add_argument("--image", default="kedge.local/busybox:1")
     ap.add_argument("--host-network", action="store_true", help="pods without a sandbox")
+    ap.add_argument("--floor", action="store_true", help="Docker alone, no kedge (pod_latency_floor.py)")
+    ap.add_argument("--concurrent", type=int, default=0, help="N pods at once, kedge beside Docker alone")
+    ap.add_argument("--rounds", type=int, default=5, help="with --concurrent: rounds (medians printed)")
+    ap.add_argument("--parallel", type=int, default=None, help="with --concurrent: the manager's bound")
     args = ap.parse_args()
-    print(json.dumps(asyncio.run(main(args.pods, args.image, args.host_network))))
+    if args.concurrent:  # side by side in one run (pod_latency_concurrent.py)
+        from pod_latency_concurrent import main as concurrent_main
+
+        coro = concurrent_main(args.concurrent, args.rounds, args.image, args.floor, args.parallel)
+        print(json.dumps(asyncio.run(coro)))
+    elif args.floor:  # the engine's own floor, no kedge between (pod_latency_floor.py)
+        from pod_latency_floor import main as floor_main
+
+        print(json.dumps(asyncio.run(floor_main(args.pods, args.image))))
+    else:
+        print(json.dumps(asyncio.run(main(args.pods, args.image, args.host_network))))

@@ -5,5 +5,6 @@ from __future__ import annotations
 from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.manager import PodManager
 from runtime.edge.pods.refs import RefResolver
+from runtime.edge.pods.slots import default_parallel
 
-__all__ = ["DockerAdapter", "PodManager", "RefResolver"]
+__all__ = ["DockerAdapter", "PodManager", "RefResolver", "default_parallel"]

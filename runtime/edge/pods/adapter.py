@@ -34,6 +34,10 @@ class DockerAdapter:
         # exec (probes, preStop) gets its own threads: a hung probe command keeps its thread busy past
         # its timeout and must not starve container creation and listing
         self._exec_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker-exec")
+        # and so do pulls: one waiting on a registry that never answers must not hold a thread that
+        # the starts of pods whose images are present need (issue 22)
+        self._pull_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker-pull")
+        self._connections = 3 * workers  # one keep-alive connection per thread: none is dropped
         self._api: Any = None
 
     @property
@@ -46,9 +50,13 @@ class DockerAdapter:
 
             with self._errors():
                 if self._base_url:
-                    self._api = docker.APIClient(base_url=self._base_url, timeout=int(self._timeout))
+                    self._api = docker.APIClient(
+                        base_url=self._base_url, timeout=int(self._timeout), max_pool_size=self._connections
+                    )
                 else:
-                    self._api = docker.from_env(timeout=int(self._timeout)).api
+                    self._api = docker.from_env(
+                        timeout=int(self._timeout), max_pool_size=self._connections
+                    ).api
                 self._base_url = self._base_url or str(self._api.base_url)
         return self._api
 
@@ -82,6 +90,7 @@ class DockerAdapter:
             await asyncio.get_running_loop().run_in_executor(self._pool, self._api.close)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._exec_pool.shutdown(wait=False, cancel_futures=True)
+        self._pull_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- engine ---------------------------------------------------------------------------------
     async def version(self) -> dict[str, Any]:
@@ -157,7 +166,7 @@ class DockerAdapter:
                 if "error" in event:
                     raise KedgeError(f"pull {ref}: {event['error']}")
 
-        await self._call(run)
+        await self._call(run, pool=self._pull_pool)
 
     async def import_image(self, data: bytes, repository: str, tag: str, changes: list[str]) -> None:
         await self._call(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from runtime.edge.pods.adapter import DockerAdapter
@@ -64,9 +65,15 @@ async def auth_for(refs: RefResolver, pod: dict[str, Any], image: str) -> dict[s
 
 
 async def ensure(
-    docker: DockerAdapter, refs: RefResolver, pod: dict[str, Any], c: dict[str, Any], pull: bool = True
+    docker: DockerAdapter,
+    refs: RefResolver,
+    pod: dict[str, Any],
+    c: dict[str, Any],
+    pull: bool = True,
+    pulling: Callable[[], None] | None = None,
 ) -> None:
-    """The image per the pull policy; `pull=False` raises ImageError where a pull would be needed."""
+    """The image per the pull policy; `pull=False` raises ImageError where a pull would be needed.
+    `pulling()` is called right before a pull (the pod gives up its start slot: slots.py)."""
     image, policy = c["image"], pull_policy(c)
     present = await docker.image(image) is not None
     if policy == "Never":
@@ -79,6 +86,8 @@ async def ensure(
         return
     if not pull:
         raise ImageError("ErrImagePull", f'image "{image}" needs a pull')
+    if pulling is not None:
+        pulling()
     try:
         await docker.pull(image, await auth_for(refs, pod, image))
     except Unreachable:

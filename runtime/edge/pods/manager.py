@@ -7,6 +7,10 @@
     await mgr.run(stop_event)          # restarts, probes, status emission
     await mgr.delete_pod(pod, grace)   # graceful stop, containers removed
 
+Pods start concurrently, at most `parallel` changing containers at once (slots.py); each pod's own steps
+stay ordered by its worker's lock (sandbox, init containers one by one, app containers, deletion). The
+periodic reconcile never waits for a pod that is busy (a pull, a hanging engine call): it passes over it.
+
 It never stops containers on its own shutdown (pods outlive the runtime: autonomy), and it never
 touches a container without `io.kedge.managed=true` and this node's `io.kedge.node` label.
 """
@@ -27,6 +31,7 @@ from runtime.edge.pods import labels, volumes
 from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.refs import RefResolver
 from runtime.edge.pods.sandbox import PAUSE_IMAGE, rootfs_tar
+from runtime.edge.pods.slots import StartBound, default_parallel
 from runtime.edge.pods.worker import Ctx, PodWorker
 from runtime.errors import KedgeError
 
@@ -70,6 +75,7 @@ class PodManager:
         sync_period: float = 1.0,
         volume_refresh: float = 10.0,
         on_deleted: OnDeleted | None = None,
+        parallel: int = 0,
     ) -> None:
         self.docker, self.node, self.on_status, self.on_deleted = docker, node_name, on_status, on_deleted
         self._gone: dict[str, None] = {}  # uids deleted here (bounded), so late updates do not revive them
@@ -88,7 +94,9 @@ class PodManager:
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
             volume_refresh=volume_refresh,
+            bound=StartBound(parallel or default_parallel()),
         )
+        self._passes: dict[str, asyncio.Task[None]] = {}  # periodic reconciles still running, by uid
         self.pods: dict[str, PodWorker] = {}
         self.adopted: dict[str, list[dict[str, Any]]] = {}  # uid -> inspected containers, before sync_pod
         self._inspect: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (list State, inspect)
@@ -179,6 +187,8 @@ class PodManager:
                 worker.stale = True
                 if self._log_error(worker.uid, f"pod {worker.pod['metadata'].get('name')}: {exc!r}"):
                     log.exception("reconciling pod %s", worker.pod["metadata"].get("name"))
+            finally:
+                worker.slot.release()  # the status below is not the engine's work: the next pod starts
             worker.generation += worker.changed
             if not worker.deleting:
                 if worker.changed and worker.stale:
@@ -297,7 +307,13 @@ class PodManager:
         return sorted(rows, key=lambda r: (r["namespace"], r["name"]))
 
     async def reconcile_all(self) -> None:
-        workers = [w for w in self.pods.values() if not w.deleting]
+        """One pass over every pod not busy already (a start, a pull, a stop under way): those are
+        passed over, so one pod's hanging pull or engine call never holds up the others' restarts and
+        status. Returns when the passes are done or after `sync_period`, whichever comes first; a pass
+        still running then goes on, and the next call passes over its pod."""
+        workers = [
+            w for w in self.pods.values() if not (w.deleting or w.lock.locked() or w.uid in self._passes)
+        ]
         gens = {w.uid: w.generation for w in workers}  # before listing: a worker busy meanwhile re-lists
         try:
             groups = await self._containers()
@@ -305,22 +321,38 @@ class PodManager:
             self._log_error("docker", f"listing containers: {exc}")
             return
         self._errors.pop("docker", None)
-        results = await asyncio.gather(
-            *(self._sync(w, groups.get(w.uid, []), gens[w.uid]) for w in workers), return_exceptions=True
-        )
-        for w, r in zip(workers, results, strict=True):
-            if isinstance(r, Exception):
-                self._log_error(w.uid, f"pod {w.pod['metadata'].get('name')}: {r!r}")
+        started = [self._pass(w, groups.get(w.uid, []), gens[w.uid]) for w in workers]
+        if started:
+            await asyncio.wait(started, timeout=self.sync_period)
+
+    def _pass(self, w: PodWorker, infos: list[dict[str, Any]], generation: int) -> asyncio.Task[None]:
+        async def run() -> None:
+            try:
+                await self._sync(w, infos, generation)
+            except Exception as exc:
+                self._log_error(w.uid, f"pod {w.pod['metadata'].get('name')}: {exc!r}")
+            finally:
+                self._passes.pop(w.uid, None)
+
+        task = self._passes[w.uid] = asyncio.create_task(run(), name=f"reconcile-{w.uid}")
+        return task
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Reconcile every sync_period (sooner when a probe flips) until `stop` is set."""
-        while not stop.is_set():
-            self._wake.clear()
-            await self.reconcile_all()
-            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waits, timeout=self.sync_period, return_when=asyncio.FIRST_COMPLETED)
-            for f in waits:
-                f.cancel()
+        """Reconcile every sync_period (sooner when a probe flips) until `stop` is set; passes still
+        running then (a hanging pull) are cancelled."""
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                await self.reconcile_all()
+                waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+                await asyncio.wait(waits, timeout=self.sync_period, return_when=asyncio.FIRST_COMPLETED)
+                for f in waits:
+                    f.cancel()
+        finally:
+            passes = list(self._passes.values())
+            for t in passes:
+                t.cancel()
+            await asyncio.gather(*passes, return_exceptions=True)
 
     async def stop(self) -> None:
         """Stop probing; containers keep running (the next start adopts them)."""

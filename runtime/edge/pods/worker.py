@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from runtime.edge.pods import envs, images, labels, observe, status, stopping, t
 from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.probes import ProbeSet
 from runtime.edge.pods.refs import RefMissing, RefResolver
+from runtime.edge.pods.slots import PodSlot, StartBound, default_parallel
 from runtime.errors import KedgeError, NotFound, Unreachable
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Ctx:
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
     volume_refresh: float = 10.0
+    bound: StartBound = field(default_factory=lambda: StartBound(default_parallel()))
 
 
 def now_iso() -> str:
@@ -49,6 +51,7 @@ class PodWorker:
         self.ctx, self.pod = ctx, pod
         self.uid: str = pod["metadata"]["uid"]
         self.lock = asyncio.Lock()
+        self.slot = PodSlot(ctx.bound)  # held from a pass's first container change to its end
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.waiting: dict[str, tuple[str, str]] = {}
         self.backoff: dict[str, tuple[float, float]] = {}  # key -> (delay, last attempt)
@@ -143,6 +146,7 @@ class PodWorker:
         if sb is not None and observe.running(sb):
             return True
         attempt = observe.restarts(sb) + 1 if sb is not None else 0
+        await self.slot.take()
         if sb is not None:  # sandbox lost (docker restart, kill): containers in its netns must go too
             for hist in self.history.values():
                 for info in hist:
@@ -292,6 +296,7 @@ class PodWorker:
         self.backoff.pop(pull_key, None)
         self.changed = True
         try:
+            await self.slot.take()
             await docker.start(cid)
         except Unreachable:
             raise
@@ -321,7 +326,8 @@ class PodWorker:
     ) -> str:
         """docker create (image per pull policy, env, volumes), after removing the instances but the
         previous one (lastState). Raises ImageError, RefMissing, KedgeError."""
-        await images.ensure(self.ctx.docker, self.ctx.refs, self.pod, c, pull=pull)
+        await images.ensure(self.ctx.docker, self.ctx.refs, self.pod, c, pull=pull, pulling=self.slot.away)
+        await self.slot.take()
         env = await envs.resolve(self.ctx.refs, self.pod, c, self.ctx.host_ip, self.pod_ip())
         dname, cfg, host = translate.container_config(
             self.pod,
