@@ -6,6 +6,7 @@ storage `key` so every version sees the same objects, as in Kubernetes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -324,14 +325,34 @@ class Registry:
         return found
 
     def group_versions(self) -> dict[str, list[str]]:
-        """group -> versions, preferred (first registered) first; core group excluded."""
+        """group -> versions, preferred first; core group excluded. Built-in groups keep their
+        registration order; a group served by CRDs is ordered as the real server orders it (kube-aware:
+        GA > beta > alpha, higher numbers first), so kubectl picks v1beta1 over v1alpha2."""
         out: dict[str, list[str]] = {}
+        crd_groups: set[str] = set()
         for rt in self._by_gvr.values():
             if rt.group:
                 vs = out.setdefault(rt.group, [])
                 if rt.version not in vs:
                     vs.append(rt.version)
+                if rt.crd:
+                    crd_groups.add(rt.group)
+        for group in crd_groups:
+            out[group].sort(key=kube_version_priority)
         return out
 
     def in_group_version(self, group: str, version: str) -> list[ResourceType]:
         return [rt for rt in self._by_gvr.values() if rt.group == group and rt.version == version]
+
+
+_KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def kube_version_priority(version: str) -> tuple[int, int, int, str]:
+    """Sort key, most preferred first: v2 > v1 > v1beta2 > v1beta1 > v1alpha1 > anything else (by
+    name), as Kubernetes' CompareKubeAwareVersionStrings orders versions."""
+    m = _KUBE_VERSION.match(version)
+    if m is None:
+        return (3, 0, 0, version)
+    level = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (level, -int(m.group(1)), -int(m.group(3) or 0), version)

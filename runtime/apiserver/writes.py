@@ -161,6 +161,14 @@ def _priority_classes(api: Api, pod: Obj) -> dict[str, int] | None:
     }
 
 
+def in_version(rt: ResourceType, obj: Obj) -> Obj:
+    """A stored custom resource as seen through the request's version (conversion None), so that a
+    patch sent to a served non-storage version (kubectl uses the preferred one) applies to it."""
+    if needs_conversion(rt):
+        obj["apiVersion"] = rt.api_version
+    return obj
+
+
 def to_storage(rt: ResourceType, obj: Obj) -> Obj:
     if needs_conversion(rt):
         obj["apiVersion"] = f"{rt.group}/{rt.storage_version}"
@@ -283,7 +291,7 @@ async def patch(api: Api, ctx: Ctx) -> Result:
     entry = api.store.get(rt.key, ctx.ns, name)
     if entry is None:
         raise not_found(rt.plural, name, rt.group)
-    old = entry.obj()
+    old = in_version(rt, entry.obj())
     try:
         body: Any = orjson.loads(ctx.body) if ctx.body else None
     except orjson.JSONDecodeError as exc:
@@ -336,7 +344,7 @@ async def apply(api: Api, ctx: Ctx) -> Result:
         )
     force = ctx.query.get("force", "") in ("true", "1")
     entry = api.store.get(rt.key, ctx.ns, name)
-    live = entry.obj() if entry is not None else None
+    live = in_version(rt, entry.obj()) if entry is not None else None
     if live is None and ctx.target.sub:
         raise not_found(rt.plural, name, rt.group)
     try:

@@ -30,7 +30,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from runtime import __version__
-from runtime.cloud import bootstrap
+from runtime.cloud import bootstrap, hub_task
+from runtime.cloud.controllers.syncstore import SyncStore
+from runtime.cloud.devices import ACK_OWNER, DeviceController
 from runtime.config import CloudConfig
 from runtime.errors import ConfigError, KedgeError
 from runtime.fsutil import write_atomic
@@ -52,12 +54,34 @@ EXTRA_TASKS: list[str] = ["runtime.cloud.hub_task:serve", "runtime.cloud.control
 
 
 def default_extra_tasks() -> list[ExtraTask]:
-    """Import the registered extra tasks (an import error is a packaging bug: let it surface)."""
+    """Import the registered extra tasks (an import error is a packaging bug: let it surface), then
+    the ones wired here explicitly (the Device controller)."""
     out: list[ExtraTask] = []
     for spec in EXTRA_TASKS:
         module, _, name = spec.partition(":")
         out.append(getattr(importlib.import_module(module), name))
+    out.append(devices)
     return out
+
+
+async def devices(ctx: CloudContext) -> None:
+    """Root task: the Device controller (runtime/cloud/devices/), given what it needs — the API client,
+    the hub it sends through and is called back by, and its own ack-state store."""
+    hub = await hub_task.hub_for(ctx)
+    store = SyncStore(ctx.client, ctx.cfg.namespace, owner=ACK_OWNER, epoch_suffix="device-epoch")
+    ctl = DeviceController(ctx.client, hub, store=store)
+    unsubscribe = hub.subscribe(
+        on_message=ctl.on_message,
+        on_connect=ctl.on_connect,
+        on_disconnect=ctl.on_disconnect,
+        on_ack=ctl.on_ack,
+    )
+    try:
+        for info in hub.sessions():  # edges that connected before we subscribed
+            await ctl.on_connect(info)
+        await ctl.run()
+    finally:
+        unsubscribe()
 
 
 @dataclass

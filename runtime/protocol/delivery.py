@@ -149,13 +149,18 @@ class Downlink:
             p.due = now + self.resend_after
 
     def forget(self, keys: Iterable[str] | None = None) -> None:
-        """Drop pending messages (all when ``keys`` is None), e.g. when the edge announces a new epoch."""
+        """Drop pending messages and their queued output (all when ``keys`` is None), e.g. when the
+        edge announces a new epoch (each controller forgets its own keys)."""
+        dropped: set[str] = set()
         for key in list(self._pending) if keys is None else list(keys):
             p = self._pending.pop(key, None)
             if p is not None:
                 self._by_id.pop(p.msg.msg_id, None)
+                dropped.add(p.msg.msg_id)
         if keys is None:
             self._out.clear()
+        elif dropped:
+            self._out = [m for m in self._out if m.msg_id not in dropped]
 
     def data_to_send(self) -> list[Message]:
         """Messages to write now, in order, each once (resends queued while a slow writer was busy
@@ -293,6 +298,26 @@ def plan_resync(current: Mapping[str, Current], acked: Mapping[str, AckEntry]) -
         elif prev.rv != c.rv:
             upserts.append(SyncAction(OP_UPDATE, uid, c.resource, c.rv, c.obj))
     return deletes + upserts
+
+
+def resync_steps(
+    current: Mapping[str, Current], acked: Mapping[str, AckEntry], pending: Mapping[str, Message]
+) -> list[SyncAction]:
+    """What a resync on (re)connect sends: ``plan_resync``, plus a delete for an insert/update still
+    pending for an object now gone, minus the steps the Downlink already holds identically (they were
+    re-sent on reconnect). ``pending``: the calling controller's own pending messages only — the
+    controllers share a node's Downlink and must not delete each other's objects."""
+    steps = plan_resync(current, acked)
+    for key, p in pending.items():
+        if key not in current and key not in acked and p.operation != OP_DELETE:
+            steps.append(SyncAction(OP_DELETE, key, p.resource, "", _tombstone(key, p.resource)))
+    out = []
+    for step in steps:
+        same = pending.get(step.key)
+        if same is not None and same.operation == step.operation and same.resourceversion == step.rv:
+            continue
+        out.append(step)
+    return out
 
 
 def resync_messages(

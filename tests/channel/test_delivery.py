@@ -148,6 +148,18 @@ def test_forget_drops_pending() -> None:
     assert link.receive(ack(m), now=1.0) == []
 
 
+def test_forget_some_keys_drops_only_their_pending_and_queued_output() -> None:
+    """Each controller forgets its own keys on a new cache epoch (pods vs devices share a Downlink)."""
+    link = Downlink()
+    a, b = pod("a", "1"), pod("b", "1")
+    link.send(a, "ua", now=0.0)
+    link.send(b, "ub", now=0.0)
+    link.forget(["ua"])
+    assert [k for k, _ in link.pending()] == ["ub"]
+    assert link.data_to_send() == [b]
+    assert link.receive(ack(a), now=1.0) == []
+
+
 def test_bad_parameters() -> None:
     with pytest.raises(ValueError):
         Downlink(resend_after=0)

@@ -168,3 +168,33 @@ def test_invalid_crd_is_422(kube: Kube) -> None:
     body["metadata"]["name"] = "wrong.example.com"
     r = kube.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body)
     assert r.status_code == 422 and r.json()["reason"] == "Invalid"
+
+
+def test_preferred_version_is_kube_aware_and_patches_go_through_any_served_version(
+    kube: Kube, kubectl: Kubectl, ns: str
+) -> None:
+    """KubeEdge's device CRDs list v1alpha2 before v1beta1 (stored): the real server still prefers
+    v1beta1, so kubectl reads and patches through it, and a patch sent to v1alpha2 applies too."""
+    group = f"g{uuid.uuid4().hex[:8]}.example.com"
+    body = crd_body(group)
+    _v1, v1beta1 = body["spec"]["versions"]
+    alpha = {**v1beta1, "name": "v1alpha2", "storage": False}
+    body["spec"]["versions"] = [alpha, {**v1beta1, "storage": True}]
+    name = f"widgets.{group}"
+    assert kube.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body).status_code == 201
+    try:
+        wait_for(lambda: kube.get(f"/apis/{group}/v1beta1").status_code == 200, 10, what="served")
+        groups = {g["name"]: g for g in kube.get("/apis").json()["groups"]}
+        assert groups[group]["preferredVersion"]["version"] == "v1beta1"
+        assert kube.get(f"/apis/{group}").json()["preferredVersion"]["version"] == "v1beta1"
+        path = f"/apis/{group}/v1beta1/namespaces/{ns}/widgets"
+        assert kube.post(path, widget("w", group, 1, "v1beta1")).status_code == 201
+        merge = "application/merge-patch+json"
+        r = kube.patch(f"/apis/{group}/v1alpha2/namespaces/{ns}/widgets/w", {"spec": {"size": 2}}, merge)
+        assert r.status_code == 200, r.text
+        assert r.json()["apiVersion"] == f"{group}/v1alpha2" and r.json()["spec"]["size"] == 2
+        assert kube.get(f"{path}/w").json()["apiVersion"] == f"{group}/v1beta1"
+        kubectl("patch", f"widgets.{group}", "w", "-n", ns, "--type", "merge", "-p", '{"spec":{"size":3}}')
+        assert kube.get(f"{path}/w").json()["spec"]["size"] == 3
+    finally:
+        kube.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")

@@ -31,7 +31,7 @@ from runtime.protocol import (
     new_message,
     parse_resource,
 )
-from runtime.protocol.delivery import Acked, AckState, Current, _tombstone, plan_resync
+from runtime.protocol.delivery import Acked, AckState, Current, _tombstone, resync_steps
 
 log = logging.getLogger("kedge.cloud.edgecontroller")
 
@@ -49,6 +49,12 @@ def _rank(resource: str, op: str) -> tuple[int, int]:
     r = parse_resource(resource)
     rank = _RANK.get(r.type if r else "", 3)
     return (0, -rank) if op == OP_DELETE else (1, rank)
+
+
+def _owned(resource: str) -> bool:
+    """A reliable message of this controller (the devices controller shares the node's Downlink)."""
+    r = parse_resource(resource)
+    return r is not None and r.type in _RANK
 
 
 class EdgeController:
@@ -135,19 +141,12 @@ class EdgeController:
         """Send ``node`` what changed since its last acknowledgements (nothing that is pending again)."""
         desired: dict[str, Current] = self.world.desired(node)
         acked = self.acks.for_node(node)
-        pending = dict(self.hub.downlink(node).pending())
-        plan = [(a.operation, a.key, a.resource, a.rv, a.obj) for a in plan_resync(desired, acked)]
-        for key, p in pending.items():  # an insert/update still pending for an object now gone
-            if key not in desired and key not in acked and p.operation != OP_DELETE:
-                plan.append((OP_DELETE, key, p.resource, "", _tombstone(key, p.resource)))
+        pending = {k: m for k, m in self.hub.downlink(node).pending() if _owned(m.resource)}
+        steps = resync_steps(desired, acked, pending)
         self.sent[node] = {uid: (c.resource, c.rv) for uid, c in desired.items()}
-        n = 0
-        for op, key, resource, rv, obj in sorted(plan, key=lambda p: _rank(p[2], p[0])):
-            same = pending.get(key)
-            if same is not None and same.operation == op and same.resourceversion == rv:
-                continue  # the Downlink already re-sent exactly this on reconnect
-            await self._send(node, op, key, resource, rv, obj)
-            n += 1
+        for a in sorted(steps, key=lambda a: _rank(a.resource, a.operation)):
+            await self._send(node, a.operation, a.key, a.resource, a.rv, a.obj)
+        n = len(steps)
         log.info(
             "edge %s: resync sent %d message(s) (%d objects, %d acked, %d pending)",
             node,
@@ -167,7 +166,8 @@ class EdgeController:
             log.info(
                 "edge %s: new cache epoch %s: its cache is new, everything is sent again", node, info.epoch
             )
-            self.hub.downlink(node).forget()
+            link = self.hub.downlink(node)
+            link.forget([k for k, m in link.pending() if _owned(m.resource)])
             if self.store is not None:
                 self.store.mark_node(self.acks, node, {AckState.name(node, u) for u in before})
         elif info.epoch and known != info.epoch and self.store is not None:
@@ -181,8 +181,7 @@ class EdgeController:
         self.sent.pop(info.node, None)
 
     async def on_ack(self, node: str, ev: Acked) -> None:
-        r = parse_resource(ev.resource)
-        if r is None or r.type not in _RANK:
+        if not _owned(ev.resource):
             return  # another controller's message (devices): its ack state is not ours to resync
         self.acks.apply(node, ev)
         if self.store is not None:

@@ -42,17 +42,24 @@ KINDS = {
 }
 
 
-def _epoch_name(node: str) -> str:
-    return f"{node}.{EPOCH_SUFFIX}"
-
-
 class SyncStore:
     """Loads an ``AckState`` from the cluster and writes its changes back, batched."""
 
     def __init__(
-        self, client: KubeClient, namespace: str, *, flush_every: float = 1.0, concurrency: int = 16
+        self,
+        client: KubeClient,
+        namespace: str,
+        *,
+        flush_every: float = 1.0,
+        concurrency: int = 16,
+        owner: str = "true",
+        epoch_suffix: str = EPOCH_SUFFIX,
     ) -> None:
+        """``owner`` is the value of the ``kedge.io/ack-state`` label this store reads and writes, so
+        that each controller loads only its own entries ("true": the edge controller, "devices": the
+        device controller), each with its own epoch record ``<node>.<epoch_suffix>``."""
         self.client, self.namespace = client, namespace
+        self.owner, self.epoch_suffix = owner, epoch_suffix
         self.flush_every, self.concurrency = flush_every, concurrency
         self.writes = 0  # API writes done (a metric for tests and the benchmark)
         self._dirty: set[str] = set()
@@ -64,7 +71,7 @@ class SyncStore:
 
     async def load(self) -> AckState:
         state = AckState()
-        found = await self.client.list(OBJECTSYNCS, namespace=self.namespace, labels={LABEL: "true"})
+        found = await self.client.list(OBJECTSYNCS, namespace=self.namespace, labels={LABEL: self.owner})
         for item in found.items:
             m = item.get("metadata") or {}
             name = str(m.get("name") or "")
@@ -74,7 +81,7 @@ class SyncStore:
             self._exists.add(name)
             if not node:
                 continue
-            if name == _epoch_name(node):
+            if name == self._epoch_name(node):
                 state.epochs[node] = rv
             elif ann.get(ANN_RESOURCE):
                 state.entries[name] = AckEntry(str(ann[ANN_RESOURCE]), rv)
@@ -132,7 +139,7 @@ class SyncStore:
         ]
         jobs += [
             one(
-                _epoch_name(node),
+                self._epoch_name(node),
                 functools.partial(self._write_epoch, node, state.epochs.get(node, "")),
                 self._epochs_dirty,
                 node,
@@ -167,7 +174,10 @@ class SyncStore:
         await self._upsert(name, node, entry.resource, entry.rv)
 
     async def _write_epoch(self, node: str, epoch: str) -> None:
-        await self._upsert(_epoch_name(node), node, "", epoch, kind="CacheEpoch")
+        await self._upsert(self._epoch_name(node), node, "", epoch, kind="CacheEpoch")
+
+    def _epoch_name(self, node: str) -> str:
+        return f"{node}.{self.epoch_suffix}"
 
     async def _upsert(self, name: str, node: str, resource: str, rv: str, kind: str = "") -> None:
         if name not in self._exists:
@@ -179,7 +189,7 @@ class SyncStore:
                 "metadata": {
                     "name": name,
                     "namespace": self.namespace,
-                    "labels": {LABEL: "true"},
+                    "labels": {LABEL: self.owner},
                     "annotations": ann,
                 },
                 "spec": {

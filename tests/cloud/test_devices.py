@@ -1,0 +1,365 @@
+"""The Device controller against the embedded control plane, a real CloudHub and real EdgeHubs.
+
+Devices and DeviceModels reach the node in spec.nodeName (with the membership update, in the recorded
+KubeEdge shapes), move between nodes, and DeviceStatus is created, written from the edge's reports
+(only by the node the Device is bound to) and removed with the Device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+
+from runtime.cloud.controllers.syncstore import SyncStore
+from runtime.cloud.devices import ACK_OWNER, DeviceController
+from runtime.kube.errors import AlreadyExists, KubeNotFound
+from runtime.kube.resources import CRDS, DEVICEMODELS, DEVICES, DEVICESTATUSES, load_yaml
+from runtime.protocol import GROUP_RESOURCE, OP_DELETE, OP_INSERT, OP_UPDATE, Message, new_message
+from runtime.templates import templates_dir
+from tests.fixtures.cloudctl import CloudEnv, Edge, Replica, capture, until
+from tests.fixtures.cloudinit import kubectl
+
+SAMPLES = Path(__file__).parent / "data" / "kubeedge-device-samples.yaml"
+
+
+@dataclass
+class Devices:
+    env: CloudEnv
+    cloud: Replica
+    ctl: DeviceController
+    task: asyncio.Task[None]
+
+    async def edge(self, node: str) -> Edge:
+        return await self.env.edge(node, self.cloud)
+
+    async def kubectl(self, *args: str) -> str:
+        """The real kubectl, on a thread: the embedded API server runs in this event loop."""
+        return await asyncio.to_thread(kubectl, self.env.cp.kubeconfig, *args)
+
+    async def status(self, name: str, ns: str = "default") -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(
+            await self.kubectl("get", "devicestatuses", name, "-n", ns, "-o", "json")
+        )
+        return out
+
+
+async def install_device_crds(env: CloudEnv) -> None:
+    for path in sorted((templates_dir() / "crds").glob("devices.kubeedge.io_*.yaml")):
+        for doc in load_yaml(path.read_text()):
+            with contextlib.suppress(AlreadyExists):
+                await env.client.create(CRDS, doc)
+
+    async def served() -> bool:
+        try:
+            for res in (DEVICES, DEVICEMODELS, DEVICESTATUSES):
+                await env.client.list(res, namespace="default")
+            return True
+        except Exception:
+            return False
+
+    await until(served, what="device CRDs served")
+
+
+def start_controller(env: CloudEnv, cloud: Replica) -> tuple[DeviceController, asyncio.Task[None]]:
+    """Wired as runtime/cloud/run.py wires it: API client, the hub, an ack-state store of its own."""
+    store = SyncStore(cloud.client, "kubeedge", flush_every=0.1, owner=ACK_OWNER, epoch_suffix="device-epoch")
+    ctl = DeviceController(cloud.client, cloud.hub, store=store, retry_cap=1.0)
+    cloud.hub.subscribe(
+        on_message=ctl.on_message,
+        on_connect=ctl.on_connect,
+        on_disconnect=ctl.on_disconnect,
+        on_ack=ctl.on_ack,
+    )
+    return ctl, asyncio.create_task(ctl.run())
+
+
+@pytest_asyncio.fixture
+async def devices(cloudenv: CloudEnv) -> AsyncIterator[Devices]:
+    await install_device_crds(cloudenv)
+    cloud = await cloudenv.cloud()
+    ctl, task = start_controller(cloudenv, cloud)
+    await until(ctl.synced.is_set, what="device controller synced")
+    try:
+        yield Devices(cloudenv, cloud, ctl, task)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def model(name: str = "thermo") -> dict[str, Any]:
+    prop = {"name": "temperature", "type": "INT", "accessMode": "ReadWrite", "maximum": "100"}
+    return {
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"protocol": "modbus", "properties": [prop]},
+    }
+
+
+def device(name: str, node: str, desired: str = "20", model_name: str = "thermo") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "deviceModelRef": {"name": model_name},
+            "nodeName": node,
+            "properties": [{"name": "temperature", "desired": {"value": desired}, "reportToCloud": True}],
+        },
+    }
+
+
+def of(edge: Edge, typ: str, op: str | None = None) -> list[Message]:
+    return [
+        m for m in edge.received if m.resource.split("/")[1:2] == [typ] and (op is None or m.operation == op)
+    ]
+
+
+def memberships(edge: Edge) -> list[dict[str, Any]]:
+    return [m.content for m in edge.received if m.resource == "membership"]
+
+
+def twin_report(dev: str, props: dict[str, Any], ns: str = "default") -> Message:
+    """What a KubeEdge edge sends when a device reported values (edge_updated, a JSON string body)."""
+    body = {"event_id": "e-1", "timestamp": 1795858435617, "twin": props}
+    return new_message(
+        "twin", GROUP_RESOURCE, OP_UPDATE, f"device/{ns}/{dev}/twin/edge_updated", json.dumps(body)
+    )
+
+
+def state_report(dev: str, state: str, ns: str = "default", **extra: Any) -> Message:
+    body = json.dumps({"event_id": "e-2", "timestamp": 1795858435617, "state": state, **extra})
+    return new_message("twin", GROUP_RESOURCE, OP_UPDATE, f"device/{ns}/{dev}/state/update", body)
+
+
+def actual(value: str, ts: int = 1795858435000, type_: str = "int") -> dict[str, Any]:
+    return {"actual": {"value": value, "metadata": {"timestamp": ts}}, "metadata": {"type": type_}}
+
+
+async def test_kubeedge_samples_reach_their_node_in_the_recorded_shapes(devices: Devices) -> None:
+    e1 = await devices.edge("edge-node")
+    other = await devices.edge("other-node")
+    await devices.kubectl("apply", "-f", str(SAMPLES))
+    await until(lambda: of(e1, "device", OP_INSERT), what="device insert at edge-node")
+    dev = await devices.env.client.get(DEVICES, "temperature-instance", namespace="default")
+    mdl = await devices.env.client.get(DEVICEMODELS, "temperature-model", namespace="default")
+    (dm_ins,) = of(e1, "devicemodel", OP_INSERT)
+    (dev_ins,) = of(e1, "device", OP_INSERT)
+    assert dev_ins.resource == "default/device/temperature-instance"
+    assert dev_ins.resourceversion == dev["metadata"]["resourceVersion"]
+    assert dev_ins.content["spec"]["properties"][0]["desired"] == {"value": "30"}
+    assert dm_ins.resource == "default/devicemodel/temperature-model"
+    assert dm_ins.resourceversion == mdl["metadata"]["resourceVersion"]
+    (members,) = memberships(e1)
+    assert members["added_devices"] == [
+        {"id": "default/temperature-instance", "name": "temperature-instance"}
+    ]
+    assert members["removed_devices"] is None
+    # shapes against the recorded cloudcore frames (seq 91, 92, 94 of the KubeEdge session)
+    rec = {f["seq"]: f["msg"] for f in capture() if f["seq"] in (91, 92, 94)}
+    ours = {91: next(m for m in e1.received if m.resource == "membership"), 92: dm_ins, 94: dev_ins}
+    for seq, msg in ours.items():
+        wire = msg.to_dict() if hasattr(msg, "to_dict") else None
+        route = rec[seq]["route"]
+        assert (msg.source, msg.group, msg.operation) == (route["source"], route["group"], route["operation"])
+        assert (
+            msg.resource.split("/")[1:2] == route["resource"].split("/")[1:2]
+            or msg.resource == route["resource"]
+        )
+        assert bool(msg.resourceversion) == ("resourceversion" in rec[seq]["header"])
+        if isinstance(rec[seq]["content"], dict) and seq == 91:
+            assert set(msg.content) == set(rec[seq]["content"]), wire
+            entry_keys = {k for d in msg.content["added_devices"] for k in d}
+            assert entry_keys <= {"id", "name", "description"}
+    assert not other.received or not [
+        m for m in other.received if m.resource.split("/")[1:2] in (["device"], ["devicemodel"])
+    ]
+    # acked like pods and persisted as ObjectSyncs of this controller
+    uid = dev["metadata"]["uid"]
+    await until(lambda: devices.ctl.acks.get("edge-node", uid), what="device ack recorded")
+    # DeviceStatus: same name, owned by the Device, one twin per property
+    st = await until(lambda: _get_status("temperature-instance", devices), what="DeviceStatus created")
+    refs = st["metadata"]["ownerReferences"]
+    assert refs == [
+        {
+            "apiVersion": "devices.kubeedge.io/v1beta1",
+            "kind": "Device",
+            "name": "temperature-instance",
+            "uid": uid,
+            "controller": True,
+        }
+    ]
+    assert st["status"]["twins"] == [{"propertyName": "temperature"}]
+
+
+async def _get_status(name: str, devices: Devices) -> dict[str, Any] | None:
+    try:
+        return await devices.env.client.get(DEVICESTATUSES, name, namespace="default")
+    except KubeNotFound:
+        return None
+
+
+async def test_moving_a_device_removes_it_from_the_old_node(devices: Devices) -> None:
+    client = devices.env.client
+    a, b = await devices.edge("move-a"), await devices.edge("move-b")
+    await client.create(DEVICEMODELS, model())
+    created = await client.create(DEVICES, device("mover", "move-a"))
+    await until(lambda: of(a, "device", OP_INSERT), what="device at move-a")
+    assert not of(b, "device")
+    await client.patch(DEVICES, "mover", {"spec": {"nodeName": "move-b"}}, namespace="default")
+    await until(lambda: of(a, "device", OP_DELETE) and of(b, "device", OP_INSERT), what="device moved")
+    (gone,) = of(a, "device", OP_DELETE)
+    assert gone.content["metadata"]["uid"] == created["metadata"]["uid"]
+    assert of(a, "devicemodel", OP_DELETE), "the model is no longer used on move-a"
+    assert of(b, "devicemodel", OP_INSERT)
+    assert memberships(a)[-1]["removed_devices"] == [{"id": "default/mover", "name": "mover"}]
+    assert memberships(b)[-1]["added_devices"] == [{"id": "default/mover", "name": "mover"}]
+    # a desired value changed with kubectl reaches the new node only, as an update with the new RV
+    await devices.kubectl(
+        "patch", "devices.devices.kubeedge.io", "mover", "--type", "merge",
+        "-p", json.dumps({"spec": {"properties": [{"name": "temperature", "desired": {"value": "25"}}]}}),
+    )  # fmt: skip
+    await until(lambda: of(b, "device", OP_UPDATE), what="device update at move-b")
+    assert of(b, "device", OP_UPDATE)[-1].content["spec"]["properties"][0]["desired"]["value"] == "25"
+    assert not of(a, "device", OP_UPDATE)
+
+
+async def test_reports_land_in_devicestatus_and_a_node_cannot_write_another_nodes_device(
+    devices: Devices,
+) -> None:
+    client = devices.env.client
+    own, intruder = await devices.edge("rep-1"), await devices.edge("rep-2")
+    await client.create(DEVICEMODELS, model())
+    await client.create(DEVICES, device("sensor", "rep-1"))
+    await until(lambda: _get_status("sensor", devices), what="DeviceStatus created")
+    # the bound node reports: actual → reported, expected → observedDesired, unknown property ignored
+    props = {
+        "temperature": {
+            **actual("21"),
+            "expected": {"value": "20", "metadata": {"timestamp": 1795858430000}},
+        },
+        "humidity": actual("40"),
+    }
+    await own.hub.send(twin_report("sensor", props))
+
+    async def reported() -> Any:
+        twins = (await devices.status("sensor")).get("status", {}).get("twins") or []
+        return twins if twins and "reported" in twins[0] else None
+
+    twins = await until(reported, what="reported value in DeviceStatus (kubectl)")
+    assert twins == [
+        {
+            "propertyName": "temperature",
+            "reported": {"value": "21", "metadata": {"timestamp": "1795858435000", "type": "int"}},
+            "observedDesired": {"value": "20", "metadata": {"timestamp": "1795858430000", "type": "int"}},
+        }
+    ]
+    await own.hub.send(state_report("sensor", "online", lastOnline="2026-12-07 11:00:00"))
+    await until(lambda: _state(devices, "sensor", "online"), what="state online")
+    assert (await devices.status("sensor"))["status"]["lastOnlineTime"] == "2026-12-07 11:00:00"
+    await own.hub.send(state_report("sensor", "offline"))
+    await until(lambda: _state(devices, "sensor", "offline"), what="state offline")
+    assert (await devices.status("sensor"))["status"][
+        "lastOnlineTime"
+    ] == "2026-12-07 11:00:00"  # only online/ok
+    # another node may not write it
+    before = devices.ctl.counters["reportsRefused"]
+    await intruder.hub.send(twin_report("sensor", {"temperature": actual("99")}))
+    await intruder.hub.send(state_report("sensor", "unhealthy"))
+    await until(lambda: devices.ctl.counters["reportsRefused"] == before + 2, what="both refused")
+    await own.hub.send(twin_report("sensor", {"temperature": actual("22", ts=1795858436000)}))
+    await until(lambda: _reported_is(devices, "sensor", "22"), what="own report after refusal")
+    final = (await devices.status("sensor"))["status"]
+    assert final["state"] == "offline" and final["twins"][0]["reported"]["value"] == "22"
+    # uploads are counted
+    await own.hub.send(new_message("bus", "user", "upload", "SYS/dis/upload_records", "{}"))
+    await until(lambda: devices.ctl.counters["uploads"] == 1, what="upload counted")
+
+
+async def test_devicestatus_follows_the_device_and_merge_patches_keep_cloudcores_shape(
+    devices: Devices,
+) -> None:
+    client = devices.env.client
+    await devices.edge("life-1")
+    await client.create(DEVICEMODELS, model())
+    first = await client.create(DEVICES, device("life", "life-1"))
+    st = await until(lambda: _get_status("life", devices), what="DeviceStatus created")
+    assert st["metadata"]["ownerReferences"][0]["uid"] == first["metadata"]["uid"]
+    # cloudcore writes .status with a merge patch on the main resource: it must stick (no subresource)
+    await devices.kubectl(
+        "patch", "devicestatuses", "life", "--type", "merge",
+        "-p", json.dumps({"status": {"state": "ok", "lastOnlineTime": "2026-12-07T10:00:00Z"}}),
+    )  # fmt: skip
+    assert (await devices.status("life"))["status"]["state"] == "ok"
+    await client.delete(DEVICES, "life", namespace="default")
+    await until(lambda: _gone(devices, "life"), what="DeviceStatus removed with the Device")
+    # recreated under the same name: a new DeviceStatus owned by the new Device
+    second = await client.create(DEVICES, device("life", "life-1"))
+    st2 = await until(lambda: _get_status("life", devices), what="new DeviceStatus")
+    assert st2["metadata"]["ownerReferences"][0]["uid"] == second["metadata"]["uid"]
+
+
+async def _state(devices: Devices, name: str, state: str) -> bool:
+    return bool((await devices.status(name)).get("status", {}).get("state") == state)
+
+
+async def _reported_is(devices: Devices, name: str, value: str) -> bool:
+    twins = (await devices.status(name)).get("status", {}).get("twins") or [{}]
+    return bool(twins[0].get("reported", {}).get("value") == value)
+
+
+async def _gone(devices: Devices, name: str) -> bool:
+    return await _get_status(name, devices) is None
+
+
+async def test_reconnect_and_restart_send_only_what_changed(devices: Devices) -> None:
+    client, env = devices.env.client, devices.env
+    edge = await devices.edge("rs-1")
+    await client.create(DEVICEMODELS, model())
+    await client.create(DEVICES, device("keep", "rs-1"))
+    gone = await client.create(DEVICES, device("gone", "rs-1"))
+    await until(lambda: len(of(edge, "device", OP_INSERT)) == 2, what="two devices")
+    for d in ("keep", "gone"):
+        uid = (await client.get(DEVICES, d, namespace="default"))["metadata"]["uid"]
+        await until(lambda u=uid: devices.ctl.acks.get("rs-1", u), what="acks")
+    await until(
+        lambda: devices.ctl.store is not None and devices.ctl.store.backlog == 0, what="acks persisted"
+    )
+    await edge.stop()
+    # offline: one device deleted, the controller restarted (ack state read back from ObjectSyncs)
+    devices.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await devices.task
+    await client.delete(DEVICES, "gone", namespace="default")
+    ctl, task = start_controller(env, devices.cloud)
+    devices.ctl, devices.task = ctl, task
+    await until(ctl.synced.is_set, what="restarted controller synced")
+    back = await devices.edge("rs-1")
+    await until(lambda: of(back, "device", OP_DELETE), what="delete of the device removed while away")
+    await asyncio.sleep(1.0)
+    assert [m.content["metadata"]["uid"] for m in of(back, "device", OP_DELETE)] == [gone["metadata"]["uid"]]
+    assert not of(back, "device", OP_INSERT), "unchanged devices are not sent again"
+    assert memberships(back)[-1]["removed_devices"] == [{"id": "default/gone", "name": "gone"}]
+
+
+async def test_an_unacked_device_is_resent_after_reconnect_and_never_deleted_by_the_edge_controller(
+    devices: Devices,
+) -> None:
+    """Pods and devices share a node's Downlink: on reconnect the edge controller must leave the device
+    controller's pending messages alone (it used to plan a delete for every pending key it did not own)."""
+    client, env = devices.env.client, devices.env
+    silent = await env.edge("unacked-1", devices.cloud, auto_ack=False)
+    await client.create(DEVICEMODELS, model())
+    created = await client.create(DEVICES, device("pending", "unacked-1"))
+    await until(lambda: of(silent, "device", OP_INSERT), what="device insert (not acked)")
+    assert devices.cloud.hub.pending_acks("unacked-1") == 2  # the device and its model
+    await silent.stop()
+    back = await devices.edge("unacked-1")
+    await until(lambda: of(back, "device", OP_INSERT), what="device re-sent after reconnect")
+    await until(lambda: devices.cloud.hub.pending_acks("unacked-1") == 0, what="acked")
+    assert not [m for m in back.received if m.operation == OP_DELETE], [m.resource for m in back.received]
+    assert devices.ctl.acks.get("unacked-1", created["metadata"]["uid"])
