@@ -106,6 +106,7 @@ async def _init(
     s: Settings, opts: Any, mode: str, sets: list[str], *, dry_run: bool, wait: bool, wait_s: float,
     token: bool, ttl_s: float, ignore: list[str], patch_ds: bool, apiserver_port: int,
 ) -> None:  # fmt: skip
+    from runtime.cloud import init_existing as existing
     from runtime.cloud import init_preflight as pre
     from runtime.cloud import init_procs, init_run
     from runtime.cloud.install import render as render_objects
@@ -114,7 +115,7 @@ async def _init(
 
     root = s.root
     if dry_run:
-        objs = render_objects(opts)
+        objs = render_objects(opts, served=None if mode == "embedded" else await _served(s))
         if s.output is Format.json:
             render.data(objs, Format.json)
         else:
@@ -144,7 +145,7 @@ async def _init(
             pre.check_addresses(pf, opts.advertise_addresses)
             if mode != "cluster" and init_procs.running_pid(root, "cloud") is None:
                 pre.check_ports(pf, _local_ports(opts, sets))
-            await pre.check_existing(pf, client, opts.namespace)
+            objs = await existing.check_cluster(pf, client, opts.namespace, render_objects(opts))
             await pre.check_daemonsets(pf, client)
             _print_checks(pf.enforce(ignore))
             if patch_ds and pf.daemonsets:
@@ -153,11 +154,13 @@ async def _init(
                     f"  patched {len(patched)} DaemonSet(s) to stay off edge nodes: {', '.join(patched)}"
                 )
         with steps.step("applying manifests"):
-            results = await apply_objects(client, render_objects(opts))
-            summary["objects"] = [{"object": _ref(r), "result": r.action} for r in results]
+            objs, kept = existing.to_apply(pf, objs)
+            results = await apply_objects(client, objs)
+            lines = [(k, "kept") for k in kept] + [(_ref(r), r.action) for r in results]
+            summary["objects"] = [{"object": o, "result": a} for o, a in lines]
             if s.output is Format.table:
-                for r in results:
-                    print(f"{_ref(r)} {r.action}", flush=True)
+                for o, a in lines:
+                    print(f"{o} {a}", flush=True)
         with steps.step("certificate authority"):
             ca = await init_run.ensure_pki(client, opts.namespace)
             summary["caHash"] = "sha256:" + ca.hash
@@ -193,6 +196,19 @@ async def _init(
     _finish(s, summary, mode)
 
 
+async def _served(s: Settings) -> set[str] | None:
+    """What the kubeconfig's server serves, for a dry run that renders for it; None (the newest
+    versions, said on stderr) when there is no reachable server."""
+    from runtime.errors import KedgeError
+
+    try:
+        async with connect(s.kubeconfig, s.root) as client:
+            return await client.served_versions()
+    except KedgeError as exc:
+        render.message(f"  no API server to render for ({exc}): rendering the newest API versions")
+        return None
+
+
 def _check_apiserver_port(root: Any, port: int, ignore: list[str]) -> None:
     """The embedded API server starts before the other checks can run: check its port first."""
     from runtime.cloud import init_preflight as pre
@@ -207,7 +223,7 @@ def _check_apiserver_port(root: Any, port: int, ignore: list[str]) -> None:
 
 def _ref(result: Any) -> str:
     """kubectl's `deployment.apps/kedge-cloud` naming."""
-    from runtime.cloud.install import ref
+    from runtime.cloud.install_versions import ref
 
     return ref(result.object) if result.object else result.describe().rsplit(" ", 1)[0]
 

@@ -3,11 +3,14 @@
 Each check returns a CheckResult (ok / warning / error, with a message naming the object and the
 fix). `--ignore-preflight-errors=NAME,…|all` turns the named errors into warnings. Checks:
 
-    api-version         API reachable; apiextensions.k8s.io/v1 exists (Kubernetes ≥ 1.16)
+    api-version         API reachable; Kubernetes 1.28 or newer (install_versions.MIN_KUBERNETES)
+    manifest-versions   every manifest's apiVersion is served            } init_existing.py: what
     permissions         the kubeconfig may create what init creates (SelfSubjectAccessReview)
     advertise-address   every --advertise-address is an IP or a DNS name
     ports               host/embedded: the cloud's ports are free on this machine
-    existing-install    kedge already installed (converge) or a foreign cloud owns namespace kubeedge
+    existing-install    which of init's objects exist (fresh / part-way / installed: converge) }
+    cloudcore           KubeEdge's cloudcore already runs in the cluster                     } the cluster
+    crds                kubeedge.io CRDs another installer put there (same: kept; else refused) } holds
     edge-daemonsets     DaemonSets that would land on edge nodes (kube-proxy, CNI agents crash-loop there)
 """
 
@@ -20,14 +23,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from runtime.cloud.install_versions import MIN_KUBERNETES, MIN_TEXT
 from runtime.errors import KedgeError, PreflightFailed
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Forbidden, KubeNotFound
-from runtime.kube.resources import DAEMONSETS, DEPLOYMENTS, Res
+from runtime.kube.resources import DAEMONSETS, Res
 
 Level = Literal["ok", "warning", "error"]
-CHECKS = ("api-version", "permissions", "advertise-address", "ports", "existing-install", "edge-daemonsets")
-MIN_MINOR = 16
+CHECKS = (
+    "api-version", "manifest-versions", "permissions", "advertise-address", "ports", "existing-install",
+    "cloudcore", "crds", "edge-daemonsets",
+)  # fmt: skip
 EDGE_LABEL = "node-role.kubernetes.io/edge"
 _DNS = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
@@ -59,6 +65,8 @@ class Preflight:
     results: list[CheckResult] = field(default_factory=list)
     daemonsets: list[dict[str, Any]] = field(default_factory=list)  # the ones edge-daemonsets listed
     existing: bool = False
+    served: set[str] | None = None  # the server's group/versions (check_api), None if unknown
+    kept_crds: list[str] = field(default_factory=list)  # CRDs init leaves alone (init_existing.check_crds)
 
     def add(self, name: str, level: Level, message: str, details: list[str] | None = None) -> None:
         self.results.append(CheckResult(name, level, message, details or []))
@@ -112,17 +120,20 @@ def _version_tuple(info: dict[str, Any]) -> tuple[int, int]:
 
 
 async def check_api(pf: Preflight, client: KubeClient) -> None:
+    """The server's version (≥ MIN_KUBERNETES) and, into `pf.served`, what it serves."""
     info = await client.request("GET", "/version")  # Unreachable propagates: exit 4, not a preflight
     major, minor = _version_tuple(info)
     version = info.get("gitVersion") or f"v{major}.{minor}"
     try:
         await client.request("GET", "/apis/apiextensions.k8s.io/v1")
+        pf.served = await client.served_versions()
     except KubeNotFound:
         pf.add("api-version", "error", f"{client.server} runs {version}: no apiextensions.k8s.io/v1; "
-               f"kedge needs Kubernetes 1.{MIN_MINOR} or newer")  # fmt: skip
+               f"kedge supports Kubernetes {MIN_TEXT} or newer")  # fmt: skip
         return
-    if (major, minor) < (1, MIN_MINOR) and major != 0:
-        pf.add("api-version", "error", f"{client.server} runs {version}; kedge needs 1.{MIN_MINOR} or newer")
+    if (major, minor) < MIN_KUBERNETES and major != 0:
+        message = f"{client.server} runs {version}; kedge supports Kubernetes {MIN_TEXT} or newer"
+        pf.add("api-version", "error", message)
         return
     pf.add("api-version", "ok", f"{client.server} runs {version}")
 
@@ -173,28 +184,6 @@ def check_ports(pf: Preflight, ports: list[tuple[str, int]]) -> None:
         )
     else:
         pf.add("ports", "ok", "free: " + ", ".join(f"{h}:{p}" for h, p in ports if p))
-
-
-async def check_existing(pf: Preflight, client: KubeClient, namespace: str) -> None:
-    try:
-        deploys = (await client.list(DEPLOYMENTS, namespace=namespace)).items
-    except KubeNotFound:
-        deploys = []
-    foreign = [
-        d["metadata"]["name"] for d in deploys
-        if (d["metadata"].get("labels") or {}).get("app.kubernetes.io/part-of") != "kedge"
-        and d["metadata"]["name"] in ("cloudcore", "kedge-cloud")
-    ]  # fmt: skip
-    if foreign:
-        pf.add("existing-install", "error", f"namespace {namespace} already runs {', '.join(foreign)} "
-               "(not installed by kedge, e.g. KubeEdge's cloudcore)",)  # fmt: skip
-        return
-    try:
-        await client.get(Res("", "v1", "Secret", "secrets", True), "kedge-ca", namespace=namespace)
-        pf.existing = True
-        pf.add("existing-install", "ok", f"kedge already installed in {namespace}: converging")
-    except KubeNotFound:
-        pf.add("existing-install", "ok", "fresh installation")
 
 
 def excludes_edge(ds: dict[str, Any]) -> bool:

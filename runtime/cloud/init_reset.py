@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cloud import init_procs, init_systemd
+from runtime.cloud.init_existing import installed_by_kedge
 from runtime.cloud.init_run import InstallRecord, remove_local_files
-from runtime.cloud.install import InstallOptions, ref, render
+from runtime.cloud.install import InstallOptions, render
+from runtime.cloud.install_versions import ref
 from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
-from runtime.kube.resources import DEVICEMODELS, DEVICES, DEVICESTATUSES, NAMESPACES, SECRETS, Res
+from runtime.kube.resources import CRDS, DEVICEMODELS, DEVICES, DEVICESTATUSES, NAMESPACES, SECRETS, Res
 from runtime.paths import Paths
 from runtime.pki import store
 
@@ -27,16 +29,19 @@ from runtime.pki import store
 @dataclass
 class ResetItem:
     what: str
-    outcome: str  # deleted | not found | would delete | stopped | not running | removed | failed
+    outcome: str  # deleted | not found | would delete | kept (…) | stopped | not running | removed | failed
     error: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {"object": self.what, "result": self.outcome, **({"error": self.error} if self.error else {})}
 
 
-def planned_objects(namespace: str, *, delete_crds: bool) -> list[dict[str, Any]]:
-    """The rendered objects reset removes (namespace never here: --purge handles it)."""
-    objs = render(InstallOptions(mode="cluster", namespace=namespace))
+def planned_objects(
+    namespace: str, *, delete_crds: bool, served: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """The rendered objects reset removes (namespace never here: --purge handles it), at the
+    versions the server serves (a FlowSchema is flowcontrol v1beta3 on 1.28, v1 from 1.29)."""
+    objs = render(InstallOptions(mode="cluster", namespace=namespace), served=served)
     keep = []
     for o in objs:
         if o["kind"] == "Namespace":
@@ -83,10 +88,17 @@ async def delete_cluster_objects(
                 meta = o["metadata"]
                 label = f"{res.kind.lower()}.{res.group}/{meta['name']} (ns {meta.get('namespace')})"
                 items.append(await _delete(client, res, meta["name"], meta.get("namespace"), label, dry_run))
-    for obj in reversed(planned_objects(namespace, delete_crds=delete_crds)):
+    try:
+        served: set[str] | None = await client.served_versions()
+    except KedgeError:
+        served = None  # then the newest versions; a failure shows per object below
+    for obj in reversed(planned_objects(namespace, delete_crds=delete_crds, served=served)):
         meta = obj["metadata"]
         try:
             res = await client.resolve(obj["apiVersion"], obj["kind"])
+            if res == CRDS and not installed_by_kedge(await client.get(CRDS, meta["name"])):
+                items.append(ResetItem(ref(obj), "kept (not installed by kedge)"))
+                continue
         except KubeNotFound:
             items.append(ResetItem(ref(obj), "not found"))
             continue

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from runtime import __version__
+from runtime.cloud.install_versions import for_server
 from runtime.config import CloudConfig, dump
 from runtime.errors import KedgeError, UsageError
 from runtime.templates import templates_dir
@@ -109,8 +110,12 @@ def template_files(mode: Mode, base: Path | None = None) -> list[Path]:
     return out
 
 
-def render(opts: InstallOptions, base: Path | None = None) -> list[dict[str, Any]]:
-    """Every object to apply, in apply order (namespace, CRDs, RBAC, …, Service)."""
+def render(
+    opts: InstallOptions, base: Path | None = None, *, served: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every object to apply, in apply order (namespace, CRDs, RBAC, …, Service). With `served`
+    (the server's group/versions, from discovery) release-dependent objects get the newest
+    apiVersion the server serves (install_versions.py); without it, the newest of all."""
     opts.validate()
     vals = values(opts)
     objs: list[dict[str, Any]] = []
@@ -119,20 +124,12 @@ def render(opts: InstallOptions, base: Path | None = None) -> list[dict[str, Any
             continue
         text = substitute(path.read_text(), vals, path.name)
         objs += [doc for doc in yaml.safe_load_all(text) if doc]
-    return objs
+    return objs if served is None else for_server(objs, served)[0]
 
 
 def to_yaml(objs: list[dict[str, Any]]) -> str:
     """A multi-document stream `kubectl apply -f -` accepts."""
     return "".join("---\n" + yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in objs)
-
-
-def ref(obj: dict[str, Any]) -> str:
-    """kubectl-style `kind.group/name` (e.g. `deployment.apps/kedge-cloud`)."""
-    api = obj.get("apiVersion", "")
-    group = api.split("/")[0] if "/" in api else ""
-    kind = obj.get("kind", "").lower()
-    return f"{kind}.{group}/{obj['metadata']['name']}" if group else f"{kind}/{obj['metadata']['name']}"
 
 
 def replace_options(opts: InstallOptions, **changes: Any) -> InstallOptions:

@@ -84,12 +84,18 @@ async def apply_objects(
     dry_run: bool = False,
     force: bool = True,
 ) -> list[ApplyResult]:
-    """Apply in order; stops at the first failure (later objects usually depend on earlier ones)."""
+    """Apply in order; stops at the first failure (later objects usually depend on earlier ones),
+    whose error names the object and its apiVersion (same error type, so the same exit code)."""
     results: list[ApplyResult] = []
     for obj in objs:
-        res = await client.resolve(obj["apiVersion"], obj["kind"])
-        before = await _current(client, res, obj)
-        after = await client.apply(obj, res=res, force=force, dry_run=dry_run, field_manager=field_manager)
+        try:
+            res = await client.resolve(obj["apiVersion"], obj["kind"])
+            before = await _current(client, res, obj)
+            after = await client.apply(
+                obj, res=res, force=force, dry_run=dry_run, field_manager=field_manager
+            )
+        except KedgeError as exc:
+            raise _naming(exc, obj) from None
         action: Action
         if before is None:
             action = "created"
@@ -104,6 +110,20 @@ async def apply_objects(
         if res == CRDS and not dry_run:
             await wait_crd_served(client, after)
     return results
+
+
+def _naming(exc: KedgeError, obj: dict[str, Any]) -> KedgeError:
+    """`exc` with the object prefixed: `applying FlowSchema kedge-cloud-node-writes
+    (flowcontrol.apiserver.k8s.io/v1): <the server's words>`."""
+    meta = obj.get("metadata") or {}
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    exc.message = (
+        f"applying {obj.get('kind')} {where}{meta.get('name')} ({obj.get('apiVersion')}): {exc.message}"
+    )
+    exc.args = (exc.message,)
+    if isinstance(exc, KubeNotFound) and not exc.hint:
+        exc.hint = f"the server may not serve {obj.get('apiVersion')}: see `kubectl api-versions`"
+    return exc
 
 
 async def delete_objects(

@@ -101,6 +101,15 @@ class KubeClient(KubeTransport):
             found += [_res_of_discovery(grp, ver, r, verbs) for r in doc.get("resources") or []]
         return [r for r in found if r is not None]
 
+    async def served_versions(self) -> set[str]:
+        """Every group/version the server serves (`v1` for the core group), from /api and /apis."""
+        core = await self.request("GET", "/api")
+        served = {str(v) for v in core.get("versions") or []}
+        groups = await self.request("GET", "/apis")
+        for group in groups.get("groups") or []:
+            served |= {str(v["groupVersion"]) for v in group.get("versions") or [] if v.get("groupVersion")}
+        return served
+
     # -- verbs ----------------------------------------------------------------------------------
 
     async def get(

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from runtime.cloud import init_preflight as pre
-from runtime.cloud.install import InstallOptions, ref, render, substitute, to_yaml
+from runtime.cloud.install import InstallOptions, render, substitute, to_yaml
+from runtime.cloud.install_versions import ref
 from runtime.errors import KedgeError, PreflightFailed, UsageError
 from tests.fixtures.apiserver import ApiServer
 from tests.fixtures.cloudinit import kedge
@@ -182,7 +183,7 @@ async def test_api_older_than_1_16_is_refused_naming_the_minimum(tmp_path: Path)
     with pytest.raises(PreflightFailed) as exc:
         pf.enforce([])
     assert exc.value.failed == ["api-version"]
-    assert "v1.15.12" in str(exc.value) and "1.16 or newer" in str(exc.value)
+    assert "v1.15.12" in str(exc.value) and "Kubernetes 1.28 or newer" in str(exc.value)
 
 
 def test_in_cluster_cloud_adds_its_service_names_to_the_sans() -> None:
