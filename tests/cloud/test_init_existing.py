@@ -154,7 +154,8 @@ async def test_preflight_notices_a_running_cloudcore(apiserver: ApiServer, tmp_p
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
         },
     }
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "cloudcore", "namespace": "kubeedge"},
+    meta = {"name": "cloudcore", "namespace": "kubeedge"}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": meta,
                "spec": {"selector": labels, "ports": [{"name": "cloudhub", "port": 10000}]}}  # fmt: skip
     kubectl(kc, "create", "namespace", "kubeedge")
     kubectl(kc, "create", "-f", "-", stdin=yaml.safe_dump_all([deployment, service]))

@@ -86,8 +86,9 @@ async def test_apply_error_names_the_object_and_api_version(tmp_path: Path) -> N
 
 async def test_reset_deletes_the_flowschema_through_the_served_version(tmp_path: Path) -> None:
     async with recorded_kube(tmp_path) as kube, make_client(kube.kubeconfig) as client:
-        kube.objects[FS_V1BETA3] = {"apiVersion": "flowcontrol.apiserver.k8s.io/v1beta3", "kind": "FlowSchema",
-                                    "metadata": {"name": "kedge-cloud-node-writes"}}  # fmt: skip
+        fs = {"apiVersion": "flowcontrol.apiserver.k8s.io/v1beta3", "kind": "FlowSchema",
+              "metadata": {"name": "kedge-cloud-node-writes"}}  # fmt: skip
+        kube.objects[FS_V1BETA3] = fs
         items = await init_reset.delete_cluster_objects(
             client, "kubeedge", delete_crds=False, purge=False, dry_run=False
         )
