@@ -69,7 +69,7 @@ async def devices(ctx: CloudContext) -> None:
     the hub it sends through and is called back by, and its own ack-state store."""
     hub = await hub_task.hub_for(ctx)
     store = SyncStore(ctx.client, ctx.cfg.namespace, owner=ACK_OWNER, epoch_suffix="device-epoch")
-    ctl = DeviceController(ctx.client, hub, store=store)
+    ctl = DeviceController(ctx.client, hub, store=store, registry=ctx.registry)
     unsubscribe = hub.subscribe(
         on_message=ctl.on_message,
         on_connect=ctl.on_connect,

@@ -9,13 +9,17 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from runtime.edge.edgehub import EdgeHub
 from runtime.kube.client import KubeClient
-from runtime.kube.resources import PODS
+from runtime.kube.errors import KubeNotFound
+from runtime.kube.resources import DEVICEMODELS, DEVICES, DEVICESTATUSES, PODS
 from runtime.pki import certs, tls
 from runtime.pki.store import PKIStore
 from runtime.protocol import GROUP_META, OP_INSERT, SRC_EDGED, Message, new_message
 from tests.cloud.test_controllers import pod
+from tests.cloud.test_devices import device, install_device_crds, model
 from tests.fixtures.apiserver import ApiServer
 from tests.fixtures.cloudctl import node_body, prepare_cluster, until
 from tests.fixtures.procs import KEDGE, Spawner, wait_for
@@ -90,6 +94,16 @@ async def test_cloud_run_process_serves_edges_and_status(
         assert edge["since"] and edge["version"] and "lastKeepalive" in edge
         assert cloud["certificates"]["ca"]["notAfter"] > cloud["certificates"]["serving"]["notAfter"] > 0
         assert isinstance(cloud["tokens"], list) and cloud["pendingAcks"] >= 0
+        # the Device controller is wired into the process: a Device reaches its node, its
+        # DeviceStatus is created, and the node's reports are counted in /metrics
+        await install_device_crds(kube)
+        await kube.create(DEVICEMODELS, model())
+        await kube.create(DEVICES, device("proc-dev", "proc-1"))
+        await until(lambda: any(m.resource == "default/device/proc-dev" for m in received), 15, "device")
+        await until(lambda: _status_exists(kube, "proc-dev"), 15, "DeviceStatus")
+        await hub.send(new_message("bus", "user", "upload", "SYS/dis/upload_records", "{}"))
+        metrics = f"http://{data['health']}/metrics"
+        await until(lambda: _metric(metrics, 'kedge_cloud_devices_total{event="uploads"} 1.0'), 15, "metric")
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -97,6 +111,19 @@ async def test_cloud_run_process_serves_edges_and_status(
     assert await asyncio.to_thread(proc.wait, 15) == 0
     down = await asyncio.to_thread(_status, root)
     assert down["cloud"]["running"] is False
+
+
+async def _status_exists(kube: KubeClient, name: str) -> bool:
+    try:
+        await kube.get(DEVICESTATUSES, name, namespace="default")
+        return True
+    except KubeNotFound:
+        return False
+
+
+async def _metric(url: str, line: str) -> bool:
+    async with httpx.AsyncClient() as c:
+        return line in (await c.get(url)).text
 
 
 def _status(root: Path) -> dict[str, Any]:

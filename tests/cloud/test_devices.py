@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pytest_asyncio
 
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices import ACK_OWNER, DeviceController
+from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound
 from runtime.kube.resources import CRDS, DEVICEMODELS, DEVICES, DEVICESTATUSES, load_yaml
 from runtime.protocol import GROUP_RESOURCE, OP_DELETE, OP_INSERT, OP_UPDATE, Message, new_message
@@ -50,16 +52,16 @@ class Devices:
         return out
 
 
-async def install_device_crds(env: CloudEnv) -> None:
+async def install_device_crds(client: KubeClient) -> None:
     for path in sorted((templates_dir() / "crds").glob("devices.kubeedge.io_*.yaml")):
         for doc in load_yaml(path.read_text()):
             with contextlib.suppress(AlreadyExists):
-                await env.client.create(CRDS, doc)
+                await client.create(CRDS, doc)
 
     async def served() -> bool:
         try:
             for res in (DEVICES, DEVICEMODELS, DEVICESTATUSES):
-                await env.client.list(res, namespace="default")
+                await client.list(res, namespace="default")
             return True
         except Exception:
             return False
@@ -82,7 +84,7 @@ def start_controller(env: CloudEnv, cloud: Replica) -> tuple[DeviceController, a
 
 @pytest_asyncio.fixture
 async def devices(cloudenv: CloudEnv) -> AsyncIterator[Devices]:
-    await install_device_crds(cloudenv)
+    await install_device_crds(cloudenv.client)
     cloud = await cloudenv.cloud()
     ctl, task = start_controller(cloudenv, cloud)
     await until(ctl.synced.is_set, what="device controller synced")
@@ -325,7 +327,7 @@ async def test_reconnect_and_restart_send_only_what_changed(devices: Devices) ->
     await until(lambda: len(of(edge, "device", OP_INSERT)) == 2, what="two devices")
     for d in ("keep", "gone"):
         uid = (await client.get(DEVICES, d, namespace="default"))["metadata"]["uid"]
-        await until(lambda u=uid: devices.ctl.acks.get("rs-1", u), what="acks")
+        await until(functools.partial(devices.ctl.acks.get, "rs-1", uid), what="acks")
     await until(
         lambda: devices.ctl.store is not None and devices.ctl.store.backlog == 0, what="acks persisted"
     )

@@ -21,8 +21,13 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices.status import (
@@ -54,6 +59,7 @@ from runtime.protocol import (
     parse_resource,
     strip_node_prefix,
 )
+from runtime.protocol.backoff import backoff
 from runtime.protocol.delivery import (
     Acked,
     AckEntry,
@@ -116,6 +122,19 @@ def membership_message(added: list[Obj], removed: list[Obj]) -> Message:
     return new_message(SRC_DEVICECONTROLLER, GROUP_TWIN, OP_UPDATE, MEMBERSHIP, content)
 
 
+class DeviceMetrics(Collector):
+    """The controller's counters as ``kedge_cloud_devices_total{event=…}`` (uploads, reports, refused …)."""
+
+    def __init__(self, counters: Mapping[str, int]) -> None:
+        self.counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        fam = CounterMetricFamily("kedge_cloud_devices", "Device controller events by kind", labels=["event"])
+        for name, value in sorted(self.counters.items()):
+            fam.add_metric([name], value)
+        yield fam
+
+
 class DeviceController:
     """Wired by runtime/cloud/run.py with the API client, the hub and (optionally) an ack-state store;
     the hub's ``subscribe`` gets ``on_message``/``on_connect``/``on_disconnect``/``on_ack``."""
@@ -126,6 +145,7 @@ class DeviceController:
         hub: Hub,
         *,
         store: SyncStore | None = None,
+        registry: CollectorRegistry | None = None,
         retry_cap: float = 30.0,
     ) -> None:
         self.client, self.hub, self.store = client, hub, store
@@ -138,6 +158,8 @@ class DeviceController:
         self._listed: set[str] = set()
         self.counters: defaultdict[str, int] = defaultdict(int)
         self.statuses = DeviceStatuses(client, self.world, self.counters, retry_cap)
+        if registry is not None:
+            registry.register(DeviceMetrics(self.counters))
 
     # --- root task ---------------------------------------------------------------------------------
 
@@ -169,7 +191,7 @@ class DeviceController:
         task.add_done_callback(self._tasks.discard)
 
     async def _watch(self, kind: str, res: Res) -> None:
-        said = False
+        said, delays = False, backoff(initial=1.0, cap=self.retry_cap)
         while True:
             try:
                 await self._watch_once(kind, res)
@@ -181,7 +203,7 @@ class DeviceController:
                         kind,
                     )
                     said = True
-                await asyncio.sleep(self.retry_cap)
+                await asyncio.sleep(next(delays))
 
     async def _watch_once(self, kind: str, res: Res) -> None:
         async for event, obj in watch_with_resume(self.client, res):
