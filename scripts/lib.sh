@@ -130,13 +130,9 @@ busybox_bin() {  # the static busybox from busybox-static (Debian installs it as
     die "no static busybox found (install busybox-static)"
 }
 
-ensure_busybox_image() {  # kedge.local/busybox:1 from a local rootfs — no registry is reachable
-    if docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1; then
-        return 0
-    fi
-    local bb rootfs applet
+busybox_rootfs() {  # busybox_rootfs DIR: a static busybox, its applets, root and nobody
+    local bb rootfs="$1" applet
     bb="$(busybox_bin)"
-    rootfs="$(mktemp -d)"
     mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,proc,sys,dev,root,var/run}
     chmod 1777 "$rootfs/tmp"
     cp "$bb" "$rootfs/bin/busybox"
@@ -145,7 +141,34 @@ ensure_busybox_image() {  # kedge.local/busybox:1 from a local rootfs — no reg
     done
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
-    log "docker import $BUSYBOX_IMAGE ($("$bb" --list | wc -l) applets)"
+}
+
+bare_rootfs() {  # bare_rootfs DIR: busybox_rootfs plus glibc (libc6) and zlib (zlib1g) — nothing else
+    local rootfs="$1" d f
+    busybox_rootfs "$rootfs"
+    for d in lib lib64; do  # a merged-/usr host lists /lib/... paths that live in /usr/lib/...
+        if [ -L "/$d" ]; then
+            mkdir -p "$rootfs/$(readlink "/$d")"
+            ln -sfn "$(readlink "/$d")" "$rootfs/$d"
+        fi
+    done
+    dpkg -L libc6 zlib1g | while read -r f; do
+        case "$f" in /usr/share/*) continue ;; esac
+        if [ -f "$f" ] && [ ! -d "$f" ]; then
+            mkdir -p "$rootfs$(dirname "$f")"
+            cp -a "$f" "$rootfs$f"
+        fi
+    done
+}
+
+ensure_busybox_image() {  # kedge.local/busybox:1 from a local rootfs — no registry is reachable
+    if docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1; then
+        return 0
+    fi
+    local rootfs
+    rootfs="$(mktemp -d)"
+    busybox_rootfs "$rootfs"
+    log "docker import $BUSYBOX_IMAGE ($("$(busybox_bin)" --list | wc -l) applets)"
     tar -C "$rootfs" -c . | docker import --change 'CMD ["/bin/sh"]' - "$BUSYBOX_IMAGE" >/dev/null
     rm -rf "$rootfs"
 }
@@ -159,6 +182,6 @@ ensure_all() {  # everything the suite and the demo need, in dependency order
 
 # `bash scripts/lib.sh <helper> [args]` runs one helper (the pytest fixtures use this).
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-    [ $# -ge 1 ] || die "usage: $0 {ensure_all|ensure_debs|ensure_venv|ensure_docker|ensure_busybox_image}"
+    [ $# -ge 1 ] || die "usage: $0 {ensure_all|ensure_debs|ensure_venv|ensure_docker|ensure_busybox_image|bare_rootfs DIR}"
     "$@"
 fi

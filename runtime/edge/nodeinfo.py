@@ -13,11 +13,13 @@ import os
 import platform
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runtime import __version__
+from runtime.fsutil import write_atomic
 
 KUBE_VERSION = "v1.32.0"
 KUBELET_VERSION = f"{KUBE_VERSION}-kedge.{__version__}"
@@ -120,10 +122,26 @@ class Facts:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def machine_id(state_dir: Path, etc: Path = Path("/")) -> str:
+    """The host's machine id, or — on a rootfs without one (a bare container, a minimal image) — one
+    generated once and kept under the edge's state, so the Node's machineID stays put across restarts."""
+    found = _read(str(etc / "etc/machine-id")) or _read(str(etc / "var/lib/dbus/machine-id"))
+    if found:
+        return found
+    own = state_dir / "machine-id"
+    kept = _read(str(own))
+    if len(kept) == 32:
+        return kept
+    generated = uuid.uuid4().hex
+    with contextlib.suppress(OSError):  # a read-only state still reports an id, just not a lasting one
+        write_atomic(own, generated + "\n", mode=0o644)
+    return generated
+
+
 def collect(state_dir: Path, cloud: str = "", runtime_version: str = "") -> Facts:
     mem = _meminfo()
     st = os.statvfs(state_dir if state_dir.exists() else "/")
-    machine_id = _read("/etc/machine-id") or _read("/var/lib/dbus/machine-id")
+    mid = machine_id(state_dir)
     pid_max = int(_read("/proc/sys/kernel/pid_max", "32768") or 32768)
     running = len([d for d in os.listdir("/proc") if d.isdigit()])
     return Facts(
@@ -134,8 +152,8 @@ def collect(state_dir: Path, cloud: str = "", runtime_version: str = "") -> Fact
         mem_available_ki=mem.get("MemAvailable", mem.get("MemFree", 0)),
         disk_bytes=st.f_blocks * st.f_frsize,
         disk_free_bytes=st.f_bavail * st.f_frsize,
-        machine_id=machine_id,
-        system_uuid=(_read("/sys/class/dmi/id/product_uuid") or machine_id).lower(),
+        machine_id=mid,
+        system_uuid=(_read("/sys/class/dmi/id/product_uuid") or mid).lower(),
         boot_id=_read("/proc/sys/kernel/random/boot_id"),
         kernel=platform.release(),
         os_image=os_image(),

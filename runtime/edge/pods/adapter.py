@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -74,9 +75,19 @@ class DockerAdapter:
                 raise Conflict(str(exc.explanation or exc)) from exc
             raise KedgeError(f"Docker engine {self.url}: {exc.explanation or exc}") from exc
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            raise Unreachable(f"Docker engine {self.url}: {exc}", hint="is dockerd running?") from exc
+            raise self._unreachable(exc) from exc
         except docker.errors.DockerException as exc:
-            raise Unreachable(f"Docker engine {self.url}: {exc}", hint="is dockerd running?") from exc
+            raise self._unreachable(exc) from exc
+
+    def _unreachable(self, exc: Exception) -> Unreachable:
+        """Name a missing engine in words: no socket at all (no Docker here) reads unlike a refusal."""
+        url = self._base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        if url.startswith("unix://") and not os.path.exists(url.removeprefix("unix://")):
+            return Unreachable(
+                f"no Docker engine: {url.removeprefix('unix://')} does not exist",
+                hint="install and start Docker, or point DOCKER_HOST at an engine",
+            )
+        return Unreachable(f"Docker engine {url} is not answering: {exc}", hint="is dockerd running?")
 
     async def _call(self, fn: Callable[..., T], *args: Any, pool: ThreadPoolExecutor | None = None) -> T:
         def run() -> T:
