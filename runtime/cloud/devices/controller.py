@@ -39,12 +39,13 @@ from runtime.cloud.devices.status import (
 )
 from runtime.cloud.devices.statuses import DeviceStatuses
 from runtime.cloud.devices.world import DeviceWorld, Obj, device_id, meta, node_of
-from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.hub_session import LogOnce, SessionInfo
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import DEVICEMODELS, DEVICES, Res
 from runtime.kube.watch import watch_with_resume
 from runtime.protocol import (
+    ACK_CONTENT,
     GROUP_RESOURCE,
     GROUP_TWIN,
     OP_DELETE,
@@ -57,6 +58,7 @@ from runtime.protocol import (
     new_message,
     now_ms,
     parse_resource,
+    response_to,
     strip_node_prefix,
 )
 from runtime.protocol.backoff import backoff
@@ -156,6 +158,7 @@ class DeviceController:
         self.sent: dict[str, dict[str, tuple[str, str, Obj]]] = {}  # node -> uid -> (resource, rv, obj)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listed: set[str] = set()
+        self._log = LogOnce()  # refused or malformed reports: said once a minute per node, then counted
         self.counters: defaultdict[str, int] = defaultdict(int)
         self.statuses = DeviceStatuses(client, self.world, self.counters, retry_cap)
         if registry is not None:
@@ -308,6 +311,8 @@ class DeviceController:
         if found is None:
             return
         kind, dev_id = found
+        # received (cloudcore answers edge_updated "OK" too); whether it is used is the cloud's business
+        await self.hub.send(node, response_to(msg, ACK_CONTENT, source=SRC_DEVICECONTROLLER))
         if not self.synced.is_set():
             await asyncio.wait_for(self.synced.wait(), 60)
         dev = self.world.device(dev_id)
@@ -317,8 +322,10 @@ class DeviceController:
             return
         if node_of(dev) != node:
             self.counters["reportsRefused"] += 1
-            log.warning(
-                "edge %s: refused a %s report for device %s bound to %r", node, kind, dev_id, node_of(dev)
+            self._log.warning(
+                f"refused:{node}",
+                f"edge {node}: refused a {kind} report for device {dev_id} bound to {node_of(dev)!r}",
+                time.monotonic(),
             )
             return
         try:
@@ -331,7 +338,11 @@ class DeviceController:
                 report = {"state": state_change(body)}
         except BadReport as exc:
             self.counters["reportsMalformed"] += 1
-            log.warning("edge %s: %s report for %s not used: %s", node, kind, dev_id, exc)
+            self._log.warning(
+                f"malformed:{node}",
+                f"edge {node}: {kind} report for {dev_id} not used: {exc}",
+                time.monotonic(),
+            )
             return
         if report:
             self.counters["reports"] += 1

@@ -6,7 +6,7 @@ optional}}}``) and ``device/<ns>/<name>/state/update`` (a JSON string: ``{state,
 The cloud keeps one DeviceStatus per Device (same name, a controller ownerReference to it) and
 writes ``status.twins[]`` — ``actual`` → ``reported``, ``expected`` → ``observedDesired``, each
 ``{value, metadata: {timestamp, type}}`` — for the properties in the Device's spec only, plus
-``status.state`` and ``status.lastOnlineTime`` (set for online/ok only). The CRD has no status
+``status.state`` (verbatim) and ``status.lastOnlineTime`` (set for online/ok only). The CRD has no status
 subresource, so the writes are JSON merge patches of ``{"status": …}`` on the object itself; a merge
 patch replaces lists whole, so ``merged_twins`` always returns the full list, in spec order.
 """
@@ -62,7 +62,8 @@ def spec_properties(device: Obj) -> list[str]:
 
 
 def status_object(device: Obj) -> Obj:
-    """The DeviceStatus created when ``device`` appears: same name, owned by it, one twin per property."""
+    """The DeviceStatus created when ``device`` appears: same name, owned by it, ``spec: {}`` and no
+    status yet — what cloudcore creates (../shared/kubeedge-mqtt/README.md)."""
     m = meta(device)
     return {
         "apiVersion": API_VERSION,
@@ -81,7 +82,6 @@ def status_object(device: Obj) -> Obj:
             ],
         },
         "spec": {},
-        "status": {"twins": [{"propertyName": p} for p in spec_properties(device)]},
     }
 
 
@@ -164,9 +164,8 @@ def state_change(report: dict[str, Any], now: float | None = None) -> dict[str, 
     state = report.get("state")
     if not isinstance(state, str) or state.lower() not in STATES:
         raise BadReport(f"state {state!r} is not one of {', '.join(sorted(STATES))}")
-    state = state.lower()
-    out = {"state": state}
-    if state in ONLINE_STATES:
+    out = {"state": state}  # verbatim, as cloudcore writes it ("OK" stays "OK")
+    if state.lower() in ONLINE_STATES:
         given = report.get("lastOnline") or report.get("last_online") or report.get("lastOnlineTime")
         out["lastOnlineTime"] = (
             str(given)

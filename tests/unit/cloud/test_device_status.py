@@ -122,6 +122,7 @@ def test_state_report_sets_last_online_only_for_online_and_ok() -> None:
         "lastOnlineTime": "2026-12-07 10:00:00",
     }
     assert state_change({"state": "ok"}, now=0.0) == {"state": "ok", "lastOnlineTime": "1970-01-01T00:00:00Z"}
+    assert state_change({"state": "OK"}, now=0.0)["state"] == "OK"  # verbatim, as cloudcore writes it
     for s in ("offline", "unknown", "unhealthy"):
         assert state_change({"state": s, "lastOnline": "x"}) == {"state": s}
     with pytest.raises(BadReport):
@@ -139,4 +140,4 @@ def test_devicestatus_is_owned_by_its_device() -> None:
         "uid": "u-d",
         "controller": True,
     }
-    assert st["status"] == {"twins": [{"propertyName": "temperature"}]}
+    assert st["spec"] == {} and "status" not in st  # as cloudcore creates it
