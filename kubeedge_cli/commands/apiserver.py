@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import signal
@@ -11,8 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from runtime import eventloop
 
 app = typer.Typer()
 
@@ -55,6 +52,9 @@ def apiserver(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the controllers' client: one line per request
+    import asyncio  # not before a command is known (issue 14: import diet)
+
+    from runtime import eventloop
     from runtime.apiserver.run import serve
 
     async def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 from pathlib import Path
@@ -12,7 +11,6 @@ import typer
 
 from kubeedge_cli import render
 from kubeedge_cli.options import Settings, global_options
-from runtime import eventloop
 
 if TYPE_CHECKING:
     from runtime.kube.client import KubeClient
@@ -35,6 +33,8 @@ async def _main(
 
     cfg = load_cloud(cfg_path, root, sets)
     _logging(cfg.log_level, verbose)
+    import asyncio  # not before a command is known (issue 14: import diet)
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -55,6 +55,8 @@ def run(
 
     Serves /healthz, /readyz and /metrics on metrics_address; stops gracefully on SIGTERM or SIGINT.
     """
+    from runtime import eventloop
+
     eventloop.run(_main(config, s.root, s.kubeconfig, sets or [], s.verbose))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Annotated, Any
 
@@ -95,6 +94,8 @@ def init(
     from runtime.cloud.init_procs import exclusive
 
     with contextlib.nullcontext() if dry_run else exclusive(s.root, "init"):
+        import asyncio  # not before a command is known (issue 14: import diet)
+
         asyncio.run(
             _init(s, opts, mode, sets or [], dry_run=dry_run, wait=not no_wait, wait_s=wait_s,
                   token=not no_token, ttl_s=ttl_s, ignore=ignore.split(","), patch_ds=patch_daemonsets,
@@ -106,6 +107,8 @@ async def _init(
     s: Settings, opts: Any, mode: str, sets: list[str], *, dry_run: bool, wait: bool, wait_s: float,
     token: bool, ttl_s: float, ignore: list[str], patch_ds: bool, apiserver_port: int,
 ) -> None:  # fmt: skip
+    import asyncio
+
     from runtime.cloud import init_existing as existing
     from runtime.cloud import init_preflight as pre
     from runtime.cloud import init_procs, init_run

@@ -6,16 +6,18 @@ checks and steps live in runtime/edge/join.py and join_steps.py.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kubeedge_cli import render
 from kubeedge_cli.options import Format, OutputOpt, RootOpt, settings
 from runtime.errors import PreflightFailed, UsageError
+
+if TYPE_CHECKING:
+    import asyncio
 
 app = typer.Typer()
 
@@ -95,6 +97,8 @@ def join(
     )
     joiner = Joiner(opts)
     joiner.build_config()  # a bad --set fails now, before any check or change
+    import asyncio  # not before a command is known (issue 14: import diet)
+
     checks = asyncio.run(rj.preflight(opts))
     bad = rj.failed(checks)
     if st.output is Format.table:
@@ -137,6 +141,8 @@ async def _execute(joiner: object, total: int) -> list[str]:
     assert isinstance(joiner, Joiner)
     progress = render.Steps(total)
     notes: list[str] = []
+    import asyncio
+
     runtime_task: asyncio.Task[None] | None = None
     stop = asyncio.Event()
     for step in joiner.steps():
@@ -159,6 +165,8 @@ async def _run_runtime(joiner: object, stop: asyncio.Event) -> None:
     from runtime.edge.run import run
 
     assert isinstance(joiner, Joiner)
+    import asyncio
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -6,7 +6,6 @@ Prompts on a TTY, needs --force otherwise; continues past errors and exits 6 if 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -86,6 +85,8 @@ def reset(
         from runtime.cloud.init_procs import exclusive
 
         with exclusive(s.root, "reset"):
+            import asyncio  # not before a command is known (issue 14: import diet)
+
             rows += asyncio.run(
                 _reset_cloud(_kubeconfig(s.kubeconfig, s.root), s.root, dry_run, delete_crds, purge)
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -58,6 +57,8 @@ def _with_store(s: Settings, namespace: str, use: Callable[[PKIStore], Awaitable
 
         async with connect(s.kubeconfig, s.root) as client:
             return await use(PKIStore(client, namespace))
+
+    import asyncio  # not before a command is known (issue 14: import diet)
 
     return asyncio.run(main())
 
