@@ -366,3 +366,51 @@ async def test_an_unacked_device_is_resent_after_reconnect_and_never_deleted_by_
     await until(lambda: devices.cloud.hub.pending_acks("unacked-1") == 0, what="acked")
     assert not [m for m in back.received if m.operation == OP_DELETE], [m.resource for m in back.received]
     assert devices.ctl.acks.get("unacked-1", created["metadata"]["uid"])
+
+
+async def test_a_kubeedge_peer_gets_its_devices_and_its_edgecore_acks_count(devices: Devices) -> None:
+    """A raw websocket peer as edgecore is (no kedge headers): it receives the trio, acks Device and
+    DeviceModel as edgecore acked them in the recording (source meta, group twin), its recorded
+    membership/detail request goes unanswered as cloudcore left it, and its edge_updated reaches the API."""
+    from websockets.asyncio.client import connect
+
+    from runtime.protocol import decode, encode
+
+    node, client = "ke-edge-1", devices.env.client
+    frames = capture()
+    tls = devices.env.tls
+    url = f"wss://{devices.cloud.address}/e632aba927ea4ac2b575ec1603d56f10/{node}/events"
+    headers = {"node_id": node, "project_id": "e632aba927ea4ac2b575ec1603d56f10", "ConnectionUse": "msg"}
+    got: list[Message] = []
+    async with connect(
+        url,
+        ssl=tls.client_context(tls.client(node)),
+        additional_headers=headers,
+        proxy=None,
+        ping_interval=None,
+    ) as ws:
+        await until(lambda: devices.cloud.hub.connected(node), what="session")
+        await ws.send(json.dumps(next(f["msg"] for f in frames if f["seq"] == 2)))  # membership/detail get
+        await client.create(DEVICEMODELS, model())
+        created = await client.create(DEVICES, device("ke-dev", node))
+
+        async def read_until_device() -> None:
+            while not {"default/device/ke-dev", "membership"} <= {m.resource for m in got}:
+                msg = decode(await ws.recv())
+                got.append(msg)
+                if msg.resourceversion:  # reliable: ack as edgecore did (recorded seq 95)
+                    rec = next(f["msg"] for f in frames if f["seq"] == 95)
+                    reply = {**rec, "header": {**rec["header"], "parent_msg_id": msg.msg_id}}
+                    reply["route"] = {**rec["route"], "resource": msg.resource}
+                    await ws.send(json.dumps(reply))
+
+        await asyncio.wait_for(read_until_device(), 10)
+        uid = created["metadata"]["uid"]
+        await until(lambda: devices.ctl.acks.get(node, uid), what="edgecore-style ack recorded")
+        (members,) = [m.content for m in got if m.resource == "membership"]
+        assert set(members) == set(next(f["msg"]["content"] for f in frames if f["seq"] == 91))
+        assert members["added_devices"] == [{"id": "default/ke-dev", "name": "ke-dev"}]
+        assert not [m for m in got if m.operation == "response"], "membership/detail is not answered"
+        await until(lambda: _get_status("ke-dev", devices), what="DeviceStatus")
+        await ws.send(encode(twin_report("ke-dev", {"temperature": actual("19")})))
+        await until(lambda: _reported_is(devices, "ke-dev", "19"), what="edgecore's report in DeviceStatus")
