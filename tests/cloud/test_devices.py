@@ -134,7 +134,9 @@ def twin_report(dev: str, props: dict[str, Any], ns: str = "default") -> Message
 
 
 def state_report(dev: str, state: str, ns: str = "default", **extra: Any) -> Message:
-    body = json.dumps({"event_id": "e-2", "timestamp": 1795858435617, "state": state, **extra})
+    """As edgecore sends it: a JSON string {event_id, timestamp, device: {name, state, lastOnlineTime?}}."""
+    inner = {"name": dev, "state": state, **extra}
+    body = json.dumps({"event_id": "e-2", "timestamp": 1795858435617, "device": inner})
     return new_message("twin", GROUP_RESOURCE, OP_UPDATE, f"device/{ns}/{dev}/state/update", body)
 
 
@@ -261,14 +263,14 @@ async def test_reports_land_in_devicestatus_and_a_node_cannot_write_another_node
             "observedDesired": {"value": "20", "metadata": {"timestamp": "1795858430000", "type": "int"}},
         }
     ]
-    await own.hub.send(state_report("sensor", "online", lastOnline="2026-12-07 11:00:00"))
+    await own.hub.send(state_report("sensor", "online", lastOnlineTime="2026-12-07T11:00:00Z"))
     await until(lambda: _state(devices, "sensor", "online"), what="state online")
-    assert (await devices.status("sensor"))["status"]["lastOnlineTime"] == "2026-12-07 11:00:00"
+    assert (await devices.status("sensor"))["status"]["lastOnlineTime"] == "2026-12-07T11:00:00Z"
     await own.hub.send(state_report("sensor", "offline"))
     await until(lambda: _state(devices, "sensor", "offline"), what="state offline")
     assert (await devices.status("sensor"))["status"][
         "lastOnlineTime"
-    ] == "2026-12-07 11:00:00"  # only online/ok
+    ] == "2026-12-07T11:00:00Z"  # only online/ok
     # another node may not write it
     before = devices.ctl.counters["reportsRefused"]
     await intruder.hub.send(twin_report("sensor", {"temperature": actual("99")}))

@@ -2,7 +2,8 @@
 
 The edge sends ``update`` of ``device/<ns>/<name>/twin/edge_updated`` (content ``{event_id, timestamp,
 twin: {prop: {actual: {value, metadata: {timestamp}}, expected?, metadata: {type}, actual_version,
-optional}}}``) and ``device/<ns>/<name>/state/update`` (a JSON string: ``{state, lastOnline?}``).
+optional}}}``) and ``device/<ns>/<name>/state/update`` (a JSON string: ``{event_id, timestamp,
+device: {name, state, lastOnlineTime?}}``).
 The cloud keeps one DeviceStatus per Device (same name, a controller ownerReference to it) and
 writes ``status.twins[]`` — ``actual`` → ``reported``, ``expected`` → ``observedDesired``, each
 ``{value, metadata: {timestamp, type}}`` — for the properties in the Device's spec only, plus
@@ -159,14 +160,20 @@ def merged_twins(device: Obj, current: list[Any], changes: dict[str, Twin]) -> l
 
 
 def state_change(report: dict[str, Any], now: float | None = None) -> dict[str, str]:
-    """``{state, lastOnlineTime?}`` from a state/update body. lastOnlineTime only for online/ok: the
-    edge's time when it sends one (``lastOnline``, as KubeEdge's edge names it), else now (UTC)."""
+    """``{state, lastOnlineTime?}`` from a state/update body (``{device: {name, state, lastOnlineTime}}``
+    as edgecore sends it, or flat). lastOnlineTime only for online/ok: the edge's time when it sends
+    one, else now (UTC, RFC 3339)."""
+    inner = report.get("device")
+    if isinstance(
+        inner, dict
+    ):  # edgecore's shape: {event_id, timestamp, device: {name, state, lastOnlineTime}}
+        report = inner
     state = report.get("state")
     if not isinstance(state, str) or state.lower() not in STATES:
         raise BadReport(f"state {state!r} is not one of {', '.join(sorted(STATES))}")
     out = {"state": state}  # verbatim, as cloudcore writes it ("OK" stays "OK")
     if state.lower() in ONLINE_STATES:
-        given = report.get("lastOnline") or report.get("last_online") or report.get("lastOnlineTime")
+        given = report.get("lastOnlineTime") or report.get("lastOnline") or report.get("last_online")
         out["lastOnlineTime"] = (
             str(given)
             if given

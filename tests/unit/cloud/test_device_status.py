@@ -121,6 +121,12 @@ def test_state_report_sets_last_online_only_for_online_and_ok() -> None:
         "state": "online",
         "lastOnlineTime": "2026-12-07 10:00:00",
     }
+    nested = {
+        "event_id": "e",
+        "timestamp": 1,
+        "device": {"name": "d", "state": "online", "lastOnlineTime": "t"},
+    }
+    assert state_change(nested) == {"state": "online", "lastOnlineTime": "t"}  # edgecore's shape
     assert state_change({"state": "ok"}, now=0.0) == {"state": "ok", "lastOnlineTime": "1970-01-01T00:00:00Z"}
     assert state_change({"state": "OK"}, now=0.0)["state"] == "OK"  # verbatim, as cloudcore writes it
     for s in ("offline", "unknown", "unhealthy"):
