@@ -45,6 +45,7 @@ class NodeSection:
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[str] = field(default_factory=list)  # "key=value:Effect"
     with_edge_taint: bool = False  # add node-role.kubernetes.io/edge:NoSchedule
+    ip: str = ""  # the node's InternalIP and its pods' hostIP (edgecore's edged.nodeIP); "": default route
 
 
 @dataclass

@@ -74,6 +74,7 @@ def edge_offline(root: Path, why: str) -> dict[str, Any]:
             "lastReport": None,
             "leaseRenewed": None,
             "lastError": "",
+            "removed": None,
         },
         "certificate": {"path": str(files.cert), "notAfter": _cert_expiry(files.cert)},
         "cache": read_stats(db)

@@ -6,8 +6,9 @@
     GET /node/<name>    200 "Node found" / 404 "Node not found" (join's "is the name taken?" check)
 
 Refusals are plain-text bodies naming the reason, because the joiner prints them to a human:
-401 expired / revoked / bad signature / certificate problems, 400 malformed token, missing header or
-bad CSR (including a subject that is not the authenticated node), 409 when a token that was not made
+401 missing, malformed, expired, revoked or badly signed token and certificate problems (an
+authentication failure is 401, as cloudcore answers), 400 a missing NodeName header or a bad CSR
+(including a subject that is not the authenticated node), 409 when a token that was not made
 for an existing node (one that has a recorded key hash) tries to take that node over.
 """
 
@@ -135,15 +136,14 @@ class Bootstrap:
         if not header:
             raise Refused(401, "token validation failure: no Authorization header (expected Bearer <token>)")
         if scheme.lower() != "bearer" or not value.strip():
-            raise Refused(400, "malformed token: Authorization must be `Bearer <token>`")
+            raise Refused(401, "malformed token: Authorization must be `Bearer <token>`")
         jwt = value.strip()
         try:
             if jwt.count(".") == 3:  # the whole `<ca hash>.<jwt>` join token: accept it too
                 jwt = tokens.split_token(jwt)[1]
             claims = await self.store.verify_token(jwt)
         except tokens.TokenError as exc:
-            status = 400 if exc.reason == "malformed" else 401
-            raise Refused(status, f"token validation failure: {exc}") from exc
+            raise Refused(401, f"token validation failure: {exc}") from exc
         if claims.node and claims.node != node:
             raise Refused(401, f"token {claims.jti} was created for node {claims.node}, not {node}")
         existing = await self._node_annotations(node)

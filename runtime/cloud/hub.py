@@ -33,6 +33,7 @@ from runtime.cloud.hub_handshake import (
     CLOSE_SILENT,
     CLOSE_STUCK,
     HDR_VERSION,
+    QuietProbes,
     Refusal,
     parse_path,
     raise_nofile_limit,
@@ -146,7 +147,7 @@ class CloudHub:
             ping_interval=None,
             max_queue=4,
             server_header=f"kedge/{__version__}",
-            logger=log,
+            logger=QuietProbes(log, {}),
             close_timeout=self.close_wait,
         )
         self._housekeeper = asyncio.create_task(self._housekeeping(), name="cloudhub-housekeeping")

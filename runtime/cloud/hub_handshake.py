@@ -5,8 +5,10 @@ rules read in one place."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import resource as _rlimit
 import ssl
+import sys
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -34,6 +36,26 @@ def server_ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_cert_chain(cert, key)
     return ctx
+
+
+class QuietProbes(logging.LoggerAdapter):
+    """The hub's logger for websockets: a connection that closes after TLS and before any HTTP (an
+    edge verifying the cloud's certificate, runtime/edge/dial.py; a load balancer's health check) is
+    logged at debug, not as "opening handshake failed" with a traceback per edge start."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if msg == "opening handshake failed" and _closed_before_request(sys.exc_info()[1]):
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
+
+
+def _closed_before_request(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, EOFError) and "stream ends after 0 bytes" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def raise_nofile_limit() -> int:

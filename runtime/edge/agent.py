@@ -3,6 +3,13 @@
 Why here and not in the hub: the ack must follow the sqlite commit (design.md §4), and what an object
 means (a pod to start, a ConfigMap to refresh) is the runtime's business, not the channel's. Pod work
 that may take long (graceful deletes) runs in background tasks so the websocket reader never stalls.
+
+Like edgecore, the agent stops reporting a pod once it is deleted (its delete arrived or the final
+delete was sent): a late status of stopped containers is dropped, not patched onto a deleted pod.
+Podpatches leave out ``qosClass``: the API server sets it at creation and owns it (kubelet's patch,
+a diff against the server's status, never carries it). When the node registered anew (its Node had
+been deleted), ``drop_stale_pods`` forgets the pods cached for the older Node and stops them — the
+cloud deleted them with that Node (pod GC) and, holding no record of them, sends no delete.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from runtime.edge.metastore import Change, MetaStore
@@ -64,6 +71,7 @@ def ack_for(msg: Message) -> Message:
 def podpatch(pod: dict[str, Any], status: dict[str, Any]) -> Message:
     """A pod status report as edgecore sends it: a JSON-string patch carrying the pod's UID (seq 31)."""
     meta = pod.get("metadata") or {}
+    status = {k: v for k, v in status.items() if k != "qosClass"}  # the API server's, set at creation
     body = json.dumps({"metadata": {"uid": meta.get("uid", "")}, "status": status}, separators=(",", ":"))
     return new_message(
         SRC_EDGED,
@@ -85,6 +93,8 @@ class Agent:
         self.applied = 0
         self.pod_seen = asyncio.Event()  # a pod arrived: the runtime starts the pod manager if idle
         self._terminating: set[str] = set()  # pod UIDs whose graceful delete is under way or done
+        self._deleted: dict[str, None] = {}  # pod UIDs deleted (bounded, oldest dropped): no more reports
+        self.on_node: Callable[[Any, bool], None] | None = None  # our Node pushed (deleted?) → NodeStatus
         self.last_applied: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -111,7 +121,18 @@ class Agent:
         self.last_applied = asyncio.get_running_loop().time()
         self._dispatch(change, msg)
 
+    def _forget(self, uid: str) -> None:
+        if uid:
+            self._deleted[uid] = None
+            while len(self._deleted) > 10_000:
+                del self._deleted[next(iter(self._deleted))]
+
     def _dispatch(self, change: Change, msg: Message) -> None:
+        if change.type == "node" and change.name == self.node and self.on_node is not None:
+            self.on_node(msg.content, msg.operation == OP_DELETE)
+        if change.type == "pod" and change.op == "delete":
+            meta = (msg.content if isinstance(msg.content, dict) else {}).get("metadata") or {}
+            self._forget(str(meta.get("uid") or change.old_uid))
         if change.type == "pod" and change.op != "ignored":
             self.pod_seen.set()
         if self.pods is None or change.op == "ignored":
@@ -141,12 +162,16 @@ class Agent:
         req = new_message(
             SRC_EDGED, GROUP_META, OP_DELETE, f"{meta.get('namespace', 'default')}/pod/{meta['name']}", body
         )
+        self._forget(meta["uid"])
         resp = await self.hub.request(req, timeout=30.0)
         _, err = split_result(resp.content)
         if err is not None and err.get("code") != 404:
             log.warning("final delete of pod %s refused: %s", meta["name"], err.get("message"))
 
     async def on_pod_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        if (pod.get("metadata") or {}).get("uid") in self._deleted:
+            log.debug("pod %s deleted: status not reported", (pod.get("metadata") or {}).get("name"))
+            return
         if self.hub is not None:
             await self.hub.send(podpatch(pod, status))  # queued durably while offline
 
@@ -162,6 +187,26 @@ class Agent:
                 name = (pod.get("metadata") or {}).get("name", "")
                 self._spawn(self.pods.sync_pod(pod), f"restore-pod-{name}")
         return len(pods)
+
+    async def drop_stale_pods(self, node: dict[str, Any]) -> int:
+        """The node was registered anew as ``node``: pods cached from before its creation belonged to
+        the deleted Node. Forget them and stop their containers; returns how many."""
+        born = str((node.get("metadata") or {}).get("creationTimestamp") or "")
+        stale = [
+            p
+            for p in await self.store.list("pod")
+            if isinstance(p, dict)
+            and born
+            and "" < str((p.get("metadata") or {}).get("creationTimestamp") or "") < born
+        ]
+        for pod in stale:
+            meta = pod.get("metadata") or {}
+            await self.store.delete("pod", str(meta.get("namespace", "default")), str(meta.get("name", "")))
+            self._forget(str(meta.get("uid") or ""))
+            if self.pods is not None:
+                self._spawn(self.pods.delete_pod(pod, 0), f"delete-stale-pod-{meta.get('name')}")
+            log.warning("pod %s/%s was of the deleted Node: stopped", meta.get("namespace"), meta.get("name"))
+        return len(stale)
 
     async def close(self) -> None:
         for t in list(self._tasks):

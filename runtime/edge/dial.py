@@ -3,16 +3,30 @@
 Kept apart from EdgeHub's session logic (queueing, acks, requests) because it is the part that has to
 match edgecore's handshake and the part the retry policy is judged on; ``classify`` sorts an error into
 retry / auth / fatal, and EdgeHub takes it (or a test's policy) as ``policy``.
+
+The node's Certificate message must hold its own certificate only: cloudcore with node authorization
+refuses a client chain with more than one certificate ("intermediate certificates are not supported")
+and then leaves the socket open. OpenSSL fills the client chain from the verify store of the same
+SSL_CTX, and Python's ssl module exposes neither SSL_MODE_NO_AUTO_CHAIN nor a separate chain store,
+so ``ClientTLS`` keeps two contexts: ``link`` (the node's certificate, no CA: what the session's
+handshake sends) and ``verify`` (the CA, hostname checking: OpenSSL verifies the cloud with it in a
+short probe handshake). The session goes on only when its peer shows a certificate a probe verified
+(kept by SHA-256 for the process, so a reconnect costs no second handshake).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import ssl
 from collections.abc import Iterator
 from enum import Enum
+from typing import Any
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidMessage, InvalidStatus, InvalidURI
+from websockets.uri import parse_uri
 
 from runtime import __version__
 
@@ -72,16 +86,72 @@ def classify(exc: BaseException) -> Failure:
 
 
 def client_ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
-    """The node's identity and the pinned kedge CA; TLS 1.2+."""
+    """The node's identity and the pinned kedge CA; TLS 1.2+ (its handshake also sends the CA)."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
     return ctx
 
 
+class PeerChanged(ConnectionError):
+    """The session's peer showed another certificate than the probe verified (retried: a cloud
+    behind a load balancer may serve several; each verified one is remembered)."""
+
+
+class ClientTLS:
+    """The node's TLS: ``link`` sends the leaf alone, ``verify`` checks the cloud (see module doc)."""
+
+    def __init__(self, cert: str, key: str, ca: str) -> None:
+        self.cert, self.key = cert, key
+        self.link = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.link.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.link.check_hostname = False
+        self.link.verify_mode = ssl.CERT_NONE  # verified through `verify` before any byte of HTTP
+        self.link.load_cert_chain(cert, key)
+        self.verify = client_ssl_context(cert, key, ca)
+        self.trusted: set[bytes] = set()
+
+    def reload(self) -> None:
+        """Load a renewed certificate: later handshakes use it, open connections keep theirs."""
+        for ctx in (self.link, self.verify):
+            ctx.load_cert_chain(self.cert, self.key)
+
+    async def check(self, peer_der: bytes | None, host: str, port: int, timeout: float) -> None:  # noqa: ASYNC109
+        """Return when ``peer_der`` is a certificate OpenSSL verified for ``host`` against the CA;
+        ``ssl.SSLCertVerificationError`` (auth) when the probe refuses the cloud, PeerChanged else."""
+        if peer_der is None:
+            raise PeerChanged(f"cloud {host}:{port} showed no certificate")
+        if hashlib.sha256(peer_der).digest() in self.trusted:
+            return
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=self.verify, server_hostname=host), timeout
+        )
+        try:
+            verified = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+        self.trusted.add(hashlib.sha256(verified).digest())
+        if verified != peer_der:
+            raise PeerChanged(f"cloud {host}:{port} showed another certificate than the one verified")
+
+
+def _checked_connection(tls: ClientTLS, host: str, port: int, timeout: float) -> type[ClientConnection]:
+    """A ClientConnection that checks the peer's certificate after TLS, before the HTTP upgrade."""
+
+    class Checked(ClientConnection):
+        async def handshake(self, *args: Any, **kwargs: Any) -> None:
+            sslobj = self.transport.get_extra_info("ssl_object")
+            await tls.check(sslobj.getpeercert(binary_form=True) if sslobj else None, host, port, timeout)
+            await super().handshake(*args, **kwargs)
+
+    return Checked
+
+
 def dial(
     url: str,
-    ssl_context: ssl.SSLContext,
+    ssl_context: ssl.SSLContext | ClientTLS,
     headers: dict[str, str],
     *,
     max_frame_bytes: int,
@@ -90,7 +160,13 @@ def dial(
     connect_timeout: float,
 ) -> connect:
     """The upgrade as edgecore makes it (no compression, no proxy), with a websocket ping every two
-    heartbeats: the cloud never answers keepalives, so its pong is how a cut link shows."""
+    heartbeats: the cloud never answers keepalives, so its pong is how a cut link shows.
+    With a ``ClientTLS`` the session sends the node's certificate alone and checks the cloud's."""
+    extra: dict[str, Any] = {}
+    if isinstance(ssl_context, ClientTLS):
+        uri = parse_uri(url)
+        extra["create_connection"] = _checked_connection(ssl_context, uri.host, uri.port, connect_timeout)
+        ssl_context = ssl_context.link
     return connect(
         url,
         ssl=ssl_context,
@@ -104,4 +180,5 @@ def dial(
         proxy=None,
         user_agent_header=f"kedge/{__version__}",
         max_queue=4,
+        **extra,
     )

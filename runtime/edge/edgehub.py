@@ -1,7 +1,8 @@
 """EdgeHub: the edge end of the channel (design.md §4) — dial, keep alive, reconnect forever, queue.
 
-The edge dials ``wss://<cloud>/<projectID>/<node>/events`` with its node certificate and the headers
-``node_id`` and ``project_id`` (what edgecore sends) plus kedge's extras (``X-Kedge-Version``,
+The edge dials ``wss://<cloud>/<projectID>/<node>/events`` with its node certificate (alone, see
+dial.py) and the headers ``node_id``, ``project_id`` and ``ConnectionUse: msg`` (what edgecore sends;
+cloudcore reads a session only for ``msg``) plus kedge's extras (``X-Kedge-Version``,
 ``X-Kedge-Cache-Epoch``; a KubeEdge cloudcore ignores them). A kedge cloud answers the upgrade with
 ``X-Kedge-Version``, which is how ``status()["peer_kind"]`` knows what it talks to.
 
@@ -11,6 +12,12 @@ failure (our certificate refused, the cloud's not trusted) is surfaced in ``stat
 the same cap — a certificate may be renewed or the cloud fixed while we wait. While offline ``send``
 writes to the durable ``Outbox``; on reconnect the outbox drains first, in order, and new messages queue
 behind it.
+
+A KubeEdge cloud that takes the session but answers none of our requests for ``answer_within``
+seconds (what cloudcore does with a session it refused after the upgrade) does not count as
+connected: the link is closed and redialled, and ``status()["last_error"]`` says why until a request
+is answered. A kedge cloud refuses at the upgrade with an HTTP status, and a slow answer from it means
+a slow API server, which redialling would not cure — so the watch runs for KubeEdge peers only.
 
 Responses to our requests are resolved for ``request()`` and acknowledged with "OK" as edgecore does
 (except a response that itself is "OK"). Everything else goes to ``on_message``, whose owner acks
@@ -34,7 +41,7 @@ from websockets.exceptions import ConnectionClosed
 
 from runtime import __version__
 from runtime.config import KUBEEDGE_PROJECT_ID, EdgeHubSection
-from runtime.edge.dial import HDR_EPOCH, HDR_VERSION, Failure, classify, client_ssl_context, dial
+from runtime.edge.dial import HDR_EPOCH, HDR_VERSION, ClientTLS, Failure, classify, client_ssl_context, dial
 from runtime.edge.outbox import Outbox
 from runtime.errors import AuthError, Unreachable
 from runtime.protocol import (
@@ -69,7 +76,7 @@ class EdgeHub:
         *,
         on_message: OnMessage,
         outbox_path: str | Path,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | ClientTLS | None = None,
         cert: str | None = None,
         key: str | None = None,
         ca: str | None = None,
@@ -80,6 +87,7 @@ class EdgeHub:
         reconnect_cap: float = 30.0,
         reconnect_initial: float = 0.5,
         connect_timeout: float = 10.0,
+        answer_within: float = 30.0,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         outbox_max_messages: int = 10_000,
         policy: Callable[[BaseException], Failure] = classify,
@@ -87,7 +95,7 @@ class EdgeHub:
         if ssl_context is None:
             if not (cert and key and ca):
                 raise ValueError("EdgeHub needs ssl_context or cert, key and ca paths")
-            ssl_context = client_ssl_context(cert, key, ca)
+            ssl_context = ClientTLS(cert, key, ca)
         self.url = f"wss://{server}/{project_id}/{node}/events"
         self.node, self.project_id, self.epoch = node, project_id, epoch
         self.ssl_context = ssl_context
@@ -99,6 +107,9 @@ class EdgeHub:
         self.dead_after = dead_after if dead_after is not None else 2 * heartbeat
         self.reconnect_cap, self.reconnect_initial = reconnect_cap, reconnect_initial
         self.connect_timeout = connect_timeout
+        self.answer_within = answer_within
+        self._unanswered_since: float | None = None  # monotonic: first request since the last answer
+        self._unanswered_drops = 0
         self.max_frame_bytes = max_frame_bytes
         self.policy = policy
         self.outbox = Outbox(outbox_path, max_messages=outbox_max_messages)
@@ -140,10 +151,20 @@ class EdgeHub:
     # --- public API ---
 
     def headers(self) -> dict[str, str]:
-        h = {"node_id": self.node, "project_id": self.project_id, HDR_VERSION: __version__}
+        h = {
+            "node_id": self.node,
+            "project_id": self.project_id,
+            "ConnectionUse": "msg",  # cloudcore starts its reader for "msg" sessions only
+            HDR_VERSION: __version__,
+        }
         if self.epoch:
             h[HDR_EPOCH] = self.epoch
         return h
+
+    def reload_identity(self) -> None:
+        """A renewed node certificate was written: the next handshake presents it."""
+        if isinstance(self.ssl_context, ClientTLS):
+            self.ssl_context.reload()
 
     @property
     def connected(self) -> bool:
@@ -163,6 +184,7 @@ class EdgeHub:
             "outbox": len(self.outbox),
             "outbox_dropped": dict(self.outbox.dropped),
             "malformed": self._malformed,
+            "unanswered_drops": self._unanswered_drops,
         }
 
     async def wait_connected(self, wait: float | None = None) -> None:
@@ -191,6 +213,8 @@ class EdgeHub:
         """Send and wait for the response whose parent_msg_id is ``msg.msg_id``; Unreachable on timeout."""
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiters[msg.msg_id] = fut
+        if self._unanswered_since is None:
+            self._unanswered_since = time.monotonic()
         try:
             await self.send(msg)
             return await asyncio.wait_for(fut, timeout)
@@ -258,14 +282,19 @@ class EdgeHub:
         self._since = self._last_contact = time.time()
         self._backoff = None
         self._reconnects += 1
-        self._auth_error = self._last_error = ""
+        self._auth_error = ""
+        if not self._unanswered_drops:  # that reason stays until the cloud answers again
+            self._last_error = ""
         self.auth_failure = None
+        self._unanswered_since = time.monotonic() if self._waiters else None
         log.info("connected to %s (%s peer)", self.url, self._peer_kind)
         tasks = [
             asyncio.create_task(self._keepalive(ws), name="edgehub-keepalive"),
             asyncio.create_task(self._drain(ws), name="edgehub-drain"),
             asyncio.create_task(self._close_on(stop, ws), name="edgehub-stop"),
         ]
+        if self._peer_kind == "kubeedge":  # a kedge cloud refuses at the upgrade, never by silence
+            tasks.append(asyncio.create_task(self._watch_answers(ws), name="edgehub-answers"))
         for t in tasks:
             t.add_done_callback(functools.partial(self._helper_done, ws=ws))
         self._kick.set()
@@ -290,6 +319,30 @@ class EdgeHub:
     async def _close_on(self, stop: asyncio.Event, ws: ClientConnection) -> None:
         await stop.wait()
         await ws.close()
+
+    async def _watch_answers(self, ws: ClientConnection) -> None:
+        """Close a link on which requests have gone unanswered for ``answer_within`` seconds."""
+        while True:
+            await asyncio.sleep(min(1.0, self.answer_within / 4))
+            since = self._unanswered_since
+            if since is None or time.monotonic() - since < self.answer_within:
+                continue
+            self._unanswered_drops += 1
+            self._unanswered_since = None
+            self._last_error = (
+                f"cloud {self.url} took the session but answered no request for {self.answer_within:g}s "
+                f"(dropped and redialled, {self._unanswered_drops} time(s)); a KubeEdge cloudcore does so "
+                "when it refused the session after the upgrade (node certificate chain, headers)"
+            )
+            log.warning("%s", self._last_error)
+            await ws.close(1000, "requests unanswered")
+            return
+
+    def _answered(self) -> None:
+        self._unanswered_since = None
+        if self._unanswered_drops:
+            self._unanswered_drops = 0
+            self._last_error = ""
 
     async def _keepalive(self, ws: ClientConnection) -> None:
         while True:
@@ -326,6 +379,7 @@ class EdgeHub:
                         log.warning("cloud sent a malformed frame (%d so far): %s", self._malformed, exc)
                     continue
                 if msg.parent_msg_id and msg.operation in (OP_RESPONSE, OP_ERROR):
+                    self._answered()
                     fut = self._waiters.get(msg.parent_msg_id)
                     if msg.content != ACK_CONTENT:
                         await self.send(ack(msg))  # edgecore acks every response (recorded)

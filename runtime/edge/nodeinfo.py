@@ -1,9 +1,11 @@
 """The Node object this edge registers, built from the machine (design.md §5, recorded node insert).
 
 Fields follow what a real edgecore sent (capture seq 6): os/arch and role labels, capacity and
-allocatable for cpu, memory, pods and ephemeral-storage (hugepages 0), four conditions, InternalIP and
-Hostname addresses, the kubelet endpoint port, and nodeInfo with machine/system/boot ids. Reading a
-handful of small /proc and /sys files is cheap enough to do on the event loop.
+allocatable for cpu, memory, pods and ephemeral-storage (hugepages 0), four conditions, InternalIP (the
+one node IP, which pods also report as hostIP) and Hostname (the node name: kube-apiserver prefers it
+when it dials the node, e.g. for `kubectl logs`), the kubelet endpoint port, and nodeInfo with
+machine/system/boot ids. Reading a handful of small /proc and /sys files is cheap enough to do on the
+event loop.
 """
 
 from __future__ import annotations
@@ -91,11 +93,13 @@ def os_image() -> str:
     return platform.system()
 
 
-def primary_ip(towards: str = "") -> str:
-    """The local address the kernel would use to reach ``towards`` (the cloud); no packet is sent."""
-    host = towards.rsplit(":", 1)[0].strip("[]") if towards else "192.0.2.1"
+def node_ip(configured: str = "") -> str:
+    """The node's one IP (edgecore's ``edged.nodeIP``): ``configured`` (edge.toml ``node.ip``), else the
+    address of the interface holding the default route (no packet is sent), else loopback."""
+    if configured:
+        return configured
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect((socket.gethostbyname(host), 9))
+        s.connect(("192.0.2.1", 9))
         return str(s.getsockname()[0])
     return "127.0.0.1"
 
@@ -138,15 +142,16 @@ def machine_id(state_dir: Path, etc: Path = Path("/")) -> str:
     return generated
 
 
-def collect(state_dir: Path, cloud: str = "", runtime_version: str = "") -> Facts:
+def collect(state_dir: Path, name: str, ip: str, runtime_version: str = "") -> Facts:
+    """The machine's facts for node ``name`` (its Hostname address) with node IP ``ip``."""
     mem = _meminfo()
     st = os.statvfs(state_dir if state_dir.exists() else "/")
     mid = machine_id(state_dir)
     pid_max = int(_read("/proc/sys/kernel/pid_max", "32768") or 32768)
     running = len([d for d in os.listdir("/proc") if d.isdigit()])
     return Facts(
-        hostname=socket.gethostname().lower(),
-        ip=primary_ip(cloud),
+        hostname=name,
+        ip=ip,
         cpus=os.cpu_count() or 1,
         memory_ki=mem.get("MemTotal", 0),
         mem_available_ki=mem.get("MemAvailable", mem.get("MemFree", 0)),

@@ -8,6 +8,19 @@ fields that changed plus every condition's heartbeat — on change and at least 
 404, then update every 10 s with the object the last response returned. A kedge cloud (announced by
 the ``X-Kedge-Version`` upgrade header) renews the Lease itself from session liveness, so no lease
 traffic is sent to it (design.md §4 "Liveness and leases").
+
+What a report diffs against is the Node the cloud holds, as kubelet diffs against the Node it reads
+every 10 s: the copy the cloud pushes (cached by the agent, handed over with ``cloud_node``) or the
+Node a registration or status patch returned, whichever came last. So a Node the real node-lifecycle
+controller set Ready=Unknown while the edge was away gets Ready=True back at the next check (and
+the controller lifts its unreachable taint) — a diff against what the edge last sent would see no
+change and leave the node NotReady.
+
+A Node deleted in the cloud (``kubectl delete node``: its delete pushed, a status patch answered 404,
+or no Node behind a Lease that vanished) ends this edge's acting for that UID: no more Lease or status
+traffic with a dead ownerReference. ``state()["removed"]`` says so; the next start registers a new
+Node (kubelet does the same), and ``on_registered`` is then told, so pods cached for the old Node
+are not kept running.
 """
 
 from __future__ import annotations
@@ -18,7 +31,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -85,6 +98,21 @@ def _ready(node: Any) -> bool | None:
     return None
 
 
+def _uid(node: Any) -> str:
+    return str(((node or {}).get("metadata") or {}).get("uid") or "") if isinstance(node, dict) else ""
+
+
+def _changed(base: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether ``new`` differs from ``base`` in what this edge owns: the status fields and the status
+    of its own condition types (a cloud's extra conditions, e.g. kedge's EdgeConnected, are not ours)."""
+    if base is None:
+        return True
+    if any(base.get(k) != new.get(k) for k in STATUS_FIELDS):
+        return True
+    held = {c.get("type"): c.get("status") for c in base.get("conditions") or []}
+    return any(held.get(c["type"]) != c["status"] for c in new["conditions"])
+
+
 def _micro(ts: float | None = None) -> str:
     return dt.datetime.fromtimestamp(time.time() if ts is None else ts, dt.UTC).strftime(
         "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -100,7 +128,7 @@ class NodeStatus:
         name: str,
         *,
         state_dir: Path,
-        cloud: str = "",
+        ip: str = "",
         labels: dict[str, str] | None = None,
         taints: list[str] | None = None,
         with_edge_taint: bool = False,
@@ -110,14 +138,18 @@ class NodeStatus:
         lease_every: float = 10.0,
         request_timeout: float = 15.0,
         cached_node: Callable[[], Any] | None = None,
+        on_registered: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
     ) -> None:
-        self.hub, self.name, self.state_dir, self.cloud = hub, name, state_dir, cloud
+        self.hub, self.name, self.state_dir = hub, name, state_dir
+        self.ip = ip or nodeinfo.node_ip()
         self.labels, self.taints, self.with_edge_taint = labels or {}, taints or [], with_edge_taint
         self.runtime_version = runtime_version
         self.check_every, self.report_every, self.lease_every = check_every, report_every, lease_every
         self.request_timeout = request_timeout
         self.cached_node = cached_node
+        self.on_registered = on_registered
         self.registered = False
+        self.removed = ""  # why this edge stopped acting for its Node (deleted in the cloud)
         self.node_uid = ""
         self.ready_in_cloud: bool | None = None
         self.last_report: float | None = None
@@ -125,6 +157,7 @@ class NodeStatus:
         self.lease: dict[str, Any] | None = None
         self.lease_renewed: float | None = None
         self._sent: dict[str, Any] | None = None  # the status last accepted by the cloud
+        self._cloud: dict[str, Any] | None = None  # the Node the cloud holds, as last seen
 
     def state(self) -> dict[str, Any]:
         return {
@@ -134,11 +167,33 @@ class NodeStatus:
             "uid": self.node_uid,
             "lastReport": self.last_report,
             "leaseRenewed": self.lease_renewed,
-            "lastError": self.last_error,
+            "lastError": self.removed or self.last_error,
+            "removed": bool(self.removed),
         }
 
     def facts(self) -> nodeinfo.Facts:
-        return nodeinfo.collect(self.state_dir, self.cloud, self.runtime_version())
+        return nodeinfo.collect(self.state_dir, self.name, self.ip, self.runtime_version())
+
+    def cloud_node(self, node: Any, deleted: bool = False) -> None:
+        """The cloud pushed our Node (the agent cached it): the base of the next status diff; a
+        delete of the Node this edge registered ends its acting for it."""
+        uid = _uid(node)
+        if deleted:
+            if self.registered and (not uid or not self.node_uid or uid == self.node_uid):
+                self._remove("the cloud deleted it")
+            return
+        if isinstance(node, dict) and (not self.node_uid or not uid or uid == self.node_uid):
+            self._cloud = node
+
+    def _remove(self, why: str) -> None:
+        if self.removed:
+            return
+        self.removed = (
+            f"node {self.name} (uid {self.node_uid or '?'}) was removed from the cluster ({why}); this edge "
+            "no longer acts for it — restart the edge to register the node again, or `kedge reset edge`"
+        )
+        self.lease = None
+        log.warning("%s", self.removed)
 
     async def _request(self, op: str, resource: str, content: Any) -> tuple[Any, dict[str, Any] | None]:
         msg = new_message(SRC_EDGED, GROUP_META, op, resource, content)
@@ -146,6 +201,10 @@ class NodeStatus:
         return split_result(resp.content)
 
     async def register(self) -> None:
+        if self._cloud is None and self.cached_node is not None:  # the copy cached before a restart
+            cached = self.cached_node()
+            cached = await cached if asyncio.iscoroutine(cached) else cached
+            self._cloud = cached if isinstance(cached, dict) else None
         node = nodeinfo.build_node(
             self.name,
             self.facts(),
@@ -156,30 +215,36 @@ class NodeStatus:
         obj, err = await self._request(OP_INSERT, f"null/node/{self.name}", node)
         if err is not None and err.get("reason") != "AlreadyExists":
             raise KedgeError(f"node registration refused: {err.get('code')} {err.get('message')}")
-        if err is None and isinstance(obj, dict):
-            self.node_uid = str((obj.get("metadata") or {}).get("uid") or "")
+        if err is None and isinstance(obj, dict):  # a new Node: nothing cached for an older one holds
+            self.node_uid = _uid(obj)
+            self._cloud = obj
+            if self.on_registered is not None:
+                await self.on_registered(obj)
+        elif err is None:
+            self._cloud = None
+        elif self._cloud is not None:
+            self.node_uid = _uid(self._cloud)
         self.registered = True
         log.info("node %s registered%s", self.name, " (already existed)" if err is not None else "")
 
     async def report(self, force: bool = False) -> bool:
         """Send a nodepatch if the status changed (or ``force``); True when one was accepted."""
         now = nodeinfo.rfc3339()
-        new = nodeinfo.node_status(self.facts(), now, (self._sent or {}).get("conditions"))
-        changed = (
-            self._sent is None
-            or any(self._sent.get(k) != new.get(k) for k in STATUS_FIELDS)
-            or [(c["type"], c["status"]) for c in self._sent["conditions"]]
-            != [(c["type"], c["status"]) for c in new["conditions"]]
-        )
-        if not (changed or force):
+        held = (self._cloud or {}).get("status") if self._cloud is not None else self._sent
+        base = held if isinstance(held, dict) and held.get("conditions") else self._sent
+        new = nodeinfo.node_status(self.facts(), now, (base or {}).get("conditions"))
+        if not (_changed(base, new) or force):
             return False
-        obj, err = await self._request(OP_PATCH, f"null/nodepatch/{self.name}", status_patch(self._sent, new))
+        obj, err = await self._request(OP_PATCH, f"null/nodepatch/{self.name}", status_patch(base, new))
         if err is not None:
+            if err.get("code") == 404:
+                self._remove("its status patch found no Node")
             raise KedgeError(f"node status refused: {err.get('code')} {err.get('message')}")
         self._sent = new
         self.last_report = time.time()
         if isinstance(obj, dict):
-            self.node_uid = str((obj.get("metadata") or {}).get("uid") or self.node_uid)
+            self._cloud = obj
+            self.node_uid = _uid(obj) or self.node_uid
             ready = _ready(obj)
             self.ready_in_cloud = ready if ready is not None else True
         return True
@@ -192,11 +257,18 @@ class NodeStatus:
             if err is None and isinstance(obj, dict):
                 self.lease = obj
             elif err is not None and err.get("code") == 404:
-                if not self.node_uid and self.cached_node is not None:
-                    cached = self.cached_node()
-                    cached = await cached if asyncio.iscoroutine(cached) else cached
-                    if isinstance(cached, dict):
-                        self.node_uid = str((cached.get("metadata") or {}).get("uid") or "")
+                # the owner first, as kubelet's lease controller reads the Node: a Lease owned by a
+                # deleted Node is garbage-collected at once, and recreating it would loop
+                node, node_err = await self._request(OP_QUERY, f"null/node/{self.name}", None)
+                if node_err is not None and node_err.get("code") == 404:
+                    self._remove("no Node behind its missing Lease")
+                    return
+                if node_err is not None:
+                    raise KedgeError(f"node query failed: {node_err.get('code')} {node_err.get('message')}")
+                if _uid(node) and self.node_uid and _uid(node) != self.node_uid:
+                    self._remove(f"a Node with another uid, {_uid(node)}, holds its name")
+                    return
+                self.node_uid = _uid(node) or self.node_uid
                 meta: dict[str, Any] = {"name": self.name, "namespace": LEASE_NS, "creationTimestamp": None}
                 if self.node_uid:
                     meta["ownerReferences"] = [
@@ -245,6 +317,9 @@ class NodeStatus:
         while not stop.is_set():
             await self._wait_connected(stop)
             if stop.is_set():
+                break
+            if self.removed:
+                await stop.wait()
                 break
             try:
                 kubeedge_peer = self.hub.status().get("peer_kind") == "kubeedge"

@@ -15,6 +15,7 @@ import http.client
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from runtime.edge.layout import EdgeFiles
@@ -74,7 +75,7 @@ async def renew_forever(
     host: str,
     port: int,
     node: str,
-    hub_ssl: ssl.SSLContext | None,
+    on_renewed: Callable[[], None] | None,
     stop: asyncio.Event,
     *,
     renew_before: float = RENEW_BEFORE,
@@ -87,8 +88,8 @@ async def renew_forever(
         if expiry is not None and expiry - time.time() < renew_before:
             try:
                 new = await asyncio.to_thread(renew_once, files, host, port, node)
-                if hub_ssl is not None:
-                    hub_ssl.load_cert_chain(str(files.cert), str(files.key))
+                if on_renewed is not None:
+                    on_renewed()  # the hub loads the new certificate for its next handshake
                 log.info(
                     "node certificate renewed; valid until %s",
                     time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(new)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from urllib.parse import quote
 
 from runtime import __version__
 from runtime.config import EdgeConfig
+from runtime.edge import nodeinfo
 from runtime.edge.agent import Agent
 from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.edgehub import EdgeHub
@@ -65,6 +67,14 @@ class EdgeRuntime:
                 f"{where}: node.name and hub.server are required", hint="run `kedge join` first"
             )
         self.cfg, self.root, self.files = cfg, root, EdgeFiles.of(root)
+        if cfg.node.ip:
+            try:
+                ipaddress.ip_address(cfg.node.ip)
+            except ValueError:
+                raise ConfigError(
+                    f"{self.files.paths.config_file}: node.ip = {cfg.node.ip!r} is not an IP address",
+                    hint="set node.ip to this node's address, or remove it to use the default route's",
+                ) from None
         self.want_pods = pods
         self.lease_every = lease_every
         self.started = time.time()
@@ -75,13 +85,16 @@ class EdgeRuntime:
         self.pod_manager: Any = None
         self.pods_error = ""
         self.runtime_version = ""
+        self.node_ip = nodeinfo.node_ip(cfg.node.ip)  # the Node's InternalIP and every pod's hostIP
 
     async def status(self) -> dict[str, Any]:
         hub = self.hub.status() if self.hub else {}
         node = self.node.state() if self.node else {}
         cache = await self.store.stats() if self.store else {}
         pods = self.pod_manager.local_status() if self.pod_manager is not None else []
-        healthy = bool(hub.get("connected") and node.get("registered") and node.get("ready"))
+        healthy = bool(
+            hub.get("connected") and node.get("registered") and node.get("ready") and not node.get("removed")
+        )
         return {
             "role": "edge",
             "version": __version__,
@@ -128,6 +141,7 @@ class EdgeRuntime:
             refs=CacheRefs(self.store, self.hub),
             on_status=self.agent.on_pod_status,
             parallel=parallel,
+            host_ip=self.node_ip,
         )
         delays = backoff(1.0, cap=30.0)
         while not stop.is_set():
@@ -197,14 +211,16 @@ class EdgeRuntime:
             hub,
             cfg.node.name,
             state_dir=files.paths.state,
-            cloud=cfg.hub.server,
+            ip=self.node_ip,
             labels=cfg.node.labels,
             taints=cfg.node.taints,
             with_edge_taint=cfg.node.with_edge_taint,
             runtime_version=lambda: self.runtime_version,
             cached_node=lambda: store.get("node", "null", cfg.node.name),
             lease_every=self.lease_every,
+            on_registered=agent.drop_stale_pods,
         )
+        agent.on_node = self.node.cloud_node
         statusd = StatusServer(Path(cfg.status.socket), self.status, tcp=cfg.metrics_address)
         await statusd.start()
         tasks = {
@@ -217,7 +233,7 @@ class EdgeRuntime:
                     cfg.hub.server.rsplit(":", 1)[0].strip("[]"),
                     cfg.hub.cert_port,
                     cfg.node.name,
-                    hub.ssl_context,
+                    hub.reload_identity,
                     stop,
                 ),
                 name="renew",

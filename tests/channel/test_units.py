@@ -103,6 +103,7 @@ async def test_from_config(tmp_path: Path, tls_certs: TLSCerts) -> None:
     assert edge.headers() == {
         "node_id": "n1",
         "project_id": e.hub.project_id,
+        "ConnectionUse": "msg",
         "X-Kedge-Version": __version__,
         "X-Kedge-Cache-Epoch": "ep",
     }

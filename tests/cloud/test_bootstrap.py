@@ -72,7 +72,11 @@ async def test_refusals_name_the_reason(bootstrap_server: BootstrapServer) -> No
             headers={"NodeName": "edge-b", "Authorization": "Bearer not-a-jwt"},
             content=csr,
         )
-        assert r.status_code == 400 and "malformed token" in r.text
+        assert r.status_code == 401 and "malformed token" in r.text  # authentication: 401, as cloudcore
+        r = await c.request(
+            "GET", "/edge.crt", headers={"NodeName": "edge-b", "Authorization": "Basic abc"}, content=csr
+        )
+        assert r.status_code == 401 and "malformed token" in r.text
         r = await c.request("GET", "/edge.crt", headers={"Authorization": f"Bearer {jwt}"}, content=csr)
         assert r.status_code == 400 and "NodeName" in r.text
         r = await c.request(
@@ -184,16 +188,16 @@ async def test_joiner_client_against_the_server(bootstrap_server: BootstrapServe
 
 
 async def test_whole_join_token_as_bearer(bootstrap_server: BootstrapServer) -> None:
-    """Some clients send the whole `<hash>.<jwt>` token: accepted; a bad hash part is malformed."""
+    """Some clients send the whole `<hash>.<jwt>` token: accepted; a bad hash part is malformed (401)."""
     srv = bootstrap_server
     _, token = await srv.store.create_token(ttl=600)
     jwt = tokens.split_token(token)[1]
     async with _client(srv) as c:
-        for bearer, status in ((token, 200), (f"zz.{jwt}", 400)):
+        for bearer, status in ((token, 200), (f"zz.{jwt}", 401)):
             headers = {"NodeName": "edge-w", "Authorization": f"Bearer {bearer}"}
             r = await c.request(
                 "GET", "/edge.crt", headers=headers, content=certs.make_csr(certs.new_key(), "edge-w")
             )
             assert r.status_code == status, r.text
-            if status == 400:
+            if status == 401:
                 assert "malformed token" in r.text

@@ -32,6 +32,7 @@ async def test_pod_runs_reports_and_terminates(
     node = f"agent-{uuid.uuid4().hex[:6]}"
     hub, ctl = recorded_cloud.hub, recorded_cloud.ctl
     cfg = make_edge_root(tmp_path, tls_certs, node, recorded_cloud.server)
+    cfg.node.ip = "192.0.2.9"  # edge.toml node.ip: the Node's InternalIP and every pod's hostIP
     uid = str(uuid.uuid4())
     pod = {
         "apiVersion": "v1",
@@ -66,6 +67,10 @@ async def test_pod_runs_reports_and_terminates(
                 "podpatch Running",
             )
             assert all(s["metadata"] == {"uid": uid} for s in statuses(ctl, "web"))
+            assert {s["status"].get("hostIP") for s in statuses(ctl, "web")} <= {"192.0.2.9", None}
+            assert any(s["status"].get("hostIP") == "192.0.2.9" for s in statuses(ctl, "web"))
+            assert {"type": "InternalIP", "address": "192.0.2.9"} in ctl.nodes[node]["status"]["addresses"]
+            assert all("qosClass" not in s["status"] for s in statuses(ctl, "web"))
             assert rt.pod_manager is not None and rt.pod_manager.local_status()[0]["phase"] == "Running"
             gone = json.loads(json.dumps(pod))
             gone["metadata"].update(
@@ -80,6 +85,9 @@ async def test_pod_runs_reports_and_terminates(
                 )
             await wait_until(lambda: [m for m in ctl.requests if m.operation == "delete"], 60, "final delete")
             await asyncio.sleep(0.5)
+            reported = len(statuses(ctl, "web"))
+            await asyncio.sleep(1.5)  # the stopped containers' late statuses: not reported (edgecore)
+            assert len(statuses(ctl, "web")) == reported
             deletes = [m for m in ctl.requests if m.operation == "delete"]
             assert len(deletes) == 1 and deletes[0].resource == "default/pod/web"
             assert deletes[0].content == {"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}
