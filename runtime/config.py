@@ -62,9 +62,16 @@ class EdgeHubSection:
 @dataclass
 class MqttSection:
     mode: Literal["embedded", "external", "off"] = "embedded"
-    url: str = ""  # external broker, e.g. tcp://127.0.0.1:1883
+    url: str = ""  # external broker, e.g. tcp://127.0.0.1:1883 or ssl://host:8883
     bind: str = "127.0.0.1"  # embedded broker listen address
     port: int = _port(1883)
+    listen: list[str] = field(default_factory=list)  # more "host:port" listeners, e.g. the pod gateway
+    username: str = ""  # external broker credentials (or user:password@ in the url)
+    password: str = ""
+    ca: str = ""  # external broker TLS: CA file, client certificate and key
+    cert: str = ""
+    key: str = ""
+    report_window_seconds: float = _positive(0.5)  # reports of one property coalesced per window
 
 
 @dataclass

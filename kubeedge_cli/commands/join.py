@@ -61,8 +61,8 @@ def join(
     mqtt: Annotated[
         str,
         typer.Option(
-            help="Device plane broker: embedded | external=URL | off. Recorded in the config only: "
-            "the MQTT device plane (design.md §6) is not in this build yet."
+            help="Device plane broker: embedded (in the edge process, 127.0.0.1:1883; more listeners "
+            "with --set mqtt.listen=HOST:PORT,…) | external=URL (tcp:// or ssl://, e.g. mosquitto) | off."
         ),
     ] = "embedded",
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c")] = None,

@@ -12,11 +12,12 @@ import datetime as dt
 import importlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from kubeedge_cli import render
+from kubeedge_cli.commands import status_devices
 from kubeedge_cli.options import Format, OutputOpt, RootOpt, settings
 from runtime.errors import KedgeError
 
@@ -42,10 +43,10 @@ def edge_offline(root: Path, why: str) -> dict[str, Any]:
     from runtime.edge.metastore import read_stats
 
     files = EdgeFiles.of(root)
-    server, node, db = "", "", files.paths.state / "cache.db"
+    server, node, db, mqtt = "", "", files.paths.state / "cache.db", "embedded"
     try:
         cfg = load_edge(None, root)
-        server, node, db = cfg.hub.server, cfg.node.name, Path(cfg.cache.db)
+        server, node, db, mqtt = cfg.hub.server, cfg.node.name, Path(cfg.cache.db), cfg.mqtt.mode
     except KedgeError as exc:
         why += f"; config: {exc}"
     return {
@@ -82,6 +83,7 @@ def edge_offline(root: Path, why: str) -> dict[str, Any]:
         "pods": [],
         "podsError": "",
         "runtimeVersion": "",
+        "devices": status_devices.offline(mqtt, db),
         "process": None,
     }
 
@@ -112,6 +114,17 @@ def cloud_status(root: Path) -> dict[str, Any]:
             "message": "no cloud role installed (no cloud status in this build)",
         }
     return dict(fn(root))
+
+
+def _status_of(what: str, root: Path, output: Format) -> None:
+    from runtime.config import load_edge
+
+    if what != "devices":
+        render.error(
+            KedgeError(f"unknown status section {what!r}", hint="try `kedge status devices`"), output
+        )
+        raise typer.Exit(2)
+    status_devices.show(status_devices.read(Path(load_edge(None, root).cache.db)), output)
 
 
 def _ago(ts: Any) -> str:
@@ -161,6 +174,7 @@ def _print_edge(e: dict[str, Any]) -> None:
     ):
         if problem:
             rows.append(("problem", str(problem)))
+    rows += status_devices.section(e)
     render.table(["edge", "status"], rows)
     pods = e.get("pods") or []
     if pods:
@@ -175,11 +189,21 @@ def _print_edge(e: dict[str, Any]) -> None:
 
 
 @app.command()
-def status(ctx: typer.Context, output: OutputOpt = None, root: RootOpt = None) -> None:
-    """Health of this machine's kedge roles (cloud link, node, certificate, cache, pods)."""
+def status(
+    ctx: typer.Context,
+    what: Annotated[
+        str | None, typer.Argument(help="`devices`: the edge's device twins from its cache (works offline).")
+    ] = None,
+    output: OutputOpt = None,
+    root: RootOpt = None,
+) -> None:
+    """Health of this machine's kedge roles (cloud link, node, certificate, cache, pods, devices)."""
     from runtime.paths import Paths
 
     s = settings(ctx, output=output, root=root)
+    if what is not None:
+        _status_of(what, s.root, s.output)
+        return
     out: dict[str, Any] = {}
     if Paths.of(s.root, "edge").installed():
         out["edge"] = edge_status(s.root)

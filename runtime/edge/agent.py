@@ -90,6 +90,7 @@ class Agent:
         self.node = node
         self.hub: Hub | None = None
         self.pods: Pods | None = None
+        self.devices: Callable[[Message], Awaitable[None]] | None = None  # the device plane's on_cloud
         self.applied = 0
         self.pod_seen = asyncio.Event()  # a pod arrived: the runtime starts the pod manager if idle
         self._terminating: set[str] = set()  # pod UIDs whose graceful delete is under way or done
@@ -113,13 +114,17 @@ class Agent:
         res = parse_resource(msg.resource)
         if msg.operation not in ACKED_OPS or res is None or not res.namespace or not res.name:
             log.debug("not cached: %s %s %s", msg.source, msg.operation, msg.resource)
-            return  # e.g. twin membership updates: the device plane's (recorded without an ack)
+            if msg.group == GROUP_TWIN and self.devices is not None:
+                await self.devices(msg)  # twin membership updates (recorded without an ack)
+            return
         change = await self.store.apply(msg)  # committed …
         assert self.hub is not None
         await self.hub.send(ack_for(msg))  # … then acked
         self.applied += 1
         self.last_applied = asyncio.get_running_loop().time()
         self._dispatch(change, msg)
+        if change.type in ("device", "devicemodel") and self.devices is not None:
+            await self.devices(msg)
 
     def _forget(self, uid: str) -> None:
         if uid:

@@ -1,8 +1,9 @@
 """The edge runtime root: ``run(cfg, root, stop)`` starts the named tasks and ends when any one ends.
 
 Tasks (style.md "Root tasks"): edgehub (the cloud link), node (registration, status, lease), pods (the
-PodManager when importable and the engine answers; retried, never fatal), statusd (local health), and
-stop. ``asyncio.wait(FIRST_COMPLETED)``; the rest are cancelled and awaited, then the finished ones'
+PodManager when importable and the engine answers; retried, never fatal), devices (the MQTT broker
+and twins, runtime/edge/devices; unless mqtt.mode=off), statusd (local health), and stop.
+``asyncio.wait(FIRST_COMPLETED)``; the rest are cancelled and awaited, then the finished ones'
 ``.result()`` surfaces the failure that ended the run. The runtime never sees CLI objects.
 """
 
@@ -25,6 +26,7 @@ from runtime.config import EdgeConfig
 from runtime.edge import nodeinfo
 from runtime.edge.agent import Agent
 from runtime.edge.cacherefs import CacheRefs
+from runtime.edge.devices.plane import DevicePlane
 from runtime.edge.edgehub import EdgeHub
 from runtime.edge.engine import engine_get
 from runtime.edge.layout import EdgeFiles
@@ -86,6 +88,7 @@ class EdgeRuntime:
         self.pods_error = ""
         self.runtime_version = ""
         self.node_ip = nodeinfo.node_ip(cfg.node.ip)  # the Node's InternalIP and every pod's hostIP
+        self.devices: DevicePlane | None = None
 
     async def status(self) -> dict[str, Any]:
         hub = self.hub.status() if self.hub else {}
@@ -108,6 +111,7 @@ class EdgeRuntime:
             "pods": pods,
             "podsError": self.pods_error,
             "runtimeVersion": self.runtime_version,
+            "devices": self.devices.status() if self.devices is not None else {"mode": "off"},
             "process": process_facts(),
         }
 
@@ -206,6 +210,12 @@ class EdgeRuntime:
             max_frame_bytes=cfg.hub.max_frame_bytes,
         )
         agent.hub = hub
+        if cfg.mqtt.mode != "off":  # twins restored from the cache before the cloud or a broker is up
+            self.devices = DevicePlane(
+                cfg.mqtt, cfg.node.name, Path(cfg.cache.db), cached=store.list, hub=hub
+            )
+            await self.devices.open()
+            agent.devices = self.devices.on_cloud
         await self._engine_version()
         self.node = NodeStatus(
             hub,
@@ -240,6 +250,8 @@ class EdgeRuntime:
             ),
             asyncio.create_task(stop.wait(), name="stop"),
         }
+        if self.devices is not None:
+            tasks.add(asyncio.create_task(self.devices.run(stop), name="devices"))
         log.info(
             "edge runtime %s started: node %s, cloud %s, cache epoch %s",
             __version__,

@@ -32,6 +32,8 @@ def join_args(cloud: EdgeCloud, root: Path, node: str, *extra: str) -> list[str]
         node,
         "--root",
         str(root),
+        "--set",
+        "mqtt.port=0",  # the embedded MQTT broker on an ephemeral port
         *extra,
     ]
 

@@ -60,6 +60,8 @@ async def test_join_real_cloud_to_ready(
         str(eroot),
         "--labels",
         "site=lab",
+        "--set",
+        "mqtt.port=0",
     ]
     try:
         done = await asyncio.to_thread(run, *args)
