@@ -175,8 +175,8 @@ class DevicePlane:
 
     async def on_cloud(self, msg: Message) -> None:
         """A device, devicemodel or membership message from the cloud (the Agent cached and acked it)."""
-        if self.bridge is None:
-            return
+        if self.bridge is None or msg.operation == "response":
+            return  # the cloud's "OK" to our reports
         if msg.resource == "membership" or msg.resource.endswith("/membership"):
             body = msg.content if isinstance(msg.content, dict) else {}
             self.bridge.membership_updated(body.get("added_devices"), body.get("removed_devices"))
