@@ -9,7 +9,6 @@ value, their timestamps and KubeEdge's versions.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +66,8 @@ def _versions(v: Any) -> str:
 
 def read(db: Path) -> dict[str, Any]:
     """Devices of this node with their twins, from the cache file alone."""
+    import sqlite3  # only when asked: short commands stay light (tests/unit/test_import_diet.py)
+
     out: dict[str, Any] = {"cache": str(db), "devices": [], "pendingReports": 0}
     if not db.exists():
         return out
@@ -114,6 +115,8 @@ def offline(mode: str, db: Path) -> dict[str, Any]:
     """The status's device section from the cache alone (the runtime is down): same keys it serves."""
     if mode == "off":
         return {"mode": "off"}
+    import sqlite3
+
     try:
         view = read(db)
     except sqlite3.Error as exc:
