@@ -98,7 +98,7 @@ async def test_cloud_devices_reach_mqtt_and_reports_reach_the_cloud_on_kubeedges
             state_res = "device/default/thermostat-01/state/update"
             await wait_until(lambda: _reports(recorded_cloud, state_res), 10, "state at the cloud")
             body = json.loads(_reports(recorded_cloud, state_res)[0].content)  # a JSON string, as KubeEdge
-            assert body["state"] == "online" and body["lastOnline"].endswith("Z")
+            assert body["device"]["state"] == "online" and body["device"]["lastOnlineTime"].endswith("Z")
             await apub(dev, "$hw/events/upload/default/thermostat-01/data", b'{"data":{"t":"1"}}')
             await wait_until(
                 lambda: _reports(recorded_cloud, "$hw/events/upload/default/thermostat-01/data"), 10, "upload"

@@ -185,16 +185,13 @@ class Bridge:
             dev["lastOnlineTime"] = last_online
         event = str(uuid.uuid4())
         answer = {"event_id": event, "timestamp": now_ms(), "device": dev}
-        report = {"event_id": event, "timestamp": answer["timestamp"], "state": state}  # to the cloud
-        if "lastOnlineTime" in dev:
-            report["lastOnline"] = last_online  # KubeEdge's edge names it so
         now = time.time()
         self.store.states[device] = {"state": state, "lastOnlineTime": last_online, "updated": now}
         await self.store.write(
             self.store.chain(
                 [
                     self.store.op_put_state(device, state, last_online),
-                    self.store.op_report(device, "", event, report, now),
+                    self.store.op_report(device, "", event, answer, now),  # the cloud gets the same body
                 ]
             )
         )

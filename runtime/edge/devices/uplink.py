@@ -3,10 +3,10 @@
 ``update`` of ``device/<ns>/<name>/twin/edge_updated`` (source ``twin``, group ``resource``) with
 ``{event_id, timestamp, twin: {<prop>: {actual, expected?, optional, metadata, actual_version, …}}}``
 and ``device/<ns>/<name>/state/update`` whose content is a JSON string ``{event_id, timestamp,
-state, lastOnline?}`` (lastOnline, RFC 3339, for online/ok only). Rows leave the store only after
-the hub took them (written to the socket, or to its durable outbox if the link fell meanwhile), so
-nothing is lost across a restart; one batch per ``window`` seconds keeps a flapping sensor from
-flooding the link.
+device: {name, state, lastOnlineTime?}}`` (edgecore's state result; lastOnlineTime for online/ok).
+Rows leave the store only after the hub took them (written to the socket, or to its durable outbox
+if the link fell meanwhile), so nothing is lost across a restart; one batch per ``window`` seconds
+keeps a flapping sensor from flooding the link.
 """
 
 from __future__ import annotations
