@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices import ACK_OWNER, DeviceController
-from runtime.kube.client import KubeClient
+from runtime.kube.client import KubeClient, make_client
 from runtime.kube.errors import AlreadyExists, KubeNotFound
 from runtime.kube.resources import CRDS, DEVICEMODELS, DEVICES, DEVICESTATUSES, load_yaml
 from runtime.protocol import GROUP_RESOURCE, OP_DELETE, OP_INSERT, OP_UPDATE, Message, new_message
@@ -69,10 +69,13 @@ async def install_device_crds(client: KubeClient) -> None:
     await until(served, what="device CRDs served")
 
 
-def start_controller(env: CloudEnv, cloud: Replica) -> tuple[DeviceController, asyncio.Task[None]]:
+def start_controller(
+    env: CloudEnv, cloud: Replica, client: KubeClient | None = None
+) -> tuple[DeviceController, asyncio.Task[None]]:
     """Wired as runtime/cloud/run.py wires it: API client, the hub, an ack-state store of its own."""
-    store = SyncStore(cloud.client, "kubeedge", flush_every=0.1, owner=ACK_OWNER, epoch_suffix="device-epoch")
-    ctl = DeviceController(cloud.client, cloud.hub, store=store, retry_cap=1.0)
+    client = client or cloud.client
+    store = SyncStore(client, "kubeedge", flush_every=0.1, owner=ACK_OWNER, epoch_suffix="device-epoch")
+    ctl = DeviceController(client, cloud.hub, store=store, retry_cap=1.0)
     cloud.hub.subscribe(
         on_message=ctl.on_message,
         on_connect=ctl.on_connect,
@@ -416,3 +419,35 @@ async def test_a_kubeedge_peer_gets_its_devices_and_its_edgecore_acks_count(devi
         await until(lambda: _get_status("ke-dev", devices), what="DeviceStatus")
         await ws.send(encode(twin_report("ke-dev", {"temperature": actual("19")})))
         await until(lambda: _reported_is(devices, "ke-dev", "19"), what="edgecore's report in DeviceStatus")
+
+
+async def test_a_cloud_starting_with_many_devices_bounds_its_devicestatus_calls(cloudenv: CloudEnv) -> None:
+    """40 Devices exist when the controller starts: each gets its DeviceStatus, with at most 16 API
+    calls in flight (the real client, counted on its way to the embedded API server)."""
+    await install_device_crds(cloudenv.client)
+    cloud = await cloudenv.cloud()
+    for i in range(40):
+        await cloudenv.client.create(DEVICES, device(f"many-{i}", "nowhere"))
+    flight = {"now": 0, "max": 0}
+    own = make_client(cloudenv.cp.kubeconfig)  # the controller's alone: other controllers' calls not counted
+    real = own.request
+
+    async def counted(*a: Any, **kw: Any) -> Any:
+        flight["now"] += 1
+        flight["max"] = max(flight["max"], flight["now"])
+        try:
+            await asyncio.sleep(0.01)  # hold the slot a little, so overlap shows
+            return await real(*a, **kw)
+        finally:
+            flight["now"] -= 1
+
+    own.request = counted  # type: ignore[method-assign]
+    ctl, task = start_controller(cloudenv, cloud, own)
+    try:
+        await until(lambda: ctl.counters["statusCreated"] == 40, within=30, what="40 DeviceStatus objects")
+        assert 1 < flight["max"] <= 16 + 3, flight  # + the two watches' lists and the ack-state load
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await own.close()

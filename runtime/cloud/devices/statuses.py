@@ -26,13 +26,21 @@ class DeviceStatuses:
     """The DeviceStatus side of the Device controller; ``counters`` is the controller's."""
 
     def __init__(
-        self, client: KubeClient, world: DeviceWorld, counters: defaultdict[str, int], retry_cap: float = 30.0
+        self,
+        client: KubeClient,
+        world: DeviceWorld,
+        counters: defaultdict[str, int],
+        retry_cap: float = 30.0,
+        concurrency: int = 16,
     ) -> None:
         self.client, self.world, self.counters, self.retry_cap = client, world, counters, retry_cap
         self.known: dict[str, Obj] = {}  # device uid -> its DeviceStatus as last read or written
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # per device uid
         self._pending: dict[str, dict[str, Any]] = {}  # device uid -> coalesced report not yet written
         self._writers: dict[str, asyncio.Task[None]] = {}
+        # API calls in flight at most: a cloud starting with thousands of Devices checks each one's
+        # DeviceStatus without queueing thousands of requests in the HTTP client's pool
+        self._api = asyncio.Semaphore(concurrency)
 
     def tasks(self) -> list[asyncio.Task[None]]:
         return list(self._writers.values())
@@ -87,7 +95,7 @@ class DeviceStatuses:
         if "state" in report:
             patch.update(report["state"])
         m = meta(dev)
-        async with self._locks[uid]:
+        async with self._locks[uid], self._api:
             out = await self.client.patch(
                 DEVICESTATUSES, str(m.get("name")), {"status": patch}, namespace=str(m.get("namespace"))
             )
@@ -103,7 +111,7 @@ class DeviceStatuses:
         name, ns = str(m.get("name")), str(m.get("namespace"))
         delays = backoff(initial=0.2, cap=self.retry_cap)
         while True:
-            async with self._locks[uid]:
+            async with self._locks[uid], self._api:
                 have = self.known.get(uid)
                 if have is not None:
                     return have
@@ -152,7 +160,7 @@ class DeviceStatuses:
         m = meta(dev)
         name, ns = str(m.get("name")), str(m.get("namespace"))
         self._pending.pop(uid, None)
-        async with self._locks[uid]:
+        async with self._locks[uid], self._api:
             self.known.pop(uid, None)
             try:
                 cur = await self.client.get(DEVICESTATUSES, name, namespace=ns)
