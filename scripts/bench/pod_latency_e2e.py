@@ -12,6 +12,7 @@ the end. `--kubeconfig K --node N` measures an existing cluster instead (e.g. th
 
     .venv/bin/python scripts/bench/pod_latency_e2e.py --pods 100
     .venv/bin/python scripts/bench/pod_latency.py --e2e --pods 100      # same thing
+    .venv/bin/python scripts/bench/pod_latency.py --e2e --concurrent 10 --rounds 5   # N POSTed at once
 """
 
 from __future__ import annotations
@@ -90,6 +91,120 @@ class DockerStarts:
         self._stream.close()
 
 
+def bench_pod(run: str, i: int, node: str, image: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"lat-{run}-{i}", "labels": {"kedge-bench": run}},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": False,
+            "containers": [{"name": "app", "image": image, "imagePullPolicy": "Never",
+                            "command": ["sleep", "3600"]}],
+        },
+    }  # fmt: skip
+
+
+async def watch_ready(
+    kube: KubeClient, label: str, api_ready: dict[str, float], arrived: asyncio.Event
+) -> None:
+    """uid -> first time the pod is Running+Ready in a watch of the pods labelled `label`."""
+    while True:
+        try:
+            async for ev in kube.watch_stream(PODS, namespace=NS, labels=label, timeout_seconds=600):
+                uid = ev.object.get("metadata", {}).get("uid", "")
+                if ev.type == "MODIFIED" and ready(ev.object) and uid not in api_ready:
+                    api_ready[uid] = time.perf_counter()
+                    arrived.set()
+        except Exception:  # a watch that ends early is simply reopened
+            await asyncio.sleep(0.1)
+
+
+async def api_batch(kube: KubeClient, node: str, n: int, image: str) -> list[float]:
+    """N pods POSTed at once to `node`; seconds from the POSTs to each Running+Ready in a watch; then
+    the pods are deleted and gone from the API."""
+    run = uuid.uuid4().hex[:6]
+    label = f"kedge-bench={run}"
+    api_ready: dict[str, float] = {}
+    arrived = asyncio.Event()
+    watcher = asyncio.create_task(watch_ready(kube, label, api_ready, arrived))
+    await asyncio.sleep(0.5)  # the watch is open
+    try:
+        t0 = time.perf_counter()
+        made = await asyncio.gather(
+            *(kube.create(PODS, bench_pod(run, i, node, image), namespace=NS) for i in range(n))
+        )
+        uids = [p["metadata"]["uid"] for p in made]
+        while not all(u in api_ready for u in uids):
+            arrived.clear()
+            await asyncio.wait_for(arrived.wait(), 120)
+        return [api_ready[u] - t0 for u in uids]
+    finally:
+        watcher.cancel()
+        await kube.delete_collection(PODS, namespace=NS, labels=label)
+        for _ in range(600):
+            if not (await kube.list(PODS, namespace=NS, labels=label)).items:
+                break
+            await asyncio.sleep(0.2)
+
+
+def edgecore_target() -> tuple[Path, str] | None:
+    """A cluster whose node runs the real edgecore, when the environment names one (else None)."""
+    kc, node = os.environ.get("KEDGE_BENCH_EDGECORE_KUBECONFIG"), os.environ.get("KEDGE_BENCH_EDGECORE_NODE")
+    return (Path(kc), node) if kc and node else None
+
+
+async def measure_concurrent(kube: KubeClient, node: str, n: int, rounds: int, image: str) -> dict[str, Any]:
+    """`rounds` times: N pods POSTed at once → each Running+Ready in the API, then (same process, right
+    after) N pods on Docker alone at once (the floor), and the same N against the real edgecore when
+    KEDGE_BENCH_EDGECORE_KUBECONFIG/_NODE name one; per round p50/max; medians printed."""
+    from pod_latency_concurrent import floor_round
+
+    from runtime.edge.pods import DockerAdapter
+
+    floor_docker = DockerAdapter(workers=max(8, 2 * n))
+    target = edgecore_target()
+    edgecore = make_client(target[0]) if target else None
+    per: list[dict[str, float]] = []
+    try:
+        for _ in range(rounds):
+            runs = {"kedge": await api_batch(kube, node, n, image)}
+            drained(node)
+            runs["floor"] = await floor_round(floor_docker, n, image)
+            if edgecore is not None and target is not None:
+                ec_image = os.environ.get("KEDGE_BENCH_EDGECORE_IMAGE", image)  # present on that node
+                runs["edgecore"] = await api_batch(edgecore, target[1], n, ec_image)
+            row = {}
+            for what, lat in runs.items():
+                row[f"{what}_p50_ms"] = round(statistics.median(lat) * 1000, 1)
+                row[f"{what}_max_ms"] = round(max(lat) * 1000, 1)
+            per.append(row)
+    finally:
+        await floor_docker.close()
+        if edgecore is not None:
+            await edgecore.close()
+    med = {k: round(statistics.median(row[k] for row in per), 1) for k in per[0]}
+    ratios = {
+        f"ratio_{other}_{q}": round(
+            statistics.median(r[f"kedge_{q}_ms"] / r[f"{other}_{q}_ms"] for r in per), 2
+        )
+        for other in ("floor", "edgecore")
+        if f"{other}_p50_ms" in per[0]
+        for q in ("p50", "max")
+    }
+    return {
+        "pods_at_once": n,
+        "rounds": rounds,
+        **med,
+        **ratios,
+        "edgecore": "measured in the same rounds (KEDGE_BENCH_EDGECORE_*)"
+        if target
+        else "absent: set KEDGE_BENCH_EDGECORE_KUBECONFIG and KEDGE_BENCH_EDGECORE_NODE to a cluster whose"
+        " node runs the real edgecore to measure it in the same rounds",
+        "per_round": per,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 async def measure(
     kube: KubeClient, dock: docker.DockerClient, node: str, n: int, image: str
 ) -> dict[str, Any]:
@@ -122,16 +237,7 @@ async def measure(
     steps: dict[str, list[float]] = {"sandbox_create": [], "app_create": []}
     try:
         for i in range(n):
-            pod: dict[str, Any] = {
-                "metadata": {"name": f"lat-{run}-{i}", "labels": {"kedge-bench": run}},
-                "spec": {
-                    "nodeSelector": {"kubernetes.io/hostname": node},
-                    "terminationGracePeriodSeconds": 0,
-                    "automountServiceAccountToken": False,
-                    "containers": [{"name": "app", "image": image, "imagePullPolicy": "Never",
-                                    "command": ["sleep", "3600"]}],
-                },
-            }  # fmt: skip
+            pod = bench_pod(run, i, node, image)
             t0 = time.perf_counter()
             uid = (await kube.create(PODS, pod, namespace=NS))["metadata"]["uid"]
             deadline = t0 + 60
@@ -173,10 +279,12 @@ async def measure(
     }
 
 
-async def bench(kubeconfig: Path, node: str, n: int, image: str) -> dict[str, Any]:
+async def bench(kubeconfig: Path, node: str, n: int, image: str, at_once: int, rounds: int) -> dict[str, Any]:
     kube = make_client(kubeconfig)
     dock = docker.from_env(timeout=60)
     try:
+        if at_once:
+            return await measure_concurrent(kube, node, at_once, rounds, image)
         return await measure(kube, dock, node, n, image)
     finally:
         await kube.close()
@@ -199,6 +307,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--image", default="kedge.local/busybox:1")
     ap.add_argument("--kubeconfig", type=Path, help="an existing cluster (else one is started)")
     ap.add_argument("--node", help="the edge node of --kubeconfig's cluster to schedule on")
+    ap.add_argument("--concurrent", type=int, default=0, help="N pods at once, beside Docker alone")
+    ap.add_argument("--rounds", type=int, default=5, help="with --concurrent: rounds (medians printed)")
     args = ap.parse_args(argv)
     started = time.time()
     teardown = None
@@ -213,14 +323,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         kubeconfig, node = env.cloud.kubeconfig, env.edge.node
         how = "kedge init --embedded + kedge join (tests/fixtures/e2e.py), this machine"
     try:
-        figures = asyncio.run(bench(kubeconfig, node, args.pods, args.image))
+        figures = asyncio.run(bench(kubeconfig, node, args.pods, args.image, args.concurrent, args.rounds))
         drained(node)
     finally:
         if teardown is not None:
             teardown()
     return {
         "bench": "pod_latency",
-        "mode": "e2e (POST pod -> docker start / Running+Ready in the API)",
+        "mode": "e2e (POST pod -> docker start / Running+Ready in the API)"
+        + (f", {args.concurrent} pods at once beside Docker alone" if args.concurrent else ""),
         "setup": how,
         **figures,
         "image": args.image,
