@@ -61,13 +61,18 @@ async def floor_round(docker: DockerAdapter, n: int, image: str) -> list[float]:
     return [r[0] for r in done if not isinstance(r, BaseException)]
 
 
-async def kedge_round(docker: DockerAdapter, n: int, image: str, parallel: int | None) -> list[float]:
-    """N pods through the pod manager, all handed over at once; seconds to each Running+Ready status."""
+async def kedge_round(
+    docker: DockerAdapter, n: int, image: str, parallel: int | None, reports: list[int] | None = None
+) -> list[float]:
+    """N pods through the pod manager, all handed over at once; seconds to each Running+Ready status
+    (`reports` gets the number of status reports, i.e. podpatches, sent until then)."""
     node = f"bench-{uuid.uuid4().hex[:8]}"
     ready: dict[str, float] = {}
     all_ready = asyncio.Event()
+    sent = [0]
 
     async def on_status(pod: dict[str, Any], st: dict[str, Any]) -> None:
+        sent[0] += 0 if all_ready.is_set() else 1
         cs = st.get("containerStatuses") or []
         if st["phase"] == "Running" and cs and all(c["ready"] for c in cs):
             ready.setdefault(pod["metadata"]["uid"], time.perf_counter())
@@ -93,6 +98,8 @@ async def kedge_round(docker: DockerAdapter, n: int, image: str, parallel: int |
             await loop
             await asyncio.gather(*(mgr.delete_pod(w.pod, 0) for w in list(mgr.pods.values())))
             await mgr.remove_orphans(set())
+    if reports is not None:
+        reports.append(sent[0])
     return [ready[p["metadata"]["uid"]] - t0 for p in pods]
 
 
@@ -115,6 +122,7 @@ async def main(
     docker = DockerAdapter(workers=max(8, 2 * n))  # the floor's own calls must not queue on threads
     kedge_docker = DockerAdapter()
     per: list[dict[str, Any]] = []
+    reports: list[int] = []
     load = [os.getloadavg()[0]]
     try:
         await kedge_round(kedge_docker, 1, image, parallel)  # warm-up, unmeasured (imports the sandbox image)
@@ -126,7 +134,7 @@ async def main(
                 if what == "floor":
                     row["floor"] = figures(await floor_round(docker, n, image))
                 else:
-                    row["kedge"] = figures(await kedge_round(kedge_docker, n, image, parallel))
+                    row["kedge"] = figures(await kedge_round(kedge_docker, n, image, parallel, reports))
             if not floor_only:
                 row["ratio_p50"] = round(row["kedge"]["p50_ms"] / row["floor"]["p50_ms"], 2)
                 row["ratio_max"] = round(row["kedge"]["max_ms"] / row["floor"]["max_ms"], 2)
@@ -160,6 +168,7 @@ async def main(
             "ratio_p50": med("ratio_p50"),
             "ratio_max": med("ratio_max"),
             "parallel": parallel if parallel is not None else "default",
+            "podpatches_per_pod": round(statistics.median(reports) / n, 2),
         }
     return out | {
         "per_round": per,

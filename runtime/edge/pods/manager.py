@@ -76,6 +76,7 @@ class PodManager:
         volume_refresh: float = 10.0,
         on_deleted: OnDeleted | None = None,
         parallel: int = 0,
+        slow_call: float = 10.0,
     ) -> None:
         self.docker, self.node, self.on_status, self.on_deleted = docker, node_name, on_status, on_deleted
         self._gone: dict[str, None] = {}  # uids deleted here (bounded), so late updates do not revive them
@@ -94,7 +95,7 @@ class PodManager:
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
             volume_refresh=volume_refresh,
-            bound=StartBound(parallel or default_parallel()),
+            bound=StartBound(parallel or default_parallel(), slow_call),
         )
         self._passes: dict[str, asyncio.Task[None]] = {}  # periodic reconciles still running, by uid
         self.pods: dict[str, PodWorker] = {}

@@ -4,6 +4,7 @@
     slot = PodSlot(bound)                   # one per pod worker
     await slot.take()                       # before a pass's first create/start/remove; a no-op once held
     slot.away()                             # just before a pull: it waits on a registry, not on this machine
+    await slot.call(docker.start(cid))      # an engine call; one slower than `slow` seconds gives it up
     slot.release()                          # the pass is over (PodManager._sync)
 
 Why per pod: N pods whose every engine call queues behind all the others' calls all finish together,
@@ -13,13 +14,18 @@ reconciles and status never wait behind starting ones; neither do pulls (a hangi
 hold a slot) nor graceful stops (they wait on the container's grace period, not on the engine's CPU).
 A pod's other containers may retake the slot while one of them pulls; the bound counts pods holding a
 slot, so a multi-container pod whose pull ends while another of its containers runs engine work does
-not take a second one.
+not take a second one. An engine call that hangs (a stuck mount, a wedged shim) gives the slot up once
+it has taken `slow` seconds: it is not using this machine, and the other pods must not wait for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def default_parallel(cpus: int | None = None) -> int:
@@ -32,10 +38,10 @@ def default_parallel(cpus: int | None = None) -> int:
 class StartBound:
     """At most `limit` pods holding a slot; `busy` and `peak` say how many do and did at once."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, slow: float = 10.0) -> None:
         if limit < 1:
             raise ValueError(f"parallel pod starts must be >= 1, not {limit}")
-        self.limit = limit
+        self.limit, self.slow = limit, slow
         self._sem = asyncio.Semaphore(limit)
         self.busy = self.peak = 0
 
@@ -71,6 +77,18 @@ class PodSlot:
             self.bound.release()
 
     away = release  # before a pull: the next create takes it again
+
+    async def call(self, aw: Awaitable[T]) -> T:
+        """Await an engine call; past `bound.slow` seconds the slot is given up (the next call of the
+        pod takes it again)."""
+        task = asyncio.ensure_future(aw)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.bound.slow)
+            if not done:
+                self.release()
+            return await task
+        finally:
+            task.cancel()  # a no-op once done; when we are cancelled, so is the call
 
 
 __all__ = ["PodSlot", "StartBound", "default_parallel"]

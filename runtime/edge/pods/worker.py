@@ -164,7 +164,7 @@ class PodWorker:
             # docker needs the sandbox to exist for a `container:<id>` create, to run only for the start:
             # the containers that run first are created while it starts (runc + network take long)
             for r in await asyncio.gather(
-                self.ctx.docker.start(cid), self._precreate(cid), return_exceptions=True
+                self.slot.call(self.ctx.docker.start(cid)), self._precreate(cid), return_exceptions=True
             ):
                 if isinstance(r, BaseException):
                     raise r
@@ -185,10 +185,10 @@ class PodWorker:
 
     async def _create_sandbox(self, name: str, cfg: dict[str, Any], host: dict[str, Any]) -> str:
         try:
-            return await self.ctx.docker.create(name, host_config=host, **cfg)
+            return await self.slot.call(self.ctx.docker.create(name, host_config=host, **cfg))
         except NotFound:  # the sandbox image is missing (first pod, or pruned): build it, once more
             await self.ctx.ensure_pause()
-            return await self.ctx.docker.create(name, host_config=host, **cfg)
+            return await self.slot.call(self.ctx.docker.create(name, host_config=host, **cfg))
 
     async def _precreate(self, sandbox_id: str) -> None:
         """Create (not start) the first init container, else every app container, of a fresh pod —
@@ -297,7 +297,7 @@ class PodWorker:
         self.changed = True
         try:
             await self.slot.take()
-            await docker.start(cid)
+            await self.slot.call(docker.start(cid))
         except Unreachable:
             raise
         except KedgeError as exc:
@@ -346,7 +346,7 @@ class PodWorker:
             if info not in prev:
                 await self.ctx.docker.remove(info["Id"])
         self.history[c["name"]] = prev
-        return await self.ctx.docker.create(dname, host_config=host, **cfg)
+        return await self.slot.call(self.ctx.docker.create(dname, host_config=host, **cfg))
 
     async def _record(self, name: str, cid: str, restarts: int) -> None:
         """Put the new instance `cid` in front of the previous one (the only other one kept)."""

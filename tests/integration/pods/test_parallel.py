@@ -195,3 +195,68 @@ async def test_a_hanging_pull_holds_up_no_other_pod(
     await asyncio.wait_for(hanging, 60)  # the closed registry fails the pull: ErrImagePull
     st = pod_env.last("stuck")
     assert cstatus(st, "app")["state"]["waiting"]["reason"] in ("ErrImagePull", "ImagePullBackOff")
+
+
+class StallingEngine:
+    """A unix-socket proxy to the real engine that holds, unanswered, every request containing `stall`
+    (a hung engine call); everything else is passed through byte for byte."""
+
+    def __init__(self, path: str, stall: bytes, engine: str = "/var/run/docker.sock") -> None:
+        self.path, self.stall, self.engine = path, stall, engine
+        self.stalled = 0
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(path)
+        self.sock.listen(64)
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.engine)
+            self.conns += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, requests: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if requests and self.stall in data:
+                    self.stalled += 1
+                    return  # never forwarded, never answered: the caller's thread waits
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+async def test_a_hanging_engine_call_holds_up_no_other_pod(pod_env: PodEnv, tmp_path: Any) -> None:
+    from runtime.edge.pods import DockerAdapter
+
+    engine = StallingEngine(str(tmp_path / "docker.sock"), b"containers/create?name=kedge_POD_wedged_")
+    try:
+        # one slot; the wedged pod's sandbox create never returns (until the proxy closes)
+        m = pod_env.manager(parallel=1, slow_call=0.5, docker=DockerAdapter(f"unix://{engine.path}"))
+        await m.start()
+        wedged = asyncio.create_task(m.sync_pod(sleeper(pod_env, "wedged")))
+        for _ in range(200):
+            if engine.stalled:
+                break
+            await asyncio.sleep(0.05)
+        assert engine.stalled == 1
+        await asyncio.gather(*(m.sync_pod(sleeper(pod_env, f"fine{i}")) for i in range(2)))
+        for i in range(2):
+            await pod_env.wait(f"fine{i}", running)
+        assert not wedged.done()
+        assert m.ctx.bound.peak == 1  # the bound held: the wedged pod had given its slot up
+    finally:
+        engine.close()
+    await asyncio.wait_for(asyncio.gather(wedged, return_exceptions=True), 30)
