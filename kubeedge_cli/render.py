@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from kubeedge_cli.options import Format
-from runtime.errors import KedgeError
+from runtime.errors import KedgeError, PartialFailure, PreflightFailed
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -51,11 +52,27 @@ def warn(text: str) -> None:
     err.print(f"warning: {text}", markup=False, style="yellow")
 
 
-def error(exc: BaseException, fmt: Format = Format.table) -> None:
-    """Report an error on stderr: message and hint, or a JSON object when -o json."""
-    hint = exc.hint if isinstance(exc, KedgeError) else None
+def with_root(text: str, root: str | None) -> str:
+    """Name `--root X` in every `kedge …` command a hint quotes, when the user gave one (so the hint
+    can be pasted as is)."""
+    if not root or root == "/":
+        return text
+    return re.sub(
+        r"`(kedge [^`]*?)`", lambda m: f"`{m[1]} --root {root}`" if "--root" not in m[1] else m[0], text
+    )
+
+
+def error(exc: BaseException, fmt: Format = Format.table, *, root: str | None = None) -> None:
+    """Report an error on stderr: message and hint, or a JSON object when -o json (with the failed
+    checks of a preflight and the errors of a partial failure)."""
+    hint = with_root(exc.hint, root) if isinstance(exc, KedgeError) and exc.hint else None
     if fmt is Format.json:
-        body = {"error": str(exc), "type": type(exc).__name__, "hint": hint}
+        body: dict[str, Any] = {"error": str(exc), "type": type(exc).__name__, "hint": hint}
+        if isinstance(exc, PreflightFailed):
+            body["failed"] = exc.failed
+            body["checks"] = exc.checks
+        if isinstance(exc, PartialFailure):
+            body["errors"] = exc.errors
         sys.stderr.write(json.dumps(body) + "\n")
         return
     err.print(f"error: {exc}", markup=False, style="red")

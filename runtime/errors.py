@@ -37,11 +37,20 @@ class UsageError(KedgeError):
 
 
 class PreflightFailed(KedgeError):
-    """One or more named preflight checks failed; `failed` lists their names."""
+    """One or more named preflight checks failed; `failed` lists their names, `checks` every check run
+    (name, verdict, detail, hint) so `-o json` carries the reasons."""
 
-    def __init__(self, message: str, *, failed: list[str] | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed: list[str] | None = None,
+        hint: str | None = None,
+        checks: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.failed = failed or []
+        self.checks = checks or []
 
 
 class Unreachable(KedgeError):

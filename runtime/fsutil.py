@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -62,3 +63,25 @@ def live_pid(path: Path) -> int | None:
     """The recorded pid if that process runs, else None."""
     pid = read_pid(path)
     return pid if pid is not None and pid_alive(pid) else None
+
+
+def missing(*paths: Path) -> list[Path]:
+    """The given paths and their ancestors that do not exist yet, deepest first: what a command is
+    about to create, so that a failure can remove exactly that (`remove_created`)."""
+    out = {d for p in paths for d in (p, *p.parents) if not d.exists()}
+    return sorted(out, key=lambda d: len(d.parts), reverse=True)
+
+
+def remove_created(created: list[Path], *, only_empty: bool = False) -> None:
+    """Remove what `missing()` listed (deepest first). Directories only when empty if `only_empty`."""
+    import shutil
+
+    for p in created:
+        if p.is_dir() and not p.is_symlink():
+            if only_empty:
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)

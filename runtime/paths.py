@@ -60,5 +60,5 @@ class Paths:
         return self._p("run", "kedge", f"{self.role}.sock")
 
     def installed(self) -> bool:
-        """A role counts as installed when its config, state or pid file exists under the root."""
-        return any(p.exists() for p in (self.config_file, self.state, self.pid_file))
+        """A role counts as installed when its config, keys, state or pid file exists under the root."""
+        return any(p.exists() for p in (self.config_file, self.pki, self.state, self.pid_file))

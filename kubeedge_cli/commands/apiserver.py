@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ app = typer.Typer()
 
 @app.command()
 def apiserver(
+    ctx: typer.Context,
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Where objects, keys and admin.kubeconfig live.")
     ],
@@ -48,13 +48,12 @@ def apiserver(
 
     Prints the admin kubeconfig path on stdout once it is ready.
     """
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # the controllers' client: one line per request
     import asyncio  # not before a command is known (issue 14: import diet)
 
-    from runtime import eventloop
+    from kubeedge_cli.options import settings
+    from runtime import eventloop, logs
+
+    logs.setup(logging.INFO, settings(ctx).verbose)
     from runtime.apiserver.run import serve
 
     async def main() -> None:

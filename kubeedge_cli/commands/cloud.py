@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,28 +17,23 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, help="Cloud role commands.")
 
 
-def _logging(level: str, verbose: int) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-
-
 async def _main(
     cfg_path: Path | None, root: Path, kubeconfig: Path | None, sets: list[str], verbose: int
 ) -> None:
+    from runtime import logs
     from runtime.cloud import run as cloud_run
     from runtime.config import load_cloud
 
     cfg = load_cloud(cfg_path, root, sets)
-    _logging(cfg.log_level, verbose)
+    logs.setup(cfg.log_level, verbose)
     import asyncio  # not before a command is known (issue 14: import diet)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await cloud_run.run(cfg, stop, cloud_run.default_extra_tasks(), root=root, kubeconfig=kubeconfig)
+    with cloud_run.foreground(root):
+        await cloud_run.run(cfg, stop, cloud_run.default_extra_tasks(), root=root, kubeconfig=kubeconfig)
 
 
 @app.command("run")

@@ -24,7 +24,14 @@ def run(
         None
     ),
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c")] = None,
-    foreground: Annotated[bool, typer.Option(help="Attached to this terminal (always the case).")] = False,
+    foreground: Annotated[
+        bool,
+        typer.Option(
+            "--foreground",
+            help="Accepted for scripts: `kedge edge run` always runs in the foreground, attached to this "
+            "terminal (`kedge join` starts it in the background).",
+        ),
+    ] = False,
     no_pods: Annotated[bool, typer.Option("--no-pods", help="Do not host the pod manager.")] = False,
     root: RootOpt = None,
 ) -> None:

@@ -62,13 +62,18 @@ def init(
     no_token: Annotated[bool, typer.Option("--no-token", help="Do not create a join token.")] = False,
     token_ttl: Annotated[str, typer.Option("--token-ttl", help="Lifetime of the printed token.")] = "24h",
     ignore: Annotated[
-        str, typer.Option("--ignore-preflight-errors", help="Checks to downgrade to warnings: NAME,… or all.")
+        str,
+        typer.Option(
+            "--ignore-preflight-errors", help="Checks to downgrade to warnings: NAME[,NAME...] or all."
+        ),
     ] = "",
     patch_daemonsets: Annotated[
         bool,
         typer.Option("--patch-daemonsets", help="Keep existing DaemonSets off edge nodes (node affinity)."),
     ] = False,
-    apiserver_port: Annotated[int, typer.Option("--apiserver-port", help="Embedded API server port.")] = 6443,
+    apiserver_port: Annotated[
+        int | None, typer.Option("--apiserver-port", help="Embedded API server port (default 6443).")
+    ] = None,
     kubeconfig: KubeconfigOpt = None,  # as given to init itself: --embedded refuses it
 ) -> None:
     """Install the kedge cloud: CRDs, RBAC, CA, the cloud itself; print the `kedge join` line."""
@@ -105,7 +110,7 @@ def init(
 
 async def _init(
     s: Settings, opts: Any, mode: str, sets: list[str], *, dry_run: bool, wait: bool, wait_s: float,
-    token: bool, ttl_s: float, ignore: list[str], patch_ds: bool, apiserver_port: int,
+    token: bool, ttl_s: float, ignore: list[str], patch_ds: bool, apiserver_port: int | None,
 ) -> None:  # fmt: skip
     import asyncio
 
@@ -212,15 +217,15 @@ async def _served(s: Settings) -> set[str] | None:
         return None
 
 
-def _check_apiserver_port(root: Any, port: int, ignore: list[str]) -> None:
+def _check_apiserver_port(root: Any, port: int | None, ignore: list[str]) -> None:
     """The embedded API server starts before the other checks can run: check its port first."""
     from runtime.cloud import init_preflight as pre
-    from runtime.cloud import init_procs
+    from runtime.cloud import init_procs, init_run
 
-    if not port or init_procs.running_pid(root, "apiserver") is not None:
+    if port == 0 or init_procs.running_pid(root, "apiserver") is not None:
         return
     pf = pre.Preflight()
-    pre.check_ports(pf, [("127.0.0.1", port)])
+    pre.check_ports(pf, [("127.0.0.1", port or init_run.DEFAULT_APISERVER_PORT)])
     _print_checks(pf.enforce(ignore))
 
 

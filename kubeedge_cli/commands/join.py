@@ -14,7 +14,7 @@ import typer
 
 from kubeedge_cli import render
 from kubeedge_cli.options import Format, OutputOpt, RootOpt, settings
-from runtime.errors import PreflightFailed, UsageError
+from runtime.errors import KedgeError, PreflightFailed, UsageError
 
 if TYPE_CHECKING:
     import asyncio
@@ -56,7 +56,7 @@ def join(
     node_name: Annotated[str | None, typer.Option(help="Node name (default: host name).")] = None,
     labels: Annotated[str | None, typer.Option(help="Node labels k=v,k2=v2.")] = None,
     with_edge_taint: Annotated[
-        bool, typer.Option(help="Taint node-role.kubernetes.io/edge:NoSchedule.")
+        bool, typer.Option("--with-edge-taint", help="Taint node-role.kubernetes.io/edge:NoSchedule.")
     ] = False,
     mqtt: Annotated[
         str,
@@ -66,8 +66,12 @@ def join(
         ),
     ] = "embedded",
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c")] = None,
-    foreground: Annotated[bool, typer.Option(help="Run the runtime in this process.")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Run the checks and print the plan; change nothing.")] = False,
+    foreground: Annotated[
+        bool, typer.Option("--foreground", help="Run the runtime in this process.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Run the checks and print the plan; change nothing.")
+    ] = False,
     ignore_preflight_errors: Annotated[
         str | None, typer.Option(help="Comma-separated check names to downgrade, or 'all'.")
     ] = None,
@@ -111,6 +115,7 @@ def join(
         raise PreflightFailed(
             f"preflight failed: {', '.join(c.name for c in bad)}",
             failed=[c.name for c in bad],
+            checks=[c.as_dict() for c in checks],
             hint="fix the checks above, or --ignore-preflight-errors=" + ",".join(c.name for c in bad),
         )
     steps = joiner.steps()
@@ -127,7 +132,14 @@ def join(
         else:
             render.data(plan, st.output)
         return
-    notes = asyncio.run(_execute(joiner, len(steps)))
+    try:
+        notes = asyncio.run(_execute(joiner, len(steps)))
+    except KedgeError as exc:
+        undone = joiner.undo()
+        if undone:
+            render.message(f"join failed: removed the {len(undone)} things it had set up under {opts.root}")
+            exc.hint = "fix the cause (above), then run the same `kedge join` again"
+        raise
     result = {"node": opts.node_name, "server": opts.hub_addr, "steps": notes}
     if st.output is not Format.table:
         render.data(result, st.output)

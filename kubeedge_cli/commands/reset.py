@@ -26,7 +26,8 @@ app = typer.Typer()
 def _installed(root: Path) -> list[str]:
     from runtime.paths import Paths
 
-    return [role for role in ("cloud", "edge") if Paths.of(root, role).installed()]
+    cloud = Paths.of(root, "cloud").installed() or Paths.of(root, "apiserver").installed()  # embedded data
+    return [role for role, here in (("cloud", cloud), ("edge", Paths.of(root, "edge").installed())) if here]
 
 
 @app.command()
@@ -68,6 +69,12 @@ def reset(
     if role not in ("cloud", "edge", "all"):
         raise UsageError(f"reset {role}: expected cloud, edge or all")
     roles = ["cloud", "edge"] if role == "all" else [role]
+    if kubeconfig is None:  # a role not installed here has nothing to reset (without a cluster named)
+        roles = [r for r in roles if r in installed]
+        if not roles:
+            render.message(f"no {role if role != 'all' else 'kedge role'} installed under {s.root}; "
+                           "nothing to reset")  # fmt: skip
+            return
     if not dry_run and not force:
         if not sys.stdin.isatty():
             raise UsageError("reset is destructive: pass --force (not on a terminal, cannot ask)")

@@ -8,15 +8,13 @@ embedded API server's entry names any failing controller).
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from kubeedge_cli import render
+from kubeedge_cli import render, statusview
 from kubeedge_cli.commands import status_devices
 from kubeedge_cli.options import Format, OutputOpt, RootOpt, settings
 from runtime.errors import KedgeError
@@ -127,67 +125,6 @@ def _status_of(what: str, root: Path, output: Format) -> None:
     status_devices.show(status_devices.read(Path(load_edge(None, root).cache.db)), output)
 
 
-def _ago(ts: Any) -> str:
-    if not isinstance(ts, int | float):
-        return "-"
-    s = int(time.time() - ts)
-    return f"{s}s ago" if s < 120 else f"{s // 60}m ago" if s < 7200 else f"{s // 3600}h ago"
-
-
-def _when(ts: Any) -> str:
-    if not isinstance(ts, int | float):
-        return "-"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _print_edge(e: dict[str, Any]) -> None:
-    c, n, cache = e.get("cloud") or {}, e.get("node") or {}, e.get("cache") or {}
-    link = "connected" if c.get("connected") else "DISCONNECTED"
-    pid = (e.get("process") or {}).get("pid")
-    peer = c.get("peer_kind") or "-"
-    rows = [
-        ("runtime", ("running" if e.get("running") else "NOT RUNNING") + (f" (pid {pid})" if pid else "")),
-        ("health", "healthy" if e.get("healthy") else "UNHEALTHY"),
-        (
-            "cloud",
-            f"{c.get('server', '')} {link} ({peer} peer), since {_ago(c.get('since'))}, "
-            f"last contact {_ago(c.get('last_contact'))}"
-            + (f", retry in {c['backoff']:.1f}s" if c.get("backoff") else ""),
-        ),
-        ("node", f"{n.get('name', '')} ready={n.get('ready')} registered={n.get('registered')}"),
-        ("certificate", f"expires {_when((e.get('certificate') or {}).get('notAfter'))}"),
-        (
-            "cache",
-            f"{sum((cache.get('objects') or {}).values())} objects, "
-            f"{cache.get('bytes', 0) // 1024} KiB, "
-            f"epoch {cache.get('epoch') or '-'}, last sync {_ago(cache.get('lastSync'))}",
-        ),
-    ]
-    if e.get("process"):
-        p = e["process"]
-        rows.append(("process", f"RSS {p.get('rssBytes', 0) / 2**20:.1f} MiB, CPU {p.get('cpuSeconds')}s"))
-    for problem in (
-        e.get("message"),
-        c.get("auth_error") or c.get("last_error"),
-        n.get("lastError"),
-        e.get("podsError"),
-    ):
-        if problem:
-            rows.append(("problem", str(problem)))
-    rows += status_devices.section(e)
-    render.table(["edge", "status"], rows)
-    pods = e.get("pods") or []
-    if pods:
-        render.message("")
-        render.table(
-            ["namespace", "name", "phase", "ready", "restarts", "age"],
-            [
-                [p["namespace"], p["name"], p["phase"], p["ready"], p["restarts"], f"{p['age']}s"]
-                for p in pods
-            ],
-        )
-
-
 @app.command()
 def status(
     ctx: typer.Context,
@@ -219,16 +156,12 @@ def status(
                 f"no kedge role installed under {s.root}", hint="`kedge join` (edge) or `kedge init` (cloud)"
             ),
             s.output,
+            root=str(s.root),
         )
         raise typer.Exit(1)
     if s.output is Format.table:
-        if "edge" in out:
-            _print_edge(out["edge"])
-        if "cloud" in out:
-            render.data(out["cloud"], Format.table)
-        if "apiserver" in out:
-            render.data(out["apiserver"], Format.table)
+        statusview.print_sections(out)
     else:
-        render.data(out, s.output)
+        render.data(statusview.for_json(out), s.output)
     if any(r.get("healthy") is False for r in out.values()):
         raise typer.Exit(1)

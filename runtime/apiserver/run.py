@@ -27,6 +27,7 @@ from runtime.apiserver.db import Database
 from runtime.apiserver.resources import Registry
 from runtime.apiserver.storage import Store
 from runtime.fsutil import write_atomic
+from runtime.listen import AddressInUse, start_site
 
 log = logging.getLogger("kedge.apiserver")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -211,10 +212,15 @@ async def serve(
     sslctx.set_alpn_protocols(["http/1.1"])
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=sslctx, backlog=1024, reuse_address=True)
-    await site.start()
-    server: Any = site._server  # bound port (port 0 → the kernel's choice)
-    bound = int(server.sockets[0].getsockname()[1])
+    try:
+        bound = await start_site(
+            runner, host, port, what="kedge apiserver", ssl_context=sslctx, backlog=1024, reuse_address=True,
+            hint="another API server (or program) holds it: stop it, or pick another port (--port, or "
+            "--apiserver-port of `kedge init --embedded`; 0: any free port)",
+        )  # fmt: skip
+    except AddressInUse:
+        await runner.cleanup()
+        raise
     await publish_self(store, host, bound)
     url = f"https://{_url_host(host)}:{bound}"
     api.server_url = url

@@ -26,6 +26,7 @@ from runtime.errors import AuthError, KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import NODES
+from runtime.listen import CLOUD_HINT, AddressInUse, start_site
 from runtime.pki import ANN_KEY_HASH, certs, tokens
 from runtime.pki.store import PKIStore
 
@@ -209,9 +210,12 @@ async def serve(
     """Start the HTTPS site; returns the runner (for cleanup) and the port actually bound."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=1024)
-    await site.start()
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return runner, int(bound)
+    try:
+        bound = await start_site(
+            runner, host, port, what="kedge certificate server", ssl_context=ssl_context, backlog=1024,
+            hint=CLOUD_HINT,
+        )  # fmt: skip
+    except AddressInUse:
+        await runner.cleanup()
+        raise
+    return runner, bound

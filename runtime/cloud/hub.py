@@ -44,6 +44,7 @@ from runtime.cloud.hub_handshake import (
 from runtime.cloud.hub_metrics import HubMetrics
 from runtime.cloud.hub_session import LogOnce, OnAck, OnMessage, Session, SessionInfo
 from runtime.config import CloudHubSection
+from runtime.listen import CLOUD_HINT, binding
 from runtime.protocol import MAX_FRAME_BYTES, Message, add_node_prefix, strip_node_prefix
 from runtime.protocol.delivery import MAX_RESENDS, RESEND_AFTER, Acked, Downlink
 
@@ -135,7 +136,13 @@ class CloudHub:
 
     async def start(self) -> None:
         raise_nofile_limit()
-        self._server = await serve(
+        with binding("kedge cloud hub", self.host, self.port, hint=CLOUD_HINT):
+            self._server = await self._serve()
+        self._housekeeper = asyncio.create_task(self._housekeeping(), name="cloudhub-housekeeping")
+        log.info("cloudhub listening on %s:%d", self.host, self.bound_port)
+
+    async def _serve(self) -> Server:
+        return await serve(
             self._handler,
             self.host,
             self.port,
@@ -150,8 +157,6 @@ class CloudHub:
             logger=QuietProbes(log, {}),
             close_timeout=self.close_wait,
         )
-        self._housekeeper = asyncio.create_task(self._housekeeping(), name="cloudhub-housekeeping")
-        log.info("cloudhub listening on %s:%d", self.host, self.bound_port)
 
     async def stop(self) -> None:
         if self._housekeeper is not None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runtime.errors import KedgeError
-from runtime.fsutil import live_pid, pid_alive, write_atomic
+from runtime.fsutil import live_pid, missing, pid_alive, remove_created, write_atomic
 from runtime.paths import Paths, Role
 from runtime.procs import spawn_detached
 
@@ -65,13 +65,26 @@ def _alive(pid: int) -> bool:
     return pid_alive(pid)
 
 
+def exit_error(root: Path, role: Role, pid: int) -> KedgeError:
+    """What a detached kedge that exited said: its own `error:` and `hint:` lines when it printed them
+    (one line each, as every kedge command does), else the tail of its log."""
+    lines = log_tail(root, role, 40).splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    if not errors:
+        return KedgeError(f"kedge {role} (pid {pid}) exited; log:\n{log_tail(root, role)}",
+                          hint=f"see {Paths.of(root, role).log_file}")  # fmt: skip
+    i = errors[-1]
+    hint = lines[i + 1].strip().removeprefix("hint: ") if i + 1 < len(lines) else ""
+    return KedgeError(f"kedge {role} exited: {lines[i].removeprefix('error: ')}", hint=hint or None)
+
+
 def wait_file(path: Path, pid: int, root: Path, role: Role, timeout: float) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and path.stat().st_size > 0:
             return path
         if not _alive(pid):
-            raise KedgeError(f"{role} (pid {pid}) exited before writing {path}; log:\n{log_tail(root, role)}")
+            raise exit_error(root, role, pid)
         time.sleep(0.1)
     raise KedgeError(f"timed out after {timeout:.0f}s waiting for {role} to write {path}",
                      hint=f"see {Paths.of(root, role).log_file}")  # fmt: skip
@@ -113,8 +126,7 @@ def wait_cloud_ready(root: Path, pid: int, timeout: float) -> str:
         if url and http_ok(url + "/readyz"):
             return url
         if not _alive(pid):
-            raise KedgeError(f"kedge cloud run (pid {pid}) exited; log:\n{log_tail(root, 'cloud')}",
-                             hint=f"see {Paths.of(root, 'cloud').log_file}")  # fmt: skip
+            raise exit_error(root, "cloud", pid)
         time.sleep(0.1)
     raise KedgeError(f"timed out after {timeout:.0f}s waiting for the local cloud's /readyz",
                      hint=f"see {Paths.of(root, 'cloud').log_file}")  # fmt: skip
@@ -144,21 +156,31 @@ def stop_process(root: Path, role: Role, timeout: float = 10.0) -> int | None:
 @contextlib.contextmanager
 def exclusive(root: Path, what: str) -> Iterator[None]:
     """One init/reset of the cloud role per root at a time (flock: released when the holder dies,
-    so a crash never leaves a stale lock). The file records the holder's pid for the message."""
+    so a crash never leaves a stale lock). The file records the holder's pid for the message, and is
+    removed (with the directories it needed) when the holder is done: nothing is left behind."""
     path = Paths.of(root, "cloud").pid_file.with_name("cloud-admin.lock")
+    made = missing(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
             raise KedgeError(
                 f"another kedge init/reset (pid {holder}) is working under {root}",
                 hint="wait for it to finish; the lock is released when it exits",
             ) from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break  # else the previous holder removed the file we opened: open the new one
+        os.close(fd)
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {what}\n".encode(), 0)
         yield
     finally:
+        path.unlink(missing_ok=True)  # while still holding it, so no one locks a removed file
         os.close(fd)  # closing drops the flock
+        remove_created(made, only_empty=True)  # the directories this call made, once empty

@@ -11,6 +11,7 @@ processes. The install record (<root>/var/lib/kedge/cloud/install.json) tells re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import time
@@ -21,8 +22,8 @@ from typing import Any, Literal
 from runtime.cloud import init_procs, init_systemd
 from runtime.cloud.install import InstallOptions, cloud_config
 from runtime.config import apply_overrides, save
-from runtime.errors import KedgeError
-from runtime.fsutil import write_atomic
+from runtime.errors import KedgeError, UsageError
+from runtime.fsutil import missing, remove_created, write_atomic
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import DEPLOYMENTS
@@ -55,6 +56,18 @@ class InstallRecord:
             return cls(data["mode"], data["namespace"], data.get("kubeconfig", ""))
         except (OSError, ValueError, KeyError):
             return None
+
+
+def local_kubeconfig(root: Path) -> Path | None:
+    """The kubeconfig of the cluster the cloud under `root` was installed into: the embedded API
+    server's admin kubeconfig, else the file `kedge init` recorded; None when neither exists."""
+    admin = Paths.of(root, "cloud").admin_kubeconfig
+    if admin.is_file():
+        return admin
+    record = InstallRecord.load(root)
+    if record and record.kubeconfig and Path(record.kubeconfig).is_file():
+        return Path(record.kubeconfig)
+    return None
 
 
 async def ensure_pki(client: KubeClient, namespace: str) -> certs.CA:
@@ -140,22 +153,55 @@ def start_cloud(root: Path, kubeconfig: Path | None, *, systemd: bool = False) -
     return init_procs.start_detached(root, "cloud", args), True
 
 
-def start_apiserver(root: Path, port: int, timeout: float = 60.0) -> tuple[Path, int, bool]:
-    """Start the embedded API server unless running; copy its kubeconfig to <root>/etc/kedge/."""
+def start_apiserver(root: Path, port: int | None, timeout: float = 60.0) -> tuple[Path, int, bool]:
+    """Start the embedded API server unless running; copy its kubeconfig to <root>/etc/kedge/.
+
+    `port` None: whatever port a running one has, else 6443. A running one on another port than the
+    one asked for is an error (it is not restarted behind the user's back). A start that fails leaves
+    nothing behind: process, pid file, log and the data directory it created are removed."""
     paths = Paths.of(root, "apiserver")
     data_dir = paths.state
     target = paths.admin_kubeconfig
     pid = init_procs.running_pid(root, "apiserver")
-    started = False
-    if pid is None:
-        (data_dir / "admin.kubeconfig").unlink(missing_ok=True)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        args = ["apiserver", "--data-dir", str(data_dir), "--port", str(port), "--bind", "127.0.0.1"]
-        pid = init_procs.start_detached(root, "apiserver", args)
-        started = True
-    source = init_procs.wait_file(data_dir / "admin.kubeconfig", pid, root, "apiserver", timeout)
+    if pid is not None:
+        serving = _kubeconfig_port(data_dir / "admin.kubeconfig")
+        if port and serving and port != serving:
+            raise UsageError(
+                f"the embedded API server already runs on port {serving} (pid {pid}); "
+                f"--apiserver-port {port} would need it restarted",
+                hint=f"drop --apiserver-port (or pass {serving}), or `kedge reset cloud` and init again",
+            )
+        source = init_procs.wait_file(data_dir / "admin.kubeconfig", pid, root, "apiserver", timeout)
+        write_atomic(target, source.read_bytes(), mode=0o600)
+        return target, pid, False
+    created = missing(data_dir, paths.log_file)
+    (data_dir / "admin.kubeconfig").unlink(missing_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = DEFAULT_APISERVER_PORT if port is None else port
+    args = ["apiserver", "--data-dir", str(data_dir), "--port", str(port), "--bind", "127.0.0.1"]
+    pid = init_procs.start_detached(root, "apiserver", args)
+    try:
+        source = init_procs.wait_file(data_dir / "admin.kubeconfig", pid, root, "apiserver", timeout)
+    except KedgeError:
+        init_procs.stop_process(root, "apiserver")
+        remove_created(created)
+        raise
     write_atomic(target, source.read_bytes(), mode=0o600)
-    return target, pid, started
+    return target, pid, True
+
+
+def _kubeconfig_port(path: Path) -> int | None:
+    """The port of the server a kubeconfig written by `kedge apiserver` names."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(": ")
+        port = value.strip().strip("'\"").rpartition(":")[2]
+        if key == "server" and port.isdigit():
+            return int(port)
+    return None
 
 
 async def wait_api(client: KubeClient, within: float) -> None:
@@ -174,11 +220,12 @@ def remove_local_files(root: Path, *, embedded: bool, purge: bool) -> list[str]:
     """What init wrote locally for the cloud (never an edge's files); apiserver data only with purge."""
     cloud = Paths.of(root, "cloud")
     removed = []
-    targets: list[Path] = [cloud.config_file, cloud.state, cloud.pki, cloud.status_socket]
+    apiserver = Paths.of(root, "apiserver")
+    targets: list[Path] = [cloud.config_file, cloud.state, cloud.pki, cloud.status_socket, cloud.log_file]
     if embedded:
-        targets.append(cloud.admin_kubeconfig)
+        targets += [cloud.admin_kubeconfig, apiserver.log_file]
         if purge:
-            targets.append(Paths.of(root, "apiserver").state)
+            targets.append(apiserver.state)
     for t in targets:
         if t.is_dir():
             shutil.rmtree(t, ignore_errors=True)
@@ -186,4 +233,7 @@ def remove_local_files(root: Path, *, embedded: bool, purge: bool) -> list[str]:
         elif t.exists():
             t.unlink(missing_ok=True)
             removed.append(str(t))
+    for d in (cloud.pki.parent, cloud.etc, cloud.state.parent, cloud.log_file.parent, cloud.pid_file.parent):
+        with contextlib.suppress(OSError):  # kedge's own directories, once nothing is left in them
+            d.rmdir()
     return removed

@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +34,11 @@ from runtime.cloud import bootstrap, hub_task
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices import ACK_OWNER, DeviceController
 from runtime.config import CloudConfig
-from runtime.errors import ConfigError, KedgeError
-from runtime.fsutil import write_atomic
+from runtime.errors import ConfigError, KedgeError, UsageError
+from runtime.fsutil import read_pid, write_atomic
 from runtime.kube.client import KubeClient, make_client
 from runtime.kube.errors import KubeNotFound
+from runtime.listen import CLOUD_HINT, AddressInUse, start_site
 from runtime.paths import Paths
 from runtime.pki import certs, tls
 from runtime.pki.store import REISSUE_BEFORE, PKIStore
@@ -222,10 +223,11 @@ async def _health(ctx: CloudContext, started: asyncio.Event) -> None:
     host, port = _split_addr(ctx.cfg.metrics_address or DEFAULT_HEALTH, "metrics_address")
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    sockets = getattr(site._server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
+    try:
+        bound = await start_site(runner, host, port, what="kedge cloud health endpoint", hint=CLOUD_HINT)
+    except AddressInUse:
+        await runner.cleanup()
+        raise
     ctx.addresses["health"] = f"{host}:{bound}"
     started.set()
     try:
@@ -283,6 +285,31 @@ def _write_addresses(ctx: CloudContext) -> None:
     """Tell scripts and tests where we listen (ports may be 0 = chosen by the kernel)."""
     body = {**ctx.addresses, "pid": os.getpid(), "started": time.time()}
     write_atomic(ctx.paths.state / "addresses.json", json.dumps(body), mode=0o644)
+
+
+@contextlib.contextmanager
+def foreground(root: Path) -> Iterator[None]:
+    """`kedge cloud run` from a terminal: refuse when a cloud already runs under `root` (pid file of
+    init's detached cloud, or of another foreground one), and hold the pid file while running."""
+    from runtime.cloud.init_procs import running_pid
+
+    pid_file = Paths.of(root, "cloud").pid_file
+    other = running_pid(root, "cloud")
+    if other is not None and other not in (os.getpid(), os.getppid()):  # ppid: the one-file bootloader
+        raise UsageError(
+            f"a kedge cloud is already running under {root} (pid {other}, {pid_file})",
+            hint="`kedge status` shows it; stop it with `kedge reset cloud` (or kill {other}) first".replace(
+                "{other}", str(other)
+            ),
+        )
+    claimed = other is None
+    if claimed:
+        write_atomic(pid_file, f"{os.getpid()}\n", mode=0o644)
+    try:
+        yield
+    finally:
+        if claimed and read_pid(pid_file) == os.getpid():
+            pid_file.unlink(missing_ok=True)
 
 
 async def run(

@@ -302,6 +302,7 @@ class EdgeHub:
             await self._reader(ws)
         finally:
             self._ws = None
+            self._since = time.time()  # `since` is when the link last changed: now, the disconnect
             self._up.clear()
             for t in tasks:
                 t.cancel()

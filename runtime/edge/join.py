@@ -63,6 +63,7 @@ class JoinOptions:
     ready_timeout: float = 60.0
 
     def __post_init__(self) -> None:
+        self.server = _strip_scheme(self.server)
         host, _, port = self.server.rpartition(":") if self.server.count(":") == 1 else ("", "", "")
         if not host:
             host, port = self.server.strip("[]"), str(HUB_PORT)
@@ -80,6 +81,20 @@ class JoinOptions:
     @property
     def cert_addr(self) -> str:
         return f"{self.host}:{self.cert_port}"
+
+
+def _strip_scheme(server: str) -> str:
+    """`https://h:p` and `wss://h:p[/]` mean h:p (the hub speaks TLS only); `http://`, `ws://` or any
+    other scheme is a usage error."""
+    scheme, sep, rest = server.partition("://")
+    if not sep:
+        return server
+    if scheme.lower() not in ("https", "wss"):
+        raise UsageError(
+            f"--server {server!r}: the cloud hub speaks TLS only, {scheme}:// cannot reach it",
+            hint="give HOST[:PORT] (CloudHub's port, 10000), e.g. --server 203.0.113.10:10000",
+        )
+    return rest.rstrip("/")
 
 
 @dataclass
@@ -169,6 +184,41 @@ def _tcp(host: str, port: int, timeout: float = 3.0) -> str | None:
         return exc.strerror or str(exc)
 
 
+def hub_protocol(opts: JoinOptions) -> Check:
+    """Does the hub port speak CloudHub's protocol? CloudHub (kedge's and KubeEdge's) demands a client
+    certificate in the TLS handshake; anything that answers HTTPS without one (the certificate server
+    on 10002, a web server) is not it, and a join against it would wait for Ready in vain."""
+    name, where = "hub-port", f"cloud hub {opts.hub_addr}"
+    hint = (
+        f"--server names CloudHub's port (10000); the certificate server's ({opts.cert_port}) is --cert-port"
+    )
+    ctx = _ctx(None)
+    try:
+        with (
+            socket.create_connection((opts.host, opts.hub_port), timeout=5) as raw,
+            ctx.wrap_socket(raw, server_hostname=opts.host) as tls,
+        ):
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {opts.host}\r\nConnection: close\r\n\r\n".encode())
+            head = tls.recv(64)
+    except ssl.SSLError as exc:
+        text = str(exc).upper()
+        if "CERTIFICATE_REQUIRED" in text or "HANDSHAKE_FAILURE" in text or "BAD_CERTIFICATE" in text:
+            return Check(name, "ok", f"{where}: TLS, asks for the node certificate (CloudHub)")
+        return Check(name, "error", f"{where}: not a TLS server as CloudHub is ({exc.reason or exc})", hint)
+    except OSError as exc:
+        return Check(name, "warning", f"{where}: protocol not checked ({exc.strerror or exc})")
+    if head.startswith(b"HTTP/"):
+        status = head.split(b" ", 2)[1].decode(errors="replace") if head.count(b" ") >= 1 else "?"
+        return Check(
+            name,
+            "error",
+            f"{where} answers HTTPS without asking for a node certificate (HTTP {status}): not CloudHub "
+            f"(the certificate server?)",
+            hint,
+        )
+    return Check(name, "ok", f"{where}: TLS, closed an anonymous request (CloudHub)")
+
+
 def existing_identity(files: EdgeFiles) -> str | None:
     """The node name of a certificate this machine already holds (CN system:node:<n>), stdlib only."""
     try:
@@ -224,6 +274,8 @@ def _sync_preflight(opts: JoinOptions) -> list[Check]:
             f"cloud hub {opts.hub_addr}: {hub_err or 'reachable'}",
             "check the port in --server (CloudHub listens on 10000)" if hub_err else "",
         )
+        if hub_err
+        else hub_protocol(opts)
     )
     # CA pinned by the token
     ca_pem = None
@@ -369,8 +421,9 @@ async def preflight(opts: JoinOptions) -> list[Check]:
                 Check(
                     "docker",
                     "warning",
-                    "LiveRestoreEnabled is false: restarting dockerd kills every pod",
-                    'set "live-restore": true in /etc/docker/daemon.json',
+                    "Docker live-restore is off: restarting or upgrading dockerd stops every pod here",
+                    'set "live-restore": true in /etc/docker/daemon.json, then `systemctl reload docker` '
+                    "(a reload: running containers stay up)",
                 ),
             )
     except KedgeError as exc:

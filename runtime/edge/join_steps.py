@@ -10,6 +10,7 @@ here only, lazily, for the key and CSR (the edge runtime itself never loads it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from runtime.edge import join
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.statusd import read_status
 from runtime.errors import AuthError, KedgeError, Unreachable
-from runtime.fsutil import live_pid, write_atomic
+from runtime.fsutil import live_pid, missing, remove_created, write_atomic
 from runtime.pki import tokens
 from runtime.procs import kedge_argv, spawn_detached
 
@@ -75,6 +76,26 @@ class Joiner:
         self.ca_pem = ""
         self.started = time.monotonic()
         self.proc: subprocess.Popen[bytes] | None = None
+        # nothing of an edge here before this join: a failed join removes all it made (undo)
+        self.fresh = not self.files.paths.installed()
+        p = self.files.paths
+        self.created = missing(p.config_file, p.pki, p.state, p.log_file, p.pid_file) if self.fresh else []
+
+    def undo(self) -> list[dict[str, str]]:
+        """After a failed first join: stop the runtime it started, remove every file it wrote (the
+        rows of `kedge reset edge`), so the next `kedge join` starts clean. A re-join that failed
+        keeps the previous installation."""
+        if not self.fresh:
+            return []
+        from runtime.edge.reset import reset_edge
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(15)
+        rows = reset_edge(self.opts.root)
+        remove_created(self.created, only_empty=True)  # the directories the join made, once empty
+        return [r for r in rows if r["result"] in ("removed", "stopped", "deleted", "failed")]
 
     def steps(self) -> list[Step]:
         return [

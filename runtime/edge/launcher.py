@@ -75,14 +75,12 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     _limit_arenas()
     raise_nofile()
+    from runtime import logs
     from runtime.config import load_edge
     from runtime.errors import KedgeError
     from runtime.paths import Paths
 
-    level = logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(logging.INFO, args.verbose)
     root = Path(args.root)
     pid_file = Paths.of(root, "edge").pid_file
     try:

@@ -109,7 +109,9 @@ def remove_containers(node: str, docker_host: str, dry_run: bool, prune_images: 
 
 
 def delete_node_via_cloud(files: EdgeFiles, node: str, server: str) -> dict[str, str]:
-    """``delete null/node/<node>`` through the cloud channel with this node's certificate."""
+    """``delete null/node/<node>`` through the cloud channel with this node's certificate: kedge's cloud
+    deletes the Node on the edge's behalf (as Kubernetes lets a kubelet delete its own Node); KubeEdge's
+    cloudcore does not, which is said at once, naming the kubectl command."""
     from runtime.edge.edgehub import EdgeHub
     from runtime.protocol import GROUP_META, OP_DELETE, SRC_EDGED, new_message, split_result
 
@@ -130,9 +132,14 @@ def delete_node_via_cloud(files: EdgeFiles, node: str, server: str) -> dict[str,
         stop = asyncio.Event()
         task = asyncio.create_task(hub.run(stop))
         try:
-            async with asyncio.timeout(10):
-                while not hub.connected:  # noqa: ASYNC110 - the hub exposes no event for it
-                    await asyncio.sleep(0.05)
+            await hub.wait_connected(10)
+            if hub.status()["peer_kind"] != "kedge":  # cloudcore: "operation type: delete unsupported"
+                return _row(
+                    f"node {node}",
+                    "failed",
+                    f"the cloud at {server} is KubeEdge's cloudcore, which does not delete a Node for its "
+                    f"edge: run `kubectl delete node {node}` with cluster access",
+                )
             resp = await hub.request(
                 new_message(SRC_EDGED, GROUP_META, OP_DELETE, f"null/node/{node}", None), timeout=10
             )

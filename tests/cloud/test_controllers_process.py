@@ -92,7 +92,9 @@ async def test_cloud_run_process_serves_edges_and_status(
         (edge,) = cloud["edges"]
         assert (edge["name"], edge["peer"], edge["replica"]) == ("proc-1", "kedge", cloud["replica"])
         assert edge["since"] and edge["version"] and "lastKeepalive" in edge
-        assert cloud["certificates"]["ca"]["notAfter"] > cloud["certificates"]["serving"]["notAfter"] > 0
+        # times are ISO 8601 UTC in JSON (kedge status), so they compare as strings
+        assert cloud["certificates"]["ca"]["notAfter"] > cloud["certificates"]["serving"]["notAfter"] > "2026"
+        assert cloud["since"].endswith("Z") and edge["since"].endswith("Z")
         assert isinstance(cloud["tokens"], list) and cloud["pendingAcks"] >= 0
         # the Device controller is wired into the process: a Device reaches its node, its
         # DeviceStatus is created, and the node's reports are counted in /metrics

@@ -96,7 +96,7 @@ async def test_join_real_cloud_to_ready(
         st = await asyncio.to_thread(run, "status", "-o", "json", "--root", str(eroot))
         assert st.returncode == 0, st.stdout + st.stderr
         edge = json.loads(st.stdout)["edge"]
-        assert edge["healthy"] and edge["cloud"]["peer_kind"] == "kedge"
+        assert edge["healthy"] and edge["cloud"]["peerKind"] == "kedge"
 
         # a kedge cloud keeps the Lease itself: it exists though the edge never sent lease traffic
         # (written on the cloud's renewal tick, so within one renewal period of the session, not at once)

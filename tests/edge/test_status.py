@@ -62,7 +62,7 @@ def test_status_offline_then_runtime_without_cloud(
     assert on.returncode == 1, on.stdout  # the cloud is away: unhealthy
     live = json.loads(on.stdout)["edge"]
     assert live["running"] is True and live["healthy"] is False
-    assert live["cloud"]["connected"] is False and live["cloud"]["last_error"]
+    assert live["cloud"]["connected"] is False and live["cloud"]["lastError"]
     assert live["cache"]["objects"] == {"pod": 1} and live["cache"]["epoch"] == edge["cache"]["epoch"]
     assert set(live) == set(edge), "online and offline status share one schema"
     assert set(live["cloud"]) >= set(edge["cloud"]) and set(live["node"]) == set(edge["node"])

@@ -186,6 +186,9 @@ class EdgeRequests:
             return object_result(await self.client.replace(NODES, msg.content))
         if msg.operation == OP_QUERY:
             return object_result(await self.client.get(NODES, name))
+        if msg.operation == OP_DELETE:  # `kedge reset --delete-node`: a kubelet may delete its own Node
+            await self.client.delete(NODES, name)
+            return "OK"
         raise Refused(f"node {node!r} may not {msg.operation} its Node")
 
     async def _nodepatch(self, node: str, msg: Message, ns: str, name: str) -> Any:

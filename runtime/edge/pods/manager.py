@@ -32,6 +32,7 @@ from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.refs import RefResolver
 from runtime.edge.pods.sandbox import PAUSE_IMAGE, rootfs_tar
 from runtime.edge.pods.slots import StartBound, default_parallel
+from runtime.edge.pods.status import display_status
 from runtime.edge.pods.worker import Ctx, PodWorker
 from runtime.errors import KedgeError
 
@@ -283,7 +284,8 @@ class PodManager:
                     volumes.remove(d)
 
     def local_status(self) -> list[dict[str, Any]]:
-        """Rows for `kedge status`: namespace, name, uid, phase, ready (n/m), restarts, age (seconds)."""
+        """Rows for `kedge status`: namespace, name, uid, phase, status (kubectl's STATUS column), ready
+        (n/m), restarts, age (seconds)."""
         rows = []
         for w in self.pods.values():
             st = w.status or {}
@@ -300,6 +302,7 @@ class PodManager:
                     "name": w.pod["metadata"]["name"],
                     "uid": w.uid,
                     "phase": st.get("phase", "Pending"),
+                    "status": display_status(st, deleting=w.deleting),
                     "ready": f"{sum(1 for c in cs if c.get('ready'))}/{len(cs)}",
                     "restarts": sum(int(c.get("restartCount", 0)) for c in cs),
                     "age": max(0, age),

@@ -217,3 +217,37 @@ def build(pod: dict[str, Any], obs: PodObs, prev: dict[str, Any] | None, now: st
         status["podIP"] = obs.pod_ip
         status["podIPs"] = [{"ip": obs.pod_ip}]
     return status
+
+
+def display_status(status: dict[str, Any], *, deleting: bool) -> str:
+    """The STATUS column of `kubectl get pods` (kubectl's printPod): the phase, replaced by the reason
+    a container waits or terminated with (ImagePullBackOff, CrashLoopBackOff, Completed, Error…), an
+    init container's as `Init:<reason>`, and `Terminating` while the pod is being deleted."""
+    reason = str(status.get("reason") or status.get("phase") or "Pending")
+    inits = status.get("initContainerStatuses") or []
+    for i, c in enumerate(inits):
+        state = c.get("state") or {}
+        done = state.get("terminated") or {}
+        if done and done.get("exitCode") == 0:
+            continue
+        if done:
+            reason = "Init:" + (done.get("reason") or f"ExitCode:{done.get('exitCode')}")
+        elif (state.get("waiting") or {}).get("reason", "PodInitializing") != "PodInitializing":
+            reason = "Init:" + state["waiting"]["reason"]
+        else:
+            reason = f"Init:{i}/{len(inits)}"
+        break
+    else:
+        running = False
+        for c in reversed(status.get("containerStatuses") or []):
+            state = c.get("state") or {}
+            waiting, done = state.get("waiting") or {}, state.get("terminated") or {}
+            if waiting.get("reason"):
+                reason = waiting["reason"]
+            elif done:
+                reason = done.get("reason") or f"ExitCode:{done.get('exitCode')}"
+            elif "running" in state and c.get("ready"):
+                running = True
+        if reason == "Completed" and running:
+            reason = "Running"
+    return "Terminating" if deleting else reason

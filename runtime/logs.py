@@ -1,0 +1,23 @@
+"""Process logging for the long-running roles (apiserver, cloud, edge): one format, and the libraries'
+own loggers (httpx logs one INFO line per request — 93 % of a cloud.log) at WARNING unless -v."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LIBRARIES = ("httpx", "httpcore", "websockets", "aiohttp", "asyncio", "docker", "urllib3", "paho")
+
+
+def setup(level: int | str = logging.INFO, verbose: int = 0) -> None:
+    """Configure the root logger; `verbose` ≥ 1: kedge at DEBUG and the libraries at INFO, ≥ 2: all DEBUG."""
+    if isinstance(level, str):
+        level = getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    quiet = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
