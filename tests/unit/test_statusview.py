@@ -85,3 +85,13 @@ def test_edge_section_counts_disconnected_from_the_disconnect(capsys: pytest.Cap
     assert "DISCONNECTED since 5s ago" in out
     assert "problem       connection refused: nothing listens there" in out
     assert "ImagePullBackOff" in out and "66m" in out and "Pending" not in out
+
+
+def test_apiserver_section_names_failing_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    statusview.print_sections(
+        {"apiserver": {"running": True, "healthy": False, "server": "https://127.0.0.1:6443", "message": "",
+                       "checks": {"ping": "ok", "controller/deployment": "reconcile: boom"}}}
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "running, https://127.0.0.1:6443" in out and "1 of 2 ok" in out
+    assert "problem     controller/deployment: reconcile: boom" in out
