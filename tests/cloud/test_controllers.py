@@ -186,14 +186,16 @@ async def test_references_authorized_and_refused(cloudenv: CloudEnv) -> None:
     ):
         r = await b.request(op, res, body)
         assert r.content["Err"]["ErrStatus"]["code"] == 403, (res, r.content)
-    # the owner may patch its pod's status (UID precondition), and a stale UID is refused
+    # the owner may patch its pod's status (UID in the patch), and a stale UID is refused as a real
+    # kube-apiserver refuses it: 422 Invalid, metadata.uid is immutable
     r = await a.request(OP_PATCH, "default/podpatch/pa", patch)
     assert r.content["Err"] is None and r.content["Object"]["status"]["phase"] == "Running"
     stale = json.dumps(
         {"metadata": {"uid": "00000000-0000-0000-0000-000000000000"}, "status": {"phase": "Failed"}}
     )
     r = await a.request(OP_PATCH, "default/podpatch/pa", stale)
-    assert r.content["Err"]["ErrStatus"]["code"] == 409, r.content
+    assert r.content["Err"]["ErrStatus"]["code"] == 422, r.content
+    assert "metadata.uid" in r.content["Err"]["ErrStatus"]["message"], r.content
     # and delete it with the UID precondition → "OK"
     r = await a.request(
         OP_DELETE, "default/pod/pa", {"gracePeriodSeconds": 0, "preconditions": {"uid": p["metadata"]["uid"]}}
