@@ -1,11 +1,12 @@
 """Memory of an idle `kedge edge run`, 60 s after start, printed as one JSON line (target <= 40 MB).
 
 VmRSS, anonymous RSS (RssAnon) and PSS (smaps_rollup) summed over every process of the runtime (the
-process started by `kedge join` and its children — a one-file PyInstaller build has a bootloader
-parent; its unpacked _MEI* directory is counted too when /tmp is tmpfs). The edge is joined to the
-test cloud of join_time.py, connected, idle, with no pods; the pod manager is hosted as in production
-(`--no-pods` measures the runtime without it, for comparison). `--pods N` first runs N pods on the
-edge (bound to it, busybox `sleep`) and measures once all are Running (target <= 45 MB at 10 pods).
+process started by `kedge join` and its children — `dist/kedge` execs its unpacked build, one process;
+a PyInstaller one-file build would add a bootloader parent and an unpacked _MEI* directory, counted too
+when /tmp is tmpfs). The edge is joined to the test cloud of join_time.py, connected, idle, with no
+pods; the pod manager is hosted as in production (`--no-pods` measures the runtime without it, for
+comparison). `--pods N` first runs N pods on the edge (bound to it, busybox `sleep`) and measures once
+all are Running (target <= 45 MB at 10 pods).
 
     .venv/bin/python scripts/bench/edge_rss.py [--settle 60] [--no-pods | --pods 10]
 
