@@ -74,7 +74,12 @@ def parse(text: str, typ: str, minimum: str | None = None, maximum: str | None =
     """Check ``text`` as ``typ`` (wire spelling); return the value as stored (unchanged text)."""
     if typ in NUMERIC:
         num = _number(text, typ)
-        for bound, name, bad in ((minimum, "minimum", num.__lt__), (maximum, "maximum", num.__gt__)):
+        # operators, not num.__lt__: int.__lt__(float) is NotImplemented (truthy), so every int was
+        # "out of range" of a model with bounds (KubeEdge's sample: INT, minimum "1", maximum "100")
+        for bound, name, bad in (
+            (minimum, "minimum", lambda lim: num < lim),
+            (maximum, "maximum", lambda lim: num > lim),
+        ):
             if bound in (None, ""):
                 continue
             try:
