@@ -30,6 +30,7 @@ QS_API_PORT="${KEDGE_QUICKSTART_API_PORT:-6443}"
 QS_HUB_PORT="${KEDGE_QUICKSTART_HUB_PORT:-10000}"
 QS_CERT_PORT="${KEDGE_QUICKSTART_CERT_PORT:-10002}"
 QS_NODE="${KEDGE_QUICKSTART_NODE:-$(hostname -s | tr '[:upper:]_' '[:lower:]-')}"
+QS_MQTT_PORT="${KEDGE_QUICKSTART_MQTT_PORT:-1883}"  # the edge's embedded MQTT broker (127.0.0.1)
 QS_KUBECONFIG="$QS/cloud/etc/kedge/admin.kubeconfig"
 
 qs_kubectl() { kubectl --kubeconfig "$QS_KUBECONFIG" "$@"; }
@@ -51,7 +52,7 @@ stage_token() {
 stage_join() {
     log "kedge join --root $QS/edge --node-name $QS_NODE (this machine as an edge)"
     "${KEDGE[@]}" join --root "$QS/edge" --token "$(cat "$QS/token")" --server "127.0.0.1:$QS_HUB_PORT" \
-        --cert-port "$QS_CERT_PORT" --node-name "$QS_NODE"
+        --cert-port "$QS_CERT_PORT" --node-name "$QS_NODE" --mqtt embedded --set "mqtt.port=$QS_MQTT_PORT"
 }
 
 stage_deploy() {
@@ -102,10 +103,69 @@ stage_show() {
     docker ps --filter "label=io.kedge.node=$QS_NODE" --format 'table {{.ID}}\t{{.Names}}\t{{.Status}}'
 }
 
+stage_device() {
+    log "kubectl apply: DeviceModel thermostat-model + Device thermostat-01 on node $QS_NODE (KubeEdge CRDs)"
+    qs_kubectl apply -f - <<YAML
+apiVersion: devices.kubeedge.io/v1beta1
+kind: DeviceModel
+metadata: {name: thermostat-model, namespace: default}
+spec:
+  protocol: mqtt
+  properties:
+  - {name: temperature, description: measured temperature, type: FLOAT, accessMode: ReadOnly, unit: degree celsius}
+  - {name: setpoint, description: target temperature, type: FLOAT, accessMode: ReadWrite, unit: degree celsius}
+---
+apiVersion: devices.kubeedge.io/v1beta1
+kind: Device
+metadata: {name: thermostat-01, namespace: default}
+spec:
+  deviceModelRef: {name: thermostat-model}
+  nodeName: $QS_NODE
+  protocol: {protocolName: mqtt}
+  properties:
+  - {name: temperature, reportToCloud: true}
+  - {name: setpoint, desired: {value: "21.5"}}
+YAML
+    # one simulated thermostat (scripts/demo_device.py, paho-mqtt) talking to the edge's broker; a
+    # re-run replaces the previous one
+    local pidfile="$QS/demo-device.pid"
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        kill "$(cat "$pidfile")" 2>/dev/null || true
+        sleep 0.5
+    fi
+    log "starting the simulated thermostat: scripts/demo_device.py (log $QS/demo-device.log)"
+    nohup "$VENV/bin/python" scripts/demo_device.py --device default/thermostat-01 \
+        --host 127.0.0.1 --port "$QS_MQTT_PORT" >"$QS/demo-device.log" 2>&1 &
+    echo $! >"$pidfile"
+    log "waiting until the thermostat's reports reach DeviceStatus thermostat-01"
+    local i value
+    for i in $(seq 1 60); do
+        value=$(qs_kubectl get devicestatuses thermostat-01 \
+            -o jsonpath='{.status.twins[?(@.propertyName=="temperature")].reported.value}' 2>/dev/null || true)
+        if [ -n "$value" ]; then
+            log "temperature $value reported after ${i}s"
+            break
+        fi
+        sleep 1
+    done
+    [ -n "$value" ] || die "no report reached DeviceStatus thermostat-01 in 60 s (see $QS/demo-device.log, $QS/edge/var/log/kedge/edge.log)"
+    log "kubectl get devicestatuses thermostat-01 -o yaml"
+    qs_kubectl get devicestatuses thermostat-01 -o yaml
+    cat >&2 <<TXT
+==> change the setpoint and watch the thermostat follow it:
+    export KUBECONFIG=$QS_KUBECONFIG
+    kubectl patch devices.devices.kubeedge.io thermostat-01 --type merge \\
+      -p '{"spec":{"properties":[{"name":"temperature","reportToCloud":true},{"name":"setpoint","desired":{"value":"25"}}]}}'
+    kubectl get devicestatuses thermostat-01 -w \\
+      -o jsonpath='{range .status.twins[*]}{.propertyName}={.reported.value} {end}{"\\n"}'
+    tail -f $QS/demo-device.log          # the device's side; stop it: kill \$(cat $QS/demo-device.pid)
+TXT
+}
+
 STAGES=(stage_install stage_version stage_help
-    stage_init_embedded stage_token stage_join stage_deploy stage_show)
+    stage_init_embedded stage_token stage_join stage_deploy stage_device stage_show)
 
 for stage in "${STAGES[@]}"; do
     "$stage"
 done
-log "quickstart done — cluster: export KUBECONFIG=$QS_KUBECONFIG; remove: kedge reset edge --root $QS/edge --force && kedge reset cloud --root $QS/cloud --force --purge"
+log "quickstart done — cluster: export KUBECONFIG=$QS_KUBECONFIG; remove: kill \$(cat $QS/demo-device.pid); kedge reset edge --root $QS/edge --force && kedge reset cloud --root $QS/cloud --force --purge"
