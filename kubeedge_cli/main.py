@@ -12,8 +12,9 @@ from typer._click import exceptions as click
 
 from kubeedge_cli import render
 from kubeedge_cli.commands import apiserver, cloud, init, reset, token, version
-from kubeedge_cli.errors import ERROR, OK, USAGE, exit_code_for
+from kubeedge_cli.errors import ERROR, OK, exit_code_for
 from kubeedge_cli.options import Format, KubeconfigOpt, OutputOpt, RootOpt, Settings, VerboseOpt
+from runtime import logs
 from runtime.errors import KedgeError, UsageError
 
 app = typer.Typer(
@@ -86,26 +87,6 @@ def _root_of(argv: list[str]) -> str | None:
     return None
 
 
-def normalize(argv: list[str]) -> list[str]:
-    """`-v 2`, `-v=2`, `--verbose 2`, `--verbose=2` (kubectl's habit) → `-v -v`; `-v` and `-vv` stay."""
-    out: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--" or arg == "kubectl":  # the rest is not kedge's (`kedge kubectl get pods -v 6`)
-            return out + argv[i:]
-        name, eq, value = arg.partition("=")
-        if name in ("-v", "--verbose") and eq and value.isdigit():
-            out += ["-v"] * int(value)
-        elif arg in ("-v", "--verbose") and i + 1 < len(argv) and argv[i + 1].isdigit():
-            out += ["-v"] * int(argv[i + 1])
-            i += 1
-        else:
-            out.append(arg)
-        i += 1
-    return out
-
-
 def _usage_error(exc: click.UsageError) -> KedgeError:
     """click's usage errors in kedge's form: one `error:` line and a hint; suggestions only when close."""
     import difflib
@@ -124,7 +105,7 @@ def _usage_error(exc: click.UsageError) -> KedgeError:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every error ends as `error:` + `hint:` (or JSON) and an exit code."""
-    args = normalize(sys.argv[1:] if argv is None else argv)
+    args = logs.normalize(sys.argv[1:] if argv is None else argv)
     fmt, root = _output_format(args), _root_of(args)
     try:
         rv = app(args=args, prog_name="kedge", standalone_mode=False)
@@ -132,8 +113,9 @@ def main(argv: list[str] | None = None) -> None:
         render.error(exc, fmt, root=root)
         raise SystemExit(exit_code_for(exc)) from None
     except click.UsageError as exc:
-        render.error(_usage_error(exc), fmt, root=root)
-        raise SystemExit(USAGE) from None
+        usage = _usage_error(exc)
+        render.error(usage, fmt, root=root)
+        raise SystemExit(exit_code_for(usage)) from None
     except click.ClickException as exc:
         render.error(KedgeError(exc.format_message()), fmt, root=root)
         raise SystemExit(exc.exit_code) from None

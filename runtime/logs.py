@@ -21,3 +21,24 @@ def setup(level: int | str = logging.INFO, verbose: int = 0) -> None:
     quiet = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(quiet)
+
+
+def normalize(argv: list[str]) -> list[str]:
+    """`-v 2`, `-v=2`, `--verbose 2`, `--verbose=2` (kubectl's habit) → `-v -v`; `-v` and `-vv` stay.
+    Stops at `--` and at `kubectl`: what follows is not kedge's (`kedge kubectl get pods -v 6`)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--", "kubectl"):
+            return out + argv[i:]
+        name, eq, value = arg.partition("=")
+        if name in ("-v", "--verbose") and eq and value.isdigit():
+            out += ["-v"] * int(value)
+        elif arg in ("-v", "--verbose") and i + 1 < len(argv) and argv[i + 1].isdigit():
+            out += ["-v"] * int(argv[i + 1])
+            i += 1
+        else:
+            out.append(arg)
+        i += 1
+    return out

@@ -24,7 +24,7 @@ log "mypy (files from pyproject.toml)"
 
 # The tests that run kedge as a subprocess (tests/fixtures/procs.py KEDGE): again against the executable.
 BINARY_TESTS=(
-    tests/binary tests/e2e tests/unit/test_cli.py
+    tests/binary tests/e2e tests/unit/test_cli.py tests/unit/test_cli_rough_edges.py
     tests/edge/test_join.py tests/edge/test_join_real_cloud.py tests/edge/test_kill9_runtime.py
     tests/edge/test_preflight.py tests/edge/test_status.py
     tests/cloud/test_init.py tests/cloud/test_bootstrap_cloud_run.py tests/cloud/test_controllers_process.py

@@ -39,7 +39,7 @@ def run(
     from runtime.edge.launcher import main
 
     s = settings(ctx, root=root)
-    argv = ["edge", "run", "--root", str(s.root)]
+    argv = ["edge", "run", "--root", str(s.root), *["-v"] * s.verbose]
     if config is not None:
         argv += ["--config", str(config)]
     for item in sets or []:

@@ -52,7 +52,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.add_argument("-o", "--output", default=None, help=argparse.SUPPRESS)
     p.add_argument("--kubeconfig", default=None, help=argparse.SUPPRESS)
-    args = p.parse_intermixed_args(argv)
+    from runtime.logs import normalize
+
+    args = p.parse_intermixed_args(normalize(argv))
     if args.words[:2] != ["edge", "run"] or len(args.words) > 2:
         p.error(f"unexpected arguments: {' '.join(args.words)}")
     return args

@@ -178,6 +178,13 @@ def test_verbose_takes_a_level_as_kubectl_does() -> None:
         assert json.loads(done.stdout)["kedgeVersion"]
 
 
+def test_edge_run_takes_a_verbose_level_too(tmp_path: Path) -> None:
+    """`kedge edge run` is dispatched before typer (kubeedge_cli/entry.py): `-v 2` works there too."""
+    done = kedge("edge", "run", "-v", "2", "--root", str(tmp_path))
+    assert done.returncode == 2
+    assert one_error(done)[0].endswith("node.name and hub.server are required")  # not a usage error
+
+
 def test_version_flag() -> None:
     from runtime import __version__
 
@@ -239,8 +246,12 @@ def test_kubectl_runs_with_the_roots_kubeconfig(tmp_path: Path) -> None:
 
 
 def test_kubectl_missing_says_how_to_get_it(tmp_path: Path) -> None:
-    bin_dir = tmp_path / "bin"  # a PATH without kubectl (the interpreter is named by its full path)
+    bin_dir = tmp_path / "bin"  # this PATH's programs but kubectl (the one-file kedge needs sh, tar…)
     bin_dir.mkdir()
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        for exe in Path(d).glob("*") if d and Path(d).is_dir() else ():
+            if exe.name != "kubectl" and not (bin_dir / exe.name).exists():
+                (bin_dir / exe.name).symlink_to(exe)
     done = kedge("kubectl", "get", "nodes", env={"PATH": str(bin_dir)})
     assert done.returncode == 1
     error, hint = one_error(done)
