@@ -33,6 +33,9 @@ def run(
         ),
     ] = False,
     no_pods: Annotated[bool, typer.Option("--no-pods", help="Do not host the pod manager.")] = False,
+    mqtt: Annotated[
+        str | None, typer.Option(help="Device plane broker: embedded | external=URL | off (default: config).")
+    ] = None,
     root: RootOpt = None,
 ) -> None:
     """Run the edge runtime (cloud link, cache, node status, pods) in this process until SIGTERM."""
@@ -48,4 +51,6 @@ def run(
         argv.append("--foreground")
     if no_pods:
         argv.append("--no-pods")
+    if mqtt is not None:
+        argv += ["--mqtt", mqtt]
     raise typer.Exit(main(argv))

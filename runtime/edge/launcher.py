@@ -49,6 +49,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="A.B=C")
     p.add_argument("--foreground", action="store_true", help="attached to this terminal (always the case)")
     p.add_argument("--no-pods", action="store_true", help="do not host the pod manager")
+    p.add_argument(
+        "--mqtt", default=None, metavar="MODE", help="device plane broker: embedded | external=URL | off"
+    )
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.add_argument("-o", "--output", default=None, help=argparse.SUPPRESS)
     p.add_argument("--kubeconfig", default=None, help=argparse.SUPPRESS)
@@ -73,6 +76,18 @@ def claim_pid_file(path: Path) -> None:
     write_atomic(path, f"{os.getpid()}\n", mode=0o644)  # readers never see it empty
 
 
+def mqtt_sets(flag: str | None) -> list[str]:
+    """``--mqtt embedded|off|external=URL`` as config overrides (UsageError for anything else)."""
+    if flag is None:
+        return []
+    mode, _, url = flag.partition("=")
+    if mode not in ("embedded", "external", "off") or (mode == "external") != bool(url):
+        from runtime.errors import UsageError
+
+        raise UsageError(f"--mqtt {flag!r}: expected embedded, external=URL or off")
+    return [f"mqtt.mode={mode}", *([f"mqtt.url={url}"] if url else [])]
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     _limit_arenas()
@@ -86,7 +101,7 @@ def main(argv: list[str]) -> int:
     root = Path(args.root)
     pid_file = Paths.of(root, "edge").pid_file
     try:
-        cfg = load_edge(Path(args.config) if args.config else None, root, args.sets)
+        cfg = load_edge(Path(args.config) if args.config else None, root, [*args.sets, *mqtt_sets(args.mqtt)])
         claim_pid_file(pid_file)
     except KedgeError as exc:
         sys.stderr.write(f"error: {exc}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))

@@ -89,6 +89,7 @@ class Client:
         keepalive: int = 60,
         username: str | None = None,
         password: str | None = None,
+        tls: tuple[str, str, str] | None = None,  # (CA, client certificate, key) files
     ) -> None:
         self.q: queue.Queue[Got] = queue.Queue()
         self.c = paho.Client(
@@ -98,6 +99,8 @@ class Client:
             self.c.manual_ack_set(True)
         if username:
             self.c.username_pw_set(username, password)
+        if tls:
+            self.c.tls_set(ca_certs=tls[0], certfile=tls[1], keyfile=tls[2])
         self._subbed = threading.Event()
         self._up = threading.Event()
         self.session_present: bool | None = None

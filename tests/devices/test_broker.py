@@ -166,3 +166,20 @@ def test_a_second_connection_with_the_same_client_id_takes_over(embedded: tuple[
         make("pub").pub("s/t", b"after")
         assert new.get().payload == b"after"
         assert old.none(0.3) == []
+
+
+def test_a_subscription_made_after_publishes_to_its_topic_gets_the_next_one(
+    any_broker: tuple[str, int],
+) -> None:
+    """The embedded broker remembers each topic's subscribers; any SUBSCRIBE/UNSUBSCRIBE must reset that."""
+    host, port = any_broker
+    with clients(host, port) as make:
+        pub = make("pub")
+        pub.pub("late/t", b"before")
+        sub = make("late").sub("late/+")
+        pub.pub("late/t", b"after")
+        assert [g.payload for g in sub.none(0.4)] == [b"after"]
+        sub.c.unsubscribe("late/+")
+        time.sleep(0.3)
+        pub.pub("late/t", b"gone")
+        assert sub.none(0.4) == []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,11 @@ from runtime.config import MqttSection
 from runtime.edge.devices.plane import DevicePlane
 from runtime.errors import ConfigError
 from tests.devices.conftest import start_plane
-from tests.devices.mqttclient import MODEL, clients, device
+from tests.devices.mqttclient import MODEL, clients, device, twin_update
+from tests.fixtures import find_binary, require
+from tests.fixtures.mqtt import free_port, mosquitto_config
+from tests.fixtures.procs import start, stop, wait_for
+from tests.fixtures.tlscerts import TLSCerts
 
 
 async def _nothing(_typ: str) -> list[object]:
@@ -51,3 +57,60 @@ def test_a_busy_port_is_said_once_counted_and_the_broker_starts_when_it_frees(
             make("after").sub("x")
     finally:
         finish()
+
+
+def test_external_broker_over_tls_with_a_client_certificate_and_a_password(
+    tmp_path: Path, tls_certs: TLSCerts
+) -> None:
+    require("mosquitto")
+    pw = tmp_path / "passwd"
+    passwd = find_binary("mosquitto_passwd") or "mosquitto_passwd"
+    subprocess.run([passwd, "-b", "-c", str(pw), "edge", "s3cret"], check=True, timeout=10)
+    os.chmod(pw, 0o600)
+    pair = tls_certs.client("edge-mqtt")
+    port = free_port()
+    conf = tmp_path / "mosq.conf"
+    conf.write_text(
+        mosquitto_config(port).replace("allow_anonymous true", "allow_anonymous false")
+        + f"cafile {tls_certs.ca}\ncertfile {tls_certs.server.cert}\nkeyfile {tls_certs.server.key}\n"
+        + f"require_certificate true\npassword_file {pw}\n"
+    )
+    proc = start([find_binary("mosquitto") or "mosquitto", "-c", str(conf)], tmp_path / "mosq.log")
+    tls = (str(tls_certs.ca), str(pair.cert), str(pair.key))
+    cfg = MqttSection(
+        mode="external", url=f"ssl://edge:s3cret@127.0.0.1:{port}", ca=tls[0], cert=tls[1], key=tls[2]
+    )
+    try:
+        wait_for(lambda: _accepts(port), 10, proc, tmp_path / "mosq.log", what="mosquitto with TLS")
+        handle, finish = start_plane(
+            tmp_path / "cache.db", {"device": [device()], "devicemodel": [MODEL]}, cfg
+        )
+        try:
+            wait_for(
+                lambda: handle.status()["external"]["connected"],
+                15,
+                proc,
+                tmp_path / "mosq.log",
+                what="bridge",
+            )
+            st = handle.status()["external"]
+            assert st["tls"] is True and "s3cret" not in st["url"]
+            with clients("127.0.0.1", port) as make:
+                dev = make("tls-dev", username="edge", password="s3cret", tls=tls)
+                dev.sub("$hw/events/device/default/thermostat-01/twin/update/result")
+                dev.pub(
+                    "$hw/events/device/default/thermostat-01/twin/update", twin_update("t-1", temperature="1")
+                )
+                assert dev.get().json()["event_id"] == "t-1"
+        finally:
+            finish()
+    finally:
+        stop(proc)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False

@@ -54,10 +54,14 @@ class Session:
 
 
 class Connection:
-    __slots__ = ("closed", "graceful", "keepalive", "last_seen", "peer", "session", "will", "writer")
+    """One client's socket. Writes are gathered and sent once per loop iteration (a result and its
+    PUBACK leave in one send: a syscall is the costliest step of an answer on a busy machine)."""
+
+    __slots__ = ("buf", "closed", "graceful", "keepalive", "last_seen", "peer", "session", "will", "writer")
 
     def __init__(self, writer: asyncio.StreamWriter, peer: str) -> None:
         self.writer, self.peer = writer, peer
+        self.buf: list[bytes] = []
         self.session: Session | None = None
         self.will: mc.Publish | None = None
         self.keepalive = 0
@@ -66,8 +70,16 @@ class Connection:
         self.closed = False
 
     def write(self, data: bytes) -> None:
-        if not self.closed:
-            self.writer.write(data)
+        if self.closed:
+            return
+        if not self.buf:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.buf.append(data)
+
+    def flush(self) -> None:
+        if self.buf and not self.closed:
+            self.writer.write(b"".join(self.buf))
+        self.buf.clear()
 
 
 class Broker:
@@ -92,6 +104,8 @@ class Broker:
         self.sessions: dict[str, Session] = {}
         self.subs: Trie[Session] = Trie()
         self.retained: dict[str, mc.Publish] = {}
+        # topic -> its subscribers: devices use a few topics over and over; any (un)subscribe clears it
+        self._targets: dict[str, list[tuple[Session, int]]] = {}
         self.counts: dict[str, int] = {"received": 0, "sent": 0, "dropped": 0, "protocolErrors": 0}
         self._servers: list[asyncio.Server] = []
         self._conns: set[Connection] = set()
@@ -145,11 +159,17 @@ class Broker:
                 self.retained[msg.topic] = mc.Publish(msg.topic, msg.payload, msg.qos, True)
             else:
                 self.retained.pop(msg.topic, None)  # MQTT-3.3.1-10
-        best: dict[Session, int] = {}
-        for session, qos in self.subs.match(msg.topic):  # overlapping filters: one copy, highest QoS
-            if best.get(session, -1) < qos:
-                best[session] = qos
-        for session, qos in best.items():
+        targets = self._targets.get(msg.topic)
+        if targets is None:
+            best: dict[Session, int] = {}
+            for session, qos in self.subs.match(msg.topic):  # overlapping filters: one copy, highest QoS
+                if best.get(session, -1) < qos:
+                    best[session] = qos
+            targets = list(best.items())
+            if len(self._targets) > 10_000:
+                self._targets.clear()
+            self._targets[msg.topic] = targets
+        for session, qos in targets:
             self._deliver(session, msg.topic, msg.payload, min(qos, msg.qos), False)
 
     def _deliver(self, s: Session, topic: str, payload: bytes, qos: int, retain: bool) -> None:
@@ -211,6 +231,8 @@ class Broker:
     def _close(self, conn: Connection) -> None:
         if conn.closed:
             return
+        with contextlib.suppress(Exception):
+            conn.flush()  # what is still gathered, e.g. a refusing CONNACK
         conn.closed = True
         with contextlib.suppress(Exception):
             conn.writer.close()
@@ -224,6 +246,7 @@ class Broker:
             self._drop_session(s)
 
     def _drop_session(self, s: Session) -> None:
+        self._targets.clear()
         for f in s.subs:
             self.subs.remove(f, s)
         s.subs.clear()
@@ -254,6 +277,7 @@ class Broker:
         elif isinstance(pkt, mc.Subscribe):
             self._subscribe(conn, s, pkt)
         elif isinstance(pkt, mc.Unsubscribe):
+            self._targets.clear()
             for f in pkt.filters:
                 if s.subs.pop(f, None) is not None:
                     self.subs.remove(f, s)
@@ -304,9 +328,7 @@ class Broker:
         if not valid_topic(p.topic):
             raise mc.ProtocolError(f"PUBLISH to {p.topic!r}: not a valid topic name")
         self.counts["received"] += 1
-        if p.qos == 1:
-            conn.write(mc.encode_ack(mc.PUBACK, p.packet_id))
-        elif p.qos == 2:
+        if p.qos == 2:
             conn.write(mc.encode_ack(mc.PUBREC, p.packet_id))
             if p.packet_id in s.qos2_in:
                 return  # a resend of a QoS 2 message we already have (exactly once)
@@ -314,6 +336,8 @@ class Broker:
         self._route(mc.Publish(p.topic, p.payload, min(p.qos, 1), p.retain))
         if self.on_publish is not None:
             await self.on_publish(s.client_id, p)
+        if p.qos == 1:  # after the bridge handled it: a PUBACK means stored (and rides with the result)
+            conn.write(mc.encode_ack(mc.PUBACK, p.packet_id))
 
     def _client_ack(self, conn: Connection, s: Session, a: mc.Ack) -> None:
         if a.kind == mc.PUBACK:
@@ -325,6 +349,7 @@ class Broker:
         # PUBREC/PUBCOMP: we never send QoS 2, so there is nothing to complete
 
     def _subscribe(self, conn: Connection, s: Session, sub: mc.Subscribe) -> None:
+        self._targets.clear()
         codes: list[int] = []
         granted: list[tuple[str, int]] = []
         for f, qos in sub.filters:

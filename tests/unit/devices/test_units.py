@@ -101,3 +101,42 @@ def test_desired_from_the_cloud_wins_over_a_device_written_expected() -> None:
     assert tw.apply_desired(twin, tw.spec_of(dev, model), 13) == ["p"]
     assert twin["p"]["expected"]["value"] == "7"
     assert twin["p"]["expected_version"] == {"cloud": 2, "edge": 1}
+
+
+def test_edge_run_mqtt_flag_becomes_config_overrides() -> None:
+    from runtime.edge.launcher import mqtt_sets
+    from runtime.errors import UsageError
+
+    assert mqtt_sets(None) == []
+    assert mqtt_sets("off") == ["mqtt.mode=off"]
+    assert mqtt_sets("external=tcp://127.0.0.1:1884") == [
+        "mqtt.mode=external",
+        "mqtt.url=tcp://127.0.0.1:1884",
+    ]
+    for bad in ("external", "embedded=x", "amqtt"):
+        with pytest.raises(UsageError):
+            mqtt_sets(bad)
+
+
+def test_status_section_names_broker_devices_rejections_and_active_trouble() -> None:
+    from kubeedge_cli.commands.status_devices import section
+
+    rows = dict(
+        section(
+            {
+                "devices": {
+                    "mode": "external",
+                    "external": {"url": "tcp://127.0.0.1:1884", "connected": False, "connects": 3},
+                    "devices": [{"id": "default/d1", "properties": 2, "state": "online", "lastReport": None}],
+                    "rejected": {"400": 2, "404": 1},
+                    "reports": {"sent": 5, "pendingReports": 1, "coalesced": 7},
+                    "trouble": {"external-broker": {"count": 4, "last": "MQTT broker lost", "active": True}},
+                }
+            }
+        )
+    )
+    assert rows["mqtt"] == "external broker tcp://127.0.0.1:1884 DISCONNECTED, 2 reconnect(s)"
+    assert rows["devices"] == "1 device(s); 3 request(s) rejected (400: 2, 404: 1)"
+    assert rows["reports"] == "5 sent to the cloud, 1 pending, 7 coalesced"
+    assert rows["  default/d1"].startswith("2 properties, state online, last report never")
+    assert rows["problem"] == "MQTT broker lost (4x, external-broker)"

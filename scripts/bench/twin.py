@@ -1,0 +1,268 @@
+"""Device twins at the edge: 100 simulated MQTT devices (their own process) against `kedge edge run`.
+
+Starts the real cloud (join_time.py's: `kedge apiserver` + `kedge cloud run`), installs KubeEdge's
+Device CRDs, joins an edge, creates one DeviceModel and 100 Devices bound to it, then measures, for
+the embedded broker and for mosquitto (the same edge restarted with --mqtt external, same clients):
+- device publish → ``twin/update/result`` received by the device (after the twin's sqlite commit),
+  p50/p99 at 500 updates/s, and at higher rates to find the highest one with p99 <= 50 ms
+  (a rate counts as sustained when the simulator sent >= 95 % of it and every update was answered);
+- edge RSS (VmRSS of the runtime) idle with 100 devices known, and with 100 devices connected;
+- device publish → DeviceStatus ``reported`` in the API (a watch), p50/p99 over 40 updates at 4/s.
+Prints one JSON line with machine facts (the machine is shared: read ratios of the two brokers).
+
+    .venv/bin/python scripts/bench/twin.py [--rates 500,1000,1500,2000,3000] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts" / "bench"))
+
+from edge_rss import bootloader_of, children, memory  # noqa: E402
+from join_time import cloud, reset  # noqa: E402
+
+from tests.fixtures.mqtt import free_port, mosquitto_config  # noqa: E402
+from tests.fixtures.procs import KEDGE, start, stop  # noqa: E402
+
+NODE, N = "bench-twin", 100
+
+
+def kubectl(kubeconfig: str, *args: str, stdin: str | None = None) -> str:
+    for _ in range(20):  # CRDs just created may not be served yet
+        done = subprocess.run(
+            ["kubectl", "--kubeconfig", kubeconfig, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(1)
+    sys.exit(f"kubectl {' '.join(args)}: {done.stderr[-2000:]}")
+
+
+def objects(n: int) -> str:
+    docs: list[dict[str, Any]] = [{
+        "apiVersion": "devices.kubeedge.io/v1beta1", "kind": "DeviceModel",
+        "metadata": {"name": "bench-model", "namespace": "default"},
+        "spec": {"protocol": "modbus", "properties": [
+            {"name": "temperature", "type": "FLOAT", "accessMode": "ReadOnly"},
+            {"name": "setpoint", "type": "FLOAT", "accessMode": "ReadWrite"}]},
+    }]  # fmt: skip
+    for i in range(n):
+        docs.append({
+            "apiVersion": "devices.kubeedge.io/v1beta1", "kind": "Device",
+            "metadata": {"name": f"bench-dev-{i:03d}", "namespace": "default"},
+            "spec": {"deviceModelRef": {"name": "bench-model"}, "nodeName": NODE,
+                     "protocol": {"protocolName": "modbus"},
+                     "properties": [{"name": "temperature", "reportToCloud": True},
+                                    {"name": "setpoint", "desired": {"value": "21.5"}}]},
+        })  # fmt: skip
+    return str(yaml.safe_dump_all(docs))
+
+
+def status(root: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [*KEDGE, "status", "-o", "json", "--root", str(root)], capture_output=True, text=True
+    )
+    try:
+        return dict(json.loads(out.stdout).get("edge") or {})
+    except ValueError:
+        return {}
+
+
+def wait(pred: Any, timeout: float, what: str) -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.5)
+    sys.exit(f"timed out waiting for {what}")
+
+
+def edge_pid(root: Path) -> int:
+    return bootloader_of(int((root / "run" / "kedge" / "edge.pid").read_text()))
+
+
+def rss_mb(root: Path) -> float:
+    return round(sum(memory(p).get("VmRSS", 0) for p in children(edge_pid(root))) / 1024, 1)
+
+
+def restart_edge(root: Path, sets: list[str]) -> subprocess.Popen[bytes]:
+    pid_file = root / "run" / "kedge" / "edge.pid"
+    os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    while pid_file.exists():
+        time.sleep(0.1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("_PYI", "_MEI"))}
+    log = (root / "var" / "log" / "kedge" / "edge.log").open("ab")
+    args = [a for s in sets for a in ("--set", s)]
+    proc = subprocess.Popen(
+        [*KEDGE, "edge", "run", "--root", str(root), "--no-pods", *args],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=dict(env, MALLOC_ARENA_MAX="2"),
+    )  # fmt: skip
+    wait(lambda: pid_file.exists(), 30, "edge pid file")
+    return proc
+
+
+def simulate(port: int, rates: str, seconds: float, root: Path) -> tuple[list[dict[str, Any]], float]:
+    """Run the simulator; returns its per-rate lines and the edge RSS while all devices are connected."""
+    sim = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "bench" / "_simdevices.py"), "--port", str(port),
+         "--devices", str(N), "--rates", rates, "--seconds", str(seconds), "--hold", "5"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert sim.stdout is not None
+    lines = []
+    for line in sim.stdout:
+        d = json.loads(line)
+        if "holding" in d:
+            time.sleep(2.0)
+            rss = rss_mb(root)
+            break
+        lines.append(d)
+    sim.wait(30)
+    return lines, rss
+
+
+async def api_lag(kubeconfig: str, port: int, samples: int = 40) -> dict[str, Any]:
+    """Device publish → the value in DeviceStatus.status.twins[].reported (a watch on the API)."""
+    import paho.mqtt.client as paho
+
+    from runtime.kube.client import make_client
+    from runtime.kube.resources import DEVICESTATUSES
+
+    want: dict[str, tuple[str, float]] = {}
+    lags: list[float] = []
+    async with make_client(Path(kubeconfig)) as client:
+        rv = (await client.list(DEVICESTATUSES, namespace="default")).resource_version
+
+        async def watch() -> None:
+            async for ev in client.watch_stream(DEVICESTATUSES, namespace="default", resource_version=rv):
+                obj = ev.object if hasattr(ev, "object") else ev[1]
+                name = (obj.get("metadata") or {}).get("name")
+                for t in (obj.get("status") or {}).get("twins") or []:
+                    if name in want and t.get("propertyName") == "temperature":
+                        if (t.get("reported") or {}).get("value") == want[name][0]:
+                            lags.append(time.perf_counter() - want.pop(name)[1])
+
+        task = asyncio.create_task(watch())
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-lag")
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        await asyncio.sleep(0.5)
+        for k in range(samples):
+            name = f"bench-dev-{k % N:03d}"
+            value = f"{60 + k}.25"
+            want[name] = (value, time.perf_counter())
+            body = {"event_id": f"lag-{k}", "twin": {"temperature": {"actual": {"value": value}}}}
+            c.publish(f"$hw/events/device/default/{name}/twin/update", json.dumps(body), qos=1)
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(10 if want else 0)  # the last reports' way to the API
+        task.cancel()
+        c.loop_stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # a watch that failed says why here
+        if not lags:
+            last = await client.get(DEVICESTATUSES, "bench-dev-000", namespace="default")
+            shown = json.dumps(last)[:1500]
+            print(f"api_lag: no report seen; DeviceStatus bench-dev-000: {shown}", file=sys.stderr)
+    lags.sort()
+    return {
+        "samples": samples, "seen": len(lags),
+        "p50_ms": round(lags[len(lags) // 2] * 1000, 1) if lags else None,
+        "p99_ms": round(lags[min(len(lags) - 1, int(0.99 * len(lags)))] * 1000, 1) if lags else None,
+    }  # fmt: skip
+
+
+def summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    at500 = next((x for x in lines if x["rate_target"] == 500), None)
+
+    def sustained(x: dict[str, Any]) -> bool:
+        sent_all = x["rate_sent"] >= 0.95 * x["rate_target"] and x["answered"] == x["updates"]
+        return bool(sent_all and (x["p99_ms"] or 1e9) <= 50)
+
+    ok = [x["rate_target"] for x in lines if sustained(x)]
+    return {"at_500": at500, "max_sustained_p99_le_50ms": max(ok) if ok else 0, "runs": lines}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rates", default="500,1000,1500,2000,3000")
+    p.add_argument("--seconds", type=float, default=5.0)
+    args = p.parse_args()
+    out: dict[str, Any] = {"benchmark": "twin", "devices": N}
+    with tempfile.TemporaryDirectory(prefix="kedge-twin-bench-") as tmp_s, cloud(Path(tmp_s)) as info:
+        tmp, kc = Path(tmp_s), info["kubeconfig"]
+        crds = sorted(str(f) for f in (REPO / "templates" / "crds").glob("devices.kubeedge.io_*.yaml"))
+        kubectl(kc, "apply", *[a for f in crds for a in ("-f", f)])
+        root = tmp / "edge"
+        done = subprocess.run(
+            [*KEDGE, "join", "--token", info["token"], "--server", f"127.0.0.1:{info['hub']}",
+             "--cert-port", str(info["bootstrap"]), "--node-name", NODE, "--root", str(root),
+             "--set", "mqtt.port=0"], capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if done.returncode != 0:
+            sys.exit(f"join failed: {done.stderr[-2000:]}")
+        restart_edge(root, ["mqtt.port=0"])  # without the pod manager: the twin path only
+        wait(lambda: (status(root).get("devices") or {}).get("broker"), 60, "embedded broker")
+        kubectl(kc, "apply", "-f", "-", stdin=objects(N))
+        wait(
+            lambda: len((status(root).get("devices") or {}).get("devices") or []) == N,
+            120,
+            f"{N} devices at the edge",
+        )
+        time.sleep(3)
+        out["edge_rss_idle_100_devices_mb"] = rss_mb(root)
+        port = int(status(root)["devices"]["broker"]["listeners"][0].rsplit(":", 1)[1])
+        lines, rss = simulate(port, args.rates, args.seconds, root)
+        out["embedded"] = {**summary(lines), "edge_rss_100_connected_mb": rss}
+        out["embedded"]["api_lag"] = asyncio.run(api_lag(kc, port))
+        mport = free_port()
+        conf = tmp / "mosquitto.conf"
+        conf.write_text(mosquitto_config(mport))
+        mosq = start(["mosquitto", "-c", str(conf)], tmp / "mosquitto.log")
+        try:
+            restart_edge(root, ["mqtt.mode=external", f"mqtt.url=tcp://127.0.0.1:{mport}"])
+            wait(
+                lambda: ((status(root).get("devices") or {}).get("external") or {}).get("connected"),
+                60,
+                "external broker",
+            )
+            time.sleep(2)
+            out["edge_rss_idle_external_mb"] = rss_mb(root)
+            lines, rss = simulate(mport, args.rates, args.seconds, root)
+            out["mosquitto"] = {**summary(lines), "edge_rss_100_connected_mb": rss}
+            out["mosquitto"]["api_lag"] = asyncio.run(api_lag(kc, mport))
+        finally:
+            stop(mosq)
+        reset(root)
+    out["window_s"] = 0.5
+    out["machine"] = {
+        "cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }  # fmt: skip
+    out["kedge"] = " ".join(KEDGE)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
