@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Build the executable: pyinstaller build.spec -> the one-folder build dist/kedge-onedir/, packed with
 # scripts/launcher.sh into the one-file dist/kedge (unpacked once per version on first use, then exec'd),
-# and prove that both run. About a minute on 2 cores; CI runs it from test.sh (CI=true), and the
-# subprocess tests run against it with KEDGE_BIN=dist/kedge.
+# and prove that both run (`--pack-only`: skip PyInstaller, re-pack dist/kedge-onedir). About a minute
+# on 2 cores; CI runs it from test.sh (CI=true), and the subprocess tests run against it with
+# KEDGE_BIN=dist/kedge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_venv build  # pyinstaller (the `build` extra) beside the runtime dependencies
-log "pyinstaller build.spec"
-"$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN build.spec
+if [ "${1:-}" = --pack-only ]; then  # re-pack the existing one-folder build (after a launcher.sh edit)
+    [ -x dist/kedge-onedir/kedge ] || die "no dist/kedge-onedir to pack: run ./scripts/build.sh"
+else
+    ensure_venv build  # pyinstaller (the `build` extra) beside the runtime dependencies
+    log "pyinstaller build.spec"
+    "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN build.spec
+fi
 
 log "packing dist/kedge-onedir into dist/kedge"
 payload="$(mktemp)"

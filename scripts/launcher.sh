@@ -9,7 +9,7 @@
 # when that cannot be created (a read-only rootfs, not root) — ${TMPDIR:-/tmp}/kedge-<uid>/data. It
 # must be a 0700 folder owned by the caller: a version there is exec'd without another look. After
 # unpacking a new version, all but it and the one before it are removed.
-# Needs only sh, tail, gzip, tar, touch, mv, rm, ls, stat, id (busybox has them all).
+# Needs only sh, tail, gzip, tar, touch, mv, rm, ls, find, stat, id (busybox has them all).
 set -eu
 KEDGE_HASH=@HASH@
 KEDGE_OFFSET=@OFFSET@
@@ -67,6 +67,8 @@ if [ ! -x "$dir/kedge" ]; then
     ls -1dt "$data"/*/ 2>/dev/null | tail -n +3 | while read -r old; do
         [ "${old%/}" = "$dir" ] || rm -rf "${old%/}"
     done
+    # unpacks cut short (killed) long ago; a running one is minutes old at most
+    find "$data" -maxdepth 1 -name '.unpack-*' -mmin +60 -exec rm -rf {} + 2>/dev/null || true
 fi
 
 KEDGE_EXE=$self

@@ -7,6 +7,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 from tests.fixtures.procs import executable
@@ -62,6 +63,10 @@ def test_a_new_version_removes_all_but_itself_and_the_one_before(tmp_path: Path)
     exe = executable()
     data = tmp_path / "data"
     versions = [other_version(exe, tmp_path, n) for n in (1, 2, 3)]
+    data.mkdir(mode=0o700)
+    cut_short = data / ".unpack-999999"  # an unpack killed two hours ago
+    cut_short.mkdir()
+    os.utime(cut_short, (time.time() - 7200, time.time() - 7200))
     for v in versions:
         done = run(v, "version", data=data)
         assert done.returncode == 0, done.stderr
