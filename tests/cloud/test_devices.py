@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
+import yaml
 
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices import ACK_OWNER, DeviceController
@@ -451,3 +452,80 @@ async def test_a_cloud_starting_with_many_devices_bounds_its_devicestatus_calls(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await own.close()
+
+
+def _rbac_verbs() -> dict[str, set[str]]:
+    """resource -> verbs the ClusterRole in templates/20-rbac.yaml grants in devices.kubeedge.io."""
+    text = (templates_dir() / "20-rbac.yaml").read_text().replace("{{ namespace }}", "kubeedge")
+    out: dict[str, set[str]] = {}
+    for doc in yaml.safe_load_all(text):
+        if doc and doc["kind"] == "ClusterRole":
+            for rule in doc["rules"]:
+                if "devices.kubeedge.io" in rule["apiGroups"]:
+                    for r in rule["resources"]:
+                        out.setdefault(r, set()).update(rule["verbs"])
+    return out
+
+
+async def test_the_controller_uses_exactly_the_verbs_rbac_grants(cloudenv: CloudEnv) -> None:
+    """Every devices.kubeedge.io call the controller makes through a whole life cycle (list, watch,
+    create, report, move, delete) is one the template grants, and every verb granted on devicestatuses
+    is used: least privilege, as docs/operations.md states it."""
+    await install_device_crds(cloudenv.client)
+    cloud = await cloudenv.cloud()
+    own = make_client(cloudenv.cp.kubeconfig)
+    used: dict[str, set[str]] = {}
+    real_request, real_watch = own.request, own.watch_stream
+
+    def note(plural: str, verb: str) -> None:
+        used.setdefault(plural, set()).add(verb)
+
+    async def request(method: str, path: str, **kw: Any) -> Any:
+        parts = path.strip("/").split("/")
+        if len(parts) > 2 and parts[1] == "devices.kubeedge.io":
+            plural_at = parts.index("namespaces") + 2 if "namespaces" in parts else 3
+            named = len(parts) > plural_at + 1
+            verb = {"POST": "create", "PATCH": "patch", "DELETE": "delete", "PUT": "update"}.get(
+                method, "get" if named else "list"
+            )
+            note(parts[plural_at], verb)
+        return await real_request(method, path, **kw)
+
+    def watch_stream(res: Any, **kw: Any) -> Any:
+        note(res.plural, "watch")
+        return real_watch(res, **kw)
+
+    own.request = request  # type: ignore[method-assign]
+    own.watch_stream = watch_stream  # type: ignore[method-assign]
+    ctl, task = start_controller(cloudenv, cloud, own)
+    try:
+        await until(ctl.synced.is_set, what="synced")
+        edge = await cloudenv.edge("rbac-1", cloud)
+        await cloudenv.client.create(DEVICEMODELS, model())
+        await cloudenv.client.create(DEVICES, device("rbac-dev", "rbac-1"))
+        await until(lambda: ctl.statuses.known, what="DeviceStatus created")
+        await edge.hub.send(twin_report("rbac-dev", {"temperature": actual("5")}))
+        await until(lambda: ctl.counters["statusWrites"] >= 1, what="status written")
+        await cloudenv.client.delete(DEVICES, "rbac-dev", namespace="default")
+
+        async def gone() -> bool:
+            try:
+                await cloudenv.client.get(DEVICESTATUSES, "rbac-dev", namespace="default")
+                return False
+            except KubeNotFound:
+                return True
+
+        await until(gone, what="DeviceStatus removed")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await own.close()
+    granted = _rbac_verbs()
+    for plural, verbs in used.items():
+        assert verbs <= granted.get(plural, set()), (plural, verbs, granted)
+    assert granted["devicestatuses"] == {"get", "create", "patch", "delete"}
+    # delete: unless the garbage collector (ownerReference) removed it first
+    assert used["devicestatuses"] - {"delete"} == {"get", "create", "patch"}
+    assert granted["devices"] == granted["devicemodels"] == {"get", "list", "watch"}
+    assert {"list", "watch"} <= used["devices"] and {"list", "watch"} <= used["devicemodels"]

@@ -161,9 +161,11 @@ class DeviceStatuses:
         name, ns = str(m.get("name")), str(m.get("namespace"))
         self._pending.pop(uid, None)
         async with self._locks[uid], self._api:
-            self.known.pop(uid, None)
+            # the one we know (no read), else read it; a UID precondition never deletes a newer one
+            cur = self.known.pop(uid, None)
             try:
-                cur = await self.client.get(DEVICESTATUSES, name, namespace=ns)
+                if cur is None:
+                    cur = await self.client.get(DEVICESTATUSES, name, namespace=ns)
                 if owner_uid(cur) == uid:
                     await self.client.delete(DEVICESTATUSES, name, namespace=ns, uid=uid_of(cur))
                     self.counters["statusDeleted"] += 1
