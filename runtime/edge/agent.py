@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from runtime.edge.metastore import Change, MetaStore
+from runtime.errors import KedgeError
 from runtime.protocol import (
     GROUP_META,
     GROUP_TWIN,
@@ -37,6 +38,7 @@ from runtime.protocol import (
     parse_resource,
     split_result,
 )
+from runtime.protocol.backoff import backoff
 
 log = logging.getLogger("kedge.edge.agent")
 ACKED_OPS = (OP_INSERT, OP_UPDATE, OP_DELETE)
@@ -149,17 +151,24 @@ class Agent:
             if change.op == "delete":
                 self._spawn(self.pods.delete_pod(pod), f"delete-pod-{change.name}")
             elif (pod.get("metadata") or {}).get("deletionTimestamp"):
-                uid = pod["metadata"]["uid"]
-                if uid not in self._terminating:  # the cloud sends several updates while terminating
-                    self._terminating.add(uid)
-                    self._spawn(self._graceful_delete(pod), f"terminate-pod-{change.name}")
+                self._terminate(pod)
             else:
                 self._spawn(self.pods.sync_pod(pod), f"sync-pod-{change.name}")
         elif change.type in ("configmap", "secret"):
             self._spawn(self.pods.refresh_volumes(change.namespace), f"refresh-{change.namespace}")
 
+    def _terminate(self, pod: dict[str, Any]) -> None:
+        """Start the graceful delete of a pod with a deletionTimestamp, once per UID (the cloud sends
+        several updates while a pod terminates)."""
+        uid = pod["metadata"]["uid"]
+        if uid not in self._terminating:
+            self._terminating.add(uid)
+            self._spawn(self._graceful_delete(pod), f"terminate-pod-{pod['metadata'].get('name', '')}")
+
     async def _graceful_delete(self, pod: dict[str, Any]) -> None:
-        """Stop the containers, then the final delete with the UID precondition (capture seq 79)."""
+        """Stop the containers, then the final delete with the UID precondition (capture seq 79),
+        repeated until the cloud answers it: an edge that just joined may not reach it yet, and a pod
+        whose final delete is lost stays Terminating for good (a kubelet's status manager retries too)."""
         assert self.pods is not None and self.hub is not None
         meta = pod["metadata"]
         await self.pods.delete_pod(pod, meta.get("deletionGracePeriodSeconds"))
@@ -168,10 +177,24 @@ class Agent:
             SRC_EDGED, GROUP_META, OP_DELETE, f"{meta.get('namespace', 'default')}/pod/{meta['name']}", body
         )
         self._forget(meta["uid"])
-        resp = await self.hub.request(req, timeout=30.0)
-        _, err = split_result(resp.content)
-        if err is not None and err.get("code") != 404:
-            log.warning("final delete of pod %s refused: %s", meta["name"], err.get("message"))
+        delays = backoff(1.0, cap=30.0)
+        while True:
+            try:
+                resp = await self.hub.request(req, timeout=30.0)
+            except KedgeError as exc:  # no answer (offline, reconnecting): ask again
+                log.info("final delete of pod %s: %s; retrying", meta["name"], exc)
+                await asyncio.sleep(next(delays))
+                req = new_message(req.source, req.group, req.operation, req.resource, body)
+                continue
+            _, err = split_result(resp.content)
+            code = (err or {}).get("code")
+            if err is not None and isinstance(code, int) and (code >= 500 or code == 429):
+                await asyncio.sleep(next(delays))
+                req = new_message(req.source, req.group, req.operation, req.resource, body)
+                continue
+            if err is not None and code != 404:
+                log.warning("final delete of pod %s refused: %s", meta["name"], err.get("message"))
+            return
 
     async def on_pod_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
         if (pod.get("metadata") or {}).get("uid") in self._deleted:
@@ -189,8 +212,13 @@ class Agent:
         pods = [p for p in await self.store.list("pod") if isinstance(p, dict)]
         for pod in pods:
             if (pod.get("spec") or {}).get("nodeName", self.node) == self.node:
-                name = (pod.get("metadata") or {}).get("name", "")
-                self._spawn(self.pods.sync_pod(pod), f"restore-pod-{name}")
+                meta = pod.get("metadata") or {}
+                if meta.get("deletionTimestamp") and meta.get("uid"):
+                    # deleted before the pod manager ran (right after the join, or while the edge was
+                    # down): stop it *and* send the final delete, as a live update would have
+                    self._terminate(pod)
+                else:
+                    self._spawn(self.pods.sync_pod(pod), f"restore-pod-{meta.get('name', '')}")
         return len(pods)
 
     async def drop_stale_pods(self, node: dict[str, Any]) -> int:

@@ -167,7 +167,7 @@ class KubeTransport:
                 if resp.status_code >= 400:
                     raise error_for_response(self.server, resp, await resp.aread())
                 streaming = True
-                async for line in resp.aiter_lines():
+                async for line in _event_lines(resp):
                     if not line.strip():
                         continue
                     event = json.loads(line)
@@ -187,3 +187,16 @@ class KubeTransport:
             raise unreachable(self.server, exc) from exc
         except ValueError as exc:  # a torn JSON line: treat like a broken connection
             raise unreachable(self.server, exc) from exc
+
+
+async def _event_lines(resp: httpx.Response) -> AsyncIterator[bytes]:
+    """A watch stream's events: one JSON document per line, lines ended by b"\n" only. Not
+    httpx's aiter_lines: that splits like str.splitlines, inside any string holding U+2028, U+2029
+    or U+0085 (JSON may leave them unescaped), and one such object would break the watch for good."""
+    rest = b""
+    async for chunk in resp.aiter_bytes():
+        *lines, rest = (rest + chunk).split(b"\n")
+        for line in lines:
+            yield line
+    if rest:
+        yield rest

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from runtime.errors import KedgeError
@@ -231,6 +231,7 @@ async def shapes_ns(controlplane: ControlPlane) -> ControlPlane:
 
 @settings(
     max_examples=30,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: bounded time
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

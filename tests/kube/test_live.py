@@ -149,6 +149,23 @@ async def test_watch_sync_listed_then_live_events(restartable_apiserver: Restart
             await watch.close()
 
 
+async def test_watch_survives_line_separators_inside_strings(
+    restartable_apiserver: RestartableApiServer,
+) -> None:
+    """U+2028, U+2029 and U+0085 inside a value are not line ends of the watch stream (only "\n" is)."""
+    async with client_for(restartable_apiserver.kubeconfig) as client:
+        watch = Collector(watch_with_resume(client, CONFIGMAPS, namespace=NS))
+        try:
+            await watch.wait(has(("LISTED", None)))
+            await client.create(CONFIGMAPS, cm("odd", "a\u2028b\u2029c\x85d"))
+            await client.create(CONFIGMAPS, cm("after"))
+            await watch.wait(has(("ADDED", "odd"), ("ADDED", "after")))
+            live = watch.events[watch.events.index(("LISTED", None)) + 1 :]
+            assert live == [("ADDED", "odd"), ("ADDED", "after")]
+        finally:
+            await watch.close()
+
+
 async def test_watch_resumes_after_partition_without_relist(
     restartable_apiserver: RestartableApiServer, tcp_proxy_factory: list[TcpProxy], tmp_path: Path
 ) -> None:

@@ -51,6 +51,11 @@ def set_condition(conditions: Any, new: Obj) -> list[Obj]:
     return [c for c in conds if c.get("type") != new["type"]] + [new]
 
 
+def _rv(obj: Obj) -> int:
+    """The resourceVersion as a number (the embedded server's are; an opaque one counts as 0)."""
+    return as_int((obj.get("metadata") or {}).get("resourceVersion"))
+
+
 def key_of(obj: Obj) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
@@ -99,7 +104,15 @@ class Informer:
             )
         except KubeNotFound:
             return
-        self.store[key_of(out)] = out
+        self.remember(out)
+
+    def remember(self, obj: Obj) -> None:
+        """Cache what a write answered — unless the watch already delivered a newer version: a
+        response can arrive after the events of later writes (someone else's), and must not hide them."""
+        key = key_of(obj)
+        cached = self.store.get(key)
+        if cached is None or _rv(cached) <= _rv(obj):
+            self.store[key] = obj
 
     def items(self) -> list[Obj]:
         return list(self.store.values())

@@ -198,7 +198,7 @@ class DeploymentController:
             rs = await self.client.create(REPLICASETS, body, namespace=meta["namespace"])
         except AlreadyExists:
             rs = await self.client.get(REPLICASETS, body["metadata"]["name"], namespace=meta["namespace"])
-        self.sets.store[(meta["namespace"], rs["metadata"]["name"])] = rs
+        self.sets.remember(rs)
         await self._annotate(d, rs["metadata"]["annotations"][REVISION])
         return rs
 
@@ -209,7 +209,7 @@ class DeploymentController:
         updated = await self.client.patch(
             DEPLOYMENTS, d["metadata"]["name"], patch, namespace=d["metadata"]["namespace"]
         )
-        self.deployments.store[(d["metadata"]["namespace"], d["metadata"]["name"])] = updated
+        self.deployments.remember(updated)
 
     async def _set_replicas(self, rs: Obj, n: int) -> None:
         if _spec_replicas(rs) == n:
@@ -218,7 +218,7 @@ class DeploymentController:
         updated = await self.client.patch(
             REPLICASETS, meta["name"], {"spec": {"replicas": n}}, namespace=meta["namespace"]
         )
-        self.sets.store[(meta["namespace"], meta["name"])] = updated
+        self.sets.remember(updated)
         rs.update(updated)
 
     async def _recreate(self, new: Obj, olds: list[Obj], replicas: int) -> None:

@@ -230,7 +230,7 @@ class ReplicaSetController:
                 )
                 for pod in created:
                     if isinstance(pod, dict):
-                        self.pods.store[(ns, pod["metadata"]["name"])] = pod  # expectation
+                        self.pods.remember(pod)  # expectation
                 errors = [e for e in created if isinstance(e, BaseException)]
                 if errors:
                     raise errors[0]
