@@ -71,6 +71,21 @@ async def test_preflight_names_the_object_and_releases_when_no_version_is_served
     assert "kedge supports Kubernetes 1.28 or newer" in text
 
 
+async def test_checks_the_user_may_not_read_are_warnings_saying_so(tmp_path: Path) -> None:
+    """Preflight's permissions check asks about creating; listing Services cluster-wide may be denied."""
+    async with (
+        recorded_kube(tmp_path, forbidden={"/api/v1/services"}) as kube,
+        make_client(kube.kubeconfig) as client,
+    ):
+        pf = init_preflight.Preflight()
+        await init_preflight.check_api(pf, client)
+        await init_existing.check_cluster(pf, client, "kubeedge", render(InstallOptions()))
+    [cloudcore] = [r for r in pf.results if r.name == "cloudcore"]
+    assert cloudcore.level == "warning" and cloudcore.message.startswith("not checked: ")
+    assert "/api/v1/services is forbidden" in cloudcore.message
+    pf.enforce([])
+
+
 async def test_apply_error_names_the_object_and_api_version(tmp_path: Path) -> None:
     """What init on 1.28.7 said before: "the server could not find the requested resource", no object."""
     fs = _flowschema(render(InstallOptions()))
