@@ -72,6 +72,7 @@ class MqttSection:
     cert: str = ""
     key: str = ""
     report_window_seconds: float = _positive(0.5)  # reports of one property coalesced per window
+    report_ack_timeout_seconds: float = _positive(10.0)  # a report the cloud did not answer is resent
 
 
 @dataclass

@@ -7,7 +7,8 @@ the embedded broker and for mosquitto (the same edge restarted with --mqtt exter
   p50/p99 at 500 updates/s, and at higher rates to find the highest one with p99 <= 50 ms
   (a rate counts as sustained when the simulator sent >= 95 % of it and every update was answered);
 - edge RSS (VmRSS of the runtime) idle with 100 devices known, and with 100 devices connected;
-- device publish → DeviceStatus ``reported`` in the API (a watch), p50/p99 over 40 updates at 4/s.
+- device publish → DeviceStatus ``reported`` in the API (a watch), p50/p99 over 40 updates at 4/s,
+  measured before the storm of updates, and how long the edge then needs to hand its backlog over.
 Prints one JSON line with machine facts (the machine is shared: read ratios of the two brokers).
 
     .venv/bin/python scripts/bench/twin.py [--rates 500,1000,1500,2000,3000] [--seconds 5]
@@ -193,6 +194,16 @@ async def api_lag(kubeconfig: str, port: int, samples: int = 40) -> dict[str, An
     }  # fmt: skip
 
 
+def drained(root: Path, timeout: float = 300.0) -> float | None:
+    """Seconds until the edge has no report left for the cloud (after a storm of updates)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if ((status(root).get("devices") or {}).get("reports") or {}).get("pendingReports") == 0:
+            return round(time.monotonic() - t0, 1)
+        time.sleep(1.0)
+    return None
+
+
 def summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
     at500 = next((x for x in lines if x["rate_target"] == 500), None)
 
@@ -233,9 +244,10 @@ def main() -> None:
         time.sleep(3)
         out["edge_rss_idle_100_devices_mb"] = rss_mb(root)
         port = int(status(root)["devices"]["broker"]["listeners"][0].rsplit(":", 1)[1])
+        lag = asyncio.run(api_lag(kc, port))  # before the storm: its backlog would be measured instead
         lines, rss = simulate(port, args.rates, args.seconds, root)
-        out["embedded"] = {**summary(lines), "edge_rss_100_connected_mb": rss}
-        out["embedded"]["api_lag"] = asyncio.run(api_lag(kc, port))
+        out["embedded"] = {**summary(lines), "edge_rss_100_connected_mb": rss, "api_lag": lag}
+        out["embedded"]["drain_after_storm_s"] = drained(root)
         mport = free_port()
         conf = tmp / "mosquitto.conf"
         conf.write_text(mosquitto_config(mport))
@@ -249,9 +261,10 @@ def main() -> None:
             )
             time.sleep(2)
             out["edge_rss_idle_external_mb"] = rss_mb(root)
+            lag = asyncio.run(api_lag(kc, mport))
             lines, rss = simulate(mport, args.rates, args.seconds, root)
-            out["mosquitto"] = {**summary(lines), "edge_rss_100_connected_mb": rss}
-            out["mosquitto"]["api_lag"] = asyncio.run(api_lag(kc, mport))
+            out["mosquitto"] = {**summary(lines), "edge_rss_100_connected_mb": rss, "api_lag": lag}
+            out["mosquitto"]["drain_after_storm_s"] = drained(root)
         finally:
             stop(mosq)
         reset(root)

@@ -256,3 +256,36 @@ async def test_external_broker_killed_and_restarted_reconnects_resubscribes_and_
             assert st["external"]["connects"] == 2 and st["trouble"]["external-broker"]["active"] is False
     finally:
         stop(proc)
+
+
+async def test_a_report_lost_with_the_link_before_the_clouds_ok_is_sent_again(
+    recorded_cloud: RecordedCloud, tls_certs: TLSCerts, tmp_path: Path, tcp_proxy: list[TcpProxy]
+) -> None:
+    proxy = await TcpProxy("127.0.0.1", recorded_cloud.hub.bound_port).start()
+    tcp_proxy.append(proxy)
+    ctl = recorded_cloud.ctl
+    answer = ctl.answer
+    lost: list[Message] = []
+
+    def lose_the_first_report(msg: Message) -> Any:
+        if msg.resource == REPORT and not lost:
+            lost.append(msg)
+            proxy.reset()  # the link dies with the report unanswered
+            return None
+        return answer(msg)
+
+    ctl.answer = lose_the_first_report  # type: ignore[method-assign]
+    cfg = _root(tmp_path, tls_certs, proxy.address)
+    cfg.mqtt.report_ack_timeout_seconds = 2.0
+    async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
+        dev = await _with_device(recorded_cloud, rt)
+        try:
+            await apub(dev, f"{DEV}/twin/update", twin_update("lost-1", temperature="30.5"))
+            await aget(dev, f"{DEV}/twin/update/result")
+            await wait_until(lambda: len(_reports(recorded_cloud)) >= 2, 30, "the report again")
+            again = _reports(recorded_cloud)[1]
+            assert again.content["event_id"] == "lost-1"  # the same report, recognisable
+            assert again.content["twin"]["temperature"]["actual"]["value"] == "30.5"
+            await wait_until(lambda: rt.devices and rt.devices.store.pending_reports == 0, 10, "acked")  # type: ignore[union-attr]
+        finally:
+            await asyncio.to_thread(dev.close)

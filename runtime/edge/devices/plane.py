@@ -71,7 +71,9 @@ class DevicePlane:
         else:
             listeners(self.cfg)
         self.store = store = await TwinStore.open(self.db, self.cfg.report_window_seconds)
-        self.uplink = Uplink(store, self.hub, self.cfg.report_window_seconds)
+        self.uplink = Uplink(
+            store, self.hub, self.cfg.report_window_seconds, self.cfg.report_ack_timeout_seconds
+        )
         self.bridge = Bridge(self.node, store, self._publish, self.uplink.kick)
         self.bridge.upload_to_cloud = self._to_cloud
         models = {self._key(m): m for m in await self.cached("devicemodel") if isinstance(m, dict)}
@@ -250,7 +252,12 @@ class DevicePlane:
             ]  # fmt: skip
             out["messages"] = dict(b.counts)
             out["rejected"] = {str(k): v for k, v in sorted(b.rejected.items())}
-            out["reports"] = {**self.store.read_stats(), "sent": self.uplink.sent if self.uplink else 0}
+            up = self.uplink
+            out["reports"] = {
+                **self.store.read_stats(),
+                "sent": up.sent if up else 0,
+                "resent": up.resent if up else 0,
+            }
         out["trouble"] = self.trouble.snapshot()
         return out
 

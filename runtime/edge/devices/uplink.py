@@ -4,9 +4,11 @@
 ``{event_id, timestamp, twin: {<prop>: {actual, expected?, optional, metadata, actual_version, …}}}``
 and ``device/<ns>/<name>/state/update`` whose content is a JSON string ``{event_id, timestamp,
 device: {name, state, lastOnlineTime?}}`` (edgecore's state result; lastOnlineTime for online/ok).
-Rows leave the store only after the hub took them (written to the socket, or to its durable outbox
-if the link fell meanwhile), so nothing is lost across a restart; one batch per ``window`` seconds
-keeps a flapping sensor from flooding the link.
+Rows leave the store only once the cloud answered them "OK" (kedge's cloud and cloudcore both
+answer reports) — or, for a peer that stays silent, once the session that carried them outlived the
+ack timeout — so a restart or a link cut mid-flight never loses one (a resend keeps its event id and
+versions, for the cloud to recognise); one batch per ``window`` seconds keeps a flapping sensor from
+flooding the link.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class Hub(Protocol):
 
     async def send(self, msg: Message) -> None: ...
 
+    async def request(self, msg: Message, timeout: float = 30.0) -> Message: ...  # noqa: ASYNC109
+
+    def status(self) -> dict[str, Any]: ...
+
 
 def build(rows: list[tuple[int, str, str, str, Any, int]], ts: int) -> list[Message]:
     """Group rows per device into messages; a property repeats only in a later message (order kept)."""
@@ -55,14 +61,26 @@ def build(rows: list[tuple[int, str, str, str, Any, int]], ts: int) -> list[Mess
 
 
 class Uplink:
-    def __init__(self, store: TwinStore, hub: Hub | None, window: float) -> None:
-        self.store, self.hub, self.window = store, hub, window
+    def __init__(self, store: TwinStore, hub: Hub | None, window: float, ack_timeout: float = 10.0) -> None:
+        self.store, self.hub, self.window, self.ack_timeout = store, hub, window, ack_timeout
         self.sent = 0
+        self.resent = 0
         self.last_sent: float | None = None
         self._kick = asyncio.Event()
 
     def kick(self) -> None:
         self._kick.set()
+
+    async def _deliver(self, hub: Hub, msgs: list[Message]) -> bool:
+        """True once the cloud answered every report — or, for a peer that does not answer, once the
+        session that carried them outlived the ack timeout (what a cut link loses is sent again)."""
+        since = hub.status().get("since")
+        answers = await asyncio.gather(
+            *(hub.request(m, timeout=self.ack_timeout) for m in msgs), return_exceptions=True
+        )
+        if not any(isinstance(a, BaseException) for a in answers):
+            return True
+        return hub.connected and hub.status().get("since") == since
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -77,10 +95,14 @@ class Uplink:
                 rows = await self.store.take_reports()
                 if not rows:
                     break
-                for msg in build(rows, int(time.time() * 1000)):
-                    await hub.send(msg)
-                    self.sent += 1
-                await self.store.done_reports(rows[-1][0])
-                self.last_sent = loop.time()
+                msgs = build(rows, int(time.time() * 1000))
+                if await self._deliver(hub, msgs):
+                    self.sent += len(msgs)
+                    await self.store.done_reports(rows[-1][0])
+                    self.last_sent = loop.time()
+                else:
+                    self.resent += len(msgs)  # kept: the next pass sends them again
+                    if not hub.connected:
+                        break
                 with contextlib.suppress(TimeoutError):  # coalescing happens while we wait
                     await asyncio.wait_for(stop.wait(), self.window)
