@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = --pack-only ]; then  # re-pack the existing one-folder build (after a launcher.sh edit)
     [ -x dist/kedge-onedir/kedge ] || die "no dist/kedge-onedir to pack: run ./scripts/build.sh"
 else
+    have objdump || apt_install binutils  # PyInstaller reads the shared libraries' needs with it
     ensure_venv build  # pyinstaller (the `build` extra) beside the runtime dependencies
     log "pyinstaller build.spec"
     "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN build.spec
