@@ -227,3 +227,38 @@ async def test_kedge_cloud_logs_the_certificate_probe_quietly(
     assert isinstance(hub.ssl_context, ClientTLS) and len(hub.ssl_context.trusted) == 1
     failed = [r for r in caplog.records if r.getMessage() == "opening handshake failed"]
     assert failed and all(r.levelno == logging.DEBUG for r in failed), [r.levelname for r in failed]
+
+
+async def test_renewed_certificate_is_presented_by_both_contexts(tls_certs: TLSCerts, tmp_path: Path) -> None:
+    """Certificate renewal rewrites the node's files; ``reload`` (EdgeHub.reload_identity) makes the
+    next handshake of the link and of the probe present the new certificate."""
+    first = tls_certs.client("renew-1")
+    cert, key = tmp_path / "node.crt", tmp_path / "node.key"
+    cert.write_bytes(first.cert.read_bytes())
+    key.write_bytes(first.key.read_bytes())
+    renewed = tls_certs.client("renew-1")  # same files in the test PKI: read them only after this
+    seen: list[str] = []
+
+    async def serve_tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(str(writer.get_extra_info("peercert")["serialNumber"]))
+        writer.close()
+
+    server = await asyncio.start_server(serve_tls, "127.0.0.1", 0, ssl=tls_certs.server_context())
+    port = int(server.sockets[0].getsockname()[1])
+    tls = ClientTLS(str(cert), str(key), str(tls_certs.ca))
+
+    async def serial_seen(ctx: ssl.SSLContext) -> str:
+        _, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="127.0.0.1")
+        await wait_until(lambda: seen, 5, "handshake seen")
+        w.close()
+        return seen.pop()
+
+    try:
+        before = await serial_seen(tls.link)
+        cert.write_bytes(renewed.cert.read_bytes())
+        key.write_bytes(renewed.key.read_bytes())
+        tls.reload()
+        after_link, after_probe = await serial_seen(tls.link), await serial_seen(tls.verify)
+        assert before != after_link and after_link == after_probe
+    finally:
+        server.close()
