@@ -222,8 +222,8 @@ class NodeStatus:
                 await self.on_registered(obj)
         elif err is None:
             self._cloud = None
-        elif self._cloud is not None:
-            self.node_uid = _uid(self._cloud)
+        # AlreadyExists: the Node the cloud has is adopted as it is (kubelet does so); its uid comes
+        # with the next answer that carries it — a cached copy may be of a Node deleted since
         self.registered = True
         log.info("node %s registered%s", self.name, " (already existed)" if err is not None else "")
 
