@@ -93,6 +93,7 @@ def test_edge_runs_offline_in_a_bare_rootfs_and_status_names_the_missing_engine(
         assert edge["podsError"].startswith("no Docker engine: /var/run/docker.sock does not exist")
         text = docker("exec", name, BIN, "--root", str(root), "status", check=False).stdout
         assert "no Docker engine" in text, text
+        assert "DISCONNECTED" in text.upper() or "OFFLINE" in text.upper(), text
         time.sleep(3)  # and it keeps running, retrying the cloud
         assert docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
         again = status()
