@@ -304,7 +304,10 @@ def foreground(root: Path) -> Iterator[None]:
         )
     claimed = other is None
     if claimed:
-        write_atomic(pid_file, f"{os.getpid()}\n", mode=0o644)
+        try:
+            write_atomic(pid_file, f"{os.getpid()}\n", mode=0o644)
+        except OSError:  # a read-only root (a container without /run/kedge mounted): run without one
+            claimed = False
     try:
         yield
     finally:
