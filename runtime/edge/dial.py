@@ -99,22 +99,26 @@ class PeerChanged(ConnectionError):
 
 
 class ClientTLS:
-    """The node's TLS: ``link`` sends the leaf alone, ``verify`` checks the cloud (see module doc)."""
+    """The node's TLS: ``link`` sends the leaf alone, ``verify_context()`` checks the cloud (see the
+    module doc). The verifying context is built for each probe (rare: once per cloud certificate per
+    process), so it always holds the current files and costs nothing between probes."""
 
     def __init__(self, cert: str, key: str, ca: str) -> None:
-        self.cert, self.key = cert, key
+        self.cert, self.key, self.ca = cert, key, ca
         self.link = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self.link.minimum_version = ssl.TLSVersion.TLSv1_2
         self.link.check_hostname = False
         self.link.verify_mode = ssl.CERT_NONE  # verified through `verify` before any byte of HTTP
         self.link.load_cert_chain(cert, key)
-        self.verify = client_ssl_context(cert, key, ca)
         self.trusted: set[bytes] = set()
+
+    def verify_context(self) -> ssl.SSLContext:
+        """The CA and host-name checking, with the node's certificate (its chain then holds the CA)."""
+        return client_ssl_context(self.cert, self.key, self.ca)
 
     def reload(self) -> None:
         """Load a renewed certificate: later handshakes use it, open connections keep theirs."""
-        for ctx in (self.link, self.verify):
-            ctx.load_cert_chain(self.cert, self.key)
+        self.link.load_cert_chain(self.cert, self.key)
 
     async def check(self, peer_der: bytes | None, host: str, port: int, timeout: float) -> None:  # noqa: ASYNC109
         """Return when ``peer_der`` is a certificate OpenSSL verified for ``host`` against the CA;
@@ -124,7 +128,7 @@ class ClientTLS:
         if hashlib.sha256(peer_der).digest() in self.trusted:
             return
         _, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=self.verify, server_hostname=host), timeout
+            asyncio.open_connection(host, port, ssl=self.verify_context(), server_hostname=host), timeout
         )
         try:
             verified = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)

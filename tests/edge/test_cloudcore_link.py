@@ -106,7 +106,7 @@ async def test_certificate_message_holds_the_leaf_alone(tls_certs: TLSCerts, tmp
             return spy.chains[port]
 
         tls = ClientTLS(str(pair.cert), str(pair.key), str(tls_certs.ca))
-        assert await chain_of(tls.verify) == 2  # what OpenSSL sends with the CA in the same context
+        assert await chain_of(tls.verify_context()) == 2  # what OpenSSL sends with the CA in the same context
         assert await chain_of(tls.link) == 1  # the session's: the node's certificate alone
         _, w = await asyncio.open_connection("127.0.0.1", spy.port, ssl=tls.link, server_hostname="127.0.0.1")
         peer_der = w.get_extra_info("ssl_object").getpeercert(binary_form=True)
@@ -163,7 +163,7 @@ def test_openssl_s_server_sees_one_certificate(tls_certs: TLSCerts) -> None:
     tls = ClientTLS(str(pair.cert), str(pair.key), str(tls_certs.ca))
     total, first = openssl_certificate_list(tls_certs, tls.link)
     assert total == 3 + first, f"more than one certificate: list {total:#x} bytes, first {first:#x}"
-    total, first = openssl_certificate_list(tls_certs, tls.verify)
+    total, first = openssl_certificate_list(tls_certs, tls.verify_context())
     assert total > 3 + first + 3  # leaf + CA: what cloudcore refuses
 
 
@@ -258,7 +258,7 @@ async def test_renewed_certificate_is_presented_by_both_contexts(tls_certs: TLSC
         cert.write_bytes(renewed.cert.read_bytes())
         key.write_bytes(renewed.key.read_bytes())
         tls.reload()
-        after_link, after_probe = await serial_seen(tls.link), await serial_seen(tls.verify)
+        after_link, after_probe = await serial_seen(tls.link), await serial_seen(tls.verify_context())
         assert before != after_link and after_link == after_probe
     finally:
         server.close()
