@@ -166,6 +166,18 @@ def _endpoints_row(e: Obj, now: datetime) -> Obj:
     return {"cells": [name_of(e), shown or "<none>", _age(e, now)]}
 
 
+def _replica_columns(what: str) -> list[Obj]:
+    """ReplicaSet's and ReplicationController's columns (the same but for one description)."""
+    return [
+        NAME,
+        col("Desired", "Replicas is the number of desired replicas.", "integer"),
+        col("Current", "Replicas is the most recently observed number of replicas.", "integer"),
+        col("Ready", f"The number of ready replicas for this {what}.", "integer"),
+        AGE,
+        *TEMPLATE_WIDE,
+    ]
+
+
 def _simple(*cells: Callable[[Obj], Any]) -> Callable[[Obj, datetime], Obj]:
     def row(o: Obj, now: datetime) -> Obj:
         return {"cells": [name_of(o), *(c(o) for c in cells), _age(o, now)]}
@@ -234,28 +246,8 @@ PRINTERS: dict[str, tuple[list[Obj], Callable[[Obj, datetime], Obj]]] = {
         ],
         _deployment_row,
     ),
-    "replicasets": (
-        [
-            NAME,
-            col("Desired", "Replicas is the number of desired replicas.", "integer"),
-            col("Current", "Replicas is the most recently observed number of replicas.", "integer"),
-            col("Ready", "The number of ready replicas for this replica set.", "integer"),
-            AGE,
-            *TEMPLATE_WIDE,
-        ],
-        _replicaset_row,
-    ),
-    "replicationcontrollers": (
-        [
-            NAME,
-            col("Desired", "Replicas is the number of desired replicas.", "integer"),
-            col("Current", "Replicas is the most recently observed number of replicas.", "integer"),
-            col("Ready", "The number of ready replicas for this replication controller.", "integer"),
-            AGE,
-            *TEMPLATE_WIDE,
-        ],
-        _replicationcontroller_row,
-    ),
+    "replicasets": (_replica_columns("replica set"), _replicaset_row),
+    "replicationcontrollers": (_replica_columns("replication controller"), _replicationcontroller_row),
     "apiservices": (
         [
             NAME,

@@ -4,6 +4,7 @@ process with its controllers, a status patch real clients send, a restart on the
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from runtime.kube.resources import DEPLOYMENTS
 from tests.controlplane.test_controllers import eventually, new_namespace
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.controlplane import ControlPlane
-from tests.fixtures.procs import stop
+from tests.fixtures.procs import KEDGE, stop
 
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
 
@@ -141,7 +142,7 @@ def readyz(kubeconfig: Path, token: bool = True) -> httpx.Response:
 
 
 async def test_failing_object_is_isolated_retried_and_reported(
-    controlplane: ControlPlane, monkeypatch: pytest.MonkeyPatch
+    controlplane: ControlPlane, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     if not controlplane.embedded:
         pytest.skip("injects a fault into kedge's own deployment controller")
@@ -172,6 +173,18 @@ async def test_failing_object_is_isolated_retried_and_reported(
     anonymous = await asyncio.to_thread(readyz, controlplane.kubeconfig, False)
     assert anonymous.status_code == 500
     assert "[-]controller/deployment failed: reason withheld" in anonymous.text
+    # `kedge status` on a root whose embedded API server is this one names the controller and object
+    root = tmp_path / "root"
+    (root / "var/lib/kedge").mkdir(parents=True)
+    (root / "var/lib/kedge/apiserver").symlink_to(controlplane.kubeconfig.parent)
+    proc = await asyncio.create_subprocess_exec(
+        *KEDGE, "status", "--root", str(root), "-o", "json", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 1, out
+    shown = json.loads(out)["apiserver"]
+    assert shown["running"] is True and shown["healthy"] is False and shown["failing"] == ["deployment"]
+    assert f"controller deployment: 1 object(s) failing: {ns}/broken: KeyError" in shown["message"]
     # other objects of the same controller are still reconciled
     fine = deployment("fine")
     await client.create(DEPLOYMENTS, {**fine, "metadata": {"name": "fine", "namespace": ns}})
