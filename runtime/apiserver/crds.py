@@ -5,6 +5,7 @@ objects are removed and its kind stops being served."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from runtime.apiserver import objects
@@ -14,6 +15,7 @@ from runtime.apiserver.storage import Event, Store
 
 Obj = dict[str, Any]
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
+log = logging.getLogger(__name__)
 
 
 def types_of(crd: Obj) -> list[ResourceType]:
@@ -114,8 +116,13 @@ class CrdController:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def load(self) -> None:
-        for entry in self.store.data[CRD_KEY].values():
-            self._register(entry.obj())
+        """Serve the stored CRDs; one the server cannot read is skipped and logged, never fatal: a
+        restart must not depend on every stored object being understood."""
+        for key, entry in self.store.data[CRD_KEY].items():
+            try:
+                self._register(entry.obj())
+            except Exception:
+                log.exception("stored CRD %s not served: cannot read it", key)
 
     def _register(self, crd: Obj) -> None:
         types = types_of(crd)

@@ -13,6 +13,7 @@ from runtime.apiserver.context import Ctx
 from runtime.apiserver.reads import list_bytes, matcher
 from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.status import bad_request, conflict, forbidden, not_found, success
+from runtime.apiserver.wireorder import encode
 
 Obj = dict[str, Any]
 Result = tuple[int, bytes]
@@ -124,27 +125,29 @@ async def delete_object(api: Api, rt: ResourceType, obj: Obj, opts: Obj, dry: bo
             if changed and not dry:
                 meta["resourceVersion"] = str(api.store.next_rv())
                 await api.store.commit([("MODIFIED", rt.key, key, obj)])
-            return 200, orjson.dumps(obj)
+            return 200, encode(obj, rt.key)
     if dry:
-        return 200, orjson.dumps(obj) if rt.return_deleted else orjson.dumps(success(meta["name"], rt.plural))
+        return 200, encode(obj, rt.key) if rt.return_deleted else orjson.dumps(
+            success(meta["name"], rt.plural)
+        )
     meta["resourceVersion"] = str(api.store.next_rv())
     await api.store.commit([("DELETED", rt.key, key, obj)])
     if rt.return_deleted or rt.crd:
-        return 200, orjson.dumps(obj)
+        return 200, encode(obj, rt.key)
     return 200, orjson.dumps(success(meta["name"], rt.plural, rt.group, meta.get("uid", "")))
 
 
 async def _delete_namespace(api: Api, rt: ResourceType, obj: Obj, dry: bool) -> Result:
     meta, name = obj["metadata"], obj["metadata"]["name"]
     if dry:
-        return 200, orjson.dumps(obj)
+        return 200, encode(obj, rt.key)
     if not meta.get("deletionTimestamp"):
         meta["deletionTimestamp"] = objects.now()
         meta["deletionGracePeriodSeconds"] = 0
         obj["status"] = {"phase": "Terminating"}
         meta["resourceVersion"] = str(api.store.next_rv())
         await api.store.commit([("MODIFIED", rt.key, ("", name), obj)])
-    marked = orjson.dumps(obj)
+    marked = encode(obj, rt.key)
     if api.namespace_finalizer is not None:
         await api.namespace_finalizer(name)
     else:
@@ -184,5 +187,5 @@ async def delete_collection(api: Api, ctx: Ctx) -> Result:
         if rt.kind == "Namespace" and not rt.group and obj["metadata"]["name"] in PROTECTED_NAMESPACES:
             continue
         _, raw = await delete_object(api, rt, obj, opts, bool(opts.get("dryRun")))
-        deleted.append(orjson.dumps(obj) if raw.startswith(b'{"kind":"Status"') else raw)
+        deleted.append(encode(obj, rt.key) if raw.startswith(b'{"kind":"Status"') else raw)
     return 200, list_bytes(rt, {"resourceVersion": str(api.store.rv)}, deleted)

@@ -186,7 +186,8 @@ async def serve(
 ) -> None:
     """Serve the API until cancelled; with `controllers`, the embedded control plane runs beside it
     (scheduler, GC, namespaces, node lifecycle, Deployments…) so the server behaves like a small
-    cluster, not an object store. A controller task that dies takes the server down with it."""
+    cluster, not an object store. No controller and no stored object can take the server down: a
+    failing controller is restarted and reported as a failing /readyz check (controllers/manager.py)."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from runtime.apiserver.db import Database, Row
+from runtime.apiserver.wireorder import encode
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
@@ -48,10 +49,11 @@ class Entry:
         return out
 
     @classmethod
-    def of(cls, obj: Obj) -> Entry:
+    def of(cls, obj: Obj, storage_key: str = "") -> Entry:
+        """`obj` encoded as the real server writes it (wireorder.py), for storage under `storage_key`."""
         # orjson hands back a buffer of at least 4 KiB whatever the length; an exact-size copy keeps
         # 10,000 stored pods from costing 10,000 such buffers.
-        return cls(bytes(memoryview(orjson.dumps(obj))), obj)
+        return cls(bytes(memoryview(encode(obj, storage_key))), obj)
 
 
 @dataclass(slots=True)
@@ -223,7 +225,7 @@ class Store:
         for typ, res, key, obj in changes:
             bucket = self.data[res]
             prev = bucket.get(key)
-            entry = Entry.of(obj)
+            entry = Entry.of(obj, res)
             top = max(top, entry.rv)
             if prev is None or typ == "DELETED":
                 self._order.pop(res, None)

@@ -27,6 +27,7 @@ from runtime.apiserver.status import (
     stale,
     unsupported_media_type,
 )
+from runtime.apiserver.wireorder import encode
 
 Obj = dict[str, Any]
 Result = tuple[int, bytes]
@@ -135,11 +136,11 @@ async def create(
             obj = allocate(api, obj, None)
         validation.validate(rt, obj, None)
     if ctx.dry_run:
-        return status, orjson.dumps(obj)
+        return status, encode(obj, rt.key)
     obj["metadata"]["resourceVersion"] = str(api.store.next_rv())
     await api.store.commit([("ADDED", rt.key, key, to_storage(rt, obj))])
     after = api.store.get(rt.key, *key)
-    return status, as_version(rt, after.raw) if after is not None else orjson.dumps(obj)
+    return status, as_version(rt, after.raw) if after is not None else encode(obj, rt.key)
 
 
 def _automount(api: Api, ctx: Ctx, pod: Obj) -> bool | None:
@@ -257,9 +258,9 @@ async def save_update(
     new["metadata"]["resourceVersion"] = om.get("resourceVersion")
     if objects.same_object(old, new):
         entry = api.store.get(rt.key, ctx.ns, name)
-        return 200, as_version(rt, entry.raw) if entry is not None else orjson.dumps(old)
+        return 200, as_version(rt, entry.raw) if entry is not None else encode(old, rt.key)
     if ctx.dry_run:
-        return 200, orjson.dumps(new)
+        return 200, encode(new, rt.key)
     key = (ctx.ns, name)
     new["metadata"]["resourceVersion"] = str(api.store.next_rv())
     if (
@@ -268,10 +269,10 @@ async def save_update(
         and (rt.plural != "pods" or not new["metadata"].get("deletionGracePeriodSeconds"))
     ):
         await api.store.commit([("DELETED", rt.key, key, to_storage(rt, new))])
-        return 200, as_version(rt, orjson.dumps(new))
+        return 200, as_version(rt, encode(new, rt.key))
     await api.store.commit([("MODIFIED", rt.key, key, to_storage(rt, new))])
     after = api.store.get(rt.key, *key)
-    return 200, as_version(rt, after.raw) if after is not None else orjson.dumps(new)
+    return 200, as_version(rt, after.raw) if after is not None else encode(new, rt.key)
 
 
 def _patch_error(exc: Exception) -> ApiError:

@@ -3,6 +3,7 @@ columns, cluster scope, and gone when the CRD is deleted."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -198,3 +199,24 @@ def test_preferred_version_is_kube_aware_and_patches_go_through_any_served_versi
         assert kube.get(f"{path}/w").json()["spec"]["size"] == 3
     finally:
         kube.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+
+
+def test_custom_resources_have_sorted_keys(kube: Kube, crd: str, ns: str) -> None:
+    """A custom resource is an unstructured map on the real server: Go writes map keys sorted."""
+    body = {
+        "spec": {"size": 2},
+        "metadata": {"name": "w", "labels": {"z": "1"}},
+        "kind": "Widget",
+        "apiVersion": f"{crd}/v1",
+    }
+    created = kube.post(f"/apis/{crd}/v1/namespaces/{ns}/widgets", body)
+    assert created.status_code == 201, created.text
+    for raw in (created.content, kube.get(f"/apis/{crd}/v1/namespaces/{ns}/widgets/w").content):
+        assert [k for k, _ in json.loads(raw, object_pairs_hook=lambda p: p)] == [
+            "apiVersion",
+            "kind",
+            "metadata",
+            "spec",
+        ]
+        meta = json.loads(raw)["metadata"]
+        assert list(meta) == sorted(meta)

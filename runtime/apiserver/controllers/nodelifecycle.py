@@ -46,7 +46,7 @@ def _parse(ts: str | None) -> float | None:
         return (
             datetime.datetime.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC).timestamp()
         )
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
@@ -125,7 +125,7 @@ class NodeLifecycle:
     def _pod_changed(self, typ: str, pod: Obj, prev: Obj | None) -> None:
         node = (pod.get("spec") or {}).get("nodeName")
         if node and typ != "DELETED" and self.nodes.get("", node) is not None:
-            taints = (self.nodes.get("", node) or {}).get("spec", {}).get("taints") or []
+            taints = ((self.nodes.get("", node) or {}).get("spec") or {}).get("taints") or []
             if any(t.get("effect") == "NoExecute" for t in taints):
                 self.queue.add(node)
 

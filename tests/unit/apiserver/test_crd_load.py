@@ -1,0 +1,54 @@
+"""Start-up never depends on every stored object being understood: a stored CRD the server cannot
+read (a version without a name) is skipped and logged; the other stored CRDs are served."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.apiserver.crds import CRD_KEY, CrdController
+from runtime.apiserver.db import Database
+from runtime.apiserver.resources import Registry
+from runtime.apiserver.storage import Store
+
+
+def crd(group: str, versions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}", "resourceVersion": "1"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget"},
+            "versions": versions,
+        },
+    }
+
+
+async def test_an_unreadable_stored_crd_does_not_stop_the_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(tmp_path / "state.db")
+    store = Store(db)
+    store.load()
+    store.start(asyncio.get_running_loop())
+    good = crd("good.example.com", [{"name": "v1", "served": True, "storage": True}])
+    bad = crd("bad.example.com", [{"served": True, "storage": True}])  # no name: unreadable
+    await store.commit(
+        [
+            ("ADDED", CRD_KEY, ("", "widgets.bad.example.com"), bad),
+            ("ADDED", CRD_KEY, ("", "widgets.good.example.com"), good),
+        ]
+    )
+    store.close()
+    restarted = Store(Database(tmp_path / "state.db"))
+    restarted.load()
+    registry = Registry()
+    CrdController(registry, restarted).load()
+    assert registry.get("good.example.com", "v1", "widgets") is not None
+    assert "stored CRD" in caplog.text and "widgets.bad.example.com" in caplog.text
+    restarted.close()
