@@ -89,7 +89,7 @@ def test_edge_runs_offline_in_a_bare_rootfs_and_status_names_the_missing_engine(
             return got if edge.get("running") and edge.get("podsError") else None
 
         edge = wait_for(status, 60, what="`kedge status` inside the container")["edge"]
-        assert edge["cloud"]["connected"] is False and edge["cloud"]["last_error"], edge["cloud"]
+        assert edge["cloud"]["connected"] is False and edge["cloud"]["lastError"], edge["cloud"]
         assert edge["podsError"].startswith("no Docker engine: /var/run/docker.sock does not exist")
         text = docker("exec", name, BIN, "--root", str(root), "status", check=False).stdout
         assert "no Docker engine" in text, text
