@@ -22,7 +22,7 @@ import yaml
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices import ACK_OWNER, DeviceController
 from runtime.kube.client import KubeClient, make_client
-from runtime.kube.errors import AlreadyExists, KubeNotFound
+from runtime.kube.errors import AlreadyExists, KubeNotFound, error_for_status
 from runtime.kube.resources import CRDS, DEVICEMODELS, DEVICES, DEVICESTATUSES, load_yaml
 from runtime.protocol import GROUP_RESOURCE, OP_DELETE, OP_INSERT, OP_UPDATE, Message, new_message
 from runtime.templates import templates_dir
@@ -529,3 +529,44 @@ async def test_the_controller_uses_exactly_the_verbs_rbac_grants(cloudenv: Cloud
     assert used["devicestatuses"] - {"delete"} == {"get", "create", "patch"}
     assert granted["devices"] == granted["devicemodels"] == {"get", "list", "watch"}
     assert {"list", "watch"} <= used["devices"] and {"list", "watch"} <= used["devicemodels"]
+
+
+async def test_without_permission_for_devices_the_controller_waits_and_recovers(cloudenv: CloudEnv) -> None:
+    """An older install whose RBAC lacks the device rules: the embedded server does not evaluate RBAC,
+    so the 403 a kube-apiserver sends is put at the client's boundary for the first lists. The
+    controller neither ends (which would stop `kedge cloud run`) nor spins; once allowed it serves."""
+    await install_device_crds(cloudenv.client)
+    cloud = await cloudenv.cloud()
+    own = make_client(cloudenv.cp.kubeconfig)
+    real = own.request
+    refused = {"n": 0, "allow": False}
+    status = {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Forbidden",
+        "message": 'devices.devices.kubeedge.io is forbidden: User '
+        '"system:serviceaccount:kubeedge:kedge-cloud" cannot list resource "devices" in API group '
+        '"devices.kubeedge.io" at the cluster scope',
+        "details": {"group": "devices.kubeedge.io", "kind": "devices"}, "code": 403,
+    }  # fmt: skip
+
+    async def request(method: str, path: str, **kw: Any) -> Any:
+        if "/devices.kubeedge.io/" in path and not refused["allow"]:
+            refused["n"] += 1
+            raise error_for_status(own.server, 403, status)
+        return await real(method, path, **kw)
+
+    own.request = request  # type: ignore[method-assign]
+    ctl, task = start_controller(cloudenv, cloud, own)
+    try:
+        await until(lambda: refused["n"] >= 2, what="device lists refused")
+        await asyncio.sleep(0.5)
+        assert not task.done() and not ctl.synced.is_set()
+        assert refused["n"] <= 6, "retries back off"
+        refused["allow"] = True
+        edge = await cloudenv.edge("perm-1", cloud)
+        await cloudenv.client.create(DEVICES, device("perm-dev", "perm-1"))
+        await until(lambda: of(edge, "device", OP_INSERT), within=15, what="device served once allowed")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await own.close()

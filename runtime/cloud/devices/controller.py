@@ -41,7 +41,7 @@ from runtime.cloud.devices.statuses import DeviceStatuses
 from runtime.cloud.devices.world import DeviceWorld, Obj, device_id, meta, node_of
 from runtime.cloud.hub_session import LogOnce, SessionInfo
 from runtime.kube.client import KubeClient
-from runtime.kube.errors import KubeNotFound
+from runtime.kube.errors import Forbidden, KubeNotFound
 from runtime.kube.resources import DEVICEMODELS, DEVICES, Res
 from runtime.kube.watch import watch_with_resume
 from runtime.protocol import (
@@ -198,12 +198,15 @@ class DeviceController:
         while True:
             try:
                 await self._watch_once(kind, res)
-            except KubeNotFound:  # CRDs not installed: say it once, look again now and then
+            except (KubeNotFound, Forbidden) as exc:
+                # CRDs not installed, or RBAC without the device rules (an older install): the device
+                # plane waits — say it once, look again now and then — and the rest of the cloud runs
                 if not said:
                     log.warning(
-                        "%s CRD (devices.kubeedge.io) not installed: devices are not served "
-                        "until it is (`kedge init` installs it)",
+                        "%s (devices.kubeedge.io) cannot be watched: devices are not served until it "
+                        "can (`kedge init` installs the CRDs and RBAC): %s",
                         kind,
+                        exc,
                     )
                     said = True
                 await asyncio.sleep(next(delays))
