@@ -28,25 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from pod_latency_floor import NoRefs, pct
+
 from runtime.edge.pods import DockerAdapter, PodManager, labels
-
-
-class NoRefs:
-    async def configmap(self, ns: str, name: str) -> dict[str, Any] | None:
-        return None
-
-    async def secret(self, ns: str, name: str) -> dict[str, Any] | None:
-        return None
-
-    async def sa_token(
-        self, ns: str, sa: str, pod: dict[str, Any], expiration: int, audience: list[str] | None
-    ) -> str | None:
-        return "token"
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def main(n: int, image: str, host_network: bool) -> dict[str, Any]:

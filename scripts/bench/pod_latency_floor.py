@@ -23,6 +23,21 @@ from typing import Any
 from runtime.edge.pods import DockerAdapter, translate
 
 
+class NoRefs:
+    """The pod manager's RefResolver for bench pods: they name no ConfigMap or Secret."""
+
+    async def configmap(self, ns: str, name: str) -> dict[str, Any] | None:
+        return None
+
+    async def secret(self, ns: str, name: str) -> dict[str, Any] | None:
+        return None
+
+    async def sa_token(
+        self, ns: str, sa: str, pod: dict[str, Any], expiration: int, audience: list[str] | None
+    ) -> str | None:
+        return "token"
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
