@@ -76,7 +76,7 @@ async def wait_events(events: EngineEvents, cond: Any, within: float = 30.0) -> 
 
 
 async def test_pods_start_concurrently_within_the_bound(pod_env: PodEnv, events: EngineEvents) -> None:
-    m = pod_env.manager(parallel=2)
+    m = pod_env.manager(parallel=2, slow_call=300)  # no call counts as hung, however loaded the engine
     await m.start()
     pods = [sleeper(pod_env, f"p{i}") for i in range(6)]
     await asyncio.gather(*(m.sync_pod(p) for p in pods))
