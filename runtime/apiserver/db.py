@@ -12,18 +12,33 @@ rowid table (rows of a few KB split WITHOUT ROWID leaves), and the last resource
 only by batches that delete — every other handed-out version is inside a stored object, so `load`
 takes the larger of the two. A single-row batch is one autocommit statement. Measured standalone:
 ≈ 30 µs a commit instead of ≈ 75 µs.
+
+A commit that fails (disk full, I/O error) never ends the thread: the batch's `failed` callbacks run
+on the loop with the error, and every write queued behind it is refused too (each was computed on
+memory holding the failed one) until the store, having undone them in memory, calls `resume`. While
+writes fail, `error` says why (the /readyz `etcd` check); an idle thread retries a tiny write every
+second so readiness comes back when space returns, without waiting for a client's write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 Row = tuple[str, str, str, bytes | None]  # (resource key, namespace, name, raw JSON or None=delete)
+Done = Callable[[], None]
+Failed = Callable[[Exception], None]
+Item = tuple[list[Row], int, Done, Failed]
+_RESUME = "resume"  # queue marker: writes after it were computed on memory without the failed ones
+_PROBE = "INSERT OR REPLACE INTO meta VALUES ('writable', 1)"
+RETRY = 1.0  # seconds between probe writes while the disk refuses
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (res TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,
@@ -55,9 +70,11 @@ class Database:
         if self._conn.execute(old).fetchone():
             self._conn.executescript(_MIGRATE)
         path.chmod(0o600)
-        self._q: queue.SimpleQueue[tuple[list[Row], int, Callable[[], None]] | None] = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[Item | str | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self.error: str | None = None  # why the last write failed; None once one succeeds again
+        self._refusing = False  # thread only: a batch failed and the store has not resumed yet
 
     def load(self) -> tuple[int, list[Row]]:
         """Everything stored, and the last resourceVersion a delete handed out (read before the thread
@@ -76,39 +93,90 @@ class Database:
         self._thread = threading.Thread(target=self._run, name="apiserver-sqlite", daemon=True)
         self._thread.start()
 
-    def submit(self, rows: list[Row], rv: int, done: Callable[[], None]) -> None:
-        """Queue rows; `done` runs on the loop after their commit (in submission order)."""
-        self._q.put((rows, rv, done))
+    def submit(self, rows: list[Row], rv: int, done: Done, failed: Failed) -> None:
+        """Queue rows; `done` runs on the loop after their commit, `failed(exc)` if it failed (in
+        submission order)."""
+        self._q.put((rows, rv, done, failed))
+
+    def resume(self) -> None:
+        """The store undid every write queued so far: what is submitted from now on is written again."""
+        self._q.put(_RESUME)
 
     def _run(self) -> None:
         assert self._loop is not None
-        conn, q, wake = self._conn, self._q, self._loop.call_soon_threadsafe
+        q, wake = self._q, self._loop.call_soon_threadsafe
         while True:
-            item = q.get()
-            if item is None:
-                return
-            batch = [item]
+            try:
+                item = q.get(timeout=RETRY) if self.error is not None else q.get()
+            except queue.Empty:
+                self._probe()
+                continue
+            batch: list[Item] = []
             stop = False
-            while not q.empty():  # one consumer: what is queued now stays there
-                nxt = q.get_nowait()
-                if nxt is None:
+            while True:  # one consumer: what is queued now stays there
+                if item is None:
                     stop = True
                     break
-                batch.append(nxt)
-            rows = item[0]
-            if len(batch) == 1 and len(rows) == 1 and rows[0][3] is not None:
-                conn.execute(_PUT, rows[0])  # autocommit: one statement, one transaction
-            else:
-                self._write(batch)
-            wake(_run_all, [cb for _, _, cb in batch])
+                if isinstance(item, str):  # _RESUME
+                    if batch:  # refused items before it, or a batch to write first
+                        self._flush(batch, wake)
+                        batch = []
+                    self._refusing = False
+                else:
+                    batch.append(item)
+                if q.empty():
+                    break
+                item = q.get_nowait()
+            if batch:
+                self._flush(batch, wake)
             if stop:
                 return
 
-    def _write(self, batch: list[tuple[list[Row], int, Callable[[], None]]]) -> None:
+    def _flush(self, batch: list[Item], wake: Callable[..., object]) -> None:
+        if self._refusing:
+            wake(_fail_all, [f for *_, f in batch], _Refused("an earlier write in its batch failed"))
+            return
+        try:
+            rows = batch[0][0]
+            if len(batch) == 1 and len(rows) == 1 and rows[0][3] is not None:
+                self._conn.execute(_PUT, rows[0])  # autocommit: one statement, one transaction
+            else:
+                self._write(batch)
+        except Exception as exc:  # disk full, I/O error: nothing of the batch is stored
+            self._rollback()
+            self._refusing = True
+            if self.error is None:
+                log.error("apiserver storage: writes fail: %s", exc)
+            self.error = f"writing {self.path.name} failed: {exc}"
+            wake(_fail_all, [f for *_, f in batch], exc)
+            return
+        if self.error is not None:
+            log.warning("apiserver storage: writes succeed again")
+            self.error = None
+        wake(_run_all, [cb for _, _, cb, _ in batch])
+
+    def _probe(self) -> None:
+        try:
+            self._conn.execute(_PROBE)
+        except Exception as exc:
+            self._rollback()
+            self.error = f"writing {self.path.name} failed: {exc}"
+            return
+        log.warning("apiserver storage: writes succeed again")
+        self.error = None
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # sqlite rolled back itself
+
+    def _write(self, batch: list[Item]) -> None:
         conn = self._conn
         conn.execute("BEGIN")
         top, deleted = 0, False
-        for rows, rv, _ in batch:
+        for rows, rv, _, _ in batch:
             top = max(top, rv)
             for res, ns, name, raw in rows:
                 if raw is None:
@@ -127,6 +195,15 @@ class Database:
         self._conn.close()
 
 
-def _run_all(callbacks: list[Callable[[], None]]) -> None:
+class _Refused(Exception):
+    """A write queued behind a failed one: refused unwritten (the store undoes it with the failed one)."""
+
+
+def _run_all(callbacks: list[Done]) -> None:
     for cb in callbacks:
         cb()
+
+
+def _fail_all(callbacks: list[Failed], exc: Exception) -> None:
+    for cb in callbacks:
+        cb(exc)

@@ -207,6 +207,8 @@ async def serve(
     await bootstrap(store)
     store.floor = store.rv
     api = Api(registry=registry, store=store, admin_token=token, signer=signer)
+    if db is not None:  # kube-apiserver's readyz check of its storage has this name
+        api.checks["etcd"] = lambda: db.error
     app = make_app(api)
     sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     sslctx.load_cert_chain(cert.cert_file, cert.key_file)

@@ -84,6 +84,7 @@ def status(root: Path) -> dict[str, Any]:
     out.update(running=True, healthy=resp.status == 200, checks=checks, failing=failing)
     if failing:
         out["message"] = "; ".join(f"controller {n}: {checks[_PREFIX + n]}" for n in failing)
-    elif resp.status != 200:
-        out["message"] = f"/readyz answered {resp.status}"
+    elif resp.status != 200:  # the server's own checks (etcd: its storage refuses writes)
+        bad = [f"{n}: {v}" for n, v in checks.items() if v != "ok"]
+        out["message"] = "; ".join(bad) or f"/readyz answered {resp.status}"
     return out

@@ -4,7 +4,9 @@ an event history window for watch resume, and fan-out to watchers.
 Why raw bytes: GET and LIST answer stored bytes without re-encoding, and 10,000 pods cost ~30 MB
 instead of ~150 MB of dicts. A write is applied to memory at once (so the next write computes on it)
 and its watch event is emitted only once it is durable; readers of memory may see a write a few
-hundred microseconds before its commit, never an event for one that was not committed.
+hundred microseconds before its commit, never an event for one that was not committed. A commit the
+disk refuses is undone in memory — with every write made after it, which was computed on it — and
+each of them answers 500 InternalError, as kube-apiserver does when etcd refuses a write.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import orjson
 
 from runtime.apiserver.db import Database, Row
+from runtime.apiserver.status import internal
 from runtime.apiserver.wireorder import encode
 
 Obj = dict[str, Any]
@@ -165,6 +168,15 @@ class Watcher:
         self.wake.set()
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A commit applied to memory and not yet durable: how to undo it, and who waits for it."""
+
+    undo: list[tuple[str, Key, Entry | None, bool]]  # (res, key, previous entry, key was new)
+    fut: asyncio.Future[None]
+    cancelled: bool = False
+
+
 class Store:
     def __init__(self, db: Database | None, *, history: int = 10_000) -> None:
         self.db = db
@@ -177,6 +189,7 @@ class Store:
         self.watchers: dict[str, set[Watcher]] = collections.defaultdict(set)
         self.listeners: list[Callable[[Event], None]] = []  # in-process observers (CRD registry)
         self._order: dict[str, list[Key]] = {}
+        self._pending: collections.deque[_Pending] = collections.deque()  # commit order
 
     def load(self) -> None:
         if self.db is None:
@@ -221,12 +234,14 @@ class Store:
         """
         events: list[Event] = []
         rows: list[Row] = []
+        undo: list[tuple[str, Key, Entry | None, bool]] = []
         top = self.rv
         for typ, res, key, obj in changes:
             bucket = self.data[res]
             prev = bucket.get(key)
             entry = Entry.of(obj, res)
             top = max(top, entry.rv)
+            undo.append((res, key, prev, prev is None or typ == "DELETED"))
             if prev is None or typ == "DELETED":
                 self._order.pop(res, None)
             if typ == "DELETED":
@@ -237,22 +252,52 @@ class Store:
                 rows.append((res, key[0], key[1], entry.raw))
             events.append(Event(typ, res, key, entry.rv, entry, prev))
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
+        pending = _Pending(undo, loop.create_future())
 
         def done() -> None:
+            if self._pending and self._pending[0] is pending:
+                self._pending.popleft()
             for ev in events:
                 self._emit(ev)
-            if not fut.done():
-                fut.set_result(None)
+            if not pending.fut.done():
+                pending.fut.set_result(None)
 
         if self.db is None:
             done()
         else:
+            self._pending.append(pending)
             # Queued as the loop's last ready callback rather than now: the writer thread wakes when
             # the loop is about to sleep (not to wait for the GIL it still holds), and writes made
             # in the same loop turn share one commit. Order is kept: call_soon is FIFO.
-            loop.call_soon(self.db.submit, rows, top, done)
-        return fut
+            loop.call_soon(self._submit, pending, rows, top, done)
+        return pending.fut
+
+    def _submit(self, pending: _Pending, rows: list[Row], top: int, done: Callable[[], None]) -> None:
+        if pending.cancelled or self.db is None:  # undone with an earlier failed write: never written
+            return
+        self.db.submit(rows, top, done, lambda exc: self._failed(pending, exc))
+
+    def _failed(self, pending: _Pending, exc: Exception) -> None:
+        """The disk refused `pending`: undo it and every later write (each was computed on it, newest
+        first), answer them all with the error, then let the writer take writes again."""
+        if pending.cancelled or self.db is None:
+            return
+        while self._pending:
+            later = self._pending.pop()
+            later.cancelled = True
+            for res, key, prev, reorder in reversed(later.undo):
+                bucket = self.data[res]
+                if reorder:
+                    self._order.pop(res, None)
+                if prev is None:
+                    bucket.pop(key, None)
+                else:
+                    bucket[key] = prev
+            if not later.fut.done():
+                later.fut.set_exception(internal(f"storage: {exc}"))
+            if later is pending:
+                break
+        self.db.resume()
 
     def _emit(self, ev: Event) -> None:
         self.emitted_rv = max(self.emitted_rv, ev.rv)
