@@ -187,26 +187,39 @@ def _tcp(host: str, port: int, timeout: float = 3.0) -> str | None:
 def hub_protocol(opts: JoinOptions) -> Check:
     """Does the hub port speak CloudHub's protocol? CloudHub (kedge's and KubeEdge's) demands a client
     certificate in the TLS handshake; anything that answers HTTPS without one (the certificate server
-    on 10002, a web server) is not it, and a join against it would wait for Ready in vain."""
+    on 10002, a web server) is not it, and a join against it would wait for Ready in vain. With TLS 1.2
+    the refusal comes in the handshake; with TLS 1.3 after it, as an alert or a closed connection."""
     name, where = "hub-port", f"cloud hub {opts.hub_addr}"
     hint = (
         f"--server names CloudHub's port (10000); the certificate server's ({opts.cert_port}) is --cert-port"
     )
-    ctx = _ctx(None)
+    asks = Check(name, "ok", f"{where}: TLS, asks for the node certificate (CloudHub)")
     try:
-        with (
-            socket.create_connection((opts.host, opts.hub_port), timeout=5) as raw,
-            ctx.wrap_socket(raw, server_hostname=opts.host) as tls,
-        ):
-            tls.sendall(f"GET / HTTP/1.1\r\nHost: {opts.host}\r\nConnection: close\r\n\r\n".encode())
-            head = tls.recv(64)
-    except ssl.SSLError as exc:
-        text = str(exc).upper()
-        if "CERTIFICATE_REQUIRED" in text or "HANDSHAKE_FAILURE" in text or "BAD_CERTIFICATE" in text:
-            return Check(name, "ok", f"{where}: TLS, asks for the node certificate (CloudHub)")
-        return Check(name, "error", f"{where}: not a TLS server as CloudHub is ({exc.reason or exc})", hint)
+        raw = socket.create_connection((opts.host, opts.hub_port), timeout=5)
     except OSError as exc:
         return Check(name, "warning", f"{where}: protocol not checked ({exc.strerror or exc})")
+    with raw:
+        try:
+            tls = _ctx(None).wrap_socket(raw, server_hostname=opts.host)
+        except ssl.SSLError as exc:
+            if any(
+                a in str(exc).upper()
+                for a in ("CERTIFICATE_REQUIRED", "HANDSHAKE_FAILURE", "BAD_CERTIFICATE")
+            ):
+                return asks
+            return Check(
+                name, "error", f"{where}: not a TLS server as CloudHub is ({exc.reason or exc})", hint
+            )
+        except OSError as exc:
+            return Check(name, "warning", f"{where}: protocol not checked ({exc.strerror or exc})")
+        with tls:
+            try:
+                tls.sendall(f"GET / HTTP/1.1\r\nHost: {opts.host}\r\nConnection: close\r\n\r\n".encode())
+                head = tls.recv(64)
+            except (
+                OSError
+            ):  # ssl errors too: the alert or the reset that refuses a request without certificate
+                return asks
     if head.startswith(b"HTTP/"):
         status = head.split(b" ", 2)[1].decode(errors="replace") if head.count(b" ") >= 1 else "?"
         return Check(
@@ -216,7 +229,7 @@ def hub_protocol(opts: JoinOptions) -> Check:
             f"(the certificate server?)",
             hint,
         )
-    return Check(name, "ok", f"{where}: TLS, closed an anonymous request (CloudHub)")
+    return asks if not head else Check(name, "error", f"{where}: answers {head[:20]!r}, not CloudHub", hint)
 
 
 def existing_identity(files: EdgeFiles) -> str | None:
