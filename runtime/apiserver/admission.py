@@ -51,11 +51,18 @@ SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-c
 class AdmissionError(Exception):
     """Admission refused the object; `code` and `reason` are the Status kube-apiserver returns."""
 
-    def __init__(self, message: str, code: int = 403, reason: str = "Forbidden") -> None:
+    def __init__(
+        self,
+        message: str,
+        code: int = 403,
+        reason: str = "Forbidden",
+        causes: list[tuple[str, str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.reason = reason
+        self.causes = causes  # a 422's field errors: (field, reason, "field: detail")
 
 
 def random_suffix(n: int = 5) -> str:

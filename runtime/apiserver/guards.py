@@ -12,7 +12,7 @@ from runtime.apiserver.admission import AdmissionError
 from runtime.apiserver.api import Api
 from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.services import allocate_service
-from runtime.apiserver.status import ApiError, bad_request
+from runtime.apiserver.status import ApiError, bad_request, invalid
 
 Obj = dict[str, Any]
 
@@ -85,6 +85,8 @@ def admission(rt: ResourceType, name: str) -> Iterator[None]:
     try:
         yield
     except AdmissionError as exc:
+        if exc.code == 422 and exc.causes:
+            raise invalid(rt.kind, name, rt.group, exc.causes) from exc
         msg = exc.message
         if exc.code == 403 and " is forbidden: " not in msg:
             qual = f"{rt.plural}.{rt.group}" if rt.group else rt.plural

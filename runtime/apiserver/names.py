@@ -47,7 +47,7 @@ def qualified_name_errors(value: str) -> list[str]:
         errs.append("name part must be non-empty")
     elif len(name) > 63:
         errs.append("name part must be no more than 63 characters")
-    if name and not _QNAME_RE.match(name):
+    if not _QNAME_RE.match(name):  # an empty name gets both messages, as in Go
         errs.append("name part " + _QNAME_MSG)
     return errs
 
@@ -75,4 +75,79 @@ def label_value_errors(value: str) -> list[str]:
             "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
             f"'12345', regex used for validation is '{_LABEL_VALUE_FMT}')"
         )
+    return errs
+
+
+_DNS1035_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_RE = re.compile(f"^{_DNS1035_FMT}$")
+_DNS1123_LABEL_RE = re.compile(f"^{_DNS1123_LABEL}$")
+_CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
+_CONFIG_KEY_RE = re.compile(f"^{_CONFIG_KEY_FMT}$")
+
+
+def regex_error(msg: str, fmt: str, *examples: str) -> str:
+    """validation.RegexError: the message, the examples, the regular expression."""
+    shown = ",  or ".join(f"'{e}'" for e in examples)
+    return f"{msg} (e.g. {shown}, regex used for validation is '{fmt}')"
+
+
+def max_len(n: int) -> str:
+    return f"must be no more than {n} characters"
+
+
+def dns1123_label_errors(value: str) -> list[str]:
+    errs: list[str] = []
+    if len(value) > 63:
+        errs.append(max_len(63))
+    if not _DNS1123_LABEL_RE.match(value):
+        errs.append(
+            regex_error(
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+                "must start and end with an alphanumeric character",
+                _DNS1123_LABEL,
+                "my-name",
+                "123-abc",
+            )
+        )
+    return errs
+
+
+def dns1035_label_errors(value: str) -> list[str]:
+    errs: list[str] = []
+    if len(value) > 63:
+        errs.append(max_len(63))
+    if not _DNS1035_RE.match(value):
+        errs.append(
+            regex_error(
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+                "alphabetic character, and end with an alphanumeric character",
+                _DNS1035_FMT,
+                "my-name",
+                "abc-123",
+            )
+        )
+    return errs
+
+
+def config_key_errors(value: str) -> list[str]:
+    """IsConfigMapKey: ConfigMap and Secret keys."""
+    errs: list[str] = []
+    if len(value) > 253:
+        errs.append(max_len(253))
+    if not _CONFIG_KEY_RE.match(value):
+        errs.append(
+            regex_error(
+                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                _CONFIG_KEY_FMT,
+                "key.name",
+                "KEY_NAME",
+                "key-name",
+            )
+        )
+    if value == ".":
+        errs.append("must not be '.'")
+    elif value == "..":
+        errs.append("must not be '..'")
+    elif value.startswith(".."):
+        errs.append("must not start with '..'")
     return errs

@@ -8,30 +8,23 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import time
 from typing import Any
 
+import orjson
+
+from runtime.apiserver.names import (
+    dns1035_label_errors,
+    dns1123_label_errors,
+    dns1123_subdomain_errors,
+    max_len,
+)
 from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.status import ApiError, invalid
 
 Obj = dict[str, Any]
 
-_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_SUBDOMAIN_RE = re.compile(f"^{_LABEL}(\\.{_LABEL})*$")
-_LABEL_RE = re.compile(f"^{_LABEL}$")
 _GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
-    "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
-    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
-    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
 
 
 _NOW: list[Any] = [-1, ""]  # (whole second, its RFC 3339 text): formatted once a second, not per write
@@ -70,38 +63,25 @@ def generate_name(prefix: str) -> str:
 
 
 def name_errors(rt: ResourceType, name: str) -> list[tuple[str, str, str]]:
-    causes: list[tuple[str, str, str]] = []
-    if rt.name_is_label:
-        if len(name) > 63:
-            causes.append(
-                (
-                    "metadata.name",
-                    "FieldValueInvalid",
-                    f'metadata.name: Invalid value: "{name}": must be no more than 63 characters',
-                )
-            )
-        if not _LABEL_RE.match(name):
-            causes.append(
-                ("metadata.name", "FieldValueInvalid", f'metadata.name: Invalid value: "{name}": {LABEL_MSG}')
-            )
-    elif rt.crd or rt.kind not in ("Event",):
-        if len(name) > 253:
-            causes.append(
-                (
-                    "metadata.name",
-                    "FieldValueInvalid",
-                    f'metadata.name: Invalid value: "{name}": must be no more than 253 characters',
-                )
-            )
-        if not _SUBDOMAIN_RE.match(name):
-            causes.append(
-                (
-                    "metadata.name",
-                    "FieldValueInvalid",
-                    f'metadata.name: Invalid value: "{name}": {SUBDOMAIN_MSG}',
-                )
-            )
-    return causes
+    """metadata.name as each kind's ValidateNameFunc checks it: DNS-1123 labels (namespaces, with a
+    word of their own for dots), DNS-1035 labels (services), subdomains (the rest; CronJobs at most
+    52 characters, leaving room for the Job names made from them)."""
+    if rt.kind == "Event" and not rt.crd:
+        return []
+    if rt.kind == "Namespace" and not rt.group and "." in name:
+        msgs = ["must not contain dots"]
+    elif rt.kind == "Service" and not rt.group:
+        msgs = dns1035_label_errors(name)
+    elif rt.name_is_label:
+        msgs = dns1123_label_errors(name)
+    else:
+        msgs = dns1123_subdomain_errors(name)
+        if rt.kind == "CronJob" and rt.group == "batch" and len(name) > 52:
+            msgs = [max_len(52), *msgs]
+    shown = orjson.dumps(name).decode()
+    return [
+        ("metadata.name", "FieldValueInvalid", f"metadata.name: Invalid value: {shown}: {m}") for m in msgs
+    ]
 
 
 def metadata_errors(obj: Obj) -> list[tuple[str, str, str]]:

@@ -24,8 +24,10 @@ NODE_PORT_RANGE = (30000, 32767)
 
 
 def _invalid(name: str, causes: list[str]) -> AdmissionError:
+    """Allocation refusals are FieldValueInvalid errors, each `<field>: Invalid value: ...`."""
     text = causes[0] if len(causes) == 1 else "[" + ", ".join(causes) + "]"
-    return AdmissionError(f'Service "{name}" is invalid: {text}', code=422, reason="Invalid")
+    fields = [(c.split(": ", 1)[0], "FieldValueInvalid", c) for c in causes]
+    return AdmissionError(f'Service "{name}" is invalid: {text}', code=422, reason="Invalid", causes=fields)
 
 
 def _pick_ip(net: ipaddress.IPv4Network | ipaddress.IPv6Network, used: set[str], rng: random.Random) -> str:

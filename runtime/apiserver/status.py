@@ -94,14 +94,23 @@ def stale(resource: str, name: str, group: str = "") -> ApiError:
 
 
 def invalid(kind: str, name: str, group: str, causes: list[tuple[str, str, str]]) -> ApiError:
-    """422; causes are (field, reason type e.g. FieldValueInvalid, message 'field: Invalid value: ...')."""
+    """422 as apierrors.NewInvalid renders a field.ErrorList; causes are (field, reason type e.g.
+    FieldValueInvalid, message 'field: Invalid value: ...'). The message lists each distinct error once
+    (brackets only for two or more), details keep every cause in order (rules/fielderrors.py builds them)."""
     qual = f"{kind}.{group}" if group else kind
-    msgs = [c[2] for c in causes]
+    msgs: list[str] = []
+    for c in causes:
+        if c[2] not in msgs:
+            msgs.append(c[2])
     text = msgs[0] if len(msgs) == 1 else "[" + ", ".join(msgs) + "]"
-    details: dict[str, Any] = {"name": name, "kind": kind} if name else {"kind": kind}  # Go: omitempty
+    details: dict[str, Any] = {"name": name} if name else {}  # Go: omitempty
     if group:
         details["group"] = group
-    details["causes"] = [{"reason": r, "message": m.split(": ", 1)[-1], "field": f} for f, r, m in causes]
+    details["kind"] = kind
+    details["causes"] = [
+        {"reason": r, "message": m[len(f) + 2 :] if f and m.startswith(f + ": ") else m, "field": f}
+        for f, r, m in causes
+    ]
     return ApiError(422, "Invalid", f'{qual} "{name}" is invalid: {text}', details)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from runtime.apiserver import rules
 from runtime.apiserver.context import Ctx
 from runtime.apiserver.duplicates import duplicate_fields
 from runtime.apiserver.fieldtree import Node, Struct, builtin_tree, crd_tree, object_meta_tree, prune
@@ -45,6 +46,7 @@ def check_fields(ctx: Ctx, rt: ResourceType, obj: Obj) -> Obj:
         prune(obj, builtin_tree(rt.group, rt.version, rt.kind), "", unknown)
     if mode != "Ignore":
         texts += [f'unknown field "{u}"' for u in unknown]
+    check_decodable(rt, obj)
     if texts:
         if mode == "Warn":
             ctx.warnings.extend(texts)
@@ -94,49 +96,36 @@ def _root_meta() -> Node:
     return Struct({"metadata": object_meta_tree()}, None)
 
 
-def validate(rt: ResourceType, new: Obj, old: Obj | None) -> None:
-    """The validations clients depend on; more belong here as they are found to matter."""
+def validate(rt: ResourceType, new: Obj, old: Obj | None, sub: str = "") -> None:
+    """The built-in kinds' rules (rules/), a Pod's update restrictions and a CRD's own checks: every
+    error found, in Kubernetes' order, as one 422."""
     name = (new.get("metadata") or {}).get("name", "")
-    if rt.kind == "Pod" and not rt.group:
-        containers = (new.get("spec") or {}).get("containers")
-        if not containers:
-            raise invalid(
-                "Pod",
-                name,
-                "",
-                [("spec.containers", "FieldValueRequired", "spec.containers: Required value")],
-            )
-        causes = []
-        for i, c in enumerate(containers):
-            if not isinstance(c, dict):
-                continue
-            if not c.get("name"):
-                causes.append(
-                    (
-                        f"spec.containers[{i}].name",
-                        "FieldValueRequired",
-                        f"spec.containers[{i}].name: Required value",
-                    )
-                )
-            if not c.get("image") and old is None:
-                causes.append(
-                    (
-                        f"spec.containers[{i}].image",
-                        "FieldValueRequired",
-                        f"spec.containers[{i}].image: Required value",
-                    )
-                )
-        if causes:
-            raise invalid("Pod", name, "", causes)
-    if rt.kind == "Pod" and not rt.group and old is not None:
-        _pod_update(name, old, new)
+    if rt.crd:
+        return
+    errors = rules.errors_for(rt.group, rt.kind, new, old, sub)
+    if rt.kind == "Pod" and not rt.group and old is not None and sub != "status":
+        errors += _pod_update(old, new)
+    if errors:
+        # events.k8s.io Events are stored as the core group's (one internal type): errors name that
+        group = "" if rt.group == "events.k8s.io" else rt.group
+        raise rules.invalid_error(rt.kind, group, name, errors)
     if rt.kind == "CustomResourceDefinition":
         from runtime.apiserver.crds import validate_crd
 
         validate_crd(new)
 
 
-__all__ = ["ApiError", "check_fields", "validate"]
+def check_decodable(rt: ResourceType, obj: Obj) -> None:
+    """What the decoder refuses before any rule runs (an unparsable quantity, Secret data that is not
+    base64): 400, worded as transformDecodeError."""
+    if rt.crd:
+        return
+    why = rules.decode_error(rt.group, rt.kind, obj)
+    if why:
+        raise bad_request(_cannot_handle(rt, obj, why))
+
+
+__all__ = ["ApiError", "check_decodable", "check_fields", "validate"]
 
 
 POD_UPDATE_FORBIDDEN = (
@@ -147,13 +136,13 @@ POD_UPDATE_FORBIDDEN = (
 )
 
 
-def _pod_update(name: str, old: Obj, new: Obj) -> None:
+def _pod_update(old: Obj, new: Obj) -> list[rules.FieldError]:
     """ValidatePodUpdate: a pod's spec is immutable but for images, deadlines and added tolerations."""
     import copy
 
     os_, ns_ = old.get("spec") or {}, new.get("spec") or {}
     if os_ == ns_:
-        return
+        return []
     mutated = copy.deepcopy(ns_)
     for field in ("containers", "initContainers"):
         olds, news = os_.get(field) or [], mutated.get(field) or []
@@ -172,5 +161,8 @@ def _pod_update(name: str, old: Obj, new: Obj) -> None:
             mutated["tolerations"] = old_tol
         else:
             mutated.pop("tolerations", None)
-    if mutated != os_:
-        raise invalid("Pod", name, "", [("spec", "FieldValueForbidden", POD_UPDATE_FORBIDDEN)])
+    return (
+        [rules.forbidden("spec", POD_UPDATE_FORBIDDEN.removeprefix("spec: Forbidden: "))]
+        if mutated != os_
+        else []
+    )

@@ -134,7 +134,7 @@ async def create(
             obj = semantics.admit_create(rt.plural, obj)
         if rt.kind == "Service" and not rt.group:
             obj = allocate(api, obj, None)
-        validation.validate(rt, obj, None)
+        validation.validate(rt, obj, None, ctx.target.sub or "")
     if ctx.dry_run:
         return status, encode(obj, rt.key)
     obj["metadata"]["resourceVersion"] = str(api.store.next_rv())
@@ -249,7 +249,7 @@ async def save_update(
     if causes:
         raise invalid(rt.kind, name, rt.group, causes)
     with decoding():
-        validation.validate(rt, new, old)
+        validation.validate(rt, new, old, ctx.target.sub or "")
     if manager_op:
         with decoding():
             new = semantics.update_managed_fields(

@@ -9,7 +9,8 @@ Measures, against a `kedge apiserver` subprocess on a sqlite data dir (durable m
   http.client` for the standard library's), because in a sequential loop the client's own CPU is
   paid in series with the server's. server_cpu_ms_per_create (the server process's user+system
   time over the loop) and client_cpu_ms_per_create are reported beside it;
-  `--creates-only` stops there (profiling), `--in-memory` runs the server without sqlite;
+  `--creates-only` stops there (profiling; `--kind configmap` creates ConfigMaps instead),
+  `--in-memory` runs the server without sqlite;
 - list_10k_ms: median time to GET the list of all pods (full body read);
 - rss_mb_at_pods: server RSS with those pods stored;
 - watch fan-out: N watchers on one namespace (in 2 client processes), U sequential ConfigMap updates;
@@ -110,6 +111,15 @@ def pod(i: int) -> dict[str, Any]:
                 }
             ]
         },
+    }
+
+
+def configmap(i: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"cm-{i:05d}", "labels": {"app": "bench", "shard": str(i % 10)}},
+        "data": {"config.yaml": "key: value\n" * 8, "mode": "fast"},
     }
 
 
@@ -299,10 +309,14 @@ class RawClient:
         self.buf += data
 
 
-def creates(server: str, ca: Path, token: str, n: int, pid: int, client: str) -> dict[str, Any]:
-    """n sequential pod creates; the bodies are encoded before the clock starts (client work, not server)."""
-    bodies = [json.dumps(pod(i)).encode() for i in range(n)]
-    path = "/api/v1/namespaces/bench/pods"
+def creates(
+    server: str, ca: Path, token: str, n: int, pid: int, client: str, kind: str = "pod"
+) -> dict[str, Any]:
+    """n sequential pod (or ConfigMap) creates; the bodies are encoded before the clock starts (client
+    work, not server)."""
+    make = configmap if kind == "configmap" else pod
+    bodies = [json.dumps(make(i)).encode() for i in range(n)]
+    path = f"/api/v1/namespaces/bench/{kind}s"
     if client == "raw":
         raw = RawClient(server, ca, token)
 
@@ -340,6 +354,7 @@ def main() -> None:
     ap.add_argument("--watchers", type=int, default=200)
     ap.add_argument("--updates", type=int, default=1000)
     ap.add_argument("--creates-only", action="store_true", help="stop after the create phase (profiling)")
+    ap.add_argument("--kind", choices=["pod", "configmap"], default="pod", help="what --creates-only creates")
     ap.add_argument("--in-memory", action="store_true", help="server without sqlite (to compare)")
     ap.add_argument(
         "--client", choices=["raw", "http.client"], default="raw", help="client of the create loop"
@@ -353,7 +368,9 @@ def main() -> None:
             c = conn(server, ca)
             call(c, token, "POST", "/api/v1/namespaces", {"metadata": {"name": "bench"}})
             out: dict[str, Any] = {"bench": "apiserver", "pods": args.pods}
-            out.update(creates(server, ca, token, args.pods, proc.pid, args.client))
+            kind = args.kind if args.creates_only else "pod"
+            out["kind"] = kind
+            out.update(creates(server, ca, token, args.pods, proc.pid, args.client, kind))
             if not args.creates_only:
                 c0 = cpu_s(proc.pid)
                 times = []
