@@ -8,6 +8,7 @@ present falls back to the local copy (an offline edge must keep restarting its p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -64,6 +65,24 @@ async def auth_for(refs: RefResolver, pod: dict[str, Any], image: str) -> dict[s
     return None
 
 
+async def _pull(
+    docker: DockerAdapter, image: str, auth: dict[str, str] | None, abandon: asyncio.Event | None
+) -> None:
+    pull = asyncio.ensure_future(docker.pull(image, auth))
+    gone = asyncio.ensure_future(abandon.wait() if abandon is not None else asyncio.Event().wait())
+    try:
+        done, _ = await asyncio.wait({pull, gone}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        pull.cancel()
+        raise
+    finally:
+        gone.cancel()
+    if pull not in done:  # abandoned: its thread ends when the engine gives up on the registry
+        pull.cancel()
+        raise ImageError("ErrImagePull", f'pull of "{image}" abandoned: the pod is being deleted')
+    pull.result()
+
+
 async def ensure(
     docker: DockerAdapter,
     refs: RefResolver,
@@ -71,9 +90,11 @@ async def ensure(
     c: dict[str, Any],
     pull: bool = True,
     pulling: Callable[[], None] | None = None,
+    abandon: asyncio.Event | None = None,
 ) -> None:
     """The image per the pull policy; `pull=False` raises ImageError where a pull would be needed.
-    `pulling()` is called right before a pull (the pod gives up its start slot: slots.py)."""
+    `pulling()` is called right before a pull (the pod gives up its start slot: slots.py); once
+    `abandon` is set (the pod is being deleted) a pull still under way is no longer waited for."""
     image, policy = c["image"], pull_policy(c)
     present = await docker.image(image) is not None
     if policy == "Never":
@@ -89,7 +110,7 @@ async def ensure(
     if pulling is not None:
         pulling()
     try:
-        await docker.pull(image, await auth_for(refs, pod, image))
+        await _pull(docker, image, await auth_for(refs, pod, image), abandon)
     except Unreachable:
         raise
     except KedgeError as exc:

@@ -236,6 +236,7 @@ class PodManager:
         if known and pod.get("spec"):
             worker.pod = pod
         self.pods[uid] = worker
+        worker.abandon.set()  # a pass stuck in a pull ends now (the pull alone is left to the engine)
         async with worker.lock:
             worker.load((await self._containers(uid)).get(uid, []))
             had_containers = bool(worker.history)

@@ -65,6 +65,7 @@ class PodWorker:
         self.status: dict[str, Any] | None = dict(known) if known.get("conditions") else None
         self.start_time: str = (pod.get("status") or {}).get("startTime") or ""
         self.deleting = False
+        self.abandon = asyncio.Event()  # set when deletion starts: a pull under way is not waited for
         self.changed = self.stale = False  # stale: docker changed in a way `history` does not show
         self.generation = 0  # reconciles that changed docker (a listing older than that is outdated)
 
@@ -326,7 +327,15 @@ class PodWorker:
     ) -> str:
         """docker create (image per pull policy, env, volumes), after removing the instances but the
         previous one (lastState). Raises ImageError, RefMissing, KedgeError."""
-        await images.ensure(self.ctx.docker, self.ctx.refs, self.pod, c, pull=pull, pulling=self.slot.away)
+        await images.ensure(
+            self.ctx.docker,
+            self.ctx.refs,
+            self.pod,
+            c,
+            pull=pull,
+            pulling=self.slot.away,
+            abandon=self.abandon,
+        )
         await self.slot.take()
         env = await envs.resolve(self.ctx.refs, self.pod, c, self.ctx.host_ip, self.pod_ip())
         dname, cfg, host = translate.container_config(

@@ -260,3 +260,32 @@ async def test_a_hanging_engine_call_holds_up_no_other_pod(pod_env: PodEnv, tmp_
     finally:
         engine.close()
     await asyncio.wait_for(asyncio.gather(wedged, return_exceptions=True), 30)
+
+
+async def test_deleting_a_pod_does_not_wait_for_its_hanging_pull(pod_env: PodEnv) -> None:
+    registry = SilentRegistry()
+    try:
+        m = pod_env.manager(parallel=1)
+        await m.start()
+        stuck = pod_env.pod(
+            "stuck",
+            [
+                {
+                    "name": "app",
+                    "image": f"127.0.0.1:{registry.port}/hang:2",
+                    "imagePullPolicy": "IfNotPresent",
+                }
+            ],
+        )
+        syncing = asyncio.create_task(m.sync_pod(stuck))
+        for _ in range(300):
+            if registry.accepted:
+                break
+            await asyncio.sleep(0.1)
+        assert registry.accepted, "dockerd never reached the silent registry"
+        await m.delete_pod(stuck, 0)  # while dockerd still waits on the registry
+        await asyncio.wait_for(syncing, 5)  # the pass ended: the pull was abandoned, not failed
+        assert "abandoned" in cstatus(pod_env.last("stuck"), "app")["state"]["waiting"]["message"]
+        assert not m.pods
+    finally:
+        registry.close()
