@@ -5,7 +5,10 @@ A websockets server over mutual TLS. The node of a session is the client certifi
 refused with 403 before any message flows. One session per node: a newer one replaces the older. Each
 node has a ``Downlink`` (runtime/protocol/delivery.py) that outlives its sessions, so unacked messages
 survive a reconnect. One housekeeping task — not one timer per edge — drops silent sessions and
-resends overdue messages, which keeps 10,000 idle edges cheap.
+resends overdue messages, which keeps 10,000 idle edges cheap. A node's Downlink goes with its Node
+(``forget``, on the Node's deletion), an offline one holding nothing is dropped by housekeeping, and
+one holds at most ``max_pending`` messages (the oldest give way; the resync on connect sends what the
+edge lacks).
 
 Resources: inside the cloud they carry ``node/<node>/``; the hub adds the prefix on the way up (unless
 ``prefix_upstream=False``) and strips any prefix on the way down.
@@ -79,6 +82,7 @@ class CloudHub:
         max_frame_bytes: int = MAX_FRAME_BYTES,
         prefix_upstream: bool = True,
         tick: float | None = None,
+        max_pending: int = 10_000,
     ) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self._on_message: list[OnMessage] = []
@@ -94,6 +98,7 @@ class CloudHub:
         self.queue_size, self.send_timeout = queue_size, send_timeout
         self.max_frame_bytes = max_frame_bytes
         self.prefix_upstream = prefix_upstream
+        self.max_pending = max_pending
         self.close_wait = min(5.0, keepalive_timeout)
         self.tick = tick if tick is not None else max(0.01, min(1.0, resend_after / 4, keepalive_timeout / 4))
         self.metrics = HubMetrics(registry)
@@ -222,6 +227,16 @@ class CloudHub:
         if reliable_key is not None:
             link = self._link(node)
             link.send(msg, reliable_key, time.monotonic())
+            if link.pending_count > self.max_pending:
+                oldest = [k for k, _ in link.pending()[: link.pending_count - self.max_pending]]
+                link.forget(oldest)
+                self.metrics.send_dropped.inc(len(oldest))
+                self._log.warning(
+                    f"full:{node}",
+                    f"edge {node}: more than {self.max_pending} unacked messages, the oldest dropped "
+                    "(its next connect resyncs)",
+                    time.monotonic(),
+                )
             if session is not None:
                 session.wake()
             return True
@@ -251,6 +266,18 @@ class CloudHub:
         if node is not None:
             return self._links[node].pending_count if node in self._links else 0
         return sum(link.pending_count for link in self._links.values())
+
+    def tracked(self) -> list[str]:
+        """Nodes whose delivery state the hub holds (connected, or offline with unacked messages)."""
+        return sorted(self._links)
+
+    def forget(self, node: str) -> None:
+        """The node is gone (its Node deleted): drop its pending messages and delivery state."""
+        link = self._links.get(node)
+        if link is not None:
+            link.forget()
+            if node not in self._sessions:
+                del self._links[node]
 
     def downlink(self, node: str) -> Downlink:
         """The node's reliable-delivery state (e.g. ``forget()`` on a new cache epoch)."""
@@ -350,7 +377,7 @@ class CloudHub:
         if self._sessions.get(node) is not session:
             return False
         del self._sessions[node]
-        self._links[node].disconnected()
+        session.link.disconnected()
         self.metrics.connected.set(len(self._sessions))
         self.metrics.closed.labels(reason).inc()
         return True
@@ -394,7 +421,10 @@ class CloudHub:
                     self._retire(s, "silent")
                     self._spawn(s.close(CLOSE_SILENT, "keepalive timeout", self.close_wait))
                     self._spawn(self._callback(self._on_disconnect, s.info))
-            for node, link in self._links.items():
+            for node, link in list(self._links.items()):
+                if not link.pending_count and node not in self._sessions:
+                    del self._links[node]  # nothing to keep; a later send or connect makes a new one
+                    continue
                 deadline = link.next_deadline()
                 if deadline is not None and deadline <= now:
                     n = link.tick(now)

@@ -281,3 +281,22 @@ async def test_idle_traffic_per_edge(
     assert 150 < per_beat < 400, per_beat  # a recorded keepalive is ~196 bytes of JSON
     assert kbit_s_at_default <= 0.25  # design target for kedge-to-kedge idle edges
     assert cloud.hub.connected("idle")
+
+
+async def test_delivery_state_is_bounded_and_dropped_when_it_holds_nothing(
+    cloud_factory: Callable[..., Any], edge_factory: Callable[..., Any]
+) -> None:
+    cloud: Cloud = await cloud_factory(resend_after=0.3, keepalive_timeout=2.0, max_pending=3)
+    for i in range(5):  # a node that never connects: only the newest three are kept
+        assert await cloud.hub.send("never", pod(f"p{i}"), reliable_key=f"u{i}")
+    assert [k for k, _ in cloud.hub.downlink("never").pending()] == ["u2", "u3", "u4"]
+    assert cloud.metric("kedge_cloudhub_send_dropped_total") == 2
+    cloud.hub.forget("never")
+    assert cloud.hub.pending_acks("never") == 0 and "never" not in cloud.hub.tracked()
+    edge = await edge_factory("brief", cloud.address)
+    await until(lambda: cloud.hub.connected("brief"), what="session")
+    await cloud.hub.send("brief", pod("a"), reliable_key="ua")
+    await until(lambda: cloud.hub.pending_acks("brief") == 0, what="acked")
+    assert "brief" in cloud.hub.tracked()  # connected: kept
+    edge.stop.set()
+    await until(lambda: "brief" not in cloud.hub.tracked(), what="offline and empty: dropped")

@@ -7,7 +7,7 @@ import json
 import subprocess
 from typing import Any
 
-from runtime.kube.resources import CONFIGMAPS, OBJECTSYNCS, PODS, SECRETS, SERVICEACCOUNTS
+from runtime.kube.resources import CONFIGMAPS, NODES, OBJECTSYNCS, PODS, SECRETS, SERVICEACCOUNTS
 from runtime.protocol import OP_DELETE, OP_INSERT, OP_PATCH, OP_QUERY, OP_UPDATE
 from tests.fixtures.cloudctl import CloudEnv, until
 
@@ -265,3 +265,20 @@ async def test_a_1mib_secret_crosses_the_channel_with_its_pod(cloudenv: CloudEnv
     (msg,) = [m for m in e.got(OP_INSERT, "secret") if m.resource == "default/secret/big"]
     assert base64.b64decode(msg.content["data"]["blob"]) == blob
     await until(lambda: cloud.hub.pending_acks("big-1") == 0, what="acked")
+
+
+async def test_a_deleted_nodes_unacked_messages_and_delivery_state_go_with_it(cloudenv: CloudEnv) -> None:
+    env, client = cloudenv, cloudenv.client
+    cloud = await env.cloud()
+    e = await env.edge("gone-1", cloud)
+    await env.register(e)
+    await until(lambda: e.got(OP_INSERT, "node"), what="node sent")
+    e.auto_ack = False
+    await client.create(PODS, pod("p", "gone-1"))
+    await until(lambda: e.got(OP_INSERT, "pod"), what="pod sent, not acked")
+    await e.stop()
+    await until(lambda: not cloud.hub.connected("gone-1"), what="edge offline")
+    assert cloud.hub.pending_acks("gone-1") >= 1 and "gone-1" in cloud.hub.tracked()
+    await client.delete(NODES, "gone-1")
+    await until(lambda: "gone-1" not in cloud.hub.tracked(), what="delivery state dropped with the Node")
+    assert cloud.hub.pending_acks("gone-1") == 0

@@ -109,6 +109,9 @@ class EdgeController:
             if self.synced.is_set():
                 for node in touched:
                     await self.reconcile(node)
+            if kind == "Node" and event == "DELETED":
+                for node in touched:
+                    self._gone(node)
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -179,6 +182,14 @@ class EdgeController:
 
     async def on_disconnect(self, info: SessionInfo) -> None:
         self.sent.pop(info.node, None)
+        if self.synced.is_set() and info.node not in self.world.nodes:
+            self._gone(info.node)
+
+    def _gone(self, node: str) -> None:
+        """Its Node is deleted: once it is offline, its unacked messages go with it (were it to join
+        again, the resync on connect sends it what it lacks)."""
+        if not self.hub.connected(node):
+            self.hub.forget(node)
 
     async def on_ack(self, node: str, ev: Acked) -> None:
         if not _owned(ev.resource):
