@@ -260,7 +260,19 @@ def _node_create(node: Obj) -> Obj:
     return out
 
 
+def _pvc_create(pvc: Obj) -> Obj:
+    """A new claim is Pending (the registry's PrepareForCreate), and StorageObjectInUseProtection adds
+    its finalizer."""
+    out = default_object("persistentvolumeclaims", pvc)
+    out["status"] = {"phase": "Pending"}
+    finalizers = out["metadata"].setdefault("finalizers", [])
+    if "kubernetes.io/pvc-protection" not in finalizers:
+        finalizers.append("kubernetes.io/pvc-protection")
+    return out
+
+
 _CREATE: dict[str, Callable[[Obj], Obj]] = {
+    "persistentvolumeclaims": _pvc_create,
     "nodes": _node_create,
     "namespaces": _namespace_create,
     "deployments": _reset_status("deployments", {}),

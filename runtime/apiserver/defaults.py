@@ -307,7 +307,30 @@ def _default_node(n: Obj) -> None:
             _default_resources({"limits": status[key]})  # type: ignore[index]
 
 
+def _default_cronjob(cj: Obj) -> None:
+    """SetDefaults_CronJob; the job template's pod spec as every pod template (no Job defaults there)."""
+    spec = cj.setdefault("spec", {})
+    if not spec.get("concurrencyPolicy"):
+        spec["concurrencyPolicy"] = "Allow"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    if spec.get("successfulJobsHistoryLimit") is None:
+        spec["successfulJobsHistoryLimit"] = 3
+    if spec.get("failedJobsHistoryLimit") is None:
+        spec["failedJobsHistoryLimit"] = 1
+    job_spec = spec.setdefault("jobTemplate", {}).setdefault("spec", {})
+    default_pod_spec(job_spec.setdefault("template", {}).setdefault("spec", {}))
+
+
+def _default_pvc(pvc: Obj) -> None:
+    spec = pvc.setdefault("spec", {})
+    if not spec.get("volumeMode"):
+        spec["volumeMode"] = "Filesystem"
+
+
 _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
+    "cronjobs": _default_cronjob,
+    "persistentvolumeclaims": _default_pvc,
     "pods": default_pod,
     "podtemplates": lambda o: default_pod_spec(o.setdefault("template", {}).setdefault("spec", {})),
     "deployments": _default_deployment,

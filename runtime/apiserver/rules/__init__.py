@@ -5,9 +5,10 @@ Modules:
   rendered from a list of them.
 - meta.py: label/annotation maps, port names and numbers, IPs (util/validation's checks in names.py).
 - pods.py: pod specs and pod templates, pod update/status rules, quantities refused at decoding.
-- workloads.py: Deployment, ReplicaSet, DaemonSet, StatefulSet, Job.
-- core.py: ConfigMap, Secret, Service, Lease, Node, EndpointSlice, events.k8s.io Events, RBAC roles
-  and bindings.
+- workloads.py: Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob (cron.py: schedules, time
+  zones).
+- core.py: ConfigMap, Secret, Service, PersistentVolumeClaim, Lease, Node, EndpointSlice,
+  events.k8s.io Events, RBAC roles and bindings.
 
 Flow: validation.validate (create, update, every patch type, apply, status) calls `errors_for` with the
 new object, the stored one (None on create) and the subresource; a non-empty list becomes one 422 via
@@ -50,6 +51,10 @@ def errors_for(group: str, kind: str, new: Obj, old: Obj | None, sub: str) -> li
             return workloads.statefulset(new, old, sub)
         case ("batch", "Job"):
             return workloads.job(new, old, sub)
+        case ("batch", "CronJob"):
+            return workloads.cronjob(new, old, sub)
+        case ("", "PersistentVolumeClaim"):
+            return core.pvc(new, old, sub)
         case ("events.k8s.io", "Event"):
             return core.event(new, old, sub)
         case ("coordination.k8s.io", "Lease"):
@@ -72,7 +77,9 @@ def decode_error(group: str, kind: str, obj: Obj) -> str | None:
         return None
     if not group and kind == "Pod":
         return pods.quantity_error(spec)
-    template = spec.get("template")
+    if kind == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    template = spec.get("template") if isinstance(spec, dict) else None
     if isinstance(template, dict):
         return pods.quantity_error(template.get("spec"))
     return None

@@ -284,3 +284,23 @@ def event(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
     if new.get("type") not in ("Normal", "Warning"):
         errs.append(invalid("type", "", f"has invalid value: {new.get('type') or ''}"))
     return errs
+
+
+ACCESS_MODES = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]
+
+
+def pvc(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
+    """ValidatePersistentVolumeClaimSpec: access modes and a storage request."""
+    if sub == "status":
+        return []
+    spec = meta.part(new, "spec")
+    errs = meta.object_meta(new)
+    modes = spec.get("accessModes")
+    if not modes:
+        errs.append(required("spec.accessModes", "at least 1 access mode is required"))
+    for mode in modes if isinstance(modes, list) else []:
+        if mode not in ACCESS_MODES:
+            errs.append(not_supported("spec.accessModes", mode, ACCESS_MODES))
+    if "storage" not in meta.part(meta.part(spec, "resources"), "requests"):
+        errs.append(required("spec.resources[storage]"))
+    return errs

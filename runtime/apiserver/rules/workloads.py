@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from runtime.apiserver.rules import meta, pods
+from runtime.apiserver.rules import cron, meta, pods
 from runtime.apiserver.rules.fielderrors import (
     FieldError,
     GoText,
@@ -142,8 +142,11 @@ def statefulset(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
 def job(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
     if sub == "status":
         return []
-    spec = meta.part(new, "spec")
-    errs = meta.object_meta(new)
+    return meta.object_meta(new) + _job_spec(meta.part(new, "spec"), "spec")
+
+
+def _job_spec(spec: Obj, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
     for f in (
         "parallelism",
         "completions",
@@ -151,12 +154,43 @@ def job(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
         "backoffLimit",
         "ttlSecondsAfterFinished",
     ):
-        errs += meta.nonnegative(spec.get(f), f"spec.{f}")
+        errs += meta.nonnegative(spec.get(f), f"{path}.{f}")
     template = spec.get("template")
-    errs += pods.pod_template(template, "spec.template")
-    rp = ((template or {}).get("spec") or {}).get("restartPolicy") if isinstance(template, dict) else None
+    errs += pods.pod_template(template, f"{path}.template")
+    rp = meta.part(template, "spec").get("restartPolicy")
     if rp not in ("OnFailure", "Never"):
-        errs.append(required("spec.template.spec.restartPolicy", 'valid values: "OnFailure", "Never"'))
+        errs.append(required(f"{path}.template.spec.restartPolicy", 'valid values: "OnFailure", "Never"'))
+    return errs
+
+
+def cronjob(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
+    """ValidateCronJobSpec: schedule, deadlines, concurrency policy, the job template, time zone."""
+    if sub == "status":
+        return []
+    spec = meta.part(new, "spec")
+    errs = meta.object_meta(new)
+    schedule = spec.get("schedule")
+    if not schedule:
+        errs.append(required("spec.schedule"))
+    else:
+        try:
+            cron.parse_standard(str(schedule))
+        except cron.CronError as exc:
+            errs.append(invalid("spec.schedule", schedule, str(exc)))
+    errs += meta.nonnegative(spec.get("startingDeadlineSeconds"), "spec.startingDeadlineSeconds")
+    policy = spec.get("concurrencyPolicy")
+    if policy not in (None, "Allow", "Forbid", "Replace"):
+        errs.append(not_supported("spec.concurrencyPolicy", policy, ["Allow", "Forbid", "Replace"]))
+    job_template = meta.part(spec, "jobTemplate")
+    errs += meta.object_meta(job_template, "spec.jobTemplate.metadata")
+    errs += _job_spec(meta.part(job_template, "spec"), "spec.jobTemplate.spec")
+    for f in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        errs += meta.nonnegative(spec.get(f), f"spec.{f}")
+    tz = spec.get("timeZone")
+    if tz is not None:
+        why = cron.time_zone_error(str(tz))
+        if why:
+            errs.append(invalid("spec.timeZone", tz, why))
     return errs
 
 
