@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 LIBRARIES = ("httpx", "httpcore", "websockets", "aiohttp", "asyncio", "docker", "urllib3", "paho")
 
@@ -42,3 +43,37 @@ def normalize(argv: list[str]) -> list[str]:
             out.append(arg)
         i += 1
     return out
+
+
+class LogOnce:
+    """Say a repeating problem once per ``every`` seconds per key, then count it (design.md §3): a
+    failing handler logs its traceback once, not once per message. Keys must be few (a kind of
+    failure, not an object's name)."""
+
+    def __init__(self, every: float = 60.0, logger: logging.Logger | None = None) -> None:
+        self.every = every
+        self.log = logger or logging.getLogger("kedge")
+        self._last: dict[str, float] = {}
+        self.suppressed: dict[str, int] = {}
+
+    def _due(self, key: str, now: float | None) -> str | None:
+        """The suffix to log with when `key` may be said now, else None (and it is counted)."""
+        now = time.monotonic() if now is None else now
+        last = self._last.get(key)
+        if last is not None and now - last < self.every:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return None
+        n = self.suppressed.pop(key, 0)
+        self._last[key] = now
+        return f" ({n} similar suppressed)" if n else ""
+
+    def warning(self, key: str, text: str, now: float | None = None) -> None:
+        suffix = self._due(key, now)
+        if suffix is not None:
+            self.log.warning("%s%s", text, suffix)
+
+    def exception(self, key: str, text: str, now: float | None = None) -> None:
+        """Inside an `except`: the traceback once per period, the rest counted."""
+        suffix = self._due(key, now)
+        if suffix is not None:
+            self.log.exception("%s%s (said once a minute, then counted)", text, suffix)

@@ -103,7 +103,7 @@ class CloudHub:
         self.tick = tick if tick is not None else max(0.01, min(1.0, resend_after / 4, keepalive_timeout / 4))
         self.metrics = HubMetrics(registry)
         self.metrics.bind(self.pending_acks, lambda: sum(s.queue_depth for s in self._sessions.values()))
-        self._log = LogOnce()
+        self._log = LogOnce(logger=log)
         self._sessions: dict[str, Session] = {}
         self._links: dict[str, Downlink] = {}
         # (node, project) from process_request to the handler; weak so failed handshakes leave nothing
@@ -393,22 +393,26 @@ class CloudHub:
             try:
                 await cb(node, msg)
             except Exception:
-                log.exception("edge %s: handler failed for %s %s", node, msg.operation, msg.resource)
+                self._log.exception(
+                    f"handler:{msg.operation}",
+                    f"edge {node}: handler failed for {msg.operation} {msg.resource}",
+                )
 
     async def _acked(self, node: str, ev: Acked) -> None:
         for cb in list(self._on_ack):
             try:
                 await cb(node, ev)
             except Exception:
-                log.exception("edge %s: ack handler failed for %s", node, ev.key)
+                self._log.exception("ack-handler", f"edge {node}: ack handler failed for {ev.key}")
 
     async def _callback(self, cbs: list[OnSession], info: SessionInfo) -> None:
         for cb in list(cbs):
             try:
                 await cb(info)
             except Exception:
-                log.exception(
-                    "cloudhub callback %s failed for edge %s", getattr(cb, "__name__", cb), info.node
+                name = getattr(cb, "__name__", repr(cb))
+                self._log.exception(
+                    f"callback:{name}", f"cloudhub callback {name} failed for edge {info.node}"
                 )
 
     async def _housekeeping(self) -> None:

@@ -24,6 +24,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from runtime.cloud.hub_metrics import HubMetrics
+from runtime.logs import LogOnce as LogOnce  # re-exported: controllers import it from here
 from runtime.protocol import OP_KEEPALIVE, MalformedMessage, Message, decode, encode
 from runtime.protocol.delivery import Acked, Downlink, is_ack
 
@@ -52,24 +53,6 @@ class TokenBucket:
         self._at = now
         self._tokens -= 1.0
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-
-class LogOnce:
-    """Say a repeating problem once per ``every`` seconds, then count (design.md §3)."""
-
-    def __init__(self, every: float = 60.0) -> None:
-        self.every = every
-        self._last: dict[str, float] = {}
-        self.suppressed: dict[str, int] = {}
-
-    def warning(self, key: str, text: str, now: float) -> None:
-        last = self._last.get(key)
-        if last is not None and now - last < self.every:
-            self.suppressed[key] = self.suppressed.get(key, 0) + 1
-            return
-        n = self.suppressed.pop(key, 0)
-        self._last[key] = now
-        log.warning("%s%s", text, f" ({n} similar suppressed)" if n else "")
 
 
 @dataclass(slots=True)
@@ -269,7 +252,9 @@ class Session:
         try:
             await on_message(node, msg)
         except Exception:
-            log.exception("edge %s: handler failed for %s %s", node, msg.operation, msg.resource)
+            self.logger.exception(
+                f"handler:{msg.operation}", f"edge {node}: handler failed for {msg.operation} {msg.resource}"
+            )
         finally:
             self.busy = False
         return True

@@ -44,6 +44,7 @@ from runtime.config import KUBEEDGE_PROJECT_ID, EdgeHubSection
 from runtime.edge.dial import HDR_EPOCH, HDR_VERSION, ClientTLS, Failure, classify, client_ssl_context, dial
 from runtime.edge.outbox import Outbox
 from runtime.errors import AuthError, Unreachable
+from runtime.logs import LogOnce
 from runtime.protocol import (
     ACK_CONTENT,
     MAX_FRAME_BYTES,
@@ -131,6 +132,7 @@ class EdgeHub:
         # The last refusal as an AuthError (exit code 5 for a CLI that surfaces it); None once connected.
         self.auth_failure: AuthError | None = None
         self._malformed = 0
+        self._log = LogOnce(logger=log)  # a failing handler: its traceback once a minute, then counted
         self._last_malformed_log = 0.0
 
     @classmethod
@@ -392,6 +394,9 @@ class EdgeHub:
                 try:
                     await self.on_message(msg)
                 except Exception:
-                    log.exception("edgehub handler failed for %s %s", msg.operation, msg.resource)
+                    self._log.exception(
+                        f"handler:{msg.operation}",
+                        f"edgehub handler failed for {msg.operation} {msg.resource}",
+                    )
         except ConnectionClosed:
             pass

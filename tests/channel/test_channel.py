@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from runtime.logs import LogOnce
 from runtime.protocol import encode, keepalive, new_message
 from runtime.protocol.message import Message
 from tests.channel.conftest import Cloud, until
@@ -300,3 +303,51 @@ async def test_delivery_state_is_bounded_and_dropped_when_it_holds_nothing(
     assert "brief" in cloud.hub.tracked()  # connected: kept
     edge.stop.set()
     await until(lambda: "brief" not in cloud.hub.tracked(), what="offline and empty: dropped")
+
+
+def _tracebacks(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.exc_info and text in r.getMessage()]
+
+
+async def test_a_failing_handler_logs_its_traceback_once_then_counts(
+    cloud_factory: Callable[..., Any], edge_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[Message] = []
+
+    async def broken(node: str, msg: Message) -> None:
+        calls.append(msg)
+        raise RuntimeError("handler bug")
+
+    cloud: Cloud = await cloud_factory(on_message=broken)
+    edge = await edge_factory("noisy", cloud.address)
+    await until(lambda: cloud.hub.connected("noisy"), what="session")
+
+    down: list[Message] = []
+
+    class Exploding(list[Message]):
+        def append(self, msg: Message) -> None:
+            down.append(msg)
+            raise RuntimeError("edge handler bug")
+
+    edge.received = Exploding()
+    with caplog.at_level(logging.WARNING):
+        for i in range(20):
+            await edge.hub.send(status(i))
+            await cloud.hub.send("noisy", pod(f"p{i}"), reliable_key=f"u{i}")
+        await until(lambda: len(calls) == 20, what="every upstream message handled")
+        await until(lambda: len(down) >= 20, what="every downstream message handled")
+    assert len(_tracebacks(caplog, "handler failed for patch")) == 1  # cloud side: once, not 20 times
+    assert len(_tracebacks(caplog, "edgehub handler failed for insert")) == 1  # edge side, likewise
+
+
+def test_log_once_says_it_again_after_its_period_with_the_count(caplog: pytest.LogCaptureFixture) -> None:
+    once = LogOnce(every=60.0, logger=logging.getLogger("kedge.test"))
+    with caplog.at_level(logging.WARNING):
+        for t in (0.0, 1.0, 2.0, 61.0):
+            try:
+                raise ValueError("boom")
+            except ValueError:
+                once.exception("k", "it failed", now=t)
+    said = [r.getMessage() for r in caplog.records if r.name == "kedge.test"]
+    assert len(said) == 2 and "(2 similar suppressed)" in said[1]
+    assert all(r.exc_info for r in caplog.records if r.name == "kedge.test")

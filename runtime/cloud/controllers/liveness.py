@@ -104,7 +104,7 @@ class NodeLiveness:
         self._offline: set[str] = set()  # held but not connected: autonomy window and owner checks
         self._unmarked: set[str] = set()  # session marks still to be written
         self._pace = TokenBucket(1.0, max(1, concurrency))
-        self._log = LogOnce()
+        self._log = LogOnce(logger=log)
 
     @property
     def lease_writes(self) -> int:

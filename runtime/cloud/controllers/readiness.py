@@ -50,7 +50,7 @@ class ReadyRestorer:
         self.recalled = 0
         self._tried: dict[str, str] = {}  # node -> resourceVersion already patched from
         self._asked: set[str] = set()  # nodes whose Lease was read for their last Ready (while Unknown)
-        self._log = LogOnce()
+        self._log = LogOnce(logger=log)
 
     async def run(self) -> None:
         while True:
