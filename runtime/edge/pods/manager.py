@@ -252,7 +252,7 @@ class PodManager:
             for infos in worker.history.values():
                 for info in infos:
                     await self.docker.remove(info["Id"])
-            volumes.remove(self.ctx.state_dir / "pods" / uid)
+            await volumes.remove(self.ctx.state_dir / "pods" / uid)
         self.pods.pop(uid, None)
         self.adopted.pop(uid, None)
         self._gone[uid] = None
@@ -282,7 +282,7 @@ class PodManager:
         if pods_dir.is_dir():
             for d in pods_dir.iterdir():
                 if d.name not in known_uids and d.name not in self.pods:
-                    volumes.remove(d)
+                    await volumes.remove(d)
 
     def local_status(self) -> list[dict[str, Any]]:
         """Rows for `kedge status`: namespace, name, uid, phase, status (kubectl's STATUS column), ready

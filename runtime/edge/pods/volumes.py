@@ -8,6 +8,7 @@ CharDevice/BlockDevice hostPath becomes a docker device: the IoT case, usable wi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -207,5 +208,7 @@ async def materialise(
     return out, changed
 
 
-def remove(root: Path) -> None:
-    shutil.rmtree(root, ignore_errors=True)
+async def remove(root: Path) -> None:
+    """Remove a pod's volume folder on a thread: gigabytes of emptyDir take seconds to unlink, and the
+    loop keeps the cloud link's keepalives and every other pod going meanwhile."""
+    await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
