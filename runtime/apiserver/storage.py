@@ -25,6 +25,7 @@ from runtime.apiserver.wireorder import encode
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
+MAX_BUFFERED = 16 * 1024 * 1024  # bytes a watcher may hold back; beyond, it is closed (re-list, watch)
 
 
 class Entry:
@@ -96,7 +97,7 @@ class Watcher:
         name: str | None,
         match: Callable[[Entry], bool] | None,
         after_rv: int,
-        limit: int = 100_000,
+        limit: int = MAX_BUFFERED,
     ) -> None:
         self.res = res
         self.namespace = namespace
@@ -104,10 +105,11 @@ class Watcher:
         self.match = match
         self.after_rv = after_rv
         self.frames: list[bytes] = []
+        self.buffered = 0  # bytes in `frames`
         self.wake = asyncio.Event()
         self.closed = False
         self.overflow = False
-        self.limit = limit
+        self.limit = limit  # bytes, as the direct mode's write buffer is capped
         self.last_rv = after_rv
         # Direct mode: frames go straight to the connection as HTTP chunks, no task wakeup per event.
         # The sink returns False when the peer is gone or too far behind.
@@ -138,12 +140,20 @@ class Watcher:
         if frame is None:
             return
         self.last_rv = ev.rv
-        if len(self.frames) >= self.limit:
+        if self.buffered + len(frame) > self.limit:
             self.overflow = True
             self.closed = True
+            self.frames, self.buffered = [], 0  # it is told to re-list: what it missed goes
         else:
             self.frames.append(frame)
+            self.buffered += len(frame)
         self.wake.set()
+
+    def take(self) -> bytes:
+        """The buffered frames, joined, and the buffer emptied."""
+        data = b"".join(self.frames)
+        self.frames, self.buffered = [], 0
+        return data
 
     def _translate(self, ev: Event) -> bytes | None:
         if self.match is None:

@@ -20,11 +20,10 @@ from runtime.apiserver.context import Ctx
 from runtime.apiserver.reads import matcher, needs_conversion, view_of
 from runtime.apiserver.resources import ResourceType
 from runtime.apiserver.status import bad_request, gone
-from runtime.apiserver.storage import Watcher, as_chunk
+from runtime.apiserver.storage import MAX_BUFFERED, Watcher, as_chunk
 
 Obj = dict[str, Any]
 DEFAULT_TIMEOUT = 1800.0
-MAX_BUFFERED = 16 * 1024 * 1024  # a watcher this far behind is closed; it re-lists and watches again
 
 
 def _next_bookmark(now: float, deadline: float, every: float) -> float:
@@ -107,8 +106,8 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
                 transport.write(data)
                 return transport.get_write_buffer_size() < MAX_BUFFERED
 
-            pending, w.frames = w.frames, []
-            if pending and not sink(as_chunk(b"".join(pending))):
+            pending = w.take()
+            if pending and not sink(as_chunk(pending)):
                 w.close()
             w.sink = sink
         while not w.closed:
@@ -121,9 +120,7 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(w.wake.wait(), timeout=max(0.0, wait_for))
             if w.frames:
-                frames, w.frames = w.frames, []
-                data = b"".join(frames)
-                await resp.write(_render(data, rt, v, table, convert))
+                await resp.write(_render(w.take(), rt, v, table, convert))
             if bookmarks and time.monotonic() >= next_bookmark and not w.closed:
                 mark = _bookmark(ctx, max(store.emitted_rv, w.last_rv))
                 if w.sink is not None:
