@@ -3,19 +3,48 @@
 One `ProbeWorker` task per (container instance, probe kind), like kubelet's prober workers: it waits
 initialDelaySeconds, probes every periodSeconds with timeoutSeconds, and flips its result only after
 successThreshold / failureThreshold consecutive outcomes. `on_change` tells the manager to recompute.
-Liveness and readiness wait until the startup probe (if any) has succeeded.
+Liveness and readiness wait until the startup probe (if any) has succeeded. An httpGet whose path,
+host or headers would break out of the request (CR, LF or other control characters, as Go's url.Parse
+refuses them for kubelet; a header name that is no token) is refused before any byte is sent: the
+probe fails, and says why once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from runtime.edge.pods.adapter import DockerAdapter
 
 log = logging.getLogger(__name__)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field name
+_BAD_VALUE = re.compile(r"[\x00\r\n]")
+_BAD_TARGET = re.compile(r"[\x00-\x1f\x7f]")  # control characters: Go's url.Parse refuses them
+
+
+class BadProbe(ValueError):
+    """An httpGet probe that cannot be sent as one well-formed request."""
+
+
+def http_problem(h: dict[str, Any]) -> str | None:
+    """Why the httpGet handler `h` cannot be sent safely, or None."""
+    for what in ("path", "host", "scheme"):
+        if _BAD_TARGET.search(str(h.get(what) or "")):
+            return f"httpGet {what} {str(h.get(what))!r} contains control characters (CR, LF, …)"
+    if " " in str(h.get("host") or ""):
+        return f"httpGet host {str(h.get('host'))!r} contains a space"
+    for hdr in h.get("httpHeaders") or []:
+        name, value = str(hdr.get("name", "")), str(hdr.get("value", ""))
+        if not _TOKEN.fullmatch(name):
+            return f"httpGet header name {name!r} is not a valid HTTP field name"
+        if _BAD_VALUE.search(value):
+            return f"httpGet header {name} value contains CR, LF or NUL"
+    return None
 
 
 def _port(c: dict[str, Any], port: int | str) -> int:
@@ -31,6 +60,9 @@ async def _http(
     host: str, port: int, path: str, scheme: str, headers: list[dict[str, str]], limit: float
 ) -> bool:
     """A minimal HTTP/1.0 GET; 200-399 is success (kubelet does not follow redirects off-host)."""
+    problem = http_problem({"path": path, "host": host, "scheme": scheme, "httpHeaders": headers})
+    if problem is not None:
+        raise BadProbe(problem)  # before connecting: nothing of it reaches the container
     ssl = None
     if scheme.upper() == "HTTPS":
         import ssl as ssl_mod
@@ -40,8 +72,9 @@ async def _http(
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ssl), limit)
     try:
         extra = "".join(f"{h['name']}: {h['value']}\r\n" for h in headers)
+        target = (path or "/").replace(" ", "%20")  # as Go's URL.String() writes it
         writer.write(
-            f"GET {path or '/'} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/kedge\r\n"
+            f"GET {target} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/kedge\r\n"
             f"{extra}Accept: */*\r\nConnection: close\r\n\r\n".encode()
         )
         await writer.drain()
@@ -122,6 +155,9 @@ class ProbeWorker:
         timeout = float(p.get("timeoutSeconds", 1))
         ok_needed, fail_needed = int(p.get("successThreshold", 1)), int(p.get("failureThreshold", 3))
         await asyncio.sleep(float(p.get("initialDelaySeconds", 0)))
+        problem = http_problem(p["httpGet"]) if "httpGet" in p else None
+        if problem is not None:  # every attempt fails without sending; said once
+            log.warning("%s probe of %s refused: %s", self.kind, self._c.get("name"), problem)
         oks = fails = 0
         while True:
             if self._gate():

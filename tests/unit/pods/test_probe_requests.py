@@ -1,0 +1,94 @@
+"""httpGet probes are built from pod-spec strings (issue 21): a CR/LF in the path, host or a header
+must never reach the container as an injected header or a second request — the probe fails, says why
+once, and sends nothing. Against a real HTTP listener on loopback that records every byte it gets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import pytest
+
+from runtime.edge.pods.probes import ProbeWorker, run_handler
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.connections = 0
+        self.received = b""
+        self.port = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.received += await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def listener() -> AsyncIterator[Listener]:
+    lst = Listener()
+    server = await asyncio.start_server(lst.handle, "127.0.0.1", 0)
+    lst.port = server.sockets[0].getsockname()[1]
+    yield lst
+    server.close()
+    await server.wait_closed()
+
+
+async def _probe(lst: Listener, **http: Any) -> bool:
+    handler = {"httpGet": {"port": lst.port, **http}}
+    return await run_handler(cast(Any, None), "cid", {"name": "app"}, handler, "127.0.0.1", 2.0)
+
+
+async def test_a_well_formed_probe_is_sent(listener: Listener) -> None:
+    ok = await _probe(listener, path="/health z", httpHeaders=[{"name": "X-Probe", "value": "a b"}])
+    assert ok and listener.connections == 1
+    assert listener.received.startswith(b"GET /health%20z HTTP/1.0\r\n")
+    assert b"\r\nX-Probe: a b\r\n" in listener.received
+
+
+@pytest.mark.parametrize(
+    "http",
+    [
+        {"path": "/ok HTTP/1.0\r\nX-Injected: 1\r\n\r\nGET /admin"},
+        {"path": "/ok\nX-Injected: 1"},
+        {"host": "127.0.0.1\r\nX-Injected: 1"},
+        {"httpHeaders": [{"name": "X-A", "value": "v\r\nX-Injected: 1"}]},
+        {"httpHeaders": [{"name": "X-A: v\r\nX-Injected", "value": "1"}]},
+        {"httpHeaders": [{"name": "X A", "value": "1"}]},
+    ],
+)
+async def test_cr_lf_in_path_host_or_headers_is_refused_unsent(
+    listener: Listener, http: dict[str, Any]
+) -> None:
+    assert not await _probe(listener, **http)
+    assert listener.connections == 0 and listener.received == b""
+
+
+async def test_the_worker_fails_the_probe_and_says_why_once(
+    listener: Listener, caplog: pytest.LogCaptureFixture
+) -> None:
+    probe = {
+        "httpGet": {"port": listener.port, "path": "/x\r\nX-Injected: 1"},
+        "periodSeconds": 0.1,
+        "failureThreshold": 1,
+    }
+    worker = ProbeWorker(
+        cast(Any, None), "cid", {"name": "app"}, "liveness", probe, "127.0.0.1", lambda: None
+    )
+    with caplog.at_level(logging.WARNING):
+        worker.start()
+        try:
+            for _ in range(100):
+                if not worker.result:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # a few more periods
+        finally:
+            worker.stop()
+    assert worker.result is False and listener.connections == 0
+    said = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(said) == 1 and "control characters" in said[0] and "liveness probe of app" in said[0]
