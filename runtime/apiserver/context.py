@@ -71,7 +71,16 @@ class Ctx:
                 return yaml.safe_load(self.body)
             return orjson.loads(self.body)
         except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
-            raise bad_request(f"the object provided is unrecognized: {_short(exc)}") from exc
+            why = _short(exc)
+            if isinstance(exc, orjson.JSONDecodeError) and why.startswith("unexpected end of data"):
+                why = "unexpected end of JSON input"  # encoding/json's words
+            # transformDecodeError: the kind expected, the error, the body's first 30 bytes
+            body = self.body.decode("utf-8", "replace")
+            summary = body[:30] + " ..." if len(body) > 30 else body
+            raise bad_request(
+                f"the object provided is unrecognized (must be of type {self.rt.kind}): "
+                f"couldn't get version/kind; json parse error: {why} ({summary})"
+            ) from exc
 
     def manager(self, default_op: str = "") -> str:
         fm = self.query.get("fieldManager")

@@ -33,7 +33,14 @@ def check_gvk(rt: ResourceType, obj: Obj) -> None:
     if not kind:
         obj["kind"] = rt.kind
     elif kind != rt.kind:
-        raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
+        if rt.crd:
+            raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
+        # A built-in body is decoded as the kind it names, then converted to the URL's internal type
+        internal = rt.group.split(".")[0] if rt.group else "core"
+        raise bad_request(
+            f'{kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+            f"converting ({rt.version}.{kind}) to ({internal}.{rt.kind}): unknown conversion"
+        )
     meta = obj.get("metadata", {})
     if meta is None:
         obj["metadata"] = meta = {}

@@ -103,6 +103,8 @@ def validate(rt: ResourceType, new: Obj, old: Obj | None, sub: str = "") -> None
     if rt.crd:
         return
     errors = rules.errors_for(rt.group, rt.kind, new, old, sub)
+    if old is not None:
+        errors = rules.update_meta_errors(rt.group, rt.kind, new, sub) + errors
     if rt.kind == "Pod" and not rt.group and old is not None and sub != "status":
         errors += _pod_update(old, new)
     if errors:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.apiserver.rules import core, pods, workloads
+from runtime.apiserver.rules import core, meta, pods, workloads
 from runtime.apiserver.rules.fielderrors import FieldError, forbidden, invalid_error
 
-__all__ = ["FieldError", "decode_error", "errors_for", "forbidden", "invalid_error"]
+__all__ = ["FieldError", "decode_error", "errors_for", "forbidden", "invalid_error", "update_meta_errors"]
 
 Obj = dict[str, Any]
 
@@ -66,6 +66,23 @@ def errors_for(group: str, kind: str, new: Obj, old: Obj | None, sub: str) -> li
         case ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding"):
             return core.rolebinding(new, old, sub)
     return []
+
+
+# Kinds whose update validation runs their create validation again (ValidatePodUpdate calls
+# validatePodMetadataAndSpec, ValidateConfigMapUpdate calls ValidateConfigMap, ...).
+_REVALIDATED = {("", "Pod"), ("", "ConfigMap"), ("", "Secret"), ("", "Service")}
+
+
+def update_meta_errors(group: str, kind: str, new: Obj, sub: str) -> list[FieldError]:
+    """The label and annotation errors an update repeats before the kind's own: rest.BeforeUpdate's
+    common checks (ValidateObjectMetaAccessor and its Update variant: two copies), and one more where
+    the kind's update validation runs both ValidateObjectMetaUpdate and its create validation (or a
+    status update, whose rules begin with ValidateObjectMetaUpdate)."""
+    common = meta.object_meta(new)
+    if not common:
+        return []
+    extra = sub == "status" or (group, kind) in _REVALIDATED
+    return common * (3 if extra else 2)
 
 
 def decode_error(group: str, kind: str, obj: Obj) -> str | None:
