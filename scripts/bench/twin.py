@@ -250,7 +250,9 @@ def main() -> None:
         out["embedded"]["drain_after_storm_s"] = drained(root)
         mport = free_port()
         conf = tmp / "mosquitto.conf"
-        conf.write_text(mosquitto_config(mport))
+        # set_tcp_nodelay: with mosquitto's default (Nagle on) every answer waits ~40 ms for the delayed
+        # ACK of the PUBACK before it (measured: p50 43 ms at 500/s), whatever the edge does
+        conf.write_text(mosquitto_config(mport) + "set_tcp_nodelay true\n")
         mosq = start(["mosquitto", "-c", str(conf)], tmp / "mosquitto.log")
         try:
             restart_edge(root, ["mqtt.mode=external", f"mqtt.url=tcp://127.0.0.1:{mport}"])
