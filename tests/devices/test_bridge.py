@@ -255,3 +255,28 @@ def test_model_type_spelling_is_accepted_for_a_twin_outside_the_model(tmp_path: 
     )
     assert upd.result["twin"]["x"]["metadata"] == {"type": "float"}
     assert MODEL["spec"]["properties"][0]["type"] == "FLOAT"
+
+
+def test_a_failing_cache_write_is_counted_and_the_broker_keeps_serving(plane: PlaneHandle) -> None:
+    import sqlite3
+
+    store = plane.plane.store
+    assert store is not None
+    real = store._commit
+
+    def broken(ops: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")  # the cache's disk failing under us
+
+    store._commit = broken  # type: ignore[method-assign]
+    with clients(*plane.address) as make:
+        dev = _device_client(plane, make)
+        dev.pub(f"{DEV}/twin/update", twin_update("io-1", temperature="20"))
+        dev.pub(f"{DEV}/twin/update", twin_update("io-2", temperature="21"))
+        assert [g for g in dev.none(0.5) if g.topic.endswith("/result")] == []  # never answered as stored
+        trouble = plane.status()["trouble"]["bridge"]
+        assert trouble["count"] == 2 and "disk I/O error" in trouble["last"]
+        store._commit = real  # type: ignore[method-assign]
+        dev.pub(f"{DEV}/twin/get", b'{"event_id":"g"}')
+        assert "actual" not in dev.get(topic=f"{DEV}/twin/get/result").json()["twin"]["temperature"]
+        dev.pub(f"{DEV}/twin/update", twin_update("io-3", temperature="22"))
+        assert dev.get(topic=f"{DEV}/twin/update/result").json()["event_id"] == "io-3"

@@ -133,6 +133,7 @@ class Bridge:
             return
         req, event_id, spec, result_topic = begun
         twin = self.store.twins.setdefault(device, {})
+        before = dict(twin)
         ts = now_ms()
         try:
             upd = tw.apply_update(twin, spec, req, ts)
@@ -143,7 +144,12 @@ class Bridge:
         ops: list[Op] = [self.store.op_put_twin(device, upd.changed)]
         for prop, st in upd.changed.items():
             ops.append(self.store.op_report(device, prop, event_id or str(uuid.uuid4()), st, now))
-        await self.store.write(self.store.chain(ops))
+        try:
+            await self.store.write(self.store.chain(ops))
+        except Exception:
+            twin.clear()  # not stored: the device's twin stays as it was (apply_update replaced states)
+            twin.update(before)
+            raise
         self.last_report[device] = now
         self.kick()
         self.publish(result_topic, _dumps(upd.result))

@@ -146,13 +146,24 @@ class DevicePlane:
             self.external.publish(topic, payload)
 
     async def _on_publish(self, _client_id: str, p: Publish) -> None:
-        if p.topic.startswith("$hw/") and self.bridge is not None:
-            await self.bridge.handle(p.topic, p.payload)
+        if p.topic.startswith("$hw/"):
+            await self._handle(p.topic, p.payload)
+
+    async def _handle(self, topic: str, payload: bytes) -> None:
+        """The bridge; a failure of the edge itself (the cache's disk full, …) is said once and counted."""
+        if self.bridge is None:
+            return
+        try:
+            await self.bridge.handle(topic, payload)
+        except Exception as exc:
+            self.trouble.note(
+                "bridge", f"device message on {topic} not handled: {exc!r}", level=logging.ERROR
+            )
 
     def _on_external(self, topic: str, payload: bytes) -> None:
         if self.bridge is None:
             return
-        task = asyncio.get_running_loop().create_task(self.bridge.handle(topic, payload))
+        task = asyncio.get_running_loop().create_task(self._handle(topic, payload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
