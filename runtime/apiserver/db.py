@@ -15,7 +15,9 @@ takes the larger of the two. A single-row batch is one autocommit statement. Mea
 
 A commit that fails (disk full, I/O error) never ends the thread: the batch's `failed` callbacks run
 on the loop with the error, and every write queued behind it is refused too (each was computed on
-memory holding the failed one) until the store, having undone them in memory, calls `resume`. While
+memory holding the failed one) until the store, having undone them in memory, calls `resume` with
+the last resourceVersion it handed out: the next commit stores it, so a restart never hands out again
+a version a client saw in a list. While
 writes fail, `error` says why (the /readyz `etcd` check); an idle thread retries a tiny write every
 second so readiness comes back when space returns, without waiting for a client's write.
 """
@@ -36,8 +38,6 @@ Row = tuple[str, str, str, bytes | None]  # (resource key, namespace, name, raw 
 Done = Callable[[], None]
 Failed = Callable[[Exception], None]
 Item = tuple[list[Row], int, Done, Failed]
-_RESUME = "resume"  # queue marker: writes after it were computed on memory without the failed ones
-_PROBE = "INSERT OR REPLACE INTO meta VALUES ('writable', 1)"
 RETRY = 1.0  # seconds between probe writes while the disk refuses
 
 _SCHEMA = """
@@ -55,6 +55,7 @@ COMMIT;
 _PUT = "INSERT OR REPLACE INTO kv VALUES (?,?,?,?)"
 _DEL = "DELETE FROM kv WHERE res=? AND ns=? AND name=?"
 _RV = "INSERT OR REPLACE INTO meta VALUES ('rv', ?)"
+_PROBE = "INSERT OR REPLACE INTO meta VALUES ('writable', 1)"
 
 
 class Database:
@@ -70,11 +71,12 @@ class Database:
         if self._conn.execute(old).fetchone():
             self._conn.executescript(_MIGRATE)
         path.chmod(0o600)
-        self._q: queue.SimpleQueue[Item | str | None] = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[Item | int | None] = queue.SimpleQueue()  # int: resume marker
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.error: str | None = None  # why the last write failed; None once one succeeds again
         self._refusing = False  # thread only: a batch failed and the store has not resumed yet
+        self._owed_rv = 0  # thread only: a resourceVersion handed out by refused writes, to store
 
     def load(self) -> tuple[int, list[Row]]:
         """Everything stored, and the last resourceVersion a delete handed out (read before the thread
@@ -98,9 +100,10 @@ class Database:
         submission order)."""
         self._q.put((rows, rv, done, failed))
 
-    def resume(self) -> None:
-        """The store undid every write queued so far: what is submitted from now on is written again."""
-        self._q.put(_RESUME)
+    def resume(self, rv: int) -> None:
+        """The store undid every write queued so far (and had handed out versions up to `rv`): what is
+        submitted from now on is written again."""
+        self._q.put(rv)
 
     def _run(self) -> None:
         assert self._loop is not None
@@ -117,11 +120,12 @@ class Database:
                 if item is None:
                     stop = True
                     break
-                if isinstance(item, str):  # _RESUME
+                if isinstance(item, int):  # resume marker
                     if batch:  # refused items before it, or a batch to write first
                         self._flush(batch, wake)
                         batch = []
                     self._refusing = False
+                    self._owed_rv = max(self._owed_rv, item)
                 else:
                     batch.append(item)
                 if q.empty():
@@ -138,7 +142,7 @@ class Database:
             return
         try:
             rows = batch[0][0]
-            if len(batch) == 1 and len(rows) == 1 and rows[0][3] is not None:
+            if len(batch) == 1 and len(rows) == 1 and rows[0][3] is not None and not self._owed_rv:
                 self._conn.execute(_PUT, rows[0])  # autocommit: one statement, one transaction
             else:
                 self._write(batch)
@@ -157,7 +161,11 @@ class Database:
 
     def _probe(self) -> None:
         try:
-            self._conn.execute(_PROBE)
+            if self._owed_rv:
+                self._conn.execute(_RV, (self._owed_rv,))
+            else:
+                self._conn.execute(_PROBE)
+            self._owed_rv = 0
         except Exception as exc:
             self._rollback()
             self.error = f"writing {self.path.name} failed: {exc}"
@@ -184,9 +192,10 @@ class Database:
                     conn.execute(_DEL, (res, ns, name))
                 else:
                     conn.execute(_PUT, (res, ns, name, raw))
-        if deleted:
-            conn.execute(_RV, (top,))
+        if deleted or self._owed_rv:
+            conn.execute(_RV, (max(top, self._owed_rv),))
         conn.execute("COMMIT")
+        self._owed_rv = 0
 
     def close(self) -> None:
         if self._thread is not None:

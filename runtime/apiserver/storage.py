@@ -307,7 +307,7 @@ class Store:
                 later.fut.set_exception(internal(f"storage: {exc}"))
             if later is pending:
                 break
-        self.db.resume()
+        self.db.resume(self.rv)
 
     def _emit(self, ev: Event) -> None:
         self.emitted_rv = max(self.emitted_rv, ev.rv)
