@@ -7,8 +7,8 @@ node has a ``Downlink`` (runtime/protocol/delivery.py) that outlives its session
 survive a reconnect. One housekeeping task — not one timer per edge — drops silent sessions and
 resends overdue messages, which keeps 10,000 idle edges cheap. A node's Downlink goes with its Node
 (``forget``, on the Node's deletion), an offline one holding nothing is dropped by housekeeping, and
-one holds at most ``max_pending`` messages (the oldest give way; the resync on connect sends what the
-edge lacks).
+an offline one holds at most ``max_pending`` messages (the oldest give way; the resync on connect
+sends what the edge lacks, from the ack state).
 
 Resources: inside the cloud they carry ``node/<node>/``; the hub adds the prefix on the way up (unless
 ``prefix_upstream=False``) and strips any prefix on the way down.
@@ -227,7 +227,8 @@ class CloudHub:
         if reliable_key is not None:
             link = self._link(node)
             link.send(msg, reliable_key, time.monotonic())
-            if link.pending_count > self.max_pending:
+            if session is None and link.pending_count > self.max_pending:  # the resync on connect
+                # sends it what is dropped here, because the edge never acked it
                 oldest = [k for k, _ in link.pending()[: link.pending_count - self.max_pending]]
                 link.forget(oldest)
                 self.metrics.send_dropped.inc(len(oldest))
