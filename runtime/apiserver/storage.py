@@ -178,7 +178,7 @@ class Watcher:
         self.wake.set()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity
 class _Pending:
     """A commit applied to memory and not yet durable: how to undo it, and who waits for it."""
 
@@ -266,7 +266,9 @@ class Store:
 
         def done() -> None:
             if self._pending and self._pending[0] is pending:
-                self._pending.popleft()
+                self._pending.popleft()  # always, as commits complete in order
+            elif pending in self._pending:
+                self._pending.remove(pending)
             for ev in events:
                 self._emit(ev)
             if not pending.fut.done():
