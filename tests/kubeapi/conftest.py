@@ -148,6 +148,24 @@ def kubectl(apiserver_session: ApiServer, tmp_path: Path) -> Kubectl:
     return Kubectl(apiserver_session, tmp_path / "kubectl-cache")
 
 
+def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
+    """A one-container Deployment whose selector matches its template."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]},
+            },
+        },
+    }
+
+
 def pod(name: str, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "apiVersion": "v1",

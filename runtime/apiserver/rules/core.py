@@ -54,9 +54,20 @@ def base64_error(obj: Obj) -> str | None:
     return None
 
 
-def _keyed(obj: Obj, bags: tuple[str, ...]) -> list[FieldError]:
+def _size(value: Any, encoded: bool) -> int:
+    """Bytes a value stores: UTF-8 text, or what base64 text decodes to ([]byte fields)."""
+    if not isinstance(value, str):
+        return 0
+    if encoded:
+        return len(value) * 3 // 4 - value.count("=", -2)
+    return len(value.encode())
+
+
+def _keyed(obj: Obj, bags: tuple[str, ...], size_field: str) -> list[FieldError]:
+    """Keys are config keys, no key in both data and binaryData, 1 MiB of values at most (decoded)."""
     errs: list[FieldError] = []
     size = 0
+    encoded = {"binaryData"} if size_field == "" else {"data"}  # a Secret's data is []byte
     for bag in bags:
         m = obj.get(bag)
         if not isinstance(m, dict):
@@ -65,9 +76,9 @@ def _keyed(obj: Obj, bags: tuple[str, ...]) -> list[FieldError]:
             errs += [invalid(f"{bag}[{key}]", key, msg) for msg in meta.is_config_key(key)]
             if bag == "data" and isinstance(obj.get("binaryData"), dict) and key in obj["binaryData"]:
                 errs.append(invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
-            size += len(value) if isinstance(value, str) else 0
+            size += _size(value, bag in encoded)
     if size > CONFIG_MAX:
-        errs.append(too_long("", "", CONFIG_MAX))
+        errs.append(too_long(size_field, "", CONFIG_MAX))
     return errs
 
 
@@ -85,12 +96,12 @@ def configmap(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
     return (
         _immutable(new, old, ("data", "binaryData"))
         + meta.object_meta(new)
-        + _keyed(new, ("data", "binaryData"))
+        + _keyed(new, ("data", "binaryData"), "")
     )
 
 
 def secret(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
-    errs = _immutable(new, old, ("data",)) + meta.object_meta(new) + _keyed(new, ("data",))
+    errs = _immutable(new, old, ("data",)) + meta.object_meta(new) + _keyed(new, ("data",), "data")
     data = meta.part(new, "data")
     stype = new.get("type")
     if stype == "kubernetes.io/tls":

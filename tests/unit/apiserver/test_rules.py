@@ -104,3 +104,13 @@ def test_cronjob_job_template_restart_policy() -> None:
     }
     errs = workloads.cronjob(cj, None, "")
     assert [e.field for e in errs] == ["spec.jobTemplate.spec.template.spec.restartPolicy"]
+
+
+def test_secret_size_counts_decoded_bytes() -> None:
+    """1 MiB of data is the most a Secret holds: base64 text of exactly that passes, one byte more not."""
+    import base64
+
+    exact = {"data": {"blob": base64.b64encode(b"x" * (1 << 20)).decode()}}
+    assert core.secret(exact, None, "") == []
+    over = {"data": {"blob": base64.b64encode(b"x" * ((1 << 20) + 1)).decode()}}
+    assert [(e.field, e.reason) for e in core.secret(over, None, "")] == [("data", "FieldValueTooLong")]
