@@ -7,7 +7,6 @@ import asyncio
 import json
 import ssl
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,12 @@ from runtime.kube.resources import DEPLOYMENTS
 from tests.controlplane.test_controllers import eventually, new_namespace
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.controlplane import ControlPlane
+from tests.fixtures.e2e import until
 from tests.fixtures.procs import KEDGE, stop
+from tests.kubeapi.conftest import deployment
 
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
+PAUSE = "registry.k8s.io/pause:3.9"
 
 
 def http(server: ApiServer) -> httpx.Client:
@@ -28,34 +30,6 @@ def http(server: ApiServer) -> httpx.Client:
     return httpx.Client(
         base_url=server.url, verify=verify, headers={"Authorization": f"Bearer {server.token}"}
     )
-
-
-def until(check: Callable[[], Any], within: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within}s: {what}")
-        time.sleep(0.2)
-
-
-def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.9"}]},
-            },
-        },
-    }
 
 
 def conditions(c: httpx.Client, name: str) -> dict[str, dict[str, Any]]:
@@ -73,8 +47,8 @@ def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) ->
     assert server.proc is not None
     try:
         with http(server) as c:
-            assert c.post(DEPLOY, json=deployment("web")).status_code == 201
-            until(lambda: "Available" in conditions(c, "web"), what="the deployment controller's conditions")
+            assert c.post(DEPLOY, json=deployment("web", image=PAUSE)).status_code == 201
+            until(lambda: "Available" in conditions(c, "web"), 20, "the deployment controller's conditions")
             # a foreign condition without `reason` (optional in Kubernetes), as the issue's patch
             patch = {"status": {"conditions": [{"type": "example.com/Audited", "status": "True"}]}}
             r = c.patch(
@@ -92,6 +66,7 @@ def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) ->
             assert r.status_code == 200, r.text
             until(
                 lambda: c.get(f"{DEPLOY}/web").json().get("status", {}).get("observedGeneration") == 2,
+                20,
                 what="the deployment controller observing generation 2",
             )
             time.sleep(3.5)  # the issue saw the foreign condition vanish within ~3 s
@@ -115,6 +90,7 @@ def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) ->
             assert r.status_code == 200, r.text
             until(
                 lambda: c.get(f"{DEPLOY}/web").json().get("status", {}).get("observedGeneration") == 3,
+                20,
                 what="the restarted controller observing generation 3",
             )
             assert "example.com/Audited" in conditions(c, "web")
@@ -160,7 +136,7 @@ async def test_failing_object_is_isolated_retried_and_reported(
         await original(self, d, new, olds)
 
     monkeypatch.setattr(DeploymentController, "_status", status_with_bug)
-    broken = deployment("broken")
+    broken = deployment("broken", image=PAUSE)
     await client.create(DEPLOYMENTS, {**broken, "metadata": {"name": "broken", "namespace": ns}})
 
     async def reported() -> str | None:
@@ -186,7 +162,7 @@ async def test_failing_object_is_isolated_retried_and_reported(
     assert shown["running"] is True and shown["healthy"] is False and shown["failing"] == ["deployment"]
     assert f"controller deployment: 1 object(s) failing: {ns}/broken: KeyError" in shown["message"]
     # other objects of the same controller are still reconciled
-    fine = deployment("fine")
+    fine = deployment("fine", image=PAUSE)
     await client.create(DEPLOYMENTS, {**fine, "metadata": {"name": "fine", "namespace": ns}})
 
     async def fine_available() -> bool:

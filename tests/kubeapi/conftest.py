@@ -148,7 +148,7 @@ def kubectl(apiserver_session: ApiServer, tmp_path: Path) -> Kubectl:
     return Kubectl(apiserver_session, tmp_path / "kubectl-cache")
 
 
-def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
+def deployment(name: str, replicas: int = 1, image: str = "nginx:1.25") -> dict[str, Any]:
     """A one-container Deployment whose selector matches its template."""
     labels = {"app": name}
     return {
@@ -160,7 +160,7 @@ def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]},
+                "spec": {"containers": [{"name": "app", "image": image}]},
             },
         },
     }
