@@ -328,7 +328,16 @@ def _default_pvc(pvc: Obj) -> None:
         spec["volumeMode"] = "Filesystem"
 
 
+def _default_binding(b: Obj) -> None:
+    """SetDefaults_Subject: User and Group subjects belong to the RBAC API group."""
+    for s in b.get("subjects") or []:
+        if isinstance(s, dict) and not s.get("apiGroup") and s.get("kind") in ("User", "Group"):
+            s["apiGroup"] = "rbac.authorization.k8s.io"
+
+
 _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
+    "rolebindings": _default_binding,
+    "clusterrolebindings": _default_binding,
     "cronjobs": _default_cronjob,
     "persistentvolumeclaims": _default_pvc,
     "pods": default_pod,

@@ -302,7 +302,7 @@ def builtin_types() -> list[ResourceType]:
             reset_status_on_create=True,
         ),
         _r("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",), create_on_update=True),
-        _r("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
+        _r("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True, generation=True),
         _r("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, short_names=("pc",)),
     ]
 
