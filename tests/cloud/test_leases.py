@@ -8,7 +8,7 @@ import itertools
 import time
 from collections import defaultdict
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from lightkube.config.client_adapter import BearerAuth
@@ -150,7 +150,9 @@ async def test_no_leadership_before_the_peers_were_listed(kube: KubeClient) -> N
     assert reps.is_leader()
 
 
-async def test_ack_state_backlog_counts_the_running_flush(kube: KubeClient) -> None:
+async def test_ack_state_backlog_counts_the_running_flush(
+    kube: KubeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The benchmark waits for a zero backlog before its idle window: entries taken by a running flush
     are still unwritten and must count (a flush swaps its batch out of the dirty set at once)."""
     from runtime.cloud.controllers.syncstore import SyncStore
@@ -162,9 +164,21 @@ async def test_ack_state_backlog_counts_the_running_flush(kube: KubeClient) -> N
     for i in range(40):
         state.record("bk-1", f"uid-{i}", f"default/pod/p{i}", str(i + 1))
         store.mark("bk-1", f"uid-{i}")
+    # hold the real writes until the backlog was read: on a quiet machine 40 writes finish in < 50 ms
+    release, write = asyncio.Event(), store._write
+
+    async def held(name: str, entry: Any) -> None:
+        await release.wait()
+        await write(name, entry)
+
+    monkeypatch.setattr(store, "_write", held)
     flush = asyncio.create_task(store.flush(state))
-    await asyncio.sleep(0.05)
-    assert not flush.done() and store.backlog > 0  # in flight, not yet written
+    for _ in range(100):
+        if store.backlog:
+            break
+        await asyncio.sleep(0)
+    assert not flush.done() and store.backlog == 40  # taken out of the dirty set, in flight, not written
+    release.set()
     await flush
     assert store.backlog == 0 and store.writes >= 40
 
