@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from runtime.kube.resources import CONFIGMAPS, NODES, OBJECTSYNCS, PODS, SECRETS, SERVICEACCOUNTS
+from runtime.kube.errors import KubeNotFound
+from runtime.kube.resources import CONFIGMAPS, LEASES, NODES, OBJECTSYNCS, PODS, SECRETS, SERVICEACCOUNTS
 from runtime.protocol import OP_DELETE, OP_INSERT, OP_PATCH, OP_QUERY, OP_UPDATE
 from tests.fixtures.cloudctl import CloudEnv, until
 
@@ -214,6 +216,24 @@ def kubectl(env: CloudEnv, *args: str) -> Any:
     return json.loads(out.stdout)
 
 
+def lease_of(env: CloudEnv, node: str) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+    async def get() -> dict[str, Any] | None:
+        try:
+            return await env.client.get(LEASES, node, namespace="kube-node-lease")
+        except KubeNotFound:
+            return None
+
+    return get
+
+
+def renewed_after(env: CloudEnv, node: str, renew_time: str) -> Callable[[], Awaitable[bool]]:
+    async def later() -> bool:
+        lease = await lease_of(env, node)()
+        return bool(lease and lease["spec"]["renewTime"] > renew_time)
+
+    return later
+
+
 async def test_registration_status_patch_and_lease_visible_through_kubectl(cloudenv: CloudEnv) -> None:
     env = cloudenv
     cloud = await env.cloud()
@@ -236,8 +256,10 @@ async def test_registration_status_patch_and_lease_visible_through_kubectl(cloud
     ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and ready["reason"] == "EdgeReady"
     # kedge edge ↔ kedge cloud: the cloud renews the node's Lease from the session
+    # (the first renewal is asynchronous to registration: wait for the Lease before reading it with kubectl)
+    await until(lease_of(env, "kc-1"), what="the node's Lease written")
     lease1 = await asyncio.to_thread(kubectl, env, "get", "lease", "-n", "kube-node-lease", "kc-1")
-    await asyncio.sleep(1.5)
+    await until(renewed_after(env, "kc-1", lease1["spec"]["renewTime"]), what="the Lease renewed")
     lease2 = await asyncio.to_thread(kubectl, env, "get", "lease", "-n", "kube-node-lease", "kc-1")
     assert lease2["spec"]["renewTime"] > lease1["spec"]["renewTime"]
     assert lease2["spec"]["holderIdentity"] == "kc-1"
