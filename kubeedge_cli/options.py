@@ -10,12 +10,15 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+
+from runtime.errors import UsageError
 
 
 class Format(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(Format.json)
@@ -106,3 +109,17 @@ def global_options(*names: str) -> Callable[[Callable[..., R]], Callable[..., R]
 
 
 _KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+_DUR = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s)")
+
+
+def parse_duration(text: str) -> float:
+    """`24h`, `90m`, `1h30m`, `2d`, `45s` → seconds."""
+    s = text.strip().lower()
+    parts = _DUR.findall(s)
+    if not s or "".join(n + u for n, u in parts) != s:
+        raise UsageError(f"--ttl {text}: expected a duration like 24h, 90m, 1h30m or 2d")
+    seconds = sum(float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise UsageError(f"--ttl {text}: must be positive")
+    return seconds

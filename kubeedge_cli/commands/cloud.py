@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from kubeedge_cli import render
 from kubeedge_cli.options import Settings, global_options
-
-if TYPE_CHECKING:
-    from runtime.kube.client import KubeClient
 
 app = typer.Typer(no_args_is_help=True, help="Cloud role commands.")
 
@@ -52,21 +48,3 @@ def run(
     from runtime import eventloop
 
     eventloop.run(_main(config, s.root, s.kubeconfig, sets or [], s.verbose))
-
-
-def connect(kubeconfig: Path | None, root: Path) -> KubeClient:
-    """KubeClient by the usual lookup; when nothing is configured, the admin kubeconfig that
-    `kedge init --embedded` wrote under --root. Reports which kubeconfig is used (design.md §7)."""
-    from runtime.errors import ConfigError
-    from runtime.kube.client import make_client
-    from runtime.paths import Paths
-
-    try:
-        client = make_client(kubeconfig)
-    except ConfigError:
-        local = Paths.of(root, "cloud").admin_kubeconfig
-        if kubeconfig is not None or not local.is_file():
-            raise
-        client = make_client(local)
-    render.message(f"using kubeconfig {client.source} ({client.server})")
-    return client

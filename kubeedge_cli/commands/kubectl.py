@@ -25,7 +25,7 @@ app = typer.Typer()
 )
 def kubectl(ctx: typer.Context) -> None:
     """Run kubectl with kedge's kubeconfig (arguments are kubectl's; `kedge kubectl --help` is kubectl's)."""
-    from runtime.cloud.init_run import local_kubeconfig
+    from runtime.cloud.install.steps import local_kubeconfig
 
     exe = shutil.which("kubectl")
     if exe is None:

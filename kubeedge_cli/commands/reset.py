@@ -6,7 +6,6 @@ Prompts on a TTY, needs --force otherwise; continues past errors and exits 6 if 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,13 +13,12 @@ from typing import Annotated, Any
 import typer
 
 from kubeedge_cli import render
-from kubeedge_cli.commands.cloud import connect
 from kubeedge_cli.options import Format, KubeconfigOpt, Settings, global_options
-from runtime.errors import KedgeError, PartialFailure, UsageError
+from runtime.errors import PartialFailure, UsageError
 
 app = typer.Typer()
-# The edge role's reset lives with the edge runtime: `def reset_edge(root: Path, *, dry_run: bool)
-# -> list[dict]` with keys object/result/error (same rows as the cloud's).
+# Each role's reset lives with its runtime and returns the same rows (object/result/error):
+# runtime/cloud/install/reset.py: reset_cloud, runtime/edge/reset.py: reset_edge.
 
 
 def _installed(root: Path) -> list[str]:
@@ -57,97 +55,73 @@ def reset(
     kubeconfig: KubeconfigOpt = None,  # as given to reset itself: with nothing installed, reset that cluster
 ) -> None:
     """Remove what `kedge init` (cloud) or `kedge join` (edge) set up under --root."""
-    installed = _installed(s.root)
-    if role is None:
-        if len(installed) > 1:
-            raise UsageError(f"both cloud and edge are installed under {s.root}: say `kedge reset cloud`, "
-                             "`kedge reset edge` or `kedge reset all`")  # fmt: skip
-        if not installed and kubeconfig is None:
-            render.message(f"nothing installed under {s.root}; nothing to reset")
-            return
-        role = installed[0] if installed else "cloud"
-    if role not in ("cloud", "edge", "all"):
-        raise UsageError(f"reset {role}: expected cloud, edge or all")
-    roles = ["cloud", "edge"] if role == "all" else [role]
-    if kubeconfig is None:  # a role not installed here has nothing to reset (without a cluster named)
-        roles = [r for r in roles if r in installed]
-        if not roles:
-            render.message(f"no {role if role != 'all' else 'kedge role'} installed under {s.root}; "
-                           "nothing to reset")  # fmt: skip
-            return
+    roles = _roles(s.root, role, kubeconfig)
+    if not roles:
+        return
     if not dry_run and not force:
-        if not sys.stdin.isatty():
-            raise UsageError("reset is destructive: pass --force (not on a terminal, cannot ask)")
-        what = (
-            " and ".join(roles)
-            + (", the CA" if purge else "")
-            + (", the CRDs and all Devices" if delete_crds else "")
-        )
-        if purge:
-            render.warn("--purge deletes the CA: every joined edge loses trust and must re-join")
-        if not typer.confirm(f"Reset the {what} under {s.root}?", default=False):
-            raise typer.Exit(1)
+        _confirm(s.root, roles, purge=purge, delete_crds=delete_crds)
     rows: list[dict[str, Any]] = []
     if "cloud" in roles:
-        from runtime.cloud.init_procs import exclusive
+        from runtime.cloud.install.reset import reset_cloud
 
-        with exclusive(s.root, "reset"):
-            import asyncio  # not before a command is known (issue 14: import diet)
-
-            rows += asyncio.run(
-                _reset_cloud(_kubeconfig(s.kubeconfig, s.root), s.root, dry_run, delete_crds, purge)
-            )
+        rows += reset_cloud(s.kubeconfig, s.root, dry_run=dry_run, delete_crds=delete_crds, purge=purge,
+                            note=render.message)  # fmt: skip
     if "edge" in roles:
         from runtime.edge.reset import reset_edge
 
         rows += reset_edge(s.root, dry_run=dry_run, prune_images=prune_images, delete_node=delete_node)
+    _render(rows, s.output)
+
+
+def _roles(root: Path, role: str | None, kubeconfig: Path | None) -> list[str]:
+    """The roles to reset: the one named (all: both), or the one installed under root; [] (said on
+    stderr) when there is nothing to reset. Without --kubeconfig a role not installed here has
+    nothing to reset."""
+    installed = _installed(root)
+    if role is None:
+        if len(installed) > 1:
+            raise UsageError(f"both cloud and edge are installed under {root}: say `kedge reset cloud`, "
+                             "`kedge reset edge` or `kedge reset all`")  # fmt: skip
+        if not installed and kubeconfig is None:
+            render.message(f"nothing installed under {root}; nothing to reset")
+            return []
+        role = installed[0] if installed else "cloud"
+    if role not in ("cloud", "edge", "all"):
+        raise UsageError(f"reset {role}: expected cloud, edge or all")
+    roles = ["cloud", "edge"] if role == "all" else [role]
+    if kubeconfig is None:
+        roles = [r for r in roles if r in installed]
+        if not roles:
+            render.message(f"no {role if role != 'all' else 'kedge role'} installed under {root}; "
+                           "nothing to reset")  # fmt: skip
+    return roles
+
+
+def _confirm(root: Path, roles: list[str], *, purge: bool, delete_crds: bool) -> None:
+    """Ask on a terminal (exit 1 on no); refuse without --force elsewhere."""
+    if not sys.stdin.isatty():
+        raise UsageError("reset is destructive: pass --force (not on a terminal, cannot ask)")
+    what = (
+        " and ".join(roles)
+        + (", the CA" if purge else "")
+        + (", the CRDs and all Devices" if delete_crds else "")
+    )
+    if purge:
+        render.warn("--purge deletes the CA: every joined edge loses trust and must re-join")
+    if not typer.confirm(f"Reset the {what} under {root}?", default=False):
+        raise typer.Exit(1)
+
+
+def _render(rows: list[dict[str, Any]], output: Format) -> None:
+    """The rows as a table (failures repeated as warnings) or data; exit 6 when a step failed."""
     failed = [r for r in rows if r["result"] == "failed"]
-    if s.output is Format.table:
+    if output is Format.table:
         render.table(["object", "result"], [[r["object"], r["result"]] for r in rows])
         for r in failed:
             render.warn(f"{r['object']}: {r.get('error', '')}")
     else:
-        render.data(rows, s.output)
+        render.data(rows, output)
     if failed:
         raise PartialFailure(f"reset finished with {len(failed)} error(s)",
                              errors=[f"{r['object']}: {r.get('error', '')}" for r in failed],
                              hint="fix the cause and run `kedge reset` again (safe to repeat)")  # fmt: skip
-
-
-def _kubeconfig(flag: Path | None, root: Path) -> Path | None:
-    """--kubeconfig, else the one init recorded (the cluster the cloud was installed into)."""
-    from runtime.cloud.init_run import InstallRecord
-
-    record = InstallRecord.load(root)
-    if flag is None and record and record.kubeconfig and os.path.isfile(record.kubeconfig):
-        return Path(record.kubeconfig)
-    return flag
-
-
-async def _reset_cloud(
-    kubeconfig: Path | None, root: Path, dry_run: bool, delete_crds: bool, purge: bool
-) -> list[dict[str, Any]]:
-    from runtime.cloud import init_reset
-    from runtime.cloud.init_run import InstallRecord
-
-    record = InstallRecord.load(root)
-    namespace = record.namespace if record else "kubeedge"
-    items = [*init_reset.stop_unit(root, dry_run), init_reset.stop_local(root, "cloud", dry_run)]
-    embedded = init_reset.is_embedded(root, record)
-    # an embedded API server that is not running holds nothing to delete (its data stays until --purge)
-    reachable = not (embedded and init_reset.init_procs.running_pid(root, "apiserver") is None)
-    if reachable:
-        try:
-            client = connect(kubeconfig, root)
-        except KedgeError as exc:
-            items.append(init_reset.ResetItem("Kubernetes API", "failed", str(exc)))
-            reachable = False
-    if reachable:
-        async with client:
-            items += await init_reset.delete_cluster_objects(
-                client, namespace, delete_crds=delete_crds, purge=purge, dry_run=dry_run
-            )
-    if embedded:
-        items.append(init_reset.stop_local(root, "apiserver", dry_run))
-    items += init_reset.local_cleanup(root, record, purge=purge, dry_run=dry_run)
-    return [i.as_dict() for i in items]

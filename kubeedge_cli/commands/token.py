@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from kubeedge_cli import render
-from kubeedge_cli.commands.cloud import connect
-from kubeedge_cli.options import Format, Settings, global_options
-from runtime.errors import KedgeError, UsageError
+from kubeedge_cli.cluster import connect
+from kubeedge_cli.options import Format, Settings, global_options, parse_duration
+from runtime.errors import KedgeError
 
 if TYPE_CHECKING:
     from runtime.pki.store import PKIStore, TokenInfo
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke join tokens.")
-_DUR = re.compile(r"(\d+(?:\.\d+)?)(d|h|m|s)")
 NamespaceOpt = Annotated[str, typer.Option("--namespace", help="Where kedge keeps its Secrets.")]
 T = TypeVar("T")
-
-
-def parse_duration(text: str) -> float:
-    """`24h`, `90m`, `1h30m`, `2d`, `45s` → seconds."""
-    s = text.strip().lower()
-    parts = _DUR.findall(s)
-    if not s or "".join(n + u for n, u in parts) != s:
-        raise UsageError(f"--ttl {text}: expected a duration like 24h, 90m, 1h30m or 2d")
-    seconds = sum(float(n) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
-    if seconds <= 0:
-        raise UsageError(f"--ttl {text}: must be positive")
-    return seconds
 
 
 @contextlib.asynccontextmanager

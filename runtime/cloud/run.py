@@ -291,7 +291,7 @@ def _write_addresses(ctx: CloudContext) -> None:
 def foreground(root: Path) -> Iterator[None]:
     """`kedge cloud run` from a terminal: refuse when a cloud already runs under `root` (pid file of
     init's detached cloud, or of another foreground one), and hold the pid file while running."""
-    from runtime.cloud.init_procs import running_pid
+    from runtime.cloud.install.procs import running_pid
 
     pid_file = Paths.of(root, "cloud").pid_file
     other = running_pid(root, "cloud")

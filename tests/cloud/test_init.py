@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime.cloud import init_procs
+from runtime.cloud.install import procs
 from runtime.paths import Paths
 from tests.fixtures.apiserver import ApiServer
 from tests.fixtures.cloudinit import kedge, kubectl, run_ok
@@ -37,8 +37,8 @@ def root(tmp_path: Path) -> Iterator[Path]:
     try:
         yield r
     finally:
-        init_procs.stop_process(r, "cloud")
-        init_procs.stop_process(r, "apiserver")
+        procs.stop_process(r, "cloud")
+        procs.stop_process(r, "apiserver")
 
 
 def _objects(stdout: str) -> dict[str, str]:
@@ -66,16 +66,16 @@ def test_embedded_init_converges_and_reset_stops_everything(root: Path) -> None:
     assert str(kubeconfig) in first.stdout.splitlines()
     join = [line for line in first.stdout.splitlines() if line.startswith("kedge join ")]
     assert len(join) == 1 and "--token " in join[0] and "--server 127.0.0.1:" in join[0]
-    bound = init_procs.cloud_addresses(root)
+    bound = procs.cloud_addresses(root)
     assert f"--server 127.0.0.1:{bound['hub'].rpartition(':')[2]} " in join[0]
     assert f"--cert-port {bound['bootstrap'].rpartition(':')[2]} " in join[0]
     created = _objects(first.stdout)
     assert created["customresourcedefinition.apiextensions.k8s.io/devices.devices.kubeedge.io"] == "created"
     assert "deployment.apps/kedge-cloud" not in created  # the cloud runs locally in embedded mode
     # both processes run in the background and the cloud answers /readyz
-    cloud_pid, api_pid = init_procs.running_pid(root, "cloud"), init_procs.running_pid(root, "apiserver")
+    cloud_pid, api_pid = procs.running_pid(root, "cloud"), procs.running_pid(root, "apiserver")
     assert cloud_pid and api_pid
-    url = init_procs.cloud_health_url(root)
+    url = procs.cloud_health_url(root)
     assert url is not None
     with urllib.request.urlopen(url + "/readyz", timeout=5) as resp:
         assert resp.status == 200
@@ -90,7 +90,7 @@ def test_embedded_init_converges_and_reset_stops_everything(root: Path) -> None:
                      "--advertise-address", "127.0.0.1", "--no-token", *LOCAL_PORTS])  # fmt: skip
     again = _objects(second.stdout)
     assert again and set(again.values()) == {"unchanged"}, again
-    assert init_procs.running_pid(root, "cloud") == cloud_pid
+    assert procs.running_pid(root, "cloud") == cloud_pid
     # reset stops both, removes local state; a second reset is a no-op with exit 0
     reset = run_ok(["reset", "--root", str(root), "--force"])
     assert "stopped" in reset.stdout
@@ -222,11 +222,11 @@ def test_host_mode_starts_a_ready_local_cloud(apiserver: ApiServer, root: Path) 
     out = run_ok(["init", "--host", "--kubeconfig", str(apiserver.kubeconfig), "--root", str(root),
                   "--no-token", *LOCAL_PORTS])  # fmt: skip
     assert "starting the cloud" in out.stderr
-    url = init_procs.cloud_health_url(root)
+    url = procs.cloud_health_url(root)
     assert url is not None
     with urllib.request.urlopen(url + "/readyz", timeout=5) as resp:
         assert resp.status == 200
-    pid = init_procs.running_pid(root, "cloud")
+    pid = procs.running_pid(root, "cloud")
     assert pid is not None
     run_ok(["reset", "--root", str(root), "--force"])
     assert not _alive(pid)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime.cloud import init_existing, init_preflight
-from runtime.cloud.install import InstallOptions, render
+from runtime.cloud.install import existing, preflight
+from runtime.cloud.install.manifests import InstallOptions, render
 from runtime.kube.client import make_client
 from tests.fixtures.apiserver import ApiServer, _external, start_apiserver
 from tests.fixtures.cloudinit import kedge, kubectl, run_ok
@@ -160,8 +160,8 @@ async def test_preflight_notices_a_running_cloudcore(apiserver: ApiServer, tmp_p
     kubectl(kc, "create", "namespace", "kubeedge")
     kubectl(kc, "create", "-f", "-", stdin=yaml.safe_dump_all([deployment, service]))
     async with make_client(kc) as client:
-        pf = init_preflight.Preflight()
-        await init_existing.check_cloudcore(pf, client, "kubeedge")
+        pf = preflight.Preflight()
+        await existing.check_cloudcore(pf, client, "kubeedge")
     [result] = pf.results
     assert result.level == "error"
     assert result.details == ["deployment kubeedge/cloudcore", "service kubeedge/cloudcore (port 10000)"]
@@ -176,8 +176,8 @@ async def test_preflight_notices_a_running_cloudcore(apiserver: ApiServer, tmp_p
     # only a Service on the hub port (no cloudcore workload): a warning
     kubectl(kc, "-n", "kubeedge", "delete", "deployment", "cloudcore")
     async with make_client(kc) as client:
-        pf = init_preflight.Preflight()
-        await init_existing.check_cloudcore(pf, client, "kubeedge")
+        pf = preflight.Preflight()
+        await existing.check_cloudcore(pf, client, "kubeedge")
     assert [(r.level, r.details) for r in pf.results] == [
         ("warning", ["service kubeedge/cloudcore (port 10000)"])
     ]

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from runtime.cloud import init_preflight as pre
-from runtime.cloud.install import InstallOptions, render, substitute, to_yaml
-from runtime.cloud.install_versions import ref
+from runtime.cloud.install import preflight as pre
+from runtime.cloud.install.manifests import InstallOptions, render, substitute, to_yaml
+from runtime.cloud.install.versions import ref
 from runtime.errors import KedgeError, PreflightFailed, UsageError
 from tests.fixtures.apiserver import ApiServer
 from tests.fixtures.cloudinit import kedge
@@ -100,18 +100,18 @@ def test_in_cluster_wait_times_out_naming_the_deployment(apiserver: ApiServer, t
 
 
 def test_systemd_unit_text() -> None:
-    from runtime.cloud import init_systemd
+    from runtime.cloud.install import systemd
 
-    text = init_systemd.unit_text(Path("/etc/kedge/admin.kubeconfig"), ["/usr/local/bin/kedge"])
+    text = systemd.unit_text(Path("/etc/kedge/admin.kubeconfig"), ["/usr/local/bin/kedge"])
     assert (
         "ExecStart=/usr/local/bin/kedge cloud run --root / --kubeconfig /etc/kedge/admin.kubeconfig" in text
     )
     assert "Restart=always" in text and "LimitNOFILE=" in text and "WantedBy=multi-user.target" in text
-    assert not init_systemd.available(Path("/tmp"))  # never for a test root
+    assert not systemd.available(Path("/tmp"))  # never for a test root
 
 
 def test_init_and_reset_exclude_each_other_per_root(tmp_path: Path) -> None:
-    from runtime.cloud.init_procs import exclusive
+    from runtime.cloud.install.procs import exclusive
 
     with exclusive(tmp_path, "init"):
         busy = kedge("reset", "cloud", "--root", str(tmp_path), "--force", "--kubeconfig", "/nonexistent")

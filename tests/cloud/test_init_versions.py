@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runtime.cloud import init_existing, init_preflight, init_reset
-from runtime.cloud.install import InstallOptions, render
-from runtime.cloud.install_versions import for_server
+from runtime.cloud.install import existing, preflight, reset
+from runtime.cloud.install.manifests import InstallOptions, render
+from runtime.cloud.install.versions import for_server
 from runtime.errors import PreflightFailed
 from runtime.kube.apply import apply_objects
 from runtime.kube.client import make_client
@@ -42,10 +42,10 @@ def test_render_picks_the_served_flowcontrol_version() -> None:
 
 async def test_preflight_on_1_28_renders_v1beta3_and_checks_every_version(tmp_path: Path) -> None:
     async with recorded_kube(tmp_path) as kube, make_client(kube.kubeconfig) as client:
-        pf = init_preflight.Preflight()
-        await init_preflight.check_api(pf, client)
+        pf = preflight.Preflight()
+        await preflight.check_api(pf, client)
         assert pf.served == kube.served and "flowcontrol.apiserver.k8s.io/v1" not in pf.served
-        objs = await init_existing.check_cluster(pf, client, "kubeedge", render(InstallOptions()))
+        objs = await existing.check_cluster(pf, client, "kubeedge", render(InstallOptions()))
     assert _flowschema(objs)["apiVersion"] == "flowcontrol.apiserver.k8s.io/v1beta3"
     levels = {r.name: (r.level, r.message) for r in pf.results}
     assert levels["api-version"][0] == "ok" and "v1.28.7" in levels["api-version"][1]
@@ -58,9 +58,9 @@ async def test_preflight_names_the_object_and_releases_when_no_version_is_served
     """A server serving no flowcontrol version kedge can write (as 1.25 and older: v1beta2 only)."""
     drop = {"flowcontrol.apiserver.k8s.io/v1beta3"}
     async with recorded_kube(tmp_path, drop_versions=drop) as kube, make_client(kube.kubeconfig) as client:
-        pf = init_preflight.Preflight()
-        await init_preflight.check_api(pf, client)
-        await init_existing.check_cluster(pf, client, "kubeedge", render(InstallOptions()))
+        pf = preflight.Preflight()
+        await preflight.check_api(pf, client)
+        await existing.check_cluster(pf, client, "kubeedge", render(InstallOptions()))
     with pytest.raises(PreflightFailed) as exc:
         pf.enforce([])
     assert exc.value.failed == ["manifest-versions"]
@@ -77,9 +77,9 @@ async def test_checks_the_user_may_not_read_are_warnings_saying_so(tmp_path: Pat
         recorded_kube(tmp_path, forbidden={"/api/v1/services"}) as kube,
         make_client(kube.kubeconfig) as client,
     ):
-        pf = init_preflight.Preflight()
-        await init_preflight.check_api(pf, client)
-        await init_existing.check_cluster(pf, client, "kubeedge", render(InstallOptions()))
+        pf = preflight.Preflight()
+        await preflight.check_api(pf, client)
+        await existing.check_cluster(pf, client, "kubeedge", render(InstallOptions()))
     [cloudcore] = [r for r in pf.results if r.name == "cloudcore"]
     assert cloudcore.level == "warning" and cloudcore.message.startswith("not checked: ")
     assert "/api/v1/services is forbidden" in cloudcore.message
@@ -104,7 +104,7 @@ async def test_reset_deletes_the_flowschema_through_the_served_version(tmp_path:
         fs = {"apiVersion": "flowcontrol.apiserver.k8s.io/v1beta3", "kind": "FlowSchema",
               "metadata": {"name": "kedge-cloud-node-writes"}}  # fmt: skip
         kube.objects[FS_V1BETA3] = fs
-        items = await init_reset.delete_cluster_objects(
+        items = await reset.delete_cluster_objects(
             client, "kubeedge", delete_crds=False, purge=False, dry_run=False
         )
     assert {i.what: i.outcome for i in items}[FS] == "deleted"

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from kubeedge_cli.commands.token import parse_duration
+from kubeedge_cli.options import parse_duration
 from runtime.errors import UsageError
 from runtime.pki import certs, tokens
 from tests.fixtures.apiserver import ApiServer

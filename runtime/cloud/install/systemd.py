@@ -1,7 +1,7 @@
 """Host mode under systemd: `kedge cloud run` as the unit kedge-cloud.service (issue 6).
 
 Used only when systemd is PID 1 and the root is `/` (a unit under a test root would be a unit of
-the real machine). Elsewhere host mode runs a detached process (runtime.cloud.init_procs).
+the real machine). Elsewhere host mode runs a detached process (runtime.cloud.install.procs).
 """
 
 from __future__ import annotations

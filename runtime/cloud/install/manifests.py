@@ -8,7 +8,6 @@ which YAML reads as a double-quoted scalar. An unknown `{{ name }}` is an error,
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -19,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from runtime import __version__
-from runtime.cloud.install_versions import for_server
+from runtime.cloud.install.versions import for_server
 from runtime.config import CloudConfig, dump
 from runtime.errors import KedgeError, UsageError
 from runtime.templates import templates_dir
@@ -115,7 +114,7 @@ def render(
 ) -> list[dict[str, Any]]:
     """Every object to apply, in apply order (namespace, CRDs, RBAC, …, Service). With `served`
     (the server's group/versions, from discovery) release-dependent objects get the newest
-    apiVersion the server serves (install_versions.py); without it, the newest of all."""
+    apiVersion the server serves (versions.py); without it, the newest of all."""
     opts.validate()
     vals = values(opts)
     objs: list[dict[str, Any]] = []
@@ -130,7 +129,3 @@ def render(
 def to_yaml(objs: list[dict[str, Any]]) -> str:
     """A multi-document stream `kubectl apply -f -` accepts."""
     return "".join("---\n" + yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in objs)
-
-
-def replace_options(opts: InstallOptions, **changes: Any) -> InstallOptions:
-    return dataclasses.replace(opts, **changes)

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from runtime.cloud import init_procs, init_systemd
-from runtime.cloud.install import InstallOptions, cloud_config
+from runtime.cloud.install import procs
+from runtime.cloud.install import systemd as systemd_unit
+from runtime.cloud.install.manifests import InstallOptions, cloud_config
 from runtime.config import apply_overrides, save
-from runtime.errors import KedgeError, UsageError
+from runtime.errors import ConfigError, KedgeError, UsageError
 from runtime.fsutil import missing, remove_created, write_atomic
-from runtime.kube.client import KubeClient
+from runtime.kube.client import KubeClient, make_client
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import DEPLOYMENTS
 from runtime.paths import Paths
@@ -68,6 +69,23 @@ def local_kubeconfig(root: Path) -> Path | None:
     if record and record.kubeconfig and Path(record.kubeconfig).is_file():
         return Path(record.kubeconfig)
     return None
+
+
+def connect(kubeconfig: Path | None, root: Path) -> KubeClient:
+    """KubeClient by the usual lookup; when nothing is configured, the admin kubeconfig that
+    `kedge init --embedded` wrote under `root`."""
+    try:
+        return make_client(kubeconfig)
+    except ConfigError:
+        local = Paths.of(root, "cloud").admin_kubeconfig
+        if kubeconfig is not None or not local.is_file():
+            raise
+        return make_client(local)
+
+
+def using(client: KubeClient) -> str:
+    """Which kubeconfig a command uses (design.md §7)."""
+    return f"using kubeconfig {client.source} ({client.server})"
 
 
 async def ensure_pki(client: KubeClient, namespace: str) -> certs.CA:
@@ -140,17 +158,17 @@ def start_cloud(root: Path, kubeconfig: Path | None, *, systemd: bool = False) -
 
     With `systemd` (host mode on a machine whose PID 1 is systemd, root /) it becomes the unit
     kedge-cloud.service instead of a detached process."""
-    if systemd and init_systemd.available(root):
+    if systemd and systemd_unit.available(root):
         Paths.of(root, "cloud").state.joinpath("addresses.json").unlink(missing_ok=True)
-        return init_systemd.install(kubeconfig.resolve() if kubeconfig else None), True
-    pid = init_procs.running_pid(root, "cloud")
+        return systemd_unit.install(kubeconfig.resolve() if kubeconfig else None), True
+    pid = procs.running_pid(root, "cloud")
     if pid is not None:
         return pid, False
     Paths.of(root, "cloud").state.joinpath("addresses.json").unlink(missing_ok=True)
     args = ["cloud", "run", "--root", str(root)]
     if kubeconfig is not None:
         args += ["--kubeconfig", str(kubeconfig.resolve())]
-    return init_procs.start_detached(root, "cloud", args), True
+    return procs.start_detached(root, "cloud", args), True
 
 
 def start_apiserver(root: Path, port: int | None, timeout: float = 60.0) -> tuple[Path, int, bool]:
@@ -162,7 +180,7 @@ def start_apiserver(root: Path, port: int | None, timeout: float = 60.0) -> tupl
     paths = Paths.of(root, "apiserver")
     data_dir = paths.state
     target = paths.admin_kubeconfig
-    pid = init_procs.running_pid(root, "apiserver")
+    pid = procs.running_pid(root, "apiserver")
     if pid is not None:
         serving = _kubeconfig_port(data_dir / "admin.kubeconfig")
         if port and serving and port != serving:
@@ -171,7 +189,7 @@ def start_apiserver(root: Path, port: int | None, timeout: float = 60.0) -> tupl
                 f"--apiserver-port {port} would need it restarted",
                 hint=f"drop --apiserver-port (or pass {serving}), or `kedge reset cloud` and init again",
             )
-        source = init_procs.wait_file(data_dir / "admin.kubeconfig", pid, root, "apiserver", timeout)
+        source = procs.wait_file(data_dir / "admin.kubeconfig", pid, root, "apiserver", timeout)
         write_atomic(target, source.read_bytes(), mode=0o600)
         return target, pid, False
     created = missing(data_dir, paths.log_file)
@@ -179,11 +197,11 @@ def start_apiserver(root: Path, port: int | None, timeout: float = 60.0) -> tupl
     data_dir.mkdir(parents=True, exist_ok=True)
     port = DEFAULT_APISERVER_PORT if port is None else port
     args = ["apiserver", "--data-dir", str(data_dir), "--port", str(port), "--bind", "127.0.0.1"]
-    pid = init_procs.start_detached(root, "apiserver", args)
+    pid = procs.start_detached(root, "apiserver", args)
     try:
-        source = init_procs.wait_file(data_dir / "admin.kubeconfig", pid, root, "apiserver", timeout)
+        source = procs.wait_file(data_dir / "admin.kubeconfig", pid, root, "apiserver", timeout)
     except KedgeError:
-        init_procs.stop_process(root, "apiserver")
+        procs.stop_process(root, "apiserver")
         remove_created(created)
         raise
     write_atomic(target, source.read_bytes(), mode=0o600)

@@ -1,7 +1,7 @@
 """`kedge init` preflight, the cluster side: what is already there (issue 24, findings 8, 9, 12).
 
     manifest-versions  every rendered object's apiVersion is served (release-dependent ones after
-                       install_versions picked a version); names the object and the releases
+                       versions.py picked a version); names the object and the releases
     existing-install   which of init's objects exist: fresh, a previous init that stopped part-way
                        (converge), or an installed kedge (converge)
     cloudcore          a KubeEdge cloudcore running in the cluster (Deployment or pods, a Service on
@@ -9,7 +9,7 @@
     crds               kubeedge.io CRDs kedge did not install: the same as kedge's are kept as they
                        are (not re-applied); different ones would be rewritten — an error
 
-Each check adds its CheckResult to the Preflight (init_preflight.py); `crds` also fills
+Each check adds its CheckResult to the Preflight (preflight.py); `crds` also fills
 `Preflight.kept_crds`, the CRD names init leaves alone.
 """
 
@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtime.cloud.install_versions import MIN_TEXT, for_server, ref
+from runtime.cloud.install.versions import MIN_TEXT, for_server, ref
 from runtime.errors import AuthError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CRDS, DEPLOYMENTS, PODS, SECRETS, SERVICES
 
 if TYPE_CHECKING:
-    from runtime.cloud.init_preflight import Preflight
+    from runtime.cloud.install.preflight import Preflight
 
 PART_OF = "app.kubernetes.io/part-of"
 HUB_PORT = 10000

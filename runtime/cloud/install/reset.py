@@ -9,15 +9,18 @@ edge's files.
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.cloud import init_procs, init_systemd
-from runtime.cloud.init_existing import installed_by_kedge
-from runtime.cloud.init_run import InstallRecord, remove_local_files
-from runtime.cloud.install import InstallOptions, render
-from runtime.cloud.install_versions import ref
+from runtime.cloud.install import procs, systemd
+from runtime.cloud.install.existing import installed_by_kedge
+from runtime.cloud.install.manifests import InstallOptions, render
+from runtime.cloud.install.steps import InstallRecord, connect, remove_local_files, using
+from runtime.cloud.install.versions import ref
 from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
@@ -74,24 +77,43 @@ async def _delete(client: KubeClient, res: Res, name: str, namespace: str | None
 async def delete_cluster_objects(
     client: KubeClient, namespace: str, *, delete_crds: bool, purge: bool, dry_run: bool
 ) -> list[ResetItem]:
+    """Custom resources (with --delete-crds), init's objects, the cloud's Secrets, the namespace (--purge)."""
     items: list[ResetItem] = []
     if delete_crds:  # custom resources before their CRDs, so finalizers can still run
-        for res in (DEVICES, DEVICESTATUSES, DEVICEMODELS):
-            try:
-                found = (await client.list(res)).items
-            except KubeNotFound:
-                continue
-            except KedgeError as exc:
-                items.append(ResetItem(f"{res.plural}.{res.group}", "failed", str(exc)))
-                continue
-            for o in found:
-                meta = o["metadata"]
-                label = f"{res.kind.lower()}.{res.group}/{meta['name']} (ns {meta.get('namespace')})"
-                items.append(await _delete(client, res, meta["name"], meta.get("namespace"), label, dry_run))
+        items += await _delete_custom_resources(client, dry_run)
+    items += await _delete_installed(client, namespace, delete_crds=delete_crds, dry_run=dry_run)
+    items += await _delete_secrets(client, namespace, purge=purge, dry_run=dry_run)
+    if purge:
+        items.append(await _delete(client, NAMESPACES, namespace, None, f"namespace/{namespace}", dry_run))
+    return items
+
+
+async def _delete_custom_resources(client: KubeClient, dry_run: bool) -> list[ResetItem]:
+    items: list[ResetItem] = []
+    for res in (DEVICES, DEVICESTATUSES, DEVICEMODELS):
+        try:
+            found = (await client.list(res)).items
+        except KubeNotFound:
+            continue
+        except KedgeError as exc:
+            items.append(ResetItem(f"{res.plural}.{res.group}", "failed", str(exc)))
+            continue
+        for o in found:
+            meta = o["metadata"]
+            label = f"{res.kind.lower()}.{res.group}/{meta['name']} (ns {meta.get('namespace')})"
+            items.append(await _delete(client, res, meta["name"], meta.get("namespace"), label, dry_run))
+    return items
+
+
+async def _delete_installed(
+    client: KubeClient, namespace: str, *, delete_crds: bool, dry_run: bool
+) -> list[ResetItem]:
+    """What init applied, in reverse order; a CRD another installer put there is kept."""
     try:
         served: set[str] | None = await client.served_versions()
     except KedgeError:
         served = None  # then the newest versions; a failure shows per object below
+    items: list[ResetItem] = []
     for obj in reversed(planned_objects(namespace, delete_crds=delete_crds, served=served)):
         meta = obj["metadata"]
         try:
@@ -106,7 +128,14 @@ async def delete_cluster_objects(
             items.append(ResetItem(ref(obj), "failed", str(exc)))
             continue
         items.append(await _delete(client, res, meta["name"], meta.get("namespace"), ref(obj), dry_run))
-    # Secrets the cloud created: tokens, signing key, serving certificate (CA only with --purge)
+    return items
+
+
+async def _delete_secrets(
+    client: KubeClient, namespace: str, *, purge: bool, dry_run: bool
+) -> list[ResetItem]:
+    """Secrets the cloud created: tokens, signing key, serving certificate (CA only with --purge)."""
+    items: list[ResetItem] = []
     try:
         tokens = (await client.list(SECRETS, namespace=namespace, labels=store.TOKEN_SELECTOR)).items
     except KubeNotFound:
@@ -119,27 +148,25 @@ async def delete_cluster_objects(
         names.append(store.CA_SECRET)
     for name in names:
         items.append(await _delete(client, SECRETS, name, namespace, f"secret/{name}", dry_run))
-    if purge:
-        items.append(await _delete(client, NAMESPACES, namespace, None, f"namespace/{namespace}", dry_run))
     return items
 
 
 def stop_unit(root: Path, dry_run: bool) -> list[ResetItem]:
     """Host mode under systemd: the kedge-cloud.service unit (root / only)."""
-    if root.resolve() != Path("/") or not init_systemd.installed():
+    if root.resolve() != Path("/") or not systemd.installed():
         return []
-    label = f"systemd unit {init_systemd.UNIT_NAME}"
+    label = f"systemd unit {systemd.UNIT_NAME}"
     if dry_run:
         return [ResetItem(label, "would stop")]
     try:
-        init_systemd.remove()
+        systemd.remove()
     except OSError as exc:
         return [ResetItem(label, "failed", str(exc))]
     return [ResetItem(label, "removed")]
 
 
 def stop_local(root: Path, role: str, dry_run: bool) -> ResetItem:
-    pid = init_procs.running_pid(root, role)  # type: ignore[arg-type]
+    pid = procs.running_pid(root, role)  # type: ignore[arg-type]
     label = (
         f"process kedge {'cloud run' if role == 'cloud' else role} (pid {pid})" if pid else f"process {role}"
     )
@@ -148,7 +175,7 @@ def stop_local(root: Path, role: str, dry_run: bool) -> ResetItem:
     if dry_run:
         return ResetItem(label, "would stop")
     try:
-        init_procs.stop_process(root, role)  # type: ignore[arg-type]
+        procs.stop_process(root, role)  # type: ignore[arg-type]
     except OSError as exc:
         return ResetItem(label, "failed", str(exc))
     return ResetItem(label, "stopped")
@@ -167,3 +194,48 @@ def local_cleanup(root: Path, record: InstallRecord | None, *, purge: bool, dry_
     if dry_run:
         return [ResetItem("local files of the cloud role under " + str(root), "would delete")]
     return [ResetItem(p, "removed") for p in remove_local_files(root, embedded=embedded, purge=purge)]
+
+
+def reset_cloud(
+    kubeconfig: Path | None, root: Path, *, dry_run: bool, delete_crds: bool, purge: bool,
+    note: Callable[[str], None],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """`kedge reset cloud`, one reset per root at a time: every step's row (object, result[, error]);
+    `note` hears which kubeconfig is used. --kubeconfig, else the one init recorded."""
+    record = InstallRecord.load(root)
+    if kubeconfig is None and record and record.kubeconfig and os.path.isfile(record.kubeconfig):
+        kubeconfig = Path(record.kubeconfig)
+    with procs.exclusive(root, "reset"):
+        return asyncio.run(_reset_cloud(kubeconfig, root, record, dry_run, delete_crds, purge, note))
+
+
+async def _reset_cloud(
+    kubeconfig: Path | None, root: Path, record: InstallRecord | None, dry_run: bool, delete_crds: bool,
+    purge: bool, note: Callable[[str], None],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Stop the local cloud, delete the cluster's objects, stop the embedded API server, remove files."""
+    namespace = record.namespace if record else "kubeedge"
+    items = [*stop_unit(root, dry_run), stop_local(root, "cloud", dry_run)]
+    embedded = is_embedded(root, record)
+    # an embedded API server that is not running holds nothing to delete (its data stays until --purge)
+    if not (embedded and procs.running_pid(root, "apiserver") is None):
+        items += await _reset_cluster(kubeconfig, root, namespace, dry_run, delete_crds, purge, note)
+    if embedded:
+        items.append(stop_local(root, "apiserver", dry_run))
+    items += local_cleanup(root, record, purge=purge, dry_run=dry_run)
+    return [i.as_dict() for i in items]
+
+
+async def _reset_cluster(
+    kubeconfig: Path | None, root: Path, namespace: str, dry_run: bool, delete_crds: bool, purge: bool,
+    note: Callable[[str], None],
+) -> list[ResetItem]:  # fmt: skip
+    try:
+        client = connect(kubeconfig, root)
+    except KedgeError as exc:
+        return [ResetItem("Kubernetes API", "failed", str(exc))]
+    note(using(client))
+    async with client:
+        return await delete_cluster_objects(
+            client, namespace, delete_crds=delete_crds, purge=purge, dry_run=dry_run
+        )

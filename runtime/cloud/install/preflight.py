@@ -3,8 +3,8 @@
 Each check returns a CheckResult (ok / warning / error, with a message naming the object and the
 fix). `--ignore-preflight-errors=NAME,…|all` turns the named errors into warnings. Checks:
 
-    api-version         API reachable; Kubernetes 1.28 or newer (install_versions.MIN_KUBERNETES)
-    manifest-versions   every manifest's apiVersion is served            } init_existing.py: what
+    api-version         API reachable; Kubernetes 1.28 or newer (versions.MIN_KUBERNETES)
+    manifest-versions   every manifest's apiVersion is served            } existing.py: what
     permissions         the kubeconfig may create what init creates (SelfSubjectAccessReview)
     advertise-address   every --advertise-address is an IP or a DNS name
     ports               host/embedded: the cloud's ports are free on this machine
@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from runtime.cloud.install_versions import MIN_KUBERNETES, MIN_TEXT
+from runtime.cloud.install.versions import MIN_KUBERNETES, MIN_TEXT
 from runtime.errors import KedgeError, PreflightFailed
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Forbidden, KubeNotFound
@@ -66,7 +66,7 @@ class Preflight:
     daemonsets: list[dict[str, Any]] = field(default_factory=list)  # the ones edge-daemonsets listed
     existing: bool = False
     served: set[str] | None = None  # the server's group/versions (check_api), None if unknown
-    kept_crds: list[str] = field(default_factory=list)  # CRDs init leaves alone (init_existing.check_crds)
+    kept_crds: list[str] = field(default_factory=list)  # CRDs init leaves alone (existing.check_crds)
 
     def add(self, name: str, level: Level, message: str, details: list[str] | None = None) -> None:
         self.results.append(CheckResult(name, level, message, details or []))
