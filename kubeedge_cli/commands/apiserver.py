@@ -54,7 +54,7 @@ def apiserver(
     from runtime import eventloop, logs
 
     logs.setup(logging.INFO, settings(ctx).verbose)
-    from runtime.apiserver.run import serve
+    from runtime.apiserver.server import serve
 
     async def main() -> None:
         ready = asyncio.Event()

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.apiserver.resources import Registry
-from runtime.apiserver.storage import Store
+from runtime.apiserver.registry.resources import Registry
+from runtime.apiserver.registry.storage import Store
 
 Obj = dict[str, Any]
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's MaxRequestBodyBytes

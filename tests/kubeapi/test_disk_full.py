@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from runtime.apiserver.db import Database
-from runtime.apiserver.status import ApiError
-from runtime.apiserver.storage import Store
+from runtime.apiserver.http.status_errors import ApiError
+from runtime.apiserver.registry.db import Database
+from runtime.apiserver.registry.storage import Store
 from tests.fixtures.apiserver import start_apiserver
 from tests.fixtures.procs import stop
 

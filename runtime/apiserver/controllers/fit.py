@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from runtime.apiserver.quantity import QuantityError, parse_quantity
+from runtime.quantity import QuantityError, parse_quantity
 
 Obj = dict[str, Any]
 RESOURCES = ("cpu", "memory")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runtime.apiserver.admission import admit_create, default_object, image_tag
-from runtime.apiserver.quantity import canonical_quantity
+from runtime.apiserver.admission.create import admit_create, default_object, image_tag
+from runtime.quantity import canonical_quantity
 from tests.fixtures.edge import capture
 
 

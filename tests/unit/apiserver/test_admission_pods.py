@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from runtime.apiserver.admission import (
+from runtime.apiserver.admission.create import (
     AdmissionError,
     admit_create_tracked,
     admit_pod_create,

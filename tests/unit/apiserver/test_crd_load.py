@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from runtime.apiserver.crds import CRD_KEY, CrdController
-from runtime.apiserver.db import Database
-from runtime.apiserver.resources import Registry
-from runtime.apiserver.storage import Store
+from runtime.apiserver.registry.crds import CRD_KEY, CrdController
+from runtime.apiserver.registry.db import Database
+from runtime.apiserver.registry.resources import Registry
+from runtime.apiserver.registry.storage import Store
 
 
 def crd(group: str, versions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from runtime.apiserver.admission import default_object
-from runtime.apiserver.createfields import create_fields_v1
-from runtime.apiserver.fieldsets import compare, root_struct, to_fields_v1
-from runtime.apiserver.ssa import _filter, _skeleton, update_managed_fields
-from runtime.apiserver.ssa_managers import without_managed_fields
+from runtime.apiserver.admission.create import default_object
+from runtime.apiserver.patch.apply import _filter, _skeleton, update_managed_fields
+from runtime.apiserver.patch.createfields import create_fields_v1
+from runtime.apiserver.patch.fieldsets import compare, root_struct, to_fields_v1
+from runtime.apiserver.patch.managers import without_managed_fields
 
 T = "2026-11-28T10:00:00Z"
 

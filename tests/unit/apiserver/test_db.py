@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from runtime.apiserver.db import Database
-from runtime.apiserver.storage import Store
+from runtime.apiserver.registry.db import Database
+from runtime.apiserver.registry.storage import Store
 
 
 def _cm(name: str, rv: int) -> dict[str, Any]:

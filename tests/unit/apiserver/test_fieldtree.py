@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime.apiserver.duplicates import duplicate_fields
-from runtime.apiserver.fieldtree import builtin_tree, crd_tree, prune
+from runtime.apiserver.validation.duplicates import duplicate_fields
+from runtime.apiserver.validation.fieldtree import builtin_tree, crd_tree, prune
 
 
 def _prune(obj: dict[str, Any], tree: Any) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from runtime.apiserver.admission import _RAND_ALPHABET, random_suffix
-from runtime.apiserver.objects import new_uid
+from runtime.apiserver.admission.create import _RAND_ALPHABET, random_suffix
+from runtime.apiserver.registry.objects import new_uid
 
 
 def test_uid_is_a_random_uuid4() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from runtime.apiserver.admission import default_object
-from runtime.apiserver.fieldsets import from_fields_v1, path_string, to_fields_v1
-from runtime.apiserver.ssa import update_managed_fields
+from runtime.apiserver.admission.create import default_object
+from runtime.apiserver.patch.apply import update_managed_fields
+from runtime.apiserver.patch.fieldsets import from_fields_v1, path_string, to_fields_v1
 from tests.fixtures.edge import capture
 from tests.unit.apiserver.fieldmgr_objects import CM, T1, T2, as_stored
 
@@ -106,7 +106,7 @@ def test_updates_to_untracked_objects_stay_untracked() -> None:
 
 def test_deployment_strategy_switch_with_retain_keys() -> None:
     """What client-side `kubectl apply` sends when a Deployment moves to the Recreate strategy."""
-    from runtime.apiserver.smp import apply_strategic_merge_patch
+    from runtime.apiserver.patch.strategic import apply_strategic_merge_patch
 
     dep = {
         "apiVersion": "apps/v1",

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.apiserver.patch import PatchError, apply_json_patch, apply_merge_patch, create_merge_patch
+from runtime.apiserver.patch.jsonpatch import (
+    PatchError,
+    apply_json_patch,
+    apply_merge_patch,
+    create_merge_patch,
+)
 
 CM = {
     "apiVersion": "v1",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.apiserver import rules
-from runtime.apiserver.rules import core, cron, pods, workloads
-from runtime.apiserver.rules.fielderrors import invalid, required
+from runtime.apiserver.validation import rules
+from runtime.apiserver.validation.rules import core, cron, pods, workloads
+from runtime.apiserver.validation.rules.fielderrors import invalid, required
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.apiserver.selectors import (
+from runtime.apiserver.registry.selectors import (
     SelectorError,
     label_selector_from_dict,
     parse_field_selector,
@@ -194,7 +194,7 @@ def test_field_selector_escapes_and_other_resources() -> None:
 @pytest.mark.parametrize("resource", ["pods", "nodes", "events", "secrets", "services", "namespaces"])
 def test_matching_reads_the_same_fields_as_the_full_field_set(resource: str) -> None:
     """Matching reads single fields; they must agree with the full ToSelectableFields set."""
-    from runtime.apiserver.selectors import FIELD_SPECS
+    from runtime.apiserver.registry.selectors import FIELD_SPECS
 
     spec = FIELD_SPECS[resource]
     samples: list[dict[str, object]] = [

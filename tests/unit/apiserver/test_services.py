@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from runtime.apiserver.admission import AdmissionError, admit_create
-from runtime.apiserver.services import allocate_service
+from runtime.apiserver.admission.create import AdmissionError, admit_create
+from runtime.apiserver.admission.services import allocate_service
 
 
 def svc(**spec: object) -> dict[str, object]:

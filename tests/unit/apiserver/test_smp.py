@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from runtime.apiserver.patch import PatchError
-from runtime.apiserver.smp import apply_strategic_merge_patch
+from runtime.apiserver.patch.jsonpatch import PatchError
+from runtime.apiserver.patch.strategic import apply_strategic_merge_patch
 
 CAPTURE = Path(__file__).parent.parent / "protocol" / "data" / "capture.jsonl"
 

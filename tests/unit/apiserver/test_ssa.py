@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from runtime.apiserver.ssa import ApplyConflict, server_side_apply, update_managed_fields
+from runtime.apiserver.patch.apply import ApplyConflict, server_side_apply, update_managed_fields
 from tests.unit.apiserver.fieldmgr_objects import CM, T1, T2, as_stored
 
 

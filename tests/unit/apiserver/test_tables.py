@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runtime.apiserver.tables import human_duration, jsonpath_value, to_table
+from runtime.apiserver.printers.tables import human_duration, jsonpath_value, to_table
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 CREATED = "2026-11-28T11:55:00Z"  # 5m before NOW

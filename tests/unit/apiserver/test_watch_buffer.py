@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from runtime.apiserver.storage import MAX_BUFFERED, Store, Watcher
+from runtime.apiserver.registry.storage import MAX_BUFFERED, Store, Watcher
 
 
 def _cm(name: str, rv: int, size: int) -> dict[str, Any]:

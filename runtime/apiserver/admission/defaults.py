@@ -1,0 +1,381 @@
+"""Decode-time defaults (pkg/apis/*/v1/defaults.go), applied to every write, as a real server decodes.
+
+kube-apiserver runs the defaulting functions whenever it decodes an object — on create, update and on
+the result of every patch — so these are idempotent and separate from create-only admission. Which
+defaults land on pods only (SetDefaults_Pod) and which on every pod template (SetDefaults_PodSpec) is
+kept exactly: a Deployment's template gets no enableServiceLinks and no requests copied from limits.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from runtime.apiserver.admission.typed import typed_node, typed_pod
+from runtime.quantity import QuantityError, canonical_quantity
+
+Obj = dict[str, Any]
+
+
+def image_tag(image: str) -> str:
+    """parsers.ParseImageName's tag: "latest" when neither tag nor digest is given."""
+    if "@" in image:
+        name = image.split("@", 1)[0]
+        digest = True
+    else:
+        name, digest = image, False
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        return last.rsplit(":", 1)[1]
+    return "" if digest else "latest"
+
+
+def _default_resources(res: Obj | None) -> None:
+    if not res:
+        return
+    for key in ("limits", "requests"):
+        if isinstance(res.get(key), dict):
+            for name, q in res[key].items():
+                try:
+                    res[key][name] = canonical_quantity(q)
+                except QuantityError:
+                    pass  # validation (the core's) rejects it
+
+
+def _default_probe(p: Obj | None) -> None:
+    if not isinstance(p, dict):
+        return
+    for k, v in (
+        ("timeoutSeconds", 1),
+        ("periodSeconds", 10),
+        ("successThreshold", 1),
+        ("failureThreshold", 3),
+    ):
+        if not p.get(k):
+            p[k] = v
+    http = p.get("httpGet")
+    if isinstance(http, dict):
+        if not http.get("path"):
+            http["path"] = "/"
+        if not http.get("scheme"):
+            http["scheme"] = "HTTP"
+
+
+def _default_env(c: Obj) -> None:
+    for env in c.get("env") or []:
+        ref = (env.get("valueFrom") or {}).get("fieldRef")
+        if isinstance(ref, dict) and not ref.get("apiVersion"):
+            ref["apiVersion"] = "v1"
+
+
+def default_container(c: Obj) -> None:
+    """SetDefaults_Container plus the nested defaults (ports, probes, env fieldRefs, resources)."""
+    if not c.get("imagePullPolicy"):
+        c["imagePullPolicy"] = "Always" if image_tag(str(c.get("image", ""))) == "latest" else "IfNotPresent"
+    if not c.get("terminationMessagePath"):
+        c["terminationMessagePath"] = "/dev/termination-log"
+    if not c.get("terminationMessagePolicy"):
+        c["terminationMessagePolicy"] = "File"
+    if not isinstance(c.get("resources"), dict):
+        c["resources"] = {}
+    _default_resources(c["resources"])
+    for port in c.get("ports") or []:
+        if not port.get("protocol"):
+            port["protocol"] = "TCP"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _default_probe(c.get(probe))
+    _default_env(c)
+
+
+def _default_volume(v: Obj) -> None:
+    sources = [k for k in v if k != "name"]
+    if not sources:
+        v["emptyDir"] = {}
+    for kind in ("secret", "configMap", "downwardAPI", "projected"):
+        src = v.get(kind)
+        if isinstance(src, dict) and src.get("defaultMode") is None:
+            src["defaultMode"] = 420
+    if isinstance(v.get("hostPath"), dict) and v["hostPath"].get("type") is None:
+        v["hostPath"]["type"] = ""
+    for item in (v.get("downwardAPI") or {}).get("items") or []:
+        ref = item.get("fieldRef")
+        if isinstance(ref, dict) and not ref.get("apiVersion"):
+            ref["apiVersion"] = "v1"
+    for src in (v.get("projected") or {}).get("sources") or []:
+        sat = src.get("serviceAccountToken")
+        if isinstance(sat, dict) and sat.get("expirationSeconds") is None:
+            sat["expirationSeconds"] = 3600
+        for item in (src.get("downwardAPI") or {}).get("items") or []:
+            ref = item.get("fieldRef")
+            if isinstance(ref, dict) and not ref.get("apiVersion"):
+                ref["apiVersion"] = "v1"
+
+
+def default_pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec (also applied to workload templates)."""
+    if not spec.get("dnsPolicy"):
+        spec["dnsPolicy"] = "ClusterFirst"
+    if not spec.get("restartPolicy"):
+        spec["restartPolicy"] = "Always"
+    if spec.get("securityContext") is None:
+        spec["securityContext"] = {}
+    if spec.get("terminationGracePeriodSeconds") is None:
+        spec["terminationGracePeriodSeconds"] = 30
+    if not spec.get("schedulerName"):
+        spec["schedulerName"] = "default-scheduler"
+    # v1 keeps the deprecated serviceAccount in step with serviceAccountName (conversion).
+    if spec.get("serviceAccountName") and not spec.get("serviceAccount"):
+        spec["serviceAccount"] = spec["serviceAccountName"]
+    elif spec.get("serviceAccount") and not spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = spec["serviceAccount"]
+    for key in ("containers", "initContainers", "ephemeralContainers"):
+        for c in spec.get(key) or []:
+            if isinstance(c, dict):
+                default_container(c)
+    for v in spec.get("volumes") or []:
+        if isinstance(v, dict):
+            _default_volume(v)
+
+
+def default_pod(pod: Obj) -> None:
+    """SetDefaults_Pod: requests from limits, enableServiceLinks, host-network ports (pods only)."""
+    spec = pod.setdefault("spec", {})
+    default_pod_spec(spec)
+    for key in ("containers", "initContainers"):
+        for c in spec.get(key) or []:
+            res = c.get("resources") or {}
+            if isinstance(res.get("limits"), dict):
+                req = res.setdefault("requests", {})
+                for name, q in res["limits"].items():
+                    req.setdefault(name, q)
+    if spec.get("enableServiceLinks") is None:
+        spec["enableServiceLinks"] = True
+    typed_pod(pod)
+    if spec.get("hostNetwork"):
+        for key in ("containers", "initContainers"):
+            for c in spec.get(key) or []:
+                for port in c.get("ports") or []:
+                    if not port.get("hostPort"):
+                        port["hostPort"] = port.get("containerPort")
+
+
+def _template_spec(obj: Obj) -> None:
+    tpl = obj.setdefault("spec", {}).setdefault("template", {})
+    default_pod_spec(tpl.setdefault("spec", {}))
+
+
+def _default_deployment(d: Obj) -> None:
+    spec = d.setdefault("spec", {})
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    strategy = spec.setdefault("strategy", {})
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.setdefault("rollingUpdate", {})
+        if ru.get("maxUnavailable") is None:
+            ru["maxUnavailable"] = "25%"
+        if ru.get("maxSurge") is None:
+            ru["maxSurge"] = "25%"
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    if spec.get("progressDeadlineSeconds") is None:
+        spec["progressDeadlineSeconds"] = 600
+    _template_spec(d)
+
+
+def _default_replicaset(rs: Obj) -> None:
+    spec = rs.setdefault("spec", {})
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    _template_spec(rs)
+
+
+def _default_replicationcontroller(rc: Obj) -> None:
+    """SetDefaults_ReplicationController: selector and labels from the template's labels when empty."""
+    spec = rc.setdefault("spec", {})
+    template = spec.get("template")
+    labels = ((template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None) or None
+    if isinstance(labels, dict):
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        meta = rc.setdefault("metadata", {})
+        if not meta.get("labels"):
+            meta["labels"] = dict(labels)
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    if isinstance(template, dict):
+        default_pod_spec(template.setdefault("spec", {}))
+
+
+def _default_daemonset(ds: Obj) -> None:
+    spec = ds.setdefault("spec", {})
+    us = spec.setdefault("updateStrategy", {})
+    if not us.get("type"):
+        us["type"] = "RollingUpdate"
+    if us["type"] == "RollingUpdate":
+        ru = us.setdefault("rollingUpdate", {})
+        ru.setdefault("maxUnavailable", 1)
+        ru.setdefault("maxSurge", 0)
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    _template_spec(ds)
+
+
+def _default_statefulset(ss: Obj) -> None:
+    spec = ss.setdefault("spec", {})
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    if not spec.get("podManagementPolicy"):
+        spec["podManagementPolicy"] = "OrderedReady"
+    us = spec.setdefault("updateStrategy", {})
+    if not us.get("type"):
+        us["type"] = "RollingUpdate"
+    if us["type"] == "RollingUpdate":
+        us.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    _template_spec(ss)
+
+
+def _default_service(svc: Obj) -> None:
+    spec = svc.setdefault("spec", {})
+    if not spec.get("sessionAffinity"):
+        spec["sessionAffinity"] = "None"
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        cfg = spec.setdefault("sessionAffinityConfig", {}).setdefault("clientIP", {})
+        cfg.setdefault("timeoutSeconds", 10800)
+    if not spec.get("type"):
+        spec["type"] = "ClusterIP"
+    for port in spec.get("ports") or []:
+        if not port.get("protocol"):
+            port["protocol"] = "TCP"
+        if port.get("targetPort") in (None, 0, ""):
+            port["targetPort"] = port.get("port")
+    stype = spec["type"]
+    external = stype in ("NodePort", "LoadBalancer") or bool(spec.get("externalIPs"))
+    if external and not spec.get("externalTrafficPolicy"):
+        spec["externalTrafficPolicy"] = "Cluster"
+    if spec.get("internalTrafficPolicy") is None and stype in ("ClusterIP", "NodePort", "LoadBalancer"):
+        spec["internalTrafficPolicy"] = "Cluster"
+    if stype == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
+        spec["allocateLoadBalancerNodePorts"] = True
+
+
+def _default_endpoints(ep: Obj) -> None:
+    for subset in ep.get("subsets") or []:
+        for port in subset.get("ports") or []:
+            if not port.get("protocol"):
+                port["protocol"] = "TCP"
+
+
+def _default_namespace(ns: Obj) -> None:
+    meta = ns.setdefault("metadata", {})
+    if meta.get("name"):
+        labels = meta.get("labels") or {}
+        labels["kubernetes.io/metadata.name"] = meta["name"]
+        meta["labels"] = labels
+    status = ns.setdefault("status", {})
+    if not status.get("phase"):
+        status["phase"] = "Active"
+
+
+def _default_secret(s: Obj) -> None:
+    """Convert_v1_Secret_To_core_Secret: stringData overwrites data (base64) and is never stored."""
+    if not s.get("type"):
+        s["type"] = "Opaque"
+    string_data = s.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = s.get("data") or {}
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+        s["data"] = data
+
+
+def _default_node(n: Obj) -> None:
+    typed_node(n)
+    status = n.get("status")
+    if isinstance(status, dict) and status.get("allocatable") is None and status.get("capacity") is not None:
+        status["allocatable"] = dict(status["capacity"])
+    for key in ("capacity", "allocatable"):
+        if isinstance((status or {}).get(key), dict):
+            _default_resources({"limits": status[key]})  # type: ignore[index]
+
+
+def _default_cronjob(cj: Obj) -> None:
+    """SetDefaults_CronJob; the job template's pod spec as every pod template (no Job defaults there)."""
+    spec = cj.setdefault("spec", {})
+    if not spec.get("concurrencyPolicy"):
+        spec["concurrencyPolicy"] = "Allow"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    if spec.get("successfulJobsHistoryLimit") is None:
+        spec["successfulJobsHistoryLimit"] = 3
+    if spec.get("failedJobsHistoryLimit") is None:
+        spec["failedJobsHistoryLimit"] = 1
+    job_spec = spec.setdefault("jobTemplate", {}).setdefault("spec", {})
+    default_pod_spec(job_spec.setdefault("template", {}).setdefault("spec", {}))
+
+
+def _default_pvc(pvc: Obj) -> None:
+    spec = pvc.setdefault("spec", {})
+    if not spec.get("volumeMode"):
+        spec["volumeMode"] = "Filesystem"
+
+
+def _default_binding(b: Obj) -> None:
+    """SetDefaults_Subject: User and Group subjects belong to the RBAC API group."""
+    for s in b.get("subjects") or []:
+        if isinstance(s, dict) and not s.get("apiGroup") and s.get("kind") in ("User", "Group"):
+            s["apiGroup"] = "rbac.authorization.k8s.io"
+
+
+_DEFAULTERS: dict[str, Callable[[Obj], None]] = {
+    "rolebindings": _default_binding,
+    "clusterrolebindings": _default_binding,
+    "cronjobs": _default_cronjob,
+    "persistentvolumeclaims": _default_pvc,
+    "pods": default_pod,
+    "podtemplates": lambda o: default_pod_spec(o.setdefault("template", {}).setdefault("spec", {})),
+    "deployments": _default_deployment,
+    "replicasets": _default_replicaset,
+    "replicationcontrollers": _default_replicationcontroller,
+    "daemonsets": _default_daemonset,
+    "statefulsets": _default_statefulset,
+    "services": _default_service,
+    "endpoints": _default_endpoints,
+    "namespaces": _default_namespace,
+    "secrets": _default_secret,
+    "nodes": _default_node,
+}
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def json_copy(value: Any) -> Any:
+    """copy.deepcopy for decoded JSON (dicts, lists, scalars) at a fraction of its cost (no memo);
+    any other type is handed to deepcopy."""
+    t = type(value)
+    if t is dict:
+        return {k: json_copy(v) for k, v in value.items()}
+    if t is list:
+        return [json_copy(v) for v in value]
+    if t in _SCALARS:
+        return value
+    return copy.deepcopy(value)
+
+
+def default_object(resource: str, obj: Obj, *, owned: bool = False) -> Obj:
+    """Decode-time defaults for `resource` (plural name); a copy, the input is untouched — unless the
+    caller `owned` it (freshly decoded, referenced nowhere else): then it is defaulted in place."""
+    out = obj if owned else json_copy(obj)
+    fn = _DEFAULTERS.get(resource)
+    if fn is not None:
+        fn(out)
+    return out

@@ -1,0 +1,13 @@
+"""runtime/apiserver/handlers: the verbs, each an async function (api, ctx) -> (status, body).
+
+    reads.py         get, list (selectors, pagination, Table and metadata views), list_bytes for watch
+    writes.py        create, update, patch, apply: decode → validate → admit → patch → store
+    deletes.py       delete and deletecollection: preconditions, finalizers, graceful pod deletion
+    subresources.py  pods/binding, pods/eviction, serviceaccounts/token, */scale, namespaces/finalize
+    guards.py        checks before a write is computed: envelope types, admission refusals, allocation
+    semantics.py     the pure functions handlers call (patch, selectors, admission, tables) in one place
+
+Flow of a write: writes.create → guards.decoding/check_gvk → validation.fields → admission.defaults
+and admission.create → registry.objects.prepare_create → Store.put; update/patch compute the new
+object with patch/* first and follow the same path.
+"""

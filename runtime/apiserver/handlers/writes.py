@@ -1,0 +1,398 @@
+"""Create, update and patch: the generic registry's write path, with admission and managedFields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import yaml
+
+from runtime.apiserver.admission.create import admit_pod_create
+from runtime.apiserver.admission.defaults import default_object
+from runtime.apiserver.api import Api
+from runtime.apiserver.handlers import semantics
+from runtime.apiserver.handlers.guards import admission, allocate, check_gvk, decoding
+from runtime.apiserver.handlers.reads import as_version, needs_conversion
+from runtime.apiserver.http.context import Ctx, require_object
+from runtime.apiserver.http.status_errors import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    forbidden,
+    invalid,
+    method_not_allowed,
+    not_found,
+    stale,
+    unsupported_media_type,
+)
+from runtime.apiserver.registry import objects
+from runtime.apiserver.registry.resources import ResourceType
+from runtime.apiserver.registry.wireorder import encode
+from runtime.apiserver.validation import fields as validation
+
+Obj = dict[str, Any]
+Result = tuple[int, bytes]
+
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+}
+
+
+def check_namespace(ctx: Ctx, obj: Obj) -> None:
+    meta = obj.setdefault("metadata", {})
+    if ctx.rt.namespaced:
+        if not ctx.target.namespace:
+            raise method_not_allowed()
+        ns = meta.get("namespace")
+        if ns and ns != ctx.ns:
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+
+
+def namespace_open(api: Api, ctx: Ctx) -> None:
+    if not ctx.rt.namespaced:
+        return
+    ns = api.store.get("/namespaces", "", ctx.ns)
+    if ns is None:
+        raise not_found("namespaces", ctx.ns)
+    if b'"deletionTimestamp"' in ns.raw:
+        raise forbidden(
+            f'{ctx.rt.plural} "{ctx.target.name or ""}" is forbidden: '
+            "unable to create new content in namespace "
+            f""
+            f"{ctx.ns} because it is being terminated",
+            ctx.rt.plural,
+            ctx.target.name or "",
+            ctx.rt.group,
+        )
+
+
+async def create(
+    api: Api, ctx: Ctx, obj: Obj | None = None, *, status: int = 201, managed: bool = True
+) -> Result:
+    rt = ctx.rt
+    owned = obj is None  # decoded here: nothing else holds it, so defaulting may work in place
+    if obj is None:
+        obj = require_object(ctx.decode_body())
+        check_gvk(rt, obj)
+        obj = validation.check_fields(ctx, rt, obj)
+    check_namespace(ctx, obj)
+    meta = obj["metadata"]
+    name = meta.get("name") or ""
+    if not name:
+        gen = meta.get("generateName") or ""
+        if not gen:
+            raise invalid(
+                rt.kind,
+                "",
+                rt.group,
+                [
+                    (
+                        "metadata.name",
+                        "FieldValueRequired",
+                        "metadata.name: Required value: name or generateName is required",
+                    )
+                ],
+            )
+        name = objects.generate_name(gen)
+        meta["name"] = name
+    causes = objects.name_errors(rt, name) + objects.metadata_errors(obj)
+    if causes:
+        raise invalid(rt.kind, name, rt.group, causes)
+    ctx.target.name = ctx.target.name or name
+    namespace_open(api, ctx)
+    key = (ctx.ns if rt.namespaced else "", name)
+    if api.store.get(rt.key, *key) is not None:
+        raise already_exists(rt.plural, name, rt.group)
+    objects.prepare_create(rt, obj, ctx.ns)
+    # The real server's order: decode-time defaults, managedFields (the writer owns what it sent plus
+    # the defaults), then admission (what the plugins add belongs to nobody).
+    with decoding(), admission(rt, name):
+        if not rt.crd:
+            obj = default_object(rt.plural, obj, owned=owned)
+        if managed:
+            obj = semantics.update_managed_fields(
+                None,
+                obj,
+                manager=ctx.manager(),
+                operation="Update",
+                subresource=ctx.target.sub,
+                time=obj["metadata"]["creationTimestamp"],  # the same clock, read once
+            )
+        if rt.kind == "Pod" and not rt.group:
+            obj = admit_pod_create(
+                obj,
+                _automount(api, ctx, obj),
+                priority_classes=_priority_classes(api, obj),
+                owned=True,
+                defaulted=True,
+            )
+        elif not rt.crd:
+            obj = semantics.admit_create(rt.plural, obj)
+        if rt.kind == "Service" and not rt.group:
+            obj = allocate(api, obj, None)
+        validation.validate(rt, obj, None, ctx.target.sub or "")
+    if ctx.dry_run:
+        return status, encode(obj, rt.key)
+    obj["metadata"]["resourceVersion"] = str(api.store.next_rv())
+    await api.store.commit([("ADDED", rt.key, key, to_storage(rt, obj))])
+    after = api.store.get(rt.key, *key)
+    return status, as_version(rt, after.raw) if after is not None else encode(obj, rt.key)
+
+
+def _automount(api: Api, ctx: Ctx, pod: Obj) -> bool | None:
+    sa_name = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+    sa = api.store.get("/serviceaccounts", ctx.ns, sa_name)
+    if sa is None or b'"automountServiceAccountToken"' not in sa.raw:  # no need to decode it
+        return None
+    flag: bool | None = sa.obj().get("automountServiceAccountToken")
+    return flag
+
+
+def _priority_classes(api: Api, pod: Obj) -> dict[str, int] | None:
+    """The stored PriorityClasses, read only when the pod names one (admission knows the system ones)."""
+    if not (pod.get("spec") or {}).get("priorityClassName"):
+        return None
+    return {
+        k[1]: int(e.obj().get("value", 0))
+        for k, e in api.store.items("scheduling.k8s.io/priorityclasses", None)
+    }
+
+
+def in_version(rt: ResourceType, obj: Obj) -> Obj:
+    """A stored custom resource as seen through the request's version (conversion None), so that a
+    patch sent to a served non-storage version (kubectl uses the preferred one) applies to it."""
+    if needs_conversion(rt):
+        obj["apiVersion"] = rt.api_version
+    return obj
+
+
+def to_storage(rt: ResourceType, obj: Obj) -> Obj:
+    if needs_conversion(rt):
+        obj["apiVersion"] = f"{rt.group}/{rt.storage_version}"
+    return obj
+
+
+async def update(api: Api, ctx: Ctx) -> Result:
+    rt, name = ctx.rt, ctx.target.name or ""
+    obj = require_object(ctx.decode_body())
+    check_gvk(rt, obj)
+    obj = validation.check_fields(ctx, rt, obj)
+    check_namespace(ctx, obj)
+    body_name = obj["metadata"].get("name")
+    if body_name != name:
+        raise bad_request(
+            f"the name of the object ({body_name or ''}) does not match the name on the URL ({name})"
+        )
+    entry = api.store.get(rt.key, ctx.ns, name)
+    if entry is None:
+        if rt.create_on_update and not ctx.target.sub:
+            obj["metadata"].pop("resourceVersion", None)
+            return await create(api, ctx, obj)
+        raise not_found(rt.plural, name, rt.group)
+    old = entry.obj()
+    rv = obj["metadata"].get("resourceVersion")
+    if not rv and not rt.unconditional_update:
+        raise invalid(
+            rt.kind,
+            name,
+            rt.group,
+            [
+                (
+                    "metadata.resourceVersion",
+                    "FieldValueInvalid",
+                    "metadata.resourceVersion: Invalid value: 0: must be specified for an update",
+                )
+            ],
+        )
+    return await save_update(api, ctx, old, obj, check_rv=bool(rv), manager_op="Update")
+
+
+async def save_update(
+    api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool, manager_op: str, uid_precondition: bool = True
+) -> Result:
+    """The common tail of PUT and PATCH: preconditions, server fields, no-op detection, finalizers.
+
+    A PUT body's uid is a precondition (409, storage's text); a patch or apply that changes the uid
+    fails validation instead (422 `field is immutable`), as kube-apiserver answers: its patch
+    handler passes no object to take preconditions from."""
+    rt, name = ctx.rt, ctx.target.name or ""
+    om, nm = old["metadata"], new.setdefault("metadata", {})
+    if check_rv and str(nm.get("resourceVersion")) != om.get("resourceVersion"):
+        raise stale(rt.plural, name, rt.group)
+    if nm.get("uid") and nm["uid"] != om.get("uid"):
+        if not uid_precondition:
+            why = f"metadata.uid: Invalid value: {orjson.dumps(nm['uid']).decode()}: field is immutable"
+            raise invalid(rt.kind, name, rt.group, [("metadata.uid", "FieldValueInvalid", why)])
+        raise conflict(
+            rt.plural,
+            name,
+            rt.group,
+            f"Precondition failed: UID in precondition: {nm['uid']}, UID in object meta: {om.get('uid')}",
+        )
+    if nm.get("name", name) != name:
+        raise bad_request(
+            f"the name of the object ({nm.get('name')}) does not match the name on the URL ({name})"
+        )
+    nm["name"] = name
+    with decoding(), admission(rt, name):
+        if not rt.crd:
+            new = default_object(rt.plural, new)  # the decoder defaults every write, not only creates
+        new = objects.prepare_update(rt, old, new, ctx.target.sub)
+        if rt.kind == "Service" and not rt.group and ctx.target.sub != "status":
+            new = allocate(api, new, old)
+    objects.check_finalizer_additions(rt, old, new)
+    causes = objects.metadata_errors(new)
+    if causes:
+        raise invalid(rt.kind, name, rt.group, causes)
+    with decoding():
+        validation.validate(rt, new, old, ctx.target.sub or "")
+    if manager_op:
+        with decoding():
+            new = semantics.update_managed_fields(
+                old, new, manager=ctx.manager(), operation=manager_op, subresource=ctx.target.sub
+            )
+    new["metadata"]["resourceVersion"] = om.get("resourceVersion")
+    if objects.same_object(old, new):
+        entry = api.store.get(rt.key, ctx.ns, name)
+        return 200, as_version(rt, entry.raw) if entry is not None else encode(old, rt.key)
+    if ctx.dry_run:
+        return 200, encode(new, rt.key)
+    key = (ctx.ns, name)
+    new["metadata"]["resourceVersion"] = str(api.store.next_rv())
+    if (
+        new["metadata"].get("deletionTimestamp")
+        and not new["metadata"].get("finalizers")
+        and (rt.plural != "pods" or not new["metadata"].get("deletionGracePeriodSeconds"))
+    ):
+        await api.store.commit([("DELETED", rt.key, key, to_storage(rt, new))])
+        return 200, as_version(rt, encode(new, rt.key))
+    await api.store.commit([("MODIFIED", rt.key, key, to_storage(rt, new))])
+    after = api.store.get(rt.key, *key)
+    return 200, as_version(rt, after.raw) if after is not None else encode(new, rt.key)
+
+
+def _patch_error(exc: Exception) -> ApiError:
+    code = int(getattr(exc, "code", 422))
+    reason = {400: "BadRequest", 409: "Conflict"}.get(code, "Invalid")
+    return ApiError(code, reason, str(exc))
+
+
+async def patch(api: Api, ctx: Ctx) -> Result:
+    rt, name = ctx.rt, ctx.target.name or ""
+    ptype = PATCH_TYPES.get(ctx.content_type())
+    accepted = [t for t, k in PATCH_TYPES.items() if not (k == "strategic" and rt.crd)]
+    if ptype is None or (ptype == "strategic" and rt.crd):
+        raise unsupported_media_type(ctx.content_type(), accepted)
+    if ptype == "apply":
+        return await apply(api, ctx)
+    entry = api.store.get(rt.key, ctx.ns, name)
+    if entry is None:
+        raise not_found(rt.plural, name, rt.group)
+    old = in_version(rt, entry.obj())
+    try:
+        body: Any = orjson.loads(ctx.body) if ctx.body else None
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"error decoding patch: {exc}") from exc
+    try:
+        if ptype == "json":
+            if not isinstance(body, list):
+                raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+            new = semantics.apply_json_patch(old, body)
+        else:
+            if not isinstance(body, dict):
+                raise bad_request("json: cannot unmarshal into Go value of type map[string]interface {}")
+            if ptype == "merge":
+                new = semantics.apply_merge_patch(old, body)
+            else:
+                new = semantics.apply_strategic_merge_patch(old, body, rt.kind, rt.api_version)
+    except semantics.PatchError as exc:
+        raise _patch_error(exc) from exc
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        raise bad_request(f"the patch could not be applied: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(new, dict):
+        raise bad_request("the patched object is not an object")
+    check_gvk(rt, new)
+    new = validation.check_fields(ctx, rt, new)
+    patched_rv = (new.get("metadata") or {}).get("resourceVersion")
+    check = bool(patched_rv) and patched_rv != old["metadata"].get("resourceVersion")
+    return await save_update(api, ctx, old, new, check_rv=check, manager_op="Update", uid_precondition=False)
+
+
+async def apply(api: Api, ctx: Ctx) -> Result:
+    rt, name = ctx.rt, ctx.target.name or ""
+    manager = ctx.query.get("fieldManager")
+    if not manager:  # PatchOptions validation, as kube-apiserver words it
+        why = "fieldManager: Required value: is required for apply patch"
+        raise invalid("PatchOptions", "", "meta.k8s.io", [("fieldManager", "FieldValueRequired", why)])
+    try:
+        applied = yaml.safe_load(ctx.body) if ctx.body else None
+    except yaml.YAMLError as exc:
+        raise bad_request(f"error decoding YAML: {exc}") from exc
+    applied = require_object(applied)
+    if not applied.get("apiVersion") or not applied.get("kind"):
+        raise bad_request("apiVersion and kind must be set in an apply request")
+    check_gvk(rt, applied)
+    applied = validation.check_fields(ctx, rt, applied)
+    check_namespace(ctx, applied)
+    meta = applied.setdefault("metadata", {})
+    if meta.get("name", name) != name:
+        raise bad_request(
+            f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+        )
+    force = ctx.query.get("force", "") in ("true", "1")
+    entry = api.store.get(rt.key, ctx.ns, name)
+    live = in_version(rt, entry.obj()) if entry is not None else None
+    if live is None and ctx.target.sub:
+        raise not_found(rt.plural, name, rt.group)
+    try:
+        with decoding():
+            result = semantics.server_side_apply(
+                live,
+                applied,
+                manager=manager,
+                force=force,
+                kind=rt.kind,
+                api_version=rt.api_version,
+                subresource=ctx.target.sub,
+            )
+    except semantics.ApplyConflict as exc:
+        raise _apply_conflict(exc) from exc
+    except semantics.PatchError as exc:
+        raise _patch_error(exc) from exc
+    if live is None:
+        result.setdefault("metadata", {})["name"] = name
+        result["metadata"].pop("resourceVersion", None)
+        return await create(api, ctx, result, managed=False)
+    rv = meta.get("resourceVersion")
+    if rv and rv != live["metadata"].get("resourceVersion"):
+        raise stale(rt.plural, name, rt.group)
+    if not live["metadata"].get("managedFields") and _without_managed(result) == _without_managed(live):
+        # Nothing to change, and the only news would be "before-first-apply" taking ownership of an
+        # object nobody tracked (e.g. created by an apply of nothing but its name): a no-op, as for
+        # any other re-apply of the same configuration.
+        assert entry is not None
+        return 200, as_version(rt, entry.raw)
+    return await save_update(api, ctx, live, result, check_rv=False, manager_op="", uid_precondition=False)
+
+
+def _without_managed(obj: Obj) -> Obj:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
+
+
+def _apply_conflict(exc: semantics.ApplyConflict) -> ApiError:
+    causes = [
+        {
+            "reason": c.get("type", "FieldManagerConflict"),
+            "message": c.get("message", ""),
+            "field": c.get("field", ""),
+        }
+        for c in exc.causes
+    ]
+    return ApiError(409, "Conflict", str(exc), {"causes": causes})

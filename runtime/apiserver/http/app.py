@@ -1,0 +1,261 @@
+"""HTTP glue: one aiohttp handler that authenticates, routes by path and verb, and renders errors.
+
+Every failure leaves as a `kind: Status` body; nothing a client sends can take the server down.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from runtime.apiserver.api import MAX_BODY, Api
+from runtime.apiserver.controllers.kinds import stored_only_message
+from runtime.apiserver.handlers import deletes, reads, subresources, writes
+from runtime.apiserver.http import healthz
+from runtime.apiserver.http.auth import same_token
+from runtime.apiserver.http.context import Ctx, resolve
+from runtime.apiserver.http.discovery import Discovery, version_info
+from runtime.apiserver.http.status_errors import (
+    ApiError,
+    internal,
+    method_not_allowed,
+    path_not_found,
+    too_large,
+    unauthorized,
+)
+from runtime.apiserver.http.watch import serve_watch
+from runtime.apiserver.openapi import serve as openapi
+from runtime.apiserver.registry import crds as _crds  # noqa: F401  (registers CRD validation import path)
+from runtime.apiserver.registry.resources import REVIEW_KINDS
+
+log = logging.getLogger("kedge.apiserver")
+JSON = "application/json"
+PUBLIC = {"/healthz", "/livez", "/readyz", "/version"}
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def _is_json(ctype: str) -> bool:
+    return ctype.split(";", 1)[0].strip() == JSON
+
+
+def _json(
+    status: int, body: bytes, ctype: str = JSON, warnings: list[str] | None = None, *, newline: bool = True
+) -> web.Response:
+    if newline and _is_json(ctype) and not body.endswith(b"\n"):
+        body += b"\n"  # kube-apiserver's JSON encoder ends every object with a newline
+    headers: CIMultiDict[str] = CIMultiDict({"Content-Type": ctype, "Cache-Control": "no-cache, private"})
+    for w in warnings or ():
+        headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return web.Response(body=body, status=status, headers=headers)
+
+
+async def _stream(request: web.Request, status: int, parts: list[bytes], ctype: str) -> web.StreamResponse:
+    resp = web.StreamResponse(
+        status=status, headers={"Content-Type": ctype, "Cache-Control": "no-cache, private"}
+    )
+    if _is_json(ctype):
+        parts = [*parts, b"\n"]  # as _json: the encoder's newline after the object
+    resp.content_length = sum(len(p) for p in parts)
+    await resp.prepare(request)
+    for p in parts:
+        await resp.write(p)
+    await resp.write_eof()
+    return resp
+
+
+class Handler:
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.discovery = Discovery(api.registry)
+        self.openapi = openapi.OpenAPI(api.registry)
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except ApiError as exc:
+            return _json(exc.code, exc.to_bytes())
+        except web.HTTPRequestEntityTooLarge:
+            return _json(413, too_large(MAX_BODY).to_bytes())
+        except (ConnectionResetError, ConnectionError):
+            raise
+        except Exception as exc:  # a bug must cost one request, never the server
+            log.exception("request %s %s failed", request.method, request.path)
+            return _json(500, internal(f"{type(exc).__name__}: {exc}").to_bytes())
+
+    def _authenticate(self, request: web.Request, public: bool) -> str:
+        auth = request.headers.get("Authorization", "")
+        if not auth:
+            if public:
+                return "system:anonymous"
+            raise unauthorized()
+        if not auth.startswith("Bearer "):
+            raise unauthorized()
+        token = auth[7:].strip()
+        if same_token(token, self.api.admin_token):
+            return "admin"
+        claims = self.api.signer.verify(token) if self.api.signer is not None else None
+        if claims is None:
+            raise unauthorized()
+        kube = claims.get("kubernetes.io") or {}
+        ns = kube.get("namespace", "")
+        sa = self.api.store.get("/serviceaccounts", ns, (kube.get("serviceaccount") or {}).get("name", ""))
+        if sa is None or sa.obj()["metadata"].get("uid") != kube["serviceaccount"].get("uid"):
+            raise unauthorized()
+        pod = kube.get("pod")
+        if pod:
+            p = self.api.store.get("/pods", ns, pod.get("name", ""))
+            if p is None or p.obj()["metadata"].get("uid") != pod.get("uid"):
+                raise unauthorized()
+        return str(claims.get("sub", ""))
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        method = request.method
+        user = self._authenticate(request, path in PUBLIC)
+        if path in healthz.PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            excluded = request.query.getall("exclude", [])
+            code, text = healthz.answer(
+                path, request.query, excluded, self.api.checks, user != "system:anonymous"
+            )
+            return web.Response(
+                text=text,
+                status=code,
+                content_type="text/plain",
+                charset="utf-8",
+                headers={"X-Content-Type-Options": "nosniff"},
+            )
+        if path == "/version":
+            import orjson
+
+            # WriteRawJSON: not the object encoder, so no newline after it
+            return _json(200, orjson.dumps(version_info()), newline=False)
+        if path.startswith("/openapi/"):
+            reply = await self.openapi.serve(path, request.query, request.headers)
+            if reply is None:
+                raise path_not_found()
+            return web.Response(body=reply.body, status=reply.status, headers=reply.headers)
+        parts = [p for p in path.split("/") if p]
+        if not parts or parts[0] not in ("api", "apis"):
+            raise path_not_found()
+        if parts[0] == "api":
+            if len(parts) <= 2:
+                return self._discovery(request, path)
+            if parts[1] != "v1":
+                raise path_not_found()
+            group, version, rest = "", "v1", parts[2:]
+        else:
+            if len(parts) <= 3:
+                return self._discovery(request, path)
+            group, version, rest = parts[1], parts[2], parts[3:]
+        watch = request.query.get("watch") in ("1", "true")
+        if rest and rest[0] == "watch":
+            watch, rest = True, rest[1:]
+        target = resolve(self.api.registry, group, version, rest)
+        body = await request.read() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
+        if len(body) > MAX_BODY:
+            raise too_large(MAX_BODY)
+        ctx = Ctx(
+            method,
+            target,
+            dict(request.query),
+            request.headers,
+            body,
+            user=user,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        verb = self._verb(ctx, watch)
+        rt = target.rt
+        if not target.sub and verb not in rt.verbs:
+            raise method_not_allowed()
+        if verb == "watch":
+            return await serve_watch(self.api, ctx, request)
+        status, out, ctype = await self._dispatch(ctx, verb)
+        if verb in ("create", "update", "patch") and not target.sub:
+            stored_only = stored_only_message(rt.group, rt.kind)
+            if stored_only:  # kubectl prints it: the object is kept but nothing will run it
+                ctx.warnings.append(stored_only)
+        if isinstance(out, reads.ListBody):
+            return await _stream(request, status, out, ctype)
+        return _json(status, out, ctype, ctx.warnings)
+
+    def _discovery(self, request: web.Request, path: str) -> web.Response:
+        host = request.host or ""
+        doc = self.discovery.document(path, host)
+        if doc is None:
+            raise path_not_found()
+        if request.method != "GET":
+            raise method_not_allowed()
+        return _json(200, doc)
+
+    @staticmethod
+    def _verb(ctx: Ctx, watch: bool) -> str:
+        name = ctx.target.name
+        verb = _VERBS.get(ctx.method)
+        if verb is None:
+            raise method_not_allowed()
+        if verb == "get":
+            if watch:
+                return "watch"
+            return "get" if name else "list"
+        if verb == "delete" and not name:
+            return "deletecollection"
+        if verb == "create" and name and not ctx.target.sub:
+            raise method_not_allowed()
+        if verb in ("update", "patch") and not name:
+            raise method_not_allowed()
+        return verb
+
+    async def _dispatch(self, ctx: Ctx, verb: str) -> tuple[int, Any, str]:
+        api, sub, rt = self.api, ctx.target.sub, ctx.rt
+        if sub in ("binding", "eviction", "token"):
+            if verb != "create":
+                raise method_not_allowed()
+            fn: Any = {
+                "binding": subresources.binding,
+                "eviction": subresources.eviction,
+                "token": subresources.token,
+            }[sub]
+            status, out = await fn(api, ctx)
+            return status, out, JSON
+        if sub == "scale":
+            if verb not in ("get", "update", "patch"):
+                raise method_not_allowed()
+            status, out = await subresources.scale(api, ctx)
+            return status, out, JSON
+        if sub == "finalize":
+            if verb != "update":
+                raise method_not_allowed()
+            status, out = await subresources.finalize(api, ctx)
+            return status, out, JSON
+        if sub == "status" and verb not in ("get", "update", "patch"):
+            raise method_not_allowed()
+        if verb == "get":
+            return reads.get(api, ctx)
+        if verb == "list":
+            return reads.list_(api, ctx)
+        if verb == "create":
+            if rt.plural in REVIEW_KINDS:
+                status, out = await subresources.review(api, ctx)
+            else:
+                status, out = await writes.create(api, ctx)
+        elif verb == "update":
+            status, out = await writes.update(api, ctx)
+        elif verb == "patch":
+            status, out = await writes.patch(api, ctx)
+        elif verb == "delete":
+            status, out = await deletes.delete(api, ctx)
+        elif verb == "deletecollection":
+            status, out = await deletes.delete_collection(api, ctx)
+        else:
+            raise method_not_allowed()
+        return status, out, JSON
+
+
+def make_app(api: Api) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY + 1)
+    handler = Handler(api)
+    app.router.add_route("*", "/{tail:.*}", handler)
+    return app

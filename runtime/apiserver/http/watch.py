@@ -1,0 +1,162 @@
+"""`?watch=1`: a chunked stream of JSON watch events, resumable from a resourceVersion.
+
+One writer per watch drains its watcher's buffered frames with a single write, so a burst of events
+costs one syscall per watcher, not one per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from runtime.apiserver.api import Api
+from runtime.apiserver.handlers import semantics
+from runtime.apiserver.handlers.reads import matcher, needs_conversion, view_of
+from runtime.apiserver.http.context import Ctx
+from runtime.apiserver.http.status_errors import bad_request, gone
+from runtime.apiserver.registry.resources import ResourceType
+from runtime.apiserver.registry.storage import MAX_BUFFERED, Watcher, as_chunk
+
+Obj = dict[str, Any]
+DEFAULT_TIMEOUT = 1800.0
+
+
+def _next_bookmark(now: float, deadline: float, every: float) -> float:
+    """Like the watch cache: roughly every `every` seconds, and once 2 s before the watch times out."""
+    nxt = now + every
+    pre = deadline - 2.0
+    if pre < nxt:
+        nxt = pre if pre > now else float("inf")
+    return nxt
+
+
+def _bookmark(ctx: Ctx, rv: int, initial_end: bool = False) -> bytes:
+    meta: Obj = {"resourceVersion": str(rv)}
+    if initial_end:
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    obj = {"kind": ctx.rt.kind, "apiVersion": ctx.rt.api_version, "metadata": meta}
+    return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+
+async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamResponse:
+    store, rt = api.store, ctx.rt
+    match = matcher(ctx)
+    q = ctx.query
+    try:
+        timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else DEFAULT_TIMEOUT
+    except ValueError as exc:
+        raise bad_request("timeoutSeconds must be an integer") from exc
+    bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+    send_initial = q.get("sendInitialEvents") == "true"
+    rv_param = q.get("resourceVersion", "")
+    as_, v = view_of(str(ctx.headers.get("Accept", "")))
+    table = as_ == "Table"
+    convert = needs_conversion(rt)
+    initial: list[bytes] = []
+    expired: str | None = None
+    if rv_param in ("", "0") or send_initial:
+        after = store.rv
+        for _, e in store.items(rt.key, ctx.target.namespace):
+            if (ctx.target.name is None or e.fields["metadata"]["name"] == ctx.target.name) and (
+                match is None or match(e)
+            ):
+                initial.append(b'{"type":"ADDED","object":' + e.raw + b"}\n")
+        replay = False
+    else:
+        try:
+            after = int(rv_param)
+        except ValueError as exc:
+            raise bad_request(f'resourceVersion: Invalid value: "{rv_param}": must be an integer') from exc
+        if after < store.floor:
+            expired = f"too old resource version: {after} ({store.floor})"
+        replay = True
+    resp = web.StreamResponse(
+        status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+    )
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    if expired is not None:
+        err = gone(expired).body()
+        await resp.write(orjson.dumps({"type": "ERROR", "object": err}) + b"\n")
+        return resp
+    w = Watcher(rt.key, ctx.target.namespace, ctx.target.name, match, after)
+    store.subscribe(w)
+    try:
+        if replay:
+            store.replay(w)
+        if initial:
+            await resp.write(_render(b"".join(initial), rt, v, table, convert))
+        if send_initial and bookmarks:
+            await resp.write(_bookmark(ctx, after, initial_end=True))
+        deadline = time.monotonic() + timeout
+        next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
+        direct = not table and not convert and request.transport is not None
+        if direct:
+            transport = request.transport
+            assert transport is not None
+
+            def sink(data: bytes) -> bool:
+                if transport.is_closing():
+                    return False
+                transport.write(data)
+                return transport.get_write_buffer_size() < MAX_BUFFERED
+
+            pending = w.take()
+            if pending and not sink(as_chunk(pending)):
+                w.close()
+            w.sink = sink
+        while not w.closed:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            wait_for = min(deadline, next_bookmark if bookmarks else deadline) - now
+            if not w.frames:
+                w.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(w.wake.wait(), timeout=max(0.0, wait_for))
+            if w.frames:
+                await resp.write(_render(w.take(), rt, v, table, convert))
+            if bookmarks and time.monotonic() >= next_bookmark and not w.closed:
+                mark = _bookmark(ctx, max(store.emitted_rv, w.last_rv))
+                if w.sink is not None:
+                    w.sink(as_chunk(mark))
+                else:
+                    await resp.write(mark)
+                next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
+        w.sink = None
+        if w.overflow:
+            err = gone("watch consumer too slow; events dropped").body()
+            await resp.write(orjson.dumps({"type": "ERROR", "object": err}) + b"\n")
+    except ConnectionResetError:  # the client went away: nothing left to tell it
+        store.unsubscribe(w)
+        return resp
+    finally:
+        store.unsubscribe(w)
+    with contextlib.suppress(ConnectionResetError, RuntimeError):
+        await resp.write_eof()
+    return resp
+
+
+def _render(data: bytes, rt: ResourceType, v: str, table: bool, convert: bool) -> bytes:
+    if not table and not convert:
+        return data
+    out = []
+    for line in data.splitlines():
+        ev = orjson.loads(line)
+        if convert and ev["object"].get("kind") != "Status":
+            ev["object"]["apiVersion"] = rt.api_version
+        if not table:
+            out.append(orjson.dumps(ev))
+            continue
+        tab = semantics.to_table(rt.plural, [ev["object"]], rt.printer_columns)
+        tab["apiVersion"] = f"meta.k8s.io/{v}"
+        tab.setdefault("metadata", {})["resourceVersion"] = (
+            ev["object"].get("metadata", {}).get("resourceVersion", "")
+        )
+        out.append(orjson.dumps({"type": ev["type"], "object": tab}))
+    return b"\n".join(out) + b"\n"

@@ -1,0 +1,14 @@
+"""runtime/apiserver/registry: the kinds served and the objects stored.
+
+    resources.py       ResourceType and Registry: built-in kinds plus CRD-defined ones
+    crds.py            CrdController: a stored CRD starts serving its kinds; CRD validation
+    objects.py         metadata rules of every write (names, uid, timestamps, generation)
+    selectors.py       label selectors, parsed and matched as kube-apiserver does
+    fieldselectors.py  field selectors and each kind's field labels
+    storage.py         Store: objects in memory, one resourceVersion, watchers with bounded buffers
+    db.py              sqlite (WAL) persistence on one writer thread, batched commits
+    wireorder.py       objects in the field order kube-apiserver writes them (applied once, on store)
+
+Flow: handlers → objects.prepare_create/update → storage.Store.put → db (commit) → Watcher queues;
+reads filter Store entries with selectors and fieldselectors.
+"""
