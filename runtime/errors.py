@@ -9,6 +9,7 @@
     ├── PartialFailure          exit 6   a multi-step undo (reset) finished with errors
     ├── ProtocolError                    a frame that is not a KubeEdge message (see protocol.codec)
     ├── NotFound / Conflict              objects missing or changed underneath us
+    ├── StatusError                      an embedded API server answer sent as a `kind: Status` body
     └── listen.AddressInUse              a port kedge must listen on is taken (names it and the fix)
 
 Each error carries `hint`, one line naming the fix, and its message names the endpoint, file or object.

@@ -1,8 +1,9 @@
-"""resource.Quantity parsing and canonical form (apimachinery/pkg/api/resource).
+"""resource.Quantity parsing and canonical form (apimachinery/pkg/api/resource): the one parser.
 
-QoS classes compare summed requests with limits, and the server re-serialises every quantity in its
-canonical form ("0.5" CPU comes back as "500m", "1024Mi" as "1Gi"); both need exact decimal arithmetic,
-so quantities are Fractions here.
+The API server canonicalises and sums quantities (admission, QoS, scheduling); the edge turns limits and
+requests into Docker's numbers and downward-API values. QoS classes compare summed requests with
+limits, and the server re-serialises every quantity in its canonical form ("0.5" CPU comes back as
+"500m", "1024Mi" as "1Gi"); both need exact decimal arithmetic, so quantities are Fractions here.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from runtime.backoff import backoff
 from runtime.edge.metastore import Change, MetaStore
 from runtime.errors import KedgeError
 from runtime.protocol import (
@@ -38,7 +39,6 @@ from runtime.protocol import (
     parse_resource,
     split_result,
 )
-from runtime.protocol.backoff import backoff
 
 log = logging.getLogger("kedge.edge.agent")
 ACKED_OPS = (OP_INSERT, OP_UPDATE, OP_DELETE)

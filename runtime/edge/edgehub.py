@@ -40,6 +40,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from runtime import __version__
+from runtime.backoff import backoff
 from runtime.config import KUBEEDGE_PROJECT_ID, EdgeHubSection
 from runtime.edge.dial import HDR_EPOCH, HDR_VERSION, ClientTLS, Failure, classify, client_ssl_context, dial
 from runtime.edge.outbox import Outbox
@@ -53,7 +54,6 @@ from runtime.protocol import (
     MalformedMessage,
     Message,
     ack,
-    backoff,
     decode,
     encode,
     keepalive,

@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from runtime.backoff import backoff
 from runtime.edge import nodeinfo
 from runtime.errors import KedgeError
 from runtime.protocol import (
@@ -45,7 +46,6 @@ from runtime.protocol import (
     OP_UPDATE,
     SRC_EDGED,
     Message,
-    backoff,
     new_message,
     split_result,
 )

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from runtime import __version__
+from runtime.backoff import backoff
 from runtime.config import EdgeConfig
 from runtime.edge import nodeinfo
 from runtime.edge.agent import Agent
@@ -35,7 +36,6 @@ from runtime.edge.nodestatus import NodeStatus
 from runtime.edge.renew import renew_forever
 from runtime.edge.statusd import StatusServer
 from runtime.errors import ConfigError, KedgeError
-from runtime.protocol import backoff
 
 log = logging.getLogger("kedge.edge")
 

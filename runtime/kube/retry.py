@@ -2,7 +2,7 @@
 
 Why a policy function: callers differ on what is worth retrying (a watch also treats 410 as
 "relist", init treats 409 as "someone else created it"), so the decision is an injectable
-`(exc) -> delay | None` and the loop stays generic. Delays come from runtime.protocol.backoff
+`(exc) -> delay | None` and the loop stays generic. Delays come from runtime.backoff
 (exponential, capped, jittered) so many clients do not retry in step.
 """
 
@@ -13,9 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
+from runtime.backoff import backoff
 from runtime.errors import Unreachable
 from runtime.kube.errors import ApiError, Gone
-from runtime.protocol.backoff import backoff
 
 T = TypeVar("T")
 Policy = Callable[[BaseException], "float | None"]  # None: fatal; else minimum delay before retrying

@@ -22,13 +22,13 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from runtime.backoff import backoff
 from runtime.errors import Unreachable
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import ApiError, Gone
 from runtime.kube.resources import ResLike, res_of
 from runtime.kube.retry import retryable
 from runtime.kube.wire import Selector
-from runtime.protocol.backoff import backoff
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,5 @@
-"""KubeEdge wire protocol: message envelope, resource strings, codec, reconnect backoff (design.md §4)."""
+"""KubeEdge wire protocol: message envelope, resource strings, codec (design.md §4)."""
 
-from runtime.protocol.backoff import backoff
 from runtime.protocol.codec import (
     MAX_FRAME_BYTES,
     FrameTooLarge,
@@ -120,7 +119,6 @@ __all__ = [
     "Resource",
     "ack",
     "add_node_prefix",
-    "backoff",
     "build_resource",
     "decode",
     "encode",

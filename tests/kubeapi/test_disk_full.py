@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runtime.apiserver.http.status_errors import ApiError
+from runtime.apiserver.http.status_errors import StatusError
 from runtime.apiserver.registry.db import Database
 from runtime.apiserver.registry.storage import Store
 from tests.fixtures.apiserver import start_apiserver
@@ -124,13 +124,13 @@ async def test_refused_writes_are_undone_answered_500_and_writes_resume(disk: Di
         for name in ("keep", "gone"):
             await store.commit([("ADDED", "/configmaps", ("d", name), _cm(name, store.next_rv(), "1"))])
         disk.fill()
-        refused: ApiError | None = None
+        refused: StatusError | None = None
         for i in range(100):  # the WAL may still hold a few pages
             try:
                 await store.commit(
                     [("ADDED", "/configmaps", ("d", f"big{i}"), _cm(f"big{i}", store.next_rv(), BIG))]
                 )
-            except ApiError as exc:
+            except StatusError as exc:
                 refused = exc
                 break
         assert refused is not None, "the full disk never refused a write"
@@ -145,7 +145,7 @@ async def test_refused_writes_are_undone_answered_500_and_writes_resume(disk: Di
             store.commit([("ADDED", "/configmaps", ("d", "new"), _cm("new", store.next_rv(), BIG))]),
         ]
         results = await asyncio.gather(*futs, return_exceptions=True)
-        assert all(isinstance(r, ApiError) and r.code == 500 for r in results), results
+        assert all(isinstance(r, StatusError) and r.code == 500 for r in results), results
         assert _snapshot(store) == before  # memory holds only what the disk holds
         assert len(seen) == events  # no watch event for a write that was not stored
         keep = store.get("/configmaps", "d", "keep")

@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtime.apiserver.controllers.health import ControllerHealth, describe
+from runtime.backoff import backoff
 from runtime.errors import Conflict, KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.resources import ResLike, res_of
 from runtime.kube.retry import is_retryable
 from runtime.kube.watch import watch_with_resume
 from runtime.kube.wire import Selector, selector
-from runtime.protocol.backoff import backoff
 
 Obj = dict[str, Any]
 OnChange = Callable[[str, Obj, "Obj | None"], None]  # (event type, object, previous or None)

@@ -27,9 +27,9 @@ from runtime.apiserver.controllers.podgc import PodGC
 from runtime.apiserver.controllers.replicasets import REPLICATIONCONTROLLER, ReplicaSetController
 from runtime.apiserver.controllers.scheduler import Scheduler
 from runtime.apiserver.controllers.serviceaccounts import NamespaceDefaults
+from runtime.backoff import backoff
 from runtime.errors import ConfigError
 from runtime.kube.client import KubeClient, make_client
-from runtime.protocol.backoff import backoff
 
 ALL = (
     "serviceaccount-and-root-ca",

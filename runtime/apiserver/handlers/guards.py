@@ -11,7 +11,7 @@ from typing import Any
 from runtime.apiserver.admission.create import AdmissionError
 from runtime.apiserver.admission.services import allocate_service
 from runtime.apiserver.api import Api
-from runtime.apiserver.http.status_errors import ApiError, bad_request, invalid
+from runtime.apiserver.http.status_errors import StatusError, bad_request, invalid
 from runtime.apiserver.registry.resources import ResourceType
 
 Obj = dict[str, Any]
@@ -99,7 +99,7 @@ def admission(rt: ResourceType, name: str) -> Iterator[None]:
             qual = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
             msg = f'{qual} "{name}" is forbidden: {msg}'
         details = {"name": name, "kind": rt.plural} if exc.code in (403, 422) else None
-        raise ApiError(exc.code, exc.reason, msg, details) from exc
+        raise StatusError(exc.code, exc.reason, msg, details) from exc
 
 
 def allocate(api: Api, svc: Obj, old: Obj | None) -> Obj:

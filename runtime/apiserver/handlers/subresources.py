@@ -12,7 +12,7 @@ from runtime.apiserver.handlers.deletes import delete_object
 from runtime.apiserver.handlers.writes import save_update
 from runtime.apiserver.http.auth import ISSUER
 from runtime.apiserver.http.context import Ctx, require_object
-from runtime.apiserver.http.status_errors import ApiError, bad_request, conflict, invalid, not_found
+from runtime.apiserver.http.status_errors import StatusError, bad_request, conflict, invalid, not_found
 from runtime.apiserver.registry import objects
 
 Obj = dict[str, Any]
@@ -204,7 +204,7 @@ async def scale(api: Api, ctx: Ctx) -> Result:
             else:
                 body = apply_merge_patch(cur, require_object(raw))
         except PatchError as exc:
-            raise ApiError(exc.code, "Invalid" if exc.code == 422 else "BadRequest", exc.message) from exc
+            raise StatusError(exc.code, "Invalid" if exc.code == 422 else "BadRequest", exc.message) from exc
     replicas = (body.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or replicas < 0:
         raise invalid(

@@ -15,7 +15,7 @@ from runtime.apiserver.handlers.guards import admission, allocate, check_gvk, de
 from runtime.apiserver.handlers.reads import as_version, needs_conversion
 from runtime.apiserver.http.context import Ctx, require_object
 from runtime.apiserver.http.status_errors import (
-    ApiError,
+    StatusError,
     already_exists,
     bad_request,
     conflict,
@@ -277,10 +277,10 @@ async def save_update(
     return 200, as_version(rt, after.raw) if after is not None else encode(new, rt.key)
 
 
-def _patch_error(exc: Exception) -> ApiError:
+def _patch_error(exc: Exception) -> StatusError:
     code = int(getattr(exc, "code", 422))
     reason = {400: "BadRequest", 409: "Conflict"}.get(code, "Invalid")
-    return ApiError(code, reason, str(exc))
+    return StatusError(code, reason, str(exc))
 
 
 async def patch(api: Api, ctx: Ctx) -> Result:
@@ -386,7 +386,7 @@ def _without_managed(obj: Obj) -> Obj:
     return {**obj, "metadata": meta}
 
 
-def _apply_conflict(exc: semantics.ApplyConflict) -> ApiError:
+def _apply_conflict(exc: semantics.ApplyConflict) -> StatusError:
     causes = [
         {
             "reason": c.get("type", "FieldManagerConflict"),
@@ -395,4 +395,4 @@ def _apply_conflict(exc: semantics.ApplyConflict) -> ApiError:
         }
         for c in exc.causes
     ]
-    return ApiError(409, "Conflict", str(exc), {"causes": causes})
+    return StatusError(409, "Conflict", str(exc), {"causes": causes})

@@ -19,7 +19,7 @@ from runtime.apiserver.http.auth import same_token
 from runtime.apiserver.http.context import Ctx, resolve
 from runtime.apiserver.http.discovery import Discovery, version_info
 from runtime.apiserver.http.status_errors import (
-    ApiError,
+    StatusError,
     internal,
     method_not_allowed,
     path_not_found,
@@ -75,7 +75,7 @@ class Handler:
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         try:
             return await self._handle(request)
-        except ApiError as exc:
+        except StatusError as exc:
             return _json(exc.code, exc.to_bytes())
         except web.HTTPRequestEntityTooLarge:
             return _json(413, too_large(MAX_BODY).to_bytes())

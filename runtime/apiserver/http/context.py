@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import yaml
 
-from runtime.apiserver.http.status_errors import ApiError, bad_request, path_not_found
+from runtime.apiserver.http.status_errors import StatusError, bad_request, path_not_found
 from runtime.apiserver.registry.resources import Registry, ResourceType
 
 Obj = dict[str, Any]
@@ -59,7 +59,7 @@ class Ctx:
             try:
                 return protobuf.decode(self.body)
             except (protobuf.ProtobufError, UnicodeDecodeError, IndexError) as exc:
-                raise ApiError(415, "UnsupportedMediaType", f"{exc}") from exc
+                raise StatusError(415, "UnsupportedMediaType", f"{exc}") from exc
         if "cbor" in ct:
             from runtime.apiserver.http.status_errors import unsupported_media_type
 
@@ -128,4 +128,4 @@ def require_object(body: Any) -> Obj:
     return body
 
 
-__all__ = ["ApiError", "Ctx", "Target", "require_object", "resolve"]
+__all__ = ["Ctx", "StatusError", "Target", "require_object", "resolve"]

@@ -11,9 +11,12 @@ from typing import Any
 
 import orjson
 
+from runtime.errors import KedgeError
 
-class ApiError(Exception):
-    """An HTTP error answered with a Status body; raised anywhere in a handler, rendered once."""
+
+class StatusError(KedgeError):
+    """An HTTP error this server answers with a Status body (apimachinery's errors.StatusError);
+    raised anywhere in a handler, rendered once by http/app.py."""
 
     def __init__(
         self,
@@ -25,7 +28,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.reason = reason
-        self.message = message
         self.details = details
 
     def body(self) -> dict[str, Any]:
@@ -62,14 +64,14 @@ def _details(name: str, resource: str, group: str) -> dict[str, Any]:
     return d
 
 
-def not_found(resource: str, name: str, group: str = "") -> ApiError:
-    return ApiError(
+def not_found(resource: str, name: str, group: str = "") -> StatusError:
+    return StatusError(
         404, "NotFound", f'{_qualified(resource, group)} "{name}" not found', _details(name, resource, group)
     )
 
 
-def already_exists(resource: str, name: str, group: str = "") -> ApiError:
-    return ApiError(
+def already_exists(resource: str, name: str, group: str = "") -> StatusError:
+    return StatusError(
         409,
         "AlreadyExists",
         f'{_qualified(resource, group)} "{name}" already exists',
@@ -77,8 +79,8 @@ def already_exists(resource: str, name: str, group: str = "") -> ApiError:
     )
 
 
-def conflict(resource: str, name: str, group: str, why: str) -> ApiError:
-    return ApiError(
+def conflict(resource: str, name: str, group: str, why: str) -> StatusError:
+    return StatusError(
         409,
         "Conflict",
         f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": {why}',
@@ -89,11 +91,11 @@ def conflict(resource: str, name: str, group: str, why: str) -> ApiError:
 MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
 
 
-def stale(resource: str, name: str, group: str = "") -> ApiError:
+def stale(resource: str, name: str, group: str = "") -> StatusError:
     return conflict(resource, name, group, MODIFIED)
 
 
-def invalid(kind: str, name: str, group: str, causes: list[tuple[str, str, str]]) -> ApiError:
+def invalid(kind: str, name: str, group: str, causes: list[tuple[str, str, str]]) -> StatusError:
     """422 as apierrors.NewInvalid renders a field.ErrorList; causes are (field, reason type e.g.
     FieldValueInvalid, message 'field: Invalid value: ...'). The message lists each distinct error once
     (brackets only for two or more), details keep every cause in order (rules/fielderrors.py builds them)."""
@@ -111,21 +113,21 @@ def invalid(kind: str, name: str, group: str, causes: list[tuple[str, str, str]]
         {"reason": r, "message": m[len(f) + 2 :] if f and m.startswith(f + ": ") else m, "field": f}
         for f, r, m in causes
     ]
-    return ApiError(422, "Invalid", f'{qual} "{name}" is invalid: {text}', details)
+    return StatusError(422, "Invalid", f'{qual} "{name}" is invalid: {text}', details)
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "BadRequest", message)
+def bad_request(message: str) -> StatusError:
+    return StatusError(400, "BadRequest", message)
 
 
 def method_not_allowed(
     message: str = "the server does not allow this method on the requested resource",
-) -> ApiError:
-    return ApiError(405, "MethodNotAllowed", message, {})
+) -> StatusError:
+    return StatusError(405, "MethodNotAllowed", message, {})
 
 
-def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
-    return ApiError(
+def unsupported_media_type(content_type: str, accepted: list[str]) -> StatusError:
+    return StatusError(
         415,
         "UnsupportedMediaType",
         "the body of the request was in an unknown format - accepted media types include: "
@@ -133,36 +135,36 @@ def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
     )
 
 
-def not_acceptable(accepted: list[str]) -> ApiError:
-    return ApiError(
+def not_acceptable(accepted: list[str]) -> StatusError:
+    return StatusError(
         406,
         "NotAcceptable",
         f"only the following media types are accepted: {', '.join(accepted)}",
     )
 
 
-def too_large(limit: int) -> ApiError:
-    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+def too_large(limit: int) -> StatusError:
+    return StatusError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
 
 
-def gone(message: str) -> ApiError:
-    return ApiError(410, "Expired", message)
+def gone(message: str) -> StatusError:
+    return StatusError(410, "Expired", message)
 
 
-def unauthorized() -> ApiError:
-    return ApiError(401, "Unauthorized", "Unauthorized")
+def unauthorized() -> StatusError:
+    return StatusError(401, "Unauthorized", "Unauthorized")
 
 
-def forbidden(message: str, resource: str = "", name: str = "", group: str = "") -> ApiError:
-    return ApiError(403, "Forbidden", message, _details(name, resource, group) if resource else None)
+def forbidden(message: str, resource: str = "", name: str = "", group: str = "") -> StatusError:
+    return StatusError(403, "Forbidden", message, _details(name, resource, group) if resource else None)
 
 
-def path_not_found() -> ApiError:
-    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+def path_not_found() -> StatusError:
+    return StatusError(404, "NotFound", "the server could not find the requested resource", {})
 
 
-def internal(message: str) -> ApiError:
-    return ApiError(
+def internal(message: str) -> StatusError:
+    return StatusError(
         500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]}
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from runtime.apiserver.http.status_errors import ApiError, invalid
+from runtime.apiserver.http.status_errors import StatusError, invalid
 from runtime.apiserver.registry.resources import ResourceType
 from runtime.apiserver.validation.names import (
     dns1035_label_errors,
@@ -204,6 +204,6 @@ def check_finalizer_additions(rt: ResourceType, old: Obj, new: Obj) -> None:
             )
 
 
-def require(cond: bool, err: ApiError) -> None:
+def require(cond: bool, err: StatusError) -> None:
     if not cond:
         raise err

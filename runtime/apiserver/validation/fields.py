@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from runtime.apiserver.http.context import Ctx
-from runtime.apiserver.http.status_errors import ApiError, bad_request, invalid
+from runtime.apiserver.http.status_errors import StatusError, bad_request, invalid
 from runtime.apiserver.registry.resources import ResourceType
 from runtime.apiserver.validation import rules
 from runtime.apiserver.validation.duplicates import duplicate_fields
@@ -85,7 +85,7 @@ def _cannot_handle(rt: ResourceType, obj: Obj, why: str) -> str:
     return f'{kind} in version "{version}" cannot be handled as a {rt.kind}: {why}'
 
 
-def _strict_patch_error(patched: Obj, texts: list[str]) -> ApiError:
+def _strict_patch_error(patched: Obj, texts: list[str]) -> StatusError:
     """The patch handlers' strict failure: 422 Invalid on field `patch`, the value the patched object."""
     value = orjson.dumps(patched).decode()
     why = "strict decoding error: " + ", ".join(texts)
@@ -134,7 +134,7 @@ def check_decodable(rt: ResourceType, obj: Obj) -> None:
         raise bad_request(_cannot_handle(rt, obj, why))
 
 
-__all__ = ["ApiError", "check_decodable", "check_fields", "validate"]
+__all__ = ["StatusError", "check_decodable", "check_fields", "validate"]
 
 
 POD_UPDATE_FORBIDDEN = (

@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from runtime.backoff import backoff
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices.status import (
     BadReport,
@@ -61,7 +62,6 @@ from runtime.protocol import (
     response_to,
     strip_node_prefix,
 )
-from runtime.protocol.backoff import backoff
 from runtime.protocol.delivery import (
     Acked,
     AckEntry,

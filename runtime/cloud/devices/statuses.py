@@ -12,12 +12,12 @@ import logging
 from collections import defaultdict
 from typing import Any
 
+from runtime.backoff import backoff
 from runtime.cloud.devices.status import Twin, merge_changes, merged_twins, owner_uid, status_object
 from runtime.cloud.devices.world import DeviceWorld, Obj, device_id, meta, uid_of
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound
 from runtime.kube.resources import DEVICESTATUSES
-from runtime.protocol.backoff import backoff
 
 log = logging.getLogger("kedge.cloud.devicecontroller")
 

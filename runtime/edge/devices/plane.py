@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from runtime.backoff import backoff
 from runtime.config import MqttSection
 from runtime.edge.devices import twins as tw
 from runtime.edge.devices.bridge import Bridge, now_ms, subscriptions
@@ -29,7 +30,6 @@ from runtime.edge.devices.trouble import Trouble
 from runtime.edge.devices.uplink import Hub, Uplink
 from runtime.errors import ConfigError
 from runtime.protocol import Message, parse_resource
-from runtime.protocol.backoff import backoff
 
 log = logging.getLogger("kedge.edge.devices")
 Lister = Callable[[str], Awaitable[list[Any]]]  # cached objects of one type ("device", "devicemodel")

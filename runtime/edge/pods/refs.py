@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import math
 import os
-from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Protocol
 
-from runtime.edge.pods import quantity
+from runtime.quantity import parse_quantity
 
 
 class RefResolver(Protocol):
@@ -81,12 +81,12 @@ def field_value(pod: dict[str, Any], path: str, host_ip: str, pod_ip: str) -> st
     return str(simple[path])
 
 
-def _node_allocatable(resource: str) -> Decimal:
+def _node_allocatable(resource: str) -> Fraction:
     if resource == "cpu":
-        return Decimal(os.cpu_count() or 1)
+        return Fraction(os.cpu_count() or 1)
     if resource == "memory":
-        return Decimal(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    return Decimal(0)
+        return Fraction(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    return Fraction(0)
 
 
 def resource_value(pod: dict[str, Any], container: str, resource: str, divisor: str | None) -> str:
@@ -96,9 +96,9 @@ def resource_value(pod: dict[str, Any], container: str, resource: str, divisor: 
     raw = ((c.get("resources") or {}).get(kind) or {}).get(res)
     if raw is None and kind == "requests":
         raw = ((c.get("resources") or {}).get("limits") or {}).get(res)
-    value = quantity.parse(raw) if raw is not None else (_node_allocatable(res) if kind == "limits" else 0)
-    div = quantity.parse(divisor) if divisor else Decimal(1)
-    return str(math.ceil(Decimal(value) / div))
+    value = parse_quantity(raw) if raw is not None else (_node_allocatable(res) if kind == "limits" else 0)
+    div = parse_quantity(divisor) if divisor else Fraction(1)
+    return str(math.ceil(Fraction(value) / div))
 
 
 def _all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.edge.pods import quantity
+from runtime.quantity import parse_quantity
 
 
 @dataclass
@@ -112,7 +112,7 @@ def qos_class(pod: dict[str, Any]) -> str:
         lim, req = res.get("limits") or {}, res.get("requests") or {}
         any_set |= bool(lim or req)
         for r in ("cpu", "memory"):
-            if r not in lim or quantity.parse(req.get(r, lim[r])) != quantity.parse(lim[r]):
+            if r not in lim or parse_quantity(req.get(r, lim[r])) != parse_quantity(lim[r]):
                 guaranteed = False
     if not any_set:
         return "BestEffort"

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runtime.edge.pods import labels, quantity
+from runtime.edge.pods import labels
 from runtime.edge.pods.envs import expand
 from runtime.edge.pods.refs import RefMissing
 from runtime.edge.pods.sandbox import PAUSE_IMAGE
 from runtime.edge.pods.volumes import Volume
+from runtime.quantity import parse_quantity
 
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}}
 SECCOMP_DIR = Path("/var/lib/kubelet/seccomp")  # where kubelet looks for `Localhost` profiles
@@ -107,12 +108,12 @@ def _resources(c: dict[str, Any]) -> dict[str, Any]:
     limits, requests = res.get("limits") or {}, res.get("requests") or {}
     host: dict[str, Any] = {}
     if "memory" in limits:
-        host["mem_limit"] = int(quantity.parse(limits["memory"]))
+        host["mem_limit"] = int(parse_quantity(limits["memory"]))
     if "cpu" in limits:
-        host["nano_cpus"] = int(quantity.parse(limits["cpu"]) * 10**9)
+        host["nano_cpus"] = int(parse_quantity(limits["cpu"]) * 10**9)
     cpu_req = requests.get("cpu", limits.get("cpu"))
     if cpu_req is not None:
-        host["cpu_shares"] = max(2, int(quantity.parse(cpu_req) * 1024))
+        host["cpu_shares"] = max(2, int(parse_quantity(cpu_req) * 1024))
     return host
 
 

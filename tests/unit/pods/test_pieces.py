@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from runtime.edge.pods import atomic_dir, labels, quantity, translate
+from runtime.edge.pods import atomic_dir, labels, translate
 from runtime.edge.pods.envs import expand
 from runtime.edge.pods.images import pull_policy, registry_of
 from runtime.edge.pods.sandbox import UnsupportedArch, pause_elf, rootfs_tar
 from runtime.edge.pods.volumes import Volume
+from runtime.quantity import parse_quantity
 
 
 @pytest.mark.parametrize("arch,machine", [("x86_64", 62), ("aarch64", 183)])
@@ -91,11 +92,11 @@ def test_atomic_dir_swaps_whole_payload(tmp_path: Path) -> None:
 
 
 def test_quantities() -> None:
-    assert quantity.parse("500m") * 1000 == 500
-    assert quantity.parse("128Mi") == 128 * 2**20 and quantity.parse("1G") == 10**9
-    assert quantity.parse(2) == 2 and quantity.parse("1.5") * 2 == 3
+    assert parse_quantity("500m") * 1000 == 500
+    assert parse_quantity("128Mi") == 128 * 2**20 and parse_quantity("1G") == 10**9
+    assert parse_quantity(2) == 2 and parse_quantity("1.5") * 2 == 3
     with pytest.raises(ValueError):
-        quantity.parse("lots")
+        parse_quantity("lots")
 
 
 def test_expand_like_kubelet() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from runtime.backoff import backoff
 from runtime.protocol import (
     Resource,
     add_node_prefix,
-    backoff,
     build_resource,
     parse_resource,
     strip_node_prefix,

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from runtime.apiserver.http.status_errors import ApiError
+from runtime.apiserver.http.status_errors import StatusError
 from runtime.apiserver.http.status_errors import invalid as status_invalid
 
 
@@ -100,6 +100,6 @@ def too_long(field: str, value: Any, limit: int) -> FieldError:
     return FieldError(field, "FieldValueTooLong", f"Too long: must have at most {limit} bytes")
 
 
-def invalid_error(kind: str, group: str, name: str, errors: list[FieldError]) -> ApiError:
+def invalid_error(kind: str, group: str, name: str, errors: list[FieldError]) -> StatusError:
     """422 Invalid for a non-empty error list, as apierrors.NewInvalid renders it."""
     return status_invalid(kind, name, group, [(e.field, e.reason, e.message()) for e in errors])
