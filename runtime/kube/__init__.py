@@ -9,6 +9,7 @@
     watch.py      watch_with_resume(...)                    list → SYNC… LISTED → watch; relist on 410
     apply.py      apply_objects / delete_objects            kubectl-like created/configured/unchanged
     resources.py  Res, PODS/NODES/…/DEVICES, load_yaml      resource names, Device CRDs as generic resources
+    models.py     MODELS: lightkube-models by name          the API server's /openapi/v2 and field validation
 
 Import the submodules directly; this package imports nothing so that `import runtime.kube.x` stays cheap.
 """

@@ -26,7 +26,26 @@ def _modules(package: str) -> list[tuple[str, ast.Module]]:
 def _imports(tree: ast.Module) -> list[str]:
     names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    return names
+    return names + _dynamic_imports(tree)
+
+
+def _dynamic_imports(tree: ast.Module) -> list[str]:
+    """Modules named in importlib.import_module / __import__ calls (their literal part: an f-string's
+    leading text), so an import by name cannot slip around the rules below."""
+    out = []
+    for n in ast.walk(tree):
+        if not (isinstance(n, ast.Call) and n.args):
+            continue
+        f = n.func
+        name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+        if name not in ("import_module", "__import__"):
+            continue
+        arg = n.args[0]
+        if isinstance(arg, ast.JoinedStr):
+            arg = arg.values[0] if arg.values else arg
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            out.append(arg.value.rstrip("."))
+    return out
 
 
 def _matches(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -75,3 +94,15 @@ def test_checker_catches_a_violation() -> None:
     names = _imports(tree)
     assert [n for n in names if _matches(n, BANNED["runtime.protocol"])] == ["asyncio", "runtime.edge.hub"]
     assert [n for n in names if _matches(n, ("lightkube",))] == ["lightkube"]
+
+
+def test_checker_catches_imports_by_name() -> None:
+    tree = ast.parse(
+        "import importlib\n"
+        "def f(m):\n"
+        "    importlib.import_module(f'lightkube.models.{m}')\n"
+        "    __import__('runtime.edge.hub')\n"
+    )
+    names = _imports(tree)
+    assert [n for n in names if _matches(n, ("lightkube",))] == ["lightkube.models"]
+    assert [n for n in names if _matches(n, BANNED["runtime.cloud"])] == ["runtime.edge.hub"]
