@@ -10,6 +10,7 @@
     ├── ProtocolError                    a frame that is not a KubeEdge message (see protocol.codec)
     ├── NotFound / Conflict              objects missing or changed underneath us
     ├── StatusError                      an embedded API server answer sent as a `kind: Status` body
+    ├── Refused                          a peer's request the cloud answers with an HTTP refusal
     └── listen.AddressInUse              a port kedge must listen on is taken (names it and the fix)
 
 Each error carries `hint`, one line naming the fix, and its message names the endpoint, file or object.
@@ -81,3 +82,13 @@ class NotFound(KedgeError):
 
 class Conflict(KedgeError):
     """An object changed underneath us or already exists."""
+
+
+class Refused(KedgeError):
+    """A request from a peer (an edge) that the cloud refuses; answered with HTTP ``status`` and the
+    message as the reason: 403 for what the node may not do (edge requests), 400/401 for a bad
+    certificate request (bootstrap). Never leaves the server, so it has no exit code of its own."""
+
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status

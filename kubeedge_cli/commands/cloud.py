@@ -17,7 +17,7 @@ async def _main(
     cfg_path: Path | None, root: Path, kubeconfig: Path | None, sets: list[str], verbose: int
 ) -> None:
     from runtime import logs
-    from runtime.cloud import run as cloud_run
+    from runtime.cloud import cloudcore
     from runtime.config import load_cloud
 
     cfg = load_cloud(cfg_path, root, sets)
@@ -28,8 +28,8 @@ async def _main(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    with cloud_run.foreground(root):
-        await cloud_run.run(cfg, stop, cloud_run.default_extra_tasks(), root=root, kubeconfig=kubeconfig)
+    with cloudcore.foreground(root):
+        await cloudcore.run(cfg, stop, root=root, kubeconfig=kubeconfig)
 
 
 @app.command("run")

@@ -8,7 +8,6 @@ embedded API server's entry names any failing controller).
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,8 +19,6 @@ from kubeedge_cli.options import Format, OutputOpt, RootOpt, settings
 from runtime.errors import KedgeError
 
 app = typer.Typer()
-# The cloud side may expose `status(root: Path) -> dict` (with a "healthy" key) here.
-CLOUD_STATUS = "runtime.cloud.status:status"
 
 
 def _cert_expiry(path: Path) -> float | None:
@@ -102,16 +99,9 @@ def edge_status(root: Path) -> dict[str, Any]:
 
 
 def cloud_status(root: Path) -> dict[str, Any]:
-    module, _, name = CLOUD_STATUS.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return {
-            "role": "cloud",
-            "healthy": None,
-            "message": "no cloud role installed (no cloud status in this build)",
-        }
-    return dict(fn(root))
+    from runtime.cloud.status_socket import status
+
+    return status(root)
 
 
 def _status_of(what: str, root: Path, output: Format) -> None:

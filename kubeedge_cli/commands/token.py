@@ -14,7 +14,7 @@ from kubeedge_cli.options import Format, Settings, global_options, parse_duratio
 from runtime.errors import KedgeError
 
 if TYPE_CHECKING:
-    from runtime.pki.store import PKIStore, TokenInfo
+    from runtime.cloud.pki_store import PKIStore, TokenInfo
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke join tokens.")
 NamespaceOpt = Annotated[str, typer.Option("--namespace", help="Where kedge keeps its Secrets.")]
@@ -39,7 +39,7 @@ def _with_store(s: Settings, namespace: str, use: Callable[[PKIStore], Awaitable
     store, close the connection."""
 
     async def main() -> T:
-        from runtime.pki.store import PKIStore
+        from runtime.cloud.pki_store import PKIStore
 
         async with connect(s.kubeconfig, s.root) as client:
             return await use(PKIStore(client, namespace))

@@ -22,26 +22,17 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
-from runtime.errors import AuthError, KedgeError
+from runtime.cloud.pki_store import PKIStore
+from runtime.errors import AuthError, KedgeError, Refused
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import NODES
 from runtime.listen import CLOUD_HINT, AddressInUse, start_site
 from runtime.pki import ANN_KEY_HASH, certs, tokens
-from runtime.pki.store import PKIStore
 
 log = logging.getLogger("kedge.cloud.bootstrap")
 MAX_CSR_BYTES = 64 * 1024
 EXT_KEY_USAGE_SERVER_AUTH, EXT_KEY_USAGE_CLIENT_AUTH = 1, 2  # Go's x509.ExtKeyUsage numbers
-
-
-class Refused(Exception):
-    """An HTTP refusal with a status and a human-readable reason."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class Bootstrap:
@@ -100,21 +91,21 @@ class Bootstrap:
         node = request.headers.get("NodeName", "").strip()
         try:
             if not node:
-                raise Refused(400, "NodeName header is required")
+                raise Refused("NodeName header is required", status=400)
             renewing, existing = await self._authenticate(request, node)
             csr = await request.read()
             if not csr:
-                raise Refused(400, "request body must be the DER certificate signing request")
+                raise Refused("request body must be the DER certificate signing request", status=400)
             try:
                 cert = self.ca.sign_node_csr(csr, node, self.cert_days, usages=_usages(request))
             except certs.CSRRejected as exc:
-                raise Refused(400, str(exc)) from exc
+                raise Refused(str(exc), status=400) from exc
             if existing is not None:  # a new Node gets its key hash when the hub registers it
                 await self._record_key(node, cert)
         except Refused as exc:
-            log.info("refused certificate for node %s: %s (%d)", node or "?", exc.reason, exc.status)
+            log.info("refused certificate for node %s: %s (%d)", node or "?", exc.message, exc.status)
             self._count("edge.crt", exc.status)
-            return web.Response(status=exc.status, text=exc.reason)
+            return web.Response(status=exc.status, text=exc.message)
         log.info("signed certificate for node %s (%s)", node, "renewal" if renewing else "join")
         self._count("edge.crt", 200)
         return web.Response(body=certs.cert_der(cert), content_type="application/octet-stream")
@@ -128,32 +119,34 @@ class Bootstrap:
             try:
                 named = self.ca.verify_client(peer)
             except AuthError as exc:
-                raise Refused(401, f"failed to verify the certificate for node {node}: {exc}") from exc
+                raise Refused(f"failed to verify the certificate for node {node}: {exc}", status=401) from exc
             if named != node:
-                raise Refused(401, f"certificate is for node {named}, request is for node {node}")
+                raise Refused(f"certificate is for node {named}, request is for node {node}", status=401)
             return True, await self._node_annotations(node)
         header = request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if not header:
-            raise Refused(401, "token validation failure: no Authorization header (expected Bearer <token>)")
+            raise Refused(
+                "token validation failure: no Authorization header (expected Bearer <token>)", status=401
+            )
         if scheme.lower() != "bearer" or not value.strip():
-            raise Refused(401, "malformed token: Authorization must be `Bearer <token>`")
+            raise Refused("malformed token: Authorization must be `Bearer <token>`", status=401)
         jwt = value.strip()
         try:
             if jwt.count(".") == 3:  # the whole `<ca hash>.<jwt>` join token: accept it too
                 jwt = tokens.split_token(jwt)[1]
             claims = await self.store.verify_token(jwt)
         except tokens.TokenError as exc:
-            raise Refused(401, f"token validation failure: {exc}") from exc
+            raise Refused(f"token validation failure: {exc}", status=401) from exc
         if claims.node and claims.node != node:
-            raise Refused(401, f"token {claims.jti} was created for node {claims.node}, not {node}")
+            raise Refused(f"token {claims.jti} was created for node {claims.node}, not {node}", status=401)
         existing = await self._node_annotations(node)
         if not claims.node:
             if existing is not None and existing.get(ANN_KEY_HASH):
                 raise Refused(
-                    409,
                     f"node name taken: node {node} already exists with a registered key; a token is no "
                     f"licence to take it over — use `kedge token create --node {node}` to re-join it",
+                    status=409,
                 )
         return False, existing
 
@@ -183,9 +176,9 @@ def _usages(request: web.Request) -> tuple[str, ...]:
     try:
         values = json.loads(raw)
     except ValueError as exc:
-        raise Refused(400, f"ExtKeyUsages header is not a JSON list: {raw[:40]}") from exc
+        raise Refused(f"ExtKeyUsages header is not a JSON list: {raw[:40]}", status=400) from exc
     if not isinstance(values, list) or not values:
-        raise Refused(400, "ExtKeyUsages header must be a non-empty JSON list")
+        raise Refused("ExtKeyUsages header must be a non-empty JSON list", status=400)
     out = []
     for v in values:
         if v == EXT_KEY_USAGE_CLIENT_AUTH:
@@ -193,7 +186,9 @@ def _usages(request: web.Request) -> tuple[str, ...]:
         elif v == EXT_KEY_USAGE_SERVER_AUTH:
             out.append("server")
         else:
-            raise Refused(400, f"ExtKeyUsages: usage {v!r} is not allowed (only 1 ServerAuth, 2 ClientAuth)")
+            raise Refused(
+                f"ExtKeyUsages: usage {v!r} is not allowed (only 1 ServerAuth, 2 ClientAuth)", status=400
+            )
     return tuple(dict.fromkeys(out))
 
 

@@ -4,7 +4,7 @@ The first part lets a joiner check the CA it downloads (no trust on first use); 
 bearer credential for `GET /edge.crt`. kedge JWTs are HS256 with claims `exp`, `jti` and optionally
 `description` and `node`. The HMAC key is a random secret of its own (never the CA key, unlike
 KubeEdge), so rotating tokens never touches the CA. HS256 is small enough to do with stdlib hmac —
-no JWT dependency. Pure functions only: storage and revocation live in runtime.pki.store.
+no JWT dependency. Pure functions only: storage and revocation live in runtime.cloud.pki_store.
 """
 
 from __future__ import annotations

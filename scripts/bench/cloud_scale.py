@@ -69,7 +69,7 @@ def wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float, what: s
 
 
 async def status(root: Path) -> dict[str, Any]:
-    from runtime.cloud.status import read
+    from runtime.cloud.status_socket import read
 
     for _ in range(50):
         s = await asyncio.to_thread(read, root / "run" / "kedge" / "cloud.sock", 10.0)
@@ -80,11 +80,11 @@ async def status(root: Path) -> dict[str, Any]:
 
 
 async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from runtime.cloud.pki_store import PKIStore
     from runtime.kube.client import make_client
     from runtime.kube.errors import AlreadyExists
     from runtime.kube.resources import CRDS, NAMESPACES, PODS, load_yaml
     from runtime.pki import certs
-    from runtime.pki.store import PKIStore
     from runtime.templates import templates_dir
 
     kedge_cmd = [sys.executable, "-m", "kubeedge_cli.entry"]

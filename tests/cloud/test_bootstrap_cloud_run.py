@@ -11,11 +11,12 @@ from pathlib import Path
 
 import httpx
 
-from runtime.cloud import run as cloud_run
+from runtime.cloud import cloudcore as cloud_run
+from runtime.cloud.context import CloudContext, build_context
+from runtime.cloud.pki_store import PKIStore
 from runtime.config import CloudConfig
 from runtime.kube.client import KubeClient
 from runtime.pki import certs, tls
-from runtime.pki.store import PKIStore
 from tests.fixtures.apiserver import ApiServer
 from tests.fixtures.cloudinit import ensure_namespace
 from tests.fixtures.procs import KEDGE, Spawner, wait_for
@@ -97,7 +98,7 @@ async def test_run_stops_when_an_extra_task_fails(apiserver: ApiServer, tmp_path
     cfg.hub.cert_port = 0
     cfg.metrics_address = "127.0.0.1:0"
 
-    async def broken(ctx: cloud_run.CloudContext) -> None:
+    async def broken(ctx: CloudContext) -> None:
         assert ctx.hub_ssl is not None and ctx.ca is not None
         raise RuntimeError("hub could not bind")
 
@@ -115,10 +116,10 @@ async def test_run_stops_when_an_extra_task_fails(apiserver: ApiServer, tmp_path
 async def test_serving_lifecycle_reissues_a_short_lived_certificate(
     apiserver: ApiServer, kube: KubeClient, tmp_path: Path
 ) -> None:
+    from runtime.cloud import pki_store
     from runtime.kube.resources import SECRETS
-    from runtime.pki import store as pki_store
 
-    ctx = await cloud_run.build_context(CloudConfig(), tmp_path, apiserver.kubeconfig)
+    ctx = await build_context(CloudConfig(), tmp_path, apiserver.kubeconfig)
     try:
         await kube.delete(SECRETS, pki_store.SERVING_SECRET, namespace="kubeedge")
         short, key = await ctx.store.ensure_serving(ctx.ca, ctx.advertise(), days=20)

@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 
+from runtime.cloud.pki_store import PKIStore
 from runtime.edge.edgehub import EdgeHub
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import DEVICEMODELS, DEVICES, DEVICESTATUSES, PODS
 from runtime.pki import certs, tls
-from runtime.pki.store import PKIStore
 from runtime.protocol import GROUP_META, OP_INSERT, SRC_EDGED, Message, new_message
 from tests.cloud.test_controllers import pod
 from tests.cloud.test_devices import device, install_device_crds, model

@@ -189,7 +189,7 @@ async def test_api_older_than_1_16_is_refused_naming_the_minimum(tmp_path: Path)
 def test_in_cluster_cloud_adds_its_service_names_to_the_sans() -> None:
     from prometheus_client import CollectorRegistry
 
-    from runtime.cloud.run import CloudContext
+    from runtime.cloud.context import CloudContext
     from runtime.config import CloudConfig
 
     cfg = CloudConfig()

@@ -13,16 +13,17 @@ from typing import Any, cast
 import pytest
 from lightkube.config.client_adapter import BearerAuth
 
-from runtime.cloud import run as cloud_run
+from runtime.cloud import cloudcore as cloud_run
+from runtime.cloud.context import CloudContext
 from runtime.cloud.controllers.liveness import ANN_OWNER, CONDITION, LEASE_NS, LEASE_PATH, NodeLiveness
 from runtime.cloud.controllers.replicas import Replicas
 from runtime.cloud.controllers.world import EDGE_LABEL, World
 from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.pki_store import PKIStore
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound, Unauthorized
 from runtime.kube.leanhttp import LeanHTTP
 from runtime.kube.resources import LEASES, NODES
-from runtime.pki.store import PKIStore
 from tests.fixtures.cloudctl import CloudEnv, until
 from tests.fixtures.cloudinit import ensure_namespace
 
@@ -119,7 +120,7 @@ async def test_token_gc_runs_on_the_leader_only(kube: KubeClient) -> None:
     store = PKIStore(kube, "kubeedge")
     info, _ = await store.create_token(ttl=60, now=time.time() - 600)  # expired
     leader = [False]
-    ctx = cast(cloud_run.CloudContext, SimpleNamespace(store=store, leader=lambda: leader[0]))
+    ctx = cast(CloudContext, SimpleNamespace(store=store, leader=lambda: leader[0]))
     task = asyncio.create_task(cloud_run._token_gc(ctx, every=0.05))
     await asyncio.sleep(0.5)
     assert info.id in {t.id for t in await store.list_tokens()}  # a follower leaves it alone

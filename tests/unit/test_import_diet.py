@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("asyncio", "ssl", "httpx", "lightkube", "cryptography", "docker", "sqlite3", "yaml", "aiohttp",
-         "websockets", "uvloop", "runtime.kube", "runtime.cloud.run", "runtime.edge.run")  # fmt: skip
+         "websockets", "uvloop", "runtime.kube", "runtime.cloud.cloudcore", "runtime.edge.run")  # fmt: skip
 
 PROBE = """
 import json, sys

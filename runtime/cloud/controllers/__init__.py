@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runtime.cloud.admission import Admission
 from runtime.cloud.controllers.edgectl import EdgeController
@@ -28,14 +28,9 @@ from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.protocol import Message
 
-if TYPE_CHECKING:
-    from runtime.cloud.run import CloudContext
-
 log = logging.getLogger("kedge.cloud.controllers")
 
-__all__ = ["CloudControllers", "current", "run"]
-
-_running: dict[int, CloudControllers] = {}  # id(ctx) -> controllers, for the status endpoint
+__all__ = ["CloudControllers"]
 
 
 class CloudControllers:
@@ -91,6 +86,10 @@ class CloudControllers:
             on_register=self.liveness.registration_marks,
         )
         self.started = time.time()
+
+    def synced(self) -> bool:
+        """The edge controller has listed everything once (readiness check "controllers")."""
+        return bool(self.edge and self.edge.synced.is_set())
 
     @property
     def identity(self) -> str:
@@ -185,7 +184,7 @@ class CloudControllers:
             "edges": edges,
             "pendingAcks": self.hub.pending_acks(),
             "heldNodes": self.liveness.owned(),
-            "synced": bool(self.edge and self.edge.synced.is_set()),
+            "synced": self.synced(),
             "ackStateBacklog": self.store.backlog if self.store else 0,
             "counters": {  # monotonic, for rates (benchmarks, dashboards)
                 "messagesSent": self.edge.messages_sent if self.edge else 0,
@@ -209,34 +208,3 @@ class CloudControllers:
                 "requestWrites": self.requests.writes,
             },
         }
-
-
-def current(ctx: CloudContext) -> CloudControllers | None:
-    return _running.get(id(ctx))
-
-
-async def run(ctx: CloudContext) -> None:
-    """Root task: the controllers beside ``runtime.cloud.hub_task:serve`` (and the status socket)."""
-    from runtime.cloud import hub_task
-    from runtime.cloud.status import serve_status
-
-    hub = await hub_task.hub_for(ctx)
-    cfg = ctx.cfg
-    ctl = CloudControllers(
-        ctx.client,
-        hub,
-        namespace=cfg.namespace,
-        lease_renew=cfg.lease.renew_seconds,
-        lease_seconds=cfg.lease.duration_seconds,
-        autonomy=float(cfg.autonomy_window_seconds),
-    )
-    _running[id(ctx)] = ctl
-    ctx.leader = ctl.replicas.is_leader  # singleton work of run.py (token GC) on one replica only
-    ctx.ready_checks["controllers"] = lambda: bool(ctl.edge and ctl.edge.synced.is_set())
-    status_task = asyncio.create_task(serve_status(ctx, ctl), name="cloud-status")
-    try:
-        await ctl.run()
-    finally:
-        status_task.cancel()
-        await asyncio.gather(status_task, return_exceptions=True)
-        _running.pop(id(ctx), None)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtime.cloud.controllers.world import World, meta, rv_of
-from runtime.errors import KedgeError
+from runtime.errors import KedgeError, Refused
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound, StatusInfo
 from runtime.kube.resources import CONFIGMAPS, EVENTS, LEASES, NODES, PODS, SECRETS, SERVICEACCOUNTS
@@ -54,10 +54,6 @@ LEASE_NS = "kube-node-lease"
 TOKEN_SECONDS = 3607  # what edgecore asks for (recorded)
 LEASE_MIN_WRITE = 10.0  # the cloud writes each Lease at most this often (design.md §4)
 Send = Callable[[str, Message], Awaitable[Any]]
-
-
-class Refused(Exception):
-    """A request the node may not make: answered 403 Forbidden."""
 
 
 def status_of(exc: BaseException, name: str, kind: str) -> dict[str, Any]:
@@ -128,7 +124,7 @@ class EdgeRequests:
                 return  # events: accepted, no answer (edgecore does not wait for one)
             if isinstance(content, tuple):
                 content, rv = content
-        except (KedgeError, Refused) as exc:
+        except KedgeError as exc:  # Refused among them: 403 Forbidden
             kind = {RT_NODEPATCH: "nodes", RT_PODPATCH: "pods"}.get(r.type, r.type)
             content = object_result(None, status_of(exc, name, kind))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

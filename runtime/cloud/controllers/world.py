@@ -8,7 +8,6 @@ API call. The model is sans-I/O (the watches feed ``apply``), so its rules are t
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 from runtime.cloud.controllers.refs import PodRefs, pod_refs
@@ -139,9 +138,6 @@ class World:
 
     # --- questions ---------------------------------------------------------------------------
 
-    def pods_on(self, node: str) -> list[Obj]:
-        return [self.pods[u] for u in sorted(self.pods_by_node.get(node, ()))]
-
     def references(self, node: str, typ: str, namespace: str, name: str) -> bool:
         """Node-authorizer check: does a pod on ``node`` reference this ConfigMap/Secret?"""
         return self.ref_nodes.get((typ, namespace, name), Counter()).get(node, 0) > 0
@@ -186,10 +182,3 @@ class World:
 
 def node_of(pod: Obj) -> str:
     return str((pod.get("spec") or {}).get("nodeName") or "")
-
-
-def nodes_of(events: Iterable[set[str]]) -> set[str]:
-    out: set[str] = set()
-    for e in events:
-        out |= e
-    return out

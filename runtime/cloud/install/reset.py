@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.cloud import pki_store as store
 from runtime.cloud.install import procs, systemd
 from runtime.cloud.install.existing import installed_by_kedge
 from runtime.cloud.install.manifests import InstallOptions, render
@@ -26,7 +27,6 @@ from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CRDS, DEVICEMODELS, DEVICES, DEVICESTATUSES, NAMESPACES, SECRETS, Res
 from runtime.paths import Paths
-from runtime.pki import store
 
 
 @dataclass

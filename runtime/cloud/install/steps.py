@@ -22,6 +22,7 @@ from typing import Any, Literal
 from runtime.cloud.install import procs
 from runtime.cloud.install import systemd as systemd_unit
 from runtime.cloud.install.manifests import InstallOptions, cloud_config
+from runtime.cloud.pki_store import PKIStore, TokenInfo
 from runtime.config import apply_overrides, save
 from runtime.errors import ConfigError, KedgeError, UsageError
 from runtime.fsutil import missing, remove_created, write_atomic
@@ -30,7 +31,6 @@ from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import DEPLOYMENTS
 from runtime.paths import Paths
 from runtime.pki import certs
-from runtime.pki.store import PKIStore, TokenInfo
 
 InitMode = Literal["cluster", "host", "embedded"]
 DEFAULT_APISERVER_PORT = 6443

@@ -1,4 +1,4 @@
-"""The hub as a `kedge cloud run` root task: started from a CloudContext, found by controllers."""
+"""The hub as a `kedge cloud run` root task: started from a CloudContext, address and readiness published."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
-from runtime.cloud import hub_task
+from runtime.cloud.cloudcore import serve_hub
+from runtime.cloud.context import CloudContext
+from runtime.cloud.hub import CloudHub
 from runtime.cloud.hub_session import SessionInfo
-from runtime.cloud.run import CloudContext
 from runtime.config import CloudConfig
 from runtime.protocol import new_message
 from runtime.protocol.message import Message
@@ -24,8 +25,10 @@ async def test_serve_and_subscribe(tls_certs: TLSCerts, edge_factory: Callable[.
     none = cast(Any, None)
     ctx = CloudContext(cfg, none, none, none, tls_certs.authority, CollectorRegistry())
     ctx.hub_ssl = tls_certs.server_context()
-    task = asyncio.create_task(hub_task.serve(ctx))
-    hub = await hub_task.hub_for(ctx, wait=5)
+    hub = CloudHub.from_config(cfg.hub, ssl_context=ctx.hub_ssl, registry=ctx.registry)
+    started = asyncio.Event()
+    task = asyncio.create_task(serve_hub(ctx, hub, started))
+    await asyncio.wait_for(started.wait(), 5)
     assert ctx.ready()["cloudhub"]
     host, _, port = ctx.addresses["hub"].rpartition(":")
     assert host == "127.0.0.1" and int(port) == hub.bound_port

@@ -1,76 +1,113 @@
-"""`kedge cloud run`: the cloud process root (style.md "root tasks", design.md §3 to §5).
+"""`kedge cloud run`: the cloud process, assembled here and nowhere else (as k3s's ``run(cfg, stop)``).
 
-    run(cfg, stop, extra_tasks=(...), root=..., kubeconfig=...)
+    run(cfg, stop, serve_edges=None, root=..., kubeconfig=...)
 
-builds a CloudContext (API client, CA, PKI store, serving certificate, metrics registry), then runs
-named root tasks until `stop` is set or one of them ends: the health server (/healthz, /readyz,
-/metrics), the certificate bootstrap server (:10002), the serving-certificate lifecycle, token GC,
-and whatever `extra_tasks` the channel adds (CloudHub on :10000, controllers). Any root task ending
-stops the process; the failure that ended it is re-raised after the others were cancelled.
+1. ``build_context`` (context.py): API client, CA, PKI store, serving certificate, metrics registry.
+2. ``build_edges``: the CloudHub (:10000), the cloud controllers (controllers/) and the Device controller
+   (devices/), each handed what it needs — the API client, the hub, its ack-state store, the registry.
+3. Named root tasks until ``stop`` is set or one of them ends (style.md "root tasks"): the health server
+   (/healthz, /readyz, /metrics), the certificate bootstrap server (:10002, bootstrap.py), the
+   serving-certificate lifecycle, token GC, and the edge side: the hub, the controllers (with the status
+   socket, status_socket.py) and the Device controller. Any root task ending stops the process; the
+   failure that ended it is re-raised after the others were cancelled.
 
-Extra tasks get the context and use `ctx.hub_ssl` (client certificate required, re-loaded in place
-when the serving certificate is re-issued) and `ctx.ready_checks[name] = callable` to gate /readyz.
+Once health, bootstrap and the hub listen, ``addresses.json`` tells scripts and tests the bound ports.
+Tests replace the edge side with their own tasks (``serve_edges``: each ``async def f(ctx)``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime import __version__
-from runtime.cloud import bootstrap, hub_task
+from runtime.cloud import bootstrap
+from runtime.cloud.context import CloudContext, build_context
+from runtime.cloud.controllers import CloudControllers
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices import ACK_OWNER, DeviceController
+from runtime.cloud.hub import CloudHub
+from runtime.cloud.pki_store import REISSUE_BEFORE
+from runtime.cloud.status_socket import serve_status
 from runtime.config import CloudConfig
-from runtime.errors import ConfigError, KedgeError, UsageError
+from runtime.errors import ConfigError, UsageError
 from runtime.fsutil import read_pid, write_atomic
-from runtime.kube.client import KubeClient, make_client
-from runtime.kube.errors import KubeNotFound
 from runtime.listen import CLOUD_HINT, AddressInUse, start_site
 from runtime.paths import Paths
-from runtime.pki import certs, tls
-from runtime.pki.store import REISSUE_BEFORE, PKIStore
+from runtime.pki import certs
 
 log = logging.getLogger("kedge.cloud")
 DEFAULT_HEALTH = "127.0.0.1:10550"
 CERT_CHECK_SECONDS = 3600.0
 TOKEN_GC_SECONDS = 600.0
-ExtraTask = Callable[["CloudContext"], Awaitable[None]]
-
-# The tasks `kedge cloud run` adds to the root, as "module:function" (each `async def f(ctx)`):
-# CloudHub (:10000) and the controllers register here, one line each.
-EXTRA_TASKS: list[str] = ["runtime.cloud.hub_task:serve", "runtime.cloud.controllers:run"]
+CloudTask = Callable[[CloudContext], Awaitable[None]]
 
 
-def default_extra_tasks() -> list[ExtraTask]:
-    """Import the registered extra tasks (an import error is a packaging bug: let it surface), then
-    the ones wired here explicitly (the Device controller)."""
-    out: list[ExtraTask] = []
-    for spec in EXTRA_TASKS:
-        module, _, name = spec.partition(":")
-        out.append(getattr(importlib.import_module(module), name))
-    out.append(devices)
-    return out
+@dataclass
+class Edges:
+    """What serves the edges, built before anything runs so that each part is handed the others."""
+
+    hub: CloudHub
+    controllers: CloudControllers
+    devices: DeviceController
 
 
-async def devices(ctx: CloudContext) -> None:
-    """Root task: the Device controller (runtime/cloud/devices/), given what it needs — the API client,
-    the hub it sends through and is called back by, and its own ack-state store."""
-    hub = await hub_task.hub_for(ctx)
-    store = SyncStore(ctx.client, ctx.cfg.namespace, owner=ACK_OWNER, epoch_suffix="device-epoch")
-    ctl = DeviceController(ctx.client, hub, store=store, registry=ctx.registry)
+def build_edges(ctx: CloudContext) -> Edges:
+    """The hub from ``[hub]``, the controllers and the Device controller wired to it and to the API."""
+    cfg = ctx.cfg
+    hub = CloudHub.from_config(cfg.hub, ssl_context=ctx.hub_ssl, registry=ctx.registry)
+    controllers = CloudControllers(
+        ctx.client,
+        hub,
+        namespace=cfg.namespace,
+        lease_renew=cfg.lease.renew_seconds,
+        lease_seconds=cfg.lease.duration_seconds,
+        autonomy=float(cfg.autonomy_window_seconds),
+    )
+    store = SyncStore(ctx.client, cfg.namespace, owner=ACK_OWNER, epoch_suffix="device-epoch")
+    devices = DeviceController(ctx.client, hub, store=store, registry=ctx.registry)
+    ctx.leader = controllers.replicas.is_leader  # singleton work (token GC) on one replica only
+    ctx.ready_checks["controllers"] = controllers.synced
+    return Edges(hub, controllers, devices)
+
+
+async def serve_hub(ctx: CloudContext, hub: CloudHub, started: asyncio.Event) -> None:
+    """CloudHub on ``[hub] bind:websocket_port`` until cancelled (readiness check "cloudhub")."""
+    await hub.start()
+    ctx.addresses["hub"] = f"{ctx.cfg.hub.bind}:{hub.bound_port}"
+    ctx.ready_checks["cloudhub"] = lambda: True
+    started.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        ctx.ready_checks["cloudhub"] = lambda: False
+        await hub.stop()
+
+
+async def _controllers(ctx: CloudContext, ctl: CloudControllers, hub_up: asyncio.Event) -> None:
+    """The cloud controllers once the hub listens, and the status socket beside them."""
+    await hub_up.wait()
+    status_task = asyncio.create_task(serve_status(ctx, ctl), name="cloud-status")
+    try:
+        await ctl.run()
+    finally:
+        status_task.cancel()
+        await asyncio.gather(status_task, return_exceptions=True)
+
+
+async def _devices(hub: CloudHub, ctl: DeviceController, hub_up: asyncio.Event) -> None:
+    """The Device controller once the hub listens, subscribed to the hub's edge events."""
+    await hub_up.wait()
     unsubscribe = hub.subscribe(
         on_message=ctl.on_message,
         on_connect=ctl.on_connect,
@@ -85,82 +122,11 @@ async def devices(ctx: CloudContext) -> None:
         unsubscribe()
 
 
-@dataclass
-class CloudContext:
-    """What every cloud task shares. Built once by `run`; tasks must not replace its members."""
-
-    cfg: CloudConfig
-    paths: Paths
-    client: KubeClient
-    store: PKIStore
-    ca: certs.CA
-    registry: CollectorRegistry
-    serving_cert: bytes = b""  # DER
-    serving_key: bytes = b""  # DER
-    hub_ssl: Any = None  # ssl.SSLContext, client certificate required (CloudHub :10000)
-    bootstrap_ssl: Any = None  # ssl.SSLContext, client certificate optional (:10002)
-    ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
-    addresses: dict[str, str] = field(default_factory=dict)  # what each server actually bound
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    in_cluster: bool = False  # running in a pod with the ServiceAccount's credentials
-    # Whether this replica does the cluster's singleton work (token GC); the controllers replace it with
-    # their replica leadership, a cloud without them is alone.
-    leader: Callable[[], bool] = field(default=lambda: True)
-    serving_expiry: Gauge = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.serving_expiry = Gauge(
-            "kedge_cloud_serving_cert_expiry_timestamp_seconds",
-            "Expiry of the CloudHub serving certificate (unix time)",
-            registry=self.registry,
-        )
-
-    def ready(self) -> dict[str, bool]:
-        out = {}
-        for name, check in self.ready_checks.items():
-            try:
-                out[name] = bool(check())
-            except Exception:
-                out[name] = False
-        return out
-
-    def advertise(self) -> list[str]:
-        """SANs of the serving certificate: the advertise addresses (default loopback) and, in a
-        pod, the Service's DNS names so edges inside the cluster can verify it too."""
-        out = list(self.cfg.advertise_addresses) or ["127.0.0.1", "localhost"]
-        if self.in_cluster:
-            ns = self.cfg.namespace
-            out += [f"kedge-cloud.{ns}.svc", f"kedge-cloud.{ns}.svc.cluster.local"]
-        return out
-
-    def install_serving(self, cert_der: bytes, key_der: bytes) -> None:
-        """Use a (new) serving certificate: existing ssl contexts are re-loaded in place, so servers
-        already listening hand it to every new handshake without a restart."""
-        self.serving_cert, self.serving_key = cert_der, key_der
-        if self.hub_ssl is None:
-            self.hub_ssl = tls.server_context(cert_der, key_der, self.ca.cert_der, require_client_cert=True)
-            self.bootstrap_ssl = tls.server_context(cert_der, key_der, self.ca.cert_der)
-        else:
-            for ctx in (self.hub_ssl, self.bootstrap_ssl):
-                tls.reload_chain(ctx, cert_der, key_der)
-        cert = certs.load_cert(cert_der)
-        self.serving_expiry.set(certs.not_after(cert).timestamp())
-
-
 def _split_addr(text: str, what: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
         raise ConfigError(f"{what} = {text!r}: expected host:port, e.g. 127.0.0.1:10550")
     return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def _kubeconfig_flag(cfg: CloudConfig, kubeconfig: Path | None) -> Path | None:
-    """--kubeconfig, else the config's kubeconfig if that file exists, else the usual lookup."""
-    if kubeconfig is not None:
-        return kubeconfig
-    if cfg.kubeconfig and Path(cfg.kubeconfig).is_file():
-        return Path(cfg.kubeconfig)
-    return None
 
 
 async def _all_set(*events: asyncio.Event) -> None:
@@ -170,32 +136,6 @@ async def _all_set(*events: asyncio.Event) -> None:
 
 async def _wait(event: asyncio.Event) -> None:
     await event.wait()
-
-
-async def build_context(cfg: CloudConfig, root: Path, kubeconfig: Path | None = None) -> CloudContext:
-    """Connect, load-or-create the CA (persisted before use) and the serving certificate."""
-    paths = Paths.of(root, "cloud")
-    client = make_client(_kubeconfig_flag(cfg, kubeconfig))
-    try:
-        store = PKIStore(client, cfg.namespace)
-        try:
-            ca = await store.ensure_ca()
-        except KubeNotFound as exc:
-            raise KedgeError(
-                f"cannot keep the CA in namespace {cfg.namespace} of {client.server}: {exc}",
-                hint="install the cloud's namespace and CRDs first: kedge init --host (or kedge init)",
-            ) from exc
-        ctx = CloudContext(cfg, paths, client, store, ca, CollectorRegistry())
-        ctx.in_cluster = client.source_info.source == "in-cluster"
-        cert, key = await store.ensure_serving(ca, ctx.advertise(), cfg.hub.cert_validity_days)
-        ctx.install_serving(cert, key)
-    except BaseException:
-        await client.close()
-        raise
-    Gauge("kedge_cloud_info", "kedge cloud build", ["version"], registry=ctx.registry).labels(
-        __version__
-    ).set(1)
-    return ctx
 
 
 # ---------------------------------------------------------------------------- root tasks
@@ -318,13 +258,14 @@ def foreground(root: Path) -> Iterator[None]:
 async def run(
     cfg: CloudConfig,
     stop: asyncio.Event,
-    extra_tasks: Iterable[ExtraTask] = (),
+    serve_edges: Iterable[CloudTask] | None = None,
     *,
     root: Path = Path("/"),
     kubeconfig: Path | None = None,
     context: CloudContext | None = None,
 ) -> None:
-    """Run the cloud until `stop` is set (SIGTERM) or a root task ends (its error is re-raised)."""
+    """Run the cloud until `stop` is set (SIGTERM) or a root task ends (its error is re-raised).
+    ``serve_edges`` None: kedge's own edge side (``build_edges``); else these tasks instead (tests)."""
     ctx = context or await build_context(cfg, root, kubeconfig)
     ctx.stop = stop
     tasks: dict[asyncio.Task[None], str] = {}
@@ -333,15 +274,22 @@ async def run(
         tasks[asyncio.ensure_future(coro)] = name
 
     try:
-        health_up, boot_up = asyncio.Event(), asyncio.Event()
+        health_up, boot_up, hub_up = asyncio.Event(), asyncio.Event(), asyncio.Event()
         spawn("health", _health(ctx, health_up))
         spawn("bootstrap", _bootstrap(ctx, boot_up))
         spawn("serving-cert", _serving_lifecycle(ctx))
         spawn("token-gc", _token_gc(ctx))
-        for i, extra in enumerate(extra_tasks):
-            spawn(getattr(extra, "__name__", f"extra-{i}"), extra(ctx))
+        if serve_edges is None:
+            edges = build_edges(ctx)
+            spawn("cloudhub", serve_hub(ctx, edges.hub, hub_up))
+            spawn("controllers", _controllers(ctx, edges.controllers, hub_up))
+            spawn("devices", _devices(edges.hub, edges.devices, hub_up))
+        else:
+            hub_up.set()
+            for i, serve in enumerate(serve_edges):
+                spawn(getattr(serve, "__name__", f"edges-{i}"), serve(ctx))
         spawn("stop", _wait(stop))
-        up = asyncio.ensure_future(_all_set(health_up, boot_up))
+        up = asyncio.ensure_future(_all_set(health_up, boot_up, hub_up))
         done, _ = await asyncio.wait({up, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         if up in done:
             _write_addresses(ctx)

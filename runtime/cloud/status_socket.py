@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from runtime import __version__
 
 if TYPE_CHECKING:
+    from runtime.cloud.context import CloudContext
     from runtime.cloud.controllers import CloudControllers
-    from runtime.cloud.run import CloudContext
 
 
 def socket_path(root: Path) -> Path:
@@ -146,7 +146,3 @@ def status(root: Path) -> dict[str, Any]:
         "pendingAcks": None,
         "checkedAt": time.time(),
     }
-
-
-async def cloud_status(root: Path) -> dict[str, Any]:
-    return await asyncio.to_thread(status, root)
