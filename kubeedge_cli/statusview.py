@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubeedge_cli import render
-from kubeedge_cli.commands import status_devices
+from kubeedge_cli import render, status_devices
 
 # keys whose numeric values are epoch seconds (ISO 8601 in JSON, ages or dates in tables)
 TIME_KEYS = frozenset(
@@ -135,7 +134,7 @@ def edge_section(e: dict[str, Any]) -> None:
         n.get("lastError"),
         e.get("podsError"),
     ]
-    _rows(rows, "edge", problems, status_devices.section(e))  # the device plane: commands/status_devices
+    _rows(rows, "edge", problems, status_devices.section(e))  # the device plane: status_devices.py
     pods = e.get("pods") or []
     if pods:
         render.message("")

@@ -13,8 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kubeedge_cli import render, statusview
-from kubeedge_cli.commands import status_devices
+from kubeedge_cli import render, status_devices, statusview
 from kubeedge_cli.options import Format, OutputOpt, RootOpt, settings
 from runtime.errors import KedgeError
 

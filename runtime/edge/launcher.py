@@ -1,8 +1,9 @@
-"""`kedge edge run [--root R] [--config F] [--set a.b=c] [--foreground] [--no-pods]` — before typer loads.
+"""`kedge edge run [--root R] [--config F] [--set a.b=c] [--foreground] [--no-pods] [--mqtt M]`.
 
 Dispatched by kubeedge_cli/entry.py so the long-lived edge process never imports typer, rich,
-lightkube or cryptography (design.md §3). Here: argparse, logging, glibc arenas capped at 2, the fd
-limit raised, a pid file (refusing to start twice), uvloop, SIGTERM/SIGINT → graceful stop.
+lightkube or cryptography (design.md §3). Here: the command's one parser (argparse; `kedge edge run
+--help` comes here too), logging, glibc arenas capped at 2, the fd limit raised, a pid file (refusing
+to start twice), uvloop, SIGTERM/SIGINT → graceful stop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import resource
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from runtime import eventloop
 from runtime.fsutil import pid_alive, read_pid, write_atomic
@@ -41,22 +43,51 @@ def raise_nofile() -> int:
     return soft
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="kedge edge run", description="Run the edge runtime in this process.")
+class _Help(argparse.HelpFormatter):
+    """`Usage: kedge edge run …`, as the other commands' help (click) begins."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, "Usage: ")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The one parser of `kedge edge run` (kubeedge_cli/commands/edge.py hands its arguments here):
+    argparse, so the long-lived edge process never loads typer/click (design.md §3). It also takes
+    the global options (kubeedge_cli/options.py), as they may come before or after the command."""
+    p = argparse.ArgumentParser(
+        prog="kedge edge run", formatter_class=_Help,
+        description="Run the edge runtime (cloud link, cache, node status, pods) in this process until "
+        "SIGTERM.",
+    )  # fmt: skip
     p.add_argument("words", nargs="*", help=argparse.SUPPRESS)
-    p.add_argument("--root", default=os.environ.get("KEDGE_ROOT", "/"))
-    p.add_argument("--config", default=None, help="edge config (default <root>/etc/kedge/edge.toml)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="A.B=C")
-    p.add_argument("--foreground", action="store_true", help="attached to this terminal (always the case)")
-    p.add_argument("--no-pods", action="store_true", help="do not host the pod manager")
+    p.add_argument("--config", default=None, help="Edge config (default <root>/etc/kedge/edge.toml).")
     p.add_argument(
-        "--mqtt", default=None, metavar="MODE", help="device plane broker: embedded | external=URL | off"
+        "--set", dest="sets", action="append", default=[], metavar="A.B=C", help="Override a config key."
     )
-    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument(
+        "--foreground", action="store_true",
+        help="Accepted for scripts: `kedge edge run` always runs in the foreground, attached to this "
+        "terminal (`kedge join` starts it in the background).",
+    )  # fmt: skip
+    p.add_argument("--no-pods", action="store_true", help="Do not host the pod manager.")
+    p.add_argument(
+        "--mqtt", default=None, metavar="MODE",
+        help="Device plane broker: embedded | external=URL | off (default: config).",
+    )  # fmt: skip
+    p.add_argument(
+        "--root", default=os.environ.get("KEDGE_ROOT", "/"),
+        help="Root every kedge path derives from (default /, or $KEDGE_ROOT).",
+    )  # fmt: skip
+    p.add_argument("-v", "--verbose", action="count", default=0, help="More log detail.")
     p.add_argument("-o", "--output", default=None, help=argparse.SUPPRESS)
     p.add_argument("--kubeconfig", default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
     from runtime.logs import normalize
 
+    p = parser()
     args = p.parse_intermixed_args(normalize(argv))
     if args.words[:2] != ["edge", "run"] or len(args.words) > 2:
         p.error(f"unexpected arguments: {' '.join(args.words)}")

@@ -3,8 +3,8 @@
 The verbs (get/list/create/replace/patch/apply/delete) and resource discovery, spoken as plain JSON
 over runtime/kube/transport.py, because everything kedge does with objects (wire protocol,
 controllers, apply) is JSON anyway and lightkube's dataclass models would be converted back at once.
-The typed lightkube AsyncClient is still there (`.lightkube`) for code inside runtime/kube that wants
-models.
+lightkube does the kubeconfig, auth and TLS (config.py, transport.py); why, in docs/architecture.md
+("The Kubernetes client").
 
 Every failure leaves as a runtime.errors type (see runtime/kube/errors.py).
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from runtime.kube.config import KubeSource, resolve_kubeconfig
 from runtime.kube.errors import KubeNotFound
-from runtime.kube.resources import Res, ResLike, lookup, res_of
+from runtime.kube.resources import Res, lookup
 from runtime.kube.transport import FIELD_MANAGER, KubeTransport
 from runtime.kube.wire import (
     PATCH_CONTENT_TYPES,
@@ -113,14 +113,13 @@ class KubeClient(KubeTransport):
     # -- verbs ----------------------------------------------------------------------------------
 
     async def get(
-        self, res: ResLike, name: str, *, namespace: str | None = None, subresource: str | None = None
+        self, res: Res, name: str, *, namespace: str | None = None, subresource: str | None = None
     ) -> dict[str, Any]:
-        r = res_of(res)
-        return await self.request("GET", r.path(self._ns(r, namespace), name, subresource))
+        return await self.request("GET", res.path(self._ns(res, namespace), name, subresource))
 
     async def list(
         self,
-        res: ResLike,
+        res: Res,
         *,
         namespace: str | None = None,
         labels: Selector = None,
@@ -129,8 +128,7 @@ class KubeClient(KubeTransport):
         resource_version: str | None = None,
     ) -> ObjectList:
         """Every object (following `continue` pages); namespace None on a namespaced kind = all."""
-        r = res_of(res)
-        path = r.collection_path(namespace)
+        path = res.collection_path(namespace)
         params: dict[str, Any] = {
             "labelSelector": selector(labels), "fieldSelector": selector(fields),
             "limit": limit, "resourceVersion": resource_version,
@@ -139,8 +137,8 @@ class KubeClient(KubeTransport):
         while True:
             page = await self.request("GET", path, params=params)
             for item in page.get("items") or []:
-                item.setdefault("apiVersion", r.api_version)
-                item.setdefault("kind", r.kind)
+                item.setdefault("apiVersion", res.api_version)
+                item.setdefault("kind", res.kind)
                 items.append(item)
             meta = page.get("metadata") or {}
             if not meta.get("continue"):
@@ -149,7 +147,7 @@ class KubeClient(KubeTransport):
 
     async def create(
         self,
-        res: ResLike,
+        res: Res,
         obj: Mapping[str, Any],
         *,
         namespace: str | None = None,
@@ -158,18 +156,17 @@ class KubeClient(KubeTransport):
         dry_run: bool = False,
     ) -> dict[str, Any]:
         """POST; with `subresource` (binding, token, eviction) POST to `<name>/<subresource>`."""
-        r = res_of(res)
-        body = with_type(r, obj) if subresource is None else dict(obj)
+        body = with_type(res, obj) if subresource is None else dict(obj)
         path = (
-            r.path(self._ns(r, namespace, obj), name, subresource)
+            res.path(self._ns(res, namespace, obj), name, subresource)
             if subresource
-            else r.path(self._ns(r, namespace, obj))
+            else res.path(self._ns(res, namespace, obj))
         )
         return await self.request("POST", path, params=self._write_params(dry_run), body=body)
 
     async def replace(
         self,
-        res: ResLike,
+        res: Res,
         obj: Mapping[str, Any],
         *,
         namespace: str | None = None,
@@ -177,14 +174,13 @@ class KubeClient(KubeTransport):
         dry_run: bool = False,
     ) -> dict[str, Any]:
         """PUT (optimistic concurrency: a stale metadata.resourceVersion → KubeConflict)."""
-        r = res_of(res)
         name = obj["metadata"]["name"]
-        path = r.path(self._ns(r, namespace, obj), name, subresource)
-        return await self.request("PUT", path, params=self._write_params(dry_run), body=with_type(r, obj))
+        path = res.path(self._ns(res, namespace, obj), name, subresource)
+        return await self.request("PUT", path, params=self._write_params(dry_run), body=with_type(res, obj))
 
     async def patch(
         self,
-        res: ResLike,
+        res: Res,
         name: str,
         patch: Any,
         *,
@@ -195,12 +191,11 @@ class KubeClient(KubeTransport):
         dry_run: bool = False,
         field_manager: str | None = None,
     ) -> dict[str, Any]:
-        r = res_of(res)
         params = self._write_params(dry_run, field_manager)
         if type == "apply" and force:
             params["force"] = "true"
-        path = r.path(
-            self._ns(r, namespace, patch if isinstance(patch, Mapping) else None), name, subresource
+        path = res.path(
+            self._ns(res, namespace, patch if isinstance(patch, Mapping) else None), name, subresource
         )
         return await self.request(
             "PATCH", path, params=params, body=patch, content_type=PATCH_CONTENT_TYPES[type]
@@ -210,14 +205,14 @@ class KubeClient(KubeTransport):
         self,
         obj: Mapping[str, Any],
         *,
-        res: ResLike | None = None,
+        res: Res | None = None,
         force: bool = True,
         dry_run: bool = False,
         field_manager: str | None = None,
         subresource: str | None = None,
     ) -> dict[str, Any]:
         """Server-side apply of a full object (the kind is resolved from apiVersion/kind if needed)."""
-        r = res_of(res) if res is not None else await self.resolve(obj["apiVersion"], obj["kind"])
+        r = res if res is not None else await self.resolve(obj["apiVersion"], obj["kind"])
         return await self.patch(
             r, obj["metadata"]["name"], with_type(r, obj), namespace=self._ns(r, None, obj), type="apply",
             force=force, dry_run=dry_run, field_manager=field_manager, subresource=subresource,
@@ -225,7 +220,7 @@ class KubeClient(KubeTransport):
 
     async def delete(
         self,
-        res: ResLike,
+        res: Res,
         name: str,
         *,
         namespace: str | None = None,
@@ -236,18 +231,17 @@ class KubeClient(KubeTransport):
         dry_run: bool = False,
     ) -> dict[str, Any]:
         """DELETE with DeleteOptions; returns the server's answer (the object, or a Status)."""
-        r = res_of(res)
         opts = delete_options(grace_period=grace_period, propagation=propagation)
         pre = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v is not None}
         if pre:
             opts["preconditions"] = pre
         if dry_run:
             opts["dryRun"] = ["All"]
-        return await self.request("DELETE", r.path(self._ns(r, namespace), name), body=opts)
+        return await self.request("DELETE", res.path(self._ns(res, namespace), name), body=opts)
 
     async def delete_collection(
         self,
-        res: ResLike,
+        res: Res,
         *,
         namespace: str | None = None,
         labels: Selector = None,
@@ -255,10 +249,9 @@ class KubeClient(KubeTransport):
         propagation: Propagation | None = None,
     ) -> dict[str, Any]:
         """DELETE on the collection (`kubectl delete --all`); returns the server's list of deleted objects."""
-        r = res_of(res)
         params = {"labelSelector": selector(labels), "fieldSelector": selector(fields)}
         opts = delete_options(propagation=propagation)
-        return await self.request("DELETE", r.collection_path(namespace), params=params, body=opts)
+        return await self.request("DELETE", res.collection_path(namespace), params=params, body=opts)
 
     def _write_params(self, dry_run: bool, field_manager: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"fieldManager": field_manager or self.field_manager}

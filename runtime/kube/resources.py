@@ -1,29 +1,20 @@
 """Names of the resources kedge uses, and loaders that turn YAML/dicts into objects to apply.
 
 Why a `Res` of our own: the client works on plain dicts (the wire protocol and the controllers carry
-JSON), so it only needs the URL pieces. `Res` gives them without a lightkube import in the caller,
-and `res_of()` accepts any lightkube resource class too (including the generic Device classes below).
+JSON), so it only needs the URL pieces. `Res` gives them without a lightkube import in the caller.
+lightkube's resource registry (`lookup`) knows the plural and scope of every built-in kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from lightkube import codecs
 from lightkube.core import resource as lkr
 from lightkube.core.resource_registry import resource_registry
-from lightkube.generic_resource import (
-    GenericGlobalResource,
-    GenericNamespacedResource,
-    create_global_resource,
-    create_namespaced_resource,
-    create_resources_from_crd,
-)
-
-G = TypeVar("G", GenericNamespacedResource, GenericGlobalResource)
 
 
 @dataclass(frozen=True)
@@ -57,19 +48,6 @@ class Res:
     def collection_path(self, namespace: str | None = None) -> str:
         """The list/watch/deletecollection URL: one namespace, or all (None), of a namespaced kind."""
         return self.path(namespace if self.namespaced else None)
-
-
-ResLike = Res | type[lkr.Resource]
-
-
-def res_of(res: ResLike) -> Res:
-    """A `Res` from itself or from a lightkube resource class (subresource classes → their parent)."""
-    if isinstance(res, Res):
-        return res
-    info = lkr.api_info(res)
-    base = info.parent or info.resource
-    namespaced = issubclass(res, (lkr.NamespacedResource, lkr.NamespacedSubResource))
-    return Res(base.group, base.version, base.kind, info.plural, namespaced)
 
 
 # core/v1
@@ -107,53 +85,32 @@ BUILTIN: tuple[Res, ...] = (
 )  # fmt: skip
 
 
-def _generic(res: Res, base: type[G], create: Callable[[str, str, str, str], type[G]]) -> type[G]:
-    """lightkube's generic class for `res`: the registered one if any (a CRD already seen), else a new one."""
-    existing = resource_registry.get(res.api_version, res.kind)
-    if existing is not None:
-        assert issubclass(existing, base)
-        return existing
-    return create(res.group, res.version, res.kind, res.plural)
-
-
-def _namespaced(res: Res) -> type[GenericNamespacedResource]:
-    return _generic(res, GenericNamespacedResource, create_namespaced_resource)
-
-
-# lightkube generic resources for the KubeEdge kinds (registered, so codecs.from_dict knows them)
-Device = _namespaced(DEVICES)
-DeviceModel = _namespaced(DEVICEMODELS)
-DeviceStatus = _namespaced(DEVICESTATUSES)
-ObjectSync = _namespaced(OBJECTSYNCS)
-ClusterObjectSync = _generic(CLUSTEROBJECTSYNCS, GenericGlobalResource, create_global_resource)
-
-
 def lookup(api_version: str, kind: str) -> Res | None:
-    """The Res for apiVersion/kind from what is known locally (built-ins, lightkube models, CRDs seen)."""
+    """The Res for apiVersion/kind from what is known locally: kedge's list, else lightkube's models of
+    the built-in kinds (None for anything else: the client asks the server's discovery)."""
     for res in BUILTIN:
         if res.api_version == api_version and res.kind == kind:
             return res
     try:
-        return res_of(resource_registry.load(api_version, kind))
+        model = resource_registry.load(api_version, kind)
     except (codecs.LoadResourceError, ValueError, ImportError):
         return None
+    info = lkr.api_info(model)
+    base = info.parent or info.resource
+    namespaced = issubclass(model, (lkr.NamespacedResource, lkr.NamespacedSubResource))
+    return Res(base.group, base.version, base.kind, info.plural, namespaced)
 
 
 def res_from_crd(crd: dict[str, Any]) -> list[Res]:
-    """Every served version of a CRD as Res, and register lightkube generic resources for them."""
+    """Every served version of a CRD as Res."""
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
     namespaced = spec.get("scope", "Namespaced") == "Namespaced"
-    out = [
+    return [
         Res(spec["group"], v["name"], names["kind"], names["plural"], namespaced)
         for v in spec.get("versions") or []
         if v.get("served", True)
     ]
-    try:
-        create_resources_from_crd(codecs.from_dict(crd))  # type: ignore[arg-type]
-    except (ValueError, codecs.LoadResourceError, KeyError):
-        pass  # already registered with another class; Res above is what kedge uses
-    return out
 
 
 def load_yaml(text: str) -> list[dict[str, Any]]:
@@ -173,9 +130,3 @@ def load_yaml(text: str) -> list[dict[str, Any]]:
 
     add(yaml.safe_load_all(text))
     return out
-
-
-def to_lightkube(obj: dict[str, Any]) -> lkr.Resource:
-    """A dict as a lightkube object (standard models or registered generic resources)."""
-    loaded: lkr.Resource = codecs.from_dict(obj)
-    return loaded

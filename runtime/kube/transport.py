@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
-from lightkube import AsyncClient
 from lightkube.config.client_adapter import ConnectionParams
 
 from runtime.kube.config import KubeSource
 from runtime.kube.errors import error_for_response, error_for_status, kube_errors, unreachable
-from runtime.kube.resources import ResLike, res_of
+from runtime.kube.resources import Res
 from runtime.kube.wire import Selector, query, selector
 
 # httpcore runs `import sniffio` on every async request; with sniffio absent (recent anyio no longer
@@ -64,7 +63,6 @@ class KubeTransport:
         with kube_errors(self.server):  # lightkube's auth/TLS from the kubeconfig, kedge's pool size
             self._http = httpx.AsyncClient(**params.httpx_params(source.single), limits=POOL)
             self._watch_http = httpx.AsyncClient(**params.httpx_params(source.single), limits=WATCH_POOL)
-        self._lightkube: AsyncClient | None = None
 
     @property
     def ca_pem(self) -> str | None:
@@ -77,21 +75,9 @@ class KubeTransport:
             return path.read_text()
         return None
 
-    @property
-    def lightkube(self) -> AsyncClient:
-        """lightkube's typed AsyncClient on the same kubeconfig (field manager "kedge")."""
-        if self._lightkube is None:
-            self._lightkube = AsyncClient(
-                self.source_info.config, timeout=httpx.Timeout(self.timeout),
-                field_manager=self.field_manager, trust_env=False,
-            )  # fmt: skip
-        return self._lightkube
-
     async def close(self) -> None:
         await self._http.aclose()
         await self._watch_http.aclose()
-        if self._lightkube is not None:
-            await self._lightkube.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -131,7 +117,7 @@ class KubeTransport:
 
     async def watch_stream(
         self,
-        res: ResLike,
+        res: Res,
         *,
         namespace: str | None = None,
         labels: Selector = None,
@@ -149,13 +135,12 @@ class KubeTransport:
         connection lost without a reset (a silent partition) is resumed instead of hanging for hours.
         runtime.kube.watch.watch_with_resume builds the resuming loop on this.
         """
-        r = res_of(res)
         params: dict[str, Any] = {
             "watch": "true", "labelSelector": selector(labels), "fieldSelector": selector(fields),
             "resourceVersion": resource_version, "timeoutSeconds": timeout_seconds,
             "allowWatchBookmarks": "true" if bookmarks else None,
         }  # fmt: skip
-        path = r.collection_path(namespace)
+        path = res.collection_path(namespace)
         clean = query(params)
         read = read_timeout if read_timeout is not None else min(timeout_seconds + 30.0, WATCH_SILENCE)
         timeout = httpx.Timeout(self.timeout, read=read)
@@ -176,8 +161,8 @@ class KubeTransport:
                         code = int(obj.get("code") or 500)
                         raise error_for_status(self.server, code, obj)
                     if kind in ("ADDED", "MODIFIED", "DELETED"):
-                        obj.setdefault("apiVersion", r.api_version)
-                        obj.setdefault("kind", r.kind)
+                        obj.setdefault("apiVersion", res.api_version)
+                        obj.setdefault("kind", res.kind)
                     yield WatchEvent(str(kind), obj)
         except httpx.ReadTimeout as exc:
             if streaming:

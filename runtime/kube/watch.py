@@ -26,7 +26,7 @@ from runtime.backoff import backoff
 from runtime.errors import Unreachable
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import ApiError, Gone
-from runtime.kube.resources import ResLike, res_of
+from runtime.kube.resources import Res
 from runtime.kube.retry import retryable
 from runtime.kube.wire import Selector
 
@@ -62,7 +62,7 @@ def relist_diff(store: dict[Key, dict[str, Any]], items: list[dict[str, Any]]) -
 
 async def watch_with_resume(
     client: KubeClient,
-    resource_type: ResLike,
+    res: Res,
     namespace: str | None = None,
     labels: Selector = None,
     fields: Selector = None,
@@ -76,7 +76,6 @@ async def watch_with_resume(
     `read_timeout` bounds how long a watch may stay silent before it is presumed dead and resumed
     (default 90 s; the server's bookmarks keep a healthy idle watch talking).
     """
-    res = res_of(resource_type)
     store: dict[Key, dict[str, Any]] = {}
     listed = False
     rv: str | None = None

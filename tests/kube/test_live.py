@@ -1,6 +1,6 @@
 """runtime/kube against the real embedded API server (`kedge apiserver` subprocess): verbs and typed
 errors, pagination, list-watch-resume, relist on 410 with DELETED, retries across a hung or killed
-server, apply created/configured/unchanged, and Device CRDs as generic resources."""
+server, apply created/configured/unchanged, and the Device CRDs served and used."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from runtime.errors import Unreachable
 from runtime.kube.apply import apply_objects, delete_objects
 from runtime.kube.client import KubeClient, make_client
 from runtime.kube.errors import AlreadyExists, Gone, KubeConflict, KubeNotFound, Unauthorized
-from runtime.kube.resources import CONFIGMAPS, CRDS, DEVICEMODELS, DEVICES, NAMESPACES, Device, load_yaml
+from runtime.kube.resources import CONFIGMAPS, CRDS, DEVICEMODELS, DEVICES, NAMESPACES, load_yaml
 from runtime.kube.retry import with_retries
 from runtime.kube.watch import Event, watch_with_resume
 from tests.fixtures.kube import RestartableApiServer, TcpProxy, kubeconfig_via, make_proxy
@@ -347,8 +347,8 @@ async def test_device_crds_as_generic_resources(restartable_apiserver: Restartab
         status = {"status": {"twins": [{"propertyName": "temperature", "reported": {"value": "21"}}]}}
         # KubeEdge's Device CRD has no status subresource: status is written with the main resource
         await client.patch(DEVICES, "t1", status, namespace=NS)
-        typed = await client.lightkube.get(Device, "t1", namespace=NS)  # lightkube's generic class
-        assert typed["status"]["twins"][0]["reported"]["value"] == "21"
+        patched = await client.get(DEVICES, "t1", namespace=NS)
+        assert patched["status"]["twins"][0]["reported"]["value"] == "21"
         assert [m["metadata"]["name"] for m in (await client.list(DEVICEMODELS)).items] == ["thermometer"]
         await client.delete(CRDS, "devices.devices.kubeedge.io")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.kube.resources import DEVICES, NODES, PODS, Device, Res, load_yaml, lookup, res_of
+from runtime.kube.resources import DEVICES, NODES, PODS, Res, load_yaml, lookup
 from runtime.kube.watch import relist_diff
 from runtime.kube.wire import selector
 
@@ -14,7 +14,6 @@ def test_paths() -> None:
     assert PODS.path(None) == "/api/v1/pods"
     assert NODES.path("ignored", "n1") == "/api/v1/nodes/n1"
     assert DEVICES.path("d") == "/apis/devices.kubeedge.io/v1beta1/namespaces/d/devices"
-    assert res_of(Device) == DEVICES
     assert lookup("apps/v1", "StatefulSet") == Res("apps", "v1", "StatefulSet", "statefulsets", True)
     assert lookup("example.com/v1", "Nope") is None
 

@@ -112,6 +112,29 @@ def test_edge_run_dispatch(argv: list[str], dispatch: bool) -> None:
     assert _is_edge_run(argv) is dispatch
 
 
+def test_edge_run_parsers_stay_in_step() -> None:
+    """`kedge edge run` is parsed once, by the launcher's argparse (the edge process loads no typer);
+    entry.py's list of global options that take a value (it must not import typer either) is the
+    one typer declares, and the launcher accepts every global option, before or after the command."""
+    from typer.core import TyperOption
+    from typer.main import get_command
+
+    from kubeedge_cli.entry import _VALUED
+    from kubeedge_cli.main import app
+    from kubeedge_cli.options import _GLOBAL
+    from runtime.edge.launcher import parse
+
+    params = get_command(app).params
+    options = [p for p in params if isinstance(p, TyperOption) and p.name in _GLOBAL]
+    assert len(options) == len(_GLOBAL)
+    valued = {o for p in options if not (p.is_flag or p.count) for o in (*p.opts, *p.secondary_opts)}
+    assert valued == _VALUED
+    every = [o for p in options for o in p.opts]
+    given = [a for o in every for a in ([o] if o == "-v" or o == "--verbose" else [o, "/x"])]
+    assert parse([*given, "edge", "run"]).root == "/x"
+    assert parse(["edge", "run", *given]).verbose == 2
+
+
 def _probe_app() -> tuple[typer.Typer, list[tuple[Settings, str, Path | None]]]:
     """The real main callback (global options before the command) with a command that records what
     @global_options hands it; `kubeconfig` is declared by the command itself, so it also sees its own."""

@@ -18,7 +18,7 @@ from runtime.apiserver.controllers.health import ControllerHealth, describe
 from runtime.backoff import backoff
 from runtime.errors import Conflict, KedgeError
 from runtime.kube.client import KubeClient
-from runtime.kube.resources import ResLike, res_of
+from runtime.kube.resources import Res
 from runtime.kube.retry import is_retryable
 from runtime.kube.watch import watch_with_resume
 from runtime.kube.wire import Selector, selector
@@ -71,7 +71,7 @@ class Informer:
     def __init__(
         self,
         client: KubeClient,
-        res: ResLike,
+        res: Res,
         *,
         namespace: str | None = None,
         labels: Selector = None,
@@ -157,7 +157,7 @@ _shared: weakref.WeakKeyDictionary[KubeClient, dict[tuple[Any, ...], Informer]] 
 
 def shared_informer(
     client: KubeClient,
-    res: ResLike,
+    res: Res,
     *,
     namespace: str | None = None,
     labels: Selector = None,
@@ -169,7 +169,7 @@ def shared_informer(
     client-go's shared informers: controllers watching pods or nodes share a watch and a cache
     instead of decoding every event once per controller.
     """
-    key = (res_of(res), namespace, selector(labels), selector(fields))
+    key = (res, namespace, selector(labels), selector(fields))
     registry = _shared.setdefault(client, {})
     inf = registry.get(key)
     if inf is None:

@@ -119,7 +119,7 @@ def test_edge_run_mqtt_flag_becomes_config_overrides() -> None:
 
 
 def test_status_section_names_broker_devices_rejections_and_active_trouble() -> None:
-    from kubeedge_cli.commands.status_devices import section
+    from kubeedge_cli.status_devices import section
 
     rows = dict(
         section(
