@@ -4,9 +4,9 @@
     init.py            kedge init          → runtime/cloud/install/init.py: manifests() | install()
     reset.py           kedge reset         → runtime/cloud/install/reset.py: reset_cloud(),
                                              runtime/edge/reset.py: reset_edge()
-    token.py           kedge token create|list|revoke → runtime PKIStore (join tokens)
-    cloud.py           kedge cloud run     → runtime/cloud/run.py: run(cfg, stop)
-    apiserver.py       kedge apiserver     → runtime/apiserver/run.py: serve()
+    token.py           kedge token create|list|revoke → runtime/cloud/pki_store.py: PKIStore
+    cloud.py           kedge cloud run     → runtime/cloud/cloudcore.py: run(cfg, stop)
+    apiserver.py       kedge apiserver     → runtime/apiserver/server.py: serve()
     join.py            kedge join          → runtime/edge/join.py (checks), join_steps.py (steps)
     edge.py            kedge edge run      → runtime/edge/launcher.py (its one parser)
     status.py          kedge status        → the edge's status socket / files, cloud and apiserver status
