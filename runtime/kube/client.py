@@ -27,7 +27,8 @@ from runtime.kube.wire import (
     Propagation,
     Selector,
     delete_options,
-    selector,
+    selectors,
+    typed,
     with_type,
 )
 
@@ -130,16 +131,14 @@ class KubeClient(KubeTransport):
         """Every object (following `continue` pages); namespace None on a namespaced kind = all."""
         path = res.collection_path(namespace)
         params: dict[str, Any] = {
-            "labelSelector": selector(labels), "fieldSelector": selector(fields),
-            "limit": limit, "resourceVersion": resource_version,
-        }  # fmt: skip
+            **selectors(labels, fields),
+            "limit": limit,
+            "resourceVersion": resource_version,
+        }
         items: list[dict[str, Any]] = []
         while True:
             page = await self.request("GET", path, params=params)
-            for item in page.get("items") or []:
-                item.setdefault("apiVersion", res.api_version)
-                item.setdefault("kind", res.kind)
-                items.append(item)
+            items += [typed(res, item) for item in page.get("items") or []]
             meta = page.get("metadata") or {}
             if not meta.get("continue"):
                 return ObjectList(items, str(meta.get("resourceVersion") or ""))
@@ -249,7 +248,7 @@ class KubeClient(KubeTransport):
         propagation: Propagation | None = None,
     ) -> dict[str, Any]:
         """DELETE on the collection (`kubectl delete --all`); returns the server's list of deleted objects."""
-        params = {"labelSelector": selector(labels), "fieldSelector": selector(fields)}
+        params = selectors(labels, fields)
         opts = delete_options(propagation=propagation)
         return await self.request("DELETE", res.collection_path(namespace), params=params, body=opts)
 

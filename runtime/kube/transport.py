@@ -22,7 +22,7 @@ from lightkube.config.client_adapter import ConnectionParams
 from runtime.kube.config import KubeSource
 from runtime.kube.errors import error_for_response, error_for_status, kube_errors, unreachable
 from runtime.kube.resources import Res
-from runtime.kube.wire import Selector, query, selector
+from runtime.kube.wire import Selector, query, selectors, typed
 
 # httpcore runs `import sniffio` on every async request; with sniffio absent (recent anyio no longer
 # needs it) each failed import searches sys.path again: ~0.6 ms of CPU per request, measured in
@@ -136,7 +136,7 @@ class KubeTransport:
         runtime.kube.watch.watch_with_resume builds the resuming loop on this.
         """
         params: dict[str, Any] = {
-            "watch": "true", "labelSelector": selector(labels), "fieldSelector": selector(fields),
+            "watch": "true", **selectors(labels, fields),
             "resourceVersion": resource_version, "timeoutSeconds": timeout_seconds,
             "allowWatchBookmarks": "true" if bookmarks else None,
         }  # fmt: skip
@@ -161,8 +161,7 @@ class KubeTransport:
                         code = int(obj.get("code") or 500)
                         raise error_for_status(self.server, code, obj)
                     if kind in ("ADDED", "MODIFIED", "DELETED"):
-                        obj.setdefault("apiVersion", res.api_version)
-                        obj.setdefault("kind", res.kind)
+                        typed(res, obj)
                     yield WatchEvent(str(kind), obj)
         except httpx.ReadTimeout as exc:
             if streaming:

@@ -41,12 +41,21 @@ def _param(value: Any) -> Any:
     return value
 
 
+def selectors(labels: Selector, fields: Selector) -> dict[str, str | None]:
+    """The labelSelector/fieldSelector query parameters of a list, watch or collection delete."""
+    return {"labelSelector": selector(labels), "fieldSelector": selector(fields)}
+
+
+def typed(res: Res, obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` naming its apiVersion and kind, set in place (list items and watch events leave them out)."""
+    obj.setdefault("apiVersion", res.api_version)
+    obj.setdefault("kind", res.kind)
+    return obj
+
+
 def with_type(res: Res, obj: Mapping[str, Any]) -> dict[str, Any]:
     """A body that names its apiVersion and kind (callers may leave them out; the server may not)."""
-    body = dict(obj)
-    body.setdefault("apiVersion", res.api_version)
-    body.setdefault("kind", res.kind)
-    return body
+    return typed(res, dict(obj))
 
 
 def delete_options(
