@@ -54,26 +54,42 @@ def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def _system_object(
+    store: Store,
+    kind: str,
+    api_version: str,
+    name: str,
+    *,
+    namespace: str = "",
+    labels: dict[str, str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An object the server creates itself, with the metadata a create would give it."""
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    meta["uid"] = objects.new_uid()
+    meta["creationTimestamp"] = objects.now()
+    if labels is not None:
+        meta["labels"] = labels
+    meta["resourceVersion"] = str(store.next_rv())
+    return {"kind": kind, "apiVersion": api_version, "metadata": meta, **fields}
+
+
 async def bootstrap(store: Store) -> None:
     """Objects every cluster starts with (only the missing ones, so restarts keep RVs)."""
     changes: list[tuple[str, str, tuple[str, str], dict[str, Any]]] = []
     for name in INITIAL_NAMESPACES:
         if store.get("/namespaces", "", name) is None:
-            import uuid
-
-            obj = {
-                "kind": "Namespace",
-                "apiVersion": "v1",
-                "metadata": {
-                    "name": name,
-                    "uid": str(uuid.uuid4()),
-                    "creationTimestamp": objects.now(),
-                    "labels": {"kubernetes.io/metadata.name": name},
-                    "resourceVersion": str(store.next_rv()),
-                },
-                "spec": {"finalizers": ["kubernetes"]},
-                "status": {"phase": "Active"},
-            }
+            obj = _system_object(
+                store,
+                "Namespace",
+                "v1",
+                name,
+                labels={"kubernetes.io/metadata.name": name},
+                spec={"finalizers": ["kubernetes"]},
+                status={"phase": "Active"},
+            )
             changes.append(("ADDED", "/namespaces", ("", name), obj))
     descriptions = {
         "system-node-critical": "Used for system critical pods that must not be moved from their current "
@@ -83,22 +99,16 @@ async def bootstrap(store: Store) -> None:
     }
     for name, value in SYSTEM_PRIORITY_CLASSES.items():
         if store.get("scheduling.k8s.io/priorityclasses", "", name) is None:
-            import uuid
-
-            pc = {
-                "kind": "PriorityClass",
-                "apiVersion": "scheduling.k8s.io/v1",
-                "metadata": {
-                    "name": name,
-                    "uid": str(uuid.uuid4()),
-                    "creationTimestamp": objects.now(),
-                    "resourceVersion": str(store.next_rv()),
-                },
-                "value": value,
-                "globalDefault": False,
-                "description": descriptions[name],
-                "preemptionPolicy": "PreemptLowerPriority",
-            }
+            pc = _system_object(
+                store,
+                "PriorityClass",
+                "scheduling.k8s.io/v1",
+                name,
+                value=value,
+                globalDefault=False,
+                description=descriptions[name],
+                preemptionPolicy="PreemptLowerPriority",
+            )
             changes.append(("ADDED", "scheduling.k8s.io/priorityclasses", ("", name), pc))
     if changes:
         await store.commit(changes)
@@ -106,23 +116,17 @@ async def bootstrap(store: Store) -> None:
 
 async def publish_self(store: Store, host: str, port: int) -> None:
     """The `kubernetes` Service (10.96.0.1:443) and its Endpoints, as kube-apiserver keeps them."""
-    import uuid
-
     changes: list[tuple[str, str, tuple[str, str], dict[str, Any]]] = []
     ip = "127.0.0.1" if host in ("0.0.0.0", "::", "", "localhost") else host
     if store.get("/services", "default", "kubernetes") is None:
-        svc = {
-            "kind": "Service",
-            "apiVersion": "v1",
-            "metadata": {
-                "name": "kubernetes",
-                "namespace": "default",
-                "uid": str(uuid.uuid4()),
-                "creationTimestamp": objects.now(),
-                "labels": {"component": "apiserver", "provider": "kubernetes"},
-                "resourceVersion": str(store.next_rv()),
-            },
-            "spec": {
+        svc = _system_object(
+            store,
+            "Service",
+            "v1",
+            "kubernetes",
+            namespace="default",
+            labels={"component": "apiserver", "provider": "kubernetes"},
+            spec={
                 "ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": port}],
                 "clusterIP": "10.96.0.1",
                 "clusterIPs": ["10.96.0.1"],
@@ -132,27 +136,23 @@ async def publish_self(store: Store, host: str, port: int) -> None:
                 "ipFamilyPolicy": "SingleStack",
                 "internalTrafficPolicy": "Cluster",
             },
-            "status": {"loadBalancer": {}},
-        }
+            status={"loadBalancer": {}},
+        )
         changes.append(("ADDED", "/services", ("default", "kubernetes"), svc))
     subsets: list[dict[str, Any]] = [
         {"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
     ]
     ep = store.get("/endpoints", "default", "kubernetes")
     if ep is None:
-        obj = {
-            "kind": "Endpoints",
-            "apiVersion": "v1",
-            "metadata": {
-                "name": "kubernetes",
-                "namespace": "default",
-                "uid": str(uuid.uuid4()),
-                "creationTimestamp": objects.now(),
-                "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"},
-                "resourceVersion": str(store.next_rv()),
-            },
-            "subsets": subsets,
-        }
+        obj = _system_object(
+            store,
+            "Endpoints",
+            "v1",
+            "kubernetes",
+            namespace="default",
+            labels={"endpointslice.kubernetes.io/skip-mirror": "true"},
+            subsets=subsets,
+        )
         changes.append(("ADDED", "/endpoints", ("default", "kubernetes"), obj))
     elif ep.obj().get("subsets") != subsets:
         cur = ep.obj()

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime
 
 from runtime.apiserver.controllers.base import (
+    Informers,
     Obj,
     WorkQueue,
     run_all,
     run_worker,
     set_condition,
-    shared_informer,
 )
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
@@ -47,12 +47,19 @@ def available_condition(apiservice: Obj, now: str) -> Obj:
 class APIServiceAvailability:
     name = "apiservice-availability"
 
-    def __init__(self, client: KubeClient, *, health: ControllerHealth | None = None) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        health: ControllerHealth | None = None,
+        informers: Informers | None = None,
+    ) -> None:
         self.client = client
+        self.informers = informers if informers is not None else Informers(client)
         self.health = health if health is not None else ControllerHealth()
         self.queue = WorkQueue()
-        self.apiservices = shared_informer(
-            client, APISERVICES, on_change=self.health.guard(self.name, self._changed)
+        self.apiservices = self.informers.get(
+            APISERVICES, on_change=self.health.guard(self.name, self._changed)
         )
 
     def _changed(self, typ: str, obj: Obj, prev: Obj | None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,7 +63,7 @@ def key_of(obj: Obj) -> tuple[str, str]:
 class Informer:
     """A cache of one resource kept current by watch_with_resume; `on_change` sees every change.
 
-    Shared (see `shared_informer`): several controllers may `run()` the same informer; one watch
+    Shared (see `Informers`): several controllers may `run()` the same informer; one watch
     serves them all and stops when the last of them stops.
     """
 
@@ -152,33 +151,38 @@ class Informer:
                     log.warning("%s: handler %s failed on %s: %s", self.res, fn, key, describe(exc))
 
 
-_shared: weakref.WeakKeyDictionary[KubeClient, dict[tuple[Any, ...], Informer]] = weakref.WeakKeyDictionary()
+class Informers:
+    """One Informer per (resource, namespace, selectors) for the controllers of one client.
 
-
-def shared_informer(
-    client: KubeClient,
-    res: Res,
-    *,
-    namespace: str | None = None,
-    labels: Selector = None,
-    fields: Selector = None,
-    on_change: OnChange | None = None,
-) -> Informer:
-    """The client's one Informer for (resource, namespace, selectors), with `on_change` added.
-
-    client-go's shared informers: controllers watching pods or nodes share a watch and a cache
-    instead of decoding every event once per controller.
+    client-go's SharedInformerFactory: controllers watching pods or nodes share a watch and a cache
+    instead of decoding every event once per controller. run_controllers makes one and passes it to
+    every controller it starts; a controller built alone gets its own.
     """
-    key = (res, namespace, selector(labels), selector(fields))
-    registry = _shared.setdefault(client, {})
-    inf = registry.get(key)
-    if inf is None:
-        inf = registry[key] = Informer(client, res, namespace=namespace, labels=labels, fields=fields)
-    if on_change is not None:
-        inf.on_change.append(on_change)
-        for obj in inf.items():  # a late subscriber still sees what is already cached
-            on_change("ADDED", obj, None)
-    return inf
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+        self._by_key: dict[tuple[Any, ...], Informer] = {}
+
+    def get(
+        self,
+        res: Res,
+        *,
+        namespace: str | None = None,
+        labels: Selector = None,
+        fields: Selector = None,
+        on_change: OnChange | None = None,
+    ) -> Informer:
+        """The Informer for (resource, namespace, selectors), with `on_change` added."""
+        key = (res, namespace, selector(labels), selector(fields))
+        inf = self._by_key.get(key)
+        if inf is None:
+            inf = Informer(self.client, res, namespace=namespace, labels=labels, fields=fields)
+            self._by_key[key] = inf
+        if on_change is not None:
+            inf.on_change.append(on_change)
+            for obj in inf.items():  # a late subscriber still sees what is already cached
+                on_change("ADDED", obj, None)
+        return inf
 
 
 class WorkQueue:

@@ -18,13 +18,13 @@ import math
 from typing import Any
 
 from runtime.apiserver.controllers.base import (
+    Informers,
     Obj,
     WorkQueue,
     as_int,
     run_all,
     run_worker,
     set_condition,
-    shared_informer,
 )
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.apiserver.controllers.replicasets import controller_uid, owner_ref
@@ -88,16 +88,21 @@ def _cond(typ: str, status: str, reason: str, message: str) -> Obj:
 class DeploymentController:
     name = "deployment"
 
-    def __init__(self, client: KubeClient, *, health: ControllerHealth | None = None) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        health: ControllerHealth | None = None,
+        informers: Informers | None = None,
+    ) -> None:
         self.client = client
+        self.informers = informers if informers is not None else Informers(client)
         self.health = health if health is not None else ControllerHealth()
         self.queue = WorkQueue()
-        self.deployments = shared_informer(
-            client, DEPLOYMENTS, on_change=self.health.guard(self.name, self._changed)
+        self.deployments = self.informers.get(
+            DEPLOYMENTS, on_change=self.health.guard(self.name, self._changed)
         )
-        self.sets = shared_informer(
-            client, REPLICASETS, on_change=self.health.guard(self.name, self._rs_changed)
-        )
+        self.sets = self.informers.get(REPLICASETS, on_change=self.health.guard(self.name, self._rs_changed))
 
     def _changed(self, typ: str, d: Obj, prev: Obj | None) -> None:
         if typ != "DELETED":

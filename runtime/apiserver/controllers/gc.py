@@ -20,12 +20,12 @@ from typing import Any
 
 from runtime.apiserver.controllers.base import (
     Informer,
+    Informers,
     Obj,
     OnChange,
     WorkQueue,
     run_all,
     run_worker,
-    shared_informer,
 )
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
@@ -45,9 +45,15 @@ class GarbageCollector:
     name = "garbage-collector"
 
     def __init__(
-        self, client: KubeClient, *, rediscover: float = 10.0, health: ControllerHealth | None = None
+        self,
+        client: KubeClient,
+        *,
+        rediscover: float = 10.0,
+        health: ControllerHealth | None = None,
+        informers: Informers | None = None,
     ) -> None:
         self.client = client
+        self.shared = informers if informers is not None else Informers(client)
         self.health = health if health is not None else ControllerHealth()
         self.rediscover = rediscover
         self.queue = WorkQueue()
@@ -68,7 +74,7 @@ class GarbageCollector:
         def changed(typ: str, obj: Obj, prev: Obj | None) -> None:
             self._changed(rid, typ, obj, prev)
 
-        inf = shared_informer(self.client, res, on_change=self.health.guard(self.name, changed))
+        inf = self.shared.get(res, on_change=self.health.guard(self.name, changed))
         self.informers[rid] = inf
         self.handlers[rid] = changed
         self.watch_tasks[rid] = asyncio.ensure_future(inf.run())

@@ -18,6 +18,7 @@ from typing import Any
 
 from runtime.apiserver.controllers import namespaces
 from runtime.apiserver.controllers.apiservices import APIServiceAvailability
+from runtime.apiserver.controllers.base import Informers
 from runtime.apiserver.controllers.deployments import DeploymentController
 from runtime.apiserver.controllers.gc import GarbageCollector
 from runtime.apiserver.controllers.health import ControllerHealth
@@ -74,44 +75,41 @@ async def run_controllers(
             f"unknown controllers: {', '.join(sorted(unknown))}", hint=f"known: {', '.join(ALL)}"
         )
     health = health if health is not None else ControllerHealth()
-    runs: dict[str, Callable[[], Awaitable[None]]] = {}
-    if "serviceaccount-and-root-ca" in wanted:
-        ca = ca_pem or client.ca_pem
-        if not ca:
-            raise ConfigError(
-                f"root CA publisher: the kubeconfig for {client.server} names no CA",
-                hint="pass ca_pem or use a kubeconfig with certificate-authority(-data)",
-            )
-        runs["serviceaccount-and-root-ca"] = NamespaceDefaults(client, ca, health=health).run
-    if "namespace" in wanted:
-        if api is not None:
-            namespaces.claim(api)
-        runs["namespace"] = NamespaceLifecycle(client, health=health).run
-    if "scheduler" in wanted:
-        runs["scheduler"] = Scheduler(client, health=health).run
-    if "garbage-collector" in wanted:
-        runs["garbage-collector"] = GarbageCollector(client, rediscover=gc_rediscover, health=health).run
-    if "replicaset" in wanted:
-        runs["replicaset"] = ReplicaSetController(client, health=health).run
-    if "replicationcontroller" in wanted:
-        rc = ReplicaSetController(client, kind=REPLICATIONCONTROLLER, health=health)
-        runs["replicationcontroller"] = rc.run
-    if "deployment" in wanted:
-        runs["deployment"] = DeploymentController(client, health=health).run
-    if "node-lifecycle" in wanted:
-        lifecycle = NodeLifecycle(client, grace=node_grace, period=node_monitor_period, health=health)
-        runs["node-lifecycle"] = lifecycle.run
-    if "pod-garbage-collector" in wanted:
-        gc = PodGC(
-            client,
-            period=podgc_period,
-            quarantine=podgc_quarantine,
-            terminated_threshold=terminated_pod_threshold,
-            health=health,
-        )
-        runs["pod-garbage-collector"] = gc.run
-    if "apiservice-availability" in wanted:
-        runs["apiservice-availability"] = APIServiceAvailability(client, health=health).run
+    informers = Informers(client)  # one watch and cache per resource, shared by every controller
+    factories: dict[str, Callable[[], Run]] = {
+        "serviceaccount-and-root-ca": lambda: (
+            NamespaceDefaults(client, _root_ca(client, ca_pem), health=health, informers=informers).run
+        ),
+        "namespace": lambda: _namespace_lifecycle(client, api, health, informers),
+        "scheduler": lambda: Scheduler(client, health=health, informers=informers).run,
+        "garbage-collector": lambda: (
+            GarbageCollector(client, rediscover=gc_rediscover, health=health, informers=informers).run
+        ),
+        "replicaset": lambda: ReplicaSetController(client, health=health, informers=informers).run,
+        "replicationcontroller": lambda: (
+            ReplicaSetController(client, kind=REPLICATIONCONTROLLER, health=health, informers=informers).run
+        ),
+        "deployment": lambda: DeploymentController(client, health=health, informers=informers).run,
+        "node-lifecycle": lambda: (
+            NodeLifecycle(
+                client, grace=node_grace, period=node_monitor_period, health=health, informers=informers
+            ).run
+        ),
+        "pod-garbage-collector": lambda: (
+            PodGC(
+                client,
+                period=podgc_period,
+                quarantine=podgc_quarantine,
+                terminated_threshold=terminated_pod_threshold,
+                health=health,
+                informers=informers,
+            ).run
+        ),
+        "apiservice-availability": lambda: (
+            APIServiceAvailability(client, health=health, informers=informers).run
+        ),
+    }
+    runs = {name: make() for name, make in factories.items() if name in wanted}
     for name in runs:
         health.register(name)
     log.info("controllers running against %s: %s", client.server, ", ".join(sorted(wanted)))
@@ -122,6 +120,27 @@ async def run_controllers(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+Run = Callable[[], Awaitable[None]]
+
+
+def _root_ca(client: KubeClient, ca_pem: str | None) -> str:
+    ca = ca_pem or client.ca_pem
+    if not ca:
+        raise ConfigError(
+            f"root CA publisher: the kubeconfig for {client.server} names no CA",
+            hint="pass ca_pem or use a kubeconfig with certificate-authority(-data)",
+        )
+    return ca
+
+
+def _namespace_lifecycle(
+    client: KubeClient, api: Any | None, health: ControllerHealth, informers: Informers
+) -> Run:
+    if api is not None:  # the embedded server leaves namespace deletion to this controller
+        namespaces.claim(api)
+    return NamespaceLifecycle(client, health=health, informers=informers).run
 
 
 async def supervise(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.base import Informers, Obj, WorkQueue, run_all, run_worker
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import ApiError, Forbidden, KubeConflict, KubeNotFound
@@ -38,14 +38,20 @@ class NamespaceLifecycle:
     name = "namespace"
 
     def __init__(
-        self, client: KubeClient, *, recheck: float = 0.5, health: ControllerHealth | None = None
+        self,
+        client: KubeClient,
+        *,
+        recheck: float = 0.5,
+        health: ControllerHealth | None = None,
+        informers: Informers | None = None,
     ) -> None:
         self.client = client
+        self.informers = informers if informers is not None else Informers(client)
         self.health = health if health is not None else ControllerHealth()
         self.recheck = recheck
         self.queue = WorkQueue()
-        self.namespaces = shared_informer(
-            client, NAMESPACES, on_change=self.health.guard(self.name, self._changed)
+        self.namespaces = self.informers.get(
+            NAMESPACES, on_change=self.health.guard(self.name, self._changed)
         )
 
     def _changed(self, typ: str, ns: Obj, prev: Obj | None) -> None:

@@ -22,7 +22,7 @@ import logging
 import time
 from typing import Any
 
-from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.base import Informers, Obj, WorkQueue, run_all, run_worker
 from runtime.apiserver.controllers.fit import is_terminal, tolerates
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
@@ -95,20 +95,18 @@ class NodeLifecycle:
         grace: float = 40.0,
         period: float = 5.0,
         health: ControllerHealth | None = None,
+        informers: Informers | None = None,
     ) -> None:
         self.client = client
+        self.informers = informers if informers is not None else Informers(client)
         self.health = health if health is not None else ControllerHealth()
         self.grace, self.period = grace, period
         self.queue = WorkQueue()
         self.seen: dict[str, tuple[Any, float]] = {}  # node -> (heartbeat signature, local time seen)
-        self.nodes = shared_informer(
-            client, NODES, on_change=self.health.guard(self.name, self._node_changed)
-        )
+        self.nodes = self.informers.get(NODES, on_change=self.health.guard(self.name, self._node_changed))
         # all namespaces, so the garbage collector's lease watch is this same one
-        self.leases = shared_informer(
-            client, LEASES, on_change=self.health.guard(self.name, self._lease_changed)
-        )
-        self.pods = shared_informer(client, PODS, on_change=self.health.guard(self.name, self._pod_changed))
+        self.leases = self.informers.get(LEASES, on_change=self.health.guard(self.name, self._lease_changed))
+        self.pods = self.informers.get(PODS, on_change=self.health.guard(self.name, self._pod_changed))
 
     def _node_changed(self, typ: str, node: Obj, prev: Obj | None) -> None:
         name = node["metadata"]["name"]

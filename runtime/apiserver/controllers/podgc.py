@@ -16,7 +16,7 @@ import datetime
 import logging
 import time
 
-from runtime.apiserver.controllers.base import Obj, run_all, shared_informer
+from runtime.apiserver.controllers.base import Informers, Obj, run_all
 from runtime.apiserver.controllers.fit import is_terminal
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
@@ -37,12 +37,14 @@ class PodGC:
         quarantine: float = 40.0,
         terminated_threshold: int = 12500,
         health: ControllerHealth | None = None,
+        informers: Informers | None = None,
     ) -> None:
         self.client = client
+        self.informers = informers if informers is not None else Informers(client)
         self.health = health if health is not None else ControllerHealth()
         self.period, self.quarantine, self.threshold = period, quarantine, terminated_threshold
-        self.pods = shared_informer(client, PODS)
-        self.nodes = shared_informer(client, NODES)
+        self.pods = self.informers.get(PODS)
+        self.nodes = self.informers.get(NODES)
         self.missing_since: dict[str, float] = {}
 
     async def run(self) -> None:

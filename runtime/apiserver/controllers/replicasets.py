@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.apiserver.controllers.base import Obj, WorkQueue, as_int, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.base import Informers, Obj, WorkQueue, as_int, run_all, run_worker
 from runtime.apiserver.controllers.fit import is_terminal
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
@@ -124,17 +124,17 @@ class ReplicaSetController:
         kind: Replicated = REPLICASET,
         burst: int = 500,
         health: ControllerHealth | None = None,
+        informers: Informers | None = None,
     ) -> None:
         self.client = client
+        self.informers = informers if informers is not None else Informers(client)
         self.kind = kind
         self.name = kind.controller
         self.health = health if health is not None else ControllerHealth()
         self.burst = burst
         self.queue = WorkQueue()
-        self.sets = shared_informer(
-            client, kind.res, on_change=self.health.guard(self.name, self._rs_changed)
-        )
-        self.pods = shared_informer(client, PODS, on_change=self.health.guard(self.name, self._pod_changed))
+        self.sets = self.informers.get(kind.res, on_change=self.health.guard(self.name, self._rs_changed))
+        self.pods = self.informers.get(PODS, on_change=self.health.guard(self.name, self._pod_changed))
 
     def _rs_changed(self, typ: str, rs: Obj, prev: Obj | None) -> None:
         if typ != "DELETED":

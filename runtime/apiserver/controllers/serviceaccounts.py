@@ -8,7 +8,7 @@ terminating namespace is left alone.
 
 from __future__ import annotations
 
-from runtime.apiserver.controllers.base import Obj, WorkQueue, run_all, run_worker, shared_informer
+from runtime.apiserver.controllers.base import Informers, Obj, WorkQueue, run_all, run_worker
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, Forbidden, KubeNotFound
@@ -31,8 +31,16 @@ def _active(ns: Obj | None) -> bool:
 class NamespaceDefaults:
     name = "serviceaccount-and-root-ca"
 
-    def __init__(self, client: KubeClient, ca_pem: str, *, health: ControllerHealth | None = None) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        ca_pem: str,
+        *,
+        health: ControllerHealth | None = None,
+        informers: Informers | None = None,
+    ) -> None:
         self.client = client
+        self.informers = informers if informers is not None else Informers(client)
         self.health = health if health is not None else ControllerHealth()
         self.ca_pem = ca_pem
         self.queue = WorkQueue()
@@ -43,12 +51,12 @@ class NamespaceDefaults:
 
         by_namespace = self.health.guard(self.name, queue_namespace)
 
-        self.namespaces = shared_informer(client, NAMESPACES, on_change=by_namespace)
-        self.accounts = shared_informer(
-            client, SERVICEACCOUNTS, fields="metadata.name=default", on_change=by_namespace
+        self.namespaces = self.informers.get(NAMESPACES, on_change=by_namespace)
+        self.accounts = self.informers.get(
+            SERVICEACCOUNTS, fields="metadata.name=default", on_change=by_namespace
         )
-        self.configmaps = shared_informer(
-            client, CONFIGMAPS, fields=f"metadata.name={ROOT_CA}", on_change=by_namespace
+        self.configmaps = self.informers.get(
+            CONFIGMAPS, fields=f"metadata.name={ROOT_CA}", on_change=by_namespace
         )
 
     async def run(self) -> None:

@@ -5,7 +5,7 @@ Service address allocation against every stored Service."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from runtime.apiserver.admission.create import AdmissionError
@@ -18,7 +18,26 @@ Obj = dict[str, Any]
 
 
 def check_gvk(rt: ResourceType, obj: Obj) -> None:
-    """Fill a missing apiVersion/kind from the URL; refuse a different one, as the decoder does."""
+    """Fill a missing apiVersion/kind from the URL; refuse a different one, as the decoder does; then
+    the types of metadata and of the top-level sections (Go's json decoding answers them with 400)."""
+    _check_type_meta(rt, obj)
+    meta = obj.get("metadata", {})
+    if meta is None:
+        obj["metadata"] = meta = {}
+    if not isinstance(meta, dict):
+        raise bad_request(_unmarshal(meta, "metadata", "v1.ObjectMeta"))
+    for key in ("spec", "status", "data"):
+        v = obj.get(key)
+        if v is not None and not isinstance(v, dict) and not (rt.crd and key == "data"):
+            raise bad_request(_unmarshal(v, f"{rt.kind}.{key}", f"{rt.kind}{key.capitalize()}"))
+    for key, want in META_TYPES.items():
+        v = meta.get(key)
+        if v is not None and not _META_CHECKS[want](v):
+            raise bad_request(_unmarshal(v, f"metadata.{key}", _GO_TYPES[want]))
+    check_types(rt, obj)
+
+
+def _check_type_meta(rt: ResourceType, obj: Obj) -> None:
     av, kind = obj.get("apiVersion"), obj.get("kind")
     if av is not None and not isinstance(av, str):
         raise bad_request(_unmarshal(av, "apiVersion", "string"))
@@ -41,30 +60,6 @@ def check_gvk(rt: ResourceType, obj: Obj) -> None:
             f'{kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
             f"converting ({rt.version}.{kind}) to ({internal}.{rt.kind}): unknown conversion"
         )
-    meta = obj.get("metadata", {})
-    if meta is None:
-        obj["metadata"] = meta = {}
-    if not isinstance(meta, dict):
-        raise bad_request(_unmarshal(meta, "metadata", "v1.ObjectMeta"))
-    for key in ("spec", "status", "data"):
-        v = obj.get(key)
-        if v is not None and not isinstance(v, dict) and not (rt.crd and key == "data"):
-            raise bad_request(_unmarshal(v, f"{rt.kind}.{key}", f"{rt.kind}{key.capitalize()}"))
-    for key, want in META_TYPES.items():
-        v = meta.get(key)
-        if v is None:
-            continue
-        if want == "string" and not isinstance(v, str):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "string"))
-        if want == "int64" and (isinstance(v, bool) or not isinstance(v, int)):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "int64"))
-        if want == "map" and (not isinstance(v, dict) or any(not isinstance(x, str) for x in v.values())):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "map[string]string"))
-        if want == "strings" and (not isinstance(v, list) or any(not isinstance(x, str) for x in v)):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "[]string"))
-        if want == "objects" and (not isinstance(v, list) or any(not isinstance(x, dict) for x in v)):
-            raise bad_request(_unmarshal(v, f"metadata.{key}", "[]v1.Object"))
-    check_types(rt, obj)
 
 
 META_TYPES = {
@@ -83,6 +78,20 @@ META_TYPES = {
     "finalizers": "strings",
     "ownerReferences": "objects",
     "managedFields": "objects",
+}
+_META_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "int64": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "map": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "strings": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "objects": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+}
+_GO_TYPES = {
+    "string": "string",
+    "int64": "int64",
+    "map": "map[string]string",
+    "strings": "[]string",
+    "objects": "[]v1.Object",
 }
 
 

@@ -6,8 +6,10 @@ Every failure leaves as a `kind: Status` body; nothing a client sends can take t
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -113,47 +115,19 @@ class Handler:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        method = request.method
         user = self._authenticate(request, path in PUBLIC)
-        if path in healthz.PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
-            excluded = request.query.getall("exclude", [])
-            code, text = healthz.answer(
-                path, request.query, excluded, self.api.checks, user != "system:anonymous"
-            )
-            return web.Response(
-                text=text,
-                status=code,
-                content_type="text/plain",
-                charset="utf-8",
-                headers={"X-Content-Type-Options": "nosniff"},
-            )
-        if path == "/version":
-            import orjson
-
-            # WriteRawJSON: not the object encoder, so no newline after it
-            return _json(200, orjson.dumps(version_info()), newline=False)
-        if path.startswith("/openapi/"):
-            reply = await self.openapi.serve(path, request.query, request.headers)
-            if reply is None:
-                raise path_not_found()
-            return web.Response(body=reply.body, status=reply.status, headers=reply.headers)
-        parts = [p for p in path.split("/") if p]
-        if not parts or parts[0] not in ("api", "apis"):
-            raise path_not_found()
-        if parts[0] == "api":
-            if len(parts) <= 2:
-                return self._discovery(request, path)
-            if parts[1] != "v1":
-                raise path_not_found()
-            group, version, rest = "", "v1", parts[2:]
-        else:
-            if len(parts) <= 3:
-                return self._discovery(request, path)
-            group, version, rest = parts[1], parts[2], parts[3:]
+        plain = await self._non_resource(request, path, user)
+        if plain is not None:
+            return plain
+        located = self._locate(request, path)
+        if isinstance(located, web.Response):
+            return located
+        group, version, rest = located
         watch = request.query.get("watch") in ("1", "true")
         if rest and rest[0] == "watch":
             watch, rest = True, rest[1:]
         target = resolve(self.api.registry, group, version, rest)
+        method = request.method
         body = await request.read() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
         if len(body) > MAX_BODY:
             raise too_large(MAX_BODY)
@@ -180,6 +154,46 @@ class Handler:
         if isinstance(out, reads.ListBody):
             return await _stream(request, status, out, ctype)
         return _json(status, out, ctype, ctx.warnings)
+
+    async def _non_resource(self, request: web.Request, path: str, user: str) -> web.Response | None:
+        """/healthz, /livez, /readyz (and their checks), /version and /openapi/*; None for other paths."""
+        if path in healthz.PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            excluded = request.query.getall("exclude", [])
+            code, text = healthz.answer(
+                path, request.query, excluded, self.api.checks, user != "system:anonymous"
+            )
+            return web.Response(
+                text=text,
+                status=code,
+                content_type="text/plain",
+                charset="utf-8",
+                headers={"X-Content-Type-Options": "nosniff"},
+            )
+        if path == "/version":
+            # WriteRawJSON: not the object encoder, so no newline after it
+            return _json(200, orjson.dumps(version_info()), newline=False)
+        if path.startswith("/openapi/"):
+            reply = await self.openapi.serve(path, request.query, request.headers)
+            if reply is None:
+                raise path_not_found()
+            return web.Response(body=reply.body, status=reply.status, headers=reply.headers)
+        return None
+
+    def _locate(self, request: web.Request, path: str) -> web.Response | tuple[str, str, list[str]]:
+        """/api/v1/… and /apis/<group>/<version>/… as (group, version, the rest); discovery documents
+        for the shorter paths."""
+        parts = [p for p in path.split("/") if p]
+        if not parts or parts[0] not in ("api", "apis"):
+            raise path_not_found()
+        if parts[0] == "api":
+            if len(parts) <= 2:
+                return self._discovery(request, path)
+            if parts[1] != "v1":
+                raise path_not_found()
+            return "", "v1", parts[2:]
+        if len(parts) <= 3:
+            return self._discovery(request, path)
+        return parts[1], parts[2], parts[3:]
 
     def _discovery(self, request: web.Request, path: str) -> web.Response:
         host = request.host or ""
@@ -209,26 +223,12 @@ class Handler:
         return verb
 
     async def _dispatch(self, ctx: Ctx, verb: str) -> tuple[int, Any, str]:
-        api, sub, rt = self.api, ctx.target.sub, ctx.rt
-        if sub in ("binding", "eviction", "token"):
-            if verb != "create":
+        api, sub = self.api, ctx.target.sub
+        if sub in _SUBRESOURCES:
+            verbs, fn = _SUBRESOURCES[sub]
+            if verb not in verbs:
                 raise method_not_allowed()
-            fn: Any = {
-                "binding": subresources.binding,
-                "eviction": subresources.eviction,
-                "token": subresources.token,
-            }[sub]
             status, out = await fn(api, ctx)
-            return status, out, JSON
-        if sub == "scale":
-            if verb not in ("get", "update", "patch"):
-                raise method_not_allowed()
-            status, out = await subresources.scale(api, ctx)
-            return status, out, JSON
-        if sub == "finalize":
-            if verb != "update":
-                raise method_not_allowed()
-            status, out = await subresources.finalize(api, ctx)
             return status, out, JSON
         if sub == "status" and verb not in ("get", "update", "patch"):
             raise method_not_allowed()
@@ -236,22 +236,32 @@ class Handler:
             return reads.get(api, ctx)
         if verb == "list":
             return reads.list_(api, ctx)
-        if verb == "create":
-            if rt.plural in REVIEW_KINDS:
-                status, out = await subresources.review(api, ctx)
-            else:
-                status, out = await writes.create(api, ctx)
-        elif verb == "update":
-            status, out = await writes.update(api, ctx)
-        elif verb == "patch":
-            status, out = await writes.patch(api, ctx)
-        elif verb == "delete":
-            status, out = await deletes.delete(api, ctx)
-        elif verb == "deletecollection":
-            status, out = await deletes.delete_collection(api, ctx)
-        else:
+        if verb == "create" and ctx.rt.plural in REVIEW_KINDS:
+            status, out = await subresources.review(api, ctx)
+            return status, out, JSON
+        write = _WRITES.get(verb)
+        if write is None:
             raise method_not_allowed()
+        status, out = await write(api, ctx)
         return status, out, JSON
+
+
+Verb = Callable[[Api, Ctx], Awaitable[tuple[int, Any]]]
+# Subresources with their own request kinds: the verbs each allows and its handler.
+_SUBRESOURCES: dict[str, tuple[tuple[str, ...], Verb]] = {
+    "binding": (("create",), subresources.binding),
+    "eviction": (("create",), subresources.eviction),
+    "token": (("create",), subresources.token),
+    "scale": (("get", "update", "patch"), subresources.scale),
+    "finalize": (("update",), subresources.finalize),
+}
+_WRITES: dict[str, Verb] = {
+    "create": writes.create,
+    "update": writes.update,
+    "patch": writes.patch,
+    "delete": deletes.delete,
+    "deletecollection": deletes.delete_collection,
+}
 
 
 def make_app(api: Api) -> web.Application:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -43,95 +44,119 @@ def _bookmark(ctx: Ctx, rv: int, initial_end: bool = False) -> bytes:
     return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
 
+@dataclass
+class _Options:
+    """The watch's query: timeoutSeconds, allowWatchBookmarks, sendInitialEvents and the view asked."""
+
+    timeout: float
+    bookmarks: bool
+    send_initial: bool
+    rv: str
+    version: str  # the Table's meta.k8s.io version
+    table: bool
+    convert: bool
+
+    @classmethod
+    def of(cls, ctx: Ctx) -> _Options:
+        q = ctx.query
+        try:
+            timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else DEFAULT_TIMEOUT
+        except ValueError as exc:
+            raise bad_request("timeoutSeconds must be an integer") from exc
+        as_, v = view_of(str(ctx.headers.get("Accept", "")))
+        return cls(
+            timeout=timeout,
+            bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
+            send_initial=q.get("sendInitialEvents") == "true",
+            rv=q.get("resourceVersion", ""),
+            version=v,
+            table=as_ == "Table",
+            convert=needs_conversion(ctx.rt),
+        )
+
+    def render(self, data: bytes, rt: ResourceType) -> bytes:
+        return _render(data, rt, self.version, self.table, self.convert)
+
+
+@dataclass
+class _Start:
+    """Where the watch starts: after `after`, with the ADDED events of a fresh list (`initial`), or by
+    replaying buffered events; `expired` when the resourceVersion asked for is compacted away."""
+
+    after: int
+    initial: list[bytes]
+    replay: bool
+    expired: str | None = None
+
+
+def _start(api: Api, ctx: Ctx, opts: _Options, match: Any) -> _Start:
+    store, rt = api.store, ctx.rt
+    if opts.rv in ("", "0") or opts.send_initial:
+        after = store.rv
+        initial = [
+            b'{"type":"ADDED","object":' + e.raw + b"}\n"
+            for _, e in store.items(rt.key, ctx.target.namespace)
+            if (ctx.target.name is None or e.fields["metadata"]["name"] == ctx.target.name)
+            and (match is None or match(e))
+        ]
+        return _Start(after, initial, replay=False)
+    try:
+        after = int(opts.rv)
+    except ValueError as exc:
+        raise bad_request(f'resourceVersion: Invalid value: "{opts.rv}": must be an integer') from exc
+    expired = f"too old resource version: {after} ({store.floor})" if after < store.floor else None
+    return _Start(after, [], replay=True, expired=expired)
+
+
+def _write_directly(w: Watcher, request: web.Request) -> None:
+    """Plain JSON watches skip the loop: the store writes their frames straight to the transport."""
+    transport = request.transport
+    assert transport is not None
+
+    def sink(data: bytes) -> bool:
+        if transport.is_closing():
+            return False
+        transport.write(data)
+        return transport.get_write_buffer_size() < MAX_BUFFERED
+
+    pending = w.take()
+    if pending and not sink(as_chunk(pending)):
+        w.close()
+    w.sink = sink
+
+
+async def _error_event(resp: web.StreamResponse, message: str) -> None:
+    await resp.write(orjson.dumps({"type": "ERROR", "object": gone(message).body()}) + b"\n")
+
+
 async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamResponse:
     store, rt = api.store, ctx.rt
     match = matcher(ctx)
-    q = ctx.query
-    try:
-        timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else DEFAULT_TIMEOUT
-    except ValueError as exc:
-        raise bad_request("timeoutSeconds must be an integer") from exc
-    bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
-    send_initial = q.get("sendInitialEvents") == "true"
-    rv_param = q.get("resourceVersion", "")
-    as_, v = view_of(str(ctx.headers.get("Accept", "")))
-    table = as_ == "Table"
-    convert = needs_conversion(rt)
-    initial: list[bytes] = []
-    expired: str | None = None
-    if rv_param in ("", "0") or send_initial:
-        after = store.rv
-        for _, e in store.items(rt.key, ctx.target.namespace):
-            if (ctx.target.name is None or e.fields["metadata"]["name"] == ctx.target.name) and (
-                match is None or match(e)
-            ):
-                initial.append(b'{"type":"ADDED","object":' + e.raw + b"}\n")
-        replay = False
-    else:
-        try:
-            after = int(rv_param)
-        except ValueError as exc:
-            raise bad_request(f'resourceVersion: Invalid value: "{rv_param}": must be an integer') from exc
-        if after < store.floor:
-            expired = f"too old resource version: {after} ({store.floor})"
-        replay = True
+    opts = _Options.of(ctx)
+    start = _start(api, ctx, opts, match)
     resp = web.StreamResponse(
         status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
     )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    if expired is not None:
-        err = gone(expired).body()
-        await resp.write(orjson.dumps({"type": "ERROR", "object": err}) + b"\n")
+    if start.expired is not None:
+        await _error_event(resp, start.expired)
         return resp
-    w = Watcher(rt.key, ctx.target.namespace, ctx.target.name, match, after)
+    w = Watcher(rt.key, ctx.target.namespace, ctx.target.name, match, start.after)
     store.subscribe(w)
     try:
-        if replay:
+        if start.replay:
             store.replay(w)
-        if initial:
-            await resp.write(_render(b"".join(initial), rt, v, table, convert))
-        if send_initial and bookmarks:
-            await resp.write(_bookmark(ctx, after, initial_end=True))
-        deadline = time.monotonic() + timeout
-        next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
-        direct = not table and not convert and request.transport is not None
-        if direct:
-            transport = request.transport
-            assert transport is not None
-
-            def sink(data: bytes) -> bool:
-                if transport.is_closing():
-                    return False
-                transport.write(data)
-                return transport.get_write_buffer_size() < MAX_BUFFERED
-
-            pending = w.take()
-            if pending and not sink(as_chunk(pending)):
-                w.close()
-            w.sink = sink
-        while not w.closed:
-            now = time.monotonic()
-            if now >= deadline:
-                break
-            wait_for = min(deadline, next_bookmark if bookmarks else deadline) - now
-            if not w.frames:
-                w.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(w.wake.wait(), timeout=max(0.0, wait_for))
-            if w.frames:
-                await resp.write(_render(w.take(), rt, v, table, convert))
-            if bookmarks and time.monotonic() >= next_bookmark and not w.closed:
-                mark = _bookmark(ctx, max(store.emitted_rv, w.last_rv))
-                if w.sink is not None:
-                    w.sink(as_chunk(mark))
-                else:
-                    await resp.write(mark)
-                next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
+        if start.initial:
+            await resp.write(opts.render(b"".join(start.initial), rt))
+        if opts.send_initial and opts.bookmarks:
+            await resp.write(_bookmark(ctx, start.after, initial_end=True))
+        if not opts.table and not opts.convert and request.transport is not None:
+            _write_directly(w, request)
+        await _pump(api, ctx, resp, w, opts)
         w.sink = None
         if w.overflow:
-            err = gone("watch consumer too slow; events dropped").body()
-            await resp.write(orjson.dumps({"type": "ERROR", "object": err}) + b"\n")
+            await _error_event(resp, "watch consumer too slow; events dropped")
     except ConnectionResetError:  # the client went away: nothing left to tell it
         store.unsubscribe(w)
         return resp
@@ -140,6 +165,30 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
     with contextlib.suppress(ConnectionResetError, RuntimeError):
         await resp.write_eof()
     return resp
+
+
+async def _pump(api: Api, ctx: Ctx, resp: web.StreamResponse, w: Watcher, opts: _Options) -> None:
+    """Until the timeout or the watcher closes: write buffered frames, and bookmarks when asked for."""
+    deadline = time.monotonic() + opts.timeout
+    next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
+    while not w.closed:
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        wait_for = min(deadline, next_bookmark if opts.bookmarks else deadline) - now
+        if not w.frames:
+            w.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(w.wake.wait(), timeout=max(0.0, wait_for))
+        if w.frames:
+            await resp.write(opts.render(w.take(), ctx.rt))
+        if opts.bookmarks and time.monotonic() >= next_bookmark and not w.closed:
+            mark = _bookmark(ctx, max(api.store.emitted_rv, w.last_rv))
+            if w.sink is not None:
+                w.sink(as_chunk(mark))
+            else:
+                await resp.write(mark)
+            next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)
 
 
 def _render(data: bytes, rt: ResourceType, v: str, table: bool, convert: bool) -> bytes:

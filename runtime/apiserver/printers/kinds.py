@@ -15,17 +15,16 @@ from runtime.apiserver.printers.core import (
     EVENT_COLUMNS,
     NAME,
     NODE_COLUMNS,
-    POD_COLUMNS,
     TEMPLATE_WIDE,
     Obj,
     _age,
     _event_row,
     _get,
     _node_row,
-    _pod_row,
     col,
     name_of,
 )
+from runtime.apiserver.printers.pods import POD_COLUMNS, pod_row
 
 
 def _containers(o: Obj) -> tuple[str, str]:
@@ -186,7 +185,7 @@ def _simple(*cells: Callable[[Obj], Any]) -> Callable[[Obj, datetime], Obj]:
 
 
 PRINTERS: dict[str, tuple[list[Obj], Callable[[Obj, datetime], Obj]]] = {
-    "pods": (POD_COLUMNS, _pod_row),
+    "pods": (POD_COLUMNS, pod_row),
     "nodes": (NODE_COLUMNS, _node_row),
     "events": (EVENT_COLUMNS, _event_row),
     "namespaces": (

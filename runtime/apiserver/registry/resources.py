@@ -108,6 +108,25 @@ def _r(group: str, version: str, plural: str, kind: str, namespaced: bool, **kw:
     return ResourceType(group=group, version=version, plural=plural, kind=kind, namespaced=namespaced, **kw)
 
 
+def _workload(
+    group: str, plural: str, kind: str, short_names: tuple[str, ...], scale: bool = True
+) -> ResourceType:
+    """A controller-managed kind: in category `all`, a status (and scale) subresource, metadata.generation
+    bumped on spec changes, status reset on create."""
+    return _r(
+        group,
+        "v1",
+        plural,
+        kind,
+        True,
+        short_names=short_names,
+        categories=("all",),
+        subresources=("scale", "status") if scale else ("status",),
+        generation=True,
+        reset_status_on_create=True,
+    )
+
+
 def builtin_types() -> list[ResourceType]:
     """Every built-in kind, in the order discovery lists them."""
     st = ("status",)
@@ -136,18 +155,7 @@ def builtin_types() -> list[ResourceType]:
             subresources=("binding", "eviction", "status"),
             return_deleted=True,
         ),
-        _r(
-            "",
-            "v1",
-            "replicationcontrollers",
-            "ReplicationController",
-            True,
-            short_names=("rc",),
-            categories=("all",),
-            subresources=("scale", "status"),
-            generation=True,
-            reset_status_on_create=True,
-        ),
+        _workload("", "replicationcontrollers", "ReplicationController", ("rc",)),
         _r("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
         _r(
             "",
@@ -176,77 +184,12 @@ def builtin_types() -> list[ResourceType]:
         _r("", "v1", "serviceaccounts", "ServiceAccount", True, short_names=("sa",), subresources=("token",)),
         _r("", "v1", "events", "Event", True, short_names=("ev",), create_on_update=True),
         _r("coordination.k8s.io", "v1", "leases", "Lease", True, create_on_update=True),
-        _r(
-            "apps",
-            "v1",
-            "deployments",
-            "Deployment",
-            True,
-            short_names=("deploy",),
-            categories=("all",),
-            subresources=("scale", "status"),
-            generation=True,
-            reset_status_on_create=True,
-        ),
-        _r(
-            "apps",
-            "v1",
-            "replicasets",
-            "ReplicaSet",
-            True,
-            short_names=("rs",),
-            categories=("all",),
-            subresources=("scale", "status"),
-            generation=True,
-            reset_status_on_create=True,
-        ),
-        _r(
-            "apps",
-            "v1",
-            "daemonsets",
-            "DaemonSet",
-            True,
-            short_names=("ds",),
-            categories=("all",),
-            subresources=st,
-            generation=True,
-            reset_status_on_create=True,
-        ),
-        _r(
-            "apps",
-            "v1",
-            "statefulsets",
-            "StatefulSet",
-            True,
-            short_names=("sts",),
-            categories=("all",),
-            subresources=("scale", "status"),
-            generation=True,
-            reset_status_on_create=True,
-        ),
-        _r(
-            "batch",
-            "v1",
-            "cronjobs",
-            "CronJob",
-            True,
-            short_names=("cj",),
-            categories=("all",),
-            subresources=st,
-            generation=True,
-            reset_status_on_create=True,
-        ),
-        _r(
-            "batch",
-            "v1",
-            "jobs",
-            "Job",
-            True,
-            categories=("all",),
-            subresources=st,
-            generation=True,
-            reset_status_on_create=True,
-        ),
+        _workload("apps", "deployments", "Deployment", ("deploy",)),
+        _workload("apps", "replicasets", "ReplicaSet", ("rs",)),
+        _workload("apps", "daemonsets", "DaemonSet", ("ds",), scale=False),
+        _workload("apps", "statefulsets", "StatefulSet", ("sts",)),
+        _workload("batch", "cronjobs", "CronJob", ("cj",), scale=False),
+        _workload("batch", "jobs", "Job", (), scale=False),
         _r("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
         _r("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
         _r("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),

@@ -34,26 +34,15 @@ TOLERATIONS = [
 
 
 def _token_volume(name: str) -> dict[str, object]:
-    return {
-        "name": name,
-        "projected": {
-            "defaultMode": 420,
-            "sources": [
-                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                {
-                    "downwardAPI": {
-                        "items": [
-                            {
-                                "path": "namespace",
-                                "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
-                            }
-                        ]
-                    }
-                },
-            ],
-        },
-    }
+    """The kube-api-access volume of a pod a real server stored (the recorded KubeEdge session), renamed."""
+    recorded = next(
+        v
+        for f in capture()
+        if f["msg"]["route"].get("operation") == "insert" and "/pod/" in f["msg"]["route"]["resource"]
+        for v in f["msg"]["content"]["spec"]["volumes"]
+        if v["name"].startswith("kube-api-access-")
+    )
+    return {**recorded, "name": name}
 
 
 def test_kubectl_run_pod_gets_every_default() -> None:

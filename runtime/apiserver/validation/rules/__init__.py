@@ -18,6 +18,7 @@ called where the body is decoded, and answered 400 as the decoder does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from runtime.apiserver.validation.rules import core, meta, pods, workloads
@@ -28,44 +29,35 @@ __all__ = ["FieldError", "decode_error", "errors_for", "forbidden", "invalid_err
 Obj = dict[str, Any]
 
 
+Rule = Callable[[Obj, Obj | None, str], list[FieldError]]
+# Each kind's validation: (new object, stored object or None on create, subresource) -> field errors.
+_RULES: dict[tuple[str, str], Rule] = {
+    ("", "Pod"): pods.pod,
+    ("", "ConfigMap"): core.configmap,
+    ("", "Secret"): core.secret,
+    ("", "Service"): core.service,
+    ("", "Node"): core.node,
+    ("", "PersistentVolumeClaim"): core.pvc,
+    ("apps", "Deployment"): workloads.deployment,
+    ("apps", "ReplicaSet"): workloads.replicaset,
+    ("apps", "DaemonSet"): workloads.daemonset,
+    ("apps", "StatefulSet"): workloads.statefulset,
+    ("batch", "Job"): workloads.job,
+    ("batch", "CronJob"): workloads.cronjob,
+    ("events.k8s.io", "Event"): core.event,
+    ("coordination.k8s.io", "Lease"): core.lease,
+    ("discovery.k8s.io", "EndpointSlice"): core.endpointslice,
+    ("rbac.authorization.k8s.io", "Role"): core.role,
+    ("rbac.authorization.k8s.io", "ClusterRole"): core.role,
+    ("rbac.authorization.k8s.io", "RoleBinding"): core.rolebinding,
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): core.rolebinding,
+}
+
+
 def errors_for(group: str, kind: str, new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
     """The field errors of one built-in kind's write; [] for kinds without rules here."""
-    match (group, kind):
-        case ("", "Pod"):
-            return pods.pod(new, old, sub)
-        case ("", "ConfigMap"):
-            return core.configmap(new, old, sub)
-        case ("", "Secret"):
-            return core.secret(new, old, sub)
-        case ("", "Service"):
-            return core.service(new, old, sub)
-        case ("", "Node"):
-            return core.node(new, old, sub)
-        case ("apps", "Deployment"):
-            return workloads.deployment(new, old, sub)
-        case ("apps", "ReplicaSet"):
-            return workloads.replicaset(new, old, sub)
-        case ("apps", "DaemonSet"):
-            return workloads.daemonset(new, old, sub)
-        case ("apps", "StatefulSet"):
-            return workloads.statefulset(new, old, sub)
-        case ("batch", "Job"):
-            return workloads.job(new, old, sub)
-        case ("batch", "CronJob"):
-            return workloads.cronjob(new, old, sub)
-        case ("", "PersistentVolumeClaim"):
-            return core.pvc(new, old, sub)
-        case ("events.k8s.io", "Event"):
-            return core.event(new, old, sub)
-        case ("coordination.k8s.io", "Lease"):
-            return core.lease(new, old, sub)
-        case ("discovery.k8s.io", "EndpointSlice"):
-            return core.endpointslice(new, old, sub)
-        case ("rbac.authorization.k8s.io", "Role" | "ClusterRole"):
-            return core.role(new, old, sub)
-        case ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding"):
-            return core.rolebinding(new, old, sub)
-    return []
+    rule = _RULES.get((group, kind))
+    return rule(new, old, sub) if rule is not None else []
 
 
 # Kinds whose update validation runs their create validation again (ValidatePodUpdate calls

@@ -18,6 +18,7 @@ from runtime.apiserver.validation.rules.fielderrors import (
     invalid,
     not_supported,
     required,
+    required_of,
     too_long,
 )
 
@@ -143,11 +144,7 @@ def service(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
             names.add(name)
         if not meta.is_port(p.get("port")):
             errs.append(invalid(f"{pp}.port", p.get("port"), meta.PORT_RANGE))
-        proto = p.get("protocol")
-        if not proto:
-            errs.append(required(f"{pp}.protocol"))
-        elif proto not in SERVICE_PROTOCOLS:
-            errs.append(not_supported(f"{pp}.protocol", proto, SERVICE_PROTOCOLS))
+        errs += required_of(f"{pp}.protocol", p.get("protocol"), SERVICE_PROTOCOLS)
         if "targetPort" in p:
             errs += meta.port_num_or_name(p["targetPort"], f"{pp}.targetPort")
     seen: set[tuple[Any, Any]] = set()
@@ -206,21 +203,13 @@ def node(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
         ]
         if t.get("value"):
             errs += [invalid(f"{path}.value", t["value"], m) for m in meta.is_label_value(str(t["value"]))]
-        effect = t.get("effect")
-        if not effect:
-            errs.append(required(f"{path}.effect"))
-        elif effect not in TAINT_EFFECTS:
-            errs.append(not_supported(f"{path}.effect", effect, TAINT_EFFECTS))
+        errs += required_of(f"{path}.effect", t.get("effect"), TAINT_EFFECTS)
     return errs
 
 
 def endpointslice(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
     errs = meta.object_meta(new)
-    at = new.get("addressType")
-    if not at:
-        errs.append(required("addressType"))
-    elif at not in ADDRESS_TYPES:
-        errs.append(not_supported("addressType", at, ADDRESS_TYPES))
+    errs += required_of("addressType", new.get("addressType"), ADDRESS_TYPES)
     return errs
 
 

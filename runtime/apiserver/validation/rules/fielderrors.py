@@ -84,6 +84,15 @@ def not_supported(field: str, value: Any, supported: list[str]) -> FieldError:
     )
 
 
+def required_of(field: str, value: Any, supported: list[str]) -> list[FieldError]:
+    """A required enum field: Required when empty, NotSupported when not one of `supported`."""
+    if not value:
+        return [required(field)]
+    if value not in supported:
+        return [not_supported(field, value, supported)]
+    return []
+
+
 def duplicate(field: str, value: Any) -> FieldError:
     return FieldError(field, "FieldValueDuplicate", f"Duplicate value: {go_value(value)}")
 

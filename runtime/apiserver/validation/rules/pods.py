@@ -13,6 +13,7 @@ from runtime.apiserver.validation.rules.fielderrors import (
     not_found,
     not_supported,
     required,
+    required_of,
 )
 from runtime.quantity import QuantityError, canonical_quantity, parse_quantity
 
@@ -64,11 +65,7 @@ def _ports(ports: Any, path: str) -> list[FieldError]:
         hp = p.get("hostPort")
         if hp and not meta.is_port(hp):
             errs.append(invalid(f"{pp}.hostPort", hp, meta.PORT_RANGE))
-        proto = p.get("protocol")
-        if not proto:
-            errs.append(required(f"{pp}.protocol"))
-        elif proto not in PROTOCOLS:
-            errs.append(not_supported(f"{pp}.protocol", proto, PROTOCOLS))
+        errs += required_of(f"{pp}.protocol", p.get("protocol"), PROTOCOLS)
     return errs
 
 
