@@ -20,7 +20,6 @@ from runtime.apiserver.controllers.base import (
     set_condition,
 )
 from runtime.apiserver.controllers.health import ControllerHealth
-from runtime.kube.client import KubeClient
 from runtime.kube.resources import APISERVICES
 
 NOT_PROXIED = "ServiceNotProxied"
@@ -47,20 +46,11 @@ def available_condition(apiservice: Obj, now: str) -> Obj:
 class APIServiceAvailability:
     name = "apiservice-availability"
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        health: ControllerHealth | None = None,
-        informers: Informers | None = None,
-    ) -> None:
-        self.client = client
-        self.informers = informers if informers is not None else Informers(client)
+    def __init__(self, informers: Informers, *, health: ControllerHealth | None = None) -> None:
+        self.client = informers.client
         self.health = health if health is not None else ControllerHealth()
         self.queue = WorkQueue()
-        self.apiservices = self.informers.get(
-            APISERVICES, on_change=self.health.guard(self.name, self._changed)
-        )
+        self.apiservices = informers.get(APISERVICES, on_change=self.health.guard(self.name, self._changed))
 
     def _changed(self, typ: str, obj: Obj, prev: Obj | None) -> None:
         if typ != "DELETED":

@@ -155,8 +155,8 @@ class Informers:
     """One Informer per (resource, namespace, selectors) for the controllers of one client.
 
     client-go's SharedInformerFactory: controllers watching pods or nodes share a watch and a cache
-    instead of decoding every event once per controller. run_controllers makes one and passes it to
-    every controller it starts; a controller built alone gets its own.
+    instead of decoding every event once per controller. Every controller is built from one (and
+    talks through its client); run_controllers makes one and passes it to every controller it starts.
     """
 
     def __init__(self, client: KubeClient) -> None:

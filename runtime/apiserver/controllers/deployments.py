@@ -28,7 +28,6 @@ from runtime.apiserver.controllers.base import (
 )
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.apiserver.controllers.replicasets import controller_uid, owner_ref
-from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound
 from runtime.kube.resources import DEPLOYMENTS, REPLICASETS
 
@@ -88,21 +87,12 @@ def _cond(typ: str, status: str, reason: str, message: str) -> Obj:
 class DeploymentController:
     name = "deployment"
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        health: ControllerHealth | None = None,
-        informers: Informers | None = None,
-    ) -> None:
-        self.client = client
-        self.informers = informers if informers is not None else Informers(client)
+    def __init__(self, informers: Informers, *, health: ControllerHealth | None = None) -> None:
+        self.client = informers.client
         self.health = health if health is not None else ControllerHealth()
         self.queue = WorkQueue()
-        self.deployments = self.informers.get(
-            DEPLOYMENTS, on_change=self.health.guard(self.name, self._changed)
-        )
-        self.sets = self.informers.get(REPLICASETS, on_change=self.health.guard(self.name, self._rs_changed))
+        self.deployments = informers.get(DEPLOYMENTS, on_change=self.health.guard(self.name, self._changed))
+        self.sets = informers.get(REPLICASETS, on_change=self.health.guard(self.name, self._rs_changed))
 
     def _changed(self, typ: str, d: Obj, prev: Obj | None) -> None:
         if typ != "DELETED":

@@ -28,7 +28,6 @@ from runtime.apiserver.controllers.base import (
     run_worker,
 )
 from runtime.apiserver.controllers.health import ControllerHealth
-from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import Res
 
@@ -45,15 +44,10 @@ class GarbageCollector:
     name = "garbage-collector"
 
     def __init__(
-        self,
-        client: KubeClient,
-        *,
-        rediscover: float = 10.0,
-        health: ControllerHealth | None = None,
-        informers: Informers | None = None,
+        self, informers: Informers, *, rediscover: float = 10.0, health: ControllerHealth | None = None
     ) -> None:
-        self.client = client
-        self.shared = informers if informers is not None else Informers(client)
+        self.client = informers.client
+        self.shared = informers
         self.health = health if health is not None else ControllerHealth()
         self.rediscover = rediscover
         self.queue = WorkQueue()

@@ -78,36 +78,29 @@ async def run_controllers(
     informers = Informers(client)  # one watch and cache per resource, shared by every controller
     factories: dict[str, Callable[[], Run]] = {
         "serviceaccount-and-root-ca": lambda: (
-            NamespaceDefaults(client, _root_ca(client, ca_pem), health=health, informers=informers).run
+            NamespaceDefaults(informers, _root_ca(client, ca_pem), health=health).run
         ),
-        "namespace": lambda: _namespace_lifecycle(client, api, health, informers),
-        "scheduler": lambda: Scheduler(client, health=health, informers=informers).run,
-        "garbage-collector": lambda: (
-            GarbageCollector(client, rediscover=gc_rediscover, health=health, informers=informers).run
-        ),
-        "replicaset": lambda: ReplicaSetController(client, health=health, informers=informers).run,
+        "namespace": lambda: _namespace_lifecycle(informers, api, health),
+        "scheduler": lambda: Scheduler(informers, health=health).run,
+        "garbage-collector": lambda: GarbageCollector(informers, rediscover=gc_rediscover, health=health).run,
+        "replicaset": lambda: ReplicaSetController(informers, health=health).run,
         "replicationcontroller": lambda: (
-            ReplicaSetController(client, kind=REPLICATIONCONTROLLER, health=health, informers=informers).run
+            ReplicaSetController(informers, kind=REPLICATIONCONTROLLER, health=health).run
         ),
-        "deployment": lambda: DeploymentController(client, health=health, informers=informers).run,
+        "deployment": lambda: DeploymentController(informers, health=health).run,
         "node-lifecycle": lambda: (
-            NodeLifecycle(
-                client, grace=node_grace, period=node_monitor_period, health=health, informers=informers
-            ).run
+            NodeLifecycle(informers, grace=node_grace, period=node_monitor_period, health=health).run
         ),
         "pod-garbage-collector": lambda: (
             PodGC(
-                client,
+                informers,
                 period=podgc_period,
                 quarantine=podgc_quarantine,
                 terminated_threshold=terminated_pod_threshold,
                 health=health,
-                informers=informers,
             ).run
         ),
-        "apiservice-availability": lambda: (
-            APIServiceAvailability(client, health=health, informers=informers).run
-        ),
+        "apiservice-availability": lambda: APIServiceAvailability(informers, health=health).run,
     }
     runs = {name: make() for name, make in factories.items() if name in wanted}
     for name in runs:
@@ -135,12 +128,10 @@ def _root_ca(client: KubeClient, ca_pem: str | None) -> str:
     return ca
 
 
-def _namespace_lifecycle(
-    client: KubeClient, api: Any | None, health: ControllerHealth, informers: Informers
-) -> Run:
+def _namespace_lifecycle(informers: Informers, api: Any | None, health: ControllerHealth) -> Run:
     if api is not None:  # the embedded server leaves namespace deletion to this controller
         namespaces.claim(api)
-    return NamespaceLifecycle(client, health=health, informers=informers).run
+    return NamespaceLifecycle(informers, health=health).run
 
 
 async def supervise(

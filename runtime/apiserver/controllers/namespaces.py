@@ -17,7 +17,6 @@ from typing import Any
 
 from runtime.apiserver.controllers.base import Informers, Obj, WorkQueue, run_all, run_worker
 from runtime.apiserver.controllers.health import ControllerHealth
-from runtime.kube.client import KubeClient
 from runtime.kube.errors import ApiError, Forbidden, KubeConflict, KubeNotFound
 from runtime.kube.resources import NAMESPACES, Res
 
@@ -38,21 +37,13 @@ class NamespaceLifecycle:
     name = "namespace"
 
     def __init__(
-        self,
-        client: KubeClient,
-        *,
-        recheck: float = 0.5,
-        health: ControllerHealth | None = None,
-        informers: Informers | None = None,
+        self, informers: Informers, *, recheck: float = 0.5, health: ControllerHealth | None = None
     ) -> None:
-        self.client = client
-        self.informers = informers if informers is not None else Informers(client)
+        self.client = informers.client
         self.health = health if health is not None else ControllerHealth()
         self.recheck = recheck
         self.queue = WorkQueue()
-        self.namespaces = self.informers.get(
-            NAMESPACES, on_change=self.health.guard(self.name, self._changed)
-        )
+        self.namespaces = informers.get(NAMESPACES, on_change=self.health.guard(self.name, self._changed))
 
     def _changed(self, typ: str, ns: Obj, prev: Obj | None) -> None:
         if typ != "DELETED" and (ns.get("metadata") or {}).get("deletionTimestamp"):

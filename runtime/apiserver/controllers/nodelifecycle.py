@@ -25,7 +25,6 @@ from typing import Any
 from runtime.apiserver.controllers.base import Informers, Obj, WorkQueue, run_all, run_worker
 from runtime.apiserver.controllers.fit import is_terminal, tolerates
 from runtime.apiserver.controllers.health import ControllerHealth
-from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import LEASES, NODES, PODS
 
@@ -90,23 +89,21 @@ class NodeLifecycle:
 
     def __init__(
         self,
-        client: KubeClient,
+        informers: Informers,
         *,
         grace: float = 40.0,
         period: float = 5.0,
         health: ControllerHealth | None = None,
-        informers: Informers | None = None,
     ) -> None:
-        self.client = client
-        self.informers = informers if informers is not None else Informers(client)
+        self.client = informers.client
         self.health = health if health is not None else ControllerHealth()
         self.grace, self.period = grace, period
         self.queue = WorkQueue()
         self.seen: dict[str, tuple[Any, float]] = {}  # node -> (heartbeat signature, local time seen)
-        self.nodes = self.informers.get(NODES, on_change=self.health.guard(self.name, self._node_changed))
+        self.nodes = informers.get(NODES, on_change=self.health.guard(self.name, self._node_changed))
         # all namespaces, so the garbage collector's lease watch is this same one
-        self.leases = self.informers.get(LEASES, on_change=self.health.guard(self.name, self._lease_changed))
-        self.pods = self.informers.get(PODS, on_change=self.health.guard(self.name, self._pod_changed))
+        self.leases = informers.get(LEASES, on_change=self.health.guard(self.name, self._lease_changed))
+        self.pods = informers.get(PODS, on_change=self.health.guard(self.name, self._pod_changed))
 
     def _node_changed(self, typ: str, node: Obj, prev: Obj | None) -> None:
         name = node["metadata"]["name"]

@@ -19,7 +19,6 @@ import time
 from runtime.apiserver.controllers.base import Informers, Obj, run_all
 from runtime.apiserver.controllers.fit import is_terminal
 from runtime.apiserver.controllers.health import ControllerHealth
-from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import NODES, PODS
 
@@ -31,20 +30,18 @@ class PodGC:
 
     def __init__(
         self,
-        client: KubeClient,
+        informers: Informers,
         *,
         period: float = 20.0,
         quarantine: float = 40.0,
         terminated_threshold: int = 12500,
         health: ControllerHealth | None = None,
-        informers: Informers | None = None,
     ) -> None:
-        self.client = client
-        self.informers = informers if informers is not None else Informers(client)
+        self.client = informers.client
         self.health = health if health is not None else ControllerHealth()
         self.period, self.quarantine, self.threshold = period, quarantine, terminated_threshold
-        self.pods = self.informers.get(PODS)
-        self.nodes = self.informers.get(NODES)
+        self.pods = informers.get(PODS)
+        self.nodes = informers.get(NODES)
         self.missing_since: dict[str, float] = {}
 
     async def run(self) -> None:

@@ -21,7 +21,6 @@ from typing import Any
 from runtime.apiserver.controllers.base import Informers, Obj, WorkQueue, as_int, run_all, run_worker
 from runtime.apiserver.controllers.fit import is_terminal
 from runtime.apiserver.controllers.health import ControllerHealth
-from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import PODS, REPLICASETS, REPLICATIONCONTROLLERS, Res
 
@@ -119,22 +118,20 @@ class ReplicaSetController:
 
     def __init__(
         self,
-        client: KubeClient,
+        informers: Informers,
         *,
         kind: Replicated = REPLICASET,
         burst: int = 500,
         health: ControllerHealth | None = None,
-        informers: Informers | None = None,
     ) -> None:
-        self.client = client
-        self.informers = informers if informers is not None else Informers(client)
+        self.client = informers.client
         self.kind = kind
         self.name = kind.controller
         self.health = health if health is not None else ControllerHealth()
         self.burst = burst
         self.queue = WorkQueue()
-        self.sets = self.informers.get(kind.res, on_change=self.health.guard(self.name, self._rs_changed))
-        self.pods = self.informers.get(PODS, on_change=self.health.guard(self.name, self._pod_changed))
+        self.sets = informers.get(kind.res, on_change=self.health.guard(self.name, self._rs_changed))
+        self.pods = informers.get(PODS, on_change=self.health.guard(self.name, self._pod_changed))
 
     def _rs_changed(self, typ: str, rs: Obj, prev: Obj | None) -> None:
         if typ != "DELETED":

@@ -20,7 +20,6 @@ from runtime.apiserver.controllers import fit
 from runtime.apiserver.controllers.base import Informers, Obj, WorkQueue, run_all, run_worker
 from runtime.apiserver.controllers.health import ControllerHealth
 from runtime.errors import KedgeError
-from runtime.kube.client import KubeClient
 from runtime.kube.errors import Conflict, KubeNotFound
 from runtime.kube.resources import EVENTS, NODES, PODS
 
@@ -50,26 +49,19 @@ def _key(pod: Obj) -> str:
 class Scheduler:
     name = "scheduler"
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        health: ControllerHealth | None = None,
-        informers: Informers | None = None,
-    ) -> None:
-        self.client = client
-        self.informers = informers if informers is not None else Informers(client)
+    def __init__(self, informers: Informers, *, health: ControllerHealth | None = None) -> None:
+        self.client = informers.client
         self.health = health if health is not None else ControllerHealth()
         self.queue = WorkQueue()
         self.assumed: dict[str, tuple[str, Obj]] = {}  # pod key -> (node, pod) until the watch shows it
         self.reported: dict[str, str] = {}  # pod key -> last Unschedulable message written
-        self.pods = self.informers.get(PODS, on_change=self.health.guard(self.name, self._pod_changed))
+        self.pods = informers.get(PODS, on_change=self.health.guard(self.name, self._pod_changed))
         self._binding = asyncio.Semaphore(4)  # binds in flight
         # incremental accounting: what each node's pods (bound or assumed) request, by pod key
         self.counted: dict[str, tuple[str, dict[str, Fraction]]] = {}
         self.usage: dict[str, fit.NodeUsage] = {}
         self._tasks: set[asyncio.Future[None]] = set()
-        self.nodes = self.informers.get(NODES, on_change=self.health.guard(self.name, self._node_changed))
+        self.nodes = informers.get(NODES, on_change=self.health.guard(self.name, self._node_changed))
 
     async def run(self) -> None:
         async def worker() -> None:

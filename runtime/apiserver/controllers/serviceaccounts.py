@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from runtime.apiserver.controllers.base import Informers, Obj, WorkQueue, run_all, run_worker
 from runtime.apiserver.controllers.health import ControllerHealth
-from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, Forbidden, KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, NAMESPACES, SERVICEACCOUNTS, Res
 
@@ -31,16 +30,8 @@ def _active(ns: Obj | None) -> bool:
 class NamespaceDefaults:
     name = "serviceaccount-and-root-ca"
 
-    def __init__(
-        self,
-        client: KubeClient,
-        ca_pem: str,
-        *,
-        health: ControllerHealth | None = None,
-        informers: Informers | None = None,
-    ) -> None:
-        self.client = client
-        self.informers = informers if informers is not None else Informers(client)
+    def __init__(self, informers: Informers, ca_pem: str, *, health: ControllerHealth | None = None) -> None:
+        self.client = informers.client
         self.health = health if health is not None else ControllerHealth()
         self.ca_pem = ca_pem
         self.queue = WorkQueue()
@@ -51,13 +42,9 @@ class NamespaceDefaults:
 
         by_namespace = self.health.guard(self.name, queue_namespace)
 
-        self.namespaces = self.informers.get(NAMESPACES, on_change=by_namespace)
-        self.accounts = self.informers.get(
-            SERVICEACCOUNTS, fields="metadata.name=default", on_change=by_namespace
-        )
-        self.configmaps = self.informers.get(
-            CONFIGMAPS, fields=f"metadata.name={ROOT_CA}", on_change=by_namespace
-        )
+        self.namespaces = informers.get(NAMESPACES, on_change=by_namespace)
+        self.accounts = informers.get(SERVICEACCOUNTS, fields="metadata.name=default", on_change=by_namespace)
+        self.configmaps = informers.get(CONFIGMAPS, fields=f"metadata.name={ROOT_CA}", on_change=by_namespace)
 
     async def run(self) -> None:
         async def worker() -> None:

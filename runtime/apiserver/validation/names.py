@@ -53,29 +53,25 @@ def qualified_name_errors(value: str) -> list[str]:
 
 
 def dns1123_subdomain_errors(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > 253:
-        errs.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
-        errs.append(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-            "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-            f"validation is '{_DNS1123_SUBDOMAIN_FMT}')"
-        )
-    return errs
+    return _length_and_format(
+        value,
+        253,
+        _DNS1123_SUBDOMAIN_RE,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+        "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+        f"validation is '{_DNS1123_SUBDOMAIN_FMT}')",
+    )
 
 
 def label_value_errors(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _LABEL_VALUE_RE.match(value):
-        errs.append(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-            "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-            f"'12345', regex used for validation is '{_LABEL_VALUE_FMT}')"
-        )
-    return errs
+    return _length_and_format(
+        value,
+        63,
+        _LABEL_VALUE_RE,
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+        "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+        f"'12345', regex used for validation is '{_LABEL_VALUE_FMT}')",
+    )
 
 
 _DNS1035_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
@@ -91,59 +87,54 @@ def regex_error(msg: str, fmt: str, *examples: str) -> str:
     return f"{msg} (e.g. {shown}, regex used for validation is '{fmt}')"
 
 
+_DNS1123_LABEL_MSG = regex_error(
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character",
+    _DNS1123_LABEL,
+    "my-name",
+    "123-abc",
+)
+
+_DNS1035_MSG = regex_error(
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character",
+    _DNS1035_FMT,
+    "my-name",
+    "abc-123",
+)
+
+_CONFIG_KEY_MSG = regex_error(
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+    _CONFIG_KEY_FMT,
+    "key.name",
+    "KEY_NAME",
+    "key-name",
+)
+
+
 def max_len(n: int) -> str:
     return f"must be no more than {n} characters"
 
 
-def dns1123_label_errors(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > 63:
-        errs.append(max_len(63))
-    if not _DNS1123_LABEL_RE.match(value):
-        errs.append(
-            regex_error(
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-                "must start and end with an alphanumeric character",
-                _DNS1123_LABEL,
-                "my-name",
-                "123-abc",
-            )
-        )
+def _length_and_format(value: str, limit: int, pattern: re.Pattern[str], message: str) -> list[str]:
+    """The two checks of most util/validation functions: at most `limit` characters, and the format."""
+    errs = [max_len(limit)] if len(value) > limit else []
+    if not pattern.match(value):
+        errs.append(message)
     return errs
+
+
+def dns1123_label_errors(value: str) -> list[str]:
+    return _length_and_format(value, 63, _DNS1123_LABEL_RE, _DNS1123_LABEL_MSG)
 
 
 def dns1035_label_errors(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > 63:
-        errs.append(max_len(63))
-    if not _DNS1035_RE.match(value):
-        errs.append(
-            regex_error(
-                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                "alphabetic character, and end with an alphanumeric character",
-                _DNS1035_FMT,
-                "my-name",
-                "abc-123",
-            )
-        )
-    return errs
+    return _length_and_format(value, 63, _DNS1035_RE, _DNS1035_MSG)
 
 
 def config_key_errors(value: str) -> list[str]:
     """IsConfigMapKey: ConfigMap and Secret keys."""
-    errs: list[str] = []
-    if len(value) > 253:
-        errs.append(max_len(253))
-    if not _CONFIG_KEY_RE.match(value):
-        errs.append(
-            regex_error(
-                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-                _CONFIG_KEY_FMT,
-                "key.name",
-                "KEY_NAME",
-                "key-name",
-            )
-        )
+    errs = _length_and_format(value, 253, _CONFIG_KEY_RE, _CONFIG_KEY_MSG)
     if value == ".":
         errs.append("must not be '.'")
     elif value == "..":
