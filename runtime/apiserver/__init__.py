@@ -15,7 +15,7 @@
 
 A request's path, top-down:
 
-    http/app.Handler ─ auth.same_token / TokenSigner ─ context.resolve (URL, query, body → Ctx)
+    http/app.Handler ─ auth.same_token / TokenSigner ─ context.resolve (URL, query, body → ApiRequest)
       ├─ healthz, discovery, openapi/serve            (non-resource paths)
       ├─ http/watch.serve_watch                       (?watch=1: registry/storage.Watcher → chunks)
       └─ handlers/{reads,writes,deletes,subresources}

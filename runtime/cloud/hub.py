@@ -327,7 +327,7 @@ class CloudHub:
             await ws.close(1011, "handshake state lost")
             return
         node, project = found
-        if self.admit is not None:  # Lease renewals before new sessions (runtime/cloud/admission.py)
+        if self.admit is not None:  # Lease renewals before new sessions (runtime/cloud/lease_gate.py)
             await self.admit()
         info = session_info(ws, node, project)
         link = self._link(node)

@@ -7,10 +7,10 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from runtime.cloud.admission import Admission
 from runtime.cloud.controllers.leases import ANN_LAST_READY, LEASE_NS, note_of, note_text, ready_from_text
 from runtime.cloud.controllers.readiness import ReadyRestorer
 from runtime.cloud.controllers.world import EDGE_LABEL, World
+from runtime.cloud.lease_gate import LeaseGate
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import LEASES, NODES
@@ -52,7 +52,7 @@ def test_ready_restore_is_due_only_for_held_kedge_nodes_with_a_reported_ready() 
 
 async def test_admission_holds_while_renewals_lag() -> None:
     lag = [30.0]
-    gate = Admission(lambda: lag[0], threshold=10.0, poll=0.02, max_wait=5.0)
+    gate = LeaseGate(lambda: lag[0], threshold=10.0, poll=0.02, max_wait=5.0)
     held = asyncio.create_task(gate())
     await asyncio.sleep(0.2)
     assert not held.done() and gate.waiting == 1 and gate.delayed == 1
@@ -61,7 +61,7 @@ async def test_admission_holds_while_renewals_lag() -> None:
     assert gate.waiting == 0
     assert await gate() == 0.0 and gate.delayed == 1  # keeping up: no wait, not counted
     lag[0] = 30.0
-    short = Admission(lambda: lag[0], threshold=10.0, poll=0.02, max_wait=0.1)
+    short = LeaseGate(lambda: lag[0], threshold=10.0, poll=0.02, max_wait=0.1)
     assert 0.1 <= await asyncio.wait_for(short(), 2) < 1.0  # bounded: a lagging cloud still admits
 
 

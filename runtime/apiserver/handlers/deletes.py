@@ -9,7 +9,7 @@ import orjson
 
 from runtime.apiserver.api import Api
 from runtime.apiserver.handlers.reads import list_bytes, matcher
-from runtime.apiserver.http.context import Ctx
+from runtime.apiserver.http.context import ApiRequest
 from runtime.apiserver.http.status_errors import bad_request, conflict, forbidden, not_found, success
 from runtime.apiserver.registry import objects
 from runtime.apiserver.registry.resources import ResourceType
@@ -20,7 +20,7 @@ Result = tuple[int, bytes]
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
-def options(ctx: Ctx) -> Obj:
+def options(ctx: ApiRequest) -> Obj:
     """DeleteOptions from the body, with query parameters overriding (as the apiserver merges them)."""
     opts: Obj = {}
     if ctx.body and ctx.body.strip():
@@ -48,7 +48,7 @@ def options(ctx: Ctx) -> Obj:
     return opts
 
 
-async def delete(api: Api, ctx: Ctx) -> Result:
+async def delete(api: Api, ctx: ApiRequest) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     opts = options(ctx)
     if rt.kind == "Namespace" and not rt.group and name in PROTECTED_NAMESPACES:
@@ -175,7 +175,7 @@ async def purge_namespace(api: Api, name: str) -> None:
         await api.store.commit(changes)
 
 
-async def delete_collection(api: Api, ctx: Ctx) -> Result:
+async def delete_collection(api: Api, ctx: ApiRequest) -> Result:
     rt = ctx.rt
     opts = options(ctx)
     match = matcher(ctx)

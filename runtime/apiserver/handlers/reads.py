@@ -9,7 +9,7 @@ import orjson
 
 from runtime.apiserver.api import Api
 from runtime.apiserver.handlers import semantics
-from runtime.apiserver.http.context import Ctx
+from runtime.apiserver.http.context import ApiRequest
 from runtime.apiserver.http.status_errors import bad_request, not_found
 from runtime.apiserver.registry.resources import ResourceType
 from runtime.apiserver.registry.storage import Entry
@@ -29,7 +29,7 @@ def view_of(accept: str) -> tuple[str, str]:
     return "", ""
 
 
-def matcher(ctx: Ctx) -> Any:
+def matcher(ctx: ApiRequest) -> Any:
     """A predicate over entries for labelSelector/fieldSelector, or None when both are empty."""
     try:
         label = semantics.parse_label_selector(ctx.query.get("labelSelector", ""))
@@ -63,7 +63,7 @@ def as_version(rt: ResourceType, raw: bytes) -> bytes:
     return orjson.dumps(obj)
 
 
-def get(api: Api, ctx: Ctx) -> Result:
+def get(api: Api, ctx: ApiRequest) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     entry = api.store.get(rt.key, ctx.ns, name)
     if entry is None:
@@ -99,7 +99,7 @@ def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
         raise bad_request(f"continue key is not valid: {exc}") from exc
 
 
-def select(api: Api, ctx: Ctx) -> tuple[list[Entry], int, str, int | None]:
+def select(api: Api, ctx: ApiRequest) -> tuple[list[Entry], int, str, int | None]:
     """Entries of one page, the list's resourceVersion, the continue token and remainingItemCount."""
     rt = ctx.rt
     match = matcher(ctx)
@@ -130,7 +130,7 @@ def select(api: Api, ctx: Ctx) -> tuple[list[Entry], int, str, int | None]:
     return out, rv, token, remaining
 
 
-def list_(api: Api, ctx: Ctx) -> tuple[int, bytes | ListBody, str]:
+def list_(api: Api, ctx: ApiRequest) -> tuple[int, bytes | ListBody, str]:
     rt = ctx.rt
     entries, rv, token, remaining = select(api, ctx)
     meta: Obj = {"resourceVersion": str(rv)}

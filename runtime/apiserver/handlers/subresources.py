@@ -11,7 +11,7 @@ from runtime.apiserver.api import Api
 from runtime.apiserver.handlers.deletes import delete_object
 from runtime.apiserver.handlers.writes import save_update
 from runtime.apiserver.http.auth import ISSUER
-from runtime.apiserver.http.context import Ctx, require_object
+from runtime.apiserver.http.context import ApiRequest, require_object
 from runtime.apiserver.http.status_errors import StatusError, bad_request, conflict, invalid, not_found
 from runtime.apiserver.registry import objects
 
@@ -19,7 +19,7 @@ Obj = dict[str, Any]
 Result = tuple[int, bytes]
 
 
-async def binding(api: Api, ctx: Ctx) -> Result:
+async def binding(api: Api, ctx: ApiRequest) -> Result:
     body = require_object(ctx.decode_body())
     name = ctx.target.name or ""
     target = body.get("target") or {}
@@ -63,7 +63,7 @@ def _ok() -> Obj:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
-async def eviction(api: Api, ctx: Ctx) -> Result:
+async def eviction(api: Api, ctx: ApiRequest) -> Result:
     name = ctx.target.name or ""
     entry = api.store.get("/pods", ctx.ns, name)
     if entry is None:
@@ -76,7 +76,7 @@ async def eviction(api: Api, ctx: Ctx) -> Result:
     return 201, orjson.dumps(_ok())
 
 
-async def token(api: Api, ctx: Ctx) -> Result:
+async def token(api: Api, ctx: ApiRequest) -> Result:
     name = ctx.target.name or ""
     req = require_object(ctx.decode_body())
     spec = req.get("spec") or {}
@@ -138,7 +138,7 @@ async def token(api: Api, ctx: Ctx) -> Result:
     return 201, orjson.dumps(out)
 
 
-async def review(api: Api, ctx: Ctx) -> Result:
+async def review(api: Api, ctx: ApiRequest) -> Result:
     body = require_object(ctx.decode_body())
     rt = ctx.rt
     body.setdefault("apiVersion", rt.api_version)
@@ -181,7 +181,7 @@ def _scale_of(obj: Obj, rt_group: str, plural: str) -> Obj:
     return out
 
 
-async def scale(api: Api, ctx: Ctx) -> Result:
+async def scale(api: Api, ctx: ApiRequest) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     entry = api.store.get(rt.key, ctx.ns, name)
     if entry is None:
@@ -231,7 +231,7 @@ async def scale(api: Api, ctx: Ctx) -> Result:
     return 200, orjson.dumps(_scale_of(after.obj(), rt.group, rt.plural))
 
 
-async def finalize(api: Api, ctx: Ctx) -> Result:
+async def finalize(api: Api, ctx: ApiRequest) -> Result:
     """PUT namespaces/<n>/finalize: only spec.finalizers changes; an emptied, deleting namespace goes."""
     name = ctx.target.name or ""
     entry = api.store.get("/namespaces", "", name)

@@ -13,7 +13,7 @@ from runtime.apiserver.api import Api
 from runtime.apiserver.handlers import semantics
 from runtime.apiserver.handlers.guards import admission, allocate, check_gvk, decoding
 from runtime.apiserver.handlers.reads import as_version, needs_conversion
-from runtime.apiserver.http.context import Ctx, require_object
+from runtime.apiserver.http.context import ApiRequest, require_object
 from runtime.apiserver.http.status_errors import (
     StatusError,
     already_exists,
@@ -42,7 +42,7 @@ PATCH_TYPES = {
 }
 
 
-def check_namespace(ctx: Ctx, obj: Obj) -> None:
+def check_namespace(ctx: ApiRequest, obj: Obj) -> None:
     meta = obj.setdefault("metadata", {})
     if ctx.rt.namespaced:
         if not ctx.target.namespace:
@@ -54,7 +54,7 @@ def check_namespace(ctx: Ctx, obj: Obj) -> None:
             )
 
 
-def namespace_open(api: Api, ctx: Ctx) -> None:
+def namespace_open(api: Api, ctx: ApiRequest) -> None:
     if not ctx.rt.namespaced:
         return
     ns = api.store.get("/namespaces", "", ctx.ns)
@@ -73,7 +73,7 @@ def namespace_open(api: Api, ctx: Ctx) -> None:
 
 
 async def create(
-    api: Api, ctx: Ctx, obj: Obj | None = None, *, status: int = 201, managed: bool = True
+    api: Api, ctx: ApiRequest, obj: Obj | None = None, *, status: int = 201, managed: bool = True
 ) -> Result:
     rt = ctx.rt
     owned = obj is None  # decoded here: nothing else holds it, so defaulting may work in place
@@ -145,7 +145,7 @@ async def create(
     return status, as_version(rt, after.raw) if after is not None else encode(obj, rt.key)
 
 
-def _automount(api: Api, ctx: Ctx, pod: Obj) -> bool | None:
+def _automount(api: Api, ctx: ApiRequest, pod: Obj) -> bool | None:
     sa_name = (pod.get("spec") or {}).get("serviceAccountName") or "default"
     sa = api.store.get("/serviceaccounts", ctx.ns, sa_name)
     if sa is None or b'"automountServiceAccountToken"' not in sa.raw:  # no need to decode it
@@ -178,7 +178,7 @@ def to_storage(rt: ResourceType, obj: Obj) -> Obj:
     return obj
 
 
-async def update(api: Api, ctx: Ctx) -> Result:
+async def update(api: Api, ctx: ApiRequest) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     obj = require_object(ctx.decode_body())
     check_gvk(rt, obj)
@@ -214,7 +214,14 @@ async def update(api: Api, ctx: Ctx) -> Result:
 
 
 async def save_update(
-    api: Api, ctx: Ctx, old: Obj, new: Obj, *, check_rv: bool, manager_op: str, uid_precondition: bool = True
+    api: Api,
+    ctx: ApiRequest,
+    old: Obj,
+    new: Obj,
+    *,
+    check_rv: bool,
+    manager_op: str,
+    uid_precondition: bool = True,
 ) -> Result:
     """The common tail of PUT and PATCH: preconditions, server fields, no-op detection, finalizers.
 
@@ -283,7 +290,7 @@ def _patch_error(exc: Exception) -> StatusError:
     return StatusError(code, reason, str(exc))
 
 
-async def patch(api: Api, ctx: Ctx) -> Result:
+async def patch(api: Api, ctx: ApiRequest) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     ptype = PATCH_TYPES.get(ctx.content_type())
     accepted = [t for t, k in PATCH_TYPES.items() if not (k == "strategic" and rt.crd)]
@@ -324,7 +331,7 @@ async def patch(api: Api, ctx: Ctx) -> Result:
     return await save_update(api, ctx, old, new, check_rv=check, manager_op="Update", uid_precondition=False)
 
 
-async def apply(api: Api, ctx: Ctx) -> Result:
+async def apply(api: Api, ctx: ApiRequest) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     manager = ctx.query.get("fieldManager")
     if not manager:  # PatchOptions validation, as kube-apiserver words it

@@ -3,7 +3,7 @@
     app.py            Handler: authenticate, resolve, dispatch by path and verb, render errors
     auth.py           the admin bearer token and the service-account JWTs this server signs
     certs.py          the serving certificate (private CA in the data dir, leaf with the dialled SANs)
-    context.py        resolve(request) -> Ctx: the resource type, name, verb, query and decoded body
+    context.py        resolve(request) -> ApiRequest: the resource type, name, verb, query and decoded body
     protobuf.py       kubectl's protobuf request bodies decoded to JSON dicts
     watch.py          serve_watch: a chunked stream of watch events, resumable from a resourceVersion
     healthz.py        /healthz, /livez, /readyz with named checks

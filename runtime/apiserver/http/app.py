@@ -18,7 +18,7 @@ from runtime.apiserver.controllers.kinds import stored_only_message
 from runtime.apiserver.handlers import deletes, reads, subresources, writes
 from runtime.apiserver.http import healthz
 from runtime.apiserver.http.auth import same_token
-from runtime.apiserver.http.context import Ctx, resolve
+from runtime.apiserver.http.context import ApiRequest, resolve
 from runtime.apiserver.http.discovery import Discovery, version_info
 from runtime.apiserver.http.status_errors import (
     StatusError,
@@ -131,7 +131,7 @@ class Handler:
         body = await request.read() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
         if len(body) > MAX_BODY:
             raise too_large(MAX_BODY)
-        ctx = Ctx(
+        ctx = ApiRequest(
             method,
             target,
             dict(request.query),
@@ -205,7 +205,7 @@ class Handler:
         return _json(200, doc)
 
     @staticmethod
-    def _verb(ctx: Ctx, watch: bool) -> str:
+    def _verb(ctx: ApiRequest, watch: bool) -> str:
         name = ctx.target.name
         verb = _VERBS.get(ctx.method)
         if verb is None:
@@ -222,7 +222,7 @@ class Handler:
             raise method_not_allowed()
         return verb
 
-    async def _dispatch(self, ctx: Ctx, verb: str) -> tuple[int, Any, str]:
+    async def _dispatch(self, ctx: ApiRequest, verb: str) -> tuple[int, Any, str]:
         api, sub = self.api, ctx.target.sub
         if sub in _SUBRESOURCES:
             verbs, fn = _SUBRESOURCES[sub]
@@ -246,7 +246,7 @@ class Handler:
         return status, out, JSON
 
 
-Verb = Callable[[Api, Ctx], Awaitable[tuple[int, Any]]]
+Verb = Callable[[Api, ApiRequest], Awaitable[tuple[int, Any]]]
 # Subresources with their own request kinds: the verbs each allows and its handler.
 _SUBRESOURCES: dict[str, tuple[tuple[str, ...], Verb]] = {
     "binding": (("create",), subresources.binding),

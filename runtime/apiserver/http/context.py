@@ -23,7 +23,7 @@ class Target:
 
 
 @dataclass
-class Ctx:
+class ApiRequest:
     method: str
     target: Target
     query: dict[str, str]
@@ -128,4 +128,4 @@ def require_object(body: Any) -> Obj:
     return body
 
 
-__all__ = ["Ctx", "StatusError", "Target", "require_object", "resolve"]
+__all__ = ["ApiRequest", "StatusError", "Target", "require_object", "resolve"]

@@ -18,7 +18,7 @@ from aiohttp import web
 from runtime.apiserver.api import Api
 from runtime.apiserver.handlers import semantics
 from runtime.apiserver.handlers.reads import matcher, needs_conversion, view_of
-from runtime.apiserver.http.context import Ctx
+from runtime.apiserver.http.context import ApiRequest
 from runtime.apiserver.http.status_errors import bad_request, gone
 from runtime.apiserver.registry.resources import ResourceType
 from runtime.apiserver.registry.storage import MAX_BUFFERED, Watcher, as_chunk
@@ -36,7 +36,7 @@ def _next_bookmark(now: float, deadline: float, every: float) -> float:
     return nxt
 
 
-def _bookmark(ctx: Ctx, rv: int, initial_end: bool = False) -> bytes:
+def _bookmark(ctx: ApiRequest, rv: int, initial_end: bool = False) -> bytes:
     meta: Obj = {"resourceVersion": str(rv)}
     if initial_end:
         meta["annotations"] = {"k8s.io/initial-events-end": "true"}
@@ -57,7 +57,7 @@ class _Options:
     convert: bool
 
     @classmethod
-    def of(cls, ctx: Ctx) -> _Options:
+    def of(cls, ctx: ApiRequest) -> _Options:
         q = ctx.query
         try:
             timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else DEFAULT_TIMEOUT
@@ -89,7 +89,7 @@ class _Start:
     expired: str | None = None
 
 
-def _start(api: Api, ctx: Ctx, opts: _Options, match: Any) -> _Start:
+def _start(api: Api, ctx: ApiRequest, opts: _Options, match: Any) -> _Start:
     store, rt = api.store, ctx.rt
     if opts.rv in ("", "0") or opts.send_initial:
         after = store.rv
@@ -129,7 +129,7 @@ async def _error_event(resp: web.StreamResponse, message: str) -> None:
     await resp.write(orjson.dumps({"type": "ERROR", "object": gone(message).body()}) + b"\n")
 
 
-async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamResponse:
+async def serve_watch(api: Api, ctx: ApiRequest, request: web.Request) -> web.StreamResponse:
     store, rt = api.store, ctx.rt
     match = matcher(ctx)
     opts = _Options.of(ctx)
@@ -167,7 +167,7 @@ async def serve_watch(api: Api, ctx: Ctx, request: web.Request) -> web.StreamRes
     return resp
 
 
-async def _pump(api: Api, ctx: Ctx, resp: web.StreamResponse, w: Watcher, opts: _Options) -> None:
+async def _pump(api: Api, ctx: ApiRequest, resp: web.StreamResponse, w: Watcher, opts: _Options) -> None:
     """Until the timeout or the watcher closes: write buffered frames, and bookmarks when asked for."""
     deadline = time.monotonic() + opts.timeout
     next_bookmark = _next_bookmark(time.monotonic(), deadline, api.bookmark_interval)

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from runtime.apiserver.http.context import Ctx
+from runtime.apiserver.http.context import ApiRequest
 from runtime.apiserver.http.status_errors import StatusError, bad_request, invalid
 from runtime.apiserver.registry.resources import ResourceType
 from runtime.apiserver.validation import rules
@@ -35,7 +35,7 @@ PATCH_CONTENT_TYPES = (
 )
 
 
-def check_fields(ctx: Ctx, rt: ResourceType, obj: Obj) -> Obj:
+def check_fields(ctx: ApiRequest, rt: ResourceType, obj: Obj) -> Obj:
     """Drop unknown fields at any depth, as decoding does; report them as fieldValidation asks:
     Strict fails the request (400 for a body, 422 for a patch), Warn adds one warning per field."""
     mode = ctx.query.get("fieldValidation", "Warn") or "Warn"
@@ -64,7 +64,7 @@ def check_fields(ctx: Ctx, rt: ResourceType, obj: Obj) -> Obj:
     return obj
 
 
-def _duplicates(ctx: Ctx, obj: Obj) -> list[str]:
+def _duplicates(ctx: ApiRequest, obj: Obj) -> list[str]:
     """Fields a JSON body (or merge/strategic patch) gives twice; YAML and protobuf bodies are not
     looked at."""
     ctype = ctx.content_type()

@@ -14,7 +14,6 @@ import logging
 import time
 from typing import Any
 
-from runtime.cloud.admission import Admission
 from runtime.cloud.controllers.edgectl import EdgeController
 from runtime.cloud.controllers.liveness import ANN_OWNER, NodeLiveness
 from runtime.cloud.controllers.readiness import ReadyRestorer
@@ -24,6 +23,7 @@ from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.controllers.world import World, meta
 from runtime.cloud.hub import CloudHub
 from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.lease_gate import LeaseGate
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.protocol import Message
@@ -72,7 +72,7 @@ class CloudControllers:
             client, self.world, lambda: self.liveness.nodes, tick=tick, recall=self.liveness.leases.recall
         )
         # renewals win over new work: sessions and ack-state flushes wait while renewals lag
-        self.admission = Admission(self.liveness.lag_now, threshold=admit_lag)
+        self.admission = LeaseGate(self.liveness.lag_now, threshold=admit_lag)
         hub.admit = self.admission
         if self.store is not None:
             self.store.gate = self.admission

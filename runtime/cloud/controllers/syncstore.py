@@ -113,7 +113,7 @@ class SyncStore:
             await self._kick.wait()
             await asyncio.sleep(self.flush_every)
             self._kick.clear()
-            if self.gate is not None:  # Lease renewals first (runtime/cloud/admission.py)
+            if self.gate is not None:  # Lease renewals first (runtime/cloud/lease_gate.py)
                 await self.gate()
             await self.flush(state)
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 
-class Admission:
+class LeaseGate:
     """``await gate()`` returns at once while ``lag()`` ≤ ``threshold``, else when it drops or after
     ``max_wait`` seconds."""
 
