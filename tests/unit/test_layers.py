@@ -157,9 +157,6 @@ ALLOWED_MODULE_STATE = {
     "runtime.apiserver.patch.createfields._LIST_TYPES",  # memo: list type of (struct, field), from OpenAPI
     "runtime.apiserver.patch.fieldsets._KEY_MEMO",  # memo: JSON text of a list key, bounded (8192)
     "runtime.apiserver.registry.objects._NOW",  # memo: the current second's RFC 3339 text
-    # OPEN (issue 16, apiserver package): one Informer per (client, resource) shared by the embedded
-    # API server's controllers; to become an informer factory the controller manager passes in.
-    "runtime.apiserver.controllers.base._shared",
 }
 
 
