@@ -36,7 +36,7 @@ from runtime.cloud.context import CloudContext, build_context
 from runtime.cloud.controllers import CloudControllers
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices import ACK_OWNER, DeviceController
-from runtime.cloud.hub import CloudHub
+from runtime.cloud.hub.server import CloudHub
 from runtime.cloud.pki_store import REISSUE_BEFORE
 from runtime.cloud.status_socket import serve_status
 from runtime.config import CloudConfig
@@ -84,14 +84,29 @@ def build_edges(ctx: CloudContext) -> Edges:
 async def serve_hub(ctx: CloudContext, hub: CloudHub, started: asyncio.Event) -> None:
     """CloudHub on ``[hub] bind:websocket_port`` until cancelled (readiness check "cloudhub")."""
     await hub.start()
-    ctx.addresses["hub"] = f"{ctx.cfg.hub.bind}:{hub.bound_port}"
-    ctx.ready_checks["cloudhub"] = lambda: True
+    await _listening(ctx, "hub", f"{ctx.cfg.hub.bind}:{hub.bound_port}", started, hub.stop, check="cloudhub")
+
+
+async def _listening(
+    ctx: CloudContext,
+    name: str,
+    address: str,
+    started: asyncio.Event,
+    close: Callable[[], Awaitable[None]],
+    check: str | None = None,
+) -> None:
+    """A server listens: publish its address (and readiness check), say so, and hold until cancelled;
+    then it is closed (and its check fails)."""
+    ctx.addresses[name] = address
+    if check:
+        ctx.ready_checks[check] = lambda: True
     started.set()
     try:
         await asyncio.Event().wait()
     finally:
-        ctx.ready_checks["cloudhub"] = lambda: False
-        await hub.stop()
+        if check:
+            ctx.ready_checks[check] = lambda: False
+        await close()
 
 
 async def _controllers(ctx: CloudContext, ctl: CloudControllers, hub_up: asyncio.Event) -> None:
@@ -168,12 +183,7 @@ async def _health(ctx: CloudContext, started: asyncio.Event) -> None:
     except AddressInUse:
         await runner.cleanup()
         raise
-    ctx.addresses["health"] = f"{host}:{bound}"
-    started.set()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await _listening(ctx, "health", f"{host}:{bound}", started, runner.cleanup)
 
 
 async def _bootstrap(ctx: CloudContext, started: asyncio.Event) -> None:
@@ -183,13 +193,9 @@ async def _bootstrap(ctx: CloudContext, started: asyncio.Event) -> None:
     runner, port = await bootstrap.serve(
         server.app(), ctx.cfg.hub.bind, ctx.cfg.hub.cert_port, ctx.bootstrap_ssl
     )
-    ctx.addresses["bootstrap"] = f"{ctx.cfg.hub.bind}:{port}"
-    ctx.ready_checks["bootstrap"] = lambda: True
-    started.set()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await _listening(
+        ctx, "bootstrap", f"{ctx.cfg.hub.bind}:{port}", started, runner.cleanup, check="bootstrap"
+    )
 
 
 async def _serving_lifecycle(ctx: CloudContext, every: float = CERT_CHECK_SECONDS) -> None:

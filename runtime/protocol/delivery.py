@@ -2,7 +2,7 @@
 
 Why sans I/O: the rules that keep delivery correct (one pending message per object, resend until
 acked, never drop, resync only what changed) are the hard part; they are tested here with a fake
-clock and no sockets. ``runtime/cloud/hub.py`` only shuttles frames in (``receive``), messages out
+clock and no sockets. ``runtime/cloud/hub/server.py`` only shuttles frames in (``receive``), messages out
 (``data_to_send``) and calls ``tick`` at ``next_deadline``. Nothing here awaits or reads a clock:
 ``now`` is always an argument (seconds, any monotonic origin).
 

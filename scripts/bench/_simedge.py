@@ -68,7 +68,7 @@ async def sim(args: argparse.Namespace) -> None:
     from websockets.asyncio.client import connect
 
     from runtime import __version__
-    from runtime.cloud.hub_handshake import raise_nofile_limit
+    from runtime.cloud.hub.handshake import raise_nofile_limit
     from runtime.protocol import ack, decode, encode, keepalive, new_message
 
     raise_nofile_limit()

@@ -362,7 +362,7 @@ def main() -> None:
     args = ap.parse_args()
     import uvloop
 
-    from runtime.cloud.hub_handshake import raise_nofile_limit
+    from runtime.cloud.hub.handshake import raise_nofile_limit
 
     raise_nofile_limit()
     uvloop.run(driver(args))

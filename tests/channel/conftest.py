@@ -12,8 +12,8 @@ import pytest
 import uvloop
 from prometheus_client import CollectorRegistry
 
-from runtime.cloud.hub import CloudHub
-from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.hub.server import CloudHub
+from runtime.cloud.hub.session import SessionInfo
 from runtime.edge.edgehub import EdgeHub
 from runtime.protocol import Message
 from runtime.protocol.delivery import Acked

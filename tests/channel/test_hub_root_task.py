@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from runtime.cloud.cloudcore import serve_hub
 from runtime.cloud.context import CloudContext
-from runtime.cloud.hub import CloudHub
-from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.hub.server import CloudHub
+from runtime.cloud.hub.session import SessionInfo
 from runtime.config import CloudConfig
 from runtime.protocol import new_message
 from runtime.protocol.message import Message

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.hub.session import SessionInfo
 from runtime.protocol.delivery import Acked, AckState, Current, resync_messages
 from tests.channel.conftest import Cloud, Edge, until
 

@@ -12,9 +12,10 @@ from websockets.exceptions import InvalidMessage, InvalidStatus, InvalidURI
 from websockets.http11 import Response
 
 from runtime import __version__
-from runtime.cloud.hub import CloudHub, parse_path, raise_nofile_limit
-from runtime.cloud.hub_metrics import labels_of
-from runtime.cloud.hub_session import TokenBucket
+from runtime.cloud.hub.handshake import parse_path, raise_nofile_limit
+from runtime.cloud.hub.metrics import labels_of
+from runtime.cloud.hub.server import CloudHub
+from runtime.cloud.hub.session import TokenBucket
 from runtime.config import CloudConfig, EdgeConfig
 from runtime.edge.edgehub import EdgeHub, Failure, classify
 from runtime.protocol.message import Message

@@ -73,7 +73,7 @@ async def install_device_crds(client: KubeClient) -> None:
 def start_controller(
     env: CloudEnv, cloud: Replica, client: KubeClient | None = None
 ) -> tuple[DeviceController, asyncio.Task[None]]:
-    """Wired as runtime/cloud/run.py wires it: API client, the hub, an ack-state store of its own."""
+    """Wired as runtime/cloud/cloudcore.py wires it: API client, the hub, an ack-state store of its own."""
     client = client or cloud.client
     store = SyncStore(client, "kubeedge", flush_every=0.1, owner=ACK_OWNER, epoch_suffix="device-epoch")
     ctl = DeviceController(client, cloud.hub, store=store, retry_cap=1.0)

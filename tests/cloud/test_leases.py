@@ -18,7 +18,7 @@ from runtime.cloud.context import CloudContext
 from runtime.cloud.controllers.liveness import ANN_OWNER, CONDITION, LEASE_NS, LEASE_PATH, NodeLiveness
 from runtime.cloud.controllers.replicas import Replicas
 from runtime.cloud.controllers.world import EDGE_LABEL, World
-from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.hub.session import SessionInfo
 from runtime.cloud.pki_store import PKIStore
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound, Unauthorized

@@ -1,10 +1,22 @@
-"""The cloud's controllers for edge nodes (design.md sections 4 and 5), as one root task of `kedge cloud run`.
+"""runtime/cloud/controllers: what the cloud does for its edge nodes (design.md §4 and §5).
 
-``run(ctx)`` (run.EXTRA_TASKS entry ``runtime.cloud.controllers:run``) finds the hub with
-``hub_task.hub_for(ctx)`` and runs ``CloudControllers``: the edge controller (objects down, reliable,
-resync from persisted ack state), the edge-request answers, node liveness (Lease from session,
-disconnect taint, autonomy window) and this replica's Lease with takeover of dead replicas' nodes.
-Tests build ``CloudControllers`` directly with short timings.
+    __init__.py   CloudControllers       the parts below wired to one hub and one API client
+    edgectl.py    EdgeController         watches → world → each node's difference, reliable, resync
+    world.py      World                  what each node should hold, who may read what (sans I/O)
+    refs.py       pod_refs()             what a pod references (the node authorizer's reading)
+    requests.py   EdgeRequests           the edge's ``meta`` requests answered as the node authorizer
+    liveness.py   NodeLiveness           session → Lease, disconnect → taint, autonomy window
+    leases.py     NodeLeases             the Lease writes of held nodes, last Ready carried on them
+    readiness.py  ReadyRestorer          Ready as last reported after the node-lifecycle's Unknown
+    replicas.py   Replicas               one Lease per cloud replica; takeover of a dead one's nodes
+    syncstore.py  SyncStore              persisted ack state in ObjectSync CRs (also the devices')
+
+runtime/cloud/cloudcore.py builds ``CloudControllers(client, hub, ...)`` and runs ``run()``, which
+subscribes to the hub. Down: a watch event → World.apply → the touched nodes → EdgeController.reconcile
+→ ``hub.send(reliable_key=uid)`` → the edge's ack → AckState → SyncStore. Up: the hub's on_message →
+(once the watches have listed) EdgeRequests.handle → Kubernetes → the answer through ``hub.send``.
+A session → NodeLiveness (Lease, taint) and EdgeController.resync. Tests build ``CloudControllers``
+directly with short timings.
 """
 
 from __future__ import annotations
@@ -21,12 +33,13 @@ from runtime.cloud.controllers.replicas import Replicas
 from runtime.cloud.controllers.requests import EdgeRequests
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.controllers.world import World, meta
-from runtime.cloud.hub import CloudHub
-from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.hub.server import CloudHub
+from runtime.cloud.hub.session import SessionInfo
 from runtime.cloud.lease_gate import LeaseGate
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.protocol import Message
+from runtime.tasks import supervise
 
 log = logging.getLogger("kedge.cloud.controllers")
 
@@ -126,14 +139,7 @@ class CloudControllers:
             asyncio.create_task(self.ready.run(), name="node-ready"),
             asyncio.create_task(self.replicas.run(self._take_over), name="replica-lease"),
         ]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                t.result()
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await supervise(tasks, until=asyncio.FIRST_COMPLETED)
 
     async def _on_message(self, node: str, msg: Message) -> None:
         assert self.edge is not None

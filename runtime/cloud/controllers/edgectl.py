@@ -17,8 +17,8 @@ from typing import Any
 
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.controllers.world import EDGE_LABEL, World
-from runtime.cloud.hub import CloudHub
-from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.hub.server import CloudHub
+from runtime.cloud.hub.session import SessionInfo
 from runtime.kube.client import KubeClient
 from runtime.kube.resources import CONFIGMAPS, NODES, PODS, SECRETS, Res
 from runtime.kube.watch import watch_with_resume
@@ -32,6 +32,7 @@ from runtime.protocol import (
     parse_resource,
 )
 from runtime.protocol.delivery import Acked, AckState, Current, _tombstone, resync_steps
+from runtime.tasks import supervise
 
 log = logging.getLogger("kedge.cloud.edgecontroller")
 
@@ -80,13 +81,8 @@ class EdgeController:
         if self.store is not None:
             tasks.append(asyncio.create_task(self.store.run(self.acks), name="ack-state-flush"))
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for t in done:
-                t.result()
+            await supervise(tasks)
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             if self.store is not None:
                 await self.store.flush(self.acks)
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from runtime.cloud.controllers.world import World, rv_of
-from runtime.cloud.hub_session import LogOnce
+from runtime.cloud.hub.session import LogOnce
 from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeConflict, KubeNotFound

@@ -8,7 +8,7 @@ keyed by UID through the hub's Downlink — acked like pods, resynced on reconne
 membership update (group ``twin``, resource ``membership``, ``added_devices``/``removed_devices`` with
 id, name and description only). Moving a Device removes it from the old node.
 
-Up: ``twin/edge_updated`` and ``state/update`` reports (rules in status.py) are written to the Device's
+Up: ``twin/edge_updated`` and ``state/update`` reports (rules in reports.py) are written to the Device's
 DeviceStatus — only when the Device is bound to the sending node. Reports are coalesced per Device: one
 merge patch in flight, later values merged over earlier ones, so the API lags by one write, not by the
 device rate. ``upload`` messages (group ``user``, source ``bus``) are counted until routing rules exist.
@@ -31,16 +31,16 @@ from prometheus_client.registry import Collector
 
 from runtime.backoff import backoff
 from runtime.cloud.controllers.syncstore import SyncStore
-from runtime.cloud.devices.status import (
+from runtime.cloud.devices.reports import (
     BadReport,
     body_of,
     parse_upstream,
     state_change,
     twin_changes,
 )
-from runtime.cloud.devices.statuses import DeviceStatuses
+from runtime.cloud.devices.status_objects import DeviceStatuses
 from runtime.cloud.devices.world import DeviceWorld, Obj, device_id, meta, node_of
-from runtime.cloud.hub_session import LogOnce, SessionInfo
+from runtime.cloud.hub.session import LogOnce, SessionInfo
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import Forbidden, KubeNotFound
 from runtime.kube.resources import DEVICEMODELS, DEVICES, Res
@@ -72,6 +72,7 @@ from runtime.protocol.delivery import (
     plan_resync,
     resync_steps,
 )
+from runtime.tasks import cancel_all, supervise
 
 log = logging.getLogger("kedge.cloud.devicecontroller")
 
@@ -83,7 +84,7 @@ _RANK = {RT_DEVICEMODEL: 0, RT_DEVICE: 1}  # models before the devices that use 
 
 
 class Hub(Protocol):
-    """What the controller needs of the CloudHub (runtime/cloud/hub.py)."""
+    """What the controller needs of the CloudHub (runtime/cloud/hub/server.py)."""
 
     async def send(
         self, node: str, msg: Message, *, reliable_key: str | None = None, wait: float | None = None
@@ -138,7 +139,7 @@ class DeviceMetrics(Collector):
 
 
 class DeviceController:
-    """Wired by runtime/cloud/run.py with the API client, the hub and (optionally) an ack-state store;
+    """Wired by runtime/cloud/cloudcore.py with the API client, the hub and (optionally) an ack-state store;
     the hub's ``subscribe`` gets ``on_message``/``on_connect``/``on_disconnect``/``on_ack``."""
 
     def __init__(
@@ -177,14 +178,9 @@ class DeviceController:
         if self.store is not None:
             tasks.append(asyncio.create_task(self.store.run(self.acks), name="device-ack-flush"))
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for t in done:
-                t.result()
+            await supervise(tasks)
         finally:
-            rest = [*tasks, *self._tasks, *self.statuses.tasks()]
-            for t in rest:
-                t.cancel()
-            await asyncio.gather(*rest, return_exceptions=True)
+            await cancel_all([*self._tasks, *self.statuses.tasks()])
             if self.store is not None:
                 await self.store.flush(self.acks)
 

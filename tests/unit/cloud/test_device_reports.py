@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from runtime.cloud.devices.controller import membership_message
-from runtime.cloud.devices.status import (
+from runtime.cloud.devices.reports import (
     BadReport,
     body_of,
     merge_changes,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import resource as _rlimit
-import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
-from runtime.cloud.hub_session import SessionInfo
+from runtime.cloud.hub.session import SessionInfo
 
 NODE_CN_PREFIX = "system:node:"
 HDR_NODE_ID = "node_id"
@@ -27,15 +26,6 @@ HDR_EPOCH = "X-Kedge-Cache-Epoch"
 CLOSE_REPLACED = 4000  # private-use close codes (RFC 6455 §7.4.2)
 CLOSE_SILENT = 4001
 CLOSE_STUCK = 4002
-
-
-def server_ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
-    """TLS 1.2+, client certificate required and verified against the kedge CA."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_cert_chain(cert, key)
-    return ctx
 
 
 class QuietProbes(logging.LoggerAdapter):

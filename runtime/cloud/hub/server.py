@@ -31,34 +31,31 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from runtime import __version__
-from runtime.cloud.hub_handshake import (
+from runtime.cloud.hub.events import EdgeEvents, OnSession
+from runtime.cloud.hub.handshake import (
     CLOSE_REPLACED,
     CLOSE_SILENT,
     CLOSE_STUCK,
     HDR_VERSION,
     QuietProbes,
     Refusal,
-    parse_path,
     raise_nofile_limit,
-    server_ssl_context,
     session_info,
     vet_upgrade,
 )
-from runtime.cloud.hub_metrics import HubMetrics
-from runtime.cloud.hub_session import LogOnce, OnAck, OnMessage, Session, SessionInfo
+from runtime.cloud.hub.metrics import HubMetrics
+from runtime.cloud.hub.session import LogOnce, OnAck, OnMessage, Session, SessionInfo
 from runtime.config import CloudHubSection
 from runtime.listen import CLOUD_HINT, binding
 from runtime.protocol import MAX_FRAME_BYTES, Message, add_node_prefix, strip_node_prefix
-from runtime.protocol.delivery import MAX_RESENDS, RESEND_AFTER, Acked, Downlink
+from runtime.protocol.delivery import MAX_RESENDS, RESEND_AFTER, Downlink
 
 log = logging.getLogger("kedge.cloudhub")
 
-__all__ = ["CloudHub", "SessionInfo", "parse_path", "raise_nofile_limit", "server_ssl_context"]
-
-OnSession = Callable[[SessionInfo], Awaitable[None]]
+__all__ = ["CloudHub"]
 
 
-class CloudHub:
+class CloudHub(EdgeEvents):
     """The websocket server every edge dials. See the module docstring for the rules it enforces."""
 
     def __init__(
@@ -85,10 +82,7 @@ class CloudHub:
         max_pending: int = 10_000,
     ) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
-        self._on_message: list[OnMessage] = []
-        self._on_connect: list[OnSession] = []
-        self._on_disconnect: list[OnSession] = []
-        self._on_ack: list[OnAck] = []
+        super().__init__(LogOnce(logger=log))
         self.subscribe(
             on_message=on_message, on_connect=on_connect, on_disconnect=on_disconnect, on_ack=on_ack
         )
@@ -103,7 +97,6 @@ class CloudHub:
         self.tick = tick if tick is not None else max(0.01, min(1.0, resend_after / 4, keepalive_timeout / 4))
         self.metrics = HubMetrics(registry)
         self.metrics.bind(self.pending_acks, lambda: sum(s.queue_depth for s in self._sessions.values()))
-        self._log = LogOnce(logger=log)
         self._sessions: dict[str, Session] = {}
         self._links: dict[str, Downlink] = {}
         # (node, project) from process_request to the handler; weak so failed handshakes leave nothing
@@ -182,37 +175,6 @@ class CloudHub:
 
     # --- API ---
 
-    def subscribe(
-        self,
-        *,
-        on_message: OnMessage | None = None,
-        on_connect: OnSession | None = None,
-        on_disconnect: OnSession | None = None,
-        on_ack: OnAck | None = None,
-    ) -> Callable[[], None]:
-        """Add callbacks (each controller subscribes its own; all are called, in subscription order).
-        ``on_message(node, msg)`` gets every edge message except keepalives and acks, resource
-        prefixed ``node/<node>/``; ``on_connect(info)`` every new session (the resync point);
-        ``on_disconnect(info)`` when a node is left without a session; ``on_ack(node, Acked)`` for each
-        reliable message the edge committed. Callbacks run on the node's reader: keep them short (a
-        slow one delays that node only). Returns a function that unsubscribes."""
-        pairs: list[tuple[list[Any], Any]] = [
-            (self._on_message, on_message),
-            (self._on_connect, on_connect),
-            (self._on_disconnect, on_disconnect),
-            (self._on_ack, on_ack),
-        ]
-        added = [(lst, cb) for lst, cb in pairs if cb is not None]
-        for lst, cb in added:
-            lst.append(cb)
-
-        def unsubscribe() -> None:
-            for lst, cb in added:
-                with contextlib.suppress(ValueError):
-                    lst.remove(cb)
-
-        return unsubscribe
-
     async def send(
         self, node: str, msg: Message, *, reliable_key: str | None = None, wait: float | None = None
     ) -> bool:
@@ -249,7 +211,7 @@ class CloudHub:
         self.metrics.send_dropped.inc()
         log.warning("edge %s: send queue full for %.1fs, closing its session", node, self.send_timeout)
         if self._retire(session, "stuck"):
-            self._spawn(self._callback(self._on_disconnect, session.info))
+            self._spawn(self._tell_disconnect(session.info))
         self._spawn(session.close(CLOSE_STUCK, "edge too slow", self.close_wait))
         return False
 
@@ -363,13 +325,13 @@ class CloudHub:
             info.version or "-",
             info.epoch or "-",
         )
-        await self._callback(self._on_connect, info)
+        await self._tell_connect(info)
         try:
-            await session.run(self._upstream, self._acked)
+            await session.run(self._upstream, self._tell_ack)
         finally:
             if self._retire(session, "ended"):
                 log.info("edge %s disconnected (%s)", node, ws.close_reason or ws.close_code)
-                await self._callback(self._on_disconnect, info)
+                await self._tell_disconnect(info)
 
     def _retire(self, session: Session, reason: str) -> bool:
         """Take the node offline if ``session`` is still its current one; True if it was."""
@@ -386,35 +348,7 @@ class CloudHub:
     async def _upstream(self, node: str, msg: Message) -> None:
         if self.prefix_upstream and msg.resource:
             msg.resource = add_node_prefix(node, msg.resource)
-        if not self._on_message:
-            self._log.warning(
-                "unhandled", f"cloudhub: no subscriber for {msg.operation} {msg.resource}", time.monotonic()
-            )
-        for cb in list(self._on_message):
-            try:
-                await cb(node, msg)
-            except Exception:
-                self._log.exception(
-                    f"handler:{msg.operation}",
-                    f"edge {node}: handler failed for {msg.operation} {msg.resource}",
-                )
-
-    async def _acked(self, node: str, ev: Acked) -> None:
-        for cb in list(self._on_ack):
-            try:
-                await cb(node, ev)
-            except Exception:
-                self._log.exception("ack-handler", f"edge {node}: ack handler failed for {ev.key}")
-
-    async def _callback(self, cbs: list[OnSession], info: SessionInfo) -> None:
-        for cb in list(cbs):
-            try:
-                await cb(info)
-            except Exception:
-                name = getattr(cb, "__name__", repr(cb))
-                self._log.exception(
-                    f"callback:{name}", f"cloudhub callback {name} failed for edge {info.node}"
-                )
+        await self._tell_message(node, msg)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -425,7 +359,7 @@ class CloudHub:
                     log.warning("edge %s: silent for %.0fs, dropping its session", node, now - s.last_contact)
                     self._retire(s, "silent")
                     self._spawn(s.close(CLOSE_SILENT, "keepalive timeout", self.close_wait))
-                    self._spawn(self._callback(self._on_disconnect, s.info))
+                    self._spawn(self._tell_disconnect(s.info))
             for node, link in list(self._links.items()):
                 if not link.pending_count and node not in self._sessions:
                     del self._links[node]  # nothing to keep; a later send or connect makes a new one

@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from runtime.backoff import backoff
-from runtime.cloud.devices.status import Twin, merge_changes, merged_twins, owner_uid, status_object
+from runtime.cloud.devices.reports import Twin, merge_changes, merged_twins, owner_uid, status_object
 from runtime.cloud.devices.world import DeviceWorld, Obj, device_id, meta, uid_of
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from runtime.cloud.hub_metrics import HubMetrics
+from runtime.cloud.hub.metrics import HubMetrics
 from runtime.logs import LogOnce as LogOnce  # re-exported: controllers import it from here
 from runtime.protocol import OP_KEEPALIVE, MalformedMessage, Message, decode, encode
 from runtime.protocol.delivery import Acked, Downlink, is_ack
