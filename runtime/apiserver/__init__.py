@@ -4,7 +4,7 @@
     api.py         Api: the state every handler shares (registry, store, token signer, hooks)
     selfstatus.py  the server's part of `kedge status` (its /readyz?verbose)
     http/          aiohttp glue: authenticate, decode the request, dispatch, render Status errors, watch
-    handlers/      the verbs: reads (get/list), writes (create/update/patch/apply), deletes, subresources
+    handlers/      the verbs: reads (get/list), writes (create/update), patches (patch/apply), deletes, …
     admission/     what a write gets before it is stored: defaults, create-time admission, Service IPs
     validation/    unknown/duplicate fields, names, and the per-kind validation rules
     patch/         JSON and merge patch, strategic merge patch, server-side apply and managedFields
@@ -18,7 +18,7 @@ A request's path, top-down:
     http/app.Handler ─ auth.same_token / TokenSigner ─ context.resolve (URL, query, body → ApiRequest)
       ├─ healthz, discovery, openapi/serve            (non-resource paths)
       ├─ http/watch.serve_watch                       (?watch=1: registry/storage.Watcher → chunks)
-      └─ handlers/{reads,writes,deletes,subresources}
+      └─ handlers/{reads,writes,patches,deletes,subresources}
            writes: guards (decode checks) → validation/fields → admission/{defaults,create,services}
                    → patch/{jsonpatch,strategic,apply} → registry/objects (metadata rules)
                    → registry/storage.Store (memory + registry/db sqlite) → watchers

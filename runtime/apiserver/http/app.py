@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 
 from runtime.apiserver.api import MAX_BODY, Api
 from runtime.apiserver.controllers.kinds import stored_only_message
-from runtime.apiserver.handlers import deletes, reads, subresources, writes
+from runtime.apiserver.handlers import deletes, patches, reads, subresources, writes
 from runtime.apiserver.http import healthz
 from runtime.apiserver.http.auth import same_token
 from runtime.apiserver.http.context import ApiRequest, resolve
@@ -258,7 +258,7 @@ _SUBRESOURCES: dict[str, tuple[tuple[str, ...], Verb]] = {
 _WRITES: dict[str, Verb] = {
     "create": writes.create,
     "update": writes.update,
-    "patch": writes.patch,
+    "patch": patches.patch,
     "delete": deletes.delete,
     "deletecollection": deletes.delete_collection,
 }

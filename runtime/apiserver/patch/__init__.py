@@ -11,6 +11,6 @@
     fieldsets.py        field sets and their FieldsV1 encoding
     createfields.py     the managedFields of a create, built straight from the new object
 
-Flow: handlers.writes.patch picks jsonpatch / strategic / apply by content type; every write then
+Flow: handlers.patches.patch picks jsonpatch / strategic / apply by content type; every write then
 records ownership with apply.update_managed_fields (fieldsets ↔ managers).
 """

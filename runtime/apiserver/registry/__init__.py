@@ -9,6 +9,6 @@
     db.py              sqlite (WAL) persistence on one writer thread, batched commits
     wireorder.py       objects in the field order kube-apiserver writes them (applied once, on store)
 
-Flow: handlers → objects.prepare_create/update → storage.Store.put → db (commit) → Watcher queues;
-reads filter Store entries with selectors and fieldselectors.
+Flow: handlers → objects.prepare_create/update → storage.Store.commit → db (one writer thread)
+→ Watcher queues; reads filter Store entries with selectors and fieldselectors.
 """
