@@ -44,19 +44,40 @@ def section(e: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("devices", f"{len(devices)} device(s); {sum(rej.values())} request(s) rejected{detail}"))
     sent, pending, folded = rep.get("sent", 0), rep.get("pendingReports", 0), rep.get("coalesced", 0)
     rows.append(("reports", f"{sent} sent to the cloud, {pending} pending, {folded} coalesced"))
+    rows.extend(_dmi_rows(d.get("dmi")))
     for dev in devices:
         last = dev.get("lastReport")
         when = dt.datetime.fromtimestamp(last, dt.UTC).strftime("%H:%M:%S UTC") if last else "never"
         state = dev.get("state") or "-"
+        m = dev.get("mapper")
+        via = f", mapper {m.get('name')} ({m.get('health')})" if m else ""
         rows.append(
             (
                 f"  {dev.get('id')}",
-                f"{dev.get('properties', 0)} properties, state {state}, last report {when}",
+                f"{dev.get('properties', 0)} properties, state {state}, last report {when}{via}",
             )
         )
     for key, t in (d.get("trouble") or {}).items():
         if t.get("active"):
             rows.append(("problem", f"{t.get('last')} ({t.get('count')}x, {key})"))
+    return rows
+
+
+def _dmi_rows(dmi: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """DMI: the socket, each mapper with its health (down: the error and when it is retried)."""
+    if not dmi:
+        return []
+    up = "serving" if dmi.get("serving") else "NOT serving"
+    n, refused, limited = len(dmi.get("mappers") or []), dmi.get("rejected", 0), dmi.get("rateLimited", 0)
+    rows = [
+        ("dmi", f"{up} {dmi.get('socket')}, {n} mapper(s), {refused} refused, {limited} over the rate limit")
+    ]
+    for m in dmi.get("mappers") or []:
+        health = m.get("health", "?")
+        if health == "down":
+            health = f"DOWN ({m.get('error')}; {m.get('failures')} failure(s))"
+        rows.append((f"  mapper {m.get('name')}", f"{m.get('protocol')} at {m.get('address')}: {health}, "
+                     f"{len(m.get('devices') or [])} device(s)"))  # fmt: skip
     return rows
 
 
@@ -74,10 +95,23 @@ def read(db: Path) -> dict[str, Any]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        known: dict[str, dict[str, Any]] = {}
+        known: dict[str, str] = {}  # device id -> its protocol (DMI mappers serve by protocol)
         if "objects" in tables:
-            for ns, name in conn.execute("SELECT namespace, name FROM objects WHERE type='device'"):
-                known[f"{ns}/{name}"] = {}
+            for ns, name, data in conn.execute(
+                "SELECT namespace, name, data FROM objects WHERE type='device'"
+            ):
+                proto = ((_json(data).get("spec") or {}).get("protocol") or {}) if data else {}
+                known[f"{ns}/{name}"] = (
+                    str(proto.get("protocolName") or "") if isinstance(proto, dict) else ""
+                )
+        mappers: dict[str, dict[str, Any]] = {}
+        if "dmi_mappers" in tables:  # what the edge last recorded of each registered mapper
+            for proto, data in conn.execute("SELECT protocol, data FROM dmi_mappers"):
+                saved = _json(data)
+                mappers[proto] = {
+                    "name": (saved.get("info") or {}).get("name", ""),
+                    "health": saved.get("health", ""),
+                }
         twins: dict[str, dict[str, Any]] = {}
         states: dict[str, tuple[str, str]] = {}
         if "twins" in tables:
@@ -105,10 +139,27 @@ def read(db: Path) -> dict[str, Any]:
                 "actualVersion": st.get("actual_version") or {"cloud": 0, "edge": 0},
             })  # fmt: skip
         state, last_online = states.get(dev, ("", ""))
-        out["devices"].append(
-            {"id": dev, "known": dev in known, "state": state, "lastOnlineTime": last_online, "twins": props}
-        )
+        entry = {
+            "id": dev,
+            "known": dev in known,
+            "state": state,
+            "lastOnlineTime": last_online,
+            "twins": props,
+        }
+        if known.get(dev):
+            entry["protocol"] = known[dev]
+            if known[dev] in mappers:
+                entry["mapper"] = mappers[known[dev]]
+        out["devices"].append(entry)
     return out
+
+
+def _json(data: Any) -> dict[str, Any]:
+    try:
+        got = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return got if isinstance(got, dict) else {}
 
 
 def offline(mode: str, db: Path) -> dict[str, Any]:
@@ -139,14 +190,17 @@ def show(view: dict[str, Any], output: Format) -> None:
         return
     rows = []
     for dev in view["devices"]:
+        m = dev.get("mapper")
+        mapper = f"{m['name']} ({m['health']})" if m else "-"
         if not dev["twins"]:
-            rows.append([dev["id"], dev["state"] or "-", "-", "-", "-", "-", "-", "-"])
+            rows.append([dev["id"], dev["state"] or "-", mapper, "-", "-", "-", "-", "-", "-"])
         for t in dev["twins"]:
             rows.append([
-                dev["id"], dev["state"] or "-", t["property"], t["type"],
+                dev["id"], dev["state"] or "-", mapper, t["property"], t["type"],
                 "-" if t["expected"] is None else t["expected"], _versions(t["expectedVersion"]),
                 "-" if t["actual"] is None else t["actual"], _versions(t["actualVersion"]),
             ])  # fmt: skip
-    render.table(["device", "state", "property", "type", "expected", "exp-ver", "actual", "act-ver"], rows)
+    header = ["device", "state", "mapper", "property", "type", "expected", "exp-ver", "actual", "act-ver"]
+    render.table(header, rows)
     if view.get("pendingReports"):
         render.message(f"{view['pendingReports']} report(s) waiting for the cloud")

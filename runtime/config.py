@@ -76,6 +76,16 @@ class MqttSection:
 
 
 @dataclass
+class DmiSection:
+    """KubeEdge's Device Management Interface: gRPC mappers on a unix socket (runtime/edge/devices/dmi)."""
+
+    enabled: bool = False
+    socket: str = ""  # default <root>/etc/kubeedge/dmi.sock: KubeEdge's path under kedge's root
+    rate: float = _positive(2000.0)  # requests per second from all mappers (token bucket)
+    burst: int = _positive(2000)
+
+
+@dataclass
 class CacheSection:
     db: str = ""  # default <state>/cache.db
 
@@ -105,6 +115,7 @@ class EdgeConfig:
     node: NodeSection = field(default_factory=NodeSection)
     hub: EdgeHubSection = field(default_factory=EdgeHubSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
+    dmi: DmiSection = field(default_factory=DmiSection)
     cache: CacheSection = field(default_factory=CacheSection)
     status: StatusSection = field(default_factory=StatusSection)
     runtime: EdgeRuntimeSection = field(default_factory=EdgeRuntimeSection)
@@ -185,6 +196,7 @@ def load_edge(path: Path | None, root: Path, overrides: typing.Iterable[str] = (
     paths = Paths.of(root, "edge")
     cfg = load(EdgeConfig, paths.config_file if path is None else path, overrides)
     cfg.cache.db = cfg.cache.db or str(paths.state / "cache.db")
+    cfg.dmi.socket = cfg.dmi.socket or str(root / "etc" / "kubeedge" / "dmi.sock")
     cfg.status.socket = cfg.status.socket or str(paths.status_socket)
     cfg.runtime.volumes_dir = cfg.runtime.volumes_dir or str(paths.state / "pods")
     return cfg
@@ -366,6 +378,7 @@ __all__ = [
     "CloudConfig",
     "CloudHubSection",
     "CloudStatusSection",
+    "DmiSection",
     "EdgeAutonomySection",
     "EdgeConfig",
     "EdgeHubSection",

@@ -65,6 +65,13 @@ def join(
             "with --set mqtt.listen=HOST:PORT,…) | external=URL (tcp:// or ssl://, e.g. mosquitto) | off."
         ),
     ] = "embedded",
+    dmi: Annotated[
+        str | None,
+        typer.Option(
+            help="KubeEdge DMI for gRPC mappers: on (socket <root>/etc/kubeedge/dmi.sock) | off | SOCKET "
+            "path (default: off)."
+        ),
+    ] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c")] = None,
     foreground: Annotated[
         bool, typer.Option("--foreground", help="Run the runtime in this process.")
@@ -82,6 +89,7 @@ def join(
     """Join this machine to a cloud as an edge node; converges when run again."""
     from runtime.edge import join as rj
     from runtime.edge.join_steps import Joiner
+    from runtime.edge.launcher import dmi_sets
 
     st = settings(ctx, output=output, root=root)
     opts = rj.JoinOptions(
@@ -93,7 +101,7 @@ def join(
         labels=_labels(labels),
         with_edge_taint=with_edge_taint,
         mqtt=mqtt,
-        sets=list(sets or []),
+        sets=[*(sets or []), *dmi_sets(dmi)],
         foreground=foreground,
         docker_host=_docker_host(list(sets or [])),
         ready_timeout=ready_timeout,

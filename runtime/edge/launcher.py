@@ -75,6 +75,10 @@ def parser() -> argparse.ArgumentParser:
         help="Device plane broker: embedded | external=URL | off (default: config).",
     )  # fmt: skip
     p.add_argument(
+        "--dmi", default=None, metavar="on|off|SOCKET",
+        help="KubeEdge DMI for gRPC mappers (default: config).",
+    )  # fmt: skip
+    p.add_argument(
         "--root", default=os.environ.get("KEDGE_ROOT", "/"),
         help="Root every kedge path derives from (default /, or $KEDGE_ROOT).",
     )  # fmt: skip
@@ -119,6 +123,19 @@ def mqtt_sets(flag: str | None) -> list[str]:
     return [f"mqtt.mode={mode}", *([f"mqtt.url={url}"] if url else [])]
 
 
+def dmi_sets(flag: str | None) -> list[str]:
+    """``--dmi on|off|SOCKET`` as config overrides: on (socket from the config), off, or on at SOCKET."""
+    if flag is None:
+        return []
+    if flag in ("on", "off"):
+        return [f"dmi.enabled={'true' if flag == 'on' else 'false'}"]
+    if not flag.startswith("/"):
+        from runtime.errors import UsageError
+
+        raise UsageError(f"--dmi {flag!r}: expected on, off or an absolute socket path")
+    return ["dmi.enabled=true", f"dmi.socket={flag}"]
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     _limit_arenas()
@@ -132,7 +149,11 @@ def main(argv: list[str]) -> int:
     root = Path(args.root)
     pid_file = Paths.of(root, "edge").pid_file
     try:
-        cfg = load_edge(Path(args.config) if args.config else None, root, [*args.sets, *mqtt_sets(args.mqtt)])
+        cfg = load_edge(
+            Path(args.config) if args.config else None,
+            root,
+            [*args.sets, *mqtt_sets(args.mqtt), *dmi_sets(args.dmi)],
+        )
         claim_pid_file(pid_file)
     except KedgeError as exc:
         sys.stderr.write(f"error: {exc}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))

@@ -77,6 +77,11 @@ class EdgeRuntime:
                     f"{self.files.paths.config_file}: node.ip = {cfg.node.ip!r} is not an IP address",
                     hint="set node.ip to this node's address, or remove it to use the default route's",
                 ) from None
+        if cfg.dmi.enabled and cfg.mqtt.mode == "off":
+            raise ConfigError(
+                f"{self.files.paths.config_file}: dmi.enabled needs the device plane (mqtt.mode is off)",
+                hint="--mqtt embedded (or external=URL) with --dmi on",
+            )
         self.want_pods = pods
         self.lease_every = lease_every
         self.started = time.time()
@@ -212,7 +217,7 @@ class EdgeRuntime:
         agent.hub = hub
         if cfg.mqtt.mode != "off":  # twins restored from the cache before the cloud or a broker is up
             self.devices = DevicePlane(
-                cfg.mqtt, cfg.node.name, Path(cfg.cache.db), cached=store.list, hub=hub
+                cfg.mqtt, cfg.node.name, Path(cfg.cache.db), cached=store.list, hub=hub, dmi=cfg.dmi
             )
             await self.devices.open()
             agent.devices = self.devices.on_cloud

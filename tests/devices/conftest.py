@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runtime.config import MqttSection
+from runtime.config import DmiSection, MqttSection
 from runtime.edge.devices.broker import Broker
 from runtime.edge.devices.plane import DevicePlane
 from tests.devices.mqttclient import MODEL, device
@@ -70,7 +70,11 @@ class PlaneHandle:
 
 
 def start_plane(
-    db: Path, objects: dict[str, list[Any]], cfg: MqttSection | None = None, hub: Any = None
+    db: Path,
+    objects: dict[str, list[Any]],
+    cfg: MqttSection | None = None,
+    hub: Any = None,
+    dmi: DmiSection | None = None,
 ) -> tuple[PlaneHandle, Any]:
     lt = LoopThread()
 
@@ -78,7 +82,7 @@ def start_plane(
         return list(objects.get(typ, []))
 
     plane = DevicePlane(
-        cfg or MqttSection(port=0, report_window_seconds=0.2), "n1", db, cached=cached, hub=hub
+        cfg or MqttSection(port=0, report_window_seconds=0.2), "n1", db, cached=cached, hub=hub, dmi=dmi
     )
     stop_box: list[asyncio.Event] = []
     task_box: list[Any] = []

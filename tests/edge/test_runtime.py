@@ -11,7 +11,18 @@ from runtime.edge.run import EdgeRuntime
 from tests.fixtures.edge import RecordedCloud, make_edge_root, running, wait_until
 from tests.fixtures.tlscerts import TLSCerts
 
-HEAVY = ("typer", "rich", "lightkube", "cryptography", "httpx", "docker", "aiohttp", "yaml", "kubeedge_cli")
+HEAVY = (
+    "typer",
+    "rich",
+    "lightkube",
+    "cryptography",
+    "httpx",
+    "docker",
+    "aiohttp",
+    "yaml",
+    "kubeedge_cli",
+    "grpc",
+)
 
 
 def test_edge_run_import_graph_stays_light() -> None:

@@ -132,14 +132,23 @@ class Bridge:
         if begun is None:
             return
         req, event_id, spec, result_topic = begun
-        twin = self.store.twins.setdefault(device, {})
-        before = dict(twin)
         ts = now_ms()
         try:
-            upd = tw.apply_update(twin, spec, req, ts)
+            upd = await self.apply(device, spec, req, event_id, ts)
         except tw.Rejected as exc:
             self._reject(result_topic, event_id, exc.code, exc.reason)
             return
+        self.publish(result_topic, _dumps(upd.result))
+        self.publish(topic + "/document", _dumps(upd.document))
+        self.publish_delta(device, ts)
+
+    async def apply(self, device: str, spec: tw.Spec, req: Any, event_id: str, ts: int) -> tw.Update:
+        """Validate a twin update (``tw.Rejected``), store it with its reports; returns once committed.
+
+        Shared by the MQTT topics and DMI's ReportDeviceStatus, so both paths check the same way."""
+        twin = self.store.twins.setdefault(device, {})
+        before = dict(twin)
+        upd = tw.apply_update(twin, spec, req, ts)
         now = time.time()
         ops: list[Op] = [self.store.op_put_twin(device, upd.changed)]
         for prop, st in upd.changed.items():
@@ -152,9 +161,7 @@ class Bridge:
             raise
         self.last_report[device] = now
         self.kick()
-        self.publish(result_topic, _dumps(upd.result))
-        self.publish(topic + "/document", _dumps(upd.document))
-        self.publish_delta(device, ts)
+        return upd
 
     def publish_delta(self, device: str, ts: int | None = None) -> bool:
         d = tw.delta(self.store.twins.get(device) or {}, ts or now_ms())
@@ -183,6 +190,13 @@ class Bridge:
         if not isinstance(state, str) or state.lower() not in tw.STATES:
             self._reject(result_topic, event_id, 400, f"state {state!r} is not one of {', '.join(tw.STATES)}")
             return
+        answer = await self.set_state(device, spec, state)
+        self.publish(result_topic, _dumps(answer))
+        if state.lower() in ("online", "ok"):
+            self.publish_delta(device)  # a device back online learns what the cloud wants
+
+    async def set_state(self, device: str, spec: tw.Spec, state: str) -> dict[str, Any]:
+        """Store a device's state (one of ``tw.STATES``) and queue it for the cloud; returns the answer."""
         dev: dict[str, Any] = {"name": spec.name, "state": state}
         prev = self.store.states.get(device) or {}
         last_online = prev.get("lastOnlineTime", "")
@@ -203,9 +217,7 @@ class Bridge:
         )
         self.last_report[device] = now
         self.kick()
-        self.publish(result_topic, _dumps(answer))
-        if state.lower() in ("online", "ok"):
-            self.publish_delta(device)  # a device back online learns what the cloud wants
+        return answer
 
     def _membership(self, payload: bytes) -> None:
         self.counts["memberships"] += 1

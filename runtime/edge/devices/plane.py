@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.backoff import backoff
-from runtime.config import MqttSection
+from runtime.config import DmiSection, MqttSection
 from runtime.edge.devices import twins as tw
 from runtime.edge.devices.bridge import Bridge, now_ms, subscriptions
 from runtime.edge.devices.broker import Broker
@@ -47,9 +47,19 @@ def listeners(cfg: MqttSection) -> list[tuple[str, int]]:
 
 class DevicePlane:
     def __init__(
-        self, cfg: MqttSection, node: str, db: Path, *, cached: Lister, hub: Hub | None = None
+        self,
+        cfg: MqttSection,
+        node: str,
+        db: Path,
+        *,
+        cached: Lister,
+        hub: Hub | None = None,
+        dmi: DmiSection | None = None,
     ) -> None:
         self.cfg, self.node, self.db, self.cached = cfg, node, db, cached
+        self.dmi_cfg = dmi if dmi is not None and dmi.enabled else None
+        self.dmi: Any = None  # runtime.edge.devices.dmi.service.Dmi when dmi.enabled (grpc imported then)
+        self.protocols: dict[str, str] = {}  # device id -> spec.protocol.protocolName
         self.hub = hub
         self.trouble = Trouble(log)
         self.store: TwinStore | None = None
@@ -76,6 +86,14 @@ class DevicePlane:
         )
         self.bridge = Bridge(self.node, store, self._publish, self.uplink.kick)
         self.bridge.upload_to_cloud = self._to_cloud
+        if self.dmi_cfg is not None:
+            try:
+                from runtime.edge.devices.dmi.service import Dmi
+            except ImportError as exc:
+                raise ConfigError(
+                    f"dmi.enabled needs grpcio and protobuf: {exc}", hint="pip install 'kedge[dmi]'"
+                ) from exc
+            self.dmi = Dmi(self.dmi_cfg, self)
         models = {self._key(m): m for m in await self.cached("devicemodel") if isinstance(m, dict)}
         for dev in await self.cached("device"):
             if isinstance(dev, dict):
@@ -86,6 +104,7 @@ class DevicePlane:
             await self.open()
         assert self.uplink is not None
         uplink = asyncio.create_task(self.uplink.run(stop), name="device-uplink")
+        dmi = asyncio.create_task(self.dmi.run(stop), name="dmi") if self.dmi is not None else None
         try:
             if self.cfg.mode == "external":
                 await self._run_external(stop)
@@ -93,6 +112,8 @@ class DevicePlane:
                 await self._run_embedded(stop)
         finally:
             await uplink
+            if dmi is not None:
+                await dmi
             for t in list(self._tasks):
                 t.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -190,6 +211,14 @@ class DevicePlane:
         """A device, devicemodel or membership message from the cloud (the Agent cached and acked it)."""
         if self.bridge is None or msg.operation == "response":
             return  # the cloud's "OK" to our reports
+        try:
+            await self._on_cloud(msg)
+        finally:
+            if self.dmi is not None:
+                self.dmi.changed()  # mappers reconcile with the node's devices
+
+    async def _on_cloud(self, msg: Message) -> None:
+        assert self.bridge is not None
         if msg.resource == "membership" or msg.resource.endswith("/membership"):
             body = msg.content if isinstance(msg.content, dict) else {}
             self.bridge.membership_updated(body.get("added_devices"), body.get("removed_devices"))
@@ -227,6 +256,8 @@ class DevicePlane:
         ns = device_id.split("/", 1)[0]
         model = models.get(f"{ns}/{(spec_.get('deviceModelRef') or {}).get('name', '')}")
         spec = tw.spec_of(dev, model)
+        proto = spec_.get("protocol")
+        self.protocols[device_id] = str(proto.get("protocolName") or "") if isinstance(proto, dict) else ""
         self.bridge.specs[device_id] = spec
         twin = self.store.twins.setdefault(device_id, {})
         before = {n: dict(s) for n, s in twin.items()}
@@ -243,6 +274,7 @@ class DevicePlane:
             return
         self.store.twins.pop(device_id, None)
         self.store.states.pop(device_id, None)
+        self.protocols.pop(device_id, None)
         await self.store.write(self.store.op_drop_device(device_id))
 
     # ------------------------------------------------------------ status
@@ -258,7 +290,7 @@ class DevicePlane:
             out["devices"] = [
                 {"id": d, "properties": len(self.store.twins.get(d) or {}),
                  "state": (self.store.states.get(d) or {}).get("state", ""),
-                 "lastReport": b.last_report.get(d)}
+                 "lastReport": b.last_report.get(d), **self._mapper(d)}
                 for d in sorted(b.specs)
             ]  # fmt: skip
             out["messages"] = dict(b.counts)
@@ -270,7 +302,17 @@ class DevicePlane:
                 "resent": up.resent if up else 0,
             }
         out["trouble"] = self.trouble.snapshot()
+        if self.dmi is not None:
+            out["dmi"] = self.dmi.status()
         return out
+
+    def _mapper(self, device: str) -> dict[str, Any]:
+        """A device's protocol and, with DMI, the mapper serving it and its health."""
+        proto = self.protocols.get(device, "")
+        if not proto:
+            return {}
+        mapper = self.dmi.mapper_of(proto) if self.dmi is not None else None
+        return {"protocol": proto, **({"mapper": mapper} if mapper else {})}
 
     def twins(self) -> dict[str, Any]:
         """Every twin with expected/actual/versions, for `kedge status devices`."""

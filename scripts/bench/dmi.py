@@ -1,0 +1,169 @@
+"""DMI at the edge: 100 virtual devices behind one gRPC mapper reporting at 10 Hz each (1000 reports/s).
+
+Starts the real cloud (join_time.py's: `kedge apiserver` + `kedge cloud run`), installs KubeEdge's
+Device CRDs, joins an edge (`--no-pods`: the device path only), creates one DeviceModel and 100
+Devices of protocol ``bench``, then measures side by side in one run:
+- the edge with DMI off: RSS and CPU idle with 100 devices known, and CPU while 100 MQTT devices
+  report 1000 updates/s (scripts/bench/_simdevices.py) — the same load over the existing path;
+- the edge with DMI on (restarted with ``--dmi SOCKET``): RSS and CPU idle (grpc imported, socket
+  served), then one mapper (scripts/bench/_dmimapper.py) sending ``ReportDeviceStatus`` for the 100
+  devices at 10 Hz: each call's round trip (answered after the twin store's commit) p50/p99, the
+  achieved rate, failures by status code, and the edge's CPU and RSS meanwhile.
+Prints one JSON line with machine facts (the machine is shared: compare the side-by-side figures).
+
+    .venv/bin/python scripts/bench/dmi.py [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts" / "bench"))
+
+from edge_rss import children  # noqa: E402
+from join_time import cloud, reset  # noqa: E402
+from twin import edge_pid, kubectl, restart_edge, rss_mb, status, wait  # noqa: E402
+
+from tests.fixtures.procs import KEDGE  # noqa: E402
+
+NODE, N, HZ = "bench-dmi", 100, 10.0
+
+
+def objects(n: int) -> str:
+    import yaml
+
+    docs: list[dict[str, Any]] = [{
+        "apiVersion": "devices.kubeedge.io/v1beta1", "kind": "DeviceModel",
+        "metadata": {"name": "bench-model", "namespace": "default"},
+        "spec": {"protocol": "bench", "properties": [
+            {"name": "temperature", "type": "FLOAT", "accessMode": "ReadOnly"}]},
+    }]  # fmt: skip
+    for i in range(n):
+        docs.append({
+            "apiVersion": "devices.kubeedge.io/v1beta1", "kind": "Device",
+            "metadata": {"name": f"bench-dev-{i:03d}", "namespace": "default"},
+            "spec": {"deviceModelRef": {"name": "bench-model"}, "nodeName": NODE,
+                     "protocol": {"protocolName": "bench"},
+                     "properties": [{"name": "temperature", "reportToCloud": True}]},
+        })  # fmt: skip
+    return str(yaml.safe_dump_all(docs))
+
+
+def cpu_seconds(root: Path) -> float:
+    ticks = 0
+    for pid in children(edge_pid(root)):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Sampler:
+    """Edge CPU (% of one core) and peak RSS while something runs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.peak, self.done = root, 0.0, threading.Event()
+        self.cpu0, self.t0 = cpu_seconds(root), time.monotonic()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(1.0):
+            self.peak = max(self.peak, rss_mb(self.root))
+
+    def stop(self) -> dict[str, float]:
+        self.done.set()
+        self.thread.join()
+        cpu = (cpu_seconds(self.root) - self.cpu0) / (time.monotonic() - self.t0) * 100
+        return {
+            "edge_cpu_pct": round(cpu, 1),
+            "edge_rss_peak_mb": self.peak,
+            "edge_rss_after_mb": rss_mb(self.root),
+        }
+
+
+def idle(root: Path, seconds: float = 10.0) -> dict[str, float]:
+    s = Sampler(root)
+    time.sleep(seconds)
+    out = s.stop()
+    return {"edge_rss_mb": out["edge_rss_after_mb"], "edge_cpu_pct": out["edge_cpu_pct"]}
+
+
+def run_json(cmd: list[str], timeout: float) -> dict[str, Any]:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        sys.exit(f"{cmd[1]} failed: {done.stderr[-2000:]}")
+    lines = [json.loads(x) for x in done.stdout.strip().splitlines() if x.strip()]
+    return dict(next(x for x in reversed(lines) if "holding" not in x))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--seconds", type=float, default=20.0)
+    args = p.parse_args()
+    out: dict[str, Any] = {"benchmark": "dmi", "devices": N, "hz": HZ}
+    sock_dir = Path(tempfile.mkdtemp(prefix="kdmi-bench-", dir="/tmp"))
+    sock = sock_dir / "dmi.sock"
+    with tempfile.TemporaryDirectory(prefix="kedge-dmi-bench-") as tmp_s, cloud(Path(tmp_s)) as info:
+        tmp, kc = Path(tmp_s), info["kubeconfig"]
+        crds = sorted(str(f) for f in (REPO / "templates" / "crds").glob("devices.kubeedge.io_*.yaml"))
+        kubectl(kc, "apply", *[a for f in crds for a in ("-f", f)])
+        root = tmp / "edge"
+        done = subprocess.run(
+            [*KEDGE, "join", "--token", info["token"], "--server", f"127.0.0.1:{info['hub']}",
+             "--cert-port", str(info["bootstrap"]), "--node-name", NODE, "--root", str(root),
+             "--set", "mqtt.port=0"], capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if done.returncode != 0:
+            sys.exit(f"join failed: {done.stderr[-2000:]}")
+        restart_edge(root, ["mqtt.port=0"])
+        wait(lambda: (status(root).get("devices") or {}).get("broker"), 60, "embedded broker")
+        kubectl(kc, "apply", "-f", "-", stdin=objects(N))
+        wait(lambda: len((status(root).get("devices") or {}).get("devices") or []) == N, 120, f"{N} devices")
+        time.sleep(3)
+        out["dmi_off_idle"] = idle(root)
+        port = int(status(root)["devices"]["broker"]["listeners"][0].rsplit(":", 1)[1])
+        s = Sampler(root)
+        bench = REPO / "scripts" / "bench"
+        sim = run_json([sys.executable, str(bench / "_simdevices.py"), "--port", str(port),
+                        "--devices", str(N), "--rates", str(int(N * HZ)), "--seconds", str(args.seconds)],
+                       args.seconds + 120)  # fmt: skip
+        out["mqtt_1000_per_s"] = {**s.stop(), "p50_ms": sim.get("p50_ms"), "p99_ms": sim.get("p99_ms"),
+                                  "answered": sim.get("answered"), "sent": sim.get("updates"),
+                                  "rate_per_s": sim.get("rate_sent")}  # fmt: skip
+        restart_edge(root, ["mqtt.port=0", "dmi.enabled=true", f"dmi.socket={sock}"])
+        wait(lambda: ((status(root).get("devices") or {}).get("dmi") or {}).get("serving"), 60, "DMI socket")
+        wait(lambda: len((status(root).get("devices") or {}).get("devices") or []) == N, 60, f"{N} devices")
+        time.sleep(3)
+        out["dmi_on_idle"] = idle(root)
+        s = Sampler(root)
+        load = run_json([sys.executable, str(bench / "_dmimapper.py"), "--dmi", str(sock),
+                         "--devices", str(N), "--hz", str(HZ), "--seconds", str(args.seconds)],
+                        args.seconds + 120)  # fmt: skip
+        out["dmi_1000_per_s"] = {**s.stop(), **load}
+        st = (status(root).get("devices") or {}).get("dmi") or {}
+        out["dmi_1000_per_s"]["rate_limited"] = st.get("rateLimited")
+        out["rate_limit"] = st.get("rateLimit")
+        reset(root)
+    subprocess.run(["rm", "-rf", str(sock_dir)], check=False)
+    out["machine"] = {
+        "cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }  # fmt: skip
+    out["kedge"] = " ".join(KEDGE)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
