@@ -148,7 +148,7 @@ def test_default_socket_is_kubeedges_path_under_the_root(tmp_path: Path) -> None
 
 
 def test_status_rows_name_each_mapper_and_its_health() -> None:
-    from kubeedge_cli.commands.status_devices import section
+    from kubeedge_cli.status_devices import section
 
     dmi = {"socket": "/etc/kubeedge/dmi.sock", "serving": True, "rejected": 2, "rateLimited": 0, "mappers": [
         {"name": "thermometer", "protocol": "virtual", "address": "/tmp/t.sock", "health": "down",
