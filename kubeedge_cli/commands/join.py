@@ -1,7 +1,7 @@
 """`kedge join`: make this machine an edge node of a kedge (or KubeEdge) cloud.
 
 Named preflight checks → numbered steps → the runtime running and the node Ready. Glue only: the
-checks and steps live in runtime/edge/join.py and join_steps.py.
+checks and steps live in runtime/edge/join/.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def join(
 ) -> None:
     """Join this machine to a cloud as an edge node; converges when run again."""
     from runtime.edge import join as rj
-    from runtime.edge.join_steps import Joiner
+    from runtime.edge.join import Joiner
     from runtime.edge.launcher import dmi_sets
 
     st = settings(ctx, output=output, root=root)
@@ -156,7 +156,7 @@ def join(
 
 
 async def _execute(joiner: object, total: int) -> list[str]:
-    from runtime.edge.join_steps import Joiner
+    from runtime.edge.join import Joiner
 
     assert isinstance(joiner, Joiner)
     progress = render.Steps(total)
@@ -181,7 +181,7 @@ async def _execute(joiner: object, total: int) -> list[str]:
 
 async def _run_runtime(joiner: object, stop: asyncio.Event) -> None:
     from runtime.config import load_edge
-    from runtime.edge.join_steps import Joiner
+    from runtime.edge.join import Joiner
     from runtime.edge.run import run
 
     assert isinstance(joiner, Joiner)

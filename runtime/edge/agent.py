@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from runtime.backoff import backoff
+from runtime.edge.link import Hub
 from runtime.edge.metastore import Change, MetaStore
 from runtime.errors import KedgeError
 from runtime.protocol import (
@@ -42,15 +43,6 @@ from runtime.protocol import (
 
 log = logging.getLogger("kedge.edge.agent")
 ACKED_OPS = (OP_INSERT, OP_UPDATE, OP_DELETE)
-
-
-class Hub(Protocol):
-    @property
-    def connected(self) -> bool: ...
-
-    async def send(self, msg: Message) -> None: ...
-
-    async def request(self, msg: Message, timeout: float = 30.0) -> Message: ...  # noqa: ASYNC109
 
 
 class Pods(Protocol):

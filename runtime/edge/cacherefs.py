@@ -12,21 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
+from runtime.edge.link import Hub
 from runtime.edge.metastore import MetaStore
 from runtime.errors import KedgeError
-from runtime.protocol import GROUP_META, OP_QUERY, SRC_EDGED, Message, new_message, split_result
+from runtime.protocol import GROUP_META, OP_QUERY, SRC_EDGED, new_message, split_result
 
 log = logging.getLogger("kedge.edge.refs")
 REFRESH_AT = 0.8
-
-
-class Hub(Protocol):
-    @property
-    def connected(self) -> bool: ...
-
-    async def request(self, msg: Message, timeout: float = 30.0) -> Message: ...  # noqa: ASYNC109
 
 
 def _expiry(token_request: dict[str, Any]) -> float | None:

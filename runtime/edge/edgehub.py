@@ -15,9 +15,8 @@ behind it.
 
 A KubeEdge cloud that takes the session but answers none of our requests for ``answer_within``
 seconds (what cloudcore does with a session it refused after the upgrade) does not count as
-connected: the link is closed and redialled, and ``status()["last_error"]`` says why until a request
-is answered. A kedge cloud refuses at the upgrade with an HTTP status, and a slow answer from it means
-a slow API server, which redialling would not cure — so the watch runs for KubeEdge peers only.
+connected: the link is closed and redialled (answers.py, KubeEdge peers only), and
+``status()["last_error"]`` says why until a request is answered.
 
 Responses to our requests are resolved for ``request()`` and acknowledged with "OK" as edgecore does
 (except a response that itself is "OK"). Everything else goes to ``on_message``, whose owner acks
@@ -42,6 +41,7 @@ from websockets.exceptions import ConnectionClosed
 from runtime import __version__
 from runtime.backoff import backoff
 from runtime.config import KUBEEDGE_PROJECT_ID, EdgeHubSection
+from runtime.edge.answers import AnswerWatch
 from runtime.edge.dial import HDR_EPOCH, HDR_VERSION, ClientTLS, Failure, classify, client_ssl_context, dial
 from runtime.edge.outbox import Outbox
 from runtime.errors import AuthError, Unreachable
@@ -108,9 +108,7 @@ class EdgeHub:
         self.dead_after = dead_after if dead_after is not None else 2 * heartbeat
         self.reconnect_cap, self.reconnect_initial = reconnect_cap, reconnect_initial
         self.connect_timeout = connect_timeout
-        self.answer_within = answer_within
-        self._unanswered_since: float | None = None  # monotonic: first request since the last answer
-        self._unanswered_drops = 0
+        self.answers = AnswerWatch(answer_within)
         self.max_frame_bytes = max_frame_bytes
         self.policy = policy
         self.outbox = Outbox(outbox_path, max_messages=outbox_max_messages)
@@ -186,7 +184,7 @@ class EdgeHub:
             "outbox": len(self.outbox),
             "outbox_dropped": dict(self.outbox.dropped),
             "malformed": self._malformed,
-            "unanswered_drops": self._unanswered_drops,
+            "unanswered_drops": self.answers.drops,
         }
 
     async def wait_connected(self, wait: float | None = None) -> None:
@@ -215,8 +213,7 @@ class EdgeHub:
         """Send and wait for the response whose parent_msg_id is ``msg.msg_id``; Unreachable on timeout."""
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiters[msg.msg_id] = fut
-        if self._unanswered_since is None:
-            self._unanswered_since = time.monotonic()
+        self.answers.asked()
         try:
             await self.send(msg)
             return await asyncio.wait_for(fut, timeout)
@@ -285,10 +282,10 @@ class EdgeHub:
         self._backoff = None
         self._reconnects += 1
         self._auth_error = ""
-        if not self._unanswered_drops:  # that reason stays until the cloud answers again
+        if not self.answers.drops:  # that reason stays until the cloud answers again
             self._last_error = ""
         self.auth_failure = None
-        self._unanswered_since = time.monotonic() if self._waiters else None
+        self.answers.connected(pending=bool(self._waiters))
         log.info("connected to %s (%s peer)", self.url, self._peer_kind)
         tasks = [
             asyncio.create_task(self._keepalive(ws), name="edgehub-keepalive"),
@@ -296,7 +293,8 @@ class EdgeHub:
             asyncio.create_task(self._close_on(stop, ws), name="edgehub-stop"),
         ]
         if self._peer_kind == "kubeedge":  # a kedge cloud refuses at the upgrade, never by silence
-            tasks.append(asyncio.create_task(self._watch_answers(ws), name="edgehub-answers"))
+            watch = self.answers.watch(ws, self.url, self._dropped)
+            tasks.append(asyncio.create_task(watch, name="edgehub-answers"))
         for t in tasks:
             t.add_done_callback(functools.partial(self._helper_done, ws=ws))
         self._kick.set()
@@ -323,29 +321,8 @@ class EdgeHub:
         await stop.wait()
         await ws.close()
 
-    async def _watch_answers(self, ws: ClientConnection) -> None:
-        """Close a link on which requests have gone unanswered for ``answer_within`` seconds."""
-        while True:
-            await asyncio.sleep(min(1.0, self.answer_within / 4))
-            since = self._unanswered_since
-            if since is None or time.monotonic() - since < self.answer_within:
-                continue
-            self._unanswered_drops += 1
-            self._unanswered_since = None
-            self._last_error = (
-                f"cloud {self.url} took the session but answered no request for {self.answer_within:g}s "
-                f"(dropped and redialled, {self._unanswered_drops} time(s)); a KubeEdge cloudcore does so "
-                "when it refused the session after the upgrade (node certificate chain, headers)"
-            )
-            log.warning("%s", self._last_error)
-            await ws.close(1000, "requests unanswered")
-            return
-
-    def _answered(self) -> None:
-        self._unanswered_since = None
-        if self._unanswered_drops:
-            self._unanswered_drops = 0
-            self._last_error = ""
+    def _dropped(self, reason: str) -> None:
+        self._last_error = reason
 
     async def _keepalive(self, ws: ClientConnection) -> None:
         while True:
@@ -382,7 +359,8 @@ class EdgeHub:
                         log.warning("cloud sent a malformed frame (%d so far): %s", self._malformed, exc)
                     continue
                 if msg.parent_msg_id and msg.operation in (OP_RESPONSE, OP_ERROR):
-                    self._answered()
+                    if self.answers.answered():
+                        self._last_error = ""
                     fut = self._waiters.get(msg.parent_msg_id)
                     if msg.content != ACK_CONTENT:
                         await self.send(ack(msg))  # edgecore acks every response (recorded)

@@ -2,7 +2,8 @@
 
 Why not the SDK: node registration and `kedge join`'s preflight only need the engine's version and
 ``LiveRestoreEnabled``; the SDK (requests, urllib3) costs megabytes of RSS in the edge process before
-any pod exists. Plain HTTP/1.0 over asyncio streams, with a timeout.
+any pod exists. One HTTP/1.1 GET framed by h11 (runtime/edge/http11.py) over asyncio streams, with a
+timeout and a bound on the answer's size.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import json
 from typing import Any
 from urllib.parse import urlparse
 
+from runtime.edge import http11
 from runtime.errors import Unreachable
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+MAX_ANSWER = 8 << 20  # bytes; /info is a few KB
 
 
 async def engine_get(host: str, path: str, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
@@ -32,9 +35,9 @@ async def engine_get(host: str, path: str, timeout: float = 5.0) -> Any:  # noqa
                     hint="use unix:///var/run/docker.sock or tcp://host:port",
                 )
             try:
-                writer.write(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
-                await writer.drain()
-                raw = await reader.read()
+                status, body = await http11.get(
+                    reader, writer, path, [("Host", "docker")], body_limit=MAX_ANSWER
+                )
             finally:
                 writer.close()
     except (OSError, TimeoutError) as exc:
@@ -42,10 +45,8 @@ async def engine_get(host: str, path: str, timeout: float = 5.0) -> Any:  # noqa
             f"Docker engine {host}: {exc or type(exc).__name__}",
             hint="start dockerd, or point runtime.docker_host at it",
         ) from exc
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status = head.split(b" ", 2)[1:2]
-    if status != [b"200"]:
-        raise Unreachable(f"Docker engine {host}: GET {path} answered {head[:60]!r}")
+    if status != 200:
+        raise Unreachable(f"Docker engine {host}: GET {path} answered {status}: {body[:60]!r}")
     try:
         return json.loads(body)
     except ValueError as exc:

@@ -25,6 +25,11 @@ class EdgeFiles:
         return self.paths.pki / "node.crt"
 
     @property
+    def cert_facts(self) -> Path:
+        """What the runtime needs of node.crt (node, notAfter), recorded when it is written (identity.py)."""
+        return self.paths.pki / "node.crt.json"
+
+    @property
     def key(self) -> Path:
         return self.paths.pki / "node.key"
 

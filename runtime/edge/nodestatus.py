@@ -33,10 +33,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from runtime.backoff import backoff
 from runtime.edge import nodeinfo
+from runtime.edge.link import Hub
 from runtime.errors import KedgeError
 from runtime.protocol import (
     GROUP_META,
@@ -45,7 +46,6 @@ from runtime.protocol import (
     OP_QUERY,
     OP_UPDATE,
     SRC_EDGED,
-    Message,
     new_message,
     split_result,
 )
@@ -54,17 +54,6 @@ log = logging.getLogger("kedge.edge.node")
 LEASE_NS = "kube-node-lease"
 LEASE_SECONDS = 40
 STATUS_FIELDS = ("capacity", "allocatable", "addresses", "daemonEndpoints", "nodeInfo")
-
-
-class Hub(Protocol):
-    """What node status needs from the channel (runtime.edge.edgehub.EdgeHub provides it)."""
-
-    @property
-    def connected(self) -> bool: ...
-
-    def status(self) -> dict[str, Any]: ...
-
-    async def request(self, msg: Message, timeout: float = 30.0) -> Message: ...  # noqa: ASYNC109
 
 
 def status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> str:

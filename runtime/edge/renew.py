@@ -4,23 +4,23 @@ Why here: the runtime is what holds the certificate for months; a join token has
 then, so the request authenticates with the node's own client certificate (the bootstrap server
 accepts that instead of a token). The key stays (a new CSR signed by it); the new certificate is
 written atomically and loaded into the hub's ssl context in place, so the next reconnect uses it.
-``cryptography`` is imported only when a renewal is due — the idle runtime never loads it.
+``cryptography`` is imported only when a renewal is due — the idle runtime never loads it: the expiry
+is read from the record written beside the certificate (runtime/edge/identity.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import logging
 import ssl
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+from runtime.edge.certclient import CertServer
+from runtime.edge.identity import certificate_facts, save_certificate
 from runtime.edge.layout import EdgeFiles
 from runtime.errors import KedgeError
-from runtime.fsutil import write_atomic
 
 log = logging.getLogger("kedge.edge.renew")
 RENEW_BEFORE = 30 * 86400  # seconds of validity left when renewal starts
@@ -28,46 +28,18 @@ CHECK_EVERY = 6 * 3600.0
 RETRY_EVERY = 3600.0
 
 
-def _not_after(path: Path) -> float | None:
-    try:
-        decoded = ssl._ssl._test_decode_cert(str(path))  # type: ignore[attr-defined]
-        return float(ssl.cert_time_to_seconds(decoded["notAfter"]))
-    except (OSError, ValueError, KeyError, ssl.SSLError):
-        return None
-
-
 def renew_once(files: EdgeFiles, host: str, port: int, node: str, timeout: float = 15.0) -> float:
     """Blocking: request a new certificate with the current one; returns its notAfter."""
     from runtime.pki import certs  # cryptography: only now
 
-    key = certs.load_key(files.key.read_bytes())
-    csr = certs.make_csr(key, node)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_verify_locations(cafile=str(files.ca))
-    ctx.load_cert_chain(str(files.cert), str(files.key))
-    conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ctx)
-    try:
-        conn.request(
-            "GET",
-            "/edge.crt",
-            body=csr,
-            headers={"NodeName": node, "Content-Type": "application/octet-stream"},
-        )
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
-    if resp.status != 200:
-        raise KedgeError(
-            f"certificate renewal at https://{host}:{port}/edge.crt refused ({resp.status}): "
-            f"{body[:200].decode(errors='replace')}"
-        )
-    cert = certs.load_cert(body)
+    csr = certs.make_csr(certs.load_key(files.key.read_bytes()), node)
+    server = CertServer(
+        host, port, ca_file=str(files.ca), identity=(str(files.cert), str(files.key)), timeout=timeout
+    )
+    cert = certs.load_cert(server.request_certificate(node, csr))
     if certs.node_of(cert) != node:
         raise KedgeError(f"renewed certificate names {certs.node_of(cert)!r}, not {node!r}")
-    write_atomic(files.cert, certs.cert_pem(cert), mode=0o600)
-    return certs.not_after(cert).timestamp()
+    return save_certificate(files, cert).not_after
 
 
 async def renew_forever(
@@ -84,8 +56,8 @@ async def renew_forever(
     """Until ``stop``: renew when less than ``renew_before`` seconds of validity remain."""
     while not stop.is_set():
         wait = check_every
-        expiry = _not_after(files.cert)
-        if expiry is not None and expiry - time.time() < renew_before:
+        facts = certificate_facts(files)
+        if facts is not None and facts.not_after - time.time() < renew_before:
             try:
                 new = await asyncio.to_thread(renew_once, files, host, port, node)
                 if on_renewed is not None:

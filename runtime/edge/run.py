@@ -15,7 +15,6 @@ import ipaddress
 import json
 import logging
 import os
-import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.devices.plane import DevicePlane
 from runtime.edge.edgehub import EdgeHub
 from runtime.edge.engine import engine_get
+from runtime.edge.identity import certificate_facts
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import NodeStatus
@@ -40,13 +40,9 @@ from runtime.errors import ConfigError, KedgeError
 log = logging.getLogger("kedge.edge")
 
 
-def cert_not_after(path: Path) -> float | None:
-    """Expiry of a PEM certificate without importing cryptography (the stdlib decoder)."""
-    try:
-        decoded = ssl._ssl._test_decode_cert(str(path))  # type: ignore[attr-defined]
-        return float(ssl.cert_time_to_seconds(decoded["notAfter"]))
-    except (OSError, ValueError, KeyError, ssl.SSLError):
-        return None
+def _not_after(files: EdgeFiles) -> float | None:
+    facts = certificate_facts(files)
+    return None if facts is None else facts.not_after
 
 
 def process_facts() -> dict[str, Any]:
@@ -111,7 +107,7 @@ class EdgeRuntime:
             "since": self.started,
             "cloud": {"server": self.cfg.hub.server, **hub},
             "node": node,
-            "certificate": {"path": str(self.files.cert), "notAfter": cert_not_after(self.files.cert)},
+            "certificate": {"path": str(self.files.cert), "notAfter": _not_after(self.files)},
             "cache": cache,
             "pods": pods,
             "podsError": self.pods_error,

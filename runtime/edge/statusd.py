@@ -1,10 +1,11 @@
-"""The edge runtime's local health endpoint: HTTP/1.0 on a 0600 unix socket (and optionally TCP).
+"""The edge runtime's local health endpoint: HTTP on a 0600 unix socket (and optionally TCP).
 
     GET /status    the runtime's health as JSON (what `kedge status` prints)
     GET /metrics   the same figures in Prometheus text format
 
-Why hand-written: two routes do not justify an HTTP framework in the smallest process kedge runs, and
-the Prometheus text format is a few lines. The socket is 0600 because the status names the node, the
+Why no framework: two routes do not justify one in the smallest process kedge runs; h11 frames the
+request and the answer (one request per connection, its head bounded), and the Prometheus text format
+is a few lines. The socket is 0600 because the status names the node, the
 cloud and the pods; the directory is created 0755 as /run usually is.
 """
 
@@ -20,8 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import h11
+
+from runtime.edge import http11
+
 log = logging.getLogger("kedge.edge.statusd")
 StatusFn = Callable[[], Any]  # returns a dict, or an awaitable of one
+MAX_HEAD = 16 << 10  # bytes of a request head
 
 
 def _flatten(prefix: str, value: Any, out: list[tuple[str, dict[str, str], float]]) -> None:
@@ -66,25 +72,30 @@ class StatusServer:
             result = await result
         return dict(result)
 
+    async def _route(self, target: str) -> tuple[int, str, bytes]:
+        if target.startswith("/metrics"):
+            return 200, "text/plain; version=0.0.4", metrics_text(await self._status()).encode()
+        if target in ("/", "/status"):
+            return 200, "application/json", json.dumps(await self._status(), default=str).encode()
+        return 404, "text/plain", b"not found\n"
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         try:
             async with asyncio.timeout(10):
-                line = await reader.readline()
-                while (await reader.readline()).strip():
-                    pass
-            parts = line.decode("latin-1").split()
-            path = parts[1] if len(parts) > 1 else "/"
-            if path.startswith("/metrics"):
-                body = metrics_text(await self._status()).encode()
-                ctype, code = "text/plain; version=0.0.4", 200
-            elif path in ("/", "/status"):
-                body = json.dumps(await self._status(), default=str).encode()
-                ctype, code = "application/json", 200
-            else:
-                body, ctype, code = b"not found\n", "text/plain", 404
-            reason = "OK" if code == 200 else "Not Found"
-            head = f"HTTP/1.0 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
-            writer.write(head.encode() + body)
+                event = conn.next_event()
+                while event is h11.NEED_DATA:
+                    conn.receive_data(await reader.read(http11.CHUNK))
+                    event = conn.next_event()
+            if not isinstance(event, h11.Request):
+                return
+            code, ctype, body = await self._route(event.target.decode("latin-1"))
+            head = [("Content-Type", ctype), ("Content-Length", str(len(body)))]
+            reason = b"OK" if code == 200 else b"Not Found"
+            out = conn.send(h11.Response(status_code=code, headers=head, reason=reason)) or b""
+            writer.write(
+                out + (conn.send(h11.Data(data=body)) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+            )
             await writer.drain()
         except Exception as exc:  # a broken client must never take the runtime down
             log.debug("status request failed: %s", exc)
@@ -127,17 +138,12 @@ class StatusServer:
 
 
 def query(socket_path: Path, path: str = "/status", timeout: float = 3.0) -> tuple[int, bytes]:
-    """Blocking client for the CLI: (HTTP status, body). Raises OSError when nothing listens."""
+    """Blocking client for the CLI: (HTTP status, body). Raises OSError when nothing listens or the
+    answer is no HTTP response."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(str(socket_path))
-        s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
-        chunks = []
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    fields = head.split(b" ", 2)
-    return (int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0), body
+        return http11.get_blocking(s, path, [("Host", "kedge")])
 
 
 def read_status(socket_path: Path, timeout: float = 3.0) -> dict[str, Any] | None:

@@ -1,4 +1,17 @@
-"""KubeEdge wire protocol: message envelope, resource strings, codec (design.md §4)."""
+"""runtime/protocol: the KubeEdge wire protocol both roles speak (design.md §4), with no I/O
+(reconnect delays are runtime/backoff.py).
+
+    message.py    Message: the beehive envelope (header, route, content), its constants, new_message,
+                  response_to, ack, error_to, keepalive, object results
+    codec.py      Message ⇄ JSON text frame: encode, decode (size limit, structural checks), validate
+    resource.py   route.resource strings: parse, build, node prefix
+    delivery.py   reliable cloud→edge delivery: Downlink (pending acks, resends), AckState, resync plans
+
+A cloud→edge message: the cloud builds a Message → Downlink.send (one pending per object, resent until
+acked) → encode → websocket frame → the edge decodes (codec) → handles → ack (message.ack) → encode →
+the cloud decodes → Downlink.receive clears it (Acked) → AckState.apply; on reconnect resync_messages
+sends only what changed since the last ack. Edge→cloud reports and requests take the same codec.
+"""
 
 from runtime.protocol.codec import (
     MAX_FRAME_BYTES,

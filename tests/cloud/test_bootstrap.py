@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -162,29 +165,41 @@ async def test_token_list_revoke_gc(bootstrap_server: BootstrapServer) -> None:
         await store.revoke_token(a.id)
 
 
-async def test_joiner_client_against_the_server(bootstrap_server: BootstrapServer) -> None:
-    """runtime.pki.client is what `kedge join` uses: fetch, pin, request, renew; refusals typed."""
-    from runtime.errors import AuthError, Conflict
-    from runtime.pki import client
+async def test_joiner_client_against_the_server(bootstrap_server: BootstrapServer, tmp_path: Path) -> None:
+    """runtime.edge.certclient is what `kedge join` and the renewal use: fetch, pin, request, renew;
+    refusals typed (a token or a certificate refused, a name taken: AuthError, exit 5)."""
+    from runtime.edge.certclient import CertServer, pem_of
+    from runtime.errors import AuthError
 
     srv = bootstrap_server
+    url = urlsplit(srv.url)
+    host, port = str(url.hostname), int(url.port or 0)
     _, token = await srv.store.create_token(ttl=600)
-    ca_der = await client.fetch_ca(srv.url)
+    ca_der = await asyncio.to_thread(CertServer(host, port).fetch_ca)
     jwt = tokens.check_ca(token, ca_der)
-    assert not await client.node_taken(srv.url, ca_der, "edge-j")
-    key, cert = await client.request_certificate(srv.url, ca_der, "edge-j", jwt=jwt)
-    assert certs.node_of(certs.load_cert(cert)) == "edge-j"
-    key2, cert2 = await client.request_certificate(
-        srv.url, ca_der, "edge-j", current=(cert, certs.key_der(key))
+    pinned = CertServer(host, port, ca_pem=pem_of(ca_der))
+    assert (await asyncio.to_thread(pinned.node, "edge-j"))[0] == 404
+    key = certs.new_key()
+    cert = await asyncio.to_thread(
+        pinned.request_certificate, "edge-j", certs.make_csr(key, "edge-j"), jwt=jwt
     )
-    assert certs.key_hash(certs.load_cert(cert2)) == certs.key_hash(key2.public_key())
+    assert certs.node_of(certs.load_cert(cert)) == "edge-j"
+    (tmp_path / "ca.crt").write_text(pinned.ca_pem or "")
+    (tmp_path / "node.crt").write_bytes(certs.cert_pem(certs.load_cert(cert)))
+    (tmp_path / "node.key").write_bytes(certs.key_pem(key))
+    renewal = CertServer(host, port, ca_file=str(tmp_path / "ca.crt"),
+                         identity=(str(tmp_path / "node.crt"), str(tmp_path / "node.key")))  # fmt: skip
+    cert2 = await asyncio.to_thread(renewal.request_certificate, "edge-j", certs.make_csr(key, "edge-j"))
+    assert certs.key_hash(certs.load_cert(cert2)) == certs.key_hash(key.public_key())
+    assert certs.load_cert(cert2).serial_number != certs.load_cert(cert).serial_number
     with pytest.raises(AuthError, match="certificate is for node edge-j"):
-        await client.request_certificate(srv.url, ca_der, "edge-k", current=(cert, certs.key_der(key)))
+        await asyncio.to_thread(renewal.request_certificate, "edge-k", certs.make_csr(key, "edge-k"))
     await srv.client.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {
         "name": "edge-l", "annotations": {ANN_KEY_HASH: "sha256:" + "1" * 64}}})  # fmt: skip
-    assert await client.node_taken(srv.url, ca_der, "edge-l")
-    with pytest.raises(Conflict, match="node name taken"):
-        await client.request_certificate(srv.url, ca_der, "edge-l", jwt=jwt)
+    assert (await asyncio.to_thread(pinned.node, "edge-l"))[0] == 200
+    with pytest.raises(AuthError, match="node name taken"):
+        csr = certs.make_csr(certs.new_key(), "edge-l")
+        await asyncio.to_thread(pinned.request_certificate, "edge-l", csr, jwt=jwt)
 
 
 async def test_whole_join_token_as_bearer(bootstrap_server: BootstrapServer) -> None:

@@ -78,25 +78,20 @@ def test_join_registers_a_ready_node(e2e: E2E) -> None:
 
 def test_registration_records_the_node_key_and_a_token_cannot_take_the_name(e2e: E2E) -> None:
     """design.md §4: a token is no licence to take over a node whose key was recorded at first join."""
-    import asyncio
-
+    from runtime.edge.certclient import CertServer, pem_of
     from runtime.edge.layout import EdgeFiles
-    from runtime.errors import Conflict
+    from runtime.errors import AuthError
     from runtime.pki import ANN_KEY_HASH, certs, tokens
-    from runtime.pki.client import fetch_ca, request_certificate
 
     files = EdgeFiles.of(e2e.edge.root)
     node = e2e.cloud.get("node", e2e.edge.node)
     edge_key = certs.key_hash(certs.load_cert(files.cert.read_bytes()))
     assert node["metadata"]["annotations"][ANN_KEY_HASH] == edge_key
-    url = f"https://127.0.0.1:{e2e.cloud.cert_port}"
     jwt = tokens.split_token(e2e.cloud.token())[1]
-
-    async def take_over() -> None:
-        await request_certificate(url, await fetch_ca(url), e2e.edge.node, jwt=jwt)
-
-    with pytest.raises(Conflict, match="taken"):
-        asyncio.run(take_over())
+    ca_der = CertServer("127.0.0.1", e2e.cloud.cert_port).fetch_ca()
+    server = CertServer("127.0.0.1", e2e.cloud.cert_port, ca_pem=pem_of(ca_der))
+    with pytest.raises(AuthError, match="taken"):
+        server.request_certificate(e2e.edge.node, certs.make_csr(certs.new_key(), e2e.edge.node), jwt=jwt)
 
 
 def test_deployment_runs_in_docker_and_is_running_in_kubectl(e2e: E2E) -> None:

@@ -8,7 +8,7 @@ import signal
 import socket
 from pathlib import Path
 
-from runtime.edge.join import fetch_ca
+from runtime.edge.certclient import CertServer
 from runtime.pki import tokens
 from tests.edge.test_join import join_args, kedge
 from tests.fixtures.edgecloud import EdgeCloud
@@ -70,7 +70,7 @@ def test_preflight_failures_are_named(edge_cloud: EdgeCloud, tmp_path: Path) -> 
     assert failed_checks(done) == ["ca-hash"], done.stderr
 
     # an expired token (right CA, exp in the past)
-    ca_der = fetch_ca("127.0.0.1", edge_cloud.bootstrap)
+    ca_der = CertServer("127.0.0.1", edge_cloud.bootstrap).fetch_ca()
     _, expired = tokens.make_token(ca_der, b"k" * 32, ttl=-120)
     done = kedge(*[expired if a == edge_cloud.token else a for a in base])
     assert failed_checks(done) == ["token"], done.stderr

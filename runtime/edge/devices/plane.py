@@ -27,7 +27,8 @@ from runtime.edge.devices.external import ExternalBroker, parse_url
 from runtime.edge.devices.mqttcodec import Publish
 from runtime.edge.devices.store import TwinStore
 from runtime.edge.devices.trouble import Trouble
-from runtime.edge.devices.uplink import Hub, Uplink
+from runtime.edge.devices.uplink import Uplink
+from runtime.edge.link import Hub
 from runtime.errors import ConfigError
 from runtime.protocol import Message, parse_resource
 

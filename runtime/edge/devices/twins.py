@@ -134,6 +134,19 @@ def _parse_part(part: Any, name: str, what: str) -> tuple[str, int | None] | Non
     return text, ts if isinstance(ts, int) else None
 
 
+def _unmodelled_type(name: str, body: dict[str, Any], old: State | None) -> str:
+    """The type of a twin the DeviceModel does not describe: kept from before, or fixed by its first
+    update (edgecore)."""
+    if old is not None:
+        return str((old.get("metadata") or {}).get("type", "string"))
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    given = meta.get("type") if meta else None
+    wired = values.wire_type(given) if given else "string"
+    if wired is None:
+        raise Rejected(400, f"twin {name}: the value type {given!r} is not allowed")
+    return wired
+
+
 def apply_update(twin: dict[str, State], spec: Spec | None, req: Any, now_ms: int) -> Update:
     """Validate a twin/update request in full (all or nothing, as edgecore) and apply it to ``twin``."""
     if not isinstance(req, dict) or not isinstance(req.get("twin"), dict):
@@ -151,17 +164,7 @@ def apply_update(twin: dict[str, State], spec: Spec | None, req: Any, now_ms: in
         old = twin.get(name)
         st: State = copy.deepcopy(old) if old is not None else {"optional": True}
         ps = spec.props.get(name) if spec is not None else None
-        if ps is not None:
-            typ = ps.type
-        elif old is not None:
-            typ = (old.get("metadata") or {}).get("type", "string")
-        else:  # a twin the model does not describe: its first update fixes the type (edgecore)
-            meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-            given = meta.get("type") if meta else None
-            wired = values.wire_type(given) if given else "string"
-            if wired is None:
-                raise Rejected(400, f"twin {name}: the value type {given!r} is not allowed")
-            typ = wired
+        typ = ps.type if ps is not None else _unmodelled_type(name, body, old)
         st["metadata"] = {"type": typ}
         if "optional" in body and isinstance(body["optional"], bool):
             st["optional"] = body["optional"]

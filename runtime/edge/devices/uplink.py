@@ -17,26 +17,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from runtime.edge.devices import twins as tw
 from runtime.edge.devices.store import TwinStore
+from runtime.edge.link import Hub
 from runtime.protocol import Message, new_message
 
 log = logging.getLogger("kedge.edge.devices")
-
-
-class Hub(Protocol):
-    @property
-    def connected(self) -> bool: ...
-
-    async def send(self, msg: Message) -> None: ...
-
-    async def request(self, msg: Message, timeout: float = 30.0) -> Message: ...  # noqa: ASYNC109
-
-    def status(self) -> dict[str, Any]: ...
 
 
 def build(rows: list[tuple[int, str, str, str, Any, int]], ts: int) -> list[Message]:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from runtime.edge import http11
 from runtime.edge.pods.adapter import DockerAdapter
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field name
 _BAD_VALUE = re.compile(r"[\x00\r\n]")
+MAX_HEAD = 64 << 10  # bytes of a probe's response head read at most (its body is never read)
 _BAD_TARGET = re.compile(r"[\x00-\x1f\x7f]")  # control characters: Go's url.Parse refuses them
 
 
@@ -59,7 +61,8 @@ def _port(c: dict[str, Any], port: int | str) -> int:
 async def _http(
     host: str, port: int, path: str, scheme: str, headers: list[dict[str, str]], limit: float
 ) -> bool:
-    """A minimal HTTP/1.0 GET; 200-399 is success (kubelet does not follow redirects off-host)."""
+    """One HTTP/1.1 GET (h11); 200-399 is success (kubelet does not follow redirects off-host). Only the
+    status is read, from a response head of at most MAX_HEAD bytes."""
     problem = http_problem({"path": path, "host": host, "scheme": scheme, "httpHeaders": headers})
     if problem is not None:
         raise BadProbe(problem)  # before connecting: nothing of it reaches the container
@@ -71,16 +74,13 @@ async def _http(
         ssl.check_hostname, ssl.verify_mode = False, ssl_mod.CERT_NONE  # kubelet skips verification too
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ssl), limit)
     try:
-        extra = "".join(f"{h['name']}: {h['value']}\r\n" for h in headers)
         target = (path or "/").replace(" ", "%20")  # as Go's URL.String() writes it
-        writer.write(
-            f"GET {target} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/kedge\r\n"
-            f"{extra}Accept: */*\r\nConnection: close\r\n\r\n".encode()
+        head = [("Host", f"{host}:{port}"), ("User-Agent", "kube-probe/kedge")]
+        head += [(h["name"], h["value"]) for h in headers] + [("Accept", "*/*")]
+        status, _ = await asyncio.wait_for(
+            http11.get(reader, writer, target, head, head_limit=MAX_HEAD, status_only=True), limit
         )
-        await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), limit)
-        parts = line.split()
-        return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
+        return 200 <= status < 400
     finally:
         writer.close()
 

@@ -119,10 +119,6 @@ def qos_class(pod: dict[str, Any]) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def _exited(o: ContainerObs) -> bool:
-    return o.running_since is None and (o.terminated is not None or o.last is not None)
-
-
 def phase(pod: dict[str, Any], obs: PodObs) -> str:
     """kubelet's getPhase, over what kedge observed."""
     policy = pod.get("spec", {}).get("restartPolicy", "Always")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.edge.pods import envs, images, labels, observe, status, stopping, translate, volumes
+from runtime.edge.pods import labels, observe, starting, status, stopping, translate, volumes
 from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.probes import ProbeSet
 from runtime.edge.pods.refs import RefMissing, RefResolver
@@ -95,11 +95,11 @@ class PodWorker:
         return str(sb["NetworkSettings"].get("IPAddress") or "") if sb and observe.running(sb) else ""
 
     # -- back-off ---------------------------------------------------------------------------------
-    def _in_backoff(self, key: str) -> bool:
+    def in_backoff(self, key: str) -> bool:
         delay, last = self.backoff.get(key, (0.0, -1e18))
         return self.ctx.clock() - last < delay
 
-    def _bump(self, key: str) -> None:
+    def bump(self, key: str) -> None:
         delay, _ = self.backoff.get(key, (0.0, 0.0))
         delay = self.ctx.backoff_initial if delay == 0 else min(delay * 2, self.ctx.backoff_max)
         self.backoff[key] = (delay, self.ctx.clock())
@@ -165,7 +165,9 @@ class PodWorker:
             # docker needs the sandbox to exist for a `container:<id>` create, to run only for the start:
             # the containers that run first are created while it starts (runc + network take long)
             for r in await asyncio.gather(
-                self.slot.call(self.ctx.docker.start(cid)), self._precreate(cid), return_exceptions=True
+                self.slot.call(self.ctx.docker.start(cid)),
+                starting.precreate(self, cid),
+                return_exceptions=True,
             ):
                 if isinstance(r, BaseException):
                     raise r
@@ -191,31 +193,12 @@ class PodWorker:
             await self.ctx.ensure_pause()
             return await self.slot.call(self.ctx.docker.create(name, host_config=host, **cfg))
 
-    async def _precreate(self, sandbox_id: str) -> None:
-        """Create (not start) the first init container, else every app container, of a fresh pod —
-        best effort: what cannot be created yet without a pull or the pod IP is left to `_start`."""
-        inits = self.spec.get("initContainers") or []
-        first = [(c, "init") for c in inits[:1]] or [(c, "app") for c in self.spec.get("containers") or []]
-        if any(self.history.get(c["name"]) for c in [*inits, *(self.spec.get("containers") or [])]):
-            return
-
-        async def one(c: dict[str, Any], kind: str) -> None:
-            if envs.needs_pod_ip(c) or self._in_backoff(f"pull:{c['name']}"):
-                return
-            try:
-                cid = await self._create(c, kind, 0, sandbox_id, pull=False)
-            except (images.ImageError, RefMissing, KedgeError):
-                return
-            await self._record(c["name"], cid, 0)
-
-        await asyncio.gather(*(one(c, kind) for c, kind in first))
-
     async def _init_containers(self) -> bool:
         policy = self.spec.get("restartPolicy", "Always")
         for c in self.spec.get("initContainers") or []:
             cur = self.current(c["name"])
             if cur is None or observe.never_started(cur):
-                await self._start(c, "init", observe.restarts(cur) if cur else 0)
+                await starting.start(self, c, "init", observe.restarts(cur) if cur else 0)
                 return False
             if observe.running(cur):
                 return False
@@ -224,11 +207,11 @@ class PodWorker:
                 continue
             if policy == "Never":
                 return False
-            if self._in_backoff(c["name"]):
+            if self.in_backoff(c["name"]):
                 msg = f"back-off restarting failed container {c['name']}"
                 self.waiting[c["name"]] = ("CrashLoopBackOff", msg)
                 return False
-            await self._start(c, "init", observe.restarts(cur) + 1, backoff=True)
+            await starting.start(self, c, "init", observe.restarts(cur) + 1, backoff=True)
             return False
         return True
 
@@ -236,7 +219,7 @@ class PodWorker:
         name, policy = c["name"], self.spec.get("restartPolicy", "Always")
         cur = self.current(name)
         if cur is None or observe.never_started(cur):
-            await self._start(c, "app", observe.restarts(cur) if cur else 0)
+            await starting.start(self, c, "app", observe.restarts(cur) if cur else 0)
             return
         if observe.running(cur):
             live = self.probes.get((name, "liveness"))
@@ -249,7 +232,7 @@ class PodWorker:
                 cur = (await self.ctx.docker.inspect(cur["Id"])) or cur
                 self.history[name] = [cur, *self.history[name][1:]]
                 if changed:
-                    await self._start(c, "app", observe.restarts(cur) + 1)
+                    await starting.start(self, c, "app", observe.restarts(cur) + 1)
             return
         code = int(cur["State"].get("ExitCode", 0))
         if policy == "Never" or (policy == "OnFailure" and code == 0):
@@ -257,114 +240,10 @@ class PodWorker:
             return
         if observe.ran_for(cur) > 2 * self.ctx.backoff_max:
             self.backoff.pop(name, None)  # it ran well for a long time: start over (kubelet resets too)
-        if self._in_backoff(name):
+        if self.in_backoff(name):
             self.waiting[name] = ("CrashLoopBackOff", f"back-off restarting failed container {name}")
             return
-        await self._start(c, "app", observe.restarts(cur) + 1, backoff=True)
-
-    async def _start(self, c: dict[str, Any], kind: str, restarts: int, backoff: bool = False) -> None:
-        name, docker = c["name"], self.ctx.docker
-        pull_key = f"pull:{name}"
-        if self._in_backoff(pull_key):
-            msg = self.waiting.get(name, ("", f'Back-off pulling image "{c["image"]}"'))[1]
-            self.waiting[name] = ("ImagePullBackOff", msg)
-            return
-        sb = self.current(labels.SANDBOX_NAME)
-        sb_id = sb["Id"] if sb else None
-        cur = self.current(name)
-        try:
-            if cur is not None and self._startable(cur, c, restarts, sb_id):
-                cid = str(cur["Id"])  # created while the sandbox started (or before a runtime restart)
-            else:
-                cid = await self._create(c, kind, restarts, sb_id)
-        except images.ImageError as exc:
-            self.waiting[name] = (exc.reason, exc.message)
-            self._bump(pull_key)
-            return
-        except Unreachable:
-            raise
-        except (RefMissing, KedgeError) as exc:
-            self.backoff.pop(pull_key, None)
-            config = isinstance(exc, RefMissing)
-            self.waiting[name] = (
-                "CreateContainerConfigError" if config else "CreateContainerError",
-                str(exc),
-            )
-            self.stale |= not config
-            if backoff and not config:
-                self._bump(name)
-            return
-        self.backoff.pop(pull_key, None)
-        self.changed = True
-        try:
-            await self.slot.take()
-            await self.slot.call(docker.start(cid))
-        except Unreachable:
-            raise
-        except KedgeError as exc:
-            self.waiting[name] = ("RunContainerError", str(exc))
-            self.stale = True
-            if backoff:
-                self._bump(name)
-            return
-        self.waiting.pop(name, None)
-        if backoff:
-            self._bump(name)
-        await self._record(name, cid, restarts)
-
-    def _startable(self, cur: dict[str, Any], c: dict[str, Any], restarts: int, sb_id: str | None) -> bool:
-        """`cur` was created for exactly this start: same restart count, spec and sandbox."""
-        host = cur["HostConfig"]
-        return (
-            observe.never_started(cur)
-            and observe.restarts(cur) == restarts
-            and (cur["Config"].get("Labels") or {}).get(labels.HASH) == labels.spec_hash(c)
-            and (translate.host_network(self.pod) or host.get("NetworkMode") == f"container:{sb_id}")
-        )
-
-    async def _create(
-        self, c: dict[str, Any], kind: str, restarts: int, sb_id: str | None, pull: bool = True
-    ) -> str:
-        """docker create (image per pull policy, env, volumes), after removing the instances but the
-        previous one (lastState). Raises ImageError, RefMissing, KedgeError."""
-        await images.ensure(
-            self.ctx.docker,
-            self.ctx.refs,
-            self.pod,
-            c,
-            pull=pull,
-            pulling=self.slot.away,
-            abandon=self.abandon,
-        )
-        await self.slot.take()
-        env = await envs.resolve(self.ctx.refs, self.pod, c, self.ctx.host_ip, self.pod_ip())
-        dname, cfg, host = translate.container_config(
-            self.pod,
-            c,
-            kind=kind,
-            node=self.ctx.node,
-            restarts=restarts,
-            env=env,
-            volumes=self.mounts or {},
-            sandbox_id=sb_id,
-        )
-        old = self.history.get(c["name"], [])
-        prev = [i for i in old if observe.restarts(i) < restarts][:1]
-        self.changed = True
-        for info in old:
-            if info not in prev:
-                await self.ctx.docker.remove(info["Id"])
-        self.history[c["name"]] = prev
-        return await self.slot.call(self.ctx.docker.create(dname, host_config=host, **cfg))
-
-    async def _record(self, name: str, cid: str, restarts: int) -> None:
-        """Put the new instance `cid` in front of the previous one (the only other one kept)."""
-        created = await self.ctx.docker.inspect(cid)
-        if created is None:
-            self.stale = True
-            return
-        prev = [i for i in self.history.get(name, []) if i["Id"] != cid and observe.restarts(i) < restarts]
-        self.history[name] = [created, *prev[:1]]
+        await starting.start(self, c, "app", observe.restarts(cur) + 1, backoff=True)
 
     # -- probes -----------------------------------------------------------------------------------
     def _sync_probes(self) -> None:

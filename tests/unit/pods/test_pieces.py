@@ -183,10 +183,10 @@ def test_backoff_doubles_to_the_cap_like_kubelet(tmp_path: Path) -> None:
     w = PodWorker(ctx, {"metadata": {"uid": "u", "name": "p"}, "spec": {}})
     delays = []
     for _ in range(7):
-        assert not w._in_backoff("c")
-        w._bump("c")
+        assert not w.in_backoff("c")
+        w.bump("c")
         delays.append(w.backoff["c"][0])
         now[0] += delays[-1] - 0.01
-        assert w._in_backoff("c")
+        assert w.in_backoff("c")
         now[0] += 0.02
     assert delays == [10, 20, 40, 80, 160, 300, 300]

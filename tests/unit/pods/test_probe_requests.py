@@ -46,7 +46,7 @@ async def _probe(lst: Listener, **http: Any) -> bool:
 async def test_a_well_formed_probe_is_sent(listener: Listener) -> None:
     ok = await _probe(listener, path="/health z", httpHeaders=[{"name": "X-Probe", "value": "a b"}])
     assert ok and listener.connections == 1
-    assert listener.received.startswith(b"GET /health%20z HTTP/1.0\r\n")
+    assert listener.received.startswith(b"GET /health%20z HTTP/1.1\r\n")
     assert b"\r\nX-Probe: a b\r\n" in listener.received
 
 
@@ -92,3 +92,32 @@ async def test_the_worker_fails_the_probe_and_says_why_once(
     assert worker.result is False and listener.connections == 0
     said = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(said) == 1 and "control characters" in said[0] and "liveness probe of app" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok"),
+    [
+        (b"HTTP/1.1 204 No Content\r\n\r\n", True),
+        (b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n", True),
+        (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * (70 << 10) + b"\r\n\r\n", False),  # head over 64 KiB
+        (b"SSH-2.0-OpenSSH_9.6\r\n", False),  # not HTTP
+    ],
+)
+async def test_the_answer_decides_within_its_byte_cap(answer: bytes, ok: bool) -> None:
+    """200-399 succeed; a status outside, a response head over 64 KiB or no HTTP at all fail the probe."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        handler = {"httpGet": {"port": port, "path": "/"}}
+        assert await run_handler(cast(Any, None), "cid", {"name": "app"}, handler, "127.0.0.1", 2.0) is ok
+    finally:
+        server.close()
+        await server.wait_closed()

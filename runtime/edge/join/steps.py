@@ -23,15 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from runtime.config import EdgeConfig, apply_overrides, load_edge, save
-from runtime.edge import join
+from runtime.edge.certclient import CertServer, pem_of
+from runtime.edge.identity import save_certificate
+from runtime.edge.join.options import JoinOptions
 from runtime.edge.layout import EdgeFiles
+from runtime.edge.renew import RENEW_BEFORE
 from runtime.edge.statusd import read_status
-from runtime.errors import AuthError, KedgeError, Unreachable
+from runtime.errors import KedgeError, Unreachable
 from runtime.fsutil import live_pid, missing, remove_created, write_atomic
 from runtime.pki import tokens
 from runtime.procs import kedge_argv, spawn_detached
 
-RENEW_BEFORE = 30 * 86400
 UNIT = """[Unit]
 Description=kedge edge runtime
 After=network-online.target docker.service
@@ -70,7 +72,7 @@ def _parent(pid: int) -> int | None:
 class Joiner:
     """Holds what the steps share (the pinned CA, the key) between them."""
 
-    def __init__(self, opts: join.JoinOptions) -> None:
+    def __init__(self, opts: JoinOptions) -> None:
         self.opts = opts
         self.files = EdgeFiles.of(opts.root)
         self.ca_pem = ""
@@ -114,14 +116,14 @@ class Joiner:
 
     async def pin_ca(self) -> str:
         try:
-            der = await asyncio.to_thread(join.fetch_ca, self.opts.host, self.opts.cert_port)
+            der = await asyncio.to_thread(CertServer(self.opts.host, self.opts.cert_port).fetch_ca)
         except OSError as exc:
             raise Unreachable(
                 f"fetch CA: https://{self.opts.cert_addr}/ca.crt: {exc}",
                 hint="check --server/--cert-port and that the cloud is running",
             ) from exc
         tokens.check_ca(self.opts.token, der)  # TokenError (auth, exit 5) on mismatch
-        self.ca_pem = join.ca_pem_of(der)
+        self.ca_pem = pem_of(der)
         write_atomic(self.files.ca, self.ca_pem, mode=0o644)
         return str(self.files.ca)
 
@@ -165,34 +167,15 @@ class Joiner:
             return f"reused {self.files.cert}"
         jwt = tokens.split_token(self.opts.token)[1]
         csr = certs.make_csr(key, self.opts.node_name)
-        url = f"https://{self.opts.cert_addr}/edge.crt"
+        server = CertServer(self.opts.host, self.opts.cert_port, ca_pem=self.ca_pem or None)
         try:
-            status, body, _ = join.https(
-                self.opts.host,
-                self.opts.cert_port,
-                "GET",
-                "/edge.crt",
-                ca_pem=self.ca_pem or None,
-                headers={
-                    "Authorization": f"Bearer {jwt}",
-                    "NodeName": self.opts.node_name,
-                    "Content-Type": "application/octet-stream",
-                },
-                body=csr,
-            )
+            pem = server.request_certificate(self.opts.node_name, csr, jwt=jwt)
         except OSError as exc:
-            raise Unreachable(f"request certificate: {url}: {exc}", hint="is the cloud running?") from exc
-        text = body[:300].decode(errors="replace").strip()
-        if status in (401, 403, 409):
-            raise AuthError(
-                f"request certificate: {url} refused ({status}): {text}",
-                hint="create a fresh token (`kedge token create`), or pick another --node-name",
-            )
-        if status != 200:
-            raise KedgeError(f"request certificate: {url} answered {status}: {text}")
-        cert = certs.load_cert(body)
-        write_atomic(self.files.cert, certs.cert_pem(cert), mode=0o600)
-        return f"valid until {certs.not_after(cert):%Y-%m-%d}"
+            raise Unreachable(
+                f"request certificate: {server.url}/edge.crt: {exc}", hint="is the cloud running?"
+            ) from exc
+        facts = save_certificate(self.files, certs.load_cert(pem))
+        return f"valid until {time.strftime('%Y-%m-%d', time.gmtime(facts.not_after))}"
 
     async def ensure_cert(self) -> str:
         if not self.ca_pem and self.files.ca.exists():
