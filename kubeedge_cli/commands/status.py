@@ -20,19 +20,11 @@ from runtime.errors import KedgeError
 app = typer.Typer()
 
 
-def _cert_expiry(path: Path) -> float | None:
-    try:
-        from runtime.pki import certs
-
-        return certs.not_after(certs.load_cert(path.read_bytes())).timestamp()
-    except (OSError, ValueError, KedgeError):
-        return None
-
-
 def edge_offline(root: Path, why: str) -> dict[str, Any]:
     """The edge status from files alone, in the same schema the runtime serves."""
     from runtime import __version__
     from runtime.config import load_edge
+    from runtime.edge import identity
     from runtime.edge.layout import EdgeFiles
     from runtime.edge.metastore import read_stats
 
@@ -71,7 +63,7 @@ def edge_offline(root: Path, why: str) -> dict[str, Any]:
             "lastError": "",
             "removed": None,
         },
-        "certificate": {"path": str(files.cert), "notAfter": _cert_expiry(files.cert)},
+        "certificate": {"path": str(files.cert), "notAfter": identity.not_after(files)},
         "cache": read_stats(db)
         or {"path": str(db), "epoch": "", "objects": {}, "bytes": 0, "lastSync": None},
         "pods": [],

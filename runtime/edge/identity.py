@@ -2,6 +2,7 @@
 
     save_certificate(files, cert)  →  node.crt (PEM, 0600) and node.crt.json {node, notAfter, sha256}
     certificate_facts(files)       →  CertFacts(node, not_after) or None, read from node.crt.json
+    not_after(files)               →  its notAfter or None (the runtime's and `kedge status`'s figure)
 
 Why a record: the running edge needs the certificate's expiry (renewal, `kedge status`) and `kedge join`'s
 preflight its node name, but the edge never imports ``cryptography`` (design.md §3's memory budget) and the
@@ -68,6 +69,12 @@ def certificate_facts(files: EdgeFiles) -> CertFacts | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return _decode(files, pem)  # no record, or one of another certificate
+
+
+def not_after(files: EdgeFiles) -> float | None:
+    """node.crt's expiry (seconds since the epoch), as `kedge status` shows it; None without one."""
+    facts = certificate_facts(files)
+    return None if facts is None else facts.not_after
 
 
 def _decode(files: EdgeFiles, pem: bytes) -> CertFacts | None:

@@ -23,13 +23,12 @@ from urllib.parse import quote
 from runtime import __version__
 from runtime.backoff import backoff
 from runtime.config import EdgeConfig
-from runtime.edge import nodeinfo
+from runtime.edge import identity, nodeinfo
 from runtime.edge.agent import Agent
 from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.devices.plane import DevicePlane
 from runtime.edge.edgehub import EdgeHub
 from runtime.edge.engine import engine_get
-from runtime.edge.identity import certificate_facts
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import NodeStatus
@@ -38,11 +37,6 @@ from runtime.edge.statusd import StatusServer
 from runtime.errors import ConfigError, KedgeError
 
 log = logging.getLogger("kedge.edge")
-
-
-def _not_after(files: EdgeFiles) -> float | None:
-    facts = certificate_facts(files)
-    return None if facts is None else facts.not_after
 
 
 def process_facts() -> dict[str, Any]:
@@ -107,7 +101,7 @@ class EdgeRuntime:
             "since": self.started,
             "cloud": {"server": self.cfg.hub.server, **hub},
             "node": node,
-            "certificate": {"path": str(self.files.cert), "notAfter": _not_after(self.files)},
+            "certificate": {"path": str(self.files.cert), "notAfter": identity.not_after(self.files)},
             "cache": cache,
             "pods": pods,
             "podsError": self.pods_error,

@@ -106,28 +106,11 @@ async def payload_of(
 ) -> atomic_dir.Payload | None:
     """The files of a configMap/secret/downwardAPI/projected volume; None for other kinds."""
     ns = pod["metadata"].get("namespace", "default")
-    if "configMap" in vol:
-        v = vol["configMap"]
-        return await _keys(
-            refs,
-            ns,
-            "configmap",
-            v["name"],
-            v.get("items"),
-            bool(v.get("optional")),
-            int(v.get("defaultMode", 0o644)),
-        )
-    if "secret" in vol:
-        v = vol["secret"]
-        return await _keys(
-            refs,
-            ns,
-            "secret",
-            v["secretName"],
-            v.get("items"),
-            bool(v.get("optional")),
-            int(v.get("defaultMode", 0o644)),
-        )
+    for key, kind, name in (("configMap", "configmap", "name"), ("secret", "secret", "secretName")):
+        if key in vol:
+            v = vol[key]
+            mode = int(v.get("defaultMode", 0o644))
+            return await _keys(refs, ns, kind, v[name], v.get("items"), bool(v.get("optional")), mode)
     if "downwardAPI" in vol:
         v = vol["downwardAPI"]
         return _downward(pod, v.get("items") or [], int(v.get("defaultMode", 0o644)), host_ip, pod_ip)
