@@ -12,7 +12,7 @@
     commands/      one module per command (map in commands/__init__.py)
 
 The flow of a command: argv → entry.run → main.main → typer parses into the command's function →
-ONE runtime entry point (runtime.cloud.install.init.install, runtime.edge.join_steps.Joiner, …) →
+ONE runtime entry point (runtime.cloud.install.init.install, runtime.edge.join.Joiner, …) →
 render.* prints the result; a KedgeError raised anywhere ends in main.main as `error:` + `hint:` (or
 JSON with -o json) and errors.exit_code_for's code.
 """

@@ -7,7 +7,7 @@
     token.py           kedge token create|list|revoke → runtime/cloud/pki_store.py: PKIStore
     cloud.py           kedge cloud run     → runtime/cloud/cloudcore.py: run(cfg, stop)
     apiserver.py       kedge apiserver     → runtime/apiserver/server.py: serve()
-    join.py            kedge join          → runtime/edge/join.py (checks), join_steps.py (steps)
+    join.py            kedge join          → runtime/edge/join/ (checks.py, steps.py)
     edge.py            kedge edge run      → runtime/edge/launcher.py (its one parser)
     status.py          kedge status        → the edge's status socket / files, cloud and apiserver status
     kubectl.py         kedge kubectl …     → exec kubectl with kedge's kubeconfig
