@@ -12,6 +12,7 @@ Modules and the flow through them (design.md §6):
 - ``uplink``    — report rows → ``twin/edge_updated`` / ``state/update`` to the cloud, in order.
 - ``plane``     — wiring for `kedge edge run`: cloud Device/DeviceModel → specs and desired values.
 - ``trouble``   — say a problem once, then count it.
+- ``dmi/``      — KubeEdge's Device Management Interface for gRPC mappers (only when dmi.enabled; its map).
 
 device PUBLISH → broker → bridge.handle → store.write (commit) → result/document/delta on MQTT
                                                     ↘ reports → uplink → EdgeHub (outbox offline) → cloud
