@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "scripts" / "bench"))
 
 from edge_rss import children  # noqa: E402
 from join_time import cloud, reset  # noqa: E402
-from twin import edge_pid, kubectl, restart_edge, rss_mb, status, wait  # noqa: E402
+from twin import device_edge, edge_pid, kubectl, restart_edge, rss_mb, status, wait  # noqa: E402
 
 from tests.fixtures.procs import KEDGE  # noqa: E402
 
@@ -117,16 +117,7 @@ def main() -> None:
     sock = sock_dir / "dmi.sock"
     with tempfile.TemporaryDirectory(prefix="kedge-dmi-bench-") as tmp_s, cloud(Path(tmp_s)) as info:
         tmp, kc = Path(tmp_s), info["kubeconfig"]
-        crds = sorted(str(f) for f in (REPO / "templates" / "crds").glob("devices.kubeedge.io_*.yaml"))
-        kubectl(kc, "apply", *[a for f in crds for a in ("-f", f)])
-        root = tmp / "edge"
-        done = subprocess.run(
-            [*KEDGE, "join", "--token", info["token"], "--server", f"127.0.0.1:{info['hub']}",
-             "--cert-port", str(info["bootstrap"]), "--node-name", NODE, "--root", str(root),
-             "--set", "mqtt.port=0"], capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        if done.returncode != 0:
-            sys.exit(f"join failed: {done.stderr[-2000:]}")
+        root = device_edge(info, tmp / "edge", NODE)
         restart_edge(root, ["mqtt.port=0"])
         wait(lambda: (status(root).get("devices") or {}).get("broker"), 60, "embedded broker")
         kubectl(kc, "apply", "-f", "-", stdin=objects(N))

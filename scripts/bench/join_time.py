@@ -83,7 +83,7 @@ async def _prepare(kubeconfig: Path) -> None:
         await prepare_cluster(client)
 
 
-def join(info: dict[str, Any], root: Path, node: str) -> subprocess.CompletedProcess[str]:
+def join(info: dict[str, Any], root: Path, node: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             *KEDGE,
@@ -98,6 +98,7 @@ def join(info: dict[str, Any], root: Path, node: str) -> subprocess.CompletedPro
             node,
             "--root",
             str(root),
+            *extra,
         ],
         capture_output=True,
         text=True,

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts" / "bench"))
 
 from edge_rss import bootloader_of, children, memory  # noqa: E402
-from join_time import cloud, reset  # noqa: E402
+from join_time import cloud, join, reset  # noqa: E402
 
 from tests.fixtures.mqtt import free_port, mosquitto_config  # noqa: E402
 from tests.fixtures.procs import KEDGE, start, stop  # noqa: E402
@@ -78,6 +78,16 @@ def objects(n: int) -> str:
                                     {"name": "setpoint", "desired": {"value": "21.5"}}]},
         })  # fmt: skip
     return str(yaml.safe_dump_all(docs))
+
+
+def device_edge(info: dict[str, Any], root: Path, node: str) -> Path:
+    """KubeEdge's Device CRDs installed, then an edge joined at ``root`` (its broker on a free port)."""
+    crds = sorted(str(f) for f in (REPO / "templates" / "crds").glob("devices.kubeedge.io_*.yaml"))
+    kubectl(info["kubeconfig"], "apply", *[a for f in crds for a in ("-f", f)])
+    done = join(info, root, node, "--set", "mqtt.port=0")
+    if done.returncode != 0:
+        sys.exit(f"join failed: {done.stderr[-2000:]}")
+    return root
 
 
 def status(root: Path) -> dict[str, Any]:
@@ -223,16 +233,7 @@ def main() -> None:
     out: dict[str, Any] = {"benchmark": "twin", "devices": N}
     with tempfile.TemporaryDirectory(prefix="kedge-twin-bench-") as tmp_s, cloud(Path(tmp_s)) as info:
         tmp, kc = Path(tmp_s), info["kubeconfig"]
-        crds = sorted(str(f) for f in (REPO / "templates" / "crds").glob("devices.kubeedge.io_*.yaml"))
-        kubectl(kc, "apply", *[a for f in crds for a in ("-f", f)])
-        root = tmp / "edge"
-        done = subprocess.run(
-            [*KEDGE, "join", "--token", info["token"], "--server", f"127.0.0.1:{info['hub']}",
-             "--cert-port", str(info["bootstrap"]), "--node-name", NODE, "--root", str(root),
-             "--set", "mqtt.port=0"], capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        if done.returncode != 0:
-            sys.exit(f"join failed: {done.stderr[-2000:]}")
+        root = device_edge(info, tmp / "edge", NODE)
         restart_edge(root, ["mqtt.port=0"])  # without the pod manager: the twin path only
         wait(lambda: (status(root).get("devices") or {}).get("broker"), 60, "embedded broker")
         kubectl(kc, "apply", "-f", "-", stdin=objects(N))
