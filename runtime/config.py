@@ -72,7 +72,15 @@ class MqttSection:
     cert: str = ""
     key: str = ""
     report_window_seconds: float = _positive(0.5)  # reports of one property coalesced per window
+    # the uplink's own pace (reports per second to the cloud, and its burst): below the cloud's per-node
+    # limit (hub.rate_limit_qps 30, burst 60; edgecore's messageQPS 30) so the node's other messages
+    # keep room; while a report waits for the pace, later values of its property fold into it
+    report_qps: float = _positive(20.0)
+    report_burst: int = _positive(20)
     report_ack_timeout_seconds: float = _positive(10.0)  # a report the cloud did not answer is resent
+    # twin store: answered updates are fsynced by a checkpointer every this many seconds (what a power
+    # cut can lose; a killed edge loses nothing); 0 = fsync inside every commit, before the answer
+    twin_sync_seconds: float = field(default=0.1, metadata={"range": (0, 60)})
 
 
 @dataclass

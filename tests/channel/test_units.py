@@ -15,9 +15,9 @@ from runtime import __version__
 from runtime.cloud.hub.handshake import parse_path, raise_nofile_limit
 from runtime.cloud.hub.metrics import labels_of
 from runtime.cloud.hub.server import CloudHub
-from runtime.cloud.hub.session import TokenBucket
 from runtime.config import CloudConfig, EdgeConfig
 from runtime.edge.edgehub import EdgeHub, Failure, classify
+from runtime.pace import TokenBucket
 from runtime.protocol.message import Message
 from tests.fixtures.tlscerts import TLSCerts
 

@@ -30,11 +30,12 @@ from runtime.cloud.controllers.leases import LEASE_NS as LEASE_NS  # re-exported
 from runtime.cloud.controllers.leases import LEASE_PATH as LEASE_PATH
 from runtime.cloud.controllers.leases import NodeLeases, now_rfc3339
 from runtime.cloud.controllers.world import World, meta
-from runtime.cloud.hub.session import LogOnce, SessionInfo, TokenBucket
+from runtime.cloud.hub.session import LogOnce, SessionInfo
 from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeConflict, KubeNotFound
 from runtime.kube.resources import NODES
+from runtime.pace import TokenBucket
 
 log = logging.getLogger("kedge.cloud.nodecontroller")
 

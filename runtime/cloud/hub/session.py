@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from runtime.cloud.hub.metrics import HubMetrics
 from runtime.logs import LogOnce as LogOnce  # re-exported: controllers import it from here
+from runtime.pace import TokenBucket
 from runtime.protocol import OP_KEEPALIVE, MalformedMessage, Message, decode, encode
 from runtime.protocol.delivery import Acked, Downlink, is_ack
 
@@ -32,27 +33,6 @@ log = logging.getLogger("kedge.cloudhub")
 
 MALFORMED_IN_A_ROW = 3  # that many bad frames back to back close the session
 CLOSE_POLICY = 1008  # websocket close code "policy violation"
-
-
-class TokenBucket:
-    """Sans-I/O token bucket: ``take(now)`` reserves one token and returns how long to wait for it."""
-
-    __slots__ = ("_at", "_tokens", "burst", "rate")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._at: float | None = None
-
-    def take(self, now: float) -> float:
-        if self._at is not None:
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
 @dataclass(slots=True)

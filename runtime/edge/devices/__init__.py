@@ -9,7 +9,7 @@ Modules and the flow through them (design.md §6):
 - ``twins``     — twin logic without I/O: apply an update, rejections, result/document/delta payloads.
 - ``store``     — twins, device states and the report queue in the edge's sqlite cache (group commit).
 - ``bridge``    — KubeEdge's ``$hw/…`` topics → twins → answers on MQTT + report rows.
-- ``uplink``    — report rows → ``twin/edge_updated`` / ``state/update`` to the cloud, in order.
+- ``uplink``    — report rows → ``twin/edge_updated`` / ``state/update`` to the cloud, in order, paced.
 - ``plane``     — wiring for `kedge edge run`: cloud Device/DeviceModel → specs and desired values.
 - ``trouble``   — say a problem once, then count it.
 - ``dmi/``      — KubeEdge's Device Management Interface for gRPC mappers (only when dmi.enabled; its map).

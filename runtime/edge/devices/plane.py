@@ -81,10 +81,18 @@ class DevicePlane:
             parse_url(self.cfg.url)
         else:
             listeners(self.cfg)
-        self.store = store = await TwinStore.open(self.db, self.cfg.report_window_seconds)
-        self.uplink = Uplink(
-            store, self.hub, self.cfg.report_window_seconds, self.cfg.report_ack_timeout_seconds
+        self.store = store = await TwinStore.open(
+            self.db, self.cfg.report_window_seconds, self.cfg.twin_sync_seconds
         )
+        self.uplink = Uplink(
+            store,
+            self.hub,
+            self.cfg.report_window_seconds,
+            self.cfg.report_ack_timeout_seconds,
+            qps=self.cfg.report_qps,
+            burst=self.cfg.report_burst,
+        )
+        store.link_up_since = self.uplink.link_up_since
         self.bridge = Bridge(self.node, store, self._publish, self.uplink.kick)
         self.bridge.upload_to_cloud = self._to_cloud
         if self.dmi_cfg is not None:
@@ -301,6 +309,8 @@ class DevicePlane:
                 **self.store.read_stats(),
                 "sent": up.sent if up else 0,
                 "resent": up.resent if up else 0,
+                "paced": up.paced if up else 0,
+                "qps": up.pace.rate if up else 0,
             }
         out["trouble"] = self.trouble.snapshot()
         if self.dmi is not None:
