@@ -1,7 +1,8 @@
 """The simulated devices of twin.py, in their own process: N paho-mqtt clients, one per Device, each
 subscribed to its own ``twin/update/result``. Publishes ``twin/update`` round-robin at each rate of
 ``--rates`` for ``--seconds`` and measures publish → result received (perf_counter, same process).
-Prints one JSON line per rate, then keeps the clients connected for ``--hold`` seconds (the caller
+Prints one JSON line per rate, then the last value sent per device and when the storm ended, then
+keeps the clients connected for ``--hold`` seconds (the caller
 measures the edge's memory with every device connected meanwhile).
 
     python scripts/bench/_simdevices.py --port P --devices 100 --rates 500,1000 --seconds 5
@@ -51,6 +52,11 @@ def main() -> None:
             got[eid] = now
 
     clients, topics = [], []
+    last: dict[str, str] = {}
+
+    def dev_name(i: int) -> str:
+        return f"{args.prefix}{i % args.devices:03d}"
+
     for i in range(args.devices):
         name = f"{args.prefix}{i:03d}"
         base = f"$hw/events/device/{args.namespace}/{name}/twin/update"
@@ -72,7 +78,8 @@ def main() -> None:
             if delay > 0:
                 time.sleep(delay)
             eid = f"{rate}-{i}"
-            twin = {"temperature": {"actual": {"value": f"{20 + i % 50}.5"}, "metadata": {"type": "float"}}}
+            value = last[dev_name(i)] = f"{rate}.{i}"  # unique: the API's drain is timed to the last ones
+            twin = {"temperature": {"actual": {"value": value}, "metadata": {"type": "float"}}}
             body = {"event_id": eid, "timestamp": int(time.time() * 1000), "twin": twin}
             dev = i % len(clients)
             sent[eid] = time.perf_counter()
@@ -94,6 +101,8 @@ def main() -> None:
             "max_ms": round(max(lat) * 1000, 2) if lat else None,
             "mean_ms": round(statistics.fmean(lat) * 1000, 2) if lat else None,
         }), flush=True)  # fmt: skip
+    # the storm is over: the last value each device sent, and when (wall clock, for the API's drain)
+    print(json.dumps({"last": last, "ended": time.time()}), flush=True)
     print(json.dumps({"holding": args.devices}), flush=True)
     time.sleep(args.hold)
     for c in clients:
