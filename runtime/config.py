@@ -89,6 +89,7 @@ class DmiSection:
 
     enabled: bool = False
     socket: str = ""  # default <root>/etc/kubeedge/dmi.sock: KubeEdge's path under kedge's root
+    group: str = ""  # empty: the socket is 0600; a group name or gid: 0660 owned by that group
     rate: float = _positive(2000.0)  # requests per second from all mappers (token bucket)
     burst: int = _positive(2000)
 

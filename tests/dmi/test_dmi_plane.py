@@ -4,6 +4,8 @@ bad twins refused with a reason, a killed mapper shown down and taken back when 
 
 from __future__ import annotations
 
+import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -11,15 +13,23 @@ from typing import Any
 import grpc
 import pytest
 
+from runtime.config import DmiSection, MqttSection
 from runtime.edge.devices.dmi import api_pb2 as pb
 from runtime.edge.devices.dmi import api_pb2_grpc as rpc
+from runtime.edge.devices.dmi.service import Dmi
+from runtime.edge.devices.plane import DevicePlane
+from runtime.errors import ConfigError
 from runtime.protocol import new_message
-from tests.devices.conftest import PlaneHandle
+from tests.devices.conftest import PlaneHandle, start_plane
 from tests.devices.mqttclient import device
-from tests.dmi.conftest import Mapper
+from tests.dmi.conftest import Mapper, short_dir
 from tests.fixtures.procs import wait_for
 
 DEV = "default/thermostat-01"
+
+
+async def _nothing(_typ: str) -> list[Any]:
+    return []
 
 
 def actual(handle: PlaneHandle, prop: str) -> str | None:
@@ -174,3 +184,20 @@ def test_a_registered_mapper_that_is_down_is_retried_with_backoff_and_said_once(
     assert st["health"] == "down" and "CreateDeviceModel" in st["error"] and st["retryAt"]
     said = [r for r in caplog.records if "ghost" in r.getMessage() and "down" in r.getMessage()]
     assert len(said) == 1, "said once, then counted"
+
+
+def test_a_group_socket_is_0660_owned_by_it_and_an_unknown_group_is_a_config_error(tmp_path: Path) -> None:
+    folder = short_dir()
+    sock = folder / "dmi.sock"
+    gid = os.getgid()
+    cfg = DmiSection(enabled=True, socket=str(sock), group=str(gid))
+    _, finish = start_plane(tmp_path / "c.db", {"device": [device()]}, MqttSection(port=0), dmi=cfg)
+    try:
+        wait_for(lambda: sock.exists() and stat.S_IMODE(sock.stat().st_mode) == 0o660, 10, what="the socket")
+        assert sock.stat().st_gid == gid
+    finally:
+        finish()
+        shutil.rmtree(folder, ignore_errors=True)
+    bad = DmiSection(enabled=True, socket=str(sock), group="no-such-group-kedge")
+    with pytest.raises(ConfigError, match=r"dmi\.group"):
+        Dmi(bad, DevicePlane(MqttSection(port=0), "n1", tmp_path / "d.db", cached=_nothing))

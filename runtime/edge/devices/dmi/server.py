@@ -191,8 +191,22 @@ def prepare_socket(path: Path) -> None:
         path.unlink()
 
 
-async def serve(path: Path, service: ManagerService) -> grpc.aio.Server:
-    """Start the gRPC server on the unix socket ``path`` (mode 0600: only the edge's user connects)."""
+def group_id(group: str) -> int:
+    """A group name or number → gid (ConfigError naming ``dmi.group`` when there is no such group)."""
+    import grp
+
+    from runtime.errors import ConfigError
+
+    try:
+        return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ConfigError(f"dmi.group = {group!r}: no such group", hint="a group name or gid") from None
+
+
+async def serve(path: Path, service: ManagerService, group: str = "") -> grpc.aio.Server:
+    """Start the gRPC server on the unix socket ``path``: mode 0600 (only the edge's user connects),
+    or 0660 owned by ``group`` when one is given (mappers running as another user of that group)."""
+    gid = group_id(group) if group else None
     prepare_socket(path)
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     rpc.add_DeviceManagerServiceServicer_to_server(service, server)
@@ -202,5 +216,9 @@ async def serve(path: Path, service: ManagerService) -> grpc.aio.Server:
     finally:
         os.umask(old)
     await server.start()
-    os.chmod(path, 0o600)
+    if gid is not None:
+        os.chown(path, -1, gid)
+        os.chmod(path, 0o660)
+    else:
+        os.chmod(path, 0o600)
     return server

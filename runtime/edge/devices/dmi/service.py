@@ -28,7 +28,7 @@ from runtime.edge.devices import twins as tw
 from runtime.edge.devices.dmi import api_pb2 as pb
 from runtime.edge.devices.dmi import convert
 from runtime.edge.devices.dmi.mappers import MapperLink, Wanted
-from runtime.edge.devices.dmi.server import ManagerService, RateLimit, serve
+from runtime.edge.devices.dmi.server import ManagerService, RateLimit, group_id, serve
 from runtime.edge.devices.trouble import Trouble
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ TABLE = """CREATE TABLE IF NOT EXISTS dmi_mappers (protocol TEXT PRIMARY KEY, da
 class Dmi:
     def __init__(self, cfg: DmiSection, plane: DevicePlane) -> None:
         self.cfg, self.plane, self.node = cfg, plane, plane.node
+        if cfg.group:
+            group_id(cfg.group)  # a group that does not exist is a ConfigError before anything starts
         self.trouble = Trouble(log)
         self.limit = RateLimit(cfg.rate, cfg.burst)
         self.service = ManagerService(self, self.limit)
@@ -199,7 +201,7 @@ class Dmi:
         try:
             while not stop.is_set() and self.server is None:
                 try:
-                    self.server = await serve(path, self.service)
+                    self.server = await serve(path, self.service, self.cfg.group)
                 except (RuntimeError, OSError) as exc:
                     self.trouble.note("listen", f"DMI socket {path} cannot be served: {exc}", logging.ERROR)
                     with contextlib.suppress(TimeoutError):
