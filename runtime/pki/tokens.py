@@ -23,7 +23,6 @@ from typing import Any
 from runtime.errors import AuthError
 
 _HASH_RE = re.compile(r"^[0-9a-f]{64}$")
-_ID_RE = re.compile(r"^[a-z0-9]{6,32}$")
 DEFAULT_TTL = 24 * 3600
 
 
@@ -162,7 +161,3 @@ def check_ca(token: str, ca_cert_der: bytes) -> str:
             hint="wrong cloud address, or a man in the middle; check --cloud and the token",
         )
     return jwt
-
-
-def valid_token_id(token_id: str) -> bool:
-    return bool(_ID_RE.match(token_id))
