@@ -1,6 +1,12 @@
-"""Suite-wide setup: every module in tests/fixtures/ is a pytest plugin, and the environment is clean.
+"""Suite-wide setup: every module in tests/fixtures/ is a pytest plugin, the environment is clean, and
+every test that needs a real outside part carries its marker.
 
 Drop a file into tests/fixtures/ and its fixtures are available everywhere — no edit here needed.
+
+Markers (pyproject.toml): `docker` (the Docker engine), `broker` (mosquitto), `kubectl`, `root`. A test
+gets them from the fixtures it uses (`BY_FIXTURE`), from its folder (`BY_FOLDER`) or from its own
+`pytestmark`; a marked test then requires the part (`tests.fixtures.require`: skip here, fail under CI).
+So `./scripts/test.sh -m "not docker"` is the quick loop.
 """
 
 from __future__ import annotations
@@ -34,3 +40,45 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("KEDGE_") and not name.startswith(_KEEP):
             monkeypatch.delenv(name)
     yield
+
+
+# marker -> what `require` checks for it
+REQUIRES = {"docker": "docker", "broker": "mosquitto", "kubectl": "kubectl", "root": "root"}
+# Fixtures that start or talk to those parts (`name=param` for a parametrized fixture's one case).
+BY_FIXTURE: dict[str, tuple[str, ...]] = {
+    "docker_client": ("docker",),
+    "busybox_image": ("docker",),
+    "docker_cleanup": ("docker",),
+    "pod_env": ("docker",),
+    "private_dockerd": ("docker", "root"),
+    "e2e": ("docker", "kubectl"),
+    "mosquitto": ("broker",),
+    "any_broker=mosquitto": ("broker",),
+    "kubectl": ("kubectl",),
+    "kctl": ("kubectl",),
+    "bare_image": ("docker",),
+}
+BY_FOLDER: dict[str, tuple[str, ...]] = {
+    "tests/e2e/": ("docker", "kubectl"),
+    "tests/integration/pods/": ("docker",),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        names |= {f"{k}={v}" for k, v in params.items()}
+        needs = {m for n in names for m in BY_FIXTURE.get(n, ())}
+        needs |= {m for folder, marks in BY_FOLDER.items() if item.nodeid.startswith(folder) for m in marks}
+        for marker in sorted(needs - {m.name for m in item.iter_markers()}):
+            item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True)
+def _required_parts(request: pytest.FixtureRequest) -> None:
+    from tests.fixtures import require  # after register_assert_rewrite above
+
+    for marker, part in REQUIRES.items():
+        if request.node.get_closest_marker(marker) is not None:
+            require(part)

@@ -63,104 +63,142 @@ class SimEdge:
         self.waiters: dict[str, asyncio.Future[Any]] = {}
 
 
-async def sim(args: argparse.Namespace) -> None:
+def lease_body(node: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": node, "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": _now()},
+    }
+
+
+class Sim:
     """One simulator process: edges [first, first+count), commands on stdin, JSON lines on stdout."""
-    from websockets.asyncio.client import connect
 
-    from runtime import __version__
-    from runtime.cloud.hub.handshake import raise_nofile_limit
-    from runtime.protocol import ack, decode, encode, keepalive, new_message
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.cert_dir = Path(args.certs)
+        self.ca = (self.cert_dir / "ca.pem").read_bytes().decode()
+        self.key = str(self.cert_dir / "key.pem")
+        self.kedge = args.mode == "kedge"
+        self.edges = [SimEdge(f"sim-{i:05d}") for i in range(args.first, args.first + args.count)]
+        self.counted = 0  # payload bytes both ways
+        self.out_lock = asyncio.Lock()
+        self.sem = asyncio.Semaphore(args.concurrency)
 
-    raise_nofile_limit()
+    async def run(self) -> None:
+        t0 = time.time()
+        tasks = [asyncio.create_task(self.spread(KEEPALIVE, self.keepalive))]
+        await asyncio.gather(*(self.bring_up(e) for e in self.edges))
+        await self.emit({"ready": True, "seconds": time.time() - t0, "count": len(self.edges)})
+        if not self.kedge:
+            tasks.append(asyncio.create_task(self.spread(LEASE_EVERY, self.renew_lease)))
+        await self.serve_commands()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*(e.ws.close() for e in self.edges if e.ws is not None), return_exceptions=True)
 
-    cert_dir = Path(args.certs)
-    ca = (cert_dir / "ca.pem").read_bytes().decode()
-    key = str(cert_dir / "key.pem")
-    kedge = args.mode == "kedge"
-    edges = [SimEdge(f"sim-{i:05d}") for i in range(args.first, args.first + args.count)]
-    counted = [0]  # payload bytes both ways
-    t0 = time.time()
-    out_lock = asyncio.Lock()
+    async def serve_commands(self) -> None:
+        """``mark`` answers the byte count; ``quit`` or end of input ends the run."""
+        loop = asyncio.get_running_loop()
+        reader_in = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader_in), sys.stdin)
+        while True:
+            line = (await reader_in.readline()).decode().strip()
+            if not line or line == "quit":
+                break
+            if line == "mark":
+                await self.emit({"bytes": self.counted, "t": time.time()})
 
-    async def emit(obj: dict[str, Any]) -> None:
-        async with out_lock:
+    async def emit(self, obj: dict[str, Any]) -> None:
+        async with self.out_lock:
             sys.stdout.write(json.dumps(obj) + "\n")
             sys.stdout.flush()
 
-    def send_text(e: SimEdge, msg: Any) -> Any:
+    def send_text(self, e: SimEdge, msg: Any) -> Any:
+        from runtime.protocol import encode
+
         data = encode(msg)
-        counted[0] += len(data)
+        self.counted += len(data)
         return e.ws.send(data)
 
-    async def reader(e: SimEdge) -> None:
+    async def reader(self, e: SimEdge) -> None:
         with contextlib.suppress(Exception):
-            await read_loop(e)
+            await self.read_loop(e)
 
-    async def read_loop(e: SimEdge) -> None:
+    async def read_loop(self, e: SimEdge) -> None:
+        from runtime.protocol import ack, decode
+
         async for data in e.ws:
-            counted[0] += len(data)
+            self.counted += len(data)
             msg = decode(data)
             if msg.parent_msg_id and msg.operation == "response":
-                fut = e.waiters.pop(msg.parent_msg_id, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(msg)
+                self.answered(e, msg)
                 if msg.content != "OK":
-                    await send_text(e, ack(msg))
+                    await self.send_text(e, ack(msg))
                 continue
-            await send_text(e, ack(msg))
+            await self.send_text(e, ack(msg))
             if os.environ.get("KEDGE_BENCH_DEBUG"):
                 print(
                     f"{time.time():.1f} {e.node} {msg.operation} {msg.resource} {msg.resourceversion}",
                     file=sys.stderr,
                 )
             if msg.operation == "insert" and "/pod/" in msg.resource:
-                await emit({"pod": msg.resource.rsplit("/", 1)[1], "t": time.time()})
+                await self.emit({"pod": msg.resource.rsplit("/", 1)[1], "t": time.time()})
 
-    async def request(e: SimEdge, op: str, resource: str, content: Any) -> Any:
+    @staticmethod
+    def answered(e: SimEdge, msg: Any) -> None:
+        fut = e.waiters.pop(msg.parent_msg_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    async def request(self, e: SimEdge, op: str, resource: str, content: Any) -> Any:
+        from runtime.protocol import new_message
+
         msg = new_message("edged", "meta", op, resource, content)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         e.waiters[msg.msg_id] = fut
-        await send_text(e, msg)
+        await self.send_text(e, msg)
         return await asyncio.wait_for(fut, 120)
 
-    sem = asyncio.Semaphore(args.concurrency)
-
-    async def bring_up(e: SimEdge) -> None:
-        async with sem:
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=ca)
-            ctx.load_cert_chain(str(cert_dir / f"{e.node}.pem"), key)
-            headers = {"node_id": e.node, "project_id": PROJECT}
-            if kedge:
-                headers.update({"X-Kedge-Version": __version__, "X-Kedge-Cache-Epoch": uuid.uuid4().hex})
-            for attempt in range(20):
-                try:
-                    e.ws = await connect(
-                        f"wss://{args.server}/{PROJECT}/{e.node}/events",
-                        ssl=ctx,
-                        additional_headers=headers,
-                        proxy=None,
-                        open_timeout=120,
-                        ping_interval=2 * KEEPALIVE if kedge else None,
-                        max_size=None,
-                        compression=None,
-                        local_addr=(args.source, 0),
-                    )
-                    break
-                except (OSError, TimeoutError):
-                    await asyncio.sleep(0.5 + attempt)
-            asyncio.get_running_loop().create_task(reader(e))
-            resp = await request(e, "insert", f"null/node/{e.node}", node_body(e.node))
+    async def bring_up(self, e: SimEdge) -> None:
+        async with self.sem:
+            await self.connect(e)
+            asyncio.get_running_loop().create_task(self.reader(e))
+            resp = await self.request(e, "insert", f"null/node/{e.node}", node_body(e.node))
             assert isinstance(resp.content, dict), resp.content
-            if not kedge:
-                lease = {
-                    "metadata": {"name": e.node, "namespace": "kube-node-lease"},
-                    "spec": {"holderIdentity": e.node, "leaseDurationSeconds": 40, "renewTime": _now()},
-                }
-                await request(e, "insert", f"kube-node-lease/lease/{e.node}", lease)
+            if not self.kedge:
+                await self.request(e, "insert", f"kube-node-lease/lease/{e.node}", lease_body(e.node))
 
-    async def spread(every: float, action: Any) -> None:
+    async def connect(self, e: SimEdge) -> None:
+        """Dial the hub as `e` (20 tries); a KubeEdge edge sends no kedge headers and no pings."""
+        from websockets.asyncio.client import connect
+
+        from runtime import __version__
+
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=self.ca)
+        ctx.load_cert_chain(str(self.cert_dir / f"{e.node}.pem"), self.key)
+        headers = {"node_id": e.node, "project_id": PROJECT}
+        if self.kedge:
+            headers.update({"X-Kedge-Version": __version__, "X-Kedge-Cache-Epoch": uuid.uuid4().hex})
+        for attempt in range(20):
+            try:
+                e.ws = await connect(
+                    f"wss://{self.args.server}/{PROJECT}/{e.node}/events",
+                    ssl=ctx,
+                    additional_headers=headers,
+                    proxy=None,
+                    open_timeout=120,
+                    ping_interval=2 * KEEPALIVE if self.kedge else None,
+                    max_size=None,
+                    compression=None,
+                    local_addr=(self.args.source, 0),
+                )
+                return
+            except (OSError, TimeoutError):
+                await asyncio.sleep(0.5 + attempt)
+
+    async def spread(self, every: float, action: Any) -> None:
         """One task per simulator (not per edge): each edge acts once per period, offsets spread."""
-        offsets = sorted((random.uniform(0, every), e) for e in edges) if edges else []
+        offsets = sorted((random.uniform(0, every), e) for e in self.edges) if self.edges else []
         start = time.monotonic()
         cycle = 0
         while True:
@@ -171,38 +209,23 @@ async def sim(args: argparse.Namespace) -> None:
                 asyncio.get_running_loop().create_task(action(e))
             cycle += 1
 
-    async def ka(e: SimEdge) -> None:
+    async def keepalive(self, e: SimEdge) -> None:
+        from runtime.protocol import keepalive
+
         if e.ws is not None:  # keepalives start with the session, also while the others connect
             with contextlib.suppress(Exception):
-                await send_text(e, keepalive())
+                await self.send_text(e, keepalive())
 
-    async def lease(e: SimEdge) -> None:
-        body = {
-            "metadata": {"name": e.node, "namespace": "kube-node-lease"},
-            "spec": {"holderIdentity": e.node, "leaseDurationSeconds": 40, "renewTime": _now()},
-        }
-        try:
-            await request(e, "update", f"kube-node-lease/lease/{e.node}", body)
-        except TimeoutError:
-            pass
+    async def renew_lease(self, e: SimEdge) -> None:
+        with contextlib.suppress(TimeoutError):
+            await self.request(e, "update", f"kube-node-lease/lease/{e.node}", lease_body(e.node))
 
-    tasks = [asyncio.create_task(spread(KEEPALIVE, ka))]
-    await asyncio.gather(*(bring_up(e) for e in edges))
-    await emit({"ready": True, "seconds": time.time() - t0, "count": len(edges)})
-    if not kedge:
-        tasks.append(asyncio.create_task(spread(LEASE_EVERY, lease)))
-    loop = asyncio.get_running_loop()
-    reader_in = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader_in), sys.stdin)
-    while True:
-        line = (await reader_in.readline()).decode().strip()
-        if not line or line == "quit":
-            break
-        if line == "mark":
-            await emit({"bytes": counted[0], "t": time.time()})
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*(e.ws.close() for e in edges if e.ws is not None), return_exceptions=True)
+
+async def sim(args: argparse.Namespace) -> None:
+    from runtime.cloud.hub.handshake import raise_nofile_limit
+
+    raise_nofile_limit()
+    await Sim(args).run()
 
 
 def _now() -> str:

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,196 +80,36 @@ async def status(root: Path) -> dict[str, Any]:
     raise SystemExit("cloud status socket does not answer")
 
 
-async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from runtime.cloud.pki_store import PKIStore
-    from runtime.kube.client import make_client
-    from runtime.kube.errors import AlreadyExists
-    from runtime.kube.resources import CRDS, NAMESPACES, PODS, load_yaml
-    from runtime.pki import certs
-    from runtime.templates import templates_dir
+KEDGE_CMD = [sys.executable, "-m", "kubeedge_cli.entry"]
 
-    kedge_cmd = [sys.executable, "-m", "kubeedge_cli.entry"]
+
+async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """One mode on a fresh API server and cloud: connect, settle, idle window, fan-out."""
+    from runtime.kube.client import make_client
+
     procs: list[subprocess.Popen[bytes]] = []
-    data = work / f"api-{mode}"
-    data.mkdir()
-    api = start_proc(
-        [
-            *kedge_cmd,
-            "apiserver",
-            "--data-dir",
-            str(data),
-            "--port",
-            "0",
-            "--in-memory",
-            "--watch-history",
-            "200000",
-        ],
-        work / f"api-{mode}.log",
-    )
-    procs.append(api)
     try:
-        kubeconfig = data / "admin.kubeconfig"
-        wait_file(kubeconfig, api, 60, "apiserver")
+        api, kubeconfig = start_apiserver(mode, work, procs)
         client = make_client(kubeconfig)
-        try:
-            await client.create(NAMESPACES, {"metadata": {"name": "kubeedge"}})
-        except AlreadyExists:
-            pass
-        crd = templates_dir() / "crds" / "reliablesyncs.kubeedge.io_objectsyncs.yaml"
-        for doc in load_yaml(crd.read_text()):
-            await client.create(CRDS, doc)
+        await prepare_cluster(client)
         root = work / f"cloud-{mode}"
-        sets = [
-            "hub.websocket_port=0",
-            "hub.cert_port=0",
-            "hub.bind=127.0.0.1",
-            "metrics_address=127.0.0.1:0",
-            "log_level=warning",
-            *args.set,
-        ]
-        cloud = start_proc(
-            [
-                *kedge_cmd,
-                "cloud",
-                "run",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--root",
-                str(root),
-                *[a for s in sets for a in ("--set", s)],
-            ],
-            work / f"cloud-{mode}.log",
-        )
+        cloud = start_proc(cloud_cmd(kubeconfig, root, args.set), work / f"cloud-{mode}.log")
         procs.append(cloud)
-        addresses = root / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
-        for _ in range(600):
-            if addresses.exists() and "hub" in json.loads(addresses.read_text()):
-                break
-            if cloud.poll() is not None:
-                raise SystemExit("cloud exited; see " + str(work / f"cloud-{mode}.log"))
-            await asyncio.sleep(0.1)
-        server = json.loads(addresses.read_text())["hub"]
-        # certificates: one key, a node certificate per edge, signed by the cluster's CA
-        ca = await PKIStore(client).load_ca()
-        assert ca is not None
-        cert_dir = work / f"certs-{mode}"
-        cert_dir.mkdir()
-        key = certs.new_key()
-        (cert_dir / "key.pem").write_bytes(certs.key_pem(key))
-        (cert_dir / "ca.pem").write_bytes(certs.cert_pem(ca.cert))
-        for i in range(args.edges):
-            node = f"sim-{i:05d}"
-            cert = ca.sign_node_csr(certs.make_csr(key, node), node, days=1)
-            (cert_dir / f"{node}.pem").write_bytes(certs.cert_pem(cert))
+        server = await hub_address(root, cloud, work / f"cloud-{mode}.log")
+        cert_dir = write_edge_certs(await load_ca(client), work / f"certs-{mode}", args.edges)
         await asyncio.sleep(2)
         rss0, cpu0 = proc_stat(cloud.pid)
-        # simulators
-        per = -(-args.edges // args.procs)
-        sims = []
         t_start = time.time()
-        for p in range(args.procs):
-            first, count = p * per, max(0, min(per, args.edges - p * per))
-            sims.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    str(SIM),
-                    "--server",
-                    server,
-                    "--certs",
-                    str(cert_dir),
-                    "--mode",
-                    mode,
-                    "--first",
-                    str(first),
-                    "--count",
-                    str(count),
-                    "--source",
-                    f"127.0.1.{p + 1}",
-                    "--concurrency",
-                    str(args.concurrency),
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    limit=1 << 20,
-                )
-            )
-        lines: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
-
-        async def pump(i: int, s: Any) -> None:
-            while True:
-                raw = await s.stdout.readline()
-                if not raw:
-                    return
-                await lines.put((i, json.loads(raw)))
-
-        pumps = [asyncio.create_task(pump(i, s)) for i, s in enumerate(sims)]
-        ready = 0
-        while ready < len(sims):
-            _, msg = await asyncio.wait_for(lines.get(), 3600)
-            ready += bool(msg.get("ready"))
-        connect_s = time.time() - t_start
-        # settle: registration writes, Node updates sent down and their acks persisted
-        await asyncio.sleep(max(10.0, connect_s / 2))
-        for _ in range(300):
-            st = await status(root)
-            if st["pendingAcks"] == 0 and st["ackStateBacklog"] == 0:
-                break
-            await asyncio.sleep(1)
+        sims = Sims(await start_sims(mode, args, server, cert_dir), t_start)
+        connect_s = await sims.all_ready()
+        await settle(root, connect_s)
         rss1, _ = proc_stat(cloud.pid)
-
-        async def mark() -> tuple[int, float]:
-            for s in sims:
-                assert s.stdin is not None
-                s.stdin.write(b"mark\n")
-            total, got, t = 0, 0, 0.0
-            while got < len(sims):
-                _, msg = await lines.get()
-                if "bytes" in msg:
-                    total += msg["bytes"]
-                    t = max(t, msg["t"])
-                    got += 1
-            return total, t
-
-        st0 = await status(root)
-        _, cpu_a = proc_stat(cloud.pid)
-        _, api_a = proc_stat(api.pid)
-        b0, tb0 = await mark()
-        await asyncio.sleep(args.idle)
-        b1, tb1 = await mark()
-        _, cpu_b = proc_stat(cloud.pid)
-        _, api_b = proc_stat(api.pid)
-        st1 = await status(root)
+        idle = await idle_window(sims, root, cloud, api, args.idle)
         health = await lease_health(client, args.edges)
-        window = tb1 - tb0
-        writes = st1["counters"]["apiWrites"] - st0["counters"]["apiWrites"]
-        lease_writes = st1["counters"]["leaseWrites"] - st0["counters"]["leaseWrites"]
         rss2, _ = proc_stat(cloud.pid)
-        # fan-out: pods on distinct edges
-        created: dict[str, float] = {}
-        sample = min(args.pods, args.edges)
-        for i in range(sample):
-            name = f"fan-{i}"
-            created[name] = time.time()
-            node = f"sim-{(i * max(1, args.edges // sample)) % args.edges:05d}"
-            spec = {"nodeName": node, "containers": [{"name": "c", "image": "x"}]}
-            await client.create(PODS, {"metadata": {"name": name, "namespace": "default"}, "spec": spec})
-        latencies: list[float] = []
-        end = time.monotonic() + 120
-        while len(latencies) < sample and time.monotonic() < end:
-            try:
-                _, msg = await asyncio.wait_for(lines.get(), max(0.1, end - time.monotonic()))
-            except TimeoutError:
-                break
-            if msg.get("pod") in created:
-                latencies.append(msg["t"] - created.pop(msg["pod"]))
-        latencies.sort()
-        for s in sims:
-            assert s.stdin is not None
-            s.stdin.write(b"quit\n")
-        await asyncio.gather(*(asyncio.wait_for(s.wait(), 60) for s in sims), return_exceptions=True)
-        for t in pumps:
-            t.cancel()
+        latencies = await fan_out(client, sims, args.pods, args.edges)
+        await sims.quit()
         await client.close()
-        per_edge_min = (b1 - b0) / max(1, args.edges) / window * 60
         return {
             "mode": mode,
             "edges": args.edges,
@@ -277,23 +118,11 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
             "cloud_rss_mb": round(rss2 / 2**20, 1),
             "cloud_rss_baseline_mb": round(rss0 / 2**20, 1),
             "cloud_rss_kb_per_edge": round((rss1 - rss0) / 1024 / max(1, args.edges), 1),
-            "cloud_cpu_idle_pct": round(100 * (cpu_b - cpu_a) / window, 1),
-            "cloud_cpu_connect_s": round(cpu_a - cpu0, 1),
-            "api_writes_per_s": round(writes / window, 1),
-            "idle_bytes_per_edge_per_min": round(per_edge_min),
-            "idle_kbit_s_per_edge": round(per_edge_min * 8 / 60 / 1000, 3),
+            **idle.figures(args.edges, cpu0),
             "fanout_pods": len(latencies),
             "fanout_p50_ms": _pct(latencies, 50),
             "fanout_p99_ms": _pct(latencies, 99),
-            "idle_window_s": round(window, 1),
-            "lease_writes_per_s": round(lease_writes / window, 1),
-            "apiserver_cpu_idle_pct": round(100 * (api_b - api_a) / window, 1),
-            # how late the most overdue Lease renewal was dispatched: through connect+settle / at the end
-            "lease_lag_max_before_idle_s": st0["counters"].get("leaseRenewLagMaxSeconds"),
-            "lease_lag_max_s": st1["counters"].get("leaseRenewLagMaxSeconds"),
-            # sessions held at the gate while renewals lagged; Ready conditions put back after Unknown
-            "admissions_delayed": st1["counters"].get("admissionsDelayed"),
-            "ready_restored": st1["counters"].get("readyRestored"),
+            **idle.lag_figures(),
             **health,
             "loadavg": [round(x, 2) for x in os.getloadavg()],
         }
@@ -304,6 +133,234 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def start_apiserver(mode: str, work: Path, procs: list[subprocess.Popen[bytes]]) -> tuple[Any, Path]:
+    data = work / f"api-{mode}"
+    data.mkdir()
+    cmd = [*KEDGE_CMD, "apiserver", "--data-dir", str(data), "--port", "0", "--in-memory"]
+    api = start_proc([*cmd, "--watch-history", "200000"], work / f"api-{mode}.log")
+    procs.append(api)
+    kubeconfig = data / "admin.kubeconfig"
+    wait_file(kubeconfig, api, 60, "apiserver")
+    return api, kubeconfig
+
+
+async def prepare_cluster(client: Any) -> None:
+    """What `kedge init` installs that the cloud needs: the namespace and the ObjectSync CRD."""
+    from runtime.kube.errors import AlreadyExists
+    from runtime.kube.resources import CRDS, NAMESPACES, load_yaml
+    from runtime.templates import templates_dir
+
+    try:
+        await client.create(NAMESPACES, {"metadata": {"name": "kubeedge"}})
+    except AlreadyExists:
+        pass
+    crd = templates_dir() / "crds" / "reliablesyncs.kubeedge.io_objectsyncs.yaml"
+    for doc in load_yaml(crd.read_text()):
+        await client.create(CRDS, doc)
+
+
+def cloud_cmd(kubeconfig: Path, root: Path, extra: list[str]) -> list[str]:
+    sets = [
+        "hub.websocket_port=0",
+        "hub.cert_port=0",
+        "hub.bind=127.0.0.1",
+        "metrics_address=127.0.0.1:0",
+        "log_level=warning",
+        *extra,
+    ]
+    args = [a for s in sets for a in ("--set", s)]
+    return [*KEDGE_CMD, "cloud", "run", "--kubeconfig", str(kubeconfig), "--root", str(root), *args]
+
+
+async def hub_address(root: Path, cloud: subprocess.Popen[bytes], log: Path) -> str:
+    addresses = root / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
+    for _ in range(600):
+        if addresses.exists() and "hub" in json.loads(addresses.read_text()):
+            break
+        if cloud.poll() is not None:
+            raise SystemExit("cloud exited; see " + str(log))
+        await asyncio.sleep(0.1)
+    return str(json.loads(addresses.read_text())["hub"])
+
+
+async def load_ca(client: Any) -> Any:
+    from runtime.cloud.pki_store import PKIStore
+
+    ca = await PKIStore(client).load_ca()
+    assert ca is not None
+    return ca
+
+
+def write_edge_certs(ca: Any, cert_dir: Path, edges: int) -> Path:
+    """One key, a node certificate per edge, signed by the cluster's CA."""
+    from runtime.pki import certs
+
+    cert_dir.mkdir()
+    key = certs.new_key()
+    (cert_dir / "key.pem").write_bytes(certs.key_pem(key))
+    (cert_dir / "ca.pem").write_bytes(certs.cert_pem(ca.cert))
+    for i in range(edges):
+        node = f"sim-{i:05d}"
+        cert = ca.sign_node_csr(certs.make_csr(key, node), node, days=1)
+        (cert_dir / f"{node}.pem").write_bytes(certs.cert_pem(cert))
+    return cert_dir
+
+
+async def start_sims(mode: str, args: argparse.Namespace, server: str, cert_dir: Path) -> list[Any]:
+    per = -(-args.edges // args.procs)
+    sims = []
+    for p in range(args.procs):
+        first, count = p * per, max(0, min(per, args.edges - p * per))
+        sims.append(
+            await asyncio.create_subprocess_exec(
+                *(sys.executable, str(SIM), "--server", server, "--certs", str(cert_dir), "--mode", mode),
+                *("--first", str(first), "--count", str(count), "--source", f"127.0.1.{p + 1}"),
+                *("--concurrency", str(args.concurrency)),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=1 << 20,
+            )
+        )
+    return sims
+
+
+class Sims:
+    """The simulator processes: their JSON lines on one queue, commands to all."""
+
+    def __init__(self, procs: list[Any], t_start: float) -> None:
+        self.procs, self.t_start = procs, t_start
+        self.lines: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
+        self.pumps = [asyncio.create_task(self.pump(i, s)) for i, s in enumerate(procs)]
+
+    async def pump(self, i: int, s: Any) -> None:
+        while True:
+            raw = await s.stdout.readline()
+            if not raw:
+                return
+            await self.lines.put((i, json.loads(raw)))
+
+    async def all_ready(self) -> float:
+        """Seconds until every simulator had all its edges connected and registered."""
+        ready = 0
+        while ready < len(self.procs):
+            _, msg = await asyncio.wait_for(self.lines.get(), 3600)
+            ready += bool(msg.get("ready"))
+        return time.time() - self.t_start
+
+    def tell(self, line: bytes) -> None:
+        for s in self.procs:
+            assert s.stdin is not None
+            s.stdin.write(line)
+
+    async def mark(self) -> tuple[int, float]:
+        """Payload bytes so far over all edges, and when the last simulator counted them."""
+        self.tell(b"mark\n")
+        total, got, t = 0, 0, 0.0
+        while got < len(self.procs):
+            _, msg = await self.lines.get()
+            if "bytes" in msg:
+                total += msg["bytes"]
+                t = max(t, msg["t"])
+                got += 1
+        return total, t
+
+    async def quit(self) -> None:
+        self.tell(b"quit\n")
+        await asyncio.gather(*(asyncio.wait_for(s.wait(), 60) for s in self.procs), return_exceptions=True)
+        for t in self.pumps:
+            t.cancel()
+
+
+async def settle(root: Path, connect_s: float) -> None:
+    """Registration writes, Node updates sent down and their acks persisted."""
+    await asyncio.sleep(max(10.0, connect_s / 2))
+    for _ in range(300):
+        st = await status(root)
+        if st["pendingAcks"] == 0 and st["ackStateBacklog"] == 0:
+            break
+        await asyncio.sleep(1)
+
+
+@dataclass
+class Idle:
+    """Counters read before and after the idle window: cloud status, CPU seconds, payload byte marks."""
+
+    st0: dict[str, Any]
+    st1: dict[str, Any]
+    cpu: tuple[float, float]
+    api_cpu: tuple[float, float]
+    marks: tuple[tuple[int, float], tuple[int, float]]
+
+    def __post_init__(self) -> None:
+        (self.b0, tb0), (self.b1, tb1) = self.marks
+        self.window = tb1 - tb0
+
+    def delta(self, counter: str) -> float:
+        return float(self.st1["counters"][counter] - self.st0["counters"][counter])
+
+    def figures(self, edges: int, cpu0: float) -> dict[str, Any]:
+        per_edge_min = (self.b1 - self.b0) / max(1, edges) / self.window * 60
+        return {
+            "cloud_cpu_idle_pct": round(100 * (self.cpu[1] - self.cpu[0]) / self.window, 1),
+            "cloud_cpu_connect_s": round(self.cpu[0] - cpu0, 1),
+            "api_writes_per_s": round(self.delta("apiWrites") / self.window, 1),
+            "idle_bytes_per_edge_per_min": round(per_edge_min),
+            "idle_kbit_s_per_edge": round(per_edge_min * 8 / 60 / 1000, 3),
+        }
+
+    def lag_figures(self) -> dict[str, Any]:
+        counters0, counters1 = self.st0["counters"], self.st1["counters"]
+        return {
+            "idle_window_s": round(self.window, 1),
+            "lease_writes_per_s": round(self.delta("leaseWrites") / self.window, 1),
+            "apiserver_cpu_idle_pct": round(100 * (self.api_cpu[1] - self.api_cpu[0]) / self.window, 1),
+            # how late the most overdue Lease renewal was dispatched: through connect+settle / at the end
+            "lease_lag_max_before_idle_s": counters0.get("leaseRenewLagMaxSeconds"),
+            "lease_lag_max_s": counters1.get("leaseRenewLagMaxSeconds"),
+            # sessions held at the gate while renewals lagged; Ready conditions put back after Unknown
+            "admissions_delayed": counters1.get("admissionsDelayed"),
+            "ready_restored": counters1.get("readyRestored"),
+        }
+
+
+async def idle_window(sims: Sims, root: Path, cloud: Any, api: Any, idle: float) -> Idle:
+    st0 = await status(root)
+    _, cpu_a = proc_stat(cloud.pid)
+    _, api_a = proc_stat(api.pid)
+    m0 = await sims.mark()
+    await asyncio.sleep(idle)
+    m1 = await sims.mark()
+    _, cpu_b = proc_stat(cloud.pid)
+    _, api_b = proc_stat(api.pid)
+    st1 = await status(root)
+    return Idle(st0, st1, (cpu_a, cpu_b), (api_a, api_b), (m0, m1))
+
+
+async def fan_out(client: Any, sims: Sims, pods: int, edges: int) -> list[float]:
+    """Pods on distinct edges: seconds from each create call to its insert frame at the edge, sorted."""
+    from runtime.kube.resources import PODS
+
+    created: dict[str, float] = {}
+    sample = min(pods, edges)
+    for i in range(sample):
+        name = f"fan-{i}"
+        created[name] = time.time()
+        node = f"sim-{(i * max(1, edges // sample)) % edges:05d}"
+        spec = {"nodeName": node, "containers": [{"name": "c", "image": "x"}]}
+        await client.create(PODS, {"metadata": {"name": name, "namespace": "default"}, "spec": spec})
+    latencies: list[float] = []
+    end = time.monotonic() + 120
+    while len(latencies) < sample and time.monotonic() < end:
+        try:
+            _, msg = await asyncio.wait_for(sims.lines.get(), max(0.1, end - time.monotonic()))
+        except TimeoutError:
+            break
+        if msg.get("pod") in created:
+            latencies.append(msg["t"] - created.pop(msg["pod"]))
+    latencies.sort()
+    return latencies
 
 
 async def lease_health(client: Any, edges: int) -> dict[str, Any]:

@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tests.fixtures.kube import RestartableApiServer  # noqa: E402
-from tests.fixtures.procs import KEDGE, start, stop, wait_for  # noqa: E402
+from tests.fixtures.procs import KEDGE, start, stop  # noqa: E402
+from tests.fixtures.wait import eventually  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -57,7 +58,7 @@ def cloud(tmp: Path) -> Iterator[dict[str, Any]]:
             log,
         )
         addresses = croot / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
-        addr = wait_for(
+        addr = eventually(
             lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 60, proc, log, what="hub address"
         )
         tok = subprocess.run(

@@ -18,8 +18,9 @@ import pytest
 
 from tests.fixtures import REPO, require
 from tests.fixtures.edge import make_edge_root
-from tests.fixtures.procs import executable, wait_for
+from tests.fixtures.procs import executable
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually
 
 BIN = "/usr/local/bin/kedge"
 
@@ -88,7 +89,7 @@ def test_edge_runs_offline_in_a_bare_rootfs_and_status_names_the_missing_engine(
             edge = got.get("edge") or {}
             return got if edge.get("running") and edge.get("podsError") else None
 
-        edge = wait_for(status, 60, what="`kedge status` inside the container")["edge"]
+        edge = eventually(status, 60, what="`kedge status` inside the container")["edge"]
         assert edge["cloud"]["connected"] is False and edge["cloud"]["lastError"], edge["cloud"]
         assert edge["podsError"].startswith("no Docker engine: /var/run/docker.sock does not exist")
         text = docker("exec", name, BIN, "--root", str(root), "status", check=False).stdout

@@ -8,8 +8,9 @@ from pathlib import Path
 from tests.edge.test_status import closed_port
 from tests.fixtures.e2e import free_port
 from tests.fixtures.edge import make_edge_root
-from tests.fixtures.procs import Spawner, executable, wait_for
+from tests.fixtures.procs import Spawner, executable
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually
 from tests.integration.test_real_parts import Inbox, connected, subscribe
 
 
@@ -21,7 +22,9 @@ def test_the_embedded_broker_serves_from_the_executable(
     make_edge_root(tmp_path, tls_certs, "bin-mqtt", f"127.0.0.1:{closed_port()}")
     sets = ["--set", "mqtt.mode=embedded", "--set", "mqtt.bind=127.0.0.1", "--set", f"mqtt.port={port}"]
     proc, log = spawn([str(exe), "edge", "run", "--root", str(tmp_path), "--no-pods", *sets], "edge")
-    pub = wait_for(lambda: connected("127.0.0.1", port), 30, proc, log, what="the embedded broker to accept")
+    pub = eventually(
+        lambda: connected("127.0.0.1", port), 30, proc=proc, log=log, what="the embedded broker to accept"
+    )
     try:
         info = pub.publish("kedge/test/bin", b"from-a-device", qos=1, retain=True)
         info.wait_for_publish(5)

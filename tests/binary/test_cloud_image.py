@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 import pytest
 import tomli_w
 
-from tests.fixtures import REPO, require
+from tests.fixtures import REPO
 from tests.fixtures.apiserver import start_apiserver
 from tests.fixtures.cloudinit import kubectl
-from tests.fixtures.e2e import free_port, until
+from tests.fixtures.e2e import free_port
 from tests.fixtures.procs import KEDGE, executable, stop
+from tests.fixtures.wait import eventually
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -44,10 +45,10 @@ def deployment_container(kubeconfig: Path) -> dict[str, Any]:
     return container
 
 
+@pytest.mark.docker
+@pytest.mark.kubectl
 def test_the_image_runs_as_the_in_cluster_cloud_and_an_edge_joins(tmp_path: Path) -> None:
     exe = executable()
-    require("docker")
-    require("kubectl")
     tag = f"kedge.test/kedge:{uuid.uuid4().hex[:12]}"
     saved = tmp_path / "image.tar"
     env = {**os.environ, "KEDGE_BIN": str(exe)}
@@ -100,7 +101,7 @@ def test_the_image_runs_as_the_in_cluster_cloud_and_an_edge_joins(tmp_path: Path
             )  # fmt: skip
             return done.returncode == 0
 
-        until(ready, 90, "the cloud in the image to answer /readyz")
+        eventually(ready, 90, "the cloud in the image to answer /readyz")
         token = json.loads(
             run([*KEDGE, "token", "create", "--kubeconfig", str(api.kubeconfig), "-o", "json"])
         )
@@ -117,7 +118,9 @@ def test_the_image_runs_as_the_in_cluster_cloud_and_an_edge_joins(tmp_path: Path
             conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
             return conds.get("Ready") == "True"
 
-        until(node_ready, 60, "node image-edge Ready in the cluster")  # only the image's cloud serves the hub
+        eventually(
+            node_ready, 60, "node image-edge Ready in the cluster"
+        )  # only the image's cloud serves the hub
     finally:
         subprocess.run(
             [*KEDGE, "reset", "edge", "--root", str(edge_root), "--force"], capture_output=True, timeout=120

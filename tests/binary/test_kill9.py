@@ -12,8 +12,9 @@ from pathlib import Path
 from tests.edge.test_status import closed_port
 from tests.fixtures.e2e import alive
 from tests.fixtures.edge import make_edge_root
-from tests.fixtures.procs import Spawner, executable, wait_for
+from tests.fixtures.procs import Spawner, executable
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually
 
 
 def test_the_started_process_is_the_runtime_and_kill9_stops_it(
@@ -22,11 +23,11 @@ def test_the_started_process_is_the_runtime_and_kill9_stops_it(
     exe = executable()
     cfg = make_edge_root(tmp_path, tls_certs, "bin-1", f"127.0.0.1:{closed_port()}")
     proc, log = spawn([str(exe), "edge", "run", "--root", str(tmp_path), "--no-pods"], "edge")
-    wait_for(lambda: Path(cfg.status.socket).exists(), 30, proc, log, what="status socket")
+    eventually(lambda: Path(cfg.status.socket).exists(), 30, proc=proc, log=log, what="status socket")
     pid = int((tmp_path / "run" / "kedge" / "edge.pid").read_text())
     assert pid == proc.pid, "the runtime is not the process that was started (a bootloader in between?)"
     exe_link = os.readlink(f"/proc/{pid}/exe")
     assert re.search(r"/[0-9a-f]{20}/kedge$", exe_link), f"runs {exe_link}, not an unpacked version"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    wait_for(lambda: not alive(pid), 10, log=log, what=f"the runtime (pid {pid}) to die")
+    eventually(lambda: not alive(pid), 10, log=log, what=f"the runtime (pid {pid}) to die")

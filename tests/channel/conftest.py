@@ -34,19 +34,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy"'))
 
 
-async def until(pred: Callable[[], Any], within: float = 5.0, what: str = "condition") -> Any:
-    """Poll ``pred`` until truthy; fail with ``what`` after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + within
-    while True:
-        v = pred()
-        if v:
-            return v
-        if loop.time() > end:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 @dataclass
 class Cloud:
     hub: CloudHub

@@ -18,9 +18,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from runtime.logs import LogOnce
 from runtime.protocol import encode, keepalive, new_message
 from runtime.protocol.message import Message
-from tests.channel.conftest import Cloud, until
+from tests.channel.conftest import Cloud
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 PROJECT = "e632aba927ea4ac2b575ec1603d56f10"
 
@@ -52,7 +53,7 @@ async def test_keepalive_keeps_session_and_silence_drops_it(
     cloud: Cloud = await cloud_factory(keepalive_timeout=1.0)
     edge = await edge_factory("alive", cloud.address, heartbeat=0.2)
     silent = await raw(cloud, tls_certs, "silent")
-    await until(lambda: len(cloud.hub.sessions()) == 2, what="two sessions")
+    await eventually_async(lambda: len(cloud.hub.sessions()) == 2, what="two sessions")
     await asyncio.sleep(1.8)
     assert [s.node for s in cloud.hub.sessions()] == ["alive"]  # silent one dropped, alive kept
     assert cloud.hub.sessions()[0].last_keepalive is not None
@@ -67,25 +68,25 @@ async def test_new_session_replaces_old(
     cloud: Cloud, tls_certs: TLSCerts, edge_factory: Callable[..., Any]
 ) -> None:
     old = await raw(cloud, tls_certs, "twin")
-    await until(lambda: cloud.hub.connected("twin"), what="first session")
+    await eventually_async(lambda: cloud.hub.connected("twin"), what="first session")
     edge = await edge_factory("twin", cloud.address)
-    await until(lambda: old.close_code is not None, what="old session closed")
+    await eventually_async(lambda: old.close_code is not None, what="old session closed")
     assert old.close_code == 4000
-    await until(lambda: edge.hub.status()["connected"], what="new session")
+    await eventually_async(lambda: edge.hub.status()["connected"], what="new session")
     assert len(cloud.hub.sessions()) == 1 and len(cloud.connects) == 2
     assert cloud.disconnects == []  # a replacement is not a disconnect
     # the new session works: a message reaches the cloud
     await edge.hub.send(status(1))
-    await until(lambda: cloud.of("twin"), what="message over new session")
+    await eventually_async(lambda: cloud.of("twin"), what="message over new session")
 
 
 async def test_reliable_insert_is_acked(cloud: Cloud, edge_factory: Callable[..., Any]) -> None:
     edge = await edge_factory("e1", cloud.address)
     other = await edge_factory("e2", cloud.address)
-    await until(lambda: cloud.hub.connected("e1") and cloud.hub.connected("e2"), what="sessions")
+    await eventually_async(lambda: cloud.hub.connected("e1") and cloud.hub.connected("e2"), what="sessions")
     m = pod("web", rv="42")
     assert await cloud.hub.send("e1", m, reliable_key="uid-web")
-    await until(lambda: cloud.acks, what="ack")
+    await eventually_async(lambda: cloud.acks, what="ack")
     node, ev = cloud.acks[0]
     assert (node, ev.key, ev.rv, ev.operation) == ("e1", "uid-web", "42", "insert")
     assert cloud.hub.pending_acks() == 0
@@ -96,16 +97,16 @@ async def test_reliable_insert_is_acked(cloud: Cloud, edge_factory: Callable[...
 
 async def test_unacked_message_is_resent_until_acked(cloud: Cloud, edge_factory: Callable[..., Any]) -> None:
     edge = await edge_factory("lazy", cloud.address, auto_ack=False)
-    await until(lambda: cloud.hub.connected("lazy"), what="session")
+    await eventually_async(lambda: cloud.hub.connected("lazy"), what="session")
     m = pod("web")
     await cloud.hub.send("lazy", m, reliable_key="uid-web")
-    await until(lambda: len(edge.received) >= 3, within=3, what="two resends (every 0.3 s)")
+    await eventually_async(lambda: len(edge.received) >= 3, within=3, what="two resends (every 0.3 s)")
     assert {x.msg_id for x in edge.received} == {m.msg_id}  # the same message, resent
     assert cloud.hub.pending_acks("lazy") == 1
     assert cloud.metric("kedge_cloudhub_resends_total") >= 2
     assert cloud.metric("kedge_cloudhub_acks_pending") == 1
     await edge.hub.ack(edge.received[0])
-    await until(lambda: cloud.hub.pending_acks() == 0, what="acked")
+    await eventually_async(lambda: cloud.hub.pending_acks() == 0, what="acked")
     n = len(edge.received)
     await asyncio.sleep(0.8)
     assert len(edge.received) == n  # no more resends
@@ -117,7 +118,7 @@ async def test_pending_survives_disconnect_and_goes_out_on_reconnect(
     assert await cloud.hub.send("later", pod("a"), reliable_key="ua")  # node never connected yet
     assert not await cloud.hub.send("later", status(0))  # unreliable to an offline node: refused
     edge = await edge_factory("later", cloud.address)
-    await until(lambda: cloud.acks, what="delivered on connect")
+    await eventually_async(lambda: cloud.acks, what="delivered on connect")
     assert [m.resource for m in edge.received] == ["default/pod/a"]
 
 
@@ -128,14 +129,14 @@ async def test_offline_queue_delivered_in_order_after_reconnect(
     port = first.hub.bound_port
     await first.hub.stop()
     edge = await edge_factory("off", f"127.0.0.1:{port}")
-    await until(lambda: edge.hub.status()["last_error"], what="edge fails to connect")
+    await eventually_async(lambda: edge.hub.status()["last_error"], what="edge fails to connect")
     for i in range(5):
         await edge.hub.send(status(i))
     assert edge.hub.status()["outbox"] == 5
     cloud: Cloud = await cloud_factory(port=port)
-    await until(lambda: edge.hub.status()["connected"], within=5, what="reconnect")
+    await eventually_async(lambda: edge.hub.status()["connected"], within=5, what="reconnect")
     await edge.hub.send(status(5))
-    await until(lambda: len(cloud.of("off")) == 6, what="all six")
+    await eventually_async(lambda: len(cloud.of("off")) == 6, what="all six")
     assert [m.content for m in cloud.of("off")] == [f'{{"i":{i}}}' for i in range(6)]
     assert cloud.of("off")[0].resource == "node/off/default/podpatch/p0"  # cloud-internal prefix
     assert edge.hub.status()["outbox"] == 0
@@ -162,13 +163,13 @@ async def test_request_response_and_ack(
     cloud: Cloud = await cloud_factory(on_message=answer)
     holder.append(cloud)
     edge = await edge_factory("asker", cloud.address)
-    await until(lambda: edge.hub.status()["connected"], what="connected")
+    await eventually_async(lambda: edge.hub.status()["connected"], what="connected")
     q = new_message("edged", "meta", "query", "default/configmap/cm")
     resp = await edge.hub.request(q, timeout=5)
     assert resp.parent_msg_id == q.msg_id and resp.content == {"kind": "ConfigMap"}
     assert resp.resource == "default/configmap/cm"  # prefix stripped on the way down
     # the edge acks the response with "OK", as edgecore does; the hub swallows such acks
-    await until(
+    await eventually_async(
         lambda: (
             cloud.metric("kedge_cloudhub_messages_received_total", operation="response", type="configmap")
             == 1
@@ -180,7 +181,7 @@ async def test_request_response_and_ack(
 
 async def test_secret_of_one_mib_crosses_both_ways(cloud: Cloud, edge_factory: Callable[..., Any]) -> None:
     edge = await edge_factory("big", cloud.address)
-    await until(lambda: edge.hub.status()["connected"], what="connected")
+    await eventually_async(lambda: edge.hub.status()["connected"], what="connected")
     data = base64.b64encode(os.urandom(1024 * 1024)).decode()
     secret = {
         "apiVersion": "v1",
@@ -193,11 +194,11 @@ async def test_secret_of_one_mib_crosses_both_ways(cloud: Cloud, edge_factory: C
     )
     assert len(encode(down)) > 1_390_000  # 1 MiB of data is ~1.4 MB as JSON: above websockets' 1 MiB default
     await cloud.hub.send("big", down, reliable_key="us")
-    await until(lambda: cloud.acks, what="secret acked")
+    await eventually_async(lambda: cloud.acks, what="secret acked")
     assert edge.received[0].content["data"]["blob"] == data
     up = new_message("edged", "meta", "update", "default/secret/s", secret)
     await edge.hub.send(up)
-    await until(lambda: cloud.of("big"), what="secret up")
+    await eventually_async(lambda: cloud.of("big"), what="secret up")
     assert cloud.of("big")[0].content["data"]["blob"] == data
 
 
@@ -206,31 +207,35 @@ async def test_malformed_frames_close_that_session_only(
 ) -> None:
     good = await edge_factory("good", cloud.address)
     bad = await raw(cloud, tls_certs, "bad")
-    await until(lambda: cloud.hub.connected("bad") and cloud.hub.connected("good"), what="sessions")
+    await eventually_async(
+        lambda: cloud.hub.connected("bad") and cloud.hub.connected("good"), what="sessions"
+    )
     await bad.send("not json")
     await bad.send(encode(keepalive()))  # a good frame resets the count
     for frame in ("{", '{"header": 1}', "[]"):
         await bad.send(frame)
-    await until(lambda: bad.close_code is not None, what="bad session closed")
+    await eventually_async(lambda: bad.close_code is not None, what="bad session closed")
     assert bad.close_code == 1008
     assert cloud.metric("kedge_cloudhub_malformed_frames_total") == 4
     assert not cloud.hub.connected("bad")
     await good.hub.send(status(1))  # the server keeps serving others
-    await until(lambda: cloud.of("good"), what="good edge still served")
+    await eventually_async(lambda: cloud.of("good"), what="good edge still served")
     assert cloud.hub.connected("good")
 
 
 async def test_flood_is_throttled(cloud_factory: Callable[..., Any], tls_certs: TLSCerts) -> None:
     cloud: Cloud = await cloud_factory(rate=100.0, burst=20)
     ws = await raw(cloud, tls_certs, "flood")
-    await until(lambda: cloud.hub.connected("flood"), what="session")
+    await eventually_async(lambda: cloud.hub.connected("flood"), what="session")
     t0 = time.monotonic()
     for i in range(220):
         await ws.send(encode(status(i)))
     await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
     at_one_second = len(cloud.of("flood"))
     assert at_one_second <= 20 + 100 + 15, at_one_second  # burst + 1 s of rate (+ slack)
-    await until(lambda: len(cloud.of("flood")) == 220, within=5, what="all delivered, none dropped")
+    await eventually_async(
+        lambda: len(cloud.of("flood")) == 220, within=5, what="all delivered, none dropped"
+    )
     assert time.monotonic() - t0 >= 1.9  # 200 beyond the burst at 100/s
     assert cloud.metric("kedge_cloudhub_throttled_messages_total") >= 150
     await ws.close()
@@ -245,18 +250,20 @@ async def test_partition_then_reconnect_with_backoff(
     edge = await edge_factory(
         "cut", proxy.address, heartbeat=0.2, dead_after=0.6, connect_timeout=0.5, reconnect_cap=1.0
     )
-    await until(lambda: edge.hub.status()["connected"], what="connected through proxy")
+    await eventually_async(lambda: edge.hub.status()["connected"], what="connected through proxy")
     proxy.cut()
-    await until(lambda: not cloud.hub.connected("cut"), within=3, what="cloud drops the silent session")
-    await until(lambda: not edge.hub.status()["connected"], within=3, what="edge notices")
-    await until(lambda: edge.hub.status()["backoff"], within=3, what="edge backing off")
+    await eventually_async(
+        lambda: not cloud.hub.connected("cut"), within=3, what="cloud drops the silent session"
+    )
+    await eventually_async(lambda: not edge.hub.status()["connected"], within=3, what="edge notices")
+    await eventually_async(lambda: edge.hub.status()["backoff"], within=3, what="edge backing off")
     await edge.hub.send(status(7))  # queued durably while cut
     assert edge.hub.status()["outbox"] == 1
     await asyncio.sleep(1.0)
     assert not edge.hub.status()["connected"]
     proxy.restore()
-    await until(lambda: edge.hub.status()["connected"], within=5, what="reconnected after restore")
-    await until(lambda: cloud.of("cut"), what="queued message delivered")
+    await eventually_async(lambda: edge.hub.status()["connected"], within=5, what="reconnected after restore")
+    await eventually_async(lambda: cloud.of("cut"), what="queued message delivered")
     st = edge.hub.status()
     assert st["reconnects"] == 1 and st["backoff"] is None
     assert cloud.hub.connected("cut")
@@ -297,12 +304,12 @@ async def test_delivery_state_is_bounded_and_dropped_when_it_holds_nothing(
     cloud.hub.forget("never")
     assert cloud.hub.pending_acks("never") == 0 and "never" not in cloud.hub.tracked()
     edge = await edge_factory("brief", cloud.address)
-    await until(lambda: cloud.hub.connected("brief"), what="session")
+    await eventually_async(lambda: cloud.hub.connected("brief"), what="session")
     await cloud.hub.send("brief", pod("a"), reliable_key="ua")
-    await until(lambda: cloud.hub.pending_acks("brief") == 0, what="acked")
+    await eventually_async(lambda: cloud.hub.pending_acks("brief") == 0, what="acked")
     assert "brief" in cloud.hub.tracked()  # connected: kept
     edge.stop.set()
-    await until(lambda: "brief" not in cloud.hub.tracked(), what="offline and empty: dropped")
+    await eventually_async(lambda: "brief" not in cloud.hub.tracked(), what="offline and empty: dropped")
 
 
 def _tracebacks(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
@@ -320,7 +327,7 @@ async def test_a_failing_handler_logs_its_traceback_once_then_counts(
 
     cloud: Cloud = await cloud_factory(on_message=broken)
     edge = await edge_factory("noisy", cloud.address)
-    await until(lambda: cloud.hub.connected("noisy"), what="session")
+    await eventually_async(lambda: cloud.hub.connected("noisy"), what="session")
 
     down: list[Message] = []
 
@@ -334,8 +341,8 @@ async def test_a_failing_handler_logs_its_traceback_once_then_counts(
         for i in range(20):
             await edge.hub.send(status(i))
             await cloud.hub.send("noisy", pod(f"p{i}"), reliable_key=f"u{i}")
-        await until(lambda: len(calls) == 20, what="every upstream message handled")
-        await until(lambda: len(down) >= 20, what="every downstream message handled")
+        await eventually_async(lambda: len(calls) == 20, what="every upstream message handled")
+        await eventually_async(lambda: len(down) >= 20, what="every downstream message handled")
     assert len(_tracebacks(caplog, "handler failed for patch")) == 1  # cloud side: once, not 20 times
     assert len(_tracebacks(caplog, "edgehub handler failed for insert")) == 1  # edge side, likewise
 

@@ -15,8 +15,8 @@ from runtime.cloud.hub.session import SessionInfo
 from runtime.config import CloudConfig
 from runtime.protocol import new_message
 from runtime.protocol.message import Message
-from tests.channel.conftest import until
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 
 async def test_serve_and_subscribe(tls_certs: TLSCerts, edge_factory: Callable[..., Any]) -> None:
@@ -43,9 +43,9 @@ async def test_serve_and_subscribe(tls_certs: TLSCerts, edge_factory: Callable[.
 
     unsubscribe = hub.subscribe(on_message=on_message, on_connect=on_connect)
     edge = await edge_factory("ctl", ctx.addresses["hub"])
-    await until(lambda: connected, what="on_connect")
+    await eventually_async(lambda: connected, what="on_connect")
     await edge.hub.send(new_message("edged", "meta", "query", "default/configmap/c"))
-    await until(lambda: got, what="message to subscriber")
+    await eventually_async(lambda: got, what="message to subscriber")
     assert got[0] == ("ctl", got[0][1]) and got[0][1].resource == "node/ctl/default/configmap/c"
     unsubscribe()
     await edge.hub.send(new_message("edged", "meta", "query", "default/configmap/d"))
@@ -55,4 +55,4 @@ async def test_serve_and_subscribe(tls_certs: TLSCerts, edge_factory: Callable[.
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert not ctx.ready()["cloudhub"]
-    await until(lambda: not edge.hub.status()["connected"], what="edge sees the hub gone")
+    await eventually_async(lambda: not edge.hub.status()["connected"], what="edge sees the hub gone")

@@ -12,8 +12,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from runtime.edge.edgehub import Failure, classify
-from tests.channel.conftest import Cloud, until
+from tests.channel.conftest import Cloud
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 PROJECT = "e632aba927ea4ac2b575ec1603d56f10"
 
@@ -34,11 +35,11 @@ async def dial(
 
 async def test_edge_connects_and_is_identified(cloud: Cloud, edge_factory: Callable[..., Any]) -> None:
     edge = await edge_factory("edge-1", cloud.address, epoch="ep-1")
-    await until(lambda: cloud.hub.connected("edge-1"), what="session")
+    await eventually_async(lambda: cloud.hub.connected("edge-1"), what="session")
     (info,) = cloud.hub.sessions()
     assert (info.node, info.peer_kind, info.epoch, info.project_id) == ("edge-1", "kedge", "ep-1", PROJECT)
     assert info.version
-    await until(lambda: edge.hub.status()["connected"], what="edge connected")
+    await eventually_async(lambda: edge.hub.status()["connected"], what="edge connected")
     st = edge.hub.status()
     assert st["peer_kind"] == "kedge" and st["reconnects"] == 0 and st["auth_error"] == ""
     assert cloud.metric("kedge_cloudhub_connected_edges") == 1
@@ -80,7 +81,7 @@ async def test_edgehub_surfaces_auth_error_and_keeps_retrying(
     cloud: Cloud, tls_certs: TLSCerts, edge_factory: Callable[..., Any]
 ) -> None:
     edge = await edge_factory("edge-exp", cloud.address, pair=tls_certs.client("edge-exp", expired=True))
-    await until(lambda: edge.hub.status()["auth_error"], what="auth error in status")
+    await eventually_async(lambda: edge.hub.status()["auth_error"], what="auth error in status")
     st = edge.hub.status()
     assert not st["connected"]
     assert edge.hub.auth_failure is not None and "edge-exp" in str(edge.hub.auth_failure)

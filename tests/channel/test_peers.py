@@ -15,8 +15,9 @@ from websockets.asyncio.client import connect
 
 from runtime.protocol import ack, decode, encode, new_message
 from runtime.protocol.message import Message
-from tests.channel.conftest import Cloud, until
+from tests.channel.conftest import Cloud
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 CAPTURE = Path(__file__).parent.parent / "unit" / "protocol" / "data" / "capture.jsonl"
 PROJECT = "e632aba927ea4ac2b575ec1603d56f10"
@@ -36,7 +37,7 @@ async def test_kubeedge_peer_with_recorded_frames(cloud: Cloud, tls_certs: TLSCe
         proxy=None,
         ping_interval=None,
     ) as ws:
-        await until(lambda: cloud.hub.connected(node), what="session")
+        await eventually_async(lambda: cloud.hub.connected(node), what="session")
         (info,) = cloud.hub.sessions()
         assert (info.peer_kind, info.version, info.epoch) == ("kubeedge", "", "")
         up = [f for f in frames if f["dir"] == "edge->cloud"]
@@ -46,7 +47,7 @@ async def test_kubeedge_peer_with_recorded_frames(cloud: Cloud, tls_certs: TLSCe
         acks = sum(f["msg"]["content"] == "OK" for f in up)
         empty = sum(not f["msg"]["route"] for f in up)
         want = len(up) - keepalives - acks - empty
-        await until(lambda: len(cloud.messages) == want, what=f"{want} recorded requests")
+        await eventually_async(lambda: len(cloud.messages) == want, what=f"{want} recorded requests")
         assert cloud.metric("kedge_cloudhub_malformed_frames_total") == 0
         first = cloud.messages[0][1]
         assert first.resource == f"node/{node}/membership/detail"  # cloud-internal prefix added
@@ -61,7 +62,7 @@ async def test_kubeedge_peer_with_recorded_frames(cloud: Cloud, tls_certs: TLSCe
         got = decode(await asyncio.wait_for(ws.recv(), 5))
         assert got == m
         await ws.send(encode(ack(got)))
-        await until(lambda: cloud.acks, what="ack")
+        await eventually_async(lambda: cloud.acks, what="ack")
         assert cloud.acks[0][1].key == uid and cloud.acks[0][1].rv == m.resourceversion
         assert cloud.hub.pending_acks() == 0
 
@@ -81,7 +82,9 @@ async def test_slow_edge_never_stalls_others(
         max_queue=1,
         max_size=None,
     )
-    await until(lambda: cloud.hub.connected("slow") and cloud.hub.connected("quick"), what="sessions")
+    await eventually_async(
+        lambda: cloud.hub.connected("slow") and cloud.hub.connected("quick"), what="sessions"
+    )
     blob = base64.b64encode(os.urandom(1024 * 1024)).decode()
 
     async def flood_slow() -> list[bool]:
@@ -101,13 +104,13 @@ async def test_slow_edge_never_stalls_others(
         t0 = time.monotonic()
         msg: Message = new_message("edgecontroller", "resource", "response", f"default/configmap/c{i}", "x")
         assert await cloud.hub.send("quick", msg)
-        await until(lambda i=i: len(good.received) == i + 1, within=2, what="quick edge served")
+        await eventually_async(lambda i=i: len(good.received) == i + 1, within=2, what="quick edge served")
         latencies.append(time.monotonic() - t0)
     results = await asyncio.wait_for(task, 10)
     assert results[-1] is False and len(results) < 40  # backpressure reached the caller
     assert max(latencies) < 0.5, latencies
     assert cloud.metric("kedge_cloudhub_send_dropped_total") == 1
-    await until(lambda: not cloud.hub.connected("slow"), within=5, what="stuck session closed")
+    await eventually_async(lambda: not cloud.hub.connected("slow"), within=5, what="stuck session closed")
     assert cloud.metric("kedge_cloudhub_sessions_closed_total", reason="stuck") == 1
     assert cloud.hub.connected("quick")
     slow.transport.abort()

@@ -9,7 +9,8 @@ from typing import Any
 
 from runtime.cloud.hub.session import SessionInfo
 from runtime.protocol.delivery import Acked, AckState, Current, resync_messages
-from tests.channel.conftest import Cloud, Edge, until
+from tests.channel.conftest import Cloud, Edge
+from tests.fixtures.wait import eventually_async
 
 
 class MiniSync:
@@ -60,14 +61,14 @@ async def test_resync_only_changes_across_reconnect_restart_and_epoch(
     sync.world["n"] = {"u-a": obj("a", "u-a", "1"), "u-b": obj("b", "u-b", "1"), "u-c": obj("c", "u-c", "1")}
     cloud = await start(cloud_factory, sync)
     edge = await edge_factory("n", cloud.address, epoch="e1")
-    await until(lambda: len(sync.state.for_node("n")) == 3, what="first sync acked")
+    await eventually_async(lambda: len(sync.state.for_node("n")) == 3, what="first sync acked")
     assert sorted(m.operation for m in edge.received) == ["insert"] * 3
     await stop_edge(edge)
 
     # While the edge is away: b changes, c is deleted, a is recreated under the same name.
     sync.world["n"] = {"u-a2": obj("a", "u-a2", "7"), "u-b": obj("b", "u-b", "2")}
     edge = await edge_factory("n", cloud.address, epoch="e1")
-    await until(lambda: set(sync.state.for_node("n")) == {"u-a2", "u-b"}, what="resync acked")
+    await eventually_async(lambda: set(sync.state.for_node("n")) == {"u-a2", "u-b"}, what="resync acked")
     got = [(m.operation, m.resource, m.content["metadata"]["uid"]) for m in edge.received]
     assert got == [
         ("delete", "default/pod/a", "u-a"),
@@ -84,14 +85,16 @@ async def test_resync_only_changes_across_reconnect_restart_and_epoch(
     sync2.world = sync.world
     cloud2 = await start(cloud_factory, sync2, port=port)
     edge = await edge_factory("n", cloud2.address, epoch="e1")
-    await until(lambda: cloud2.connects, what="connected to the restarted cloud")
+    await eventually_async(lambda: cloud2.connects, what="connected to the restarted cloud")
     await asyncio.sleep(0.5)
     assert edge.received == [] and sync2.sent == 0
     await stop_edge(edge)
 
     # A new cache epoch (the edge rebuilt its cache): everything again.
     edge = await edge_factory("n", cloud2.address, epoch="e2")
-    await until(lambda: len(edge.received) == 2 and cloud2.hub.pending_acks("n") == 0, what="full resend")
+    await eventually_async(
+        lambda: len(edge.received) == 2 and cloud2.hub.pending_acks("n") == 0, what="full resend"
+    )
     assert sorted((m.operation, m.resource) for m in edge.received) == [
         ("insert", "default/pod/a"),
         ("insert", "default/pod/b"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import signal
 import ssl
 from pathlib import Path
@@ -18,8 +17,10 @@ from runtime.config import CloudConfig
 from runtime.kube.client import KubeClient
 from runtime.pki import certs, tls
 from tests.fixtures.apiserver import ApiServer
+from tests.fixtures.cloudctl import spawn_cloud
 from tests.fixtures.cloudinit import ensure_namespace
-from tests.fixtures.procs import KEDGE, Spawner, wait_for
+from tests.fixtures.procs import Spawner
+from tests.fixtures.wait import eventually_async
 
 
 async def test_cloud_run_serves_health_metrics_bootstrap_and_stops_on_sigterm(
@@ -28,11 +29,7 @@ async def test_cloud_run_serves_health_metrics_bootstrap_and_stops_on_sigterm(
     root = tmp_path / "root"
     sets = ["hub.cert_port=0", "hub.websocket_port=0", "metrics_address=127.0.0.1:0",
             "advertise_addresses=127.0.0.1,cloud.test"]  # fmt: skip
-    args = [a for s in sets for a in ("--set", s)]
-    proc, log = spawn([*KEDGE, "cloud", "run", "--kubeconfig", str(apiserver.kubeconfig), "--root", str(root),
-                       *args], "cloud")  # fmt: skip
-    addresses = root / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
-    data = wait_for(lambda: json.loads(addresses.read_text()), 30, proc, log, what="addresses.json")
+    proc, _log, data = spawn_cloud(spawn, apiserver.kubeconfig, root, sets, ready="")
     health = "http://" + data["health"]
     async with httpx.AsyncClient(base_url=health, timeout=5) as plain:
         assert (await plain.get("/healthz")).status_code == 200
@@ -61,7 +58,7 @@ async def test_cloud_run_serves_health_metrics_bootstrap_and_stops_on_sigterm(
     # graceful stop
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(proc.wait, 15) == 0
-    assert not addresses.exists()
+    assert not (root / "var" / "lib" / "kedge" / "cloud" / "addresses.json").exists()
 
 
 async def test_serving_certificate_reissued_near_expiry_or_on_new_addresses(kube: KubeClient) -> None:
@@ -126,7 +123,7 @@ async def test_serving_lifecycle_reissues_a_short_lived_certificate(
         ctx.install_serving(short, key)
         task = asyncio.create_task(cloud_run._serving_lifecycle(ctx, every=0.05))
         try:
-            await wait_until(lambda: ctx.serving_cert != short, 10)
+            await eventually_async(lambda: ctx.serving_cert != short, 10, "the short certificate renewed")
         finally:
             task.cancel()
         left = certs.remaining(certs.load_cert(ctx.serving_cert))
@@ -135,11 +132,3 @@ async def test_serving_lifecycle_reissues_a_short_lived_certificate(
         assert stored[0] == ctx.serving_cert  # persisted for the other replicas
     finally:
         await ctx.client.close()
-
-
-async def wait_until(cond: object, within: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not cond():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)

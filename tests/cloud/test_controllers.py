@@ -11,7 +11,8 @@ from typing import Any
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, LEASES, NODES, OBJECTSYNCS, PODS, SECRETS, SERVICEACCOUNTS
 from runtime.protocol import OP_DELETE, OP_INSERT, OP_PATCH, OP_QUERY, OP_UPDATE
-from tests.fixtures.cloudctl import CloudEnv, until
+from tests.fixtures.cloudctl import CloudEnv
+from tests.fixtures.wait import eventually_async
 
 
 def pod(
@@ -34,13 +35,15 @@ async def test_pod_fan_out_reaches_only_its_edge_with_references(cloudenv: Cloud
     e1, e2 = await env.edge("fan-1", cloud), await env.edge("fan-2", cloud)
     n1 = await env.register(e1)
     await env.register(e2)
-    await until(lambda: e1.got(OP_INSERT, "node") and e2.got(OP_INSERT, "node"), what="nodes sent down")
+    await eventually_async(
+        lambda: e1.got(OP_INSERT, "node") and e2.got(OP_INSERT, "node"), what="nodes sent down"
+    )
     await client.create(CONFIGMAPS, {"metadata": {"name": "cfg", "namespace": "default"}, "data": {"k": "v"}})
     await client.create(
         SECRETS, {"metadata": {"name": "sec", "namespace": "default"}, "data": {"p": "cGFzcw=="}}
     )
     created = await client.create(PODS, pod("p1", "fan-1", cm="cfg", secret="sec"))
-    await until(lambda: e1.got(OP_INSERT, "pod"), what="pod insert at fan-1")
+    await eventually_async(lambda: e1.got(OP_INSERT, "pod"), what="pod insert at fan-1")
     (ins,) = e1.got(OP_INSERT, "pod")
     assert ins.resource == "default/pod/p1"
     assert ins.resourceversion == created["metadata"]["resourceVersion"]
@@ -55,7 +58,9 @@ async def test_pod_fan_out_reaches_only_its_edge_with_references(cloudenv: Cloud
     assert not e2.got(typ="pod") and not e2.got(typ="configmap") and not e2.got(typ="secret")
     # acked → persisted per <node>.<uid>
     uid = created["metadata"]["uid"]
-    await until(lambda: cloud.ctl.edge and cloud.ctl.edge.acks.get("fan-1", uid), what="ack recorded")
+    await eventually_async(
+        lambda: cloud.ctl.edge and cloud.ctl.edge.acks.get("fan-1", uid), what="ack recorded"
+    )
 
     async def persisted() -> bool:
         try:
@@ -65,20 +70,22 @@ async def test_pod_fan_out_reaches_only_its_edge_with_references(cloudenv: Cloud
         acked = obj.get("status", {}).get("objectResourceVersion")
         return bool(acked == created["metadata"]["resourceVersion"])
 
-    await until(persisted, what="ObjectSync written")
+    await eventually_async(persisted, what="ObjectSync written")
     # update → update with the new RV; delete → delete
     upd = await client.patch(PODS, "p1", {"metadata": {"labels": {"v": "2"}}}, namespace="default")
-    await until(
+    await eventually_async(
         lambda: any(
             m.resourceversion == upd["metadata"]["resourceVersion"] for m in e1.got(OP_UPDATE, "pod")
         ),
         what="pod update",
     )
     await client.delete(PODS, "p1", namespace="default", grace_period=0)
-    await until(lambda: e1.got(OP_DELETE, "pod"), what="pod delete")
+    await eventually_async(lambda: e1.got(OP_DELETE, "pod"), what="pod delete")
     assert not e2.got(typ="pod")
     assert n1["metadata"]["labels"]["node-role.kubernetes.io/edge"] == ""
-    assert cloud.hub.pending_acks() == 0 or await until(lambda: cloud.hub.pending_acks() == 0, what="acks")
+    assert cloud.hub.pending_acks() == 0 or await eventually_async(
+        lambda: cloud.hub.pending_acks() == 0, what="acks"
+    )
 
 
 async def test_unacked_message_is_resent_until_acked(cloudenv: CloudEnv) -> None:
@@ -86,15 +93,15 @@ async def test_unacked_message_is_resent_until_acked(cloudenv: CloudEnv) -> None
     cloud = await env.cloud()
     e = await env.edge("slow-1", cloud)
     await env.register(e)
-    await until(lambda: e.got(OP_INSERT, "node"), what="node sent")
+    await eventually_async(lambda: e.got(OP_INSERT, "node"), what="node sent")
     e.auto_ack = False
     created = await client.create(PODS, pod("p", "slow-1"))
-    await until(lambda: len(e.got(OP_INSERT, "pod")) >= 2, what="a resend of the unacked insert")
+    await eventually_async(lambda: len(e.got(OP_INSERT, "pod")) >= 2, what="a resend of the unacked insert")
     first, second = e.got(OP_INSERT, "pod")[:2]
     assert first.msg_id == second.msg_id and first.resourceversion == created["metadata"]["resourceVersion"]
     assert cloud.hub.pending_acks("slow-1") >= 1
     await e.hub.ack(second)
-    await until(
+    await eventually_async(
         lambda: (
             cloud.hub.pending_acks("slow-1") == 0
             or all(
@@ -116,20 +123,20 @@ async def test_pod_recreated_while_edge_away_arrives_as_delete_then_insert(cloud
     e = await env.edge("away-1", cloud)
     await env.register(e)
     old = await client.create(PODS, pod("same", "away-1"))
-    await until(
+    await eventually_async(
         lambda: cloud.ctl.edge and cloud.ctl.edge.acks.get("away-1", old["metadata"]["uid"]),
         what="first incarnation acked",
     )
     await e.stop()
-    await until(lambda: not cloud.hub.connected("away-1"), what="edge gone")
+    await eventually_async(lambda: not cloud.hub.connected("away-1"), what="edge gone")
     await client.delete(PODS, "same", namespace="default", grace_period=0)
-    await until(
+    await eventually_async(
         lambda: "same" not in {p["metadata"]["name"] for p in cloud.ctl.world.pods.values()},
         what="old pod gone",
     )
     new = await client.create(PODS, pod("same", "away-1"))
     e2 = await env.edge("away-1", cloud)
-    await until(lambda: e2.got(OP_INSERT, "pod"), what="new incarnation")
+    await eventually_async(lambda: e2.got(OP_INSERT, "pod"), what="new incarnation")
     pods = [m for m in e2.received if "/pod/" in m.resource]
     assert [(m.operation, m.content["metadata"]["uid"]) for m in pods] == [
         (OP_DELETE, old["metadata"]["uid"]),
@@ -149,7 +156,7 @@ async def test_references_authorized_and_refused(cloudenv: CloudEnv) -> None:
         await client.create(CONFIGMAPS, cm)
     p = await client.create(PODS, pod("pa", "ref-a", cm="used", secret="not-there", sa="robot"))
     await client.create(PODS, pod("pb", "ref-b"))
-    await until(lambda: a.got(OP_INSERT, "pod"), what="pod at ref-a")
+    await eventually_async(lambda: a.got(OP_INSERT, "pod"), what="pod at ref-a")
     # referenced ConfigMap: the bare object
     ok = await a.request(OP_QUERY, "default/configmap/used")
     assert ok.content["kind"] == "ConfigMap" and ok.content["data"] == {"k": "v"} and ok.resourceversion
@@ -257,9 +264,9 @@ async def test_registration_status_patch_and_lease_visible_through_kubectl(cloud
     assert ready["status"] == "True" and ready["reason"] == "EdgeReady"
     # kedge edge ↔ kedge cloud: the cloud renews the node's Lease from the session
     # (the first renewal is asynchronous to registration: wait for the Lease before reading it with kubectl)
-    await until(lease_of(env, "kc-1"), what="the node's Lease written")
+    await eventually_async(lease_of(env, "kc-1"), what="the node's Lease written")
     lease1 = await asyncio.to_thread(kubectl, env, "get", "lease", "-n", "kube-node-lease", "kc-1")
-    await until(renewed_after(env, "kc-1", lease1["spec"]["renewTime"]), what="the Lease renewed")
+    await eventually_async(renewed_after(env, "kc-1", lease1["spec"]["renewTime"]), what="the Lease renewed")
     lease2 = await asyncio.to_thread(kubectl, env, "get", "lease", "-n", "kube-node-lease", "kc-1")
     assert lease2["spec"]["renewTime"] > lease1["spec"]["renewTime"]
     assert lease2["spec"]["holderIdentity"] == "kc-1"
@@ -283,10 +290,10 @@ async def test_a_1mib_secret_crosses_the_channel_with_its_pod(cloudenv: CloudEnv
         },
     )
     await client.create(PODS, pod("bigpod", "big-1", secret="big"))
-    await until(lambda: e.got(OP_INSERT, "secret"), within=20, what="1 MiB secret at the edge")
+    await eventually_async(lambda: e.got(OP_INSERT, "secret"), within=20, what="1 MiB secret at the edge")
     (msg,) = [m for m in e.got(OP_INSERT, "secret") if m.resource == "default/secret/big"]
     assert base64.b64decode(msg.content["data"]["blob"]) == blob
-    await until(lambda: cloud.hub.pending_acks("big-1") == 0, what="acked")
+    await eventually_async(lambda: cloud.hub.pending_acks("big-1") == 0, what="acked")
 
 
 async def test_a_deleted_nodes_unacked_messages_and_delivery_state_go_with_it(cloudenv: CloudEnv) -> None:
@@ -294,13 +301,15 @@ async def test_a_deleted_nodes_unacked_messages_and_delivery_state_go_with_it(cl
     cloud = await env.cloud()
     e = await env.edge("gone-1", cloud)
     await env.register(e)
-    await until(lambda: e.got(OP_INSERT, "node"), what="node sent")
+    await eventually_async(lambda: e.got(OP_INSERT, "node"), what="node sent")
     e.auto_ack = False
     await client.create(PODS, pod("p", "gone-1"))
-    await until(lambda: e.got(OP_INSERT, "pod"), what="pod sent, not acked")
+    await eventually_async(lambda: e.got(OP_INSERT, "pod"), what="pod sent, not acked")
     await e.stop()
-    await until(lambda: not cloud.hub.connected("gone-1"), what="edge offline")
+    await eventually_async(lambda: not cloud.hub.connected("gone-1"), what="edge offline")
     assert cloud.hub.pending_acks("gone-1") >= 1 and "gone-1" in cloud.hub.tracked()
     await client.delete(NODES, "gone-1")
-    await until(lambda: "gone-1" not in cloud.hub.tracked(), what="delivery state dropped with the Node")
+    await eventually_async(
+        lambda: "gone-1" not in cloud.hub.tracked(), what="delivery state dropped with the Node"
+    )
     assert cloud.hub.pending_acks("gone-1") == 0

@@ -13,8 +13,9 @@ from runtime.edge.run import EdgeRuntime
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, LEASES, NODES, PODS
 from tests.cloud.test_controllers import pod
-from tests.fixtures.cloudctl import CloudEnv, until
+from tests.fixtures.cloudctl import CloudEnv
 from tests.fixtures.edge import make_edge_root
+from tests.fixtures.wait import eventually_async
 
 
 async def test_real_edge_runtime_with_the_cloud_controllers(cloudenv: CloudEnv, tmp_path: Path) -> None:
@@ -38,7 +39,7 @@ async def test_real_edge_runtime_with_the_cloud_controllers(cloudenv: CloudEnv, 
         return conds.get("Ready") == "True" and conds.get(CONDITION) == "True"
 
     try:
-        await until(ready, within=30, what="rt-1 registered, Ready and EdgeConnected")
+        await eventually_async(ready, within=30, what="rt-1 registered, Ready and EdgeConnected")
         n = await node()
         assert n is not None and n["metadata"]["labels"]["node-role.kubernetes.io/edge"] == ""
         cm = {"metadata": {"name": "rc", "namespace": "default"}, "data": {"k": "1"}}
@@ -51,18 +52,24 @@ async def test_real_edge_runtime_with_the_cloud_controllers(cloudenv: CloudEnv, 
             obj = await store.get(typ, "default", name)
             return obj is not None and (check is None or check(obj))
 
-        await until(lambda: cached("pod", "rp"), what="pod in the edge cache")
-        await until(lambda: cached("configmap", "rc"), what="configmap pushed with the pod")
+        await eventually_async(lambda: cached("pod", "rp"), what="pod in the edge cache")
+        await eventually_async(lambda: cached("configmap", "rc"), what="configmap pushed with the pod")
         uid = created["metadata"]["uid"]
-        await until(lambda: cloud.ctl.edge and cloud.ctl.edge.acks.get("rt-1", uid), what="acked by the edge")
+        await eventually_async(
+            lambda: cloud.ctl.edge and cloud.ctl.edge.acks.get("rt-1", uid), what="acked by the edge"
+        )
         # the first renewal creates the Lease (paced with the others, so it may follow the ack)
-        await until(lambda: _renewed(client, ""), what="lease created by the cloud")
+        await eventually_async(lambda: _renewed(client, ""), what="lease created by the cloud")
         lease = await client.get(LEASES, "rt-1", namespace="kube-node-lease")
-        await until(lambda: _renewed(client, lease["spec"]["renewTime"]), what="lease renewed by the cloud")
+        await eventually_async(
+            lambda: _renewed(client, lease["spec"]["renewTime"]), what="lease renewed by the cloud"
+        )
         await client.patch(CONFIGMAPS, "rc", {"data": {"k": "2"}}, namespace="default")
-        await until(lambda: cached("configmap", "rc", lambda o: o["data"] == {"k": "2"}), what="update")
+        await eventually_async(
+            lambda: cached("configmap", "rc", lambda o: o["data"] == {"k": "2"}), what="update"
+        )
         await client.delete(PODS, "rp", namespace="default", grace_period=0)
-        await until(lambda: _absent(store, "rp"), what="pod delete reached the edge cache")
+        await eventually_async(lambda: _absent(store, "rp"), what="pod delete reached the edge cache")
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)
@@ -71,7 +78,7 @@ async def test_real_edge_runtime_with_the_cloud_controllers(cloudenv: CloudEnv, 
         n = await node()
         return TAINT_KEY in {t["key"] for t in (n or {}).get("spec", {}).get("taints") or []}
 
-    await until(tainted, within=30, what="disconnected taint after the edge stopped")
+    await eventually_async(tainted, within=30, what="disconnected taint after the edge stopped")
 
 
 async def _renewed(client: Any, before: str) -> bool:

@@ -21,8 +21,9 @@ from runtime.protocol import GROUP_META, OP_INSERT, SRC_EDGED, Message, new_mess
 from tests.cloud.test_controllers import pod
 from tests.cloud.test_devices import device, install_device_crds, model
 from tests.fixtures.apiserver import ApiServer
-from tests.fixtures.cloudctl import node_body, prepare_cluster, until
-from tests.fixtures.procs import KEDGE, Spawner, wait_for
+from tests.fixtures.cloudctl import node_body, prepare_cluster, spawn_cloud
+from tests.fixtures.procs import KEDGE, Spawner
+from tests.fixtures.wait import eventually_async
 
 
 async def test_cloud_run_process_serves_edges_and_status(
@@ -37,23 +38,7 @@ async def test_cloud_run_process_serves_edges_and_status(
         "metrics_address=127.0.0.1:0",
         "lease.renew_seconds=1",
     ]
-    proc, log = spawn(
-        [
-            *KEDGE,
-            "cloud",
-            "run",
-            "--kubeconfig",
-            str(apiserver.kubeconfig),
-            "--root",
-            str(root),
-            *[a for s in sets for a in ("--set", s)],
-        ],
-        "cloud",
-    )
-    addresses = root / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
-    data = wait_for(
-        lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 30, proc, log, what="hub address"
-    )
+    proc, _log, data = spawn_cloud(spawn, apiserver.kubeconfig, root, sets)
     ca = await PKIStore(kube).load_ca()
     assert ca is not None
     key = certs.new_key()
@@ -85,7 +70,9 @@ async def test_cloud_run_process_serves_edges_and_status(
         )
         assert resp.content["Err"] is None
         await kube.create(PODS, pod("pp", "proc-1"))
-        await until(lambda: any(m.resource == "default/pod/pp" for m in received), within=15, what="pod")
+        await eventually_async(
+            lambda: any(m.resource == "default/pod/pp" for m in received), within=15, what="pod"
+        )
         status = await asyncio.to_thread(_status, root)
         cloud: dict[str, Any] = status["cloud"]
         assert cloud["running"] is True and cloud["healthy"] is True, cloud
@@ -101,11 +88,15 @@ async def test_cloud_run_process_serves_edges_and_status(
         await install_device_crds(kube)
         await kube.create(DEVICEMODELS, model())
         await kube.create(DEVICES, device("proc-dev", "proc-1"))
-        await until(lambda: any(m.resource == "default/device/proc-dev" for m in received), 15, "device")
-        await until(lambda: _status_exists(kube, "proc-dev"), 15, "DeviceStatus")
+        await eventually_async(
+            lambda: any(m.resource == "default/device/proc-dev" for m in received), 15, "device"
+        )
+        await eventually_async(lambda: _status_exists(kube, "proc-dev"), 15, "DeviceStatus")
         await hub.send(new_message("bus", "user", "upload", "SYS/dis/upload_records", "{}"))
         metrics = f"http://{data['health']}/metrics"
-        await until(lambda: _metric(metrics, 'kedge_cloud_devices_total{event="uploads"} 1.0'), 15, "metric")
+        await eventually_async(
+            lambda: _metric(metrics, 'kedge_cloud_devices_total{event="uploads"} 1.0'), 15, "metric"
+        )
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)

@@ -12,7 +12,8 @@ from runtime.cloud.controllers.liveness import ANN_OWNER, CONDITION, TAINT_KEY
 from runtime.kube.resources import CONFIGMAPS, LEASES, NODES, OBJECTSYNCS, PODS
 from runtime.protocol import OP_INSERT, OP_PATCH
 from tests.cloud.test_controllers import pod
-from tests.fixtures.cloudctl import CloudEnv, Edge, until
+from tests.fixtures.cloudctl import CloudEnv, Edge
+from tests.fixtures.wait import eventually_async
 
 READY = {"type": "Ready", "status": "True", "reason": "EdgeReady", "message": "edge is posting ready status"}
 
@@ -44,15 +45,17 @@ async def test_disconnect_taints_keeps_lease_and_ready_then_reconnect_clears(clo
     await env.register(e)
     await ready(e)
     await client.create(PODS, pod("keep", "auto-1"))
-    await until(lambda: e.got(OP_INSERT, "pod"), what="pod at the edge")
+    await eventually_async(lambda: e.got(OP_INSERT, "pod"), what="pod at the edge")
 
     async def node() -> dict[str, Any]:
         return await client.get(NODES, "auto-1")
 
-    await until(lambda: _true(node, lambda n: cond(n, CONDITION) == "True"), what="EdgeConnected=True")
+    await eventually_async(
+        lambda: _true(node, lambda n: cond(n, CONDITION) == "True"), what="EdgeConnected=True"
+    )
     await e.stop()
     t0 = time.monotonic()
-    await until(
+    await eventually_async(
         lambda: _true(node, lambda n: TAINT_KEY in taints(n) and cond(n, CONDITION) == "False"),
         within=30,
         what="disconnected taint",
@@ -77,7 +80,7 @@ async def test_disconnect_taints_keeps_lease_and_ready_then_reconnect_clears(clo
     assert (await client.get(PODS, "keep", namespace="default"))["metadata"].get("deletionTimestamp") is None
     # reconnect: taint gone, EdgeConnected=True
     await env.edge("auto-1", cloud)
-    await until(
+    await eventually_async(
         lambda: _true(node, lambda n: TAINT_KEY not in taints(n) and cond(n, CONDITION) == "True"),
         what="taint removed on reconnect",
     )
@@ -98,8 +101,8 @@ async def test_cloud_restart_resyncs_only_changes_and_new_epoch_resends_all(clou
     edge_ctl = a.ctl.edge
     assert edge_ctl is not None
     want = 6  # node, 3 pods, c1, kube-root-ca.crt
-    await until(lambda: len(a.ctl.world.desired("rs-1")) == want, what="pods in the cloud's view")
-    await until(
+    await eventually_async(lambda: len(a.ctl.world.desired("rs-1")) == want, what="pods in the cloud's view")
+    await eventually_async(
         lambda: len(edge_ctl.acks.for_node("rs-1")) == want and a.hub.pending_acks() == 0,
         what="everything acked",
     )
@@ -111,14 +114,16 @@ async def test_cloud_restart_resyncs_only_changes_and_new_epoch_resends_all(clou
             acked.get(f"rs-1.{uid}") == entry.rv for uid, entry in edge_ctl.acks.for_node("rs-1").items()
         )
 
-    await until(persisted, what="ack state persisted")
+    await eventually_async(persisted, what="ack state persisted")
     await e.stop()
     await a.stop()
     label = {"metadata": {"labels": {"changed": "yes"}}}
     changed = await client.patch(PODS, "p2", label, namespace="default")
     b = await env.cloud("replica-b")
     e2 = await env.edge("rs-1", b, epoch="epoch-1")
-    await until(lambda: any(m.resource == "default/pod/p2" for m in e2.received), what="changed pod")
+    await eventually_async(
+        lambda: any(m.resource == "default/pod/p2" for m in e2.received), what="changed pod"
+    )
     await asyncio.sleep(1.0)  # anything else would have come by now
     pods = [m for m in e2.received if "/pod/" in m.resource]
     assert [(m.operation, m.resource, m.resourceversion) for m in pods] == [
@@ -128,9 +133,9 @@ async def test_cloud_restart_resyncs_only_changes_and_new_epoch_resends_all(clou
     assert others <= {("update", "null/node/rs-1")}, others  # the Node changed too (session owner b)
     # a new cache epoch (the edge's cache was rebuilt): everything again, as inserts
     await e2.stop()
-    await until(lambda: not b.hub.connected("rs-1"), what="edge gone")
+    await eventually_async(lambda: not b.hub.connected("rs-1"), what="edge gone")
     e3 = await env.edge("rs-1", b, epoch="epoch-2")
-    await until(lambda: len(e3.got(OP_INSERT)) >= want, what="full resend")
+    await eventually_async(lambda: len(e3.got(OP_INSERT)) >= want, what="full resend")
     await asyncio.sleep(0.5)
     assert sorted(m.resource for m in e3.got(OP_INSERT)) == sorted(
         c.resource for c in b.ctl.world.desired("rs-1").values()

@@ -26,8 +26,9 @@ from runtime.kube.errors import AlreadyExists, KubeNotFound, error_for_status
 from runtime.kube.resources import CRDS, DEVICEMODELS, DEVICES, DEVICESTATUSES, load_yaml
 from runtime.protocol import GROUP_RESOURCE, OP_DELETE, OP_INSERT, OP_UPDATE, Message, new_message
 from runtime.templates import templates_dir
-from tests.fixtures.cloudctl import CloudEnv, Edge, Replica, capture, until
+from tests.fixtures.cloudctl import CloudEnv, Edge, Replica, capture
 from tests.fixtures.cloudinit import kubectl
+from tests.fixtures.wait import eventually_async
 
 SAMPLES = Path(__file__).parent / "data" / "kubeedge-device-samples.yaml"
 
@@ -67,7 +68,7 @@ async def install_device_crds(client: KubeClient) -> None:
         except Exception:
             return False
 
-    await until(served, what="device CRDs served")
+    await eventually_async(served, what="device CRDs served")
 
 
 def start_controller(
@@ -91,7 +92,7 @@ async def devices(cloudenv: CloudEnv) -> AsyncIterator[Devices]:
     await install_device_crds(cloudenv.client)
     cloud = await cloudenv.cloud()
     ctl, task = start_controller(cloudenv, cloud)
-    await until(ctl.synced.is_set, what="device controller synced")
+    await eventually_async(ctl.synced.is_set, what="device controller synced")
     try:
         yield Devices(cloudenv, cloud, ctl, task)
     finally:
@@ -152,7 +153,7 @@ async def test_kubeedge_samples_reach_their_node_in_the_recorded_shapes(devices:
     e1 = await devices.edge("edge-node")
     other = await devices.edge("other-node")
     await devices.kubectl("apply", "-f", str(SAMPLES))
-    await until(lambda: of(e1, "device", OP_INSERT), what="device insert at edge-node")
+    await eventually_async(lambda: of(e1, "device", OP_INSERT), what="device insert at edge-node")
     dev = await devices.env.client.get(DEVICES, "temperature-instance", namespace="default")
     mdl = await devices.env.client.get(DEVICEMODELS, "temperature-model", namespace="default")
     (dm_ins,) = of(e1, "devicemodel", OP_INSERT)
@@ -188,9 +189,11 @@ async def test_kubeedge_samples_reach_their_node_in_the_recorded_shapes(devices:
     ]
     # acked like pods and persisted as ObjectSyncs of this controller
     uid = dev["metadata"]["uid"]
-    await until(lambda: devices.ctl.acks.get("edge-node", uid), what="device ack recorded")
+    await eventually_async(lambda: devices.ctl.acks.get("edge-node", uid), what="device ack recorded")
     # DeviceStatus: same name, owned by the Device, one twin per property
-    st = await until(lambda: _get_status("temperature-instance", devices), what="DeviceStatus created")
+    st = await eventually_async(
+        lambda: _get_status("temperature-instance", devices), what="DeviceStatus created"
+    )
     refs = st["metadata"]["ownerReferences"]
     assert refs == [
         {
@@ -216,10 +219,12 @@ async def test_moving_a_device_removes_it_from_the_old_node(devices: Devices) ->
     a, b = await devices.edge("move-a"), await devices.edge("move-b")
     await client.create(DEVICEMODELS, model())
     created = await client.create(DEVICES, device("mover", "move-a"))
-    await until(lambda: of(a, "device", OP_INSERT), what="device at move-a")
+    await eventually_async(lambda: of(a, "device", OP_INSERT), what="device at move-a")
     assert not of(b, "device")
     await client.patch(DEVICES, "mover", {"spec": {"nodeName": "move-b"}}, namespace="default")
-    await until(lambda: of(a, "device", OP_DELETE) and of(b, "device", OP_INSERT), what="device moved")
+    await eventually_async(
+        lambda: of(a, "device", OP_DELETE) and of(b, "device", OP_INSERT), what="device moved"
+    )
     (gone,) = of(a, "device", OP_DELETE)
     assert gone.content["metadata"]["uid"] == created["metadata"]["uid"]
     assert of(a, "devicemodel", OP_DELETE), "the model is no longer used on move-a"
@@ -231,7 +236,7 @@ async def test_moving_a_device_removes_it_from_the_old_node(devices: Devices) ->
         "patch", "devices.devices.kubeedge.io", "mover", "--type", "merge",
         "-p", json.dumps({"spec": {"properties": [{"name": "temperature", "desired": {"value": "25"}}]}}),
     )  # fmt: skip
-    await until(lambda: of(b, "device", OP_UPDATE), what="device update at move-b")
+    await eventually_async(lambda: of(b, "device", OP_UPDATE), what="device update at move-b")
     assert of(b, "device", OP_UPDATE)[-1].content["spec"]["properties"][0]["desired"]["value"] == "25"
     assert not of(a, "device", OP_UPDATE)
 
@@ -243,7 +248,7 @@ async def test_reports_land_in_devicestatus_and_a_node_cannot_write_another_node
     own, intruder = await devices.edge("rep-1"), await devices.edge("rep-2")
     await client.create(DEVICEMODELS, model())
     await client.create(DEVICES, device("sensor", "rep-1"))
-    await until(lambda: _get_status("sensor", devices), what="DeviceStatus created")
+    await eventually_async(lambda: _get_status("sensor", devices), what="DeviceStatus created")
     # the bound node reports: actual → reported, expected → observedDesired, unknown property ignored
     props = {
         "temperature": {
@@ -259,7 +264,7 @@ async def test_reports_land_in_devicestatus_and_a_node_cannot_write_another_node
         twins = (await devices.status("sensor")).get("status", {}).get("twins") or []
         return twins if twins and "reported" in twins[0] else None
 
-    twins = await until(reported, what="reported value in DeviceStatus (kubectl)")
+    twins = await eventually_async(reported, what="reported value in DeviceStatus (kubectl)")
     assert twins == [
         {
             "propertyName": "temperature",
@@ -268,10 +273,10 @@ async def test_reports_land_in_devicestatus_and_a_node_cannot_write_another_node
         }
     ]
     await own.hub.send(state_report("sensor", "online", lastOnlineTime="2026-12-07T11:00:00Z"))
-    await until(lambda: _state(devices, "sensor", "online"), what="state online")
+    await eventually_async(lambda: _state(devices, "sensor", "online"), what="state online")
     assert (await devices.status("sensor"))["status"]["lastOnlineTime"] == "2026-12-07T11:00:00Z"
     await own.hub.send(state_report("sensor", "offline"))
-    await until(lambda: _state(devices, "sensor", "offline"), what="state offline")
+    await eventually_async(lambda: _state(devices, "sensor", "offline"), what="state offline")
     assert (await devices.status("sensor"))["status"][
         "lastOnlineTime"
     ] == "2026-12-07T11:00:00Z"  # only online/ok
@@ -279,14 +284,14 @@ async def test_reports_land_in_devicestatus_and_a_node_cannot_write_another_node
     before = devices.ctl.counters["reportsRefused"]
     await intruder.hub.send(twin_report("sensor", {"temperature": actual("99")}))
     await intruder.hub.send(state_report("sensor", "unhealthy"))
-    await until(lambda: devices.ctl.counters["reportsRefused"] == before + 2, what="both refused")
+    await eventually_async(lambda: devices.ctl.counters["reportsRefused"] == before + 2, what="both refused")
     await own.hub.send(twin_report("sensor", {"temperature": actual("22", ts=1795858436000)}))
-    await until(lambda: _reported_is(devices, "sensor", "22"), what="own report after refusal")
+    await eventually_async(lambda: _reported_is(devices, "sensor", "22"), what="own report after refusal")
     final = (await devices.status("sensor"))["status"]
     assert final["state"] == "offline" and final["twins"][0]["reported"]["value"] == "22"
     # uploads are counted
     await own.hub.send(new_message("bus", "user", "upload", "SYS/dis/upload_records", "{}"))
-    await until(lambda: devices.ctl.counters["uploads"] == 1, what="upload counted")
+    await eventually_async(lambda: devices.ctl.counters["uploads"] == 1, what="upload counted")
 
 
 async def test_devicestatus_follows_the_device_and_merge_patches_keep_cloudcores_shape(
@@ -296,7 +301,7 @@ async def test_devicestatus_follows_the_device_and_merge_patches_keep_cloudcores
     await devices.edge("life-1")
     await client.create(DEVICEMODELS, model())
     first = await client.create(DEVICES, device("life", "life-1"))
-    st = await until(lambda: _get_status("life", devices), what="DeviceStatus created")
+    st = await eventually_async(lambda: _get_status("life", devices), what="DeviceStatus created")
     assert st["metadata"]["ownerReferences"][0]["uid"] == first["metadata"]["uid"]
     # cloudcore writes .status with a merge patch on the main resource: it must stick (no subresource)
     await devices.kubectl(
@@ -305,10 +310,10 @@ async def test_devicestatus_follows_the_device_and_merge_patches_keep_cloudcores
     )  # fmt: skip
     assert (await devices.status("life"))["status"]["state"] == "ok"
     await client.delete(DEVICES, "life", namespace="default")
-    await until(lambda: _gone(devices, "life"), what="DeviceStatus removed with the Device")
+    await eventually_async(lambda: _gone(devices, "life"), what="DeviceStatus removed with the Device")
     # recreated under the same name: a new DeviceStatus owned by the new Device
     second = await client.create(DEVICES, device("life", "life-1"))
-    st2 = await until(lambda: _get_status("life", devices), what="new DeviceStatus")
+    st2 = await eventually_async(lambda: _get_status("life", devices), what="new DeviceStatus")
     assert st2["metadata"]["ownerReferences"][0]["uid"] == second["metadata"]["uid"]
 
 
@@ -331,11 +336,11 @@ async def test_reconnect_and_restart_send_only_what_changed(devices: Devices) ->
     await client.create(DEVICEMODELS, model())
     await client.create(DEVICES, device("keep", "rs-1"))
     gone = await client.create(DEVICES, device("gone", "rs-1"))
-    await until(lambda: len(of(edge, "device", OP_INSERT)) == 2, what="two devices")
+    await eventually_async(lambda: len(of(edge, "device", OP_INSERT)) == 2, what="two devices")
     for d in ("keep", "gone"):
         uid = (await client.get(DEVICES, d, namespace="default"))["metadata"]["uid"]
-        await until(functools.partial(devices.ctl.acks.get, "rs-1", uid), what="acks")
-    await until(
+        await eventually_async(functools.partial(devices.ctl.acks.get, "rs-1", uid), what="acks")
+    await eventually_async(
         lambda: devices.ctl.store is not None and devices.ctl.store.backlog == 0, what="acks persisted"
     )
     await edge.stop()
@@ -346,9 +351,11 @@ async def test_reconnect_and_restart_send_only_what_changed(devices: Devices) ->
     await client.delete(DEVICES, "gone", namespace="default")
     ctl, task = start_controller(env, devices.cloud)
     devices.ctl, devices.task = ctl, task
-    await until(ctl.synced.is_set, what="restarted controller synced")
+    await eventually_async(ctl.synced.is_set, what="restarted controller synced")
     back = await devices.edge("rs-1")
-    await until(lambda: of(back, "device", OP_DELETE), what="delete of the device removed while away")
+    await eventually_async(
+        lambda: of(back, "device", OP_DELETE), what="delete of the device removed while away"
+    )
     await asyncio.sleep(1.0)
     assert [m.content["metadata"]["uid"] for m in of(back, "device", OP_DELETE)] == [gone["metadata"]["uid"]]
     assert not of(back, "device", OP_INSERT), "unchanged devices are not sent again"
@@ -364,12 +371,12 @@ async def test_an_unacked_device_is_resent_after_reconnect_and_never_deleted_by_
     silent = await env.edge("unacked-1", devices.cloud, auto_ack=False)
     await client.create(DEVICEMODELS, model())
     created = await client.create(DEVICES, device("pending", "unacked-1"))
-    await until(lambda: of(silent, "device", OP_INSERT), what="device insert (not acked)")
+    await eventually_async(lambda: of(silent, "device", OP_INSERT), what="device insert (not acked)")
     assert devices.cloud.hub.pending_acks("unacked-1") == 2  # the device and its model
     await silent.stop()
     back = await devices.edge("unacked-1")
-    await until(lambda: of(back, "device", OP_INSERT), what="device re-sent after reconnect")
-    await until(lambda: devices.cloud.hub.pending_acks("unacked-1") == 0, what="acked")
+    await eventually_async(lambda: of(back, "device", OP_INSERT), what="device re-sent after reconnect")
+    await eventually_async(lambda: devices.cloud.hub.pending_acks("unacked-1") == 0, what="acked")
     assert not [m for m in back.received if m.operation == OP_DELETE], [m.resource for m in back.received]
     assert devices.ctl.acks.get("unacked-1", created["metadata"]["uid"])
 
@@ -395,7 +402,7 @@ async def test_a_kubeedge_peer_gets_its_devices_and_its_edgecore_acks_count(devi
         proxy=None,
         ping_interval=None,
     ) as ws:
-        await until(lambda: devices.cloud.hub.connected(node), what="session")
+        await eventually_async(lambda: devices.cloud.hub.connected(node), what="session")
         await ws.send(json.dumps(next(f["msg"] for f in frames if f["seq"] == 2)))  # membership/detail get
         await client.create(DEVICEMODELS, model())
         created = await client.create(DEVICES, device("ke-dev", node))
@@ -412,14 +419,16 @@ async def test_a_kubeedge_peer_gets_its_devices_and_its_edgecore_acks_count(devi
 
         await asyncio.wait_for(read_until_device(), 10)
         uid = created["metadata"]["uid"]
-        await until(lambda: devices.ctl.acks.get(node, uid), what="edgecore-style ack recorded")
+        await eventually_async(lambda: devices.ctl.acks.get(node, uid), what="edgecore-style ack recorded")
         (members,) = [m.content for m in got if m.resource == "membership"]
         assert set(members) == set(next(f["msg"]["content"] for f in frames if f["seq"] == 91))
         assert members["added_devices"] == [{"id": "default/ke-dev", "name": "ke-dev"}]
         assert not [m for m in got if m.operation == "response"], "membership/detail is not answered"
-        await until(lambda: _get_status("ke-dev", devices), what="DeviceStatus")
+        await eventually_async(lambda: _get_status("ke-dev", devices), what="DeviceStatus")
         await ws.send(encode(twin_report("ke-dev", {"temperature": actual("19")})))
-        await until(lambda: _reported_is(devices, "ke-dev", "19"), what="edgecore's report in DeviceStatus")
+        await eventually_async(
+            lambda: _reported_is(devices, "ke-dev", "19"), what="edgecore's report in DeviceStatus"
+        )
 
 
 async def test_a_cloud_starting_with_many_devices_bounds_its_devicestatus_calls(cloudenv: CloudEnv) -> None:
@@ -445,7 +454,9 @@ async def test_a_cloud_starting_with_many_devices_bounds_its_devicestatus_calls(
     own.request = counted  # type: ignore[method-assign]
     ctl, task = start_controller(cloudenv, cloud, own)
     try:
-        await until(lambda: ctl.counters["statusCreated"] == 40, within=30, what="40 DeviceStatus objects")
+        await eventually_async(
+            lambda: ctl.counters["statusCreated"] == 40, within=30, what="40 DeviceStatus objects"
+        )
         assert 1 < flight["max"] <= 16 + 3, flight  # + the two watches' lists and the ack-state load
     finally:
         task.cancel()
@@ -499,13 +510,13 @@ async def test_the_controller_uses_exactly_the_verbs_rbac_grants(cloudenv: Cloud
     own.watch_stream = watch_stream  # type: ignore[method-assign]
     ctl, task = start_controller(cloudenv, cloud, own)
     try:
-        await until(ctl.synced.is_set, what="synced")
+        await eventually_async(ctl.synced.is_set, what="synced")
         edge = await cloudenv.edge("rbac-1", cloud)
         await cloudenv.client.create(DEVICEMODELS, model())
         await cloudenv.client.create(DEVICES, device("rbac-dev", "rbac-1"))
-        await until(lambda: ctl.statuses.known, what="DeviceStatus created")
+        await eventually_async(lambda: ctl.statuses.known, what="DeviceStatus created")
         await edge.hub.send(twin_report("rbac-dev", {"temperature": actual("5")}))
-        await until(lambda: ctl.counters["statusWrites"] >= 1, what="status written")
+        await eventually_async(lambda: ctl.counters["statusWrites"] >= 1, what="status written")
         await cloudenv.client.delete(DEVICES, "rbac-dev", namespace="default")
 
         async def gone() -> bool:
@@ -515,7 +526,7 @@ async def test_the_controller_uses_exactly_the_verbs_rbac_grants(cloudenv: Cloud
             except KubeNotFound:
                 return True
 
-        await until(gone, what="DeviceStatus removed")
+        await eventually_async(gone, what="DeviceStatus removed")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -557,14 +568,16 @@ async def test_without_permission_for_devices_the_controller_waits_and_recovers(
     own.request = request  # type: ignore[method-assign]
     ctl, task = start_controller(cloudenv, cloud, own)
     try:
-        await until(lambda: refused["n"] >= 2, what="device lists refused")
+        await eventually_async(lambda: refused["n"] >= 2, what="device lists refused")
         await asyncio.sleep(0.5)
         assert not task.done() and not ctl.synced.is_set()
         assert refused["n"] <= 6, "retries back off"
         refused["allow"] = True
         edge = await cloudenv.edge("perm-1", cloud)
         await cloudenv.client.create(DEVICES, device("perm-dev", "perm-1"))
-        await until(lambda: of(edge, "device", OP_INSERT), within=15, what="device served once allowed")
+        await eventually_async(
+            lambda: of(edge, "device", OP_INSERT), within=15, what="device served once allowed"
+        )
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

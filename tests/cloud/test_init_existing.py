@@ -5,7 +5,6 @@ Real subprocesses, the embedded API server, kubectl."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from runtime.kube.client import make_client
 from tests.fixtures.apiserver import ApiServer, _external, start_apiserver
 from tests.fixtures.cloudinit import kedge, kubectl, run_ok
 from tests.fixtures.procs import stop
+from tests.fixtures.wait import eventually
 
 NO_WAIT = ["--no-wait", "--no-token"]
 DEVICES = "customresourcedefinition.apiextensions.k8s.io/devices.devices.kubeedge.io"
@@ -51,18 +51,16 @@ def _managers(kc: Path, crd: str) -> set[str]:
     return {m["manager"] for m in obj["metadata"].get("managedFields") or []}
 
 
+def _names(kc: Path, *what: str) -> str:
+    return kubectl(kc, "get", *what, "-o", "name", "--ignore-not-found").strip()
+
+
 def _wait_for(kc: Path, *what: str) -> None:
-    deadline = time.monotonic() + 60
-    while not kubectl(kc, "get", *what, "-o", "name", "--ignore-not-found").strip():
-        assert time.monotonic() < deadline, f"no {' '.join(what)}"
-        time.sleep(0.2)
+    eventually(lambda: _names(kc, *what), 60, " ".join(what))
 
 
 def _wait_gone(kc: Path, *what: str) -> None:
-    deadline = time.monotonic() + 60
-    while kubectl(kc, "get", *what, "-o", "name", "--ignore-not-found").strip():
-        assert time.monotonic() < deadline, f"{' '.join(what)} still there"
-        time.sleep(0.2)
+    eventually(lambda: not _names(kc, *what), 60, f"{' '.join(what)} gone")
 
 
 def test_a_failed_init_is_reported_by_object_and_the_next_run_converges(

@@ -21,8 +21,9 @@ import docker
 from runtime.edge.run import EdgeRuntime
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import NODES, PODS
-from tests.fixtures.cloudctl import CloudEnv, until
+from tests.fixtures.cloudctl import CloudEnv
 from tests.fixtures.edge import make_edge_root
+from tests.fixtures.wait import eventually_async
 
 NS = "default"
 
@@ -47,7 +48,7 @@ async def test_pods_deleted_at_every_point_of_the_join_are_gone(
     async def create_and_delete(name: str, before_delete: Any = None) -> None:
         await client.create(PODS, pod(name, node, busybox_image))
         if before_delete is not None:
-            await until(before_delete, within=60, what=f"{name}: the point of the join")
+            await eventually_async(before_delete, within=60, what=f"{name}: the point of the join")
         await client.delete(PODS, name, namespace=NS, grace_period=1)  # Terminating: the edge finishes it
         deleted.append(name)
 
@@ -72,9 +73,11 @@ async def test_pods_deleted_at_every_point_of_the_join_are_gone(
 
     task = asyncio.create_task(rt.run(stop))
     try:
-        await until(registered, within=30, what=f"{node} registered")
+        await eventually_async(registered, within=30, what=f"{node} registered")
         await create_and_delete("at-register")  # (1) not Ready yet, nothing cached
-        await until(lambda: rt.node is not None and rt.node.ready_in_cloud, within=30, what="edge Ready")
+        await eventually_async(
+            lambda: rt.node is not None and rt.node.ready_in_cloud, within=30, what="edge Ready"
+        )
         await create_and_delete("at-ready")  # (2) the pod manager starts with these first pods
         await create_and_delete("before-status", lambda: no_status_yet("before-status"))  # (3)
         await create_and_delete("running", lambda: _is(phase("running"), "Running"))  # (4)
@@ -83,7 +86,9 @@ async def test_pods_deleted_at_every_point_of_the_join_are_gone(
             left = [p["metadata"]["name"] for p in (await client.list(PODS, namespace=NS)).items]
             return not set(deleted) & set(left)
 
-        await until(all_gone, within=90, what=f"pods {deleted} gone from the API (none stuck Terminating)")
+        await eventually_async(
+            all_gone, within=90, what=f"pods {deleted} gone from the API (none stuck Terminating)"
+        )
         left = docker_client.containers.list(all=True, filters={"label": f"io.kedge.node={node}"})
         assert not left, [c.name for c in left]
     finally:

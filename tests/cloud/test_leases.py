@@ -24,8 +24,9 @@ from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound, Unauthorized
 from runtime.kube.leanhttp import LeanHTTP
 from runtime.kube.resources import LEASES, NODES
-from tests.fixtures.cloudctl import CloudEnv, until
+from tests.fixtures.cloudctl import CloudEnv
 from tests.fixtures.cloudinit import ensure_namespace
+from tests.fixtures.wait import eventually_async
 
 
 async def test_lease_http_patches_through_the_kubeconfig(kube: KubeClient) -> None:
@@ -106,8 +107,10 @@ async def test_first_connect_writes_the_node_once(cloudenv: CloudEnv) -> None:
     cloud = await cloudenv.cloud()
     e = await cloudenv.edge("once-1", cloud)
     await cloudenv.register(e)
-    await until(lambda: "once-1" in cloud.ctl.world.nodes and cloud.ctl.liveness.lease_writes, what="lease")
-    await until(lambda: not cloud.ctl.liveness.nodes["once-1"].mark_pending, what="marks settled")
+    await eventually_async(
+        lambda: "once-1" in cloud.ctl.world.nodes and cloud.ctl.liveness.lease_writes, what="lease"
+    )
+    await eventually_async(lambda: not cloud.ctl.liveness.nodes["once-1"].mark_pending, what="marks settled")
     node = await cloudenv.client.get(NODES, "once-1")
     assert node["metadata"]["annotations"][ANN_OWNER] == cloud.ctl.identity
     cond = next(c for c in node["status"]["conditions"] if c["type"] == CONDITION)

@@ -15,7 +15,8 @@ from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import LEASES, NODES
 from tests.cloud.test_controllers_sync import READY, cond, ready
-from tests.fixtures.cloudctl import CloudEnv, until
+from tests.fixtures.cloudctl import CloudEnv
+from tests.fixtures.wait import eventually_async
 
 
 def _node(name: str, rv: str, status: str, reason: str) -> dict[str, Any]:
@@ -71,12 +72,14 @@ async def test_new_sessions_wait_while_renewals_lag(cloudenv: CloudEnv) -> None:
     lag = [60.0]
     cloud.ctl.admission.lag = lambda: lag[0]
     await env.edge("gate-1", cloud, wait=False)
-    await until(lambda: cloud.ctl.admission.waiting == 1, what="session held at the gate")
+    await eventually_async(lambda: cloud.ctl.admission.waiting == 1, what="session held at the gate")
     await asyncio.sleep(1.0)
     assert not cloud.hub.connected("gate-1")
     assert cloud.ctl.status()["counters"]["admissionsWaiting"] == 1
     lag[0] = 0.0
-    await until(lambda: cloud.hub.connected("gate-1"), what="session admitted once renewals caught up")
+    await eventually_async(
+        lambda: cloud.hub.connected("gate-1"), what="session admitted once renewals caught up"
+    )
     assert cloud.ctl.status()["counters"]["admissionsDelayed"] == 1
 
 
@@ -106,8 +109,12 @@ async def test_lifecycle_unknown_ready_gets_the_last_reported_ready_back(clouden
     seen: list[dict[str, Any]] = []
     poll = asyncio.create_task(watch_ready(client, "unk-1", seen))
     try:
-        await until(lambda: cloud.ctl.ready.restored >= 1, within=20 + 4 * env.cp.node_grace, what="restored")
-        await until(lambda: bool(seen) and brief(seen[-1]) == "True/EdgeReady", what="Ready=True as reported")
+        await eventually_async(
+            lambda: cloud.ctl.ready.restored >= 1, within=20 + 4 * env.cp.node_grace, what="restored"
+        )
+        await eventually_async(
+            lambda: bool(seen) and brief(seen[-1]) == "True/EdgeReady", what="Ready=True as reported"
+        )
     finally:
         poll.cancel()
     assert "Unknown/NodeStatusUnknown" in [brief(c) for c in seen], seen
@@ -141,13 +148,13 @@ async def test_lease_carries_the_last_ready_only_when_the_report_changes(clouden
             return False
         return ready_from_text((lease["metadata"].get("annotations") or {}).get(ANN_LAST_READY)) == want
 
-    await until(lambda: carries(READY), what="the reported Ready on the Lease")
+    await eventually_async(lambda: carries(READY), what="the reported Ready on the Lease")
     notes, writes = leases.notes, leases.writes
-    await until(lambda: leases.writes >= writes + 4, what="four more renewals")
+    await eventually_async(lambda: leases.writes >= writes + 4, what="four more renewals")
     assert leases.notes == notes  # unchanged report: plain renewals
     changed = {"type": "Ready", "status": "False", "reason": "EdgeNotReady", "message": "runtime down"}
     await ready(e, **changed)
-    await until(lambda: carries(changed), what="the changed report on the Lease")
+    await eventually_async(lambda: carries(changed), what="the changed report on the Lease")
     assert leases.notes == notes + 1
 
 
@@ -160,9 +167,13 @@ async def test_restarted_cloud_puts_back_the_ready_reported_before_it_started(cl
     e = await env.edge("rst-1", old, epoch="ep-1")
     await env.register(e)
     await ready(e)
-    await until(lambda: brief(old.ctl.world.last_ready.get("rst-1") or {"status": ""}) == "True/EdgeReady")
+    await eventually_async(
+        lambda: brief(old.ctl.world.last_ready.get("rst-1") or {"status": ""}) == "True/EdgeReady"
+    )
     writes = old.ctl.liveness.lease_writes
-    await until(lambda: old.ctl.liveness.lease_writes >= writes + 2, what="renewals after the report")
+    await eventually_async(
+        lambda: old.ctl.liveness.lease_writes >= writes + 2, what="renewals after the report"
+    )
     await old.stop()
     await e.stop()
 
@@ -171,14 +182,18 @@ async def test_restarted_cloud_puts_back_the_ready_reported_before_it_started(cl
         c = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
         return brief(c) == "Unknown/NodeStatusUnknown"
 
-    await until(unknown, within=20 + 4 * env.cp.node_grace, what="Ready=Unknown while no cloud renews")
+    await eventually_async(
+        unknown, within=20 + 4 * env.cp.node_grace, what="Ready=Unknown while no cloud renews"
+    )
     new = await env.cloud("a")
     assert "rst-1" in new.ctl.world.ready_unknown and "rst-1" not in new.ctl.world.last_ready
     seen: list[dict[str, Any]] = []
     poll = asyncio.create_task(watch_ready(client, "rst-1", seen))
     try:
         await env.edge("rst-1", new, epoch="ep-1")  # the edge back, nothing re-sent
-        await until(lambda: bool(seen) and brief(seen[-1]) == "True/EdgeReady", what="Ready as last reported")
+        await eventually_async(
+            lambda: bool(seen) and brief(seen[-1]) == "True/EdgeReady", what="Ready as last reported"
+        )
     finally:
         poll.cancel()
     assert {k: seen[-1].get(k) for k in READY} == READY

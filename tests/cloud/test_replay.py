@@ -18,7 +18,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from runtime.kube.resources import CONFIGMAPS, LEASES, NODES, PODS
 from runtime.protocol import ACK_CONTENT, OP_RESPONSE, Message, ack, decode, encode, keepalive
-from tests.fixtures.cloudctl import PROJECT, CloudEnv, Replica, capture, until
+from tests.fixtures.cloudctl import PROJECT, CloudEnv, Replica, capture
+from tests.fixtures.wait import eventually_async
 
 NODE = "ke-edge-1"
 
@@ -63,7 +64,7 @@ class Peer:
             ping_interval=None,
         )
         self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._keepalive())]
-        await until(lambda: self.cloud.hub.connected(NODE), what="session")
+        await eventually_async(lambda: self.cloud.hub.connected(NODE), what="session")
         (info,) = self.cloud.hub.sessions()
         assert info.peer_kind == "kubeedge"
 
@@ -96,7 +97,7 @@ class Peer:
         assert self.ws is not None
         await self.ws.send(json.dumps(frame))
         mid = frame["header"]["msg_id"]
-        return await until(lambda: self.responses.get(mid), what=f"response to {frame['route']}")
+        return await eventually_async(lambda: self.responses.get(mid), what=f"response to {frame['route']}")
 
 
 def form(content: Any) -> str:
@@ -107,15 +108,9 @@ def form(content: Any) -> str:
     return "bare" if isinstance(content, dict) else type(content).__name__
 
 
-async def test_every_recorded_request_is_answered_as_recorded(cloudenv: CloudEnv) -> None:
-    env, client = cloudenv, cloudenv.client
-    frames = capture()
-    by_parent = {
-        f["msg"]["header"].get("parent_msg_id"): f["msg"]
-        for f in frames
-        if f["dir"] == "cloud->edge" and f["msg"]["header"].get("parent_msg_id")
-    }
-    rec_uid = {  # the recorded cluster's UIDs
+def recorded_uids(frames: list[dict[str, Any]], by_parent: dict[str, Any]) -> dict[str, str]:
+    """The recorded cluster's UIDs of the Node, the Lease and each pod pushed down."""
+    rec_uid = {
         "node": by_parent[frames[5]["msg"]["header"]["msg_id"]]["content"]["Object"]["metadata"]["uid"],
         "lease": by_parent[frames[21]["msg"]["header"]["msg_id"]]["content"]["Object"]["metadata"]["uid"],
     }
@@ -127,6 +122,34 @@ async def test_every_recorded_request_is_answered_as_recorded(cloudenv: CloudEnv
             and f["msg"]["route"]["resource"].startswith("default/pod/")
         ):
             rec_uid["pod/" + c["metadata"]["name"]] = c["metadata"]["uid"]
+    return rec_uid
+
+
+def assert_answered_as_recorded(got: Message, want: dict[str, Any], where: str) -> None:
+    """Same route, same form (string, bare, wrapped), same keys; a wrapped error with the same code."""
+    assert {k: v for k, v in want["route"].items()} == got.to_dict()["route"], where
+    assert form(got.content) == form(want["content"]), (where, got.content)
+    if isinstance(want["content"], dict):
+        assert set(got.content) == set(want["content"]), where
+    if form(want["content"]) == "wrapped":
+        assert (got.content["Err"] is None) == (want["content"]["Err"] is None), (where, got.content)
+        assert (got.content["Object"] is None) == (want["content"]["Object"] is None), where
+        if want["content"]["Err"] is not None:
+            w, g = want["content"]["Err"]["ErrStatus"], got.content["Err"]["ErrStatus"]
+            assert (g["code"], g["reason"]) == (w["code"], w["reason"]), where
+    else:
+        assert got.content == want["content"] if isinstance(want["content"], str) else True, where
+
+
+async def test_every_recorded_request_is_answered_as_recorded(cloudenv: CloudEnv) -> None:
+    env, client = cloudenv, cloudenv.client
+    frames = capture()
+    by_parent = {
+        f["msg"]["header"].get("parent_msg_id"): f["msg"]
+        for f in frames
+        if f["dir"] == "cloud->edge" and f["msg"]["header"].get("parent_msg_id")
+    }
+    rec_uid = recorded_uids(frames, by_parent)
     await client.create(
         CONFIGMAPS, {"metadata": {"name": "demo-cm", "namespace": "default"}, "data": {"greeting": "hello"}}
     )
@@ -143,7 +166,7 @@ async def test_every_recorded_request_is_answered_as_recorded(cloudenv: CloudEnv
                 continue
             if not m["route"]:  # edgecore's empty goodbye frame: it stopped; replay the restart
                 await peer.close()
-                await until(lambda: not cloud.hub.connected(NODE), what="session gone")
+                await eventually_async(lambda: not cloud.hub.connected(NODE), what="session gone")
                 peer = Peer(cloud, env, all_pushed)
                 await peer.open()
                 continue
@@ -163,18 +186,7 @@ async def test_every_recorded_request_is_answered_as_recorded(cloudenv: CloudEnv
             got = await peer.request(json.loads(text))
             want = by_parent[m["header"]["msg_id"]]
             where = f"seq {f['seq']} {m['route']['operation']} {m['route']['resource']}"
-            assert {k: v for k, v in want["route"].items()} == got.to_dict()["route"], where
-            assert form(got.content) == form(want["content"]), (where, got.content)
-            if isinstance(want["content"], dict):
-                assert set(got.content) == set(want["content"]), where
-            if form(want["content"]) == "wrapped":
-                assert (got.content["Err"] is None) == (want["content"]["Err"] is None), (where, got.content)
-                assert (got.content["Object"] is None) == (want["content"]["Object"] is None), where
-                if want["content"]["Err"] is not None:
-                    w, g = want["content"]["Err"]["ErrStatus"], got.content["Err"]["ErrStatus"]
-                    assert (g["code"], g["reason"]) == (w["code"], w["reason"]), where
-            else:
-                assert got.content == want["content"] if isinstance(want["content"], str) else True, where
+            assert_answered_as_recorded(got, want, where)
             checked.append(where)
             if m["route"]["resource"] == f"null/node/{NODE}" and "pod/demo-plain" not in actual:
                 # the recorded pods are created once the Node exists (PodGC deletes pods of unknown nodes)
@@ -185,7 +197,9 @@ async def test_every_recorded_request_is_answered_as_recorded(cloudenv: CloudEnv
         assert ("insert", "default/pod/demo-cm-pod") in pushed
         assert ("insert", "default/configmap/demo-cm") in pushed
         gone = ("delete", "default/pod/demo-plain")
-        await until(lambda: gone in {(p.operation, p.resource) for p in all_pushed}, what="delete pushed")
+        await eventually_async(
+            lambda: gone in {(p.operation, p.resource) for p in all_pushed}, what="delete pushed"
+        )
     finally:
         await peer.close()
     requests = [f for f in frames if f["dir"] == "edge->cloud" and f["msg"]["route"].get("group") == "meta"]

@@ -9,7 +9,8 @@ from typing import Any
 from runtime.cloud.controllers.liveness import ANN_OWNER, TAINT_KEY
 from runtime.cloud.controllers.replicas import LABEL
 from runtime.kube.resources import LEASES, NODES
-from tests.fixtures.cloudctl import CloudEnv, until
+from tests.fixtures.cloudctl import CloudEnv
+from tests.fixtures.wait import eventually_async
 
 
 async def test_two_replicas_one_killed_the_other_takes_over_its_edges(cloudenv: CloudEnv) -> None:
@@ -21,8 +22,10 @@ async def test_two_replicas_one_killed_the_other_takes_over_its_edges(cloudenv: 
         found = await client.list(LEASES, namespace="kubeedge", labels={LABEL: "true"})
         return {i["spec"]["holderIdentity"] for i in found.items}
 
-    await until(lambda: _eq(replica_leases, {"rep-a", "rep-b"}), what="both replica leases")
-    await until(lambda: a.ctl.replicas.live == ["rep-a", "rep-b"] == b.ctl.replicas.live, what="live sets")
+    await eventually_async(lambda: _eq(replica_leases, {"rep-a", "rep-b"}), what="both replica leases")
+    await eventually_async(
+        lambda: a.ctl.replicas.live == ["rep-a", "rep-b"] == b.ctl.replicas.live, what="live sets"
+    )
     assert a.ctl.replicas.is_leader() and not b.ctl.replicas.is_leader()
     e = await env.edge("tk-1", a)
     await env.register(e)
@@ -30,18 +33,18 @@ async def test_two_replicas_one_killed_the_other_takes_over_its_edges(cloudenv: 
     async def node() -> dict[str, Any]:
         return await client.get(NODES, "tk-1")
 
-    await until(
+    await eventually_async(
         lambda: _pred(node, lambda n: n["metadata"]["annotations"].get(ANN_OWNER) == "rep-a"),
         what="rep-a owns tk-1",
     )
     await a.stop()  # killed: its Lease stays behind and expires
-    await until(
+    await eventually_async(
         lambda: _pred(node, lambda n: n["metadata"]["annotations"].get(ANN_OWNER) == "rep-b"),
         within=30,
         what="rep-b took over tk-1",
     )
     assert "rep-a" in b.ctl.replicas.taken_over and b.ctl.replicas.is_leader()
-    await until(
+    await eventually_async(
         lambda: _pred(node, lambda n: TAINT_KEY in {t["key"] for t in n["spec"].get("taints") or []}),
         what="tk-1 marked disconnected by rep-b",
     )

@@ -4,9 +4,7 @@ real cluster given KEDGE_TEST_KUBECONFIG): service accounts and root CA, namespa
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -15,23 +13,9 @@ from runtime.kube.client import KubeClient
 from runtime.kube.errors import Forbidden, KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, EVENTS, NAMESPACES, NODES, PODS, SERVICEACCOUNTS
 from tests.fixtures.controlplane import ControlPlane, LeaseRenewer
+from tests.fixtures.wait import eventually_async
 
 T = TypeVar("T")
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 10.0, what: str = "") -> T:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while True:
-        try:
-            got = await check()
-            if got:
-                return got
-        except Exception as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}: last error {last!r}")
-        await asyncio.sleep(0.05)
 
 
 def unique(prefix: str) -> str:
@@ -58,16 +42,16 @@ async def test_every_namespace_gets_default_sa_and_root_ca(controlplane: Control
         async def root_ca(ns: str = each) -> dict[str, Any]:
             return await client.get(CONFIGMAPS, "kube-root-ca.crt", namespace=ns)
 
-        await eventually(account, what=f"{each}/default")
-        cm = await eventually(root_ca, what=f"{each}/kube-root-ca.crt")
+        await eventually_async(account, what=f"{each}/default")
+        cm = await eventually_async(root_ca, what=f"{each}/kube-root-ca.crt")
         assert cm["data"]["ca.crt"] == ca
 
     ns = await new_namespace(client)
-    await eventually(lambda: client.get(CONFIGMAPS, "kube-root-ca.crt", namespace=ns))
+    await eventually_async(lambda: client.get(CONFIGMAPS, "kube-root-ca.crt", namespace=ns))
     await client.delete(CONFIGMAPS, "kube-root-ca.crt", namespace=ns)
     await client.delete(SERVICEACCOUNTS, "default", namespace=ns)
-    await eventually(lambda: client.get(SERVICEACCOUNTS, "default", namespace=ns), what="recreated SA")
-    back = await eventually(lambda: client.get(CONFIGMAPS, "kube-root-ca.crt", namespace=ns))
+    await eventually_async(lambda: client.get(SERVICEACCOUNTS, "default", namespace=ns), what="recreated SA")
+    back = await eventually_async(lambda: client.get(CONFIGMAPS, "kube-root-ca.crt", namespace=ns))
     assert back["data"]["ca.crt"] == ca
     await client.patch(CONFIGMAPS, "kube-root-ca.crt", {"data": {"ca.crt": "tampered"}}, namespace=ns)
 
@@ -75,7 +59,7 @@ async def test_every_namespace_gets_default_sa_and_root_ca(controlplane: Control
         cm = await client.get(CONFIGMAPS, "kube-root-ca.crt", namespace=ns)
         return bool(cm["data"]["ca.crt"] == ca)
 
-    await eventually(repaired, what="root CA restored")
+    await eventually_async(repaired, what="root CA restored")
 
 
 # -- namespace lifecycle -----------------------------------------------------------------------------
@@ -100,7 +84,7 @@ async def test_namespace_deletion_waits_for_contents_then_completes(controlplane
         names = [o["metadata"]["name"] for o in items]
         return names == ["held"] and bool(items[0]["metadata"].get("deletionTimestamp"))
 
-    await eventually(only_held_left, what="contents deleted except the finalized one")
+    await eventually_async(only_held_left, what="contents deleted except the finalized one")
     await asyncio.sleep(1.0)
     assert (await client.get(NAMESPACES, ns))["spec"]["finalizers"] == ["kubernetes"]  # still waiting
 
@@ -113,7 +97,7 @@ async def test_namespace_deletion_waits_for_contents_then_completes(controlplane
             return True
         return False
 
-    await eventually(gone, within=15.0, what="namespace removed")
+    await eventually_async(gone, within=15.0, what="namespace removed")
 
 
 # -- scheduler ---------------------------------------------------------------------------------------
@@ -174,12 +158,16 @@ async def test_scheduler_binds_by_selector_taints_and_resources(
     await make_node(client, c, labels={"zone": f"{zone}-other"})
     try:
         await client.create(PODS, pod("p1", ns, nodeSelector={"zone": zone}))
-        assert await eventually(lambda: bound_node(client, ns, "p1"), what="p1 bound") == a  # b is tainted
+        assert (
+            await eventually_async(lambda: bound_node(client, ns, "p1"), what="p1 bound") == a
+        )  # b is tainted
 
         tolerating = pod("p2", ns, cpu="1500m", nodeSelector={"zone": zone},
                          tolerations=[{"key": "dedicated", "operator": "Equal", "value": "x"}])  # fmt: skip
         await client.create(PODS, tolerating)
-        assert await eventually(lambda: bound_node(client, ns, "p2"), what="p2 bound") == b  # a lacks cpu
+        assert (
+            await eventually_async(lambda: bound_node(client, ns, "p2"), what="p2 bound") == b
+        )  # a lacks cpu
 
         got = await client.get(PODS, "p2", namespace=ns)
         scheduled = [x for x in got["status"].get("conditions", []) if x["type"] == "PodScheduled"]
@@ -189,7 +177,7 @@ async def test_scheduler_binds_by_selector_taints_and_resources(
             events = (await client.list(EVENTS, namespace=ns)).items
             return any(e["reason"] == "Scheduled" and e["involvedObject"]["name"] == "p2" for e in events)
 
-        await eventually(scheduled_event, what="Scheduled event")
+        await eventually_async(scheduled_event, what="Scheduled event")
     finally:
         await leases.stop()
         for n in (a, b, c):
@@ -210,7 +198,7 @@ async def test_unschedulable_pod_gets_condition_and_event_then_binds(
                 return dict(cond)
         return None
 
-    cond = await eventually(unschedulable, what="Unschedulable condition")
+    cond = await eventually_async(unschedulable, what="Unschedulable condition")
     assert cond["reason"] == "Unschedulable"
     assert (
         "nodes are available" in cond["message"] or cond["message"] == "no nodes available to schedule pods"
@@ -221,14 +209,15 @@ async def test_unschedulable_pod_gets_condition_and_event_then_binds(
         events = (await client.list(EVENTS, namespace=ns)).items
         return any(e["reason"] == "FailedScheduling" and e["type"] == "Warning" for e in events)
 
-    await eventually(failed_event, what="FailedScheduling event")
+    await eventually_async(failed_event, what="FailedScheduling event")
 
     name = unique("late")
     async with LeaseRenewer(client, [name]):
         await make_node(client, name, labels={"zone": zone})
         try:
             assert (
-                await eventually(lambda: bound_node(client, ns, "waiting"), what="bound after node") == name
+                await eventually_async(lambda: bound_node(client, ns, "waiting"), what="bound after node")
+                == name
             )
         finally:
             await client.delete(NODES, name)

@@ -11,8 +11,9 @@ import pytest
 
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import LEASES, NODES, PODS
-from tests.controlplane.test_controllers import eventually, new_namespace, unique
+from tests.controlplane.test_controllers import new_namespace, unique
 from tests.fixtures.controlplane import ControlPlane, FakeKubelet, LeaseRenewer
+from tests.fixtures.wait import eventually_async
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 
@@ -55,7 +56,7 @@ async def test_silent_node_turns_unknown_tainted_and_evicts(controlplane: Contro
             n = await client.get(NODES, node)
             return n if ready(n)["status"] == "Unknown" else None
 
-        got = await eventually(unknown, within=grace * 2 + period * 2 + 5, what="Ready=Unknown")
+        got = await eventually_async(unknown, within=grace * 2 + period * 2 + 5, what="Ready=Unknown")
         assert ready(got)["reason"] == "NodeStatusUnknown"
 
         async def tainted() -> list[dict[str, Any]] | None:
@@ -63,14 +64,14 @@ async def test_silent_node_turns_unknown_tainted_and_evicts(controlplane: Contro
             keys = sorted((t["key"], t["effect"]) for t in taints if t["key"] == UNREACHABLE)
             return taints if keys == [(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")] else None
 
-        taints = await eventually(tainted, within=10, what="unreachable taints")
+        taints = await eventually_async(tainted, within=10, what="unreachable taints")
         assert next(t for t in taints if t["effect"] == "NoExecute").get("timeAdded")
 
         async def evicted() -> bool:
             p = await client.get(PODS, "short", namespace=ns)
             return bool(p["metadata"].get("deletionTimestamp"))
 
-        await eventually(evicted, within=10, what="pod with tolerationSeconds=1 evicted")
+        await eventually_async(evicted, within=10, what="pod with tolerationSeconds=1 evicted")
         await asyncio.sleep(1.5)
         for name in ("forever", "defaults"):  # forever: never; defaults: only after 300 s
             p = await client.get(PODS, name, namespace=ns)
@@ -84,7 +85,7 @@ async def test_silent_node_turns_unknown_tainted_and_evicts(controlplane: Contro
                 t for t in n.get("spec", {}).get("taints") or [] if t["key"] == UNREACHABLE
             ]
 
-        await eventually(cleared, within=10, what="taints cleared")
+        await eventually_async(cleared, within=10, what="taints cleared")
     finally:
         await renewer.stop()
         await client.delete(NODES, node)
@@ -123,8 +124,10 @@ async def test_node_deletion_takes_its_lease_and_pods(controlplane: ControlPlane
             return True
         return False
 
-    await eventually(lease_gone, within=15, what="lease collected with its node")
-    await eventually(pod_gone, within=max(15.0, controlplane.node_grace * 3), what="orphaned pod collected")
+    await eventually_async(lease_gone, within=15, what="lease collected with its node")
+    await eventually_async(
+        pod_gone, within=max(15.0, controlplane.node_grace * 3), what="orphaned pod collected"
+    )
 
 
 async def test_terminated_pods_beyond_threshold_are_collected(controlplane: ControlPlane) -> None:
@@ -145,6 +148,6 @@ async def test_terminated_pods_beyond_threshold_are_collected(controlplane: Cont
             names = sorted(p["metadata"]["name"] for p in (await client.list(PODS, namespace=ns)).items)
             return names if len(names) <= controlplane.terminated_threshold else None
 
-        left = await eventually(trimmed, within=15, what="terminated pods trimmed")
+        left = await eventually_async(trimmed, within=15, what="terminated pods trimmed")
         assert left == sorted(f"done-{i}" for i in range(3, total))  # the oldest went first
     await client.delete(NODES, node)

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from runtime.errors import KedgeError
 from runtime.kube.resources import DEPLOYMENTS, NAMESPACES, NODES, PODS, REPLICASETS, SERVICEACCOUNTS, Res
-from tests.controlplane.test_controllers import eventually
 from tests.controlplane.test_resilience import readyz
 from tests.fixtures.controlplane import ControlPlane
+from tests.fixtures.wait import eventually_async
 
 NS = "shapes"
 STAMP = "2026-01-01T00:00:00Z"
@@ -225,7 +225,9 @@ async def shapes_ns(controlplane: ControlPlane) -> ControlPlane:
     if not controlplane.embedded:
         pytest.skip("asserts kedge's own /readyz controller checks")
     await controlplane.client.create(NAMESPACES, {"metadata": {"name": NS}})
-    await eventually(lambda: controlplane.client.get(SERVICEACCOUNTS, "default", namespace=NS), within=10)
+    await eventually_async(
+        lambda: controlplane.client.get(SERVICEACCOUNTS, "default", namespace=NS), within=10
+    )
     return controlplane
 
 
@@ -244,7 +246,7 @@ async def test_random_shapes_never_stop_the_control_plane(shapes_ns: ControlPlan
     version = await cp.client.request("GET", "/version")
     assert version is not None  # the server answers
     if written is not None:
-        await eventually(
+        await eventually_async(
             lambda: reconciled(cp, kind, obj), within=10, what=f"{kind} {obj['metadata']['name']} reconciled"
         )
     r = await _readyz(cp)

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.kube.resources import APISERVICES, PODS, REPLICASETS, REPLICATIONCONTROLLERS
-from tests.controlplane.test_controllers import eventually, new_namespace, unique
+from tests.controlplane.test_controllers import new_namespace, unique
 from tests.controlplane.test_workloads import kubectl
 from tests.fixtures.controlplane import ControlPlane
+from tests.fixtures.wait import eventually_async
 
 MANIFEST = """\
 apiVersion: v1
@@ -73,7 +74,7 @@ async def test_apply_rc_and_apiservice_from_one_file(controlplane: ControlPlane)
         got = await client.get(REPLICATIONCONTROLLERS, rc_name, namespace=ns)
         return len(await pods_of_rc()) == 2 and (got.get("status") or {}).get("replicas") == 2
 
-    await eventually(two, within=20, what="the RC's two pods and status.replicas")
+    await eventually_async(two, within=20, what="the RC's two pods and status.replicas")
     assert all(p["metadata"]["generateName"] == f"{rc_name}-" for p in await pods_of_rc())
     table = await kubectl(controlplane, "get", "rc", rc_name, "-n", ns)
     assert table.split("\n")[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
@@ -83,7 +84,7 @@ async def test_apply_rc_and_apiservice_from_one_file(controlplane: ControlPlane)
     async def one() -> bool:
         return len(await pods_of_rc()) == 1
 
-    await eventually(one, within=20, what="the RC scaled down to one pod")
+    await eventually_async(one, within=20, what="the RC scaled down to one pod")
     # a ReplicaSet is not confused with it: same machinery, its own kind
     assert not [rs for rs in (await client.list(REPLICASETS, namespace=ns)).items]
 
@@ -95,7 +96,7 @@ async def test_apply_rc_and_apiservice_from_one_file(controlplane: ControlPlane)
         return conds.get("Available")
 
     if controlplane.embedded:
-        cond = await eventually(not_available, within=20, what="the APIService's Available condition")
+        cond = await eventually_async(not_available, within=20, what="the APIService's Available condition")
         assert cond["status"] == "False" and cond["reason"] == "ServiceNotProxied"
         assert "does not proxy aggregated APIs" in cond["message"]
         table = await kubectl(controlplane, "get", "apiservice", name)
@@ -112,7 +113,7 @@ async def test_apply_rc_and_apiservice_from_one_file(controlplane: ControlPlane)
             APISERVICES, name, {"status": {"conditions": [cond, foreign]}}, subresource="status", type="merge"
         )
         await client.patch(APISERVICES, name, {"metadata": {"labels": {"touched": "yes"}}}, type="merge")
-        await eventually(not_available, within=5)
+        await eventually_async(not_available, within=5)
         obj = await client.get(APISERVICES, name)
         assert foreign in obj["status"]["conditions"]
     listed = await kubectl(controlplane, "api-resources", "--api-group=apiregistration.k8s.io")

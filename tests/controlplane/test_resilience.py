@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from runtime.kube.resources import DEPLOYMENTS
-from tests.controlplane.test_controllers import eventually, new_namespace
+from tests.controlplane.test_controllers import new_namespace
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.controlplane import ControlPlane
-from tests.fixtures.e2e import until
 from tests.fixtures.procs import KEDGE, stop
+from tests.fixtures.wait import eventually_async
 from tests.kubeapi.conftest import deployment
 
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
@@ -48,7 +48,9 @@ def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) ->
     try:
         with http(server) as c:
             assert c.post(DEPLOY, json=deployment("web", image=PAUSE)).status_code == 201
-            until(lambda: "Available" in conditions(c, "web"), 20, "the deployment controller's conditions")
+            eventually_async(
+                lambda: "Available" in conditions(c, "web"), 20, "the deployment controller's conditions"
+            )
             # a foreign condition without `reason` (optional in Kubernetes), as the patch
             patch = {"status": {"conditions": [{"type": "example.com/Audited", "status": "True"}]}}
             r = c.patch(
@@ -64,7 +66,7 @@ def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) ->
                 headers={"Content-Type": "application/merge-patch+json"},
             )
             assert r.status_code == 200, r.text
-            until(
+            eventually_async(
                 lambda: c.get(f"{DEPLOY}/web").json().get("status", {}).get("observedGeneration") == 2,
                 20,
                 what="the deployment controller observing generation 2",
@@ -88,7 +90,7 @@ def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) ->
                 headers={"Content-Type": "application/merge-patch+json"},
             )
             assert r.status_code == 200, r.text
-            until(
+            eventually_async(
                 lambda: c.get(f"{DEPLOY}/web").json().get("status", {}).get("observedGeneration") == 3,
                 20,
                 what="the restarted controller observing generation 3",
@@ -143,7 +145,7 @@ async def test_failing_object_is_isolated_retried_and_reported(
         r = await asyncio.to_thread(readyz, controlplane.kubeconfig)
         return r.text if r.status_code == 500 and "[-]controller/deployment failed" in r.text else None
 
-    text = await eventually(reported, within=15, what="/readyz naming the deployment controller")
+    text = await eventually_async(reported, within=15, what="/readyz naming the deployment controller")
     assert f"[-]controller/deployment failed: 1 object(s) failing: {ns}/broken: KeyError: 'reason'" in text
     assert "[+]controller/replicaset ok" in text and text.endswith("readyz check failed\n")
     anonymous = await asyncio.to_thread(readyz, controlplane.kubeconfig, False)
@@ -169,7 +171,7 @@ async def test_failing_object_is_isolated_retried_and_reported(
         d = await client.get(DEPLOYMENTS, "fine", namespace=ns)
         return any(c.get("type") == "Available" for c in (d.get("status") or {}).get("conditions") or [])
 
-    await eventually(fine_available, within=15, what="the healthy deployment reconciled")
+    await eventually_async(fine_available, within=15, what="the healthy deployment reconciled")
     # retried with backoff, not dropped and not hammered
     seen = calls["broken"]
     await asyncio.sleep(1.5)
@@ -181,4 +183,4 @@ async def test_failing_object_is_isolated_retried_and_reported(
         r = await asyncio.to_thread(readyz, controlplane.kubeconfig)
         return r.status_code == 200 and "[+]controller/deployment ok" in r.text
 
-    await eventually(ready_again, within=15, what="/readyz ok after the object is gone")
+    await eventually_async(ready_again, within=15, what="/readyz ok after the object is gone")

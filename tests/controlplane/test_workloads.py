@@ -14,8 +14,9 @@ from runtime.apiserver.controllers.replicasets import is_pod_ready
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, DEPLOYMENTS, PODS, REPLICASETS
-from tests.controlplane.test_controllers import eventually, new_namespace, unique
+from tests.controlplane.test_controllers import new_namespace, unique
 from tests.fixtures.controlplane import ControlPlane, FakeKubelet
+from tests.fixtures.wait import eventually_async
 
 
 async def kubectl(cp: ControlPlane, *args: str, check: bool = True, stdin: str | None = None) -> str:
@@ -58,14 +59,14 @@ async def test_gc_background_foreground_orphan(controlplane: ControlPlane) -> No
     owner = await client.create(CONFIGMAPS, {"metadata": {"name": "bg-owner", "namespace": ns}})
     await client.create(CONFIGMAPS, owned_cm("bg-dep", ns, owner))
     await client.delete(CONFIGMAPS, "bg-owner", namespace=ns, propagation="Background")
-    await eventually(lambda: absent(client, ns, "bg-dep"), what="background dependent collected")
+    await eventually_async(lambda: absent(client, ns, "bg-dep"), what="background dependent collected")
 
     owner = await client.create(CONFIGMAPS, {"metadata": {"name": "fg-owner", "namespace": ns}})
     dep = owned_cm("fg-dep", ns, owner, block=True)
     dep["metadata"]["finalizers"] = ["example.com/hold"]
     await client.create(CONFIGMAPS, dep)
     await client.delete(CONFIGMAPS, "fg-owner", namespace=ns, propagation="Foreground")
-    held = await eventually(
+    held = await eventually_async(
         lambda: _deleting(client, ns, "fg-dep"), what="foreground dependent marked for deletion"
     )
     assert held
@@ -73,12 +74,12 @@ async def test_gc_background_foreground_orphan(controlplane: ControlPlane) -> No
     blocked = await client.get(CONFIGMAPS, "fg-owner", namespace=ns)  # owner waits for its blocking dependent
     assert "foregroundDeletion" in blocked["metadata"]["finalizers"]
     await client.patch(CONFIGMAPS, "fg-dep", {"metadata": {"finalizers": None}}, namespace=ns)
-    await eventually(lambda: absent(client, ns, "fg-owner"), what="foreground owner removed")
+    await eventually_async(lambda: absent(client, ns, "fg-owner"), what="foreground owner removed")
 
     owner = await client.create(CONFIGMAPS, {"metadata": {"name": "or-owner", "namespace": ns}})
     await client.create(CONFIGMAPS, owned_cm("or-dep", ns, owner))
     await client.delete(CONFIGMAPS, "or-owner", namespace=ns, propagation="Orphan")
-    await eventually(lambda: absent(client, ns, "or-owner"), what="orphaning owner removed")
+    await eventually_async(lambda: absent(client, ns, "or-owner"), what="orphaning owner removed")
     orphan = await client.get(CONFIGMAPS, "or-dep", namespace=ns)
     assert not orphan["metadata"].get("ownerReferences")
 
@@ -97,7 +98,7 @@ async def test_gc_background_foreground_orphan(controlplane: ControlPlane) -> No
         obj = await client.get(CONFIGMAPS, "two-owners", namespace=ns)
         return [r["name"] for r in obj["metadata"]["ownerReferences"]] == ["alive"]
 
-    await eventually(dangling_removed, what="dangling reference removed, object kept")
+    await eventually_async(dangling_removed, what="dangling reference removed, object kept")
 
 
 async def _deleting(client: KubeClient, ns: str, name: str) -> bool:
@@ -143,7 +144,7 @@ async def test_deployment_schedules_scales_rolls_and_deletes(controlplane: Contr
             ps = [p for p in await pods_of(client, ns, "web") if not p["metadata"].get("deletionTimestamp")]
             return len(ps) == 5
 
-        await eventually(five_running, within=20, what="5 pods")
+        await eventually_async(five_running, within=20, what="5 pods")
 
         await kubectl(controlplane, "set", "image", "deployment/web", "nginx=nginx:1.26", "-n", ns)
         await kubectl(controlplane, "rollout", "status", "deployment/web", "-n", ns, "--timeout=60s")
@@ -153,7 +154,7 @@ async def test_deployment_schedules_scales_rolls_and_deletes(controlplane: Contr
             images = [p["spec"]["containers"][0]["image"] for p in ps]
             return images == ["nginx:1.26"] * 5
 
-        await eventually(rolled, within=20, what="all pods on the new image")
+        await eventually_async(rolled, within=20, what="all pods on the new image")
         sets = (await client.list(REPLICASETS, namespace=ns)).items
         assert sorted(rs["spec"]["replicas"] for rs in sets) == [0, 5]
         revisions = sorted(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for rs in sets)
@@ -165,7 +166,7 @@ async def test_deployment_schedules_scales_rolls_and_deletes(controlplane: Contr
             left = (await client.list(REPLICASETS, namespace=ns)).items + await pods_of(client, ns, "web")
             return not left
 
-        await eventually(all_gone, within=20, what="ReplicaSets and pods collected")
+        await eventually_async(all_gone, within=20, what="ReplicaSets and pods collected")
 
 
 async def test_rolling_update_respects_max_surge_and_unavailable(controlplane: ControlPlane) -> None:
@@ -252,11 +253,13 @@ async def test_gc_collects_custom_resources_and_survives_crd_deletion(controlpla
                 return True
             return False
 
-        await eventually(widget_gone, within=30, what="custom resource collected with its owner")
+        await eventually_async(widget_gone, within=30, what="custom resource collected with its owner")
     finally:
         await client.delete(CRDS, CRD["metadata"]["name"])
     await asyncio.sleep(1.5)  # the Widget watch now fails: the control plane must carry on
     owner = await client.create(CONFIGMAPS, {"metadata": {"name": "after-crd", "namespace": ns}})
     await client.create(CONFIGMAPS, owned_cm("after-dep", ns, owner))
     await client.delete(CONFIGMAPS, "after-crd", namespace=ns)
-    await eventually(lambda: absent(client, ns, "after-dep"), what="GC still collecting after CRD deletion")
+    await eventually_async(
+        lambda: absent(client, ns, "after-dep"), what="GC still collecting after CRD deletion"
+    )

@@ -11,9 +11,8 @@ import pytest
 from runtime.protocol import new_message
 from tests.devices.conftest import PlaneHandle
 from tests.devices.mqttclient import MODEL, Client, clients, device, twin_update
-from tests.fixtures import find_binary, require
+from tests.fixtures import find_binary
 
-pytestmark = pytest.mark.mqtt
 DEV = "$hw/events/device/default/thermostat-01"
 
 
@@ -217,8 +216,8 @@ def test_membership_updates_from_the_cloud_reach_mqtt_and_removal_forgets_the_de
         assert got["code"] == 404
 
 
+@pytest.mark.broker
 def test_mosquitto_clients_as_a_device(plane: PlaneHandle) -> None:
-    require("mosquitto")
     host, port = plane.address
     sub = subprocess.Popen(
         [find_binary("mosquitto_sub") or "mosquitto_sub", "-h", host, "-p", str(port), "-q", "1", "-C", "1",

@@ -12,9 +12,7 @@ import time
 import pytest
 
 from tests.devices.mqttclient import clients
-from tests.fixtures import find_binary, require
-
-pytestmark = pytest.mark.mqtt
+from tests.fixtures import find_binary
 
 
 def _connect_packet(client_id: str, keepalive: int, will: tuple[str, bytes] | None = None) -> bytes:
@@ -30,9 +28,9 @@ def _connect_packet(client_id: str, keepalive: int, will: tuple[str, bytes] | No
     return bytes([0x10, len(body)]) + body
 
 
+@pytest.mark.broker
 def test_device_publish_on_dollar_hw_topic_is_accepted(any_broker: tuple[str, int]) -> None:
     """amqtt drops a client that publishes to $hw/…; every KubeEdge device does exactly that."""
-    require("mosquitto")
     host, port = any_broker
     topic = "$hw/events/device/default/d1/twin/update"
     with clients(host, port) as make:
@@ -104,8 +102,8 @@ def test_clean_session_forgets_subscriptions(any_broker: tuple[str, int]) -> Non
         assert back.none(0.4) == []
 
 
+@pytest.mark.broker
 def test_will_is_published_when_a_client_dies_and_not_after_disconnect(any_broker: tuple[str, int]) -> None:
-    require("mosquitto")
     host, port = any_broker
     sub_bin = find_binary("mosquitto_sub") or "mosquitto_sub"
     with clients(host, port) as make:

@@ -20,14 +20,14 @@ from runtime.config import EdgeConfig
 from runtime.edge.run import EdgeRuntime
 from runtime.protocol import Message, new_message
 from tests.devices.mqttclient import MODEL, Client, aget, apub, device, twin_update
-from tests.fixtures import find_binary, require
-from tests.fixtures.edge import RecordedCloud, make_edge_root, running, wait_until
+from tests.fixtures import find_binary
+from tests.fixtures.edge import RecordedCloud, make_edge_root, running
 from tests.fixtures.mqtt import free_port, mosquitto_config
 from tests.fixtures.procs import start, stop
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
-pytestmark = pytest.mark.mqtt
 DEV = "$hw/events/device/default/thermostat-01"
 REPORT = "device/default/thermostat-01/twin/edge_updated"
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def _root(tmp_path: Path, certs: TLSCerts, server: str, window: float = 0.05) ->
 
 async def _send_devices(cloud: RecordedCloud, desired: str = "21.5") -> None:
     hub = cloud.hub
-    await wait_until(lambda: hub.connected("n1"), 15, "edge session")
+    await eventually_async(lambda: hub.connected("n1"), 15, "edge session")
     model_res, device_res = "default/devicemodel/thermostat-model", "default/device/thermostat-01"
     await hub.send(
         "n1", new_message("devicecontroller", "resource", "insert", model_res, MODEL, resourceversion="7")
@@ -63,7 +63,9 @@ def _reports(cloud: RecordedCloud, resource: str = REPORT) -> list[Message]:
 async def _with_device(cloud: RecordedCloud, rt: EdgeRuntime) -> Client:
     """The cloud sends the device and its model; a device client once the edge knows it."""
     await _send_devices(cloud)
-    await wait_until(lambda: rt.devices and "default/thermostat-01" in rt.devices.bridge.specs, 10, "spec")  # type: ignore[union-attr]
+    await eventually_async(
+        lambda: rt.devices and "default/thermostat-01" in rt.devices.bridge.specs, 10, "spec"
+    )  # type: ignore[union-attr]
     return await asyncio.to_thread(_client, rt)
 
 
@@ -85,7 +87,7 @@ async def test_cloud_devices_reach_mqtt_and_reports_reach_the_cloud_on_kubeedges
             assert (await aget(dev, f"{DEV}/twin/update/delta")).json()["delta"] == {"setpoint": "21.5"}
             await apub(dev, f"{DEV}/twin/update", twin_update("r-1", temperature="23.4"))
             await aget(dev, f"{DEV}/twin/update/result")
-            await wait_until(lambda: _reports(recorded_cloud), 10, "edge_updated at the cloud")
+            await eventually_async(lambda: _reports(recorded_cloud), 10, "edge_updated at the cloud")
             msg = _reports(recorded_cloud)[0]
             assert (msg.source, msg.group, msg.operation) == ("twin", "resource", "update")
             prop = msg.content["twin"]["temperature"]
@@ -96,11 +98,11 @@ async def test_cloud_devices_reach_mqtt_and_reports_reach_the_cloud_on_kubeedges
             assert msg.content["event_id"] == "r-1"
             await apub(dev, f"{DEV}/state/update", b'{"event_id":"s","state":"online"}')
             state_res = "device/default/thermostat-01/state/update"
-            await wait_until(lambda: _reports(recorded_cloud, state_res), 10, "state at the cloud")
+            await eventually_async(lambda: _reports(recorded_cloud, state_res), 10, "state at the cloud")
             body = json.loads(_reports(recorded_cloud, state_res)[0].content)  # a JSON string, as KubeEdge
             assert body["device"]["state"] == "online" and body["device"]["lastOnlineTime"].endswith("Z")
             await apub(dev, "$hw/events/upload/default/thermostat-01/data", b'{"data":{"t":"1"}}')
-            await wait_until(
+            await eventually_async(
                 lambda: _reports(recorded_cloud, "$hw/events/upload/default/thermostat-01/data"), 10, "upload"
             )
             up = _reports(recorded_cloud, "$hw/events/upload/default/thermostat-01/data")[0]
@@ -128,7 +130,7 @@ async def test_offline_reports_are_stored_and_delivered_in_order_without_loss_or
         try:
             proxy.cut()
             proxy.reset()
-            await wait_until(lambda: rt.hub is not None and not rt.hub.connected, 10, "edge offline")
+            await eventually_async(lambda: rt.hub is not None and not rt.hub.connected, 10, "edge offline")
             for i in range(1, 21):  # spaced beyond the window: every value must reach the cloud
                 await apub(dev, f"{DEV}/twin/update", twin_update(f"off-{i}", temperature=str(i)))
                 assert (await aget(dev, f"{DEV}/twin/update/result")).json()["event_id"] == f"off-{i}"
@@ -136,7 +138,9 @@ async def test_offline_reports_are_stored_and_delivered_in_order_without_loss_or
             assert _reports(recorded_cloud) == []
             assert (await rt.status())["devices"]["reports"]["pendingReports"] == 20
             proxy.restore()
-            await wait_until(lambda: len(_reports(recorded_cloud)) >= 20, 30, "20 reports after reconnect")
+            await eventually_async(
+                lambda: len(_reports(recorded_cloud)) >= 20, 30, "20 reports after reconnect"
+            )
             await asyncio.sleep(0.5)  # nothing more may follow
             values = [m.content["twin"]["temperature"]["actual"]["value"] for m in _reports(recorded_cloud)]
             assert values == [str(i) for i in range(1, 21)]
@@ -164,7 +168,7 @@ async def test_a_flapping_property_is_coalesced_but_its_last_value_and_count_arr
                     1 + m.content["twin"]["temperature"].get("coalesced", 0) for m in _reports(recorded_cloud)
                 )
 
-            await wait_until(lambda: total() == 50, 15, "all 50 accounted for")
+            await eventually_async(lambda: total() == 50, 15, "all 50 accounted for")
             sent = _reports(recorded_cloud)
             assert len(sent) < 50, "a flapping sensor must not send one message per value"
             assert sent[-1].content["twin"]["temperature"]["actual"]["value"] == "50"
@@ -184,7 +188,7 @@ async def test_restart_restores_twins_and_desired_values_before_the_cloud_is_bac
         await asyncio.to_thread(dev.close)
     cfg.hub.server = f"127.0.0.1:{free_port()}"  # the cloud is gone
     async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
-        await wait_until(lambda: rt.devices is not None and rt.devices.broker is not None, 10, "broker")
+        await eventually_async(lambda: rt.devices is not None and rt.devices.broker is not None, 10, "broker")
         dev = await asyncio.to_thread(_client, rt)
         try:
             await apub(dev, f"{DEV}/twin/get", b'{"event_id":"after"}')
@@ -210,10 +214,10 @@ def _mosquitto(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
     return start([find_binary("mosquitto") or "mosquitto", "-c", str(conf)], tmp_path / "mosq.log")
 
 
+@pytest.mark.broker
 async def test_external_broker_killed_and_restarted_reconnects_resubscribes_and_status_shows_it(
     recorded_cloud: RecordedCloud, tls_certs: TLSCerts, tmp_path: Path
 ) -> None:
-    require("mosquitto")
     port = free_port()
     proc = _mosquitto(tmp_path, port)
     cfg = _root(tmp_path, tls_certs, recorded_cloud.server)
@@ -221,7 +225,7 @@ async def test_external_broker_killed_and_restarted_reconnects_resubscribes_and_
     try:
         async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
             await _send_devices(recorded_cloud)
-            await wait_until(lambda: rt.devices is not None, 10, "device plane")
+            await eventually_async(lambda: rt.devices is not None, 10, "device plane")
             ext = rt.devices
             assert ext is not None
 
@@ -232,7 +236,7 @@ async def test_external_broker_killed_and_restarted_reconnects_resubscribes_and_
                     and "default/thermostat-01" in ext.bridge.specs
                 )  # type: ignore[union-attr]
 
-            await wait_until(connected, 15, "bridge connected to mosquitto")
+            await eventually_async(connected, 15, "bridge connected to mosquitto")
 
             async def round_trip(event: str) -> None:
                 dev = await asyncio.to_thread(Client, "127.0.0.1", port, f"dev-{event}")
@@ -246,11 +250,11 @@ async def test_external_broker_killed_and_restarted_reconnects_resubscribes_and_
             await round_trip("before")
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            await wait_until(lambda: not ext.external.connected, 10, "loss noticed")  # type: ignore[union-attr]
+            await eventually_async(lambda: not ext.external.connected, 10, "loss noticed")  # type: ignore[union-attr]
             st = (await rt.status())["devices"]
             assert st["external"]["connected"] is False and st["trouble"]["external-broker"]["active"] is True
             proc = _mosquitto(tmp_path, port)
-            await wait_until(lambda: ext.external.connected, 40, "reconnected")  # type: ignore[union-attr]
+            await eventually_async(lambda: ext.external.connected, 40, "reconnected")  # type: ignore[union-attr]
             await round_trip("after")  # answered again: the bridge subscribed anew
             st = (await rt.status())["devices"]
             assert st["external"]["connects"] == 2 and st["trouble"]["external-broker"]["active"] is False
@@ -267,12 +271,12 @@ async def test_a_report_lost_with_the_link_before_the_clouds_ok_is_sent_again(
     answer = ctl.answer
     lost: list[Message] = []
 
-    def lose_the_first_report(msg: Message) -> Any:
+    async def lose_the_first_report(node: str, msg: Message) -> Message | None:
         if msg.resource == REPORT and not lost:
             lost.append(msg)
             proxy.reset()  # the link dies with the report unanswered
             return None
-        return answer(msg)
+        return await answer(node, msg)
 
     ctl.answer = lose_the_first_report  # type: ignore[method-assign]
     cfg = _root(tmp_path, tls_certs, proxy.address)
@@ -282,10 +286,10 @@ async def test_a_report_lost_with_the_link_before_the_clouds_ok_is_sent_again(
         try:
             await apub(dev, f"{DEV}/twin/update", twin_update("lost-1", temperature="30.5"))
             await aget(dev, f"{DEV}/twin/update/result")
-            await wait_until(lambda: len(_reports(recorded_cloud)) >= 2, 30, "the report again")
+            await eventually_async(lambda: len(_reports(recorded_cloud)) >= 2, 30, "the report again")
             again = _reports(recorded_cloud)[1]
             assert again.content["event_id"] == "lost-1"  # the same report, recognisable
             assert again.content["twin"]["temperature"]["actual"]["value"] == "30.5"
-            await wait_until(lambda: rt.devices and rt.devices.store.pending_reports == 0, 10, "acked")  # type: ignore[union-attr]
+            await eventually_async(lambda: rt.devices and rt.devices.store.pending_reports == 0, 10, "acked")  # type: ignore[union-attr]
         finally:
             await asyncio.to_thread(dev.close)

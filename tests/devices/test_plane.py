@@ -15,10 +15,11 @@ from runtime.edge.devices.plane import DevicePlane
 from runtime.errors import ConfigError
 from tests.devices.conftest import start_plane
 from tests.devices.mqttclient import MODEL, clients, device, twin_update
-from tests.fixtures import find_binary, require
+from tests.fixtures import find_binary
 from tests.fixtures.mqtt import free_port, mosquitto_config
-from tests.fixtures.procs import start, stop, wait_for
+from tests.fixtures.procs import start, stop
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually
 
 
 async def _nothing(_typ: str) -> list[object]:
@@ -59,10 +60,10 @@ def test_a_busy_port_is_said_once_counted_and_the_broker_starts_when_it_frees(
         finish()
 
 
+@pytest.mark.broker
 def test_external_broker_over_tls_with_a_client_certificate_and_a_password(
     tmp_path: Path, tls_certs: TLSCerts
 ) -> None:
-    require("mosquitto")
     pw = tmp_path / "passwd"
     passwd = find_binary("mosquitto_passwd") or "mosquitto_passwd"
     subprocess.run([passwd, "-b", "-c", str(pw), "edge", "s3cret"], check=True, timeout=10)
@@ -81,17 +82,17 @@ def test_external_broker_over_tls_with_a_client_certificate_and_a_password(
         mode="external", url=f"ssl://edge:s3cret@127.0.0.1:{port}", ca=tls[0], cert=tls[1], key=tls[2]
     )
     try:
-        wait_for(lambda: _accepts(port), 10, proc, tmp_path / "mosq.log", what="mosquitto with TLS")
+        eventually(lambda: _accepts(port), 10, "mosquitto with TLS", proc=proc, log=tmp_path / "mosq.log")
         handle, finish = start_plane(
             tmp_path / "cache.db", {"device": [device()], "devicemodel": [MODEL]}, cfg
         )
         try:
-            wait_for(
+            eventually(
                 lambda: handle.status()["external"]["connected"],
                 15,
-                proc,
-                tmp_path / "mosq.log",
-                what="bridge",
+                "bridge",
+                proc=proc,
+                log=tmp_path / "mosq.log",
             )
             st = handle.status()["external"]
             assert st["tls"] is True and "s3cret" not in st["url"]

@@ -19,8 +19,9 @@ from runtime.edge.run import EdgeRuntime
 from runtime.pace import TokenBucket
 from runtime.protocol import Message, new_message
 from tests.devices.mqttclient import MODEL, device, twin_update
-from tests.fixtures.edge import RecordedCloud, make_edge_root, running, wait_until
+from tests.fixtures.edge import RecordedCloud, make_edge_root, running
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 pytestmark = pytest.mark.mqtt
 N, QPS, WINDOW = 30, 10.0, 0.2  # devices, the uplink's pace, the coalescing window
@@ -88,7 +89,7 @@ async def test_a_storm_reaches_the_cloud_within_one_round_of_the_devices_at_the_
     cfg.mqtt.report_qps, cfg.mqtt.report_burst = QPS, int(QPS)
     hub = recorded_cloud.hub
     async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
-        await wait_until(lambda: hub.connected("n1"), 15, "edge session")
+        await eventually_async(lambda: hub.connected("n1"), 15, "edge session")
         model = new_message("devicecontroller", "resource", "insert", "default/devicemodel/thermostat-model",
                             MODEL, resourceversion="7")  # fmt: skip
         await hub.send("n1", model)
@@ -113,7 +114,7 @@ async def test_a_storm_reaches_the_cloud_within_one_round_of_the_devices_at_the_
         await hub.send("n1", new_message("devicecontroller", "twin", "update", "membership", added))
         assert rt.devices is not None and rt.devices.broker is not None and rt.devices.bridge is not None
         bridge = rt.devices.bridge
-        await wait_until(lambda: len(bridge.specs) == N, 15, "the devices at the edge")
+        await eventually_async(lambda: len(bridge.specs) == N, 15, "the devices at the edge")
         port = rt.devices.broker.addresses[0][1]
 
         pending: list[int] = []
@@ -122,7 +123,7 @@ async def test_a_storm_reaches_the_cloud_within_one_round_of_the_devices_at_the_
             pending.append((await rt.status())["devices"]["reports"]["pendingReports"])
             await asyncio.sleep(0.1)
         sent = await storm
-        await wait_until(lambda: bridge.counts["updates"] >= UPDATES, 30, "every update answered")
+        await eventually_async(lambda: bridge.counts["updates"] >= UPDATES, 30, "every update answered")
         ended = time.monotonic()
 
         def arrived() -> bool:
@@ -133,7 +134,7 @@ async def test_a_storm_reaches_the_cloud_within_one_round_of_the_devices_at_the_
             )
 
         bound = N / QPS + WINDOW + SLACK
-        await wait_until(arrived, bound, f"every device's last value at the cloud within {bound:.1f} s")
+        await eventually_async(arrived, bound, f"every device's last value at the cloud within {bound:.1f} s")
         took = time.monotonic() - ended
         await asyncio.sleep(2 * WINDOW)
         assert (await rt.status())["devices"]["reports"]["pendingReports"] == 0

@@ -16,7 +16,8 @@ import pytest
 from runtime.config import DmiSection, MqttSection
 from tests.devices.conftest import PlaneHandle, start_plane
 from tests.devices.mqttclient import MODEL, device
-from tests.fixtures.procs import start, stop, wait_for
+from tests.fixtures.procs import start, stop
+from tests.fixtures.wait import eventually
 
 REPO = Path(__file__).parents[2]
 
@@ -64,7 +65,7 @@ class Mapper:
         def found() -> dict[str, Any] | None:
             return next((e for e in self.journal()[after:] if what(e)), None)
 
-        return wait_for(found, timeout, self.proc, self.log, what="a mapper journal entry")
+        return eventually(found, timeout, "a mapper journal entry", proc=self.proc, log=self.log)
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def dmi_plane(tmp_path: Path) -> Iterator[tuple[PlaneHandle, Path]]:
         dmi=DmiSection(enabled=True, socket=str(sock)),
     )
     try:
-        wait_for(lambda: sock.exists(), 10, what="the DMI socket")
+        eventually(lambda: sock.exists(), 10, what="the DMI socket")
         yield handle, folder
     finally:
         finish()

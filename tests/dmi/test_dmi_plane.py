@@ -23,7 +23,7 @@ from runtime.protocol import new_message
 from tests.devices.conftest import PlaneHandle, start_plane
 from tests.devices.mqttclient import device
 from tests.dmi.conftest import Mapper, short_dir
-from tests.fixtures.procs import wait_for
+from tests.fixtures.wait import eventually
 
 DEV = "default/thermostat-01"
 
@@ -78,7 +78,7 @@ def test_registration_reports_desired_move_and_restart(
 
     acked = mapper.wait(lambda e: e["event"] == "acked")
     first = acked["values"]["temperature"]
-    wait_for(lambda: actual(handle, "temperature") not in (None,), 5, what="a stored temperature")
+    eventually(lambda: actual(handle, "temperature") not in (None,), 5, what="a stored temperature")
     assert actual(handle, "setpoint") == "21.5"
     st = handle.status()
     assert st["dmi"]["requests"]["MapperRegister"] == 1
@@ -91,19 +91,19 @@ def test_registration_reports_desired_move_and_restart(
     send(handle, "update", device(desired="23", rv="9"))
     upd = mapper.wait(lambda e: e["event"] == "UpdateDevice", after=n)
     assert upd["device"]["desired"]["setpoint"]["value"] == "23"
-    wait_for(lambda: actual(handle, "setpoint") == "23", 5, what="the applied setpoint reported back")
+    eventually(lambda: actual(handle, "setpoint") == "23", 5, what="the applied setpoint reported back")
 
     # SIGKILL: the edge notices (probe), says down; a restart registers again and is ok
     mapper.kill()
-    wait_for(lambda: mapper_status(handle).get("health") == "down", 15, what="the mapper shown down")
+    eventually(lambda: mapper_status(handle).get("health") == "down", 15, what="the mapper shown down")
     last = [e for e in mapper.journal() if e["event"] == "acked"][-1]["values"]["temperature"]
     assert actual(handle, "temperature") == last, "the last value the edge acknowledged is stored"
     n = len(mapper.journal())
     mapper.start(start_at=60.0)
     again = mapper.wait(lambda e: e["event"] == "registered", after=n)
     assert again["devices"][0]["desired"]["setpoint"]["value"] == "23"
-    wait_for(lambda: mapper_status(handle).get("health") == "ok", 10, what="the mapper ok again")
-    wait_for(lambda: float(actual(handle, "temperature") or 0) > 60, 10, what="reports after the restart")
+    eventually(lambda: mapper_status(handle).get("health") == "ok", 10, what="the mapper ok again")
+    eventually(lambda: float(actual(handle, "temperature") or 0) > 60, 10, what="reports after the restart")
     assert handle.status()["dmi"]["requests"]["MapperRegister"] == 2
 
     # the device moves to another node: RemoveDevice
@@ -179,7 +179,7 @@ def test_a_registered_mapper_that_is_down_is_retried_with_backoff_and_said_once(
     got = stub.MapperRegister(pb.MapperRegisterRequest(withData=False, mapper=info), timeout=1)
     assert list(got.deviceList) == []
     # withData false: the edge pushes the device itself — to a socket nobody serves
-    wait_for(lambda: mapper_status(handle).get("failures", 0) >= 3, 15, what="three failed attempts")
+    eventually(lambda: mapper_status(handle).get("failures", 0) >= 3, 15, what="three failed attempts")
     st = mapper_status(handle)
     assert st["health"] == "down" and "CreateDeviceModel" in st["error"] and st["retryAt"]
     said = [r for r in caplog.records if "ghost" in r.getMessage() and "down" in r.getMessage()]
@@ -193,7 +193,9 @@ def test_a_group_socket_is_0660_owned_by_it_and_an_unknown_group_is_a_config_err
     cfg = DmiSection(enabled=True, socket=str(sock), group=str(gid))
     _, finish = start_plane(tmp_path / "c.db", {"device": [device()]}, MqttSection(port=0), dmi=cfg)
     try:
-        wait_for(lambda: sock.exists() and stat.S_IMODE(sock.stat().st_mode) == 0o660, 10, what="the socket")
+        eventually(
+            lambda: sock.exists() and stat.S_IMODE(sock.stat().st_mode) == 0o660, 10, what="the socket"
+        )
         assert sock.stat().st_gid == gid
     finally:
         finish()

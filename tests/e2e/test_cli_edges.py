@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.e2e import E2E, alive, kedge, until
+from tests.fixtures.e2e import E2E, alive, kedge
+from tests.fixtures.wait import eventually
 
 
 def walk_keys(obj: Any) -> list[str]:
@@ -84,7 +85,7 @@ def test_pod_status_shows_the_reason_kubectl_shows(e2e: E2E) -> None:
                {"name": "c", "image": "kedge.invalid/none:1", "imagePullPolicy": "Always"}]}}  # fmt: skip
     cloud.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
     try:
-        row = until(
+        row = eventually(
             lambda: next((line for line in kedge("status", "--root", str(edge.root), check=False).stdout
                           .splitlines() if line.startswith("default ") and " nopull " in line
                           and ("ErrImagePull" in line or "ImagePullBackOff" in line)), None),
@@ -135,7 +136,9 @@ def test_reset_delete_node_then_cloud_leaves_no_logs_or_lock(e2e: E2E) -> None:
     assert cloud.get("node", edge.node)["metadata"]["name"] == edge.node
     done = kedge("reset", "edge", "--delete-node", "--root", str(edge.root), "--force")
     assert f"node {edge.node}" in done.stdout and "deleted" in done.stdout
-    until(lambda: edge.node not in cloud.kubectl("get", "nodes", "-o", "name"), 20, "the Node to be deleted")
+    eventually(
+        lambda: edge.node not in cloud.kubectl("get", "nodes", "-o", "name"), 20, "the Node to be deleted"
+    )
     kedge("reset", "cloud", "--root", str(cloud.root), "--force")
     for left in ("var/log/kedge/cloud.log", "var/log/kedge/apiserver.log", "run/kedge/cloud-admin.lock"):
         assert not (cloud.root / left).exists(), left

@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from tests.fixtures import require
-from tests.fixtures.e2e import E2E, free_port, start_e2e, until
+from tests.fixtures.e2e import E2E, free_port, start_e2e
+from tests.fixtures.wait import eventually
 
 SAMPLES = Path(__file__).parents[1] / "cloud" / "data" / "kubeedge-device-samples.yaml"
 
@@ -147,11 +148,15 @@ def test_report_reaches_devicestatus_and_desired_reaches_the_device(env: tuple[E
     try:
         dev.subscribe(f"{dev.prefix}/twin/update/result", f"{dev.prefix}/twin/update/delta",
                       f"$hw/events/node/{node}/membership/get/result")  # fmt: skip
-        until(lambda: "default/thermo-e2e" in listed(dev, node), 30, "membership/get to list the device")
+        eventually(lambda: "default/thermo-e2e" in listed(dev, node), 30, "membership/get to list the device")
         t0 = time.monotonic()
         assert "code" not in dev.result(dev.report(temperature="23.5"))
-        until(lambda: reported(e, "thermo-e2e", "temperature") == "23.5", 2.0, "the report in DeviceStatus",
-              interval=0.05)  # fmt: skip
+        eventually(
+            lambda: reported(e, "thermo-e2e", "temperature") == "23.5",
+            2.0,
+            "the report in DeviceStatus",
+            interval=0.05,
+        )
         print(f"device publish -> DeviceStatus via kubectl: {time.monotonic() - t0:.2f} s")
         # desired changed with kubectl -> delta on MQTT
         patch = {"spec": {"properties": [{"name": "temperature", "reportToCloud": True},
@@ -176,14 +181,16 @@ def test_kubeedge_samples_flow_end_to_end(env: tuple[E2E, int]) -> None:
     dev = Device(port, "default/temperature-instance")
     try:
         dev.subscribe(f"{dev.prefix}/twin/update/result")
-        until(lambda: e.cloud.get("devicestatuses", "temperature-instance"), 30, "DeviceStatus of the sample")
+        eventually(
+            lambda: e.cloud.get("devicestatuses", "temperature-instance"), 30, "DeviceStatus of the sample"
+        )
 
         def reports() -> bool:
             result = dev.result(dev.report("int", temperature="42"))  # the sample model: INT, 1..100
             assert "code" not in result, result
             return reported(e, "temperature-instance", "temperature") == "42"
 
-        until(reports, 30, "the sample device's report in DeviceStatus", interval=1.0)
+        eventually(reports, 30, "the sample device's report in DeviceStatus", interval=1.0)
     finally:
         dev.close()
 
@@ -194,20 +201,20 @@ def test_reports_made_while_the_cloud_is_away_arrive_after_it_returns(env: tuple
     dev = Device(port, "default/thermo-away")
     try:
         dev.subscribe(f"{dev.prefix}/twin/update/result")
-        until(lambda: e.cloud.get("devicestatuses", "thermo-away"), 30, "DeviceStatus")
+        eventually(lambda: e.cloud.get("devicestatuses", "thermo-away"), 30, "DeviceStatus")
 
         def first() -> bool:
             dev.report(temperature="20")
             return reported(e, "thermo-away", "temperature") == "20"
 
-        until(first, 30, "a first report in DeviceStatus", interval=1.0)
+        eventually(first, 30, "a first report in DeviceStatus", interval=1.0)
         e.cloud.stop_cloud()
-        until(lambda: not e.edge.connected(), 60, "the edge to notice the cloud is gone")
+        eventually(lambda: not e.edge.connected(), 60, "the edge to notice the cloud is gone")
         for v in ("21", "22", "23"):  # the broker and the twins keep working offline
             assert dev.result(dev.report(temperature=v))["twin"]["temperature"]["actual"]["value"] == v
         assert reported(e, "thermo-away", "temperature") == "20"  # nothing reached the API meanwhile
         e.cloud.init()  # converges: restarts the stopped cloud
-        until(lambda: reported(e, "thermo-away", "temperature") == "23", 60, "the last offline report")
+        eventually(lambda: reported(e, "thermo-away", "temperature") == "23", 60, "the last offline report")
     finally:
         dev.close()
 
@@ -237,7 +244,7 @@ def test_a_storm_of_many_devices_reaches_devicestatus_within_one_round_at_the_pa
             )
         return out
 
-    until(lambda: set(names) <= set(statuses()), 60, "the DeviceStatuses", interval=1.0)
+    eventually(lambda: set(names) <= set(statuses()), 60, "the DeviceStatuses", interval=1.0)
     c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="e2e-storm")
     c.max_inflight_messages_set(1000)
     c.connect("127.0.0.1", port)
@@ -272,7 +279,7 @@ def test_a_storm_of_many_devices_reaches_devicestatus_within_one_round_at_the_pa
         c.disconnect()
     ended = time.monotonic()
     bound = n / qps + window + slack
-    until(
+    eventually(
         lambda: all(statuses().get(x) == v for x, v in last.items()),
         bound,
         f"every device's last value in DeviceStatus within {bound:.0f} s",

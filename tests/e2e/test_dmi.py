@@ -25,7 +25,8 @@ from runtime.edge.devices.dmi import api_pb2 as pb
 from runtime.edge.devices.dmi import api_pb2_grpc as rpc
 from tests.dmi.conftest import Mapper, short_dir
 from tests.fixtures import require
-from tests.fixtures.e2e import E2E, free_port, kedge, start_e2e, until
+from tests.fixtures.e2e import E2E, free_port, kedge, start_e2e
+from tests.fixtures.wait import eventually
 
 PROTOCOL = "virtual-thermometer"
 
@@ -126,11 +127,11 @@ def test_thermometer_mapper_end_to_end(env: E2E, mapper: Mapper) -> None:
     # a reported value reaches DeviceStatus (read with kubectl)
     acked = mapper.wait(lambda x: x["event"] == "acked" and x["id"] == "default/thermo-dmi", 30)
     v = float(acked["values"]["temperature"])
-    until(lambda: float(reported(e, "thermo-dmi", "temperature") or -1) >= v, 30,
+    eventually(lambda: float(reported(e, "thermo-dmi", "temperature") or -1) >= v, 30,
           "the reported temperature in DeviceStatus", interval=0.1)  # fmt: skip
     print(f"ReportDeviceStatus acked -> DeviceStatus via kubectl: {time.time() - acked['at']:.2f} s")
-    until(lambda: reported(e, "thermo-dmi", "setpoint") == "21.5", 30, "the applied setpoint")
-    until(lambda: mapper_health(e) == "ok", 30, "the mapper shown ok in kedge status")
+    eventually(lambda: reported(e, "thermo-dmi", "setpoint") == "21.5", 30, "the applied setpoint")
+    eventually(lambda: mapper_health(e) == "ok", 30, "the mapper shown ok in kedge status")
 
     # desired changed with kubectl -> UpdateDevice -> the mapper applies and reports it
     n = len(mapper.journal())
@@ -141,7 +142,7 @@ def test_thermometer_mapper_end_to_end(env: E2E, mapper: Mapper) -> None:
     )
     upd = mapper.wait(lambda x: x["event"] == "UpdateDevice", 30, after=n)
     assert upd["device"]["desired"]["setpoint"]["value"] == "24"
-    until(lambda: reported(e, "thermo-dmi", "setpoint") == "24", 30, "the new setpoint reported back")
+    eventually(lambda: reported(e, "thermo-dmi", "setpoint") == "24", 30, "the new setpoint reported back")
 
     # `kedge status devices` names the mapper
     table = kedge("status", "devices", "--root", str(e.edge.root)).stdout
@@ -149,15 +150,17 @@ def test_thermometer_mapper_end_to_end(env: E2E, mapper: Mapper) -> None:
 
     # SIGKILL: shown down; the last value the edge acknowledged reaches DeviceStatus; it registers again
     mapper.kill()
-    until(lambda: mapper_health(e) == "down", 30, "the killed mapper shown down")
+    eventually(lambda: mapper_health(e) == "down", 30, "the killed mapper shown down")
     last = [x for x in mapper.journal() if x["event"] == "acked"][-1]["values"]["temperature"]
-    until(lambda: reported(e, "thermo-dmi", "temperature") == last, 30, "the last acknowledged value")
+    eventually(lambda: reported(e, "thermo-dmi", "temperature") == last, 30, "the last acknowledged value")
     n = len(mapper.journal())
     mapper.start(start_at=500.0)
     again = delivered(mapper, "default/thermo-dmi", after=n)
     assert again["desired"]["setpoint"]["value"] == "24"
-    until(lambda: float(reported(e, "thermo-dmi", "temperature") or 0) > 500, 30, "reports after the restart")
-    until(lambda: mapper_health(e) == "ok", 30, "the restarted mapper shown ok")
+    eventually(
+        lambda: float(reported(e, "thermo-dmi", "temperature") or 0) > 500, 30, "reports after the restart"
+    )
+    eventually(lambda: mapper_health(e) == "ok", 30, "the restarted mapper shown ok")
 
     # a wrong-typed value is refused with a reason in the gRPC answer
     stub = rpc.DeviceManagerServiceStub(grpc.insecure_channel(f"unix:{mapper.dmi}"))
@@ -191,4 +194,4 @@ def test_kubeedge_v1beta1_shape_reaches_the_mapper(env: E2E, mapper: Mapper) -> 
     assert got["visitors"]["temperature"] == {"protocolName": PROTOCOL,
                                               "dataType": {"type": "StringValue", "value": "float"},
                                               "offset": {"type": "FloatValue", "value": 1.0}}  # fmt: skip
-    until(lambda: reported(e, "thermo-beta", "setpoint") == "21.5", 30, "the v1beta1 device's report")
+    eventually(lambda: reported(e, "thermo-beta", "setpoint") == "21.5", 30, "the v1beta1 device's report")

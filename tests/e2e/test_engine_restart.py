@@ -20,7 +20,8 @@ import pytest
 
 from tests.fixtures import require
 from tests.fixtures.dockerd import PrivateDockerd, start_private_dockerd
-from tests.fixtures.e2e import Cloud, Edge, _teardown, until
+from tests.fixtures.e2e import Cloud, Edge, _teardown
+from tests.fixtures.wait import eventually
 
 IMAGE = "kedge.local/busybox:1"
 APP = "eng"
@@ -107,7 +108,7 @@ def local_pods(env: Env, names: set[str]) -> tuple[int, dict[str, dict[str, Any]
 def test_engine_restart_offline_brings_pods_back_and_reconnect_restarts_nothing(env: Env) -> None:
     cloud, edge, dockerd = env.cloud, env.edge, env.dockerd
     cloud.kubectl("apply", "-f", "-", stdin=deployment(APP, 2))
-    pods = until(lambda: ready_pods(env, 2), 90, "2 pods Running/Ready on the private engine")
+    pods = eventually(lambda: ready_pods(env, 2), 90, "2 pods Running/Ready on the private engine")
     uids = {p["metadata"]["uid"] for p in pods}
     names = {p["metadata"]["name"] for p in pods}
     assert all(p["status"]["podIP"].startswith(f"172.31.{dockerd.subnet}.") for p in pods), (
@@ -117,19 +118,19 @@ def test_engine_restart_offline_brings_pods_back_and_reconnect_restarts_nothing(
     assert len(first) == 4  # 2 sandboxes + 2 app containers
 
     cloud.stop_cloud()
-    until(lambda: not edge.connected(), 30, "the edge to notice the cloud is gone")
+    eventually(lambda: not edge.connected(), 30, "the edge to notice the cloud is gone")
 
     # 1) the engine restarts under a running edge runtime: every container dies (live-restore off)
     took = dockerd.restart()
     # the runtime keeps running and may already have started replacements: check the old containers
     assert not set(running(env, uids)) & set(first), "live-restore is off: the old containers must be gone"
     t0 = time.monotonic()
-    second = until(lambda: all_back(env, uids, set(first)), 90, "the pods back on the restarted engine",
+    second = eventually(lambda: all_back(env, uids, set(first)), 90, "the pods back on the restarted engine",
                    log=edge.paths.log_file)  # fmt: skip
     back = time.monotonic() - t0
     apps = [c for c in second.values() if c["labels"].get("io.kedge.container.kind") == "app"]
     assert sorted(int(c["labels"]["io.kedge.container.restartCount"]) for c in apps) == [1, 1], apps
-    rc, rows = until(lambda: local_pods(env, names), 30, "`kedge status` serving the pods Running")
+    rc, rows = eventually(lambda: local_pods(env, names), 30, "`kedge status` serving the pods Running")
     assert rc != 0, "kedge status must exit non-zero while the cloud is away"
     assert all(r["restarts"] >= 1 for r in rows.values()), rows
     print(f"\nengine restart {took:.1f} s; pods back {back:.1f} s after it (runtime kept running)")
@@ -140,10 +141,12 @@ def test_engine_restart_offline_brings_pods_back_and_reconnect_restarts_nothing(
     assert not set(running(env, uids)) & set(second), "the engine restart must have stopped the containers"
     t0 = time.monotonic()
     edge.run_detached()
-    third = until(lambda: all_back(env, uids, set(second)), 90, "the pods back after the reboot",
+    third = eventually(lambda: all_back(env, uids, set(second)), 90, "the pods back after the reboot",
                   log=edge.root / "edge-run.log")  # fmt: skip
     back = time.monotonic() - t0
-    rc, rows = until(lambda: local_pods(env, names), 30, "`kedge status` serving the pods after the reboot")
+    rc, rows = eventually(
+        lambda: local_pods(env, names), 30, "`kedge status` serving the pods after the reboot"
+    )
     assert rc != 0
     apps = [c for c in third.values() if c["labels"].get("io.kedge.container.kind") == "app"]
     assert sorted(int(c["labels"]["io.kedge.container.restartCount"]) for c in apps) == [2, 2], apps
@@ -153,7 +156,7 @@ def test_engine_restart_offline_brings_pods_back_and_reconnect_restarts_nothing(
     ids = {cid: c["started"] for cid, c in third.items()}
     out = cloud.init("--no-token")
     assert "kedge cloud run pid" in out.stderr + out.stdout
-    until(edge.connected, 60, "the edge reconnected")
+    eventually(edge.connected, 60, "the edge reconnected")
 
     def api_current() -> list[dict[str, Any]] | None:
         """Ready pods whose API status names the containers that run now (the queued status went up)."""
@@ -162,7 +165,7 @@ def test_engine_restart_offline_brings_pods_back_and_reconnect_restarts_nothing(
                           for p in got for cs in p["status"]["containerStatuses"])  # fmt: skip
         return got if cur else None
 
-    after = until(api_current, 60, "the pods Running/Ready in the API with the new containers")
+    after = eventually(api_current, 60, "the pods Running/Ready in the API with the new containers")
     assert {p["metadata"]["uid"] for p in after} == uids
     assert [cs["restartCount"] for p in after for cs in p["status"]["containerStatuses"]] == [2, 2]
     # the previous instance stays for lastState (kubelet keeps one); older generations are removed

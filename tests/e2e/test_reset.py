@@ -14,7 +14,8 @@ import docker
 
 from runtime.paths import Paths
 from tests.fixtures import require
-from tests.fixtures.e2e import alive, kedge, start_e2e, until
+from tests.fixtures.e2e import alive, kedge, start_e2e
+from tests.fixtures.wait import eventually
 
 
 def test_reset_edge_then_cloud_stops_everything_and_is_safe_twice(tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_reset_edge_then_cloud_stops_everything_and_is_safe_twice(tmp_path: Path
                 {"name": "app", "image": "kedge.local/busybox:1", "command": ["sleep", "3600"]}]},
         }  # fmt: skip
         cloud.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
-        until(lambda: len(edge.containers()) == 2, 60, "sandbox + app container of pod r")
+        eventually(lambda: len(edge.containers()) == 2, 60, "sandbox + app container of pod r")
         edge_pid, api_pid, cloud_pid = edge.pid(), cloud.pid("apiserver"), cloud.pid("cloud")
         assert alive(edge_pid) and alive(api_pid) and alive(cloud_pid)
 
@@ -44,7 +45,7 @@ def test_reset_edge_then_cloud_stops_everything_and_is_safe_twice(tmp_path: Path
 
         for _ in range(2):  # the second run has no install record and no API server: still exit 0
             kedge("reset", "cloud", "--root", str(cloud.root), "--force")
-        until(lambda: not alive(api_pid) and not alive(cloud_pid), 20, "API server and cloud stopped")
+        eventually(lambda: not alive(api_pid) and not alive(cloud_pid), 20, "API server and cloud stopped")
         cp = Paths.of(cloud.root, "cloud")
         assert not cp.config_file.exists() and not cp.admin_kubeconfig.exists()
         data = Paths.of(cloud.root, "apiserver").state

@@ -12,7 +12,8 @@ from typing import Any
 import docker
 
 from tests.fixtures import require
-from tests.fixtures.e2e import E2E, Edge, kedge, remove_edge, start_e2e, until
+from tests.fixtures.e2e import E2E, Edge, kedge, remove_edge, start_e2e
+from tests.fixtures.wait import eventually
 
 IMAGE = "kedge.local/busybox:1"
 
@@ -54,18 +55,18 @@ def test_two_edges_on_one_docker_keep_to_their_own_containers(tmp_path: Path) ->
         assert nodes == {e1.node, other.node}
         env.cloud.kubectl("apply", "-f", "-", stdin=pinned("one", e1.node))
         env.cloud.kubectl("apply", "-f", "-", stdin=pinned("two", other.node))
-        mine = until(lambda: running(env, e1, "one"), 90, f"app one Running on {e1.node}")
-        theirs = until(lambda: running(env, other, "two"), 90, f"app two Running on {other.node}")
+        mine = eventually(lambda: running(env, e1, "one"), 90, f"app one Running on {e1.node}")
+        theirs = eventually(lambda: running(env, other, "two"), 90, f"app two Running on {other.node}")
         assert not set(mine) & set(other.containers()) and not set(theirs) & set(e1.containers())
 
         e1.kill9()  # restart of edge 1: adopts its own containers, leaves edge 2's alone
         e1.join(env.cloud.token())
-        until(e1.connected, 30, "edge 1 reconnected")
+        eventually(e1.connected, 30, "edge 1 reconnected")
         assert running(env, e1, "one") == mine
         assert running(env, other, "two") == theirs
 
         kedge("reset", "edge", "--root", str(e1.root), "--force")  # reset of edge 1 only
-        until(lambda: not e1.containers(), 30, "edge 1's containers removed by its reset")
+        eventually(lambda: not e1.containers(), 30, "edge 1's containers removed by its reset")
         assert running(env, other, "two") == theirs, "resetting one edge touched the other's containers"
         assert other.connected()
     finally:

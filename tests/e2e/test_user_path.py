@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.e2e import E2E, until
+from tests.fixtures.e2e import E2E
+from tests.fixtures.wait import eventually
 
 IMAGE = "kedge.local/busybox:1"
 
@@ -96,7 +97,7 @@ def test_registration_records_the_node_key_and_a_token_cannot_take_the_name(e2e:
 
 def test_deployment_runs_in_docker_and_is_running_in_kubectl(e2e: E2E) -> None:
     e2e.cloud.kubectl("apply", "-f", "-", stdin=deployment("web", 2))
-    pods = until(lambda: running_pods(e2e, "web", 2), 90, "2 web pods Running/Ready on the edge")
+    pods = eventually(lambda: running_pods(e2e, "web", 2), 90, "2 web pods Running/Ready on the edge")
     ctrs = app_containers(e2e, pods)
     assert len(ctrs) == 2 and all(c["running"] for c in ctrs.values())
     for p in pods:  # the API's containerID is the Docker container that runs
@@ -119,7 +120,7 @@ def test_configmap_update_reaches_the_volume_and_token_is_mounted(e2e: E2E) -> N
                  "volumes": [{"name": "cfg", "configMap": {"name": "cfg"}}]},
     }  # fmt: skip
     cloud.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
-    pods = until(lambda: running_pods(e2e, "cm", 1), 60, "pod cm Running")
+    pods = eventually(lambda: running_pods(e2e, "cm", 1), 60, "pod cm Running")
     (cid,) = app_containers(e2e, pods)
     ctr = edge.docker.containers.get(cid)
 
@@ -133,40 +134,42 @@ def test_configmap_update_reaches_the_volume_and_token_is_mounted(e2e: E2E) -> N
     assert cat(f"{sa}/token").count(".") == 2  # a JWT from the cloud's TokenRequest
     assert "BEGIN CERTIFICATE" in cat(f"{sa}/ca.crt")
     cloud.kubectl("patch", "configmap", "cfg", "-p", '{"data":{"greeting":"world"}}')
-    until(lambda: cat("/cfg/greeting") == "world", 60, "the configmap update in /cfg/greeting")
+    eventually(lambda: cat("/cfg/greeting") == "world", 60, "the configmap update in /cfg/greeting")
     cloud.kubectl("delete", "pod", "cm", "--wait=false")
     cloud.kubectl("delete", "configmap", "cfg")
 
 
 def test_delete_removes_the_containers_and_the_pods(e2e: E2E) -> None:
     e2e.cloud.kubectl("apply", "-f", "-", stdin=deployment("gone", 2))
-    pods = until(lambda: running_pods(e2e, "gone", 2), 90, "2 gone pods Running")
+    pods = eventually(lambda: running_pods(e2e, "gone", 2), 90, "2 gone pods Running")
     assert len(app_containers(e2e, pods)) == 2
     uids = {p["metadata"]["uid"] for p in pods}
     e2e.cloud.kubectl("delete", "deployment", "gone")
-    until(lambda: not e2e.cloud.get("pods", "-l", "app=gone")["items"], 60, "the pods removed from the API")
+    eventually(
+        lambda: not e2e.cloud.get("pods", "-l", "app=gone")["items"], 60, "the pods removed from the API"
+    )
 
     def leftovers() -> list[str]:
         ctrs = e2e.edge.containers().items()
         return [cid for cid, c in ctrs if c["labels"].get("io.kedge.pod.uid") in uids]
 
-    until(lambda: not leftovers(), 30, "every container of the deleted pods removed from Docker")
+    eventually(lambda: not leftovers(), 30, "every container of the deleted pods removed from Docker")
 
 
 def test_kill9_of_the_edge_runtime_keeps_the_containers(e2e: E2E) -> None:
     edge = e2e.edge
     e2e.cloud.kubectl("apply", "-f", "-", stdin=deployment("keep", 2))
-    pods = until(lambda: running_pods(e2e, "keep", 2), 90, "2 keep pods Running")
+    pods = eventually(lambda: running_pods(e2e, "keep", 2), 90, "2 keep pods Running")
     before = pod_containers(e2e, pods)
     assert len(before) == 4  # 2 sandboxes + 2 app containers
     old = edge.kill9()
     assert pod_containers(e2e, pods) == before
     out = edge.join(e2e.cloud.token())  # re-running join converges: restarts the runtime
     assert edge.pid() != old
-    until(edge.connected, 30, "the restarted edge connected")
+    eventually(edge.connected, 30, "the restarted edge connected")
     assert pod_containers(e2e, pods) == before  # adopted, not restarted
     assert "reused" in out.stderr + out.stdout
-    after = until(lambda: running_pods(e2e, "keep", 2), 30, "keep pods still Running")
+    after = eventually(lambda: running_pods(e2e, "keep", 2), 30, "keep pods still Running")
     assert {p["metadata"]["uid"] for p in after} == {p["metadata"]["uid"] for p in pods}
     assert all(cs["restartCount"] == 0 for p in after for cs in p["status"]["containerStatuses"])
     e2e.cloud.kubectl("delete", "deployment", "keep", "--wait=false")
@@ -176,14 +179,14 @@ def test_kill9_of_the_edge_runtime_keeps_the_containers(e2e: E2E) -> None:
 def test_offline_edge_keeps_pods_and_reconnect_restarts_nothing(e2e: E2E) -> None:
     cloud, edge = e2e.cloud, e2e.edge
     cloud.kubectl("apply", "-f", "-", stdin=deployment("auto", 2))
-    pods = until(lambda: running_pods(e2e, "auto", 2), 90, "2 auto pods Running")
+    pods = eventually(lambda: running_pods(e2e, "auto", 2), 90, "2 auto pods Running")
     started = pod_containers(e2e, pods)
     assert len(started) == 4
 
     cloud.stop_cloud()
     edge.stop()
     edge.run_detached()  # restarted while the cloud is away: from the cache
-    rc, status = until(lambda: (lambda s: s if s[1]["edge"]["running"] else None)(edge.status()), 20,
+    rc, status = eventually(lambda: (lambda s: s if s[1]["edge"]["running"] else None)(edge.status()), 20,
                        "kedge status of the restarted runtime")  # fmt: skip
     assert rc != 0, "kedge status must exit non-zero while the cloud link is down"
     assert status["edge"]["cloud"]["connected"] is False and status["edge"]["healthy"] is False
@@ -199,13 +202,13 @@ def test_offline_edge_keeps_pods_and_reconnect_restarts_nothing(e2e: E2E) -> Non
     assert pod_containers(e2e, [gone]), "the edge is offline: nothing can have removed the containers yet"
     out = cloud.init("--no-token")  # the user brings the cloud back by re-running init
     assert "kedge cloud run pid" in out.stderr + out.stdout
-    until(edge.connected, 60, "the edge reconnected to the restarted cloud")
-    pods3 = until(
+    eventually(edge.connected, 60, "the edge reconnected to the restarted cloud")
+    pods3 = eventually(
         lambda: running_pods(e2e, "auto", 3), 90, "3 auto pods Running (scaled up, deleted one replaced)"
     )
     assert gone["metadata"]["uid"] not in {p["metadata"]["uid"] for p in pods3}
     assert len(app_containers(e2e, pods3)) == 3
-    until(
+    eventually(
         lambda: not pod_containers(e2e, [gone]), 30, "the containers of the pod deleted while offline removed"
     )
     kept_ctrs = {cid: t for cid, t in started.items() if cid in pod_containers(e2e, [kept])}
@@ -237,12 +240,12 @@ def test_init_container_host_network_and_readiness_probe(e2e: E2E) -> None:
         conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
         return p if st.get("phase") == "Running" and conds.get("Ready") == "False" else None
 
-    p = until(phase_running_not_ready, 60, "pod shapes Running but not Ready (probe failing)")
+    p = eventually(phase_running_not_ready, 60, "pod shapes Running but not Ready (probe failing)")
     assert p["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
     (cid,) = app_containers(e2e, [p])
     ctr = edge.docker.containers.get(cid)
     assert ctr.attrs["HostConfig"]["NetworkMode"] == "host"
     assert ctr.exec_run(["cat", "/work/msg"]).output.decode().strip() == "from-init"
     assert ctr.exec_run(["touch", "/work/ready"]).exit_code == 0
-    until(lambda: running_pods(e2e, "shapes", 1), 30, "pod shapes Ready once the probe passes")
+    eventually(lambda: running_pods(e2e, "shapes", 1), 30, "pod shapes Ready once the probe passes")
     cloud.kubectl("delete", "pod", "shapes", "--wait=false")

@@ -23,6 +23,7 @@ from runtime.edge.dial import ClientTLS
 from runtime.edge.edgehub import EdgeHub
 from runtime.edge.run import EdgeRuntime
 from runtime.errors import Unreachable
+from runtime.kube.client import KubeClient
 from runtime.protocol import Message, new_message
 from tests.fixtures.cloudcore import ChainSpy, cloudcore_peer, tls12_only
 from tests.fixtures.edge import (
@@ -30,9 +31,9 @@ from tests.fixtures.edge import (
     make_edge_root,
     recording_edgehub,
     running,
-    wait_until,
 )
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 
 class Sink:
@@ -64,14 +65,16 @@ def lease_query(node: str) -> Message:
 
 
 @pytest.mark.timeout(60)
-async def test_edge_gets_answers_from_cloudcore(tls_certs: TLSCerts, tmp_path: Path) -> None:
+async def test_edge_gets_answers_from_cloudcore(
+    tls_certs: TLSCerts, tmp_path: Path, cloud_api: KubeClient
+) -> None:
     """cloudcore reads a session only with ``ConnectionUse: msg`` and only when the client chain is the
     leaf alone; both hold, so the node registers and gets Ready through it."""
-    async with cloudcore_peer(tls_certs.server_context()) as peer:
+    async with cloudcore_peer(tls_certs.server_context(), cloud_api) as peer:
         cfg = make_edge_root(tmp_path, tls_certs, "cc-1", peer.server)
         async with running(EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.3)) as rt:
-            await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
-            await wait_until(lambda: rt.node is not None and rt.node.lease_renewed, 10, "lease renewed")
+            await eventually_async(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
+            await eventually_async(lambda: rt.node is not None and rt.node.lease_renewed, 10, "lease renewed")
         assert peer.refused == [], peer.refused
         assert peer.upgrades[-1]["ConnectionUse"] == "msg"
         assert peer.upgrades[-1]["node_id"] == "cc-1"
@@ -99,7 +102,7 @@ async def test_certificate_message_holds_the_leaf_alone(tls_certs: TLSCerts, tmp
 
         async def chain_of(ctx: ssl.SSLContext) -> int | None:
             _, w = await asyncio.open_connection("127.0.0.1", spy.port, ssl=ctx, server_hostname="127.0.0.1")
-            await wait_until(lambda: any(spy.chains.get(p) for p in set(spy.chains) - seen), 5, "chain")
+            await eventually_async(lambda: any(spy.chains.get(p) for p in set(spy.chains) - seen), 5, "chain")
             port = next(p for p in set(spy.chains) - seen if spy.chains.get(p))
             seen.add(port)
             w.close()
@@ -167,13 +170,15 @@ def test_openssl_s_server_sees_one_certificate(tls_certs: TLSCerts) -> None:
     assert total > 3 + first + 3  # leaf + CA: what cloudcore refuses
 
 
-async def test_unanswered_link_is_dropped_and_redialled(tls_certs: TLSCerts, tmp_path: Path) -> None:
+async def test_unanswered_link_is_dropped_and_redialled(
+    tls_certs: TLSCerts, tmp_path: Path, cloud_api: KubeClient
+) -> None:
     """The old context (CA in the verify store) sends a two-certificate chain: cloudcore takes the
     session and answers nothing. The edge must not call that connected: after ``answer_within`` s it
     drops the link, redials, and its status says why."""
     pair = tls_certs.client("mute-1")
     async with (
-        cloudcore_peer(tls_certs.server_context()) as peer,
+        cloudcore_peer(tls_certs.server_context(), cloud_api) as peer,
         hub_running(
             peer.server,
             "mute-1",
@@ -184,20 +189,22 @@ async def test_unanswered_link_is_dropped_and_redialled(tls_certs: TLSCerts, tmp
     ):
         with pytest.raises(Unreachable):
             await hub.request(lease_query("mute-1"), 0.5)
-        await wait_until(lambda: hub.status()["unanswered_drops"] >= 1, 10, "dropped for no answer")
+        await eventually_async(lambda: hub.status()["unanswered_drops"] >= 1, 10, "dropped for no answer")
         st = hub.status()
         assert "answered no request" in st["last_error"], st
-        await wait_until(lambda: len(peer.upgrades) >= 2, 10, "redialled")
+        await eventually_async(lambda: len(peer.upgrades) >= 2, 10, "redialled")
         assert all("intermediate certificates" in r for r in peer.refused)
 
 
-async def test_session_without_connectionuse_is_never_read(tls_certs: TLSCerts, tmp_path: Path) -> None:
+async def test_session_without_connectionuse_is_never_read(
+    tls_certs: TLSCerts, tmp_path: Path, cloud_api: KubeClient
+) -> None:
     """What cloudcore does with a session lacking ``ConnectionUse: msg``, and what kedge now sends:
     the same edge request is answered only with the header."""
     pair = tls_certs.client("cu-1")
     tls = ClientTLS(str(pair.cert), str(pair.key), str(tls_certs.ca))
     async with (
-        cloudcore_peer(tls_certs.server_context(), drop_after=3.0) as peer,
+        cloudcore_peer(tls_certs.server_context(), cloud_api, drop_after=3.0) as peer,
         hub_running(peer.server, "cu-1", tmp_path, ssl_context=tls) as hub,
     ):
         assert hub.headers()["ConnectionUse"] == "msg"
@@ -208,7 +215,7 @@ async def test_session_without_connectionuse_is_never_read(tls_certs: TLSCerts, 
         hub.headers = lambda: headerless  # type: ignore[method-assign]  # an edge before the fix
         assert peer.session is not None
         await peer.session.close()  # the edge redials, now without the header
-        await wait_until(lambda: len(peer.upgrades) >= 2 and hub.connected, 10, "redialled")
+        await eventually_async(lambda: len(peer.upgrades) >= 2 and hub.connected, 10, "redialled")
         with pytest.raises(Unreachable):
             await hub.request(lease_query("cu-1"), 1)
         assert peer.refused and set(peer.refused) == {"no ConnectionUse: msg"}  # one per redial
@@ -249,7 +256,7 @@ async def test_renewed_certificate_is_presented_by_both_contexts(tls_certs: TLSC
 
     async def serial_seen(ctx: ssl.SSLContext) -> str:
         _, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="127.0.0.1")
-        await wait_until(lambda: seen, 5, "handshake seen")
+        await eventually_async(lambda: seen, 5, "handshake seen")
         w.close()
         return seen.pop()
 

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.renew import renew_once
 from tests.fixtures.edgecloud import EdgeCloud
@@ -39,6 +41,7 @@ def join_args(cloud: EdgeCloud, root: Path, node: str, *extra: str) -> list[str]
     ]
 
 
+@pytest.mark.docker  # `kedge join` checks the Docker engine (preflight)
 def test_join_to_ready_status_and_reset_twice(edge_cloud: EdgeCloud, tmp_path: Path) -> None:
     root = tmp_path / "edge"
     t0 = time.monotonic()

@@ -8,16 +8,20 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from runtime.kube.client import KubeClient
 from tests.fixtures.apiserver import ApiServer
-from tests.fixtures.cloudctl import prepare_cluster, until
-from tests.fixtures.procs import KEDGE, Spawner, wait_for
+from tests.fixtures.cloudctl import prepare_cluster, spawn_cloud
+from tests.fixtures.procs import KEDGE, Spawner
+from tests.fixtures.wait import eventually_async
 
 
 def run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*KEDGE, *args], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.docker  # `kedge join` checks the Docker engine (preflight)
 async def test_join_real_cloud_to_ready(
     apiserver: ApiServer, kube: KubeClient, spawn: Spawner, tmp_path: Path
 ) -> None:
@@ -25,23 +29,7 @@ async def test_join_real_cloud_to_ready(
     croot, eroot = tmp_path / "cloud", tmp_path / "edge"
     sets = ["hub.cert_port=0", "hub.websocket_port=0", "hub.bind=127.0.0.1", "metrics_address=127.0.0.1:0"]
     kc = str(apiserver.kubeconfig)
-    proc, log = spawn(
-        [
-            *KEDGE,
-            "cloud",
-            "run",
-            "--kubeconfig",
-            kc,
-            "--root",
-            str(croot),
-            *[a for s in sets for a in ("--set", s)],
-        ],
-        "cloud",
-    )
-    addresses = croot / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
-    addr = wait_for(
-        lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 30, proc, log, what="hub address"
-    )
+    _proc, log, addr = spawn_cloud(spawn, apiserver.kubeconfig, croot, sets)
     tok = await asyncio.to_thread(run, "token", "create", "--kubeconfig", kc, "-o", "json")
     assert tok.returncode == 0, tok.stderr
     token = json.loads(tok.stdout)["token"]
@@ -106,7 +94,7 @@ async def test_join_real_cloud_to_ready(
             got = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=30)
             return got.stdout.strip() == "lease.coordination.k8s.io/real-1"
 
-        await until(lease_exists, within=20.0, what="the cloud-kept Lease of real-1")
+        await eventually_async(lease_exists, within=20.0, what="the cloud-kept Lease of real-1")
         # the same machine re-joining keeps its key and node (converges)
         again = await asyncio.to_thread(run, *args)
         assert again.returncode == 0, again.stderr

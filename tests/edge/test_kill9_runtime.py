@@ -10,11 +10,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from runtime.kube.client import KubeClient
 from runtime.protocol import new_message
 from runtime.protocol.delivery import Acked
-from tests.fixtures.edge import RecordedController, make_edge_root, serving, wait_until
+from tests.fixtures.edge import CloudRequests, make_edge_root, serving
 from tests.fixtures.procs import KEDGE, start, stop
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 
 def cm(i: int) -> dict[str, Any]:
@@ -26,20 +28,22 @@ def cm(i: int) -> dict[str, Any]:
     }
 
 
-async def test_kill_9_while_caching_loses_no_acked_object(tls_certs: TLSCerts, tmp_path: Path) -> None:
+async def test_kill_9_while_caching_loses_no_acked_object(
+    tls_certs: TLSCerts, tmp_path: Path, cloud_api: KubeClient
+) -> None:
     acked: set[str] = set()
 
     async def on_ack(node: str, ev: Acked) -> None:
         acked.add(ev.key)
 
-    ctl = RecordedController()
+    ctl = CloudRequests(cloud_api)
     async with serving(ctl, tls_certs.server_context(), on_ack=on_ack, resend_after=1.0) as hub:
         cfg = make_edge_root(tmp_path, tls_certs, "k9-1", f"127.0.0.1:{hub.bound_port}")
         sent = 0
         for round_ in range(4):
             proc = start([*KEDGE, "edge", "run", "--root", str(tmp_path), "--no-pods"], tmp_path / "edge.log")
             try:
-                await wait_until(lambda: hub.connected("k9-1"), 20, "edge connected")
+                await eventually_async(lambda: hub.connected("k9-1"), 20, "edge connected")
                 before = len(acked)
                 for _ in range(150):
                     sent += 1
@@ -55,11 +59,11 @@ async def test_kill_9_while_caching_loses_no_acked_object(tls_certs: TLSCerts, t
                         ),
                         reliable_key=f"u{sent}",
                     )
-                await wait_until(lambda: len(acked) > before + 5, 20, "some acks")  # noqa: B023
+                await eventually_async(lambda: len(acked) > before + 5, 20, "some acks")  # noqa: B023
                 await asyncio.sleep(0.02 * round_)
                 os.kill(proc.pid, signal.SIGKILL)
                 await asyncio.to_thread(proc.wait, 10)
-                await wait_until(lambda: not hub.connected("k9-1"), 40, "session dropped")
+                await eventually_async(lambda: not hub.connected("k9-1"), 40, "session dropped")
             finally:
                 stop(proc)
         db = sqlite3.connect(cfg.cache.db)

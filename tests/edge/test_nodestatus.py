@@ -11,9 +11,11 @@ from runtime.edge.edgehub import EdgeHub
 from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import status_patch
 from runtime.edge.run import EdgeRuntime
+from runtime.kube.resources import CONFIGMAPS
 from runtime.protocol import Message
-from tests.fixtures.edge import RecordedCloud, make_edge_root, running, wait_until
+from tests.fixtures.edge import RecordedCloud, make_edge_root, running
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 FACTS = nodeinfo.Facts(
     hostname="h",
@@ -74,9 +76,17 @@ async def test_refs_query_online_and_serve_the_cache_offline(
     recorded_cloud: RecordedCloud, tls_certs: TLSCerts, tmp_path: Path
 ) -> None:
     ctl = recorded_cloud.ctl
+    # the cloud answers a node only for what a pod bound to it references (the node authorizer)
+    await ctl.client.create(
+        CONFIGMAPS, {"metadata": {"name": "cm1"}, "data": {"k": "v"}}, namespace="default"
+    )
+    volume = {"name": "v", "configMap": {"name": "cm1"}}
+    container = {"name": "c", "image": "busybox", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}
+    spec = {"nodeName": "refs-1", "containers": [container], "volumes": [volume]}
+    await ctl.bind_pod({"metadata": {"name": "uses-cm1", "namespace": "default"}, "spec": spec})
     cfg = make_edge_root(tmp_path, tls_certs, "refs-1", recorded_cloud.server)
     async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
-        await wait_until(lambda: rt.hub is not None and rt.hub.connected, 15, "connected")
+        await eventually_async(lambda: rt.hub is not None and rt.hub.connected, 15, "connected")
         assert rt.store is not None and rt.hub is not None
         cm = await CacheRefs(rt.store, rt.hub).configmap("default", "cm1")
         assert cm is not None and cm["data"] == {"k": "v"}

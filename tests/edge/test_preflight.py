@@ -8,12 +8,15 @@ import signal
 import socket
 from pathlib import Path
 
+import pytest
+
 from runtime.edge.certclient import CertServer
 from runtime.edge.join import CHECKS
 from runtime.pki import tokens
 from tests.edge.test_join import join_args, kedge
 from tests.fixtures.edgecloud import EdgeCloud
-from tests.fixtures.procs import KEDGE, Spawner, runs_in, wait_for
+from tests.fixtures.procs import KEDGE, Spawner, runs_in
+from tests.fixtures.wait import eventually
 
 
 def closed_port() -> int:
@@ -34,6 +37,7 @@ def failed_checks(done: object) -> list[str]:
     ]
 
 
+@pytest.mark.docker  # `kedge join` checks the Docker engine (preflight)
 def test_preflight_failures_are_named(edge_cloud: EdgeCloud, tmp_path: Path) -> None:
     root = tmp_path / "edge"
     base = join_args(edge_cloud, root, "pf-1", "--dry-run")
@@ -80,10 +84,13 @@ def test_preflight_failures_are_named(edge_cloud: EdgeCloud, tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.docker  # `kedge join` checks the Docker engine (preflight)
 def test_join_foreground_runs_in_process(edge_cloud: EdgeCloud, tmp_path: Path, spawn: Spawner) -> None:
     root = tmp_path / "fg"
     proc, log = spawn([*KEDGE, *join_args(edge_cloud, root, "fg-1", "--foreground")], "join-fg")
-    wait_for(lambda: b"running in the foreground" in log.read_bytes(), 60, proc, log, what="node Ready")
+    eventually(
+        lambda: b"running in the foreground" in log.read_bytes(), 60, proc=proc, log=log, what="node Ready"
+    )
     pid = int((root / "run" / "kedge" / "edge.pid").read_text())
     assert runs_in(pid, proc)  # in this process (the one-file binary: the bootloader's child)
     st = kedge("status", "-o", "json", "--root", str(root))

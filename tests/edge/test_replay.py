@@ -15,19 +15,21 @@ from typing import Any
 import pytest
 
 from runtime.edge.run import EdgeRuntime
+from runtime.kube.client import KubeClient
+from runtime.kube.resources import LEASES
 from runtime.protocol import Message
 from tests.fixtures.edge import (
+    CloudRequests,
     KubeEdgeLikeHub,
     RecordedCloud,
-    RecordedController,
     capture,
     make_edge_root,
     running,
     serving,
     tap_frames,
-    wait_until,
 )
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 NODE = "ke-edge-1"  # the recorded node, so resources compare verbatim
 
@@ -64,9 +66,9 @@ def recorded_pushes() -> list[Message]:
 
 
 @pytest.fixture
-async def cloud(tls_certs: TLSCerts, monkeypatch: pytest.MonkeyPatch) -> Any:
+async def cloud(tls_certs: TLSCerts, monkeypatch: pytest.MonkeyPatch, cloud_api: KubeClient) -> Any:
     frames = tap_frames(monkeypatch)
-    ctl = RecordedController()
+    ctl = CloudRequests(cloud_api)
     async with serving(ctl, tls_certs.server_context(), hub_class=KubeEdgeLikeHub) as hub:
         yield hub, ctl, frames
 
@@ -75,8 +77,8 @@ async def test_replay_matches_recording(cloud: Any, tls_certs: TLSCerts, tmp_pat
     hub, ctl, frames = cloud
     cfg = make_edge_root(tmp_path, tls_certs, NODE, f"127.0.0.1:{hub.bound_port}")
     async with running(EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.3)) as rt:
-        await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
-        await wait_until(
+        await eventually_async(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
+        await eventually_async(
             lambda: (
                 rt.node is not None
                 and rt.node.lease_renewed is not None
@@ -89,7 +91,9 @@ async def test_replay_matches_recording(cloud: Any, tls_certs: TLSCerts, tmp_pat
         for m in pushes:
             await hub.send(NODE, m)
         acked_ids = {m.msg_id for m in pushes if m.resource.count("/") == 2}
-        await wait_until(lambda: acked_ids <= {f.parent_msg_id for f in frames}, 10, "acks of every push")
+        await eventually_async(
+            lambda: acked_ids <= {f.parent_msg_id for f in frames}, 10, "acks of every push"
+        )
         # the registration Node compares to the recorded one field by field
         mine_node = next(m for m in ctl.requests if m.operation == "insert" and "/node/" in m.resource)
         rec = {route(m): m for m in recorded_edge_frames()}
@@ -131,8 +135,11 @@ async def test_replay_matches_recording(cloud: Any, tls_certs: TLSCerts, tmp_pat
         assert {"$setElementOrder/conditions", "conditions"} <= set(patch["status"])
         # the lease update carries the object the cloud returned, renewTime advanced
         upd = [f for f in mine if f.operation == "update" and "/lease/" in f.resource]
-        assert upd[-1].content["metadata"]["uid"] == f"lease-{NODE}"
-        assert upd[-1].content["metadata"]["ownerReferences"][0]["uid"] == f"uid-{NODE}"
+        lease = await ctl.client.get(LEASES, NODE, namespace="kube-node-lease")
+        node = await ctl.node(NODE)
+        assert node is not None
+        assert upd[-1].content["metadata"]["uid"] == lease["metadata"]["uid"]
+        assert upd[-1].content["metadata"]["ownerReferences"][0]["uid"] == node["metadata"]["uid"]
         # keepalives as recorded
         ka = next(f for f in frames if f.operation == "keepalive")
         assert (route(ka), ka.content) == (("websocket", "resource", "keepalive", "node"), "ping")
@@ -149,7 +156,7 @@ async def test_kedge_peer_gets_no_lease_traffic(
     hub, ctl = recorded_cloud.hub, recorded_cloud.ctl
     cfg = make_edge_root(tmp_path, tls_certs, "kedge-1", recorded_cloud.server)
     async with running(EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.2)) as rt:
-        await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
+        await eventually_async(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
         await asyncio.sleep(1.0)
         assert rt.hub is not None and rt.hub.status()["peer_kind"] == "kedge"
         assert not [m for m in ctl.requests if "/lease/" in m.resource]
@@ -165,8 +172,8 @@ async def test_restart_reregisters_409_and_reuses_lease(
     cfg = make_edge_root(tmp_path, tls_certs, NODE, f"127.0.0.1:{hub.bound_port}")
     for _ in range(2):
         async with running(EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.3)) as rt:
-            await wait_until(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
-            await wait_until(lambda: rt.node is not None and rt.node.lease_renewed, 10, "lease")
+            await eventually_async(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
+            await eventually_async(lambda: rt.node is not None and rt.node.lease_renewed, 10, "lease")
     inserts = [m for m in ctl.requests if m.operation == "insert"]
     assert [m.resource for m in inserts] == [
         f"null/node/{NODE}",

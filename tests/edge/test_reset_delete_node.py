@@ -15,13 +15,17 @@ from pathlib import Path
 from runtime.edge.edgehub import EdgeHub
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.reset import reset_edge
+from runtime.kube.client import KubeClient
 from runtime.protocol import Message
-from tests.fixtures.edge import KubeEdgeLikeHub, RecordedController, make_edge_root, serving, wait_until
+from tests.fixtures.edge import CloudRequests, KubeEdgeLikeHub, make_edge_root, serving
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 
-async def test_delete_node_against_cloudcore_says_so_at_once(tls_certs: TLSCerts, tmp_path: Path) -> None:
-    ctl = RecordedController()
+async def test_delete_node_against_cloudcore_says_so_at_once(
+    tls_certs: TLSCerts, tmp_path: Path, cloud_api: KubeClient
+) -> None:
+    ctl = CloudRequests(cloud_api)
     async with serving(ctl, tls_certs.server_context(), hub_class=KubeEdgeLikeHub) as hub:
         make_edge_root(tmp_path, tls_certs, "cc-1", f"127.0.0.1:{hub.bound_port}")
         rows = await asyncio.to_thread(reset_edge, tmp_path, delete_node=True)
@@ -33,12 +37,12 @@ async def test_delete_node_against_cloudcore_says_so_at_once(tls_certs: TLSCerts
 
 
 async def test_since_is_the_time_of_the_last_connect_or_disconnect(
-    tls_certs: TLSCerts, tmp_path: Path
+    tls_certs: TLSCerts, tmp_path: Path, cloud_api: KubeClient
 ) -> None:
     async def ignore(_: Message) -> None:
         return None
 
-    ctl = RecordedController()
+    ctl = CloudRequests(cloud_api)
     async with serving(ctl, tls_certs.server_context()) as cloud:
         cfg = make_edge_root(tmp_path, tls_certs, "s-1", f"127.0.0.1:{cloud.bound_port}")
         files = EdgeFiles.of(tmp_path)
@@ -52,7 +56,7 @@ async def test_since_is_the_time_of_the_last_connect_or_disconnect(
             await asyncio.sleep(0.3)
             before_drop = time.time()
             await cloud.stop()
-            await wait_until(lambda: not edge.status()["connected"], 10, "the link to drop")
+            await eventually_async(lambda: not edge.status()["connected"], 10, "the link to drop")
             assert edge.status()["since"] >= before_drop > connected_at
         finally:
             stop.set()

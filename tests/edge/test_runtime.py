@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from runtime.edge.run import EdgeRuntime
-from tests.fixtures.edge import RecordedCloud, make_edge_root, running, wait_until
+from tests.fixtures.edge import RecordedCloud, make_edge_root, running
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 HEAVY = (
     "typer",
@@ -52,11 +53,11 @@ async def test_corrupt_cache_restarts_with_a_new_epoch(
             with open(cfg.cache.db, "r+b") as f:  # noqa: ASYNC230 - a test poking a file
                 f.write(os.urandom(4096))
         async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
-            await wait_until(lambda: hub.connected("ep-1") and hub.sessions()[0].epoch, 15, "session")
+            await eventually_async(lambda: hub.connected("ep-1") and hub.sessions()[0].epoch, 15, "session")
             assert rt.store is not None
             assert hub.sessions()[0].epoch == rt.store.epoch
             epochs.append(rt.store.epoch)
-        await wait_until(lambda: not hub.connected("ep-1"), 10, "session end")
+        await eventually_async(lambda: not hub.connected("ep-1"), 10, "session end")
     assert epochs[0] != epochs[1], "a rebuilt cache must announce a new epoch (full resync)"
     assert epochs[1] == epochs[2], "an intact cache keeps its epoch (no needless resync)"
     assert [p for p in os.listdir(Path(cfg.cache.db).parent) if ".corrupt-" in p]

@@ -17,8 +17,9 @@ from runtime.edge.statusd import query
 from runtime.protocol import new_message
 from tests.edge.test_join import kedge
 from tests.fixtures.edge import make_edge_root
-from tests.fixtures.procs import KEDGE, Spawner, runs_in, wait_for
+from tests.fixtures.procs import KEDGE, Spawner, runs_in
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually
 
 
 def closed_port() -> int:
@@ -56,7 +57,7 @@ def test_status_offline_then_runtime_without_cloud(
 
     proc, log = spawn([*KEDGE, "edge", "run", "--root", str(tmp_path), "--no-pods"], "edge")
     sock = Path(cfg.status.socket)
-    wait_for(lambda: sock.exists(), 20, proc, log, what="status socket")
+    eventually(lambda: sock.exists(), 20, proc=proc, log=log, what="status socket")
     assert stat.S_IMODE(sock.stat().st_mode) == 0o600
     on = kedge("status", "-o", "json", "--root", str(tmp_path))
     assert on.returncode == 1, on.stdout  # the cloud is away: unhealthy

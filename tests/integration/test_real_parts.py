@@ -14,7 +14,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.fixtures.procs import KEDGE, Spawner, log_tail, start, stop, wait_for
+from tests.fixtures.procs import KEDGE, Spawner, log_tail, start, stop
+from tests.fixtures.wait import WaitTimeout, eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,8 +113,8 @@ def test_wait_for_fails_at_once_with_the_log_tail_when_the_process_exits(tmp_pat
     log = tmp_path / "s.log"
     proc = start(["sh", "-c", "echo listening failed: port in use; exit 3"], log)
     began = time.monotonic()
-    with pytest.raises(pytest.fail.Exception) as failed:
-        wait_for(lambda: False, 30, proc, log, what="the server")
+    with pytest.raises(WaitTimeout) as failed:
+        eventually(lambda: False, 30, proc=proc, log=log, what="the server")
     assert time.monotonic() - began < 5
     assert "exited with 3 before the server" in str(failed.value)
     assert "listening failed: port in use" in str(failed.value)
@@ -124,11 +125,13 @@ def test_stop_terminates_the_whole_process_group(tmp_path: Path) -> None:
     script = "trap '' TERM; sleep 60 & echo $! > child.pid; wait"
     proc = start(["sh", "-c", script], tmp_path / "g.log", cwd=tmp_path)
     pid_file = tmp_path / "child.pid"
-    child = int(wait_for(lambda: pid_file.read_text().strip(), 10, proc, tmp_path / "g.log", what="child"))
+    child = int(
+        eventually(lambda: pid_file.read_text().strip(), 10, proc=proc, log=tmp_path / "g.log", what="child")
+    )
     began = time.monotonic()
     assert stop(proc, timeout=1) == -signal.SIGKILL
     assert time.monotonic() - began < 5
-    wait_for(lambda: not os.path.exists(f"/proc/{child}") or _zombie(child), 5, what="child to exit")
+    eventually(lambda: not os.path.exists(f"/proc/{child}") or _zombie(child), 5, what="child to exit")
 
 
 def _zombie(pid: int) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.procs import wait_for
+from tests.fixtures.wait import eventually
 from tests.kubeapi.conftest import Kube, Kubectl
 
 
@@ -70,8 +70,8 @@ def crd(kube: Kube) -> Iterator[str]:
         conds = (c.get("status") or {}).get("conditions") or []
         return any(x["type"] == "Established" and x["status"] == "True" for x in conds)
 
-    wait_for(established, 10, what=f"CRD {name} Established")
-    wait_for(lambda: kube.get(f"/apis/{group}/v1").status_code == 200, 10, what=f"{group}/v1 served")
+    eventually(established, 10, what=f"CRD {name} Established")
+    eventually(lambda: kube.get(f"/apis/{group}/v1").status_code == 200, 10, what=f"{group}/v1 served")
     yield group
     kube.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
 
@@ -157,11 +157,11 @@ def test_deleting_the_crd_stops_serving_its_kind(kube: Kube, ns: str) -> None:
         == 201
     )
     path = f"/apis/{group}/v1/widgets"
-    wait_for(lambda: kube.post(path, widget("c1", group)).status_code == 201, 10, what="a widget created")
+    eventually(lambda: kube.post(path, widget("c1", group)).status_code == 201, 10, what="a widget created")
     assert kube.get(f"{path}/c1").json()["metadata"].get("namespace") is None
     kube.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
-    wait_for(lambda: kube.get(path).status_code == 404, 30, what="widgets gone")
-    wait_for(lambda: kube.get(f"/apis/{group}/v1").status_code == 404, 30, what=f"{group}/v1 gone")
+    eventually(lambda: kube.get(path).status_code == 404, 30, what="widgets gone")
+    eventually(lambda: kube.get(f"/apis/{group}/v1").status_code == 404, 30, what=f"{group}/v1 gone")
 
 
 def test_invalid_crd_is_422(kube: Kube) -> None:
@@ -184,7 +184,7 @@ def test_preferred_version_is_kube_aware_and_patches_go_through_any_served_versi
     name = f"widgets.{group}"
     assert kube.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body).status_code == 201
     try:
-        wait_for(lambda: kube.get(f"/apis/{group}/v1beta1").status_code == 200, 10, what="served")
+        eventually(lambda: kube.get(f"/apis/{group}/v1beta1").status_code == 200, 10, what="served")
         groups = {g["name"]: g for g in kube.get("/apis").json()["groups"]}
         assert groups[group]["preferredVersion"]["version"] == "v1beta1"
         assert kube.get(f"/apis/{group}").json()["preferredVersion"]["version"] == "v1beta1"

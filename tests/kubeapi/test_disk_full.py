@@ -14,8 +14,7 @@ import os
 import sqlite3
 import ssl
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from runtime.apiserver.registry.db import Database
 from runtime.apiserver.registry.storage import Store
 from tests.fixtures.apiserver import start_apiserver
 from tests.fixtures.procs import stop
+from tests.fixtures.wait import eventually, eventually_async
 
 BIG = "x" * 60_000  # a ConfigMap value: every write needs fresh pages
 
@@ -103,12 +103,6 @@ def _cm(name: str, rv: int, value: str = "") -> dict[str, Any]:
     return {"kind": "ConfigMap", "metadata": meta, "data": {"v": value}}
 
 
-def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond() and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
 def _snapshot(store: Store) -> dict[str, dict[tuple[str, str], bytes]]:
     return {res: {k: e.raw for k, e in bucket.items()} for res, bucket in store.data.items() if bucket}
 
@@ -153,7 +147,7 @@ async def test_refused_writes_are_undone_answered_500_and_writes_resume(disk: Di
         assert [k for k, _ in store.items("/configmaps", "d")] == sorted(before["/configmaps"])
         handed = store.rv  # a list answered now carries this version
         disk.free()
-        await asyncio.to_thread(_until, lambda: db.error is None)  # the idle writer's probe
+        await eventually_async(lambda: db.error is None, what="the idle writer's probe to clear the error")
         assert db.error is None, "readiness did not come back when space returned"
     finally:
         store.close()
@@ -206,8 +200,7 @@ def test_server_on_a_full_disk_answers_500_stays_readable_and_recovers(disk: Dis
             }
             assert names == stored - {"keep"}  # events of what was stored, none of what was refused
             disk.free()
-            _until(lambda: c.get("/readyz").status_code == 200)
-            assert c.get("/readyz").status_code == 200
+            eventually(lambda: c.get("/readyz").status_code == 200, what="/readyz ok again")
             assert c.post(cms, json={"metadata": {"name": "after"}}).status_code == 201
     finally:
         stop(s.proc)

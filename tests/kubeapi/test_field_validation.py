@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.procs import wait_for
+from tests.fixtures.wait import eventually
 from tests.kubeapi.conftest import Kube, Kubectl
 
 IMAGE_POLICY = "spec.template.spec.containers[0].imagePolicy"
@@ -166,7 +166,7 @@ def gadgets(kube: Kube) -> Iterator[str]:
     }
     r = kube.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
     assert r.status_code == 201, r.text
-    wait_for(lambda: kube.get(f"/apis/{group}/v1").status_code == 200, 10, what=f"{group}/v1 served")
+    eventually(lambda: kube.get(f"/apis/{group}/v1").status_code == 200, 10, what=f"{group}/v1 served")
     yield group
     kube.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
 

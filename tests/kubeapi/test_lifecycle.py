@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.fixtures.procs import wait_for
+from tests.fixtures.wait import eventually
 from tests.kubeapi.conftest import Kube, configmap, pod, require_controllers
 
 
@@ -141,7 +141,7 @@ def test_namespace_deletion_removes_its_objects(kube: Kube) -> None:
     r = kube.delete(f"/api/v1/namespaces/{name}")
     assert r.status_code == 200
     assert r.json()["status"]["phase"] == "Terminating"
-    wait_for(
+    eventually(
         lambda: kube.get(f"/api/v1/namespaces/{name}").status_code == 404, 60, what=f"namespace {name} gone"
     )
     assert kube.get(f"/api/v1/namespaces/{name}/configmaps/c").status_code == 404

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.apiserver import ApiServer
-from tests.fixtures.procs import wait_for
+from tests.fixtures.wait import eventually
 from tests.kubeapi.conftest import Kube, Kubectl
 
 PB_V2 = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
@@ -176,7 +176,7 @@ def gadgets(kube: Kube) -> Iterator[str]:
         doc = kube.get("/openapi/v2", headers={"Accept": "application/json"}).json()
         return definition in doc["definitions"]
 
-    wait_for(published, 30, what=f"{definition} in /openapi/v2")
+    eventually(published, 30, what=f"{definition} in /openapi/v2")
     yield group
     kube.delete(f"{crds}/gadgets.{group}")
 

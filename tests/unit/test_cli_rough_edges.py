@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import require
 from tests.fixtures.procs import KEDGE
 
 
@@ -131,8 +129,8 @@ def test_join_json_failure_carries_checks_and_reasons(tmp_path: Path) -> None:
     assert files_under(root) == []
 
 
+@pytest.mark.docker
 def test_join_warns_why_docker_live_restore_matters(tmp_path: Path) -> None:
-    require("docker")
     import docker
 
     client = docker.from_env(timeout=30)
@@ -227,8 +225,8 @@ def test_hints_name_the_root_given(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ kedge kubectl
 
 
+@pytest.mark.kubectl
 def test_kubectl_runs_with_the_roots_kubeconfig(tmp_path: Path) -> None:
-    require("kubectl")
     admin = tmp_path / "etc" / "kedge" / "admin.kubeconfig"
     admin.parent.mkdir(parents=True)
     admin.write_text(
@@ -259,7 +257,7 @@ def test_kubectl_missing_says_how_to_get_it(tmp_path: Path) -> None:
     assert "kubernetes-client" in hint and "kubernetes.io/docs/tasks/tools" in hint
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+@pytest.mark.kubectl
 def test_kubectl_help_is_kubectls() -> None:
     done = kedge("kubectl", "--help")
     assert done.returncode == 0 and "kubectl controls the Kubernetes cluster manager" in done.stdout

@@ -20,28 +20,16 @@ import pytest
 
 from runtime.edge.pods import labels
 from runtime.protocol import new_message
-from tests.fixtures.edge import RecordedCloud, RecordedController, make_edge_root
+from tests.fixtures.edge import CloudRequests, RecordedCloud, make_edge_root
 from tests.fixtures.procs import KEDGE, log_tail, start, stop
 from tests.fixtures.tlscerts import TLSCerts
+from tests.fixtures.wait import eventually_async
 
 pytestmark = pytest.mark.docker
 
 
-def patches(ctl: RecordedController, name: str) -> list[dict[str, Any]]:
+def patches(ctl: CloudRequests, name: str) -> list[dict[str, Any]]:
     return [json.loads(m.content)["status"] for m in ctl.requests if m.resource == f"default/podpatch/{name}"]
-
-
-async def until(cond: Any, within: float, what: str, proc: subprocess.Popen[bytes], log: Path) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        got = cond()
-        if got:
-            return got
-        if proc.poll() is not None:
-            raise AssertionError(f"kedge edge run exited {proc.returncode} before {what}:\n{log_tail(log)}")
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}:\n{log_tail(log)}")
-        await asyncio.sleep(0.2)
 
 
 def running_ids(client: docker.DockerClient, node: str) -> dict[str, str]:
@@ -72,12 +60,7 @@ async def test_kill_9_and_offline_restart_keep_pods_running(
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {
-            "name": "auto",
-            "namespace": "default",
-            "uid": str(uuid.uuid4()),
-            "resourceVersion": "7",
-        },
+        "metadata": {"name": "auto", "namespace": "default"},
         "spec": {
             "nodeName": node,
             "restartPolicy": "Always",
@@ -94,17 +77,19 @@ async def test_kill_9_and_offline_restart_keep_pods_running(
     }
     try:
         proc, log = launch(1)
-        await until(lambda: node in ctl.nodes, 30, "node registration", proc, log)
+        await eventually_async(lambda: ctl.node(node), 30, "node registration", proc=proc, log=log)
+        pod = await ctl.bind_pod(pod)
+        rv = pod["metadata"]["resourceVersion"]
         await hub.send(
             node,
-            new_message("edgecontroller", "resource", "insert", "default/pod/auto", pod, resourceversion="7"),
+            new_message("edgecontroller", "resource", "insert", "default/pod/auto", pod, resourceversion=rv),
         )
-        await until(
+        await eventually_async(
             lambda: any(s.get("phase") == "Running" for s in patches(ctl, "auto")),
             60,
             "podpatch Running",
-            proc,
-            log,
+            proc=proc,
+            log=log,
         )
         before = running_ids(docker_client, node)
         assert set(before) == {"POD", "app"}
@@ -113,7 +98,9 @@ async def test_kill_9_and_offline_restart_keep_pods_running(
         proc.wait(timeout=10)
         sent = len(patches(ctl, "auto"))
         proc, log = launch(2)
-        await until(lambda: len(patches(ctl, "auto")) > sent or None, 30, "status after restart", proc, log)
+        await eventually_async(
+            lambda: len(patches(ctl, "auto")) > sent or None, 30, "status after restart", proc=proc, log=log
+        )
         await asyncio.sleep(2)  # a few reconcile rounds
         assert running_ids(docker_client, node) == before
         last = patches(ctl, "auto")[-1]
@@ -137,7 +124,9 @@ async def test_kill_9_and_offline_restart_keep_pods_running(
             pods = (status.get("edge") or {}).get("pods") or []
             return pods if pods and pods[0].get("phase") == "Running" else None
 
-        pods = await until(offline_pods, 40, "pods in `kedge status` while offline", proc, log)
+        pods = await eventually_async(
+            offline_pods, 40, "pods in `kedge status` while offline", proc=proc, log=log
+        )
         assert pods[0]["name"] == "auto" and pods[0]["ready"] == "1/1" and pods[0]["restarts"] == 0
         assert status["edge"]["cloud"]["connected"] is False
         await asyncio.sleep(2)
