@@ -73,8 +73,3 @@ def for_server(objs: list[dict[str, Any]], served: set[str]) -> tuple[list[dict[
         else:
             out.append({**obj, "apiVersion": pick})
     return out, problems
-
-
-def versions_of(objs: list[dict[str, Any]]) -> list[str]:
-    """`flowschema…/name: flowcontrol.apiserver.k8s.io/v1beta3` for each release-dependent object."""
-    return [f"{ref(o)}: {o['apiVersion']}" for o in objs if o["apiVersion"].rpartition("/")[0] in VERSIONED]
