@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,10 +32,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts" / "bench"))
 
 from edge_rss import children  # noqa: E402
-from join_time import cloud, reset  # noqa: E402
+from join_time import cloud, machine_facts, reset  # noqa: E402
 from twin import device_edge, edge_pid, kubectl, restart_edge, rss_mb, status, wait  # noqa: E402
-
-from tests.fixtures.procs import KEDGE  # noqa: E402
 
 NODE, N, HZ = "bench-dmi", 100, 10.0
 
@@ -148,11 +145,7 @@ def main() -> None:
         out["rate_limit"] = st.get("rateLimit")
         reset(root)
     subprocess.run(["rm", "-rf", str(sock_dir)], check=False)
-    out["machine"] = {
-        "cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
-        "loadavg_1m": round(os.getloadavg()[0], 2),
-    }  # fmt: skip
-    out["kedge"] = " ".join(KEDGE)
+    out.update(machine_facts())
     print(json.dumps(out))
 
 

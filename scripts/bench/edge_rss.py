@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts" / "bench"))
 
-from join_time import cloud, join, reset  # noqa: E402
+from join_time import cloud, join, machine_facts, reset  # noqa: E402
 
 from tests.fixtures.procs import KEDGE  # noqa: E402
 
@@ -195,13 +194,7 @@ def main() -> None:
                 "mei_tmpfs_mb": round(mei / 1024, 1),
                 "target_mb": 45 if args.pods else 40,
                 **edgecore,
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "kernel": platform.release(),
-                    "loadavg_1m": round(os.getloadavg()[0], 2),
-                },
-                "kedge": " ".join(KEDGE),
+                **machine_facts(),
             }
         )
     )

@@ -59,7 +59,11 @@ def cloud(tmp: Path) -> Iterator[dict[str, Any]]:
         )
         addresses = croot / "var" / "lib" / "kedge" / "cloud" / "addresses.json"
         addr = eventually(
-            lambda: "hub" in (d := json.loads(addresses.read_text())) and d, 60, proc, log, what="hub address"
+            lambda: "hub" in (d := json.loads(addresses.read_text())) and d,
+            60,
+            "hub address",
+            proc=proc,
+            log=log,
         )
         tok = subprocess.run(
             [*KEDGE, "token", "create", "--kubeconfig", str(api.kubeconfig), "-o", "json"],
@@ -135,16 +139,23 @@ def main() -> None:
                 "max_s": round(max(times), 3),
                 "target_s": 3.0,
                 "anchor_edgecore_s": 15.0,
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "kernel": platform.release(),
-                    "loadavg_1m": round(os.getloadavg()[0], 2),
-                },
-                "kedge": " ".join(KEDGE),
+                **machine_facts(),
             }
         )
     )
+
+
+def machine_facts() -> dict[str, Any]:
+    """What every bench line carries about where it ran and which kedge."""
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+            "loadavg_1m": round(os.getloadavg()[0], 2),
+        },
+        "kedge": " ".join(KEDGE),
+    }
 
 
 if __name__ == "__main__":

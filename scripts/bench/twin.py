@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import re
 import shlex
 import signal
@@ -40,7 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts" / "bench"))
 
 from edge_rss import bootloader_of, children, memory  # noqa: E402
-from join_time import cloud, join, reset  # noqa: E402
+from join_time import cloud, join, machine_facts, reset  # noqa: E402
 
 from tests.fixtures.mqtt import free_port, mosquitto_config  # noqa: E402
 from tests.fixtures.procs import KEDGE, start, stop  # noqa: E402
@@ -389,11 +388,7 @@ def main() -> None:
 
 def finish(out: dict[str, Any]) -> None:
     out["window_s"] = 0.5
-    out["machine"] = {
-        "cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
-        "loadavg_1m": round(os.getloadavg()[0], 2),
-    }  # fmt: skip
-    out["kedge"] = " ".join(KEDGE)
+    out.update(machine_facts())
     print(json.dumps(out))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, LEASES, NODES, OBJECTSYNCS, PODS, SECRETS, SERVICEACCOUNTS
 from runtime.protocol import OP_DELETE, OP_INSERT, OP_PATCH, OP_QUERY, OP_UPDATE
-from tests.fixtures.cloudctl import CloudEnv
+from tests.fixtures.cloudctl import CloudEnv, Edge, Replica
 from tests.fixtures.wait import eventually_async
 
 
@@ -88,13 +88,19 @@ async def test_pod_fan_out_reaches_only_its_edge_with_references(cloudenv: Cloud
     )
 
 
-async def test_unacked_message_is_resent_until_acked(cloudenv: CloudEnv) -> None:
-    env, client = cloudenv, cloudenv.client
+async def not_acking(env: CloudEnv, node: str) -> tuple[Replica, Edge]:
+    """A cloud and a registered edge that got its Node and from now on acks nothing."""
     cloud = await env.cloud()
-    e = await env.edge("slow-1", cloud)
+    e = await env.edge(node, cloud)
     await env.register(e)
     await eventually_async(lambda: e.got(OP_INSERT, "node"), what="node sent")
     e.auto_ack = False
+    return cloud, e
+
+
+async def test_unacked_message_is_resent_until_acked(cloudenv: CloudEnv) -> None:
+    env, client = cloudenv, cloudenv.client
+    cloud, e = await not_acking(env, "slow-1")
     created = await client.create(PODS, pod("p", "slow-1"))
     await eventually_async(lambda: len(e.got(OP_INSERT, "pod")) >= 2, what="a resend of the unacked insert")
     first, second = e.got(OP_INSERT, "pod")[:2]
@@ -298,11 +304,7 @@ async def test_a_1mib_secret_crosses_the_channel_with_its_pod(cloudenv: CloudEnv
 
 async def test_a_deleted_nodes_unacked_messages_and_delivery_state_go_with_it(cloudenv: CloudEnv) -> None:
     env, client = cloudenv, cloudenv.client
-    cloud = await env.cloud()
-    e = await env.edge("gone-1", cloud)
-    await env.register(e)
-    await eventually_async(lambda: e.got(OP_INSERT, "node"), what="node sent")
-    e.auto_ack = False
+    cloud, e = await not_acking(env, "gone-1")
     await client.create(PODS, pod("p", "gone-1"))
     await eventually_async(lambda: e.got(OP_INSERT, "pod"), what="pod sent, not acked")
     await e.stop()

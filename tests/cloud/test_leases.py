@@ -133,10 +133,7 @@ async def test_token_gc_runs_on_the_leader_only(kube: KubeClient) -> None:
         return info.id not in {t.id for t in await store.list_tokens()}
 
     try:
-        deadline = time.monotonic() + 10
-        while not await gone():
-            assert time.monotonic() < deadline, "the leader did not collect the expired token"
-            await asyncio.sleep(0.1)
+        await eventually_async(gone, 10, "the leader to collect the expired token")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

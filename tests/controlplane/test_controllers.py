@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 import pytest
 
 from runtime.kube.client import KubeClient
-from runtime.kube.errors import Forbidden, KubeNotFound
+from runtime.kube.errors import Forbidden
 from runtime.kube.resources import CONFIGMAPS, EVENTS, NAMESPACES, NODES, PODS, SERVICEACCOUNTS
-from tests.fixtures.controlplane import ControlPlane, LeaseRenewer
+from tests.fixtures.controlplane import ControlPlane, LeaseRenewer, gone
 from tests.fixtures.wait import eventually_async
 
 T = TypeVar("T")
@@ -90,14 +90,7 @@ async def test_namespace_deletion_waits_for_contents_then_completes(controlplane
 
     await client.patch(CONFIGMAPS, "held", {"metadata": {"finalizers": None}}, namespace=ns)
 
-    async def gone() -> bool:
-        try:
-            await client.get(NAMESPACES, ns)
-        except KubeNotFound:
-            return True
-        return False
-
-    await eventually_async(gone, within=15.0, what="namespace removed")
+    await eventually_async(lambda: gone(client, NAMESPACES, ns), within=15.0, what="namespace removed")
 
 
 # -- scheduler ---------------------------------------------------------------------------------------

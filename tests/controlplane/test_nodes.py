@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import LEASES, NODES, PODS
 from tests.controlplane.test_controllers import new_namespace, unique
-from tests.fixtures.controlplane import ControlPlane, FakeKubelet, LeaseRenewer
+from tests.fixtures.controlplane import ControlPlane, FakeKubelet, LeaseRenewer, gone
 from tests.fixtures.wait import eventually_async
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -110,23 +109,15 @@ async def test_node_deletion_takes_its_lease_and_pods(controlplane: ControlPlane
     await client.create(PODS, bound_pod("stranded", ns, node, []))
     await client.delete(NODES, node)
 
-    async def lease_gone() -> bool:
-        try:
-            await client.get(LEASES, node, namespace="kube-node-lease")
-        except KubeNotFound:
-            return True
-        return False
-
-    async def pod_gone() -> bool:
-        try:
-            await client.get(PODS, "stranded", namespace=ns)
-        except KubeNotFound:
-            return True
-        return False
-
-    await eventually_async(lease_gone, within=15, what="lease collected with its node")
     await eventually_async(
-        pod_gone, within=max(15.0, controlplane.node_grace * 3), what="orphaned pod collected"
+        lambda: gone(client, LEASES, node, namespace="kube-node-lease"),
+        within=15,
+        what="lease collected with its node",
+    )
+    await eventually_async(
+        lambda: gone(client, PODS, "stranded", namespace=ns),
+        within=max(15.0, controlplane.node_grace * 3),
+        what="orphaned pod collected",
     )
 
 

@@ -18,7 +18,7 @@ from tests.controlplane.test_controllers import new_namespace
 from tests.fixtures.apiserver import ApiServer, start_apiserver
 from tests.fixtures.controlplane import ControlPlane
 from tests.fixtures.procs import KEDGE, stop
-from tests.fixtures.wait import eventually_async
+from tests.fixtures.wait import eventually, eventually_async
 from tests.kubeapi.conftest import deployment
 
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
@@ -42,13 +42,29 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "apiserver"
 
 
+def scale_web(c: httpx.Client, generation: int, who: str) -> None:
+    """Scale deployment `web` to `generation` replicas (its next generation) and wait until `who`
+    observed that generation."""
+    r = c.patch(
+        f"{DEPLOY}/web",
+        json={"spec": {"replicas": generation}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 200, r.text
+    eventually(
+        lambda: c.get(f"{DEPLOY}/web").json().get("status", {}).get("observedGeneration") == generation,
+        20,
+        f"{who} observing generation {generation}",
+    )
+
+
 def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) -> None:
     server = start_apiserver(data_dir, "--controllers", in_memory=False)
     assert server.proc is not None
     try:
         with http(server) as c:
             assert c.post(DEPLOY, json=deployment("web", image=PAUSE)).status_code == 201
-            eventually_async(
+            eventually(
                 lambda: "Available" in conditions(c, "web"), 20, "the deployment controller's conditions"
             )
             # a foreign condition without `reason` (optional in Kubernetes), as the issue's patch
@@ -60,17 +76,7 @@ def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) ->
             )
             assert r.status_code == 200, r.text
             # the controller reconciles the changed object: scale it so there is work to do
-            r = c.patch(
-                f"{DEPLOY}/web",
-                json={"spec": {"replicas": 2}},
-                headers={"Content-Type": "application/merge-patch+json"},
-            )
-            assert r.status_code == 200, r.text
-            eventually_async(
-                lambda: c.get(f"{DEPLOY}/web").json().get("status", {}).get("observedGeneration") == 2,
-                20,
-                what="the deployment controller observing generation 2",
-            )
+            scale_web(c, 2, "the deployment controller")
             time.sleep(3.5)  # the issue saw the foreign condition vanish within ~3 s
             assert server.proc.poll() is None, "kedge apiserver exited"
             conds = conditions(c, "web")
@@ -84,17 +90,7 @@ def test_condition_without_reason_keeps_server_up_and_is_kept(data_dir: Path) ->
     assert server.proc is not None
     try:
         with http(server) as c:
-            r = c.patch(
-                f"{DEPLOY}/web",
-                json={"spec": {"replicas": 3}},
-                headers={"Content-Type": "application/merge-patch+json"},
-            )
-            assert r.status_code == 200, r.text
-            eventually_async(
-                lambda: c.get(f"{DEPLOY}/web").json().get("status", {}).get("observedGeneration") == 3,
-                20,
-                what="the restarted controller observing generation 3",
-            )
+            scale_web(c, 3, "the restarted controller")
             assert "example.com/Audited" in conditions(c, "web")
             verbose = c.get("/readyz", params={"verbose": "1"})
             assert verbose.status_code == 200, verbose.text

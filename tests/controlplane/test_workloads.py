@@ -15,7 +15,7 @@ from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.kube.resources import CONFIGMAPS, DEPLOYMENTS, PODS, REPLICASETS
 from tests.controlplane.test_controllers import new_namespace, unique
-from tests.fixtures.controlplane import ControlPlane, FakeKubelet
+from tests.fixtures.controlplane import ControlPlane, FakeKubelet, gone
 from tests.fixtures.wait import eventually_async
 
 
@@ -246,14 +246,11 @@ async def test_gc_collects_custom_resources_and_survives_crd_deletion(controlpla
         await asyncio.sleep(1.5)  # the collector rediscovers kinds periodically (10 s on a real cluster)
         await client.delete(CONFIGMAPS, "widget-owner", namespace=ns)
 
-        async def widget_gone() -> bool:
-            try:
-                await client.get(widgets, "w1", namespace=ns)
-            except KubeNotFound:
-                return True
-            return False
-
-        await eventually_async(widget_gone, within=30, what="custom resource collected with its owner")
+        await eventually_async(
+            lambda: gone(client, widgets, "w1", namespace=ns),
+            within=30,
+            what="custom resource collected with its owner",
+        )
     finally:
         await client.delete(CRDS, CRD["metadata"]["name"])
     await asyncio.sleep(1.5)  # the Widget watch now fails: the control plane must carry on

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.fixtures import require
-from tests.fixtures.e2e import E2E, free_port, start_e2e
+from tests.fixtures.e2e import E2E, free_port, reported, start_e2e
 from tests.fixtures.wait import eventually
 
 SAMPLES = Path(__file__).parents[1] / "cloud" / "data" / "kubeedge-device-samples.yaml"
@@ -123,14 +123,6 @@ def thermostat(node: str, name: str = "thermo-e2e", desired: str = "21.5") -> li
                                 {"name": "setpoint", "desired": {"value": desired}}]},
     }  # fmt: skip
     return [model, dev]
-
-
-def reported(e: E2E, name: str, prop: str) -> str | None:
-    st = e.cloud.get("devicestatuses", name)
-    for t in (st.get("status") or {}).get("twins") or []:
-        if t.get("propertyName") == prop:
-            return str((t.get("reported") or {}).get("value") or "") or None
-    return None
 
 
 def listed(dev: Device, node: str) -> list[str]:

@@ -25,7 +25,7 @@ from runtime.edge.devices.dmi import api_pb2 as pb
 from runtime.edge.devices.dmi import api_pb2_grpc as rpc
 from tests.dmi.conftest import Mapper, short_dir
 from tests.fixtures import require
-from tests.fixtures.e2e import E2E, free_port, kedge, start_e2e
+from tests.fixtures.e2e import E2E, free_port, kedge, reported, start_e2e
 from tests.fixtures.wait import eventually
 
 PROTOCOL = "virtual-thermometer"
@@ -87,14 +87,6 @@ def thermometer(node: str, name: str, *, kubeedge_shape: bool = False) -> list[d
                  "properties": props},
     }  # fmt: skip
     return [model, dev]
-
-
-def reported(e: E2E, name: str, prop: str) -> str | None:
-    st = e.cloud.get("devicestatuses", name)
-    for t in (st.get("status") or {}).get("twins") or []:
-        if t.get("propertyName") == prop:
-            return str((t.get("reported") or {}).get("value") or "") or None
-    return None
 
 
 def delivered(m: Mapper, device: str, after: int = 0) -> dict[str, Any]:

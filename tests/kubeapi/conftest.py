@@ -148,19 +148,25 @@ def kubectl(apiserver_session: ApiServer, tmp_path: Path) -> Kubectl:
     return Kubectl(apiserver_session, tmp_path / "kubectl-cache")
 
 
-def deployment(name: str, replicas: int = 1, image: str = "nginx:1.25") -> dict[str, Any]:
-    """A one-container Deployment whose selector matches its template."""
+def deployment(
+    name: str,
+    replicas: int | None = 1,
+    image: str = "nginx:1.25",
+    containers: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A Deployment whose selector matches its template: one container `app` running `image`, or
+    `containers`; without spec.replicas when `replicas` is None."""
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
+        "spec": ({} if replicas is None else {"replicas": replicas})
+        | {
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
+                "spec": {"containers": containers or [{"name": "app", "image": image}]},
             },
         },
     }
@@ -178,3 +184,27 @@ def pod(name: str, **spec: Any) -> dict[str, Any]:
 
 def configmap(name: str, data: dict[str, str] | None = None, **meta: Any) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **meta}, "data": data or {}}
+
+
+def custom_resource_definition(
+    group: str, kind: str, versions: list[dict[str, Any]], scope: str = "Namespaced", **names: Any
+) -> dict[str, Any]:
+    """A CRD `<kind>s.<group>` (plural and singular from `kind`, more `names` as given)."""
+    plural, singular = f"{kind.lower()}s", kind.lower()
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": scope,
+            "names": {"plural": plural, "singular": singular, "kind": kind, **names},
+            "versions": versions,
+        },
+    }
+
+
+def gadget_crd(group: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A namespaced CRD `gadgets.<group>` (kind Gadget), version v1 with `schema`."""
+    v1 = {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema}}
+    return custom_resource_definition(group, "Gadget", [v1])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tests.kubeapi.conftest import Kube, pod
+from tests.kubeapi.conftest import Kube, deployment, pod
+from tests.unit.apiserver.test_admission_pods import TOLERATIONS
 
 
 def _create(kube: Kube, path: str, body: dict) -> dict:  # type: ignore[type-arg]
@@ -48,20 +49,7 @@ def test_pod_gets_token_volume_defaults_and_tolerations(kube: Kube, ns: str) -> 
     assert spec["enableServiceLinks"] is True and spec["priority"] == 0
     assert spec["preemptionPolicy"] == "PreemptLowerPriority"
     assert spec["securityContext"] == {}
-    assert spec["tolerations"] == [
-        {
-            "key": "node.kubernetes.io/not-ready",
-            "operator": "Exists",
-            "effect": "NoExecute",
-            "tolerationSeconds": 300,
-        },
-        {
-            "key": "node.kubernetes.io/unreachable",
-            "operator": "Exists",
-            "effect": "NoExecute",
-            "tolerationSeconds": 300,
-        },
-    ]
+    assert spec["tolerations"] == TOLERATIONS
     assert p["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
 
 
@@ -84,18 +72,7 @@ def test_automount_false_and_qos_classes(kube: Kube, ns: str) -> None:
 
 
 def test_deployment_service_secret_namespace_defaults(kube: Kube, ns: str) -> None:
-    dep = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "d"},
-        "spec": {
-            "selector": {"matchLabels": {"app": "d"}},
-            "template": {
-                "metadata": {"labels": {"app": "d"}},
-                "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]},
-            },
-        },
-    }
+    dep = deployment("d", replicas=None, containers=[{"name": "c", "image": "nginx:1.27"}])
     d = _create(kube, f"/apis/apps/v1/namespaces/{ns}/deployments", dep)
     spec = d["spec"]
     assert (

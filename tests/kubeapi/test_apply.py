@@ -109,30 +109,11 @@ def test_kubectl_server_side_apply_conflict(kubectl: Kubectl, ns: str) -> None:
     kubectl("-n", ns, "apply", "--server-side", "-f", "-", input=cm_yaml(a="1"))
     obj = json.loads(kubectl("-n", ns, "get", "cm", "c", "-o", "json", *show_managed_fields(kubectl)).stdout)
     assert [m["manager"] for m in obj["metadata"]["managedFields"]] == ["kubectl"]
-    res = kubectl(
-        "-n",
-        ns,
-        "apply",
-        "--server-side",
-        "--field-manager=other",
-        "-f",
-        "-",
-        input=cm_yaml(a="2"),
-        check=False,
-    )
+    other = ("-n", ns, "apply", "--server-side", "--field-manager=other")
+    res = kubectl(*other, "-f", "-", input=cm_yaml(a="2"), check=False)
     assert res.returncode != 0
     assert 'conflict with "kubectl": .data.a' in res.stderr
-    kubectl(
-        "-n",
-        ns,
-        "apply",
-        "--server-side",
-        "--field-manager=other",
-        "--force-conflicts",
-        "-f",
-        "-",
-        input=cm_yaml(a="2"),
-    )
+    kubectl(*other, "--force-conflicts", "-f", "-", input=cm_yaml(a="2"))
     assert kubectl.json("-n", ns, "get", "cm", "c")["data"] == {"a": "2"}
 
 

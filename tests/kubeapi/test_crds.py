@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.wait import eventually
-from tests.kubeapi.conftest import Kube, Kubectl
+from tests.kubeapi.conftest import Kube, Kubectl, custom_resource_definition
 
 
 def crd_body(group: str, scope: str = "Namespaced") -> dict[str, Any]:
@@ -29,33 +29,24 @@ def crd_body(group: str, scope: str = "Namespaced") -> dict[str, Any]:
         {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"widgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": scope,
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wdg"]},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {"openAPIV3Schema": schema},
-                    "additionalPrinterColumns": cols,
-                },
-                {
-                    "name": "v1beta1",
-                    "served": True,
-                    "storage": False,
-                    "subresources": {"status": {}},
-                    "schema": {"openAPIV3Schema": schema},
-                },
-            ],
+    versions = [
+        {
+            "name": "v1",
+            "served": True,
+            "storage": True,
+            "subresources": {"status": {}},
+            "schema": {"openAPIV3Schema": schema},
+            "additionalPrinterColumns": cols,
         },
-    }
+        {
+            "name": "v1beta1",
+            "served": True,
+            "storage": False,
+            "subresources": {"status": {}},
+            "schema": {"openAPIV3Schema": schema},
+        },
+    ]
+    return custom_resource_definition(group, "Widget", versions, scope, shortNames=["wdg"])
 
 
 @pytest.fixture

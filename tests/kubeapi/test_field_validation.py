@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.wait import eventually
-from tests.kubeapi.conftest import Kube, Kubectl
+from tests.kubeapi.conftest import Kube, Kubectl, gadget_crd
 
 IMAGE_POLICY = "spec.template.spec.containers[0].imagePolicy"
 STRICT = {"fieldValidation": "Strict"}
@@ -151,20 +151,7 @@ SCHEMA = {
 def gadgets(kube: Kube) -> Iterator[str]:
     group = f"g{uuid.uuid4().hex[:8]}.example.com"
     name = f"gadgets.{group}"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": name},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": SCHEMA}}
-            ],
-        },
-    }
-    r = kube.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    r = kube.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", gadget_crd(group, SCHEMA))
     assert r.status_code == 201, r.text
     eventually(lambda: kube.get(f"/apis/{group}/v1").status_code == 200, 10, what=f"{group}/v1 served")
     yield group

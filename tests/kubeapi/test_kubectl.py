@@ -83,32 +83,18 @@ def test_server_side_apply(kubectl: Kubectl, ns: str) -> None:
     kubectl("-n", ns, "apply", "--server-side", "-f", "-", input=DEPLOY.replace("replicas: 2", "replicas: 4"))
     assert kubectl.json("-n", ns, "get", "deployment", "web")["spec"]["replicas"] == 4
     other = DEPLOY.replace("replicas: 2", "replicas: 5")
-    res = kubectl(
-        "-n", ns, "apply", "--server-side", "--field-manager=other", "-f", "-", input=other, check=False
-    )
+    as_other = ("-n", ns, "apply", "--server-side", "--field-manager=other")
+    res = kubectl(*as_other, "-f", "-", input=other, check=False)
     assert res.returncode != 0 and "conflict" in res.stderr.lower()
-    kubectl(
-        "-n",
-        ns,
-        "apply",
-        "--server-side",
-        "--field-manager=other",
-        "--force-conflicts",
-        "-f",
-        "-",
-        input=other,
-    )
+    kubectl(*as_other, "--force-conflicts", "-f", "-", input=other)
     assert kubectl.json("-n", ns, "get", "deployment", "web")["spec"]["replicas"] == 5
 
 
 def test_patch_types(kubectl: Kubectl, ns: str) -> None:
     kubectl("-n", ns, "create", "-f", "-", input=POD)
+    patch = ("-n", ns, "patch", "pod", "p")
     kubectl(
-        "-n",
-        ns,
-        "patch",
-        "pod",
-        "p",
+        *patch,
         "--type=strategic",
         "-p",
         json.dumps({"spec": {"containers": [{"name": "b", "image": "busybox:1.37"}]}}),
@@ -118,11 +104,9 @@ def test_patch_types(kubectl: Kubectl, ns: str) -> None:
         ("a", "busybox:1.36"),
         ("b", "busybox:1.37"),
     ]
-    kubectl("-n", ns, "patch", "pod", "p", "--type=merge", "-p", '{"metadata":{"labels":{"x":"y"}}}')
+    kubectl(*patch, "--type=merge", "-p", '{"metadata":{"labels":{"x":"y"}}}')
     assert kubectl.json("-n", ns, "get", "pod", "p")["metadata"]["labels"] == {"app": "p", "x": "y"}
-    kubectl(
-        "-n", ns, "patch", "pod", "p", "--type=json", "-p", '[{"op":"remove","path":"/metadata/labels/x"}]'
-    )
+    kubectl(*patch, "--type=json", "-p", '[{"op":"remove","path":"/metadata/labels/x"}]')
     assert kubectl.json("-n", ns, "get", "pod", "p")["metadata"]["labels"] == {"app": "p"}
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from tests.fixtures.apiserver import ApiServer
 from tests.fixtures.wait import eventually
-from tests.kubeapi.conftest import Kube, Kubectl
+from tests.kubeapi.conftest import Kube, Kubectl, deployment, gadget_crd
 
 PB_V2 = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 CORE = "io.k8s.api.core.v1"
@@ -56,17 +56,9 @@ def _strict(k: Kubectl) -> str:
 
 
 def _deployment(name: str, replicas: int, env: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
-    container = {"name": "web", "image": "busybox:1.36", "env": env, **extra}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}},
-        },
-    }
+    return deployment(
+        name, replicas, containers=[{"name": "web", "image": "busybox:1.36", "env": env, **extra}]
+    )
 
 
 def _configmap(name: str, **data: str) -> dict[str, Any]:
@@ -154,21 +146,8 @@ def gadgets(kube: Kube) -> Iterator[str]:
         },
     }
     schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": spec_props}}}
-    body = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"gadgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema}}
-            ],
-        },
-    }
     crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-    r = kube.post(crds, body)
+    r = kube.post(crds, gadget_crd(group, schema))
     assert r.status_code == 201, r.text
     definition = ".".join([*reversed(group.split(".")), "v1", "Gadget"])
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.kubeapi.conftest import Kube, Kubectl, pod
+from tests.kubeapi.conftest import Kube, Kubectl, deployment, pod
 
 SMP = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
@@ -153,39 +153,15 @@ def test_patch_errors(kube: Kube, ns: str) -> None:
 
 def test_kubectl_patch_types(kubectl: Kubectl, ns: str, kube: Kube) -> None:
     two_containers(kube, ns)
-    kubectl(
-        "-n",
-        ns,
-        "patch",
-        "pod",
-        "p",
-        "-p",
-        json.dumps({"spec": {"containers": [{"name": "b", "image": "busybox:1.37"}]}}),
-    )
-    kubectl("-n", ns, "patch", "pod", "p", "--type=merge", "-p", '{"metadata":{"annotations":{"n":"1"}}}')
-    kubectl(
-        "-n",
-        ns,
-        "patch",
-        "pod",
-        "p",
-        "--type=json",
-        "-p",
-        '[{"op":"add","path":"/metadata/labels","value":{"l":"2"}}]',
-    )
+    patch = ("-n", ns, "patch", "pod", "p")
+    kubectl(*patch, "-p", json.dumps({"spec": {"containers": [{"name": "b", "image": "busybox:1.37"}]}}))
+    kubectl(*patch, "--type=merge", "-p", '{"metadata":{"annotations":{"n":"1"}}}')
+    kubectl(*patch, "--type=json", "-p", '[{"op":"add","path":"/metadata/labels","value":{"l":"2"}}]')
     p = kube.get(pods(ns, "p")).json()
     assert [c["image"] for c in p["spec"]["containers"]] == ["busybox:1.36", "busybox:1.37"]
     assert p["metadata"]["annotations"] == {"n": "1"} and p["metadata"]["labels"] == {"l": "2"}
     res = kubectl(
-        "-n",
-        ns,
-        "patch",
-        "pod",
-        "p",
-        "--type=json",
-        "-p",
-        '[{"op":"test","path":"/metadata/name","value":"x"}]',
-        check=False,
+        *patch, "--type=json", "-p", '[{"op":"test","path":"/metadata/name","value":"x"}]', check=False
     )
     assert res.returncode != 0
 
@@ -307,23 +283,8 @@ def test_kubectl_commands_that_send_strategic_patches(
     n = kube.get(f"/api/v1/nodes/{node}").json()
     assert all(t["key"] != "dedicated" for t in n["spec"].get("taints", []))
     assert not n["spec"].get("unschedulable")
-    dep = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "d"},
-        "spec": {
-            "selector": {"matchLabels": {"app": "d"}},
-            "template": {
-                "metadata": {"labels": {"app": "d"}},
-                "spec": {
-                    "containers": [
-                        {"name": "a", "image": "nginx:1.25"},
-                        {"name": "b", "image": "busybox:1.36"},
-                    ]
-                },
-            },
-        },
-    }
+    two = [{"name": "a", "image": "nginx:1.25"}, {"name": "b", "image": "busybox:1.36"}]
+    dep = deployment("d", replicas=None, containers=two)
     assert kube.post(f"/apis/apps/v1/namespaces/{ns}/deployments", dep).status_code == 201
     kubectl("-n", ns, "set", "image", "deployment/d", "b=busybox:1.37")
     kubectl("-n", ns, "rollout", "restart", "deployment/d")

@@ -89,8 +89,8 @@ def watching(kube: Kube, path: str, **params: str) -> Iterator[queue.Queue[dict[
             q.put({"type": "_ERROR", "error": repr(exc)})
 
     t = threading.Thread(target=run, daemon=True)
-    t.start()
-    time.sleep(0.2)  # the server registers the watch right after sending headers
+    t.start()  # no sleep for the server to register the watch: the tests watch from a resourceVersion
+    # (what was written since comes from the history, registered or not) or first take the initial events
     try:
         yield q
     finally:

@@ -5,23 +5,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from runtime.fsutil import live_pid, pid_alive
+from tests.fixtures.wait import eventually
 
 
 def zombie() -> subprocess.Popen[bytes]:
     """A child that has exited and is not reaped yet: what a runtime killed after its parent looks like
     until init reaps it."""
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def exited() -> bool:
         with open(f"/proc/{proc.pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return proc
-        time.sleep(0.01)
-    raise AssertionError("the child did not exit")
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+    eventually(exited, 10, "the child to exit")
+    return proc
 
 
 def test_a_zombie_is_not_running_and_does_not_hold_its_pid_file(tmp_path: Path) -> None:

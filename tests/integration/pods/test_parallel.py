@@ -14,6 +14,7 @@ import pytest
 
 from runtime.edge.pods import labels
 from tests.fixtures.pods import PodEnv, cstatus
+from tests.fixtures.wait import eventually_async
 
 pytestmark = pytest.mark.docker
 
@@ -69,10 +70,11 @@ def sleeper(pod_env: PodEnv, name: str, **spec: Any) -> dict[str, Any]:
 
 
 async def wait_events(events: EngineEvents, cond: Any, within: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, f"engine events: {events.seen}"
-        await asyncio.sleep(0.1)
+    def held() -> bool:
+        assert cond(), f"engine events: {events.seen}"
+        return True
+
+    await eventually_async(held, within, "the engine events")
 
 
 async def test_pods_start_concurrently_within_the_bound(pod_env: PodEnv, events: EngineEvents) -> None:

@@ -5,6 +5,7 @@ test_managed_fields.py."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -12,10 +13,15 @@ from runtime.apiserver.patch.apply import ApplyConflict, server_side_apply, upda
 from tests.unit.apiserver.fieldmgr_objects import CM, T1, T2, as_stored
 
 
-def test_apply_create_owns_exactly_the_applied_fields() -> None:
-    out = server_side_apply(
-        None, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T1
+def apply_cm(live: Any, applied: Any, manager: str, *, time: str, force: bool = False) -> Any:
+    """A server-side apply of a ConfigMap (v1) by `manager` at `time`."""
+    return server_side_apply(
+        live, applied, manager=manager, force=force, kind="ConfigMap", api_version="v1", time=time
     )
+
+
+def test_apply_create_owns_exactly_the_applied_fields() -> None:
+    out = apply_cm(None, CM, "kubectl", time=T1)
     assert out["data"] == {"a": "1", "b": "2"}
     assert out["metadata"]["managedFields"] == [
         {
@@ -30,19 +36,11 @@ def test_apply_create_owns_exactly_the_applied_fields() -> None:
 
 
 def test_reapply_is_a_noop_and_removed_fields_are_pruned() -> None:
-    live = as_stored(
-        server_side_apply(
-            None, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T1
-        )
-    )
-    again = server_side_apply(
-        live, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T2
-    )
+    live = as_stored(apply_cm(None, CM, "kubectl", time=T1))
+    again = apply_cm(live, CM, "kubectl", time=T2)
     assert again == live  # same object, same managedFields time: the server can skip the write
     smaller = {**CM, "data": {"a": "1"}, "metadata": {"name": "c", "namespace": "default"}}
-    out = server_side_apply(
-        live, smaller, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T2
-    )
+    out = apply_cm(live, smaller, "kubectl", time=T2)
     assert out["data"] == {"a": "1"}
     assert "labels" not in out["metadata"]
     assert out["metadata"]["uid"] == "u1" and out["metadata"]["resourceVersion"] == "5"
@@ -50,11 +48,7 @@ def test_reapply_is_a_noop_and_removed_fields_are_pruned() -> None:
 
 
 def test_fields_owned_by_others_survive_pruning() -> None:
-    live = as_stored(
-        server_side_apply(
-            None, CM, manager="kubectl", force=False, kind="ConfigMap", api_version="v1", time=T1
-        )
-    )
+    live = as_stored(apply_cm(None, CM, "kubectl", time=T1))
     # Another writer (kubectl edit / patch) changes data.b: it takes ownership of it.
     edited = json.loads(json.dumps(live))
     edited["data"]["b"] = "edited"
@@ -65,15 +59,7 @@ def test_fields_owned_by_others_survive_pruning() -> None:
         "f:data": {"f:a": {}},
         "f:metadata": {"f:labels": {"f:app": {}}},
     }
-    out = server_side_apply(
-        live,
-        {**CM, "data": {"a": "1"}},
-        manager="kubectl",
-        force=False,
-        kind="ConfigMap",
-        api_version="v1",
-        time=T2,
-    )
+    out = apply_cm(live, {**CM, "data": {"a": "1"}}, "kubectl", time=T2)
     assert out["data"] == {"a": "1", "b": "edited"}
 
 
@@ -183,36 +169,16 @@ def test_prune_removes_a_label_even_when_another_manager_owns_the_map() -> None:
         "kind": "ConfigMap",
         "metadata": {"name": "c", "namespace": "default", "labels": {"extra": "1"}},
     }
-    live = as_stored(
-        server_side_apply(
-            created, mine, manager="applier", force=False, kind="ConfigMap", api_version="v1", time=T2
-        )
-    )
+    live = as_stored(apply_cm(created, mine, "applier", time=T2))
     assert live["metadata"]["labels"] == {"app": "x", "extra": "1"}
-    out = server_side_apply(
-        live,
-        {**mine, "metadata": {"name": "c", "namespace": "default"}},
-        manager="applier",
-        force=False,
-        kind="ConfigMap",
-        api_version="v1",
-        time=T2,
-    )
+    out = apply_cm(live, {**mine, "metadata": {"name": "c", "namespace": "default"}}, "applier", time=T2)
     assert out["metadata"]["labels"] == {"app": "x"}
     assert [m["manager"] for m in out["metadata"]["managedFields"]] == ["creator"]
 
 
 def test_first_apply_to_an_untracked_object_creates_before_first_apply() -> None:
     live = as_stored(CM)  # no managedFields (e.g. they were reset with managedFields: [])
-    out = server_side_apply(
-        live,
-        {**CM, "data": {"b": "2"}},
-        manager="x",
-        force=False,
-        kind="ConfigMap",
-        api_version="v1",
-        time=T2,
-    )
+    out = apply_cm(live, {**CM, "data": {"b": "2"}}, "x", time=T2)
     assert out["data"] == {"a": "1", "b": "2"}
     owners = {m["manager"]: (m["operation"], m["fieldsV1"]) for m in out["metadata"]["managedFields"]}
     assert owners["before-first-apply"][0] == "Update"
