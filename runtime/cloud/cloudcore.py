@@ -273,7 +273,6 @@ async def run(
     """Run the cloud until `stop` is set (SIGTERM) or a root task ends (its error is re-raised).
     ``serve_edges`` None: kedge's own edge side (``build_edges``); else these tasks instead (tests)."""
     ctx = context or await build_context(cfg, root, kubeconfig)
-    ctx.stop = stop
     tasks: dict[asyncio.Task[None], str] = {}
 
     def spawn(name: str, coro: Awaitable[None]) -> None:

@@ -10,7 +10,6 @@ re-issued. ``ready_checks[name]`` gates /readyz, ``addresses[name]`` is what eac
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,6 @@ class CloudContext:
     bootstrap_ssl: Any = None  # ssl.SSLContext, client certificate optional (:10002)
     ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)  # what each server actually bound
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
     in_cluster: bool = False  # running in a pod with the ServiceAccount's credentials
     # Whether this replica does the cluster's singleton work (token GC); the controllers replace it with
     # their replica leadership, a cloud without them is alone.
