@@ -19,9 +19,9 @@ from runtime.kube.resources import DEVICEMODELS, DEVICES, DEVICESTATUSES, PODS
 from runtime.pki import certs, tls
 from runtime.protocol import GROUP_META, OP_INSERT, SRC_EDGED, Message, new_message
 from tests.cloud.test_controllers import pod
-from tests.cloud.test_devices import device, install_device_crds, model
 from tests.fixtures.apiserver import ApiServer
 from tests.fixtures.cloudctl import node_body, prepare_cluster, spawn_cloud
+from tests.fixtures.devicecloud import device, install_device_crds, model
 from tests.fixtures.procs import KEDGE, Spawner
 from tests.fixtures.wait import eventually_async
 

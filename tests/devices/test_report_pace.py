@@ -23,7 +23,6 @@ from tests.fixtures.edge import RecordedCloud, make_edge_root, running
 from tests.fixtures.tlscerts import TLSCerts
 from tests.fixtures.wait import eventually_async
 
-pytestmark = pytest.mark.mqtt
 N, QPS, WINDOW = 30, 10.0, 0.2  # devices, the uplink's pace, the coalescing window
 UPDATES = 3000  # 100 per device, as fast as the client goes (≥ 5 windows per device and second)
 SLACK = 10.0  # a loaded 2-core machine; the old uplink needed ~25 s here (750 windows at 30/s)
