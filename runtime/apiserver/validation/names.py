@@ -52,26 +52,24 @@ def qualified_name_errors(value: str) -> list[str]:
     return errs
 
 
+_DNS1123_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+    f"validation is '{_DNS1123_SUBDOMAIN_FMT}')"
+)
+_LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+    f"'12345', regex used for validation is '{_LABEL_VALUE_FMT}')"
+)
+
+
 def dns1123_subdomain_errors(value: str) -> list[str]:
-    return _length_and_format(
-        value,
-        253,
-        _DNS1123_SUBDOMAIN_RE,
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-        "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-        f"validation is '{_DNS1123_SUBDOMAIN_FMT}')",
-    )
+    return _length_and_format(value, 253, _DNS1123_SUBDOMAIN_RE, _DNS1123_SUBDOMAIN_MSG)
 
 
 def label_value_errors(value: str) -> list[str]:
-    return _length_and_format(
-        value,
-        63,
-        _LABEL_VALUE_RE,
-        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-        "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-        f"'12345', regex used for validation is '{_LABEL_VALUE_FMT}')",
-    )
+    return _length_and_format(value, 63, _LABEL_VALUE_RE, _LABEL_VALUE_MSG)
 
 
 _DNS1035_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
