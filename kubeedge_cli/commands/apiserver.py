@@ -43,6 +43,12 @@ def apiserver(
             help="Seconds without a Lease renewal before a node turns Unknown (kube-controller-manager: 40).",
         ),
     ] = 40.0,
+    event_ttl: Annotated[
+        float,
+        typer.Option(
+            "--event-ttl", help="Seconds an Event is kept after its last write (kube-apiserver: 1h)."
+        ),
+    ] = 3600.0,
 ) -> None:
     """Run a Kubernetes API server (embedded, sqlite-backed) until SIGTERM/SIGINT.
 
@@ -70,6 +76,7 @@ def apiserver(
                 watch_history=watch_history,
                 controllers=controllers,
                 controller_options={"node_grace": node_grace},
+                event_ttl=event_ttl,
             )
         )
         loop = asyncio.get_running_loop()

@@ -21,7 +21,7 @@ from runtime.apiserver.api import Api
 from runtime.apiserver.http.app import make_app
 from runtime.apiserver.http.auth import TokenSigner, load_admin_token
 from runtime.apiserver.http.certs import ensure_serving_cert
-from runtime.apiserver.registry import objects
+from runtime.apiserver.registry import eventttl, objects
 from runtime.apiserver.registry.crds import CrdController
 from runtime.apiserver.registry.db import Database
 from runtime.apiserver.registry.resources import Registry
@@ -183,6 +183,7 @@ async def serve(
     watch_history: int = 10_000,
     controllers: bool = True,
     controller_options: dict[str, Any] | None = None,
+    event_ttl: float = eventttl.DEFAULT_TTL,
 ) -> None:
     """Serve the API until cancelled; with `controllers`, the embedded control plane runs beside it
     (scheduler, GC, namespaces, node lifecycle, Deployments…) so the server behaves like a small
@@ -234,6 +235,7 @@ async def serve(
     log.info("apiserver serving on %s", url)
     if ready is not None:
         ready.set()
+    expiry = asyncio.create_task(eventttl.run(store, event_ttl), name="event-ttl")
     try:
         if controllers:
             from runtime.apiserver.controllers.manager import run_embedded
@@ -242,6 +244,7 @@ async def serve(
             raise RuntimeError("embedded controllers stopped")
         await asyncio.Event().wait()
     finally:
+        expiry.cancel()
         for ws in store.watchers.values():
             for w in ws:
                 w.close()

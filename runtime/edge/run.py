@@ -29,6 +29,7 @@ from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.devices.plane import DevicePlane
 from runtime.edge.edgehub import EdgeHub
 from runtime.edge.engine import engine_get
+from runtime.edge.events import Recorder
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import NodeStatus
@@ -75,6 +76,7 @@ class EdgeRuntime:
         self.want_pods = pods
         self.lease_every = lease_every
         self.started = time.time()
+        self.events = Recorder(cfg.node.name)  # kubelet's events, out through the hub (events.py)
         self.store: MetaStore | None = None
         self.hub: EdgeHub | None = None
         self.node: NodeStatus | None = None
@@ -105,6 +107,7 @@ class EdgeRuntime:
             "cache": cache,
             "pods": pods,
             "podsError": self.pods_error,
+            "events": self.events.status(),
             "runtimeVersion": self.runtime_version,
             "devices": self.devices.status() if self.devices is not None else {"mode": "off"},
             "process": process_facts(),
@@ -141,6 +144,7 @@ class EdgeRuntime:
             on_status=self.agent.on_pod_status,
             parallel=parallel,
             host_ip=self.node_ip,
+            events=self.events,
         )
         delays = backoff(1.0, cap=30.0)
         while not stop.is_set():
@@ -205,6 +209,7 @@ class EdgeRuntime:
             max_frame_bytes=cfg.hub.max_frame_bytes,
         )
         agent.hub = hub
+        self.events.node("Normal", "Starting", "Starting kubelet.")
         if cfg.mqtt.mode != "off":  # twins restored from the cache before the cloud or a broker is up
             self.devices = DevicePlane(
                 cfg.mqtt, cfg.node.name, Path(cfg.cache.db), cached=store.list, hub=hub, dmi=cfg.dmi
@@ -232,6 +237,7 @@ class EdgeRuntime:
             asyncio.create_task(hub.run(stop), name="edgehub"),
             asyncio.create_task(self.node.run(stop), name="node"),
             asyncio.create_task(self._pods(stop), name="pods"),
+            asyncio.create_task(self.events.run(hub.send, stop), name="events"),
             asyncio.create_task(
                 renew_forever(
                     files,

@@ -7,6 +7,7 @@
     fieldselectors.py  field selectors and each kind's field labels
     storage.py         Store: objects in memory, one resourceVersion, watchers with bounded buffers
     db.py              sqlite (WAL) persistence on one writer thread, batched commits
+    eventttl.py        Events expire TTL after their last write (kube-apiserver --event-ttl)
     wireorder.py       objects in the field order kube-apiserver writes them (applied once, on store)
 
 Flow: handlers → objects.prepare_create/update → storage.Store.commit → db (one writer thread)

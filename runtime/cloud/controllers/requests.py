@@ -296,12 +296,20 @@ class EdgeRequests:
         body = msg.content
         if isinstance(body, str):
             body = json.loads(body)
+        ev = dict(body or {})
+        ev.setdefault("metadata", {}).update(name=name, namespace=ns)
         try:
             if msg.operation == OP_PATCH:
-                await self.client.patch(EVENTS, name, body, namespace=ns, type="strategic")
+                try:
+                    await self.client.patch(EVENTS, name, body, namespace=ns, type="strategic")
+                except KubeNotFound:
+                    if "involvedObject" not in ev:
+                        raise
+                    # kedge's edge patches with the whole event: its first write was lost (dropped
+                    # while offline) or expired (the API server's event TTL), so create it, as
+                    # client-go's recorder does when a patch finds nothing
+                    await self.client.create(EVENTS, ev, namespace=ns)
             else:
-                ev = dict(body or {})
-                ev.setdefault("metadata", {}).update(name=name, namespace=ns)
                 await self.client.create(EVENTS, ev, namespace=ns)
         except KedgeError as exc:
             log.debug("event %s/%s from %s not recorded: %s", ns, name, node, exc)

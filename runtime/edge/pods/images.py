@@ -12,6 +12,7 @@ import asyncio
 import base64
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -91,24 +92,36 @@ async def ensure(
     pull: bool = True,
     pulling: Callable[[], None] | None = None,
     abandon: asyncio.Event | None = None,
+    event: Callable[[str, str, str], None] | None = None,
 ) -> None:
     """The image per the pull policy; `pull=False` raises ImageError where a pull would be needed.
     `pulling()` is called right before a pull (the pod gives up its start slot: slots.py); once
-    `abandon` is set (the pod is being deleted) a pull still under way is no longer waited for."""
+    `abandon` is set (the pod is being deleted) a pull still under way is no longer waited for.
+    `event(type, reason, message)` hears kubelet's Pulling / Pulled / Failed."""
     image, policy = c["image"], pull_policy(c)
+    say = event or (lambda _t, _r, _m: None)
     present = await docker.image(image) is not None
     if policy == "Never":
         if not present:
+            say(
+                "Warning",
+                "ErrImageNeverPull",
+                f'Container image "{image}" is not present with pull policy of Never',
+            )
             raise ImageError(
                 "ErrImageNeverPull", f'Container image "{image}" is not present with pull policy of Never'
             )
         return
     if policy == "IfNotPresent" and present:
+        if pull:  # a precreate (pull=False) says nothing: the start that uses the container does
+            say("Normal", "Pulled", f'Container image "{image}" already present on machine')
         return
     if not pull:
         raise ImageError("ErrImagePull", f'image "{image}" needs a pull')
     if pulling is not None:
         pulling()
+    say("Normal", "Pulling", f'Pulling image "{image}"')
+    began = time.monotonic()
     try:
         await _pull(docker, image, await auth_for(refs, pod, image), abandon)
     except Unreachable:
@@ -117,4 +130,12 @@ async def ensure(
         if present:
             log.warning("pull of %s failed (%s); using the local image", image, exc)
             return
+        say("Warning", "Failed", f'Failed to pull image "{image}": {exc}')
+        say("Warning", "Failed", "Error: ErrImagePull")
         raise ImageError("ErrImagePull", f'failed to pull image "{image}": {exc}') from exc
+    took = time.monotonic() - began
+    say(
+        "Normal",
+        "Pulled",
+        f'Successfully pulled image "{image}" in {took:.3f}s ({took:.3f}s including waiting)',
+    )

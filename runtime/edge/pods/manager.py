@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from runtime.edge.events import Recorder
 from runtime.edge.pods import labels, volumes
 from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.refs import RefResolver
@@ -78,6 +79,7 @@ class PodManager:
         on_deleted: OnDeleted | None = None,
         parallel: int = 0,
         slow_call: float = 10.0,
+        events: Recorder | None = None,
     ) -> None:
         self.docker, self.node, self.on_status, self.on_deleted = docker, node_name, on_status, on_deleted
         self._gone: dict[str, None] = {}  # uids deleted here (bounded), so late updates do not revive them
@@ -97,6 +99,7 @@ class PodManager:
             backoff_max=backoff_max,
             volume_refresh=volume_refresh,
             bound=StartBound(parallel or default_parallel(), slow_call),
+            events=events,
         )
         self._passes: dict[str, asyncio.Task[None]] = {}  # periodic reconciles still running, by uid
         self.pods: dict[str, PodWorker] = {}

@@ -122,6 +122,25 @@ async def run_handler(
     return False
 
 
+Failed = Callable[[str, str, str], None]  # (container, probe kind, what failed)
+
+
+def failure_detail(p: dict[str, Any], pod_ip: str) -> str:
+    """What a failed attempt of probe `p` tried, in kubelet's words where it has them."""
+    if "exec" in p:
+        return f"command {p['exec'].get('command')} failed or timed out"
+    if "httpGet" in p:
+        h = p["httpGet"]
+        scheme = str(h.get("scheme", "HTTP")).lower()
+        return (
+            f'Get "{scheme}://{h.get("host") or pod_ip}:{h.get("port")}{h.get("path", "/")}": request failed'
+        )
+    if "tcpSocket" in p:
+        h = p["tcpSocket"]
+        return f"dial tcp {h.get('host') or pod_ip}:{h.get('port')}: connection failed"
+    return "probe failed"
+
+
 class ProbeWorker:
     """Periodic prober for one probe of one container instance; `result` is the debounced outcome."""
 
@@ -135,11 +154,12 @@ class ProbeWorker:
         pod_ip: str,
         on_change: Callable[[], None],
         gate: Callable[[], bool] = lambda: True,
+        on_failure: Failed | None = None,
     ) -> None:
         self.kind, self.cid = kind, cid
         self.result = kind == "liveness"  # liveness starts "alive", readiness/startup "not yet"
         self._docker, self._c, self._probe, self._ip = docker, c, probe, pod_ip
-        self._on_change, self._gate = on_change, gate
+        self._on_change, self._gate, self._on_failure = on_change, gate, on_failure
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -163,6 +183,8 @@ class ProbeWorker:
             if self._gate():
                 ok = await run_handler(self._docker, self.cid, self._c, p, self._ip, timeout)
                 oks, fails = (oks + 1, 0) if ok else (0, fails + 1)
+                if not ok and self._on_failure is not None:  # kubelet: one Unhealthy per failed attempt
+                    self._on_failure(str(self._c.get("name", "")), self.kind, failure_detail(p, self._ip))
                 new = True if oks >= ok_needed else (False if fails >= fail_needed else self.result)
                 if new != self.result:
                     self.result = new
@@ -188,6 +210,7 @@ class ProbeSet(dict[tuple[str, str], ProbeWorker]):
         pod_ip: str,
         wake: Callable[[], None],
         reported: Reported,
+        on_failure: Failed | None = None,
     ) -> None:
         live: set[tuple[str, str]] = set()
         for c, cid in running:
@@ -203,7 +226,7 @@ class ProbeSet(dict[tuple[str, str], ProbeWorker]):
                 if worker is not None:
                     worker.stop()
                 gate = self._startup_gate(c["name"], cid) if kind != "startup" else (lambda: True)
-                worker = ProbeWorker(docker, cid, c, kind, probe, pod_ip, wake, gate)
+                worker = ProbeWorker(docker, cid, c, kind, probe, pod_ip, wake, gate, on_failure)
                 known = reported(c["name"], cid)
                 if known is not None and kind != "liveness":
                     # adopted container: start from the last reported result, so a runtime restart

@@ -45,9 +45,12 @@ async def start(w: PodWorker, c: dict[str, Any], kind: str, restarts: int, backo
     `w.waiting` as kubelet does, and count back-off where restarts are due."""
     name, docker = c["name"], w.ctx.docker
     pull_key = f"pull:{name}"
+    init = kind == "init"
     if w.in_backoff(pull_key):
         msg = w.waiting.get(name, ("", f'Back-off pulling image "{c["image"]}"'))[1]
         w.waiting[name] = ("ImagePullBackOff", msg)
+        w.event(name, "Normal", "BackOff", f'Back-off pulling image "{c["image"]}"', init)
+        w.event(name, "Warning", "Failed", "Error: ImagePullBackOff", init)
         return
     sb = w.current(labels.SANDBOX_NAME)
     sb_id = sb["Id"] if sb else None
@@ -55,6 +58,7 @@ async def start(w: PodWorker, c: dict[str, Any], kind: str, restarts: int, backo
     try:
         if cur is not None and _startable(w, cur, c, restarts, sb_id):
             cid = str(cur["Id"])  # created while the sandbox started (or before a runtime restart)
+            w.event(name, "Normal", "Created", f"Created container {name}", init)
         else:
             cid = await create(w, c, kind, restarts, sb_id)
     except images.ImageError as exc:
@@ -70,6 +74,7 @@ async def start(w: PodWorker, c: dict[str, Any], kind: str, restarts: int, backo
             "CreateContainerConfigError" if config else "CreateContainerError",
             str(exc),
         )
+        w.event(name, "Warning", "Failed", f"Error: {exc}", init)
         w.stale |= not config
         if backoff and not config:
             w.bump(name)
@@ -83,11 +88,13 @@ async def start(w: PodWorker, c: dict[str, Any], kind: str, restarts: int, backo
         raise
     except KedgeError as exc:
         w.waiting[name] = ("RunContainerError", str(exc))
+        w.event(name, "Warning", "Failed", f"Error: {exc}", init)
         w.stale = True
         if backoff:
             w.bump(name)
         return
     w.waiting.pop(name, None)
+    w.event(name, "Normal", "Started", f"Started container {name}", init)
     if backoff:
         w.bump(name)
     await record(w, name, cid, restarts)
@@ -119,6 +126,7 @@ async def create(
         pull=pull,
         pulling=w.slot.away,
         abandon=w.abandon,
+        event=(lambda t, r, m: w.event(c["name"], t, r, m, kind == "init")) if pull else None,
     )
     await w.slot.take()
     env = await envs.resolve(w.ctx.refs, w.pod, c, w.ctx.host_ip, w.pod_ip())
@@ -139,7 +147,10 @@ async def create(
         if info not in prev:
             await w.ctx.docker.remove(info["Id"])
     w.history[c["name"]] = prev
-    return await w.slot.call(w.ctx.docker.create(dname, host_config=host, **cfg))
+    cid = await w.slot.call(w.ctx.docker.create(dname, host_config=host, **cfg))
+    if pull:  # a precreated container is announced by the start that uses it
+        w.event(c["name"], "Normal", "Created", f"Created container {c['name']}", kind == "init")
+    return str(cid)
 
 
 async def record(w: PodWorker, name: str, cid: str, restarts: int) -> None:

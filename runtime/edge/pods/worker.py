@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.edge.events import NORMAL, WARNING, Recorder
 from runtime.edge.pods import labels, observe, starting, status, stopping, translate, volumes
 from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.probes import ProbeSet
@@ -40,6 +41,7 @@ class Ctx:
     backoff_max: float = 300.0
     volume_refresh: float = 10.0
     bound: StartBound = field(default_factory=lambda: StartBound(default_parallel()))
+    events: Recorder | None = None  # kubelet's events about the pods (runtime/edge/events.py)
 
 
 def now_iso() -> str:
@@ -94,6 +96,11 @@ class PodWorker:
         sb = self.current(labels.SANDBOX_NAME)
         return str(sb["NetworkSettings"].get("IPAddress") or "") if sb and observe.running(sb) else ""
 
+    def event(self, container: str | None, type_: str, reason: str, message: str, init: bool = False) -> None:
+        """Record a kubelet event about this pod (or one of its containers)."""
+        if self.ctx.events is not None:
+            self.ctx.events.pod(self.pod, container, type_, reason, message, init)
+
     # -- back-off ---------------------------------------------------------------------------------
     def in_backoff(self, key: str) -> bool:
         delay, last = self.backoff.get(key, (0.0, -1e18))
@@ -139,6 +146,7 @@ class PodWorker:
             self.waiting.pop("__mount__", None)
         except (RefMissing, OSError, ValueError) as exc:
             self.waiting["__mount__"] = ("ContainerCreating", f"MountVolume.SetUp failed: {exc}")
+            self.event(None, WARNING, "FailedMount", f"MountVolume.SetUp failed: {exc}")
             self.refreshed = self.ctx.clock()
         return self.mounts is not None
 
@@ -176,6 +184,7 @@ class PodWorker:
         except KedgeError as exc:
             self.stale = True
             self.waiting["__sandbox__"] = ("ContainerCreating", f"failed to create pod sandbox: {exc}")
+            self.event(None, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
             return False
         self.waiting.pop("__sandbox__", None)
         created = await self.ctx.docker.inspect(cid)
@@ -210,6 +219,7 @@ class PodWorker:
             if self.in_backoff(c["name"]):
                 msg = f"back-off restarting failed container {c['name']}"
                 self.waiting[c["name"]] = ("CrashLoopBackOff", msg)
+                self.event(c["name"], WARNING, "BackOff", self._backoff_message(c["name"]), init=True)
                 return False
             await starting.start(self, c, "init", observe.restarts(cur) + 1, backoff=True)
             return False
@@ -226,6 +236,7 @@ class PodWorker:
             changed = (cur["Config"].get("Labels") or {}).get(labels.HASH) != labels.spec_hash(c)
             if changed or (live is not None and live.cid == cur["Id"] and not live.result):
                 why = "spec changed" if changed else "liveness probe failed"
+                self.event(name, NORMAL, "Killing", _kill_message(name, changed))
                 log.info("pod %s container %s: %s, restarting", self.pod["metadata"]["name"], name, why)
                 self.changed = True
                 await self._stop_one(cur, c, stopping.grace_period(self.pod, None))
@@ -242,8 +253,14 @@ class PodWorker:
             self.backoff.pop(name, None)  # it ran well for a long time: start over (kubelet resets too)
         if self.in_backoff(name):
             self.waiting[name] = ("CrashLoopBackOff", f"back-off restarting failed container {name}")
+            self.event(name, WARNING, "BackOff", self._backoff_message(name))
             return
         await starting.start(self, c, "app", observe.restarts(cur) + 1, backoff=True)
+
+    def _backoff_message(self, name: str) -> str:
+        meta = self.pod["metadata"]
+        pod = f"{meta.get('name', '')}_{meta.get('namespace', 'default')}({self.uid})"
+        return f"Back-off restarting failed container {name} in pod {pod}"
 
     # -- probes -----------------------------------------------------------------------------------
     def _sync_probes(self) -> None:
@@ -253,8 +270,16 @@ class PodWorker:
             if cur is not None and observe.running(cur):
                 running.append((c, str(cur["Id"])))
         self.probes.sync(
-            self.ctx.docker, running, self.pod_ip() or "127.0.0.1", self.ctx.wake, self._reported
+            self.ctx.docker,
+            running,
+            self.pod_ip() or "127.0.0.1",
+            self.ctx.wake,
+            self._reported,
+            self._probe_failed,
         )
+
+    def _probe_failed(self, container: str, kind: str, detail: str) -> None:
+        self.event(container, WARNING, "Unhealthy", f"{kind.capitalize()} probe failed: {detail}")
 
     def _reported(self, name: str, cid: str) -> dict[str, Any] | None:
         """The status last reported for this very container instance (the cached pod carries it)."""
@@ -280,11 +305,12 @@ class PodWorker:
         self.stop_probes()
         g = stopping.grace_period(self.pod, grace)
         specs = {c["name"]: c for c in self.spec.get("containers") or []}
-        jobs = [
-            self._stop_one(h[0], specs.get(n), g)
-            for n, h in self.history.items()
-            if h and n != labels.SANDBOX_NAME
-        ]
+        jobs = []
+        for n, h in self.history.items():
+            if h and n != labels.SANDBOX_NAME:
+                if observe.running(h[0]):
+                    self.event(n, NORMAL, "Killing", f"Stopping container {n}", init=n not in specs)
+                jobs.append(self._stop_one(h[0], specs.get(n), g))
         await asyncio.gather(*jobs)
         for info in self.history.get(labels.SANDBOX_NAME, [])[:1]:
             await self._stop_one(info, None, 0)
@@ -292,3 +318,9 @@ class PodWorker:
     # -- status -----------------------------------------------------------------------------------
     def build_status(self) -> dict[str, Any]:
         return status.build(self.pod, observe.pod(self), self.status, now_iso())
+
+
+def _kill_message(name: str, spec_changed: bool) -> str:
+    if spec_changed:
+        return f"Container {name} definition changed, will be restarted"
+    return f"Container {name} failed liveness probe, will be restarted"

@@ -1,0 +1,125 @@
+"""The edge's event recorder (runtime/edge/events.py): kubelet's event shape and client-go's correlator
+(dedup into a growing count, aggregation of similar messages, spam filter), bounded queue, delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from runtime.edge.events import BURST, COMBINED, QUEUE, WINDOW, Recorder
+from runtime.protocol import OP_INSERT, OP_PATCH, Message
+
+POD = {"metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "7"}}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def body(msg: Message) -> dict[str, Any]:
+    c = msg.content
+    return dict(json.loads(c) if isinstance(c, str) else c)
+
+
+def test_a_pod_event_has_kubelets_shape_and_goes_as_insert() -> None:
+    rec = Recorder("edge-1", Clock())
+    rec.pod(POD, "app", "Normal", "Pulling", 'Pulling image "busybox:1"')
+    (msg,) = rec.queue
+    ev = body(msg)
+    assert msg.operation == OP_INSERT and msg.group == "meta" and msg.source == "edged"
+    assert msg.resource == f"shop/event/{ev['metadata']['name']}"
+    assert ev["metadata"]["name"].startswith("web.")
+    assert ev["involvedObject"] == {
+        "kind": "Pod", "namespace": "shop", "name": "web", "uid": "u-1", "apiVersion": "v1",
+        "resourceVersion": "7", "fieldPath": "spec.containers{app}",
+    }  # fmt: skip
+    assert ev["source"] == {"component": "kubelet", "host": "edge-1"}
+    assert (ev["reportingComponent"], ev["reportingInstance"]) == ("kubelet", "edge-1")
+    assert (ev["type"], ev["reason"], ev["count"]) == ("Normal", "Pulling", 1)
+    assert ev["firstTimestamp"] == ev["lastTimestamp"] == "2027-01-15T08:00:00Z"
+
+
+def test_a_repeated_event_is_one_object_with_a_growing_count() -> None:
+    clock = Clock()
+    rec = Recorder("edge-1", clock)
+    for _ in range(5):
+        rec.pod(POD, "app", "Warning", "BackOff", "Back-off restarting failed container app in pod web")
+        clock.t += 7
+    msgs = list(rec.queue)
+    assert [m.operation for m in msgs] == [OP_INSERT] + [OP_PATCH] * 4
+    assert len({m.resource for m in msgs}) == 1
+    last = body(msgs[-1])
+    assert last["count"] == 5 and last["lastTimestamp"] > last["firstTimestamp"]
+    # after the correlator's window a new object starts
+    clock.t += WINDOW + 1
+    rec.pod(POD, "app", "Warning", "BackOff", "Back-off restarting failed container app in pod web")
+    assert rec.queue[-1].operation == OP_INSERT and rec.queue[-1].resource != msgs[0].resource
+
+
+def test_similar_events_with_different_messages_are_combined() -> None:
+    clock = Clock()
+    rec = Recorder("edge-1", clock)
+    for i in range(14):
+        rec.pod(POD, "app", "Warning", "Unhealthy", f"Liveness probe failed: attempt {i}")
+        clock.t += 1
+    msgs = [body(m) for m in rec.queue]
+    assert [m["message"].startswith(COMBINED) for m in msgs] == [False] * 9 + [True] * 5
+    assert msgs[-1]["count"] == 5 and msgs[-1]["message"] == COMBINED + "Liveness probe failed: attempt 13"
+
+
+def test_the_spam_filter_lets_a_burst_through_then_one_per_five_minutes() -> None:
+    clock = Clock()
+    rec = Recorder("edge-1", clock)
+    for i in range(BURST + 10):
+        rec.pod(POD, "app", "Normal", "Pulling", f"m{i % 3}")
+    assert (rec.recorded, rec.filtered) == (BURST, 10)
+    clock.t += 300
+    rec.pod(POD, "app", "Normal", "Pulling", "m0")
+    assert rec.recorded == BURST + 1
+
+
+def test_node_events_go_to_default_with_the_node_as_object() -> None:
+    rec = Recorder("edge-1", Clock())
+    rec.node("Normal", "NodeReady", "Node edge-1 status is now: NodeReady")
+    ev = body(rec.queue[0])
+    assert rec.queue[0].resource.startswith("default/event/edge-1.")
+    assert ev["involvedObject"] == {"kind": "Node", "name": "edge-1", "uid": "edge-1", "namespace": ""}
+
+
+def test_the_queue_is_bounded_dropping_the_oldest() -> None:
+    clock = Clock()
+    rec = Recorder("edge-1", clock, queue=QUEUE)
+    for i in range(QUEUE + 5):
+        rec.pod({"metadata": {"name": f"p{i}", "namespace": "a", "uid": str(i)}}, None, "Normal", "X", "y")
+    assert len(rec.queue) == QUEUE and rec.dropped == 5
+    assert body(rec.queue[0])["involvedObject"]["name"] == "p5"
+
+
+def test_run_hands_events_to_send_in_order() -> None:
+    async def go() -> list[str]:
+        rec = Recorder("edge-1", Clock())
+        sent: list[str] = []
+
+        async def send(msg: Message) -> None:
+            sent.append(body(msg)["reason"])
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(rec.run(send, stop))
+        for r in ("Pulling", "Pulled", "Created", "Started"):
+            rec.pod(POD, "app", "Normal", r, r)
+            await asyncio.sleep(0)
+        for _ in range(50):
+            if len(sent) == 4:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+        assert rec.status()["sent"] == 4
+        return sent
+
+    assert asyncio.run(go()) == ["Pulling", "Pulled", "Created", "Started"]
