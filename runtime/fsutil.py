@@ -9,8 +9,12 @@ from pathlib import Path
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
-    """Write temp file in the same directory, fsync, chmod, rename: readers see old or new, never half."""
+    """Write temp file in the same directory, fsync, chmod, rename: readers see old or new, never half.
+    A folder created here for a private file (no group/other bits) is private too: 0700."""
+    fresh = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
+    if fresh and not mode & 0o077:
+        os.chmod(path.parent, 0o700)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

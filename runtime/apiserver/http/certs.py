@@ -77,7 +77,7 @@ def _covers(cert: x509.Certificate, bind: str) -> bool:
 
 
 def ensure_serving_cert(pki: Path, bind: str) -> ServingCert:
-    pki.mkdir(parents=True, exist_ok=True)
+    pki.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds the CA and service-account keys
     ca_crt, ca_key = pki / "ca.crt", pki / "ca.key"
     crt, key = pki / "apiserver.crt", pki / "apiserver.key"
     if ca_crt.exists() and ca_key.exists():

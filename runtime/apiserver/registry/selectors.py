@@ -320,10 +320,17 @@ def label_selector_from_dict(sel: Mapping[str, Any] | None) -> LabelSelector:
     """metav1.LabelSelectorAsSelector: nil matches nothing, {} matches everything."""
     if sel is None:
         return LabelSelector(nothing=True)
+    labels, exprs = sel.get("matchLabels") or {}, sel.get("matchExpressions") or []
+    if (
+        not isinstance(labels, Mapping)
+        or not isinstance(exprs, list)
+        or not all(isinstance(e, Mapping) and isinstance(e.get("values") or [], list) for e in exprs)
+    ):  # the decoder refuses these shapes first; a stored or internal object must not crash here
+        raise SelectorError("matchLabels must be a map and matchExpressions a list of requirements")
     reqs: list[Requirement] = []
-    for k, v in sorted((sel.get("matchLabels") or {}).items()):
-        reqs.append(new_requirement(k, "=", [str(v)]))
-    for expr in sel.get("matchExpressions") or []:
+    for k, v in sorted(labels.items(), key=lambda kv: str(kv[0])):
+        reqs.append(new_requirement(str(k), "=", [str(v)]))
+    for expr in exprs:
         op = _EXPR_OPS.get(str(expr.get("operator", "")))
         if op is None:
             raise SelectorError(f'"{expr.get("operator", "")}" is not a valid label selector operator')

@@ -117,6 +117,19 @@ def _resources(c: dict[str, Any]) -> dict[str, Any]:
     return host
 
 
+def _sub_path(root: str, mount: dict[str, Any]) -> str:
+    """The host path of a mount's subPath, refused (CreateContainerConfigError, as kubelet) when it is
+    absolute or resolves — through ".." or a symlink a container left in the volume — outside the volume."""
+    sub = str(mount["subPath"])
+    base = Path(root).resolve()
+    target = (base / sub).resolve()
+    if sub.startswith("/") or not target.is_relative_to(base):
+        raise RefMissing(
+            f"failed to prepare subPath for volumeMount {mount.get('name')!r}: {sub!r} is outside the volume"
+        )
+    return str(target)
+
+
 def _mounts(pod: dict[str, Any], c: dict[str, Any], volumes: dict[str, Volume]) -> dict[str, Any]:
     binds: list[str] = []
     tmpfs: dict[str, str] = {}
@@ -131,9 +144,7 @@ def _mounts(pod: dict[str, Any], c: dict[str, Any], volumes: dict[str, Volume]) 
         elif vol.kind == "device":
             devices.append(f"{vol.host_path}:{m['mountPath']}:rwm")
         else:
-            src = vol.host_path
-            if m.get("subPath"):
-                src = f"{src.rstrip('/')}/{m['subPath']}"
+            src = _sub_path(vol.host_path, m) if m.get("subPath") else vol.host_path
             binds.append(f"{src}:{m['mountPath']}:{'ro' if ro else 'rw'}")
     out: dict[str, Any] = {}
     if binds:

@@ -88,6 +88,20 @@ def _resources(res: Any, path: str) -> list[FieldError]:
     return errs
 
 
+def _no_backsteps(value: Any, path: str) -> list[FieldError]:
+    """validatePathNoBacksteps: no ".." element, or a mount escapes its volume (or hostPath its root)."""
+    if isinstance(value, str) and ".." in value.split("/"):
+        return [invalid(path, value, "must not contain '..'")]
+    return []
+
+
+def _local_descending_path(value: Any, path: str) -> list[FieldError]:
+    """validateLocalDescendingPath: relative, without backsteps (a volume mount's subPath)."""
+    if isinstance(value, str) and value.startswith("/"):
+        return [invalid(path, value, "must be a relative path"), *_no_backsteps(value, path)]
+    return _no_backsteps(value, path)
+
+
 def _container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
     """validateContainerCommon, in its order: name, image, ports, volume mounts, pull policy, resources."""
     errs: list[FieldError] = []
@@ -107,6 +121,8 @@ def _container(c: Obj, path: str, volumes: set[str]) -> list[FieldError]:
             errs.append(not_found(f"{mp}.name", m["name"]))
         if not m.get("mountPath"):
             errs.append(required(f"{mp}.mountPath"))
+        if m.get("subPath"):
+            errs += _local_descending_path(m["subPath"], f"{mp}.subPath")
     policy = c.get("imagePullPolicy")
     if policy is not None and policy not in PULL_POLICIES:
         errs.append(not_supported(f"{path}.imagePullPolicy", policy, PULL_POLICIES))
@@ -131,6 +147,10 @@ def pod_spec(spec: Any, path: str) -> list[FieldError]:
                 invalid(f"{path}.volumes[{i}].name", vname, m) for m in meta.is_dns1123_label(str(vname))
             ]
         volumes.add(str(vname))
+        host = v.get("hostPath")
+        if isinstance(host, dict):
+            hp = f"{path}.volumes[{i}].hostPath.path"
+            errs += [required(hp)] if not host.get("path") else _no_backsteps(host["path"], hp)
     containers = spec.get("containers")
     if not containers:
         errs.append(required(f"{path}.containers"))
