@@ -4,30 +4,25 @@ a symlink a container left there (CVE-2017-1002101's shape) — before Docker ev
 
 from __future__ import annotations
 
-import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from runtime.edge.pods.refs import RefMissing
 from runtime.edge.pods.translate import container_config
 from runtime.edge.pods.volumes import Volume
 from tests.fixtures.apiserver import ApiServer
+from tests.kubeapi.conftest import Kube
 
 
 @pytest.fixture(scope="module")
-def api(apiserver_session: ApiServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=apiserver_session.url,
-        verify=ssl.create_default_context(cafile=str(apiserver_session.ca_file)),
-        headers={"Authorization": f"Bearer {apiserver_session.token}"},
-        timeout=30,
-    ) as c:
-        yield c
+def api(apiserver_session: ApiServer) -> Iterator[Kube]:
+    k = Kube(apiserver_session)
+    yield k
+    k.close()
 
 
 def pod(volume: dict[str, Any], mount: dict[str, Any]) -> dict[str, Any]:
@@ -62,14 +57,14 @@ CASES = [
     ("volume", "mount", "field", "why"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_apiserver_refuses_traversal_then_serves(
-    api: httpx.Client, volume: dict[str, Any], mount: dict[str, Any], field: str, why: str
+    api: Kube, volume: dict[str, Any], mount: dict[str, Any], field: str, why: str
 ) -> None:
-    r = api.post("/api/v1/namespaces/default/pods", json=pod(volume, mount))
+    r = api.post("/api/v1/namespaces/default/pods", pod(volume, mount))
     assert r.status_code == 422, r.text
     status = r.json()
     assert status["reason"] == "Invalid" and why in status["message"], status["message"]
     assert any(c["field"].endswith(field) for c in status["details"]["causes"]), status["details"]
-    ok = api.post("/api/v1/namespaces/default/pods", json=pod(EMPTY, {"name": "v", "subPath": "a/b..c/d"}))
+    ok = api.post("/api/v1/namespaces/default/pods", pod(EMPTY, {"name": "v", "subPath": "a/b..c/d"}))
     assert ok.status_code == 201, ok.text  # the server is healthy and ".." only as a whole element counts
     api.delete(f"/api/v1/namespaces/default/pods/{ok.json()['metadata']['name']}")
 
