@@ -7,7 +7,8 @@
 # Under CI=true with no arguments it also builds the executable (scripts/build.sh) before pytest — the
 # tests about the executable itself (tests/binary) use dist/kedge then and fail without it — and
 # afterwards runs the tests that start kedge as a subprocess a second time against it
-# (KEDGE_BIN=dist/kedge, one KEDGE_DATA_DIR for the run).
+# (KEDGE_BIN=dist/kedge, one KEDGE_DATA_DIR for the run; the fault scenarios not twice), and last the
+# tests marked `slow` (the long fault scenarios, skipped otherwise) once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -50,10 +51,19 @@ if [ -n "$binary_stage" ]; then
     chmod 700 "$data"
     log "pytest -q against the executable: KEDGE_BIN=dist/kedge ${BINARY_TESTS[*]}"
     brc=0
-    KEDGE_BIN="$PWD/dist/kedge" KEDGE_DATA_DIR="$data" "$VENV/bin/python" -m pytest -q "${BINARY_TESTS[@]}" || brc=$?
+    KEDGE_BIN="$PWD/dist/kedge" KEDGE_DATA_DIR="$data" "$VENV/bin/python" -m pytest -q "${BINARY_TESTS[@]}" \
+        --ignore=tests/e2e/faults || brc=$?
     rm -rf "$data"
     [ "$brc" = 0 ] || failed+=("pytest with KEDGE_BIN (exit $brc)")
     [ "$rc" != 0 ] || rc=$brc
+fi
+
+if [ -n "$binary_stage" ]; then  # the long fault scenarios (tests marked slow): once per CI run
+    log "pytest -q -m slow (long fault scenarios, once)"
+    src=0
+    "$VENV/bin/python" -m pytest -q -m slow || src=$?
+    [ "$src" = 0 ] || failed+=("pytest -m slow (exit $src)")
+    [ "$rc" != 0 ] || rc=$src
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

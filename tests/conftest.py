@@ -64,8 +64,13 @@ BY_FOLDER: dict[str, tuple[str, ...]] = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `slow` tests (the long fault scenarios) run only when asked for: `-m slow` or KEDGE_TEST_SLOW=1
+    # (scripts/test.sh runs them once under CI=true).
+    slow_wanted = "slow" in (config.getoption("markexpr") or "") or os.environ.get("KEDGE_TEST_SLOW") == "1"
     for item in items:
+        if not slow_wanted and item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.skip(reason="slow: run with -m slow or KEDGE_TEST_SLOW=1"))
         names = set(getattr(item, "fixturenames", ()))
         params = getattr(getattr(item, "callspec", None), "params", {})
         names |= {f"{k}={v}" for k, v in params.items()}
