@@ -11,6 +11,7 @@
     nodestatus.py  register the Node, patch its status, keep the Lease (KubeEdge clouds); nodeinfo.py
     pods/          the kubelet on Docker (see its map)          devices/   the MQTT device plane (its map)
     statusd.py     local health: GET /status, /metrics on a unix socket (HTTP framed by http11.py)
+    metrics.py     EdgeMetrics: kedge_edge_* through prometheus_client (status snapshot + pod sync histogram)
     engine.py      the Docker engine's version and live-restore flag (http11.py, no SDK)
     renew.py       node certificate renewal with the current certificate (certclient.py)
     identity.py    the node certificate on disk and its recorded facts (node, notAfter)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -79,9 +80,12 @@ def podpatch(pod: dict[str, Any], status: dict[str, Any]) -> Message:
 class Agent:
     """Handles what the cloud sends (``on_message``) and what the pods report (``on_pod_status``)."""
 
-    def __init__(self, store: MetaStore, node: str) -> None:
+    def __init__(
+        self, store: MetaStore, node: str, observe_sync: Callable[[float], None] | None = None
+    ) -> None:
         self.store = store
         self.node = node
+        self.observe_sync = observe_sync  # seconds one sync_pod took (the pod sync latency metric)
         self.hub: Hub | None = None
         self.pods: Pods | None = None
         self.devices: Callable[[Message], Awaitable[None]] | None = None  # the device plane's on_cloud
@@ -98,6 +102,14 @@ class Agent:
         task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._done)
+
+    async def _timed_sync(self, pods: Pods, pod: dict[str, Any]) -> None:
+        start = time.monotonic()
+        try:
+            await pods.sync_pod(pod)
+        finally:
+            if self.observe_sync is not None:
+                self.observe_sync(time.monotonic() - start)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -145,7 +157,7 @@ class Agent:
             elif (pod.get("metadata") or {}).get("deletionTimestamp"):
                 self._terminate(pod)
             else:
-                self._spawn(self.pods.sync_pod(pod), f"sync-pod-{change.name}")
+                self._spawn(self._timed_sync(self.pods, pod), f"sync-pod-{change.name}")
         elif change.type in ("configmap", "secret"):
             self._spawn(self.pods.refresh_volumes(change.namespace), f"refresh-{change.namespace}")
 

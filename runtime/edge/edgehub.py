@@ -26,6 +26,7 @@ after committing (``await hub.ack(msg)``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -58,6 +59,7 @@ from runtime.protocol import (
     encode,
     keepalive,
 )
+from runtime.protocol.resource import metric_labels
 
 log = logging.getLogger("kedge.edgehub")
 
@@ -125,6 +127,8 @@ class EdgeHub:
         self._peer_kind = ""
         self._peer_version = ""
         self._reconnects = -1  # the first connection is not a reconnect
+        # (direction, operation, type) → messages, the labels bounded (protocol.metric_labels)
+        self.message_counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
         self._last_error = ""
         self._auth_error = ""
         # The last refusal as an AuthError (exit code 5 for a CLI that surfaces it); None once connected.
@@ -187,6 +191,9 @@ class EdgeHub:
             "unanswered_drops": self.answers.drops,
         }
 
+    def _count(self, direction: str, msg: Message) -> None:
+        self.message_counts[(direction, *metric_labels(msg.operation, msg.resource))] += 1
+
     async def wait_connected(self, wait: float | None = None) -> None:
         """Return once a session is up; TimeoutError after ``wait`` seconds (None: no limit)."""
         await asyncio.wait_for(self._up.wait(), wait)
@@ -198,6 +205,7 @@ class EdgeHub:
             if ws is not None and not self._backlog:
                 try:
                     await ws.send(encode(msg))
+                    self._count("sent", msg)
                     return
                 except ConnectionClosed:
                     pass
@@ -326,7 +334,9 @@ class EdgeHub:
 
     async def _keepalive(self, ws: ClientConnection) -> None:
         while True:
-            await ws.send(encode(keepalive()))
+            ka = keepalive()
+            await ws.send(encode(ka))
+            self._count("sent", ka)
             await asyncio.sleep(self.heartbeat)
 
     async def _drain(self, ws: ClientConnection) -> None:
@@ -344,6 +354,7 @@ class EdgeHub:
                     continue
                 for _, m in batch:
                     await ws.send(encode(m))
+                    self._count("sent", m)
                 await self.outbox.delete([rid for rid, _ in batch])
 
     async def _reader(self, ws: ClientConnection) -> None:
@@ -358,6 +369,7 @@ class EdgeHub:
                         self._last_malformed_log = time.monotonic()
                         log.warning("cloud sent a malformed frame (%d so far): %s", self._malformed, exc)
                     continue
+                self._count("received", msg)
                 if msg.parent_msg_id and msg.operation in (OP_RESPONSE, OP_ERROR):
                     if self.answers.answered():
                         self._last_error = ""

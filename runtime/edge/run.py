@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from prometheus_client import CollectorRegistry
+
 from runtime import __version__
 from runtime.backoff import backoff
 from runtime.config import EdgeConfig
@@ -32,6 +34,7 @@ from runtime.edge.engine import engine_get
 from runtime.edge.events import Recorder
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.metastore import MetaStore
+from runtime.edge.metrics import EdgeMetrics
 from runtime.edge.nodestatus import NodeStatus
 from runtime.edge.renew import renew_forever
 from runtime.edge.statusd import StatusServer
@@ -86,6 +89,10 @@ class EdgeRuntime:
         self.runtime_version = ""
         self.node_ip = nodeinfo.node_ip(cfg.node.ip)  # the Node's InternalIP and every pod's hostIP
         self.devices: DevicePlane | None = None
+        self.metrics = EdgeMetrics(CollectorRegistry(), self._message_counts)
+
+    def _message_counts(self) -> dict[tuple[str, str, str], int]:
+        return dict(self.hub.message_counts) if self.hub is not None else {}
 
     async def status(self) -> dict[str, Any]:
         hub = self.hub.status() if self.hub else {}
@@ -192,7 +199,7 @@ class EdgeRuntime:
     async def run(self, stop: asyncio.Event) -> None:
         cfg, files = self.cfg, self.files
         self.store = store = await MetaStore.open(Path(cfg.cache.db))
-        self.agent = agent = Agent(store, cfg.node.name)
+        self.agent = agent = Agent(store, cfg.node.name, observe_sync=self.metrics.pod_sync.observe)
         self.hub = hub = EdgeHub(
             cfg.hub.server,
             cfg.node.name,
@@ -231,7 +238,7 @@ class EdgeRuntime:
             on_registered=agent.drop_stale_pods,
         )
         agent.on_node = self.node.cloud_node
-        statusd = StatusServer(Path(cfg.status.socket), self.status, tcp=cfg.metrics_address)
+        statusd = StatusServer(Path(cfg.status.socket), self.status, self.metrics, tcp=cfg.metrics_address)
         await statusd.start()
         tasks = {
             asyncio.create_task(hub.run(stop), name="edgehub"),

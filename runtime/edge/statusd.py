@@ -1,12 +1,13 @@
 """The edge runtime's local health endpoint: HTTP on a 0600 unix socket (and optionally TCP).
 
     GET /status    the runtime's health as JSON (what `kedge status` prints)
-    GET /metrics   the same figures in Prometheus text format
+    GET /metrics   Prometheus text format (runtime/edge/metrics.py, through prometheus_client)
 
 Why no framework: two routes do not justify one in the smallest process kedge runs; h11 frames the
-request and the answer (one request per connection, its head bounded), and the Prometheus text format
-is a few lines. The socket is 0600 because the status names the node, the
-cloud and the pods; the directory is created 0755 as /run usually is.
+request and the answer (one request per connection, its head bounded). The TCP listener (the config's
+metrics_address, "host:port"; a bare ":port" binds 127.0.0.1) serves the same routes. The socket is
+0600 because the status names the node, the cloud and the pods; the directory is created 0755 as
+/run usually is.
 """
 
 from __future__ import annotations
@@ -24,45 +25,18 @@ from typing import Any
 import h11
 
 from runtime.edge import http11
+from runtime.edge.metrics import EdgeMetrics
 
 log = logging.getLogger("kedge.edge.statusd")
 StatusFn = Callable[[], Any]  # returns a dict, or an awaitable of one
 MAX_HEAD = 16 << 10  # bytes of a request head
 
 
-def _flatten(prefix: str, value: Any, out: list[tuple[str, dict[str, str], float]]) -> None:
-    if isinstance(value, bool):
-        out.append((prefix, {}, 1.0 if value else 0.0))
-    elif isinstance(value, int | float):
-        out.append((prefix, {}, float(value)))
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}_{k}", v, out)
-
-
-def metrics_text(status: dict[str, Any]) -> str:
-    """Every numeric/bool leaf of the status as a gauge ``kedge_edge_<path>`` (names sanitised)."""
-    rows: list[tuple[str, dict[str, str], float]] = []
-    for key in ("cloud", "node", "cache", "process"):
-        _flatten(f"kedge_edge_{key}", status.get(key) or {}, rows)
-    counts = ((status.get("cache") or {}).get("objects")) or {}
-    lines = []
-    for name, _, v in rows:
-        clean = "".join(c if c.isalnum() or c == "_" else "_" for c in name).lower()
-        if "_objects_" in clean:
-            continue
-        lines.append(f"# TYPE {clean} gauge\n{clean} {v:g}")
-    lines.append("# TYPE kedge_edge_cache_objects gauge")
-    lines += [f'kedge_edge_cache_objects{{type="{t}"}} {n}' for t, n in sorted(counts.items())]
-    lines.append("# TYPE kedge_edge_pods gauge")
-    lines.append(f"kedge_edge_pods {len(status.get('pods') or [])}")
-    return "\n".join(lines) + "\n"
-
-
 class StatusServer:
-    def __init__(self, socket_path: Path, status: StatusFn, tcp: str = "") -> None:
+    def __init__(self, socket_path: Path, status: StatusFn, metrics: EdgeMetrics, tcp: str = "") -> None:
         self.socket_path = socket_path
         self.status = status
+        self.metrics = metrics
         self.tcp = tcp
         self._servers: list[asyncio.Server] = []
 
@@ -74,7 +48,8 @@ class StatusServer:
 
     async def _route(self, target: str) -> tuple[int, str, bytes]:
         if target.startswith("/metrics"):
-            return 200, "text/plain; version=0.0.4", metrics_text(await self._status()).encode()
+            body, ctype = self.metrics.exposition(await self._status())
+            return 200, ctype, body
         if target in ("/", "/status"):
             return 200, "application/json", json.dumps(await self._status(), default=str).encode()
         return 404, "text/plain", b"not found\n"

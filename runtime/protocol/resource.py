@@ -98,3 +98,22 @@ def strip_node_prefix(resource: str) -> tuple[str | None, str]:
     if len(parts) == 3 and parts[0] == NODE_PREFIX and parts[1] and parts[2]:
         return parts[1], parts[2]
     return None, resource
+
+
+# Metric labels come from peers; anything unknown is folded into "other" so a peer cannot grow a
+# metric's cardinality without bound (both roles count messages by these).
+_METRIC_OPERATIONS = frozenset("insert update patch delete query get response error upload keepalive".split())
+_METRIC_TYPES = frozenset(
+    "pod configmap secret node nodepatch podpatch podstatus lease event serviceaccounttoken device "
+    "devicemodel membership twin".split()
+)
+
+
+def metric_labels(operation: str, resource: str) -> tuple[str, str]:
+    """(operation, resource type) for metric labels, bounded to known values."""
+    parts = resource.split("/")
+    typ = parts[1] if len(parts) >= 3 else parts[0]
+    return (
+        operation if operation in _METRIC_OPERATIONS else "other",
+        typ if typ in _METRIC_TYPES else "other",
+    )

@@ -12,7 +12,7 @@ import pytest
 
 from runtime.kube.client import KubeClient
 from tests.fixtures.apiserver import ApiServer
-from tests.fixtures.cloudctl import prepare_cluster, spawn_cloud
+from tests.fixtures.cloudctl import real_cloud_join_args
 from tests.fixtures.procs import KEDGE, Spawner
 from tests.fixtures.wait import eventually_async
 
@@ -25,32 +25,12 @@ def run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
 async def test_join_real_cloud_to_ready(
     apiserver: ApiServer, kube: KubeClient, spawn: Spawner, tmp_path: Path
 ) -> None:
-    await prepare_cluster(kube)
-    croot, eroot = tmp_path / "cloud", tmp_path / "edge"
-    sets = ["hub.cert_port=0", "hub.websocket_port=0", "hub.bind=127.0.0.1", "metrics_address=127.0.0.1:0"]
+    eroot = tmp_path / "edge"
     kc = str(apiserver.kubeconfig)
-    _proc, log, addr = spawn_cloud(spawn, apiserver.kubeconfig, croot, sets)
-    tok = await asyncio.to_thread(run, "token", "create", "--kubeconfig", kc, "-o", "json")
-    assert tok.returncode == 0, tok.stderr
-    token = json.loads(tok.stdout)["token"]
-    hub_port, cert_port = addr["hub"].rsplit(":", 1)[1], addr["bootstrap"].rsplit(":", 1)[1]
-    args = [
-        "join",
-        "--token",
-        token,
-        "--server",
-        f"127.0.0.1:{hub_port}",
-        "--cert-port",
-        cert_port,
-        "--node-name",
-        "real-1",
-        "--root",
-        str(eroot),
-        "--labels",
-        "site=lab",
-        "--set",
-        "mqtt.port=0",
-    ]
+    log, _addr, args = await real_cloud_join_args(
+        apiserver.kubeconfig, kube, spawn, tmp_path / "cloud", "real-1"
+    )
+    args += ["--root", str(eroot), "--labels", "site=lab"]
     try:
         done = await asyncio.to_thread(run, *args)
         assert done.returncode == 0, done.stderr + "\n--- cloud ---\n" + log.read_text()[-3000:]

@@ -68,7 +68,8 @@ def test_status_offline_then_runtime_without_cloud(
     assert set(live) == set(edge), "online and offline status share one schema"
     assert set(live["cloud"]) >= set(edge["cloud"]) and set(live["node"]) == set(edge["node"])
     code, body = query(sock, "/metrics")
-    assert code == 200 and b"kedge_edge_cloud_connected 0" in body and b'type="pod"} 1' in body
+    assert code == 200 and b"kedge_edge_cloud_connected 0.0\n" in body
+    assert b'kedge_edge_cache_objects{type="pod"} 1.0\n' in body
     pid = int((tmp_path / "run" / "kedge" / "edge.pid").read_text())
     assert runs_in(pid, proc)  # the one-file binary's pid file names the bootloader's child
     second = kedge("edge", "run", "--root", str(tmp_path), "--no-pods", timeout=20)

@@ -7,6 +7,7 @@
     protobuf.py       kubectl's protobuf request bodies decoded to JSON dicts
     watch.py          serve_watch: a chunked stream of watch events, resumable from a resourceVersion
     healthz.py        /healthz, /livez, /readyz with named checks
+    metrics.py        ApiMetrics: kedge_apiserver_* (requests by verb/resource/code, latency) for /metrics
     discovery.py      /api, /apis and the per-group-version resource lists
     status_errors.py  StatusError and one constructor per reason (not_found, conflict, invalid, …)
 

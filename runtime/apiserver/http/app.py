@@ -6,6 +6,7 @@ Every failure leaves as a `kind: Status` body; nothing a client sends can take t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from runtime.apiserver.http import healthz
 from runtime.apiserver.http.auth import same_token
 from runtime.apiserver.http.context import ApiRequest, resolve
 from runtime.apiserver.http.discovery import Discovery, version_info
+from runtime.apiserver.http.metrics import ApiMetrics
 from runtime.apiserver.http.status_errors import (
     StatusError,
     internal,
@@ -68,13 +70,31 @@ async def _stream(request: web.Request, status: int, parts: list[bytes], ctype: 
     return resp
 
 
+_LABELS = "kedge.metric_labels"  # request slot: (verb, group, resource, subresource) once resolved
+
+
 class Handler:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, metrics: ApiMetrics) -> None:
         self.api = api
+        self.metrics = metrics
         self.discovery = Discovery(api.registry)
         self.openapi = openapi.OpenAPI(api.registry)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
+        start = time.monotonic()
+        code = 500  # what a dropped connection counts as
+        self.metrics.inflight.inc()
+        try:
+            resp = await self._answer(request)
+            code = resp.status
+            return resp
+        finally:
+            self.metrics.inflight.dec()
+            labels = request.get(_LABELS) or (_VERBS.get(request.method, "other"), "", "", "")
+            took = None if labels[0] == "watch" else time.monotonic() - start
+            self.metrics.observe(labels, code, took)
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
             return await self._handle(request)
         except StatusError as exc:
@@ -144,8 +164,9 @@ class Handler:
         rt = target.rt
         if not target.sub and verb not in rt.verbs:
             raise method_not_allowed()
+        request[_LABELS] = (verb, rt.group, rt.plural, target.sub)
         if verb == "watch":
-            return await serve_watch(self.api, ctx, request)
+            return await self._watch(ctx, request)
         status, out, ctype = await self._dispatch(ctx, verb)
         if verb in ("create", "update", "patch") and not target.sub:
             stored_only = stored_only_message(rt.group, rt.kind)
@@ -154,6 +175,16 @@ class Handler:
         if isinstance(out, reads.ListBody):
             return await _stream(request, status, out, ctype)
         return _json(status, out, ctype, ctx.warnings)
+
+    async def _watch(self, ctx: ApiRequest, request: web.Request) -> web.StreamResponse:
+        """A watch is long-running: counted as an open stream, not as a request in flight."""
+        self.metrics.inflight.dec()
+        self.metrics.watches.inc()
+        try:
+            return await serve_watch(self.api, ctx, request)
+        finally:
+            self.metrics.watches.dec()
+            self.metrics.inflight.inc()
 
     async def _non_resource(self, request: web.Request, path: str, user: str) -> web.Response | None:
         """/healthz, /livez, /readyz (and their checks), /version and /openapi/*; None for other paths."""
@@ -169,6 +200,11 @@ class Handler:
                 charset="utf-8",
                 headers={"X-Content-Type-Options": "nosniff"},
             )
+        if path == "/metrics":  # as kube-apiserver: authenticated clients only
+            if user == "system:anonymous":
+                raise unauthorized()
+            body, ctype = self.metrics.exposition()
+            return web.Response(body=body, headers={"Content-Type": ctype})
         if path == "/version":
             # WriteRawJSON: not the object encoder, so no newline after it
             return _json(200, orjson.dumps(version_info()), newline=False)
@@ -264,8 +300,8 @@ _WRITES: dict[str, Verb] = {
 }
 
 
-def make_app(api: Api) -> web.Application:
+def make_app(api: Api, metrics: ApiMetrics) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY + 1)
-    handler = Handler(api)
+    handler = Handler(api, metrics)
     app.router.add_route("*", "/{tail:.*}", handler)
     return app

@@ -7,23 +7,9 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-# Label values come from peers; anything unknown is folded into "other" so a peer cannot grow the
-# metric's cardinality without bound.
-_OPERATIONS = frozenset("insert update patch delete query get response error upload keepalive".split())
-_TYPES = frozenset(
-    "pod configmap secret node nodepatch podpatch podstatus lease event serviceaccounttoken device "
-    "devicemodel membership twin".split()
-)
+from runtime.protocol.resource import metric_labels
 
-
-def labels_of(operation: str, resource: str) -> tuple[str, str]:
-    """(operation, resource type) for metric labels, bounded to known values."""
-    parts = resource.split("/")
-    typ = parts[1] if len(parts) >= 3 else parts[0]
-    return (
-        operation if operation in _OPERATIONS else "other",
-        typ if typ in _TYPES else "other",
-    )
+labels_of = metric_labels  # (operation, type), bounded: runtime/protocol/resource.py
 
 
 class HubMetrics:
