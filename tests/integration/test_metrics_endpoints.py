@@ -99,6 +99,9 @@ async def test_cloud_and_edge_metrics_parse_lint_and_match_the_docs(
         assert value(edge, "kedge_edge_messages_total", direction="received") > 0
         assert value(edge, "kedge_edge_process_resident_memory_bytes") > 1e6
         check("cloud", cloud)
+        # bounded for 10,000 edges: no label names a node, a pod or anything else per edge
+        cloud_labels = {k for f in promcheck.families(cloud) for smp in f.samples for k in smp.labels}
+        assert cloud_labels <= {"operation", "type", "reason", "event", "endpoint", "code", "version", "le"}
         assert value(cloud, "kedge_cloudhub_connected_edges") == 1
         assert value(cloud, "kedge_cloudhub_messages_received_total") > 0
         # loopback only: the edge listens on 127.0.0.1, not on the machine's other addresses
