@@ -48,12 +48,13 @@ class NsEdge(Edge):
 
     ns: Netns = field(default_factory=lambda: Netns("", "", ""))
     server: str = ""  # bridge-address:hub-port
+    mqtt: tuple[str, ...] = ("--mqtt", "off")
 
     def join(self, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
         return run(
             self.ns.exec(
                 *KEDGE, "join", "--root", str(self.root), "--token", token, "--server", self.server,
-                "--cert-port", str(self.cloud.cert_port), "--node-name", self.node, "--mqtt", "off",
+                "--cert-port", str(self.cloud.cert_port), "--node-name", self.node, *self.mqtt,
                 "--ready-timeout", "60", *extra,
             ),
             timeout=120,
@@ -164,7 +165,8 @@ def delaying_proxy(host: str, target_port: int, delay: float) -> Iterator[TcpPro
 
 
 @contextmanager
-def fault_lab(tmp: Path, edges: int = 2) -> Iterator[FaultLab]:
+def fault_lab(tmp: Path, edges: int = 2, mqtt_port: int = 0) -> Iterator[FaultLab]:
+    """`edges` edges; given `mqtt_port`, the first runs the embedded broker there (in its namespace)."""
     require("docker")
     require("kubectl")
     require("root")
@@ -181,6 +183,8 @@ def fault_lab(tmp: Path, edges: int = 2) -> Iterator[FaultLab]:
             edge = NsEdge(
                 tmp / f"edge{i}", f"fault-{uuid.uuid4().hex[:6]}", cloud, client, ns=ns, server=server
             )
+            if mqtt_port and i == 0:
+                edge.mqtt = ("--mqtt", "embedded", "--set", f"mqtt.port={mqtt_port}")
             joined.append(edge)
             edge.join(cloud.token())
         yield FaultLab(lab, cloud, joined, client)
