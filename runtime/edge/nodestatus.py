@@ -37,6 +37,7 @@ from typing import Any
 
 from runtime.backoff import backoff
 from runtime.edge import nodeinfo
+from runtime.edge.events import Recorder
 from runtime.edge.link import Hub
 from runtime.errors import KedgeError
 from runtime.protocol import (
@@ -108,6 +109,22 @@ def _micro(ts: float | None = None) -> str:
     )
 
 
+def node_events(name: str, base: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """kubelet's node events for a status going from `base` (as the cloud held it) to `new`:
+    NodeReady / NodeNotReady when Ready changes (or first appears), Rebooted when the boot id moved."""
+    out: list[tuple[str, str, str]] = []
+    old_boot = ((base or {}).get("nodeInfo") or {}).get("bootID")
+    boot = (new.get("nodeInfo") or {}).get("bootID")
+    if old_boot and boot and old_boot != boot:
+        out.append(("Warning", "Rebooted", f"Node {name} has been rebooted, boot id: {boot}"))
+    was = _ready({"status": base or {}})
+    now = _ready({"status": new})
+    if now is not None and now != was:
+        reason = "NodeReady" if now else "NodeNotReady"
+        out.append(("Normal", reason, f"Node {name} status is now: {reason}"))
+    return out
+
+
 class NodeStatus:
     """Registration + status + lease loop for one node. ``state()`` feeds `kedge status`."""
 
@@ -128,6 +145,7 @@ class NodeStatus:
         request_timeout: float = 15.0,
         cached_node: Callable[[], Any] | None = None,
         on_registered: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
+        events: Recorder | None = None,
     ) -> None:
         self.hub, self.name, self.state_dir = hub, name, state_dir
         self.ip = ip or nodeinfo.node_ip()
@@ -137,6 +155,7 @@ class NodeStatus:
         self.request_timeout = request_timeout
         self.cached_node = cached_node
         self.on_registered = on_registered
+        self.events = events
         self.registered = False
         self.removed = ""  # why this edge stopped acting for its Node (deleted in the cloud)
         self.node_uid = ""
@@ -189,6 +208,11 @@ class NodeStatus:
         resp = await self.hub.request(msg, timeout=self.request_timeout)
         return split_result(resp.content)
 
+    def _record(self, base: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        if self.events is not None:
+            for type_, reason, message in node_events(self.name, base, new):
+                self.events.node(type_, reason, message)
+
     async def register(self) -> None:
         if self._cloud is None and self.cached_node is not None:  # the copy cached before a restart
             cached = self.cached_node()
@@ -207,6 +231,7 @@ class NodeStatus:
         if err is None and isinstance(obj, dict):  # a new Node: nothing cached for an older one holds
             self.node_uid = _uid(obj)
             self._cloud = obj
+            self._record(None, obj.get("status") or {})  # registered with its status: the first NodeReady
             if self.on_registered is not None:
                 await self.on_registered(obj)
         elif err is None:
@@ -230,6 +255,7 @@ class NodeStatus:
                 self._remove("its status patch found no Node")
             raise KedgeError(f"node status refused: {err.get('code')} {err.get('message')}")
         self._sent = new
+        self._record(base, new)
         self.last_report = time.time()
         if isinstance(obj, dict):
             self._cloud = obj

@@ -236,6 +236,7 @@ class EdgeRuntime:
             cached_node=lambda: store.get("node", "null", cfg.node.name),
             lease_every=self.lease_every,
             on_registered=agent.drop_stale_pods,
+            events=self.events,
         )
         agent.on_node = self.node.cloud_node
         statusd = StatusServer(Path(cfg.status.socket), self.status, self.metrics, tcp=cfg.metrics_address)

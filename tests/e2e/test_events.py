@@ -43,6 +43,18 @@ def delete(e2e: E2E, name: str) -> None:
     e2e.cloud.kubectl("delete", "pod", name, "--wait=false", check=False)
 
 
+def test_the_node_has_starting_and_ready_events(e2e: E2E) -> None:
+    sel = f"involvedObject.kind=Node,involvedObject.name={e2e.edge.node}"
+
+    def reasons() -> set[str] | None:
+        got = {e["reason"] for e in e2e.cloud.get("events", "-A", "--field-selector", sel)["items"]}
+        return got if {"Starting", "NodeReady"} <= got else None
+
+    eventually(reasons, 60, "the node's Starting and NodeReady events")
+    text = e2e.cloud.kubectl("describe", "node", e2e.edge.node)
+    assert f"Node {e2e.edge.node} status is now: NodeReady" in text.split("Events:", 1)[1], text
+
+
 def test_an_unpullable_image_gives_kubelets_events_in_describe(e2e: E2E) -> None:
     name = f"pull-{uuid.uuid4().hex[:5]}"
     apply_pod(e2e, name, {"image": "127.0.0.1:1/none:1", "command": ["true"]})

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from runtime.edge.events import BURST, COMBINED, QUEUE, WINDOW, Recorder
+from runtime.edge.nodestatus import node_events
 from runtime.protocol import OP_INSERT, OP_PATCH, Message
 
 POD = {"metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "7"}}
@@ -123,3 +124,20 @@ def test_run_hands_events_to_send_in_order() -> None:
         return sent
 
     assert asyncio.run(go()) == ["Pulling", "Pulled", "Created", "Started"]
+
+
+def test_node_events_for_ready_changes_and_a_reboot() -> None:
+    def status(ready: str, boot: str) -> dict[str, Any]:
+        return {"conditions": [{"type": "Ready", "status": ready}], "nodeInfo": {"bootID": boot}}
+
+    first = node_events("n1", None, status("True", "b1"))
+    assert first == [("Normal", "NodeReady", "Node n1 status is now: NodeReady")]
+    assert node_events("n1", status("True", "b1"), status("True", "b1")) == []
+    back = node_events("n1", status("Unknown", "b1"), status("True", "b2"))
+    assert back == [
+        ("Warning", "Rebooted", "Node n1 has been rebooted, boot id: b2"),
+        ("Normal", "NodeReady", "Node n1 status is now: NodeReady"),
+    ]
+    assert node_events("n1", status("True", "b2"), status("False", "b2")) == [
+        ("Normal", "NodeNotReady", "Node n1 status is now: NodeNotReady")
+    ]
