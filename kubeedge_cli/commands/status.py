@@ -68,6 +68,7 @@ def edge_offline(root: Path, why: str) -> dict[str, Any]:
         or {"path": str(db), "epoch": "", "objects": {}, "bytes": 0, "lastSync": None},
         "pods": [],
         "podsError": "",
+        "events": None,  # the runtime's event counters (runtime/edge/events.py) exist only while it runs
         "runtimeVersion": "",
         "devices": status_devices.offline(mqtt, db),
         "process": None,

@@ -116,6 +116,25 @@ def test_a_failing_liveness_probe_is_unhealthy_then_killing(e2e: E2E) -> None:
         delete(e2e, name)
 
 
+def test_a_missing_configmap_volume_is_failed_mount(e2e: E2E) -> None:
+    name = f"mount-{uuid.uuid4().hex[:5]}"
+    doc = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"nodeName": e2e.edge.node, "terminationGracePeriodSeconds": 1,
+                 "volumes": [{"name": "cfg", "configMap": {"name": f"{name}-absent"}}],
+                 "containers": [{"name": "app", "image": IMAGE, "command": ["sleep", "3600"],
+                                 "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]}]},
+    }  # fmt: skip
+    e2e.cloud.kubectl("apply", "-f", "-", stdin=json.dumps(doc))
+    try:
+        ev = eventually(lambda: with_reason(e2e, name, "FailedMount"), 60, "a FailedMount event")
+        assert ev[0]["type"] == "Warning" and ev[0]["message"].startswith("MountVolume.SetUp failed")
+        assert f"{name}-absent" in ev[0]["message"], ev[0]["message"]
+        assert "fieldPath" not in ev[0]["involvedObject"]
+    finally:
+        delete(e2e, name)
+
+
 def test_kubectl_events_and_get_events_watch(e2e: E2E) -> None:
     name = f"watch-{uuid.uuid4().hex[:5]}"
     cmd = ["kubectl", "--kubeconfig", str(e2e.cloud.kubeconfig), "get", "events", "--watch-only",
@@ -130,6 +149,9 @@ def test_kubectl_events_and_get_events_watch(e2e: E2E) -> None:
         eventually(lambda: with_reason(e2e, name, "Started"), 60, "a Started event")
         out = e2e.cloud.kubectl("events", "--for", f"pod/{name}")
         assert "Started" in out and "Created" in out, out
+        delete(e2e, name)
+        kill = eventually(lambda: with_reason(e2e, name, "Killing"), 60, "a Killing event for the delete")
+        assert kill[0]["message"] == "Stopping container app" and kill[0]["type"] == "Normal"
     finally:
         watch.kill()
         watch.wait()
