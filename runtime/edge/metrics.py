@@ -49,6 +49,7 @@ class StatusCollector(Collector):
         yield from self._cloud(s.get("cloud") or {})
         yield from self._cache(s.get("cache") or {}, s.get("pods") or [])
         yield from self._devices(s.get("devices") or {})
+        yield from self._events(s.get("events") or {})
         node = s.get("node") or {}
         yield _gauge("kedge_edge_node_ready", "1 when the node reports Ready", bool(node.get("ready")))
         proc = s.get("process") or {}
@@ -90,6 +91,16 @@ class StatusCollector(Collector):
         yield objects
         yield _gauge("kedge_edge_cache_size_bytes", "Bytes of the cache database", cache.get("bytes"))
         yield _gauge("kedge_edge_pods", "Pods the pod manager runs", len(pods))
+
+    def _events(self, events: dict[str, Any]) -> Iterator[Metric]:
+        """The kubelet events the runtime recorded (runtime/edge/events.py), by what became of them."""
+        fam = CounterMetricFamily(
+            "kedge_edge_events", "Kubernetes events recorded for the cloud, by outcome", labels=["outcome"]
+        )
+        for outcome in ("recorded", "sent", "filtered", "dropped"):
+            fam.add_metric([outcome], _num(events.get(outcome)))
+        yield fam
+        yield _gauge("kedge_edge_events_queued", "Events waiting for the cloud link", events.get("queued"))
 
     def _devices(self, devices: dict[str, Any]) -> Iterator[Metric]:
         twins = CounterMetricFamily(

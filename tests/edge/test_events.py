@@ -141,3 +141,29 @@ def test_node_events_for_ready_changes_and_a_reboot() -> None:
     assert node_events("n1", status("True", "b2"), status("False", "b2")) == [
         ("Normal", "NodeNotReady", "Node n1 status is now: NodeNotReady")
     ]
+
+
+def test_the_event_counters_are_prometheus_series() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from runtime.edge.metrics import EdgeMetrics
+    from tests.fixtures import promcheck
+
+    rec = Recorder("edge-1", Clock())
+    for _ in range(BURST + 2):
+        rec.pod(POD, "app", "Warning", "BackOff", "same")
+    text = EdgeMetrics(CollectorRegistry(), dict).exposition({"events": rec.status()})[0].decode()
+    got = {
+        (s.name, s.labels.get("outcome")): s.value
+        for f in promcheck.families(text)
+        for s in f.samples
+        if s.name.startswith("kedge_edge_events")
+    }
+    assert got == {
+        ("kedge_edge_events_total", "recorded"): BURST,
+        ("kedge_edge_events_total", "sent"): 0,
+        ("kedge_edge_events_total", "filtered"): 2,
+        ("kedge_edge_events_total", "dropped"): 0,
+        ("kedge_edge_events_queued", None): BURST,
+    }
+    assert promcheck.lint(text) == []
