@@ -34,6 +34,9 @@ class Env:
     dockerd: PrivateDockerd
 
 
+pytestmark = pytest.mark.root  # a private dockerd (start_private_dockerd) needs root
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     require("kubectl")
