@@ -103,6 +103,7 @@ async def test_cloud_and_edge_metrics_parse_lint_and_match_the_docs(
         cloud_labels = {k for f in promcheck.families(cloud) for smp in f.samples for k in smp.labels}
         assert cloud_labels <= {"operation", "type", "reason", "event", "endpoint", "code", "version", "le"}
         assert value(cloud, "kedge_cloudhub_connected_edges") == 1
+        assert value(cloud, "kedge_cloudhub_sessions_opened_total") >= 1
         assert value(cloud, "kedge_cloudhub_messages_received_total") > 0
         # loopback only: the edge listens on 127.0.0.1, not on the machine's other addresses
         assert await asyncio.to_thread(listeners, edge_port) == ["0100007F"]

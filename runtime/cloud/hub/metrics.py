@@ -39,6 +39,11 @@ class HubMetrics:
         self.refused = Counter(
             "kedge_cloudhub_refused_handshakes", "Upgrades refused after TLS", ["reason"], registry=r
         )
+        self.opened = Counter(
+            "kedge_cloudhub_sessions_opened",
+            "Edge sessions opened (first connects and reconnects)",
+            registry=r,
+        )
         self.closed = Counter("kedge_cloudhub_sessions_closed", "Sessions ended", ["reason"], registry=r)
         self.send_dropped = Counter(
             "kedge_cloudhub_send_dropped",

@@ -316,6 +316,7 @@ class CloudHub(EdgeEvents):
             self._spawn(old.close(CLOSE_REPLACED, "replaced by a newer session", self.close_wait))
             del old  # not held (with its connection) for the life of the new session
         link.reconnected(time.monotonic())
+        self.metrics.opened.inc()
         self.metrics.connected.set(len(self._sessions))
         log.info(
             "edge %s connected from %s (%s %s, epoch %s)",
