@@ -33,29 +33,9 @@ sys.path.insert(0, str(REPO / "scripts" / "bench"))
 
 from edge_rss import children  # noqa: E402
 from join_time import cloud, machine_facts, reset  # noqa: E402
-from twin import device_edge, edge_pid, kubectl, restart_edge, rss_mb, status, wait  # noqa: E402
+from twin import device_edge, edge_pid, kubectl, objects, restart_edge, rss_mb, status, wait  # noqa: E402
 
 NODE, N, HZ = "bench-dmi", 100, 10.0
-
-
-def objects(n: int) -> str:
-    import yaml
-
-    docs: list[dict[str, Any]] = [{
-        "apiVersion": "devices.kubeedge.io/v1beta1", "kind": "DeviceModel",
-        "metadata": {"name": "bench-model", "namespace": "default"},
-        "spec": {"protocol": "bench", "properties": [
-            {"name": "temperature", "type": "FLOAT", "accessMode": "ReadOnly"}]},
-    }]  # fmt: skip
-    for i in range(n):
-        docs.append({
-            "apiVersion": "devices.kubeedge.io/v1beta1", "kind": "Device",
-            "metadata": {"name": f"bench-dev-{i:03d}", "namespace": "default"},
-            "spec": {"deviceModelRef": {"name": "bench-model"}, "nodeName": NODE,
-                     "protocol": {"protocolName": "bench"},
-                     "properties": [{"name": "temperature", "reportToCloud": True}]},
-        })  # fmt: skip
-    return str(yaml.safe_dump_all(docs))
 
 
 def cpu_seconds(root: Path) -> float:
@@ -117,7 +97,7 @@ def main() -> None:
         root = device_edge(info, tmp / "edge", NODE)
         restart_edge(root, ["mqtt.port=0"])
         wait(lambda: (status(root).get("devices") or {}).get("broker"), 60, "embedded broker")
-        kubectl(kc, "apply", "-f", "-", stdin=objects(N))
+        kubectl(kc, "apply", "-f", "-", stdin=objects(N, protocol="bench", setpoint=False, node=NODE))
         wait(lambda: len((status(root).get("devices") or {}).get("devices") or []) == N, 120, f"{N} devices")
         time.sleep(3)
         out["dmi_off_idle"] = idle(root)

@@ -62,24 +62,22 @@ def kubectl(kubeconfig: str, *args: str, stdin: str | None = None) -> str:
     sys.exit(f"kubectl {' '.join(args)}: {done.stderr[-2000:]}")
 
 
-def objects(n: int) -> str:
-    docs: list[dict[str, Any]] = [{
-        "apiVersion": "devices.kubeedge.io/v1beta1", "kind": "DeviceModel",
-        "metadata": {"name": "bench-model", "namespace": "default"},
-        "spec": {"protocol": "modbus", "properties": [
-            {"name": "temperature", "type": "FLOAT", "accessMode": "ReadOnly"},
-            {"name": "setpoint", "type": "FLOAT", "accessMode": "ReadWrite"}]},
-    }]  # fmt: skip
-    for i in range(n):
-        docs.append({
-            "apiVersion": "devices.kubeedge.io/v1beta1", "kind": "Device",
-            "metadata": {"name": f"bench-dev-{i:03d}", "namespace": "default"},
-            "spec": {"deviceModelRef": {"name": "bench-model"}, "nodeName": NODE,
-                     "protocol": {"protocolName": "modbus"},
-                     "properties": [{"name": "temperature", "reportToCloud": True},
-                                    {"name": "setpoint", "desired": {"value": "21.5"}}]},
-        })  # fmt: skip
-    return str(yaml.safe_dump_all(docs))
+def objects(n: int, protocol: str = "modbus", setpoint: bool = True, node: str = NODE) -> str:
+    """A DeviceModel and n Devices on `node` reporting `temperature` (with setpoint: a desired one too)."""
+    props = [{"name": "temperature", "type": "FLOAT", "accessMode": "ReadOnly"}]
+    wanted: list[dict[str, Any]] = [{"name": "temperature", "reportToCloud": True}]
+    if setpoint:
+        props.append({"name": "setpoint", "type": "FLOAT", "accessMode": "ReadWrite"})
+        wanted.append({"name": "setpoint", "desired": {"value": "21.5"}})
+    model = {"apiVersion": "devices.kubeedge.io/v1beta1", "kind": "DeviceModel",
+             "metadata": {"name": "bench-model", "namespace": "default"},
+             "spec": {"protocol": protocol, "properties": props}}  # fmt: skip
+    devices = [{"apiVersion": "devices.kubeedge.io/v1beta1", "kind": "Device",
+                "metadata": {"name": f"bench-dev-{i:03d}", "namespace": "default"},
+                "spec": {"deviceModelRef": {"name": "bench-model"}, "nodeName": node,
+                         "protocol": {"protocolName": protocol}, "properties": wanted}}
+               for i in range(n)]  # fmt: skip
+    return str(yaml.safe_dump_all([model, *devices]))
 
 
 def device_edge(info: dict[str, Any], root: Path, node: str) -> Path:

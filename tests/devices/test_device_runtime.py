@@ -6,11 +6,13 @@ killed and restarted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,19 @@ async def _with_device(cloud: RecordedCloud, rt: EdgeRuntime) -> Client:
     return await asyncio.to_thread(_client, rt)
 
 
+@contextlib.asynccontextmanager
+async def edge_with_device(
+    cloud: RecordedCloud, cfg: EdgeConfig, root: Path
+) -> AsyncIterator[tuple[EdgeRuntime, Client]]:
+    """The edge runtime with the cloud's device on it and a device client connected (closed after)."""
+    async with running(EdgeRuntime(cfg, root, pods=False)) as rt:
+        dev = await _with_device(cloud, rt)
+        try:
+            yield rt, dev
+        finally:
+            await asyncio.to_thread(dev.close)
+
+
 def _client(rt: EdgeRuntime) -> Client:
     assert rt.devices is not None and rt.devices.broker is not None
     host, port = rt.devices.broker.addresses[0]
@@ -79,44 +94,40 @@ async def test_cloud_devices_reach_mqtt_and_reports_reach_the_cloud_on_kubeedges
     recorded_cloud: RecordedCloud, tls_certs: TLSCerts, tmp_path: Path
 ) -> None:
     cfg = _root(tmp_path, tls_certs, recorded_cloud.server)
-    async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
-        dev = await _with_device(recorded_cloud, rt)
+    async with edge_with_device(recorded_cloud, cfg, tmp_path) as (rt, dev):
         assert rt.devices is not None
-        try:
-            await apub(dev, f"{DEV}/twin/get", b'{"event_id":"g"}')
-            assert (await aget(dev, f"{DEV}/twin/update/delta")).json()["delta"] == {"setpoint": "21.5"}
-            await apub(dev, f"{DEV}/twin/update", twin_update("r-1", temperature="23.4"))
-            await aget(dev, f"{DEV}/twin/update/result")
-            await eventually_async(lambda: _reports(recorded_cloud), 10, "edge_updated at the cloud")
-            msg = _reports(recorded_cloud)[0]
-            assert (msg.source, msg.group, msg.operation) == ("twin", "resource", "update")
-            prop = msg.content["twin"]["temperature"]
-            assert prop["actual"]["value"] == "23.4" and prop["metadata"] == {"type": "float"}
-            assert prop["actual_version"]["edge"] == 1 and isinstance(
-                prop["actual"]["metadata"]["timestamp"], int
-            )
-            assert msg.content["event_id"] == "r-1"
-            await apub(dev, f"{DEV}/state/update", b'{"event_id":"s","state":"online"}')
-            state_res = "device/default/thermostat-01/state/update"
-            await eventually_async(lambda: _reports(recorded_cloud, state_res), 10, "state at the cloud")
-            body = json.loads(_reports(recorded_cloud, state_res)[0].content)  # a JSON string, as KubeEdge
-            assert body["device"]["state"] == "online" and body["device"]["lastOnlineTime"].endswith("Z")
-            await apub(dev, "$hw/events/upload/default/thermostat-01/data", b'{"data":{"t":"1"}}')
-            await eventually_async(
-                lambda: _reports(recorded_cloud, "$hw/events/upload/default/thermostat-01/data"), 10, "upload"
-            )
-            up = _reports(recorded_cloud, "$hw/events/upload/default/thermostat-01/data")[0]
-            assert (up.source, up.group, up.operation, up.content) == (
-                "bus",
-                "user",
-                "upload",
-                '{"data":{"t":"1"}}',
-            )
-            st = (await rt.status())["devices"]
-            assert st["broker"]["clients"] == 1 and st["devices"][0]["id"] == "default/thermostat-01"
-            assert st["devices"][0]["lastReport"] is not None and st["messages"]["uploads"] == 1
-        finally:
-            await asyncio.to_thread(dev.close)
+        await apub(dev, f"{DEV}/twin/get", b'{"event_id":"g"}')
+        assert (await aget(dev, f"{DEV}/twin/update/delta")).json()["delta"] == {"setpoint": "21.5"}
+        await apub(dev, f"{DEV}/twin/update", twin_update("r-1", temperature="23.4"))
+        await aget(dev, f"{DEV}/twin/update/result")
+        await eventually_async(lambda: _reports(recorded_cloud), 10, "edge_updated at the cloud")
+        msg = _reports(recorded_cloud)[0]
+        assert (msg.source, msg.group, msg.operation) == ("twin", "resource", "update")
+        prop = msg.content["twin"]["temperature"]
+        assert prop["actual"]["value"] == "23.4" and prop["metadata"] == {"type": "float"}
+        assert prop["actual_version"]["edge"] == 1 and isinstance(
+            prop["actual"]["metadata"]["timestamp"], int
+        )
+        assert msg.content["event_id"] == "r-1"
+        await apub(dev, f"{DEV}/state/update", b'{"event_id":"s","state":"online"}')
+        state_res = "device/default/thermostat-01/state/update"
+        await eventually_async(lambda: _reports(recorded_cloud, state_res), 10, "state at the cloud")
+        body = json.loads(_reports(recorded_cloud, state_res)[0].content)  # a JSON string, as KubeEdge
+        assert body["device"]["state"] == "online" and body["device"]["lastOnlineTime"].endswith("Z")
+        await apub(dev, "$hw/events/upload/default/thermostat-01/data", b'{"data":{"t":"1"}}')
+        await eventually_async(
+            lambda: _reports(recorded_cloud, "$hw/events/upload/default/thermostat-01/data"), 10, "upload"
+        )
+        up = _reports(recorded_cloud, "$hw/events/upload/default/thermostat-01/data")[0]
+        assert (up.source, up.group, up.operation, up.content) == (
+            "bus",
+            "user",
+            "upload",
+            '{"data":{"t":"1"}}',
+        )
+        st = (await rt.status())["devices"]
+        assert st["broker"]["clients"] == 1 and st["devices"][0]["id"] == "default/thermostat-01"
+        assert st["devices"][0]["lastReport"] is not None and st["messages"]["uploads"] == 1
 
 
 async def test_offline_reports_are_stored_and_delivered_in_order_without_loss_or_duplicates(
@@ -125,56 +136,44 @@ async def test_offline_reports_are_stored_and_delivered_in_order_without_loss_or
     proxy = await TcpProxy("127.0.0.1", recorded_cloud.hub.bound_port).start()
     tcp_proxy.append(proxy)
     cfg = _root(tmp_path, tls_certs, proxy.address, window=0.05)
-    async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
-        dev = await _with_device(recorded_cloud, rt)
-        try:
-            proxy.cut()
-            proxy.reset()
-            await eventually_async(lambda: rt.hub is not None and not rt.hub.connected, 10, "edge offline")
-            for i in range(1, 21):  # spaced beyond the window: every value must reach the cloud
-                await apub(dev, f"{DEV}/twin/update", twin_update(f"off-{i}", temperature=str(i)))
-                assert (await aget(dev, f"{DEV}/twin/update/result")).json()["event_id"] == f"off-{i}"
-                await asyncio.sleep(0.08)
-            assert _reports(recorded_cloud) == []
-            assert (await rt.status())["devices"]["reports"]["pendingReports"] == 20
-            proxy.restore()
-            await eventually_async(
-                lambda: len(_reports(recorded_cloud)) >= 20, 30, "20 reports after reconnect"
-            )
-            await asyncio.sleep(0.5)  # nothing more may follow
-            values = [m.content["twin"]["temperature"]["actual"]["value"] for m in _reports(recorded_cloud)]
-            assert values == [str(i) for i in range(1, 21)]
-            assert [m.content["event_id"] for m in _reports(recorded_cloud)] == [
-                f"off-{i}" for i in range(1, 21)
-            ]
-        finally:
-            await asyncio.to_thread(dev.close)
+    async with edge_with_device(recorded_cloud, cfg, tmp_path) as (rt, dev):
+        proxy.cut()
+        proxy.reset()
+        await eventually_async(lambda: rt.hub is not None and not rt.hub.connected, 10, "edge offline")
+        for i in range(1, 21):  # spaced beyond the window: every value must reach the cloud
+            await apub(dev, f"{DEV}/twin/update", twin_update(f"off-{i}", temperature=str(i)))
+            assert (await aget(dev, f"{DEV}/twin/update/result")).json()["event_id"] == f"off-{i}"
+            await asyncio.sleep(0.08)
+        assert _reports(recorded_cloud) == []
+        assert (await rt.status())["devices"]["reports"]["pendingReports"] == 20
+        proxy.restore()
+        await eventually_async(lambda: len(_reports(recorded_cloud)) >= 20, 30, "20 reports after reconnect")
+        await asyncio.sleep(0.5)  # nothing more may follow
+        values = [m.content["twin"]["temperature"]["actual"]["value"] for m in _reports(recorded_cloud)]
+        assert values == [str(i) for i in range(1, 21)]
+        assert [m.content["event_id"] for m in _reports(recorded_cloud)] == [f"off-{i}" for i in range(1, 21)]
 
 
 async def test_a_flapping_property_is_coalesced_but_its_last_value_and_count_arrive(
     recorded_cloud: RecordedCloud, tls_certs: TLSCerts, tmp_path: Path
 ) -> None:
     cfg = _root(tmp_path, tls_certs, recorded_cloud.server, window=1.0)
-    async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
-        dev = await _with_device(recorded_cloud, rt)
-        try:
-            for i in range(1, 51):
-                await apub(dev, f"{DEV}/twin/update", twin_update(f"f-{i}", temperature=str(i)))
-            for _ in range(50):
-                await aget(dev, f"{DEV}/twin/update/result")
+    async with edge_with_device(recorded_cloud, cfg, tmp_path) as (rt, dev):
+        for i in range(1, 51):
+            await apub(dev, f"{DEV}/twin/update", twin_update(f"f-{i}", temperature=str(i)))
+        for _ in range(50):
+            await aget(dev, f"{DEV}/twin/update/result")
 
-            def total() -> int:
-                return sum(
-                    1 + m.content["twin"]["temperature"].get("coalesced", 0) for m in _reports(recorded_cloud)
-                )
+        def total() -> int:
+            return sum(
+                1 + m.content["twin"]["temperature"].get("coalesced", 0) for m in _reports(recorded_cloud)
+            )
 
-            await eventually_async(lambda: total() == 50, 15, "all 50 accounted for")
-            sent = _reports(recorded_cloud)
-            assert len(sent) < 50, "a flapping sensor must not send one message per value"
-            assert sent[-1].content["twin"]["temperature"]["actual"]["value"] == "50"
-            assert (await rt.status())["devices"]["reports"]["coalesced"] == 50 - len(sent)
-        finally:
-            await asyncio.to_thread(dev.close)
+        await eventually_async(lambda: total() == 50, 15, "all 50 accounted for")
+        sent = _reports(recorded_cloud)
+        assert len(sent) < 50, "a flapping sensor must not send one message per value"
+        assert sent[-1].content["twin"]["temperature"]["actual"]["value"] == "50"
+        assert (await rt.status())["devices"]["reports"]["coalesced"] == 50 - len(sent)
 
 
 async def test_restart_restores_twins_and_desired_values_before_the_cloud_is_back(
@@ -281,15 +280,11 @@ async def test_a_report_lost_with_the_link_before_the_clouds_ok_is_sent_again(
     ctl.answer = lose_the_first_report  # type: ignore[method-assign]
     cfg = _root(tmp_path, tls_certs, proxy.address)
     cfg.mqtt.report_ack_timeout_seconds = 2.0
-    async with running(EdgeRuntime(cfg, tmp_path, pods=False)) as rt:
-        dev = await _with_device(recorded_cloud, rt)
-        try:
-            await apub(dev, f"{DEV}/twin/update", twin_update("lost-1", temperature="30.5"))
-            await aget(dev, f"{DEV}/twin/update/result")
-            await eventually_async(lambda: len(_reports(recorded_cloud)) >= 2, 30, "the report again")
-            again = _reports(recorded_cloud)[1]
-            assert again.content["event_id"] == "lost-1"  # the same report, recognisable
-            assert again.content["twin"]["temperature"]["actual"]["value"] == "30.5"
-            await eventually_async(lambda: rt.devices and rt.devices.store.pending_reports == 0, 10, "acked")  # type: ignore[union-attr]
-        finally:
-            await asyncio.to_thread(dev.close)
+    async with edge_with_device(recorded_cloud, cfg, tmp_path) as (rt, dev):
+        await apub(dev, f"{DEV}/twin/update", twin_update("lost-1", temperature="30.5"))
+        await aget(dev, f"{DEV}/twin/update/result")
+        await eventually_async(lambda: len(_reports(recorded_cloud)) >= 2, 30, "the report again")
+        again = _reports(recorded_cloud)[1]
+        assert again.content["event_id"] == "lost-1"  # the same report, recognisable
+        assert again.content["twin"]["temperature"]["actual"]["value"] == "30.5"
+        await eventually_async(lambda: rt.devices and rt.devices.store.pending_reports == 0, 10, "acked")  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ import docker
 import pytest
 
 from runtime.edge.pods import labels
+from runtime.edge.pods.manager import PodManager
 from tests.fixtures.pods import PodEnv, cstatus
 from tests.fixtures.wait import eventually_async
 
@@ -159,6 +160,19 @@ class SilentRegistry:
             c.close()
 
 
+async def start_hanging_pull(
+    pod_env: PodEnv, m: PodManager, registry: SilentRegistry, image: str
+) -> tuple[dict[str, Any], asyncio.Task[None]]:
+    """Sync a pod whose image comes from the silent registry; back once dockerd is waiting on it."""
+    stuck = pod_env.pod(
+        "stuck",
+        [{"name": "app", "image": f"127.0.0.1:{registry.port}/{image}", "imagePullPolicy": "IfNotPresent"}],
+    )
+    task = asyncio.create_task(m.sync_pod(stuck))
+    await eventually_async(lambda: registry.accepted, within=30, what="dockerd reaching the silent registry")
+    return stuck, task
+
+
 async def test_a_hanging_pull_holds_up_no_other_pod(
     pod_env: PodEnv, docker_client: docker.DockerClient
 ) -> None:
@@ -167,22 +181,7 @@ async def test_a_hanging_pull_holds_up_no_other_pod(
         m = pod_env.manager(parallel=1)  # one slot: the pull must give it up
         await m.start()
         pod_env.run(m)
-        stuck = pod_env.pod(
-            "stuck",
-            [
-                {
-                    "name": "app",
-                    "image": f"127.0.0.1:{registry.port}/hang:1",
-                    "imagePullPolicy": "IfNotPresent",
-                }
-            ],
-        )
-        hanging = asyncio.create_task(m.sync_pod(stuck))
-        for _ in range(300):  # dockerd is talking to the registry: the pull is under way
-            if registry.accepted:
-                break
-            await asyncio.sleep(0.1)
-        assert registry.accepted, "dockerd never reached the silent registry"
+        _, hanging = await start_hanging_pull(pod_env, m, registry, "hang:1")
         ok = [sleeper(pod_env, f"ok{i}") for i in range(2)]
         await asyncio.gather(*(m.sync_pod(p) for p in ok))
         st = await pod_env.wait("ok0", running)
@@ -269,22 +268,7 @@ async def test_deleting_a_pod_does_not_wait_for_its_hanging_pull(pod_env: PodEnv
     try:
         m = pod_env.manager(parallel=1)
         await m.start()
-        stuck = pod_env.pod(
-            "stuck",
-            [
-                {
-                    "name": "app",
-                    "image": f"127.0.0.1:{registry.port}/hang:2",
-                    "imagePullPolicy": "IfNotPresent",
-                }
-            ],
-        )
-        syncing = asyncio.create_task(m.sync_pod(stuck))
-        for _ in range(300):
-            if registry.accepted:
-                break
-            await asyncio.sleep(0.1)
-        assert registry.accepted, "dockerd never reached the silent registry"
+        stuck, syncing = await start_hanging_pull(pod_env, m, registry, "hang:2")
         await m.delete_pod(stuck, 0)  # while dockerd still waits on the registry
         await asyncio.wait_for(syncing, 5)  # the pass ended: the pull was abandoned, not failed
         assert "abandoned" in cstatus(pod_env.last("stuck"), "app")["state"]["waiting"]["message"]
