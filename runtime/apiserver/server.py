@@ -78,42 +78,45 @@ def _system_object(
     return {"kind": kind, "apiVersion": api_version, "metadata": meta, **fields}
 
 
+_PRIORITY_CLASS_DESCRIPTIONS = {
+    "system-node-critical": "Used for system critical pods that must not be moved from their current node.",
+    "system-cluster-critical": "Used for system critical pods that must run in the cluster, but can be "
+    "moved to another node if necessary.",
+}
+
+
 async def bootstrap(store: Store) -> None:
     """Objects every cluster starts with (only the missing ones, so restarts keep RVs)."""
-    changes: list[tuple[str, str, tuple[str, str], dict[str, Any]]] = []
-    for name in INITIAL_NAMESPACES:
-        if store.get("/namespaces", "", name) is None:
-            obj = _system_object(
-                store,
-                "Namespace",
-                "v1",
-                name,
-                labels={"kubernetes.io/metadata.name": name},
-                spec={"finalizers": ["kubernetes"]},
-                status={"phase": "Active"},
-            )
-            changes.append(("ADDED", "/namespaces", ("", name), obj))
-    descriptions = {
-        "system-node-critical": "Used for system critical pods that must not be moved from their current "
-        "node.",
-        "system-cluster-critical": "Used for system critical pods that must run in the cluster, but can be "
-        "moved to another node if necessary.",
-    }
-    for name, value in SYSTEM_PRIORITY_CLASSES.items():
-        if store.get("scheduling.k8s.io/priorityclasses", "", name) is None:
-            pc = _system_object(
-                store,
-                "PriorityClass",
-                "scheduling.k8s.io/v1",
-                name,
-                value=value,
-                globalDefault=False,
-                description=descriptions[name],
-                preemptionPolicy="PreemptLowerPriority",
-            )
-            changes.append(("ADDED", "scheduling.k8s.io/priorityclasses", ("", name), pc))
+    missing = [("/namespaces", name, _initial_namespace) for name in INITIAL_NAMESPACES] + [
+        ("scheduling.k8s.io/priorityclasses", name, _system_priority_class)
+        for name in SYSTEM_PRIORITY_CLASSES
+    ]
+    changes = [
+        ("ADDED", path, ("", name), make(store, name))
+        for path, name, make in missing
+        if store.get(path, "", name) is None
+    ]
     if changes:
         await store.commit(changes)
+
+
+def _initial_namespace(store: Store, name: str) -> dict[str, Any]:
+    labels = {"kubernetes.io/metadata.name": name}
+    spec, status = {"finalizers": ["kubernetes"]}, {"phase": "Active"}
+    return _system_object(store, "Namespace", "v1", name, labels=labels, spec=spec, status=status)
+
+
+def _system_priority_class(store: Store, name: str) -> dict[str, Any]:
+    return _system_object(
+        store,
+        "PriorityClass",
+        "scheduling.k8s.io/v1",
+        name,
+        value=SYSTEM_PRIORITY_CLASSES[name],
+        globalDefault=False,
+        description=_PRIORITY_CLASS_DESCRIPTIONS[name],
+        preemptionPolicy="PreemptLowerPriority",
+    )
 
 
 async def publish_self(store: Store, host: str, port: int) -> None:

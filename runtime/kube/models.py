@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from lightkube.models import (
+from lightkube.models import (  # noqa: F401 (collected into MODELS below)
     apiextensions_v1,
     apiregistration_v1,
     apps_v1,
@@ -34,28 +34,9 @@ from lightkube.models import (
     util_intstr,
 )
 
+# every module imported above, by its own name: the import list is the one place to add a group-version
 MODELS: dict[str, ModuleType] = {
-    m.__name__.rsplit(".", 1)[1]: m
-    for m in (
-        apiextensions_v1,
-        apiregistration_v1,
-        apps_v1,
-        authentication_v1,
-        authorization_v1,
-        autoscaling_v1,
-        batch_v1,
-        coordination_v1,
-        core_v1,
-        discovery_v1,
-        events_v1,
-        flowcontrol_v1,
-        meta_v1,
-        policy_v1,
-        rbac_v1,
-        resource,
-        runtime,
-        scheduling_v1,
-        scheduling_v1alpha3,
-        util_intstr,
-    )
+    name: value
+    for name, value in dict(globals()).items()
+    if isinstance(value, ModuleType) and value.__name__ == f"lightkube.models.{name}"
 }
