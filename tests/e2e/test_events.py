@@ -105,11 +105,15 @@ def test_a_crash_loop_is_one_backoff_event_with_a_growing_count(e2e: E2E) -> Non
 
 def test_a_failing_liveness_probe_is_unhealthy_then_killing(e2e: E2E) -> None:
     name = f"probe-{uuid.uuid4().hex[:5]}"
-    probe = {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2}
+    probe = {
+        "exec": {"command": ["sh", "-c", "echo not-ok; exit 1"]},
+        "periodSeconds": 1,
+        "failureThreshold": 2,
+    }
     apply_pod(e2e, name, {"image": IMAGE, "command": ["sleep", "3600"], "livenessProbe": probe})
     try:
         ev = eventually(lambda: with_reason(e2e, name, "Unhealthy"), 60, "an Unhealthy event")
-        assert ev[0]["type"] == "Warning" and ev[0]["message"].startswith("Liveness probe failed: ")
+        assert ev[0]["type"] == "Warning" and ev[0]["message"] == "Liveness probe failed: not-ok", ev
         kill = eventually(lambda: with_reason(e2e, name, "Killing"), 60, "a Killing event")
         assert kill[0]["message"] == "Container app failed liveness probe, will be restarted"
     finally:

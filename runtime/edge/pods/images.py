@@ -134,8 +134,7 @@ async def ensure(
         say("Warning", "Failed", "Error: ErrImagePull")
         raise ImageError("ErrImagePull", f'failed to pull image "{image}": {exc}') from exc
     took = time.monotonic() - began
-    say(
-        "Normal",
-        "Pulled",
-        f'Successfully pulled image "{image}" in {took:.3f}s ({took:.3f}s including waiting)',
-    )
+    if event is not None:  # kubelet names the size too: one inspect, only when someone listens
+        size = ((await docker.image(image)) or {}).get("Size", 0)
+        done = f'Successfully pulled image "{image}" in {took:.3f}s ({took:.3f}s including waiting).'
+        say("Normal", "Pulled", f"{done} Image size: {size} bytes.")

@@ -60,9 +60,9 @@ def _port(c: dict[str, Any], port: int | str) -> int:
 
 async def _http(
     host: str, port: int, path: str, scheme: str, headers: list[dict[str, str]], limit: float
-) -> bool:
-    """One HTTP/1.1 GET (h11); 200-399 is success (kubelet does not follow redirects off-host). Only the
-    status is read, from a response head of at most MAX_HEAD bytes."""
+) -> int:
+    """One HTTP/1.1 GET (h11) and its status (200-399 is success; kubelet does not follow redirects
+    off-host). Only the status is read, from a response head of at most MAX_HEAD bytes."""
     problem = http_problem({"path": path, "host": host, "scheme": scheme, "httpHeaders": headers})
     if problem is not None:
         raise BadProbe(problem)  # before connecting: nothing of it reaches the container
@@ -80,7 +80,7 @@ async def _http(
         status, _ = await asyncio.wait_for(
             http11.get(reader, writer, target, head, head_limit=MAX_HEAD, status_only=True), limit
         )
-        return 200 <= status < 400
+        return int(status)
     finally:
         writer.close()
 
@@ -89,56 +89,52 @@ async def run_handler(
     docker: DockerAdapter, cid: str, c: dict[str, Any], handler: dict[str, Any], pod_ip: str, limit: float
 ) -> bool:
     """One probe or lifecycle-hook attempt; True on success. Errors count as failure."""
+    return await attempt(docker, cid, c, handler, pod_ip, limit) is None
+
+
+async def attempt(
+    docker: DockerAdapter, cid: str, c: dict[str, Any], handler: dict[str, Any], pod_ip: str, limit: float
+) -> str | None:
+    """One probe or lifecycle-hook attempt: None on success, else what failed, in kubelet's words
+    (the command's output; ``HTTP probe failed with statuscode: N``; ``dial tcp host:port: …``)."""
+    where = ""
     try:
         if "exec" in handler:
-            code, _ = await docker.exec(cid, [str(x) for x in handler["exec"]["command"]], limit)
-            return code == 0
+            cmd = [str(x) for x in handler["exec"]["command"]]
+            code, out = await docker.exec(cid, cmd, limit)
+            if code == 0:
+                return None
+            if code == -1 and out == b"timeout":
+                return f"command {cmd!r} timed out"
+            return out.decode(errors="replace").strip() or f"command {cmd!r} exited with {code}"
         if "httpGet" in handler:
             h = handler["httpGet"]
-            return await _http(
-                h.get("host") or pod_ip,
-                _port(c, h["port"]),
-                h.get("path", "/"),
-                h.get("scheme", "HTTP"),
-                h.get("httpHeaders") or [],
-                limit,
-            )
+            host, port, path = h.get("host") or pod_ip, _port(c, h["port"]), h.get("path", "/")
+            where = f'Get "{str(h.get("scheme", "HTTP")).lower()}://{host}:{port}{path}": '
+            status = await _http(host, port, path, h.get("scheme", "HTTP"), h.get("httpHeaders") or [], limit)
+            return None if 200 <= status < 400 else f"HTTP probe failed with statuscode: {status}"
         if "tcpSocket" in handler:
             h = handler["tcpSocket"]
-            _, w = await asyncio.wait_for(
-                asyncio.open_connection(h.get("host") or pod_ip, _port(c, h["port"])), limit
-            )
+            host, port = h.get("host") or pod_ip, _port(c, h["port"])
+            where = f"dial tcp {host}:{port}: "
+            _, w = await asyncio.wait_for(asyncio.open_connection(host, port), limit)
             w.close()
-            return True
+            return None
         if "sleep" in handler:
             await asyncio.sleep(min(float(handler["sleep"]["seconds"]), limit))
-            return True
-    except (OSError, TimeoutError, ValueError) as exc:
+            return None
+    except TimeoutError:
+        return f"{where}timeout after {limit:g}s"
+    except (OSError, ValueError) as exc:
         log.debug("probe of %s failed: %s", c.get("name"), exc)
-        return False
+        return f"{where}{exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
     except Exception as exc:  # a docker error (container gone) is a failed probe, never a crash
         log.debug("probe of %s errored: %s", c.get("name"), exc)
-        return False
-    return False
+        return f"{where}{exc}"
+    return "no handler"
 
 
 Failed = Callable[[str, str, str], None]  # (container, probe kind, what failed)
-
-
-def failure_detail(p: dict[str, Any], pod_ip: str) -> str:
-    """What a failed attempt of probe `p` tried, in kubelet's words where it has them."""
-    if "exec" in p:
-        return f"command {p['exec'].get('command')} failed or timed out"
-    if "httpGet" in p:
-        h = p["httpGet"]
-        scheme = str(h.get("scheme", "HTTP")).lower()
-        return (
-            f'Get "{scheme}://{h.get("host") or pod_ip}:{h.get("port")}{h.get("path", "/")}": request failed'
-        )
-    if "tcpSocket" in p:
-        h = p["tcpSocket"]
-        return f"dial tcp {h.get('host') or pod_ip}:{h.get('port')}: connection failed"
-    return "probe failed"
 
 
 class ProbeWorker:
@@ -181,10 +177,11 @@ class ProbeWorker:
         oks = fails = 0
         while True:
             if self._gate():
-                ok = await run_handler(self._docker, self.cid, self._c, p, self._ip, timeout)
+                failed = await attempt(self._docker, self.cid, self._c, p, self._ip, timeout)
+                ok = failed is None
                 oks, fails = (oks + 1, 0) if ok else (0, fails + 1)
-                if not ok and self._on_failure is not None:  # kubelet: one Unhealthy per failed attempt
-                    self._on_failure(str(self._c.get("name", "")), self.kind, failure_detail(p, self._ip))
+                if failed is not None and self._on_failure is not None:  # one Unhealthy per failed attempt
+                    self._on_failure(str(self._c.get("name", "")), self.kind, failed)
                 new = True if oks >= ok_needed else (False if fails >= fail_needed else self.result)
                 if new != self.result:
                     self.result = new
