@@ -1,7 +1,10 @@
-"""Generate the DMI gRPC stubs: runtime/edge/devices/dmi/api.proto → api_pb2.py, api_pb2.pyi, api_pb2_grpc.py.
+"""Generate the DMI gRPC stubs: runtime/edge/devices/dmi/api.proto → api_pb2.py, api_pb2.pyi, api_grpc.py.
 
-The stubs are checked in, so running or building kedge needs grpcio and protobuf only, never
-grpcio-tools (a build/test dependency: the `test` extra). Re-run after editing api.proto:
+``api_grpc.py`` is grpclib's (the edge serves and calls with grpclib: pure Python on asyncio, h2);
+tests/dmi/api_pb2_grpc.py is grpcio's, for the test mapper and the bench load, which speak to the
+edge with grpcio (so the tests also prove the two interoperate on the wire). The stubs are checked
+in, so running or building kedge needs grpclib and protobuf only, never grpcio-tools (a build/test
+dependency: the `test` extra, with grpcio). Re-run after editing api.proto:
 
     .venv/bin/python scripts/gen_dmi.py            # writes beside api.proto
     .venv/bin/python scripts/gen_dmi.py --out DIR  # writes under DIR (tests compare with the checked-in ones)
@@ -25,7 +28,9 @@ HEADER = (
     "# ruff: noqa\n"
     "# mypy: ignore-errors\n"
 )
-OUTPUTS = ("api_pb2.py", "api_pb2.pyi", "api_pb2_grpc.py")
+# protoc writes all four beside the proto (under --out); the grpcio stubs are then moved to tests/dmi
+OUTPUTS = ("runtime/edge/devices/dmi/api_pb2.py", "runtime/edge/devices/dmi/api_pb2.pyi",
+           "runtime/edge/devices/dmi/api_grpc.py", "tests/dmi/api_pb2_grpc.py")  # fmt: skip
 
 
 def generate(out: Path) -> list[Path]:
@@ -34,13 +39,18 @@ def generate(out: Path) -> list[Path]:
 
     include = Path(grpc_tools.__file__).parent / "_proto"  # google/protobuf/any.proto
     out.mkdir(parents=True, exist_ok=True)
+    plugin = Path(sys.executable).parent / "protoc-gen-grpclib_python"  # installed with grpclib
     args = [
         "protoc", f"-I{ROOT}", f"-I{include}", f"--python_out={out}", f"--pyi_out={out}",
-        f"--grpc_python_out={out}", str(ROOT / PROTO),
+        f"--grpc_python_out={out}", f"--plugin=protoc-gen-grpclib_python={plugin}",
+        f"--grpclib_python_out={out}", str(ROOT / PROTO),
     ]  # fmt: skip
     if protoc.main(args) != 0:
         raise SystemExit(f"protoc failed on {PROTO}")
-    files = [out / Path(PROTO).parent / name for name in OUTPUTS]
+    grpcio = out / OUTPUTS[3]
+    grpcio.parent.mkdir(parents=True, exist_ok=True)
+    (out / Path(PROTO).parent / grpcio.name).replace(grpcio)
+    files = [out / name for name in OUTPUTS]
     for f in files:
         f.write_text(HEADER + f.read_text())
     ruff = Path(sys.executable).parent / "ruff"

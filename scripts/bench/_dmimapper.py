@@ -21,7 +21,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from runtime.edge.devices.dmi import api_pb2 as pb
-from runtime.edge.devices.dmi import api_pb2_grpc as rpc
+from tests.dmi import api_pb2_grpc as rpc
 
 
 async def main() -> None:

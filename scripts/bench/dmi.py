@@ -5,7 +5,7 @@ Device CRDs, joins an edge (`--no-pods`: the device path only), creates one Devi
 Devices of protocol ``bench``, then measures side by side in one run:
 - the edge with DMI off: RSS and CPU idle with 100 devices known, and CPU while 100 MQTT devices
   report 1000 updates/s (scripts/bench/_simdevices.py) — the same load over the existing path;
-- the edge with DMI on (restarted with ``--dmi SOCKET``): RSS and CPU idle (grpc imported, socket
+- the edge with DMI on (restarted with ``--dmi SOCKET``): RSS and CPU idle (grpclib imported, socket
   served), then one mapper (scripts/bench/_dmimapper.py) sending ``ReportDeviceStatus`` for the 100
   devices at 10 Hz: each call's round trip (answered after the twin store's commit) p50/p99, the
   achieved rate, failures by status code, and the edge's CPU and RSS meanwhile.

@@ -15,13 +15,13 @@ import pytest
 
 from runtime.config import DmiSection, MqttSection
 from runtime.edge.devices.dmi import api_pb2 as pb
-from runtime.edge.devices.dmi import api_pb2_grpc as rpc
 from runtime.edge.devices.dmi.service import Dmi
 from runtime.edge.devices.plane import DevicePlane
 from runtime.errors import ConfigError
 from runtime.protocol import new_message
 from tests.devices.conftest import PlaneHandle, start_plane
 from tests.devices.mqttclient import device
+from tests.dmi import api_pb2_grpc as rpc
 from tests.dmi.conftest import Mapper, short_dir
 from tests.fixtures.wait import eventually
 

@@ -24,7 +24,7 @@ import grpc
 from google.protobuf import json_format, wrappers_pb2
 
 from runtime.edge.devices.dmi import api_pb2 as pb
-from runtime.edge.devices.dmi import api_pb2_grpc as rpc
+from tests.dmi import api_pb2_grpc as rpc
 
 
 class Journal:

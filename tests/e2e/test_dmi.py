@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from runtime.edge.devices.dmi import api_pb2 as pb
-from runtime.edge.devices.dmi import api_pb2_grpc as rpc
+from tests.dmi import api_pb2_grpc as rpc
 from tests.dmi.conftest import Mapper, short_dir
 from tests.fixtures import require
 from tests.fixtures.e2e import E2E, free_port, kedge, reported, start_e2e

@@ -23,6 +23,7 @@ HEAVY = (
     "yaml",
     "kubeedge_cli",
     "grpc",
+    "grpclib",
 )
 
 

@@ -59,7 +59,7 @@ class DevicePlane:
     ) -> None:
         self.cfg, self.node, self.db, self.cached = cfg, node, db, cached
         self.dmi_cfg = dmi if dmi is not None and dmi.enabled else None
-        self.dmi: Any = None  # runtime.edge.devices.dmi.service.Dmi when dmi.enabled (grpc imported then)
+        self.dmi: Any = None  # runtime.edge.devices.dmi.service.Dmi when dmi.enabled (grpclib imported then)
         self.protocols: dict[str, str] = {}  # device id -> spec.protocol.protocolName
         self.hub = hub
         self.trouble = Trouble(log)
@@ -100,7 +100,7 @@ class DevicePlane:
                 from runtime.edge.devices.dmi.service import Dmi
             except ImportError as exc:
                 raise ConfigError(
-                    f"dmi.enabled needs grpcio and protobuf: {exc}", hint="pip install 'kedge[dmi]'"
+                    f"dmi.enabled needs grpclib and protobuf: {exc}", hint="pip install 'kedge[dmi]'"
                 ) from exc
             self.dmi = Dmi(self.dmi_cfg, self)
         models = {self._key(m): m for m in await self.cached("devicemodel") if isinstance(m, dict)}

@@ -1,8 +1,9 @@
 """runtime/edge/devices/dmi: KubeEdge's Device Management Interface (dmi/v1beta1) — gRPC mappers.
 
-Imported only when ``dmi.enabled`` (grpcio and protobuf are the optional ``dmi`` extra). Modules:
+Imported only when ``dmi.enabled`` (grpclib and protobuf are the optional ``dmi`` extra). Modules:
 - ``api.proto``  — KubeEdge's dmi/v1beta1 interface (same names and field numbers); ``api_pb2*``
-                   are generated from it by scripts/gen_dmi.py and checked in.
+                   (messages) and ``api_grpc`` (grpclib's services and stubs) are generated from it
+                   by scripts/gen_dmi.py and checked in.
 - ``convert``    — cached Device/DeviceModel dicts → DMI messages, as edgecore converts them.
 - ``server``     — DeviceManagerService (MapperRegister, ReportDeviceStatus/States), the rate limit,
                    the unix socket (0600).

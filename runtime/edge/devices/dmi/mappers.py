@@ -6,7 +6,8 @@ mapper was last given: a fingerprint per device and per model (``convert.fingerp
 ``RegisterDevice``, ``UpdateDevice``/``UpdateDeviceModel`` for a changed spec (desired values
 included), ``RemoveDevice`` for a Device that left the node or was deleted, then
 ``RemoveDeviceModel`` — and records each call that succeeded, so a pass resumes where a failed one
-stopped. A mapper that is down (UNAVAILABLE, DEADLINE_EXCEEDED) is retried with exponential back-off
+stopped. A mapper that is down (its socket refuses or is gone, the connection breaks, UNAVAILABLE,
+DEADLINE_EXCEEDED or no answer within the call's deadline) is retried with exponential back-off
 (0.5 s … 30 s, jitter), said once and counted; a call the mapper answered with another error counts
 as delivered (retrying cannot change its answer) and is recorded in ``refused``.
 """
@@ -20,18 +21,22 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
+from grpclib.client import Channel
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 from runtime.backoff import backoff
+from runtime.edge.devices.dmi import api_grpc as rpc
 from runtime.edge.devices.dmi import api_pb2 as pb
-from runtime.edge.devices.dmi import api_pb2_grpc as rpc
 from runtime.edge.devices.dmi import convert
 from runtime.edge.devices.trouble import Trouble
 
 log = logging.getLogger("kedge.edge.dmi")
 CALL_TIMEOUT = 10.0  # edgecore's per-call deadline
 PROBE_EVERY = 5.0  # an idle link checks that the mapper's socket still answers (health in status)
-DOWN = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+DOWN = frozenset({Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED})
+# what grpclib raises when the mapper's socket cannot be reached or the connection breaks
+UNREACHABLE = (OSError, TimeoutError, ProtocolError, StreamTerminatedError)
 # what the node has for one protocol: device id -> Device message, model key -> DeviceModel message
 Wanted = tuple[dict[str, pb.Device], dict[str, pb.DeviceModel]]
 
@@ -65,32 +70,38 @@ class MapperLink:
         self.refused: dict[str, str] = {}
         self.wake = asyncio.Event()
         self.wake.set()
-        self._channel: grpc.aio.Channel | None = None
+        self._channel: Channel | None = None
         self._stub: Any = None
 
     # ------------------------------------------------------------ calls
 
     def _stub_(self) -> Any:
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(f"unix:{self.address}")
+            self._channel = Channel(path=self.address)
             self._stub = rpc.DeviceMapperServiceStub(self._channel)
         return self._stub
 
-    async def close(self) -> None:
+    def close_channel(self) -> None:
         if self._channel is not None:
-            await self._channel.close()
+            self._channel.close()
         self._channel, self._stub = None, None
+
+    async def close(self) -> None:
+        self.close_channel()
 
     async def _call(self, method: str, request: Any, what: str) -> bool:
         """One call; False if the mapper refused it (recorded), MapperDown if it cannot be reached."""
         try:
             await getattr(self._stub_(), method)(request, timeout=CALL_TIMEOUT)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in DOWN or not self.address:
-                raise MapperDown(f"{method} {what}: {exc.code().name}: {exc.details()}") from exc
-            self.refused[what] = f"{method}: {exc.code().name}: {exc.details()}"
+        except UNREACHABLE as exc:
+            self.close_channel()  # a fresh connection next time
+            raise MapperDown(f"{method} {what}: UNAVAILABLE: {exc or type(exc).__name__}") from exc
+        except GRPCError as exc:
+            if exc.status in DOWN or not self.address:
+                raise MapperDown(f"{method} {what}: {exc.status.name}: {exc.message}") from exc
+            self.refused[what] = f"{method}: {exc.status.name}: {exc.message}"
             self.trouble.note(f"dmi-refused:{self.protocol}:{what}", f"mapper {self.info.name} refused "
-                              f"{method} of {what}: {exc.code().name}: {exc.details()}")  # fmt: skip
+                              f"{method} of {what}: {exc.status.name}: {exc.message}")  # fmt: skip
             return False
         self.calls[method] = self.calls.get(method, 0) + 1
         self.refused.pop(what, None)
@@ -135,12 +146,13 @@ class MapperLink:
 
     async def _probe(self) -> bool:
         """Connect to the mapper's socket (no call: DMI has no ping); MapperDown if it does not answer."""
-        self._stub_()
-        assert self._channel is not None
         try:
-            await asyncio.wait_for(self._channel.channel_ready(), 2.0)
-        except TimeoutError:
-            raise MapperDown(f"cannot connect to {self.address}") from None
+            _, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.address), 2.0)
+        except (OSError, TimeoutError) as exc:
+            raise MapperDown(f"cannot connect to {self.address}: {exc or 'no answer in 2 s'}") from None
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
         return False
 
     # ------------------------------------------------------------ loop

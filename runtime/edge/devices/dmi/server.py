@@ -23,21 +23,25 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import grpc
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+from grpclib.server import Server, Stream
 
 from runtime.edge.devices import twins as tw
 from runtime.edge.devices.bridge import now_ms
+from runtime.edge.devices.dmi import api_grpc as rpc
 from runtime.edge.devices.dmi import api_pb2 as pb
-from runtime.edge.devices.dmi import api_pb2_grpc as rpc
 
 if TYPE_CHECKING:
     from runtime.edge.devices.dmi.service import Dmi
 
 log = logging.getLogger("kedge.edge.dmi")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 
 
 class RateLimit:
@@ -82,58 +86,68 @@ def twin_body(t: pb.Twin) -> dict[str, Any]:
     return body
 
 
-class ManagerService(rpc.DeviceManagerServiceServicer):
+async def unary(stream: Stream[Req, Resp], handle: Callable[[Req], Awaitable[Resp]]) -> None:
+    """One unary call on grpclib's stream: the request in, ``handle``'s answer out (a ``GRPCError``
+    it raises becomes the call's status and message)."""
+    request = await stream.recv_message()
+    assert request is not None
+    await stream.send_message(await handle(request))
+
+
+class ManagerService(rpc.DeviceManagerServiceBase):
     def __init__(self, dmi: Dmi, limit: RateLimit) -> None:
         self.dmi, self.limit = dmi, limit
         self.counts = {"MapperRegister": 0, "ReportDeviceStatus": 0, "ReportDeviceStates": 0, "twins": 0}
         self.rejected = 0
 
-    async def _allow(self, context: grpc.aio.ServicerContext[Any, Any], what: str) -> None:
+    def _allow(self, what: str) -> None:
         if not self.limit.allow():
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            raise GRPCError(
+                Status.RESOURCE_EXHAUSTED,
                 f"{what}: over the DMI rate limit ({self.limit.rate:g} requests/s, burst {self.limit.burst})",
             )
 
-    async def _reject(
-        self, context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, why: str
-    ) -> None:
+    def _reject(self, code: Status, why: str) -> GRPCError:
         self.rejected += 1
-        await context.abort(code, why)
+        return GRPCError(code, why)
 
     async def MapperRegister(
-        self, request: pb.MapperRegisterRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.MapperRegisterResponse:
+        self, stream: Stream[pb.MapperRegisterRequest, pb.MapperRegisterResponse]
+    ) -> None:
+        await unary(stream, self.mapper_register)
+
+    async def ReportDeviceStatus(
+        self, stream: Stream[pb.ReportDeviceStatusRequest, pb.ReportDeviceStatusResponse]
+    ) -> None:
+        await unary(stream, self.report_device_status)
+
+    async def ReportDeviceStates(
+        self, stream: Stream[pb.ReportDeviceStatesRequest, pb.ReportDeviceStatesResponse]
+    ) -> None:
+        await unary(stream, self.report_device_states)
+
+    async def mapper_register(self, request: pb.MapperRegisterRequest) -> pb.MapperRegisterResponse:
         info = request.mapper
-        await self._allow(context, f"MapperRegister of mapper {info.name!r}")
+        self._allow(f"MapperRegister of mapper {info.name!r}")
         if not info.protocol:
-            await self._reject(
-                context, grpc.StatusCode.INVALID_ARGUMENT, f"mapper {info.name!r}: mapper.protocol is empty"
-            )
+            raise self._reject(Status.INVALID_ARGUMENT, f"mapper {info.name!r}: mapper.protocol is empty")
         self.counts["MapperRegister"] += 1
         return await self.dmi.register(info, request.withData)
 
-    async def _known(
-        self, context: grpc.aio.ServicerContext[Any, Any], method: str, namespace: str, name: str
-    ) -> tuple[str, tw.Spec]:
+    def _known(self, method: str, namespace: str, name: str) -> tuple[str, tw.Spec]:
         """Rate limit, count, and the device's spec — NOT_FOUND for a device not on this node."""
-        await self._allow(context, f"{method} of device {name!r}")
+        self._allow(f"{method} of device {name!r}")
         self.counts[method] += 1
         device = f"{namespace or 'default'}/{name}"
         spec = self.dmi.spec(device)
         if spec is None:
-            await self._reject(
-                context, grpc.StatusCode.NOT_FOUND, f"device {device} is not a device of node {self.dmi.node}"
-            )
-        assert spec is not None
+            raise self._reject(Status.NOT_FOUND, f"device {device} is not a device of node {self.dmi.node}")
         return device, spec
 
-    async def ReportDeviceStatus(
-        self, request: pb.ReportDeviceStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
+    async def report_device_status(
+        self, request: pb.ReportDeviceStatusRequest
     ) -> pb.ReportDeviceStatusResponse:
-        device, spec = await self._known(
-            context, "ReportDeviceStatus", request.deviceNamespace, request.deviceName
-        )
+        device, spec = self._known("ReportDeviceStatus", request.deviceNamespace, request.deviceName)
         good: dict[str, Any] = {}
         bad: list[str] = []
         current = self.dmi.twins(device)
@@ -159,19 +173,16 @@ class ManagerService(rpc.DeviceManagerServiceServicer):
             self.counts["twins"] += len(good)
         if bad:
             stored = f" ({len(good)} other propert{'y' if len(good) == 1 else 'ies'} stored)" if good else ""
-            await self._reject(context, grpc.StatusCode.INVALID_ARGUMENT, "; ".join(bad) + stored)
+            raise self._reject(Status.INVALID_ARGUMENT, "; ".join(bad) + stored)
         return pb.ReportDeviceStatusResponse()
 
-    async def ReportDeviceStates(
-        self, request: pb.ReportDeviceStatesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    async def report_device_states(
+        self, request: pb.ReportDeviceStatesRequest
     ) -> pb.ReportDeviceStatesResponse:
-        device, spec = await self._known(
-            context, "ReportDeviceStates", request.deviceNamespace, request.deviceName
-        )
+        device, spec = self._known("ReportDeviceStates", request.deviceNamespace, request.deviceName)
         if request.state.lower() not in tw.STATES:
-            await self._reject(
-                context,
-                grpc.StatusCode.INVALID_ARGUMENT,
+            raise self._reject(
+                Status.INVALID_ARGUMENT,
                 f"device {device}: state {request.state!r} is not one of {', '.join(tw.STATES)}",
             )
         await self.dmi.store_state(device, spec, request.state)
@@ -203,19 +214,17 @@ def group_id(group: str) -> int:
         raise ConfigError(f"dmi.group = {group!r}: no such group", hint="a group name or gid") from None
 
 
-async def serve(path: Path, service: ManagerService, group: str = "") -> grpc.aio.Server:
+async def serve(path: Path, service: ManagerService, group: str = "") -> Server:
     """Start the gRPC server on the unix socket ``path``: mode 0600 (only the edge's user connects),
     or 0660 owned by ``group`` when one is given (mappers running as another user of that group)."""
     gid = group_id(group) if group else None
     prepare_socket(path)
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    rpc.add_DeviceManagerServiceServicer_to_server(service, server)
+    server = Server([service])
     old = os.umask(0o177)  # bound here, created 0600: never briefly open to others
     try:
-        server.add_insecure_port(f"unix:{path}")
+        await server.start(path=str(path))
     finally:
         os.umask(old)
-    await server.start()
     if gid is not None:
         os.chown(path, -1, gid)
         os.chmod(path, 0o660)

@@ -1,6 +1,6 @@
 """DMI for one edge: the DeviceManagerService socket, the registered mappers, and the device plane's data.
 
-``Dmi`` is built by the device plane when ``dmi.enabled`` (the only place grpc is imported). It
+``Dmi`` is built by the device plane when ``dmi.enabled`` (the only place grpclib is imported). It
 reads the node's Devices and DeviceModels from the edge's cache (the same lister the plane uses),
 stores reports through the plane's bridge (the MQTT path's checks, twin store and uplink), and is
 told by the plane whenever a Device, DeviceModel or membership message arrived (``changed``), which
@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import grpc
 import orjson
+from grpclib.server import Server
 
 from runtime.config import DmiSection
 from runtime.edge.devices import twins as tw
@@ -48,7 +48,7 @@ class Dmi:
         self.limit = RateLimit(cfg.rate, cfg.burst)
         self.service = ManagerService(self, self.limit)
         self.links: dict[str, MapperLink] = {}  # protocol -> the mapper serving it
-        self.server: grpc.aio.Server | None = None
+        self.server: Server | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
 
@@ -213,7 +213,9 @@ class Dmi:
         finally:
             self._stop.set()
             if self.server is not None:
-                await self.server.stop(grace=1.0)
+                self.server.close()  # no new calls, running ones cancelled
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.server.wait_closed(), 1.0)
                 with contextlib.suppress(OSError):
                     os.unlink(path)  # a few µs: a local unlink
             for task in self._tasks.values():
