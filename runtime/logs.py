@@ -8,6 +8,9 @@ import sys
 import time
 
 LIBRARIES = ("httpx", "httpcore", "websockets", "aiohttp", "asyncio", "docker", "urllib3", "paho")
+# libraries that log a traceback per bad request from a peer (aiohttp: a malformed or oversized HTTP
+# request, answered 400) — an unauthenticated client could fill the log: said once, then counted
+PEER_ERROR_LOGGERS = ("aiohttp.server",)
 
 
 def setup(level: int | str = logging.INFO, verbose: int = 0) -> None:
@@ -22,6 +25,10 @@ def setup(level: int | str = logging.INFO, verbose: int = 0) -> None:
     quiet = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(quiet)
+    for name in PEER_ERROR_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OncePerKind) for f in logger.filters):
+            logger.addFilter(OncePerKind())
 
 
 def normalize(argv: list[str]) -> list[str]:
@@ -56,7 +63,7 @@ class LogOnce:
         self._last: dict[str, float] = {}
         self.suppressed: dict[str, int] = {}
 
-    def _due(self, key: str, now: float | None) -> str | None:
+    def due(self, key: str, now: float | None = None) -> str | None:
         """The suffix to log with when `key` may be said now, else None (and it is counted)."""
         now = time.monotonic() if now is None else now
         last = self._last.get(key)
@@ -68,12 +75,31 @@ class LogOnce:
         return f" ({n} similar suppressed)" if n else ""
 
     def warning(self, key: str, text: str, now: float | None = None) -> None:
-        suffix = self._due(key, now)
+        suffix = self.due(key, now)
         if suffix is not None:
             self.log.warning("%s%s", text, suffix)
 
     def exception(self, key: str, text: str, now: float | None = None) -> None:
         """Inside an `except`: the traceback once per period, the rest counted."""
-        suffix = self._due(key, now)
+        suffix = self.due(key, now)
         if suffix is not None:
             self.log.exception("%s%s (said once a minute, then counted)", text, suffix)
+
+
+class OncePerKind(logging.Filter):
+    """A logging filter for a library's per-request errors: each kind (the exception's type) passes
+    once per ``every`` seconds, the rest are counted and the next one that passes says how many."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        super().__init__()
+        self.once = LogOnce(every)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        key = type(exc).__name__ if exc is not None else f"{record.levelname}:{record.msg}"
+        suffix = self.once.due(key)
+        if suffix is None:
+            return False
+        if suffix:
+            record.msg = f"{record.msg}{suffix}"
+        return True
