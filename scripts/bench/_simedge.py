@@ -38,21 +38,20 @@ def node_body(node: str) -> dict[str, Any]:
             },
         },
         "spec": {},
-        "status": {
-            "capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"},
-            "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"},
-            # Ready as an edge reports it once; the node-lifecycle controller turns it Unknown if the
-            # Lease goes stale, which the benchmark counts
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "EdgeReady",
-                    "lastHeartbeatTime": _now(),
-                    "lastTransitionTime": _now(),
-                }
-            ],
-        },
+        # Ready as an edge reports it once; the node-lifecycle controller turns it Unknown if the
+        # Lease goes stale, which the benchmark counts
+        "status": ready_status("2", "4Gi", "EdgeReady", _now()),
+    }
+
+
+def ready_status(cpu: str, memory: str, reason: str, stamp: str) -> dict[str, Any]:
+    """A Node's status as a ready kubelet or edge reports it (control-plane and cloud benches)."""
+    resources = {"cpu": cpu, "memory": memory, "pods": "110"}
+    ready = {"type": "Ready", "status": "True", "reason": reason}
+    return {
+        "capacity": resources,
+        "allocatable": dict(resources),
+        "conditions": [{**ready, "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}],
     }
 
 

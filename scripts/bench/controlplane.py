@@ -31,6 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from _simedge import ready_status  # noqa: E402
+
 from runtime.kube.client import KubeClient, make_client  # noqa: E402
 from runtime.kube.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS  # noqa: E402
 from runtime.kube.watch import watch_with_resume  # noqa: E402
@@ -65,21 +67,7 @@ async def add_nodes(client: KubeClient, names: list[str], concurrency: int = 16)
             await client.create(
                 NODES, {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}}
             )
-            status = {
-                "status": {
-                    "capacity": {"cpu": "8", "memory": "16Gi", "pods": "110"},
-                    "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"},
-                    "conditions": [
-                        {
-                            "type": "Ready",
-                            "status": "True",
-                            "reason": "KubeletReady",
-                            "lastHeartbeatTime": stamp,
-                            "lastTransitionTime": stamp,
-                        }
-                    ],
-                }
-            }
+            status = {"status": ready_status("8", "16Gi", "KubeletReady", stamp)}
             await client.patch(NODES, name, status, subresource="status", type="strategic")
             lease = {
                 "metadata": {"name": name, "namespace": "kube-node-lease"},
