@@ -49,7 +49,7 @@ async def test_serve_and_subscribe(tls_certs: TLSCerts, edge_factory: Callable[.
     assert got[0] == ("ctl", got[0][1]) and got[0][1].resource == "node/ctl/default/configmap/c"
     unsubscribe()
     await edge.hub.send(new_message("edged", "meta", "query", "default/configmap/d"))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # the thing under test: nothing reaches the unsubscribed handler
     assert len(got) == 1
     assert ctx.registry.get_sample_value("kedge_cloudhub_connected_edges") == 1  # the cloud's registry
     task.cancel()

@@ -85,6 +85,6 @@ async def test_edgehub_surfaces_auth_error_and_keeps_retrying(
     st = edge.hub.status()
     assert not st["connected"]
     assert edge.hub.auth_failure is not None and "edge-exp" in str(edge.hub.auth_failure)
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # the thing under test: it keeps retrying for a while
     assert not edge.task.done()  # still retrying with the capped backoff
     assert st["backoff"] is None or st["backoff"] <= 0.5

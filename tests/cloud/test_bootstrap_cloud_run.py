@@ -33,12 +33,17 @@ async def test_cloud_run_serves_health_metrics_bootstrap_and_stops_on_sigterm(
     health = "http://" + data["health"]
     async with httpx.AsyncClient(base_url=health, timeout=5) as plain:
         assert (await plain.get("/healthz")).status_code == 200
-        for _ in range(200):  # the hub may bind a moment after health and bootstrap
-            ready = await plain.get("/readyz")
-            if ready.status_code == 200:
-                break
-            assert ready.status_code == 503 and "not ready" in ready.text
-            await asyncio.sleep(0.05)
+        not_ready: list[httpx.Response] = []
+
+        async def readyz() -> httpx.Response | None:  # the hub may bind a moment after health and bootstrap
+            got = await plain.get("/readyz")
+            if got.status_code == 200:
+                return got
+            not_ready.append(got)
+            return None
+
+        ready = await eventually_async(readyz, within=10, what="/readyz 200")
+        assert all(r.status_code == 503 and "not ready" in r.text for r in not_ready)
         assert ready.status_code == 200 and "[+]bootstrap ok" in ready.text, ready.text
         text = (await plain.get("/metrics")).text
     assert "kedge_cloud_serving_cert_expiry_timestamp_seconds" in text

@@ -86,7 +86,7 @@ async def test_renewals_are_paced_spread_and_never_too_often(kube: KubeClient) -
                 name = lease["metadata"]["name"]
                 if name.startswith("pace-") and lease["spec"].get("renewTime"):
                     seen[name].add(lease["spec"]["renewTime"])
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the thing under test: renewals sampled over a 3.6 s window
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -125,7 +125,7 @@ async def test_token_gc_runs_on_the_leader_only(kube: KubeClient) -> None:
     leader = [False]
     ctx = cast(CloudContext, SimpleNamespace(store=store, leader=lambda: leader[0]))
     task = asyncio.create_task(cloud_run._token_gc(ctx, every=0.05))
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # the thing under test: ten gc periods pass on a follower
     assert info.id in {t.id for t in await store.list_tokens()}  # a follower leaves it alone
     leader[0] = True
 
@@ -174,10 +174,7 @@ async def test_ack_state_backlog_counts_the_running_flush(
 
     monkeypatch.setattr(store, "_write", held)
     flush = asyncio.create_task(store.flush(state))
-    for _ in range(100):
-        if store.backlog:
-            break
-        await asyncio.sleep(0)
+    await eventually_async(lambda: store.backlog, within=5, what="the backlog read")
     assert not flush.done() and store.backlog == 40  # taken out of the dirty set, in flight, not written
     release.set()
     await flush

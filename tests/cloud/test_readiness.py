@@ -55,7 +55,7 @@ async def test_admission_holds_while_renewals_lag() -> None:
     lag = [30.0]
     gate = LeaseGate(lambda: lag[0], threshold=10.0, poll=0.02, max_wait=5.0)
     held = asyncio.create_task(gate())
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # the thing under test: held while renewals lag
     assert not held.done() and gate.waiting == 1 and gate.delayed == 1
     lag[0] = 1.0
     assert await asyncio.wait_for(held, 2) >= 0.2
@@ -73,7 +73,7 @@ async def test_new_sessions_wait_while_renewals_lag(cloudenv: CloudEnv) -> None:
     cloud.ctl.admission.lag = lambda: lag[0]
     await env.edge("gate-1", cloud, wait=False)
     await eventually_async(lambda: cloud.ctl.admission.waiting == 1, what="session held at the gate")
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the thing under test: the session stays held while renewals lag
     assert not cloud.hub.connected("gate-1")
     assert cloud.ctl.status()["counters"]["admissionsWaiting"] == 1
     lag[0] = 0.0

@@ -79,7 +79,7 @@ class Peer:
         assert self.ws is not None
         while True:
             await self.ws.send(encode(keepalive()))
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # the thing under test: a keepalive sender's pace
 
     async def _read(self) -> None:
         assert self.ws is not None

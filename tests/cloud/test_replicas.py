@@ -52,7 +52,7 @@ async def test_two_replicas_one_killed_the_other_takes_over_its_edges(cloudenv: 
     for _ in range(8):  # rep-b keeps tk-1's Lease renewed
         lease = await client.get(LEASES, "tk-1", namespace="kube-node-lease")
         seen.add(lease["spec"]["renewTime"])
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the thing under test: renewals spread over time
     assert len(seen) >= 3
     assert await replica_leases() == {"rep-b"}  # the dead replica's Lease was removed after takeover
     assert "tk-1" in b.ctl.liveness.owned()

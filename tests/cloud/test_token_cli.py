@@ -48,7 +48,7 @@ async def test_create_list_revoke_expire_round_trip(
     assert missing.returncode == 1 and "not found" in missing.stderr
 
     short = run_ok(["token", "create", "--kubeconfig", kc, "--ttl", "1s"]).stdout.strip()
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(1.2)  # the thing under test: the 1 s ttl passes
     expired = await _sign(bootstrap_server, short, "edge-t3")
     assert expired.status_code == 401 and "expired" in expired.text
 

@@ -85,7 +85,7 @@ async def test_namespace_deletion_waits_for_contents_then_completes(controlplane
         return names == ["held"] and bool(items[0]["metadata"].get("deletionTimestamp"))
 
     await eventually_async(only_held_left, what="contents deleted except the finalized one")
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the thing under test: the namespace stays held by the finalized object
     assert (await client.get(NAMESPACES, ns))["spec"]["finalizers"] == ["kubernetes"]  # still waiting
 
     await client.patch(CONFIGMAPS, "held", {"metadata": {"finalizers": None}}, namespace=ns)

@@ -71,7 +71,7 @@ async def test_silent_node_turns_unknown_tainted_and_evicts(controlplane: Contro
             return bool(p["metadata"].get("deletionTimestamp"))
 
         await eventually_async(evicted, within=10, what="pod with tolerationSeconds=1 evicted")
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)  # the thing under test: the tolerating pods stay
         for name in ("forever", "defaults"):  # forever: never; defaults: only after 300 s
             p = await client.get(PODS, name, namespace=ns)
             assert not p["metadata"].get("deletionTimestamp"), name

@@ -70,7 +70,7 @@ async def test_gc_background_foreground_orphan(controlplane: ControlPlane) -> No
         lambda: _deleting(client, ns, "fg-dep"), what="foreground dependent marked for deletion"
     )
     assert held
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # the thing under test: the owner stays while its dependent blocks
     blocked = await client.get(CONFIGMAPS, "fg-owner", namespace=ns)  # owner waits for its blocking dependent
     assert "foregroundDeletion" in blocked["metadata"]["finalizers"]
     await client.patch(CONFIGMAPS, "fg-dep", {"metadata": {"finalizers": None}}, namespace=ns)
@@ -198,7 +198,7 @@ async def test_rolling_update_respects_max_surge_and_unavailable(controlplane: C
                 ]
                 ready = [p for p in pods if is_pod_ready(p)]
                 alive_max, ready_min = max(alive_max, len(pods)), min(ready_min, len(ready))
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # the thing under test: pod counts sampled through the rollout
 
         watcher = asyncio.create_task(observe())
         patch = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "app:2"}]}}}}

@@ -63,7 +63,7 @@ def _storm(port: int) -> dict[str, list[str]]:
             topic = f"$hw/events/device/default/{name}/twin/update"
             infos.append(c.publish(topic, twin_update(f"s-{k}", temperature=_value(k)), qos=1))
             if k % 200 == 199:
-                time.sleep(0.05)
+                time.sleep(0.05)  # the thing under test: a storm paced in bursts of 200
         for info in infos:
             info.wait_for_publish(30)
     finally:
@@ -120,7 +120,7 @@ async def test_a_storm_reaches_the_cloud_within_one_round_of_the_devices_at_the_
         storm = asyncio.ensure_future(asyncio.to_thread(_storm, port))
         while not storm.done():  # the edge's backlog during the storm
             pending.append((await rt.status())["devices"]["reports"]["pendingReports"])
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # the thing under test: the backlog sampled while the storm runs
         sent = await storm
         await eventually_async(lambda: bridge.counts["updates"] >= UPDATES, 30, "every update answered")
         ended = time.monotonic()
@@ -135,7 +135,7 @@ async def test_a_storm_reaches_the_cloud_within_one_round_of_the_devices_at_the_
         bound = N / QPS + WINDOW + SLACK
         await eventually_async(arrived, bound, f"every device's last value at the cloud within {bound:.1f} s")
         took = time.monotonic() - ended
-        await asyncio.sleep(2 * WINDOW)
+        await asyncio.sleep(2 * WINDOW)  # the thing under test: two coalescing windows pass, nothing waits
         assert (await rt.status())["devices"]["reports"]["pendingReports"] == 0
 
     # one report waiting per device (+ the batch in flight), whatever the storm's length

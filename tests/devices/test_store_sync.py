@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from runtime.edge.devices.store import TwinStore
+from tests.fixtures.wait import eventually_async
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = """
@@ -25,7 +26,7 @@ async def main() -> None:
     for i in range(50):
         await store.write(store.op_put_twin(f"default/d{i}", {"temperature": {"actual": {"value": str(i)}}}))
     print("answered", flush=True)
-    await asyncio.sleep(60)
+    await asyncio.sleep(60)  # idle until the test kills it
 
 asyncio.run(main())
 """
@@ -60,16 +61,13 @@ async def test_answered_updates_reach_the_database_file_within_the_sync_interval
     try:
         for i in range(20):
             await store.write(store.op_put_twin(f"default/d{i}", {"t": {"actual": {"value": str(i)}}}))
-        for _ in range(100):
-            if store.syncs:
-                break
-            await asyncio.sleep(0.05)
+        await eventually_async(lambda: store.syncs, within=5, what="a sync")
         assert store.syncs >= 1 and store.read_stats()["syncs"] == store.syncs
         alone = tmp_path / "copy.db"  # the database file without its WAL: what is durable there
         shutil.copy(db, alone)
         assert len(_twins(alone)) == 20
         idle = store.syncs
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the thing under test: six sync intervals pass idle
         assert store.syncs == idle  # nothing committed, nothing to sync
     finally:
         await store.close()

@@ -147,7 +147,7 @@ async def test_node_delete_pushed_by_the_cloud(
             node = await peer.ctl.delete_node("del-2")
             await peer.push(pushed(8, node, "delete"))  # the Node frame, as a delete
             await eventually_async(lambda: rt.node is not None and rt.node.state()["removed"], 5, "removed")
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(0.6)  # the thing under test: three lease periods, no new Lease
             assert requests(peer, "insert", "lease") == requests(peer, "insert", "lease")[:1]
 
 
@@ -206,7 +206,7 @@ async def test_no_podpatch_for_a_deleted_pod_and_no_qosclass(
             await peer.push(pushed(83, pod, "delete"))
             await eventually_async(lambda: len(requests(peer, "response", "pod")) >= 2, 5, "delete acked")
             await rt.agent.on_pod_status(pod, {**status, "phase": "Succeeded"})
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # the thing under test: no patch for a deleted pod
             assert len(requests(peer, "patch", "podpatch")) == 1
 
 

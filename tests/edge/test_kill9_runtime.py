@@ -60,7 +60,7 @@ async def test_kill_9_while_caching_loses_no_acked_object(
                         reliable_key=f"u{sent}",
                     )
                 await eventually_async(lambda: len(acked) > before + 5, 20, "some acks")  # noqa: B023
-                await asyncio.sleep(0.02 * round_)
+                await asyncio.sleep(0.02 * round_)  # the thing under test: a different kill point
                 os.kill(proc.pid, signal.SIGKILL)
                 await asyncio.to_thread(proc.wait, 10)
                 await eventually_async(lambda: not hub.connected("k9-1"), 40, "session dropped")

@@ -157,7 +157,7 @@ async def test_kedge_peer_gets_no_lease_traffic(
     cfg = make_edge_root(tmp_path, tls_certs, "kedge-1", recorded_cloud.server)
     async with running(EdgeRuntime(cfg, tmp_path, pods=False, lease_every=0.2)) as rt:
         await eventually_async(lambda: rt.node is not None and rt.node.ready_in_cloud, 15, "node Ready")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # the thing under test: five lease periods, no Lease traffic
         assert rt.hub is not None and rt.hub.status()["peer_kind"] == "kedge"
         assert not [m for m in ctl.requests if "/lease/" in m.resource]
         assert hub.sessions()[0].epoch == (await rt.store.stats())["epoch"] if rt.store else False

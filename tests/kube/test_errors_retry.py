@@ -132,11 +132,14 @@ async def test_retry_after_is_the_minimum_wait() -> None:
 
 
 async def test_cancel_during_backoff() -> None:
+    called = asyncio.Event()
+
     async def down() -> None:
+        called.set()
         raise Unreachable("down")
 
     task = asyncio.create_task(with_retries(down, attempts=5, delays=repeat(10.0)))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(called.wait(), 5)  # the first attempt failed: the task is in its backoff now
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

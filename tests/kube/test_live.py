@@ -23,6 +23,7 @@ from runtime.kube.resources import CONFIGMAPS, CRDS, DEVICEMODELS, DEVICES, NAME
 from runtime.kube.retry import with_retries
 from runtime.kube.watch import Event, watch_with_resume
 from tests.fixtures.kube import RestartableApiServer, TcpProxy, kubeconfig_via, make_proxy
+from tests.fixtures.wait import eventually_async
 
 NS = "default"
 
@@ -209,7 +210,7 @@ async def test_watch_resumes_after_silent_partition(
             proxy.freeze()
             await direct.create(CONFIGMAPS, cm("b"))
             await direct.delete(CONFIGMAPS, "a", namespace=NS)
-            await asyncio.sleep(2.5)
+            await asyncio.sleep(2.5)  # the thing under test: nothing gets through a frozen link
             assert watch.events == [("SYNC", "a"), ("LISTED", None)]  # nothing got through
             proxy.restore()
             await watch.wait(has(("ADDED", "b"), ("DELETED", "a")), within=10)
@@ -352,12 +353,11 @@ async def test_device_crds_as_generic_resources(restartable_apiserver: Restartab
         assert [m["metadata"]["name"] for m in (await client.list(DEVICEMODELS)).items] == ["thermometer"]
         await client.delete(CRDS, "devices.devices.kubeedge.io")
 
-        async def stopped_serving() -> None:
-            while True:
-                try:
-                    await client.list(DEVICES, namespace=NS)
-                except KubeNotFound:
-                    return
-                await asyncio.sleep(0.1)
+        async def stopped_serving() -> bool:
+            try:
+                await client.list(DEVICES, namespace=NS)
+            except KubeNotFound:
+                return True
+            return False
 
-        await asyncio.wait_for(stopped_serving(), 10)
+        await eventually_async(stopped_serving, within=10, what="devices no longer served")

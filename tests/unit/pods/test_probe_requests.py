@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from runtime.edge.pods.probes import ProbeWorker, run_handler
+from tests.fixtures.wait import eventually_async
 
 
 class Listener:
@@ -82,10 +83,7 @@ async def test_the_worker_fails_the_probe_and_says_why_once(
     with caplog.at_level(logging.WARNING):
         worker.start()
         try:
-            for _ in range(100):
-                if not worker.result:
-                    break
-                await asyncio.sleep(0.05)
+            await eventually_async(lambda: not worker.result, within=5, what="the probe failed")
             await asyncio.sleep(0.3)  # a few more periods
         finally:
             worker.stop()

@@ -22,13 +22,13 @@ async def test_a_pod_holds_one_slot_however_many_containers_take_it() -> None:
     await asyncio.gather(a.take(), a.take(), a.take(), b.take())
     assert bound.busy == 2
     third = asyncio.create_task(c.take())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # the thing under test: the waiter stays waiting
     assert not third.done()  # the bound holds
     a.away()  # a pull: the slot goes to the waiting pod
     await asyncio.wait_for(third, 1)
     assert (bound.busy, bound.peak) == (2, 2)
     retake = asyncio.create_task(a.take())  # the pull is over: back in the queue
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # the thing under test: the waiter stays waiting
     assert not retake.done()
     b.release()
     b.release()  # idempotent

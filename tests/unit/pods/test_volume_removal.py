@@ -24,10 +24,10 @@ async def test_the_loop_runs_while_a_pods_volume_folder_is_removed(tmp_path: Pat
         nonlocal ticks
         while not done.is_set():
             ticks += 1
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the thing under test: how often the loop turns
 
     beat = asyncio.create_task(heartbeat())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # let the heartbeat start
     before = ticks
     await volumes.remove(root)
     during = ticks - before
