@@ -98,7 +98,7 @@ async def test_slow_edge_never_stalls_others(
         return results
 
     task = asyncio.create_task(flood_slow())
-    await asyncio.sleep(0.5)
+    await eventually_async(task.done, within=10, what="the slow edge's queue full")  # send said False
     latencies = []
     for i in range(5):  # while the slow edge's queue is full, the quick one is served at once
         t0 = time.monotonic()

@@ -6,12 +6,30 @@ import asyncio
 import contextlib
 import json
 import queue
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
+
+LINE_BUFFERED = [
+    "stdbuf",
+    "-oL",
+]  # before `mosquitto_sub -d`, so its SUBACK line comes through a pipe at once
+
+
+def subscribed(proc: subprocess.Popen[bytes]) -> list[bytes]:
+    """Read a `LINE_BUFFERED mosquitto_sub -d`'s stdout until its SUBACK (the subscription is in)."""
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if b"SUBACK" in line:
+            return lines
+    raise AssertionError(f"mosquitto_sub exited with {proc.wait()} before its SUBACK: {lines}")
+
 
 MODEL: dict[str, Any] = {
     "apiVersion": "devices.kubeedge.io/v1beta1",
@@ -101,7 +119,7 @@ class Client:
             self.c.username_pw_set(username, password)
         if tls:
             self.c.tls_set(ca_certs=tls[0], certfile=tls[1], keyfile=tls[2])
-        self._subbed = threading.Event()
+        self._subbed, self._unsubbed = threading.Event(), threading.Event()
         self._up = threading.Event()
         self.session_present: bool | None = None
         self.c.on_connect = self._on_connect
@@ -109,6 +127,7 @@ class Client:
             Got(m.topic, bytes(m.payload), m.qos, m.retain, bool(m.dup))
         )
         self.c.on_subscribe = lambda *a: self._subbed.set()
+        self.c.on_unsubscribe = lambda *a: self._unsubbed.set()
         self.c.connect(host, port, keepalive=keepalive)
         self.c.loop_start()
         if not self._up.wait(5):
@@ -122,6 +141,12 @@ class Client:
         self._subbed.clear()
         self.c.subscribe([(t, qos) for t in topics])
         assert self._subbed.wait(5), f"no SUBACK for {topics}"
+        return self
+
+    def unsub(self, *topics: str) -> Client:
+        self._unsubbed.clear()
+        self.c.unsubscribe(list(topics))
+        assert self._unsubbed.wait(5), f"no UNSUBACK for {topics}"
         return self
 
     def pub(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from runtime.protocol import new_message
 from tests.devices.conftest import PlaneHandle
-from tests.devices.mqttclient import MODEL, Client, clients, device, twin_update
+from tests.devices.mqttclient import LINE_BUFFERED, MODEL, Client, clients, device, subscribed, twin_update
 from tests.fixtures import find_binary
 
 DEV = "$hw/events/device/default/thermostat-01"
@@ -220,16 +220,12 @@ def test_membership_updates_from_the_cloud_reach_mqtt_and_removal_forgets_the_de
 def test_mosquitto_clients_as_a_device(plane: PlaneHandle) -> None:
     host, port = plane.address
     sub = subprocess.Popen(
-        [find_binary("mosquitto_sub") or "mosquitto_sub", "-h", host, "-p", str(port), "-q", "1", "-C", "1",
-         "-t", f"{DEV}/twin/update/result"],
+        [*LINE_BUFFERED, find_binary("mosquitto_sub") or "mosquitto_sub", "-h", host, "-p", str(port),
+         "-q", "1", "-C", "1", "-t", f"{DEV}/twin/update/result", "-d"],
         stdout=subprocess.PIPE,
     )  # fmt: skip
     try:
-        with clients(host, port) as make:  # wait until the subscriber is in
-            make("probe")
-        import time
-
-        time.sleep(0.5)
+        subscribed(sub)
         subprocess.run(
             [find_binary("mosquitto_pub") or "mosquitto_pub", "-h", host, "-p", str(port), "-q", "1",
              "-t", f"{DEV}/twin/update", "-m", twin_update("mp-1", temperature="22.2").decode()],
@@ -238,7 +234,8 @@ def test_mosquitto_clients_as_a_device(plane: PlaneHandle) -> None:
         out, _ = sub.communicate(timeout=10)
     finally:
         sub.kill()
-    assert json.loads(out)["twin"]["temperature"]["actual"]["value"] == "22.2"
+    payload = next(line for line in out.splitlines() if line.startswith(b"{"))  # amid the -d lines
+    assert json.loads(payload)["twin"]["temperature"]["actual"]["value"] == "22.2"
 
 
 def test_model_type_spelling_is_accepted_for_a_twin_outside_the_model(tmp_path: object) -> None:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.devices.mqttclient import clients
+from tests.devices.mqttclient import LINE_BUFFERED, clients, subscribed
 from tests.fixtures import find_binary
 
 
@@ -109,18 +109,20 @@ def test_will_is_published_when_a_client_dies_and_not_after_disconnect(any_broke
     with clients(host, port) as make:
         watcher = make("watch").sub("wills/#")
         args = [sub_bin, "-h", host, "-p", str(port), "-t", "never/x", "-q", "1"]
+        will = ["--will-topic", "wills/dying", "--will-payload", "gone"]
         dying = subprocess.Popen(
-            [*args, "-i", "dying", "--will-topic", "wills/dying", "--will-payload", "gone"]
+            [*LINE_BUFFERED, *args, "-d", "-i", "dying", *will],
+            stdout=subprocess.PIPE,
         )
-        time.sleep(0.5)
+        subscribed(dying)
         dying.send_signal(signal.SIGKILL)  # the connection ends without DISCONNECT
         dying.wait()
         got = watcher.get()
         assert (got.topic, got.payload) == ("wills/dying", b"gone")
-        polite = subprocess.Popen(
+        polite = subprocess.Popen(  # no -d here: it held its exit on SIGINT past 5 s
             [*args, "-i", "polite", "--will-topic", "wills/polite", "--will-payload", "x"]
         )
-        time.sleep(0.5)
+        time.sleep(0.5)  # its CONNECT is in (no event without -d)
         polite.send_signal(signal.SIGINT)  # mosquitto_sub sends DISCONNECT on SIGINT
         polite.wait(5)
         assert watcher.none(0.5) == []
@@ -177,7 +179,6 @@ def test_a_subscription_made_after_publishes_to_its_topic_gets_the_next_one(
         sub = make("late").sub("late/+")
         pub.pub("late/t", b"after")
         assert [g.payload for g in sub.none(0.4)] == [b"after"]
-        sub.c.unsubscribe("late/+")
-        time.sleep(0.3)
+        sub.unsub("late/+")
         pub.pub("late/t", b"gone")
         assert sub.none(0.4) == []

@@ -93,7 +93,7 @@ async def test_pod_runs_reports_and_terminates(
             await eventually_async(
                 lambda: [m for m in ctl.requests if m.operation == "delete"], 60, "final delete"
             )
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # let statuses in flight land before counting
             reported = len(statuses(ctl, "web"))
             await asyncio.sleep(1.5)  # the stopped containers' late statuses: not reported (edgecore)
             assert len(statuses(ctl, "web")) == reported

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
+from tests.fixtures.wait import eventually
 from tests.kubeapi.clientversion import minor, show_managed_fields
 from tests.kubeapi.conftest import Kube, Kubectl
 
@@ -151,7 +153,7 @@ def test_delete_and_wait_for_delete(kubectl: Kubectl, ns: str) -> None:
     )
     kubectl("-n", ns, "delete", "cm", "gone", "--wait=false")
     waiter = kubectl.popen("-n", ns, "wait", "--for=delete", "cm/gone", "--timeout=30s")
-    time.sleep(1.0)
+    time.sleep(1.0)  # the thing under test: the waiter keeps waiting
     assert waiter.poll() is None  # still held by the finalizer
     kubectl(
         "-n",
@@ -169,16 +171,27 @@ def test_delete_and_wait_for_delete(kubectl: Kubectl, ns: str) -> None:
 
 
 def test_get_watch_streams_changes(kubectl: Kubectl, ns: str) -> None:
+    kubectl("-n", ns, "create", "-f", "-", input=cm("w0"))
     proc = kubectl.popen("-n", ns, "get", "cm", "-w", "-o", "name", "--request-timeout=0")
-    try:
-        time.sleep(1.5)
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.strip())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:  # the list is printed first; the watch goes on from its resourceVersion
+        eventually(lambda: "configmap/w0" in lines, 30, "the listed configmap")
         kubectl("-n", ns, "create", "-f", "-", input=cm("w1"))
         kubectl("-n", ns, "create", "-f", "-", input=cm("w2"))
-        time.sleep(1.5)
+        eventually(lambda: "configmap/w2" in lines, 30, "the watched configmaps")
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=10)
-    assert "configmap/w1" in out and "configmap/w2" in out
+        proc.wait(timeout=10)
+        reader.join(10)
+    assert "configmap/w1" in lines and "configmap/w2" in lines
 
 
 def test_typed_client_commands_send_protobuf_and_work(kube: Kube, kubectl: Kubectl, ns: str) -> None:

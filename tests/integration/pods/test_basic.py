@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import docker
 import pytest
 
 from tests.fixtures.pods import PodEnv, cstatus
+from tests.fixtures.wait import eventually_async
 
 pytestmark = pytest.mark.docker
 
@@ -47,11 +46,9 @@ async def test_two_containers_share_the_network_namespace(
     )
     assert st["podIP"] and st["podIP"] != "127.0.0.1"
     client = cstatus(st, "client")["containerID"].removeprefix("docker://")
-    for _ in range(50):
-        if b"hello-from-httpd" in docker_client.containers.get(client).logs():
-            break
-        await asyncio.sleep(0.1)
-    assert b"hello-from-httpd" in docker_client.containers.get(client).logs()
+    logs = docker_client.containers.get(client).logs
+    await eventually_async(lambda: b"hello-from-httpd" in logs(), what="the client's log line")
+    assert b"hello-from-httpd" in logs()
 
 
 def exec_out(docker_client: docker.DockerClient, status: dict, container: str, cmd: list[str]) -> str:
@@ -244,10 +241,7 @@ async def test_configmap_volume_live_update_and_secret_mode(
     pod_env.refs.put_configmap("default", "cfg", {"greeting": "v2"})
     pod_env.run(m)
     await m.refresh_volumes("default")
-    for _ in range(50):
-        if sh("cat /etc/cfg/greeting") == "v2":
-            break
-        await asyncio.sleep(0.1)
+    await eventually_async(lambda: sh("cat /etc/cfg/greeting") == "v2", what="the configmap's new value")
     assert sh("cat /etc/cfg/greeting") == "v2"
     assert cstatus(pod_env.last("vols"), "app")["restartCount"] == 0
 

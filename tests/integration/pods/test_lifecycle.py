@@ -53,7 +53,7 @@ async def test_restart_policy_never_and_onfailure(pod_env: PodEnv) -> None:
     assert cstatus(failed, "app")["state"]["terminated"]["exitCode"] == 4
     assert next(c for c in failed["conditions"] if c["type"] == "Ready")["reason"] == "PodFailed"
     ok = await pod_env.wait("done", lambda s: s["phase"] == "Succeeded")
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the thing under test: no restart follows
     assert cstatus(pod_env.last("never"), "app")["restartCount"] == 0
     assert cstatus(ok, "app")["restartCount"] == 0 and pod_env.last("done")["phase"] == "Succeeded"
 
@@ -150,7 +150,7 @@ async def test_restarted_runtime_adopts_without_restarting(pod_env: PodEnv) -> N
     assert pod["metadata"]["uid"] in m2.adopted
     await m2.sync_pod(pod)
     pod_env.run(m2)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the thing under test: the adopted pod is left running as it was
     after = pod_env.last("adopt")
     assert cid_of(after, "app") == cid_of(before, "app")
     assert after["podIP"] == before["podIP"] and cstatus(after, "app")["restartCount"] == 0
@@ -293,7 +293,7 @@ async def test_adoption_keeps_probed_readiness_without_flapping(pod_env: PodEnv)
     await m2.start()
     await m2.sync_pod(cached)
     pod_env.run(m2)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the thing under test: nothing is sent
     # the cached pod carries the status the cloud holds: nothing changed, so nothing is sent
     assert pod_env.statuses == []
     assert m2.local_status()[0]["ready"] == "1/1"

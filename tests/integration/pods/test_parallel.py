@@ -248,10 +248,7 @@ async def test_a_hanging_engine_call_holds_up_no_other_pod(pod_env: PodEnv, tmp_
         m = pod_env.manager(parallel=1, slow_call=0.5, docker=DockerAdapter(f"unix://{engine.path}"))
         await m.start()
         wedged = asyncio.create_task(m.sync_pod(sleeper(pod_env, "wedged")))
-        for _ in range(200):
-            if engine.stalled:
-                break
-            await asyncio.sleep(0.05)
+        await eventually_async(lambda: engine.stalled, within=10, what="the sandbox create stalled")
         assert engine.stalled == 1
         await asyncio.gather(*(m.sync_pod(sleeper(pod_env, f"fine{i}")) for i in range(2)))
         for i in range(2):

@@ -11,6 +11,7 @@ import pytest
 
 from runtime.edge.pods import labels
 from tests.fixtures.pods import PodEnv, cstatus
+from tests.fixtures.wait import eventually_async
 
 pytestmark = pytest.mark.docker
 
@@ -131,12 +132,7 @@ async def test_host_port_and_run_as_user(pod_env: PodEnv, docker_client: docker.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
             return r.read().decode()
 
-    for _ in range(50):
-        try:
-            body = await asyncio.to_thread(fetch)
-            break
-        except OSError:
-            await asyncio.sleep(0.1)
+    body = await eventually_async(lambda: asyncio.to_thread(fetch), what="the server answering")
     assert body.strip() == "1234"
 
 

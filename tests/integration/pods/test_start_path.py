@@ -135,10 +135,10 @@ async def test_busy_reconcile_loop_does_not_race_sync_pod(
     pods = [pod_env.pod(f"race-{i}", [{"name": "app", "command": ["sleep", "3600"]}]) for i in range(6)]
     for pod in pods:
         await m.sync_pod(pod)
-        await asyncio.sleep(0.02)  # let a pass list meanwhile
+        await asyncio.sleep(0.02)  # the thing under test: a pass lists meanwhile
     for pod in pods:
         await pod_env.wait(pod["metadata"]["name"], lambda s: s["phase"] == "Running")
-    await asyncio.sleep(0.5)  # a few more passes over the running pods
+    await asyncio.sleep(0.5)  # the thing under test: a few more passes over the running pods, no create
     assert len(creates) == 2 * len(pods), creates  # one sandbox and one app container each
     for pod in pods:
         mine = [s for n, s in pod_env.statuses if n == pod["metadata"]["name"]]
