@@ -106,6 +106,12 @@ class Outbox:
         assert self._db is not None
         return self._db
 
+    def _open_locked(self) -> None:
+        """Open under the lock like every other use: a put racing the open must not see its count
+        overwritten by the opener's total read before the put's row was written."""
+        with self._lock:
+            self._conn()
+
     def _put(self, msg: Message) -> None:
         data = encode_bytes(msg)
         with self._lock:
@@ -216,7 +222,7 @@ class Outbox:
     # --- async API ---
 
     async def open(self) -> None:
-        await asyncio.to_thread(self._guarded, self._conn)
+        await asyncio.to_thread(self._guarded, self._open_locked)
 
     async def put(self, msg: Message) -> None:
         """Append (keepalives are ignored), making room as the module docstring says."""

@@ -123,3 +123,21 @@ async def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
     assert [m.resource for m in await drain(ob)] == ["default/device/d9"]
     assert set_aside(tmp_path)
     await ob.close()
+
+
+async def test_open_racing_the_first_put_keeps_the_count_true(tmp_path: Path) -> None:
+    """EdgeHub may queue its first message while the outbox is still opening (a fresh edge sends its
+    node events at once): both threads found no connection and opened one; the opener's stale total (0)
+    overwrote the put's count, and after the drain the count was -1 (`len()` then raised ValueError and
+    the edge's link went down in a loop). The count must equal the rows, whatever the interleaving."""
+    import asyncio
+
+    for i in range(60):
+        ob = Outbox(str(tmp_path / f"race-{i}.db"))
+        await asyncio.gather(ob.open(), ob.put(podpatch("p", i)), ob.put(event(i)))
+        rows = (
+            sqlite3.connect(str(tmp_path / f"race-{i}.db")).execute("SELECT count(*) FROM outbox").fetchone()
+        )
+        assert len(ob) == rows[0] == 2, (i, len(ob), rows)
+        assert len(await drain(ob)) == 2 and len(ob) == 0
+        await ob.close()
