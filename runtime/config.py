@@ -161,10 +161,27 @@ class CloudStatusSection:
 
 
 @dataclass
+class KubeletEndpointSection:
+    """What the cloud writes as its edge nodes' kubelet endpoint — the InternalIP address and
+    ``status.daemonEndpoints.kubeletEndpoint.Port`` an API server dials for logs, exec, attach and
+    port-forward (docs/streams.md). The edge reports its own; the cloud overrides them unless "none"."""
+
+    # none: keep what the edge reports; direct: the node's address and port are this cloud's stream
+    # endpoint (an API server that reaches it: the embedded one, tests); dnat: the edge's own address and
+    # this replica's tunnel port, DNATed to the stream endpoint on the control-plane hosts (KubeEdge's way)
+    mode: Literal["none", "direct", "dnat"] = "none"
+    address: str = ""  # direct: the address written (default: the first advertise address, else 127.0.0.1)
+    port: int = _port(0)  # the stream endpoint's port to point at (0: the port it bound)
+    tunnel_address: str = ""  # dnat: where DNAT sends this replica's port (default: $POD_IP, advertise[0])
+    tunnel_port_start: int = field(default=10351, metadata={"range": (1, 65535)})  # KubeEdge's first port
+
+
+@dataclass
 class CloudConfig:
     hub: CloudHubSection = field(default_factory=CloudHubSection)
     lease: LeaseSection = field(default_factory=LeaseSection)
     status: CloudStatusSection = field(default_factory=CloudStatusSection)
+    kubelet_endpoint: KubeletEndpointSection = field(default_factory=KubeletEndpointSection)
     advertise_addresses: list[str] = field(default_factory=list)
     kubeconfig: str = ""  # default /etc/kedge/admin.kubeconfig under the root
     namespace: str = "kubeedge"

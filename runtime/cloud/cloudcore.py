@@ -39,6 +39,8 @@ from runtime.cloud.devices import ACK_OWNER, DeviceController
 from runtime.cloud.hub.server import CloudHub
 from runtime.cloud.pki_store import REISSUE_BEFORE
 from runtime.cloud.status_socket import serve_status
+from runtime.cloud.tunnel.endpoint import KubeletEndpoints
+from runtime.cloud.tunnel.replica import TunnelReplica, endpoint_of, hold
 from runtime.config import CloudConfig
 from runtime.errors import ConfigError, UsageError
 from runtime.fsutil import read_pid, write_atomic
@@ -60,12 +62,29 @@ class Edges:
     hub: CloudHub
     controllers: CloudControllers
     devices: DeviceController
+    endpoints: KubeletEndpoints
+    tunnel: TunnelReplica | None
+
+
+def kubelet_endpoints(ctx: CloudContext) -> tuple[KubeletEndpoints, TunnelReplica | None]:
+    """``[kubelet_endpoint]``: what this replica writes as its nodes' kubelet endpoint (tunnel/)."""
+    cfg = ctx.cfg
+
+    def stream() -> str | None:
+        return ctx.addresses.get("stream")
+
+    section, advertise = cfg.kubelet_endpoint, cfg.advertise_addresses
+    tunnel = None
+    if section.mode == "dnat":
+        tunnel = TunnelReplica(ctx.client, cfg.namespace, section, advertise, stream)
+    return endpoint_of(section, advertise, stream, tunnel), tunnel
 
 
 def build_edges(ctx: CloudContext) -> Edges:
     """The hub from ``[hub]``, the controllers and the Device controller wired to it and to the API."""
     cfg = ctx.cfg
     hub = CloudHub.from_config(cfg.hub, ssl_context=ctx.hub_ssl, registry=ctx.registry)
+    endpoints, tunnel = kubelet_endpoints(ctx)
     controllers = CloudControllers(
         ctx.client,
         hub,
@@ -73,12 +92,13 @@ def build_edges(ctx: CloudContext) -> Edges:
         lease_renew=cfg.lease.renew_seconds,
         lease_seconds=cfg.lease.duration_seconds,
         autonomy=float(cfg.autonomy_window_seconds),
+        endpoints=endpoints if cfg.kubelet_endpoint.mode != "none" else None,
     )
     store = SyncStore(ctx.client, cfg.namespace, owner=ACK_OWNER, epoch_suffix="device-epoch")
     devices = DeviceController(ctx.client, hub, store=store, registry=ctx.registry)
     ctx.leader = controllers.replicas.is_leader  # singleton work (token GC) on one replica only
     ctx.ready_checks["controllers"] = controllers.synced
-    return Edges(hub, controllers, devices)
+    return Edges(hub, controllers, devices, endpoints, tunnel)
 
 
 async def serve_hub(ctx: CloudContext, hub: CloudHub, started: asyncio.Event) -> None:
@@ -118,6 +138,13 @@ async def _controllers(ctx: CloudContext, ctl: CloudControllers, hub_up: asyncio
     finally:
         status_task.cancel()
         await asyncio.gather(status_task, return_exceptions=True)
+
+
+async def _kubelet_endpoint(ctx: CloudContext, edges: Edges) -> None:
+    """dnat: this replica's tunnel port claimed; then the nodes connected here get the endpoint."""
+    hub, world = edges.hub, edges.controllers.world
+    held = hold(edges.endpoints, ctx.client, lambda: [s.node for s in hub.sessions()], world.nodes.get)
+    await asyncio.gather(held, *([edges.tunnel.run()] if edges.tunnel else []))
 
 
 async def _devices(hub: CloudHub, ctl: DeviceController, hub_up: asyncio.Event) -> None:
@@ -289,6 +316,8 @@ async def run(
             spawn("cloudhub", serve_hub(ctx, edges.hub, hub_up))
             spawn("controllers", _controllers(ctx, edges.controllers, hub_up))
             spawn("devices", _devices(edges.hub, edges.devices, hub_up))
+            if ctx.cfg.kubelet_endpoint.mode != "none":
+                spawn("kubelet-endpoint", _kubelet_endpoint(ctx, edges))
         else:
             hub_up.set()
             for i, serve in enumerate(serve_edges):

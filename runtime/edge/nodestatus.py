@@ -55,6 +55,10 @@ log = logging.getLogger("kedge.edge.node")
 LEASE_NS = "kube-node-lease"
 LEASE_SECONDS = 40
 STATUS_FIELDS = ("capacity", "allocatable", "addresses", "daemonEndpoints", "nodeInfo")
+# What a kedge cloud may write over the edge's report: the address and port API servers dial for logs
+# and exec (the cloud's [kubelet_endpoint], docs/streams.md). The edge still reports its own, but diffs
+# them against what it last sent, never against the cloud's copy: an override is not a change to undo.
+CLOUD_SET = ("addresses", "daemonEndpoints")
 
 
 def status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
@@ -77,6 +81,13 @@ def status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
         if old is None or old.get(key) != new.get(key):
             status[key] = new[key]
     return json.dumps({"status": status}, separators=(",", ":"))
+
+
+def with_sent(base: dict[str, Any] | None, sent: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The cloud's copy with the CLOUD_SET fields as this edge last sent them (the base of a diff)."""
+    if base is None or sent is None:
+        return base
+    return {**base, **{k: sent[k] for k in CLOUD_SET if k in sent}}
 
 
 def _ready(node: Any) -> bool | None:
@@ -247,9 +258,10 @@ class NodeStatus:
         held = (self._cloud or {}).get("status") if self._cloud is not None else self._sent
         base = held if isinstance(held, dict) and held.get("conditions") else self._sent
         new = nodeinfo.node_status(self.facts(), now, (base or {}).get("conditions"))
-        if not (_changed(base, new) or force):
+        ours = with_sent(base, self._sent)
+        if not (_changed(ours, new) or force):
             return False
-        obj, err = await self._request(OP_PATCH, f"null/nodepatch/{self.name}", status_patch(base, new))
+        obj, err = await self._request(OP_PATCH, f"null/nodepatch/{self.name}", status_patch(ours, new))
         if err is not None:
             if err.get("code") == 404:
                 self._remove("its status patch found no Node")

@@ -36,6 +36,7 @@ from runtime.cloud.controllers.world import World, meta
 from runtime.cloud.hub.server import CloudHub
 from runtime.cloud.hub.session import SessionInfo
 from runtime.cloud.lease_gate import LeaseGate
+from runtime.cloud.tunnel.endpoint import KubeletEndpoints
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
 from runtime.protocol import Message
@@ -65,8 +66,10 @@ class CloudControllers:
         tick: float = 1.0,
         persist: bool = True,
         admit_lag: float = 10.0,
+        endpoints: KubeletEndpoints | None = None,
     ) -> None:
         self.client, self.hub, self.namespace = client, hub, namespace
+        self.endpoints = endpoints
         self.world = World()
         self.store = SyncStore(client, namespace, flush_every=flush_every) if persist else None
         self.replicas = Replicas(
@@ -97,6 +100,7 @@ class CloudControllers:
             lease_min_write=lease_renew,
             on_lease=self.liveness.edge_renewed,
             on_register=self.liveness.registration_marks,
+            endpoints=endpoints,
         )
         self.started = time.time()
 
@@ -153,6 +157,11 @@ class CloudControllers:
         await self.liveness.on_connect(info)
         assert self.edge is not None
         await self.edge.on_connect(info)
+        if self.endpoints is not None:  # the node may come from another replica: its endpoint is ours now
+            try:
+                await self.endpoints.ensure(self.client, info.node, self.world.nodes.get(info.node))
+            except Exception as exc:
+                log.warning("node %s: kubelet endpoint not written: %s", info.node, exc)
 
     async def _on_disconnect(self, info: SessionInfo) -> None:
         await self.liveness.on_disconnect(info)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtime.cloud.controllers.world import World, meta, rv_of
+from runtime.cloud.tunnel.endpoint import KubeletEndpoints
 from runtime.errors import KedgeError, Refused
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound, StatusInfo
@@ -84,8 +85,10 @@ class EdgeRequests:
         on_lease: Callable[[str], None] | None = None,
         on_register: Callable[[dict[str, Any]], None] | None = None,
         concurrency: int = 32,
+        endpoints: KubeletEndpoints | None = None,
     ) -> None:
         self.client, self.world, self.send = client, world, send
+        self.endpoints = endpoints  # the cloud's override of the nodes' kubelet endpoint (tunnel/)
         self.lease_min_write = lease_min_write
         self.on_lease = on_lease  # told when an edge wrote its own lease (KubeEdge peers)
         self.on_register = on_register  # adds the session marks to a Node registered through us
@@ -166,6 +169,8 @@ class EdgeRequests:
                 }
             if self.on_register is not None:
                 self.on_register(body)
+            if self.endpoints is not None:
+                body = self.endpoints.rewrite_status(body)
             try:
                 return object_result(await self.client.create(NODES, body))
             except AlreadyExists as exc:  # re-registration: the existing Node and the 409 (recorded)
@@ -190,6 +195,8 @@ class EdgeRequests:
     async def _nodepatch(self, node: str, msg: Message, ns: str, name: str) -> Any:
         self._own(node, name, "node")
         patch = json.loads(msg.content) if isinstance(msg.content, str) else msg.content
+        if self.endpoints is not None and isinstance(patch, dict):
+            patch = self.endpoints.rewrite_patch(patch)
         obj = await self.client.patch(NODES, name, patch or {}, type="strategic", subresource="status")
         return object_result(obj), rv_of(obj)
 
