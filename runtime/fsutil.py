@@ -37,6 +37,18 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:
         os.close(dir_fd)
 
 
+def make_private(*dirs: Path) -> list[Path]:
+    """Folders holding keys or secrets made 0700 where they exist with group/other bits (pre-created
+    0755 by an installer, or made as a parent by an earlier step); returns the ones tightened."""
+    tightened = []
+    for d in dirs:
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(d).st_mode & 0o077:
+                os.chmod(d, 0o700)
+                tightened.append(d)
+    return tightened
+
+
 def read_pid(path: Path) -> int | None:
     """The pid recorded in a pid file, or None when the file is missing, empty or not a pid."""
     try:

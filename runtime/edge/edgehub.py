@@ -136,6 +136,7 @@ class EdgeHub:
         self._malformed = 0
         self._log = LogOnce(logger=log)  # a failing handler: its traceback once a minute, then counted
         self._last_malformed_log = 0.0
+        self.refused = 0  # requests the cloud answered 403 Forbidden
 
     @classmethod
     def from_config(
@@ -357,6 +358,14 @@ class EdgeHub:
                     self._count("sent", m)
                 await self.outbox.delete([rid for rid, _ in batch])
 
+    def _note_refusal(self, msg: Message) -> None:
+        """A 403 answer (the cloud's node authorizer refused a request): said once a minute, counted."""
+        err = msg.content.get("Err") if isinstance(msg.content, dict) else None
+        status = err.get("ErrStatus") if isinstance(err, dict) else None
+        if isinstance(status, dict) and status.get("code") == 403:
+            self.refused += 1
+            self._log.warning("forbidden", f"cloud refused {msg.resource} (403): {status.get('message')}")
+
     async def _reader(self, ws: ClientConnection) -> None:
         try:
             async for data in ws:
@@ -374,6 +383,7 @@ class EdgeHub:
                     if self.answers.answered():
                         self._last_error = ""
                     fut = self._waiters.get(msg.parent_msg_id)
+                    self._note_refusal(msg)
                     if msg.content != ACK_CONTENT:
                         await self.send(ack(msg))  # edgecore acks every response (recorded)
                     if fut is not None and not fut.done():

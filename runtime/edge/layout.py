@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.fsutil import make_private
 from runtime.paths import Paths
 
 
@@ -15,6 +16,10 @@ class EdgeFiles:
     @classmethod
     def of(cls, root: Path | str) -> EdgeFiles:
         return cls(Paths.of(root, "edge"))
+
+    def make_private(self) -> list[Path]:
+        """etc/kedge, its pki/ and pki/edge/ (the node key, edge.toml) 0700, however they were made."""
+        return make_private(self.paths.etc, self.paths.pki.parent, self.paths.pki)
 
     @property
     def ca(self) -> Path:

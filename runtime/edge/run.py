@@ -198,6 +198,8 @@ class EdgeRuntime:
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg, files = self.cfg, self.files
+        for d in files.make_private():
+            log.warning("%s was readable by others: made 0700 (it holds the node key and config)", d)
         self.store = store = await MetaStore.open(Path(cfg.cache.db))
         self.agent = agent = Agent(store, cfg.node.name, observe_sync=self.metrics.pod_sync.observe)
         self.hub = hub = EdgeHub(

@@ -9,7 +9,10 @@ device (tests/cloud/test_devices_status.py). Here: reading pods, and the secret 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+import pytest
 
 from runtime.kube.resources import PODS, SECRETS
 from runtime.protocol import OP_DELETE, OP_PATCH, OP_QUERY
@@ -50,3 +53,35 @@ async def test_another_nodes_pods_and_secrets_are_refused_and_the_owner_still_se
     assert ok.content["kind"] == "Secret" and ok.content["data"] == {"k": "dg=="}
     own_status = await intruder.request(OP_PATCH, "null/nodepatch/intr-b", json.dumps({"status": {}}))
     assert own_status.content["Err"] is None, own_status.content
+
+
+async def test_a_request_naming_another_nodes_prefix_is_refused_403_and_logged_once(
+    cloudenv: CloudEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`node/<other>/…` in an edge's resource: the hub answers 403 (it used to reach no handler and go
+    unanswered or answered 400), counts it, logs it once; the edge logs the refusal once too."""
+    env, client = cloudenv, cloudenv.client
+    cloud = await env.cloud()
+    owner, intruder = await env.edge("own-c", cloud), await env.edge("intr-d", cloud)
+    await env.register(owner)
+    await env.register(intruder)
+    await client.create(PODS, pod("target", "own-c"))
+    caplog.set_level(logging.WARNING)
+    for op, res, body in (
+        (OP_QUERY, "node/own-c/default/pod/target", None),
+        (OP_PATCH, "node/own-c/null/nodepatch/own-c", json.dumps({"status": {"conditions": []}})),
+        (OP_DELETE, "node/own-c/default/pod/target", None),
+    ):
+        r = await intruder.request(op, res, body)
+        assert refused(r), (op, res, r.content)
+        msg = r.content["Err"]["ErrStatus"]["message"]
+        assert '"intr-d"' in msg and '"own-c"' in msg, msg
+    assert cloud.hub.metrics.refused_messages._value.get() == 3
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("edge intr-d: refused (403)" in m for m in said) == 1, said  # once, then counted
+    assert sum("cloud refused" in m and "(403)" in m for m in said) == 1, said
+    assert intruder.hub.refused == 3
+    # untouched, and an edge naming itself in the prefix is served as without it
+    assert (await client.get(PODS, "target", namespace="default"))["spec"]["nodeName"] == "own-c"
+    ok = await owner.request(OP_PATCH, "node/own-c/null/nodepatch/own-c", json.dumps({"status": {}}))
+    assert ok.content["Err"] is None and ok.content["Object"]["metadata"]["name"] == "own-c", ok.content

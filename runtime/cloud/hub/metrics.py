@@ -39,6 +39,11 @@ class HubMetrics:
         self.refused = Counter(
             "kedge_cloudhub_refused_handshakes", "Upgrades refused after TLS", ["reason"], registry=r
         )
+        self.refused_messages = Counter(
+            "kedge_cloudhub_refused_messages",
+            "Edge messages answered 403 by the hub (naming another node's resources)",
+            registry=r,
+        )
         self.opened = Counter(
             "kedge_cloudhub_sessions_opened",
             "Edge sessions opened (first connects and reconnects)",

@@ -47,7 +47,15 @@ from runtime.cloud.hub.metrics import HubMetrics
 from runtime.cloud.hub.session import LogOnce, OnAck, OnMessage, Session, SessionInfo
 from runtime.config import CloudHubSection
 from runtime.listen import CLOUD_HINT, binding
-from runtime.protocol import MAX_FRAME_BYTES, Message, add_node_prefix, strip_node_prefix
+from runtime.protocol import (
+    MAX_FRAME_BYTES,
+    Message,
+    add_node_prefix,
+    failure_status,
+    object_result,
+    response_to,
+    strip_node_prefix,
+)
 from runtime.protocol.delivery import MAX_RESENDS, RESEND_AFTER, Downlink
 
 log = logging.getLogger("kedge.cloudhub")
@@ -347,9 +355,21 @@ class CloudHub(EdgeEvents):
         return True
 
     async def _upstream(self, node: str, msg: Message) -> None:
+        owner, rest = strip_node_prefix(msg.resource)
+        if owner is not None and owner != node:
+            await self._refuse_other_node(node, owner, msg)
+            return
         if self.prefix_upstream and msg.resource:
-            msg.resource = add_node_prefix(node, msg.resource)
+            msg.resource = add_node_prefix(node, rest)  # an edge naming itself is taken as it means
         await self._tell_message(node, msg)
+
+    async def _refuse_other_node(self, node: str, owner: str, msg: Message) -> None:
+        """A message naming ``node/<other>/…``: answered 403 in KubeEdge's wrapped form (as the node
+        authorizer refuses), logged once a minute per edge, counted — never handed to a controller."""
+        self.metrics.refused_messages.inc()
+        text = f'node "{node}" cannot access resources of node "{owner}": {msg.operation} {msg.resource}'
+        self._log.warning(f"other-node:{node}", f"edge {node}: refused (403): {text}")
+        await self.send(node, response_to(msg, object_result(None, failure_status(403, "Forbidden", text))))
 
     async def _housekeeping(self) -> None:
         while True:

@@ -125,6 +125,7 @@ class Joiner:
         tokens.check_ca(self.opts.token, der)  # TokenError (auth, exit 5) on mismatch
         self.ca_pem = pem_of(der)
         self.files.key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the node key's folder
+        self.files.make_private()  # and its parents, made 0755 by mkdir or pre-created
         write_atomic(self.files.ca, self.ca_pem, mode=0o644)
         return str(self.files.ca)
 
