@@ -48,3 +48,47 @@ def run(
     from runtime import eventloop
 
     eventloop.run(_main(config, s.root, s.kubeconfig, sets or [], s.verbose))
+
+
+async def _dnat(
+    kubeconfig: Path | None, namespace: str, iptables: list[str], stream_port: int, every: float, verbose: int
+) -> None:
+    import asyncio
+
+    from runtime import logs
+    from runtime.cloud.tunnel.dnat import DnatManager, run_dnat
+    from runtime.kube.client import make_client
+
+    logs.setup("info", verbose)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with make_client(kubeconfig) as client:
+        await run_dnat(client, namespace, DnatManager(iptables), stop, stream_port=stream_port, every=every)
+
+
+@app.command("tunnel-dnat")
+@global_options("kubeconfig", "verbose")
+def tunnel_dnat(
+    s: Settings,
+    namespace: Annotated[str, typer.Option("--namespace", help="The cloud's namespace.")] = "kubeedge",
+    iptables: Annotated[
+        str, typer.Option("--iptables", help="The iptables command, e.g. 'chroot /host iptables'.")
+    ] = "iptables",
+    stream_port: Annotated[
+        int, typer.Option("--stream-port", help="Stream port for claims that record none (KubeEdge's).")
+    ] = 0,
+    every: Annotated[float, typer.Option("--every", help="Seconds between reconciles.")] = 10.0,
+) -> None:
+    """Keep the nat rules that send each cloud replica's tunnel port to its stream endpoint.
+
+    Runs on the hosts where kube-apiserver runs (the DaemonSet `kedge init --stream-tunnel dnat`
+    installs): reads the ConfigMap `tunnelport`, reconciles the chain KEDGE-TUNNEL-PORT (nat OUTPUT and
+    PREROUTING) every --every seconds, removes it on SIGTERM. docs/streams.md.
+    """
+    import shlex
+
+    from runtime import eventloop
+
+    eventloop.run(_dnat(s.kubeconfig, namespace, shlex.split(iptables), stream_port, every, s.verbose))
