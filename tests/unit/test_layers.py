@@ -13,6 +13,8 @@ BANNED = {  # importer prefix -> import prefixes it must not use
     "runtime.cloud": ("runtime.edge",),
     "runtime.edge": ("runtime.cloud",),
     "runtime.protocol": ("asyncio", "websockets", "runtime.cloud", "runtime.edge", "runtime.kube"),
+    # kubectl's stream protocols, shared by whoever terminates them (the cloud's stream endpoint, tests)
+    "runtime.streams": ("runtime.cloud", "runtime.edge", "runtime.apiserver", "runtime.kube"),
 }
 
 

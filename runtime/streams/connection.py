@@ -1,0 +1,386 @@
+"""An asyncio SPDY/3.1 connection over a byte transport: streams the peer opens (with their headers),
+read/write/half-close/reset, PING answered, GOAWAY on close, backpressure through the windows.
+
+Flow control, as peers really behave: moby/spdystream (kubectl, client-go, the kubelet) neither sends
+WINDOW_UPDATE nor honours one — it relies on TCP. So the send windows are enforced once the peer shows it
+speaks flow control (it sent a SETTINGS with INITIAL_WINDOW_SIZE or any WINDOW_UPDATE); until then only
+TCP backpressure applies. We always announce consumption with WINDOW_UPDATE, and the read loop stops
+reading the transport while a stream holds more than `buffer_limit` unread bytes (never less than the
+window, so a compliant peer cannot stall us).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Protocol
+
+from runtime.streams import spdy
+from runtime.streams.spdy import Headers, SpdyError
+
+log = logging.getLogger(__name__)
+CHUNK = 32 * 1024  # DATA frame payload we send at most
+
+
+class Transport(Protocol):
+    """A reliable byte pipe: TCP (`StreamTransport`) or a WebSocket tunnel (runtime/streams/upgrade.py)."""
+
+    async def read(self) -> bytes: ...  # b"" at end of input
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class StreamTransport:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: bytes = b""
+    ) -> None:
+        self._reader, self._writer, self._pending = reader, writer, pending
+
+    async def read(self) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        try:
+            return await self._reader.read(256 * 1024)
+        except (ConnectionError, OSError):
+            return b""
+
+    def write(self, data: bytes) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(data)
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._writer.wait_closed()
+
+
+class StreamReset(Exception):
+    """The stream was reset (by the peer or because the connection went away)."""
+
+
+class SpdyStream:
+    """One SPDY stream. `headers` are those of its SYN_STREAM (names lower case)."""
+
+    def __init__(self, conn: SpdyConnection, stream_id: int, headers: Headers) -> None:
+        self.conn, self.id, self.headers = conn, stream_id, headers
+        self.send_window = spdy.FlowWindow(conn.peer_initial_window, conn.peer_initial_window)
+        self.recv_window = spdy.FlowWindow()
+        self.local_closed = False  # we sent FIN
+        self.remote_closed = False  # peer sent FIN
+        self.reset_status: int | None = None
+        self.replied = asyncio.Event()
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    def header(self, name: str) -> str | None:
+        return next((v for n, v in self.headers if n == name.lower()), None)
+
+    async def reply(self, headers: Headers = ()) -> None:
+        """SYN_REPLY: spdystream drops DATA on a stream it has no reply for, so reply before writing."""
+        await self.conn.send(spdy.SynReply(self.id, headers))
+
+    async def read(self) -> bytes:
+        """The next chunk; b"" once the peer half-closed; StreamReset if it was reset."""
+        while not self._chunks:
+            if self.reset_status is not None:
+                raise StreamReset(f"stream {self.id} reset ({self.reset_status})")
+            if self.remote_closed:
+                return b""
+            self._readable.clear()
+            await self._readable.wait()
+        data = self._chunks.popleft()
+        self._buffered -= len(data)
+        self.conn.consumed(self, len(data))
+        return data
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self.reset_status is not None or self.local_closed:
+                raise StreamReset(f"write on closed stream {self.id}")
+            n = self.conn.sendable(self, min(len(view), CHUNK))
+            if n <= 0:
+                self._writable.clear()
+                await self._writable.wait()
+                continue
+            self.send_window.spend(n)
+            self.conn.session_send.spend(n)
+            await self.conn.send(spdy.DataFrame(self.id, bytes(view[:n])))
+            view = view[n:]
+
+    async def close(self) -> None:
+        """Half-close: FIN, nothing more will be written."""
+        if not self.local_closed and self.reset_status is None:
+            self.local_closed = True
+            await self.conn.send(spdy.DataFrame(self.id, b"", fin=True))
+            self.conn.forget_if_done(self)
+
+    async def reset(self, status: int = spdy.CANCEL) -> None:
+        if self.reset_status is None:
+            self._on_reset(status)
+            await self.conn.send(spdy.RstStream(self.id, status))
+
+    # called by the connection's read loop
+    def _on_data(self, data: bytes, fin: bool) -> None:
+        if data:
+            self._chunks.append(data)
+            self._buffered += len(data)
+        if fin:
+            self.remote_closed = True
+        self._readable.set()
+
+    def _on_reset(self, status: int) -> None:
+        self.reset_status = status
+        self._readable.set()
+        self._writable.set()
+        self.conn.forget(self)
+
+
+class SpdyConnection:
+    """`server=True` for the side that accepts streams (even ids for any it opens itself)."""
+
+    def __init__(self, transport: Transport, *, server: bool, buffer_limit: int = 1 << 20) -> None:
+        self.transport, self.server = transport, server
+        self.buffer_limit = max(buffer_limit, spdy.DEFAULT_WINDOW)
+        self.peer_initial_window = spdy.DEFAULT_WINDOW
+        self.peer_flow_control = False  # see the module docstring
+        self.session_send = spdy.FlowWindow()
+        self.session_recv = spdy.FlowWindow()
+        self.streams: dict[int, SpdyStream] = {}
+        self.closed = asyncio.Event()
+        self.error: SpdyError | None = None
+        self._parser = spdy.FrameParser()
+        self._writer = spdy.FrameWriter()
+        self._write_lock = asyncio.Lock()
+        self._incoming: asyncio.Queue[SpdyStream | None] = asyncio.Queue()
+        self._next_id = 2 if server else 1
+        self._last_peer_id = 0
+        self._goaway_sent = False
+        self._space = asyncio.Event()
+        self._task = asyncio.create_task(self._read_loop(), name="spdy-read")
+
+    # ---------------------------------------------------------------- public
+    async def accept(self) -> SpdyStream | None:
+        """The next stream the peer opened; None once the connection is closed."""
+        if self.closed.is_set() and self._incoming.empty():
+            return None
+        stream = await self._incoming.get()
+        if stream is None:
+            self._incoming.put_nowait(None)  # every later accept() sees the end too
+        return stream
+
+    async def open_stream(self, headers: Headers, *, wait_reply: bool = True) -> SpdyStream:
+        stream_id, self._next_id = self._next_id, self._next_id + 2
+        stream = SpdyStream(self, stream_id, headers)
+        self.streams[stream_id] = stream
+        await self.send(spdy.SynStream(stream_id, headers))
+        if wait_reply:
+            await self._wait(stream.replied)
+            if stream.reset_status is not None:
+                raise StreamReset(f"stream {stream_id} refused ({stream.reset_status})")
+        return stream
+
+    async def announce_flow_control(self) -> None:
+        """Tell the peer we honour windows (what our own client does first)."""
+        await self.send(spdy.Settings(((spdy.SETTINGS_INITIAL_WINDOW_SIZE, spdy.DEFAULT_WINDOW),)))
+
+    async def ping(self, ping_id: int | None = None) -> None:
+        await self.send(spdy.Ping(ping_id if ping_id is not None else (2 if self.server else 1)))
+
+    async def close(self, status: int = spdy.GOAWAY_OK) -> None:
+        """GOAWAY, then close the transport; every stream ends (reset)."""
+        if not self._goaway_sent and not self.closed.is_set():
+            self._goaway_sent = True
+            with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+                await self.send(spdy.GoAway(self._last_peer_id, status))
+        await self._shutdown()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+    async def wait_closed(self) -> None:
+        await self.closed.wait()
+
+    # ---------------------------------------------------------------- used by streams
+    async def send(self, frame: spdy.Frame) -> None:
+        if self.closed.is_set():
+            raise ConnectionResetError("SPDY connection closed")
+        async with self._write_lock:  # header compression: encode in write order
+            self.transport.write(self._writer.encode(frame))
+            await self.transport.drain()
+
+    def sendable(self, stream: SpdyStream, want: int) -> int:
+        if not self.peer_flow_control:
+            return want
+        return min(want, stream.send_window.available, self.session_send.available)
+
+    def consumed(self, stream: SpdyStream, n: int) -> None:
+        updates = []
+        if (d := stream.recv_window.consume(n)) and not stream.remote_closed:
+            updates.append(spdy.WindowUpdate(stream.id, d))
+        if d := self.session_recv.consume(n):
+            updates.append(spdy.WindowUpdate(0, d))
+        if sum(s._buffered for s in self.streams.values()) < self.buffer_limit:
+            self._space.set()
+        for frame in updates:
+            task = asyncio.create_task(self._send_quietly(frame))
+            task.add_done_callback(lambda t: None)
+        self.forget_if_done(stream)
+
+    def forget(self, stream: SpdyStream) -> None:
+        self.streams.pop(stream.id, None)
+
+    def forget_if_done(self, stream: SpdyStream) -> None:
+        if stream.local_closed and stream.remote_closed and not stream._chunks:
+            self.forget(stream)
+
+    # ---------------------------------------------------------------- internals
+    async def _send_quietly(self, frame: spdy.Frame) -> None:
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            await self.send(frame)
+
+    async def _wait(self, event: asyncio.Event) -> None:
+        closed = asyncio.ensure_future(self.closed.wait())
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({closed, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            waiter.cancel()
+        if not event.is_set():
+            raise ConnectionResetError("SPDY connection closed")
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                data = await self.transport.read()
+                if not data:
+                    self._parser.eof()
+                    break
+                self._parser.feed(data)
+                for frame in self._parser.frames():
+                    await self._handle(frame)
+        except SpdyError as exc:
+            self.error = exc
+            log.info("SPDY connection error: %s", exc)
+            if not self._goaway_sent:
+                self._goaway_sent = True
+                with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+                    await self.send(spdy.GoAway(self._last_peer_id, spdy.GOAWAY_PROTOCOL_ERROR))
+        except (ConnectionError, OSError) as exc:
+            log.info("SPDY transport error: %s", exc)
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        for stream in list(self.streams.values()):
+            stream._on_reset(spdy.CANCEL)
+        self._incoming.put_nowait(None)
+        self._space.set()
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            await self.transport.close()
+
+    async def _handle(self, frame: spdy.Frame) -> None:  # noqa: C901 - one case per frame type
+        try:
+            if isinstance(frame, spdy.DataFrame):
+                await self._on_data(frame)
+            elif isinstance(frame, spdy.SynStream):
+                await self._on_syn_stream(frame)
+            elif isinstance(frame, spdy.SynReply | spdy.HeadersFrame):
+                if (stream := self.streams.get(frame.stream_id)) is not None:
+                    stream.replied.set()
+                    if frame.fin:
+                        stream._on_data(b"", True)
+            elif isinstance(frame, spdy.RstStream):
+                if (stream := self.streams.get(frame.stream_id)) is not None:
+                    stream._on_reset(frame.status)
+                    stream.replied.set()
+            elif isinstance(frame, spdy.Settings):
+                self._on_settings(frame)
+            elif isinstance(frame, spdy.Ping):
+                if frame.ping_id % 2 != (0 if self.server else 1):  # the peer's ping: echo it
+                    await self.send(frame)
+            elif isinstance(frame, spdy.GoAway):
+                self._goaway_sent = True  # the peer leaves: no GOAWAY back, streams end with the transport
+            elif isinstance(frame, spdy.WindowUpdate):
+                self.peer_flow_control = True
+                window = (
+                    self.session_send
+                    if frame.stream_id == 0
+                    else getattr(self.streams.get(frame.stream_id), "send_window", None)
+                )
+                if window is not None:
+                    window.grow(frame.delta, frame.stream_id)
+                    self._wake_writers()
+        except SpdyError as exc:
+            if not exc.stream_id:
+                raise
+            if (stream := self.streams.get(exc.stream_id)) is not None:
+                stream._on_reset(exc.status)
+            await self.send(spdy.RstStream(exc.stream_id, exc.status))
+
+    def _on_settings(self, frame: spdy.Settings) -> None:
+        for key, value in frame.values:
+            if key == spdy.SETTINGS_INITIAL_WINDOW_SIZE:
+                if not 0 < value <= spdy.MAX_WINDOW:
+                    raise SpdyError(f"initial window {value} out of range")
+                self.peer_flow_control = True
+                self.peer_initial_window = value
+                for stream in self.streams.values():
+                    stream.send_window.resize(value)
+                self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        for stream in self.streams.values():
+            stream._writable.set()
+
+    async def _on_syn_stream(self, frame: spdy.SynStream) -> None:
+        own_parity = 0 if self.server else 1
+        if frame.stream_id % 2 == own_parity or frame.stream_id <= self._last_peer_id:
+            raise SpdyError(f"SYN_STREAM with bad id {frame.stream_id}")
+        self._last_peer_id = frame.stream_id
+        if self._goaway_sent:
+            await self.send(spdy.RstStream(frame.stream_id, spdy.REFUSED_STREAM))
+            return
+        stream = SpdyStream(self, frame.stream_id, frame.headers)
+        stream.replied.set()
+        self.streams[frame.stream_id] = stream
+        if frame.fin:
+            stream.remote_closed = True
+        if frame.unidirectional:
+            stream.local_closed = True
+        self._incoming.put_nowait(stream)
+
+    async def _on_data(self, frame: spdy.DataFrame) -> None:
+        stream = self.streams.get(frame.stream_id)
+        n = len(frame.data)
+        self.session_recv.receive(n, strict=False)  # see the module docstring
+        if stream is None or stream.remote_closed:
+            if stream is None and frame.stream_id > max(self._last_peer_id, self._next_id):
+                raise SpdyError(f"DATA on unknown stream {frame.stream_id}")
+            self.session_recv.consume(n)
+            return  # late data of a stream we closed or reset: dropped (spdystream does the same)
+        stream.recv_window.receive(n, frame.stream_id, strict=self.peer_flow_control)
+        stream._on_data(frame.data, frame.fin)
+        while (
+            sum(s._buffered for s in self.streams.values()) >= self.buffer_limit and not self.closed.is_set()
+        ):
+            self._space.clear()  # backpressure: stop reading the transport until the reader catches up
+            await self._space.wait()
+        self.forget_if_done(stream)

@@ -1,0 +1,308 @@
+"""The server side of exec/attach: an upgraded connection (SPDY or WebSocket) becomes a `CommandSession`.
+
+Facts (apimachinery util/remotecommand, client-go tools/remotecommand, kubelet cri/streaming):
+- SPDY: the client opens one stream per channel, header `streamType` = error | stdin | stdout | stderr |
+  resize (resize only with a TTY, v3+), error first; each waits for its SYN_REPLY. Stdout/stderr/error
+  are written by the server; stdin and resize by the client (stdin ends with its FIN).
+- WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`): every binary message starts with a channel byte:
+  0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize; v5 adds 255 = close, payload = the channel closed.
+- Resize: a stream of JSON objects `{"Width": w, "Height": h}`.
+- Error channel, v4/v5: a metav1.Status JSON — `Success`, or `Failure` with reason `NonZeroExitCode`
+  and a cause `{"reason": "ExitCode", "message": "<code>"}` that kubectl turns into its exit code;
+  v2/v3: the error text itself (nothing on success).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from runtime.streams.connection import SpdyConnection, SpdyStream, StreamReset, StreamTransport
+from runtime.streams.upgrade import (
+    StreamRequest,
+    WebSocketChannel,
+    accept_spdy,
+    accept_websocket,
+    refuse,
+)
+
+log = logging.getLogger(__name__)
+
+SPDY_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io")
+WEBSOCKET_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+CHANNELS = {"stdin": STDIN, "stdout": STDOUT, "stderr": STDERR, "error": ERROR, "resize": RESIZE}
+
+
+@dataclass(frozen=True)
+class TerminalSize:
+    width: int
+    height: int
+
+
+def status_for(exit_code: int | None, message: str | None) -> dict[str, object]:
+    """The v4+ error-channel Status for how the command ended."""
+    if not exit_code and not message:
+        return {"metadata": {}, "status": "Success"}
+    out: dict[str, object] = {"metadata": {}, "status": "Failure"}
+    if exit_code:
+        out["message"] = message or f"command terminated with non-zero exit code: exit status {exit_code}"
+        out["reason"] = "NonZeroExitCode"
+        out["details"] = {"causes": [{"reason": "ExitCode", "message": str(exit_code)}]}
+    else:
+        out["message"] = message
+        out["reason"] = "InternalError"
+    return out
+
+
+class _Channels:
+    """What a transport provides to CommandSession (SPDY streams or WebSocket channels)."""
+
+    async def write(self, channel: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def finish(self, error_payload: bytes) -> None:
+        raise NotImplementedError
+
+
+class CommandSession:
+    """One exec/attach session as the terminating side sees it.
+
+    `command`/`container` come from the query; `stdin`/`stdout`/`stderr`/`tty` are what the client asked
+    for. Iterate `stdin_chunks()` (ends when the client closes stdin or goes away) and `resizes()`; write
+    with `write_stdout`/`write_stderr`; end with `finish(exit_code, message)` — exactly once."""
+
+    def __init__(self, request: StreamRequest, protocol: str, channels: _Channels) -> None:
+        self.request, self.protocol, self._channels = request, protocol, channels
+        self.command: list[str] = request.query.get("command", [])
+        self.container: str = (request.query.get("container") or [""])[-1]
+        self.stdin, self.stdout = request.flag("stdin"), request.flag("stdout")
+        self.stderr, self.tty = request.flag("stderr") and not request.flag("tty"), request.flag("tty")
+        self._stdin: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._resize: asyncio.Queue[TerminalSize | None] = asyncio.Queue()
+        self._finished = False
+        self._tasks: list[asyncio.Task[None]] = []  # the input pumps, kept referenced
+        self.client_gone = asyncio.Event()
+
+    async def stdin_chunks(self) -> AsyncIterator[bytes]:
+        while (chunk := await self._stdin.get()) is not None:
+            yield chunk
+        self._stdin.put_nowait(None)
+
+    async def resizes(self) -> AsyncIterator[TerminalSize]:
+        while (size := await self._resize.get()) is not None:
+            yield size
+        self._resize.put_nowait(None)
+
+    async def write_stdout(self, data: bytes) -> None:
+        if data:
+            await self._channels.write(STDOUT, data)
+
+    async def write_stderr(self, data: bytes) -> None:
+        if data:
+            await self._channels.write(STDERR if self.stderr else STDOUT, data)
+
+    async def finish(self, exit_code: int | None = 0, message: str | None = None) -> None:
+        """Send the error-channel result (a Status on v4/v5, text on v2/v3) and close the connection."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.protocol.startswith(("v4.", "v5.")):
+            payload = json.dumps(status_for(exit_code, message)).encode()
+        else:
+            text = message or (
+                f"command terminated with non-zero exit code: {exit_code}" if exit_code else ""
+            )
+            payload = text.encode()
+        with contextlib.suppress(ConnectionError, OSError, StreamReset):
+            await self._channels.finish(payload)
+        self._end_inputs()
+
+    # fed by the transports
+    def _end_inputs(self) -> None:
+        self._stdin.put_nowait(None)
+        self._resize.put_nowait(None)
+
+    def _gone(self) -> None:
+        self.client_gone.set()
+        self._end_inputs()
+
+
+class _ResizeParser:
+    """A JSON object stream (`{"Width":..,"Height":..}` one after another, split anyhow)."""
+
+    def __init__(self) -> None:
+        self._buf = ""
+        self._decoder = json.JSONDecoder()
+
+    def feed(self, data: bytes) -> list[TerminalSize]:
+        self._buf += data.decode("utf-8", "replace")
+        out = []
+        while self._buf.strip():
+            try:
+                obj, end = self._decoder.raw_decode(self._buf.lstrip())
+            except json.JSONDecodeError:
+                if len(self._buf) > 4096:  # garbage, not an unfinished object
+                    self._buf = ""
+                break
+            self._buf = self._buf.lstrip()[end:]
+            if (
+                isinstance(obj, dict)
+                and isinstance(obj.get("Width"), int)
+                and isinstance(obj.get("Height"), int)
+            ):
+                out.append(TerminalSize(obj["Width"], obj["Height"]))
+        return out
+
+
+# ---------------------------------------------------------------- SPDY
+
+
+class _SpdyChannels(_Channels):
+    def __init__(self, conn: SpdyConnection, streams: dict[str, SpdyStream]) -> None:
+        self.conn, self.streams = conn, streams
+
+    async def write(self, channel: int, data: bytes) -> None:
+        name = {STDOUT: "stdout", STDERR: "stderr"}[channel]
+        if (stream := self.streams.get(name)) is not None:
+            await stream.write(data)
+
+    async def finish(self, error_payload: bytes) -> None:
+        for name in ("stdout", "stderr"):
+            if (stream := self.streams.get(name)) is not None:
+                with contextlib.suppress(ConnectionError, StreamReset):
+                    await stream.close()
+        if (error := self.streams.get("error")) is not None:
+            if error_payload:
+                await error.write(error_payload)
+            await error.close()
+        await self.conn.close()
+
+
+async def _spdy_session(
+    request: StreamRequest, protocol: str, conn: SpdyConnection, stream_wait: float
+) -> CommandSession | None:
+    expected = {"error"} | {n for n in ("stdin", "stdout") if request.flag(n)}
+    if request.flag("stderr") and not request.flag("tty"):
+        expected.add("stderr")
+    if request.flag("tty") and protocol != "v2.channel.k8s.io":
+        expected.add("resize")
+    streams: dict[str, SpdyStream] = {}
+    try:
+        async with asyncio.timeout(stream_wait):
+            while not expected <= streams.keys():
+                stream = await conn.accept()
+                if stream is None:
+                    return None
+                kind = stream.header("streamtype") or ""
+                if kind not in CHANNELS or kind in streams:
+                    await stream.reset()
+                    continue
+                await stream.reply()
+                streams[kind] = stream
+    except TimeoutError:
+        log.info("exec: streams %s not all opened in %ss", sorted(expected - streams.keys()), stream_wait)
+        await conn.close()
+        return None
+    session = CommandSession(request, protocol, _SpdyChannels(conn, streams))
+    session._tasks.append(asyncio.create_task(_pump_spdy(session, conn, streams), name="exec-spdy-inputs"))
+    return session
+
+
+async def _pump_spdy(session: CommandSession, conn: SpdyConnection, streams: dict[str, SpdyStream]) -> None:
+    async def stdin(stream: SpdyStream) -> None:
+        with contextlib.suppress(StreamReset, ConnectionError):
+            while chunk := await stream.read():
+                session._stdin.put_nowait(chunk)
+        session._stdin.put_nowait(None)
+
+    async def resize(stream: SpdyStream) -> None:
+        parser = _ResizeParser()
+        with contextlib.suppress(StreamReset, ConnectionError):
+            while chunk := await stream.read():
+                for size in parser.feed(chunk):
+                    session._resize.put_nowait(size)
+        session._resize.put_nowait(None)
+
+    tasks = [asyncio.create_task(stdin(streams["stdin"]))] if "stdin" in streams else []
+    if "resize" in streams:
+        tasks.append(asyncio.create_task(resize(streams["resize"])))
+    await conn.wait_closed()
+    session._gone()
+    for task in tasks:
+        task.cancel()
+
+
+# ---------------------------------------------------------------- WebSocket
+
+
+class _WsChannels(_Channels):
+    def __init__(self, channel: WebSocketChannel) -> None:
+        self.channel = channel
+        self._lock = asyncio.Lock()
+
+    async def write(self, channel: int, data: bytes) -> None:
+        async with self._lock:
+            self.channel.send(bytes((channel,)) + data)
+            await self.channel.drain()
+
+    async def finish(self, error_payload: bytes) -> None:
+        async with self._lock:
+            if error_payload:
+                self.channel.send(bytes((ERROR,)) + error_payload)
+            await self.channel.close(1000)
+
+
+async def _pump_ws(session: CommandSession, channel: WebSocketChannel) -> None:
+    parser = _ResizeParser()
+    stdin_open = True
+    while (message := await channel.read_message()) is not None:
+        if not message:
+            continue
+        kind, payload = message[0], message[1:]
+        if kind == STDIN and stdin_open and payload:
+            session._stdin.put_nowait(payload)
+        elif kind == RESIZE:
+            for size in parser.feed(payload):
+                session._resize.put_nowait(size)
+        elif kind == CLOSE and payload[:1] == bytes((STDIN,)) and stdin_open:
+            stdin_open = False
+            session._stdin.put_nowait(None)
+    session._gone()
+
+
+# ---------------------------------------------------------------- entry point
+
+
+async def accept_command(
+    request: StreamRequest,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    websocket: bool = True,
+    stream_wait: float = 30.0,
+) -> CommandSession | None:
+    """Upgrade an exec/attach request and wait for its channels. None: refused or the client went away
+    (the answer is written). `websocket=False` refuses WebSocket upgrades (kubectl then uses SPDY)."""
+    if not (request.flag("stdin") or request.flag("stdout") or request.flag("stderr")):
+        await refuse(writer, 400, "you must specify at least 1 of stdin, stdout, stderr")
+        return None
+    if request.websocket:
+        if not websocket:
+            await refuse(writer, 400, "WebSocket streams are not served here; use SPDY")
+            return None
+        channel = await accept_websocket(request, reader, writer, WEBSOCKET_PROTOCOLS)
+        if channel is None:
+            return None
+        session = CommandSession(request, channel.subprotocol, _WsChannels(channel))
+        session._tasks.append(asyncio.create_task(_pump_ws(session, channel), name="exec-ws-inputs"))
+        return session
+    protocol = await accept_spdy(request, writer, SPDY_PROTOCOLS)
+    if protocol is None:
+        return None
+    conn = SpdyConnection(StreamTransport(reader, writer, request.rest), server=True)
+    return await _spdy_session(request, protocol, conn, stream_wait)
