@@ -249,6 +249,20 @@ def _reset_status(resource: str, empty: Obj) -> Callable[[Obj], Obj]:
     return fn
 
 
+def _crd_create(crd: Obj) -> Obj:
+    """The CRD strategy's PrepareForCreate: a fresh status naming the storage version (the typed
+    zero values of its other fields serialised); the CRD controllers fill in names and conditions."""
+    out = default_object("customresourcedefinitions", crd)
+    versions = (out.get("spec") or {}).get("versions") or []
+    stored = [v.get("name") for v in versions if isinstance(v, dict) and v.get("storage")]
+    out["status"] = {
+        "conditions": None,
+        "acceptedNames": {"plural": "", "kind": ""},
+        "storedVersions": stored,
+    }
+    return out
+
+
 def _node_create(node: Obj) -> Obj:
     """TaintNodesByCondition: a new node is not-ready (NoSchedule) until node lifecycle says otherwise."""
     out = default_object("nodes", node)
@@ -285,6 +299,7 @@ _CREATE: dict[str, Callable[[Obj], Obj]] = {
     ),
     "statefulsets": _reset_status("statefulsets", {"availableReplicas": 0, "replicas": 0}),
     "services": _reset_status("services", {"loadBalancer": {}}),
+    "customresourcedefinitions": _crd_create,
 }
 
 

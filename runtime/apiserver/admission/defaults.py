@@ -274,6 +274,13 @@ def _default_endpoints(ep: Obj) -> None:
                 port["protocol"] = "TCP"
 
 
+def _default_crd(crd: Obj) -> None:
+    """apiextensions v1 SetDefaults_CustomResourceDefinitionSpec: conversion strategy None."""
+    spec = crd.get("spec")
+    if isinstance(spec, dict) and not spec.get("conversion"):
+        spec["conversion"] = {"strategy": "None"}
+
+
 def _default_namespace(ns: Obj) -> None:
     meta = ns.setdefault("metadata", {})
     if meta.get("name"):
@@ -352,6 +359,7 @@ _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "namespaces": _default_namespace,
     "secrets": _default_secret,
     "nodes": _default_node,
+    "customresourcedefinitions": _default_crd,
 }
 
 

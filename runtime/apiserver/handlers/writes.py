@@ -106,6 +106,8 @@ async def create(
     with decoding(), admission(rt, name):
         if not rt.crd:
             obj = default_object(rt.plural, obj, owned=owned)
+        else:
+            obj = validation.default_custom(rt, obj)
         if managed:
             obj = semantics.update_managed_fields(
                 None,
@@ -114,6 +116,7 @@ async def create(
                 operation="Update",
                 subresource=ctx.target.sub,
                 time=obj["metadata"]["creationTimestamp"],  # the same clock, read once
+                typed=not rt.crd,
             )
         if rt.kind == "Pod" and not rt.group:
             obj = admit_pod_create(
@@ -241,6 +244,8 @@ async def save_update(
     with decoding(), admission(rt, name):
         if not rt.crd:
             new = default_object(rt.plural, new)  # the decoder defaults every write, not only creates
+        else:
+            new = validation.default_custom(rt, new)
         new = objects.prepare_update(rt, old, new, ctx.target.sub)
         if rt.kind == "Service" and not rt.group and ctx.target.sub != "status":
             new = allocate(api, new, old)
@@ -253,7 +258,12 @@ async def save_update(
     if manager_op:
         with decoding():
             new = semantics.update_managed_fields(
-                old, new, manager=ctx.manager(), operation=manager_op, subresource=ctx.target.sub
+                old,
+                new,
+                manager=ctx.manager(),
+                operation=manager_op,
+                subresource=ctx.target.sub,
+                typed=not rt.crd,
             )
     new["metadata"]["resourceVersion"] = om.get("resourceVersion")
     if objects.same_object(old, new):

@@ -80,11 +80,17 @@ def _filter(paths: set[Path], subresource: str, reset_status: bool) -> set[Path]
     return out
 
 
-def _skeleton(new: Obj) -> Obj:
-    """The typed zero value a create is compared against: struct fields exist (empty)."""
+def _skeleton(new: Obj, typed: bool = True) -> Obj:
+    """The typed zero value a create is compared against: struct fields exist (empty). A custom
+    resource is unstructured: only its metadata is there before the write (so a create owns `spec`
+    itself too, `f:spec: {".": {}, ...}`)."""
+    if not typed:
+        return {"metadata": {}} if isinstance(new.get("metadata"), dict) else {}
     base: Obj = {k: {} for k in ("metadata", "spec", "status") if isinstance(new.get(k), dict)}
     if new.get("kind") == "Pod" and isinstance(new.get("spec"), dict):
         base["spec"] = {"containers": []} if "containers" in new["spec"] else {}
+    elif new.get("kind") == "CustomResourceDefinition" and isinstance(new.get("spec"), dict):
+        base["spec"] = {"names": {}}  # a struct, not a pointer: there before the write
     return base
 
 
@@ -101,13 +107,15 @@ def update_managed_fields(
     subresource: str = "",
     reset_status: bool = True,
     time: str | None = None,
+    typed: bool = True,
 ) -> Obj:
-    """`new` with managedFields after a write by `manager` (Create and Update are both "Update")."""
+    """`new` with managedFields after a write by `manager` (Create and Update are both "Update");
+    `typed` False for a custom resource (see _skeleton)."""
     version = api_version or str(new.get("apiVersion", ""))
     meta_new = new.get("metadata") or {}
     explicit = "managedFields" in meta_new and isinstance(meta_new["managedFields"], list)
     if old is None and not explicit and not subresource and reset_status:
-        return _created(new, manager, version, time)
+        return _created(new, manager, version, time, typed)
     if explicit and (
         old is None or meta_new["managedFields"] != (old.get("metadata") or {}).get("managedFields")
     ):
@@ -117,7 +125,7 @@ def update_managed_fields(
     if old is not None and not managers:
         # skipNonAppliedManager: an existing object nobody tracks stays untracked until its first apply.
         return with_managers(new, [])
-    before = without_managed_fields(old) if old is not None else _skeleton(new)
+    before = without_managed_fields(old) if old is not None else _skeleton(new, typed)
     after = without_managed_fields(new)
     struct = root_struct(str(new.get("kind", "")))
     added, modified, removed = (_filter(s, subresource, reset_status) for s in compare(before, after, struct))
@@ -135,9 +143,9 @@ def update_managed_fields(
     return with_managers(new, managers)
 
 
-def _created(new: Obj, manager: str, version: str, time: str | None) -> Obj:
+def _created(new: Obj, manager: str, version: str, time: str | None, typed: bool) -> Obj:
     """The common create (no previous managers, main resource): FieldsV1 built in one walk."""
-    fields = create_fields_v1(_skeleton(new), new, root_struct(str(new.get("kind", ""))))
+    fields = create_fields_v1(_skeleton(new, typed), new, root_struct(str(new.get("kind", ""))))
     if not fields:
         return with_entries(new, [])
     entry = {

@@ -55,7 +55,8 @@ def types_of(crd: Obj) -> list[ResourceType]:
     return out
 
 
-def validate_crd(crd: Obj) -> None:
+def validate_crd(crd: Obj, schema_causes: list[tuple[str, str, str]] | None = None) -> None:
+    """The CRD's own fields, then `schema_causes` (validation/schema/structural.py's findings)."""
     meta, spec = crd.get("metadata") or {}, crd.get("spec") or {}
     name = meta.get("name", "")
     names = spec.get("names") or {}
@@ -103,6 +104,7 @@ def validate_crd(crd: Obj) -> None:
                 f'metadata.name: Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
             )
         )
+    causes += schema_causes or []
     if causes:
         raise invalid("CustomResourceDefinition", name, "apiextensions.k8s.io", causes)
 

@@ -25,6 +25,7 @@ from runtime.apiserver.validation.fieldtree import (
     object_meta_tree,
     prune,
 )
+from runtime.apiserver.validation.schema import customresource, defaulting, structural
 
 Obj = dict[str, Any]
 
@@ -108,6 +109,10 @@ def validate(rt: ResourceType, new: Obj, old: Obj | None, sub: str = "") -> None
     error found, in Kubernetes' order, as one 422."""
     name = (new.get("metadata") or {}).get("name", "")
     if rt.crd:
+        if rt.schema is not None:
+            errors = customresource.errors(rt.schema, new, old, sub)
+            if errors:
+                raise rules.invalid_error(rt.kind, rt.group, name, errors)
         return
     errors = rules.errors_for(rt.group, rt.kind, new, old, sub)
     if old is not None:
@@ -121,7 +126,14 @@ def validate(rt: ResourceType, new: Obj, old: Obj | None, sub: str = "") -> None
     if rt.kind == "CustomResourceDefinition":
         from runtime.apiserver.registry.crds import validate_crd
 
-        validate_crd(new)
+        validate_crd(new, [(e.field, e.reason, e.message()) for e in structural.crd_schema_errors(new)])
+
+
+def default_custom(rt: ResourceType, obj: Obj) -> Obj:
+    """A custom resource as its decoder leaves it: schema defaults in, non-nullable nulls out."""
+    if rt.schema is not None:
+        defaulting.default(obj, rt.schema)
+    return obj
 
 
 def check_decodable(rt: ResourceType, obj: Obj) -> None:
@@ -134,7 +146,7 @@ def check_decodable(rt: ResourceType, obj: Obj) -> None:
         raise bad_request(_cannot_handle(rt, obj, why))
 
 
-__all__ = ["StatusError", "check_decodable", "check_fields", "validate"]
+__all__ = ["StatusError", "check_decodable", "check_fields", "default_custom", "validate"]
 
 
 POD_UPDATE_FORBIDDEN = (

@@ -78,11 +78,11 @@ def _from_swagger(schema: Obj, defs: Obj, memo: dict[str, Node]) -> Node:
 
 def crd_tree(schema: Obj) -> Node:
     """The root of a custom resource: TypeMeta and ObjectMeta are always known there."""
-    return _cached_crd_tree(_Key(schema))
+    return _cached_crd_tree(SchemaKey(schema))
 
 
-class _Key:
-    """Holds the schema for the cache; compared by identity (a CRD update brings a new schema dict)."""
+class SchemaKey:
+    """Holds a CRD schema for a cache; compared by identity (a CRD update brings a new schema dict)."""
 
     __slots__ = ("schema",)
 
@@ -93,11 +93,11 @@ class _Key:
         return id(self.schema)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Key) and other.schema is self.schema
+        return isinstance(other, SchemaKey) and other.schema is self.schema
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_crd_tree(key: _Key) -> Node:
+def _cached_crd_tree(key: SchemaKey) -> Node:
     return _from_structural(key.schema, embedded=True)
 
 
