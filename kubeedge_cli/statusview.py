@@ -133,6 +133,7 @@ def edge_section(e: dict[str, Any]) -> None:
         c.get("auth_error") or c.get("last_error"),
         n.get("lastError"),
         e.get("podsError"),
+        e.get("runtimeDown") and f"container runtime is down: {e['runtimeDown']}",
     ]
     _rows(rows, "edge", problems, status_devices.section(e))  # the device plane: status_devices.py
     pods = e.get("pods") or []

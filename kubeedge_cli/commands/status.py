@@ -70,6 +70,7 @@ def edge_offline(root: Path, why: str) -> dict[str, Any]:
         "podsError": "",
         "events": None,  # the runtime's event counters (runtime/edge/events.py) exist only while it runs
         "runtimeVersion": "",
+        "runtimeDown": "",
         "devices": status_devices.offline(mqtt, db),
         "process": None,
     }

@@ -9,13 +9,17 @@ timeout and a bound on the answer's size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
 from runtime.edge import http11
 from runtime.errors import Unreachable
 
+log = logging.getLogger("kedge.edge")
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 MAX_ANSWER = 8 << 20  # bytes; /info is a few KB
 
@@ -63,3 +67,48 @@ async def engine_facts(host: str, timeout: float = 5.0) -> dict[str, Any]:  # no
         "liveRestore": bool(info.get("LiveRestoreEnabled", False)),
         "root": str(info.get("DockerRootDir", "")),
     }
+
+
+class EngineWatch:
+    """The container runtime's health as kubelet checks it (its CRI Status, every few seconds): GET
+    /version every ``every`` s. ``down`` says why it is not answering ("" while it is); a refused or
+    missing socket counts at once, timeouts (a busy engine) only ``patience`` in a row. ``on_change``
+    is called when ``down`` flips, so the node status goes out now, not at its next period."""
+
+    def __init__(
+        self,
+        host: str,
+        on_change: Callable[[], None] = lambda: None,
+        *,
+        every: float = 2.0,
+        patience: int = 3,
+    ) -> None:
+        self.host, self.on_change, self.every, self.patience = host, on_change, every, patience
+        self.down = ""
+        self.version = ""
+        self._timeouts = 0
+
+    async def probe(self) -> None:
+        was = self.down
+        try:
+            version = await engine_get(self.host, "/version", timeout=self.every * 1.5)
+        except Unreachable as exc:
+            self._timeouts = self._timeouts + 1 if isinstance(exc.__cause__, TimeoutError) else self.patience
+            if self._timeouts >= self.patience:
+                self.down = str(exc)
+        else:
+            self._timeouts = 0
+            self.down = ""
+            self.version = f"docker://{version.get('Version', 'unknown')}"
+        if bool(was) != bool(self.down):
+            if self.down:
+                log.warning("container runtime is down: %s", self.down)
+            else:
+                log.info("container runtime is answering again (%s)", self.version)
+            self.on_change()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.probe()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.every)

@@ -124,6 +124,7 @@ class Facts:
     runtime_version: str = "docker://unknown"
     pids_free: int = 1 << 20
     extra: dict[str, str] = field(default_factory=dict)
+    runtime_down: str = ""  # why the container runtime is not answering ("" while it is)
 
 
 def machine_id(state_dir: Path, etc: Path = Path("/")) -> str:
@@ -142,7 +143,7 @@ def machine_id(state_dir: Path, etc: Path = Path("/")) -> str:
     return generated
 
 
-def collect(state_dir: Path, name: str, ip: str, runtime_version: str = "") -> Facts:
+def collect(state_dir: Path, name: str, ip: str, runtime_version: str = "", runtime_down: str = "") -> Facts:
     """The machine's facts for node ``name`` (its Hostname address) with node IP ``ip``."""
     mem = _meminfo()
     st = os.statvfs(state_dir if state_dir.exists() else "/")
@@ -165,6 +166,7 @@ def collect(state_dir: Path, name: str, ip: str, runtime_version: str = "") -> F
         arch=ARCH.get(platform.machine(), platform.machine()),
         runtime_version=runtime_version or "docker://unknown",
         pids_free=pid_max - running,
+        runtime_down=runtime_down,
     )
 
 
@@ -199,9 +201,12 @@ def conditions(facts: Facts, now: str, previous: list[dict[str, Any]] | None = N
                 "message": bad_msg if bad else ok_msg,
             }
         )
-    out.append(
-        {"type": "Ready", "status": "True", "reason": "EdgeReady", "message": "edge is posting ready status"}
-    )
+    if facts.runtime_down:  # kubelet's NotReady for a runtime that does not answer its status call
+        msg = f"container runtime is down: {facts.runtime_down}"
+        out.append({"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": msg})
+    else:
+        msg = "edge is posting ready status"
+        out.append({"type": "Ready", "status": "True", "reason": "EdgeReady", "message": msg})
     for c in out:
         old = prev.get(c["type"])
         c["lastHeartbeatTime"] = now

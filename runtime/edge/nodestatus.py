@@ -150,6 +150,7 @@ class NodeStatus:
         taints: list[str] | None = None,
         with_edge_taint: bool = False,
         runtime_version: Callable[[], str] = lambda: "",
+        runtime_down: Callable[[], str] = lambda: "",
         check_every: float = 10.0,
         report_every: float = 300.0,
         lease_every: float = 10.0,
@@ -161,7 +162,8 @@ class NodeStatus:
         self.hub, self.name, self.state_dir = hub, name, state_dir
         self.ip = ip or nodeinfo.node_ip()
         self.labels, self.taints, self.with_edge_taint = labels or {}, taints or [], with_edge_taint
-        self.runtime_version = runtime_version
+        self.runtime_version, self.runtime_down = runtime_version, runtime_down
+        self._poked = asyncio.Event()
         self.check_every, self.report_every, self.lease_every = check_every, report_every, lease_every
         self.request_timeout = request_timeout
         self.cached_node = cached_node
@@ -191,7 +193,12 @@ class NodeStatus:
         }
 
     def facts(self) -> nodeinfo.Facts:
-        return nodeinfo.collect(self.state_dir, self.name, self.ip, self.runtime_version())
+        version, down = self.runtime_version(), self.runtime_down()
+        return nodeinfo.collect(self.state_dir, self.name, self.ip, version, down)
+
+    def poke(self) -> None:
+        """Check the status now, not at the next period (the container runtime went down or came back)."""
+        self._poked.set()
 
     def cloud_node(self, node: Any, deleted: bool = False) -> None:
         """The cloud pushed our Node (the agent cached it): the base of the next status diff; a
@@ -363,7 +370,9 @@ class NodeStatus:
             except (KedgeError, OSError) as exc:
                 self._note(exc)
                 wait = next(delays)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    stop.wait(), min(wait, max(0.05, next_lease - time.monotonic())) if next_lease else wait
-                )
+            wait = min(wait, max(0.05, next_lease - time.monotonic())) if next_lease else wait
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._poked.wait())]
+            await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            for f in waits:
+                f.cancel()
+            self._poked.clear()

@@ -30,7 +30,7 @@ from runtime.edge.agent import Agent
 from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.devices.plane import DevicePlane
 from runtime.edge.edgehub import EdgeHub
-from runtime.edge.engine import engine_get
+from runtime.edge.engine import EngineWatch, engine_get
 from runtime.edge.events import Recorder
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.metastore import MetaStore
@@ -86,7 +86,7 @@ class EdgeRuntime:
         self.agent: Agent | None = None
         self.pod_manager: Any = None
         self.pods_error = ""
-        self.runtime_version = ""
+        self.engine = EngineWatch(cfg.runtime.docker_host, lambda: self.node.poke() if self.node else None)
         self.node_ip = nodeinfo.node_ip(cfg.node.ip)  # the Node's InternalIP and every pod's hostIP
         self.devices: DevicePlane | None = None
         self.metrics = EdgeMetrics(CollectorRegistry(), self._message_counts)
@@ -115,7 +115,8 @@ class EdgeRuntime:
             "pods": pods,
             "podsError": self.pods_error,
             "events": self.events.status(),
-            "runtimeVersion": self.runtime_version,
+            "runtimeVersion": self.engine.version,
+            "runtimeDown": self.engine.down if self.want_pods else "",
             "devices": self.devices.status() if self.devices is not None else {"mode": "off"},
             "process": process_facts(),
         }
@@ -191,11 +192,6 @@ class EdgeRuntime:
             return True
         return bool(found)
 
-    async def _engine_version(self) -> None:
-        with contextlib.suppress(KedgeError):  # /version only: /info is slow on a busy engine
-            version = await engine_get(self.cfg.runtime.docker_host, "/version", timeout=3.0)
-            self.runtime_version = f"docker://{version.get('Version', 'unknown')}"
-
     async def run(self, stop: asyncio.Event) -> None:
         cfg, files = self.cfg, self.files
         for d in files.make_private():
@@ -225,7 +221,7 @@ class EdgeRuntime:
             )
             await self.devices.open()
             agent.devices = self.devices.on_cloud
-        await self._engine_version()
+        await self.engine.probe()  # /version only: /info is slow on a busy engine
         self.node = NodeStatus(
             hub,
             cfg.node.name,
@@ -234,7 +230,8 @@ class EdgeRuntime:
             labels=cfg.node.labels,
             taints=cfg.node.taints,
             with_edge_taint=cfg.node.with_edge_taint,
-            runtime_version=lambda: self.runtime_version,
+            runtime_version=lambda: self.engine.version,
+            runtime_down=lambda: self.engine.down if self.want_pods else "",  # kubelet: NotReady
             cached_node=lambda: store.get("node", "null", cfg.node.name),
             lease_every=self.lease_every,
             on_registered=agent.drop_stale_pods,
@@ -247,6 +244,7 @@ class EdgeRuntime:
             asyncio.create_task(hub.run(stop), name="edgehub"),
             asyncio.create_task(self.node.run(stop), name="node"),
             asyncio.create_task(self._pods(stop), name="pods"),
+            asyncio.create_task(self.engine.run(stop) if self.want_pods else stop.wait(), name="engine"),
             asyncio.create_task(self.events.run(hub.send, stop), name="events"),
             asyncio.create_task(
                 renew_forever(

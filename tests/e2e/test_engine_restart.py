@@ -10,51 +10,25 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures import require
-from tests.fixtures.dockerd import PrivateDockerd, start_private_dockerd
-from tests.fixtures.e2e import Cloud, Edge, _teardown
+from tests.fixtures.dockerd import EngineEnv, edge_on_private_engine
 from tests.fixtures.wait import eventually
 
 IMAGE = "kedge.local/busybox:1"
 APP = "eng"
 
 
-@dataclass
-class Env:
-    cloud: Cloud
-    edge: Edge
-    dockerd: PrivateDockerd
-
-
-pytestmark = pytest.mark.root  # a private dockerd (start_private_dockerd) needs root
+Env = EngineEnv
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    require("kubectl")
-    dockerd = start_private_dockerd()
-    client = dockerd.client()
-    tmp: Path = tmp_path_factory.mktemp("engine")
-    cloud = Cloud(tmp / "cloud")
-    edge = Edge(tmp / "edge", f"eng-{uuid.uuid4().hex[:6]}", cloud, client)
-    try:
-        cloud.init()
-        edge.join(cloud.token(), "--set", f"runtime.docker_host={dockerd.url}")
-        yield Env(cloud, edge, dockerd)
-    finally:
-        try:
-            _teardown(cloud, edge)
-        finally:
-            client.close()
-            dockerd.teardown()
+    with edge_on_private_engine(tmp_path_factory.mktemp("engine"), "eng") as e:
+        yield e
 
 
 def deployment(name: str, replicas: int) -> str:

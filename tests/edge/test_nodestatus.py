@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from runtime.edge import nodeinfo
 from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.edgehub import EdgeHub
+from runtime.edge.engine import EngineWatch
 from runtime.edge.metastore import MetaStore
 from runtime.edge.nodestatus import status_patch
+from runtime.edge.pods import status as pod_status
 from runtime.edge.run import EdgeRuntime
 from runtime.kube.resources import CONFIGMAPS
 from runtime.protocol import Message
@@ -112,3 +115,45 @@ async def test_refs_query_online_and_serve_the_cache_offline(
         assert await refs.sa_token("default", "default", {"metadata": {"uid": "u"}}, 3607, None) is None
     finally:
         await store.close()
+
+
+def test_a_runtime_that_is_down_makes_the_node_not_ready_and_back() -> None:
+    down = dataclasses.replace(FACTS, runtime_down="Docker engine unix:///x: [Errno 111] Connection refused")
+    first = nodeinfo.node_status(FACTS, "2026-11-28T09:32:38Z")
+    second = nodeinfo.node_status(down, "2026-11-28T09:32:48Z", first["conditions"])
+    ready = {c["type"]: c for c in second["conditions"]}["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "KubeletNotReady"), ready
+    assert ready["message"].startswith("container runtime is down: Docker engine unix:///x")
+    assert ready["lastTransitionTime"] == "2026-11-28T09:32:48Z"
+    assert json.loads(status_patch(first, second))["status"]["conditions"][-1]["status"] == "False"
+    back = nodeinfo.node_status(FACTS, "2026-11-28T09:32:58Z", second["conditions"])
+    assert {c["type"]: c for c in back["conditions"]}["Ready"]["status"] == "True"
+
+
+async def test_engine_watch_says_down_at_once_for_a_refused_socket_and_calls_back(tmp_path: Path) -> None:
+    flips: list[str] = []
+    watch = EngineWatch(f"unix://{tmp_path / 'none.sock'}", lambda: flips.append(watch.down))
+    await watch.probe()
+    assert "none.sock" in watch.down and len(flips) == 1
+    await watch.probe()
+    assert len(flips) == 1  # no flip, no call
+
+
+def test_pod_status_while_the_runtime_is_down_is_not_ready_and_keeps_the_rest() -> None:
+    st = {
+        "phase": "Running",
+        "conditions": [
+            {"type": "Initialized", "status": "True", "lastTransitionTime": "t0"},
+            {"type": "Ready", "status": "True", "lastTransitionTime": "t0"},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": "t0"},
+        ],
+        "containerStatuses": [{"name": "app", "ready": True, "state": {"running": {}}, "restartCount": 0}],
+    }
+    down = pod_status.runtime_down(st, "t1")
+    conds = {c["type"]: c for c in down["conditions"]}
+    assert conds["Ready"]["status"] == conds["ContainersReady"]["status"] == "False"
+    assert conds["Ready"]["lastTransitionTime"] == "t1" and conds["Initialized"] == st["conditions"][0]
+    assert conds["Ready"]["message"] == "container runtime is down"
+    assert down["phase"] == "Running" and down["containerStatuses"][0]["ready"] is False
+    assert down["containerStatuses"][0]["state"] == {"running": {}}
+    assert pod_status.runtime_down(down, "t2") == down  # stable: reported once

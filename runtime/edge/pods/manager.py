@@ -33,9 +33,9 @@ from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.pods.refs import RefResolver
 from runtime.edge.pods.sandbox import PAUSE_IMAGE, rootfs_tar
 from runtime.edge.pods.slots import StartBound, default_parallel
-from runtime.edge.pods.status import display_status
-from runtime.edge.pods.worker import Ctx, PodWorker
-from runtime.errors import KedgeError
+from runtime.edge.pods.status import display_status, runtime_down
+from runtime.edge.pods.worker import Ctx, PodWorker, now_iso
+from runtime.errors import KedgeError, Unreachable
 
 log = logging.getLogger(__name__)
 OnStatus = Callable[[dict[str, Any], dict[str, Any]], Awaitable[None]]
@@ -203,8 +203,9 @@ class PodManager:
                         self._log_error(worker.uid, f"pod {worker.pod['metadata'].get('name')}: {exc}")
                 await self._emit(worker)
 
-    async def _emit(self, worker: PodWorker) -> None:
-        st = worker.build_status()
+    async def _emit(self, worker: PodWorker, st: dict[str, Any] | None = None) -> None:
+        """Report `st` (the worker's observed status when None) if it changed."""
+        st = worker.build_status() if st is None else st
         if st != worker.status:
             worker.status = st
             try:
@@ -327,11 +328,20 @@ class PodManager:
             groups = await self._containers()
         except KedgeError as exc:
             self._log_error("docker", f"listing containers: {exc}")
+            if isinstance(exc, Unreachable):
+                await self._runtime_down()
             return
         self._errors.pop("docker", None)
         started = [self._pass(w, groups.get(w.uid, []), gens[w.uid]) for w in workers]
         if started:
             await asyncio.wait(started, timeout=self.sync_period)
+
+    async def _runtime_down(self) -> None:
+        """The engine does not answer: every pod reported not ready (its last status otherwise kept);
+        the first pass after the engine is back reports what it then sees."""
+        for w in list(self.pods.values()):
+            if not w.deleting and w.status:
+                await self._emit(w, runtime_down(w.status, now_iso()))
 
     def _pass(self, w: PodWorker, infos: list[dict[str, Any]], generation: int) -> asyncio.Task[None]:
         async def run() -> None:

@@ -215,6 +215,25 @@ def build(pod: dict[str, Any], obs: PodObs, prev: dict[str, Any] | None, now: st
     return status
 
 
+def runtime_down(status: dict[str, Any], now: str) -> dict[str, Any]:
+    """The last status with Ready and ContainersReady False and no container ready: what is known
+    while the container runtime does not answer (as the node lifecycle controller marks the pods of
+    a NotReady node); phase and container states stay as last seen."""
+    message = "container runtime is down"  # the reason (it varies) is in the node's Ready condition
+    conds = []
+    for c in status.get("conditions") or []:
+        if c.get("type") in ("Ready", "ContainersReady"):
+            when = now if c.get("status") == "True" else c.get("lastTransitionTime", now)
+            c = {**c, "status": "False", "lastTransitionTime": when, "reason": "ContainersNotReady"}
+            c["message"] = message
+        conds.append(c)
+    out = {**status, "conditions": conds}
+    for key in ("containerStatuses", "initContainerStatuses"):
+        if key in status:
+            out[key] = [{**cs, "ready": False} for cs in status[key]]
+    return out
+
+
 def display_status(status: dict[str, Any], *, deleting: bool) -> str:
     """The STATUS column of `kubectl get pods` (kubectl's printPod): the phase, replaced by the reason
     a container waits or terminated with (ImagePullBackOff, CrashLoopBackOff, Completed, Error…), an
