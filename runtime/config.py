@@ -150,6 +150,21 @@ class CloudHubSection:
 
 
 @dataclass
+class CloudStreamSection:
+    """The kubelet-like stream endpoint API servers dial for logs, exec, attach and port-forward of pods
+    on this cloud's edges (runtime/cloud/streams; KubeEdge cloudstream's streamPort)."""
+
+    bind: str = "0.0.0.0"
+    port: int = _port(10003)
+    client_ca: str = ""  # PEM file of the CA of API servers' kubelet-client certs; "": the kubeconfig's
+    clients: list[str] = field(  # client-certificate CNs taken as an API server's kubelet client
+        default_factory=lambda: ["kube-apiserver-kubelet-client", "system:kube-apiserver", "kedge:apiserver"]
+    )
+    max_sessions_per_node: int = _positive(32)
+    open_timeout_seconds: float = _positive(5.0)  # the edge must open its tunnel within this
+
+
+@dataclass
 class LeaseSection:
     renew_seconds: float = _positive(10.0)  # the cloud renews a kedge edge's Lease from liveness
     duration_seconds: int = _positive(40)
@@ -179,6 +194,7 @@ class KubeletEndpointSection:
 @dataclass
 class CloudConfig:
     hub: CloudHubSection = field(default_factory=CloudHubSection)
+    stream: CloudStreamSection = field(default_factory=CloudStreamSection)
     lease: LeaseSection = field(default_factory=LeaseSection)
     status: CloudStatusSection = field(default_factory=CloudStatusSection)
     kubelet_endpoint: KubeletEndpointSection = field(default_factory=KubeletEndpointSection)

@@ -21,8 +21,9 @@ from runtime.apiserver.admission.create import SYSTEM_PRIORITY_CLASSES
 from runtime.apiserver.api import Api
 from runtime.apiserver.http.app import make_app
 from runtime.apiserver.http.auth import TokenSigner, load_admin_token
-from runtime.apiserver.http.certs import ensure_serving_cert
+from runtime.apiserver.http.certs import ensure_kubelet_client_cert, ensure_serving_cert
 from runtime.apiserver.http.metrics import ApiMetrics
+from runtime.apiserver.kubelet.proxy import KubeletProxy, client_context
 from runtime.apiserver.registry import eventttl, objects
 from runtime.apiserver.registry.crds import CrdController
 from runtime.apiserver.registry.db import Database
@@ -215,7 +216,8 @@ async def serve(
     api = Api(registry=registry, store=store, admin_token=token, signer=signer)
     if db is not None:  # kube-apiserver's readyz check of its storage has this name
         api.checks["etcd"] = lambda: db.error
-    app = make_app(api, ApiMetrics(CollectorRegistry()))
+    kubelet = KubeletProxy(api, client_context(*ensure_kubelet_client_cert(pki)))
+    app = make_app(api, ApiMetrics(CollectorRegistry()), kubelet)
     sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     sslctx.load_cert_chain(cert.cert_file, cert.key_file)
     sslctx.set_alpn_protocols(["http/1.1"])

@@ -39,6 +39,8 @@ from runtime.cloud.devices import ACK_OWNER, DeviceController
 from runtime.cloud.hub.server import CloudHub
 from runtime.cloud.pki_store import REISSUE_BEFORE
 from runtime.cloud.status_socket import serve_status
+from runtime.cloud.streams.serve import serve_streams
+from runtime.cloud.streams.tunnels import Tunnels
 from runtime.cloud.tunnel.endpoint import KubeletEndpoints
 from runtime.cloud.tunnel.replica import TunnelReplica, endpoint_of, hold
 from runtime.config import CloudConfig
@@ -64,6 +66,7 @@ class Edges:
     devices: DeviceController
     endpoints: KubeletEndpoints
     tunnel: TunnelReplica | None
+    tunnels: Tunnels
 
 
 def kubelet_endpoints(ctx: CloudContext) -> tuple[KubeletEndpoints, TunnelReplica | None]:
@@ -98,7 +101,12 @@ def build_edges(ctx: CloudContext) -> Edges:
     devices = DeviceController(ctx.client, hub, store=store, registry=ctx.registry)
     ctx.leader = controllers.replicas.is_leader  # singleton work (token GC) on one replica only
     ctx.ready_checks["controllers"] = controllers.synced
-    return Edges(hub, controllers, devices, endpoints, tunnel)
+    tunnels = Tunnels(
+        hub, max_per_node=int(cfg.stream.max_sessions_per_node), open_timeout=cfg.stream.open_timeout_seconds
+    )
+    hub.stream_expected, hub.on_stream = tunnels.expected, tunnels.accept
+    hub.subscribe(on_disconnect=tunnels.on_disconnect)
+    return Edges(hub, controllers, devices, endpoints, tunnel, tunnels)
 
 
 async def serve_hub(ctx: CloudContext, hub: CloudHub, started: asyncio.Event) -> None:
@@ -162,6 +170,17 @@ async def _devices(hub: CloudHub, ctl: DeviceController, hub_up: asyncio.Event) 
         await ctl.run()
     finally:
         unsubscribe()
+
+
+async def _streams(
+    ctx: CloudContext, tunnels: Tunnels, hub_up: asyncio.Event, started: asyncio.Event
+) -> None:
+    """The stream endpoint API servers dial for logs/exec/attach/port-forward (runtime/cloud/streams)."""
+
+    async def listening(address: str, close: Callable[[], Awaitable[None]]) -> None:
+        await _listening(ctx, "stream", address, started, close)
+
+    await serve_streams(ctx, tunnels, hub_up, listening)
 
 
 def _split_addr(text: str, what: str) -> tuple[str, int]:
@@ -306,7 +325,7 @@ async def run(
         tasks[asyncio.ensure_future(coro)] = name
 
     try:
-        health_up, boot_up, hub_up = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        health_up, boot_up, hub_up, stream_up = (asyncio.Event() for _ in range(4))
         spawn("health", _health(ctx, health_up))
         spawn("bootstrap", _bootstrap(ctx, boot_up))
         spawn("serving-cert", _serving_lifecycle(ctx))
@@ -318,12 +337,14 @@ async def run(
             spawn("devices", _devices(edges.hub, edges.devices, hub_up))
             if ctx.cfg.kubelet_endpoint.mode != "none":
                 spawn("kubelet-endpoint", _kubelet_endpoint(ctx, edges))
+            spawn("streams", _streams(ctx, edges.tunnels, hub_up, stream_up))
         else:
             hub_up.set()
+            stream_up.set()
             for i, serve in enumerate(serve_edges):
                 spawn(getattr(serve, "__name__", f"edges-{i}"), serve(ctx))
         spawn("stop", _wait(stop))
-        up = asyncio.ensure_future(_all_set(health_up, boot_up, hub_up))
+        up = asyncio.ensure_future(_all_set(health_up, boot_up, hub_up, stream_up))
         done, _ = await asyncio.wait({up, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         if up in done:
             _write_addresses(ctx)

@@ -29,6 +29,7 @@ from runtime.edge import identity, nodeinfo
 from runtime.edge.agent import Agent
 from runtime.edge.cacherefs import CacheRefs
 from runtime.edge.devices.plane import DevicePlane
+from runtime.edge.dial import ClientTLS
 from runtime.edge.edgehub import EdgeHub
 from runtime.edge.engine import EngineWatch, engine_get
 from runtime.edge.events import Recorder
@@ -36,9 +37,13 @@ from runtime.edge.layout import EdgeFiles
 from runtime.edge.metastore import MetaStore
 from runtime.edge.metrics import EdgeMetrics
 from runtime.edge.nodestatus import NodeStatus
+from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.renew import renew_forever
 from runtime.edge.statusd import StatusServer
+from runtime.edge.streams.server import EdgeStreams
 from runtime.errors import ConfigError, KedgeError
+from runtime.protocol import Message
+from runtime.protocol.tunnel import is_open
 
 log = logging.getLogger("kedge.edge")
 
@@ -89,7 +94,16 @@ class EdgeRuntime:
         self.engine = EngineWatch(cfg.runtime.docker_host, lambda: self.node.poke() if self.node else None)
         self.node_ip = nodeinfo.node_ip(cfg.node.ip)  # the Node's InternalIP and every pod's hostIP
         self.devices: DevicePlane | None = None
+        self.streams: EdgeStreams | None = None
         self.metrics = EdgeMetrics(CollectorRegistry(), self._message_counts)
+
+    async def _on_message(self, msg: Message) -> None:
+        """A stream session's open goes to EdgeStreams, everything else to the Agent."""
+        if is_open(msg):
+            if self.streams is not None:
+                await self.streams.on_open(msg)
+        elif self.agent is not None:
+            await self.agent.on_message(msg)
 
     def _message_counts(self) -> dict[tuple[str, str, str], int]:
         return dict(self.hub.message_counts) if self.hub is not None else {}
@@ -201,7 +215,7 @@ class EdgeRuntime:
         self.hub = hub = EdgeHub(
             cfg.hub.server,
             cfg.node.name,
-            on_message=agent.on_message,
+            on_message=self._on_message,
             outbox_path=files.outbox,
             cert=str(files.cert),
             key=str(files.key),
@@ -214,6 +228,14 @@ class EdgeRuntime:
             max_frame_bytes=cfg.hub.max_frame_bytes,
         )
         agent.hub = hub
+        assert isinstance(hub.ssl_context, ClientTLS)
+        self.streams = EdgeStreams(
+            cfg.hub.server,
+            cfg.node.name,
+            cfg.hub.project_id,
+            hub.ssl_context,
+            DockerAdapter(cfg.runtime.docker_host or None, workers=4),
+        )
         self.events.node("Normal", "Starting", "Starting kubelet.")
         if cfg.mqtt.mode != "off":  # twins restored from the cache before the cloud or a broker is up
             self.devices = DevicePlane(
@@ -281,6 +303,7 @@ class EdgeRuntime:
                     log.info("root task %s ended; stopping", t.get_name())
                 t.result()
         finally:
+            await self.streams.close()
             await agent.close()
             await statusd.stop()
             await store.close()

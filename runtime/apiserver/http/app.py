@@ -19,7 +19,7 @@ from runtime.apiserver.controllers.kinds import stored_only_message
 from runtime.apiserver.handlers import deletes, patches, reads, subresources, writes
 from runtime.apiserver.http import healthz
 from runtime.apiserver.http.auth import same_token
-from runtime.apiserver.http.context import ApiRequest, resolve
+from runtime.apiserver.http.context import ApiRequest, Target, resolve
 from runtime.apiserver.http.discovery import Discovery, version_info
 from runtime.apiserver.http.metrics import ApiMetrics
 from runtime.apiserver.http.status_errors import (
@@ -31,6 +31,7 @@ from runtime.apiserver.http.status_errors import (
     unauthorized,
 )
 from runtime.apiserver.http.watch import serve_watch
+from runtime.apiserver.kubelet.proxy import SUBS, KubeletProxy
 from runtime.apiserver.openapi import serve as openapi
 from runtime.apiserver.registry import crds as _crds  # noqa: F401  (registers CRD validation import path)
 from runtime.apiserver.registry.resources import REVIEW_KINDS
@@ -74,9 +75,10 @@ _LABELS = "kedge.metric_labels"  # request slot: (verb, group, resource, subreso
 
 
 class Handler:
-    def __init__(self, api: Api, metrics: ApiMetrics) -> None:
+    def __init__(self, api: Api, metrics: ApiMetrics, kubelet: KubeletProxy) -> None:
         self.api = api
         self.metrics = metrics
+        self.kubelet = kubelet
         self.discovery = Discovery(api.registry)
         self.openapi = openapi.OpenAPI(api.registry)
 
@@ -148,6 +150,8 @@ class Handler:
             watch, rest = True, rest[1:]
         target = resolve(self.api.registry, group, version, rest)
         method = request.method
+        if target.sub in SUBS and target.rt.plural == "pods" and target.rt.group == "":
+            return await self._kubelet(request, target, user)
         body = await request.read() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
         if len(body) > MAX_BODY:
             raise too_large(MAX_BODY)
@@ -175,6 +179,17 @@ class Handler:
         if isinstance(out, reads.ListBody):
             return await _stream(request, status, out, ctype)
         return _json(status, out, ctype, ctx.warnings)
+
+    async def _kubelet(self, request: web.Request, target: Target, user: str) -> web.StreamResponse:
+        """pods/log|exec|attach|portforward: passed to the pod's kubelet (kubelet/proxy.py); a long
+        stream, so not counted as a request in flight."""
+        request[_LABELS] = ("get" if request.method == "GET" else "create", "", "pods", target.sub)
+        ctx = ApiRequest(request.method, target, dict(request.query), request.headers, b"", user=user)
+        self.metrics.inflight.dec()
+        try:
+            return await self.kubelet.serve(request, ctx)
+        finally:
+            self.metrics.inflight.inc()
 
     async def _watch(self, ctx: ApiRequest, request: web.Request) -> web.StreamResponse:
         """A watch is long-running: counted as an open stream, not as a request in flight."""
@@ -300,8 +315,8 @@ _WRITES: dict[str, Verb] = {
 }
 
 
-def make_app(api: Api, metrics: ApiMetrics) -> web.Application:
+def make_app(api: Api, metrics: ApiMetrics, kubelet: KubeletProxy | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY + 1)
-    handler = Handler(api, metrics)
+    handler = Handler(api, metrics, kubelet or KubeletProxy(api, None))
     app.router.add_route("*", "/{tail:.*}", handler)
     return app

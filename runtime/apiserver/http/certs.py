@@ -129,3 +129,45 @@ def ensure_serving_cert(pki: Path, bind: str) -> ServingCert:
     write_atomic(key, _key_pem(leaf_key))
     write_atomic(crt, leaf.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return ServingCert(ca_crt.read_bytes(), crt, key)
+
+
+KUBELET_CLIENT_CN = "kedge:apiserver"  # a CN the cloud's stream endpoint takes (stream.clients)
+
+
+def ensure_kubelet_client_cert(pki: Path) -> tuple[Path, Path]:
+    """The certificate the server presents to kubelets (for kedge edges: the cloud's stream endpoint),
+    signed by the same CA as its serving certificate (kubeadm's apiserver-kubelet-client); made once.
+    ``ensure_serving_cert`` first (it makes the CA)."""
+    crt, key = pki / "apiserver-kubelet-client.crt", pki / "apiserver-kubelet-client.key"
+    if crt.exists() and key.exists():
+        cert = x509.load_pem_x509_certificate(crt.read_bytes())
+        if cert.not_valid_after_utc > _now() + datetime.timedelta(days=30):
+            return crt, key
+    ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    ca_priv = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None)
+    assert isinstance(ca_priv, ec.EllipticCurvePrivateKey)
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+            x509.NameAttribute(NameOID.COMMON_NAME, KUBELET_CLIENT_CN),
+        ]
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - datetime.timedelta(minutes=5))
+        .not_valid_after(_now() + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_priv, hashes.SHA256())
+    )
+    write_atomic(key, _key_pem(leaf_key))
+    write_atomic(crt, leaf.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return crt, key

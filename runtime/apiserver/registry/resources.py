@@ -93,8 +93,19 @@ class ResourceType:
                 entry.update(kind=self.kind, verbs=["update"])
             elif sub == "eviction":
                 entry.update(group="policy", version="v1", kind="Eviction", verbs=["create"])
+            elif sub == "log":
+                entry.update(kind="Pod", verbs=["get"])
+            elif sub in _STREAM_KINDS:
+                entry.update(kind=_STREAM_KINDS[sub], verbs=["create", "get"])
             out.append(entry)
         return out
+
+
+_STREAM_KINDS = {
+    "attach": "PodAttachOptions",
+    "exec": "PodExecOptions",
+    "portforward": "PodPortForwardOptions",
+}
 
 
 def _hash(s: str) -> str:
@@ -152,7 +163,7 @@ def builtin_types() -> list[ResourceType]:
             True,
             short_names=("po",),
             categories=("all",),
-            subresources=("binding", "eviction", "status"),
+            subresources=("attach", "binding", "eviction", "exec", "log", "portforward", "status"),
             return_deleted=True,
         ),
         _workload("", "replicationcontrollers", "ReplicationController", ("rc",)),

@@ -17,6 +17,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
 from runtime.cloud.hub.session import SessionInfo
+from runtime.protocol.tunnel import parse_stream_path
 
 NODE_CN_PREFIX = "system:node:"
 HDR_NODE_ID = "node_id"
@@ -117,6 +118,24 @@ def vet_upgrade(ws: ServerConnection, request: Request) -> tuple[str, str] | Ref
             text = f"{where} names node {claimed!r} but the certificate is {cert_node!r}"
             return Refusal(HTTPStatus.FORBIDDEN, "node_mismatch", text)
     return cert_node, request.headers.get(HDR_PROJECT_ID, "") or project
+
+
+def vet_stream(ws: ServerConnection, request: Request) -> tuple[str, str] | Refusal | None:
+    """(node, session id) of a stream tunnel's upgrade (runtime/protocol/tunnel.py), None for another
+    path: the certificate names a node and the path names the same one."""
+    parsed = parse_stream_path(request.path)
+    if parsed is None:
+        return None
+    cert_node = node_from_cert(ws)
+    if cert_node is None:
+        return Refusal(
+            HTTPStatus.FORBIDDEN, "certificate", f"client certificate CN must be {NODE_CN_PREFIX}<node>"
+        )
+    _, path_node, sid = parsed
+    if path_node != cert_node:
+        text = f"path names node {path_node!r} but the certificate is {cert_node!r}"
+        return Refusal(HTTPStatus.FORBIDDEN, "node_mismatch", text)
+    return cert_node, sid
 
 
 def session_info(ws: ServerConnection, node: str, project: str) -> SessionInfo:

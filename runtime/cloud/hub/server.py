@@ -41,6 +41,7 @@ from runtime.cloud.hub.handshake import (
     Refusal,
     raise_nofile_limit,
     session_info,
+    vet_stream,
     vet_upgrade,
 )
 from runtime.cloud.hub.metrics import HubMetrics
@@ -115,6 +116,12 @@ class CloudHub(EdgeEvents):
         self._server: Server | None = None
         self._housekeeper: asyncio.Task[None] | None = None
         self.admit: Callable[[], Awaitable[object]] | None = None  # awaited before a session starts
+        # stream tunnels (runtime/cloud/streams): does (node, sid) wait for its edge, and who takes it
+        self.stream_expected: Callable[[str, str], bool] | None = None
+        self.on_stream: Callable[[str, str, ServerConnection], Awaitable[None]] | None = None
+        self._stream_handshakes: weakref.WeakKeyDictionary[ServerConnection, tuple[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @classmethod
     def from_config(
@@ -279,6 +286,15 @@ class CloudHub(EdgeEvents):
         return ws.respond(status, text + "\n")
 
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        stream = vet_stream(ws, request)
+        if isinstance(stream, Refusal):
+            return self._refuse(ws, stream.status, stream.reason, stream.text)
+        if stream is not None:
+            if self.stream_expected is None or not self.stream_expected(*stream):
+                text = f"no stream session {stream[1]} waits for node {stream[0]}"
+                return self._refuse(ws, HTTPStatus.FORBIDDEN, "stream", text)
+            self._stream_handshakes[ws] = stream
+            return None
         found = vet_upgrade(ws, request)
         if isinstance(found, Refusal):
             return self._refuse(ws, found.status, found.reason, found.text)
@@ -292,6 +308,10 @@ class CloudHub(EdgeEvents):
             self._handshakes.pop(ws, None)
 
     async def _handler(self, ws: ServerConnection) -> None:
+        stream = self._stream_handshakes.pop(ws, None)
+        if stream is not None and self.on_stream is not None:
+            await self.on_stream(stream[0], stream[1], ws)
+            return
         found = self._handshakes.pop(ws, None)
         if found is None:  # cannot happen: process_request accepted it; refuse rather than guess
             await ws.close(1011, "handshake state lost")

@@ -32,7 +32,7 @@ from runtime.errors import KedgeError
 from runtime.kube.apply import ApplyResult, apply_objects
 from runtime.kube.client import KubeClient
 
-HUB_PORT, CERT_PORT, HEALTH = 10000, 10002, "127.0.0.1:10550"
+HUB_PORT, CERT_PORT, STREAM_PORT, HEALTH = 10000, 10002, 10003, "127.0.0.1:10550"
 
 
 class Progress(Protocol):
@@ -263,6 +263,7 @@ def local_ports(sets: list[str]) -> list[tuple[str, int]]:
     ports = [
         (bind, _port(sets, "hub.websocket_port", HUB_PORT)),
         (bind, _port(sets, "hub.cert_port", CERT_PORT)),
+        (_override(sets, "stream.bind") or "0.0.0.0", _port(sets, "stream.port", STREAM_PORT)),
     ]
     health = _override(sets, "metrics_address") or HEALTH
     h, _, p = health.rpartition(":")

@@ -96,6 +96,15 @@ class DockerAdapter:
 
         return await asyncio.get_running_loop().run_in_executor(pool or self._pool, run)
 
+    async def call(self, fn: Callable[[Any], T]) -> T:
+        """Any SDK call ``fn(api)`` on the pool, errors translated (the edge's stream sessions)."""
+        return await self._call(fn)
+
+    def blocking(self, fn: Callable[[Any], T]) -> T:
+        """``fn(api)`` on the calling thread, errors translated: for a session's own reader thread."""
+        with self._errors():
+            return fn(self._client())
+
     async def close(self) -> None:
         if self._api is not None:
             await asyncio.get_running_loop().run_in_executor(self._pool, self._api.close)

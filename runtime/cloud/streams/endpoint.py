@@ -1,0 +1,209 @@
+"""The stream endpoint: what API servers send to kubelets, served for the pods of this cloud's edges.
+
+    GET  /containerLogs/{ns}/{pod}/{container}?follow&tailLines&sinceSeconds&sinceTime&timestamps&
+         previous&limitBytes                                             → logs over a tunnel
+    POST|GET /exec/{ns}/{pod}[/{uid}]/{container}?command=…&stdin&stdout&stderr&tty,
+             /attach/…, /portForward/{ns}/{pod}[/{uid}]                  → the upgrade, see sessions
+
+TLS with a client certificate required (``ssl_context``, verified against the cluster CA by the TLS
+layer) whose CN is one of ``clients`` (the API server's kubelet-client identity): anyone else is
+refused — without a certificate at the handshake, with another CN by 403. The pod is looked up in
+Kubernetes; its node must have a live kedge link to this cloud (tunnels.py), or the answer is 503
+``edge node X is not connected`` at once (or after ``open_timeout`` when the edge does not dial back).
+Requests are read with h11; errors answer as kubelet's (text/plain, the status code kube-apiserver
+turns into the client's error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import h11
+
+from runtime.cloud.streams.tunnels import Tunnel, Tunnels
+from runtime.errors import NotFound, Refused, Unreachable
+from runtime.protocol.tunnel import CONTROL, STDOUT, OpenRequest, parse_control
+
+log = logging.getLogger("kedge.cloudstream")
+HEAD_LIMIT = 64 << 10
+PodLookup = Callable[[str, str], Awaitable[dict[str, Any]]]  # (namespace, name) → Pod; NotFound
+Upgrade = Callable[["Request", Tunnel], Awaitable[None]]
+LOG_OPTIONS = ("follow", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "previous", "limitBytes")
+
+
+class Request:
+    """One request read from an API server, with its connection (for the upgrade's hand-over)."""
+
+    def __init__(self, conn: h11.Connection, event: h11.Request, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
+        self.conn, self.event, self.reader, self.writer = conn, event, reader, writer
+        url = urlsplit(event.target.decode("latin-1"))
+        self.path = [unquote(p) for p in url.path.split("/") if p]
+        self.query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        self.queries = parse_qs(url.query, keep_blank_values=True)
+        self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]
+
+    def header(self, name: str) -> str:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), "")
+
+    async def respond(self, status: int, text: str) -> None:
+        body = (text if text.endswith("\n") else text + "\n").encode()
+        headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        await self.send(
+            h11.Response(status_code=status, headers=headers), h11.Data(data=body), h11.EndOfMessage()
+        )
+
+    async def send(self, *events: Any) -> None:
+        for ev in events:
+            data = self.conn.send(ev)
+            if data:
+                self.writer.write(data)
+        await self.writer.drain()
+
+
+def peer_cn(writer: asyncio.StreamWriter) -> str:
+    cert: Any = writer.get_extra_info("peercert") or {}
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return ""
+
+
+class StreamEndpoint:
+    def __init__(self, tunnels: Tunnels, pods: PodLookup, ssl_context: ssl.SSLContext, clients: list[str],
+                 upgrade: Upgrade | None = None) -> None:  # fmt: skip
+        self.tunnels, self.pods, self.ssl_context = tunnels, pods, ssl_context
+        self.clients = set(clients)
+        self.upgrade = upgrade
+        self._server: asyncio.Server | None = None
+        self._conns: set[asyncio.Task[Any]] = set()
+
+    async def start(self, host: str, port: int) -> int:
+        self._server = await asyncio.start_server(self._connection, host, port, ssl=self.ssl_context,
+                                                  ssl_handshake_timeout=10.0)  # fmt: skip
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._conns):
+            task.cancel()
+        await asyncio.gather(*self._conns, return_exceptions=True)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._conns.add(task)
+        try:
+            req = await asyncio.wait_for(self._read_request(reader, writer), 30.0)
+            if req is not None:
+                await self._route(req)
+        except (OSError, TimeoutError, h11.ProtocolError, ssl.SSLError) as exc:
+            log.debug("stream endpoint connection ended: %r", exc)
+        finally:
+            self._conns.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2.0)
+
+    async def _read_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Request | None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
+        while True:
+            event = conn.next_event()
+            if isinstance(event, h11.Request):
+                return Request(conn, event, reader, writer)
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(65536))
+                continue
+            return None  # closed before a request
+
+    async def _route(self, req: Request) -> None:
+        cn = peer_cn(req.writer)
+        if cn not in self.clients:
+            log.warning("stream endpoint: refused client certificate %r", cn)
+            await req.respond(403, f"client certificate {cn!r} may not open streams")
+            return
+        kind = req.path[0] if req.path else ""
+        try:
+            if kind == "containerLogs" and len(req.path) == 4:
+                await self._logs(req)
+            elif kind in ("exec", "attach") and len(req.path) in (4, 5) and self.upgrade is not None:
+                await self._upgrade(req, kind)
+            elif kind == "portForward" and len(req.path) in (3, 4) and self.upgrade is not None:
+                await self._upgrade(req, "portforward")
+            else:
+                await req.respond(404, f"no such path {req.event.target.decode('latin-1')!r}")
+        except NotFound as exc:
+            await req.respond(404, str(exc))
+        except Unreachable as exc:
+            await req.respond(503, str(exc))
+        except Refused as exc:
+            await req.respond(exc.status, str(exc))
+
+    async def _pod(self, ns: str, name: str, uid: str = "") -> tuple[str, str]:
+        """(node, uid) of the pod; NotFound as the API server words it."""
+        pod = await self.pods(ns, name)
+        meta, node = pod.get("metadata") or {}, (pod.get("spec") or {}).get("nodeName") or ""
+        if uid and meta.get("uid") != uid:
+            raise NotFound(f'pod "{name}" with UID {uid} not found')
+        if not node:
+            raise Refused(f'pod "{name}" is not bound to a node', status=400)
+        return node, str(meta.get("uid") or "")
+
+    async def open(self, req: Request, kind: str, options: dict[str, Any]) -> Tunnel:
+        """The tunnel of a session for the pod the path names, ``ready`` — or the edge's refusal."""
+        ns, name = req.path[1], req.path[2]
+        uid = req.path[3] if len(req.path) == (5 if kind != "portforward" else 4) else ""
+        container = req.path[-1] if kind != "portforward" else ""
+        node, uid = await self._pod(ns, name, uid)
+        tunnel = await self.tunnels.open(node, OpenRequest("", kind, ns, name, uid, container, options))
+        try:
+            first = await asyncio.wait_for(tunnel.recv(), self.tunnels.open_timeout)
+        except TimeoutError:
+            first = None
+        doc = parse_control(first[1]) if first is not None and first[0] == CONTROL else {}
+        if doc.get("type") == "ready":
+            return tunnel
+        await tunnel.close()
+        if doc.get("type") == "error":
+            raise Refused(
+                str(doc.get("message") or "refused by the edge"), status=int(doc.get("code") or 500)
+            )
+        raise Unreachable(f"edge node {node} did not answer the stream session")
+
+    async def _logs(self, req: Request) -> None:
+        options = {k: req.query[k] for k in LOG_OPTIONS if k in req.query}
+        tunnel = await self.open(req, "logs", options)
+        try:
+            head = h11.Response(status_code=200, headers=[("Content-Type", "text/plain"),
+                                                          ("Transfer-Encoding", "chunked")])  # fmt: skip
+            await req.send(head)
+            gone = asyncio.ensure_future(req.reader.read(1))  # the API server hangs up: the client left
+            while True:
+                nxt = asyncio.ensure_future(tunnel.recv())
+                await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not nxt.done():
+                    nxt.cancel()
+                    break
+                item = nxt.result()
+                if item is None:
+                    await req.send(h11.EndOfMessage())
+                    break
+                if item[0] == STDOUT and item[1]:
+                    await req.send(h11.Data(data=item[1]))
+            gone.cancel()
+        finally:
+            await tunnel.close()
+
+    async def _upgrade(self, req: Request, kind: str) -> None:
+        assert self.upgrade is not None
+        await self.upgrade(req, await self.open(req, kind, dict(req.queries)))
