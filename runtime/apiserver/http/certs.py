@@ -106,28 +106,9 @@ def ensure_serving_cert(pki: Path, bind: str) -> ServingCert:
         write_atomic(ca_crt, ca.public_bytes(serialization.Encoding.PEM), mode=0o644)
     if crt.exists() and key.exists() and _covers(x509.load_pem_x509_certificate(crt.read_bytes()), bind):
         return ServingCert(ca_crt.read_bytes(), crt, key)
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca.subject)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_now() - datetime.timedelta(minutes=5))
-        .not_valid_after(_now() + datetime.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(_sans(bind)), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_priv.public_key()), critical=False
-        )
-        .sign(ca_priv, hashes.SHA256())
-    )
-    write_atomic(key, _key_pem(leaf_key))
-    write_atomic(crt, leaf.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
+    extra = x509.SubjectAlternativeName(_sans(bind))
+    _issue_leaf(ca, ca_priv, subject, ExtendedKeyUsageOID.SERVER_AUTH, crt, key, extra)
     return ServingCert(ca_crt.read_bytes(), crt, key)
 
 
@@ -146,14 +127,28 @@ def ensure_kubelet_client_cert(pki: Path) -> tuple[Path, Path]:
     ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
     ca_priv = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None)
     assert isinstance(ca_priv, ec.EllipticCurvePrivateKey)
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
             x509.NameAttribute(NameOID.COMMON_NAME, KUBELET_CLIENT_CN),
         ]
     )
-    leaf = (
+    _issue_leaf(ca, ca_priv, subject, ExtendedKeyUsageOID.CLIENT_AUTH, crt, key)
+    return crt, key
+
+
+def _issue_leaf(
+    ca: x509.Certificate,
+    ca_priv: ec.EllipticCurvePrivateKey,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    crt: Path,
+    key: Path,
+    extra: x509.ExtensionType | None = None,
+) -> None:
+    """A one-year leaf of the CA for ``usage`` (server or client auth), written to ``crt``/``key``."""
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca.subject)
@@ -161,13 +156,19 @@ def ensure_kubelet_client_cert(pki: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(_now() - datetime.timedelta(minutes=5))
         .not_valid_after(_now() + datetime.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+    if extra is not None:
+        builder = builder.add_extension(extra, critical=False)
+    leaf = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_priv.public_key()), critical=False
+        )
         .sign(ca_priv, hashes.SHA256())
     )
     write_atomic(key, _key_pem(leaf_key))
     write_atomic(crt, leaf.public_bytes(serialization.Encoding.PEM), mode=0o644)
-    return crt, key

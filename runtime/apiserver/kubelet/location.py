@@ -2,7 +2,7 @@
 
 The pod and container are checked first with kube-apiserver's words (a container name must be given
 when the pod has several, it must be one of the pod's, a pod without a node has empty logs); then the
-kubelet's address is the node's (preferred address types as kube-apiserver's default, port
+kubelet's address is the node's (preferred address types as kubeadm sets them: InternalIP first; port
 ``status.daemonEndpoints.kubeletEndpoint.Port``, 10250 when unset). A kedge cloud writes its stream
 endpoint there for its edge nodes (``[kubelet_endpoint]``, runtime/cloud/tunnel).
 """
@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 from runtime.apiserver.api import Api
 from runtime.apiserver.http.status_errors import StatusError, bad_request, not_found
 
-PREFERRED = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
+PREFERRED = ("InternalIP", "ExternalIP", "Hostname")  # kubeadm's --kubelet-preferred-address-types
 KUBELET_PORT = 10250
 LOG_FLAGS = ("follow", "previous", "timestamps")
 LOG_NUMBERS = ("sinceSeconds", "tailLines", "limitBytes")

@@ -1,0 +1,214 @@
+"""kubectl logs / exec / attach / port-forward / cp for pods on a kedge edge (issue 19), end to end.
+
+kubectl (the one on PATH, 1.32 here) → the embedded API server (pods/log … proxied to the node's
+kubelet endpoint, which `kedge init --embedded` points at the cloud's stream endpoint) → the cloud's
+stream endpoint → a tunnel websocket the edge dials → the Docker engine. One cloud + edge for the
+module (tests/fixtures/e2e.py); each test makes its own pod.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import socket
+import ssl
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from runtime.config import KUBEEDGE_PROJECT_ID as PROJECT
+from runtime.edge.layout import EdgeFiles
+from tests.fixtures.e2e import E2E, run
+from tests.fixtures.wait import eventually
+
+IMAGE = "kedge.local/busybox:1"
+LINES = "".join(f"line-{i}\n" for i in range(1, 6))
+
+
+def apply_pod(e2e: E2E, name: str, spec: dict[str, Any]) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
+           "spec": {"terminationGracePeriodSeconds": 1, "nodeName": e2e.edge.node, **spec}}  # fmt: skip
+    e2e.cloud.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+
+
+def running(e2e: E2E, name: str) -> dict[str, Any] | None:
+    pod = e2e.cloud.get("pod", name)
+    statuses = pod["status"].get("containerStatuses") or []
+    ok = pod["status"].get("phase") == "Running" and statuses and all(c.get("ready") for c in statuses)
+    return pod if ok else None
+
+
+def kubectl(
+    e2e: E2E, *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return run(["kubectl", "--kubeconfig", str(e2e.cloud.kubeconfig), *args], check=False, stdin=stdin,
+               timeout=timeout)  # fmt: skip
+
+
+def logs(e2e: E2E, *args: str) -> str:
+    done = kubectl(e2e, "logs", *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def talker(e2e: E2E) -> str:
+    """A pod with an init container and two containers printing known lines, then sleeping."""
+    script = "for i in 1 2 3 4 5; do echo line-$i; done; sleep 3600"
+    apply_pod(e2e, "talker", {
+        "initContainers": [{"name": "prep", "image": IMAGE, "command": ["sh", "-c", "echo prep-done"]}],
+        "containers": [
+            {"name": "app", "image": IMAGE, "command": ["sh", "-c", script]},
+            {"name": "side", "image": IMAGE, "command": ["sh", "-c", "echo side-1; sleep 3600"]},
+        ],
+    })  # fmt: skip
+    eventually(lambda: running(e2e, "talker"), 60, "pod talker running")
+    eventually(lambda: logs(e2e, "talker", "-c", "app") == LINES, 20, "talker's lines in its log")
+    return "talker"
+
+
+def test_logs_with_every_option(e2e: E2E, talker: str) -> None:
+    assert logs(e2e, talker, "-c", "app") == LINES
+    assert logs(e2e, talker, "-c", "app", "--tail=2") == "line-4\nline-5\n"
+    assert logs(e2e, talker, "-c", "app", "--tail=0") == ""
+    assert logs(e2e, talker, "-c", "app", "--limit-bytes=7") == "line-1\n"
+    stamped = logs(e2e, talker, "-c", "app", "--timestamps").splitlines()
+    assert [s.split(" ", 1)[1] for s in stamped] == LINES.split()
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$", s.split(" ", 1)[0]) for s in stamped)
+    assert logs(e2e, talker, "-c", "app", "--since=1h") == LINES
+    future = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    past = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    assert logs(e2e, talker, "-c", "app", f"--since-time={future}") == ""
+    assert logs(e2e, talker, "-c", "app", f"--since-time={past}") == LINES
+    assert logs(e2e, talker, "-c", "side") == "side-1\n"
+    assert logs(e2e, talker, "-c", "prep") == "prep-done\n"  # an init container's log
+    every = logs(e2e, talker, "--all-containers")
+    assert "prep-done\n" in every and LINES in every and "side-1\n" in every
+    assert LINES in logs(e2e, "-l", "app=talker", "-c", "app")
+    wrong = kubectl(e2e, "logs", talker, "-c", "nope")
+    assert wrong.returncode != 0 and "container nope is not valid for pod talker" in wrong.stderr
+    missing = kubectl(e2e, "logs", "no-such-pod")
+    assert missing.returncode != 0 and 'pods "no-such-pod" not found' in missing.stderr
+    none = kubectl(e2e, "logs", talker, "-c", "app", "--previous")
+    assert (
+        none.returncode != 0
+        and 'previous terminated container "app" in pod "talker" not found' in none.stderr
+    )
+
+
+def test_logs_follow_sees_new_lines(e2e: E2E) -> None:
+    apply_pod(e2e, "ticker", {"containers": [{"name": "app", "image": IMAGE, "command": [
+        "sh", "-c", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.5; done"]}]})  # fmt: skip
+    eventually(lambda: running(e2e, "ticker"), 60, "pod ticker running")
+    cmd = ["kubectl", "--kubeconfig", str(e2e.cloud.kubeconfig), "logs", "-f", "--tail=1", "ticker"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        second = proc.stdout.readline()  # printed after kubectl started: the stream follows
+        assert first.startswith("tick-") and second.startswith("tick-")
+        assert int(second.split("-")[1]) == int(first.split("-")[1]) + 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_logs_previous_after_a_crash(e2e: E2E) -> None:
+    script = "echo started-$(cat /proc/sys/kernel/random/uuid); sleep 1; exit 1"
+    apply_pod(
+        e2e, "crasher", {"containers": [{"name": "app", "image": IMAGE, "command": ["sh", "-c", script]}]}
+    )
+
+    def restarted() -> bool:
+        statuses = e2e.cloud.get("pod", "crasher")["status"].get("containerStatuses") or []
+        return bool(statuses) and statuses[0].get("restartCount", 0) >= 1
+
+    eventually(restarted, 90, "crasher restarted once")
+    previous = logs(e2e, "crasher", "--previous")
+    assert re.fullmatch(r"started-[0-9a-f-]{36}\n", previous), previous
+
+
+def test_stream_endpoint_refuses_clients_without_an_api_server_certificate(e2e: E2E) -> None:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    port = e2e.cloud.stream_port
+
+    with socket.create_connection(("127.0.0.1", port), 5) as raw, pytest.raises((ssl.SSLError, OSError)):
+        with ctx.wrap_socket(raw) as tls:  # no client certificate: the handshake is refused
+            tls.sendall(b"GET /containerLogs/default/talker/app HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert tls.recv(100) == b""  # TLS 1.3: the refusal arrives on the first read
+            raise OSError("closed")
+    node_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    node_ctx.check_hostname, node_ctx.verify_mode = False, ssl.CERT_NONE
+    files = EdgeFiles.of(e2e.edge.root)
+    node_ctx.load_cert_chain(str(files.cert), str(files.key))
+    with socket.create_connection(("127.0.0.1", port), 5) as raw, pytest.raises((ssl.SSLError, OSError)):
+        with node_ctx.wrap_socket(raw) as tls:  # a node certificate (kedge's CA): not the cluster's
+            tls.sendall(b"GET /containerLogs/default/talker/app HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert tls.recv(100) == b""
+            raise OSError("closed")
+
+
+def test_stream_endpoint_refuses_other_cluster_ca_identities(e2e: E2E, tmp_path: Any) -> None:
+    """A certificate of the cluster's CA that is not an API server's kubelet client: 403."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    pki = e2e.cloud.root / "var" / "lib" / "kedge" / "apiserver" / "pki"
+    ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    jane = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jane")])
+    cert = (x509.CertificateBuilder().subject_name(jane).issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(ca_key, hashes.SHA256()))  # fmt: skip
+    (tmp_path / "jane.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "jane.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.load_cert_chain(str(tmp_path / "jane.crt"), str(tmp_path / "jane.key"))
+    with socket.create_connection(("127.0.0.1", e2e.cloud.stream_port), 5) as raw:
+        with ctx.wrap_socket(raw) as tls:
+            tls.sendall(b"GET /containerLogs/default/talker/app HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while chunk := tls.recv(4096):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 403 ") and b"'jane' may not open streams" in answer
+
+
+def test_node_certificate_opens_no_stream_of_another_node(e2e: E2E) -> None:
+    """The tunnel path names the node; a certificate of another node (or a session nobody opened) is
+    refused at the upgrade."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    files = EdgeFiles.of(e2e.edge.root)
+    ctx = ssl.create_default_context(cafile=str(files.ca))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(files.cert), str(files.key))
+    for node in ("some-other-node", e2e.edge.node):
+        url = f"wss://127.0.0.1:{e2e.cloud.hub_port}/{PROJECT}/{node}/streams/{'ab' * 16}"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, ssl=ctx, open_timeout=10).close()
+        assert refused.value.response.status_code == 403
+
+
+def test_logs_of_a_disconnected_edge_fail_at_once(e2e: E2E, talker: str) -> None:
+    """`edge node X is not connected` — the request times out after 5 s otherwise (--request-timeout)."""
+    e2e.edge.stop()
+    try:
+        done = kubectl(e2e, "logs", talker, "-c", "app", "--request-timeout=5s")
+        assert done.returncode != 0
+        assert f"edge node {e2e.edge.node} is not connected" in done.stderr, done.stderr
+    finally:
+        e2e.edge.run_detached()
+        eventually(e2e.edge.connected, 60, "the edge to reconnect")
+    eventually(lambda: logs(e2e, talker, "-c", "app") == LINES, 30, "logs served again after the reconnect")
