@@ -74,6 +74,15 @@ def init(
     apiserver_port: Annotated[
         int | None, typer.Option("--apiserver-port", help="Embedded API server port (default 6443).")
     ] = None,
+    stream_tunnel: Annotated[
+        str | None,
+        typer.Option(
+            "--stream-tunnel",
+            help="How API servers reach the stream endpoint (logs, exec): none, direct or dnat (a "
+            "privileged DaemonSet on the control-plane hosts; docs/streams.md). Default: direct with "
+            "--embedded, else none.",
+        ),
+    ] = None,
     kubeconfig: KubeconfigOpt = None,  # as given to init itself: --embedded refuses it
 ) -> None:
     """Install the kedge cloud: CRDs, RBAC, CA, the cloud itself; print the `kedge join` line."""
@@ -91,6 +100,7 @@ def init(
         replicas=replicas,
         service_type=service_type,
         advertise_addresses=list(advertise or []),
+        stream_tunnel=stream_tunnel or ("direct" if embedded else "none"),
     )
     if image:
         opts.image = image

@@ -33,9 +33,13 @@ _VAR = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 # local process, so they need the CRDs, namespace, RBAC and FlowSchema but no workload objects.
 CLUSTER_FILES = (
     "00-namespace.yaml", "crds/*.yaml", "20-rbac.yaml", "30-flowschema.yaml",
-    "40-configmap.yaml", "50-deployment.yaml", "60-service.yaml",
+    "40-configmap.yaml", "50-deployment.yaml", "60-service.yaml", "70-tunnel-dnat.yaml",
 )  # fmt: skip
-HOST_FILES = ("00-namespace.yaml", "crds/*.yaml", "20-rbac.yaml", "30-flowschema.yaml")
+HOST_FILES = ("00-namespace.yaml", "crds/*.yaml", "20-rbac.yaml", "30-flowschema.yaml", "70-tunnel-dnat.yaml")
+# --stream-tunnel: where API servers reach the stream endpoint (docs/streams.md). none by default in a
+# cluster (dnat is a privileged host-network DaemonSet editing the control-plane hosts' nat tables: an
+# operator's choice, impossible on managed clusters); direct for --embedded (its own API server, one host)
+STREAM_TUNNELS = ("none", "direct", "dnat")
 
 
 @dataclass
@@ -51,11 +55,16 @@ class InstallOptions:
     memory_limit: str = "512Mi"
     namespace: str = NAMESPACE
     with_flowschema: bool = True
+    stream_tunnel: str = "none"
 
     def validate(self) -> None:
         if self.service_type not in SERVICE_TYPES:
             raise UsageError(
                 f"--service-type {self.service_type}: expected one of {', '.join(SERVICE_TYPES)}"
+            )
+        if self.stream_tunnel not in STREAM_TUNNELS:
+            raise UsageError(
+                f"--stream-tunnel {self.stream_tunnel}: expected one of {', '.join(STREAM_TUNNELS)}"
             )
         if self.replicas < 1:
             raise UsageError(f"--replicas {self.replicas}: must be at least 1")
@@ -68,6 +77,7 @@ def cloud_config(opts: InstallOptions) -> CloudConfig:
     cfg.namespace = opts.namespace
     cfg.hub.bind = "0.0.0.0"
     cfg.metrics_address = f"0.0.0.0:{HEALTH_PORT}"
+    cfg.kubelet_endpoint.mode = opts.stream_tunnel  # type: ignore[assignment]  # validated above
     return cfg
 
 
@@ -120,6 +130,8 @@ def render(
     objs: list[dict[str, Any]] = []
     for path in template_files(opts.mode, base):
         if path.name == "30-flowschema.yaml" and not opts.with_flowschema:
+            continue
+        if path.name == "70-tunnel-dnat.yaml" and opts.stream_tunnel != "dnat":
             continue
         text = substitute(path.read_text(), vals, path.name)
         objs += [doc for doc in yaml.safe_load_all(text) if doc]

@@ -22,6 +22,7 @@ from runtime.cloud.install.existing import installed_by_kedge
 from runtime.cloud.install.manifests import InstallOptions, render
 from runtime.cloud.install.steps import InstallRecord, connect, remove_local_files, using
 from runtime.cloud.install.versions import ref
+from runtime.cloud.tunnel import ports as tunnel_ports
 from runtime.errors import KedgeError
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
@@ -44,7 +45,8 @@ def planned_objects(
 ) -> list[dict[str, Any]]:
     """The rendered objects reset removes (namespace never here: --purge handles it), at the
     versions the server serves (a FlowSchema is flowcontrol v1beta3 on 1.28, v1 from 1.29)."""
-    objs = render(InstallOptions(mode="cluster", namespace=namespace), served=served)
+    # every optional part included (the tunnel DaemonSet too): what was not installed is "not found"
+    objs = render(InstallOptions(mode="cluster", namespace=namespace, stream_tunnel="dnat"), served=served)
     keep = []
     for o in objs:
         if o["kind"] == "Namespace":
@@ -83,6 +85,7 @@ async def delete_cluster_objects(
         items += await _delete_custom_resources(client, dry_run)
     items += await _delete_installed(client, namespace, delete_crds=delete_crds, dry_run=dry_run)
     items += await _delete_secrets(client, namespace, purge=purge, dry_run=dry_run)
+    items.append(await _release_tunnel_ports(client, namespace, dry_run))
     if purge:
         items.append(await _delete(client, NAMESPACES, namespace, None, f"namespace/{namespace}", dry_run))
     return items
@@ -129,6 +132,15 @@ async def _delete_installed(
             continue
         items.append(await _delete(client, res, meta["name"], meta.get("namespace"), ref(obj), dry_run))
     return items
+
+
+async def _release_tunnel_ports(client: KubeClient, namespace: str, dry_run: bool) -> ResetItem:
+    """The replicas' tunnel port claims (--stream-tunnel dnat): released, the ConfigMap gone when empty."""
+    label = f"configmap/{tunnel_ports.CONFIGMAP} (tunnel ports)"
+    try:
+        return ResetItem(label, await tunnel_ports.release_kedge(client, namespace, dry_run=dry_run))
+    except KedgeError as exc:
+        return ResetItem(label, "failed", str(exc))
 
 
 async def _delete_secrets(

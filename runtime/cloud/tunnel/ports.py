@@ -127,3 +127,31 @@ async def release(client: KubeClient, namespace: str, address: str) -> bool:
         except KubeConflict:
             continue
     raise KedgeError(f"could not release the tunnel port of {address}: ConfigMap kept conflicting")
+
+
+async def release_kedge(client: KubeClient, namespace: str, *, dry_run: bool = False) -> str:
+    """`kedge reset cloud`: every kedge replica's claim (those with a stream port recorded) released; the
+    ConfigMap goes when no claim is left (a KubeEdge cloudcore's stays). What was done, as a word."""
+    for _ in range(ATTEMPTS):
+        try:
+            cm = await client.get(CONFIGMAPS, CONFIGMAP, namespace=namespace)
+        except KubeNotFound:
+            return "not found"
+        rec = Record.of(cm)
+        mine = set(rec.stream)
+        rest = Record({a: p for a, p in rec.tunnel.items() if a not in mine}, {})
+        if dry_run:
+            return "would delete" if not rest.tunnel else f"would release {len(mine)} claim(s)"
+        try:
+            if not rest.tunnel:
+                await client.delete(CONFIGMAPS, CONFIGMAP, namespace=namespace)
+                return "deleted"
+            await client.replace(CONFIGMAPS, _body(namespace, rest, cm), namespace=namespace)
+            return f"released {len(mine)} claim(s), kept {len(rest.tunnel)}"
+        except KubeNotFound:
+            return "not found"
+        except KubeConflict:
+            continue
+    raise KedgeError(
+        f"could not release the tunnel ports: ConfigMap {namespace}/{CONFIGMAP} kept conflicting"
+    )
