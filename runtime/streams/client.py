@@ -51,7 +51,8 @@ async def connect_spdy(
             raise UpgradeError(f"upgrade refused: HTTP {event.status_code}")
         else:
             raise UpgradeError(f"unexpected HTTP event {event!r}")
-    spdy_conn = SpdyConnection(StreamTransport(reader, writer, conn.trailing_data[0]), server=False)
+    transport = StreamTransport(reader, writer, conn.trailing_data[0])
+    spdy_conn = SpdyConnection(transport, server=False, flow_control=flow_control)
     if flow_control:
         await spdy_conn.announce_flow_control()
     return spdy_conn, chosen or ""

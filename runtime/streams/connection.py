@@ -78,7 +78,8 @@ class SpdyStream:
         self.local_closed = False  # we sent FIN
         self.remote_closed = False  # peer sent FIN
         self.reset_status: int | None = None
-        self.replied = asyncio.Event()
+        self.replied = asyncio.Event()  # SYN_REPLY, RST_STREAM or the connection's end
+        self.accepted = False  # a SYN_REPLY came
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._readable = asyncio.Event()
@@ -95,10 +96,10 @@ class SpdyStream:
     async def read(self) -> bytes:
         """The next chunk; b"" once the peer half-closed; StreamReset if it was reset."""
         while not self._chunks:
+            if self.remote_closed:  # a clean end stays clean when the connection goes away after it
+                return b""
             if self.reset_status is not None:
                 raise StreamReset(f"stream {self.id} reset ({self.reset_status})")
-            if self.remote_closed:
-                return b""
             self._readable.clear()
             await self._readable.wait()
         data = self._chunks.popleft()
@@ -150,10 +151,14 @@ class SpdyStream:
 
 
 class SpdyConnection:
-    """`server=True` for the side that accepts streams (even ids for any it opens itself)."""
+    """`server=True` for the side that accepts streams (even ids for any it opens itself).
+    `flow_control=True` honours the peer's windows from the start, as SPDY/3.1 says (our own client,
+    which also announces it); the default honours them once the peer shows it speaks flow control."""
 
-    def __init__(self, transport: Transport, *, server: bool, buffer_limit: int = 1 << 20) -> None:
-        self.transport, self.server = transport, server
+    def __init__(
+        self, transport: Transport, *, server: bool, flow_control: bool = False, buffer_limit: int = 1 << 20
+    ) -> None:
+        self.transport, self.server, self.flow_control = transport, server, flow_control
         self.buffer_limit = max(buffer_limit, spdy.DEFAULT_WINDOW)
         self.peer_initial_window = spdy.DEFAULT_WINDOW
         self.peer_flow_control = False  # see the module docstring
@@ -189,7 +194,7 @@ class SpdyConnection:
         await self.send(spdy.SynStream(stream_id, headers))
         if wait_reply:
             await self._wait(stream.replied)
-            if stream.reset_status is not None:
+            if not stream.accepted:
                 raise StreamReset(f"stream {stream_id} refused ({stream.reset_status})")
         return stream
 
@@ -223,7 +228,7 @@ class SpdyConnection:
             await self.transport.drain()
 
     def sendable(self, stream: SpdyStream, want: int) -> int:
-        if not self.peer_flow_control:
+        if not (self.flow_control or self.peer_flow_control):
             return want
         return min(want, stream.send_window.available, self.session_send.available)
 
@@ -291,6 +296,7 @@ class SpdyConnection:
         self.closed.set()
         for stream in list(self.streams.values()):
             stream._on_reset(spdy.CANCEL)
+            stream.replied.set()
         self._incoming.put_nowait(None)
         self._space.set()
         with contextlib.suppress(ConnectionError, OSError, RuntimeError):
@@ -304,6 +310,7 @@ class SpdyConnection:
                 await self._on_syn_stream(frame)
             elif isinstance(frame, spdy.SynReply | spdy.HeadersFrame):
                 if (stream := self.streams.get(frame.stream_id)) is not None:
+                    stream.accepted = True
                     stream.replied.set()
                     if frame.fin:
                         stream._on_data(b"", True)

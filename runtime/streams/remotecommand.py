@@ -6,6 +6,8 @@ Facts (apimachinery util/remotecommand, client-go tools/remotecommand, kubelet c
   are written by the server; stdin and resize by the client (stdin ends with its FIN).
 - WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`): every binary message starts with a channel byte:
   0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize; v5 adds 255 = close, payload = the channel closed.
+- Query: kubectl sends stdin/stdout/stderr/tty to the API server, which sends input/output/error/tty
+  (and `command`, repeated) to the kubelet; both spellings are understood.
 - Resize: a stream of JSON objects `{"Width": w, "Height": h}`.
 - Error channel, v4/v5: a metav1.Status JSON — `Success`, or `Failure` with reason `NonZeroExitCode`
   and a cause `{"reason": "ExitCode", "message": "<code>"}` that kubectl turns into its exit code;
@@ -44,6 +46,15 @@ class TerminalSize:
     height: int
 
 
+# the query names of each flag: kubectl → API server (PodExecOptions), API server → kubelet (streamParams)
+FLAG_NAMES = {"stdin": ("stdin", "input"), "stdout": ("stdout", "output"), "stderr": ("stderr", "error"),
+              "tty": ("tty",)}  # fmt: skip
+
+
+def wants(request: StreamRequest, flag: str) -> bool:
+    return any(request.flag(name) for name in FLAG_NAMES[flag])
+
+
 def status_for(exit_code: int | None, message: str | None) -> dict[str, object]:
     """The v4+ error-channel Status for how the command ended."""
     if not exit_code and not message:
@@ -80,8 +91,12 @@ class CommandSession:
         self.request, self.protocol, self._channels = request, protocol, channels
         self.command: list[str] = request.query.get("command", [])
         self.container: str = (request.query.get("container") or [""])[-1]
-        self.stdin, self.stdout = request.flag("stdin"), request.flag("stdout")
-        self.stderr, self.tty = request.flag("stderr") and not request.flag("tty"), request.flag("tty")
+        self.stdin, self.stdout, self.tty = (
+            wants(request, "stdin"),
+            wants(request, "stdout"),
+            wants(request, "tty"),
+        )
+        self.stderr = wants(request, "stderr") and not self.tty
         self._stdin: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._resize: asyncio.Queue[TerminalSize | None] = asyncio.Queue()
         self._finished = False
@@ -186,10 +201,10 @@ class _SpdyChannels(_Channels):
 async def _spdy_session(
     request: StreamRequest, protocol: str, conn: SpdyConnection, stream_wait: float
 ) -> CommandSession | None:
-    expected = {"error"} | {n for n in ("stdin", "stdout") if request.flag(n)}
-    if request.flag("stderr") and not request.flag("tty"):
+    expected = {"error"} | {n for n in ("stdin", "stdout") if wants(request, n)}
+    if wants(request, "stderr") and not wants(request, "tty"):
         expected.add("stderr")
-    if request.flag("tty") and protocol != "v2.channel.k8s.io":
+    if wants(request, "tty") and protocol != "v2.channel.k8s.io":
         expected.add("resize")
     streams: dict[str, SpdyStream] = {}
     try:
@@ -288,7 +303,7 @@ async def accept_command(
 ) -> CommandSession | None:
     """Upgrade an exec/attach request and wait for its channels. None: refused or the client went away
     (the answer is written). `websocket=False` refuses WebSocket upgrades (kubectl then uses SPDY)."""
-    if not (request.flag("stdin") or request.flag("stdout") or request.flag("stderr")):
+    if not any(wants(request, flag) for flag in ("stdin", "stdout", "stderr")):
         await refuse(writer, 400, "you must specify at least 1 of stdin, stdout, stderr")
         return None
     if request.websocket:

@@ -44,6 +44,18 @@ class StreamRequest:
         parts = urlsplit(self.target)
         self.path, self.query = parts.path, parse_qs(parts.query, keep_blank_values=True)
 
+    @classmethod
+    def from_h11(cls, conn: h11.Connection, event: h11.Request) -> StreamRequest:
+        """For a caller that read the request head with its own h11 connection: the request, with the
+        bytes h11 holds past the head (call before feeding it anything else)."""
+        headers = [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in event.headers]
+        request = cls(event.method.decode(), event.target.decode("latin-1"), headers)
+        with contextlib.suppress(h11.RemoteProtocolError):
+            while conn.their_state is h11.SEND_BODY and conn.next_event() not in (h11.NEED_DATA, h11.PAUSED):
+                pass
+        request.rest = conn.trailing_data[0]
+        return request
+
     def header(self, name: str) -> str | None:
         return next((v for n, v in self.headers if n == name.lower()), None)
 
@@ -69,9 +81,7 @@ async def read_request(reader: asyncio.StreamReader, *, head_wait: float = 30.0)
             except h11.RemoteProtocolError as exc:
                 raise UpgradeError(f"bad HTTP request: {exc}") from exc
             if isinstance(event, h11.Request):
-                headers = [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in event.headers]
-                request = StreamRequest(event.method.decode(), event.target.decode("latin-1"), headers)
-                break
+                return StreamRequest.from_h11(conn, event)
             if event is h11.NEED_DATA:
                 data = await reader.read(16384)
                 if not data:
@@ -79,14 +89,6 @@ async def read_request(reader: asyncio.StreamReader, *, head_wait: float = 30.0)
                 conn.receive_data(data)
             else:
                 raise UpgradeError(f"unexpected HTTP event {event!r}")
-    # no body: whatever followed the head belongs to the upgraded protocol
-    if conn.their_state is h11.SEND_BODY:
-        with contextlib.suppress(h11.RemoteProtocolError):
-            while (event := conn.next_event()) not in (h11.NEED_DATA, h11.PAUSED):
-                if isinstance(event, h11.EndOfMessage):
-                    break
-    request.rest = conn.trailing_data[0]
-    return request
 
 
 def write_response(

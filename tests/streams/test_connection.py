@@ -1,0 +1,213 @@
+"""runtime/streams over real loopback TCP, both ends in process: the SPDY connection (flow control with a
+peer that speaks it, backpressure, PING, RST, GOAWAY on bad input), the upgrade answers, and an exec
+session driven by the small client with the query the API server sends to a kubelet."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from runtime.streams import (
+    CommandSession,
+    SpdyConnection,
+    StreamRequest,
+    StreamReset,
+    StreamTransport,
+    UpgradeError,
+    accept_command,
+    read_request,
+    spdy,
+)
+from runtime.streams.client import connect_spdy, run_command
+from runtime.streams.connection import SpdyStream
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def server(handler: Handler) -> AsyncIterator[int]:
+    srv = await asyncio.start_server(handler, "127.0.0.1", 0)
+    async with srv:
+        yield srv.sockets[0].getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def spdy_pair(peer_flow_control: bool = True) -> AsyncIterator[tuple[SpdyConnection, SpdyConnection]]:
+    """(client, server) SPDY connections over one loopback TCP connection, no HTTP upgrade."""
+    accepted: asyncio.Future[SpdyConnection] = asyncio.get_running_loop().create_future()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = SpdyConnection(StreamTransport(reader, writer), server=True)
+        accepted.set_result(conn)
+        await conn.wait_closed()
+
+    async with server(handler) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = SpdyConnection(StreamTransport(reader, writer), server=False, flow_control=peer_flow_control)
+        if peer_flow_control:
+            await client.announce_flow_control()
+        srv = await asyncio.wait_for(accepted, 10)
+        try:
+            yield client, srv
+        finally:
+            await client.close()
+            await srv.close()
+
+
+async def open_stream(client: SpdyConnection, srv: SpdyConnection) -> tuple[SpdyStream, SpdyStream]:
+    """A stream the client opens and the server accepts: (client's end, server's end)."""
+    opened = asyncio.create_task(client.open_stream((("streamtype", "data"),)))
+    stream = await srv.accept()
+    assert stream is not None
+    await stream.reply()
+    return await opened, stream
+
+
+async def read_all(stream: SpdyStream) -> bytes:
+    out = bytearray()
+    while chunk := await stream.read():
+        out += chunk
+    return bytes(out)
+
+
+async def test_a_large_transfer_each_way_respects_the_windows() -> None:
+    payload = os.urandom(5 << 20)
+    async with spdy_pair() as (client, srv):
+        mine, stream = await open_stream(client, srv)
+        assert stream.header("streamType") == "data"
+        assert srv.peer_flow_control  # the client's SETTINGS said so
+
+        async def send(s: SpdyStream) -> None:
+            await s.write(payload)
+            await s.close()
+
+        results = await asyncio.gather(send(mine), send(stream), read_all(stream), read_all(mine))
+        assert hashlib.sha256(results[2]).digest() == hashlib.sha256(payload).digest()
+        assert results[3] == payload
+        assert client.error is None and srv.error is None
+
+
+async def test_a_writer_stalls_at_the_peer_window_until_it_reads() -> None:
+    async with spdy_pair() as (client, srv):
+        mine, stream = await open_stream(client, srv)
+        writer = asyncio.create_task(stream.write(b"x" * (spdy.DEFAULT_WINDOW * 3)))
+        done, _ = await asyncio.wait({writer}, timeout=0.5)  # the thing under test: it must NOT finish
+        assert not done
+        assert stream.send_window.available == 0  # exactly one window went out
+        assert mine._buffered == spdy.DEFAULT_WINDOW
+        got = 0
+        while got < spdy.DEFAULT_WINDOW * 3:
+            got += len(await mine.read())  # reading sends WINDOW_UPDATEs, the writer goes on
+        await asyncio.wait_for(writer, 10)
+
+
+async def test_a_peer_without_flow_control_is_served_by_tcp_backpressure_alone() -> None:
+    async with spdy_pair(peer_flow_control=False) as (client, srv):  # like spdystream: never a WINDOW_UPDATE
+        mine, stream = await open_stream(client, srv)
+        await asyncio.wait_for(stream.write(b"y" * (spdy.DEFAULT_WINDOW * 4)), 10)  # not limited to a window
+        await stream.close()
+        assert len(await read_all(mine)) == spdy.DEFAULT_WINDOW * 4
+
+
+async def test_ping_is_echoed_and_reset_reaches_the_other_side() -> None:
+    async with spdy_pair() as (client, srv):
+        mine, stream = await open_stream(client, srv)
+        frames: list[spdy.Frame] = []
+        original = client._handle
+
+        async def spy(frame: spdy.Frame) -> None:
+            frames.append(frame)
+            await original(frame)
+
+        client._handle = spy  # type: ignore[method-assign]
+        await srv.ping(2)
+        await stream.reset(spdy.CANCEL)
+        with pytest.raises(StreamReset):
+            await asyncio.wait_for(mine.read(), 10)
+        assert spdy.Ping(2) in frames and spdy.RstStream(stream.id, spdy.CANCEL) in frames
+
+
+async def test_garbage_from_the_peer_gets_goaway_and_ends_every_stream() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = SpdyConnection(StreamTransport(reader, writer), server=True)
+        await conn.wait_closed()
+        assert conn.error is not None and conn.error.status == spdy.UNSUPPORTED_VERSION
+
+    async with server(handler) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(struct.pack(">HHI", 0x8002, spdy.PING, 4) + b"\x00\x00\x00\x01")  # SPDY/2
+        parser = spdy.FrameParser()
+        parser.feed(await asyncio.wait_for(reader.read(), 10))  # until the server closes
+        assert parser.frames() == [spdy.GoAway(0, spdy.GOAWAY_PROTOCOL_ERROR)]
+        writer.close()
+
+
+async def exec_server(run: Callable[[CommandSession], Awaitable[None]], seen: list[StreamRequest]) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        seen.append(request)
+        session = await accept_command(request, reader, writer)
+        if session is not None:
+            await run(session)
+
+    return handler
+
+
+async def test_exec_with_the_kubelet_query_through_the_small_client() -> None:
+    """What an API server sends a kubelet: input/output/error, `command` repeated."""
+
+    async def run(session: CommandSession) -> None:
+        assert (session.stdin, session.stdout, session.stderr, session.tty) == (True, True, True, False)
+        data = b"".join([chunk async for chunk in session.stdin_chunks()])
+        await session.write_stdout(data.upper())
+        await session.write_stderr(" ".join(session.command).encode())
+        await session.finish(7)
+
+    seen: list[StreamRequest] = []
+    async with server(await exec_server(run, seen)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        target = "/exec/default/p/c?command=sh&command=-c&command=x&input=1&output=1&error=1"
+        offered = ("v4.channel.k8s.io", "v3.channel.k8s.io")
+        conn, protocol = await connect_spdy(reader, writer, target, offered)
+        assert protocol == "v4.channel.k8s.io"
+        result = await asyncio.wait_for(run_command(conn, stdin=b"abc" * 50000), 30)
+        await conn.close()
+    assert result.stdout == b"ABC" * 50000
+    assert result.stderr == b"sh -c x"
+    assert result.exit_code == 7
+    assert seen[0].query["command"] == ["sh", "-c", "x"]
+
+
+async def test_v3_gets_the_error_as_text_and_success_as_nothing() -> None:
+    async def run(session: CommandSession) -> None:
+        await session.finish(0 if session.command == ["true"] else None, None if session.command else "boom")
+
+    async with server(await exec_server(run, [])) as port:
+        for target, want in (("/exec?command=true&output=1", b""), ("/exec?output=1", b"boom")):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            conn, protocol = await connect_spdy(reader, writer, target, ("v3.channel.k8s.io",))
+            assert protocol == "v3.channel.k8s.io"
+            result = await asyncio.wait_for(run_command(conn, stderr=False), 30)
+            assert result.error == want
+            await conn.close()
+
+
+async def test_unknown_stream_protocols_and_missing_channels_are_refused_without_101() -> None:
+    async def run(session: CommandSession) -> None:
+        await session.finish(0)
+
+    async with server(await exec_server(run, [])) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        with pytest.raises(UpgradeError, match="403"):
+            await connect_spdy(reader, writer, "/exec?output=1", ("v1.channel.k8s.io",))
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        with pytest.raises(UpgradeError, match="400"):  # none of stdin/stdout/stderr
+            await connect_spdy(reader, writer, "/exec?tty=1", ("v4.channel.k8s.io",))
+        writer.close()
