@@ -28,6 +28,9 @@ KUBEEDGE_PROJECT_ID = "e632aba927ea4ac2b575ec1603d56f10"  # KubeEdge's default p
 T = TypeVar("T")
 
 
+DEFAULT_EDGE_METRICS = "127.0.0.1:10551"  # loopback only: a scraper on the edge machine, or a tunnel
+
+
 def _port(default: int) -> Any:
     return field(default=default, metadata={"range": (0, 65535)})
 
@@ -114,6 +117,15 @@ class EdgeRuntimeSection:
 
 
 @dataclass
+class UsageSection:
+    """Resource usage (CPU, memory) of the node and its pods' containers, sampled from cgroup files and
+    reported to a kedge cloud (runtime/edge/usage/); `kubectl top` shows it. 0 turns sampling off."""
+
+    interval_seconds: float = field(default=15.0, metadata={"range": (0, 3600)})
+    cgroup_root: str = "/sys/fs/cgroup"
+
+
+@dataclass
 class EdgeAutonomySection:
     enabled: bool = True  # keep running pods while the cloud is away
     max_offline_seconds: int = _positive(86400)
@@ -129,8 +141,10 @@ class EdgeConfig:
     status: StatusSection = field(default_factory=StatusSection)
     runtime: EdgeRuntimeSection = field(default_factory=EdgeRuntimeSection)
     autonomy: EdgeAutonomySection = field(default_factory=EdgeAutonomySection)
+    usage: UsageSection = field(default_factory=UsageSection)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    metrics_address: str = ""  # "host:port" for Prometheus; empty = off
+    # "host:port" for Prometheus /metrics (beside the status socket); ":port" binds 127.0.0.1; "" = off
+    metrics_address: str = DEFAULT_EDGE_METRICS
 
 
 # ---------------------------------------------------------------- cloud

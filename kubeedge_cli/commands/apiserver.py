@@ -49,6 +49,13 @@ def apiserver(
             "--event-ttl", help="Seconds an Event is kept after its last write (kube-apiserver: 1h)."
         ),
     ] = 3600.0,
+    usage_socket: Annotated[
+        Path | None,
+        typer.Option(
+            "--usage-socket",
+            help="The cloud's status socket: serve metrics.k8s.io (kubectl top) from the usage edges report.",
+        ),
+    ] = None,
 ) -> None:
     """Run a Kubernetes API server (embedded, sqlite-backed) until SIGTERM/SIGINT.
 
@@ -77,6 +84,7 @@ def apiserver(
                 controllers=controllers,
                 controller_options={"node_grace": node_grace},
                 event_ttl=event_ttl,
+                usage_socket=usage_socket,
             )
         )
         loop = asyncio.get_running_loop()

@@ -83,6 +83,10 @@ def init(
             "--embedded, else none.",
         ),
     ] = None,
+    event_ttl: Annotated[
+        str | None,
+        typer.Option("--event-ttl", help="Embedded API server: how long Events are kept (default 1h)."),
+    ] = None,
     kubeconfig: KubeconfigOpt = None,  # as given to init itself: --embedded refuses it
 ) -> None:
     """Install the kedge cloud: CRDs, RBAC, CA, the cloud itself; print the `kedge join` line."""
@@ -90,6 +94,8 @@ def init(
         raise UsageError(
             "--host and --embedded exclude each other (--embedded already runs the cloud locally)"
         )
+    if event_ttl is not None and not embedded:
+        raise UsageError("--event-ttl sets the embedded API server's Event lifetime: it needs --embedded")
     if embedded and kubeconfig is not None:
         raise UsageError("--embedded starts its own API server; --kubeconfig does not apply")
     from runtime.cloud.install import init as installer
@@ -110,6 +116,7 @@ def init(
         kubeconfig=s.kubeconfig, sets=sets or [], wait=not no_wait, wait_s=parse_duration(timeout),
         token=not no_token, ttl_s=parse_duration(token_ttl), ignore=ignore.split(","),
         patch_daemonsets=patch_daemonsets, apiserver_port=apiserver_port,
+        event_ttl_s=parse_duration(event_ttl) if event_ttl is not None else None,
     )  # fmt: skip
     if dry_run:
         import asyncio  # not before a command is known (issue 14: import diet)

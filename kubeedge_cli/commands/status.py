@@ -69,6 +69,7 @@ def edge_offline(root: Path, why: str) -> dict[str, Any]:
         "pods": [],
         "podsError": "",
         "events": None,  # the runtime's event counters (runtime/edge/events.py) exist only while it runs
+        "usage": None,  # resource usage sampling (runtime/edge/usage/): only while it runs
         "runtimeVersion": "",
         "runtimeDown": "",
         "devices": status_devices.offline(mqtt, db),

@@ -24,6 +24,7 @@ from runtime.apiserver.http.auth import TokenSigner, load_admin_token
 from runtime.apiserver.http.certs import ensure_kubelet_client_cert, ensure_serving_cert
 from runtime.apiserver.http.metrics import ApiMetrics
 from runtime.apiserver.kubelet.proxy import KubeletProxy, client_context
+from runtime.apiserver.metricsapi import MetricsApi, UsageSource
 from runtime.apiserver.registry import eventttl, objects
 from runtime.apiserver.registry.crds import CrdController
 from runtime.apiserver.registry.db import Database
@@ -190,6 +191,7 @@ async def serve(
     controllers: bool = True,
     controller_options: dict[str, Any] | None = None,
     event_ttl: float = eventttl.DEFAULT_TTL,
+    usage_socket: Path | str | None = None,
 ) -> None:
     """Serve the API until cancelled; with `controllers`, the embedded control plane runs beside it
     (scheduler, GC, namespaces, node lifecycle, Deployments…) so the server behaves like a small
@@ -217,7 +219,8 @@ async def serve(
     if db is not None:  # kube-apiserver's readyz check of its storage has this name
         api.checks["etcd"] = lambda: db.error
     kubelet = KubeletProxy(api, client_context(*ensure_kubelet_client_cert(pki)))
-    app = make_app(api, ApiMetrics(CollectorRegistry()), kubelet)
+    usage = MetricsApi(api, UsageSource(usage_socket)) if usage_socket else None  # metrics.k8s.io
+    app = make_app(api, ApiMetrics(CollectorRegistry()), kubelet, usage)
     sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     sslctx.load_cert_chain(cert.cert_file, cert.key_file)
     sslctx.set_alpn_protocols(["http/1.1"])

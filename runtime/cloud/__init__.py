@@ -9,7 +9,10 @@
                                             replicas
     devices/          DeviceController      Devices/DeviceModels down, DeviceStatus up
     lease_gate.py     LeaseGate             holds new sessions and ack-state writes while renewals lag
-    status_socket.py  serve_status, status  the cloud's part of `kedge status` on a 0600 unix socket
+    status_socket.py  serve_status, status  the cloud's part of `kedge status` on a 0600 unix socket,
+                                            and the edges' resource usage (kubelet routes, /usage)
+    usage/            UsageStore            the edges' resource usage reports, served as kubelet's
+                                            /metrics/resource and /stats/summary (`kubectl top`)
     install/          init, reset           `kedge init` / `kedge reset cloud`
 
 How the process is put together (cloudcore.run): build_context → build_edges (one CloudHub; the

@@ -43,6 +43,7 @@ from runtime.cloud.streams.serve import serve_streams
 from runtime.cloud.streams.tunnels import Tunnels
 from runtime.cloud.tunnel.endpoint import KubeletEndpoints
 from runtime.cloud.tunnel.replica import TunnelReplica, endpoint_of, hold
+from runtime.cloud.usage import UsageStore
 from runtime.config import CloudConfig
 from runtime.errors import ConfigError, UsageError
 from runtime.fsutil import read_pid, write_atomic
@@ -67,6 +68,7 @@ class Edges:
     endpoints: KubeletEndpoints
     tunnel: TunnelReplica | None
     tunnels: Tunnels
+    usage: UsageStore
 
 
 def kubelet_endpoints(ctx: CloudContext) -> tuple[KubeletEndpoints, TunnelReplica | None]:
@@ -106,7 +108,9 @@ def build_edges(ctx: CloudContext) -> Edges:
     )
     hub.stream_expected, hub.on_stream = tunnels.expected, tunnels.accept
     hub.subscribe(on_disconnect=tunnels.on_disconnect)
-    return Edges(hub, controllers, devices, endpoints, tunnel, tunnels)
+    usage = UsageStore()  # the edges' resource usage, for `kubectl top` (usage/)
+    hub.subscribe(on_message=usage.on_message, on_disconnect=usage.on_disconnect)
+    return Edges(hub, controllers, devices, endpoints, tunnel, tunnels, usage)
 
 
 async def serve_hub(ctx: CloudContext, hub: CloudHub, started: asyncio.Event) -> None:
@@ -137,10 +141,12 @@ async def _listening(
         await close()
 
 
-async def _controllers(ctx: CloudContext, ctl: CloudControllers, hub_up: asyncio.Event) -> None:
+async def _controllers(
+    ctx: CloudContext, ctl: CloudControllers, usage: UsageStore, hub_up: asyncio.Event
+) -> None:
     """The cloud controllers once the hub listens, and the status socket beside them."""
     await hub_up.wait()
-    status_task = asyncio.create_task(serve_status(ctx, ctl), name="cloud-status")
+    status_task = asyncio.create_task(serve_status(ctx, ctl, usage), name="cloud-status")
     try:
         await ctl.run()
     finally:
@@ -333,7 +339,7 @@ async def run(
         if serve_edges is None:
             edges = build_edges(ctx)
             spawn("cloudhub", serve_hub(ctx, edges.hub, hub_up))
-            spawn("controllers", _controllers(ctx, edges.controllers, hub_up))
+            spawn("controllers", _controllers(ctx, edges.controllers, edges.usage, hub_up))
             spawn("devices", _devices(edges.hub, edges.devices, hub_up))
             if ctx.cfg.kubelet_endpoint.mode != "none":
                 spawn("kubelet-endpoint", _kubelet_endpoint(ctx, edges))

@@ -25,6 +25,7 @@ from runtime import __version__
 if TYPE_CHECKING:
     from runtime.cloud.context import CloudContext
     from runtime.cloud.controllers import CloudControllers
+    from runtime.cloud.usage import UsageStore
 
 
 def socket_path(root: Path) -> Path:
@@ -69,9 +70,13 @@ async def snapshot(ctx: CloudContext, ctl: CloudControllers) -> dict[str, Any]:
     return body
 
 
-async def serve_status(ctx: CloudContext, ctl: CloudControllers) -> None:
-    """GET /status on the cloud's unix socket (mode 0600) until cancelled."""
+async def serve_status(ctx: CloudContext, ctl: CloudControllers, usage: UsageStore | None = None) -> None:
+    """GET /status on the cloud's unix socket (mode 0600) until cancelled; with ``usage``, the edges'
+    resource usage as each node's kubelet would answer it (`/nodes/<node>/metrics/resource`,
+    `/nodes/<node>/stats/summary`) and `/usage`, every node's summary (runtime/cloud/usage/)."""
     from aiohttp import web
+
+    from runtime.cloud.usage.kubelet import add_routes, add_usage
 
     path = Path(getattr(getattr(ctx.cfg, "status", None), "socket", "") or ctx.paths.status_socket)
     _prepare(path)
@@ -81,6 +86,9 @@ async def serve_status(ctx: CloudContext, ctl: CloudControllers) -> None:
 
     app = web.Application()
     app.router.add_get("/status", handle)
+    if usage is not None:
+        add_routes(app, usage, lambda request: request.match_info["node"], prefix="/nodes/{node}")
+        add_usage(app, usage)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.UnixSite(runner, str(path))

@@ -214,6 +214,21 @@ class EdgeHub:
             self._backlog = True
             self._kick.set()
 
+    async def try_send(self, msg: Message, *, kedge_only: bool = False) -> bool:
+        """Write now when online with nothing queued before it; otherwise drop (False). For what is
+        stale by the time a link comes back (resource usage), never the outbox. ``kedge_only``: a
+        kedge extension, dropped on a KubeEdge peer."""
+        async with self._send_lock:
+            ws = self._ws
+            if ws is None or self._backlog or (kedge_only and self._peer_kind != "kedge"):
+                return False
+            try:
+                await ws.send(encode(msg))
+            except ConnectionClosed:
+                return False
+            self._count("sent", msg)
+            return True
+
     async def ack(self, msg: Message) -> None:
         """Acknowledge a cloud→edge message after committing it (the cloud resends until then)."""
         await self.send(ack(msg))

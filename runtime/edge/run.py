@@ -41,6 +41,8 @@ from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.renew import renew_forever
 from runtime.edge.statusd import StatusServer
 from runtime.edge.streams.server import EdgeStreams
+from runtime.edge.usage import CgroupReader, UsageSampler, usage_message
+from runtime.edge.usage.sampler import engine_lister
 from runtime.errors import ConfigError, KedgeError
 from runtime.protocol import Message
 from runtime.protocol.tunnel import is_open
@@ -96,6 +98,7 @@ class EdgeRuntime:
         self.devices: DevicePlane | None = None
         self.streams: EdgeStreams | None = None
         self.metrics = EdgeMetrics(CollectorRegistry(), self._message_counts)
+        self.usage: UsageSampler | None = None
 
     async def _on_message(self, msg: Message) -> None:
         """A stream session's open goes to EdgeStreams, everything else to the Agent."""
@@ -129,6 +132,7 @@ class EdgeRuntime:
             "pods": pods,
             "podsError": self.pods_error,
             "events": self.events.status(),
+            "usage": self.usage.status() if self.usage is not None else {},
             "runtimeVersion": self.engine.version,
             "runtimeDown": self.engine.down if self.want_pods else "",
             "devices": self.devices.status() if self.devices is not None else {"mode": "off"},
@@ -205,6 +209,22 @@ class EdgeRuntime:
         except KedgeError:
             return True
         return bool(found)
+
+    async def _usage(self, hub: EdgeHub, stop: asyncio.Event) -> None:
+        """Resource usage for `kubectl top`: sampled from cgroup files, sent while a kedge cloud is on
+        the link (runtime/edge/usage/). The engine is asked only once the pod manager runs."""
+        node, host = self.cfg.node.name, self.cfg.runtime.docker_host
+        containers = engine_lister(host, node)
+
+        async def lister() -> list[dict[str, Any]]:
+            return await containers() if self.pod_manager is not None else []
+
+        self.usage = sampler = UsageSampler(CgroupReader(self.cfg.usage.cgroup_root), lister)
+
+        async def send(report: dict[str, Any]) -> bool:
+            return await hub.try_send(usage_message(node, report), kedge_only=True)
+
+        await sampler.run(send, stop, self.cfg.usage.interval_seconds)
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg, files = self.cfg, self.files
@@ -283,6 +303,8 @@ class EdgeRuntime:
         }
         if self.devices is not None:
             tasks.add(asyncio.create_task(self.devices.run(stop), name="devices"))
+        if cfg.usage.interval_seconds > 0:
+            tasks.add(asyncio.create_task(self._usage(hub, stop), name="usage"))
         log.info(
             "edge runtime %s started: node %s, cloud %s, cache epoch %s",
             __version__,

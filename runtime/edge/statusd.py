@@ -1,11 +1,12 @@
-"""The edge runtime's local health endpoint: HTTP on a 0600 unix socket (and optionally TCP).
+"""The edge runtime's local health endpoint: HTTP on a 0600 unix socket and TCP (127.0.0.1:10551 by default).
 
     GET /status    the runtime's health as JSON (what `kedge status` prints)
     GET /metrics   Prometheus text format (runtime/edge/metrics.py, through prometheus_client)
 
 Why no framework: two routes do not justify one in the smallest process kedge runs; h11 frames the
 request and the answer (one request per connection, its head bounded). The TCP listener (the config's
-metrics_address, "host:port"; a bare ":port" binds 127.0.0.1) serves the same routes. The socket is
+metrics_address, "host:port", loopback by default; a bare ":port" binds 127.0.0.1; "" turns it off)
+serves the same routes. The socket is
 0600 because the status names the node, the cloud and the pods; the directory is created 0755 as
 /run usually is.
 """
@@ -38,6 +39,7 @@ class StatusServer:
         self.status = status
         self.metrics = metrics
         self.tcp = tcp
+        self.tcp_address = ""  # host:port actually bound ("" when off or the port was taken)
         self._servers: list[asyncio.Server] = []
 
     async def _status(self) -> dict[str, Any]:
@@ -98,10 +100,24 @@ class StatusServer:
             os.umask(old)
         os.chmod(path, 0o600)
         self._servers.append(await asyncio.start_unix_server(self._handle, sock=sock))
-        if self.tcp:
-            host, _, port = self.tcp.rpartition(":")
-            self._servers.append(await asyncio.start_server(self._handle, host or "127.0.0.1", int(port)))
-        log.info("status endpoint on %s%s", path, f" and {self.tcp}" if self.tcp else "")
+        tcp = await self._listen_tcp() if self.tcp else ""
+        log.info("status endpoint on %s%s", path, f" and {tcp}" if tcp else "")
+
+    async def _listen_tcp(self) -> str:
+        """The TCP listener for Prometheus; a port already taken (another edge on this machine, the
+        default port in use) is said once and costs only the TCP endpoint, never the runtime."""
+        host, _, port = self.tcp.rpartition(":")
+        try:
+            server = await asyncio.start_server(self._handle, host or "127.0.0.1", int(port))
+        except OSError as exc:
+            log.warning(
+                "metrics_address %s: cannot listen (%s); /metrics only on the status socket", self.tcp, exc
+            )
+            return ""
+        self._servers.append(server)
+        bound = server.sockets[0].getsockname()
+        self.tcp_address = f"{bound[0]}:{bound[1]}"
+        return self.tcp_address
 
     async def stop(self) -> None:
         for s in self._servers:

@@ -25,6 +25,7 @@ RT_DEVICE = "device"
 RT_DEVICEMODEL = "devicemodel"
 RT_MEMBERSHIP = "membership"
 RT_TWIN = "twin"
+RT_NODEUSAGE = "nodeusage"  # kedge only: resource usage for `kubectl top` (runtime/edge/usage)
 
 CLUSTER_NAMESPACE = "null"
 NODE_PREFIX = "node"
@@ -105,7 +106,7 @@ def strip_node_prefix(resource: str) -> tuple[str | None, str]:
 _METRIC_OPERATIONS = frozenset("insert update patch delete query get response error upload keepalive".split())
 _METRIC_TYPES = frozenset(
     "pod configmap secret node nodepatch podpatch podstatus lease event serviceaccounttoken device "
-    "devicemodel membership twin".split()
+    "devicemodel membership twin nodeusage".split()
 )
 
 

@@ -32,6 +32,7 @@ from runtime.apiserver.http.status_errors import (
 )
 from runtime.apiserver.http.watch import serve_watch
 from runtime.apiserver.kubelet.proxy import SUBS, KubeletProxy
+from runtime.apiserver.metricsapi import GROUP, VERSION, MetricsApi
 from runtime.apiserver.openapi import serve as openapi
 from runtime.apiserver.registry import crds as _crds  # noqa: F401  (registers CRD validation import path)
 from runtime.apiserver.registry.resources import REVIEW_KINDS
@@ -75,11 +76,15 @@ _LABELS = "kedge.metric_labels"  # request slot: (verb, group, resource, subreso
 
 
 class Handler:
-    def __init__(self, api: Api, metrics: ApiMetrics, kubelet: KubeletProxy) -> None:
+    def __init__(
+        self, api: Api, metrics: ApiMetrics, kubelet: KubeletProxy, usage: MetricsApi | None = None
+    ) -> None:
         self.api = api
         self.metrics = metrics
         self.kubelet = kubelet
-        self.discovery = Discovery(api.registry)
+        self.usage = usage  # metrics.k8s.io, when the server is given the cloud's usage (metricsapi/)
+        extra = {(GROUP, VERSION): MetricsApi.discovery_entries()} if usage is not None else {}
+        self.discovery = Discovery(api.registry, extra)
         self.openapi = openapi.OpenAPI(api.registry)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
@@ -145,6 +150,10 @@ class Handler:
         if isinstance(located, web.Response):
             return located
         group, version, rest = located
+        if self.usage is not None and (group, version) == (GROUP, VERSION):
+            verb = "get" if len(rest) in (2, 4) else "list"
+            request[_LABELS] = (verb, GROUP, rest[-1] if verb == "list" else rest[-2], "")
+            return _json(200, orjson.dumps(await self.usage.answer(request.method, rest, request.query)))
         watch = request.query.get("watch") in ("1", "true")
         if rest and rest[0] == "watch":
             watch, rest = True, rest[1:]
@@ -315,8 +324,10 @@ _WRITES: dict[str, Verb] = {
 }
 
 
-def make_app(api: Api, metrics: ApiMetrics, kubelet: KubeletProxy | None = None) -> web.Application:
+def make_app(
+    api: Api, metrics: ApiMetrics, kubelet: KubeletProxy | None = None, usage: MetricsApi | None = None
+) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY + 1)
-    handler = Handler(api, metrics, kubelet or KubeletProxy(api, None))
+    handler = Handler(api, metrics, kubelet or KubeletProxy(api, None), usage)
     app.router.add_route("*", "/{tail:.*}", handler)
     return app

@@ -39,8 +39,9 @@ def _arch() -> str:
 
 
 class Discovery:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, extra: dict[tuple[str, str], list[Obj]] | None = None) -> None:
         self.registry = registry
+        self.extra = extra or {}  # (group, version) -> resources served outside the registry (metrics)
         self._cache: dict[str, bytes | None] = {}
         self._gen = -1
 
@@ -68,18 +69,26 @@ class Discovery:
         if parts == ["api", "v1"]:
             return self._resources("", "v1", core=True)
         if parts == ["apis"]:
-            groups = [self._group(g, vs) for g, vs in reg.group_versions().items()]
+            groups = [self._group(g, vs) for g, vs in self._group_versions().items()]
             return orjson.dumps({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         if len(parts) == 2 and parts[0] == "apis":
-            vs = reg.group_versions().get(parts[1])
+            vs = self._group_versions().get(parts[1])
             if not vs:
                 return None
             return orjson.dumps({"kind": "APIGroup", "apiVersion": "v1", **self._group(parts[1], vs)})
         if len(parts) == 3 and parts[0] == "apis":
-            if not reg.in_group_version(parts[1], parts[2]):
+            if not reg.in_group_version(parts[1], parts[2]) and (parts[1], parts[2]) not in self.extra:
                 return None
             return self._resources(parts[1], parts[2], core=False)
         return None
+
+    def _group_versions(self) -> dict[str, list[str]]:
+        out = self.registry.group_versions()
+        for group, version in self.extra:
+            vs = out.setdefault(group, [])
+            if version not in vs:
+                vs.append(version)
+        return out
 
     @staticmethod
     def _group(group: str, versions: list[str]) -> Obj:
@@ -90,6 +99,7 @@ class Discovery:
         resources: list[Obj] = []
         for rt in self.registry.in_group_version(group, version):
             resources.extend(rt.discovery_entries())
+        resources.extend(self.extra.get((group, version), ()))
         doc: Obj = {"kind": "APIResourceList"}
         if not core:
             doc["apiVersion"] = "v1"

@@ -31,6 +31,7 @@ from runtime.cloud.install.versions import ref
 from runtime.errors import KedgeError
 from runtime.kube.apply import ApplyResult, apply_objects
 from runtime.kube.client import KubeClient
+from runtime.paths import Paths
 
 HUB_PORT, CERT_PORT, STREAM_PORT, HEALTH = 10000, 10002, 10003, "127.0.0.1:10550"
 
@@ -68,6 +69,7 @@ class InitRequest:
     ignore: list[str] = field(default_factory=list)  # --ignore-preflight-errors
     patch_daemonsets: bool = False
     apiserver_port: int | None = None
+    event_ttl_s: float | None = None  # embedded: the API server's --event-ttl (None: its default, 1 h)
 
     @property
     def local(self) -> bool:
@@ -126,7 +128,10 @@ def _check_apiserver_port(req: InitRequest, progress: Progress) -> None:
 
 
 async def _start_apiserver(req: InitRequest, progress: Progress) -> Path:
-    path, pid, started = await asyncio.to_thread(steps.start_apiserver, req.root, req.apiserver_port)
+    usage = _override(req.sets, "status.socket") or str(Paths.of(req.root, "cloud").status_socket)
+    path, pid, started = await asyncio.to_thread(
+        steps.start_apiserver, req.root, req.apiserver_port, event_ttl=req.event_ttl_s, usage_socket=usage
+    )
     state = "started" if started else "already running"
     progress.note(f"  apiserver pid {pid} ({state}), kubeconfig {path}")
     return path

@@ -175,8 +175,17 @@ def start_cloud(root: Path, kubeconfig: Path | None, *, systemd: bool = False) -
     return procs.start_detached(root, "cloud", args), True
 
 
-def start_apiserver(root: Path, port: int | None, timeout: float = 60.0) -> tuple[Path, int, bool]:
+def start_apiserver(
+    root: Path,
+    port: int | None,
+    timeout: float = 60.0,
+    *,
+    event_ttl: float | None = None,
+    usage_socket: str = "",
+) -> tuple[Path, int, bool]:
     """Start the embedded API server unless running; copy its kubeconfig to <root>/etc/kedge/.
+    `event_ttl`: its --event-ttl (seconds); `usage_socket`: the cloud's status socket, where it reads
+    the resource usage the edges report (metrics.k8s.io, `kubectl top`).
 
     `port` None: whatever port a running one has, else 6443. A running one on another port than the
     one asked for is an error (it is not restarted behind the user's back). A start that fails leaves
@@ -201,6 +210,10 @@ def start_apiserver(root: Path, port: int | None, timeout: float = 60.0) -> tupl
     data_dir.mkdir(parents=True, exist_ok=True)
     port = DEFAULT_APISERVER_PORT if port is None else port
     args = ["apiserver", "--data-dir", str(data_dir), "--port", str(port), "--bind", "127.0.0.1"]
+    if event_ttl is not None:
+        args += ["--event-ttl", f"{event_ttl:g}"]
+    if usage_socket:
+        args += ["--usage-socket", usage_socket]
     pid = procs.start_detached(root, "apiserver", args)
     try:
         source = procs.wait_file(data_dir / "admin.kubeconfig", pid, root, "apiserver", timeout)

@@ -1,0 +1,108 @@
+"""UsageStore: the last resource-usage report of every connected edge, compact and bounded.
+
+Why compact: a cloud holds 10,000 edges; a report is kept as tuples of ints and interned strings
+(namespaces and container names repeat across edges), not as the decoded JSON, and a node's record is
+replaced, never accumulated. Reports that break the shape (runtime/edge/usage/sampler.py) or exceed
+MAX_CONTAINERS are refused and counted; a node's record goes when its session ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, NamedTuple
+
+from runtime.cloud.hub.session import SessionInfo
+from runtime.protocol import Message
+from runtime.protocol.resource import RT_NODEUSAGE, parse_resource, strip_node_prefix
+
+log = logging.getLogger("kedge.cloud.usage")
+
+MAX_CONTAINERS = 500
+_MAX_NAME = 253
+
+
+class ContainerUsage(NamedTuple):
+    name: str
+    start: int  # unix seconds
+    cpu_ns: int  # cumulative
+    cpu_rate: int  # nanocores over the report's window
+    memory: int  # working set bytes
+
+
+class PodUsage(NamedTuple):
+    namespace: str
+    name: str
+    uid: str
+    containers: tuple[ContainerUsage, ...]
+
+
+class NodeUsage(NamedTuple):
+    time_ms: int
+    window_ms: int
+    cpu_ns: int
+    cpu_rate: int
+    memory: int
+    pods: tuple[PodUsage, ...]
+
+
+def _n(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise ValueError(f"not a non-negative number: {v!r}")
+    return int(v)
+
+
+def _s(v: Any) -> str:
+    if not isinstance(v, str) or len(v) > _MAX_NAME:
+        raise ValueError(f"not a name: {v!r}")
+    return sys.intern(v)
+
+
+def parse_report(body: Any) -> NodeUsage:
+    """The report as a NodeUsage; ValueError (or KeyError/TypeError) when it is not one."""
+    node = body["node"]
+    pods, count = [], 0
+    for p in body.get("pods") or ():
+        containers = tuple(
+            ContainerUsage(_s(c["name"]), _n(c["start"]), _n(c["cpu"]), _n(c["cpuRate"]), _n(c["memory"]))
+            for c in p["containers"]
+        )
+        count += len(containers)
+        if count > MAX_CONTAINERS:
+            raise ValueError(f"more than {MAX_CONTAINERS} containers")
+        pods.append(PodUsage(_s(p["namespace"]), _s(p["name"]), _s(p["uid"]), containers))
+    return NodeUsage(
+        _n(body["time"]),
+        _n(body["window"]),
+        _n(node["cpu"]),
+        _n(node["cpuRate"]),
+        _n(node["memory"]),
+        tuple(pods),
+    )
+
+
+class UsageStore:
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeUsage] = {}
+        self.received = self.refused = 0
+
+    async def on_message(self, node: str, msg: Message) -> None:
+        owner, rest = strip_node_prefix(msg.resource)
+        r = parse_resource(rest)
+        if r is None or r.type != RT_NODEUSAGE:
+            return
+        if (owner is not None and owner != node) or r.name != node:
+            self.refused += 1  # a node reports for itself only
+            return
+        try:
+            self.nodes[sys.intern(node)] = parse_report(msg.content)
+            self.received += 1
+        except (ValueError, KeyError, TypeError) as exc:
+            self.refused += 1
+            log.debug("edge %s: usage report refused: %s", node, exc)
+
+    async def on_disconnect(self, info: SessionInfo) -> None:
+        self.nodes.pop(info.node, None)
+
+    def get(self, node: str) -> NodeUsage | None:
+        return self.nodes.get(node)
