@@ -99,6 +99,9 @@ def build_edges(ctx: CloudContext) -> Edges:
         autonomy=float(cfg.autonomy_window_seconds),
         endpoints=endpoints if cfg.kubelet_endpoint.mode != "none" else None,
     )
+    if tunnel is not None:
+        peers = controllers.replicas
+        tunnel.identify(peers.identity, lambda: set(peers.live) if peers.observed else None)
     store = SyncStore(ctx.client, cfg.namespace, owner=ACK_OWNER, epoch_suffix="device-epoch")
     devices = DeviceController(ctx.client, hub, store=store, registry=ctx.registry)
     ctx.leader = controllers.replicas.is_leader  # singleton work (token GC) on one replica only

@@ -14,9 +14,12 @@ from runtime.cloud.tunnel.replica import TunnelReplica
 from runtime.cloud.tunnel.replica import endpoint_of as endpoint_of_config
 from runtime.config import KubeletEndpointSection
 from runtime.edge.nodestatus import NodeStatus
+from runtime.kube.client import KubeClient
 from runtime.kube.resources import CONFIGMAPS, NODES
 from runtime.protocol import OP_PATCH
-from tests.fixtures.cloudctl import CloudEnv, prepare_cluster
+from tests.fixtures.apiserver import ApiServer
+from tests.fixtures.cloudctl import CloudEnv, prepare_cluster, spawn_cloud
+from tests.fixtures.procs import Spawner
 from tests.fixtures.wait import eventually_async
 
 
@@ -138,3 +141,48 @@ async def test_a_dnat_replica_claims_its_port_once_the_stream_endpoint_is_bound(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_claims_of_replicas_no_longer_live_are_dropped(cloudenv: CloudEnv) -> None:
+    client = cloudenv.client
+    await prepare_cluster(client)
+    ns = "kubeedge"
+    assert await ports.claim(client, ns, "10.1.0.1", 40001, replica="a") == 10351
+    assert await ports.claim(client, ns, "10.1.0.2", 40001, replica="b") == 10352
+    # a died and came back under another address; until the live set is known nothing is dropped
+    assert await ports.claim(client, ns, "10.1.0.3", 40001, replica="a2") == 10353
+    assert set((await ports.read(client, ns)).tunnel) == {"10.1.0.1", "10.1.0.2", "10.1.0.3"}
+    # b's Lease is current, a's expired: a's claim goes, its port is free again
+    assert await ports.claim(client, ns, "10.1.0.3", 40001, replica="a2", live={"a2", "b"}) == 10353
+    rec = await ports.read(client, ns)
+    assert rec.tunnel == {"10.1.0.2": 10352, "10.1.0.3": 10353}
+    assert rec.replicas == {"10.1.0.2": "b", "10.1.0.3": "a2"}
+    assert await ports.claim(client, ns, "10.1.0.4", 40001, replica="c", live={"a2", "b", "c"}) == 10351
+    # a claim kedge did not make (a KubeEdge cloudcore's: no replica recorded) is never dropped
+    cm = await client.get(CONFIGMAPS, ports.CONFIGMAP, namespace=ns)
+    rec = ports.Record.of(cm)
+    rec.tunnel["192.0.2.1"] = 10360
+    cm["metadata"]["annotations"].update(rec.annotations())
+    await client.replace(CONFIGMAPS, cm, namespace=ns)
+    await ports.claim(client, ns, "10.1.0.4", 40001, replica="c", live={"c"})
+    assert (await ports.read(client, ns)).tunnel == {"10.1.0.4": 10351, "192.0.2.1": 10360}
+
+
+async def test_kedge_cloud_run_in_dnat_mode_claims_a_port_for_its_stream_endpoint(
+    apiserver: ApiServer, kube: KubeClient, spawn: Spawner, tmp_path: Path
+) -> None:
+    await prepare_cluster(kube)
+    sets = ["hub.cert_port=0", "hub.websocket_port=0", "hub.bind=127.0.0.1", "metrics_address=127.0.0.1:0",
+            "stream.port=0", "stream.bind=127.0.0.1", "kubelet_endpoint.mode=dnat",
+            "kubelet_endpoint.tunnel_address=192.0.2.77",
+            "kubelet_endpoint.tunnel_port_start=10420"]  # fmt: skip
+    _proc, _log, addr = spawn_cloud(spawn, apiserver.kubeconfig, tmp_path / "root", sets, ready="stream")
+    stream_port = int(addr["stream"].rsplit(":", 1)[1])
+
+    async def claimed() -> ports.Record | None:
+        rec = await ports.read(kube, "kubeedge")
+        return rec if "192.0.2.77" in rec.tunnel else None
+
+    rec = await eventually_async(claimed, 30, what="the replica's tunnel port claimed")
+    assert rec.tunnel["192.0.2.77"] == 10420 and rec.stream["192.0.2.77"] == stream_port
+    assert rec.replicas["192.0.2.77"]  # the replica's identity, for pruning once its Lease expires

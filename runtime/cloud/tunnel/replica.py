@@ -5,7 +5,8 @@
         direct  (address or advertise[0] or 127.0.0.1, port or the stream endpoint's bound port)
         dnat    ("" = the edge's InternalIP, this replica's tunnel port once claimed)
     TunnelReplica.run      dnat: claim the tunnel port (ports.claim) once the stream port is known, then
-                           re-assert the claim every minute (a deleted ConfigMap is written again)
+                           re-assert the claim every minute (a deleted ConfigMap is written again; the
+                           claims of replicas whose Lease expired are dropped)
     hold(...)              once ``current()`` is known: ``ensure`` every node connected here
 
 The stream endpoint's port comes from ``stream_address()`` — the address it bound ("host:port", the
@@ -50,6 +51,12 @@ class TunnelReplica:
         self.address = cfg.tunnel_address or os.environ.get("POD_IP", "") or (advertise or ["127.0.0.1"])[0]
         self.stream_address = stream_address
         self.port = 0
+        self.replica = ""
+        self.live: Callable[[], set[str] | None] = lambda: None
+
+    def identify(self, replica: str, live: Callable[[], set[str] | None]) -> None:
+        """The replica's identity and its live peers (None until listed): stale claims get pruned."""
+        self.replica, self.live = replica, live
 
     def stream_port(self) -> int:
         return self.cfg.port or bound_port(self.stream_address())
@@ -60,7 +67,13 @@ class TunnelReplica:
             if stream:
                 try:
                     port = await ports.claim(
-                        self.client, self.namespace, self.address, stream, self.cfg.tunnel_port_start
+                        self.client,
+                        self.namespace,
+                        self.address,
+                        stream,
+                        self.cfg.tunnel_port_start,
+                        replica=self.replica,
+                        live=self.live(),
                     )
                     if port != self.port:
                         log.info("tunnel port %d claimed for %s (→ :%d)", port, self.address, stream)
