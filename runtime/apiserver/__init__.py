@@ -12,6 +12,7 @@
     printers/      server-side Table responses (`kubectl get`)
     openapi/       /openapi/v2 and /openapi/v3 documents
     controllers/   kube-controller-manager and scheduler loops that run in the same process
+    kubelet/       pods/log, exec, attach, portforward: passed to the node's kubelet (kube-apiserver's way)
     metricsapi/    metrics.k8s.io/v1beta1 (`kubectl top`) from the cloud's socket (--usage-socket)
 
 A request's path, top-down:

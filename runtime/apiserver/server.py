@@ -215,7 +215,7 @@ async def serve(
     store.start(loop)
     await bootstrap(store)
     store.floor = store.rv
-    api = Api(registry=registry, store=store, admin_token=token, signer=signer, control_plane=controllers)
+    api = Api(registry=registry, store=store, admin_token=token, signer=signer)
     if db is not None:  # kube-apiserver's readyz check of its storage has this name
         api.checks["etcd"] = lambda: db.error
     kubelet = KubeletProxy(api, client_context(*ensure_kubelet_client_cert(pki)))

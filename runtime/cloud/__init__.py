@@ -8,6 +8,7 @@
     controllers/      CloudControllers      objects down to edges, edge requests answered, node liveness,
                                             replicas
     devices/          DeviceController      Devices/DeviceModels down, DeviceStatus up
+    streams/          StreamEndpoint        kubelet's stream paths for API servers; tunnels to the edges
     lease_gate.py     LeaseGate             holds new sessions and ack-state writes while renewals lag
     status_socket.py  serve_status, status  the cloud's part of `kedge status` on a 0600 unix socket,
                                             and the edges' resource usage (kubelet routes, /usage)

@@ -10,6 +10,7 @@
     metastore.py   the offline cache (sqlite): every object the cloud sent; cacherefs.py reads refs from it
     nodestatus.py  register the Node, patch its status, keep the Lease (KubeEdge clouds); nodeinfo.py
     pods/          the kubelet on Docker (see its map)          devices/   the MQTT device plane (its map)
+    streams/       logs, exec, attach, port-forward sessions: the tunnel dialled per session, Docker
     statusd.py     local health: GET /status, /metrics on a unix socket and 127.0.0.1:10551 (h11)
     usage/         resource usage of the node and its containers (cgroup files), reported to a kedge cloud
     metrics.py     EdgeMetrics: kedge_edge_* through prometheus_client (status snapshot + pod sync histogram)

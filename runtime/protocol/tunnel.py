@@ -108,8 +108,13 @@ def frame(channel: int, data: bytes) -> bytes:
     return bytes((channel,)) + data
 
 
+def control_payload(type_: str, **fields: Any) -> bytes:
+    return json.dumps({"type": type_, **fields}).encode()
+
+
 def control(type_: str, **fields: Any) -> bytes:
-    return frame(CONTROL, json.dumps({"type": type_, **fields}).encode())
+    """A whole CONTROL frame (channel byte included)."""
+    return frame(CONTROL, control_payload(type_, **fields))
 
 
 def split(data: bytes | str) -> tuple[int, bytes]:

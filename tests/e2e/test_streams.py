@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import socket
 import ssl
@@ -212,3 +213,150 @@ def test_logs_of_a_disconnected_edge_fail_at_once(e2e: E2E, talker: str) -> None
         e2e.edge.run_detached()
         eventually(e2e.edge.connected, 60, "the edge to reconnect")
     eventually(lambda: logs(e2e, talker, "-c", "app") == LINES, 30, "logs served again after the reconnect")
+
+
+@pytest.fixture(scope="module")
+def shell(e2e: E2E) -> str:
+    apply_pod(e2e, "shell", {"containers": [{"name": "app", "image": IMAGE, "command": ["sleep", "3600"]}]})
+    eventually(lambda: running(e2e, "shell"), 60, "pod shell running")
+    return "shell"
+
+
+def test_exec_passes_output_and_exit_codes(e2e: E2E, shell: str) -> None:
+    done = kubectl(e2e, "exec", shell, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "out\n" and "err\n" in done.stderr
+    ok = kubectl(e2e, "exec", shell, "--", "cat", "/etc/hostname")
+    assert ok.returncode == 0 and ok.stdout.strip(), ok.stderr
+    wrong = kubectl(e2e, "exec", shell, "-c", "nope", "--", "true")
+    assert wrong.returncode != 0 and "container nope is not valid for pod shell" in wrong.stderr
+
+
+@pytest.mark.parametrize("websocket", ["true", "false"], ids=["websocket", "spdy"])
+def test_exec_with_stdin(e2e: E2E, shell: str, websocket: str) -> None:
+    """kubectl 1.32 speaks WebSocket v5 first; with it turned off, SPDY/3.1 (what older clients use)."""
+    data = "".join(f"row {i}\n" for i in range(2000))  # several frames' worth
+    cmd = ["kubectl", "--kubeconfig", str(e2e.cloud.kubeconfig), "exec", "-i", shell, "--", "sh", "-c",
+           "cat; echo done; exit 4"]  # fmt: skip
+    env = {**os.environ, "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": websocket}
+    done = subprocess.run(cmd, input=data, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 4, done.stderr
+    assert done.stdout == data + "done\n"
+
+
+def test_exec_with_a_terminal_echoes_input_and_resizes(e2e: E2E, shell: str) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))  # rows, cols
+    cmd = ["kubectl", "--kubeconfig", str(e2e.cloud.kubeconfig), "exec", "-it", shell, "--", "sh"]
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(marker: bytes) -> bool:
+        nonlocal seen
+        while marker not in seen:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            seen += chunk
+        return True
+
+    try:
+        os.write(master, b"echo typed-$((6*7)); stty size\r")
+        assert read_until(b"typed-42"), seen
+        assert read_until(b"33 101"), seen  # the terminal's size reached the container's pty
+        assert b"echo typed-" in seen  # the input echoed back by the container's terminal
+        os.write(master, b"exit 7\r")
+        assert proc.wait(30) == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
+def test_attach_to_a_container_reading_stdin(e2e: E2E) -> None:
+    script = "while read line; do echo got-$line; done"
+    apply_pod(e2e, "reader", {"containers": [{"name": "app", "image": IMAGE, "stdin": True,
+                                                "command": ["sh", "-c", script]}]})  # fmt: skip
+    eventually(lambda: running(e2e, "reader"), 60, "pod reader running")
+    cmd = ["kubectl", "--kubeconfig", str(e2e.cloud.kubeconfig), "attach", "-i", "reader"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"ping\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"got-ping\n"
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_port_forward_two_ports_parallel_large_transfers(e2e: E2E) -> None:
+    """busybox httpd on two ports; a 10 MiB file fetched twice at once through one port-forward, and a
+    small one through the other port; a port nobody listens on: kubelet's error on the error stream
+    (kubectl 1.32 then gives the whole port-forward up, as it does with a kubelet)."""
+    import concurrent.futures
+    import hashlib
+    import urllib.request
+
+    script = ("mkdir -p /www && head -c 10485760 /dev/urandom > /www/big && echo small > /www/small && "
+              "httpd -p 8081 -h /www && exec httpd -f -p 8080 -h /www")  # fmt: skip
+    apply_pod(e2e, "web", {"containers": [{"name": "app", "image": IMAGE, "command": ["sh", "-c", script]}]})
+    eventually(lambda: running(e2e, "web"), 60, "pod web running")
+    eventually(lambda: kubectl(e2e, "exec", "web", "--", "ls", "/www/small").returncode == 0, 30, "files")
+    want = kubectl(e2e, "exec", "web", "--", "sha256sum", "/www/big").stdout.split()[0]
+    proc = _port_forward(e2e, ":8080", ":8081", ":9")
+    try:
+        assert proc.stdout is not None
+        local: dict[int, int] = {}
+        while len(local) < 3:
+            line = proc.stdout.readline()
+            found = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)", line)
+            assert line, "kubectl port-forward ended"
+            if found:
+                local[int(found.group(2))] = int(found.group(1))
+
+        def fetch(port: int, path: str) -> bytes:
+            with urllib.request.urlopen(f"http://127.0.0.1:{local[port]}/{path}", timeout=60) as resp:
+                return bytes(resp.read())
+
+        assert proc.poll() is None, proc.communicate()
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            bigs = [pool.submit(fetch, 8080, "big") for _ in range(2)]
+            small = pool.submit(fetch, 8081, "small")
+            assert [hashlib.sha256(b.result()).hexdigest() for b in bigs] == [want, want]
+            assert small.result() == b"small\n"
+        with pytest.raises(OSError):
+            fetch(9, "x")  # nothing listens on the pod's port 9: that connection fails
+        _, err = proc.communicate(timeout=30)
+        assert "error forwarding port 9 to pod web: dial tcp" in err and "connection refused" in err, err
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def _port_forward(e2e: E2E, *ports: str) -> subprocess.Popen[str]:
+    cmd = ["kubectl", "--kubeconfig", str(e2e.cloud.kubeconfig), "port-forward", "pod/web", *ports]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_cp_round_trip(e2e: E2E, shell: str, tmp_path: Any) -> None:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha\n")
+    (src / "sub" / "b.bin").write_bytes(os.urandom(300_000))
+    done = kubectl(e2e, "cp", str(src), f"{shell}:/tmp/copied")
+    assert done.returncode == 0, done.stderr
+    back = tmp_path / "back"
+    done = kubectl(e2e, "cp", f"{shell}:/tmp/copied", str(back))
+    assert done.returncode == 0, done.stderr
+    assert (back / "a.txt").read_text() == "alpha\n"
+    assert (back / "sub" / "b.bin").read_bytes() == (src / "sub" / "b.bin").read_bytes()

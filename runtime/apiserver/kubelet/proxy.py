@@ -122,7 +122,7 @@ class KubeletProxy:
             return await self._logs(request, loc)
         if request.method not in ("GET", "POST"):
             raise method_not_allowed()
-        loc = stream_location(self.api, ns, name, sub, query, request.query_string)
+        loc = stream_location(self.api, ns, name, sub, query, request.rel_url.raw_query_string)
         return await self._upgrade(request, loc)
 
     async def _connect(self, loc: Location, method: str, headers: list[tuple[str, str]]) -> Upstream:

@@ -124,7 +124,8 @@ def prepare_create(rt: ResourceType, obj: Obj, namespace: str) -> Obj:
         obj.pop("status", None)
         if not rt.crd:
             obj["status"] = {}
-    if rt.kind == "Namespace" and not rt.group:  # spec.finalizers: admission, after managedFields
+    if rt.kind == "Namespace" and not rt.group:
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         obj["status"] = {"phase": "Active"}
     return obj
 

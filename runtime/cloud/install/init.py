@@ -200,8 +200,7 @@ class _Phases:
         steps.InstallRecord(req.mode, self.namespace, record_kc).save(req.root)
         if not req.local:
             return
-        embedded = req.mode == "embedded"
-        cfg_path = steps.write_host_config(req.root, req.options, kubeconfig, req.sets, embedded=embedded)
+        cfg_path = steps.write_host_config(req.root, req.options, kubeconfig, req.sets)
         pid, started = await asyncio.to_thread(
             steps.start_cloud, req.root, kubeconfig, systemd=req.mode == "host"
         )

@@ -140,15 +140,11 @@ async def wait_deployment(client: KubeClient, namespace: str, within: float) -> 
 
 
 def write_host_config(
-    root: Path, opts: InstallOptions, kubeconfig: Path | None, overrides: list[str], *, embedded: bool = False
+    root: Path, opts: InstallOptions, kubeconfig: Path | None, overrides: list[str]
 ) -> Path:
-    """<root>/etc/kedge/cloud.toml for the local cloud process (host and embedded modes). Embedded: the
-    API server beside it reaches the stream endpoint, so the edge nodes' kubelet endpoint is that one
-    (``kubelet_endpoint.mode = "direct"``) and `kubectl logs/exec` work at once."""
+    """<root>/etc/kedge/cloud.toml for the local cloud process (host and embedded modes)."""
     cfg = cloud_config(opts)
     cfg.hub.bind = "0.0.0.0"
-    if embedded:
-        cfg.kubelet_endpoint.mode = "direct"
     cfg.metrics_address = DEFAULT_HEALTH
     cfg.kubeconfig = str(kubeconfig.resolve()) if kubeconfig else ""
     apply_overrides(cfg, overrides)

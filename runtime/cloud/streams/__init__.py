@@ -4,6 +4,8 @@
                                   certificate of the cluster CA with an API server's CN, pod → node
     tunnels.py   Tunnels          per session: the open message over the node's link, the edge's tunnel
                                   websocket on the hub's port (runtime/protocol/tunnel.py), caps, closes
+    sessions.py  serve_command,   an upgraded session (runtime/streams) carried over tunnels as
+                 serve_portforward  channel frames; port-forward: a tunnel per connection
     serve.py     serve_streams    the root task: endpoint TLS from the serving certificate and the CA
 
 Flow (logs): API server ─GET /containerLogs/ns/pod/c─▶ endpoint ─▶ Kubernetes: the pod's node ─▶

@@ -10,8 +10,8 @@ layer) whose CN is one of ``clients`` (the API server's kubelet-client identity)
 refused — without a certificate at the handshake, with another CN by 403. The pod is looked up in
 Kubernetes; its node must have a live kedge link to this cloud (tunnels.py), or the answer is 503
 ``edge node X is not connected`` at once (or after ``open_timeout`` when the edge does not dial back).
-Requests are read with h11; errors answer as kubelet's (text/plain, the status code kube-apiserver
-turns into the client's error).
+Requests are read by runtime/streams (h11); errors answer as kubelet's (text/plain, the status code
+kube-apiserver turns into the client's error; a Status body to a refused upgrade).
 """
 
 from __future__ import annotations
@@ -22,48 +22,57 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
-import h11
-
+from runtime.cloud.streams import sessions
 from runtime.cloud.streams.tunnels import Tunnel, Tunnels
 from runtime.errors import NotFound, Refused, Unreachable
 from runtime.protocol.tunnel import CONTROL, STDOUT, OpenRequest, parse_control
+from runtime.streams import (
+    StreamRequest,
+    UpgradeError,
+    accept_command,
+    accept_portforward,
+    read_request,
+    refuse,
+    write_response,
+)
 
 log = logging.getLogger("kedge.cloudstream")
 HEAD_LIMIT = 64 << 10
 PodLookup = Callable[[str, str], Awaitable[dict[str, Any]]]  # (namespace, name) → Pod; NotFound
-Upgrade = Callable[["Request", Tunnel], Awaitable[None]]
+REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests",
+           500: "InternalError", 503: "ServiceUnavailable"}  # fmt: skip
 LOG_OPTIONS = ("follow", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "previous", "limitBytes")
 
 
 class Request:
-    """One request read from an API server, with its connection (for the upgrade's hand-over)."""
+    """One request read from an API server (runtime/streams' reader), with its connection."""
 
-    def __init__(self, conn: h11.Connection, event: h11.Request, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
-        self.conn, self.event, self.reader, self.writer = conn, event, reader, writer
-        url = urlsplit(event.target.decode("latin-1"))
-        self.path = [unquote(p) for p in url.path.split("/") if p]
-        self.query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        self.queries = parse_qs(url.query, keep_blank_values=True)
-        self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]
-
-    def header(self, name: str) -> str:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), "")
+    def __init__(
+        self, head: StreamRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.head, self.reader, self.writer = head, reader, writer
+        self.path = [unquote(p) for p in head.path.split("/") if p]
+        self.query = {k: v[-1] for k, v in head.query.items()}
 
     async def respond(self, status: int, text: str) -> None:
-        body = (text if text.endswith("\n") else text + "\n").encode()
-        headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-        await self.send(
-            h11.Response(status_code=status, headers=headers), h11.Data(data=body), h11.EndOfMessage()
-        )
+        """kubelet's plain-text error (the API server makes it the client's Status message); an
+        upgrade request gets a Status body (what client-go reads from a refused upgrade)."""
+        if self.head.header("upgrade"):
+            await refuse(self.writer, status, text, REASONS.get(status, "InternalError"))
+            return
+        write_response(self.writer, status, REASONS.get(status, "Error"), text.encode() + b"\n", "text/plain")
+        await self.writer.drain()
 
-    async def send(self, *events: Any) -> None:
-        for ev in events:
-            data = self.conn.send(ev)
-            if data:
-                self.writer.write(data)
+    async def start_chunked(self) -> None:
+        head = ["HTTP/1.1 200 OK", "Content-Type: text/plain", "Transfer-Encoding: chunked"]
+        head.append("Connection: close")
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        await self.writer.drain()
+
+    async def chunk(self, data: bytes) -> None:
+        self.writer.write(b"%x\r\n%s\r\n" % (len(data), data) if data else b"0\r\n\r\n")
         await self.writer.drain()
 
 
@@ -77,11 +86,11 @@ def peer_cn(writer: asyncio.StreamWriter) -> str:
 
 
 class StreamEndpoint:
-    def __init__(self, tunnels: Tunnels, pods: PodLookup, ssl_context: ssl.SSLContext, clients: list[str],
-                 upgrade: Upgrade | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, tunnels: Tunnels, pods: PodLookup, ssl_context: ssl.SSLContext, clients: list[str]
+    ) -> None:
         self.tunnels, self.pods, self.ssl_context = tunnels, pods, ssl_context
         self.clients = set(clients)
-        self.upgrade = upgrade
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[Any]] = set()
 
@@ -102,29 +111,15 @@ class StreamEndpoint:
         assert task is not None
         self._conns.add(task)
         try:
-            req = await asyncio.wait_for(self._read_request(reader, writer), 30.0)
-            if req is not None:
-                await self._route(req)
-        except (OSError, TimeoutError, h11.ProtocolError, ssl.SSLError) as exc:
+            req = Request(await read_request(reader), reader, writer)
+            await self._route(req)
+        except (OSError, TimeoutError, UpgradeError, ssl.SSLError) as exc:
             log.debug("stream endpoint connection ended: %r", exc)
         finally:
             self._conns.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2.0)
-
-    async def _read_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> Request | None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.Request):
-                return Request(conn, event, reader, writer)
-            if event is h11.NEED_DATA:
-                conn.receive_data(await reader.read(65536))
-                continue
-            return None  # closed before a request
 
     async def _route(self, req: Request) -> None:
         cn = peer_cn(req.writer)
@@ -136,12 +131,12 @@ class StreamEndpoint:
         try:
             if kind == "containerLogs" and len(req.path) == 4:
                 await self._logs(req)
-            elif kind in ("exec", "attach") and len(req.path) in (4, 5) and self.upgrade is not None:
+            elif kind in ("exec", "attach") and len(req.path) in (4, 5):
                 await self._upgrade(req, kind)
-            elif kind == "portForward" and len(req.path) in (3, 4) and self.upgrade is not None:
+            elif kind == "portForward" and len(req.path) in (3, 4):
                 await self._upgrade(req, "portforward")
             else:
-                await req.respond(404, f"no such path {req.event.target.decode('latin-1')!r}")
+                await req.respond(404, f"no such path {req.head.path!r}")
         except NotFound as exc:
             await req.respond(404, str(exc))
         except Unreachable as exc:
@@ -184,9 +179,7 @@ class StreamEndpoint:
         options = {k: req.query[k] for k in LOG_OPTIONS if k in req.query}
         tunnel = await self.open(req, "logs", options)
         try:
-            head = h11.Response(status_code=200, headers=[("Content-Type", "text/plain"),
-                                                          ("Transfer-Encoding", "chunked")])  # fmt: skip
-            await req.send(head)
+            await req.start_chunked()
             gone = asyncio.ensure_future(req.reader.read(1))  # the API server hangs up: the client left
             while True:
                 nxt = asyncio.ensure_future(tunnel.recv())
@@ -196,14 +189,29 @@ class StreamEndpoint:
                     break
                 item = nxt.result()
                 if item is None:
-                    await req.send(h11.EndOfMessage())
+                    await req.chunk(b"")
                     break
                 if item[0] == STDOUT and item[1]:
-                    await req.send(h11.Data(data=item[1]))
+                    await req.chunk(item[1])
             gone.cancel()
         finally:
             await tunnel.close()
 
     async def _upgrade(self, req: Request, kind: str) -> None:
-        assert self.upgrade is not None
-        await self.upgrade(req, await self.open(req, kind, dict(req.queries)))
+        """exec/attach: one tunnel, opened (the container checked) before the client's upgrade is
+        answered; port-forward: the pod checked, then a tunnel per forwarded connection."""
+        if kind == "portforward":
+            await (await self.open(req, kind, {})).close()
+            forward = await accept_portforward(req.head, req.reader, req.writer)
+            if forward is not None:
+                await sessions.serve_portforward(
+                    forward, lambda port: self.open(req, kind, {"port": str(port)})
+                )
+            return
+        tunnel = await self.open(req, kind, {k: v for k, v in req.head.query.items()})
+        try:
+            command = await accept_command(req.head, req.reader, req.writer)
+            if command is not None:
+                await sessions.serve_command(command, tunnel)
+        finally:
+            await tunnel.close()

@@ -12,21 +12,23 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TypeVar
 
 DEPTH = 8
+T = TypeVar("T")
 
 
 async def pumped(
-    produce: Callable[[], Iterable[bytes]],
+    produce: Callable[[], Iterable[T]],
     cancel: Callable[[], None],
     depth: int = DEPTH,
     name: str = "stream",
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[T]:
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(depth)
+    queue: asyncio.Queue[T | BaseException | None] = asyncio.Queue(depth)
     stopped = threading.Event()
 
-    def put(item: bytes | BaseException | None) -> bool:
+    def put(item: T | BaseException | None) -> bool:
         if stopped.is_set():
             return False
         fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)

@@ -24,7 +24,9 @@ from websockets.exceptions import ConnectionClosed
 from runtime.edge.dial import ClientTLS, dial
 from runtime.edge.pods.adapter import DockerAdapter
 from runtime.edge.streams.containers import SessionError
+from runtime.edge.streams.execs import serve_command
 from runtime.edge.streams.logs import open_log
+from runtime.edge.streams.ports import serve_port
 from runtime.errors import KedgeError
 from runtime.protocol import Message
 from runtime.protocol.tunnel import STDOUT, OpenRequest, TunnelError, control, frame, parse_open, stream_path
@@ -88,8 +90,10 @@ class EdgeStreams:
         try:
             if req.kind == "logs":
                 await self._logs(req, ws)
+            elif req.kind in ("exec", "attach"):
+                await serve_command(self.docker, self.node, req, ws)
             else:
-                raise SessionError(400, f"{req.kind} is not served by this edge")
+                await serve_port(self.docker, self.node, req, ws)
         except SessionError as exc:
             await ws.send(control("error", code=exc.code, message=exc.message))
         except KedgeError as exc:

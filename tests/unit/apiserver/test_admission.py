@@ -39,8 +39,7 @@ def test_deployment_defaults_template_but_not_pod_only_fields() -> None:
         "revisionHistoryLimit": 10,
         "progressDeadlineSeconds": 600,
         "template": {
-            # the embedded ObjectMeta's creationTimestamp, a struct Go never omits: null
-            "metadata": {"labels": {"app": "d"}, "creationTimestamp": None},
+            "metadata": {"labels": {"app": "d"}},
             "spec": {
                 # SetDefaults_PodSpec only: no enableServiceLinks, no requests copied from limits.
                 "containers": [
