@@ -84,6 +84,10 @@ class Conflict(KedgeError):
     """An object changed underneath us or already exists."""
 
 
+class StorageFull(KedgeError):
+    """A local database could not commit: its disk is full. Nothing was stored (and so not acked)."""
+
+
 class Refused(KedgeError):
     """A request from a peer (an edge) that the cloud refuses; answered with HTTP ``status`` and the
     message as the reason: 403 for what the node may not do (edge requests), 400/401 for a bad

@@ -24,6 +24,9 @@ class Api:
     # owns the Terminating phase sets this to a callable and the server only marks the namespace.
     namespace_finalizer: Callable[[str], Awaitable[None]] | None = None
     bookmark_interval: float = 60.0
+    # Whether the embedded control plane runs beside the server: only then does a write of a kind it
+    # does not run get the `stored only` warning (without it nothing runs, as on a bare kube-apiserver).
+    control_plane: bool = False
     # /readyz checks beside the server's own, by name: None while fine, else what fails
     checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -215,7 +215,7 @@ async def serve(
     store.start(loop)
     await bootstrap(store)
     store.floor = store.rv
-    api = Api(registry=registry, store=store, admin_token=token, signer=signer)
+    api = Api(registry=registry, store=store, admin_token=token, signer=signer, control_plane=controllers)
     if db is not None:  # kube-apiserver's readyz check of its storage has this name
         api.checks["etcd"] = lambda: db.error
     kubelet = KubeletProxy(api, client_context(*ensure_kubelet_client_cert(pki)))

@@ -45,7 +45,7 @@ from runtime.config import KUBEEDGE_PROJECT_ID, EdgeHubSection
 from runtime.edge.answers import AnswerWatch
 from runtime.edge.dial import HDR_EPOCH, HDR_VERSION, ClientTLS, Failure, classify, client_ssl_context, dial
 from runtime.edge.outbox import Outbox
-from runtime.errors import AuthError, Unreachable
+from runtime.errors import AuthError, KedgeError, Unreachable
 from runtime.logs import LogOnce
 from runtime.protocol import (
     ACK_CONTENT,
@@ -408,6 +408,9 @@ class EdgeHub:
                         continue
                 try:
                     await self.on_message(msg)
+                except KedgeError as exc:  # said in words (a full disk): no traceback
+                    hint = f" ({exc.hint})" if exc.hint else ""
+                    self._log.warning(f"handler:{type(exc).__name__}", f"edgehub: {exc}{hint}")
                 except Exception:
                     self._log.exception(
                         f"handler:{msg.operation}",

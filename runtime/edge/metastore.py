@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from runtime.errors import StorageFull
 from runtime.protocol import OP_DELETE, OP_INSERT, OP_UPDATE, Message, parse_resource
 
 log = logging.getLogger("kedge.edge.metastore")
@@ -162,7 +163,8 @@ class MetaStore:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('last_sync', ?)", (repr(time.time()),))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # a COMMIT refused for a full disk was rolled back by sqlite itself
+                db.execute("ROLLBACK")
             raise
         return change
 
@@ -213,7 +215,16 @@ class MetaStore:
 
     async def put(self, typ: str, ns: str, name: str, obj: Any, *, op: str = OP_UPDATE) -> Change:
         """Store an object fetched by query (configmap, secret, serviceaccounttoken) or delete it."""
-        change: Change = await self._call(self._apply, typ, ns, name, op, obj)
+        try:
+            change: Change = await self._call(self._apply, typ, ns, name, op, obj)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL and "full" not in str(exc):
+                raise
+            raise StorageFull(
+                f"cache {self.path}: the disk is full ({exc}); {op} {typ} {ns}/{name} not stored and not "
+                "acked — the cloud resends it",
+                hint=f"free space on the filesystem of {self.path.parent}",
+            ) from exc
         return change
 
     async def delete(self, typ: str, ns: str, name: str) -> Change:

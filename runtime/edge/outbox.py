@@ -128,7 +128,8 @@ class Outbox:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a refused COMMIT (disk full) was rolled back already
+                    db.execute("ROLLBACK")
                 self._count, self._bytes = db.execute(_TOTALS).fetchone()
                 raise
             self._count += 1

@@ -174,6 +174,9 @@ class SpdyConnection:
         self._next_id = 2 if server else 1
         self._last_peer_id = 0
         self._goaway_sent = False
+        self._draining = False
+        self._goaway_received = False
+        self._closer: asyncio.Task[None] | None = None
         self._space = asyncio.Event()
         self._task = asyncio.create_task(self._read_loop(), name="spdy-read")
 
@@ -205,12 +208,19 @@ class SpdyConnection:
     async def ping(self, ping_id: int | None = None) -> None:
         await self.send(spdy.Ping(ping_id if ping_id is not None else (2 if self.server else 1)))
 
-    async def close(self, status: int = spdy.GOAWAY_OK) -> None:
-        """GOAWAY, then close the transport; every stream ends (reset)."""
+    async def close(self, status: int = spdy.GOAWAY_OK, *, linger: float = 2.0) -> None:
+        """GOAWAY, then wait up to `linger` seconds for the peer to close (closing a socket with unread
+        input makes the kernel send RST, which can destroy our last frames in flight), then close the
+        transport; streams not finished by then end (reset)."""
         if not self._goaway_sent and not self.closed.is_set():
             self._goaway_sent = True
             with contextlib.suppress(ConnectionError, OSError, RuntimeError):
                 await self.send(spdy.GoAway(self._last_peer_id, status))
+                self._draining = True  # what still arrives is read and dropped, never waited for
+                self._space.set()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(linger):
+                        await self.closed.wait()
         await self._shutdown()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -247,6 +257,12 @@ class SpdyConnection:
 
     def forget(self, stream: SpdyStream) -> None:
         self.streams.pop(stream.id, None)
+        self._end_after_goaway()
+
+    def _end_after_goaway(self) -> None:
+        """The peer said GOAWAY: once its last stream is done, close (as spdystream does)."""
+        if self._goaway_received and not self.streams and self._closer is None and not self.closed.is_set():
+            self._closer = asyncio.create_task(self._shutdown(), name="spdy-close")
 
     def forget_if_done(self, stream: SpdyStream) -> None:
         if stream.local_closed and stream.remote_closed and not stream._chunks:
@@ -324,7 +340,9 @@ class SpdyConnection:
                 if frame.ping_id % 2 != (0 if self.server else 1):  # the peer's ping: echo it
                     await self.send(frame)
             elif isinstance(frame, spdy.GoAway):
-                self._goaway_sent = True  # the peer leaves: no GOAWAY back, streams end with the transport
+                self._goaway_sent = True  # the peer leaves: no GOAWAY back, no new streams
+                self._goaway_received = True
+                self._end_after_goaway()
             elif isinstance(frame, spdy.WindowUpdate):
                 self.peer_flow_control = True
                 window = (
@@ -378,7 +396,7 @@ class SpdyConnection:
         stream = self.streams.get(frame.stream_id)
         n = len(frame.data)
         self.session_recv.receive(n, strict=False)  # see the module docstring
-        if stream is None or stream.remote_closed:
+        if stream is None or stream.remote_closed or self._draining:
             if stream is None and frame.stream_id > max(self._last_peer_id, self._next_id):
                 raise SpdyError(f"DATA on unknown stream {frame.stream_id}")
             self.session_recv.consume(n)

@@ -20,8 +20,10 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from runtime.streams.connection import SpdyConnection, SpdyStream, StreamReset, StreamTransport
 from runtime.streams.upgrade import (
@@ -33,10 +35,12 @@ from runtime.streams.upgrade import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SPDY_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io")
 WEBSOCKET_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+INBOX_CHUNKS = 64  # unread stdin chunks (or sizes) before the client is slowed down
 CHANNELS = {"stdin": STDIN, "stdout": STDOUT, "stderr": STDERR, "error": ERROR, "resize": RESIZE}
 
 
@@ -70,6 +74,38 @@ def status_for(exit_code: int | None, message: str | None) -> dict[str, object]:
     return out
 
 
+class _Inbox(Generic[T]):
+    """A bounded queue that ends: `put` waits while `limit` items are unread (so a client that sends
+    faster than the command reads is slowed down through the stream windows and TCP), `get` returns
+    None once `end` was called and the items before it are taken."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[T] = deque()
+        self._limit, self._ended = limit, False
+        self._cond = asyncio.Condition()
+
+    async def put(self, item: T) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: len(self._items) < self._limit or self._ended)
+            if not self._ended:
+                self._items.append(item)
+                self._cond.notify_all()
+
+    async def end(self) -> None:
+        async with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    async def get(self) -> T | None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: bool(self._items) or self._ended)
+            if not self._items:
+                return None
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item
+
+
 class _Channels:
     """What a transport provides to CommandSession (SPDY streams or WebSocket channels)."""
 
@@ -97,8 +133,8 @@ class CommandSession:
             wants(request, "tty"),
         )
         self.stderr = wants(request, "stderr") and not self.tty
-        self._stdin: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._resize: asyncio.Queue[TerminalSize | None] = asyncio.Queue()
+        self._stdin: _Inbox[bytes] = _Inbox(INBOX_CHUNKS)
+        self._resize: _Inbox[TerminalSize] = _Inbox(INBOX_CHUNKS)
         self._finished = False
         self._tasks: list[asyncio.Task[None]] = []  # the input pumps, kept referenced
         self.client_gone = asyncio.Event()
@@ -106,20 +142,27 @@ class CommandSession:
     async def stdin_chunks(self) -> AsyncIterator[bytes]:
         while (chunk := await self._stdin.get()) is not None:
             yield chunk
-        self._stdin.put_nowait(None)
 
     async def resizes(self) -> AsyncIterator[TerminalSize]:
         while (size := await self._resize.get()) is not None:
             yield size
-        self._resize.put_nowait(None)
 
     async def write_stdout(self, data: bytes) -> None:
-        if data:
-            await self._channels.write(STDOUT, data)
+        """Raises StreamReset once the client is gone (stop the command then: see `client_gone`)."""
+        await self._write(STDOUT, data)
 
     async def write_stderr(self, data: bytes) -> None:
+        """With a TTY there is no stderr channel: the bytes go to stdout, as a terminal shows them."""
+        await self._write(STDERR if self.stderr else STDOUT, data)
+
+    async def _write(self, channel: int, data: bytes) -> None:
+        if self.client_gone.is_set() or self._finished:
+            raise StreamReset("the client went away" if self.client_gone.is_set() else "session finished")
         if data:
-            await self._channels.write(STDERR if self.stderr else STDOUT, data)
+            try:
+                await self._channels.write(channel, data)
+            except (ConnectionError, OSError) as exc:
+                raise StreamReset(f"the client went away: {exc}") from exc
 
     async def finish(self, exit_code: int | None = 0, message: str | None = None) -> None:
         """Send the error-channel result (a Status on v4/v5, text on v2/v3) and close the connection."""
@@ -135,16 +178,15 @@ class CommandSession:
             payload = text.encode()
         with contextlib.suppress(ConnectionError, OSError, StreamReset):
             await self._channels.finish(payload)
-        self._end_inputs()
+        await self._end_inputs()
 
-    # fed by the transports
-    def _end_inputs(self) -> None:
-        self._stdin.put_nowait(None)
-        self._resize.put_nowait(None)
+    async def _end_inputs(self) -> None:
+        await self._stdin.end()
+        await self._resize.end()
 
-    def _gone(self) -> None:
+    async def _gone(self) -> None:  # the transport ended: the client closed or lost the connection
         self.client_gone.set()
-        self._end_inputs()
+        await self._end_inputs()
 
 
 class _ResizeParser:
@@ -232,22 +274,22 @@ async def _pump_spdy(session: CommandSession, conn: SpdyConnection, streams: dic
     async def stdin(stream: SpdyStream) -> None:
         with contextlib.suppress(StreamReset, ConnectionError):
             while chunk := await stream.read():
-                session._stdin.put_nowait(chunk)
-        session._stdin.put_nowait(None)
+                await session._stdin.put(chunk)
+        await session._stdin.end()
 
     async def resize(stream: SpdyStream) -> None:
         parser = _ResizeParser()
         with contextlib.suppress(StreamReset, ConnectionError):
             while chunk := await stream.read():
                 for size in parser.feed(chunk):
-                    session._resize.put_nowait(size)
-        session._resize.put_nowait(None)
+                    await session._resize.put(size)
+        await session._resize.end()
 
     tasks = [asyncio.create_task(stdin(streams["stdin"]))] if "stdin" in streams else []
     if "resize" in streams:
         tasks.append(asyncio.create_task(resize(streams["resize"])))
     await conn.wait_closed()
-    session._gone()
+    await session._gone()
     for task in tasks:
         task.cancel()
 
@@ -280,14 +322,14 @@ async def _pump_ws(session: CommandSession, channel: WebSocketChannel) -> None:
             continue
         kind, payload = message[0], message[1:]
         if kind == STDIN and stdin_open and payload:
-            session._stdin.put_nowait(payload)
+            await session._stdin.put(payload)
         elif kind == RESIZE:
             for size in parser.feed(payload):
-                session._resize.put_nowait(size)
+                await session._resize.put(size)
         elif kind == CLOSE and payload[:1] == bytes((STDIN,)) and stdin_open:
             stdin_open = False
-            session._stdin.put_nowait(None)
-    session._gone()
+            await session._stdin.end()
+    await session._gone()
 
 
 # ---------------------------------------------------------------- entry point

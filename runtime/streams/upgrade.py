@@ -150,6 +150,7 @@ class WebSocketChannel:
         self.proto, self.reader, self.writer = proto, reader, writer
         self.subprotocol = subprotocol
         self._events: list[bytes | None] = []
+        self.peer_closed = asyncio.Event()  # its close frame or EOF was read
         if rest:
             proto.receive_data(rest)
             self._collect()
@@ -184,6 +185,7 @@ class WebSocketChannel:
         message = self._events.pop(0)
         if message is None:
             self._events.append(None)  # stays closed
+            self.peer_closed.set()
         return message
 
     def send(self, data: bytes) -> None:
@@ -195,12 +197,17 @@ class WebSocketChannel:
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.drain()
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = 1000, reason: str = "", *, linger: float = 2.0) -> None:
+        """The closing handshake: our close frame, then up to `linger` seconds for the peer's answer
+        (read by whoever reads this channel) before the socket closes."""
         with contextlib.suppress(Exception):
             self.proto.send_close(code, reason)
         self._flush()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.drain()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(linger):
+                await self.peer_closed.wait()
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()

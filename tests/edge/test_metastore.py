@@ -12,7 +12,10 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from runtime.edge.metastore import MetaStore, read_stats
+from runtime.errors import StorageFull
 from runtime.protocol import Message, new_message
 
 WRITER = textwrap.dedent(
@@ -130,3 +133,29 @@ async def test_corrupt_cache_is_moved_aside_with_new_epoch(tmp_path: Path, caplo
     assert aside, "the corrupt database must be kept for inspection"
     stats = read_stats(db)
     assert stats is not None and stats["epoch"] == epoch
+
+
+async def test_a_full_disk_is_a_storage_full_error_naming_the_file_and_nothing_is_stored(
+    tmp_path: Path,
+) -> None:
+    """sqlite refuses the COMMIT (SQLITE_FULL, here from max_page_count) and rolls back itself: the error
+    is StorageFull naming the file and the fix — it was "cannot rollback - no transaction is active"."""
+    store = await MetaStore.open(tmp_path / "cache.db")
+    try:
+        await store.apply(pod_msg("small", "u1"))
+        db = store._db
+        assert db is not None
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        big = pod_msg("big", "u2")
+        big.content["spec"] = {"blob": "x" * 200_000}
+        with pytest.raises(StorageFull) as err:
+            await store.apply(big)
+        assert f"cache {tmp_path / 'cache.db'}: the disk is full" in str(err.value)
+        assert err.value.hint == f"free space on the filesystem of {tmp_path}"
+        assert await store.get("pod", "default", "big") is None  # not stored, so not acked
+        db.execute("PRAGMA max_page_count = 1073741823")  # space returns
+        await store.apply(big)
+        assert (await store.get("pod", "default", "big"))["spec"]["blob"] == "x" * 200_000
+    finally:
+        await store.close()

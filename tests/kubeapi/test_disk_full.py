@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
-import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import pytest
 from runtime.apiserver.http.status_errors import StatusError
 from runtime.apiserver.registry.db import Database
 from runtime.apiserver.registry.storage import Store
-from tests.fixtures.apiserver import start_apiserver
+from tests.fixtures.apiserver import http_client, start_apiserver
 from tests.fixtures.procs import stop
 from tests.fixtures.wait import eventually, eventually_async
 
@@ -162,37 +163,55 @@ async def test_refused_writes_are_undone_answered_500_and_writes_resume(disk: Di
         again.close()
 
 
+CMS = "/api/v1/namespaces/d/configmaps"
+
+
+def _served(c: httpx.Client) -> dict[str, tuple[str, Any]]:
+    """name → (resourceVersion, data) of every ConfigMap the server serves in namespace d."""
+    return {
+        i["metadata"]["name"]: (i["metadata"]["resourceVersion"], i.get("data"))
+        for i in c.get(CMS).json()["items"]
+    }
+
+
 def test_server_on_a_full_disk_answers_500_stays_readable_and_recovers(disk: Disk) -> None:
+    """Scenario 6 (API server half): figures on one JSON line; after recovery the server is restarted
+    on the same data dir and must serve exactly what it served before (stored = served)."""
     if disk.injected:
         pytest.skip("the server process needs a real small filesystem (mounting a tmpfs was refused)")
     s = start_apiserver(disk.root / "data", in_memory=False)
     assert s.proc is not None
+    accepted: set[str] = set()
     try:
-        with httpx.Client(
-            base_url=s.url,
-            verify=ssl.create_default_context(cafile=str(s.ca_file)),
-            headers={"Authorization": f"Bearer {s.token}"},
-            timeout=30,
-        ) as c:
+        with http_client(s) as c:
             assert c.post("/api/v1/namespaces", json={"metadata": {"name": "d"}}).status_code == 201
-            cms = "/api/v1/namespaces/d/configmaps"
-            assert c.post(cms, json={"metadata": {"name": "keep"}, "data": {"v": "1"}}).status_code == 201
-            rv = c.get(cms).json()["metadata"]["resourceVersion"]
+            assert c.post(CMS, json={"metadata": {"name": "keep"}, "data": {"v": "1"}}).status_code == 201
+            accepted.add("keep")
+            rv = c.get(CMS).json()["metadata"]["resourceVersion"]
             disk.fill()
             r = None
+            refused = 0
             for i in range(100):
-                r = c.post(cms, json={"metadata": {"name": f"big{i}"}, "data": {"v": BIG}})
+                r = c.post(CMS, json={"metadata": {"name": f"big{i}"}, "data": {"v": BIG}})
                 if r.status_code != 201:
+                    refused += 1
                     break
+                accepted.add(f"big{i}")
             assert r is not None and r.status_code == 500, r and r.text
             body = r.json()
             assert body["kind"] == "Status" and body["reason"] == "InternalError" and body["code"] == 500
+            more = (  # an update and a create while full: refused too
+                c.put(f"{CMS}/keep", json={"metadata": {"name": "keep"}, "data": {"v": BIG}}),
+                c.post(CMS, json={"metadata": {"name": "while-full"}, "data": {"v": BIG}}),
+            )
+            assert [m.status_code for m in more] == [500, 500], [m.text for m in more]
+            refused += len(more)
             ready = c.get("/readyz", params={"verbose": "1"})
             assert ready.status_code == 500 and "[-]etcd failed" in ready.text
-            assert c.get(f"{cms}/keep").json()["data"] == {"v": "1"}
-            stored = {i["metadata"]["name"] for i in c.get(cms).json()["items"]}
+            assert c.get(f"{CMS}/keep").json()["data"] == {"v": "1"}
+            stored = {i["metadata"]["name"] for i in c.get(CMS).json()["items"]}
             with c.stream(
-                "GET", cms, params={"watch": "1", "resourceVersion": rv, "timeoutSeconds": "1"}
+                "GET", CMS, params={"watch": "1", "resourceVersion": rv, "timeoutSeconds": "1"}
             ) as w:
                 watched = {line for line in w.iter_lines() if line}
             names = {
@@ -200,7 +219,28 @@ def test_server_on_a_full_disk_answers_500_stays_readable_and_recovers(disk: Dis
             }
             assert names == stored - {"keep"}  # events of what was stored, none of what was refused
             disk.free()
+            freed = time.monotonic()
             eventually(lambda: c.get("/readyz").status_code == 200, what="/readyz ok again")
-            assert c.post(cms, json={"metadata": {"name": "after"}}).status_code == 201
+            ready_after = time.monotonic() - freed
+            assert c.post(CMS, json={"metadata": {"name": "after"}}).status_code == 201
+            accepted.add("after")
+            served = _served(c)
     finally:
         stop(s.proc)
+    again = start_apiserver(disk.root / "data", in_memory=False)
+    try:
+        with http_client(again) as c:
+            after_restart = _served(c)
+    finally:
+        stop(again.proc)
+    figures = {
+        "scenario": "apiserver-data-disk-full",
+        "writes_accepted_before_full": len(accepted) - 2,
+        "writes_refused_500": refused,
+        "lost_api_updates": len(accepted - set(after_restart)),
+        "served_but_not_stored": sorted(set(served) - set(after_restart)),
+        "diverged": sorted(n for n in served if after_restart.get(n) != served[n]),
+        "ready_again_seconds": round(ready_after, 1),
+    }
+    print(json.dumps(figures, sort_keys=True), flush=True)
+    assert figures["lost_api_updates"] == 0 and after_restart == served, figures

@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import ssl
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.fixtures.apiserver import ApiServer, start_apiserver
+from tests.fixtures.apiserver import http_client, start_apiserver
 from tests.fixtures.procs import stop
-
-
-def client(s: ApiServer) -> httpx.Client:
-    return httpx.Client(
-        base_url=s.url,
-        verify=ssl.create_default_context(cafile=str(s.ca_file)),
-        headers={"Authorization": f"Bearer {s.token}"},
-        timeout=30,
-    )
 
 
 @pytest.fixture
@@ -35,7 +24,7 @@ def test_acknowledged_writes_survive_kill_9(data_dir: Path) -> None:
     s1 = start_apiserver(data_dir, in_memory=False)
     assert s1.proc is not None
     try:
-        with client(s1) as c:
+        with http_client(s1) as c:
             assert c.post("/api/v1/namespaces", json={"metadata": {"name": "d"}}).status_code == 201
             acked: dict[str, str] = {}
             for i in range(200):
@@ -62,7 +51,7 @@ def test_acknowledged_writes_survive_kill_9(data_dir: Path) -> None:
     assert s2.proc is not None
     try:
         assert s2.token == s1.token  # same credentials across restarts
-        with client(s2) as c:
+        with http_client(s2) as c:
             items = c.get("/api/v1/namespaces/d/configmaps").json()["items"]
             got = {i["metadata"]["name"]: i["metadata"]["resourceVersion"] for i in items}
             assert got == acked
@@ -82,7 +71,7 @@ def test_kubeconfig_is_private_and_names_the_bound_port(data_dir: Path) -> None:
     try:
         assert (s.kubeconfig.stat().st_mode & 0o777) == 0o600
         assert not s.url.endswith(":0") and s.url.startswith("https://127.0.0.1:")
-        with client(s) as c:
+        with http_client(s) as c:
             assert c.get("/healthz").text == "ok"
     finally:
         stop(s.proc)

@@ -17,13 +17,14 @@ import struct
 import subprocess
 import termios
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from runtime.streams import (
     CommandSession,
     PortConnection,
+    StreamReset,
     accept_command,
     accept_portforward,
     read_request,
@@ -58,6 +59,7 @@ DISCOVERY = {
     },
 }  # fmt: skip
 POD_PATH = "/api/v1/namespaces/default/pods/p"
+Writer = Callable[[bytes], Awaitable[None]]
 
 
 @dataclass
@@ -118,10 +120,13 @@ class FakeApi:
             stderr=subprocess.PIPE,
         )
 
-        async def pump(source: asyncio.StreamReader | None, write: object) -> None:
+        async def pump(
+            source: asyncio.StreamReader | None, write: Callable[[bytes], Awaitable[None]]
+        ) -> None:
             assert source is not None
-            while data := await source.read(65536):
-                await write(data)  # type: ignore[operator]
+            with contextlib.suppress(StreamReset):  # the client went away: the killer below ends the command
+                while data := await source.read(65536):
+                    await write(data)
 
         async def feed() -> None:
             assert proc.stdin is not None
@@ -132,11 +137,20 @@ class FakeApi:
             proc.stdin.close()
 
         feeder = asyncio.create_task(feed()) if session.stdin else None
+        killer = asyncio.create_task(self.kill_when_gone(session, proc))
         await asyncio.gather(pump(proc.stdout, session.write_stdout), pump(proc.stderr, session.write_stderr))
         code = await proc.wait()
-        if feeder is not None:
-            feeder.cancel()
+        for task in (feeder, killer):
+            if task is not None:
+                task.cancel()
         await session.finish(code)
+
+    async def kill_when_gone(self, session: CommandSession, proc: asyncio.subprocess.Process) -> None:
+        """What a terminating side must do: stop the command when the client goes away."""
+        await session.client_gone.wait()
+        if proc.returncode is None:
+            self.events.append(("gone", proc.pid))
+            proc.kill()
 
     async def run_tty(self, session: CommandSession, command: list[str]) -> None:
         master, slave = os.openpty()

@@ -105,6 +105,8 @@ async def test_a_writer_stalls_at_the_peer_window_until_it_reads() -> None:
         while got < spdy.DEFAULT_WINDOW * 3:
             got += len(await mine.read())  # reading sends WINDOW_UPDATEs, the writer goes on
         await asyncio.wait_for(writer, 10)
+        await stream.close()
+        await mine.close()
 
 
 async def test_a_peer_without_flow_control_is_served_by_tcp_backpressure_alone() -> None:
@@ -113,6 +115,7 @@ async def test_a_peer_without_flow_control_is_served_by_tcp_backpressure_alone()
         await asyncio.wait_for(stream.write(b"y" * (spdy.DEFAULT_WINDOW * 4)), 10)  # not limited to a window
         await stream.close()
         assert len(await read_all(mine)) == spdy.DEFAULT_WINDOW * 4
+        await mine.close()
 
 
 async def test_ping_is_echoed_and_reset_reaches_the_other_side() -> None:
@@ -211,3 +214,30 @@ async def test_unknown_stream_protocols_and_missing_channels_are_refused_without
         with pytest.raises(UpgradeError, match="400"):  # none of stdin/stdout/stderr
             await connect_spdy(reader, writer, "/exec?tty=1", ("v4.channel.k8s.io",))
         writer.close()
+
+
+async def test_stdin_a_command_does_not_read_slows_the_client_down() -> None:
+    """The session holds a bounded number of chunks; past that the SPDY window stops the client."""
+    reading = asyncio.Event()
+    total = 16 << 20
+
+    async def run(session: CommandSession) -> None:
+        await reading.wait()
+        got = sum([len(chunk) async for chunk in session.stdin_chunks()])
+        await session.write_stdout(str(got).encode())
+        await session.finish(0)
+
+    async with server(await exec_server(run, [])) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        conn, _ = await connect_spdy(
+            reader, writer, "/exec?command=x&input=1&output=1", ("v4.channel.k8s.io",)
+        )
+        running = asyncio.create_task(run_command(conn, stdin=b"z" * total, stderr=False))
+        done, _ = await asyncio.wait({running}, timeout=1.0)  # the thing under test: it must NOT finish
+        assert not done
+        stdin = next(s for s in conn.streams.values() if s.headers == (("streamtype", "stdin"),))
+        assert not stdin.local_closed  # still writing: held back by the window, not buffered away
+        reading.set()
+        result = await asyncio.wait_for(running, 60)
+        await conn.close()
+    assert result.stdout == str(total).encode()

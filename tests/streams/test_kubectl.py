@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import re
 import select
@@ -21,13 +22,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.wait import eventually
 from tests.streams.fakeapi import FakeApi, serve
 
 pytestmark = pytest.mark.kubectl
 
-# websocket=True: kubectl's first choice is taken (v5.channel.k8s.io; port-forward in a WebSocket when
-# KUBECTL_PORT_FORWARD_WEBSOCKETS=true). websocket=False: the server refuses it and kubectl falls back.
+# websocket=True: kubectl's first choice is taken (v5.channel.k8s.io from 1.30 on; port-forward in a
+# WebSocket with KUBECTL_PORT_FORWARD_WEBSOCKETS=true). websocket=False: the server refuses the WebSocket
+# and kubectl falls back to SPDY. Older clients (Debian's 1.20) speak SPDY only, on both paths.
 PATHS = {True: "websocket", False: "spdy-fallback"}
+ENV = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "true", "KUBECTL_PORT_FORWARD_WEBSOCKETS": "true"}
+
+
+@functools.cache
+def kubectl_minor() -> int:
+    out = subprocess.run(["kubectl", "version", "--client", "-o", "json"], capture_output=True, text=True)
+    return int(re.sub(r"\D.*", "", json.loads(out.stdout)["clientVersion"]["minor"]))
+
+
+def expected(api: FakeApi, websocket: str, spdy: str) -> str:
+    return websocket if api.websocket and kubectl_minor() >= 30 else spdy
 
 
 @pytest.fixture(params=[True, False], ids=PATHS.get)
@@ -40,13 +54,9 @@ def kubectl(
     api: FakeApi, tmp_path: Path, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    argv = ["kubectl", "--kubeconfig", str(kubeconfig), *args]
+    env = dict(os.environ, **ENV)
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, env=env)
 
 
 def negotiated(api: FakeApi, kind: str) -> list[object]:
@@ -58,7 +68,7 @@ def test_exec_passes_the_exit_code_and_both_outputs(api: FakeApi, tmp_path: Path
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout == "out\n"
     assert proc.stderr.startswith("err\n")
-    assert negotiated(api, "exec") == ["v5.channel.k8s.io" if api.websocket else "v4.channel.k8s.io"]
+    assert negotiated(api, "exec") == [expected(api, "v5.channel.k8s.io", "v4.channel.k8s.io")]
     assert kubectl(api, tmp_path, "exec", "p", "--", "true").returncode == 0
 
 
@@ -70,6 +80,34 @@ def test_exec_pipes_stdin_through_until_it_closes(api: FakeApi, tmp_path: Path) 
         api, tmp_path, "exec", "-i", "p", "--", "sh", "-c", "read x; echo got-$x; exit 4", stdin="hi\n"
     )
     assert (proc.returncode, proc.stdout) == (4, "got-hi\n"), proc.stderr
+
+
+def test_a_client_that_goes_away_ends_the_command(api: FakeApi, tmp_path: Path) -> None:
+    kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
+    argv = [
+        "kubectl",
+        "--kubeconfig",
+        str(kubeconfig),
+        "exec",
+        "p",
+        "--",
+        "sh",
+        "-c",
+        "echo up; exec sleep 60",
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=dict(os.environ, **ENV))
+    assert proc.stdout is not None and proc.stdout.readline() == b"up\n"  # the session is up
+    proc.kill()  # SIGKILL: no goodbye on the wire, only the closed TCP connection
+    proc.wait()
+    gone = eventually(lambda: negotiated(api, "gone"), within=15, what="the server noticed the client left")
+    eventually(lambda: ended(int(str(gone[0]))), what="the command was killed")
+
+
+def ended(pid: int) -> bool:
+    try:
+        return not Path(f"/proc/{pid}/cmdline").read_bytes()  # a zombie has no command line
+    except FileNotFoundError:
+        return True
 
 
 def test_attach_streams_the_running_process(api: FakeApi, tmp_path: Path) -> None:
@@ -139,7 +177,7 @@ def start_port_forward(
     api: FakeApi, tmp_path: Path, ports: list[int]
 ) -> tuple[subprocess.Popen[str], list[int]]:
     kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
-    env = dict(os.environ, KUBECTL_PORT_FORWARD_WEBSOCKETS="true")  # kubectl 1.32: WebSocket is opt-in here
+    env = dict(os.environ, **ENV)  # kubectl 1.32: WebSocket is opt-in for port-forward
     proc = subprocess.Popen(
         ["kubectl", "--kubeconfig", str(kubeconfig), "port-forward", "--address", "127.0.0.1", "p",
          *(f":{p}" for p in ports)],
@@ -169,7 +207,7 @@ def test_port_forward_two_ports_with_parallel_10mib_transfers(
         with ThreadPoolExecutor(4) as pool:
             digests = list(pool.map(fetch, local * 2))  # twice through each port, all at once
         assert digests == [digest] * 4
-        want = "SPDY/3.1+portforward.k8s.io" if api.websocket else "portforward.k8s.io"
+        want = expected(api, "SPDY/3.1+portforward.k8s.io", "portforward.k8s.io")
         assert negotiated(api, "portforward") == [want]
     finally:
         proc.terminate()

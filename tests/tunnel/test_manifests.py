@@ -54,6 +54,13 @@ def test_dnat_renders_the_control_plane_daemonset_and_the_clouds_mode() -> None:
     assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["tunnelport"],
                               "verbs": ["get"]}]  # fmt: skip
     assert cloud_toml(objs)["kubelet_endpoint"]["mode"] == "dnat"
+    # the stream endpoint is a port of the pods (DNAT's target) and of the Service (direct mode's)
+    svc = by_kind(objs, "Service")[0]["spec"]["ports"]
+    deploy = by_kind(objs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    stream_port = cloud_toml(objs).get("stream", {}).get("port", 10003)
+    assert {"name": "stream", "port": stream_port, "targetPort": "stream", "protocol": "TCP"} in svc
+    assert {"name": "stream", "containerPort": stream_port, "protocol": "TCP"} in deploy["ports"]
+    assert {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}} in deploy["env"]
     # the default installs no DaemonSet and leaves the edges' endpoints alone
     plain = render(InstallOptions())
     assert not by_kind(plain, "DaemonSet") and cloud_toml(plain)["kubelet_endpoint"]["mode"] == "none"

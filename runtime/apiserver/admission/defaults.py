@@ -161,8 +161,17 @@ def default_pod(pod: Obj) -> None:
                         port["hostPort"] = port.get("containerPort")
 
 
+def _typed_meta(holder: Obj) -> None:
+    """An embedded ObjectMeta as Go serialises it: its creationTimestamp (a struct, never omitted) is
+    `null` until the object is created from it."""
+    meta = holder.setdefault("metadata", {})
+    if isinstance(meta, dict) and "creationTimestamp" not in meta:
+        meta["creationTimestamp"] = None
+
+
 def _template_spec(obj: Obj) -> None:
     tpl = obj.setdefault("spec", {}).setdefault("template", {})
+    _typed_meta(tpl)
     default_pod_spec(tpl.setdefault("spec", {}))
 
 
@@ -238,6 +247,9 @@ def _default_statefulset(ss: Obj) -> None:
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
     spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    for claim in spec.get("volumeClaimTemplates") or []:
+        if isinstance(claim, dict):
+            _typed_meta(claim)
     _template_spec(ss)
 
 
@@ -272,6 +284,16 @@ def _default_endpoints(ep: Obj) -> None:
         for port in subset.get("ports") or []:
             if not port.get("protocol"):
                 port["protocol"] = "TCP"
+
+
+def _default_event(ev: Obj) -> None:
+    """A core/v1 Event as its typed form serialises: eventTime (a struct) null, the reporting fields
+    (plain strings) empty."""
+    if ev.get("apiVersion", "v1") != "v1":
+        return
+    ev.setdefault("eventTime", None)
+    ev.setdefault("reportingComponent", "")
+    ev.setdefault("reportingInstance", "")
 
 
 def _default_crd(crd: Obj) -> None:
@@ -325,8 +347,11 @@ def _default_cronjob(cj: Obj) -> None:
         spec["successfulJobsHistoryLimit"] = 3
     if spec.get("failedJobsHistoryLimit") is None:
         spec["failedJobsHistoryLimit"] = 1
-    job_spec = spec.setdefault("jobTemplate", {}).setdefault("spec", {})
-    default_pod_spec(job_spec.setdefault("template", {}).setdefault("spec", {}))
+    job_template = spec.setdefault("jobTemplate", {})
+    _typed_meta(job_template)
+    job_spec = job_template.setdefault("spec", {})
+    _typed_meta(job_spec.setdefault("template", {}))
+    default_pod_spec(job_spec["template"].setdefault("spec", {}))
 
 
 def _default_pvc(pvc: Obj) -> None:
@@ -360,6 +385,7 @@ _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "secrets": _default_secret,
     "nodes": _default_node,
     "customresourcedefinitions": _default_crd,
+    "events": _default_event,
 }
 
 

@@ -4,7 +4,8 @@ A real cluster runs every built-in workload; the embedded one runs Deployments, 
 ReplicationControllers and Pods (scheduling, eviction, GC). A user applying a DaemonSet, StatefulSet,
 Job or CronJob must be told it will not run, and the API server says so the Kubernetes way — a
 `Warning` response header (code 299) that kubectl prints as `Warning: …`. The server calls
-`stored_only_warning()` on writes.
+`stored_only_warning()` on writes — when the control plane runs: a bare `kedge apiserver
+--no-controllers` runs nothing, answers as a bare kube-apiserver and warns about nothing.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ writes.save_update (or writes.create, when an apply creates)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -27,8 +28,10 @@ from runtime.apiserver.http.status_errors import (
     not_found,
     stale,
     unsupported_media_type,
+    unsupported_patch_type,
 )
 from runtime.apiserver.validation import fields as validation
+from runtime.apiserver.validation import strictpatch
 
 Obj = dict[str, Any]
 
@@ -50,7 +53,9 @@ async def patch(api: Api, ctx: ApiRequest) -> Result:
     rt, name = ctx.rt, ctx.target.name or ""
     ptype = PATCH_TYPES.get(ctx.content_type())
     accepted = [t for t, k in PATCH_TYPES.items() if not (k == "strategic" and rt.crd)]
-    if ptype is None or (ptype == "strategic" and rt.crd):
+    if ptype is None:
+        raise unsupported_patch_type()
+    if ptype == "strategic" and rt.crd:
         raise unsupported_media_type(ctx.content_type(), accepted)
     if ptype == "apply":
         return await apply(api, ctx)
@@ -81,10 +86,20 @@ async def patch(api: Api, ctx: ApiRequest) -> Result:
     if not isinstance(new, dict):
         raise bad_request("the patched object is not an object")
     check_gvk(rt, new)
-    new = validation.check_fields(ctx, rt, new)
+    new = validation.check_fields(ctx, rt, new, _strict_value(ptype, old, body))
     patched_rv = (new.get("metadata") or {}).get("resourceVersion")
     check = bool(patched_rv) and patched_rv != old["metadata"].get("resourceVersion")
     return await save_update(api, ctx, old, new, check_rv=check, manager_op="Update", uid_precondition=False)
+
+
+def _strict_value(ptype: str, old: Obj, body: Any) -> Callable[[], str] | None:
+    """How the real server prints a patch its strict decoding refuses (strictpatch.py), rendered
+    only when one is refused."""
+    if ptype == "merge":
+        return lambda: strictpatch.merge_patched_text(old, body)
+    if ptype == "strategic":
+        return lambda: strictpatch.go_value_text(body)
+    return None
 
 
 async def apply(api: Api, ctx: ApiRequest) -> Result:
@@ -101,7 +116,7 @@ async def apply(api: Api, ctx: ApiRequest) -> Result:
     if not applied.get("apiVersion") or not applied.get("kind"):
         raise bad_request("apiVersion and kind must be set in an apply request")
     check_gvk(rt, applied)
-    applied = validation.check_fields(ctx, rt, applied)
+    applied = validation.check_apply_fields(ctx, rt, applied)
     check_namespace(ctx, applied)
     meta = applied.setdefault("metadata", {})
     if meta.get("name", name) != name:

@@ -181,7 +181,7 @@ class Handler:
         if verb == "watch":
             return await self._watch(ctx, request)
         status, out, ctype = await self._dispatch(ctx, verb)
-        if verb in ("create", "update", "patch") and not target.sub:
+        if verb in ("create", "update", "patch") and not target.sub and self.api.control_plane:
             stored_only = stored_only_message(rt.group, rt.kind)
             if stored_only:  # kubectl prints it: the object is kept but nothing will run it
                 ctx.warnings.append(stored_only)
@@ -259,6 +259,16 @@ class Handler:
         host = request.host or ""
         doc = self.discovery.document(path, host)
         if doc is None:
+            if path.startswith("/apis/"):
+                # a group or version nobody serves: kube-apiserver's mux answers, not its API
+                # handlers — a plain-text 404, no Status object
+                return web.Response(
+                    text="404 page not found\n",
+                    status=404,
+                    content_type="text/plain",
+                    charset="utf-8",
+                    headers={"X-Content-Type-Options": "nosniff"},
+                )
             raise path_not_found()
         if request.method != "GET":
             raise method_not_allowed()

@@ -39,8 +39,9 @@ class StatusError(KedgeError):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # omitempty: an internal error of the apply machinery has none
+            out["reason"] = self.reason
         if self.details is not None:
             out["details"] = self.details
         out["code"] = self.code
@@ -108,7 +109,8 @@ def invalid(kind: str, name: str, group: str, causes: list[tuple[str, str, str]]
     details: dict[str, Any] = {"name": name} if name else {}  # Go: omitempty
     if group:
         details["group"] = group
-    details["kind"] = kind
+    if kind:  # omitempty, as the rest
+        details["kind"] = kind
     details["causes"] = [
         {"reason": r, "message": m[len(f) + 2 :] if f and m.startswith(f + ": ") else m, "field": f}
         for f, r, m in causes
@@ -133,6 +135,12 @@ def unsupported_media_type(content_type: str, accepted: list[str]) -> StatusErro
         "the body of the request was in an unknown format - accepted media types include: "
         + ", ".join(accepted),
     )
+
+
+def unsupported_patch_type() -> StatusError:
+    """A PATCH whose Content-Type is no patch type at all: the REST layer's bare 415 (a known patch
+    type the kind does not take is `unsupported_media_type`'s longer text)."""
+    return StatusError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {})
 
 
 def not_acceptable(accepted: list[str]) -> StatusError:

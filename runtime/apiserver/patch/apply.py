@@ -80,6 +80,18 @@ def _filter(paths: set[Path], subresource: str, reset_status: bool) -> set[Path]
     return out
 
 
+# Struct (not pointer) fields below the top that a typed object always has, empty before a write:
+# so a create owns their members, not the struct itself (no "." in FieldsV1).
+_STRUCTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "CustomResourceDefinition": {"spec": ("names",)},
+    "PersistentVolumeClaim": {"spec": ("resources",)},
+    "Event": {"": ("source",)},
+}
+# Top-level fields a typed object serialises at their zero value (no omitempty): unchanged by a write
+# that leaves them so, hence owned by nobody.
+_ZEROS: dict[str, Obj] = {"Event": {"eventTime": None, "reportingComponent": "", "reportingInstance": ""}}
+
+
 def _skeleton(new: Obj, typed: bool = True) -> Obj:
     """The typed zero value a create is compared against: struct fields exist (empty). A custom
     resource is unstructured: only its metadata is there before the write (so a create owns `spec`
@@ -87,10 +99,15 @@ def _skeleton(new: Obj, typed: bool = True) -> Obj:
     if not typed:
         return {"metadata": {}} if isinstance(new.get("metadata"), dict) else {}
     base: Obj = {k: {} for k in ("metadata", "spec", "status") if isinstance(new.get(k), dict)}
-    if new.get("kind") == "Pod" and isinstance(new.get("spec"), dict):
+    kind = new.get("kind")
+    if kind == "Pod" and isinstance(new.get("spec"), dict):
         base["spec"] = {"containers": []} if "containers" in new["spec"] else {}
-    elif new.get("kind") == "CustomResourceDefinition" and isinstance(new.get("spec"), dict):
-        base["spec"] = {"names": {}}  # a struct, not a pointer: there before the write
+    for parent, names in _STRUCTS.get(str(kind), {}).items():
+        src = new.get(parent) if parent else new
+        dst = base.get(parent) if parent else base
+        if isinstance(src, dict) and isinstance(dst, dict):
+            dst.update({n: {} for n in names if isinstance(src.get(n), dict)})
+    base.update({k: v for k, v in _ZEROS.get(str(kind), {}).items() if k in new})
     return base
 
 

@@ -28,6 +28,8 @@ MULTI_KEYS: dict[tuple[str, str], tuple[list[str], dict[str, Any]]] = {
 ATOMIC_OVERRIDES = {("NodeStatus", "addresses")}
 # Fields whose value is owned as one leaf (+structType=atomic / +mapType=atomic in the Go types).
 ATOMIC_FIELDS = {
+    "involvedObject",  # core Event's ObjectReference
+    "roleRef",  # RBAC bindings' RoleRef
     "configMapKeyRef",
     "secretKeyRef",
     "fieldRef",

@@ -124,8 +124,7 @@ def prepare_create(rt: ResourceType, obj: Obj, namespace: str) -> Obj:
         obj.pop("status", None)
         if not rt.crd:
             obj["status"] = {}
-    if rt.kind == "Namespace" and not rt.group:
-        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    if rt.kind == "Namespace" and not rt.group:  # spec.finalizers: admission, after managedFields
         obj["status"] = {"phase": "Active"}
     return obj
 

@@ -8,6 +8,7 @@ its typed conversion instead, which is not reproduced here.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ import orjson
 from runtime.apiserver.http.context import ApiRequest
 from runtime.apiserver.http.status_errors import StatusError, bad_request, invalid
 from runtime.apiserver.registry.resources import ResourceType
-from runtime.apiserver.validation import rules
+from runtime.apiserver.validation import applytyped, rules
 from runtime.apiserver.validation.duplicates import duplicate_fields
 from runtime.apiserver.validation.fieldtree import (
     Node,
@@ -36,22 +37,20 @@ PATCH_CONTENT_TYPES = (
 )
 
 
-def check_fields(ctx: ApiRequest, rt: ResourceType, obj: Obj) -> Obj:
+def check_fields(
+    ctx: ApiRequest, rt: ResourceType, obj: Obj, patch_value: Callable[[], str] | None = None
+) -> Obj:
     """Drop unknown fields at any depth, as decoding does; report them as fieldValidation asks:
-    Strict fails the request (400 for a body, 422 for a patch), Warn adds one warning per field."""
+    Strict fails the request (400 for a body, 422 for a patch, whose refused value is `patch_value`
+    when the caller has the real server's rendering of it), Warn adds one warning per field."""
     mode = ctx.query.get("fieldValidation", "Warn") or "Warn"
     if mode not in ("Ignore", "Warn", "Strict"):
-        raise bad_request(f'fieldValidation parameter "{mode}" must be one of "Ignore", "Warn", or "Strict"')
+        raise _bad_field_validation(ctx, mode)
     texts = [f'duplicate field "{d}"' for d in _duplicates(ctx, obj)] if mode != "Ignore" else []
     unknown: list[str] = []
+    prune(obj, _tree(rt), "", unknown)
     if rt.crd:
-        if rt.schema is not None:
-            prune(obj, crd_tree(rt.schema), "", unknown)
-            unknown.sort()  # the apiextensions pruner sorts the paths it reports
-        else:
-            prune(obj, _root_meta(), "", unknown)
-    else:
-        prune(obj, builtin_tree(rt.group, rt.version, rt.kind), "", unknown)
+        unknown.sort()  # the apiextensions pruner sorts the paths it reports
     if mode != "Ignore":
         texts += [f'unknown field "{u}"' for u in unknown]
     check_decodable(rt, obj)
@@ -59,10 +58,37 @@ def check_fields(ctx: ApiRequest, rt: ResourceType, obj: Obj) -> Obj:
         if mode == "Warn":
             ctx.warnings.extend(texts)
         elif ctx.method == "PATCH" and ctx.content_type() in PATCH_CONTENT_TYPES:
-            raise _strict_patch_error(obj, texts)
+            raise _strict_patch_error(obj if patch_value is None else patch_value(), texts)
         else:
             raise bad_request(_cannot_handle(rt, obj, "strict decoding error: " + ", ".join(texts)))
     return obj
+
+
+_OPTIONS = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
+
+
+def _bad_field_validation(ctx: ApiRequest, mode: str) -> StatusError:
+    """The request options' validation (ValidateCreateOptions, …): 422 on `<Verb>Options.meta.k8s.io`."""
+    why = (
+        f"fieldValidation: Unsupported value: {orjson.dumps(mode).decode()}: "
+        'supported values: "", "Ignore", "Strict", "Warn"'
+    )
+    kind = _OPTIONS.get(ctx.method, "CreateOptions")
+    return invalid(kind, "", "meta.k8s.io", [("fieldValidation", "FieldValueNotSupported", why)])
+
+
+def check_apply_fields(ctx: ApiRequest, rt: ResourceType, applied: Obj) -> Obj:
+    """An apply body: the typed conversion's 500 for undeclared fields and mistyped numbers
+    (applytyped.py), then what check_fields does for every body."""
+    applytyped.check_apply(rt, applied, _tree(rt))
+    return check_fields(ctx, rt, applied)
+
+
+def _tree(rt: ResourceType) -> Node:
+    """The field tree unknown fields are found with: the CRD's schema, or the built-in type."""
+    if rt.crd:
+        return crd_tree(rt.schema) if rt.schema is not None else _root_meta()
+    return builtin_tree(rt.group, rt.version, rt.kind)
 
 
 def _duplicates(ctx: ApiRequest, obj: Obj) -> list[str]:
@@ -86,9 +112,9 @@ def _cannot_handle(rt: ResourceType, obj: Obj, why: str) -> str:
     return f'{kind} in version "{version}" cannot be handled as a {rt.kind}: {why}'
 
 
-def _strict_patch_error(patched: Obj, texts: list[str]) -> StatusError:
+def _strict_patch_error(patched: Obj | str, texts: list[str]) -> StatusError:
     """The patch handlers' strict failure: 422 Invalid on field `patch`, the value the patched object."""
-    value = orjson.dumps(patched).decode()
+    value = patched if isinstance(patched, str) else orjson.dumps(patched).decode()
     why = "strict decoding error: " + ", ".join(texts)
     return invalid(
         "",

@@ -201,7 +201,8 @@ class TwinStore:
                 op(db)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # a refused COMMIT (disk full) was rolled back already
+                db.execute("ROLLBACK")
             raise
         self.commits += 1
 
@@ -270,7 +271,8 @@ class TwinStore:
                 db.execute("UPDATE reports SET taken=1 WHERE seq<=?", (rows[-1][0],))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # a refused COMMIT (disk full) was rolled back already
+                db.execute("ROLLBACK")
             raise
         return [(s, d, p, e, orjson.loads(b), c) for s, d, p, e, b, c in rows]
 

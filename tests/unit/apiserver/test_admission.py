@@ -39,7 +39,8 @@ def test_deployment_defaults_template_but_not_pod_only_fields() -> None:
         "revisionHistoryLimit": 10,
         "progressDeadlineSeconds": 600,
         "template": {
-            "metadata": {"labels": {"app": "d"}},
+            # the embedded ObjectMeta's creationTimestamp, a struct Go never omits: null
+            "metadata": {"labels": {"app": "d"}, "creationTimestamp": None},
             "spec": {
                 # SetDefaults_PodSpec only: no enableServiceLinks, no requests copied from limits.
                 "containers": [
