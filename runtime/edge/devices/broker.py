@@ -122,16 +122,29 @@ class Broker:
                 self.addresses.append((str(addr[0]), int(addr[1])))
         self._sweeper = asyncio.create_task(self._sweep(), name="mqtt-keepalive")
 
+    async def failed(self) -> BaseException:
+        """Returns (never raises) the error that broke the broker: its keepalive task died."""
+        assert self._sweeper is not None, "start() first"
+        try:
+            await asyncio.shield(self._sweeper)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return exc
+        return RuntimeError("the broker's keepalive task ended")
+
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._sweeper
         for server in self._servers:
             server.close()
         for conn in list(self._conns):
-            conn.graceful = True  # our own shutdown: no will
-            self._close(conn)
+            with contextlib.suppress(Exception):  # a broker stopped after a failure: close what closes
+                conn.graceful = True  # our own shutdown: no will
+                self._close(conn)
+        self._conns.clear()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()

@@ -67,6 +67,7 @@ class DevicePlane:
         self.bridge: Bridge | None = None
         self.uplink: Uplink | None = None
         self.broker: Broker | None = None
+        self.crashes = 0  # embedded broker restarts after a failure
         self.external: ExternalBroker | None = None
         self.ready = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -146,11 +147,22 @@ class DevicePlane:
             log.info("MQTT broker listening on %s", ", ".join(f"{h}:{p}" for h, p in broker.addresses))
             self._republish_deltas()
             self.ready.set()
+            stopped = asyncio.ensure_future(stop.wait())
+            crashed = asyncio.ensure_future(broker.failed())
             try:
-                await stop.wait()
+                await asyncio.wait({stopped, crashed}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                stopped.cancel()
+                crashed.cancel()
                 await broker.stop()
-            return
+                self.broker = None
+            if stop.is_set():
+                return
+            # its sessions are gone with it; devices reconnect, what they were answered is in the store
+            self.crashes += 1
+            self.trouble.note("crashed", f"MQTT broker failed ({crashed.result()!r}); restarting it")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), next(delays))
 
     async def _run_external(self, stop: asyncio.Event) -> None:
         c = self.cfg
@@ -291,7 +303,7 @@ class DevicePlane:
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.cfg.mode, "ready": self.ready.is_set()}
         if self.broker is not None:
-            out["broker"] = self.broker.status()
+            out["broker"] = {**self.broker.status(), "restarts": self.crashes}
         if self.external is not None:
             out["external"] = self.external.status()
         if self.bridge is not None and self.store is not None:
