@@ -39,6 +39,7 @@ from runtime.backoff import backoff
 from runtime.edge import nodeinfo
 from runtime.edge.events import Recorder
 from runtime.edge.link import Hub
+from runtime.edge.nodeevents import node_events
 from runtime.errors import KedgeError
 from runtime.protocol import (
     GROUP_META,
@@ -120,22 +121,6 @@ def _micro(ts: float | None = None) -> str:
     )
 
 
-def node_events(name: str, base: dict[str, Any] | None, new: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """kubelet's node events for a status going from `base` (as the cloud held it) to `new`:
-    NodeReady / NodeNotReady when Ready changes (or first appears), Rebooted when the boot id moved."""
-    out: list[tuple[str, str, str]] = []
-    old_boot = ((base or {}).get("nodeInfo") or {}).get("bootID")
-    boot = (new.get("nodeInfo") or {}).get("bootID")
-    if old_boot and boot and old_boot != boot:
-        out.append(("Warning", "Rebooted", f"Node {name} has been rebooted, boot id: {boot}"))
-    was = _ready({"status": base or {}})
-    now = _ready({"status": new})
-    if now is not None and now != was:
-        reason = "NodeReady" if now else "NodeNotReady"
-        out.append(("Normal", reason, f"Node {name} status is now: {reason}"))
-    return out
-
-
 class NodeStatus:
     """Registration + status + lease loop for one node. ``state()`` feeds `kedge status`."""
 
@@ -179,6 +164,7 @@ class NodeStatus:
         self.lease_renewed: float | None = None
         self._sent: dict[str, Any] | None = None  # the status last accepted by the cloud
         self._cloud: dict[str, Any] | None = None  # the Node the cloud holds, as last seen
+        self.unschedulable = False  # spec.unschedulable as last seen (kubelet's lastNodeUnschedulable)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -210,6 +196,17 @@ class NodeStatus:
             return
         if isinstance(node, dict) and (not self.node_uid or not uid or uid == self.node_uid):
             self._cloud = node
+            self._schedulable(bool((node.get("spec") or {}).get("unschedulable")))
+
+    def _schedulable(self, unschedulable: bool) -> None:
+        """kubelet's NodeSchedulable / NodeNotSchedulable: when spec.unschedulable (kubectl cordon /
+        uncordon) differs from what it last saw (at start: schedulable)."""
+        if unschedulable == self.unschedulable:
+            return
+        self.unschedulable = unschedulable
+        if self.events is not None:
+            reason = "NodeNotSchedulable" if unschedulable else "NodeSchedulable"
+            self.events.node("Normal", reason, f"Node {self.name} status is now: {reason}")
 
     def _remove(self, why: str) -> None:
         if self.removed:

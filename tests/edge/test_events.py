@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 from typing import Any
 
@@ -167,3 +168,43 @@ def test_the_event_counters_are_prometheus_series() -> None:
         ("kedge_edge_events_queued", None): BURST,
     }
     assert promcheck.lint(text) == []
+
+
+def test_node_pressure_events_at_registration_and_on_change() -> None:
+    def status(memory: str, disk: str = "False", pid: str = "False") -> dict[str, Any]:
+        conds = [("MemoryPressure", memory), ("DiskPressure", disk), ("PIDPressure", pid), ("Ready", "True")]
+        return {"conditions": [{"type": t, "status": s} for t, s in conds]}
+
+    first = node_events("n1", None, status("False"))  # kubelet's first status: all four
+    assert [r for _, r, _ in first] == [
+        "NodeHasSufficientMemory", "NodeHasNoDiskPressure", "NodeHasSufficientPID", "NodeReady"
+    ]  # fmt: skip
+    assert first[0] == ("Normal", "NodeHasSufficientMemory", "Node n1 status is now: NodeHasSufficientMemory")
+    assert node_events("n1", status("False"), status("False")) == []
+    pressed = node_events("n1", status("False"), status("True", disk="True"))
+    assert pressed == [
+        ("Normal", "NodeHasInsufficientMemory", "Node n1 status is now: NodeHasInsufficientMemory"),
+        ("Normal", "NodeHasDiskPressure", "Node n1 status is now: NodeHasDiskPressure"),
+    ]
+    relieved = node_events("n1", status("True", pid="True"), status("False"))
+    assert [r for _, r, _ in relieved] == ["NodeHasSufficientMemory", "NodeHasSufficientPID"]
+
+
+def test_cordon_and_uncordon_are_node_schedulable_events(tmp_path: Any) -> None:
+    from runtime.edge.nodestatus import NodeStatus
+
+    clock = Clock()
+    rec = Recorder("n1", clock=clock)
+    st = NodeStatus(None, "n1", state_dir=tmp_path, ip="192.0.2.9", events=rec)  # type: ignore[arg-type]
+    node = {"metadata": {"name": "n1", "uid": "u"}, "spec": {}}
+    st.cloud_node(node)  # schedulable, as kubelet assumes at start: nothing to say
+    assert rec.queue == collections.deque()
+    st.cloud_node({**node, "spec": {"unschedulable": True}})
+    st.cloud_node({**node, "spec": {"unschedulable": True}})  # unchanged: once
+    clock.t += 1
+    st.cloud_node(node)
+    got = [(body(m)["reason"], body(m)["message"], body(m)["involvedObject"]["kind"]) for m in rec.queue]
+    assert got == [
+        ("NodeNotSchedulable", "Node n1 status is now: NodeNotSchedulable", "Node"),
+        ("NodeSchedulable", "Node n1 status is now: NodeSchedulable", "Node"),
+    ]

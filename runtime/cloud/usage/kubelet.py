@@ -156,7 +156,7 @@ def add_usage(app: Any, store: UsageStore) -> None:
     from aiohttp import web
 
     async def usage(_: web.Request) -> web.Response:
-        items = [summary(node, u) for node, u in list(store.nodes.items())]
+        items = [summary(node, u) for node, u in store.items()]
         return web.json_response({"items": items})
 
     app.router.add_get("/usage", usage)

@@ -31,12 +31,15 @@ async def stop(
     c: dict[str, Any] | None,
     grace: int,
     pod_ip: str,
+    hook_failed: Callable[[], None] | None = None,
 ) -> None:
-    """Stop the container `info` (of spec `c`) within `grace` seconds, its preStop hook included."""
+    """Stop the container `info` (of spec `c`) within `grace` seconds, its preStop hook included;
+    `hook_failed()` hears a preStop hook that failed (kubelet's FailedPreStopHook event)."""
     start = clock()
     hook = ((c or {}).get("lifecycle") or {}).get("preStop")
     if hook and observe.running(info):
-        await run_handler(docker, info["Id"], c or {}, hook, pod_ip, max(grace, 1))
+        if not await run_handler(docker, info["Id"], c or {}, hook, pod_ip, max(grace, 1)) and hook_failed:
+            hook_failed()
     left = max(0, round(grace - (clock() - start)))
     if observe.running(info):
         try:

@@ -297,7 +297,12 @@ class PodWorker:
 
     # -- deletion ---------------------------------------------------------------------------------
     def _stop_one(self, info: dict[str, Any], c: dict[str, Any] | None, grace: int) -> Awaitable[None]:
-        return stopping.stop(self.ctx.docker, self.ctx.clock, info, c, grace, self.pod_ip())
+        name = (c or {}).get("name", "")
+
+        def hook_failed() -> None:  # kubelet leaves the hook's output out: it may hold secrets
+            self.event(name, WARNING, "FailedPreStopHook", "PreStopHook failed")
+
+        return stopping.stop(self.ctx.docker, self.ctx.clock, info, c, grace, self.pod_ip(), hook_failed)
 
     async def terminate(self, grace: int | None) -> None:
         """Graceful stop of every container, app containers in parallel; the sandbox last."""

@@ -327,3 +327,25 @@ async def test_failing_init_container(pod_env: PodEnv) -> None:
     retry = await pod_env.wait("initretry", lambda s: s["initContainerStatuses"][0]["restartCount"] >= 1)
     assert retry["phase"] == "Pending"
     assert {c["type"]: c["status"] for c in retry["conditions"]}["Initialized"] == "False"
+
+
+async def test_a_failing_prestop_hook_is_a_failed_prestop_hook_event(pod_env: PodEnv) -> None:
+    from runtime.edge.events import Recorder
+
+    events = Recorder(pod_env.node)
+    m = pod_env.manager(events=events)
+    pod = pod_env.pod(
+        "hook",
+        [{"name": "app", "command": ["sleep", "3600"],
+          "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "echo secret-ish; exit 7"]}}}}],
+        terminationGracePeriodSeconds=2,
+    )  # fmt: skip
+    await m.sync_pod(pod)
+    await pod_env.wait("hook", lambda s: s["phase"] == "Running")
+    await m.delete_pod(pod, None)
+    got = [m.content for m in events.queue if isinstance(m.content, dict)]
+    failed = [e for e in got if e["reason"] == "FailedPreStopHook"]
+    assert len(failed) == 1, [e["reason"] for e in got]
+    assert failed[0]["type"] == "Warning" and failed[0]["message"] == "PreStopHook failed"  # no output
+    assert failed[0]["involvedObject"]["fieldPath"] == "spec.containers{app}"
+    assert any(e["reason"] == "Killing" for e in got)
