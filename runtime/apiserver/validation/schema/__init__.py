@@ -3,6 +3,7 @@
     values.py          the OpenAPI v3 checks (type, enum, bounds, lengths, pattern, format, required, ...)
                        and the list-type set/map invariants, with kube-openapi's messages and causes
     formats.py         the string formats apiextensions validates
+    nodes.py           a schema compiled once per CRD into nodes the walks read (what to check where)
     defaulting.py      `default:` values and non-nullable nulls, at decoding
     rules.py           x-kubernetes-validations CEL rules (common-expression-language, loaded lazily)
     customresource.py  one write's errors: schema, list invariants, then the rules

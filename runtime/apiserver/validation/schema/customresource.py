@@ -15,6 +15,7 @@ from typing import Any
 from runtime.apiserver.validation.fieldtree import SchemaKey
 from runtime.apiserver.validation.rules.fielderrors import FieldError, go_value
 from runtime.apiserver.validation.schema import values
+from runtime.apiserver.validation.schema.nodes import node_for
 from runtime.apiserver.validation.schema.rules import Compiled, CompileError, compile_rule, evaluate
 
 Obj = dict[str, Any]
@@ -78,13 +79,14 @@ def errors(schema: Obj, new: Obj, old: Obj | None, sub: str) -> list[FieldError]
     """Every error of a create or update (`old` None on create); `sub` "status" checks the status
     against its own schema, with paths below it (`phase`, not `status.phase`), as the real server."""
     errs: list[FieldError] = []
+    root = node_for(schema)
     if sub == "status":
-        status_schema = (schema.get("properties") or {}).get("status")
-        if "status" in new and isinstance(status_schema, dict):
-            values.validate(new["status"], status_schema, "", errs)
+        status = root.props.get("status")
+        if "status" in new and status is not None:
+            values.validate(new["status"], status, "", errs)
     else:
-        values.validate(new, schema, "", errs)
-    values.list_sets_and_maps(new, schema, "", errs)
+        values.validate(new, root, "", errs)
+    values.list_sets_and_maps(new, root, "", errs)
     cs = compiled(schema)
     if cs.rules:
         if any(e.reason in _BLOCKING for e in errs):

@@ -9,30 +9,39 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from runtime.apiserver.validation.schema.nodes import Node, node_for
+
 Obj = dict[str, Any]
 
 
-def default(v: Any, s: Obj) -> None:
+def default(v: Any, schema: Obj | Node) -> None:
     """Fill in defaults and drop non-nullable nulls below `v`, in place."""
-    if isinstance(v, dict):
-        props = s.get("properties")
-        if props:
-            for k, p in props.items():
-                if "default" in p and (k not in v or (v[k] is None and not p.get("nullable"))):
-                    v[k] = copy.deepcopy(p["default"])
-            drop = [k for k, x in v.items() if x is None and k in props and not props[k].get("nullable")]
+    _walk(v, schema if isinstance(schema, Node) else node_for(schema))
+
+
+def _walk(v: Any, n: Node) -> None:
+    if type(v) is dict:
+        props = n.props
+        for k, d in n.defaults.items():
+            if k not in v or (v[k] is None and not props[k].nullable):
+                v[k] = copy.deepcopy(d)
+        drop = None
+        addl = n.addl
+        for k, x in v.items():
+            p = props.get(k, addl)
+            if p is None:
+                continue
+            if x is None:
+                if k in props and not p.nullable:
+                    drop = [k] if drop is None else [*drop, k]
+            elif p.has_defaults and type(x) in (dict, list):
+                _walk(x, p)
+        if drop is not None:
             for k in drop:
                 del v[k]
-        addl = s.get("additionalProperties")
-        for k, x in v.items():
-            p = props.get(k) if props else None
-            if p is None and isinstance(addl, dict):
-                p = addl
-            if p is not None and isinstance(x, dict | list):
-                default(x, p)
-    elif isinstance(v, list):
-        items = s.get("items")
-        if isinstance(items, dict):
+    elif type(v) is list:
+        items = n.items
+        if items is not None and items.has_defaults:
             for x in v:
-                if isinstance(x, dict | list):
-                    default(x, items)
+                if type(x) in (dict, list):
+                    _walk(x, items)

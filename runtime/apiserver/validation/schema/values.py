@@ -16,14 +16,13 @@ order; the real server iterates a Go map there, so clients compare such causes a
 
 from __future__ import annotations
 
-import functools
-import re
 from typing import Any
 
 import orjson
 
 from runtime.apiserver.validation.rules.fielderrors import FieldError, GoText, go_value
 from runtime.apiserver.validation.schema import formats
+from runtime.apiserver.validation.schema.nodes import Node
 
 Obj = dict[str, Any]
 
@@ -52,14 +51,7 @@ def go_number(n: Any) -> str:
     return str(n)
 
 
-def schema_types(s: Obj) -> list[str]:
-    if s.get("x-kubernetes-int-or-string"):
-        return ["integer", "string"]
-    t = s.get("type")
-    return [t] if t else []
-
-
-def _type_ok(actual: str, v: Any, types: list[str]) -> bool:
+def _type_ok(actual: str, v: Any, types: tuple[str, ...]) -> bool:
     if actual in types:
         return True
     if actual == "number" and "integer" in types and float(v).is_integer():
@@ -67,40 +59,42 @@ def _type_ok(actual: str, v: Any, types: list[str]) -> bool:
     return actual == "integer" and "number" in types
 
 
-@functools.lru_cache(maxsize=512)
-def _pattern(p: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(p)
-    except re.error:
-        return None
+def validate(v: Any, s: Obj | Node, path: str, errs: list[FieldError]) -> None:
+    """Append every error of `v` against schema `s` (a dict, or a node compiled from one); `path` is
+    the value's field path ("" at the root of what is validated)."""
+    _check(v, s if isinstance(s, Node) else Node(s), path, errs)
 
 
-def validate(v: Any, s: Obj, path: str, errs: list[FieldError]) -> None:
-    """Append every error of `v` against schema node `s`; `path` is the value's field path ("" at
-    the root of what is validated)."""
+_SIMPLE = {str: "string", bool: "boolean", int: "integer", float: "number", dict: "object", list: "array"}
+
+
+def _check(v: Any, n: Node, path: str, errs: list[FieldError]) -> None:
     if v is None:
-        types = schema_types(s)
-        if types and not s.get("nullable"):
-            errs.append(_type_error(path, "null", types))
+        if n.types and not n.nullable:
+            errs.append(_type_error(path, "null", n.types))
         return
-    actual = type_name(v)
-    types = schema_types(s)
-    if types and not _type_ok(actual, v, types):
-        errs.append(_type_error(path, actual, types))
-    if actual == "string":
-        _string(v, s, path, errs)
-    elif actual in ("integer", "number"):
-        _number(v, s, path, errs)
-    elif actual == "array":
-        _array(v, s, path, errs)
-    enum = s.get("enum")
-    if enum is not None and v not in enum:
-        errs.append(_not_supported(path, v, enum))
+    actual = _SIMPLE.get(type(v)) or type_name(v)
+    if n.types and actual not in n.types and not _type_ok(actual, v, n.types):
+        errs.append(_type_error(path, actual, n.types))
     if actual == "object":
-        _object(v, s, path, errs)
+        if n.enum is not None and v not in n.enum:
+            errs.append(_not_supported(path, v, n.enum))
+        if n.object_checks:
+            _object(v, n, path, errs)
+        return
+    if actual == "string":
+        if n.string_checks:
+            _string(v, n, path, errs)
+    elif actual == "array":
+        if n.items is not None or n.array_checks:
+            _array(v, n, path, errs)
+    elif actual != "boolean" and n.number_checks:
+        _number(v, n.s, path, errs)
+    if n.enum is not None and v not in n.enum:
+        errs.append(_not_supported(path, v, n.enum))
 
 
-def _type_error(path: str, actual: str, types: list[str]) -> FieldError:
+def _type_error(path: str, actual: str, types: tuple[str, ...]) -> FieldError:
     text = f"{path} in body must be of type {','.join(types)}: {go_value(actual)}"
     return FieldError(path, "FieldValueTypeInvalid", f"Invalid value: {go_value(actual)}: {text}")
 
@@ -123,18 +117,16 @@ def _go_any(v: Any) -> Any:
     return GoText(orjson.dumps(v).decode()) if isinstance(v, dict | list) else v
 
 
-def _string(v: str, s: Obj, path: str, errs: list[FieldError]) -> None:
+def _string(v: str, n: Node, path: str, errs: list[FieldError]) -> None:
+    s = n.s
     max_len = s.get("maxLength")
     if max_len is not None and len(v) > max_len:
         errs.append(FieldError(path, "FieldValueTooLong", f"Too long: may not be longer than {max_len}"))
     min_len = s.get("minLength")
     if min_len is not None and len(v) < min_len:
         errs.append(invalid(path, v, f"{path} in body should be at least {min_len} chars long"))
-    pattern = s.get("pattern")
-    if pattern is not None:
-        rx = _pattern(pattern)
-        if rx is not None and rx.search(v) is None:
-            errs.append(invalid(path, v, f"{path} in body should match '{pattern}'"))
+    if n.pattern is not None and n.pattern.search(v) is None:
+        errs.append(invalid(path, v, f"{path} in body should match '{s['pattern']}'"))
     fmt = s.get("format")
     if fmt and not formats.valid(fmt, v):
         errs.append(
@@ -166,40 +158,40 @@ def _number(v: float, s: Obj, path: str, errs: list[FieldError]) -> None:
             )
 
 
-def _array(v: list[Any], s: Obj, path: str, errs: list[FieldError]) -> None:
-    items = s.get("items")
-    if isinstance(items, dict):
+def _array(v: list[Any], n: Node, path: str, errs: list[FieldError]) -> None:
+    if n.items is not None:
         for i, item in enumerate(v):
-            validate(item, items, f"{path}[{i}]", errs)
-    lo = s.get("minItems")
+            _check(item, n.items, f"{path}[{i}]", errs)
+    lo = n.s.get("minItems")
     if lo is not None and len(v) < lo:
         errs.append(invalid(path, len(v), f"{path} in body should have at least {lo} items"))
-    hi = s.get("maxItems")
+    hi = n.s.get("maxItems")
     if hi is not None and len(v) > hi:
         errs.append(
             FieldError(path, "FieldValueTooMany", f"Too many: {len(v)}: must have at most {hi} items")
         )
 
 
-def _object(v: Obj, s: Obj, path: str, errs: list[FieldError]) -> None:
-    n = len(v)
+def _object(v: Obj, n: Node, path: str, errs: list[FieldError]) -> None:
+    s = n.s
+    count = len(v)
     lo, hi = s.get("minProperties"), s.get("maxProperties")
-    if lo is not None and n < lo:
-        errs.append(invalid(path, n, f"{path} in body should have at least {lo} properties"))
-    if hi is not None and n > hi:
-        errs.append(FieldError(path, "FieldValueTooMany", f"Too many: {n}: must have at most {hi} items"))
-    props = s.get("properties") or {}
-    addl = s.get("additionalProperties")
+    if lo is not None and count < lo:
+        errs.append(invalid(path, count, f"{path} in body should have at least {lo} properties"))
+    if hi is not None and count > hi:
+        errs.append(FieldError(path, "FieldValueTooMany", f"Too many: {count}: must have at most {hi} items"))
+    props, addl = n.props, n.addl
     prefix = f"{path}." if path else ""
-    if isinstance(addl, dict):
+    if addl is not None:
         for k, item in v.items():
             if k not in props:
-                validate(item, addl, prefix + k, errs)
-    for k, item in v.items():
-        sub = props.get(k)
-        if sub is not None:
-            validate(item, sub, prefix + k, errs)
-    for k in s.get("required") or ():
+                _check(item, addl, prefix + k, errs)
+    if props:
+        for k, item in v.items():
+            sub = props.get(k)
+            if sub is not None:
+                _check(item, sub, prefix + k, errs)
+    for k in n.required:
         if k not in v:
             errs.append(FieldError(prefix + k, "FieldValueRequired", "Required value"))
 
@@ -207,26 +199,24 @@ def _object(v: Obj, s: Obj, path: str, errs: list[FieldError]) -> None:
 # x-kubernetes-list-type set / map: structurallisttype.ValidateListSetsAndMaps, after the schema pass.
 
 
-def list_sets_and_maps(v: Any, s: Obj, path: str, errs: list[FieldError]) -> None:
+def list_sets_and_maps(v: Any, n: Node, path: str, errs: list[FieldError]) -> None:
+    if not n.has_lists:
+        return
     if isinstance(v, dict):
-        props = s.get("properties") or {}
-        addl = s.get("additionalProperties")
         prefix = f"{path}." if path else ""
         for k, item in v.items():
-            sub = props.get(k, addl if isinstance(addl, dict) else None)
-            if isinstance(sub, dict):
+            sub = n.props.get(k, n.addl)
+            if sub is not None and sub.has_lists:
                 list_sets_and_maps(item, sub, prefix + k, errs)
     elif isinstance(v, list):
-        items = s.get("items")
-        ltype = s.get("x-kubernetes-list-type")
-        if ltype == "set":
+        if n.list_type == "set":
             _duplicates(v, path, errs, lambda item: item)
-        elif ltype == "map":
-            keys = s.get("x-kubernetes-list-map-keys") or []
+        elif n.list_type == "map":
+            keys = n.list_keys
             _duplicates(v, path, errs, lambda item: _map_key(item, keys), map_keys=keys)
-        if isinstance(items, dict):
+        if n.items is not None and n.items.has_lists:
             for i, item in enumerate(v):
-                list_sets_and_maps(item, items, f"{path}[{i}]", errs)
+                list_sets_and_maps(item, n.items, f"{path}[{i}]", errs)
 
 
 def _map_key(item: Any, keys: list[str]) -> Any:
