@@ -44,6 +44,7 @@ from runtime.cloud.streams.tunnels import Tunnels
 from runtime.cloud.tunnel.endpoint import KubeletEndpoints
 from runtime.cloud.tunnel.replica import TunnelReplica, endpoint_of, hold
 from runtime.cloud.usage import UsageStore
+from runtime.cloud.usage.kubelet import by_address
 from runtime.config import CloudConfig
 from runtime.errors import ConfigError, UsageError
 from runtime.fsutil import read_pid, write_atomic
@@ -181,15 +182,14 @@ async def _devices(hub: CloudHub, ctl: DeviceController, hub_up: asyncio.Event) 
         unsubscribe()
 
 
-async def _streams(
-    ctx: CloudContext, tunnels: Tunnels, hub_up: asyncio.Event, started: asyncio.Event
-) -> None:
-    """The stream endpoint API servers dial for logs/exec/attach/port-forward (runtime/cloud/streams)."""
+async def _streams(ctx: CloudContext, edges: Edges, hub_up: asyncio.Event, started: asyncio.Event) -> None:
+    """The stream endpoint API servers dial for logs/exec/attach/port-forward (runtime/cloud/streams),
+    and metrics-server for each node's /metrics/resource and /stats/summary (runtime/cloud/usage)."""
 
     async def listening(address: str, close: Callable[[], Awaitable[None]]) -> None:
         await _listening(ctx, "stream", address, started, close)
 
-    await serve_streams(ctx, tunnels, hub_up, listening)
+    await serve_streams(ctx, edges.tunnels, hub_up, listening, usage=by_address(edges.usage))
 
 
 def _split_addr(text: str, what: str) -> tuple[str, int]:
@@ -346,7 +346,7 @@ async def run(
             spawn("devices", _devices(edges.hub, edges.devices, hub_up))
             if ctx.cfg.kubelet_endpoint.mode != "none":
                 spawn("kubelet-endpoint", _kubelet_endpoint(ctx, edges))
-            spawn("streams", _streams(ctx, edges.tunnels, hub_up, stream_up))
+            spawn("streams", _streams(ctx, edges, hub_up, stream_up))
         else:
             hub_up.set()
             stream_up.set()

@@ -219,7 +219,7 @@ class EdgeRuntime:
         async def lister() -> list[dict[str, Any]]:
             return await containers() if self.pod_manager is not None else []
 
-        self.usage = sampler = UsageSampler(CgroupReader(self.cfg.usage.cgroup_root), lister)
+        self.usage = sampler = UsageSampler(CgroupReader(self.cfg.usage.cgroup_root), lister, ip=self.node_ip)
 
         async def send(report: dict[str, Any]) -> bool:
             return await hub.try_send(usage_message(node, report), kedge_only=True)

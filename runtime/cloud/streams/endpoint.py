@@ -43,6 +43,9 @@ HEAD_LIMIT = 64 << 10
 PodLookup = Callable[[str, str], Awaitable[dict[str, Any]]]  # (namespace, name) → Pod; NotFound
 REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests",
            500: "InternalError", 503: "ServiceUnavailable"}  # fmt: skip
+# kubelet's resource usage of the node a request's Host names: (host, path) -> (status, type, body)
+UsageReads = Callable[[str, str], tuple[int, str, bytes]]
+USAGE_PATHS = ("/metrics/resource", "/stats/summary")
 LOG_OPTIONS = ("follow", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "previous", "limitBytes")
 
 
@@ -87,10 +90,16 @@ def peer_cn(writer: asyncio.StreamWriter) -> str:
 
 class StreamEndpoint:
     def __init__(
-        self, tunnels: Tunnels, pods: PodLookup, ssl_context: ssl.SSLContext, clients: list[str]
+        self,
+        tunnels: Tunnels,
+        pods: PodLookup,
+        ssl_context: ssl.SSLContext,
+        clients: list[str],
+        usage: UsageReads | None = None,
     ) -> None:
         self.tunnels, self.pods, self.ssl_context = tunnels, pods, ssl_context
         self.clients = set(clients)
+        self.usage = usage  # GET /metrics/resource, /stats/summary of the node the Host names
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[Any]] = set()
 
@@ -135,6 +144,10 @@ class StreamEndpoint:
                 await self._upgrade(req, kind)
             elif kind == "portForward" and len(req.path) in (3, 4):
                 await self._upgrade(req, "portforward")
+            elif self.usage is not None and "/" + "/".join(req.path) in USAGE_PATHS:
+                status, ctype, body = self.usage(req.head.header("host") or "", "/" + "/".join(req.path))
+                write_response(req.writer, status, REASONS.get(status, "OK"), body, ctype)
+                await req.writer.drain()
             else:
                 await req.respond(404, f"no such path {req.head.path!r}")
         except NotFound as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cloud.context import CloudContext
-from runtime.cloud.streams.endpoint import StreamEndpoint
+from runtime.cloud.streams.endpoint import StreamEndpoint, UsageReads
 from runtime.cloud.streams.tunnels import Tunnels
 from runtime.errors import ConfigError
 from runtime.kube.resources import PODS
@@ -43,6 +43,7 @@ async def serve_streams(
     tunnels: Tunnels,
     hub_up: asyncio.Event,
     listening: Callable[[str, Callable[[], Awaitable[None]]], Awaitable[None]],
+    usage: UsageReads | None = None,
 ) -> None:
     await hub_up.wait()
     cfg = ctx.cfg.stream
@@ -51,7 +52,7 @@ async def serve_streams(
     async def pod(ns: str, name: str) -> dict[str, Any]:
         return await ctx.client.get(PODS, name, namespace=ns)
 
-    endpoint = StreamEndpoint(tunnels, pod, sslctx, cfg.clients)
+    endpoint = StreamEndpoint(tunnels, pod, sslctx, cfg.clients, usage)
     with binding("kedge stream endpoint", cfg.bind, cfg.port, hint="set stream.port (0: any free port)"):
         port = await endpoint.start(cfg.bind, cfg.port)
     log.info("stream endpoint listening on %s:%d", cfg.bind, port)

@@ -17,7 +17,8 @@ for (a path segment on the cloud's status socket; the connection's node on a kub
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -130,25 +131,48 @@ def summary(node: str, u: NodeUsage) -> dict[str, Any]:
     return {"node": node_stats, "pods": pods, "window": f"{u.window_ms / 1000:g}s"}
 
 
+PATHS = ("/metrics/resource", "/stats/summary")
+Answer = tuple[int, str, bytes]  # (status, content type, body)
+
+
+def answer(store: UsageStore, node: str, path: str) -> Answer:
+    """kubelet's answer for ``path`` (one of PATHS) about ``node``."""
+    if path == "/metrics/resource":
+        return 200, CONTENT_TYPE_LATEST, resource_metrics(store.get(node))
+    u = store.get(node)
+    if u is None:  # no zeros that a scraper would take for usage (kubelet: 500 without stats)
+        return 503, "text/plain", f"no resource usage reported by node {node} (not connected?)\n".encode()
+    return 200, "application/json", json.dumps(summary(node, u)).encode()
+
+
+def by_address(store: UsageStore) -> Callable[[str, str], Answer]:
+    """For a kubelet-like endpoint many nodes share (the stream endpoint): the node is the one whose
+    InternalIP the request's Host names — what metrics-server and an API server's node proxy dial."""
+
+    def reads(host: str, path: str) -> Answer:
+        ip = host.rsplit(":", 1)[0] if host.count(":") == 1 else host.rpartition("]")[0] or host
+        ip = ip.strip("[]")
+        node = store.node_at(ip)
+        if node is None:
+            return 404, "text/plain", f"no edge node with address {ip!r} reports its usage here\n".encode()
+        return answer(store, node, path)
+
+    return reads
+
+
 def add_routes(app: Any, store: UsageStore, node_of: Callable[[Any], str], prefix: str = "") -> None:
     """GET <prefix>/metrics/resource and <prefix>/stats/summary on an aiohttp app."""
     from aiohttp import web
 
-    async def metrics(request: web.Request) -> web.Response:
-        body = resource_metrics(store.get(node_of(request)))
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    def route(path: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            status, ctype, body = answer(store, node_of(request), path)
+            return web.Response(status=status, body=body, headers={"Content-Type": ctype})
 
-    async def stats(request: web.Request) -> web.Response:
-        node = node_of(request)
-        u = store.get(node)
-        if u is None:  # kubelet answers 500 when its stats provider has nothing
-            return web.Response(
-                status=503, text=f"no resource usage reported by node {node} (not connected?)\n"
-            )
-        return web.json_response(summary(node, u))
+        return handle
 
-    app.router.add_get(prefix + "/metrics/resource", metrics)
-    app.router.add_get(prefix + "/stats/summary", stats)
+    for path in PATHS:
+        app.router.add_get(prefix + path, route(path))
 
 
 def add_usage(app: Any, store: UsageStore) -> None:

@@ -105,6 +105,7 @@ class UsageStore:
 
     def __init__(self) -> None:
         self.nodes: dict[str, bytes] = {}
+        self.ips: dict[str, str] = {}  # node -> the InternalIP it reports (finds the node of a scrape)
         self.received = self.refused = 0
 
     async def on_message(self, node: str, msg: Message) -> None:
@@ -117,6 +118,9 @@ class UsageStore:
             return
         try:
             self.nodes[sys.intern(node)] = _pack(parse_report(msg.content))
+            ip = msg.content.get("ip")
+            if isinstance(ip, str) and 0 < len(ip) <= 45:
+                self.ips[node] = ip
             self.received += 1
         except (ValueError, KeyError, TypeError) as exc:
             self.refused += 1
@@ -124,6 +128,12 @@ class UsageStore:
 
     async def on_disconnect(self, info: SessionInfo) -> None:
         self.nodes.pop(info.node, None)
+        self.ips.pop(info.node, None)
+
+    def node_at(self, ip: str) -> str | None:
+        """The one connected node reporting this InternalIP; None for none or several (NAT, tests)."""
+        found = [n for n, a in self.ips.items() if a == ip]
+        return found[0] if len(found) == 1 else None
 
     def get(self, node: str) -> NodeUsage | None:
         raw = self.nodes.get(node)

@@ -10,7 +10,7 @@ The report (``update null/nodeusage/<node>``, source edged, group resource — a
 KubeEdge cloud never receives: it goes only to a kedge peer) is small and bounded: at most
 MAX_CONTAINERS containers, numbers only.
 
-    {"time": ms, "window": ms,
+    {"time": ms, "window": ms, "ip": the node's InternalIP,
      "node": {"cpu": ns, "cpuRate": nanocores, "memory": bytes},
      "pods": [{"namespace", "name", "uid",
                "containers": [{"name", "start": unix s, "cpu": ns, "cpuRate": nanocores, "memory": bytes}]}]}
@@ -69,9 +69,14 @@ def _rate(now: Reading, t: float, before: tuple[float, int] | None, since: float
 
 class UsageSampler:
     def __init__(
-        self, reader: CgroupReader, lister: Lister | None, clock: Callable[[], float] = time.time
+        self,
+        reader: CgroupReader,
+        lister: Lister | None,
+        clock: Callable[[], float] = time.time,
+        ip: str = "",
     ) -> None:
         self.reader, self.lister, self.clock = reader, lister, clock
+        self.ip = ip  # the node's InternalIP: how a scrape of its kubelet address finds it on the cloud
         self._prev: dict[str, tuple[float, int]] = {}  # container id (or "" for the node) -> (t, cpu ns)
         self._last: float | None = None
         self.samples = self.reported = self.errors = 0
@@ -141,6 +146,7 @@ class UsageSampler:
             "window": int((t - last) * 1000),
             "node": {"cpu": node.cpu_ns, "cpuRate": _rate(node, t, prev.get(""), 0), "memory": node.memory},
             "pods": list(pods.values()),
+            "ip": self.ip,
         }
 
     async def run(

@@ -199,3 +199,56 @@ def test_the_kubelet_series_are_the_documented_ones() -> None:
         for s in fam.samples:
             want = documented("kubelet")[s.name]
             assert set(s.labels) == want, (s.name, s.labels)
+
+
+@pytest.fixture
+async def stream_endpoint(tls_certs: Any) -> AsyncIterator[tuple[UsageStore, str]]:
+    """The cloud's real stream endpoint (TLS, client certificate of the CA with a listed CN), with the
+    usage reads mounted as `kedge cloud run` mounts them."""
+    from runtime.cloud.streams.endpoint import StreamEndpoint
+    from runtime.cloud.usage.kubelet import by_address
+    from runtime.pki import certs, tls
+
+    store = UsageStore()
+    cert, key = tls_certs.server.der()
+    sslctx = tls.client_ca_server_context(cert, key, certs.cert_pem(tls_certs.authority.cert).decode())
+
+    async def no_pods(ns: str, name: str) -> dict[str, Any]:
+        raise AssertionError("a usage read looks up no pod")
+
+    endpoint = StreamEndpoint(None, no_pods, sslctx, ["metrics-server"], by_address(store))  # type: ignore[arg-type]
+    port = await endpoint.start("127.0.0.1", 0)
+    try:
+        yield store, f"https://127.0.0.1:{port}"
+    finally:
+        await endpoint.stop()
+
+
+async def test_metrics_server_scrapes_each_node_through_the_stream_endpoint(
+    stream_endpoint: tuple[UsageStore, str], tls_certs: Any
+) -> None:
+    """What metrics-server does against a node whose kubelet address the cloud wrote (dnat mode: the
+    edge's InternalIP and the tunnel port): GET https://<InternalIP>:<port>/metrics/resource — the
+    DNAT brings it to the stream endpoint, the Host header still names the node's address."""
+    import httpx
+
+    store, url = stream_endpoint
+    for node, ip, cpu in (("edge-1", "192.0.2.7", 3 * 10**9), ("edge-2", "192.0.2.8", 7 * 10**9)):
+        await store.on_message(node, msg({**report(1_700_000_015_000, cpu), "ip": ip}, node=node))
+    scraper = tls_certs.client_context(tls_certs.client("ms", cn="metrics-server"))
+    async with httpx.AsyncClient(verify=scraper, base_url=url) as http:
+        one = await http.get("/metrics/resource", headers={"Host": "192.0.2.7:10351"})
+        two = await http.get("/metrics/resource", headers={"Host": "192.0.2.8:10351"})
+        summ = await http.get("/stats/summary?only_cpu_and_memory=true", headers={"Host": "192.0.2.8:10351"})
+        unknown = await http.get("/metrics/resource", headers={"Host": "192.0.2.99:10351"})
+    assert one.status_code == 200 and one.headers["content-type"].startswith("text/plain")
+    _, c1 = decode_resource(one.text)
+    _, c2 = decode_resource(two.text)
+    assert c1[("shop", "web-0", "app")]["container_cpu_usage_seconds_total"] == 3.0
+    assert c2[("shop", "web-0", "app")]["container_cpu_usage_seconds_total"] == 7.0
+    assert summ.status_code == 200 and summ.json()["node"]["nodeName"] == "edge-2"
+    assert unknown.status_code == 404 and "192.0.2.99" in unknown.text
+    stranger = tls_certs.client_context(tls_certs.client("x", cn="someone-else"))
+    async with httpx.AsyncClient(verify=stranger, base_url=url) as http:
+        refused = await http.get("/metrics/resource", headers={"Host": "192.0.2.7:10351"})
+    assert refused.status_code == 403
