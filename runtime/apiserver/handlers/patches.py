@@ -138,6 +138,7 @@ async def apply(api: Api, ctx: ApiRequest) -> Result:
                 kind=rt.kind,
                 api_version=rt.api_version,
                 subresource=ctx.target.sub,
+                schema=rt.schema if rt.crd else None,
             )
     except semantics.ApplyConflict as exc:
         raise _apply_conflict(exc) from exc

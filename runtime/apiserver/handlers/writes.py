@@ -117,6 +117,7 @@ async def create(
                 subresource=ctx.target.sub,
                 time=obj["metadata"]["creationTimestamp"],  # the same clock, read once
                 typed=not rt.crd,
+                schema=rt.schema if rt.crd else None,
             )
         if rt.kind == "Pod" and not rt.group:
             obj = admit_pod_create(
@@ -264,6 +265,7 @@ async def save_update(
                 operation=manager_op,
                 subresource=ctx.target.sub,
                 typed=not rt.crd,
+                schema=rt.schema if rt.crd else None,
             )
     new["metadata"]["resourceVersion"] = om.get("resourceVersion")
     if objects.same_object(old, new):

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runtime.apiserver.patch.apply_merge import merge, remove_paths
+from runtime.apiserver.patch.crdtypes import root_of
 from runtime.apiserver.patch.createfields import UNOWNED_META, create_fields_v1
-from runtime.apiserver.patch.fieldsets import Path, compare, path_string, root_struct, to_field_set
+from runtime.apiserver.patch.fieldsets import Path, Struct, compare, path_string, root_struct, to_field_set
 from runtime.apiserver.patch.managers import (
     Obj,
     add_manager,
@@ -125,14 +126,15 @@ def update_managed_fields(
     reset_status: bool = True,
     time: str | None = None,
     typed: bool = True,
+    schema: Obj | None = None,
 ) -> Obj:
     """`new` with managedFields after a write by `manager` (Create and Update are both "Update");
-    `typed` False for a custom resource (see _skeleton)."""
+    `typed` False for a custom resource (see _skeleton), `schema` its CRD's structural schema."""
     version = api_version or str(new.get("apiVersion", ""))
     meta_new = new.get("metadata") or {}
     explicit = "managedFields" in meta_new and isinstance(meta_new["managedFields"], list)
     if old is None and not explicit and not subresource and reset_status:
-        return _created(new, manager, version, time, typed)
+        return _created(new, manager, version, time, typed, schema)
     if explicit and (
         old is None or meta_new["managedFields"] != (old.get("metadata") or {}).get("managedFields")
     ):
@@ -144,7 +146,7 @@ def update_managed_fields(
         return with_managers(new, [])
     before = without_managed_fields(old) if old is not None else _skeleton(new, typed)
     after = without_managed_fields(new)
-    struct = root_struct(str(new.get("kind", "")))
+    struct = _root(new, schema)
     added, modified, removed = (_filter(s, subresource, reset_status) for s in compare(before, after, struct))
     changed = added | modified
     for m in managers:
@@ -160,9 +162,14 @@ def update_managed_fields(
     return with_managers(new, managers)
 
 
-def _created(new: Obj, manager: str, version: str, time: str | None, typed: bool) -> Obj:
+def _root(obj: Obj, schema: Obj | None) -> Struct:
+    """The object's type: its CRD's schema, or the built-in struct of its kind."""
+    return root_of(schema) if schema is not None else root_struct(str(obj.get("kind", "")))
+
+
+def _created(new: Obj, manager: str, version: str, time: str | None, typed: bool, schema: Obj | None) -> Obj:
     """The common create (no previous managers, main resource): FieldsV1 built in one walk."""
-    fields = create_fields_v1(_skeleton(new, typed), new, root_struct(str(new.get("kind", ""))))
+    fields = create_fields_v1(_skeleton(new, typed), new, _root(new, schema))
     if not fields:
         return with_entries(new, [])
     entry = {
@@ -195,9 +202,11 @@ def server_side_apply(
     api_version: str,
     subresource: str = "",
     time: str | None = None,
+    schema: Obj | None = None,
 ) -> Obj:
-    """The object after `manager` applies `applied` to `live` (None: create). Raises ApplyConflict."""
-    struct = root_struct(kind)
+    """The object after `manager` applies `applied` to `live` (None: create); `schema`: a custom
+    resource's CRD schema (its list and map types). Raises ApplyConflict."""
+    struct = root_of(schema) if schema is not None else root_struct(kind)
     managers = managers_of(live)
     base = without_managed_fields(live) if live is not None else _skeleton(applied)
     if live is not None and not managers:

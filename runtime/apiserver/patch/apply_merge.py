@@ -13,21 +13,22 @@ import copy
 from typing import Any
 
 from runtime.apiserver.patch.fieldsets import (
-    ATOMIC_FIELDS,
     ListType,
     Path,
+    Struct,
     field_struct,
+    is_atomic,
     item_elem,
     list_type,
 )
 
 
-def merge(live: Any, config: Any, struct: str | None) -> Any:
+def merge(live: Any, config: Any, struct: Struct) -> Any:
     """TypedValue.Merge: config wins for scalars and atomic values; maps and keyed lists merge."""
     if isinstance(live, dict) and isinstance(config, dict):
         out = dict(live)
         for k, v in config.items():
-            if k in out and k not in ATOMIC_FIELDS:
+            if k in out and not is_atomic(struct, k):
                 if isinstance(out[k], list) and isinstance(v, list):
                     out[k] = _merge_list(out[k], v, list_type(struct, k))
                     continue
@@ -90,7 +91,7 @@ def _merge_list(lhs: list[Any], rhs: list[Any], lt: ListType) -> list[Any]:
     return out
 
 
-def remove_paths(obj: Any, paths: set[Path], struct: str | None) -> Any:
+def remove_paths(obj: Any, paths: set[Path], struct: Struct) -> Any:
     """A copy of obj without the given fields / list items; maps emptied by the removal disappear."""
     out = copy.deepcopy(obj)
     for path in sorted(paths, key=len, reverse=True):
@@ -98,7 +99,7 @@ def remove_paths(obj: Any, paths: set[Path], struct: str | None) -> Any:
     return out
 
 
-def _remove(node: Any, path: Path, struct: str | None) -> bool:
+def _remove(node: Any, path: Path, struct: Struct) -> bool:
     if not path or not isinstance(node, dict):
         return False
     (kind, name), rest = path[0], path[1:]

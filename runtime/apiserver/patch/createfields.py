@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtime.apiserver.patch.fieldsets import ATOMIC_FIELDS, ListType, field_struct, item_elem, list_type
+from runtime.apiserver.patch.crdtypes import SchemaStruct
+from runtime.apiserver.patch.fieldsets import ListType, Struct, field_struct, is_atomic, item_elem, list_type
 
 _OWN = "."
 _MISSING = object()
@@ -32,7 +33,7 @@ UNOWNED_META = (
 _META_DROP = tuple("f:" + k for k in UNOWNED_META)
 
 
-def create_fields_v1(skeleton: Any, new: Any, struct: str | None) -> dict[str, Any]:
+def create_fields_v1(skeleton: Any, new: Any, struct: Struct) -> dict[str, Any]:
     """FieldsV1 of what `new` adds or changes over `skeleton` (its typed zero value), filtered as
     update_managed_fields filters a main-resource write with status reset; {} when nothing is owned."""
     root = _cmp(skeleton, new, struct) or {}
@@ -56,7 +57,7 @@ def _owned(children: dict[str, Any] | None) -> dict[str, Any]:
     return {_OWN: {}, **children} if children else {}
 
 
-def _cmp(old: Any, new: Any, struct: str | None) -> dict[str, Any] | None:
+def _cmp(old: Any, new: Any, struct: Struct) -> dict[str, Any] | None:
     """fieldsets._cmp, keeping only what lands in `added` or `modified`."""
     if not (isinstance(old, dict) and isinstance(new, dict)):
         if old != new:
@@ -69,7 +70,7 @@ def _cmp(old: Any, new: Any, struct: str | None) -> dict[str, Any] | None:
             continue
         if o is _MISSING:
             out["f:" + k] = _owned(_all(n, field_struct(struct, k), struct, k))
-        elif k in ATOMIC_FIELDS:
+        elif is_atomic(struct, k):
             if o != n:
                 out["f:" + k] = {}
         elif isinstance(o, list) and isinstance(n, list):
@@ -86,7 +87,7 @@ def _cmp(old: Any, new: Any, struct: str | None) -> dict[str, Any] | None:
     return out or None
 
 
-def _cmp_list(old: list[Any], new: list[Any], struct: str | None, name: str) -> dict[str, Any] | None:
+def _cmp_list(old: list[Any], new: list[Any], struct: Struct, name: str) -> dict[str, Any] | None:
     lt = _list_type(struct, name)
     if lt.kind == "atomic":
         return {} if old != new else None
@@ -103,15 +104,15 @@ def _cmp_list(old: list[Any], new: list[Any], struct: str | None, name: str) -> 
     return {k: out[k] for k in sorted(out)} if out else None
 
 
-def _all(value: Any, sub: str | None, parent: str | None, name: str) -> dict[str, Any] | None:
+def _all(value: Any, sub: Struct, parent: Struct, name: str) -> dict[str, Any] | None:
     """fieldsets._all: every node under a newly added value (the children of its owned node)."""
-    if name in ATOMIC_FIELDS:
+    if is_atomic(parent, name):
         return None
     out: dict[str, Any] = {}
     if isinstance(value, dict):
         for k in sorted(value):
             v = value[k]
-            if isinstance(v, (dict, list)) and k not in ATOMIC_FIELDS:  # a scalar has nothing below
+            if isinstance(v, (dict, list)) and not is_atomic(sub, k):  # a scalar has nothing below
                 out["f:" + k] = _owned(_all(v, field_struct(sub, k), sub, k))
             else:
                 out["f:" + k] = {}
@@ -138,11 +139,13 @@ def _union(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {_OWN: {}, **merged}
 
 
-_LIST_TYPES: dict[tuple[str | None, str], ListType] = {}
+_LIST_TYPES: dict[tuple[Struct, str], ListType] = {}
 
 
-def _list_type(struct: str | None, name: str) -> ListType:
-    """fieldsets.list_type, memoised (the schema tables are fixed at import)."""
+def _list_type(struct: Struct, name: str) -> ListType:
+    """fieldsets.list_type, memoised for built-in structs (the schema tables are fixed at import)."""
+    if isinstance(struct, SchemaStruct):
+        return list_type(struct, name)
     lt = _LIST_TYPES.get((struct, name))
     if lt is None:
         lt = _LIST_TYPES[(struct, name)] = list_type(struct, name)

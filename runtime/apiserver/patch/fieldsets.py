@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from runtime.apiserver.patch.crdtypes import SchemaStruct
 from runtime.apiserver.patch.patchmeta import KIND_SCHEMA, SCHEMAS
 
 Elem = tuple[str, str]
+# A type: a built-in struct's name (patchmeta.SCHEMAS), a custom resource's schema node, or unknown.
+Struct = str | SchemaStruct | None
 Path = tuple[Elem, ...]
 
 # listMapKeys where OpenAPI declares more than the patch merge key, with the server-side defaults SMD
@@ -45,7 +48,7 @@ class ListType:
         kind: str,
         keys: list[str] | None = None,
         defaults: dict[str, Any] | None = None,
-        elem: str | None = None,
+        elem: Struct = None,
     ) -> None:
         self.kind = kind  # "map" | "set" | "atomic"
         self.keys = keys or []
@@ -57,13 +60,25 @@ def root_struct(kind: str) -> str:
     return KIND_SCHEMA.get(kind, "Object")
 
 
-def field_struct(struct: str | None, name: str) -> str | None:
-    """The struct name of a field's value (or a list's elements), if the registry knows it."""
+def field_struct(struct: Struct, name: str) -> Struct:
+    """The struct of a field's value (or a list's elements), if known."""
+    if isinstance(struct, SchemaStruct):
+        return struct.child(name)
     entry = SCHEMAS.get(struct or "", {}).get(name)
     return entry[2] if entry else None
 
 
-def list_type(struct: str | None, name: str) -> ListType:
+def is_atomic(struct: Struct, name: str) -> bool:
+    """Whether a map/struct field is owned as one leaf."""
+    if isinstance(struct, SchemaStruct):
+        return struct.atomic(name)
+    return name in ATOMIC_FIELDS
+
+
+def list_type(struct: Struct, name: str) -> ListType:
+    if isinstance(struct, SchemaStruct):
+        kind, keys = struct.list_kind(name)
+        return ListType(kind, keys, {}, struct.child(name) if kind == "map" else None)
     entry = SCHEMAS.get(struct or "", {}).get(name)
     if entry is None or "merge" not in entry[0] or (struct, name) in ATOMIC_OVERRIDES:
         return ListType("atomic")
@@ -172,18 +187,18 @@ def path_string(path: Path) -> str:
 # ---------------------------------------------------------------- sets from objects
 
 
-def to_field_set(value: Any, struct: str | None) -> set[Path]:
+def to_field_set(value: Any, struct: Struct) -> set[Path]:
     """TypedValue.ToFieldSet (what an applier owns): leaves, list items, empty or null maps."""
     out: set[Path] = set()
     _walk_set(value, struct, (), out)
     return out
 
 
-def _walk_set(value: Any, struct: str | None, path: Path, out: set[Path]) -> None:
+def _walk_set(value: Any, struct: Struct, path: Path, out: set[Path]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             p = (*path, ("f", k))
-            if k in ATOMIC_FIELDS:
+            if is_atomic(struct, k):
                 out.add(p)
             elif isinstance(v, list):
                 _walk_list(v, struct, k, p, out)
@@ -195,7 +210,7 @@ def _walk_set(value: Any, struct: str | None, path: Path, out: set[Path]) -> Non
                 out.add(p)
 
 
-def _walk_list(items: list[Any], struct: str | None, name: str, path: Path, out: set[Path]) -> None:
+def _walk_list(items: list[Any], struct: Struct, name: str, path: Path, out: set[Path]) -> None:
     lt = list_type(struct, name)
     if lt.kind == "atomic":
         out.add(path)
@@ -207,7 +222,7 @@ def _walk_list(items: list[Any], struct: str | None, name: str, path: Path, out:
             _walk_set(item, lt.elem, p, out)
 
 
-def compare(old: Any, new: Any, struct: str | None) -> tuple[set[Path], set[Path], set[Path]]:
+def compare(old: Any, new: Any, struct: Struct) -> tuple[set[Path], set[Path], set[Path]]:
     """TypedValue.Compare: (added, modified, removed) paths from old to new."""
     added: set[Path] = set()
     modified: set[Path] = set()
@@ -219,7 +234,7 @@ def compare(old: Any, new: Any, struct: str | None) -> tuple[set[Path], set[Path
 def _cmp(
     old: Any,
     new: Any,
-    struct: str | None,
+    struct: Struct,
     path: Path,
     added: set[Path],
     modified: set[Path],
@@ -236,7 +251,7 @@ def _cmp(
             elif n is _MISSING:
                 removed.add(p)
                 _all(o, field_struct(struct, k), struct, k, p, removed)
-            elif k in ATOMIC_FIELDS:
+            elif is_atomic(struct, k):
                 if o != n:
                     modified.add(p)
             elif isinstance(o, list) and isinstance(n, list):
@@ -255,9 +270,9 @@ def _cmp(
 _MISSING = object()
 
 
-def _all(value: Any, sub: str | None, parent: str | None, name: str, path: Path, into: set[Path]) -> None:
+def _all(value: Any, sub: Struct, parent: Struct, name: str, path: Path, into: set[Path]) -> None:
     """Every node under a newly added (or removed) value, as Compare reports them."""
-    if name in ATOMIC_FIELDS:
+    if is_atomic(parent, name):
         return
     if isinstance(value, dict):
         for k, v in value.items():
@@ -278,7 +293,7 @@ def _all(value: Any, sub: str | None, parent: str | None, name: str, path: Path,
 def _cmp_list(
     old: list[Any],
     new: list[Any],
-    struct: str | None,
+    struct: Struct,
     name: str,
     path: Path,
     added: set[Path],
