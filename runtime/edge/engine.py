@@ -46,7 +46,7 @@ async def engine_get(host: str, path: str, timeout: float = 5.0) -> Any:  # noqa
                 writer.close()
     except (OSError, TimeoutError) as exc:
         raise Unreachable(
-            f"Docker engine {host}: {exc or type(exc).__name__}",
+            f"Docker engine {host}: {str(exc) or type(exc).__name__}",
             hint="start dockerd, or point runtime.docker_host at it",
         ) from exc
     if status != 200:
@@ -72,7 +72,8 @@ async def engine_facts(host: str, timeout: float = 5.0) -> dict[str, Any]:  # no
 class EngineWatch:
     """The container runtime's health as kubelet checks it (its CRI Status, every few seconds): GET
     /version every ``every`` s. ``down`` says why it is not answering ("" while it is); a refused or
-    missing socket counts at once, timeouts (a busy engine) only ``patience`` in a row. ``on_change``
+    missing socket counts at once, timeouts (a busy engine, ≈ 30 s by default) only ``patience`` in a
+    row, so a loaded engine does not flap the node NotReady. ``on_change``
     is called when ``down`` flips, so the node status goes out now, not at its next period."""
 
     def __init__(
@@ -81,7 +82,7 @@ class EngineWatch:
         on_change: Callable[[], None] = lambda: None,
         *,
         every: float = 2.0,
-        patience: int = 3,
+        patience: int = 6,
     ) -> None:
         self.host, self.on_change, self.every, self.patience = host, on_change, every, patience
         self.down = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from pathlib import Path
@@ -157,3 +158,21 @@ def test_pod_status_while_the_runtime_is_down_is_not_ready_and_keeps_the_rest() 
     assert down["phase"] == "Running" and down["containerStatuses"][0]["ready"] is False
     assert down["containerStatuses"][0]["state"] == {"running": {}}
     assert pod_status.runtime_down(down, "t2") == down  # stable: reported once
+
+
+async def test_engine_watch_waits_for_patience_timeouts_from_a_silent_engine(tmp_path: Path) -> None:
+    """An engine that accepts and never answers (busy) is down only after `patience` timeouts in a row."""
+    sock = tmp_path / "silent.sock"
+    held: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_unix_server(lambda _r, w: held.append(w), path=str(sock))
+    try:
+        watch = EngineWatch(f"unix://{sock}", every=0.1, patience=3)
+        for _ in range(2):
+            await watch.probe()
+            assert watch.down == ""
+        await watch.probe()
+        assert watch.down.endswith("TimeoutError"), watch.down
+    finally:
+        server.close()
+        for w in held:
+            w.close()

@@ -32,8 +32,6 @@ from tests.fixtures.mqtt import _accepts, mosquitto_config
 from tests.fixtures.procs import start, stop
 from tests.fixtures.wait import eventually
 
-pytestmark = pytest.mark.root  # as the other fault scenarios: CI runs them as root
-
 
 class Sensor(Device):
     """A Device that subscribes again whenever it (re)connects: a restarted broker forgot it."""
@@ -124,6 +122,7 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
         m.stop()
 
 
+@pytest.mark.broker
 @pytest.mark.timeout(300)
 def test_external_broker_killed_and_restarted_loses_no_acknowledged_value(
     tmp_path: Path, broker: Mosquitto

@@ -44,7 +44,9 @@ def env(tmp_path: Path) -> Iterator[E2E]:
     state.mkdir(parents=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(state)], capture_output=True)
     if done.returncode != 0:
-        missing(f"mounting a tmpfs for the edge's state was refused: {done.stderr.decode().strip()}")
+        missing(  # the storage-layer injection: tests/edge/test_metastore.py (sqlite's max_page_count)
+            f"mounting a tmpfs for the edge's state was refused: {done.stderr.decode().strip()}"
+        )
     client = docker.from_env(timeout=60)
     teardown = None
     try:
