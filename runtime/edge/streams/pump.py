@@ -1,66 +1,99 @@
-"""A blocking producer on a thread of its own, its items handed to the event loop with backpressure.
+"""A blocking producer on a thread of its own, its items handed to the event loop in batches, with
+backpressure.
 
 The docker SDK's log and exec streams block in ``recv``; each session's reader gets its own thread (a
-follow of a silent container would hold a pool thread for hours) and puts what it reads into a small
-queue; when the queue is full the thread waits, so a slow client slows the read from the engine
-instead of growing memory. Leaving the ``async for`` (the client went away) sets ``stopped`` and calls
-``cancel`` (the stream's close: its socket is shut down, the blocked ``recv`` returns)."""
+follow of a silent container would hold a pool thread for hours). Docker's log stream is one small
+item per line, so the hand-over is batched: the thread appends to a shared list and wakes the loop
+only when the list was empty — one wake-up per batch, however many lines it holds — and waits while
+``depth`` items are pending, so a slow client slows the read from the engine instead of growing
+memory. With ``join`` the consumer gets each batch as one item. Leaving the ``async for`` (the client
+went away) sets ``stopped`` and calls ``cancel`` (the stream's close: its socket is shut down, the
+blocked ``recv`` returns)."""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-DEPTH = 8
+DEPTH = 4096
 T = TypeVar("T")
+_END = object()
+
+
+class _Batches:
+    """The thread's items, waiting for the loop; ``put`` blocks while ``depth`` are pending."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, depth: int) -> None:
+        self.loop, self.depth = loop, depth
+        self.cond = threading.Condition()
+        self.pending: list[Any] = []
+        self.wake = asyncio.Event()
+        self.stopped = False
+
+    def put(self, item: object) -> bool:
+        with self.cond:
+            while len(self.pending) >= self.depth and not self.stopped:
+                self.cond.wait(0.5)
+            if self.stopped:
+                return False
+            first = not self.pending
+            self.pending.append(item)
+        if first:
+            try:
+                self.loop.call_soon_threadsafe(self.wake.set)
+            except RuntimeError:  # the loop is closed
+                return False
+        return True
+
+    def take(self) -> list[Any]:
+        with self.cond:
+            items, self.pending = self.pending, []
+            self.wake.clear()
+            self.cond.notify_all()
+        return items
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
+
+    def run(self, produce: Callable[[], Iterable[Any]]) -> None:
+        try:
+            for chunk in produce():
+                if chunk and not self.put(chunk):
+                    return
+            self.put(_END)
+        except BaseException as exc:  # handed to the loop, raised there
+            self.put(exc)
 
 
 async def pumped(
     produce: Callable[[], Iterable[T]],
     cancel: Callable[[], None],
+    *,
+    join: Callable[[list[T]], T] | None = None,
     depth: int = DEPTH,
     name: str = "stream",
 ) -> AsyncIterator[T]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[T | BaseException | None] = asyncio.Queue(depth)
-    stopped = threading.Event()
-
-    def put(item: T | BaseException | None) -> bool:
-        if stopped.is_set():
-            return False
-        fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-        while True:
-            try:
-                fut.result(0.5)
-                return True
-            except concurrent.futures.TimeoutError:
-                if stopped.is_set():
-                    fut.cancel()
-                    return False
-            except (concurrent.futures.CancelledError, RuntimeError):
-                return False
-
-    def run() -> None:
-        try:
-            for chunk in produce():
-                if chunk and not put(chunk):
-                    return
-            put(None)
-        except BaseException as exc:  # handed to the loop, raised there
-            put(exc)
-
-    threading.Thread(target=run, name=f"kedge-{name}", daemon=True).start()
+    batches = _Batches(asyncio.get_running_loop(), depth)
+    threading.Thread(target=batches.run, args=(produce,), name=f"kedge-{name}", daemon=True).start()
     try:
         while True:
-            item = await queue.get()
-            if item is None:
+            await batches.wake.wait()
+            items = batches.take()
+            end = next((i for i in items if i is _END or isinstance(i, BaseException)), None)
+            data: list[T] = [i for i in items if i is not _END and not isinstance(i, BaseException)]
+            if data and join is not None:
+                yield join(data)
+            else:
+                for item in data:
+                    yield item
+            if isinstance(end, BaseException):
+                raise end
+            if end is _END:
                 return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
     finally:
-        stopped.set()
+        batches.stop()
         cancel()

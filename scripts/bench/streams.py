@@ -1,0 +1,304 @@
+"""kubectl exec / logs / port-forward through kedge against Docker's own, side by side (issue 19).
+
+One JSON line. Starts its own one-machine kedge (tests/fixtures/e2e.py: `kedge init --embedded`,
+`kedge join`) unless --kubeconfig/--node name a cluster, then measures, interleaved in one run:
+
+- exec: `kubectl exec POD -- true` and `docker exec CONTAINER true` (the same container), with the
+  clients' own start-up measured beside them (`kubectl version --client`, `docker --version`) and
+  subtracted: overhead = (kubectl exec - kubectl start-up) - (docker exec - docker start-up), p50/p99.
+- logs: `kubectl logs` of a container that printed ~100 MB, against `docker logs` of it (MB/s).
+- port-forward: a 100 MB file from busybox httpd through `kubectl port-forward`, against the same file
+  fetched from the pod's address directly (MB/s).
+- pod start (POST → Running+Ready in the API), median of --starts each, alternating without and with
+  a `kubectl logs -f` of a container printing ~5 MB/s running (the rate the reader saw is printed).
+
+    .venv/bin/python scripts/bench/streams.py [--execs 40] [--starts 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import docker
+
+from runtime.kube.client import make_client
+from runtime.kube.resources import PODS
+
+IMAGE = "kedge.local/busybox:1"
+MB = 1_000_000
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+
+def ms(x: float) -> float:
+    return round(1000 * x, 1)
+
+
+class Cluster:
+    def __init__(self, kubeconfig: Path, node: str) -> None:
+        self.kubeconfig, self.node = kubeconfig, node
+        self.docker = docker.from_env(timeout=120)
+
+    def kubectl(self, *args: str) -> list[str]:
+        return ["kubectl", "--kubeconfig", str(self.kubeconfig), *args]
+
+    def run(self, cmd: list[str]) -> float:
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        return time.perf_counter() - start
+
+    def pod(self, name: str, script: str) -> None:
+        doc = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+               "spec": {"nodeName": self.node, "terminationGracePeriodSeconds": 0,
+                        "containers": [{"name": "app", "image": IMAGE,
+                                        "command": ["sh", "-c", script]}]}}  # fmt: skip
+        subprocess.run(self.kubectl("apply", "-f", "-"), input=json.dumps(doc), text=True, check=True,
+                       capture_output=True)  # fmt: skip
+        self.wait(lambda: self.get(name).get("status", {}).get("phase") == "Running", 120)
+
+    def get(self, name: str) -> dict[str, Any]:
+        out = subprocess.run(self.kubectl("get", "pod", name, "-o", "json"), capture_output=True, text=True)
+        return json.loads(out.stdout) if out.returncode == 0 else {}
+
+    def container(self, pod: str) -> str:
+        filters = {
+            "label": [f"io.kedge.node={self.node}", f"io.kedge.pod.name={pod}", "io.kedge.container.kind=app"]
+        }
+        return str(self.docker.containers.list(filters=filters)[0].id)
+
+    @staticmethod
+    def wait(check: Any, within: float) -> None:
+        end = time.monotonic() + within
+        while not check():
+            if time.monotonic() > end:
+                raise TimeoutError("waited too long")
+            time.sleep(0.2)
+
+
+def bench_exec(c: Cluster, n: int) -> dict[str, Any]:
+    c.pod("bench-exec", "sleep 3600")
+    cid = c.container("bench-exec")
+    kinds: dict[str, list[float]] = {
+        "kubectl_exec": [],
+        "kubectl_start": [],
+        "docker_exec": [],
+        "docker_start": [],
+    }
+    cmds = {
+        "kubectl_exec": c.kubectl("exec", "bench-exec", "--", "true"),
+        "kubectl_start": c.kubectl("version", "--client"),
+        "docker_exec": ["docker", "exec", cid, "true"],
+        "docker_start": ["docker", "--version"],
+    }
+    for name in cmds:  # warm-up: caches, the first TLS handshakes
+        c.run(cmds[name])
+    for _ in range(n):
+        for name, cmd in cmds.items():
+            kinds[name].append(c.run(cmd))
+    out: dict[str, Any] = {
+        f"{k}_ms": {"p50": ms(pct(v, 50)), "p99": ms(pct(v, 99))} for k, v in kinds.items()
+    }
+    for p in (50, 99):
+        net_k = pct(kinds["kubectl_exec"], p) - pct(kinds["kubectl_start"], p)
+        net_d = pct(kinds["docker_exec"], p) - pct(kinds["docker_start"], p)
+        out[f"overhead_p{p}_ms"] = ms(net_k - net_d)
+    out["execs"] = n
+    return out
+
+
+def _read_all(cmd: list[str]) -> tuple[int, float]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    total = 0
+    while chunk := proc.stdout.read(1 << 20):
+        total += len(chunk)
+    proc.wait()
+    return total, time.perf_counter() - start
+
+
+def bench_logs(c: Cluster, rounds: int) -> dict[str, Any]:
+    """`kubectl logs` and `docker logs` of the same ~15 MB log (Docker keeps 20 MB per container: the
+    pod manager's json-file max-size 10m, 2 files), read ``rounds`` times each, interleaved: ~100 MB
+    through each path."""
+    c.pod("bench-logs", "head -c 11000000 /dev/urandom | base64; echo END; sleep 3600")
+    c.wait(lambda: subprocess.run(c.kubectl("logs", "bench-logs", "--tail=1"), capture_output=True,
+                                  text=True).stdout == "END\n", 300)  # fmt: skip
+    cid = c.container("bench-logs")
+    cmds = {"kubectl": c.kubectl("logs", "bench-logs"), "docker": ["docker", "logs", cid]}
+    seen = {k: [0, 0.0] for k in cmds}
+    for _ in range(rounds):
+        for k, cmd in cmds.items():
+            size, took = _read_all(cmd)
+            seen[k][0] += size
+            seen[k][1] += took
+    return {k: {"MB": round(v[0] / MB, 1), "MBps": round(v[0] / MB / v[1], 1)} for k, v in seen.items()}
+
+
+def _fetch(url: str) -> tuple[int, float]:
+    start = time.perf_counter()
+    total = 0
+    with urllib.request.urlopen(url, timeout=300) as resp:
+        while chunk := resp.read(1 << 20):
+            total += len(chunk)
+    return total, time.perf_counter() - start
+
+
+def bench_port_forward(c: Cluster) -> dict[str, Any]:
+    c.pod(
+        "bench-web",
+        "mkdir -p /www && head -c 100000000 /dev/urandom > /www/big && touch /ready && "
+        "exec httpd -f -p 8080 -h /www",
+    )
+    c.wait(lambda: subprocess.run(c.kubectl("exec", "bench-web", "--", "ls", "/ready"),
+                                  capture_output=True).returncode == 0, 60)  # fmt: skip
+    time.sleep(0.5)  # httpd listening
+    labels = [f"io.kedge.node={c.node}", "io.kedge.pod.name=bench-web", "io.kedge.container.kind=sandbox"]
+    sandbox = c.docker.containers.list(filters={"label": labels})[0]
+    ip = sandbox.attrs["NetworkSettings"]["IPAddress"]
+    proc = subprocess.Popen(
+        c.kubectl("port-forward", "pod/bench-web", ":8080"), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        size_f, took_f = _fetch(f"http://127.0.0.1:{port}/big")
+        size_d, took_d = _fetch(f"http://{ip}:8080/big")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {"bytes": size_f, "port_forward_MBps": round(size_f / MB / took_f, 1),
+            "direct_MBps": round(size_d / MB / took_d, 1), "same_bytes": size_f == size_d}  # fmt: skip
+
+
+async def _start_one(kube: Any, node: str, name: str) -> float:
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
+                     "containers": [{"name": "app", "image": IMAGE,
+                                     "command": ["sleep", "3600"]}]}}  # fmt: skip
+    start = time.perf_counter()
+    await kube.create(PODS, body, namespace="default")
+    while True:
+        pod = await kube.get(PODS, name, namespace="default")
+        conds = (pod.get("status") or {}).get("conditions") or []
+        if any(x["type"] == "Ready" and x["status"] == "True" for x in conds):
+            took = time.perf_counter() - start
+            break
+        await asyncio.sleep(0.02)
+    await kube.delete(PODS, name, namespace="default")
+    return took
+
+
+def bench_pod_start(c: Cluster, n: int) -> dict[str, Any]:
+    """Pod start with a container printing ~5 MB/s running throughout; alternately without a reader
+    and with `kubectl logs -f` streaming it (so the difference is the stream's cost, not the printing)."""
+    c.pod(
+        "bench-chatty", "while true; do head -c 500000 /dev/zero | tr '\\0' x | fold -w 99; sleep 0.1; done"
+    )
+    kube = make_client(c.kubeconfig)
+    loop = asyncio.new_event_loop()
+    quiet: list[float] = []
+    busy: list[float] = []
+    read = {"bytes": 0, "seconds": 0.0}
+    try:
+        for i in range(n):
+            quiet.append(
+                loop.run_until_complete(_start_one(kube, c.node, f"bench-q-{i}-{uuid.uuid4().hex[:4]}"))
+            )
+            proc = subprocess.Popen(
+                c.kubectl("logs", "-f", "--tail=0", "bench-chatty"), stdout=subprocess.PIPE
+            )
+            counted = threading.Thread(target=_count, args=(proc, read), daemon=True)
+            counted.start()
+            time.sleep(1.0)  # the stream is flowing before the pod is created
+            busy.append(
+                loop.run_until_complete(_start_one(kube, c.node, f"bench-b-{i}-{uuid.uuid4().hex[:4]}"))
+            )
+            proc.terminate()
+            proc.wait(10)
+            counted.join(5)
+            time.sleep(1.0)
+    finally:
+        loop.run_until_complete(kube.close())
+        loop.close()
+    q, b = statistics.median(quiet), statistics.median(busy)
+    return {"quiet_ms": ms(q), "with_logs_f_ms": ms(b), "ratio": round(b / q, 3), "runs": n,
+            "logs_f_MBps_seen": round(read["bytes"] / MB / max(read["seconds"], 1e-9), 1)}  # fmt: skip
+
+
+def _count(proc: subprocess.Popen[bytes], into: dict[str, Any]) -> None:
+    assert proc.stdout is not None
+    start = time.perf_counter()
+    while chunk := os.read(proc.stdout.fileno(), 1 << 20):
+        into["bytes"] += len(chunk)
+    into["seconds"] += time.perf_counter() - start
+
+
+def kubectl_version() -> str:
+    out = subprocess.run(["kubectl", "version", "--client", "-o", "json"], capture_output=True, text=True)
+    return str(json.loads(out.stdout)["clientVersion"]["gitVersion"]) if out.returncode == 0 else ""
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--execs", type=int, default=40)
+    ap.add_argument("--starts", type=int, default=5)
+    ap.add_argument("--kubeconfig", type=Path)
+    ap.add_argument("--node")
+    args = ap.parse_args(argv)
+    started = time.time()
+    teardown = None
+    if args.kubeconfig:
+        kubeconfig, node, how = args.kubeconfig, args.node, "existing cluster"
+    else:
+        from tests.fixtures.e2e import start_e2e
+
+        env, teardown = start_e2e(Path(tempfile.mkdtemp(prefix="kedge-bench-streams-")), docker.from_env())
+        kubeconfig, node = env.cloud.kubeconfig, env.edge.node
+        how = "kedge init --embedded + kedge join (tests/fixtures/e2e.py), this machine"
+    try:
+        c = Cluster(kubeconfig, node)
+        figures = {
+            "exec": bench_exec(c, args.execs),
+            "logs": bench_logs(c, 7),
+            "port_forward": bench_port_forward(c),
+            "pod_start": bench_pod_start(c, args.starts),
+        }
+    finally:
+        if teardown is not None:
+            teardown()
+    return {
+        "bench": "streams",
+        "setup": how,
+        **figures,
+        "kubectl": kubectl_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "loadavg": os.getloadavg()[0],
+        "python": platform.python_version(),
+        "wall_s": round(time.time() - started, 1),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main()))
