@@ -74,7 +74,7 @@ class SpdyStream:
     def __init__(self, conn: SpdyConnection, stream_id: int, headers: Headers) -> None:
         self.conn, self.id, self.headers = conn, stream_id, headers
         self.send_window = spdy.FlowWindow(conn.peer_initial_window, conn.peer_initial_window)
-        self.recv_window = spdy.FlowWindow()
+        self.recv_window = spdy.FlowWindow(conn.recv_initial_window, conn.recv_initial_window)
         self.local_closed = False  # we sent FIN
         self.remote_closed = False  # peer sent FIN
         self.reset_status: int | None = None
@@ -145,6 +145,10 @@ class SpdyStream:
 
     def _on_reset(self, status: int) -> None:
         self.reset_status = status
+        if self._chunks:  # unread data of a reset stream is dropped
+            self.conn.consumed_session(self._buffered)
+            self._chunks.clear()
+            self._buffered = 0
         self._readable.set()
         self._writable.set()
         self.conn.forget(self)
@@ -156,10 +160,20 @@ class SpdyConnection:
     which also announces it); the default honours them once the peer shows it speaks flow control."""
 
     def __init__(
-        self, transport: Transport, *, server: bool, flow_control: bool = False, buffer_limit: int = 1 << 20
+        self,
+        transport: Transport,
+        *,
+        server: bool,
+        flow_control: bool = False,
+        window: int = 1 << 20,
+        buffer_limit: int = 1 << 20,
     ) -> None:
         self.transport, self.server, self.flow_control = transport, server, flow_control
-        self.buffer_limit = max(buffer_limit, spdy.DEFAULT_WINDOW)
+        self.window = window  # what we let the peer send per stream and per session, once announced
+        self.recv_initial_window = spdy.DEFAULT_WINDOW  # until announce_flow_control
+        self.announced = False
+        self.buffered = 0  # unread bytes in all streams
+        self.buffer_limit = max(buffer_limit, window, spdy.DEFAULT_WINDOW)
         self.peer_initial_window = spdy.DEFAULT_WINDOW
         self.peer_flow_control = False  # see the module docstring
         self.session_send = spdy.FlowWindow()
@@ -177,6 +191,7 @@ class SpdyConnection:
         self._draining = False
         self._goaway_received = False
         self._closer: asyncio.Task[None] | None = None
+        self._pending_sends: set[asyncio.Task[None]] = set()
         self._space = asyncio.Event()
         self._task = asyncio.create_task(self._read_loop(), name="spdy-read")
 
@@ -202,8 +217,18 @@ class SpdyConnection:
         return stream
 
     async def announce_flow_control(self) -> None:
-        """Tell the peer we honour windows (what our own client does first)."""
-        await self.send(spdy.Settings(((spdy.SETTINGS_INITIAL_WINDOW_SIZE, spdy.DEFAULT_WINDOW),)))
+        """Tell the peer we speak flow control and let it send `window` bytes per stream and session
+        (64 KiB windows cost a round trip per 32 KiB). Our own client does this first; the server answers
+        in kind when a peer announces (spdystream never does, and ignores it)."""
+        if self.announced:
+            return
+        self.announced = True
+        self.recv_initial_window = self.window
+        delta = self.window - self.session_recv.size
+        self.session_recv.size, self.session_recv.available = self.window, self.session_recv.available + delta
+        await self.send(spdy.Settings(((spdy.SETTINGS_INITIAL_WINDOW_SIZE, self.window),)))
+        if delta > 0:
+            await self.send(spdy.WindowUpdate(0, delta))
 
     async def ping(self, ping_id: int | None = None) -> None:
         await self.send(spdy.Ping(ping_id if ping_id is not None else (2 if self.server else 1)))
@@ -243,17 +268,24 @@ class SpdyConnection:
         return min(want, stream.send_window.available, self.session_send.available)
 
     def consumed(self, stream: SpdyStream, n: int) -> None:
-        updates = []
+        """`n` bytes of `stream` were read: credit the windows (WINDOW_UPDATE when due), free buffer."""
         if (d := stream.recv_window.consume(n)) and not stream.remote_closed:
-            updates.append(spdy.WindowUpdate(stream.id, d))
-        if d := self.session_recv.consume(n):
-            updates.append(spdy.WindowUpdate(0, d))
-        if sum(s._buffered for s in self.streams.values()) < self.buffer_limit:
-            self._space.set()
-        for frame in updates:
-            task = asyncio.create_task(self._send_quietly(frame))
-            task.add_done_callback(lambda t: None)
+            self._send_soon(spdy.WindowUpdate(stream.id, d))
+        self.consumed_session(n)
         self.forget_if_done(stream)
+
+    def consumed_session(self, n: int) -> None:
+        self.buffered -= n
+        if self.buffered < self.buffer_limit:
+            self._space.set()
+        if d := self.session_recv.consume(n):
+            self._send_soon(spdy.WindowUpdate(0, d))
+
+    def _send_soon(self, frame: spdy.Frame) -> None:
+        if not self.closed.is_set():
+            task = asyncio.create_task(self._send_quietly(frame))
+            self._pending_sends.add(task)
+            task.add_done_callback(self._pending_sends.discard)
 
     def forget(self, stream: SpdyStream) -> None:
         self.streams.pop(stream.id, None)
@@ -336,6 +368,8 @@ class SpdyConnection:
                     stream.replied.set()
             elif isinstance(frame, spdy.Settings):
                 self._on_settings(frame)
+                if self.peer_flow_control:
+                    await self.announce_flow_control()  # answer in kind: windows both ways
             elif isinstance(frame, spdy.Ping):
                 if frame.ping_id % 2 != (0 if self.server else 1):  # the peer's ping: echo it
                     await self.send(frame)
@@ -399,13 +433,13 @@ class SpdyConnection:
         if stream is None or stream.remote_closed or self._draining:
             if stream is None and frame.stream_id > max(self._last_peer_id, self._next_id):
                 raise SpdyError(f"DATA on unknown stream {frame.stream_id}")
-            self.session_recv.consume(n)
+            self.buffered += n
+            self.consumed_session(n)
             return  # late data of a stream we closed or reset: dropped (spdystream does the same)
         stream.recv_window.receive(n, frame.stream_id, strict=self.peer_flow_control)
         stream._on_data(frame.data, frame.fin)
-        while (
-            sum(s._buffered for s in self.streams.values()) >= self.buffer_limit and not self.closed.is_set()
-        ):
+        self.buffered += n
+        while self.buffered >= self.buffer_limit and not self.closed.is_set():
             self._space.clear()  # backpressure: stop reading the transport until the reader catches up
             await self._space.wait()
         self.forget_if_done(stream)

@@ -26,6 +26,7 @@ from runtime.streams import (
 )
 from runtime.streams.client import connect_spdy, run_command
 from runtime.streams.connection import SpdyStream
+from tests.fixtures.wait import eventually_async
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -96,13 +97,16 @@ async def test_a_large_transfer_each_way_respects_the_windows() -> None:
 async def test_a_writer_stalls_at_the_peer_window_until_it_reads() -> None:
     async with spdy_pair() as (client, srv):
         mine, stream = await open_stream(client, srv)
-        writer = asyncio.create_task(stream.write(b"x" * (spdy.DEFAULT_WINDOW * 3)))
+        window = client.window  # announced by the client's SETTINGS and session WINDOW_UPDATE
+        assert stream.send_window.available == srv.session_send.available == window
+        writer = asyncio.create_task(stream.write(b"x" * (window * 3)))
         done, _ = await asyncio.wait({writer}, timeout=0.5)  # the thing under test: it must NOT finish
         assert not done
         assert stream.send_window.available == 0  # exactly one window went out
-        assert mine._buffered == spdy.DEFAULT_WINDOW
+        assert mine._buffered == window
+        assert client.peer_initial_window == srv.window  # the server answered in kind
         got = 0
-        while got < spdy.DEFAULT_WINDOW * 3:
+        while got < window * 3:
             got += len(await mine.read())  # reading sends WINDOW_UPDATEs, the writer goes on
         await asyncio.wait_for(writer, 10)
         await stream.close()
@@ -241,3 +245,24 @@ async def test_stdin_a_command_does_not_read_slows_the_client_down() -> None:
         result = await asyncio.wait_for(running, 60)
         await conn.close()
     assert result.stdout == str(total).encode()
+
+
+async def test_unread_data_of_a_reset_stream_frees_its_buffer_and_window() -> None:
+    async with spdy_pair() as (client, srv):
+        mine, stream = await open_stream(client, srv)
+        await stream.write(b"q" * 300_000)
+        await stream.close()
+        await eventually_async(lambda: mine.remote_closed, what="all data arrived")
+        assert client.buffered == 300_000
+        await mine.reset()
+        assert client.buffered == 0  # else the connection's backpressure would stall for good
+        assert client.session_recv.unacked == 300_000  # credited: the session window is not lost
+        mine2, stream2 = await open_stream(client, srv)
+
+        async def send() -> None:
+            await stream2.write(b"r" * client.window)  # more than what is left without that credit
+            await stream2.close()
+
+        got = await asyncio.wait_for(asyncio.gather(send(), read_all(mine2)), 10)
+        assert len(got[1]) == client.window
+        await mine2.close()
