@@ -65,7 +65,8 @@ async def test_the_controller_uses_exactly_the_verbs_rbac_grants(cloudenv: Cloud
         return await real_request(method, path, **kw)
 
     def watch_stream(res: Any, **kw: Any) -> Any:
-        note(res.plural, "watch")
+        if res.group == "devices.kubeedge.io":  # its ack state (ObjectSyncs) has a rule of its own
+            note(res.plural, "watch")
         return real_watch(res, **kw)
 
     own.request = request  # type: ignore[method-assign]

@@ -8,7 +8,8 @@ from typing import Any
 
 from runtime.cloud.controllers.liveness import ANN_OWNER, TAINT_KEY
 from runtime.cloud.controllers.replicas import LABEL
-from runtime.kube.resources import LEASES, NODES
+from runtime.kube.resources import LEASES, NODES, OBJECTSYNCS, PODS
+from tests.cloud.test_controllers import pod
 from tests.fixtures.cloudctl import CloudEnv
 from tests.fixtures.wait import eventually_async
 
@@ -64,3 +65,47 @@ async def _eq(get: Any, want: Any) -> bool:
 
 async def _pred(get: Any, pred: Any) -> bool:
     return bool(pred(await get()))
+
+
+async def test_an_edge_moving_to_another_replica_resyncs_only_changes(cloudenv: CloudEnv) -> None:
+    """Both replicas run before the edge joins: what it acknowledges on rep-a reaches rep-b's ack state
+    through the ObjectSyncs (SyncStore.follow), so after rep-a dies its resync on rep-b sends only what
+    changed — not everything rep-b never saw acknowledged — and rep-b can delete rep-a's entries."""
+    env, client = cloudenv, cloudenv.client
+    a = await env.cloud("mv-a")
+    b = await env.cloud("mv-b")
+    e = await env.edge("mv-1", a, epoch="epoch-1")
+    await env.register(e)
+    for name in ("p1", "p2", "p3"):
+        await client.create(PODS, pod(name, "mv-1"))
+    a_edge, b_edge = a.ctl.edge, b.ctl.edge
+    assert a_edge is not None and b_edge is not None
+    await eventually_async(
+        lambda: len(a.ctl.world.desired("mv-1")) == 5, what="node, 3 pods and kube-root-ca.crt"
+    )
+
+    def acked(ctl: Any) -> dict[str, str]:
+        return {uid: entry.rv for uid, entry in ctl.acks.for_node("mv-1").items()}
+
+    await eventually_async(lambda: len(acked(a_edge)) == 5 and a.hub.pending_acks() == 0, what="all acked")
+    await eventually_async(lambda: acked(b_edge) == acked(a_edge), what="rep-b follows rep-a's acks")
+    await e.stop()
+    await a.stop()
+    changed = await client.patch(PODS, "p2", {"metadata": {"labels": {"moved": "yes"}}}, namespace="default")
+    e2 = await env.edge("mv-1", b, epoch="epoch-1")
+    await eventually_async(lambda: any(m.resource == "default/pod/p2" for m in e2.received), what="p2")
+    await asyncio.sleep(1.0)  # anything else would have come by now
+    pods = [(m.operation, m.resource, m.resourceversion) for m in e2.received if "/pod/" in m.resource]
+    assert pods == [("update", "default/pod/p2", changed["metadata"]["resourceVersion"])]
+    others = {(m.operation, m.resource) for m in e2.received if "/pod/" not in m.resource}
+    assert others <= {("update", "null/node/mv-1")}, others  # the Node changed too (session owner b)
+
+    # an entry rep-a created is deleted by rep-b once the edge acknowledges the pod's deletion
+    p3 = next(uid for uid, c in b.ctl.world.desired("mv-1").items() if c.resource == "default/pod/p3")
+    await client.delete(PODS, "p3", namespace="default", grace_period=0)
+
+    async def p3_entry_gone() -> bool:
+        names = {i["metadata"]["name"] for i in (await client.list(OBJECTSYNCS, namespace="kubeedge")).items}
+        return f"mv-1.{p3}" not in names
+
+    await eventually_async(p3_entry_gone, what="p3's ObjectSync deleted by rep-b")

@@ -80,6 +80,8 @@ class EdgeController:
         ]
         if self.store is not None:
             tasks.append(asyncio.create_task(self.store.run(self.acks), name="ack-state-flush"))
+            follow = self.store.follow(self.acks, self.hub.connected)  # other replicas' nodes
+            tasks.append(asyncio.create_task(follow, name="ack-state-follow"))
         try:
             await supervise(tasks)
         finally:

@@ -11,6 +11,10 @@ so a burst of acks for one object costs one write.
 
 The wire resource (needed to build a delete for an object that vanished) is kept in an annotation;
 each node's cache epoch is a CR named ``<node>.cache-epoch`` (kind CacheEpoch).
+
+Replicas: the node's session holder writes its entries; every replica follows the CRs (``follow``)
+for the nodes it does not hold, so an edge that moves here after its replica died resyncs from what it
+acknowledged there — only the changes — not from what was stored when this replica started.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import AlreadyExists, KubeNotFound
 from runtime.kube.resources import OBJECTSYNCS
+from runtime.kube.watch import watch_with_resume
 from runtime.protocol import parse_resource
 from runtime.protocol.delivery import AckEntry, AckState
 
@@ -87,6 +93,35 @@ class SyncStore:
                 state.entries[name] = AckEntry(str(ann[ANN_RESOURCE]), rv)
         log.info("loaded ack state: %d objects, %d epochs", len(state.entries), len(state.epochs))
         return state
+
+    async def follow(self, state: AckState, held: Callable[[str], bool]) -> None:
+        """Apply the CRs' changes to ``state`` for the nodes ``held`` does not name (forever)."""
+        async for event, item in watch_with_resume(
+            self.client, OBJECTSYNCS, self.namespace, labels={LABEL: self.owner}
+        ):
+            if item is not None:
+                self.observe(state, event, item, held)
+
+    def observe(self, state: AckState, event: str, item: dict[str, Any], held: Callable[[str], bool]) -> None:
+        """One watch event of an ObjectSync: what exists, and (for a node held elsewhere, with no write
+        of ours pending) its entry or epoch as the other replica wrote it."""
+        m = item.get("metadata") or {}
+        name, ann = str(m.get("name") or ""), m.get("annotations") or {}
+        if event == "DELETED":
+            self._exists.discard(name)
+        else:
+            self._exists.add(name)
+        node = str(ann.get(ANN_NODE) or "")
+        if not node or held(node) or name in self._dirty:
+            return
+        rv = str((item.get("status") or {}).get("objectResourceVersion") or "")
+        if name == self._epoch_name(node):
+            if rv and event != "DELETED":
+                state.epochs[node] = rv
+        elif event == "DELETED":
+            state.entries.pop(name, None)
+        elif rv and ann.get(ANN_RESOURCE):  # created, then its status patched: the RV comes second
+            state.entries[name] = AckEntry(str(ann[ANN_RESOURCE]), rv)
 
     def mark(self, node: str, uid: str) -> None:
         self._dirty.add(AckState.name(node, uid))

@@ -177,6 +177,8 @@ class DeviceController:
         tasks = [asyncio.create_task(self._watch(k, r), name=f"watch-{r.plural}") for k, r in WATCHES]
         if self.store is not None:
             tasks.append(asyncio.create_task(self.store.run(self.acks), name="device-ack-flush"))
+            follow = self.store.follow(self.acks, self.hub.connected)  # other replicas' nodes
+            tasks.append(asyncio.create_task(follow, name="device-ack-follow"))
         try:
             await supervise(tasks)
         finally:

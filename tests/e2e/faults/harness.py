@@ -14,11 +14,14 @@ namespaces, veths, bridge and guard route.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import subprocess
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,19 +100,21 @@ class FaultLab:
         return {p["metadata"]["name"]: p for p in self.cloud.get("pods", "-l", "fault")["items"]}
 
 
-def start_pods(lab: FaultLab, edge: Edge) -> dict[str, dict[str, Any]]:
-    """PODS on `edge`, once Running: pod name → its app container (running_containers)."""
+def start_pods(lab: FaultLab, edge: Edge, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """PODS (names after `prefix`: one round of a scenario) on `edge`, once Running: pod name → its app
+    container (running_containers)."""
     lab.client.images.get(IMAGE).tag(UPDATED)
-    for name in PODS:
+    names = {prefix + name for name in PODS}
+    for name in sorted(names):
         lab.pinned_pod(name, edge)
-    return eventually(lambda: (c := running_containers(edge)).keys() >= set(PODS) and c, 120, "pods Running")
+    return eventually(lambda: (c := running_containers(edge)).keys() >= names and c, 120, "pods Running")
 
 
-def change_pods(lab: FaultLab, edge: Edge) -> None:
+def change_pods(lab: FaultLab, edge: Edge, prefix: str = "") -> None:
     """The changes made during a fault: pod `fresh` created, `changing`'s image updated, `gone` deleted."""
-    lab.pinned_pod("fresh", edge)
-    lab.cloud.kubectl("set", "image", "pod/changing", f"app={UPDATED}")
-    lab.cloud.kubectl("delete", "pod", "gone", "--wait=false")
+    lab.pinned_pod(f"{prefix}fresh", edge)
+    lab.cloud.kubectl("set", "image", f"pod/{prefix}changing", f"app={UPDATED}")
+    lab.cloud.kubectl("delete", "pod", f"{prefix}gone", "--wait=false")
 
 
 def ready(pods: dict[str, dict[str, Any]], name: str) -> bool:
@@ -125,17 +130,49 @@ def uids(lab: FaultLab) -> dict[str, str]:
     return {name: p["metadata"]["uid"] for name, p in lab.pods().items()}
 
 
-def changes_reflected(lab: FaultLab, edge: Edge) -> dict[str, bool]:
+def changes_reflected(lab: FaultLab, edge: Edge, prefix: str = "") -> dict[str, bool]:
     """Each change_pods change (and the node's health) → whether `edge` and its node reflect it yet."""
     mine, pods = running_containers(edge), lab.pods()
-    changing = mine.get("changing")
-    image = lab.client.containers.get(changing["id"]).attrs["Config"]["Image"] if changing else None
+    fresh, changing, gone = (prefix + n for n in ("fresh", "changing", "gone"))
+    running = mine.get(changing)
+    image = lab.client.containers.get(running["id"]).attrs["Config"]["Image"] if running else None
     return {
-        "create fresh": "fresh" in mine and ready(pods, "fresh"),
-        "update changing": image == UPDATED and ready(pods, "changing"),
-        "delete gone": "gone" not in mine and "gone" not in pods,
+        f"create {fresh}": fresh in mine and ready(pods, fresh),
+        f"update {changing}": image == UPDATED and ready(pods, changing),
+        f"delete {gone}": gone not in mine and gone not in pods,
         "node ready": taints(lab, edge) == set() and edge.connected(),
     }
+
+
+def label(lab: FaultLab, pod: str, value: str) -> None:
+    lab.cloud.kubectl("label", "pod", pod, f"gen={value}", "--overwrite")
+
+
+def unacked(lab: FaultLab, edge: Edge) -> list[str]:
+    """Pods bound to `edge` whose current resourceVersion the edge has not acknowledged (stored in its
+    cache) according to the cloud's ack state (ObjectSync `<node>.<uid>`)."""
+    syncs = lab.cloud.get("objectsyncs.reliablesyncs.kubeedge.io", "-n", "kubeedge")["items"]
+    acked = {o["metadata"]["name"]: (o.get("status") or {}).get("objectResourceVersion") for o in syncs}
+    return sorted(
+        name
+        for name, p in lab.pods().items()
+        if p["spec"].get("nodeName") == edge.node
+        and acked.get(f"{edge.node}.{p['metadata']['uid']}") != p["metadata"]["resourceVersion"]
+    )
+
+
+def resync_counts(log: Path, offset: int) -> dict[str, int]:
+    """node → messages its last resync sent, from a cloud log written after `offset`."""
+    text = log.read_bytes()[offset:].decode(errors="replace")
+    return {m[1]: int(m[2]) for m in re.finditer(r"edge (\S+): resync sent (\d+) message", text)}
+
+
+def converge(check: Callable[[], bool], what: str, since: float, within: float = 180) -> float:
+    """Poll `check` until it holds or `within` s passed — what it still finds missing is reported as
+    lost by the scenario, not raised here; the seconds from `since` (monotonic) to then."""
+    with contextlib.suppress(AssertionError):
+        eventually(check, within, what, interval=0.5)
+    return round(time.monotonic() - since, 1)
 
 
 def running_containers(edge: Edge) -> dict[str, dict[str, Any]]:
