@@ -1,7 +1,8 @@
 """The simulated edges of cloud_scale.py: one process holds edges [first, first+count), each with its
 own node certificate (real mTLS), registers its Node through the channel and idles as recorded.
 
-Commands on stdin (``mark``, ``quit``), JSON lines on stdout (``ready``, ``bytes``, ``pod``). Every
+Commands on stdin (``mark``, ``quit``), JSON lines on stdout (``ready``, ``bytes``, ``pod``; with
+``--reconnect``, ``reconnected`` each time an edge whose session ended is back: attempts, refusals). Every
 process dials from its own loopback source address so 10,000 sessions never run short of ephemeral
 ports, and raises RLIMIT_NOFILE first (one descriptor per session).
 """
@@ -60,6 +61,8 @@ class SimEdge:
         self.node = node
         self.ws: Any = None
         self.waiters: dict[str, asyncio.Future[Any]] = {}
+        self.epoch = uuid.uuid4().hex  # the cache epoch a kedge edge keeps across reconnects
+        self.refused: dict[str, int] = {}  # failed dial → count, since the last session
 
 
 def lease_body(node: str) -> dict[str, Any]:
@@ -120,8 +123,22 @@ class Sim:
         return e.ws.send(data)
 
     async def reader(self, e: SimEdge) -> None:
-        with contextlib.suppress(Exception):
-            await self.read_loop(e)
+        """Serve the session; with --reconnect, dial again as kedge's edge does when it ends (the same
+        jittered backoff and cache epoch) and say so."""
+        from runtime.backoff import backoff
+
+        while True:
+            with contextlib.suppress(Exception):
+                await self.read_loop(e)
+            if not self.args.reconnect:
+                return
+            e.ws, lost = None, time.time()
+            for delay in backoff(0.5, cap=30.0):
+                await asyncio.sleep(delay)
+                if await self.dial(e):
+                    break
+            refused, e.refused = e.refused, {}
+            await self.emit({"reconnected": e.node, "lost": lost, "t": time.time(), "refused": refused})
 
     async def read_loop(self, e: SimEdge) -> None:
         from runtime.protocol import ack, decode
@@ -169,6 +186,13 @@ class Sim:
 
     async def connect(self, e: SimEdge) -> None:
         """Dial the hub as `e` (20 tries); a KubeEdge edge sends no kedge headers and no pings."""
+        for attempt in range(20):
+            if await self.dial(e):
+                return
+            await asyncio.sleep(0.5 + attempt)
+
+    async def dial(self, e: SimEdge) -> bool:
+        """One websocket handshake as `e`; a failure is counted in ``e.refused`` by its kind."""
         from websockets.asyncio.client import connect
 
         from runtime import __version__
@@ -177,23 +201,25 @@ class Sim:
         ctx.load_cert_chain(str(self.cert_dir / f"{e.node}.pem"), self.key)
         headers = {"node_id": e.node, "project_id": PROJECT}
         if self.kedge:
-            headers.update({"X-Kedge-Version": __version__, "X-Kedge-Cache-Epoch": uuid.uuid4().hex})
-        for attempt in range(20):
-            try:
-                e.ws = await connect(
-                    f"wss://{self.args.server}/{PROJECT}/{e.node}/events",
-                    ssl=ctx,
-                    additional_headers=headers,
-                    proxy=None,
-                    open_timeout=120,
-                    ping_interval=2 * KEEPALIVE if self.kedge else None,
-                    max_size=None,
-                    compression=None,
-                    local_addr=(self.args.source, 0),
-                )
-                return
-            except (OSError, TimeoutError):
-                await asyncio.sleep(0.5 + attempt)
+            headers.update({"X-Kedge-Version": __version__, "X-Kedge-Cache-Epoch": e.epoch})
+        try:
+            e.ws = await connect(
+                f"wss://{self.args.server}/{PROJECT}/{e.node}/events",
+                ssl=ctx,
+                additional_headers=headers,
+                proxy=None,
+                open_timeout=120,
+                ping_interval=2 * KEEPALIVE if self.kedge else None,
+                max_size=None,
+                compression=None,
+                local_addr=(self.args.source, 0),
+            )
+            return True
+        except Exception as exc:  # refused (cloud down), a 4xx/5xx handshake answer, a timeout
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            kind = f"http-{status}" if status else type(exc).__name__
+            e.refused[kind] = e.refused.get(kind, 0) + 1
+            return False
 
     async def spread(self, every: float, action: Any) -> None:
         """One task per simulator (not per edge): each edge acts once per period, offsets spread."""
@@ -241,6 +267,7 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--concurrency", type=int, default=100)
+    ap.add_argument("--reconnect", action="store_true", help="dial again when a session ends")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     import uvloop

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,12 +128,17 @@ async def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str,
             "loadavg": [round(x, 2) for x in os.getloadavg()],
         }
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_procs(procs)
+
+
+def stop_procs(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate (the last started first), kill what does not exit within 30 s."""
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def start_apiserver(mode: str, work: Path, procs: list[subprocess.Popen[bytes]]) -> tuple[Any, Path]:
@@ -208,7 +214,9 @@ def write_edge_certs(ca: Any, cert_dir: Path, edges: int) -> Path:
     return cert_dir
 
 
-async def start_sims(mode: str, args: argparse.Namespace, server: str, cert_dir: Path) -> list[Any]:
+async def start_sims(
+    mode: str, args: argparse.Namespace, server: str, cert_dir: Path, extra: tuple[str, ...] = ()
+) -> list[Any]:
     per = -(-args.edges // args.procs)
     sims = []
     for p in range(args.procs):
@@ -218,6 +226,7 @@ async def start_sims(mode: str, args: argparse.Namespace, server: str, cert_dir:
                 *(sys.executable, str(SIM), "--server", server, "--certs", str(cert_dir), "--mode", mode),
                 *("--first", str(first), "--count", str(count), "--source", f"127.0.1.{p + 1}"),
                 *("--concurrency", str(args.concurrency)),
+                *extra,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 limit=1 << 20,
@@ -407,22 +416,31 @@ async def driver(args: argparse.Namespace) -> None:
             print(json.dumps(result), flush=True)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def sim_options(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """What every bench on simulated edges takes: how many, in how many processes, the cloud's config."""
     ap.add_argument("--edges", type=int, default=1000)
     ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=100, help="edges connecting at once per process")
+    ap.add_argument("--set", action="append", default=[], help="extra cloud.toml override (a.b=c)")
+    return ap
+
+
+def main() -> None:
+    ap = sim_options(argparse.ArgumentParser())
     ap.add_argument("--mode", choices=["kedge", "kubeedge", "both"], default="both")
     ap.add_argument("--idle", type=float, default=60.0)
     ap.add_argument("--pods", type=int, default=200)
-    ap.add_argument("--concurrency", type=int, default=100)
-    ap.add_argument("--set", action="append", default=[], help="extra cloud.toml override (a.b=c)")
-    args = ap.parse_args()
+    run(driver, ap.parse_args())
+
+
+def run(main: Callable[[argparse.Namespace], Coroutine[Any, Any, None]], args: argparse.Namespace) -> None:
+    """`main(args)` on uvloop with the descriptor limit raised (one per simulated session)."""
     import uvloop
 
     from runtime.cloud.hub.handshake import raise_nofile_limit
 
     raise_nofile_limit()
-    uvloop.run(driver(args))
+    uvloop.run(main(args))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,41 @@ async def test_renewals_are_paced_spread_and_never_too_often(kube: KubeClient) -
     assert writes[n - 1] - writes[0] >= 0.5 * period
 
 
+async def test_after_a_restart_every_lease_is_renewed_before_the_session_marks(kube: KubeClient) -> None:
+    """A restarted cloud (a new replica identity) sees 40 edges reconnect at once: each needs its
+    Lease renewed and its session marks (owner annotation, EdgeConnected — two Node writes) written.
+    Renewals go first, so the marks can never push a Lease past the node-lifecycle grace."""
+    n = 40
+    world = World()
+    for i in range(n):
+        body = {
+            "metadata": {"name": f"prio-{i}", "labels": {EDGE_LABEL: ""}, "annotations": {ANN_OWNER: "old"}}
+        }
+        world.apply("Node", "ADDED", await kube.create(NODES, body))
+    leases_at_first_mark: list[int] = []
+
+    class Recording(NodeLiveness):
+        async def mark(self, node: str, connected: bool, since: float = 0.0) -> bool:
+            leases_at_first_mark.append(self.lease_writes)
+            return await super().mark(node, connected, since)
+
+    live = Recording(kube, world, "rep-new", renew_every=10.0, tick=0.05, concurrency=4)
+    now = time.time()
+    for i in range(n):
+        info = SessionInfo(f"prio-{i}", "p", "kedge", "1", "", "", now)
+        await live.on_connect(info)
+    task = asyncio.create_task(live.run())
+    try:
+        await eventually_async(lambda: live.lease_writes >= n and len(leases_at_first_mark) >= n, within=60)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    # the first mark started once every renewal was handed out (the 4 workers may still be writing them)
+    assert leases_at_first_mark[0] >= n - 4, leases_at_first_mark[:3]
+    owners = {(await kube.get(NODES, f"prio-{i}"))["metadata"]["annotations"][ANN_OWNER] for i in range(n)}
+    assert owners == {"rep-new"}
+
+
 async def test_first_connect_writes_the_node_once(cloudenv: CloudEnv) -> None:
     """The registration carries the session marks: no Node write of the cloud's own after the create."""
     cloud = await cloudenv.cloud()

@@ -77,8 +77,11 @@ class NodeLiveness:
 
     Renewals: one schedule (a heap of due times) for every held node; a dispatcher hands due renewals,
     paced to at most ``PACE_SLACK * N / renew_every`` per second so a burst of connects spreads over
-    the period, to ``concurrency`` workers — the bound on API writes in flight. Each Lease is next due
-    ``renew_every`` after its write started, so no Lease is written more often than that."""
+    the period, to ``concurrency`` workers — the bound on API writes in flight. Session marks go to the
+    same workers only while no renewal is due: after a cloud restart every reconnecting node needs
+    both, and a mark (two Node writes) can wait where a Lease past the node-lifecycle grace cannot.
+    Each Lease is next due ``renew_every`` after its write started, so no Lease is written more often
+    than that."""
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class NodeLiveness:
         self._seq = itertools.count(1)
         self._offline: set[str] = set()  # held but not connected: autonomy window and owner checks
         self._unmarked: set[str] = set()  # session marks still to be written
+        self._marks: dict[str, None] = {}  # marks ready to write, in order: sent when no renewal is due
         self._pace = TokenBucket(1.0, max(1, concurrency))
         self._log = LogOnce(logger=log)
 
@@ -149,6 +153,7 @@ class NodeLiveness:
         self.leases.forget(node)
         self._offline.discard(node)
         self._unmarked.discard(node)
+        self._marks.pop(node, None)
 
     def _schedule(self, node: str, st: NodeState, at: float) -> None:
         st.seq = next(self._seq)
@@ -206,10 +211,14 @@ class NodeLiveness:
                 now = time.monotonic()
                 if now - last >= self.tick:
                     last = now
-                    for marked in self._housekeep(time.time()):
-                        await jobs.put(("mark", marked))
+                    self._marks.update(dict.fromkeys(self._housekeep(time.time())))
                 node = self._pop_due(now)
                 if node is None:
+                    if self._marks:  # renewals first: after a restart every node has both to do
+                        marked = next(iter(self._marks))
+                        del self._marks[marked]
+                        await jobs.put(("mark", marked))
+                        continue
                     nxt = self._due[0][0] if self._due else now + self.tick
                     await asyncio.sleep(min(max(nxt - now, 0.005), self.tick, 0.2))
                     continue
