@@ -258,13 +258,11 @@ def _fields(b: bytes) -> list[tuple[int, int, Any]]:
         v: Any
         if wt == 0:
             v, i = _varint(b, i)
-        elif wt == 2:
-            n, i = _varint(b, i)
+        elif wt in (1, 2, 5):
+            n, i = _varint(b, i) if wt == 2 else ({1: 8, 5: 4}[wt], i)
             v, i = b[i : i + n], i + n
-        elif wt == 1:
-            v, i = b[i : i + 8], i + 8
-        elif wt == 5:
-            v, i = b[i : i + 4], i + 4
+            if i > len(b):
+                raise ProtobufError(f"field {num}: {n} bytes announced, {len(v)} left")
         else:
             raise ProtobufError(f"unsupported wire type {wt}")
         out.append((num, wt, v))
@@ -277,7 +275,9 @@ def _int(v: int) -> int:
 
 def _map(v: bytes, binary: bool) -> tuple[str, Any]:
     k, val = "", b""
-    for num, _, x in _fields(v):
+    for num, wt, x in _fields(v):
+        if num in (1, 2) and wt != 2:
+            raise ProtobufError(f"map entry field {num}: wire type {wt}, expected 2 (bytes)")
         if num == 1:
             k = x.decode()
         elif num == 2:
@@ -288,7 +288,7 @@ def _map(v: bytes, binary: bool) -> tuple[str, Any]:
 def decode_message(b: bytes, name: str) -> dict[str, Any]:
     spec = M[name]
     out: dict[str, Any] = {}
-    for num, _, v in _fields(b):
+    for num, wt, v in _fields(b):
         if num not in spec:
             if v in (0, b""):
                 continue
@@ -299,6 +299,8 @@ def decode_message(b: bytes, name: str) -> dict[str, Any]:
         base = typ[4:] if rep else typ
         if base == "skip":
             continue
+        if wt != (0 if base in ("i", "bool") else 2):  # a varint where bytes belong, or the reverse
+            raise ProtobufError(f"{name} field {num} ({key}): wire type {wt} does not fit {base}")
         if base == "map" or base == "mapb":
             k, mv = _map(v, base == "mapb")
             out.setdefault(key, {})[k] = mv
