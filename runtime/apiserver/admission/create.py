@@ -249,6 +249,31 @@ def _reset_status(resource: str, empty: Obj) -> Callable[[Obj], Obj]:
     return fn
 
 
+def _job_create(job: Obj) -> Obj:
+    """The Job strategy on create: a fresh status and, unless the selector is manual, the generated
+    selector on the controller-uid label, which the pod template (and the Job, when it has no labels
+    of its own) gets with the job-name labels."""
+    out = default_object("jobs", job)
+    out["status"] = {}
+    meta, spec = out["metadata"], out.setdefault("spec", {})
+    if spec.get("manualSelector"):
+        return out
+    uid, name = meta.get("uid", ""), meta.get("name", "")
+    generated = {
+        "batch.kubernetes.io/controller-uid": uid,
+        "batch.kubernetes.io/job-name": name,
+        "controller-uid": uid,
+        "job-name": name,
+    }
+    tmeta = spec.setdefault("template", {}).setdefault("metadata", {})
+    tmeta["labels"] = {**(tmeta.get("labels") or {}), **generated}
+    if not spec.get("selector"):
+        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    if not meta.get("labels"):
+        meta["labels"] = dict(tmeta["labels"])
+    return out
+
+
 def _crd_create(crd: Obj) -> Obj:
     """The CRD strategy's PrepareForCreate: a fresh status naming the storage version (the typed
     zero values of its other fields serialised); the CRD controllers fill in names and conditions."""
@@ -300,6 +325,7 @@ _CREATE: dict[str, Callable[[Obj], Obj]] = {
     "statefulsets": _reset_status("statefulsets", {"availableReplicas": 0, "replicas": 0}),
     "services": _reset_status("services", {"loadBalancer": {}}),
     "customresourcedefinitions": _crd_create,
+    "jobs": _job_create,
 }
 
 

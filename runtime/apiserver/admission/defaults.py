@@ -230,7 +230,30 @@ def _default_daemonset(ds: Obj) -> None:
         ru.setdefault("maxSurge", 0)
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
+    # apps/v1 carries the internal templateGeneration as this annotation (1 for a new DaemonSet; the
+    # real server raises it when an update changes the template, which is not reproduced here)
+    meta = ds.setdefault("metadata", {})
+    if isinstance(meta, dict):
+        annotations = meta.get("annotations") or {}
+        annotations.setdefault("deprecated.daemonset.template.generation", "1")
+        meta["annotations"] = annotations
     _template_spec(ds)
+
+
+def _default_job(job: Obj) -> None:
+    """SetDefaults_Job (batch/v1): one completion at a time, 6 retries, non-indexed, not suspended."""
+    spec = job.setdefault("spec", {})
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = 6
+    if not spec.get("completionMode"):
+        spec["completionMode"] = "NonIndexed"
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    _template_spec(job)
 
 
 def _default_statefulset(ss: Obj) -> None:
@@ -248,8 +271,12 @@ def _default_statefulset(ss: Obj) -> None:
         spec["revisionHistoryLimit"] = 10
     spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
     for claim in spec.get("volumeClaimTemplates") or []:
-        if isinstance(claim, dict):
+        if isinstance(claim, dict):  # a PersistentVolumeClaim, defaulted as one
+            claim.setdefault("apiVersion", "v1")
+            claim.setdefault("kind", "PersistentVolumeClaim")
             _typed_meta(claim)
+            _default_pvc(claim)
+            claim.setdefault("status", {}).setdefault("phase", "Pending")
     _template_spec(ss)
 
 
@@ -379,6 +406,7 @@ _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     "replicationcontrollers": _default_replicationcontroller,
     "daemonsets": _default_daemonset,
     "statefulsets": _default_statefulset,
+    "jobs": _default_job,
     "services": _default_service,
     "endpoints": _default_endpoints,
     "namespaces": _default_namespace,

@@ -81,16 +81,45 @@ def _filter(paths: set[Path], subresource: str, reset_status: bool) -> set[Path]
     return out
 
 
-# Struct (not pointer) fields below the top that a typed object always has, empty before a write:
-# so a create owns their members, not the struct itself (no "." in FieldsV1).
-_STRUCTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "CustomResourceDefinition": {"spec": ("names",)},
-    "PersistentVolumeClaim": {"spec": ("resources",)},
-    "Event": {"": ("source",)},
+# What a typed object of a kind holds before any write beyond empty metadata/spec/status: struct
+# (not pointer) fields, empty; embedded ObjectMeta's creationTimestamp, null; plain fields, their
+# zero value. A create owns what it changes against this, so no "." on those structs and nothing
+# for the zero values (only the parts the new object has are used).
+_POD_TEMPLATE: Obj = {"metadata": {"creationTimestamp": None}, "spec": {"containers": []}}
+_ZERO: dict[str, Obj] = {
+    "Pod": {"spec": {"containers": []}},
+    "Deployment": {"spec": {"template": _POD_TEMPLATE, "strategy": {}}},
+    "ReplicaSet": {"spec": {"template": _POD_TEMPLATE}},
+    "ReplicationController": {"spec": {"template": _POD_TEMPLATE}},
+    "DaemonSet": {"spec": {"template": _POD_TEMPLATE, "updateStrategy": {}}},
+    "StatefulSet": {"spec": {"template": _POD_TEMPLATE, "updateStrategy": {}}},
+    "Job": {"spec": {"template": _POD_TEMPLATE}},
+    "CronJob": {
+        "spec": {
+            "jobTemplate": {"metadata": {"creationTimestamp": None}, "spec": {"template": _POD_TEMPLATE}}
+        }
+    },
+    "PersistentVolumeClaim": {"spec": {"resources": {}}},
+    "CustomResourceDefinition": {"spec": {"names": {}}},
+    "Event": {"source": {}, "eventTime": None, "reportingComponent": "", "reportingInstance": ""},
 }
-# Top-level fields a typed object serialises at their zero value (no omitempty): unchanged by a write
-# that leaves them so, hence owned by nobody.
-_ZEROS: dict[str, Obj] = {"Event": {"eventTime": None, "reportingComponent": "", "reportingInstance": ""}}
+
+
+def _zero_of(zero: Obj, new: Obj) -> Obj:
+    """The part of a kind's zero value that `new` has (maps recursively; values as they are)."""
+    out: Obj = {}
+    for k, z in zero.items():
+        if k not in new:
+            continue
+        if isinstance(z, dict):
+            if isinstance(new[k], dict):
+                out[k] = _zero_of(z, new[k])
+        elif isinstance(z, list):
+            if isinstance(new[k], list):
+                out[k] = []
+        else:
+            out[k] = z
+    return out
 
 
 def _skeleton(new: Obj, typed: bool = True) -> Obj:
@@ -100,15 +129,9 @@ def _skeleton(new: Obj, typed: bool = True) -> Obj:
     if not typed:
         return {"metadata": {}} if isinstance(new.get("metadata"), dict) else {}
     base: Obj = {k: {} for k in ("metadata", "spec", "status") if isinstance(new.get(k), dict)}
-    kind = new.get("kind")
-    if kind == "Pod" and isinstance(new.get("spec"), dict):
-        base["spec"] = {"containers": []} if "containers" in new["spec"] else {}
-    for parent, names in _STRUCTS.get(str(kind), {}).items():
-        src = new.get(parent) if parent else new
-        dst = base.get(parent) if parent else base
-        if isinstance(src, dict) and isinstance(dst, dict):
-            dst.update({n: {} for n in names if isinstance(src.get(n), dict)})
-    base.update({k: v for k, v in _ZEROS.get(str(kind), {}).items() if k in new})
+    zero = _ZERO.get(str(new.get("kind")))
+    if zero is not None:
+        base.update(_zero_of(zero, new))
     return base
 
 

@@ -114,3 +114,26 @@ def test_secret_size_counts_decoded_bytes() -> None:
     assert core.secret(exact, None, "") == []
     over = {"data": {"blob": base64.b64encode(b"x" * ((1 << 20) + 1)).decode()}}
     assert [(e.field, e.reason) for e in core.secret(over, None, "")] == [("data", "FieldValueTooLong")]
+
+
+def test_a_jobs_template_and_a_claims_spec_are_immutable() -> None:
+    job = {
+        "spec": {
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "a"}]}}
+        }
+    }
+    changed = {
+        "spec": {
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "b"}]}}
+        }
+    }
+    assert [(e.field, e.reason) for e in workloads.job(changed, job, "") if e.field == "spec.template"] == [
+        ("spec.template", "FieldValueInvalid")
+    ]
+    assert workloads.job(job, job, "") == []
+    claim = {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    grown = {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}}
+    assert [e.message() for e in core.pvc(grown, claim, "")] == [
+        "spec: Forbidden: spec is immutable after creation except resources.requests for bound claims"
+    ]
+    assert core.pvc(grown, {**claim, "status": {"phase": "Bound"}}, "") == []

@@ -303,4 +303,17 @@ def pvc(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
             errs.append(not_supported("spec.accessModes", mode, ACCESS_MODES))
     if "storage" not in meta.part(meta.part(spec, "resources"), "requests"):
         errs.append(required("spec.resources[storage]"))
+    if old is not None:
+        errs += _pvc_update(spec, meta.part(old, "spec"), meta.part(old, "status").get("phase"))
     return errs
+
+
+def _pvc_update(spec: Obj, old_spec: Obj, phase: Any) -> list[FieldError]:
+    """ValidatePersistentVolumeClaimUpdate: the spec is immutable; a bound claim may change its storage
+    requests. (The real message goes on with Go's diff of the two specs, not reproduced here.)"""
+    if phase == "Bound":
+        spec = {**spec, "resources": {**meta.part(spec, "resources"), "requests": None}}
+        old_spec = {**old_spec, "resources": {**meta.part(old_spec, "resources"), "requests": None}}
+    if spec == old_spec:
+        return []
+    return [forbidden("spec", "spec is immutable after creation except resources.requests for bound claims")]

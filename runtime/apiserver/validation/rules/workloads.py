@@ -14,6 +14,7 @@ from runtime.apiserver.validation.rules.fielderrors import (
     forbidden,
     go_int_or_string,
     go_string_map,
+    go_value,
     invalid,
     not_supported,
     required,
@@ -142,7 +143,14 @@ def statefulset(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
 def job(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
     if sub == "status":
         return []
-    return meta.object_meta(new) + _job_spec(meta.part(new, "spec"), "spec")
+    errs = meta.object_meta(new) + _job_spec(meta.part(new, "spec"), "spec")
+    if old is not None:
+        spec, old_spec = meta.part(new, "spec"), meta.part(old, "spec")
+        for field in ("selector", "template", "completionMode"):
+            if field in old_spec and spec.get(field) != old_spec.get(field):
+                # the real value is Go's %#v of the internal struct; the JSON stands in for it
+                errs.append(invalid(f"spec.{field}", GoText(go_value(spec.get(field))), "field is immutable"))
+    return errs
 
 
 def _job_spec(spec: Obj, path: str) -> list[FieldError]:
