@@ -64,8 +64,9 @@ class StreamTransport:
             await self._writer.wait_closed()
 
 
-class StreamReset(Exception):
-    """The stream was reset (by the peer or because the connection went away)."""
+class StreamReset(ConnectionResetError):
+    """The stream was reset, by the peer or because the connection went away (a ConnectionError, so
+    code that handles a lost connection handles this too)."""
 
 
 class SpdyStream:

@@ -137,6 +137,8 @@ async def test_ping_is_echoed_and_reset_reaches_the_other_side() -> None:
         await stream.reset(spdy.CANCEL)
         with pytest.raises(StreamReset):
             await asyncio.wait_for(mine.read(), 10)
+        with pytest.raises(ConnectionError):  # what callers that handle a lost connection catch
+            await stream.write(b"after the reset")
         assert spdy.Ping(2) in frames and spdy.RstStream(stream.id, spdy.CANCEL) in frames
 
 
