@@ -18,13 +18,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from runtime.apiserver.admission.defaults import (
-    default_container,
-    default_object,
-    default_pod,
-    default_pod_spec,
-    image_tag,
-)
+from runtime.apiserver.admission.defaults import default_object
+from runtime.apiserver.admission.pods import default_container, default_pod, default_pod_spec, image_tag
 from runtime.quantity import QuantityError, parse_quantity
 
 __all__ = [
