@@ -204,3 +204,25 @@ def test_events_survive_an_api_server_restart(e2e: E2E) -> None:
         eventually(lambda: e2e.edge.connected(), 60, "the edge reconnected")
     finally:
         delete(e2e, name)
+
+
+def test_cordon_and_pressure_events_of_the_node(e2e: E2E) -> None:
+    """The pressure conditions' events at registration; NodeNotSchedulable / NodeSchedulable on
+    `kubectl cordon` / `uncordon`."""
+    node = e2e.edge.node
+    sel = f"involvedObject.kind=Node,involvedObject.name={node}"
+
+    def reasons(*want: str) -> set[str] | None:
+        got = {e["reason"] for e in e2e.cloud.get("events", "-A", "--field-selector", sel)["items"]}
+        return got if set(want) <= got else None
+
+    eventually(lambda: reasons("NodeHasSufficientMemory", "NodeHasNoDiskPressure", "NodeHasSufficientPID"),
+               60, "the node's pressure events from its registration")  # fmt: skip
+    e2e.cloud.kubectl("cordon", node)
+    try:
+        eventually(lambda: reasons("NodeNotSchedulable"), 60, "NodeNotSchedulable after kubectl cordon")
+    finally:
+        e2e.cloud.kubectl("uncordon", node)
+    eventually(lambda: reasons("NodeSchedulable"), 60, "NodeSchedulable after kubectl uncordon")
+    text = e2e.cloud.kubectl("describe", "node", node).split("Events:", 1)[1]
+    assert f"Node {node} status is now: NodeNotSchedulable" in text, text
