@@ -45,6 +45,7 @@ from runtime.cloud.tunnel.endpoint import KubeletEndpoints
 from runtime.cloud.tunnel.replica import TunnelReplica, endpoint_of, hold
 from runtime.cloud.usage import UsageStore
 from runtime.cloud.usage.kubelet import by_address
+from runtime.cloud.usage.store import UsageMetrics
 from runtime.config import CloudConfig
 from runtime.errors import ConfigError, UsageError
 from runtime.fsutil import read_pid, write_atomic
@@ -113,6 +114,7 @@ def build_edges(ctx: CloudContext) -> Edges:
     hub.stream_expected, hub.on_stream = tunnels.expected, tunnels.accept
     hub.subscribe(on_disconnect=tunnels.on_disconnect)
     usage = UsageStore()  # the edges' resource usage, for `kubectl top` (usage/)
+    ctx.registry.register(UsageMetrics(usage))
     hub.subscribe(on_message=usage.on_message, on_disconnect=usage.on_disconnect)
     return Edges(hub, controllers, devices, endpoints, tunnel, tunnels, usage)
 

@@ -93,7 +93,16 @@ async def test_cloud_and_edge_metrics_parse_lint_and_match_the_docs(
                 return text if sent > 0 and value(text, "kedge_edge_cloud_connected") == 1 else None
 
             edge = await eventually_async(edge_has_talked, within=30.0, what="edge messages counted")
-            cloud = (await http.get(f"http://{addr['health']}/metrics")).text
+
+            async def cloud_has_usage() -> str | None:  # the edge's first usage report (2 s after start)
+                text = (await http.get(f"http://{addr['health']}/metrics")).text
+                return (
+                    text if value(text, "kedge_cloud_usage_reports_total", outcome="received") > 0 else None
+                )
+
+            cloud = await eventually_async(
+                cloud_has_usage, within=30.0, what="the edge's usage report counted"
+            )
         edge_types = check("edge", edge)
         assert edge_types["kedge_edge_pod_sync_duration_seconds"] == "histogram"
         assert value(edge, "kedge_edge_messages_total", direction="received") > 0
@@ -101,7 +110,10 @@ async def test_cloud_and_edge_metrics_parse_lint_and_match_the_docs(
         check("cloud", cloud)
         # bounded for 10,000 edges: no label names a node, a pod or anything else per edge
         cloud_labels = {k for f in promcheck.families(cloud) for smp in f.samples for k in smp.labels}
-        assert cloud_labels <= {"operation", "type", "reason", "event", "endpoint", "code", "version", "le"}
+        bounded = {"operation", "type", "reason", "event", "endpoint", "code", "version", "le", "outcome"}
+        assert cloud_labels <= bounded
+        assert value(cloud, "kedge_cloud_usage_nodes") == 1
+        assert value(cloud, "kedge_cloud_usage_reports_total", outcome="refused") == 0
         assert value(cloud, "kedge_cloudhub_connected_edges") == 1
         assert value(cloud, "kedge_cloudhub_sessions_opened_total") >= 1
         assert value(cloud, "kedge_cloudhub_messages_received_total") > 0

@@ -12,7 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from typing import Any, NamedTuple
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from runtime.cloud.hub.session import SessionInfo
 from runtime.protocol import Message
@@ -141,3 +145,23 @@ class UsageStore:
 
     def items(self) -> list[tuple[str, NodeUsage]]:
         return [(node, _unpack(raw)) for node, raw in list(self.nodes.items())]
+
+
+class UsageMetrics(Collector):
+    """``kedge_cloud_usage_reports_total{outcome}`` and ``kedge_cloud_usage_nodes`` (no per-node label)."""
+
+    def __init__(self, store: UsageStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        reports = CounterMetricFamily(
+            "kedge_cloud_usage_reports", "Resource usage reports from edges, by outcome", labels=["outcome"]
+        )
+        reports.add_metric(["received"], self.store.received)
+        reports.add_metric(["refused"], self.store.refused)
+        yield reports
+        yield GaugeMetricFamily(
+            "kedge_cloud_usage_nodes",
+            "Connected nodes whose resource usage this cloud holds",
+            value=len(self.store.nodes),
+        )

@@ -252,3 +252,25 @@ async def test_metrics_server_scrapes_each_node_through_the_stream_endpoint(
     async with httpx.AsyncClient(verify=stranger, base_url=url) as http:
         refused = await http.get("/metrics/resource", headers={"Host": "192.0.2.7:10351"})
     assert refused.status_code == 403
+
+
+async def test_the_cloud_counts_reports_without_a_per_node_label() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from runtime.cloud.usage.store import UsageMetrics
+
+    store, registry = UsageStore(), CollectorRegistry()
+    registry.register(UsageMetrics(store))
+    await store.on_message(NODE, msg(report(1000, 10**9)))
+    await store.on_message("edge-2", msg(report(1000, 10**9), node="edge-2"))
+    await store.on_message(NODE, msg("garbage"))
+    text = generate_latest(registry).decode()
+    assert lint(text) == []
+    samples = {(s.name, tuple(s.labels.items())): s.value for f in families(text) for s in f.samples}
+    assert samples[("kedge_cloud_usage_reports_total", (("outcome", "received"),))] == 2
+    assert samples[("kedge_cloud_usage_reports_total", (("outcome", "refused"),))] == 1
+    assert samples[("kedge_cloud_usage_nodes", ())] == 2
+    assert NODE not in text and "edge-2" not in text
+    for name, labels in documented("cloud").items():
+        if name.startswith("kedge_cloud_usage"):
+            assert any(s.name == name and set(s.labels) == labels for f in families(text) for s in f.samples)
