@@ -109,7 +109,10 @@ def build_edges(ctx: CloudContext) -> Edges:
     ctx.leader = controllers.replicas.is_leader  # singleton work (token GC) on one replica only
     ctx.ready_checks["controllers"] = controllers.synced
     tunnels = Tunnels(
-        hub, max_per_node=int(cfg.stream.max_sessions_per_node), open_timeout=cfg.stream.open_timeout_seconds
+        hub,
+        max_per_node=int(cfg.stream.max_sessions_per_node),
+        open_timeout=cfg.stream.open_timeout_seconds,
+        registry=ctx.registry,
     )
     hub.stream_expected, hub.on_stream = tunnels.expected, tunnels.accept
     hub.subscribe(on_disconnect=tunnels.on_disconnect)

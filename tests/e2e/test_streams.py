@@ -22,6 +22,7 @@ import pytest
 
 from runtime.config import KUBEEDGE_PROJECT_ID as PROJECT
 from runtime.edge.layout import EdgeFiles
+from runtime.paths import Paths
 from tests.fixtures.e2e import E2E, run
 from tests.fixtures.wait import eventually
 
@@ -53,6 +54,18 @@ def logs(e2e: E2E, *args: str) -> str:
     done = kubectl(e2e, "logs", *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def cloud_metric(e2e: E2E, name: str) -> float:
+    """One unlabelled sample of the cloud's /metrics."""
+    import urllib.request
+
+    addresses = json.loads((Paths.of(e2e.cloud.root, "cloud").state / "addresses.json").read_text())
+    with urllib.request.urlopen(f"http://{addresses['health']}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert found, f"{name} not in the cloud's metrics"
+    return float(found.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +125,12 @@ def test_logs_follow_sees_new_lines(e2e: E2E) -> None:
         second = proc.stdout.readline()  # printed after kubectl started: the stream follows
         assert first.startswith("tick-") and second.startswith("tick-")
         assert int(second.split("-")[1]) == int(first.split("-")[1]) + 1
+        assert cloud_metric(e2e, "kedge_cloud_streams_active") == 1.0  # the follow's tunnel
     finally:
         proc.terminate()
         proc.wait(10)
+    # the client left: the cloud closes the session (and its tunnel: the edge's end goes with it)
+    eventually(lambda: cloud_metric(e2e, "kedge_cloud_streams_active") == 0.0, 10, "the session closed")
 
 
 def test_logs_previous_after_a_crash(e2e: E2E) -> None:
@@ -360,3 +376,40 @@ def test_cp_round_trip(e2e: E2E, shell: str, tmp_path: Any) -> None:
     assert done.returncode == 0, done.stderr
     assert (back / "a.txt").read_text() == "alpha\n"
     assert (back / "sub" / "b.bin").read_bytes() == (src / "sub" / "b.bin").read_bytes()
+
+
+OTHER_KUBECTLS = [p for p in os.environ.get("KEDGE_TEST_KUBECTLS", "").split(os.pathsep) if p]
+
+
+@pytest.mark.parametrize("binary", OTHER_KUBECTLS or [""])
+def test_other_kubectls(e2e: E2E, talker: str, shell: str, binary: str) -> None:
+    """Older clients (Debian's kubectl 1.20: SPDY only): logs, exec with stdin and exit code,
+    port-forward. `apt-get download kubernetes-client && dpkg -x *.deb /tmp/k`, then
+    KEDGE_TEST_KUBECTLS=/tmp/k/usr/bin/kubectl."""
+    if not binary:
+        pytest.skip("KEDGE_TEST_KUBECTLS names no other kubectl (e.g. Debian's 1.20)")
+    base = [binary, "--kubeconfig", str(e2e.cloud.kubeconfig)]
+
+    def k(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], input=stdin, capture_output=True, text=True, timeout=60)
+
+    assert k("logs", talker, "-c", "app", "--tail=2").stdout == "line-4\nline-5\n"
+    done = k("exec", "-i", shell, "--", "sh", "-c", "cat; exit 5", stdin="through stdin\n")
+    assert (done.returncode, done.stdout) == (5, "through stdin\n"), done.stderr
+    assert (
+        k("exec", shell, "--", "sh", "-c", "mkdir -p /w && echo old > /w/f && httpd -p 8090 -h /w").returncode
+        == 0
+    )
+    proc = subprocess.Popen(
+        [*base, "port-forward", f"pod/{shell}", ":8090"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(re.findall(r"127\.0\.0\.1:(\d+)", proc.stdout.readline())[0])
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/f", timeout=30) as resp:
+            assert resp.read() == b"old\n"
+    finally:
+        proc.kill()
+        proc.wait(10)

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -82,9 +83,17 @@ class Tunnel:
 
 
 class Tunnels:
-    def __init__(self, links: EdgeLinks, *, max_per_node: int = 32, open_timeout: float = 5.0) -> None:
+    def __init__(self, links: EdgeLinks, *, max_per_node: int = 32, open_timeout: float = 5.0,
+                 registry: CollectorRegistry | None = None) -> None:  # fmt: skip
         self.links = links
         self.max_per_node, self.open_timeout = max_per_node, open_timeout
+        registry = registry if registry is not None else CollectorRegistry()
+        Gauge("kedge_cloud_streams_active", "stream sessions open (tunnels to edges, or waiting for one)",
+              registry=registry).set_function(self.active)  # fmt: skip
+        self.opened_total = Counter("kedge_cloud_streams_opened", "stream sessions opened, by kind", ["kind"],
+                                    registry=registry)  # fmt: skip
+        self.refused_total = Counter("kedge_cloud_streams_refused", "stream sessions refused, by reason",
+                                     ["reason"], registry=registry)  # fmt: skip
         self._pending: dict[str, tuple[str, asyncio.Future[Tunnel]]] = {}
         self._open: dict[str, set[Tunnel]] = defaultdict(set)
         self._counts: dict[str, int] = defaultdict(int)
@@ -116,11 +125,14 @@ class Tunnels:
 
     async def open(self, node: str, req: OpenRequest) -> Tunnel:
         if not self.links.connected(node):
+            self.refused_total.labels("not_connected").inc()
             raise NotConnected(f"edge node {node} is not connected")
         kind = next((s.peer_kind for s in self.links.sessions() if s.node == node), "")
         if kind != "kedge":
+            self.refused_total.labels("edgecore").inc()
             raise NotConnected(f"edge node {node} runs KubeEdge's edgecore: streams need a kedge edge")
         if self._counts[node] >= self.max_per_node:
+            self.refused_total.labels("too_many").inc()
             raise TooManyStreams(f"edge node {node} already serves {self.max_per_node} streams")
         req.sid = new_sid()
         fut: asyncio.Future[Tunnel] = asyncio.get_running_loop().create_future()
@@ -133,11 +145,13 @@ class Tunnels:
             try:
                 tunnel = await asyncio.wait_for(fut, self.open_timeout)
             except TimeoutError:
+                self.refused_total.labels("timeout").inc()
                 raise NotConnected(
                     f"edge node {node} did not open the stream within {self.open_timeout:g}s"
                 ) from None
             ok = True
             self.opened += 1
+            self.opened_total.labels(req.kind).inc()
             tunnel.on_close = lambda: self._release_count(node)
             return tunnel
         finally:
