@@ -7,12 +7,13 @@ an API server, anything that reaches the stream endpoint), so these parsers are 
 
 from __future__ import annotations
 
+import asyncio
 import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtime.streams import spdy
+from runtime.streams import StreamRequest, UpgradeError, read_request, spdy
 from runtime.streams.remotecommand import _ResizeParser
 from runtime.streams.spdy import SpdyError
 
@@ -111,3 +112,30 @@ def test_resize_stream_parser(chunks: list[bytes]) -> None:
     for chunk in chunks:
         for size in parser.feed(chunk):
             assert isinstance(size.width, int) and isinstance(size.height, int)
+
+
+REQUEST_PARTS = st.sampled_from(
+    [b"GET ", b"POST ", b"/exec?command=x&stdin=1", b" HTTP/1.1\r\n", b"Host: a\r\n",
+     b"Upgrade: SPDY/3.1\r\n", b"Connection: Upgrade\r\n", b"X-Stream-Protocol-Version: v4\r\n",
+     b"\r\n", b":", b"\x00", b"Content-Length: 5\r\n", b"Transfer-Encoding: chunked\r\n", b"%zz",
+     b"?a=%", b" "]
+)  # fmt: skip
+
+
+@FUZZ
+@given(st.lists(REQUEST_PARTS, max_size=12).map(b"".join) | st.binary(max_size=200))
+def test_stream_request_head(data: bytes) -> None:
+    """What reaches the stream endpoint first: a request head, or UpgradeError (never a hang: EOF ends it)."""
+
+    async def read() -> StreamRequest | None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(data)
+        reader.feed_eof()
+        try:
+            return await read_request(reader, head_wait=5)
+        except UpgradeError:
+            return None
+
+    request = asyncio.run(read())
+    if request is not None:
+        assert request.method and isinstance(request.query, dict)

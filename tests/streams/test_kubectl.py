@@ -12,6 +12,7 @@ import os
 import re
 import select
 import socket
+import socketserver
 import subprocess
 import threading
 import time
@@ -228,3 +229,40 @@ def test_port_forward_reports_a_failed_connection_on_its_error_stream(
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert f"an error occurred forwarding {local[0]} -> {dead}: failed to connect to localhost:{dead}" in err
+
+
+class EchoHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(65536):
+            self.request.sendall(data)
+
+
+def test_port_forward_carries_uploads_both_ways_at_once(api: FakeApi, tmp_path: Path) -> None:
+    """10 MiB sent up and echoed back on two connections at once: the server reads kubectl's data (no
+    flow control from spdystream) while it writes, on every connection."""
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), EchoHandler) as echo:
+        threading.Thread(target=echo.serve_forever, daemon=True).start()
+        proc, local = start_port_forward(api, tmp_path, [echo.server_address[1]])
+        payload = os.urandom(10 << 20)
+
+        def round_trip(_: int) -> bytes:
+            with socket.create_connection(("127.0.0.1", local[0]), timeout=60) as conn:
+                sender = threading.Thread(
+                    target=lambda: (conn.sendall(payload), conn.shutdown(socket.SHUT_WR))
+                )
+                sender.start()
+                got = bytearray()
+                while chunk := conn.recv(1 << 20):
+                    got += chunk
+                sender.join()
+                return bytes(got)
+
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                assert [hashlib.sha256(r).digest() for r in pool.map(round_trip, range(2))] == [
+                    hashlib.sha256(payload).digest()
+                ] * 2
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+            echo.shutdown()
