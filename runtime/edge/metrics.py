@@ -50,6 +50,7 @@ class StatusCollector(Collector):
         yield from self._cache(s.get("cache") or {}, s.get("pods") or [])
         yield from self._devices(s.get("devices") or {})
         yield from self._events(s.get("events") or {})
+        yield from self._usage(s.get("usage") or {})
         node = s.get("node") or {}
         yield _gauge("kedge_edge_node_ready", "1 when the node reports Ready", bool(node.get("ready")))
         proc = s.get("process") or {}
@@ -101,6 +102,22 @@ class StatusCollector(Collector):
             fam.add_metric([outcome], _num(events.get(outcome)))
         yield fam
         yield _gauge("kedge_edge_events_queued", "Events waiting for the cloud link", events.get("queued"))
+
+    def _usage(self, usage: dict[str, Any]) -> Iterator[Metric]:
+        """Resource usage sampling for `kubectl top` (runtime/edge/usage/) and what it costs."""
+        fam = CounterMetricFamily(
+            "kedge_edge_usage_samples", "Resource usage samples taken, by outcome", labels=["outcome"]
+        )
+        for outcome in ("taken", "reported", "failed"):
+            fam.add_metric(
+                [outcome], _num(usage.get({"taken": "samples", "failed": "errors"}.get(outcome, outcome)))
+            )
+        yield fam
+        yield _counter(
+            "kedge_edge_usage_sampling_cpu_seconds",
+            "CPU time of the runtime during usage samples",
+            usage.get("cpuSeconds"),
+        )
 
     def _devices(self, devices: dict[str, Any]) -> Iterator[Metric]:
         twins = CounterMetricFamily(

@@ -81,6 +81,7 @@ class UsageSampler:
         self._last: float | None = None
         self.samples = self.reported = self.errors = 0
         self.last_cost = 0.0  # CPU seconds of this process spent on the last sample
+        self.cost = 0.0  # ... on all samples (the reading thread included)
 
     async def _containers(self) -> list[tuple[str, dict[str, str], float]]:
         if self.lister is None:
@@ -139,6 +140,7 @@ class UsageSampler:
             )
         self.samples += 1
         self.last_cost = time.process_time() - began
+        self.cost += self.last_cost
         if last is None:
             return None
         return {
@@ -168,4 +170,9 @@ class UsageSampler:
             wait = interval
 
     def status(self) -> dict[str, Any]:
-        return {"samples": self.samples, "reported": self.reported, "errors": self.errors}
+        return {
+            "samples": self.samples,
+            "reported": self.reported,
+            "errors": self.errors,
+            "cpuSeconds": round(self.cost, 6),
+        }

@@ -153,3 +153,24 @@ async def test_without_pods_only_the_node_is_sampled(tmp_path: Path) -> None:
     clock.t += 1
     report = await s.sample()
     assert report is not None and report["pods"] == [] and report["node"]["memory"] > 0
+
+
+async def test_the_sampler_counts_itself_as_prometheus_series(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from runtime.edge.metrics import EdgeMetrics
+    from tests.fixtures.promcheck import families, lint
+
+    clock = _Clock()
+    s = UsageSampler(CgroupReader(tmp_path / "cg", _proc(tmp_path)), None, clock=clock)
+    for _ in range(3):
+        clock.t += 1
+        report = await s.sample()
+
+    assert report is not None and s.status()["samples"] == 3
+    text, _ = EdgeMetrics(CollectorRegistry(), dict).exposition({"usage": s.status()})
+    assert lint(text.decode()) == []
+    got = {(x.name, x.labels.get("outcome")): x.value for f in families(text.decode()) for x in f.samples}
+    assert got[("kedge_edge_usage_samples_total", "taken")] == 3
+    assert got[("kedge_edge_usage_samples_total", "reported")] == 0
+    assert got[("kedge_edge_usage_sampling_cpu_seconds_total", None)] > 0
