@@ -41,7 +41,6 @@ SPDY_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io")
 WEBSOCKET_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 INBOX_CHUNKS = 64  # unread stdin chunks (or sizes) before the client is slowed down
-CHANNELS = {"stdin": STDIN, "stdout": STDOUT, "stderr": STDERR, "error": ERROR, "resize": RESIZE}
 
 
 @dataclass(frozen=True)
@@ -79,14 +78,17 @@ class _Inbox(Generic[T]):
     faster than the command reads is slowed down through the stream windows and TCP), `get` returns
     None once `end` was called and the items before it are taken."""
 
-    def __init__(self, limit: int) -> None:
-        self._items: deque[T] = deque()
+    def __init__(self, limit: int, *, keep_latest: bool = False) -> None:
+        self._items: deque[T] = deque(maxlen=limit if keep_latest else None)
         self._limit, self._ended = limit, False
         self._cond = asyncio.Condition()
 
     async def put(self, item: T) -> None:
+        """Waits while full — unless `keep_latest`: then the oldest item is dropped (terminal sizes:
+        only the last one matters, and a caller that ignores them must not hold up stdin)."""
         async with self._cond:
-            await self._cond.wait_for(lambda: len(self._items) < self._limit or self._ended)
+            if self._items.maxlen is None:
+                await self._cond.wait_for(lambda: len(self._items) < self._limit or self._ended)
             if not self._ended:
                 self._items.append(item)
                 self._cond.notify_all()
@@ -134,7 +136,7 @@ class CommandSession:
         )
         self.stderr = wants(request, "stderr") and not self.tty
         self._stdin: _Inbox[bytes] = _Inbox(INBOX_CHUNKS)
-        self._resize: _Inbox[TerminalSize] = _Inbox(INBOX_CHUNKS)
+        self._resize: _Inbox[TerminalSize] = _Inbox(8, keep_latest=True)
         self._finished = False
         self._tasks: list[asyncio.Task[None]] = []  # the input pumps, kept referenced
         self.client_gone = asyncio.Event()
@@ -256,7 +258,7 @@ async def _spdy_session(
                 if stream is None:
                     return None
                 kind = stream.header("streamtype") or ""
-                if kind not in CHANNELS or kind in streams:
+                if kind not in expected or kind in streams:  # a channel the request did not ask for
                     await stream.reset()
                     continue
                 await stream.reply()
@@ -321,7 +323,7 @@ async def _pump_ws(session: CommandSession, channel: WebSocketChannel) -> None:
         if not message:
             continue
         kind, payload = message[0], message[1:]
-        if kind == STDIN and stdin_open and payload:
+        if kind == STDIN and stdin_open and payload and session.stdin:
             await session._stdin.put(payload)
         elif kind == RESIZE:
             for size in parser.feed(payload):
@@ -330,6 +332,7 @@ async def _pump_ws(session: CommandSession, channel: WebSocketChannel) -> None:
             stdin_open = False
             await session._stdin.end()
     await session._gone()
+    await channel.close()  # the peer closed: the server closes the TCP connection (RFC 6455 7.1.1)
 
 
 # ---------------------------------------------------------------- entry point

@@ -100,10 +100,10 @@ async def test_a_writer_stalls_at_the_peer_window_until_it_reads() -> None:
         window = client.window  # announced by the client's SETTINGS and session WINDOW_UPDATE
         assert stream.send_window.available == srv.session_send.available == window
         writer = asyncio.create_task(stream.write(b"x" * (window * 3)))
+        await eventually_async(lambda: mine._buffered == window, what="one window arrived")
         done, _ = await asyncio.wait({writer}, timeout=0.5)  # the thing under test: it must NOT finish
         assert not done
-        assert stream.send_window.available == 0  # exactly one window went out
-        assert mine._buffered == window
+        assert stream.send_window.available == 0 and mine._buffered == window  # and not a byte more
         assert client.peer_initial_window == srv.window  # the server answered in kind
         got = 0
         while got < window * 3:

@@ -97,3 +97,23 @@ async def test_subprotocols_we_do_not_speak_are_refused_without_101(offer: list[
         with pytest.raises(InvalidStatus) as err:
             await connect(url, subprotocols=[Subprotocol(p) for p in offer] or None)
     assert err.value.response.status_code == 400
+
+
+async def test_input_nobody_reads_never_holds_up_the_session() -> None:
+    """Resizes a caller ignores (only the latest few are kept) and stdin the request did not ask for
+    (dropped) must not block the reader: the client's leaving is still seen."""
+    noticed = asyncio.Event()
+
+    async def run(session: CommandSession) -> None:
+        await session.client_gone.wait()  # reads neither resizes() nor stdin_chunks()
+        noticed.set()
+        assert [s async for s in session.resizes()] == [TerminalSize(w, 24) for w in range(192, 200)]
+
+    server, port = await start(run)
+    async with server:
+        url = f"ws://127.0.0.1:{port}/exec?command=sh&stdout=1&tty=1"
+        async with connect(url, subprotocols=[Subprotocol("v5.channel.k8s.io")]) as ws:
+            for width in range(200):
+                await ws.send(b"\x04" + json.dumps({"Width": width, "Height": 24}).encode())
+                await ws.send(b"\x00" + b"x" * 1000)
+        await asyncio.wait_for(noticed.wait(), 10)
