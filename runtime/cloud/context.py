@@ -41,6 +41,7 @@ class CloudContext:
     serving_key: bytes = b""  # DER
     hub_ssl: Any = None  # ssl.SSLContext, client certificate required (CloudHub :10000)
     bootstrap_ssl: Any = None  # ssl.SSLContext, client certificate optional (:10002)
+    other_ssl: list[Any] = field(default_factory=list)  # more servers with the serving certificate (streams)
     ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)  # what each server actually bound
     in_cluster: bool = False  # running in a pod with the ServiceAccount's credentials
@@ -82,7 +83,7 @@ class CloudContext:
             self.hub_ssl = tls.server_context(cert_der, key_der, self.ca.cert_der, require_client_cert=True)
             self.bootstrap_ssl = tls.server_context(cert_der, key_der, self.ca.cert_der)
         else:
-            for ctx in (self.hub_ssl, self.bootstrap_ssl):
+            for ctx in (self.hub_ssl, self.bootstrap_ssl, *self.other_ssl):
                 tls.reload_chain(ctx, cert_der, key_der)
         cert = certs.load_cert(cert_der)
         self.serving_expiry.set(certs.not_after(cert).timestamp())

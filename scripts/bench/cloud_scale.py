@@ -171,6 +171,7 @@ def cloud_cmd(kubeconfig: Path, root: Path, extra: list[str]) -> list[str]:
     sets = [
         "hub.websocket_port=0",
         "hub.cert_port=0",
+        "stream.port=0",
         "hub.bind=127.0.0.1",
         "metrics_address=127.0.0.1:0",
         "log_level=warning",

@@ -39,7 +39,8 @@ def cloud(tmp: Path) -> Iterator[dict[str, Any]]:
     api = RestartableApiServer(tmp)
     api.start()
     croot = tmp / "cloudroot"
-    sets = ["hub.cert_port=0", "hub.websocket_port=0", "hub.bind=127.0.0.1", "metrics_address=127.0.0.1:0"]
+    sets = ["hub.cert_port=0", "hub.websocket_port=0", "hub.bind=127.0.0.1", "metrics_address=127.0.0.1:0",
+            "stream.port=0"]  # fmt: skip
     log = tmp / "cloud.log"
     proc = None
     try:

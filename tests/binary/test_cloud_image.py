@@ -81,6 +81,7 @@ def test_the_image_runs_as_the_in_cluster_cloud_and_an_edge_joins(tmp_path: Path
         # the host network stands in for the pod's: ports of this test's own, on loopback
         cfg.setdefault("hub", {}).update(bind="127.0.0.1", websocket_port=hub, cert_port=cert)
         cfg["metrics_address"] = f"127.0.0.1:{health}"
+        cfg.setdefault("stream", {}).update(bind="127.0.0.1", port=0)
         (tmp_path / "cloud.toml").write_text(tomli_w.dumps(cfg))
         api_url = urlsplit(api.url)
         ro = [f"{SA_DIR}:ro", "/etc/kedge/cloud.toml:ro"]

@@ -27,7 +27,7 @@ async def test_cloud_run_serves_health_metrics_bootstrap_and_stops_on_sigterm(
     apiserver: ApiServer, kube: KubeClient, spawn: Spawner, tmp_path: Path
 ) -> None:
     root = tmp_path / "root"
-    sets = ["hub.cert_port=0", "hub.websocket_port=0", "metrics_address=127.0.0.1:0",
+    sets = ["hub.cert_port=0", "hub.websocket_port=0", "metrics_address=127.0.0.1:0", "stream.port=0",
             "advertise_addresses=127.0.0.1,cloud.test"]  # fmt: skip
     proc, _log, data = spawn_cloud(spawn, apiserver.kubeconfig, root, sets, ready="")
     health = "http://" + data["health"]

@@ -34,6 +34,7 @@ async def test_cloud_run_process_serves_edges_and_status(
     sets = [
         "hub.cert_port=0",
         "hub.websocket_port=0",
+        "stream.port=0",
         "hub.bind=127.0.0.1",
         "metrics_address=127.0.0.1:0",
         "lease.renew_seconds=1",

@@ -25,6 +25,8 @@ LOCAL_PORTS = [
     "hub.websocket_port=0",
     "--set",
     "metrics_address=127.0.0.1:0",
+    "--set",
+    "stream.port=0",
 ]
 SAMPLES = Path(__file__).parent / "data" / "kubeedge-device-samples.yaml"
 

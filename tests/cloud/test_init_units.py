@@ -141,7 +141,7 @@ def test_token_create_refusals(apiserver: ApiServer) -> None:
 
 def test_cloud_run_without_init_says_what_to_do(apiserver: ApiServer, tmp_path: Path) -> None:
     proc = kedge("cloud", "run", "--kubeconfig", str(apiserver.kubeconfig), "--root", str(tmp_path),
-                 "--set", "hub.cert_port=0", "--set", "hub.websocket_port=0",
+                 "--set", "hub.cert_port=0", "--set", "hub.websocket_port=0", "--set", "stream.port=0",
                  "--set", "metrics_address=127.0.0.1:0", timeout=60)  # fmt: skip
     assert proc.returncode == 1
     assert "namespace kubeedge" in proc.stderr and "kedge init" in proc.stderr

@@ -43,7 +43,8 @@ def test_second_cloud_and_other_apiserver_port_are_refused(e2e: E2E, tmp_path: P
     # another root, the same hub port: the bind fails, said in one line
     other = kedge("cloud", "run", "--root", str(tmp_path), "--kubeconfig", str(cloud.kubeconfig),
                   "--set", f"hub.websocket_port={cloud.hub_port}", "--set", "hub.cert_port=0",
-                  "--set", "metrics_address=127.0.0.1:0", check=False, timeout=60)  # fmt: skip
+                  "--set", "stream.port=0", "--set", "metrics_address=127.0.0.1:0", check=False,
+                  timeout=60)  # fmt: skip
     assert other.returncode == 1
     error, hint = one_error(other.stderr)
     assert f"kedge cloud hub: cannot listen on 0.0.0.0:{cloud.hub_port}" in error and "in use" in error

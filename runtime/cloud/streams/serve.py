@@ -48,6 +48,7 @@ async def serve_streams(
     await hub_up.wait()
     cfg = ctx.cfg.stream
     sslctx = tls.client_ca_server_context(ctx.serving_cert, ctx.serving_key, client_ca(ctx))
+    ctx.other_ssl.append(sslctx)  # a re-issued serving certificate reaches it too (install_serving)
 
     async def pod(ns: str, name: str) -> dict[str, Any]:
         return await ctx.client.get(PODS, name, namespace=ns)
