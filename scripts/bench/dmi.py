@@ -5,13 +5,18 @@ Device CRDs, joins an edge (`--no-pods`: the device path only), creates one Devi
 Devices of protocol ``bench``, then measures side by side in one run:
 - the edge with DMI off: RSS and CPU idle with 100 devices known, and CPU while 100 MQTT devices
   report 1000 updates/s (scripts/bench/_simdevices.py) — the same load over the existing path;
-- the edge with DMI on (restarted with ``--dmi SOCKET``): RSS and CPU idle (grpclib imported, socket
-  served), then one mapper (scripts/bench/_dmimapper.py) sending ``ReportDeviceStatus`` for the 100
-  devices at 10 Hz: each call's round trip (answered after the twin store's commit) p50/p99, the
-  achieved rate, failures by status code, and the edge's CPU and RSS meanwhile.
+- the edge with DMI on (restarted with ``dmi.enabled``), no mapper yet: RSS and CPU idle (socket
+  bound, gRPC not loaded: runtime/edge/devices/dmi/gate.py);
+- then ``--rounds`` rounds, each with the edge's own DMI server (grpclib) and with a grpcio-served
+  one (scripts/bench/_grpcio_edge.py: the same edge and handlers, only the gRPC library swapped —
+  bench-only, from source even when KEDGE_BIN is the executable): restarted, idle RSS/CPU (the cache
+  now names the mapper, so gRPC is loaded at start), then one mapper (scripts/bench/_dmimapper.py)
+  sending ``ReportDeviceStatus`` for the 100 devices at 10 Hz: each call's round trip (answered after
+  the twin store's commit) p50/p99, the achieved rate, failures by status code, the edge's CPU and
+  RSS meanwhile. Medians over the rounds per server, and their ratio, are in ``summary``.
 Prints one JSON line with machine facts (the machine is shared: compare the side-by-side figures).
 
-    .venv/bin/python scripts/bench/dmi.py [--seconds 20]
+    .venv/bin/python scripts/bench/dmi.py [--seconds 20] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +40,8 @@ sys.path.insert(0, str(REPO / "scripts" / "bench"))
 from edge_rss import children  # noqa: E402
 from join_time import cloud, machine_facts, reset  # noqa: E402
 from twin import device_edge, edge_pid, kubectl, objects, restart_edge, rss_mb, status, wait  # noqa: E402
+
+from tests.fixtures.procs import KEDGE  # noqa: E402
 
 NODE, N, HZ = "bench-dmi", 100, 10.0
 
@@ -82,16 +90,44 @@ def run_json(cmd: list[str], timeout: float) -> dict[str, Any]:
     if done.returncode != 0:
         sys.exit(f"{cmd[1]} failed: {done.stderr[-2000:]}")
     lines = [json.loads(x) for x in done.stdout.strip().splitlines() if x.strip()]
-    return dict(next(x for x in reversed(lines) if "holding" not in x))
+    return dict(next(x for x in reversed(lines) if "p50_ms" in x))
+
+
+SERVERS = {"grpclib": KEDGE, "grpcio": [sys.executable, str(REPO / "scripts" / "bench" / "_grpcio_edge.py")]}
+FIGURES = ("p50_ms", "p99_ms", "max_ms", "edge_cpu_pct", "edge_rss_peak_mb", "idle_rss_mb")
+
+
+def dmi_load(root: Path, sock: Path, seconds: float) -> dict[str, Any]:
+    s = Sampler(root)
+    load = run_json([sys.executable, str(REPO / "scripts" / "bench" / "_dmimapper.py"), "--dmi", str(sock),
+                     "--devices", str(N), "--hz", str(HZ), "--seconds", str(seconds)],
+                    seconds + 120)  # fmt: skip
+    out = {**s.stop(), **load}
+    out["rate_limited"] = ((status(root).get("devices") or {}).get("dmi") or {}).get("rateLimited")
+    return out
+
+
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    med: dict[str, dict[str, float]] = {}
+    for name in SERVERS:
+        runs = [r[name] for r in rounds]
+        med[name] = {f: round(statistics.median(float(r[f]) for r in runs), 2) for f in FIGURES}
+    med["grpclib_over_grpcio"] = {
+        f: round(med["grpclib"][f] / med["grpcio"][f], 2) for f in FIGURES if med["grpcio"][f]
+    }
+    return med
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
-    out: dict[str, Any] = {"benchmark": "dmi", "devices": N, "hz": HZ}
+    out: dict[str, Any] = {"benchmark": "dmi", "devices": N, "hz": HZ, "kedge": " ".join(KEDGE)}
     sock_dir = Path(tempfile.mkdtemp(prefix="kdmi-bench-", dir="/tmp"))
     sock = sock_dir / "dmi.sock"
+    dmi_sets = ["mqtt.port=0", "dmi.enabled=true", f"dmi.socket={sock}"]
+    loads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="kedge-dmi-bench-") as tmp_s, cloud(Path(tmp_s)) as info:
         tmp, kc = Path(tmp_s), info["kubeconfig"]
         root = device_edge(info, tmp / "edge", NODE)
@@ -110,21 +146,45 @@ def main() -> None:
         out["mqtt_1000_per_s"] = {**s.stop(), "p50_ms": sim.get("p50_ms"), "p99_ms": sim.get("p99_ms"),
                                   "answered": sim.get("answered"), "sent": sim.get("updates"),
                                   "rate_per_s": sim.get("rate_sent")}  # fmt: skip
-        restart_edge(root, ["mqtt.port=0", "dmi.enabled=true", f"dmi.socket={sock}"])
-        wait(lambda: ((status(root).get("devices") or {}).get("dmi") or {}).get("serving"), 60, "DMI socket")
-        wait(lambda: len((status(root).get("devices") or {}).get("devices") or []) == N, 60, f"{N} devices")
-        time.sleep(3)
-        out["dmi_on_idle"] = idle(root)
-        s = Sampler(root)
-        load = run_json([sys.executable, str(bench / "_dmimapper.py"), "--dmi", str(sock),
-                         "--devices", str(N), "--hz", str(HZ), "--seconds", str(args.seconds)],
-                        args.seconds + 120)  # fmt: skip
-        out["dmi_1000_per_s"] = {**s.stop(), **load}
-        st = (status(root).get("devices") or {}).get("dmi") or {}
-        out["dmi_1000_per_s"]["rate_limited"] = st.get("rateLimited")
-        out["rate_limit"] = st.get("rateLimit")
+
+        def dmi_edge(kedge: list[str]) -> dict[str, Any]:
+            restart_edge(root, dmi_sets, kedge)
+            wait(
+                lambda: ((status(root).get("devices") or {}).get("dmi") or {}).get("serving"),
+                60,
+                "DMI socket",
+            )
+            wait(
+                lambda: len((status(root).get("devices") or {}).get("devices") or []) == N, 60, f"{N} devices"
+            )
+            time.sleep(3)
+            st = (status(root).get("devices") or {}).get("dmi") or {}
+            return {
+                **idle(root),
+                "grpc_loaded": st.get("grpcLoaded", True),
+                "mappers": len(st.get("mappers") or []),
+            }
+
+        out["dmi_on_idle_no_mapper"] = dmi_edge(KEDGE)
+        rounds: list[dict[str, Any]] = []
+        for _ in range(args.rounds):
+            one: dict[str, Any] = {}
+            for name, kedge in SERVERS.items():
+                before = dmi_edge(kedge)
+                loads.append(os.getloadavg()[0])
+                one[name] = {
+                    **dmi_load(root, sock, args.seconds),
+                    "idle_rss_mb": before["edge_rss_mb"],
+                    "idle_cpu_pct": before["edge_cpu_pct"],
+                    "idle_grpc_loaded": before["grpc_loaded"],
+                }
+            rounds.append(one)
+        out["rounds"] = rounds
+        out["summary"] = summary(rounds)
+        out["rate_limit"] = ((status(root).get("devices") or {}).get("dmi") or {}).get("rateLimit")
         reset(root)
     subprocess.run(["rm", "-rf", str(sock_dir)], check=False)
+    out["loadavg_1m_during_loads"] = [round(x, 1) for x in loads]
     out.update(machine_facts())
     print(json.dumps(out))
 

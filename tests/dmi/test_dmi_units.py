@@ -1,8 +1,10 @@
 """DMI pieces without sockets: the Device/DeviceModel conversion (edgecore's shapes), twin bodies from
-DMI twins, the rate limit, and the checked-in stubs being what scripts/gen_dmi.py makes of api.proto."""
+DMI twins, the rate limit, one write per loop pass, and the checked-in stubs being what
+scripts/gen_dmi.py makes of api.proto."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,8 @@ from google.protobuf import wrappers_pb2
 
 from runtime.edge.devices.dmi import api_pb2 as pb
 from runtime.edge.devices.dmi import convert
-from runtime.edge.devices.dmi.server import RateLimit, twin_body
+from runtime.edge.devices.dmi.gate import RateLimit
+from runtime.edge.devices.dmi.server import OneWritePerPass, twin_body
 from tests.devices.mqttclient import MODEL
 
 REPO = Path(__file__).parents[2]
@@ -161,3 +164,39 @@ def test_status_rows_name_each_mapper_and_its_health() -> None:
         "virtual at /tmp/t.sock: DOWN (cannot connect to /tmp/t.sock; 3"
     )
     assert rows["  default/a"].endswith("mapper thermometer (down)")
+
+
+def test_an_answer_leaves_in_one_write_per_loop_pass() -> None:
+    """grpclib writes a unary answer as headers, message, trailers: one write to the socket instead."""
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def close(self) -> None:
+            self.closed = True
+
+        def get_extra_info(self, name: str) -> str:
+            return f"extra {name}"
+
+    async def main() -> Recorder:
+        real = Recorder()
+        t = OneWritePerPass(real)  # type: ignore[arg-type]
+        for part in (b"headers|", b"message|", b"trailers"):
+            t.write(part)
+        assert real.writes == []  # nothing until the loop's next pass
+        await asyncio.sleep(0)
+        t.write(b"late")
+        t.close()  # what is pending leaves before the close
+        assert t.get_extra_info("peername") == "extra peername"
+        return real
+
+    real = asyncio.run(main())
+    assert real.writes == [b"headers|message|trailers", b"late"] and real.closed

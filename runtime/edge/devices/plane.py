@@ -59,7 +59,7 @@ class DevicePlane:
     ) -> None:
         self.cfg, self.node, self.db, self.cached = cfg, node, db, cached
         self.dmi_cfg = dmi if dmi is not None and dmi.enabled else None
-        self.dmi: Any = None  # runtime.edge.devices.dmi.service.Dmi when dmi.enabled (grpclib imported then)
+        self.dmi: Any = None  # dmi.service.Dmi when dmi.enabled (gRPC loads once a mapper connects)
         self.protocols: dict[str, str] = {}  # device id -> spec.protocol.protocolName
         self.hub = hub
         self.trouble = Trouble(log)
@@ -97,12 +97,14 @@ class DevicePlane:
         self.bridge = Bridge(self.node, store, self._publish, self.uplink.kick)
         self.bridge.upload_to_cloud = self._to_cloud
         if self.dmi_cfg is not None:
-            try:
-                from runtime.edge.devices.dmi.service import Dmi
-            except ImportError as exc:
+            from runtime.edge.devices.dmi.gate import missing
+            from runtime.edge.devices.dmi.service import Dmi
+
+            if missing():  # checked now; they are imported only when a mapper connects
                 raise ConfigError(
-                    f"dmi.enabled needs grpclib and protobuf: {exc}", hint="pip install 'kedge[dmi]'"
-                ) from exc
+                    f"dmi.enabled needs grpclib and protobuf: {', '.join(missing())} not installed",
+                    hint="pip install 'kedge[dmi]'",
+                )
             self.dmi = Dmi(self.dmi_cfg, self)
         models = {self._key(m): m for m in await self.cached("devicemodel") if isinstance(m, dict)}
         for dev in await self.cached("device"):

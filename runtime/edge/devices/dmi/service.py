@@ -1,12 +1,15 @@
 """DMI for one edge: the DeviceManagerService socket, the registered mappers, and the device plane's data.
 
-``Dmi`` is built by the device plane when ``dmi.enabled`` (the only place grpclib is imported). It
-reads the node's Devices and DeviceModels from the edge's cache (the same lister the plane uses),
-stores reports through the plane's bridge (the MQTT path's checks, twin store and uplink), and is
-told by the plane whenever a Device, DeviceModel or membership message arrived (``changed``), which
-wakes every mapper link to reconcile. Mappers, with what each was last given, are kept in the
-cache file (table ``dmi_mappers``), so a restarted edge keeps serving its mappers without waiting
-for them to register again, and `kedge status devices` can name a device's mapper offline.
+``Dmi`` is built by the device plane when ``dmi.enabled``. It binds the socket at once (gate.py)
+but imports gRPC — grpclib, protobuf, the stubs, ``server`` and ``mappers`` — only when the first
+mapper connects or the cache names a registered mapper: an edge with DMI on and no mapper stays as
+light as one with DMI off (docs/benchmarks.md). It reads the node's Devices and DeviceModels from
+the edge's cache (the same lister the plane uses), stores reports through the plane's bridge (the
+MQTT path's checks, twin store and uplink), and is told by the plane whenever a Device,
+DeviceModel or membership message arrived (``changed``), which wakes every mapper link to
+reconcile. Mappers, with what each was last given, are kept in the cache file (table
+``dmi_mappers``), so a restarted edge keeps serving its mappers without waiting for them to
+register again, and `kedge status devices` can name a device's mapper offline.
 """
 
 from __future__ import annotations
@@ -18,23 +21,26 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from socket import socket
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from grpclib.server import Server
 
 from runtime.config import DmiSection
 from runtime.edge.devices import twins as tw
-from runtime.edge.devices.dmi import api_pb2 as pb
-from runtime.edge.devices.dmi import convert
-from runtime.edge.devices.dmi.mappers import MapperLink, Wanted
-from runtime.edge.devices.dmi.server import ManagerService, RateLimit, group_id, serve
+from runtime.edge.devices.dmi.gate import RateLimit, group_id, knock, listen
 from runtime.edge.devices.trouble import Trouble
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # gRPC: imported when a mapper connects (``_grpc``), not with this module
+    from grpclib.server import Server
+
+    from runtime.edge.devices.dmi import api_pb2 as pb
+    from runtime.edge.devices.dmi.mappers import MapperLink, Wanted
+    from runtime.edge.devices.dmi.server import ManagerService
     from runtime.edge.devices.plane import DevicePlane
 
 log = logging.getLogger("kedge.edge.dmi")
+REQUESTS = ("MapperRegister", "ReportDeviceStatus", "ReportDeviceStates", "twins")
 TABLE = """CREATE TABLE IF NOT EXISTS dmi_mappers (protocol TEXT PRIMARY KEY, data BLOB NOT NULL,
     updated REAL NOT NULL)"""
 
@@ -46,11 +52,20 @@ class Dmi:
             group_id(cfg.group)  # a group that does not exist is a ConfigError before anything starts
         self.trouble = Trouble(log)
         self.limit = RateLimit(cfg.rate, cfg.burst)
-        self.service = ManagerService(self, self.limit)
+        self.service: ManagerService | None = None  # with gRPC, once a mapper connects
         self.links: dict[str, MapperLink] = {}  # protocol -> the mapper serving it
+        self.listener: socket | None = None  # the bound socket, before and while gRPC serves it
         self.server: Server | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
+
+    def _grpc(self) -> ManagerService:
+        """Import gRPC and build the service (once): a mapper connected, or the cache names one."""
+        if self.service is None:
+            from runtime.edge.devices.dmi.server import ManagerService
+
+            self.service = ManagerService(self, self.limit)
+        return self.service
 
     # ------------------------------------------------------------ data the service and links need
 
@@ -72,6 +87,8 @@ class Dmi:
 
     async def wanted(self, protocol: str) -> Wanted:
         """The node's Devices of ``protocol`` (as DMI messages) and the DeviceModels they use or name it."""
+        from runtime.edge.devices.dmi import convert
+
         on_node = self.plane.bridge.specs if self.plane.bridge else {}
         models = {convert.key(m): m for m in await self.plane.cached("devicemodel") if isinstance(m, dict)}
         devices: dict[str, pb.Device] = {}
@@ -95,6 +112,10 @@ class Dmi:
 
     async def register(self, info: pb.MapperInfo, with_data: bool) -> pb.MapperRegisterResponse:
         """Record the mapper (replacing an older one of its protocol); with data: its devices at once."""
+        from runtime.edge.devices.dmi import api_pb2 as pb
+        from runtime.edge.devices.dmi import convert
+        from runtime.edge.devices.dmi.mappers import MapperLink
+
         out = pb.MapperRegisterResponse()
         given: dict[str, bytes] = {}
         given_models: dict[str, bytes] = {}
@@ -175,6 +196,12 @@ class Dmi:
             rows.extend(db.execute("SELECT protocol, data FROM dmi_mappers").fetchall())
 
         await store.write(op)
+        if not rows:
+            return
+        self._grpc()  # a mapper registered before: its link calls it, so gRPC is needed now
+        from runtime.edge.devices.dmi import api_pb2 as pb
+        from runtime.edge.devices.dmi.mappers import MapperLink
+
         for protocol, data in rows:
             saved = orjson.loads(data)
             i = saved.get("info") or {}
@@ -193,22 +220,28 @@ class Dmi:
     # ------------------------------------------------------------ lifecycle
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve the socket until ``stop``; a socket that cannot be bound is said once and retried."""
+        """Serve the socket until ``stop``; a socket that cannot be bound is said once and retried.
+
+        The socket is bound at once; gRPC is imported and started on it when the first mapper knocks."""
         await self._load()
         for link in self.links.values():
             self._start(link)
         path = Path(self.cfg.socket)
         try:
-            while not stop.is_set() and self.server is None:
+            while not stop.is_set() and self.listener is None:
                 try:
-                    self.server = await serve(path, self.service, self.cfg.group)
-                except (RuntimeError, OSError) as exc:
+                    self.listener = listen(path, self.cfg.group)
+                except OSError as exc:
                     self.trouble.note("listen", f"DMI socket {path} cannot be served: {exc}", logging.ERROR)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 5.0)
                     continue
                 self.trouble.clear("listen", f"DMI socket {path} served")
                 log.info("DMI (KubeEdge dmi/v1beta1) serving on %s", path)
+            if self.listener is not None and await knock(self.listener, stop):
+                from runtime.edge.devices.dmi.server import serve
+
+                self.server = await serve(self.listener, self._grpc())
             await stop.wait()
         finally:
             self._stop.set()
@@ -216,6 +249,9 @@ class Dmi:
                 self.server.close()  # no new calls, running ones cancelled
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.server.wait_closed(), 1.0)
+            elif self.listener is not None:
+                self.listener.close()
+            if self.listener is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(path)  # a few µs: a local unlink
             for task in self._tasks.values():
@@ -233,10 +269,11 @@ class Dmi:
     def status(self) -> dict[str, Any]:
         return {
             "socket": self.cfg.socket,
-            "serving": self.server is not None,
+            "serving": self.listener is not None,
+            "grpcLoaded": self.service is not None,
             "mappers": [link.status() for _, link in sorted(self.links.items())],
-            "requests": dict(self.service.counts),
-            "rejected": self.service.rejected,
+            "requests": dict(self.service.counts) if self.service else dict.fromkeys(REQUESTS, 0),
+            "rejected": self.service.rejected if self.service else 0,
             "rateLimited": self.limit.refused,
             "rateLimit": {"rate": self.limit.rate, "burst": self.limit.burst},
             "trouble": self.trouble.snapshot(),
