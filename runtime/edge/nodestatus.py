@@ -262,7 +262,8 @@ class NodeStatus:
         held = (self._cloud or {}).get("status") if self._cloud is not None else self._sent
         base = held if isinstance(held, dict) and held.get("conditions") else self._sent
         new = nodeinfo.node_status(self.facts(), now, (base or {}).get("conditions"))
-        ours = with_sent(base, self._sent)
+        # the periodic full report diffs against the cloud's copy: what someone else changed is restored
+        ours = base if force else with_sent(base, self._sent)
         if not (_changed(ours, new) or force):
             return False
         obj, err = await self._request(OP_PATCH, f"null/nodepatch/{self.name}", status_patch(ours, new))

@@ -84,6 +84,10 @@ async def test_the_edge_does_not_resend_what_the_cloud_overrides(cloudenv: Cloud
     assert await status.report() is False
     assert cloud.ctl.requests.answered == patches
     assert endpoint_of(await env.client.get(NODES, "tun-3")) == ("127.0.0.1", 4321)
+    # the periodic full report sends the edge's own again (restoring what another writer changed); the
+    # cloud writes its endpoint over it once more
+    assert await status.report(force=True) is True
+    assert endpoint_of(await env.client.get(NODES, "tun-3")) == ("127.0.0.1", 4321)
 
 
 async def test_tunnel_ports_are_claimed_idempotently_and_released(cloudenv: CloudEnv) -> None:
@@ -186,3 +190,19 @@ async def test_kedge_cloud_run_in_dnat_mode_claims_a_port_for_its_stream_endpoin
     rec = await eventually_async(claimed, 30, what="the replica's tunnel port claimed")
     assert rec.tunnel["192.0.2.77"] == 10420 and rec.stream["192.0.2.77"] == stream_port
     assert rec.replicas["192.0.2.77"]  # the replica's identity, for pruning once its Lease expires
+
+
+async def test_the_periodic_report_restores_an_endpoint_someone_else_changed(
+    cloudenv: CloudEnv, tmp_path: Path
+) -> None:
+    env = cloudenv
+    cloud = await env.cloud()  # mode none: the edge's report is what the Node should say
+    e = await env.edge("tun-4", cloud)
+    status = NodeStatus(e.hub, "tun-4", state_dir=tmp_path, ip="192.0.2.10")
+    await status.register()
+    assert await status.report(force=True) is True  # what the edge sent is now known to it
+    patch = {"status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 9999}}}}
+    await env.client.patch(NODES, "tun-4", patch, type="strategic", subresource="status")
+    status.cloud_node(await env.client.get(NODES, "tun-4"))  # the Node the cloud pushes down
+    await status.report(force=True)
+    assert endpoint_of(await env.client.get(NODES, "tun-4")) == ("192.0.2.10", 10350)
