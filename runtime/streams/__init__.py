@@ -3,8 +3,10 @@ stream endpoint and anyone else that terminates them (no imports from runtime/cl
 
     spdy.py           SPDY/3.1 without I/O: frames ⇄ bytes, zlib header blocks (SPDY/3 dictionary),
                       flow-control windows; SpdyError for every protocol violation
-    connection.py     SpdyConnection over a byte Transport (TCP or a WebSocket tunnel): peer-opened
-                      streams, read/write/half-close/reset, PING, GOAWAY, window backpressure
+    transport.py      byte pipes under SPDY: Transport, StreamTransport (TCP), WebSocketTransport (SPDY
+                      in binary WebSocket messages); WebSocketChannel (a server WebSocket, sans-I/O)
+    connection.py     SpdyConnection over a Transport: peer-opened streams, read/write/half-close/reset,
+                      PING, GOAWAY, window backpressure
     upgrade.py        read_request (h11) and the 101 answers: SPDY/3.1 with X-Stream-Protocol-Version,
                       WebSocket (websockets' sans-I/O handshake), or a non-101 refusal
     remotecommand.py  accept_command → CommandSession (exec/attach over SPDY v2-v4 or WebSocket v4/v5)
@@ -17,10 +19,11 @@ serves the session through its interface only: stdin_chunks/resizes/write_stdout
 or connections() with read/write/close/fail per forwarded connection.
 """
 
-from runtime.streams.connection import SpdyConnection, SpdyStream, StreamReset, StreamTransport, Transport
+from runtime.streams.connection import SpdyConnection, SpdyStream, StreamReset
 from runtime.streams.portforward import PortConnection, PortForwardSession, accept_portforward
 from runtime.streams.remotecommand import CommandSession, TerminalSize, accept_command
 from runtime.streams.spdy import SpdyError
+from runtime.streams.transport import StreamTransport, Transport
 from runtime.streams.upgrade import StreamRequest, UpgradeError, read_request, refuse, write_response
 
 __all__ = [

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import h11
 
-from runtime.streams.connection import SpdyConnection, SpdyStream, StreamTransport
+from runtime.streams.connection import SpdyConnection, SpdyStream
+from runtime.streams.transport import StreamTransport
 from runtime.streams.upgrade import UpgradeError
 
 

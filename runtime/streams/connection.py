@@ -15,53 +15,13 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import Protocol
 
 from runtime.streams import spdy
 from runtime.streams.spdy import Headers, SpdyError
+from runtime.streams.transport import Transport
 
 log = logging.getLogger(__name__)
 CHUNK = 32 * 1024  # DATA frame payload we send at most
-
-
-class Transport(Protocol):
-    """A reliable byte pipe: TCP (`StreamTransport`) or a WebSocket tunnel (runtime/streams/upgrade.py)."""
-
-    async def read(self) -> bytes: ...  # b"" at end of input
-
-    def write(self, data: bytes) -> None: ...
-
-    async def drain(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class StreamTransport:
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pending: bytes = b""
-    ) -> None:
-        self._reader, self._writer, self._pending = reader, writer, pending
-
-    async def read(self) -> bytes:
-        if self._pending:
-            data, self._pending = self._pending, b""
-            return data
-        try:
-            return await self._reader.read(256 * 1024)
-        except (ConnectionError, OSError):
-            return b""
-
-    def write(self, data: bytes) -> None:
-        if not self._writer.is_closing():
-            self._writer.write(data)
-
-    async def drain(self) -> None:
-        await self._writer.drain()
-
-    async def close(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self._writer.wait_closed()
 
 
 class StreamReset(ConnectionResetError):

@@ -17,8 +17,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from runtime.streams.connection import SpdyConnection, SpdyStream, StreamReset, StreamTransport, Transport
-from runtime.streams.upgrade import StreamRequest, WebSocketTransport, accept_spdy, accept_websocket, refuse
+from runtime.streams.connection import SpdyConnection, SpdyStream, StreamReset
+from runtime.streams.transport import StreamTransport, Transport, WebSocketTransport
+from runtime.streams.upgrade import StreamRequest, accept_spdy, accept_websocket, refuse
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from runtime.streams.connection import SpdyConnection, SpdyStream, StreamReset, StreamTransport
+from runtime.streams.connection import SpdyConnection, SpdyStream, StreamReset
+from runtime.streams.transport import StreamTransport, WebSocketChannel
 from runtime.streams.upgrade import (
     StreamRequest,
-    WebSocketChannel,
     accept_spdy,
     accept_websocket,
     refuse,

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 import h11
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as WsRequest
 from websockets.server import ServerProtocol
+
+from runtime.streams.transport import WebSocketChannel
 
 MAX_REQUEST_BYTES = 64 * 1024
 
@@ -133,106 +134,6 @@ async def accept_spdy(
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
     await writer.drain()
     return chosen
-
-
-class WebSocketChannel:
-    """A server-side WebSocket after the handshake: binary messages in and out (sans-I/O protocol
-    object from `websockets`; pings are answered by it). `read_message` returns None at close."""
-
-    def __init__(
-        self,
-        proto: ServerProtocol,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        rest: bytes,
-        subprotocol: str,
-    ) -> None:
-        self.proto, self.reader, self.writer = proto, reader, writer
-        self.subprotocol = subprotocol
-        self._events: list[bytes | None] = []
-        self.peer_closed = asyncio.Event()  # its close frame or EOF was read
-        if rest:
-            proto.receive_data(rest)
-            self._collect()
-
-    def _collect(self) -> None:
-        for frame in self.proto.events_received():
-            if not isinstance(frame, Frame):
-                continue
-            if frame.opcode in (Opcode.BINARY, Opcode.TEXT):
-                self._events.append(bytes(frame.data))
-            elif frame.opcode is Opcode.CLOSE:
-                self._events.append(None)
-        self._flush()
-
-    def _flush(self) -> None:
-        out = self.proto.data_to_send()
-        if out and not self.writer.is_closing():
-            self.writer.write(b"".join(out))
-
-    async def read_message(self) -> bytes | None:
-        while not self._events:
-            try:
-                data = await self.reader.read(256 * 1024)
-            except (ConnectionError, OSError):
-                data = b""
-            if not data:
-                self.proto.receive_eof()
-                self._events.append(None)
-                break
-            self.proto.receive_data(data)
-            self._collect()
-        message = self._events.pop(0)
-        if message is None:
-            self._events.append(None)  # stays closed
-            self.peer_closed.set()
-        return message
-
-    def send(self, data: bytes) -> None:
-        with contextlib.suppress(Exception):  # sending after close is a no-op, as on a closed socket
-            self.proto.send_binary(data)
-        self._flush()
-
-    async def drain(self) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.writer.drain()
-
-    async def close(self, code: int = 1000, reason: str = "", *, linger: float = 2.0) -> None:
-        """The closing handshake: our close frame, then up to `linger` seconds for the peer's answer
-        (read by whoever reads this channel) before the socket closes."""
-        with contextlib.suppress(Exception):
-            self.proto.send_close(code, reason)
-        self._flush()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.writer.drain()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(linger):
-                await self.peer_closed.wait()
-        self.writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.writer.wait_closed()
-
-
-class WebSocketTransport:
-    """SPDY tunnelled in binary WebSocket messages (`SPDY/3.1+portforward.k8s.io`): a byte transport."""
-
-    def __init__(self, channel: WebSocketChannel) -> None:
-        self.channel = channel
-
-    async def read(self) -> bytes:
-        while (message := await self.channel.read_message()) is not None:
-            if message:
-                return message
-        return b""
-
-    def write(self, data: bytes) -> None:
-        self.channel.send(data)
-
-    async def drain(self) -> None:
-        await self.channel.drain()
-
-    async def close(self) -> None:
-        await self.channel.close()
 
 
 async def accept_websocket(

@@ -228,6 +228,10 @@ def serve(api: FakeApi) -> Iterator[FakeApi]:
         ready.set()
         async with server:
             await stop.wait()
+        # let sessions still finishing (a killed client's command, a lingering close) end cleanly
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        if others:
+            await asyncio.wait(others, timeout=10)
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     thread.start()
