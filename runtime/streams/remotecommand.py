@@ -58,8 +58,16 @@ def wants(request: StreamRequest, flag: str) -> bool:
     return any(request.flag(name) for name in FLAG_NAMES[flag])
 
 
+def wire_exit_code(code: int) -> int:
+    """client-go parses the ExitCode cause as an unsigned 8-bit number: a process killed by signal N
+    (Python's -N) reads as 128+N, as a shell reports it; larger codes saturate at 255."""
+    return 128 - code if code < 0 else min(code, 255)
+
+
 def status_for(exit_code: int | None, message: str | None) -> dict[str, object]:
     """The v4+ error-channel Status for how the command ended."""
+    if exit_code is not None:
+        exit_code = wire_exit_code(exit_code)
     if not exit_code and not message:
         return {"metadata": {}, "status": "Success"}
     out: dict[str, object] = {"metadata": {}, "status": "Failure"}

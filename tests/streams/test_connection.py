@@ -193,15 +193,16 @@ async def test_exec_with_the_kubelet_query_through_the_small_client() -> None:
     assert seen[0].query["command"] == ["sh", "-c", "x"]
 
 
-async def test_v3_gets_the_error_as_text_and_success_as_nothing() -> None:
+@pytest.mark.parametrize("version", ["v3.channel.k8s.io", "v2.channel.k8s.io"])
+async def test_v2_v3_get_the_error_as_text_and_success_as_nothing(version: str) -> None:
     async def run(session: CommandSession) -> None:
         await session.finish(0 if session.command == ["true"] else None, None if session.command else "boom")
 
     async with server(await exec_server(run, [])) as port:
         for target, want in (("/exec?command=true&output=1", b""), ("/exec?output=1", b"boom")):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            conn, protocol = await connect_spdy(reader, writer, target, ("v3.channel.k8s.io",))
-            assert protocol == "v3.channel.k8s.io"
+            conn, protocol = await connect_spdy(reader, writer, target, (version,))
+            assert protocol == version
             result = await asyncio.wait_for(run_command(conn, stderr=False), 30)
             assert result.error == want
             await conn.close()

@@ -14,6 +14,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
 from runtime.streams import CommandSession, TerminalSize, accept_command, read_request
+from runtime.streams.remotecommand import status_for
 
 Run = Callable[[CommandSession], Awaitable[None]]
 
@@ -117,3 +118,24 @@ async def test_input_nobody_reads_never_holds_up_the_session() -> None:
                 await ws.send(b"\x04" + json.dumps({"Width": width, "Height": 24}).encode())
                 await ws.send(b"\x00" + b"x" * 1000)
         await asyncio.wait_for(noticed.wait(), 10)
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "status", "cause"),
+    [
+        (0, None, "Success", None),
+        (None, None, "Success", None),
+        (3, None, "Failure", "3"),
+        (-9, None, "Failure", "137"),  # killed by SIGKILL: what a shell shows
+        (300, None, "Failure", "255"),  # client-go reads the cause as a uint8
+        (None, "container not found", "Failure", None),
+    ],
+)
+def test_error_channel_status(code: int | None, message: str | None, status: str, cause: str | None) -> None:
+    got = status_for(code, message)
+    assert got["status"] == status
+    if cause is not None:
+        assert got["reason"] == "NonZeroExitCode"
+        assert got["details"] == {"causes": [{"reason": "ExitCode", "message": cause}]}
+    elif message:
+        assert (got["message"], got["reason"]) == (message, "InternalError")
