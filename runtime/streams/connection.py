@@ -128,8 +128,10 @@ class SpdyConnection:
         flow_control: bool = False,
         window: int = 1 << 20,
         buffer_limit: int = 1 << 20,
+        max_streams: int = 1000,
     ) -> None:
         self.transport, self.server, self.flow_control = transport, server, flow_control
+        self.max_streams = max_streams  # open at once; more are refused (REFUSED_STREAM)
         self.window = window  # what we let the peer send per stream and per session, once announced
         self.recv_initial_window = spdy.DEFAULT_WINDOW  # until announce_flow_control
         self.announced = False
@@ -375,7 +377,7 @@ class SpdyConnection:
         if frame.stream_id % 2 == own_parity or frame.stream_id <= self._last_peer_id:
             raise SpdyError(f"SYN_STREAM with bad id {frame.stream_id}")
         self._last_peer_id = frame.stream_id
-        if self._goaway_sent:
+        if self._goaway_sent or len(self.streams) >= self.max_streams:
             await self.send(spdy.RstStream(frame.stream_id, spdy.REFUSED_STREAM))
             return
         stream = SpdyStream(self, frame.stream_id, frame.headers)

@@ -56,12 +56,19 @@ class PortConnection:
         await self.close()
 
 
+async def _reset_quietly(stream: SpdyStream) -> None:
+    with contextlib.suppress(ConnectionError):  # the connection may be gone by then
+        await stream.reset()
+
+
 class PortForwardSession:
     """Iterate `connections()`; each yields as soon as its error and data streams are both open. The
     iteration ends when the client closes the session; `close()` ends it from our side."""
 
     def __init__(self, request: StreamRequest, protocol: str, conn: SpdyConnection) -> None:
         self.request, self.protocol, self.conn = request, protocol, conn
+        self._expiring: set[asyncio.Task[None]] = set()
+        self.pair_timeout = PAIR_TIMEOUT
         self.ports = [
             int(p) for v in request.query.get("port", []) for p in v.split(",") if p.strip().isdigit()
         ]
@@ -86,7 +93,10 @@ class PortForwardSession:
             if kind == "error":
                 with contextlib.suppress(ConnectionError, StreamReset):
                     await stream.write(f"invalid port header {port_text!r}".encode())
-            await stream.close() if kind == "error" else await stream.reset()
+            if kind == "error":
+                await stream.close()
+            else:
+                await stream.reset()
             return None
         streams = pending.setdefault(request_id, {})
         if kind in streams:
@@ -94,7 +104,9 @@ class PortForwardSession:
             return None
         streams[kind] = stream
         if len(streams) == 1:
-            asyncio.get_running_loop().call_later(PAIR_TIMEOUT, self._expire, pending, request_id, stream)
+            asyncio.get_running_loop().call_later(
+                self.pair_timeout, self._expire, pending, request_id, stream
+            )
             return None
         del pending[request_id]
         return PortConnection(int(port_text), request_id, streams["data"], streams["error"])
@@ -103,7 +115,9 @@ class PortForwardSession:
         if pending.get(request_id, {}).get(str(stream.header("streamtype"))) is stream:
             del pending[request_id]
             log.info("port-forward: request %s never got its second stream", request_id)
-            asyncio.get_running_loop().create_task(stream.reset())
+            task = asyncio.get_running_loop().create_task(_reset_quietly(stream))
+            self._expiring.add(task)
+            task.add_done_callback(self._expiring.discard)
 
     async def close(self) -> None:
         await self.conn.close()

@@ -15,12 +15,15 @@ import pytest
 
 from runtime.streams import (
     CommandSession,
+    PortConnection,
+    PortForwardSession,
     SpdyConnection,
     StreamRequest,
     StreamReset,
     StreamTransport,
     UpgradeError,
     accept_command,
+    accept_portforward,
     read_request,
     spdy,
 )
@@ -269,3 +272,54 @@ async def test_unread_data_of_a_reset_stream_frees_its_buffer_and_window() -> No
         got = await asyncio.wait_for(asyncio.gather(send(), read_all(mine2)), 10)
         assert len(got[1]) == client.window
         await mine2.close()
+
+
+async def test_streams_past_the_limit_are_refused() -> None:
+    async with spdy_pair() as (client, srv):
+        srv.max_streams = 2
+        ends = [await open_stream(client, srv) for _ in range(2)]
+        with pytest.raises(StreamReset, match="refused"):
+            await asyncio.wait_for(client.open_stream((("streamtype", "data"),)), 10)
+        for mine, stream in ends:
+            await mine.close()
+            await stream.close()
+
+
+async def test_port_forward_pairs_streams_and_rejects_bad_ones() -> None:
+    sessions: list[PortForwardSession] = []
+    paired: list[PortConnection] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = await accept_portforward(await read_request(reader), reader, writer)
+        assert session is not None
+        session.pair_timeout = 0.2
+        sessions.append(session)
+        async for conn in session.connections():
+            paired.append(conn)
+            await conn.write(b"port %d" % conn.port)
+            await conn.close()
+
+    async with server(handler) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        conn, protocol = await connect_spdy(reader, writer, "/portforward?port=80", ("portforward.k8s.io",))
+        assert protocol == "portforward.k8s.io"
+
+        def headers(kind: str, port: str, rid: str) -> spdy.Headers:
+            return (("streamtype", kind), ("port", port), ("requestid", rid))
+
+        # a good pair, data stream first: paired by requestID whatever the order
+        data = await conn.open_stream(headers("data", "80", "1"))
+        error = await conn.open_stream(headers("error", "80", "1"))
+        assert await read_all(data) == b"port 80" and await read_all(error) == b""
+        # a bad port: the message on the error stream, which ends
+        bad = await conn.open_stream(headers("error", "http", "2"))
+        assert b"invalid port" in await read_all(bad)
+        # half a pair: reset when its partner does not come
+        lonely = await conn.open_stream(headers("error", "81", "3"))
+        with pytest.raises(StreamReset):
+            await asyncio.wait_for(read_all(lonely), 10)
+        for stream in (data, error, bad):
+            await stream.close()
+        await conn.close()
+    assert [(c.port, c.request_id) for c in paired] == [(80, "1")]
+    assert sessions[0].ports == [80]
