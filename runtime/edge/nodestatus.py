@@ -370,7 +370,9 @@ class NodeStatus:
                 wait = next(delays)
             wait = min(wait, max(0.05, next_lease - time.monotonic())) if next_lease else wait
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._poked.wait())]
-            await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-            for f in waits:
-                f.cancel()
+            try:
+                await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # cancelled too: no waiter left pending
+                for f in waits:
+                    f.cancel()
             self._poked.clear()
