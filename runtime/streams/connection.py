@@ -1,12 +1,14 @@
 """An asyncio SPDY/3.1 connection over a byte transport: streams the peer opens (with their headers),
-read/write/half-close/reset, PING answered, GOAWAY on close, backpressure through the windows.
+read/write/half-close/reset, PING answered, GOAWAY on close (lingering for the peer), a GOAWAY received
+closes once the peer's streams are done, at most `max_streams` open streams.
 
 Flow control, as peers really behave: moby/spdystream (kubectl, client-go, the kubelet) neither sends
-WINDOW_UPDATE nor honours one — it relies on TCP. So the send windows are enforced once the peer shows it
-speaks flow control (it sent a SETTINGS with INITIAL_WINDOW_SIZE or any WINDOW_UPDATE); until then only
-TCP backpressure applies. We always announce consumption with WINDOW_UPDATE, and the read loop stops
-reading the transport while a stream holds more than `buffer_limit` unread bytes (never less than the
-window, so a compliant peer cannot stall us).
+WINDOW_UPDATE nor honours one — it relies on TCP. So our send windows are enforced once the peer shows
+it speaks flow control (a SETTINGS with INITIAL_WINDOW_SIZE or any WINDOW_UPDATE), or from the start with
+`flow_control=True` (our own client); a peer that announces is answered with our own `window` (1 MiB:
+64 KiB windows cost a round trip per 32 KiB) and only then is data past our window a FLOW_CONTROL_ERROR.
+WINDOW_UPDATEs go out as the application reads, and the read loop stops reading the transport while the
+connection holds `buffer_limit` unread bytes (never less than the window: a compliant peer never stalls).
 """
 
 from __future__ import annotations
@@ -187,6 +189,8 @@ class SpdyConnection:
             return
         self.announced = True
         self.recv_initial_window = self.window
+        for stream in self.streams.values():  # the peer applies the new initial window to open streams too
+            stream.recv_window.resize(self.window)
         delta = self.window - self.session_recv.size
         self.session_recv.size, self.session_recv.available = self.window, self.session_recv.available + delta
         await self.send(spdy.Settings(((spdy.SETTINGS_INITIAL_WINDOW_SIZE, self.window),)))

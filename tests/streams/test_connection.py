@@ -323,3 +323,19 @@ async def test_port_forward_pairs_streams_and_rejects_bad_ones() -> None:
         await conn.close()
     assert [(c.port, c.request_id) for c in paired] == [(80, "1")]
     assert sessions[0].ports == [80]
+
+
+async def test_windows_announced_late_apply_to_streams_already_open() -> None:
+    async with spdy_pair(peer_flow_control=False) as (client, srv):
+        mine, stream = await open_stream(client, srv)  # opened before anyone spoke of flow control
+        await client.announce_flow_control()  # the server answers with its 1 MiB window ...
+        await eventually_async(lambda: client.peer_initial_window == srv.window, what="the answer")
+        assert mine.send_window.available == srv.window  # ... which the open stream gets too
+
+        async def send() -> None:
+            await mine.write(b"w" * srv.window)  # a whole new window at once: within what we were told
+            await mine.close()
+
+        got = await asyncio.wait_for(asyncio.gather(send(), read_all(stream)), 10)
+        assert len(got[1]) == srv.window and stream.reset_status is None
+        await stream.close()
