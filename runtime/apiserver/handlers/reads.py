@@ -13,6 +13,8 @@ from runtime.apiserver.http.context import ApiRequest
 from runtime.apiserver.http.status_errors import bad_request, not_found
 from runtime.apiserver.registry.resources import ResourceType
 from runtime.apiserver.registry.storage import Entry
+from runtime.apiserver.validation.schema import defaulting
+from runtime.apiserver.validation.schema.nodes import node_for
 
 Obj = dict[str, Any]
 Result = tuple[int, bytes, str]
@@ -54,13 +56,27 @@ def needs_conversion(rt: ResourceType) -> bool:
     return rt.crd and bool(rt.storage_version) and rt.version != rt.storage_version
 
 
+def reshapes(rt: ResourceType) -> bool:
+    """Whether stored custom resources are changed on their way out: another version, or defaults."""
+    return needs_conversion(rt) or (rt.crd and rt.schema is not None and node_for(rt.schema).fills)
+
+
+def as_read(rt: ResourceType, obj: Obj) -> Obj:
+    """A stored custom resource as the real server's storage decoder gives it: the schema's defaults
+    filled in (an object stored before a default was added shows it on GET, LIST and WATCH — it is not
+    rewritten), in the version asked for (conversion None)."""
+    if rt.schema is not None and node_for(rt.schema).fills:
+        defaulting.default(obj, rt.schema)
+    if needs_conversion(rt):
+        obj["apiVersion"] = rt.api_version
+    return obj
+
+
 def as_version(rt: ResourceType, raw: bytes) -> bytes:
-    """A custom resource read through a non-storage version carries that version (conversion None)."""
-    if not needs_conversion(rt):
+    """Stored bytes as answered: unchanged, unless the custom resource reshapes (as_read)."""
+    if not reshapes(rt):
         return raw
-    obj = orjson.loads(raw)
-    obj["apiVersion"] = rt.api_version
-    return orjson.dumps(obj)
+    return orjson.dumps(as_read(rt, orjson.loads(raw)))
 
 
 def get(api: Api, ctx: ApiRequest) -> Result:

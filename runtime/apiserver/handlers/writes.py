@@ -12,7 +12,7 @@ from runtime.apiserver.admission.defaults import default_object
 from runtime.apiserver.api import Api
 from runtime.apiserver.handlers import semantics
 from runtime.apiserver.handlers.guards import admission, allocate, check_gvk, decoding
-from runtime.apiserver.handlers.reads import as_version, needs_conversion
+from runtime.apiserver.handlers.reads import as_read, as_version, needs_conversion
 from runtime.apiserver.http.context import ApiRequest, require_object
 from runtime.apiserver.http.status_errors import (
     already_exists,
@@ -161,10 +161,9 @@ def _priority_classes(api: Api, pod: Obj) -> dict[str, int] | None:
 
 def in_version(rt: ResourceType, obj: Obj) -> Obj:
     """A stored custom resource as seen through the request's version (conversion None), so that a
-    patch sent to a served non-storage version (kubectl uses the preferred one) applies to it."""
-    if needs_conversion(rt):
-        obj["apiVersion"] = rt.api_version
-    return obj
+    patch sent to a served non-storage version (kubectl uses the preferred one) applies to it, with the
+    defaults a read gives (reads.as_read)."""
+    return as_read(rt, obj) if rt.crd else obj
 
 
 def to_storage(rt: ResourceType, obj: Obj) -> Obj:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from runtime.apiserver.api import Api
 from runtime.apiserver.handlers import semantics
-from runtime.apiserver.handlers.reads import matcher, needs_conversion, view_of
+from runtime.apiserver.handlers.reads import as_read, matcher, reshapes, view_of
 from runtime.apiserver.http.context import ApiRequest
 from runtime.apiserver.http.status_errors import bad_request, gone
 from runtime.apiserver.registry.resources import ResourceType
@@ -71,7 +71,7 @@ class _Options:
             rv=q.get("resourceVersion", ""),
             version=v,
             table=as_ == "Table",
-            convert=needs_conversion(ctx.rt),
+            convert=reshapes(ctx.rt),
         )
 
     def render(self, data: bytes, rt: ResourceType) -> bytes:
@@ -198,7 +198,7 @@ def _render(data: bytes, rt: ResourceType, v: str, table: bool, convert: bool) -
     for line in data.splitlines():
         ev = orjson.loads(line)
         if convert and ev["object"].get("kind") != "Status":
-            ev["object"]["apiVersion"] = rt.api_version
+            as_read(rt, ev["object"])
         if not table:
             out.append(orjson.dumps(ev))
             continue

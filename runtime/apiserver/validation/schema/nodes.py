@@ -24,6 +24,7 @@ class Node:
         "array_checks",
         "defaults",
         "enum",
+        "fills",
         "has_defaults",
         "has_lists",
         "items",
@@ -69,6 +70,8 @@ class Node:
         self.has_lists: bool = self.list_type in ("set", "map") or any(c.has_lists for c in children)
         # defaults to fill in, or declared fields whose null the decoder drops
         self.has_defaults: bool = bool(self.defaults or self.props) or any(c.has_defaults for c in children)
+        # a `default:` somewhere below: objects read from storage get them too
+        self.fills: bool = bool(self.defaults) or any(c.fills for c in children)
 
 
 @functools.lru_cache(maxsize=512)
