@@ -82,6 +82,7 @@ class UsageSampler:
         self.samples = self.reported = self.errors = 0
         self.last_cost = 0.0  # CPU seconds of this process spent on the last sample
         self.cost = 0.0  # ... on all samples (the reading thread included)
+        self._failing = ""
 
     async def _containers(self) -> list[tuple[str, dict[str, str], float]]:
         if self.lister is None:
@@ -162,9 +163,11 @@ class UsageSampler:
                 report = await self.sample()
                 if report is not None and await send(report):
                     self.reported += 1
-            except Exception as exc:  # usage is never worth a dead task
+            except Exception as exc:  # usage is never worth a dead task; said once per kind of failure
                 self.errors += 1
-                log.warning("usage sample failed: %s", exc)
+                if str(exc) != self._failing:
+                    log.warning("usage sample failed: %s (said once; counted in kedge status)", exc)
+                self._failing = str(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
             wait = interval
