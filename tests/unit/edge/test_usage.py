@@ -4,12 +4,14 @@ files of real containers are read by tests/e2e/test_top.py and scripts/bench/usa
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from runtime.cloud.usage.store import parse_report
 from runtime.edge.usage import CgroupReader, UsageSampler, usage_message
 from runtime.edge.usage.sampler import MAX_CONTAINERS
+from tests.fixtures.wait import eventually_async
 
 CID = "c" * 64
 
@@ -174,3 +176,21 @@ async def test_the_sampler_counts_itself_as_prometheus_series(tmp_path: Path) ->
     assert got[("kedge_edge_usage_samples_total", "taken")] == 3
     assert got[("kedge_edge_usage_samples_total", "reported")] == 0
     assert got[("kedge_edge_usage_sampling_cpu_seconds_total", None)] > 0
+
+
+async def test_a_failing_sample_is_said_once_then_counted(tmp_path: Path, caplog: Any) -> None:
+    clock = _Clock()
+    s = UsageSampler(CgroupReader(tmp_path / "cg", tmp_path / "no-proc"), None, clock=clock)
+    stop = asyncio.Event()
+    reports: list[dict[str, Any]] = []
+
+    async def send(report: dict[str, Any]) -> bool:
+        reports.append(report)
+        return True
+
+    task = asyncio.create_task(s.run(send, stop, 0.01))
+    await eventually_async(lambda: s.errors >= 5 or None, within=10, what="five failed samples")
+    stop.set()
+    await task
+    said = [r for r in caplog.records if "usage sample failed" in r.getMessage()]
+    assert len(said) == 1 and reports == [] and s.status()["errors"] >= 5
