@@ -188,3 +188,26 @@ async def test_kedge_cloud_tunnel_dnat_keeps_the_rules_until_sigterm(
     finally:
         stop(proc)
         a.kill()
+
+
+class Counting(DnatManager):
+    """An iptables that always fails (`false`), counting the attempts."""
+
+    def __init__(self) -> None:
+        super().__init__(["false"])
+        self.runs = 0
+
+    async def _run(self, cmd: list[str], stdin: str | None = None, check: bool = True) -> tuple[int, str]:
+        self.runs += 1
+        return await super()._run(cmd, stdin, check)
+
+
+async def test_a_failing_iptables_run_is_retried_not_fatal(cloudenv: CloudEnv) -> None:
+    """A busy xtables lock or a child killed with the process group (SIGTERM to the group) must not end
+    the daemon: the round is logged and tried again, and the stop still cleans up."""
+    mgr, stop = Counting(), asyncio.Event()
+    task = asyncio.create_task(run_dnat(cloudenv.client, "kubeedge", mgr, stop, every=0.05))
+    await eventually_async(lambda: mgr.runs >= 6 or task.done(), what="several failed rounds")
+    assert not task.done(), task.exception()
+    stop.set()
+    await asyncio.wait_for(task, 10)  # no exception: the rounds failed, the daemon did not

@@ -11,9 +11,10 @@ server's own connections: host network) and PREROUTING (connections routed throu
 that replaces the chain atomically, only when it differs; the jumps checked with ``-C`` first), so a
 re-run changes nothing; ``remove`` takes the jumps and the chain away. ``run_dnat`` reconciles every
 ``every`` seconds from the ConfigMap and removes the rules when stopped; an unreadable ConfigMap (the
-API away) keeps the rules in place. The iptables command is a prefix the caller gives: the host's own
-binary through ``chroot /host iptables`` in the DaemonSet (the same backend, legacy or nft, as
-kube-proxy's), ``ip netns exec NS iptables`` in the tests.
+API away) keeps the rules in place, a failed iptables run is tried again next round. The iptables
+command is a prefix the caller gives: the host's own binary through ``chroot /host iptables`` in the
+DaemonSet (the same backend, legacy or nft, as kube-proxy's), ``ip netns exec NS iptables`` in the
+tests.
 """
 
 from __future__ import annotations
@@ -147,7 +148,10 @@ async def run_dnat(
             except (KedgeError, OSError) as exc:  # the API is away: the rules stay as they are
                 log.warning("tunnel port record not read, rules kept: %s", exc)
             else:
-                await manager.apply(rules_of(record, stream_port))
+                try:
+                    await manager.apply(rules_of(record, stream_port))
+                except IptablesError as exc:  # a busy lock, a killed child: tried again next round
+                    log.warning("tunnel DNAT rules not applied: %s", exc)
             try:
                 await asyncio.wait_for(stop.wait(), every)
             except TimeoutError:
