@@ -88,8 +88,8 @@ def _default_daemonset(ds: Obj) -> None:
         ru.setdefault("maxSurge", 0)
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
-    # apps/v1 carries the internal templateGeneration as this annotation (1 for a new DaemonSet; the
-    # real server raises it when an update changes the template, which is not reproduced here)
+    # apps/v1 carries the internal templateGeneration as this annotation: 1 for a new DaemonSet
+    # (registry/objects.prepare_update raises it when an update changes the template)
     meta = ds.setdefault("metadata", {})
     if isinstance(meta, dict):
         annotations = meta.get("annotations") or {}

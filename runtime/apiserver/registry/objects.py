@@ -156,7 +156,26 @@ def prepare_update(rt: ResourceType, old: Obj, new: Obj, subresource: str) -> Ob
             new.pop("status", None)
     if (rt.generation or rt.crd) and _spec_changed(old, new):
         nm["generation"] = int(om.get("generation", 1)) + 1
+    if rt.kind == "DaemonSet" and rt.group == "apps":
+        _template_generation(old, new)
     return new
+
+
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+
+
+def _template_generation(old: Obj, new: Obj) -> None:
+    """A DaemonSet's internal spec.templateGeneration, which apps/v1 carries as an annotation: an update
+    cannot set it; it goes up by one when the pod template changes (the strategy's PrepareForUpdate)."""
+    annotations = (old.get("metadata") or {}).get("annotations") or {}
+    try:
+        generation = int(annotations.get(TEMPLATE_GENERATION, "1"))
+    except ValueError:
+        generation = 1
+    if (old.get("spec") or {}).get("template") != (new.get("spec") or {}).get("template"):
+        generation += 1
+    meta = new["metadata"]
+    meta["annotations"] = {**(meta.get("annotations") or {}), TEMPLATE_GENERATION: str(generation)}
 
 
 def _spec_changed(old: Obj, new: Obj) -> bool:
