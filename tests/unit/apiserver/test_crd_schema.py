@@ -185,3 +185,40 @@ def test_structural_checks_name_each_version_when_schemas_differ() -> None:
     assert [e.field for e in same] == ["spec.validation.openAPIV3Schema.type"]
     preserved = {"type": "object", "properties": {"x": {"x-kubernetes-preserve-unknown-fields": True}}}
     assert structural.crd_schema_errors(_crd(preserved)) == []
+
+
+VOLUME = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "x-kubernetes-validations": [
+                {"rule": "isQuantity(self.size)", "message": "size is no quantity"},
+                {
+                    "rule": "!isQuantity(self.size) || quantity(self.size).isLessThan(quantity(self.max))",
+                    "message": "size must stay below max",
+                },
+                {"rule": "quantity(self.max) == quantity('1024Mi') || quantity(self.max).isInteger()"},
+                {"rule": "quantity(self.max).add(quantity('500m')).compareTo(quantity(self.max)) == 1"},
+                {"rule": "quantity('-2').sign() == -1 && quantity('2k').asInteger() == 2000"},
+                {"rule": "quantity('1').sub(2).asApproximateFloat() == -1.0"},
+                {"rule": "quantity(self.max).isGreaterThan(quantity('1'))"},
+            ],
+            "properties": {"size": {"type": "string"}, "max": {"type": "string"}},
+        }
+    },
+}
+
+
+def test_cel_quantity_library() -> None:
+    def fields(spec: Obj) -> list[str]:
+        return [e.detail for e in customresource.errors(VOLUME, _cr(spec), None, "")]
+
+    assert fields({"size": "512Mi", "max": "1Gi"}) == []
+    assert fields({"size": "2Gi", "max": "1Gi"}) == ['Invalid value: "object": size must stay below max']
+    assert fields({"size": "lots", "max": "1Gi"}) == ['Invalid value: "object": size is no quantity']
+    # 1.5 is no integer, and not 1024Mi (which equals 1Gi as a quantity, whatever its spelling)
+    assert fields({"size": "1", "max": "1.5"}) == [
+        "Invalid value: \"object\": failed rule: quantity(self.max) == quantity('1024Mi') || "
+        "quantity(self.max).isInteger()"
+    ]

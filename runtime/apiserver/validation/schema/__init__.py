@@ -6,6 +6,7 @@
     nodes.py           a schema compiled once per CRD into nodes the walks read (what to check where)
     defaulting.py      `default:` values and non-nullable nulls, at decoding
     rules.py           x-kubernetes-validations CEL rules (common-expression-language, loaded lazily)
+    celquantity.py     Kubernetes' CEL quantity library functions for those rules
     customresource.py  one write's errors: schema, list invariants, then the rules
     structural.py      a CRD's own schemas on create/update: structural, defaults, rules compile
 

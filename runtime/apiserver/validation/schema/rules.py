@@ -9,11 +9,12 @@ adds one native wheel (its typer/rich/pygments needs are kedge's already, prompt
 where cel-python brings lark, pendulum, google-re2 and jmespath. Both cover `self`, `oldSelf`,
 has(), size(), string matching and the list macros the rules use.
 
-Differences from kube-apiserver, documented in docs/apiserver.md: rules are parsed, not type-checked
+Differences from kube-apiserver, documented in docs/compatibility.md: rules are parsed, not type-checked
 against the schema (an undeclared field is a runtime `no such key`, not a compile error); no cost
 estimation or runtime budget; of the Kubernetes CEL libraries, the string (lowerAscii, upperAscii,
-trim, split, join, replace, indexOf), list (isSorted, sum, min, max), regex (find, findAll) and URL
-(isURL) functions are here, quantities and the rest are not; runtime error texts are cel-rust's.
+trim, split, join, replace, indexOf), list (isSorted, sum, min, max), regex (find, findAll), URL
+(isURL) and quantity (celquantity.py) functions are here, sets and the rest are not; runtime error
+texts are cel-rust's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from runtime.apiserver.validation.schema import celquantity
 
 Obj = dict[str, Any]
 
@@ -142,4 +145,5 @@ def _library() -> dict[str, Any]:
         "find": _find,
         "findAll": _find_all,
         "isURL": _is_url,
+        **celquantity.functions(),
     }
