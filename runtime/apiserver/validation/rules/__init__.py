@@ -6,7 +6,7 @@ Modules:
 - meta.py: label/annotation maps, port names and numbers, IPs (util/validation's checks in names.py).
 - pods.py: pod specs and pod templates, pod update/status rules, quantities refused at decoding.
 - workloads.py: Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob (cron.py: schedules, time
-  zones).
+  zones; gostruct.py: Go's %#v of an internal PodTemplateSpec, for a Job's immutable template).
 - core.py: ConfigMap, Secret, Service, PersistentVolumeClaim, Lease, Node, EndpointSlice,
   events.k8s.io Events, RBAC roles and bindings.
 

@@ -19,6 +19,7 @@ from runtime.apiserver.validation.rules.fielderrors import (
     not_supported,
     required,
 )
+from runtime.apiserver.validation.rules.gostruct import go_struct
 
 Obj = dict[str, Any]
 
@@ -148,8 +149,14 @@ def job(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
         spec, old_spec = meta.part(new, "spec"), meta.part(old, "spec")
         for field in ("selector", "template", "completionMode"):
             if field in old_spec and spec.get(field) != old_spec.get(field):
-                # the real value is Go's %#v of the internal struct; the JSON stands in for it
-                errs.append(invalid(f"spec.{field}", GoText(go_value(spec.get(field))), "field is immutable"))
+                # the real value is Go's %#v of the internal struct: the template's is printed so, for
+                # the selector the JSON stands in for it
+                shown = (
+                    go_struct(spec.get(field), "core.PodTemplateSpec")
+                    if field == "template"
+                    else go_value(spec.get(field))
+                )
+                errs.append(invalid(f"spec.{field}", GoText(shown), "field is immutable"))
     return errs
 
 
