@@ -173,7 +173,9 @@ def _serve(cfg: object, root: Path, *, pods: bool) -> int:
 
     # What is alive now (modules, classes, functions: most of the edge's objects) lives as long as the
     # process: out of the cyclic collector's full passes, which otherwise walk it all and stall the loop
-    # (tens of ms on a loaded machine, a p99 of DMI's report → stored; issue 18)
+    # (tens of ms on a loaded machine, a p99 of DMI's report → stored; issue 18). Collected first, so
+    # the imports' garbage is freed rather than kept for good.
+    gc.collect()
     gc.freeze()
 
     async def amain() -> None:

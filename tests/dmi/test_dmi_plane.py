@@ -207,3 +207,21 @@ def test_a_group_socket_is_0660_owned_by_it_and_an_unknown_group_is_a_config_err
     bad = DmiSection(enabled=True, socket=str(sock), group="no-such-group-kedge")
     with pytest.raises(ConfigError, match=r"dmi\.group"):
         Dmi(bad, DevicePlane(MqttSection(port=0), "n1", tmp_path / "d.db", cached=_nothing))
+
+
+def test_a_killed_mapper_is_shown_down_while_device_messages_keep_waking_its_link(
+    dmi_plane: tuple[PlaneHandle, Path], mapper: Mapper
+) -> None:
+    """Woken by the cloud's device messages more often than it would probe, with nothing new to send,
+    the link still checks the mapper (seen in tests/e2e/test_dmi.py on a loaded machine)."""
+    handle, _ = dmi_plane
+    mapper.start()
+    mapper.wait(lambda e: e["event"] == "acked")
+    eventually(lambda: mapper_status(handle).get("health") == "ok", 10, what="the mapper ok")
+    mapper.kill()
+
+    def down_while_woken() -> bool:
+        handle.lt.loop.call_soon_threadsafe(handle.plane.dmi.changed)  # as plane.on_cloud does
+        return bool(mapper_status(handle).get("health") == "down")
+
+    eventually(down_while_woken, 20, what="the killed mapper shown down", interval=0.5)

@@ -5,7 +5,8 @@ registering with the edge, values read back from DeviceStatus with kubectl.
 registration → device delivered → reported value in DeviceStatus; desired changed with kubectl →
 UpdateDevice → applied value in DeviceStatus; mapper SIGKILLed → shown down, the last acknowledged
 value in DeviceStatus → restarted → registers again; a wrong-typed value refused with a reason; the
-device moved to another node → RemoveDevice; Device/DeviceModel in KubeEdge's v1beta1 shape.
+device moved to another node → RemoveDevice — the whole sequence twice: Device/DeviceModel as kedge's
+tests write them and in KubeEdge's v1beta1 shape.
 """
 
 from __future__ import annotations
@@ -109,32 +110,34 @@ def mapper_health(e: E2E) -> str:
     return str(mappers[0]["health"]) if mappers else ""
 
 
-def test_thermometer_mapper_end_to_end(env: E2E, mapper: Mapper) -> None:
+@pytest.mark.parametrize("shape", ["kedge", "kubeedge-v1beta1"])
+def test_thermometer_mapper_end_to_end(env: E2E, mapper: Mapper, shape: str) -> None:
+    """The whole sequence, with the Device/DeviceModel as kedge's tests write them and in KubeEdge's
+    v1beta1 shape (protocol configData, per-property visitors, collect/report cycles)."""
     e = env
-    apply(e, *thermometer(e.edge.node, "thermo-dmi"))
+    name = "thermo-dmi" if shape == "kedge" else "thermo-dmi-v1beta1"
+    apply(e, *thermometer(e.edge.node, name, kubeedge_shape=shape != "kedge"))
     mapper.start()
-    got = delivered(mapper, "default/thermo-dmi")
+    got = delivered(mapper, f"default/{name}")
     assert got["protocol"] == PROTOCOL and got["desired"]["setpoint"]["value"] == "21.5"
 
     # a reported value reaches DeviceStatus (read with kubectl)
-    acked = mapper.wait(lambda x: x["event"] == "acked" and x["id"] == "default/thermo-dmi", 30)
+    acked = mapper.wait(lambda x: x["event"] == "acked" and x["id"] == f"default/{name}", 30)
     v = float(acked["values"]["temperature"])
-    eventually(lambda: float(reported(e, "thermo-dmi", "temperature") or -1) >= v, 30,
+    eventually(lambda: float(reported(e, name, "temperature") or -1) >= v, 30,
           "the reported temperature in DeviceStatus", interval=0.1)  # fmt: skip
     print(f"ReportDeviceStatus acked -> DeviceStatus via kubectl: {time.time() - acked['at']:.2f} s")
-    eventually(lambda: reported(e, "thermo-dmi", "setpoint") == "21.5", 30, "the applied setpoint")
+    eventually(lambda: reported(e, name, "setpoint") == "21.5", 30, "the applied setpoint")
     eventually(lambda: mapper_health(e) == "ok", 30, "the mapper shown ok in kedge status")
 
     # desired changed with kubectl -> UpdateDevice -> the mapper applies and reports it
     n = len(mapper.journal())
     patch = {"spec": {"properties": [{"name": "temperature", "reportToCloud": True},
                                      {"name": "setpoint", "desired": {"value": "24"}}]}}  # fmt: skip
-    e.cloud.kubectl(
-        "patch", "devices.devices.kubeedge.io", "thermo-dmi", "--type", "merge", "-p", json.dumps(patch)
-    )
+    e.cloud.kubectl("patch", "devices.devices.kubeedge.io", name, "--type", "merge", "-p", json.dumps(patch))
     upd = mapper.wait(lambda x: x["event"] == "UpdateDevice", 30, after=n)
     assert upd["device"]["desired"]["setpoint"]["value"] == "24"
-    eventually(lambda: reported(e, "thermo-dmi", "setpoint") == "24", 30, "the new setpoint reported back")
+    eventually(lambda: reported(e, name, "setpoint") == "24", 30, "the new setpoint reported back")
 
     # `kedge status devices` names the mapper
     table = kedge("status", "devices", "--root", str(e.edge.root)).stdout
@@ -146,36 +149,34 @@ def test_thermometer_mapper_end_to_end(env: E2E, mapper: Mapper) -> None:
     # values only grow; the mapper may die after the edge answered a report and before it journaled it,
     # so the edge may hold a later value than the last journaled one — never an earlier one
     last = float([x for x in mapper.journal() if x["event"] == "acked"][-1]["values"]["temperature"])
-    eventually(lambda: float(reported(e, "thermo-dmi", "temperature") or -1) >= last, 30,
+    eventually(lambda: float(reported(e, name, "temperature") or -1) >= last, 30,
                "the last acknowledged value (or a later one) in DeviceStatus")  # fmt: skip
     n = len(mapper.journal())
     mapper.start(start_at=500.0)
-    again = delivered(mapper, "default/thermo-dmi", after=n)
+    again = delivered(mapper, f"default/{name}", after=n)
     assert again["desired"]["setpoint"]["value"] == "24"
-    eventually(
-        lambda: float(reported(e, "thermo-dmi", "temperature") or 0) > 500, 30, "reports after the restart"
-    )
+    eventually(lambda: float(reported(e, name, "temperature") or 0) > 500, 30, "reports after the restart")
     eventually(lambda: mapper_health(e) == "ok", 30, "the restarted mapper shown ok")
 
     # a wrong-typed value is refused with a reason in the gRPC answer
     stub = rpc.DeviceManagerServiceStub(grpc.insecure_channel(f"unix:{mapper.dmi}"))
-    req = pb.ReportDeviceStatusRequest(deviceName="thermo-dmi", deviceNamespace="default")
+    req = pb.ReportDeviceStatusRequest(deviceName=name, deviceNamespace="default")
     twin = req.reportedDevice.twins.add(propertyName="temperature")
     twin.reported.value = "warm"
     twin.reported.metadata["type"] = "float"
     with pytest.raises(grpc.RpcError) as err:
         stub.ReportDeviceStatus(req, timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "device default/thermo-dmi property temperature: the value 'warm' is not float" in (
+    assert f"device default/{name} property temperature: the value 'warm' is not float" in (
         err.value.details() or ""
     )
 
     # moved to another node -> RemoveDevice
     n = len(mapper.journal())
-    e.cloud.kubectl("patch", "devices.devices.kubeedge.io", "thermo-dmi", "--type", "merge",
+    e.cloud.kubectl("patch", "devices.devices.kubeedge.io", name, "--type", "merge",
                     "-p", json.dumps({"spec": {"nodeName": "elsewhere"}}))  # fmt: skip
     gone = mapper.wait(lambda x: x["event"] == "RemoveDevice", 30, after=n)
-    assert gone["id"] == "default/thermo-dmi"
+    assert gone["id"] == f"default/{name}"
 
 
 def test_kubeedge_v1beta1_shape_reaches_the_mapper(env: E2E, mapper: Mapper) -> None:

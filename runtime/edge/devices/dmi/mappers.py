@@ -66,6 +66,7 @@ class MapperLink:
         self.error = ""
         self.failures = 0
         self.retry_at: float | None = None
+        self.contact = 0.0  # monotonic time the mapper last answered (a call or a probe)
         self.calls: dict[str, int] = {}
         self.refused: dict[str, str] = {}
         self.wake = asyncio.Event()
@@ -104,6 +105,7 @@ class MapperLink:
                               f"{method} of {what}: {exc.status.name}: {exc.message}")  # fmt: skip
             return False
         self.calls[method] = self.calls.get(method, 0) + 1
+        self.contact = time.monotonic()
         self.refused.pop(what, None)
         return True
 
@@ -153,6 +155,7 @@ class MapperLink:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+        self.contact = time.monotonic()
         return False
 
     # ------------------------------------------------------------ loop
@@ -172,7 +175,11 @@ class MapperLink:
             woken = self.wake.is_set()
             self.wake.clear()
             try:
-                made = await self.reconcile() if woken else await self._probe()
+                made = await self.reconcile() if woken else False
+                # woken often with nothing to send (the cloud's device messages), it still checks
+                # the mapper every PROBE_EVERY: a killed mapper is shown down all the same
+                if not made and time.monotonic() - self.contact >= PROBE_EVERY:
+                    await self._probe()
             except MapperDown as exc:
                 self.health, self.error = "down", str(exc)
                 self.failures += 1
