@@ -8,6 +8,7 @@ from typing import Any
 
 from runtime.cloud.controllers.liveness import ANN_OWNER, TAINT_KEY
 from runtime.cloud.controllers.replicas import LABEL
+from runtime.cloud.controllers.world import EDGE_LABEL
 from runtime.kube.resources import LEASES, NODES, OBJECTSYNCS, PODS
 from tests.cloud.test_controllers import pod
 from tests.fixtures.cloudctl import CloudEnv
@@ -109,3 +110,32 @@ async def test_an_edge_moving_to_another_replica_resyncs_only_changes(cloudenv: 
         return f"mv-1.{p3}" not in names
 
     await eventually_async(p3_entry_gone, what="p3's ObjectSync deleted by rep-b")
+
+
+async def test_a_dead_replicas_nodes_are_claimed_several_at_once(cloudenv: CloudEnv) -> None:
+    """60 offline nodes of a dead replica: the live one claims them concurrently (each a Node read and
+    a conditional write; a node's Lease goes unrenewed until its claim) and then holds every one."""
+    env, client = cloudenv, cloudenv.client
+    b = await env.cloud("claim-b")
+    names = [f"orphan-{i}" for i in range(60)]
+    for name in names:
+        body = {"metadata": {"name": name, "labels": {EDGE_LABEL: ""}, "annotations": {ANN_OWNER: "gone"}}}
+        await client.create(NODES, body)
+    await eventually_async(lambda: set(names) <= set(b.ctl.world.nodes), what="b sees the nodes")
+    in_flight, most = 0, 0
+    claim = b.ctl.liveness.claim
+
+    async def counted(node: str, dead: str) -> bool:  # observes the real claim, changes nothing
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await claim(node, dead)
+        finally:
+            in_flight -= 1
+
+    b.ctl.liveness.claim = counted  # type: ignore[method-assign]
+    await b.ctl._take_over("gone")
+    assert most > 1, most
+    owners = {(await client.get(NODES, n))["metadata"]["annotations"][ANN_OWNER] for n in names}
+    assert owners == {"claim-b"} and set(names) <= set(b.ctl.liveness.owned())
