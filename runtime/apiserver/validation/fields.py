@@ -26,6 +26,7 @@ from runtime.apiserver.validation.fieldtree import (
     object_meta_tree,
     prune,
 )
+from runtime.apiserver.validation.rules.gocmpdiff import cmp_diff
 from runtime.apiserver.validation.schema import customresource, defaulting, structural
 
 Obj = dict[str, Any]
@@ -208,8 +209,9 @@ def _pod_update(old: Obj, new: Obj) -> list[rules.FieldError]:
             mutated["tolerations"] = old_tol
         else:
             mutated.pop("tolerations", None)
-    return (
-        [rules.forbidden("spec", POD_UPDATE_FORBIDDEN.removeprefix("spec: Forbidden: "))]
-        if mutated != os_
-        else []
-    )
+    if mutated == os_:
+        return []
+    # the real message goes on with go-cmp's diff of the old spec and the new one with its allowed
+    # changes undone; the internal PodSpec always holds a SecurityContext (v1 conversion allocates it)
+    diff = cmp_diff({"securityContext": {}, **os_}, {"securityContext": {}, **mutated}, "core.PodSpec")
+    return [rules.forbidden("spec", POD_UPDATE_FORBIDDEN.removeprefix("spec: Forbidden: ") + "\n" + diff)]

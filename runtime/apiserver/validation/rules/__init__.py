@@ -7,6 +7,8 @@ Modules:
 - pods.py: pod specs and pod templates, pod update/status rules, quantities refused at decoding.
 - workloads.py: Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob (cron.py: schedules, time
   zones; gostruct.py: Go's %#v of an internal PodTemplateSpec, for a Job's immutable template).
+- gocmpdiff.py (with gocmptext.py, the report's text layout): go-cmp's cmp.Diff of two internal
+  structs, appended to the Pod and PersistentVolumeClaim spec-update refusals.
 - core.py: ConfigMap, Secret, Service, PersistentVolumeClaim, Lease, Node, EndpointSlice,
   events.k8s.io Events, RBAC roles and bindings.
 

@@ -21,6 +21,7 @@ from runtime.apiserver.validation.rules.fielderrors import (
     required_of,
     too_long,
 )
+from runtime.apiserver.validation.rules.gocmpdiff import cmp_diff
 
 Obj = dict[str, Any]
 
@@ -310,10 +311,12 @@ def pvc(new: Obj, old: Obj | None, sub: str) -> list[FieldError]:
 
 def _pvc_update(spec: Obj, old_spec: Obj, phase: Any) -> list[FieldError]:
     """ValidatePersistentVolumeClaimUpdate: the spec is immutable; a bound claim may change its storage
-    requests. (The real message goes on with Go's diff of the two specs, not reproduced here.)"""
+    requests. The message goes on with go-cmp's diff of the old spec and the new one (its requests put
+    back to the old ones for a bound claim), as the real server prints it."""
     if phase == "Bound":
-        spec = {**spec, "resources": {**meta.part(spec, "resources"), "requests": None}}
-        old_spec = {**old_spec, "resources": {**meta.part(old_spec, "resources"), "requests": None}}
+        requests = meta.part(old_spec, "resources").get("requests")
+        spec = {**spec, "resources": {**meta.part(spec, "resources"), "requests": requests}}
     if spec == old_spec:
         return []
-    return [forbidden("spec", "spec is immutable after creation except resources.requests for bound claims")]
+    why = "spec is immutable after creation except resources.requests for bound claims"
+    return [forbidden("spec", why + "\n" + cmp_diff(old_spec, spec, "core.PersistentVolumeClaimSpec"))]

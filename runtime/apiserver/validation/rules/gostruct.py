@@ -191,6 +191,57 @@ TYPES: dict[str, Fields] = {
     "core.PodSchedulingGate": [("Name", "string")],
     "core.PodResourceClaim": [("Name", "string"), ("Source", "core.ClaimSource")],
     "core.ClaimSource": [("ResourceClaimName", "*string"), ("ResourceClaimTemplateName", "*string")],
+    # reached only by gocmpdiff.py (%#v prints these pointers as addresses)
+    "core.PersistentVolumeClaimSpec": [
+        ("AccessModes", "[]core.PersistentVolumeAccessMode"),
+        ("Selector", "*v1.LabelSelector"),
+        ("Resources", "core.ResourceRequirements"),
+        ("VolumeName", "string"),
+        ("StorageClassName", "*string"),
+        ("VolumeMode", "*core.PersistentVolumeMode"),
+        ("DataSource", "*core.TypedLocalObjectReference"),
+        ("DataSourceRef", "*core.TypedObjectReference"),
+    ],
+    "core.ProjectedVolumeSource": [("Sources", "[]core.VolumeProjection"), ("DefaultMode", "*int32")],
+    "core.VolumeProjection": [
+        ("Secret", "*core.SecretProjection"),
+        ("DownwardAPI", "*core.DownwardAPIProjection"),
+        ("ConfigMap", "*core.ConfigMapProjection"),
+        ("ServiceAccountToken", "*core.ServiceAccountTokenProjection"),
+    ],
+    "core.ServiceAccountTokenProjection": [
+        ("Audience", "string"),
+        ("ExpirationSeconds", "int64"),
+        ("Path", "string"),
+    ],
+    "core.ConfigMapProjection": [
+        ("LocalObjectReference", "core.LocalObjectReference"),
+        ("Items", "[]core.KeyToPath"),
+        ("Optional", "*bool"),
+    ],
+    "core.SecretProjection": [
+        ("LocalObjectReference", "core.LocalObjectReference"),
+        ("Items", "[]core.KeyToPath"),
+        ("Optional", "*bool"),
+    ],
+    "core.KeyToPath": [("Key", "string"), ("Path", "string"), ("Mode", "*int32")],
+    "core.DownwardAPIProjection": [("Items", "[]core.DownwardAPIVolumeFile")],
+    "core.DownwardAPIVolumeFile": [
+        ("Path", "string"),
+        ("FieldRef", "*core.ObjectFieldSelector"),
+        ("ResourceFieldRef", "*core.ResourceFieldSelector"),
+        ("Mode", "*int32"),
+    ],
+    "core.ObjectFieldSelector": [("APIVersion", "string"), ("FieldPath", "string")],
+    # resource.Quantity's unexported fields (it is compared by its Equal method, printed field by field)
+    "resource.Quantity": [
+        ("i", "resource.int64Amount"),
+        ("d", "resource.infDecAmount"),
+        ("s", "string"),
+        ("Format", "resource.Format"),
+    ],
+    "resource.int64Amount": [("value", "int64"), ("scale", "resource.Scale")],
+    "resource.infDecAmount": [("Dec", "*inf.Dec")],
 }
 # JSON names that are not the Go name with its first letter lowered
 _JSON = {"UID": "uid", "TTY": "tty", "IP": "ip", "OS": "os", "HostIP": "hostIP", "FC": "fc", "CSI": "csi"}
@@ -200,7 +251,12 @@ _JSON |= {"GCEPersistentDisk": "gcePersistentDisk", "AWSElasticBlockStore": "aws
 _JSON |= {"ScaleIO": "scaleIO", "StorageOS": "storageos", "FieldsV1": "fieldsV1"}
 _INTS = {"int", "int32", "int64"}
 _ADDRESS = "0xc000a1b2c0"  # any address: Go prints where the value lives
-_EMBEDDED = {"ObjectMeta": None, "EphemeralContainerCommon": None, "VolumeSource": None}
+_EMBEDDED = {
+    "ObjectMeta": None,
+    "EphemeralContainerCommon": None,
+    "VolumeSource": None,
+    "LocalObjectReference": None,
+}
 
 
 def json_name(go: str) -> str:
@@ -260,7 +316,8 @@ def _time(v: Any) -> str:
     return f"time.Date({t.year}, time.{month}, {t.day}, {t.hour}, {t.minute}, {t.second}, 0, time.UTC)"
 
 
-def _quantity(v: Any) -> str:
+def quantity_fields(v: Any) -> dict[str, Any]:
+    """resource.Quantity's fields for `v` as parsed: i (int64Amount value and scale), d, s, Format."""
     try:
         value = parse_quantity(v)
     except (QuantityError, TypeError):
@@ -270,8 +327,13 @@ def _quantity(v: Any) -> str:
         value *= 10
         scale -= 1
     fmt = "BinarySI" if str(v).endswith("i") else "DecimalSI"
-    amount = f"resource.int64Amount{{value:{value.numerator}, scale:{scale}}}"
+    return {"i": {"value": value.numerator, "scale": scale}, "d": None, "s": str(v or ""), "format": fmt}
+
+
+def _quantity(v: Any) -> str:
+    q = quantity_fields(v)
+    amount = f"resource.int64Amount{{value:{q['i']['value']}, scale:{q['i']['scale']}}}"
     return (
         f"resource.Quantity{{i:{amount}, d:resource.infDecAmount{{Dec:(*inf.Dec)(nil)}}, "
-        f"s:{_string(v)}, Format:{_string(fmt)}}}"
+        f"s:{_string(v)}, Format:{_string(q['format'])}}}"
     )
