@@ -274,3 +274,34 @@ async def test_the_cloud_counts_reports_without_a_per_node_label() -> None:
     for name, labels in documented("cloud").items():
         if name.startswith("kedge_cloud_usage"):
             assert any(s.name == name and set(s.labels) == labels for f in families(text) for s in f.samples)
+
+
+async def test_pod_names_and_uids_are_not_interned_and_an_edge_holds_under_2_kb() -> None:
+    """Interning every pod's name and uid grew CPython's interned-strings dict (which never shrinks)
+    by ≈ 940 B per 10-pod edge: the store keeps its packed record only."""
+    import gc
+    import sys
+    import tracemalloc
+    import uuid
+
+    body = report(1_765_000_000_000, 10**9, containers=10)
+    for p in body["pods"]:
+        p["uid"] = uuid.uuid4().hex
+    store = UsageStore()
+    await store.on_message(NODE, msg(body))
+    uid = body["pods"][0]["uid"]  # alive: had the store interned it, sys.intern of an equal string finds it
+    twin = "".join(list(uid))
+    assert sys.intern(twin) is twin
+
+    gc.collect()
+    tracemalloc.start()
+    store, base = UsageStore(), tracemalloc.get_traced_memory()[0]
+    for e in range(1000):
+        body = report(1_765_000_000_000 + e, 10**9 + e, containers=10)
+        for p in body["pods"]:
+            p["name"], p["uid"] = f"app-{e}-{p['name']}", uuid.uuid4().hex
+        await store.on_message(f"edge-{e:05d}", msg(body, node=f"edge-{e:05d}"))
+    gc.collect()
+    per_edge = (tracemalloc.get_traced_memory()[0] - base) / 1000
+    tracemalloc.stop()
+    assert len(store.nodes) == 1000 and per_edge < 2048, per_edge
