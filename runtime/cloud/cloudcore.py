@@ -34,6 +34,7 @@ from runtime import __version__
 from runtime.cloud import bootstrap
 from runtime.cloud.context import CloudContext, build_context
 from runtime.cloud.controllers import CloudControllers
+from runtime.cloud.controllers.replicas import default_identity
 from runtime.cloud.controllers.syncstore import SyncStore
 from runtime.cloud.devices import ACK_OWNER, DeviceController
 from runtime.cloud.hub.server import CloudHub
@@ -96,6 +97,7 @@ def build_edges(ctx: CloudContext) -> Edges:
         ctx.client,
         hub,
         namespace=cfg.namespace,
+        replica=default_identity(ctx.paths.root),  # stable across restarts: resumes its own nodes
         lease_renew=cfg.lease.renew_seconds,
         lease_seconds=cfg.lease.duration_seconds,
         autonomy=float(cfg.autonomy_window_seconds),

@@ -15,19 +15,23 @@ runtime/cloud/cloudcore.py builds ``CloudControllers(client, hub, ...)`` and run
 subscribes to the hub. Down: a watch event → World.apply → the touched nodes → EdgeController.reconcile
 → ``hub.send(reliable_key=uid)`` → the edge's ack → AckState → SyncStore. Up: the hub's on_message →
 (once the watches have listed) EdgeRequests.handle → Kubernetes → the answer through ``hub.send``.
-A session → NodeLiveness (Lease, taint) and EdgeController.resync. Tests build ``CloudControllers``
+A session → NodeLiveness (Lease, taint) and EdgeController.resync. A restart (same replica identity,
+replicas.default_identity) resumes the nodes its predecessor held once the Nodes are listed, oldest
+Lease first, without waiting for its own replica Lease to expire. Tests build ``CloudControllers``
 directly with short timings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from typing import Any
 
 from runtime.cloud.controllers.edgectl import EdgeController
-from runtime.cloud.controllers.liveness import ANN_OWNER, NodeLiveness
+from runtime.cloud.controllers.leases import LEASE_NS
+from runtime.cloud.controllers.liveness import ANN_OWNER, NodeLiveness, disconnected_since
 from runtime.cloud.controllers.readiness import ReadyRestorer
 from runtime.cloud.controllers.replicas import Replicas
 from runtime.cloud.controllers.requests import EdgeRequests
@@ -39,6 +43,7 @@ from runtime.cloud.lease_gate import LeaseGate
 from runtime.cloud.tunnel.endpoint import KubeletEndpoints
 from runtime.kube.client import KubeClient
 from runtime.kube.errors import KubeNotFound
+from runtime.kube.resources import LEASES
 from runtime.protocol import Message
 from runtime.tasks import supervise
 
@@ -139,11 +144,55 @@ class CloudControllers:
             await self.liveness.on_connect(info)
         tasks = [
             asyncio.create_task(self.edge.run(), name="edge-controller"),
-            asyncio.create_task(self.liveness.run(), name="node-liveness"),
+            asyncio.create_task(self._liveness(), name="node-liveness"),
             asyncio.create_task(self.ready.run(), name="node-ready"),
             asyncio.create_task(self.replicas.run(self._take_over), name="replica-lease"),
         ]
         await supervise(tasks, until=asyncio.FIRST_COMPLETED)
+
+    async def _liveness(self) -> None:
+        """The renewals, and once the Nodes are listed, the nodes our predecessor held (a restart)."""
+        resume = asyncio.create_task(self._resume(), name="resume-nodes")
+        try:
+            await self.liveness.run()
+        finally:
+            resume.cancel()
+
+    async def _resume(self) -> None:
+        """Hold the nodes annotated with our identity that are not connected here: a restarted process
+        is its predecessor (same identity), so their Leases are renewed at once, oldest first, instead
+        of after the old replica Lease expires. Their disconnect marks wait one replica Lease duration,
+        the time a peer would have waited before taking them over: most edges reconnect before."""
+        assert self.edge is not None
+        await self.edge.synced.wait()
+        mine = [
+            (name, node)
+            for name, node in list(self.world.nodes.items())
+            if (meta(node).get("annotations") or {}).get(ANN_OWNER) == self.identity
+            and not self.hub.connected(name)
+        ]
+        if not mine:
+            return
+        renewed = await self._lease_times()
+        mark_after = time.time() + self.replicas.duration
+        for name, node in mine:
+            self.liveness.adopt(name, disconnected_since(node), renewed.get(name), mark_after)
+        log.info("%d node(s) resumed from this replica's previous run", len(mine))
+
+    async def _lease_times(self) -> dict[str, float]:
+        """Each node Lease's renewTime (wall clock), from one list; empty when the list fails."""
+        try:
+            found = await self.client.list(LEASES, namespace=LEASE_NS)
+        except Exception as exc:  # the schedule falls back to arrival order
+            log.warning("node leases not listed: %s", exc)
+            return {}
+        out: dict[str, float] = {}
+        for lease in found.items:
+            try:
+                out[meta(lease)["name"]] = dt.datetime.fromisoformat(lease["spec"]["renewTime"]).timestamp()
+            except (KeyError, TypeError, ValueError):
+                continue
+        return out
 
     async def _on_message(self, node: str, msg: Message) -> None:
         assert self.edge is not None
@@ -179,10 +228,13 @@ class CloudControllers:
             if (meta(node).get("annotations") or {}).get(ANN_OWNER) == dead
         ]
         slots = asyncio.Semaphore(concurrency)
+        renewed = await self._lease_times() if orphans else {}
 
         async def claim(name: str) -> bool:
             async with slots:
-                return not self.hub.connected(name) and await self.liveness.claim(name, dead)
+                return not self.hub.connected(name) and await self.liveness.claim(
+                    name, dead, renewed.get(name)
+                )
 
         claimed = await asyncio.gather(*(claim(name) for name in orphans))
         if any(claimed):

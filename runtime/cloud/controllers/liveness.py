@@ -61,6 +61,15 @@ def parse_window(text: Any, default: float) -> float:
     return sum(float(v) * {"h": 3600, "m": 60, "s": 1}[u] for v, u in parts)
 
 
+def disconnected_since(obj: dict[str, Any]) -> float:
+    """When the disconnected taint was added to the Node (wall clock), else now."""
+    for t in (obj.get("spec") or {}).get("taints") or []:
+        if t.get("key") == TAINT_KEY and t.get("timeAdded"):
+            with contextlib.suppress(ValueError):  # RFC 3339, "Z" included
+                return dt.datetime.fromisoformat(t["timeAdded"]).timestamp()
+    return time.time()
+
+
 @dataclass(slots=True)
 class NodeState:
     connected: bool
@@ -69,6 +78,7 @@ class NodeState:
     mark_pending: bool = True  # owner/taint/condition still to be written
     edge_renews_until: float = 0.0  # monotonic: a KubeEdge edge wrote its own lease recently
     seq: int = 0  # which entry of the renewal schedule is this node's current one
+    mark_after: float = 0.0  # wall clock: no disconnect mark before (a resumed node's edge may come back)
 
 
 class NodeLiveness:
@@ -133,20 +143,33 @@ class NodeLiveness:
         if st is not None:
             st.edge_renews_until = time.monotonic() + 2 * self.renew_every
 
-    def adopt(self, node: str, since: float) -> None:
-        """Take over a dead replica's node (not connected here): renew for what is left of its window."""
+    def adopt(self, node: str, since: float, renewed: float | None = None, mark_after: float = 0.0) -> None:
+        """Hold a node not connected here (a dead replica's, or our predecessor's after a restart): renew
+        for what is left of its window. ``renewed`` (wall clock, its Lease's renewTime) places it in the
+        schedule by age, oldest first; ``mark_after`` defers its disconnect mark."""
         if node not in self.nodes:
-            self._hold(node, NodeState(connected=False, disconnected_at=since))
+            st = NodeState(connected=False, disconnected_at=since, mark_after=mark_after)
+            self._hold(node, st, self._due_for(renewed))
 
-    def _hold(self, node: str, st: NodeState) -> None:
+    def _due_for(self, renewed: float | None) -> float:
+        """When a Lease last written at ``renewed`` (wall clock) is due, on the monotonic clock: one period
+        after that write (overdue when it waited out a restart), but neither earlier than a whole Lease
+        duration ago nor later than one period ahead (a clock skew must not starve or stall it)."""
+        now = time.monotonic()
+        if renewed is None:
+            return now
+        due = now - (time.time() - renewed) + self.renew_every
+        return min(now + self.renew_every, max(due, now - self.lease_seconds))
+
+    def _hold(self, node: str, st: NodeState, due: float | None = None) -> None:
         old = self.nodes.get(node)
         self.nodes[node] = st
         (self._offline.discard if st.connected else self._offline.add)(node)
         self._unmarked.add(node)
         if old is not None:  # keep its place in the schedule
             st.seq = old.seq
-        else:  # a new node's Lease is due at once (paced with the others)
-            self._schedule(node, st, time.monotonic())
+        else:  # a new node's Lease is due at once, or by its age (paced with the others)
+            self._schedule(node, st, time.monotonic() if due is None else due)
 
     def _drop(self, node: str) -> None:
         self.nodes.pop(node, None)
@@ -159,7 +182,7 @@ class NodeLiveness:
         st.seq = next(self._seq)
         heapq.heappush(self._due, (at, st.seq, node))
 
-    async def claim(self, node: str, dead: str) -> bool:
+    async def claim(self, node: str, dead: str, renewed: float | None = None) -> bool:
         """Make this replica the owner of ``node`` if ``dead`` still is (resourceVersion-conditional)."""
         for _ in range(5):
             try:
@@ -175,12 +198,7 @@ class NodeLiveness:
                 self.node_writes += 1
             except KubeConflict:
                 continue
-            since = time.time()
-            for t in (obj.get("spec") or {}).get("taints") or []:
-                if t.get("key") == TAINT_KEY and t.get("timeAdded"):
-                    with contextlib.suppress(ValueError):  # RFC 3339, "Z" included
-                        since = dt.datetime.fromisoformat(t["timeAdded"]).timestamp()
-            self.adopt(node, since)
+            self.adopt(node, disconnected_since(obj), renewed)
             return True
         return False
 
@@ -268,7 +286,11 @@ class NodeLiveness:
             if wall - st.disconnected_at > window:
                 log.warning("node %s: autonomy window (%.0fs) over; Kubernetes takes over", node, window)
                 self._drop(node)
-        ready = [n for n in self._unmarked if n in self.world.nodes or n in self._offline]
+        ready = [
+            n
+            for n in self._unmarked
+            if (n in self.world.nodes or n in self._offline) and self.nodes[n].mark_after <= wall
+        ]
         self._unmarked.difference_update(ready)
         return ready
 

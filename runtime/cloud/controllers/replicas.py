@@ -3,18 +3,23 @@ namespace; when one's Lease expires, a live replica takes over that replica's no
 renewals and disconnect marks, via ``on_orphan``) and deletes the dead Lease. Singleton work runs on
 the live replica whose identity sorts first (``is_leader``) — no election traffic beyond the Leases.
 A stopping replica leaves its Lease to expire on purpose: deleting it would hide its nodes from takeover.
+The identity is stable per host and root (``default_identity``): a `kedge cloud run` restarted under the
+same root is its predecessor, renews the same Lease and resumes its nodes at once (CloudControllers)
+instead of waiting for the old Lease to expire and taking them over as a stranger's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from runtime.kube.client import KubeClient
@@ -27,11 +32,23 @@ LABEL = "kedge.io/cloud-replica"
 PREFIX = "kedge-cloud-"
 
 
-def default_identity() -> str:
-    """$KEDGE_REPLICA_ID, else <hostname>-<pid>-<random> (a pod name is unique; host mode adds the pid)."""
-    raw = os.environ.get("KEDGE_REPLICA_ID") or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    clean = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")
-    return clean[: 63 - len(PREFIX)].strip("-") or uuid.uuid4().hex[:12]
+def default_identity(root: Path | None = None) -> str:
+    """$KEDGE_REPLICA_ID, else <hostname>-<hash of the resolved root>: the same for a restarted process,
+    distinct for two clouds on one host (different roots; a pod name is unique anyway). Without a root,
+    <hostname>-<pid>-<random>."""
+    explicit = os.environ.get("KEDGE_REPLICA_ID")
+    if explicit:
+        return _clean(explicit)[: 63 - len(PREFIX)].strip("-") or uuid.uuid4().hex[:12]
+    if root is not None:
+        suffix = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:10]
+    else:
+        suffix = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    host = _clean(socket.gethostname())[: 63 - len(PREFIX) - len(suffix) - 1].strip("-")
+    return f"{host}-{suffix}" if host else suffix
+
+
+def _clean(raw: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")
 
 
 def _ts(t: dt.datetime) -> str:
