@@ -125,12 +125,14 @@ async def test_a_dead_replicas_nodes_are_claimed_several_at_once(cloudenv: Cloud
     in_flight, most = 0, 0
     claim = b.ctl.liveness.claim
 
-    async def counted(node: str, dead: str) -> bool:  # observes the real claim, changes nothing
+    async def counted(
+        node: str, dead: str, renewed: float | None = None
+    ) -> bool:  # observes, changes nothing
         nonlocal in_flight, most
         in_flight += 1
         most = max(most, in_flight)
         try:
-            return await claim(node, dead)
+            return await claim(node, dead, renewed)
         finally:
             in_flight -= 1
 
