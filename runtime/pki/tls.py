@@ -58,14 +58,17 @@ def server_context(
     return ctx
 
 
-def client_ca_server_context(cert_der: bytes, key_der: bytes, client_ca_pem: str) -> ssl.SSLContext:
+def client_ca_server_context(
+    cert_der: bytes, key_der: bytes, client_ca_pem: str, *, require_client_cert: bool = True
+) -> ssl.SSLContext:
     """Server side for clients of another CA (the stream endpoint: API servers' kubelet-client
-    certificates come from the cluster's CA, not kedge's): a client certificate is required."""
+    certificates come from the cluster's CA, not kedge's): a client certificate is required, or
+    optional (verified when given) where a bearer token may stand in for it."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     _load_chain(ctx, cert_der, key_der)
     ctx.load_verify_locations(cadata=client_ca_pem)
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
     return ctx
 
 

@@ -6,6 +6,8 @@
                                   websocket on the hub's port (runtime/protocol/tunnel.py), caps, closes
     sessions.py  serve_command,   an upgraded session (runtime/streams) carried over tunnels as
                  serve_portforward  channel frames; port-forward: a tunnel per connection
+    bearer.py    BearerReviews    a bearer token on /metrics/resource, /stats/summary only: TokenReview +
+                                  SubjectAccessReview (nodes/metrics, nodes/stats, get), cached briefly
     serve.py     serve_streams    the root task: endpoint TLS from the serving certificate and the CA
 
 Flow (logs): API server ─GET /containerLogs/ns/pod/c─▶ endpoint ─▶ Kubernetes: the pod's node ─▶

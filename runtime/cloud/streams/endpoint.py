@@ -5,9 +5,11 @@
     POST|GET /exec/{ns}/{pod}[/{uid}]/{container}?command=…&stdin&stdout&stderr&tty,
              /attach/…, /portForward/{ns}/{pod}[/{uid}]                  → the upgrade, see sessions
 
-TLS with a client certificate required (``ssl_context``, verified against the cluster CA by the TLS
-layer) whose CN is one of ``clients`` (the API server's kubelet-client identity): anyone else is
-refused — without a certificate at the handshake, with another CN by 403. The pod is looked up in
+TLS with a client certificate (``ssl_context``, verified against the cluster CA by the TLS layer)
+whose CN is one of ``clients`` (the API server's kubelet-client identity): anyone else is refused by
+403 (without a certificate at the handshake when no ``bearer`` is given). With ``bearer``, the two
+read-only usage routes also take ``Authorization: Bearer`` reviewed by the API server (bearer.py:
+401/403 otherwise) — what metrics-server sends by default; streams never do. The pod is looked up in
 Kubernetes; its node must have a live kedge link to this cloud (tunnels.py), or the answer is 503
 ``edge node X is not connected`` at once (or after ``open_timeout`` when the edge does not dial back).
 Requests are read by runtime/streams (h11); errors answer as kubelet's (text/plain, the status code
@@ -25,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from runtime.cloud.streams import sessions
+from runtime.cloud.streams.bearer import BearerReviews
 from runtime.cloud.streams.tunnels import Tunnel, Tunnels
 from runtime.errors import NotFound, Refused, Unreachable
 from runtime.protocol.tunnel import CONTROL, STDOUT, OpenRequest, parse_control
@@ -41,7 +44,7 @@ from runtime.streams import (
 log = logging.getLogger("kedge.cloudstream")
 HEAD_LIMIT = 64 << 10
 PodLookup = Callable[[str, str], Awaitable[dict[str, Any]]]  # (namespace, name) → Pod; NotFound
-REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests",
+REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests",
            500: "InternalError", 503: "ServiceUnavailable"}  # fmt: skip
 # kubelet's resource usage of the node a request's Host names: (host, path) -> (status, type, body)
 UsageReads = Callable[[str, str], tuple[int, str, bytes]]
@@ -96,10 +99,12 @@ class StreamEndpoint:
         ssl_context: ssl.SSLContext,
         clients: list[str],
         usage: UsageReads | None = None,
+        bearer: BearerReviews | None = None,
     ) -> None:
         self.tunnels, self.pods, self.ssl_context = tunnels, pods, ssl_context
         self.clients = set(clients)
         self.usage = usage  # GET /metrics/resource, /stats/summary of the node the Host names
+        self.bearer = bearer  # a bearer token on those two routes (bearer.py); ssl: CERT_OPTIONAL then
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[Any]] = set()
 
@@ -130,11 +135,26 @@ class StreamEndpoint:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2.0)
 
-    async def _route(self, req: Request) -> None:
+    async def _allowed(self, req: Request) -> bool:
+        """A client certificate with a listed CN; or, for the usage routes only, a bearer token that
+        the API server's TokenReview and SubjectAccessReview let read them (bearer.py)."""
         cn = peer_cn(req.writer)
-        if cn not in self.clients:
-            log.warning("stream endpoint: refused client certificate %r", cn)
-            await req.respond(403, f"client certificate {cn!r} may not open streams")
+        if cn in self.clients:
+            return True
+        path, auth = "/" + "/".join(req.path), req.head.header("authorization") or ""
+        if self.bearer is not None and self.usage is not None and path in USAGE_PATHS and auth:
+            token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            status, text = await self.bearer.check(token, path) if token else (401, "Unauthorized")
+            if status == 200:
+                return True
+            await req.respond(status, text)
+            return False
+        log.warning("stream endpoint: refused client certificate %r", cn)
+        await req.respond(403, f"client certificate {cn!r} may not open streams")
+        return False
+
+    async def _route(self, req: Request) -> None:
+        if not await self._allowed(req):
             return
         kind = req.path[0] if req.path else ""
         try:

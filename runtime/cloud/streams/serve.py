@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cloud.context import CloudContext
+from runtime.cloud.streams.bearer import BearerReviews
 from runtime.cloud.streams.endpoint import StreamEndpoint, UsageReads
 from runtime.cloud.streams.tunnels import Tunnels
 from runtime.errors import ConfigError
@@ -47,13 +48,17 @@ async def serve_streams(
 ) -> None:
     await hub_up.wait()
     cfg = ctx.cfg.stream
-    sslctx = tls.client_ca_server_context(ctx.serving_cert, ctx.serving_key, client_ca(ctx))
+    # the usage routes take metrics-server's bearer token too (bearer.py): certificates optional then
+    bearer = BearerReviews(ctx.client) if usage is not None else None
+    sslctx = tls.client_ca_server_context(
+        ctx.serving_cert, ctx.serving_key, client_ca(ctx), require_client_cert=bearer is None
+    )
     ctx.other_ssl.append(sslctx)  # a re-issued serving certificate reaches it too (install_serving)
 
     async def pod(ns: str, name: str) -> dict[str, Any]:
         return await ctx.client.get(PODS, name, namespace=ns)
 
-    endpoint = StreamEndpoint(tunnels, pod, sslctx, cfg.clients, usage)
+    endpoint = StreamEndpoint(tunnels, pod, sslctx, cfg.clients, usage, bearer)
     with binding("kedge stream endpoint", cfg.bind, cfg.port, hint="set stream.port (0: any free port)"):
         port = await endpoint.start(cfg.bind, cfg.port)
     log.info("stream endpoint listening on %s:%d", cfg.bind, port)
