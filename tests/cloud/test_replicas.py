@@ -45,7 +45,9 @@ async def test_two_replicas_one_killed_the_other_takes_over_its_edges(cloudenv: 
         within=30,
         what="rep-b took over tk-1",
     )
-    assert "rep-a" in b.ctl.replicas.taken_over and b.ctl.replicas.is_leader()
+    # The node's owner annotation is written inside the takeover; the takeover is recorded after it returns.
+    await eventually_async(lambda: "rep-a" in b.ctl.replicas.taken_over, what="rep-a recorded as taken over")
+    assert b.ctl.replicas.is_leader()
     await eventually_async(
         lambda: _pred(node, lambda n: TAINT_KEY in {t["key"] for t in n["spec"].get("taints") or []}),
         what="tk-1 marked disconnected by rep-b",
