@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 
 from runtime.streams.connection import SpdyConnection, SpdyStream, StreamReset
 from runtime.streams.transport import StreamTransport, Transport, WebSocketTransport
-from runtime.streams.upgrade import StreamRequest, accept_spdy, accept_websocket, refuse
+from runtime.streams.upgrade import StreamRequest, accept_spdy, accept_websocket
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +134,7 @@ async def accept_portforward(
     answer is written). `websocket=False` refuses WebSocket upgrades (kubectl then uses SPDY)."""
     transport: Transport
     if request.websocket:
-        if not websocket:
-            await refuse(writer, 400, "WebSocket streams are not served here; use SPDY")
-            return None
-        channel = await accept_websocket(request, reader, writer, WEBSOCKET_PROTOCOLS)
+        channel = await accept_websocket(request, reader, writer, WEBSOCKET_PROTOCOLS, allowed=websocket)
         if channel is None:
             return None
         protocol, transport = channel.subprotocol, WebSocketTransport(channel)

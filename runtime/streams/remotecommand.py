@@ -360,10 +360,7 @@ async def accept_command(
         await refuse(writer, 400, "you must specify at least 1 of stdin, stdout, stderr")
         return None
     if request.websocket:
-        if not websocket:
-            await refuse(writer, 400, "WebSocket streams are not served here; use SPDY")
-            return None
-        channel = await accept_websocket(request, reader, writer, WEBSOCKET_PROTOCOLS)
+        channel = await accept_websocket(request, reader, writer, WEBSOCKET_PROTOCOLS, allowed=websocket)
         if channel is None:
             return None
         session = CommandSession(request, channel.subprotocol, _WsChannels(channel))

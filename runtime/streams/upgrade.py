@@ -142,13 +142,17 @@ async def accept_websocket(
     writer: asyncio.StreamWriter,
     supported: tuple[str, ...],
     *,
+    allowed: bool = True,
     max_message: int = 16 << 20,
 ) -> WebSocketChannel | None:
-    """The WebSocket handshake with one of `supported` (server preference order); no common subprotocol
-    or a bad handshake gets a 400 (non-101: kubectl falls back to SPDY).
+    """The WebSocket handshake with one of `supported` (server preference order); no common subprotocol,
+    a bad handshake or `allowed=False` gets a 400 (non-101: kubectl falls back to SPDY).
 
     The subprotocol is negotiated here, not by `websockets`: `SPDY/3.1+portforward.k8s.io` is not an
     RFC 6455 token (the "/"), which the library rejects; Go's gorilla/websocket accepts it."""
+    if not allowed:
+        await refuse(writer, 400, "WebSocket streams are not served here; use SPDY")
+        return None
     offered = request.header_values("sec-websocket-protocol")
     chosen = next((p for p in supported if p in offered), None)
     if chosen is None:
