@@ -213,6 +213,7 @@ async def serve(
     store.listeners.append(crd_ctl)
     loop = asyncio.get_running_loop()
     store.start(loop)
+    crd_ctl.resume()
     await bootstrap(store)
     store.floor = store.rv
     api = Api(registry=registry, store=store, admin_token=token, signer=signer, control_plane=controllers)

@@ -182,9 +182,18 @@ def _default_event(ev: Obj) -> None:
 
 
 def _default_crd(crd: Obj) -> None:
-    """apiextensions v1 SetDefaults_CustomResourceDefinitionSpec: conversion strategy None."""
+    """apiextensions v1 SetDefaults_CustomResourceDefinitionSpec: the singular is the kind in lower
+    case, the list kind `<kind>List`, the conversion strategy None."""
     spec = crd.get("spec")
-    if isinstance(spec, dict) and not spec.get("conversion"):
+    if not isinstance(spec, dict):
+        return
+    names = spec.get("names")
+    if isinstance(names, dict) and isinstance(names.get("kind") or "", str):
+        if not names.get("singular"):
+            names["singular"] = (names.get("kind") or "").lower()
+        if not names.get("listKind") and names.get("kind"):
+            names["listKind"] = names["kind"] + "List"
+    if not spec.get("conversion"):
         spec["conversion"] = {"strategy": "None"}
 
 

@@ -135,8 +135,9 @@ async def create(
     if ctx.dry_run:
         return status, encode(obj, rt.key)
     obj["metadata"]["resourceVersion"] = str(api.store.next_rv())
-    await api.store.commit([("ADDED", rt.key, key, to_storage(rt, obj))])
-    after = api.store.get(rt.key, *key)
+    stored = api.store.commit([("ADDED", rt.key, key, to_storage(rt, obj))])
+    after = api.store.get(rt.key, *key)  # this write's object: read before a listener's follow-up lands
+    await stored
     return status, as_version(rt, after.raw) if after is not None else encode(obj, rt.key)
 
 
@@ -281,6 +282,7 @@ async def save_update(
     ):
         await api.store.commit([("DELETED", rt.key, key, to_storage(rt, new))])
         return 200, as_version(rt, encode(new, rt.key))
-    await api.store.commit([("MODIFIED", rt.key, key, to_storage(rt, new))])
-    after = api.store.get(rt.key, *key)
+    stored = api.store.commit([("MODIFIED", rt.key, key, to_storage(rt, new))])
+    after = api.store.get(rt.key, *key)  # as in create: the answer is what this write stored
+    await stored
     return 200, as_version(rt, after.raw) if after is not None else encode(new, rt.key)

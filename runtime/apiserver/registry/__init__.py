@@ -1,7 +1,10 @@
 """runtime/apiserver/registry: the kinds served and the objects stored.
 
     resources.py       ResourceType and Registry: built-in kinds plus CRD-defined ones
-    crds.py            CrdController: a stored CRD starts serving its kinds; CRD validation
+    crds.py            CrdController: a stored CRD serves its kinds once named; the naming and
+                       establishing steps' status writes; CRD validation
+    crdnames.py        the accepted names and NamesAccepted/Established conditions, as decided by
+                       kube-apiserver's naming and establishing controllers
     objects.py         metadata rules of every write (names, uid, timestamps, generation)
     selectors.py       label selectors, parsed and matched as kube-apiserver does
     fieldselectors.py  field selectors and each kind's field labels

@@ -1,26 +1,33 @@
-"""CustomResourceDefinitions: a stored CRD starts serving its kind (every served version) at once,
-gets its NamesAccepted/Established conditions like the real controllers set them, and when deleted its
-objects are removed and its kind stops being served."""
+"""CustomResourceDefinitions: a stored CRD serves its kind (every served version) as soon as its names
+are accepted, gets its NamesAccepted/Established conditions from in-server naming and establishing
+steps (crdnames.py) like kube-apiserver's own controllers set them, and when deleted its objects are
+removed and its kind stops being served."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
 from runtime.apiserver.http.status_errors import invalid
-from runtime.apiserver.registry import objects
+from runtime.apiserver.patch.apply import update_managed_fields
+from runtime.apiserver.registry import crdnames, objects
 from runtime.apiserver.registry.resources import Registry, ResourceType
 from runtime.apiserver.registry.storage import Event, Store
 
 Obj = dict[str, Any]
 CRD_KEY = "apiextensions.k8s.io/customresourcedefinitions"
+CRD_API_VERSION = "apiextensions.k8s.io/v1"
+STATUS_MANAGER = "kube-apiserver"  # the field manager of the naming and establishing steps' writes
 log = logging.getLogger(__name__)
 
 
 def types_of(crd: Obj) -> list[ResourceType]:
+    """The kinds `crd` serves, under its accepted names once it has them (its requested ones before)."""
     spec = crd.get("spec") or {}
-    names = spec.get("names") or {}
+    accepted = crdnames.accepted_names(crd)
+    names = accepted if accepted["plural"] else spec.get("names") or {}
     versions = spec.get("versions") or []
     storage = next(
         (v.get("name") for v in versions if v.get("storage")), versions[0]["name"] if versions else ""
@@ -110,7 +117,11 @@ def validate_crd(crd: Obj, schema_causes: list[tuple[str, str, str]] | None = No
 
 
 class CrdController:
-    """Keeps the registry in step with stored CRDs (wired as a store listener)."""
+    """Keeps the registry in step with stored CRDs (wired as a store listener), and runs the naming
+    and establishing steps kube-apiserver runs inside itself, in every mode: a new CRD is answered
+    with empty accepted names and no conditions; right after, the naming step accepts its names (or
+    refuses them, NamesAccepted False, when another CRD of the group holds one) and serves its kinds,
+    then the establishing step sets Established. Both are status writes by `kube-apiserver`."""
 
     def __init__(self, registry: Registry, store: Store) -> None:
         self.registry = registry
@@ -122,9 +133,15 @@ class CrdController:
         restart must not depend on every stored object being understood."""
         for key, entry in self.store.data[CRD_KEY].items():
             try:
-                self._register(entry.obj())
+                if not crdnames.refused(entry.obj()):
+                    self._register(entry.obj())
             except Exception:
                 log.exception("stored CRD %s not served: cannot read it", key)
+
+    def resume(self) -> None:
+        """Once the store takes writes: name and establish the stored CRDs left half-way."""
+        for (_, name), entry in sorted(self.store.data[CRD_KEY].items()):
+            self._follow_up(name, entry.obj())
 
     def _register(self, crd: Obj) -> None:
         types = types_of(crd)
@@ -133,6 +150,11 @@ class CrdController:
         self.registry.remove_key(types[0].key)
         for rt in types:
             self.registry.add(rt)
+
+    def _unregister(self, crd: Obj) -> None:
+        types = types_of(crd)
+        if types:
+            self.registry.remove_key(types[0].key)
 
     def __call__(self, ev: Event) -> None:
         if ev.res != CRD_KEY:
@@ -143,46 +165,77 @@ class CrdController:
             if types:
                 self.registry.remove_key(types[0].key)
                 self._spawn(self._purge(types[0].key))
+            self._requeue_group(crd, ev.key[1])
             return
-        self._register(crd)
-        if not _established(crd):
-            self._spawn(self._establish(crd["metadata"]["name"]))
+        if crdnames.refused(crd):
+            self._unregister(crd)
+        elif crdnames.condition(crd, "NamesAccepted") or crdnames.condition(crd, "Established"):
+            self._register(crd)
+        self._follow_up(ev.key[1], crd)
+
+    def _follow_up(self, name: str, crd: Obj) -> None:
+        if not crdnames.names_settled(crd):
+            self._spawn(self._name(name))
+        elif crdnames.is_true(crd, "NamesAccepted") and not crdnames.is_true(crd, "Established"):
+            self._spawn(self._establish(name))
+
+    def _requeue_group(self, crd: Obj, name: str) -> None:
+        """A CRD freed or took names: the others of its group are decided again."""
+        group = (crd.get("spec") or {}).get("group")
+        for (_, other), entry in sorted(self.store.data[CRD_KEY].items()):
+            obj = entry.obj()
+            if (
+                other != name
+                and (obj.get("spec") or {}).get("group") == group
+                and not crdnames.names_settled(obj)
+            ):
+                self._spawn(self._name(other))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _name(self, name: str) -> None:
+        """The naming controller's sync: runs to its write without awaiting, so steps queued one after
+        another see each other's accepted names, and the kinds are served before the next request."""
+        entry = self.store.get(CRD_KEY, "", name)
+        if entry is None or crdnames.names_settled(crd := entry.obj()):
+            return
+        others = [e.obj() for e in self.store.data[CRD_KEY].values()]
+        names, naming, establishing = crdnames.decide(crd, others)
+        if crdnames.accepted_names(crd) == names and crdnames.equivalent(
+            naming, crdnames.condition(crd, "NamesAccepted")
+        ):
+            return
+        new = copy.deepcopy(crd)
+        new.setdefault("status", {})["acceptedNames"] = names
+        now = objects.now()
+        crdnames.set_condition(new, naming, now)
+        crdnames.set_condition(new, establishing, now)
+        if naming["status"] == "True":
+            self._register(new)
+        await self._write(crd, new)
+        self._requeue_group(new, name)
+
     async def _establish(self, name: str) -> None:
         entry = self.store.get(CRD_KEY, "", name)
         if entry is None:
             return
         crd = entry.obj()
-        if _established(crd):
+        if not crdnames.is_true(crd, "NamesAccepted") or crdnames.is_true(crd, "Established"):
             return
-        spec = crd.get("spec") or {}
-        now = objects.now()
-        status = crd.setdefault("status", {})
-        status["acceptedNames"] = spec.get("names") or {}
-        status["storedVersions"] = sorted({v["name"] for v in spec.get("versions") or [] if v.get("storage")})
-        status["conditions"] = [
-            {
-                "type": "NamesAccepted",
-                "status": "True",
-                "lastTransitionTime": now,
-                "reason": "NoConflicts",
-                "message": "no conflicts found",
-            },
-            {
-                "type": "Established",
-                "status": "True",
-                "lastTransitionTime": now,
-                "reason": "InitialNamesAccepted",
-                "message": "the initial names have been accepted",
-            },
-        ]
-        crd["metadata"]["resourceVersion"] = str(self.store.next_rv())
-        await self.store.commit([("MODIFIED", CRD_KEY, ("", name), crd)])
+        new = copy.deepcopy(crd)
+        crdnames.set_condition(new, crdnames.established(), objects.now())
+        await self._write(crd, new)
+
+    async def _write(self, old: Obj, new: Obj) -> None:
+        """A status update as kube-apiserver's own loopback client makes it (its managedFields entry)."""
+        new = update_managed_fields(
+            old, new, manager=STATUS_MANAGER, api_version=CRD_API_VERSION, subresource="status"
+        )
+        new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        await self.store.commit([("MODIFIED", CRD_KEY, ("", new["metadata"]["name"]), new)])
 
     async def _purge(self, key: str) -> None:
         changes = []
@@ -192,10 +245,3 @@ class CrdController:
             changes.append(("DELETED", key, k, o))
         if changes:
             await self.store.commit(changes)
-
-
-def _established(crd: Obj) -> bool:
-    return any(
-        c.get("type") == "Established" and c.get("status") == "True"
-        for c in (crd.get("status") or {}).get("conditions") or []
-    )
