@@ -200,7 +200,10 @@ class CommandSession:
 
 
 class _ResizeParser:
-    """A JSON object stream (`{"Width":..,"Height":..}` one after another, split anyhow)."""
+    """A JSON object stream (`{"Width":..,"Height":..}` one after another, split anyhow). Bytes that
+    cannot start an object are skipped to the next `{`, so one malformed size does not swallow the
+    sizes after it (WebSocket channel 4 carries one object per message); an object that never
+    completes is dropped past 4 KiB."""
 
     def __init__(self) -> None:
         self._buf = ""
@@ -209,21 +212,29 @@ class _ResizeParser:
     def feed(self, data: bytes) -> list[TerminalSize]:
         self._buf += data.decode("utf-8", "replace")
         out = []
-        while self._buf.strip():
+        while True:
+            self._buf = self._buf.lstrip()
+            if not self._buf:
+                break
+            if not self._buf.startswith("{"):
+                start = self._buf.find("{")
+                self._buf = self._buf[start:] if start >= 0 else ""
+                continue
             try:
-                obj, end = self._decoder.raw_decode(self._buf.lstrip())
+                obj, end = self._decoder.raw_decode(self._buf)
             except json.JSONDecodeError:
                 if len(self._buf) > 4096:  # garbage, not an unfinished object
                     self._buf = ""
                 break
-            self._buf = self._buf.lstrip()[end:]
-            if (
-                isinstance(obj, dict)
-                and isinstance(obj.get("Width"), int)
-                and isinstance(obj.get("Height"), int)
-            ):
+            self._buf = self._buf[end:]
+            if isinstance(obj, dict) and _dimension(obj.get("Width")) and _dimension(obj.get("Height")):
                 out.append(TerminalSize(obj["Width"], obj["Height"]))
         return out
+
+
+def _dimension(value: object) -> bool:
+    """A terminal dimension as client-go sends it (uint16)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFF
 
 
 # ---------------------------------------------------------------- SPDY

@@ -24,6 +24,7 @@ from runtime.config import KUBEEDGE_PROJECT_ID as PROJECT
 from runtime.edge.layout import EdgeFiles
 from runtime.paths import Paths
 from tests.fixtures.e2e import E2E, run
+from tests.fixtures.terminal import Terminal
 from tests.fixtures.wait import eventually
 
 IMAGE = "kedge.local/busybox:1"
@@ -251,7 +252,10 @@ def test_exec_passes_output_and_exit_codes(e2e: E2E, shell: str) -> None:
     assert wrong.returncode != 0 and "container nope is not valid for pod shell" in wrong.stderr
 
 
-@pytest.mark.parametrize("websocket", ["true", "false"], ids=["websocket", "spdy"])
+PROTOCOLS = pytest.mark.parametrize("websocket", ["true", "false"], ids=["websocket", "spdy"])
+
+
+@PROTOCOLS
 def test_exec_with_stdin(e2e: E2E, shell: str, websocket: str) -> None:
     """kubectl 1.32 speaks WebSocket v5 first; with it turned off, SPDY/3.1 (what older clients use)."""
     data = "".join(f"row {i}\n" for i in range(2000))  # several frames' worth
@@ -263,42 +267,54 @@ def test_exec_with_stdin(e2e: E2E, shell: str, websocket: str) -> None:
     assert done.stdout == data + "done\n"
 
 
-def test_exec_with_a_terminal_echoes_input_and_resizes(e2e: E2E, shell: str) -> None:
-    import fcntl
-    import pty
-    import struct
-    import termios
+def _tty_kubectl(e2e: E2E, websocket: str, *args: str) -> tuple[list[str], dict[str, str]]:
+    """kubectl with -v=8 (its request headers show the protocol it upgraded with) and the switch."""
+    cmd = ["kubectl", "--kubeconfig", str(e2e.cloud.kubeconfig), "-v=8", *args]
+    return cmd, {**os.environ, "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": websocket}
 
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))  # rows, cols
-    cmd = ["kubectl", "--kubeconfig", str(e2e.cloud.kubeconfig), "exec", "-it", shell, "--", "sh"]
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    seen = b""
 
-    def read_until(marker: bytes) -> bool:
-        nonlocal seen
-        while marker not in seen:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            seen += chunk
-        return True
+def _upgraded_with(term: Terminal, websocket: str) -> None:
+    """The protocol the upgrade settled on, from kubectl's own log."""
+    if websocket == "true":
+        term.expect(rb"The subprotocol is v5\.channel\.k8s\.io")
+    else:  # the 101's response headers
+        term.expect(rb"Response Status: 101 Switching Protocols.*\n(.*\n){0,5}.*Upgrade: SPDY/3\.1")
 
+
+@PROTOCOLS
+def test_exec_with_a_terminal_echoes_input_and_resizes(e2e: E2E, shell: str, websocket: str) -> None:
+    cmd, env = _tty_kubectl(e2e, websocket, "exec", "-it", shell, "--", "sh")
+    with Terminal(cmd, rows=33, cols=101, env=env) as term:
+        _upgraded_with(term, websocket)
+        term.write("echo typed-$((6*7))\r")
+        term.expect(rb"typed-42")
+        assert b"echo typed-" in term.seen  # the input echoed back by the container's terminal
+        assert term.stty_size() == (33, 101)  # the terminal's size reached the container's pty
+        for rows, cols in ((47, 133), (20, 70)):  # the window grows, then shrinks
+            term.resize(rows, cols)
+            term.shows_size(rows, cols)
+        term.write("exit 7\r")
+        assert term.proc.wait(30) == 7
+
+
+@PROTOCOLS
+def test_attach_with_a_terminal_resizes(e2e: E2E, websocket: str) -> None:
+    """`kubectl attach -it` to a container started with a TTY: its size follows the client's window
+    (docker's container resize)."""
+    name = f"tty-{websocket}"
+    apply_pod(e2e, name, {"containers": [{"name": "app", "image": IMAGE, "stdin": True, "tty": True,
+                                          "command": ["sh"]}]})  # fmt: skip
+    eventually(lambda: running(e2e, name), 60, f"pod {name} running")
+    cmd, env = _tty_kubectl(e2e, websocket, "attach", "-it", name)
     try:
-        os.write(master, b"echo typed-$((6*7)); stty size\r")
-        assert read_until(b"typed-42"), seen
-        assert read_until(b"33 101"), seen  # the terminal's size reached the container's pty
-        assert b"echo typed-" in seen  # the input echoed back by the container's terminal
-        os.write(master, b"exit 7\r")
-        assert proc.wait(30) == 7
+        with Terminal(cmd, rows=31, cols=99, env=env) as term:
+            _upgraded_with(term, websocket)
+            # kubectl attach sends the size plus one, then the size (so a re-attached screen redraws)
+            term.shows_size(31, 99)
+            term.resize(45, 140)
+            term.shows_size(45, 140)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
+        e2e.cloud.kubectl("delete", "pod", name, "--wait=false")
 
 
 def test_attach_to_a_container_reading_stdin(e2e: E2E) -> None:
