@@ -5,6 +5,7 @@
     patches.py       patch (JSON, merge, strategic) and server-side apply: compute, then writes.save_update
     deletes.py       delete and deletecollection: preconditions, finalizers, graceful pod deletion
     subresources.py  pods/binding, pods/eviction, serviceaccounts/token, */scale, namespaces/finalize
+    reviews.py       TokenReview, SubjectAccessReview and the Self* reviews: answered, never stored
     guards.py        checks before a write is computed: envelope types, admission refusals, allocation
     semantics.py     the pure functions handlers call (patch, selectors, admission, tables) in one place
 

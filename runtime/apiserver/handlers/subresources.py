@@ -1,5 +1,5 @@
 """Subresources with their own request kinds: pods/binding, pods/eviction, serviceaccounts/token,
-*/scale, namespaces/finalize, and the review kinds that are answered and never stored."""
+*/scale, namespaces/finalize."""
 
 from __future__ import annotations
 
@@ -136,27 +136,6 @@ async def token(api: Api, ctx: ApiRequest) -> Result:
         "status": {"token": tok, "expirationTimestamp": objects.rfc3339(expires)},
     }
     return 201, orjson.dumps(out)
-
-
-async def review(api: Api, ctx: ApiRequest) -> Result:
-    body = require_object(ctx.decode_body())
-    rt = ctx.rt
-    body.setdefault("apiVersion", rt.api_version)
-    body.setdefault("kind", rt.kind)
-    body.setdefault("metadata", {})["creationTimestamp"] = None
-    if rt.plural == "selfsubjectaccessreviews":
-        body["status"] = {
-            "allowed": True,
-            "reason": "kedge embedded API server: every authenticated user is admin",
-        }
-    else:
-        groups = (
-            ["system:masters", "system:authenticated"]
-            if ctx.user == "admin"
-            else ["system:serviceaccounts", "system:authenticated"]
-        )
-        body["status"] = {"userInfo": {"username": ctx.user, "groups": groups}}
-    return 201, orjson.dumps(body)
 
 
 def _scale_of(obj: Obj, rt_group: str, plural: str) -> Obj:

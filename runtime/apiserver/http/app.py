@@ -16,9 +16,9 @@ from multidict import CIMultiDict
 
 from runtime.apiserver.api import MAX_BODY, Api
 from runtime.apiserver.controllers.kinds import stored_only_message
-from runtime.apiserver.handlers import deletes, patches, reads, subresources, writes
+from runtime.apiserver.handlers import deletes, patches, reads, reviews, subresources, writes
 from runtime.apiserver.http import healthz
-from runtime.apiserver.http.auth import same_token
+from runtime.apiserver.http.auth import ANONYMOUS, PUBLIC_PATHS, User, authenticate
 from runtime.apiserver.http.context import ApiRequest, Target, resolve
 from runtime.apiserver.http.discovery import Discovery, version_info
 from runtime.apiserver.http.metrics import ApiMetrics
@@ -39,7 +39,6 @@ from runtime.apiserver.registry.resources import REVIEW_KINDS
 
 log = logging.getLogger("kedge.apiserver")
 JSON = "application/json"
-PUBLIC = {"/healthz", "/livez", "/readyz", "/version"}
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -114,35 +113,22 @@ class Handler:
             log.exception("request %s %s failed", request.method, request.path)
             return _json(500, internal(f"{type(exc).__name__}: {exc}").to_bytes())
 
-    def _authenticate(self, request: web.Request, public: bool) -> str:
+    def _authenticate(self, request: web.Request, public: bool) -> User:
         auth = request.headers.get("Authorization", "")
         if not auth:
             if public:
-                return "system:anonymous"
+                return ANONYMOUS
             raise unauthorized()
         if not auth.startswith("Bearer "):
             raise unauthorized()
-        token = auth[7:].strip()
-        if same_token(token, self.api.admin_token):
-            return "admin"
-        claims = self.api.signer.verify(token) if self.api.signer is not None else None
-        if claims is None:
+        user = authenticate(auth[7:].strip(), self.api.admin_token, self.api.signer, self.api.store)
+        if user is None:
             raise unauthorized()
-        kube = claims.get("kubernetes.io") or {}
-        ns = kube.get("namespace", "")
-        sa = self.api.store.get("/serviceaccounts", ns, (kube.get("serviceaccount") or {}).get("name", ""))
-        if sa is None or sa.obj()["metadata"].get("uid") != kube["serviceaccount"].get("uid"):
-            raise unauthorized()
-        pod = kube.get("pod")
-        if pod:
-            p = self.api.store.get("/pods", ns, pod.get("name", ""))
-            if p is None or p.obj()["metadata"].get("uid") != pod.get("uid"):
-                raise unauthorized()
-        return str(claims.get("sub", ""))
+        return user
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        user = self._authenticate(request, path in PUBLIC)
+        user = self._authenticate(request, path in PUBLIC_PATHS)
         plain = await self._non_resource(request, path, user)
         if plain is not None:
             return plain
@@ -189,7 +175,7 @@ class Handler:
             return await _stream(request, status, out, ctype)
         return _json(status, out, ctype, ctx.warnings)
 
-    async def _kubelet(self, request: web.Request, target: Target, user: str) -> web.StreamResponse:
+    async def _kubelet(self, request: web.Request, target: Target, user: User) -> web.StreamResponse:
         """pods/log|exec|attach|portforward: passed to the pod's kubelet (kubelet/proxy.py); a long
         stream, so not counted as a request in flight."""
         request[_LABELS] = ("get" if request.method == "GET" else "create", "", "pods", target.sub)
@@ -210,13 +196,11 @@ class Handler:
             self.metrics.watches.dec()
             self.metrics.inflight.inc()
 
-    async def _non_resource(self, request: web.Request, path: str, user: str) -> web.Response | None:
+    async def _non_resource(self, request: web.Request, path: str, user: User) -> web.Response | None:
         """/healthz, /livez, /readyz (and their checks), /version and /openapi/*; None for other paths."""
         if path in healthz.PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             excluded = request.query.getall("exclude", [])
-            code, text = healthz.answer(
-                path, request.query, excluded, self.api.checks, user != "system:anonymous"
-            )
+            code, text = healthz.answer(path, request.query, excluded, self.api.checks, not user.anonymous)
             return web.Response(
                 text=text,
                 status=code,
@@ -225,7 +209,7 @@ class Handler:
                 headers={"X-Content-Type-Options": "nosniff"},
             )
         if path == "/metrics":  # as kube-apiserver: authenticated clients only
-            if user == "system:anonymous":
+            if user.anonymous:
                 raise unauthorized()
             body, ctype = self.metrics.exposition()
             return web.Response(body=body, headers={"Content-Type": ctype})
@@ -307,7 +291,7 @@ class Handler:
         if verb == "list":
             return reads.list_(api, ctx)
         if verb == "create" and ctx.rt.plural in REVIEW_KINDS:
-            status, out = await subresources.review(api, ctx)
+            status, out = await reviews.review(api, ctx)
             return status, out, JSON
         write = _WRITES.get(verb)
         if write is None:

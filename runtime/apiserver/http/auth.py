@@ -2,8 +2,10 @@
 
 Service-account tokens are ES256 JWTs shaped like kube-apiserver's (iss, sub, aud, exp, iat, nbf and the
 `kubernetes.io` claim naming the namespace, service account and bound pod). A token authenticates while
-unexpired and while the objects it is bound to still exist with the same uid. Authorization is not
-enforced: every authenticated user may do everything (RBAC objects are stored, not evaluated).
+unexpired and while the objects it is bound to still exist with the same uid; `authenticate` names its
+User (name, uid, groups, extra as kube-apiserver's service-account authenticator does) — for requests
+and for TokenReview alike. Authorization is not enforced: every authenticated user may do everything
+(RBAC objects are stored, not evaluated).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hmac
 import secrets
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from runtime.apiserver.registry.storage import Store
 from runtime.fsutil import write_atomic
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})  # served without credentials
 Obj = dict[str, Any]
 
 
@@ -129,3 +134,63 @@ class TokenSigner:
 
 def same_token(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+@dataclass(frozen=True)
+class User:
+    """Who a request (or a reviewed token) is: kube's user.Info, and the token's audiences."""
+
+    name: str
+    groups: tuple[str, ...]
+    uid: str = ""
+    extra: dict[str, list[str]] = field(default_factory=dict)
+    audiences: tuple[str, ...] = ()  # a service-account token's; () for the audience-agnostic admin token
+
+    @property
+    def anonymous(self) -> bool:
+        return self.name == "system:anonymous"
+
+    def info(self) -> Obj:
+        """UserInfo as the review kinds show it (empty fields left out)."""
+        out: Obj = {"username": self.name}
+        if self.uid:
+            out["uid"] = self.uid
+        out["groups"] = list(self.groups)
+        if self.extra:
+            out["extra"] = self.extra
+        return out
+
+
+ADMIN = User("admin", ("system:masters", "system:authenticated"))
+ANONYMOUS = User("system:anonymous", ("system:unauthenticated",))
+
+
+def authenticate(token: str, admin_token: str, signer: TokenSigner | None, store: Store) -> User | None:
+    """The user `token` authenticates as, or None."""
+    if same_token(token, admin_token):
+        return ADMIN
+    claims = signer.verify(token) if signer is not None else None
+    if claims is None:
+        return None
+    kube = claims.get("kubernetes.io") or {}
+    ns = kube.get("namespace", "")
+    ref = kube.get("serviceaccount") or {}
+    sa = store.get("/serviceaccounts", ns, ref.get("name", ""))
+    if sa is None or sa.obj()["metadata"].get("uid") != ref.get("uid"):
+        return None
+    extra: dict[str, list[str]] = {}
+    pod = kube.get("pod")
+    if pod:
+        p = store.get("/pods", ns, pod.get("name", ""))
+        if p is None or p.obj()["metadata"].get("uid") != pod.get("uid"):
+            return None
+        extra["authentication.kubernetes.io/pod-name"] = [pod.get("name", "")]
+        extra["authentication.kubernetes.io/pod-uid"] = [pod.get("uid", "")]
+    if claims.get("jti"):
+        extra["authentication.kubernetes.io/credential-id"] = [f"JTI={claims['jti']}"]
+    if (kube.get("node") or {}).get("name"):
+        extra["authentication.kubernetes.io/node-name"] = [kube["node"]["name"]]
+    aud = claims.get("aud")
+    audiences = (aud,) if isinstance(aud, str) else tuple(a for a in aud or () if isinstance(a, str))
+    groups = ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated")
+    return User(str(claims.get("sub", "")), groups, str(ref.get("uid", "")), extra, audiences)

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import yaml
 
+from runtime.apiserver.http.auth import ADMIN, User
 from runtime.apiserver.http.status_errors import StatusError, bad_request, path_not_found
 from runtime.apiserver.registry.resources import Registry, ResourceType
 
@@ -29,7 +30,7 @@ class ApiRequest:
     query: dict[str, str]
     headers: Any  # case-insensitive mapping
     body: bytes
-    user: str = "admin"
+    user: User = ADMIN
     user_agent: str = ""
     warnings: list[str] = field(default_factory=list)
 

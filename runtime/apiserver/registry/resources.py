@@ -234,6 +234,15 @@ def builtin_types() -> list[ResourceType]:
         _r(
             "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=("create",)
         ),
+        _r("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False, verbs=("create",)),
+        _r(
+            "authorization.k8s.io",
+            "v1",
+            "subjectaccessreviews",
+            "SubjectAccessReview",
+            False,
+            verbs=("create",),
+        ),
         _r(
             "apiextensions.k8s.io",
             "v1",
@@ -262,7 +271,7 @@ def builtin_types() -> list[ResourceType]:
 
 
 # Kinds whose create is a review (answered, never stored).
-REVIEW_KINDS = {"selfsubjectaccessreviews", "selfsubjectreviews"}
+REVIEW_KINDS = {"selfsubjectaccessreviews", "selfsubjectreviews", "tokenreviews", "subjectaccessreviews"}
 
 
 class Registry:
