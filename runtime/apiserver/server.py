@@ -23,7 +23,8 @@ from runtime.apiserver.http.app import make_app
 from runtime.apiserver.http.auth import TokenSigner, load_admin_token
 from runtime.apiserver.http.certs import ensure_kubelet_client_cert, ensure_serving_cert
 from runtime.apiserver.http.metrics import ApiMetrics
-from runtime.apiserver.kubelet.proxy import KubeletProxy, client_context
+from runtime.apiserver.kubelet.dial import KubeletClient
+from runtime.apiserver.kubelet.proxy import KubeletProxy
 from runtime.apiserver.metricsapi import MetricsApi, UsageSource
 from runtime.apiserver.registry import eventttl, objects
 from runtime.apiserver.registry.crds import CrdController
@@ -219,7 +220,7 @@ async def serve(
     api = Api(registry=registry, store=store, admin_token=token, signer=signer, control_plane=controllers)
     if db is not None:  # kube-apiserver's readyz check of its storage has this name
         api.checks["etcd"] = lambda: db.error
-    kubelet = KubeletProxy(api, client_context(*ensure_kubelet_client_cert(pki)))
+    kubelet = KubeletProxy(api, KubeletClient.load(*ensure_kubelet_client_cert(pki)))
     usage = MetricsApi(api, UsageSource(usage_socket)) if usage_socket else None  # metrics.k8s.io
     app = make_app(api, ApiMetrics(CollectorRegistry()), kubelet, usage)
     sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -20,32 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
-from pathlib import Path
 from typing import Any
 
-import h11
 from aiohttp import web
 
 from runtime.apiserver.api import Api
 from runtime.apiserver.http.context import ApiRequest
 from runtime.apiserver.http.status_errors import StatusError, method_not_allowed
+from runtime.apiserver.kubelet.dial import CHUNK, KubeletClient, Upstream, connect
 from runtime.apiserver.kubelet.location import Location, log_location, stream_location
 
-CHUNK = 64 << 10
 HOP = {"authorization", "host", "content-length", "transfer-encoding"}
 REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests",
            503: "ServiceUnavailable", 504: "Timeout"}  # fmt: skip
 SUBS = ("log", "exec", "attach", "portforward")
-
-
-def client_context(cert: Path, key: Path) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.load_cert_chain(cert, key)
-    return ctx
 
 
 class _Feed:
@@ -62,53 +50,9 @@ class _Feed:
         self.reader.feed_eof()
 
 
-class Upstream:
-    """One connection to the kubelet: the request sent, the response head read (h11)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.conn = h11.Connection(h11.CLIENT)
-        self.response: h11.Response | h11.InformationalResponse | None = None
-
-    async def request(self, method: str, path: str, headers: list[tuple[str, str]]) -> None:
-        self.writer.write(self.conn.send(h11.Request(method=method, target=path, headers=headers)) or b"")
-        self.writer.write(self.conn.send(h11.EndOfMessage()) or b"")
-        await self.writer.drain()
-        while self.response is None:
-            event = self.conn.next_event()
-            if event is h11.NEED_DATA:
-                self.conn.receive_data(await self.reader.read(CHUNK))
-            elif isinstance(event, h11.Response | h11.InformationalResponse):
-                self.response = event
-            else:
-                raise ConnectionError(f"kubelet answered {event!r}")
-
-    async def body(self, limit: int = 64 << 10) -> bytes:
-        out = b""
-        while len(out) < limit:
-            event = await self.next_data()
-            if event is None:
-                break
-            out += event
-        return out
-
-    async def next_data(self) -> bytes | None:
-        while True:
-            event = self.conn.next_event()
-            if event is h11.NEED_DATA:
-                self.conn.receive_data(await self.reader.read(CHUNK))
-            elif isinstance(event, h11.Data):
-                return bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                return None
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 class KubeletProxy:
-    def __init__(self, api: Api, ssl_context: ssl.SSLContext | None) -> None:
-        self.api, self.ssl_context = api, ssl_context
+    def __init__(self, api: Api, client: KubeletClient | None) -> None:
+        self.api, self.client = api, client
 
     async def serve(self, request: web.Request, ctx: ApiRequest) -> web.StreamResponse:
         ns, name, sub = ctx.target.namespace or "default", ctx.target.name or "", ctx.target.sub
@@ -126,21 +70,9 @@ class KubeletProxy:
         return await self._upgrade(request, loc)
 
     async def _connect(self, loc: Location, method: str, headers: list[tuple[str, str]]) -> Upstream:
-        if self.ssl_context is None:
+        if self.client is None:
             raise StatusError(500, "InternalError", "this server has no kubelet client certificate")
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(loc.host, loc.port, ssl=self.ssl_context), 10.0
-            )
-            up = Upstream(reader, writer)
-            await asyncio.wait_for(up.request(method, loc.path, [("Host", loc.authority), *headers]), 30.0)
-        except (OSError, TimeoutError, h11.ProtocolError) as exc:
-            raise StatusError(
-                500,
-                "InternalError",
-                f'error dialing kubelet "https://{loc.authority}": {exc or type(exc).__name__}',
-            ) from exc
-        return up
+        return await connect(self.client, loc.host, loc.port, method, loc.path, headers)
 
     @staticmethod
     async def _refusal(up: Upstream) -> StatusError:
