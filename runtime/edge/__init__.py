@@ -13,7 +13,7 @@
     streams/       logs, exec, attach, port-forward sessions: the tunnel dialled per session, Docker
     statusd.py     local health: GET /status, /metrics on a unix socket and 127.0.0.1:10551 (h11)
     usage/         resource usage of the node and its containers (cgroup files), reported to a kedge cloud
-    metrics.py     EdgeMetrics: kedge_edge_* through prometheus_client (status snapshot + pod sync histogram)
+    metrics.py     EdgeMetrics: kedge_edge_*; metricfamilies.py (prometheus_client) loaded on first use
     engine.py      the Docker engine's version and live-restore flag (http11.py, no SDK)
     renew.py       node certificate renewal with the current certificate (certclient.py)
     identity.py    the node certificate on disk and its recorded facts (node, notAfter)

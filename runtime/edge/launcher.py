@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import gc
 import logging
 import os
@@ -28,8 +27,16 @@ M_ARENA_MAX = -8  # glibc mallopt parameter
 
 
 def _limit_arenas() -> None:
-    """MALLOC_ARENA_MAX=2 without a re-exec: threads (sqlite, docker) otherwise get 64 MiB arenas."""
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    """glibc's malloc arenas capped at 2 (threads — sqlite, docker — otherwise get 64 MiB arenas each).
+
+    glibc reads MALLOC_ARENA_MAX when the process starts, so when whoever started the edge set it
+    (`kedge join`'s spawn and its systemd unit do) there is nothing left to do. Otherwise, without a
+    re-exec, mallopt through ctypes — imported only then: ctypes is 0.4 MB of the idle edge's RSS."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    os.environ["MALLOC_ARENA_MAX"] = "2"  # for the processes the edge starts
+    import ctypes
+
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 

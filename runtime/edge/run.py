@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from prometheus_client import CollectorRegistry
-
 from runtime import __version__
 from runtime.backoff import backoff
 from runtime.config import EdgeConfig
@@ -97,7 +95,7 @@ class EdgeRuntime:
         self.node_ip = nodeinfo.node_ip(cfg.node.ip)  # the Node's InternalIP and every pod's hostIP
         self.devices: DevicePlane | None = None
         self.streams: EdgeStreams | None = None
-        self.metrics = EdgeMetrics(CollectorRegistry(), self._message_counts)
+        self.metrics = EdgeMetrics(self._message_counts)
         self.usage: UsageSampler | None = None
 
     async def _on_message(self, msg: Message) -> None:
@@ -144,12 +142,6 @@ class EdgeRuntime:
         if not self.want_pods:
             await stop.wait()
             return
-        try:
-            from runtime.edge.pods import DockerAdapter, PodManager, default_parallel
-        except ImportError as exc:
-            self.pods_error = f"pod manager not available: {exc}"
-            await stop.wait()
-            return
         assert self.store is not None and self.hub is not None and self.agent is not None
         if not await self._pods_needed():
             self.pods_error = ""
@@ -161,6 +153,13 @@ class EdgeRuntime:
             stopper.cancel()
             if stop.is_set():
                 return
+        try:  # imported with the first pod, not at start: about 1.2 MB of the idle edge (docs/benchmarks.md)
+            from runtime.edge.pods.manager import PodManager
+            from runtime.edge.pods.slots import default_parallel
+        except ImportError as exc:
+            self.pods_error = f"pod manager not available: {exc}"
+            await stop.wait()
+            return
         parallel = self.cfg.runtime.parallel_pod_starts or default_parallel()
         mgr = PodManager(
             DockerAdapter(self.cfg.runtime.docker_host or None, workers=max(8, 2 * parallel)),
@@ -231,7 +230,7 @@ class EdgeRuntime:
         for d in files.make_private():
             log.warning("%s was readable by others: made 0700 (it holds the node key and config)", d)
         self.store = store = await MetaStore.open(Path(cfg.cache.db))
-        self.agent = agent = Agent(store, cfg.node.name, observe_sync=self.metrics.pod_sync.observe)
+        self.agent = agent = Agent(store, cfg.node.name, observe_sync=self.metrics.observe_pod_sync)
         self.hub = hub = EdgeHub(
             cfg.hub.server,
             cfg.node.name,

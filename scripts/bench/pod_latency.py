@@ -30,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pod_latency_floor import NoRefs, pct
 
-from runtime.edge.pods import DockerAdapter, PodManager, labels
+from runtime.edge.pods import labels
+from runtime.edge.pods.adapter import DockerAdapter
+from runtime.edge.pods.manager import PodManager
 
 
 async def main(n: int, image: str, host_network: bool) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from typing import Any
 
 from pod_latency_floor import NoRefs, bench_pod, one
 
-from runtime.edge.pods import DockerAdapter, PodManager
+from runtime.edge.pods.adapter import DockerAdapter
+from runtime.edge.pods.manager import PodManager
 
 
 async def floor_round(docker: DockerAdapter, n: int, image: str) -> list[float]:

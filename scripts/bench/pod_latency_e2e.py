@@ -159,7 +159,7 @@ async def measure_concurrent(kube: KubeClient, node: str, n: int, rounds: int, i
     KEDGE_BENCH_EDGECORE_KUBECONFIG/_NODE name one; per round p50/max; medians printed."""
     from pod_latency_concurrent import floor_round
 
-    from runtime.edge.pods import DockerAdapter
+    from runtime.edge.pods.adapter import DockerAdapter
 
     floor_docker = DockerAdapter(workers=max(8, 2 * n))
     target = edgecore_target()

@@ -20,7 +20,8 @@ import time
 import uuid
 from typing import Any
 
-from runtime.edge.pods import DockerAdapter, translate
+from runtime.edge.pods import translate
+from runtime.edge.pods.adapter import DockerAdapter
 
 
 class NoRefs:

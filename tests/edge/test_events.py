@@ -145,7 +145,6 @@ def test_node_events_for_ready_changes_and_a_reboot() -> None:
 
 
 def test_the_event_counters_are_prometheus_series() -> None:
-    from prometheus_client import CollectorRegistry
 
     from runtime.edge.metrics import EdgeMetrics
     from tests.fixtures import promcheck
@@ -153,7 +152,7 @@ def test_the_event_counters_are_prometheus_series() -> None:
     rec = Recorder("edge-1", Clock())
     for _ in range(BURST + 2):
         rec.pod(POD, "app", "Warning", "BackOff", "same")
-    text = EdgeMetrics(CollectorRegistry(), dict).exposition({"events": rec.status()})[0].decode()
+    text = EdgeMetrics(dict).exposition({"events": rec.status()})[0].decode()
     got = {
         (s.name, s.labels.get("outcome")): s.value
         for f in promcheck.families(text)

@@ -7,8 +7,6 @@ import asyncio
 import socket
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
 from runtime.config import DEFAULT_EDGE_METRICS, EdgeConfig
 from runtime.edge.metrics import EdgeMetrics
 from runtime.edge.statusd import StatusServer, query
@@ -35,7 +33,7 @@ def test_the_default_is_loopback_only() -> None:
 
 
 async def test_a_bare_port_binds_loopback_and_serves_metrics(tmp_path: Path) -> None:
-    server = StatusServer(tmp_path / "s.sock", _status, EdgeMetrics(CollectorRegistry(), dict), tcp=":0")
+    server = StatusServer(tmp_path / "s.sock", _status, EdgeMetrics(dict), tcp=":0")
     await server.start()
     try:
         assert server.tcp_address.startswith("127.0.0.1:")
@@ -50,7 +48,7 @@ async def test_a_taken_port_leaves_the_socket_serving(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = StatusServer(tmp_path / "s.sock", _status, EdgeMetrics(CollectorRegistry(), dict),
+        server = StatusServer(tmp_path / "s.sock", _status, EdgeMetrics(dict),
                               tcp=f"127.0.0.1:{port}")  # fmt: skip
         await server.start()
         try:

@@ -21,7 +21,7 @@ NASTY = 'a"b\\c\nd'
 
 
 def test_edge_label_values_with_quotes_backslashes_newlines_are_escaped() -> None:
-    m = EdgeMetrics(CollectorRegistry(), lambda: {("sent", "insert", "pod"): 3})
+    m = EdgeMetrics(lambda: {("sent", "insert", "pod"): 3})
     status = {
         "cloud": {"connected": True, "reconnects": 2, "outbox_dropped": {NASTY: 4}},
         "devices": {"messages": {NASTY: 5}, "rejected": {"404": 1}},

@@ -19,13 +19,7 @@ A pod: Agent → PodManager.sync_pod → PodWorker.sync (under its lock, in a sl
 → sandbox (translate, adapter) → starting.start per container (images, envs, translate) → probes →
 observe → status.build → on_status (a podpatch through EdgeHub). Deletion: PodManager.delete_pod →
 PodWorker.terminate (stopping) → containers and the volume folder removed.
+
+This file imports nothing: importing a module of the package (the streams' adapter and labels)
+must not load the manager, which the idle edge loads only with its first pod (docs/benchmarks.md).
 """
-
-from __future__ import annotations
-
-from runtime.edge.pods.adapter import DockerAdapter
-from runtime.edge.pods.manager import PodManager
-from runtime.edge.pods.refs import RefResolver
-from runtime.edge.pods.slots import default_parallel
-
-__all__ = ["DockerAdapter", "PodManager", "RefResolver", "default_parallel"]

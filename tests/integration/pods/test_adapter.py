@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.edge.pods import DockerAdapter, PodManager
+from runtime.edge.pods.adapter import DockerAdapter
+from runtime.edge.pods.manager import PodManager
 from runtime.errors import NotFound, Unreachable
 from tests.fixtures.pods import MemRefs, PodEnv
 

@@ -240,7 +240,7 @@ class StallingEngine:
 
 
 async def test_a_hanging_engine_call_holds_up_no_other_pod(pod_env: PodEnv, tmp_path: Any) -> None:
-    from runtime.edge.pods import DockerAdapter
+    from runtime.edge.pods.adapter import DockerAdapter
 
     engine = StallingEngine(str(tmp_path / "docker.sock"), b"containers/create?name=kedge_POD_wedged_")
     try:

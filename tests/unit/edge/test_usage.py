@@ -158,7 +158,6 @@ async def test_without_pods_only_the_node_is_sampled(tmp_path: Path) -> None:
 
 
 async def test_the_sampler_counts_itself_as_prometheus_series(tmp_path: Path) -> None:
-    from prometheus_client import CollectorRegistry
 
     from runtime.edge.metrics import EdgeMetrics
     from tests.fixtures.promcheck import families, lint
@@ -170,7 +169,7 @@ async def test_the_sampler_counts_itself_as_prometheus_series(tmp_path: Path) ->
         report = await s.sample()
 
     assert report is not None and s.status()["samples"] == 3
-    text, _ = EdgeMetrics(CollectorRegistry(), dict).exposition({"usage": s.status()})
+    text, _ = EdgeMetrics(dict).exposition({"usage": s.status()})
     assert lint(text.decode()) == []
     got = {(x.name, x.labels.get("outcome")): x.value for f in families(text.decode()) for x in f.samples}
     assert got[("kedge_edge_usage_samples_total", "taken")] == 3
