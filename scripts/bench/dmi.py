@@ -14,9 +14,11 @@ Devices of protocol ``bench``, then measures side by side in one run:
   sending ``ReportDeviceStatus`` for the 100 devices at 10 Hz: each call's round trip (answered after
   the twin store's commit) p50/p99, the achieved rate, failures by status code, the edge's CPU and
   RSS meanwhile. Medians over the rounds per server, and their ratio, are in ``summary``.
+  ``--before DIR`` adds a third server, ``before``: the edge of another checkout (e.g. a worktree of
+  main before a change, from source) in the same rounds, so a change is measured side by side.
 Prints one JSON line with machine facts (the machine is shared: compare the side-by-side figures).
 
-    .venv/bin/python scripts/bench/dmi.py [--seconds 20] [--rounds 3]
+    .venv/bin/python scripts/bench/dmi.py [--seconds 20] [--rounds 3] [--before DIR]
 """
 
 from __future__ import annotations
@@ -107,14 +109,14 @@ def dmi_load(root: Path, sock: Path, seconds: float) -> dict[str, Any]:
     return out
 
 
-def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(rounds: list[dict[str, Any]], servers: dict[str, list[str]]) -> dict[str, Any]:
     med: dict[str, dict[str, float]] = {}
-    for name in SERVERS:
+    for name in servers:
         runs = [r[name] for r in rounds]
         med[name] = {f: round(statistics.median(float(r[f]) for r in runs), 2) for f in FIGURES}
-    med["grpclib_over_grpcio"] = {
-        f: round(med["grpclib"][f] / med["grpcio"][f], 2) for f in FIGURES if med["grpcio"][f]
-    }
+    for a, b in (("grpclib", "grpcio"), ("grpclib", "before"), ("before", "grpcio")):
+        if b in med:
+            med[f"{a}_over_{b}"] = {f: round(med[a][f] / med[b][f], 2) for f in FIGURES if med[b][f]}
     return med
 
 
@@ -122,8 +124,14 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--before", default="", help="another checkout whose edge runs as server 'before'")
     args = p.parse_args()
-    out: dict[str, Any] = {"benchmark": "dmi", "devices": N, "hz": HZ, "kedge": " ".join(KEDGE)}
+    servers = dict(SERVERS)
+    if args.before:
+        servers["before"] = ["env", f"PYTHONPATH={Path(args.before).resolve()}", sys.executable, "-P", "-m",
+                             "kubeedge_cli"]  # fmt: skip
+    out: dict[str, Any] = {"benchmark": "dmi", "devices": N, "hz": HZ, "kedge": " ".join(KEDGE),
+                           "before": args.before}  # fmt: skip
     sock_dir = Path(tempfile.mkdtemp(prefix="kdmi-bench-", dir="/tmp"))
     sock = sock_dir / "dmi.sock"
     dmi_sets = ["mqtt.port=0", "dmi.enabled=true", f"dmi.socket={sock}"]
@@ -169,7 +177,7 @@ def main() -> None:
         rounds: list[dict[str, Any]] = []
         for _ in range(args.rounds):
             one: dict[str, Any] = {}
-            for name, kedge in SERVERS.items():
+            for name, kedge in servers.items():
                 before = dmi_edge(kedge)
                 loads.append(os.getloadavg()[0])
                 one[name] = {
@@ -180,7 +188,7 @@ def main() -> None:
                 }
             rounds.append(one)
         out["rounds"] = rounds
-        out["summary"] = summary(rounds)
+        out["summary"] = summary(rounds, servers)
         out["rate_limit"] = ((status(root).get("devices") or {}).get("dmi") or {}).get("rateLimit")
         reset(root)
     subprocess.run(["rm", "-rf", str(sock_dir)], check=False)
