@@ -155,30 +155,55 @@ class TwinStore:
 
     async def write(self, op: Op) -> None:
         """Run ``op`` inside a transaction; returns once it is committed (with whatever else queued)."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         self._queue.append((op, fut))
         if not self._flushing:
             self._flushing = True
             self._idle.clear()
-            asyncio.get_running_loop().create_task(self._flush())
+            loop.call_soon(self._submit, loop)  # on the next pass: this pass's writes commit together
         await fut
 
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
+    # One commit in flight; what queued meanwhile is the next one. The hand-off is a callback each way
+    # (the store's thread tells the loop with ``call_soon_threadsafe``), not a task awaiting
+    # ``run_in_executor``: that cost the loop about twice the CPU per commit (asyncio's future chained
+    # to the executor's) and two more loop passes before the writers woke (docs/benchmarks.md).
+
+    def _submit(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._queue = self._queue, []
         try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                try:
-                    await loop.run_in_executor(self._pool, self._commit, [op for op, _ in batch])
-                except Exception as exc:
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_result(None)
-        finally:
+            self._pool.submit(self._commit_batch, loop, batch)
+        except RuntimeError as exc:  # the store is closed: the writers get the error
+            self._committed(loop, batch, exc)
+
+    def _commit_batch(
+        self, loop: asyncio.AbstractEventLoop, batch: list[tuple[Op, asyncio.Future[None]]]
+    ) -> None:
+        """On the store's thread: commit ``batch`` and tell the loop how it went."""
+        error: BaseException | None = None
+        try:
+            self._commit([op for op, _ in batch])
+        except BaseException as exc:  # handed to the writers, as run_in_executor would
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(self._committed, loop, batch, error)
+
+    def _committed(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[Op, asyncio.Future[None]]],
+        error: BaseException | None,
+    ) -> None:
+        for _, fut in batch:
+            if fut.done():  # the writer was cancelled
+                continue
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+        if self._queue:
+            self._submit(loop)
+        else:
             self._flushing = False
             self._idle.set()
 
