@@ -54,8 +54,8 @@ def ms(x: float) -> float:
 
 
 class Cluster:
-    def __init__(self, kubeconfig: Path, node: str) -> None:
-        self.kubeconfig, self.node = kubeconfig, node
+    def __init__(self, kubeconfig: Path, node: str, procs: dict[str, int] | None = None) -> None:
+        self.kubeconfig, self.node, self.procs = kubeconfig, node, procs or {}
         self.docker = docker.from_env(timeout=120)
 
     def kubectl(self, *args: str) -> list[str]:
@@ -136,22 +136,48 @@ def _read_all(cmd: list[str]) -> tuple[int, float]:
     return total, time.perf_counter() - start
 
 
+def _follow_until(cmd: list[str], trigger: list[str], end: bytes) -> tuple[int, float]:
+    """Bytes a follower (`logs -f --tail=0`) reads from ``trigger`` until the line ``end``, and the
+    seconds that took."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    time.sleep(1.5)  # the follower is attached before anything is printed
+    subprocess.run(trigger, check=True, capture_output=True)
+    start, total, tail = time.perf_counter(), 0, b""
+    try:
+        while chunk := os.read(proc.stdout.fileno(), 1 << 20):
+            total += len(chunk)
+            tail = (tail + chunk)[-64:]
+            if end in tail:
+                break
+        return total, time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def bench_logs(c: Cluster, rounds: int) -> dict[str, Any]:
-    """`kubectl logs` and `docker logs` of the same ~15 MB log (Docker keeps 20 MB per container: the
-    pod manager's json-file max-size 10m, 2 files), read ``rounds`` times each, interleaved: ~100 MB
-    through each path."""
-    c.pod("bench-logs", "head -c 11000000 /dev/urandom | base64; echo END; sleep 3600")
-    c.wait(lambda: subprocess.run(c.kubectl("logs", "bench-logs", "--tail=1"), capture_output=True,
-                                  text=True).stdout == "END\n", 300)  # fmt: skip
+    """One real ~100 MB transfer per read: the container prints 100 MB (base64 lines of 76 characters)
+    when told to (a file appears), while a `kubectl logs -f` or a `docker logs -f` of it reads —
+    alternately, ``rounds`` each, the same printer for both. (A finished 100 MB log cannot be read
+    whole: the pod manager's json-file keeps 10 MB, max-file 2, runtime/edge/pods/translate.py; a
+    follower reads as the engine writes, through its rotations.)"""
+    script = ('i=0; while true; do i=$((i+1)); while [ ! -f /go$i ]; do sleep 0.05; done; '
+              'head -c 75000000 /dev/zero | base64; echo "END $i"; done')  # fmt: skip
+    c.pod("bench-logs", script)
     cid = c.container("bench-logs")
-    cmds = {"kubectl": c.kubectl("logs", "bench-logs"), "docker": ["docker", "logs", cid]}
-    seen = {k: [0, 0.0] for k in cmds}
+    seen: dict[str, list[tuple[int, float]]] = {"kubectl": [], "docker": []}
+    n = 0
     for _ in range(rounds):
-        for k, cmd in cmds.items():
-            size, took = _read_all(cmd)
-            seen[k][0] += size
-            seen[k][1] += took
-    return {k: {"MB": round(v[0] / MB, 1), "MBps": round(v[0] / MB / v[1], 1)} for k, v in seen.items()}
+        for k in seen:
+            n += 1
+            cmd = c.kubectl("logs", "-f", "--tail=0", "bench-logs") if k == "kubectl" else [
+                "docker", "logs", "-f", "--tail=0", cid]  # fmt: skip
+            seen[k].append(
+                _follow_until(cmd, ["docker", "exec", cid, "touch", f"/go{n}"], f"END {n}\n".encode())
+            )
+    return {k: {"MB": [round(b / MB, 1) for b, _ in v], "MBps": [round(b / MB / t, 1) for b, t in v]}
+            for k, v in seen.items()}  # fmt: skip
 
 
 def _fetch(url: str) -> tuple[int, float]:
@@ -209,31 +235,85 @@ async def _start_one(kube: Any, node: str, name: str) -> float:
     return took
 
 
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds per wall second of the cluster's processes (and a kubectl), summed over spans."""
+
+    def __init__(self, procs: dict[str, int]) -> None:
+        self.procs = procs
+        self.used: dict[str, float] = {}
+        self.wall = 0.0
+
+    def span(self, extra: dict[str, int] | None = None) -> Any:
+        pids = {**self.procs, **(extra or {})}
+        before, start = {k: _cpu_seconds(p) for k, p in pids.items()}, time.perf_counter()
+
+        def end() -> None:
+            for k, p in pids.items():
+                self.used[k] = self.used.get(k, 0.0) + _cpu_seconds(p) - before[k]
+            self.wall += time.perf_counter() - start
+
+        return end
+
+    def cores(self) -> dict[str, float]:
+        return {k: round(v / max(self.wall, 1e-9), 3) for k, v in self.used.items()}
+
+
+def _rate(cmd: list[str], seconds: float) -> float:
+    """MB/s a follower reads in ``seconds``."""
+    read = {"bytes": 0, "seconds": 0.0}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    counted = threading.Thread(target=_count, args=(proc, read), daemon=True)
+    counted.start()
+    time.sleep(seconds)
+    proc.terminate()
+    proc.wait(10)
+    counted.join(5)
+    return round(read["bytes"] / MB / max(read["seconds"], 1e-9), 2)
+
+
 def bench_pod_start(c: Cluster, n: int) -> dict[str, Any]:
     """Pod start with a container printing ~5 MB/s running throughout; alternately without a reader
-    and with `kubectl logs -f` streaming it (so the difference is the stream's cost, not the printing)."""
+    and with `kubectl logs -f` streaming it (so the difference is the stream's cost, not the printing).
+    What the printer really prints is measured first with `docker logs -f` alone; the CPU of dockerd,
+    the edge, the cloud, the API server (and the reading kubectl) is summed over each kind of run."""
     c.pod(
         "bench-chatty", "while true; do head -c 500000 /dev/zero | tr '\\0' x | fold -w 99; sleep 0.1; done"
     )
+    printed = _rate(["docker", "logs", "-f", "--tail=0", c.container("bench-chatty")], 5.0)
     kube = make_client(c.kubeconfig)
     loop = asyncio.new_event_loop()
     quiet: list[float] = []
     busy: list[float] = []
+    cpu = {"quiet": CpuMeter(c.procs), "with_logs_f": CpuMeter(c.procs)}
     read = {"bytes": 0, "seconds": 0.0}
     try:
         for i in range(n):
+            end = cpu["quiet"].span()
+            time.sleep(1.0)  # as long as the reader runs before the pod, below
             quiet.append(
                 loop.run_until_complete(_start_one(kube, c.node, f"bench-q-{i}-{uuid.uuid4().hex[:4]}"))
             )
+            end()
             proc = subprocess.Popen(
                 c.kubectl("logs", "-f", "--tail=0", "bench-chatty"), stdout=subprocess.PIPE
             )
+            end = cpu["with_logs_f"].span({"kubectl": proc.pid})
             counted = threading.Thread(target=_count, args=(proc, read), daemon=True)
             counted.start()
             time.sleep(1.0)  # the stream is flowing before the pod is created
             busy.append(
                 loop.run_until_complete(_start_one(kube, c.node, f"bench-b-{i}-{uuid.uuid4().hex[:4]}"))
             )
+            end()
             proc.terminate()
             proc.wait(10)
             counted.join(5)
@@ -243,7 +323,10 @@ def bench_pod_start(c: Cluster, n: int) -> dict[str, Any]:
         loop.close()
     q, b = statistics.median(quiet), statistics.median(busy)
     return {"quiet_ms": ms(q), "with_logs_f_ms": ms(b), "ratio": round(b / q, 3), "runs": n,
-            "logs_f_MBps_seen": round(read["bytes"] / MB / max(read["seconds"], 1e-9), 1)}  # fmt: skip
+            "quiet_all_ms": [ms(x) for x in quiet], "with_logs_f_all_ms": [ms(x) for x in busy],
+            "printed_MBps_docker_logs_f": printed,
+            "logs_f_MBps_seen": round(read["bytes"] / MB / max(read["seconds"], 1e-9), 2),
+            "cpu_cores": {k: m.cores() for k, m in cpu.items()}}  # fmt: skip
 
 
 def _count(proc: subprocess.Popen[bytes], into: dict[str, Any]) -> None:
@@ -252,6 +335,28 @@ def _count(proc: subprocess.Popen[bytes], into: dict[str, Any]) -> None:
     while chunk := os.read(proc.stdout.fileno(), 1 << 20):
         into["bytes"] += len(chunk)
     into["seconds"] += time.perf_counter() - start
+
+
+def cluster_processes(cloud_root: Path, edge_pid: int | None) -> dict[str, int]:
+    """dockerd, the edge runtime, `kedge cloud run` and the embedded API server of a started cluster."""
+    procs = {"edge": edge_pid or 0}
+    out = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+    procs["dockerd"] = int(out[0]) if out else 0
+    found = subprocess.run(["pgrep", "-f", str(cloud_root)], capture_output=True, text=True).stdout
+    for pid in found.split():
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().split(b"\0")
+        if b"kubeedge_cli" in b" ".join(cmd) or Path(cmd[0].decode()).name == "kedge":
+            procs["apiserver" if b"apiserver" in cmd else "cloud"] = int(pid)
+    return {k: v for k, v in procs.items() if v}
+
+
+def code_revision() -> str:
+    """The commit of the kedge the cluster runs: PYTHONPATH's checkout when set (a before/after run
+    against another worktree), else this one."""
+    where = os.environ.get("PYTHONPATH") or str(Path(__file__).resolve().parents[2])
+    out = subprocess.run(["git", "-C", where, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip()
 
 
 def kubectl_version() -> str:
@@ -265,9 +370,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--starts", type=int, default=5)
     ap.add_argument("--kubeconfig", type=Path)
     ap.add_argument("--node")
+    ap.add_argument("--only", default="exec,logs,port_forward,pod_start", help="parts, comma-separated")
     args = ap.parse_args(argv)
-    started = time.time()
+    started, load = time.time(), os.getloadavg()[0]
     teardown = None
+    procs: dict[str, int] = {}
     if args.kubeconfig:
         kubeconfig, node, how = args.kubeconfig, args.node, "existing cluster"
     else:
@@ -275,15 +382,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         env, teardown = start_e2e(Path(tempfile.mkdtemp(prefix="kedge-bench-streams-")), docker.from_env())
         kubeconfig, node = env.cloud.kubeconfig, env.edge.node
+        procs = cluster_processes(env.cloud.root, env.edge.pid())
         how = "kedge init --embedded + kedge join (tests/fixtures/e2e.py), this machine"
     try:
-        c = Cluster(kubeconfig, node)
-        figures = {
-            "exec": bench_exec(c, args.execs),
-            "logs": bench_logs(c, 7),
-            "port_forward": bench_port_forward(c),
-            "pod_start": bench_pod_start(c, args.starts),
+        c = Cluster(kubeconfig, node, procs)
+        parts = {
+            "exec": lambda: bench_exec(c, args.execs),
+            "logs": lambda: bench_logs(c, 2),
+            "port_forward": lambda: bench_port_forward(c),
+            "pod_start": lambda: bench_pod_start(c, args.starts),
         }
+        figures = {k: parts[k]() for k in args.only.split(",")}
     finally:
         if teardown is not None:
             teardown()
@@ -294,8 +403,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "kubectl": kubectl_version(),
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
-        "loadavg": os.getloadavg()[0],
+        "loadavg": [load, os.getloadavg()[0]],  # 1-minute load at the start and at the end
         "python": platform.python_version(),
+        "code": code_revision(),
         "wall_s": round(time.time() - started, 1),
     }
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runtime.edge.streams.logs import demux
+from runtime.edge.streams.bulk import dechunked, demux
 from runtime.edge.streams.pump import pumped
 
 
@@ -21,6 +21,20 @@ def test_demux_splits_frames_across_chunk_boundaries() -> None:
     pieces = [raw[i : i + 7] for i in range(0, len(raw), 7)]  # headers and payloads cut anywhere
     assert b"".join(demux(pieces)) == b"line one\nerr\n" + b"x" * 70_000
     assert list(demux([frame(1, b"a") + frame(1, b"b")])) == [b"ab"]  # one chunk's frames joined
+
+
+def chunked(*bodies: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(b), b) for b in bodies) + b"0\r\n\r\n"
+
+
+def test_dechunk_undoes_the_transfer_coding_cut_anywhere() -> None:
+    bodies = [frame(1 + i % 2, b"line %d\n" % i) for i in range(300)] + [frame(1, b"y" * 70_000)]
+    raw = chunked(*bodies).replace(b"\r\n", b";ext=1\r\n", 1) + b"after the last chunk"
+    for step in (1, 2, 7, 4096, len(raw)):
+        pieces = [raw[i : i + step] for i in range(0, len(raw), step)]
+        assert b"".join(dechunked(pieces)) == b"".join(bodies)  # nothing of what follows the end
+    both = list(demux(dechunked([raw])))
+    assert both == [b"".join(b"line %d\n" % i for i in range(300)) + b"y" * 70_000]
 
 
 async def test_pump_hands_everything_over_in_order_and_batches() -> None:

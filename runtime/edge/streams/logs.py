@@ -3,20 +3,26 @@
 Options (kubelet's PodLogOptions, as the stream endpoint passes them): follow, tailLines, sinceSeconds,
 sinceTime (RFC 3339), timestamps, previous, limitBytes. Docker's own ``since``/``tail``/``timestamps``
 do the selecting (its timestamps are RFC 3339 with nanoseconds, as kubelet's); ``limitBytes`` is cut
-here. The engine's stream is read on a thread of its own (pump.py) and closed when the session ends.
+here. The engine's stream is read on a thread of its own (pump.py) in large blocks, decoded a block at
+a time (bulk.py), and closed when the session ends. At most DEPTH bytes wait for the tunnel: a client
+that stops reading stops the read from the engine (a few MB held here, whatever the container prints).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from runtime.edge.pods.adapter import DockerAdapter
+from runtime.edge.streams.bulk import dechunked, demux, raw_blocks
 from runtime.edge.streams.containers import SessionError, container_for
 from runtime.edge.streams.pump import pumped
 from runtime.protocol.tunnel import OpenRequest
+
+DEPTH = 4 << 20  # bytes read from the engine and not yet sent into the tunnel, per session (+ a block)
+LINGER = 0.01  # seconds a batch gathers before it leaves (fewer, larger tunnel messages)
 
 
 def _since(opts: dict[str, Any]) -> float | None:
@@ -61,38 +67,20 @@ async def open_log(docker: DockerAdapter, node: str, req: OpenRequest) -> AsyncI
     from docker.types.daemon import CancellableStream  # the SDK only once a session needs it
 
     stream = await docker.call(lambda api: _log_request(api, info["Id"], params))
-    chunks = stream.iter_content(chunk_size=None)
-    produce = (lambda: chunks) if tty else (lambda: demux(chunks))
-    return _limited(
-        pumped(produce, CancellableStream(chunks, stream).close, join=b"".join, name="logs"), limit
-    )
+    blocks = raw_blocks(stream) if stream.raw.chunked else None
+    body = dechunked(blocks) if blocks is not None else stream.iter_content(chunk_size=None)
+    produce = (lambda: body) if tty else (lambda: demux(body))
+    reader = pumped(produce, CancellableStream(body, stream).close, join=b"".join, depth=DEPTH, weigh=len,
+                    linger=LINGER, name="logs")  # fmt: skip
+    return _limited(reader, limit)
 
 
 def _log_request(api: Any, cid: str, params: dict[str, Any]) -> Any:
-    """GET /containers/{id}/logs through the SDK's session, the body left unread: the SDK's own
-    ``logs(stream=True)`` reads it a frame at a time through urllib3 (two reads per log line), five
-    times the CPU of taking the chunks as they come and splitting them here."""
+    """GET /containers/{id}/logs through the SDK's session, the body left unread (bulk.py reads it:
+    the SDK's own ``logs(stream=True)`` takes it a frame at a time through urllib3)."""
     res = api._get(api._url("/containers/{0}/logs", cid), params=params, stream=True)
     api._raise_for_status(res)
     return res
-
-
-def demux(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Docker's multiplexed stream (8-byte header: stream, 0, 0, 0, big-endian length) → the payloads,
-    those of each chunk joined."""
-    buf = bytearray()
-    for chunk in chunks:
-        buf += chunk
-        out, at = [], 0
-        while len(buf) - at >= 8:
-            size = int.from_bytes(buf[at + 4 : at + 8], "big")
-            if len(buf) - at - 8 < size:
-                break
-            out.append(bytes(buf[at + 8 : at + 8 + size]))
-            at += 8 + size
-        del buf[:at]
-        if out:
-            yield b"".join(out)
 
 
 async def _limited(chunks: AsyncIterator[bytes], limit: int | None) -> AsyncIterator[bytes]:

@@ -32,7 +32,7 @@ from runtime.protocol import Message
 from runtime.protocol.tunnel import STDOUT, OpenRequest, TunnelError, control, frame, parse_open, stream_path
 
 log = logging.getLogger("kedge.edgestream")
-FRAME = 32 << 10  # bytes of payload per tunnel frame
+FRAME = 256 << 10  # bytes of payload per tunnel frame (the cloud takes frames up to 8 MiB)
 
 Serve = Callable[["EdgeStreams", OpenRequest, ClientConnection], Awaitable[None]]
 
