@@ -114,6 +114,9 @@ class EdgeRuntimeSection:
     volumes_dir: str = ""  # default <state>/pods
     # pods creating/starting containers at once; 0 = from the CPU count (2 per core, 2..16)
     parallel_pod_starts: int = field(default=0, metadata={"range": (0, 256)})
+    # the containers' json-file logs (kubelet's containerLogMaxSize/containerLogMaxFiles): MiB a file, files
+    container_log_max_mib: int = field(default=10, metadata={"range": (1, 1 << 20)})
+    container_log_max_files: int = field(default=2, metadata={"range": (1, 100)})
 
 
 @dataclass

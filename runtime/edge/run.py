@@ -36,6 +36,7 @@ from runtime.edge.metastore import MetaStore
 from runtime.edge.metrics import EdgeMetrics
 from runtime.edge.nodestatus import NodeStatus
 from runtime.edge.pods.adapter import DockerAdapter
+from runtime.edge.pods.translate import log_config
 from runtime.edge.renew import renew_forever
 from runtime.edge.statusd import StatusServer
 from runtime.edge.streams.server import EdgeStreams
@@ -170,6 +171,7 @@ class EdgeRuntime:
             parallel=parallel,
             host_ip=self.node_ip,
             events=self.events,
+            logs=log_config(self.cfg.runtime.container_log_max_mib, self.cfg.runtime.container_log_max_files),
         )
         delays = backoff(1.0, cap=30.0)
         while not stop.is_set():

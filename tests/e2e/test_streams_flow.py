@@ -7,7 +7,8 @@ both run: a new pod on the node becomes Running and Ready (the pod manager and t
 messages get through), the node's Lease keeps being renewed and the node stays Ready; and after the
 container has printed many times what any buffer may hold, the edge's, the cloud's and the API
 server's resident memory have grown by less than that. The stalled follower then resumes. No timing
-asserts: generous waits only.
+asserts: generous waits only. The edge is joined with its containers' logs kept in 3 files of 50 MiB
+(edge.toml ``runtime.container_log_max_mib``/``_files``, docker's json-file ``max-size``/``max-file``).
 """
 
 from __future__ import annotations
@@ -15,15 +16,36 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
-from tests.e2e.test_streams import IMAGE, apply_pod, running
-from tests.fixtures.e2e import E2E
+import docker
+import pytest
+
+from tests.e2e.test_streams import IMAGE, apply_pod, logs, running
+from tests.fixtures import require
+from tests.fixtures.e2e import E2E, start_e2e
 from tests.fixtures.wait import eventually
 
 CHATTY = "while true; do head -c 500000 /dev/zero | tr '\\0' x | fold -w 99; sleep 0.1; done"
 BOUND = 48 << 20  # growth of any one process's resident memory allowed while twice that goes by
 MB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
+    """The edge joined with its containers' json-file logs raised (edge.toml runtime.container_log_*)."""
+    require("docker")
+    require("kubectl")
+    client = docker.from_env(timeout=60)
+    logs = ("--set", "runtime.container_log_max_mib=50", "--set", "runtime.container_log_max_files=3")
+    env, teardown = start_e2e(tmp_path_factory.mktemp("e2e"), client, join_args=logs)
+    try:
+        yield env
+    finally:
+        teardown()
+        client.close()
 
 
 def rss(pid: int) -> int:
@@ -65,6 +87,9 @@ def test_a_stalled_and_a_full_speed_logs_f_do_not_starve_the_node(e2e: E2E) -> N
         e2e, "chatty", {"containers": [{"name": "app", "image": IMAGE, "command": ["sh", "-c", CHATTY]}]}
     )
     eventually(lambda: running(e2e, "chatty"), 60, "pod chatty running")
+    (app,) = e2e.edge.containers(pod_name="chatty", container_kind="app")
+    logs = e2e.edge.docker.api.inspect_container(app)["HostConfig"]["LogConfig"]
+    assert logs == {"Type": "json-file", "Config": {"max-size": "50m", "max-file": "3"}}
     procs: dict[str, Any] = {"edge": e2e.edge.pid(), **cloud_processes(e2e)}
     stalled, fast = follow(e2e, "chatty"), follow(e2e, "chatty")
     got = {"bytes": 0}
@@ -103,3 +128,23 @@ def test_a_stalled_and_a_full_speed_logs_f_do_not_starve_the_node(e2e: E2E) -> N
         reader.join(10)
         for name in ("chatty", "newcomer"):
             e2e.cloud.kubectl("delete", "pod", name, "--wait=false")
+
+
+def test_logs_f_of_a_finished_container_reads_as_logs_does(e2e: E2E) -> None:
+    """`logs -f` (served from the json-file log where the edge can read it) and `logs` (from the
+    engine) agree on every option; a line longer than the engine's 16 KiB entries comes whole."""
+    script = (
+        "for i in 1 2 3; do echo out-$i; echo err-$i >&2; done; head -c 20000 /dev/zero | tr '\\0' y; echo"
+    )
+    app = {"name": "app", "image": IMAGE, "command": ["sh", "-c", script]}
+    apply_pod(e2e, "finisher", {"restartPolicy": "Never", "containers": [app]})
+    phase = lambda: e2e.cloud.get("pod", "finisher")["status"].get("phase")  # noqa: E731
+    eventually(lambda: phase() == "Succeeded", 60, "pod finisher finished")
+    past = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    future = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    whole = logs(e2e, "finisher")
+    assert whole.count("\n") == 7 and "y" * 20000 + "\n" in whole
+    for opts in [(), ("--tail=2",), ("--tail=0",), ("--timestamps",), ("--timestamps", "--tail=3"),
+                 (f"--since-time={past}",), (f"--since-time={future}",), ("--limit-bytes=7",)]:  # fmt: skip
+        assert logs(e2e, "finisher", "-f", *opts) == logs(e2e, "finisher", *opts), opts
+    e2e.cloud.kubectl("delete", "pod", "finisher", "--wait=false")

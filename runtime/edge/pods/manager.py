@@ -80,6 +80,7 @@ class PodManager:
         parallel: int = 0,
         slow_call: float = 10.0,
         events: Recorder | None = None,
+        logs: dict[str, Any] | None = None,
     ) -> None:
         self.docker, self.node, self.on_status, self.on_deleted = docker, node_name, on_status, on_deleted
         self._gone: dict[str, None] = {}  # uids deleted here (bounded), so late updates do not revive them
@@ -100,6 +101,7 @@ class PodManager:
             volume_refresh=volume_refresh,
             bound=StartBound(parallel or default_parallel(), slow_call),
             events=events,
+            **({"logs": logs} if logs else {}),
         )
         self._passes: dict[str, asyncio.Task[None]] = {}  # periodic reconciles still running, by uid
         self.pods: dict[str, PodWorker] = {}

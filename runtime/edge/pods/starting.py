@@ -139,6 +139,7 @@ async def create(
         env=env,
         volumes=w.mounts or {},
         sandbox_id=sb_id,
+        logs=w.ctx.logs,
     )
     old = w.history.get(c["name"], [])
     prev = [i for i in old if observe.restarts(i) < restarts][:1]

@@ -19,6 +19,13 @@ from runtime.edge.pods.volumes import Volume
 from runtime.quantity import parse_quantity
 
 LOG_CONFIG = {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}}
+
+
+def log_config(max_mib: int, max_files: int) -> dict[str, Any]:
+    """Docker's log options for the pods' containers (kubelet's containerLogMaxSize/-MaxFiles)."""
+    return {"type": "json-file", "config": {"max-size": f"{max_mib}m", "max-file": str(max_files)}}
+
+
 SECCOMP_DIR = Path("/var/lib/kubelet/seccomp")  # where kubelet looks for `Localhost` profiles
 
 
@@ -166,8 +173,10 @@ def container_config(
     env: dict[str, str],
     volumes: dict[str, Volume],
     sandbox_id: str | None,
+    logs: dict[str, Any] = LOG_CONFIG,
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(docker name, create_container kwargs, create_host_config kwargs) for one container."""
+    """(docker name, create_container kwargs, create_host_config kwargs) for one container (its
+    json-file log kept as ``logs`` says)."""
     spec = pod.get("spec", {})
     command = [expand(str(x), env) for x in c.get("command") or []] or None
     args = [expand(str(x), env) for x in c.get("args") or []]
@@ -175,7 +184,7 @@ def container_config(
     host.update(_resources(c))
     host.update(_mounts(pod, c, volumes))
     host["restart_policy"] = {"Name": "no"}
-    host["log_config"] = LOG_CONFIG
+    host["log_config"] = logs
     if host_network(pod):
         host["network_mode"] = "host"
         host["ipc_mode"] = "host" if spec.get("hostIPC") else "private"

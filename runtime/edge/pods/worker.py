@@ -42,6 +42,7 @@ class Ctx:
     volume_refresh: float = 10.0
     bound: StartBound = field(default_factory=lambda: StartBound(default_parallel()))
     events: Recorder | None = None  # kubelet's events about the pods (runtime/edge/events.py)
+    logs: dict[str, Any] = field(default_factory=lambda: translate.LOG_CONFIG)  # the containers' log opts
 
 
 def now_iso() -> str:

@@ -3,19 +3,24 @@
 Options (kubelet's PodLogOptions, as the stream endpoint passes them): follow, tailLines, sinceSeconds,
 sinceTime (RFC 3339), timestamps, previous, limitBytes. Docker's own ``since``/``tail``/``timestamps``
 do the selecting (its timestamps are RFC 3339 with nanoseconds, as kubelet's); ``limitBytes`` is cut
-here. The engine's stream is read on a thread of its own (pump.py) in large blocks, decoded a block at
-a time (bulk.py), and closed when the session ends. At most DEPTH bytes wait for the tunnel: a client
+here. A follow of a json-file log this process can read is served from the file itself (logfile.py,
+the same options; it spares the engine a decode and a flushed write per line); otherwise the
+engine's stream is read on a thread of its own (pump.py) in large blocks, decoded a block at a time
+(bulk.py), and closed when the session ends. At most DEPTH bytes wait for the tunnel: a client
 that stops reading stops the read from the engine (a few MB held here, whatever the container prints).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from runtime.edge.pods.adapter import DockerAdapter
+from runtime.edge.streams import logfile
 from runtime.edge.streams.bulk import dechunked, demux, raw_blocks
 from runtime.edge.streams.containers import SessionError, container_for
 from runtime.edge.streams.pump import pumped
@@ -63,16 +68,27 @@ async def open_log(docker: DockerAdapter, node: str, req: OpenRequest) -> AsyncI
     if since is not None:
         params["since"] = f"{since:.9f}"
     limit = int(opts["limitBytes"]) if str(opts.get("limitBytes") or "").isdigit() else None
-    tty = bool(((await docker.inspect(info["Id"])) or {}).get("Config", {}).get("Tty"))
+    inspect = (await docker.inspect(info["Id"])) or {}
+    if flags["follow"] and logfile.usable(inspect):
+        stop = threading.Event()
+        tail = None if params["tail"] == "all" else int(params["tail"])
+        stamps, files = bool(flags["timestamps"]), logfile.files(inspect)
+        follow = functools.partial(
+            logfile.follow, inspect, tail=tail, since=since, timestamps=stamps, files=files, stop=stop
+        )
+        return _limited(_pumped(follow, stop.set), limit)
+    tty = bool(inspect.get("Config", {}).get("Tty"))
     from docker.types.daemon import CancellableStream  # the SDK only once a session needs it
 
     stream = await docker.call(lambda api: _log_request(api, info["Id"], params))
     blocks = raw_blocks(stream) if stream.raw.chunked else None
     body = dechunked(blocks) if blocks is not None else stream.iter_content(chunk_size=None)
     produce = (lambda: body) if tty else (lambda: demux(body))
-    reader = pumped(produce, CancellableStream(body, stream).close, join=b"".join, depth=DEPTH, weigh=len,
-                    linger=LINGER, name="logs")  # fmt: skip
-    return _limited(reader, limit)
+    return _limited(_pumped(produce, CancellableStream(body, stream).close), limit)
+
+
+def _pumped(produce: Callable[[], Iterable[bytes]], cancel: Callable[[], None]) -> AsyncIterator[bytes]:
+    return pumped(produce, cancel, join=b"".join, depth=DEPTH, weigh=len, linger=LINGER, name="logs")
 
 
 def _log_request(api: Any, cid: str, params: dict[str, Any]) -> Any:

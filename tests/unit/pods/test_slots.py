@@ -9,6 +9,7 @@ import pytest
 
 from runtime.config import EdgeConfig, load
 from runtime.edge.pods.slots import PodSlot, StartBound, default_parallel
+from runtime.edge.pods.translate import LOG_CONFIG, log_config
 from runtime.errors import ConfigError
 
 
@@ -48,3 +49,17 @@ def test_the_bound_is_configurable_in_edge_toml(tmp_path: Path) -> None:
         load(EdgeConfig, cfg)
     with pytest.raises(ValueError):
         StartBound(0)
+
+
+def test_the_containers_log_limits_are_configurable_in_edge_toml(tmp_path: Path) -> None:
+    default = EdgeConfig().runtime
+    assert log_config(default.container_log_max_mib, default.container_log_max_files) == LOG_CONFIG
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text("[runtime]\ncontainer_log_max_mib = 200\ncontainer_log_max_files = 3\n")
+    runtime = load(EdgeConfig, cfg).runtime
+    logs = log_config(runtime.container_log_max_mib, runtime.container_log_max_files)
+    assert logs == {"type": "json-file", "config": {"max-size": "200m", "max-file": "3"}}
+    for bad in ("container_log_max_mib = 0", "container_log_max_files = 0"):
+        cfg.write_text(f"[runtime]\n{bad}\n")
+        with pytest.raises(ConfigError):
+            load(EdgeConfig, cfg)
