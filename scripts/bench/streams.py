@@ -159,9 +159,9 @@ def _follow_until(cmd: list[str], trigger: list[str], end: bytes) -> tuple[int, 
 def bench_logs(c: Cluster, rounds: int) -> dict[str, Any]:
     """One real ~100 MB transfer per read: the container prints 100 MB (base64 lines of 76 characters)
     when told to (a file appears), while a `kubectl logs -f` or a `docker logs -f` of it reads —
-    alternately, ``rounds`` each, the same printer for both. (A finished 100 MB log cannot be read
-    whole: the pod manager's json-file keeps 10 MB, max-file 2, runtime/edge/pods/translate.py; a
-    follower reads as the engine writes, through its rotations.)"""
+    alternately, ``rounds`` each, the same printer for both. The bench's edge keeps 200 MiB per log
+    file (--log-mib, edge.toml runtime.container_log_max_mib): with the default 10 MiB in 2 files a
+    follower that falls 20 MB behind the printer loses lines, docker's own too."""
     script = ('i=0; while true; do i=$((i+1)); while [ ! -f /go$i ]; do sleep 0.05; done; '
               'head -c 75000000 /dev/zero | base64; echo "END $i"; done')  # fmt: skip
     c.pod("bench-logs", script)
@@ -371,6 +371,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--kubeconfig", type=Path)
     ap.add_argument("--node")
     ap.add_argument("--only", default="exec,logs,port_forward,pod_start", help="parts, comma-separated")
+    ap.add_argument("--log-mib", type=int, default=200,
+                    help="the edge's runtime.container_log_max_mib (0: leave the default, 10)")  # fmt: skip
     args = ap.parse_args(argv)
     started, load = time.time(), os.getloadavg()[0]
     teardown = None
@@ -380,7 +382,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         from tests.fixtures.e2e import start_e2e
 
-        env, teardown = start_e2e(Path(tempfile.mkdtemp(prefix="kedge-bench-streams-")), docker.from_env())
+        join = ("--set", f"runtime.container_log_max_mib={args.log_mib}") if args.log_mib else ()
+        tmp = Path(tempfile.mkdtemp(prefix="kedge-bench-streams-"))
+        env, teardown = start_e2e(tmp, docker.from_env(), join_args=join)
         kubeconfig, node = env.cloud.kubeconfig, env.edge.node
         procs = cluster_processes(env.cloud.root, env.edge.pid())
         how = "kedge init --embedded + kedge join (tests/fixtures/e2e.py), this machine"
