@@ -137,8 +137,8 @@ def _read_all(cmd: list[str]) -> tuple[int, float]:
 
 
 def _follow_until(cmd: list[str], trigger: list[str], end: bytes) -> tuple[int, float]:
-    """Bytes a follower (`logs -f --tail=0`) reads from ``trigger`` until the line ``end``, and the
-    seconds that took."""
+    """Bytes a follower (`logs -f`) reads from ``trigger`` until the line ``end``, and the seconds
+    that took."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     time.sleep(1.5)  # the follower is attached before anything is printed
@@ -157,25 +157,23 @@ def _follow_until(cmd: list[str], trigger: list[str], end: bytes) -> tuple[int, 
 
 
 def bench_logs(c: Cluster, rounds: int) -> dict[str, Any]:
-    """One real ~100 MB transfer per read: the container prints 100 MB (base64 lines of 76 characters)
-    when told to (a file appears), while a `kubectl logs -f` or a `docker logs -f` of it reads —
-    alternately, ``rounds`` each, the same printer for both. The bench's edge keeps 200 MiB per log
-    file (--log-mib, edge.toml runtime.container_log_max_mib): with the default 10 MiB in 2 files a
-    follower that falls 20 MB behind the printer loses lines, docker's own too."""
-    script = ('i=0; while true; do i=$((i+1)); while [ ! -f /go$i ]; do sleep 0.05; done; '
-              'head -c 75000000 /dev/zero | base64; echo "END $i"; done')  # fmt: skip
-    c.pod("bench-logs", script)
-    cid = c.container("bench-logs")
+    """One real ~100 MB transfer per read: a fresh pod prints 100 MB (base64 lines of 76 characters)
+    when told to (a file appears in it), while a `kubectl logs -f` or a `docker logs -f` of it reads
+    from the start — alternately, ``rounds`` each, the same printer for both. The bench's edge keeps
+    200 MiB per log file (--log-mib, edge.toml runtime.container_log_max_mib): with the default 10 MiB
+    in 2 files a follower that falls 20 MB behind the printer loses lines, docker's own too."""
+    script = (
+        "while [ ! -f /go ]; do sleep 0.05; done; head -c 75000000 /dev/zero | base64; echo END; sleep 3600"
+    )
     seen: dict[str, list[tuple[int, float]]] = {"kubectl": [], "docker": []}
-    n = 0
-    for _ in range(rounds):
+    for r in range(rounds):
         for k in seen:
-            n += 1
-            cmd = c.kubectl("logs", "-f", "--tail=0", "bench-logs") if k == "kubectl" else [
-                "docker", "logs", "-f", "--tail=0", cid]  # fmt: skip
-            seen[k].append(
-                _follow_until(cmd, ["docker", "exec", cid, "touch", f"/go{n}"], f"END {n}\n".encode())
-            )
+            name = f"bench-logs-{k}-{r}"
+            c.pod(name, script)
+            cid = c.container(name)
+            cmd = c.kubectl("logs", "-f", name) if k == "kubectl" else ["docker", "logs", "-f", cid]
+            seen[k].append(_follow_until(cmd, ["docker", "exec", cid, "touch", "/go"], b"END\n"))
+            subprocess.run(c.kubectl("delete", "pod", name, "--wait=false"), capture_output=True)
     return {k: {"MB": [round(b / MB, 1) for b, _ in v], "MBps": [round(b / MB / t, 1) for b, t in v]}
             for k, v in seen.items()}  # fmt: skip
 
@@ -340,8 +338,11 @@ def _count(proc: subprocess.Popen[bytes], into: dict[str, Any]) -> None:
 def cluster_processes(cloud_root: Path, edge_pid: int | None) -> dict[str, int]:
     """dockerd, the edge runtime, `kedge cloud run` and the embedded API server of a started cluster."""
     procs = {"edge": edge_pid or 0}
-    out = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
-    procs["dockerd"] = int(out[0]) if out else 0
+    try:  # the engine's own pid file (pidof may name other processes called dockerd too)
+        procs["dockerd"] = int(Path("/var/run/docker.pid").read_text())
+    except (OSError, ValueError):
+        out = subprocess.run(["pidof", "-s", "dockerd"], capture_output=True, text=True).stdout.split()
+        procs["dockerd"] = int(out[0]) if out else 0
     found = subprocess.run(["pgrep", "-f", str(cloud_root)], capture_output=True, text=True).stdout
     for pid in found.split():
         with open(f"/proc/{pid}/cmdline", "rb") as f:
