@@ -6,13 +6,18 @@ One JSON line. Starts its own one-machine kedge (tests/fixtures/e2e.py: `kedge i
 - exec: `kubectl exec POD -- true` and `docker exec CONTAINER true` (the same container), with the
   clients' own start-up measured beside them (`kubectl version --client`, `docker --version`) and
   subtracted: overhead = (kubectl exec - kubectl start-up) - (docker exec - docker start-up), p50/p99.
-- logs: `kubectl logs` of a container that printed ~100 MB, against `docker logs` of it (MB/s).
+- logs: `kubectl logs -f` of a fresh container printing 100 MB while it reads, against `docker logs -f`
+  of another printing the same, alternately (MB/s; the edge keeps 200 MiB log files, --log-mib).
 - port-forward: a 100 MB file from busybox httpd through `kubectl port-forward`, against the same file
   fetched from the pod's address directly (MB/s).
 - pod start (POST → Running+Ready in the API), median of --starts each, alternating without and with
-  a `kubectl logs -f` of a container printing ~5 MB/s running (the rate the reader saw is printed).
+  a `kubectl logs -f` of a container printing ~5 MB/s running (the rate the reader saw is printed,
+  and what the printer prints as `docker logs -f` alone sees it), with the CPU of dockerd, the edge,
+  the cloud, the API server and the reading kubectl per kind of run.
 
-    .venv/bin/python scripts/bench/streams.py [--execs 40] [--starts 5]
+    .venv/bin/python scripts/bench/streams.py [--execs 40] [--starts 5] [--only pod_start,logs]
+    # another checkout's kedge, e.g. main, for a before/after: run from there with PYTHONPATH=<it>
+    (cd /work/other && PYTHONPATH=$PWD python /path/to/scripts/bench/streams.py --log-mib 0 ...)
 """
 
 from __future__ import annotations
