@@ -36,7 +36,6 @@ from runtime.edge.metastore import MetaStore
 from runtime.edge.metrics import EdgeMetrics
 from runtime.edge.nodestatus import NodeStatus
 from runtime.edge.pods.adapter import DockerAdapter
-from runtime.edge.pods.translate import log_config
 from runtime.edge.renew import renew_forever
 from runtime.edge.statusd import StatusServer
 from runtime.edge.streams.server import EdgeStreams
@@ -157,6 +156,7 @@ class EdgeRuntime:
         try:  # imported with the first pod, not at start: about 1.2 MB of the idle edge (docs/benchmarks.md)
             from runtime.edge.pods.manager import PodManager
             from runtime.edge.pods.slots import default_parallel
+            from runtime.edge.pods.translate import log_config
         except ImportError as exc:
             self.pods_error = f"pod manager not available: {exc}"
             await stop.wait()

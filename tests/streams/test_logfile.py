@@ -58,17 +58,17 @@ def test_follow_reads_through_rotations_until_the_process_is_gone(tmp_path: Path
     log.write_bytes(entry("old\n", "2026-12-07T10:00:00Z"))
     proc = subprocess.Popen(["sleep", "60"])
     got: list[bytes] = []
-    t = collect(logfile.follow(info(log, proc.pid), tail=0, since=None, timestamps=False, files=3,
-                               stop=threading.Event()), got)  # fmt: skip
+    t = collect(logfile.follow(info(log, proc.pid), tail=None, since=None, timestamps=False, files=3,
+                               stop=threading.Event()), got)  # fmt: skip  # history or not: the same
     try:
         with open(log, "ab") as f:
             f.write(entry("one\n", "2026-12-07T10:00:01Z") + b'{"log":"tw')
             f.flush()
-            eventually(lambda: b"".join(got) == b"one\n", 10, "the new entry followed")
+            eventually(lambda: b"".join(got) == b"old\none\n", 10, "the new entry followed")
             f.write(b'o\\n","stream":"stdout","time":"2026-12-07T10:00:02Z"}\n')
         os.rename(log, f"{log}.1")  # the engine's rotation
         log.write_bytes(entry("three\n", "2026-12-07T10:00:03Z"))
-        eventually(lambda: b"".join(got) == b"one\ntwo\nthree\n", 10, "read on through the rotation")
+        eventually(lambda: b"".join(got) == b"old\none\ntwo\nthree\n", 10, "read on through the rotation")
         assert t.is_alive()
     finally:
         proc.kill()
@@ -76,7 +76,7 @@ def test_follow_reads_through_rotations_until_the_process_is_gone(tmp_path: Path
     with open(log, "ab") as f:  # the engine's last lines, after the process ended
         f.write(entry("last\n", "2026-12-07T10:00:04Z"))
     t.join(10)
-    assert not t.is_alive() and b"".join(got) == b"one\ntwo\nthree\nlast\n"
+    assert not t.is_alive() and b"".join(got) == b"old\none\ntwo\nthree\nlast\n"
 
 
 def test_the_session_stops_a_quiet_follow(tmp_path: Path) -> None:
