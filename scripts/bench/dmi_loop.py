@@ -17,7 +17,7 @@ socket reads (``data_received``) and socket writes (grpclib only).
 - ``--burners N`` runs N busy-looping processes during the load: a machine loaded by others,
   reproducibly (each competes for a core as one more runnable thread does);
 - ``--profile FILE`` records the run with py-spy (samples while the GIL is held; FILE.txt: collapsed
-  stacks, else an SVG flame graph).
+  stacks, else an SVG flame graph); py-spy is not a project dependency: ``.venv/bin/pip install py-spy``.
 
     .venv/bin/python scripts/bench/dmi_loop.py [--server grpclib|grpcio] [--seconds 15] [--floor]
 """
