@@ -283,13 +283,15 @@ def _rate(cmd: list[str], seconds: float) -> float:
     return round(read["bytes"] / MB / max(read["seconds"], 1e-9), 2)
 
 
-def bench_pod_start(c: Cluster, n: int) -> dict[str, Any]:
-    """Pod start with a container printing ~5 MB/s running throughout; alternately without a reader
-    and with `kubectl logs -f` streaming it (so the difference is the stream's cost, not the printing).
+def bench_pod_start(c: Cluster, n: int, width: int = 99, tick_bytes: int = 500000) -> dict[str, Any]:
+    """Pod start with a container printing ~5 MB/s (tick_bytes per 0.1 s sleep, width-character lines)
+    running throughout; alternately without a reader and with `kubectl logs -f` streaming it (so the
+    difference is the stream's cost, not the printing).
     What the printer really prints is measured first with `docker logs -f` alone; the CPU of dockerd,
     the edge, the cloud, the API server (and the reading kubectl) is summed over each kind of run."""
     c.pod(
-        "bench-chatty", "while true; do head -c 500000 /dev/zero | tr '\\0' x | fold -w 99; sleep 0.1; done"
+        "bench-chatty",
+        f"while true; do head -c {tick_bytes} /dev/zero | tr '\\0' x | fold -w {width}; sleep 0.1; done",
     )
     printed = _rate(["docker", "logs", "-f", "--tail=0", c.container("bench-chatty")], 5.0)
     kube = make_client(c.kubeconfig)
@@ -379,6 +381,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--only", default="exec,logs,port_forward,pod_start", help="parts, comma-separated")
     ap.add_argument("--log-mib", type=int, default=200,
                     help="the edge's runtime.container_log_max_mib (0: leave the default, 10)")  # fmt: skip
+    ap.add_argument("--line-width", type=int, default=99,
+                    help="characters per line the pod-start printer writes (~5 MB/s in all)")  # fmt: skip
+    ap.add_argument("--tick-bytes", type=int, default=500000,
+                    help="bytes the pod-start printer writes per 0.1 s sleep")  # fmt: skip
     args = ap.parse_args(argv)
     started, load = time.time(), os.getloadavg()[0]
     teardown = None
@@ -400,7 +406,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "exec": lambda: bench_exec(c, args.execs),
             "logs": lambda: bench_logs(c, 2),
             "port_forward": lambda: bench_port_forward(c),
-            "pod_start": lambda: bench_pod_start(c, args.starts),
+            "pod_start": lambda: bench_pod_start(c, args.starts, args.line_width, args.tick_bytes),
         }
         figures = {k: parts[k]() for k in args.only.split(",")}
     finally:
