@@ -201,9 +201,9 @@ class CommandSession:
 
 class _ResizeParser:
     """A JSON object stream (`{"Width":..,"Height":..}` one after another, split anyhow). Bytes that
-    cannot start an object are skipped to the next `{`, so one malformed size does not swallow the
-    sizes after it (WebSocket channel 4 carries one object per message); an object that never
-    completes is dropped past 4 KiB."""
+    cannot start an object, and an object that cannot be decoded once another begins after it, are
+    skipped to the next `{`, so one malformed size does not swallow the sizes after it (WebSocket
+    channel 4 carries one object per message); an object that never completes is dropped past 4 KiB."""
 
     def __init__(self) -> None:
         self._buf = ""
@@ -223,6 +223,10 @@ class _ResizeParser:
             try:
                 obj, end = self._decoder.raw_decode(self._buf)
             except json.JSONDecodeError:
+                following = self._buf.find("{", 1)
+                if following >= 0:  # sizes hold no nested object: this one is malformed, not unfinished
+                    self._buf = self._buf[following:]
+                    continue
                 if len(self._buf) > 4096:  # garbage, not an unfinished object
                     self._buf = ""
                 break

@@ -67,6 +67,7 @@ async def test_spdy_resize_stream_split_and_joined_objects(version: str) -> None
         await resize.write(first[7:])
         await resize.write(size(120, 40) + b"\n" + size(132, 43))  # two in one frame (json.Encoder's \n)
         await resize.write(b'{"Width": "wide", "Height": 5}')  # not a size: dropped
+        await resize.write(b"{Width: 1}")  # not JSON: dropped once the next object begins
         await resize.write(size(90, 20))
         await stdin_stream.close()
         out = opened["stdout"]
@@ -97,6 +98,7 @@ async def test_websocket_channel_4_resizes_in_order(version: str) -> None:
             await ws.send(b"\x00typed ")
             await ws.send(b"\x04" + size(100, 30))
             await ws.send(b"\x04not json")  # dropped
+            await ws.send(b"\x04{Width: 1}")  # an object that is not JSON: dropped too
             await ws.send(b"\x04" + size(120, 40))
             await ws.send(b"\x00between")
             if version.startswith("v5."):
