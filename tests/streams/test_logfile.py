@@ -38,7 +38,7 @@ def test_history_options_as_the_engine_applies_them(tmp_path: Path) -> None:
 
     def read(**kw: Any) -> bytes:
         opts: dict[str, Any] = {"tail": None, "since": None, "timestamps": False, **kw}
-        return b"".join(logfile.follow(info(log), files=3, stop=threading.Event(), **opts))
+        return b"".join(logfile.follow(info(log), stop=threading.Event(), **opts))
 
     assert logfile.usable(info(log)) and logfile.files(info(log)) == 3
     assert read() == b"a\nb\nc\nd"  # rotated files first, stdout and stderr merged, partial entries
@@ -58,7 +58,7 @@ def test_follow_reads_through_rotations_until_the_process_is_gone(tmp_path: Path
     log.write_bytes(entry("old\n", "2026-12-07T10:00:00Z"))
     proc = subprocess.Popen(["sleep", "60"])
     got: list[bytes] = []
-    t = collect(logfile.follow(info(log, proc.pid), tail=None, since=None, timestamps=False, files=3,
+    t = collect(logfile.follow(info(log, proc.pid), tail=None, since=None, timestamps=False,
                                stop=threading.Event()), got)  # fmt: skip  # history or not: the same
     try:
         with open(log, "ab") as f:
@@ -84,7 +84,7 @@ def test_the_session_stops_a_quiet_follow(tmp_path: Path) -> None:
     log.write_bytes(b"")
     stop = threading.Event()
     got: list[bytes] = []
-    t = collect(logfile.follow(info(log, os.getpid()), tail=None, since=None, timestamps=False, files=1,
+    t = collect(logfile.follow(info(log, os.getpid()), tail=None, since=None, timestamps=False,
                                stop=stop), got)  # fmt: skip
     stop.set()
     t.join(5)

@@ -121,7 +121,7 @@ def _history(path: str, files: int, current: int, tail: int | None, entries: Ent
 
 
 def follow(info: dict[str, Any], *, tail: int | None, since: float | None, timestamps: bool,
-           files: int, stop: threading.Event) -> Iterator[bytes]:  # fmt: skip
+           stop: threading.Event) -> Iterator[bytes]:  # fmt: skip
     """The log's history (``tail``, ``since``) then its new entries until the container's process is
     gone (``info`` is the container's inspect) or ``stop`` is set."""
     path = info["LogPath"]
@@ -129,7 +129,7 @@ def follow(info: dict[str, Any], *, tail: int | None, since: float | None, times
     entries = Entries(timestamps, since_stamp(since) if since is not None else None)
     fd = os.open(path, os.O_RDONLY)
     try:
-        if out := _history(path, files, fd, tail, entries):
+        if out := _history(path, files(info), fd, tail, entries):
             yield out
         rest, quiet = b"", 0
         while not stop.is_set():

@@ -72,9 +72,8 @@ async def open_log(docker: DockerAdapter, node: str, req: OpenRequest) -> AsyncI
     if flags["follow"] and logfile.usable(inspect):
         stop = threading.Event()
         tail = None if params["tail"] == "all" else int(params["tail"])
-        stamps, files = bool(flags["timestamps"]), logfile.files(inspect)
         follow = functools.partial(
-            logfile.follow, inspect, tail=tail, since=since, timestamps=stamps, files=files, stop=stop
+            logfile.follow, inspect, tail=tail, since=since, timestamps=bool(flags["timestamps"]), stop=stop
         )
         return _limited(_pumped(follow, stop.set), limit)
     tty = bool(inspect.get("Config", {}).get("Tty"))
