@@ -13,7 +13,10 @@ import typer
 app = typer.Typer()
 
 
-@app.command()
+@app.command(
+    help="Run a Kubernetes API server (embedded, sqlite-backed) until SIGTERM/SIGINT.\n\n"
+    "Prints the admin kubeconfig path on stdout once it is ready."
+)
 def apiserver(
     ctx: typer.Context,
     data_dir: Annotated[
@@ -57,10 +60,6 @@ def apiserver(
         ),
     ] = None,
 ) -> None:
-    """Run a Kubernetes API server (embedded, sqlite-backed) until SIGTERM/SIGINT.
-
-    Prints the admin kubeconfig path on stdout once it is ready.
-    """
     import asyncio  # not before a command is known (issue 14: import diet)
 
     from kubeedge_cli.options import settings
@@ -98,4 +97,4 @@ def apiserver(
             await task
         waiter.cancel()
 
-    eventloop.run(main())
+    eventloop.run(main(), loop="uvloop")

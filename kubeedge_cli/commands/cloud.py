@@ -32,7 +32,12 @@ async def _main(
         await cloudcore.run(cfg, stop, root=root, kubeconfig=kubeconfig)
 
 
-@app.command("run")
+@app.command(
+    "run",
+    help="Run the cloud: certificate bootstrap (:10002), CloudHub (:10000), controllers, health "
+    "endpoints.\n\nServes /healthz, /readyz and /metrics on metrics_address; stops gracefully on "
+    "SIGTERM or SIGINT.",
+)
 @global_options("kubeconfig", "root", "verbose")
 def run(
     s: Settings,
@@ -41,13 +46,9 @@ def run(
     ] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=c.")] = None,
 ) -> None:
-    """Run the cloud: certificate bootstrap (:10002), CloudHub (:10000), controllers, health endpoints.
-
-    Serves /healthz, /readyz and /metrics on metrics_address; stops gracefully on SIGTERM or SIGINT.
-    """
     from runtime import eventloop
 
-    eventloop.run(_main(config, s.root, s.kubeconfig, sets or [], s.verbose))
+    eventloop.run(_main(config, s.root, s.kubeconfig, sets or [], s.verbose), loop="uvloop")
 
 
 async def _dnat(
@@ -68,7 +69,15 @@ async def _dnat(
         await run_dnat(client, namespace, DnatManager(iptables), stop, stream_port=stream_port, every=every)
 
 
-@app.command("tunnel-dnat")
+@app.command(
+    "tunnel-dnat",
+    help=(
+        "Keep the nat rules that send each cloud replica's tunnel port to its stream endpoint.\n\nRuns "
+        "on the hosts where kube-apiserver runs (the DaemonSet `kedge init --stream-tunnel dnat` "
+        "installs): reads the ConfigMap `tunnelport`, reconciles the chain KEDGE-TUNNEL-PORT (nat OUTPUT "
+        "and PREROUTING) every --every seconds, removes it on SIGTERM. docs/streams.md."
+    ),
+)
 @global_options("kubeconfig", "verbose")
 def tunnel_dnat(
     s: Settings,
@@ -81,14 +90,10 @@ def tunnel_dnat(
     ] = 0,
     every: Annotated[float, typer.Option("--every", help="Seconds between reconciles.")] = 10.0,
 ) -> None:
-    """Keep the nat rules that send each cloud replica's tunnel port to its stream endpoint.
-
-    Runs on the hosts where kube-apiserver runs (the DaemonSet `kedge init --stream-tunnel dnat`
-    installs): reads the ConfigMap `tunnelport`, reconciles the chain KEDGE-TUNNEL-PORT (nat OUTPUT and
-    PREROUTING) every --every seconds, removes it on SIGTERM. docs/streams.md.
-    """
     import shlex
 
     from runtime import eventloop
 
-    eventloop.run(_dnat(s.kubeconfig, namespace, shlex.split(iptables), stream_port, every, s.verbose))
+    eventloop.run(
+        _dnat(s.kubeconfig, namespace, shlex.split(iptables), stream_port, every, s.verbose), loop="uvloop"
+    )

@@ -19,9 +19,9 @@ app = typer.Typer(help="Edge role commands.")
     "run",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
     add_help_option=False,
+    help="Run the edge runtime (cloud link, cache, node status, pods) in this process until SIGTERM.",
 )
 def run(ctx: typer.Context) -> None:
-    """Run the edge runtime (cloud link, cache, node status, pods) in this process until SIGTERM."""
     from runtime.edge.launcher import main
 
     s = settings(ctx)

@@ -30,7 +30,10 @@ Examples:
 """
 
 
-@app.command(epilog=EXAMPLES)
+@app.command(
+    epilog=EXAMPLES,
+    help="Install the kedge cloud: CRDs, RBAC, CA, the cloud itself; print the `kedge join` line.",
+)
 @global_options("output", "kubeconfig", "root")
 def init(
     s: Settings,
@@ -89,7 +92,6 @@ def init(
     ] = None,
     kubeconfig: KubeconfigOpt = None,  # as given to init itself: --embedded refuses it
 ) -> None:
-    """Install the kedge cloud: CRDs, RBAC, CA, the cloud itself; print the `kedge join` line."""
     if host and embedded:
         raise UsageError(
             "--host and --embedded exclude each other (--embedded already runs the cloud locally)"

@@ -44,7 +44,7 @@ def _docker_host(sets: list[str]) -> str:
     return os.environ.get("DOCKER_HOST", "")
 
 
-@app.command()
+@app.command(help="Join this machine to a cloud as an edge node; converges when run again.")
 def join(
     ctx: typer.Context,
     token: Annotated[
@@ -86,7 +86,6 @@ def join(
     root: RootOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """Join this machine to a cloud as an edge node; converges when run again."""
     from runtime.edge import join as rj
     from runtime.edge.join import Joiner
     from runtime.edge.launcher import dmi_sets

@@ -22,9 +22,9 @@ app = typer.Typer()
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
     add_help_option=False,
+    help="Run kubectl with kedge's kubeconfig (arguments are kubectl's; `kedge kubectl --help` is kubectl's)",
 )
 def kubectl(ctx: typer.Context) -> None:
-    """Run kubectl with kedge's kubeconfig (arguments are kubectl's; `kedge kubectl --help` is kubectl's)."""
     from runtime.cloud.install.steps import local_kubeconfig
 
     exe = shutil.which("kubectl")

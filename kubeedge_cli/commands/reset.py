@@ -28,7 +28,7 @@ def _installed(root: Path) -> list[str]:
     return [role for role, here in (("cloud", cloud), ("edge", Paths.of(root, "edge").installed())) if here]
 
 
-@app.command()
+@app.command(help="Remove what `kedge init` (cloud) or `kedge join` (edge) set up under --root.")
 @global_options("output", "kubeconfig", "root")
 def reset(
     s: Settings,
@@ -54,7 +54,6 @@ def reset(
     ] = False,
     kubeconfig: KubeconfigOpt = None,  # as given to reset itself: with nothing installed, reset that cluster
 ) -> None:
-    """Remove what `kedge init` (cloud) or `kedge join` (edge) set up under --root."""
     roles = _roles(s.root, role, kubeconfig)
     if not roles:
         return

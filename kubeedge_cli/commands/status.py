@@ -109,7 +109,9 @@ def _status_of(what: str, root: Path, output: Format) -> None:
     status_devices.show(status_devices.read(Path(load_edge(None, root).cache.db)), output)
 
 
-@app.command()
+@app.command(
+    help="Health of this machine's kedge roles (cloud link, node, certificate, cache, pods, devices)."
+)
 def status(
     ctx: typer.Context,
     what: Annotated[
@@ -118,7 +120,6 @@ def status(
     output: OutputOpt = None,
     root: RootOpt = None,
 ) -> None:
-    """Health of this machine's kedge roles (cloud link, node, certificate, cache, pods, devices)."""
     from runtime.paths import Paths
 
     s = settings(ctx, output=output, root=root)

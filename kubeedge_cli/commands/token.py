@@ -49,7 +49,7 @@ def _with_store(s: Settings, namespace: str, use: Callable[[PKIStore], Awaitable
     return asyncio.run(main())
 
 
-@app.command("create")
+@app.command("create", help="Create a join token; prints the token (or JSON with id, token, expires).")
 @global_options("output", "kubeconfig", "root")
 def create(
     s: Settings,
@@ -60,7 +60,6 @@ def create(
     ] = "",
     namespace: NamespaceOpt = "kubeedge",
 ) -> None:
-    """Create a join token; prints the token (or JSON with id, token, expires)."""
     seconds = parse_duration(ttl)
 
     async def create_token(store: PKIStore) -> tuple[TokenInfo, str]:
@@ -76,10 +75,9 @@ def create(
         render.data(body, s.output)
 
 
-@app.command("list")
+@app.command("list", help="List join tokens: id, expiry, remaining time, description, node.")
 @global_options("output", "kubeconfig", "root")
 def list_(s: Settings, namespace: NamespaceOpt = "kubeedge") -> None:
-    """List join tokens: id, expiry, remaining time, description, node."""
     rows = [t.as_dict() for t in _with_store(s, namespace, lambda store: store.list_tokens())]
     if s.output is Format.table:
         render.table(
@@ -90,14 +88,13 @@ def list_(s: Settings, namespace: NamespaceOpt = "kubeedge") -> None:
         render.data(rows, s.output)
 
 
-@app.command("revoke")
+@app.command("revoke", help='Revoke a token: the bootstrap server refuses it from now on (401, "revoked").')
 @global_options("output", "kubeconfig", "root")
 def revoke(
     s: Settings,
     token_id: Annotated[str, typer.Argument(metavar="ID", help="Token id from `kedge token list`.")],
     namespace: NamespaceOpt = "kubeedge",
 ) -> None:
-    """Revoke a token: the bootstrap server refuses it from now on (401, "revoked")."""
     info = _with_store(s, namespace, lambda store: store.revoke_token(token_id))
     if s.output is Format.table:
         render.message(f"token {info.id} revoked")

@@ -24,9 +24,8 @@ def version_info() -> dict[str, str]:
     }
 
 
-@app.command()
+@app.command(help="Print the kedge version, the wire protocol version, Python and platform.")
 def version(ctx: typer.Context, output: OutputOpt = None) -> None:
-    """Print the kedge version, the wire protocol version, Python and platform."""
     fmt = settings(ctx, output=output).output
     info = version_info()
     if fmt is Format.table:
