@@ -10,12 +10,12 @@ under ``--root`` at load time, so a config file stays valid when the root moves.
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import tomli
 import tomli_w
 
 from runtime.errors import ConfigError
@@ -240,10 +240,10 @@ def load(cls: type[T], path: Path | None, overrides: typing.Iterable[str] = ()) 
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
         if raw is not None:
             try:
-                data = tomli.loads(raw.decode("utf-8"))
+                data = tomllib.loads(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
                 raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-            except tomli.TOMLDecodeError as exc:
+            except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: invalid TOML: {exc}", hint="fix the syntax") from exc
     cfg = _build(cls, data, where, "")
     apply_overrides(cfg, overrides)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomli
 
 from runtime.config import (
     KUBEEDGE_PROJECT_ID,
@@ -98,7 +98,7 @@ def test_dump_roundtrips(tmp_path: Path) -> None:
     save(cfg, f)
     assert f.stat().st_mode & 0o777 == 0o600
     assert load(EdgeConfig, f) == cfg
-    assert tomli.loads(dump(CloudConfig()))["hub"]["websocket_port"] == 10000
+    assert tomllib.loads(dump(CloudConfig()))["hub"]["websocket_port"] == 10000
 
 
 @pytest.mark.parametrize(
