@@ -10,7 +10,8 @@ Packages (each `__init__.py` maps its own modules; docs/architecture.md draws th
 Shared modules: config.py (cloud.toml/edge.toml), paths.py (every path from one --root), errors.py (the
 exception tree; kubeedge_cli/errors.py maps it to exit codes), backoff.py, pace.py (token bucket),
 tasks.py (supervised root tasks), quantity.py (Kubernetes quantities), listen.py, procs.py (detached
-processes), logs.py (say once, then count), fsutil.py, eventloop.py (uvloop), templates.py.
+processes), logs.py (say once, then count), fsutil.py, eventloop.py (uvloop or asyncio's loop, by
+role), templates.py.
 Layers (tests/unit/test_layers.py): cloud and edge never import each other; only kube imports lightkube;
 no imports by name and no module-level registries.
 """

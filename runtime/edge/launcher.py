@@ -3,7 +3,7 @@
 Dispatched by kubeedge_cli/entry.py so the long-lived edge process never imports typer, rich,
 lightkube or cryptography (design.md §3). Here: the command's one parser (argparse; `kedge edge run
 --help` comes here too), logging, glibc arenas capped at 2, the fd limit raised, a pid file (refusing
-to start twice), uvloop, SIGTERM/SIGINT → graceful stop.
+to start twice), asyncio's own loop (runtime/eventloop.py), SIGTERM/SIGINT → graceful stop.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def _serve(cfg: object, root: Path, *, pods: bool) -> int:
         await run(cfg, root, stop, pods=pods)  # type: ignore[arg-type]
 
     try:
-        eventloop.run(amain())
+        eventloop.run(amain(), loop="asyncio")  # runtime/eventloop.py: why not uvloop here
     except KedgeError as exc:
         sys.stderr.write(f"error: {exc}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
         return _exit_code(exc)

@@ -1,7 +1,8 @@
 """DMI's report path in one process: loop CPU per ReportDeviceStatus, and its round trip, per gRPC server.
 
 A DevicePlane of node n1 with 100 Devices of protocol ``bench`` (one DeviceModel) and DMI on runs on
-its own uvloop thread, as in the edge (runtime/eventloop.py) but without the cloud, the hub or the
+its own thread, on asyncio's own loop as in the edge (runtime/eventloop.py; ``--loop uvloop`` for
+uvloop) but without the cloud, the hub or the
 rest of the edge; the mapper (scripts/bench/_dmimapper.py, grpcio) reports for the 100 devices at
 10 Hz each (1000 reports/s) from its own process. Printed per run (one JSON line): the loop thread's
 CPU and the process's CPU per answered report (µs), the round trip report → twin stored p50/p99 (the
@@ -101,11 +102,9 @@ def count_io(counts: dict[str, int]) -> None:
 
 
 class Edge:
-    """The DevicePlane with DMI on a uvloop thread of its own."""
+    """The DevicePlane with DMI on a loop thread of its own."""
 
-    def __init__(self, folder: Path) -> None:
-        import uvloop
-
+    def __init__(self, folder: Path, loop: str) -> None:
         from runtime.config import DmiSection, MqttSection
         from runtime.edge.devices.plane import DevicePlane
 
@@ -115,7 +114,12 @@ class Edge:
             return list(objs.get(typ, []))
 
         self.sock = folder / "dmi.sock"
-        self.loop = uvloop.new_event_loop()
+        if loop == "uvloop":
+            import uvloop
+
+            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
         self.lags: list[float] = []
         self.tid = 0
         started = threading.Event()
@@ -209,6 +213,7 @@ def main() -> None:
     p.add_argument("--profile", default="")
     p.add_argument("--floor", action="store_true")
     p.add_argument("--burners", type=int, default=0)
+    p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = p.parse_args()
     sys.path.insert(0, str(Path(args.repo).resolve()))
     counts = {"reads": 0, "writes": 0}
@@ -220,14 +225,15 @@ def main() -> None:
         floor()
     folder = Path(tempfile.mkdtemp(prefix="kdmi-loop-", dir="/tmp"))
     try:
-        edge = Edge(folder)
+        edge = Edge(folder, args.loop)
         out = measure(edge, args.seconds, args.profile, args.burners)
         edge.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     answered = max(1, int(out["answered"]))
     print(json.dumps({
-        "bench": "dmi_loop", "server": args.server, "floor": args.floor, "burners": args.burners,
+        "bench": "dmi_loop", "server": args.server, "loop": args.loop, "floor": args.floor,
+        "burners": args.burners,
         "repo": args.repo,
         "seconds": args.seconds, **out,
         "reads_per_report": round(counts["reads"] / answered, 2),

@@ -23,7 +23,8 @@ from tests.fixtures.tlscerts import CertPair, TLSCerts
 
 @pytest.fixture
 def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    """uvloop, as `kedge cloud run` / `kedge edge run` use. (pytest-asyncio deprecates this override in
+    """uvloop, as `kedge cloud run` uses (the hub side; `kedge edge run` runs on asyncio's own loop, which
+    the other suites use). (pytest-asyncio deprecates this override in
     favour of a global hook, which would switch every other suite's loop too.)"""
     return uvloop.EventLoopPolicy()
 

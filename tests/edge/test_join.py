@@ -14,6 +14,7 @@ import pytest
 
 from runtime.edge.layout import EdgeFiles
 from runtime.edge.renew import renew_once
+from runtime.paths import Paths
 from tests.fixtures.edgecloud import EdgeCloud
 from tests.fixtures.procs import KEDGE
 
@@ -71,6 +72,9 @@ def test_join_to_ready_status_and_reset_twice(edge_cloud: EdgeCloud, tmp_path: P
         assert edge["cloud"]["peerKind"] == "kedge" and edge["node"]["ready"] is True
         not_after = dt.datetime.fromisoformat(edge["certificate"]["notAfter"].replace("Z", "+00:00"))
         assert edge["cache"]["epoch"] and not_after.timestamp() > time.time() + 300 * 86400
+        # the edge runs on asyncio's own loop, not uvloop (runtime/eventloop.py: its memory goal)
+        edge_pid = int(Paths.of(root, "edge").pid_file.read_text())
+        assert "uvloop" not in Path(f"/proc/{edge_pid}/maps").read_text()
         # certificate renewal with the current certificate (no token) replaces the file in place
         files = EdgeFiles.of(root)
         before = files.cert.read_bytes()

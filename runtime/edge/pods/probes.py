@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -127,7 +128,8 @@ async def attempt(
         return f"{where}timeout after {limit:g}s"
     except (OSError, ValueError) as exc:
         log.debug("probe of %s failed: %s", c.get("name"), exc)
-        return f"{where}{exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+        # the errno's own text: asyncio's loop words a refused connect "Connect call failed (...)"
+        return f"{where}{os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else exc}"
     except Exception as exc:  # a docker error (container gone) is a failed probe, never a crash
         log.debug("probe of %s errored: %s", c.get("name"), exc)
         return f"{where}{exc}"

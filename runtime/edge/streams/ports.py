@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -42,8 +43,9 @@ async def serve_port(docker: DockerAdapter, node: str, req: OpenRequest, ws: Cli
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(address, int(port)), 5.0)
     except (OSError, TimeoutError, ValueError) as exc:  # worded as Go's dialer, as kubelet's message
-        strerror = exc.strerror if isinstance(exc, OSError) else None
-        why = f"connect: {strerror.lower()}" if strerror else str(exc) or "i/o timeout"
+        # the errno's own text: asyncio's loop words a refused connect "Connect call failed (...)"
+        errno = exc.errno if isinstance(exc, OSError) else None
+        why = f"connect: {os.strerror(errno).lower()}" if errno else str(exc) or "i/o timeout"
         where = f"dial tcp {address}:{port}"
         raise SessionError(500, f"error forwarding port {port} to pod {req.pod}: {where}: {why}") from None
     await ws.send(control("ready"))
