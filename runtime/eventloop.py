@@ -6,6 +6,7 @@ design.md §3 prefers uvloop for its memory per idle TLS connection (CPython's T
 API server, which hold one connection per edge. The edge holds one TLS connection to the cloud (and one
 per open stream), while uvloop itself costs it 1.3-1.9 MB of RSS (its loop module and libuv) — more
 than the buffers it saves there, and the edge has a 40 MB idle goal (issue 18, docs/benchmarks.md).
+An edge with heavy device traffic can choose uvloop in edge.toml (`event_loop = "uvloop"`).
 It lives in runtime/ (no import but asyncio) so the edge launcher, which never imports kubeedge_cli,
 shares it.
 """

@@ -3,7 +3,8 @@
 Dispatched by kubeedge_cli/entry.py so the long-lived edge process never imports typer, rich,
 lightkube or cryptography (design.md §3). Here: the command's one parser (argparse; `kedge edge run
 --help` comes here too), logging, glibc arenas capped at 2, the fd limit raised, a pid file (refusing
-to start twice), asyncio's own loop (runtime/eventloop.py), SIGTERM/SIGINT → graceful stop.
+to start twice), the event loop edge.toml names (asyncio's own by default: runtime/eventloop.py),
+SIGTERM/SIGINT → graceful stop.
 """
 
 from __future__ import annotations
@@ -167,14 +168,14 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"error: {exc}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
         return 2
     try:
-        return _serve(cfg, root, pods=not args.no_pods)
+        return _serve(cfg, root, pods=not args.no_pods, loop=cfg.event_loop)
     finally:
         if read_pid(pid_file) == os.getpid():
             with contextlib.suppress(OSError):
                 pid_file.unlink()
 
 
-def _serve(cfg: object, root: Path, *, pods: bool) -> int:
+def _serve(cfg: object, root: Path, *, pods: bool, loop: eventloop.Loop) -> int:
     from runtime.edge.run import run
     from runtime.errors import KedgeError
 
@@ -193,7 +194,7 @@ def _serve(cfg: object, root: Path, *, pods: bool) -> int:
         await run(cfg, root, stop, pods=pods)  # type: ignore[arg-type]
 
     try:
-        eventloop.run(amain(), loop="asyncio")  # runtime/eventloop.py: why not uvloop here
+        eventloop.run(amain(), loop=loop)  # edge.toml event_loop: asyncio's by default (runtime/eventloop.py)
     except KedgeError as exc:
         sys.stderr.write(f"error: {exc}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
         return _exit_code(exc)

@@ -79,6 +79,21 @@ def test_status_offline_then_runtime_without_cloud(
     assert not sock.exists() and not (tmp_path / "run" / "kedge" / "edge.pid").exists()
 
 
+def test_the_edge_runs_on_the_event_loop_edge_toml_names(
+    tls_certs: TLSCerts, tmp_path: Path, spawn: Spawner
+) -> None:
+    """asyncio's own loop by default (tests/edge/test_join.py), uvloop when edge.toml says so."""
+    cfg = make_edge_root(tmp_path, tls_certs, "loop-1", f"127.0.0.1:{closed_port()}")
+    argv = [*KEDGE, "edge", "run", "--root", str(tmp_path), "--no-pods", "--set", "event_loop=uvloop"]
+    proc, log = spawn(argv, "edge")
+    sock = Path(cfg.status.socket)
+    eventually(lambda: sock.exists(), 20, proc=proc, log=log, what="status socket")
+    pid = int((tmp_path / "run" / "kedge" / "edge.pid").read_text())
+    assert "uvloop" in Path(f"/proc/{pid}/maps").read_text()
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0, log.read_text()[-2000:]
+
+
 def test_reset_dry_run_changes_nothing(tls_certs: TLSCerts, tmp_path: Path) -> None:
     cfg = make_edge_root(tmp_path, tls_certs, "dry-1", f"127.0.0.1:{closed_port()}")
     seed_cache(Path(cfg.cache.db))
