@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from runtime.edge.pods.probes import ProbeWorker, run_handler
+from tests.fixtures.mqtt import free_port
 from tests.fixtures.wait import eventually_async
 
 
@@ -121,14 +122,6 @@ async def test_the_answer_decides_within_its_byte_cap(answer: bytes, ok: bool) -
         await server.wait_closed()
 
 
-def _refused_port() -> int:
-    import socket
-
-    with socket.socket() as s:  # bound, never listening: a connect to it is refused
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_a_refused_tcp_probe_says_connection_refused_on_either_loop(loop: Any) -> None:
     """The edge runs on asyncio's own loop, which words a refused connect "Connect call failed (…)";
@@ -136,7 +129,7 @@ def test_a_refused_tcp_probe_says_connection_refused_on_either_loop(loop: Any) -
     from runtime import eventloop
     from runtime.edge.pods.probes import attempt
 
-    port = _refused_port()
+    port = free_port()  # nobody listens on it: a connect is refused
     handler = {"tcpSocket": {"port": port}}
     got = eventloop.run(attempt(cast(Any, None), "cid", {"name": "c"}, handler, "127.0.0.1", 2.0), loop=loop)
     assert got == f"dial tcp 127.0.0.1:{port}: Connection refused"
